@@ -1,0 +1,1 @@
+"""The flarewatch collector: wearables (BLE, simulator, replay) to MQTT without losing a sample."""

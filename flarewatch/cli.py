@@ -1,0 +1,70 @@
+"""The ``flarewatch`` command: the composition root that gathers every component's subcommands.
+
+Each component owns a ``cli`` module with ``add_commands(subparsers)``; a command sets
+``handler(args) -> int`` as its default. Components are imported lazily so that a missing optional
+dependency (e.g. the ``ble`` extra) only affects the commands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from flarewatch import __version__
+from flarewatch.errors import FlarewatchError
+
+COMPONENT_CLIS = ("service.cli", "collector.cli", "models.cli")
+
+log = logging.getLogger("flarewatch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with the subcommands of every installed component."""
+    parser = argparse.ArgumentParser(
+        prog="flarewatch",
+        description="Watch people with mast-cell disorders through wearables and alert caregivers.",
+    )
+    parser.add_argument("--version", action="version", version=f"flarewatch {__version__}")
+    parser.add_argument(
+        "--config", type=Path, default=None, help="TOML settings file (else FLAREWATCH_CONFIG)"
+    )
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default INFO)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMPONENT_CLIS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            log.debug("component %s unavailable: %s", module_name, exc)
+            continue
+        module.add_commands(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``flarewatch`` command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=(args.log_level or "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args))
+    except FlarewatchError as exc:
+        print(f"flarewatch: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Tunables of the wire contract, each with the reason for its value."""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA_VERSION: Final = 1
+"""Major version of the wire contract; it is part of every topic (``flarewatch/v1/...``)."""
+
+TOPIC_ROOT: Final = f"flarewatch/v{SCHEMA_VERSION}"
+
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+"""Patient, device and gateway ids: no MQTT wildcards or separators, and no leading ``_``
+(reserved for system topics such as ``_gateways`` and ``_deadletter``)."""
+
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+"""Largest accepted message. A 1 Hz wearable batch of 60 samples is ~6 KiB; anything near this
+limit is a bug or an attack and is rejected before JSON parsing."""
+
+MAX_SAMPLES_PER_BATCH: Final = 1000
+"""A gateway replaying its outbox after a long outage sends many batches, not one huge one."""
+
+MAX_FUTURE_SKEW_MS: Final = 5 * 60 * 1000
+"""Samples stamped more than 5 min ahead of the receiver's clock come from a broken device clock."""
+
+MAX_SAMPLE_AGE_MS: Final = 90 * 24 * 3600 * 1000
+"""A gateway may replay samples after weeks offline; older than 90 days is a broken clock."""
+
+MIN_VALID_TIME_MS: Final = 1_262_304_000_000
+"""2010-01-01T00:00:00Z: anything earlier is an unset real-time clock (epoch 0 and friends)."""

@@ -1,0 +1,196 @@
+"""Local Mosquitto and InfluxDB processes on free loopback ports, for demo, tests and benchmarks.
+
+They run the real Debian binaries with the project's configuration from ``deploy/`` and a temporary
+data directory. Nothing here is used in production, where the servers are managed by compose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from flarewatch.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEPLOY_DIR: Final = Path(__file__).resolve().parent.parent / "deploy"
+START_TIMEOUT_S: Final = 20.0
+"""InfluxDB 1.6 opens its stores in well under a second; 20 s covers a loaded CI machine."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_binary(name: str) -> str:
+    """Locate a server binary on PATH or in the sbin directories Debian installs servers to."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
+    if found is None:
+        raise ConfigError(
+            f"{name} not found: install it with `sudo apt-get install -y "
+            f"{'mosquitto' if name == 'mosquitto' else 'influxdb'}`"
+        )
+    return found
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ConfigError(f"{what} exited with code {proc.returncode} during start-up")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise ConfigError(f"{what} did not listen on port {port} within {START_TIMEOUT_S} s")
+
+
+class _LocalServer:
+    """A child process with a temporary directory; stopped and cleaned up on exit."""
+
+    name: str = "server"
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix=f"flarewatch-{self.name}-"))
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start the process and wait until it accepts connections."""
+        log_file = (self.data_dir / f"{self.name}.log").open("ab")
+        self.proc = subprocess.Popen(
+            self._command(), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log_file.close()
+        _wait_for_port(self.port, self.proc, self.name)
+        return self
+
+    def kill(self) -> None:
+        """Stop the process at once (SIGKILL), as a crash would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        """Stop the process gracefully (SIGTERM, then SIGKILL after 10 s)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> Self:
+        """Stop and start again on the same port with the same data (persistence check)."""
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        """Stop the process and remove the temporary directory if we created it."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_text(self) -> str:
+        """The server's own log, for test failure messages."""
+        path = self.data_dir / f"{self.name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class MosquittoServer(_LocalServer):
+    """Mosquitto with flarewatch's no-loss settings (``deploy/mosquitto/conf.d``).
+
+    ``extra_config`` lines are appended (password file, ACL, TLS listener in security tests).
+    """
+
+    name = "mosquitto"
+
+    def __init__(self, data_dir: Path | None = None, extra_config: str = "") -> None:
+        super().__init__(data_dir)
+        self.extra_config = extra_config
+
+    @property
+    def url(self) -> str:
+        """``mqtt://127.0.0.1:PORT``."""
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _command(self) -> list[str]:
+        shared = (DEPLOY_DIR / "mosquitto" / "conf.d" / "flarewatch.conf").read_text()
+        conf = self.data_dir / "mosquitto.conf"
+        conf.write_text(
+            f"{shared}\n"
+            f"persistence_location {self.data_dir}/\n"
+            f"listener {self.port} 127.0.0.1\n"
+            f"{self.extra_config or 'allow_anonymous true'}\n"
+        )
+        return [find_binary("mosquitto"), "-c", str(conf)]
+
+
+class InfluxServer(_LocalServer):
+    """InfluxDB 1.x (``influxd``) with ``deploy/influxdb/influxdb.conf``."""
+
+    name = "influxd"
+
+    def __init__(self, data_dir: Path | None = None, *, auth_enabled: bool = False) -> None:
+        super().__init__(data_dir)
+        self.rpc_port = free_port()
+        self.auth_enabled = auth_enabled
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _command(self) -> list[str]:
+        template = (DEPLOY_DIR / "influxdb" / "influxdb.conf").read_text()
+        conf = self.data_dir / "influxdb.conf"
+        conf.write_text(
+            template.format(
+                data_dir=self.data_dir,
+                rpc_port=self.rpc_port,
+                http_bind=f"127.0.0.1:{self.port}",
+                auth_enabled=str(self.auth_enabled).lower(),
+            )
+        )
+        return [find_binary("influxd"), "run", "-config", str(conf)]
+
+    def start(self) -> Self:
+        """Start influxd and wait until ``/ping`` answers."""
+        super().start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(urllib.error.URLError, OSError),
+                urllib.request.urlopen(f"{self.url}/ping", timeout=1) as resp,
+            ):
+                if resp.status == 204:
+                    return self
+            time.sleep(0.05)
+        raise ConfigError(f"influxd at {self.url} did not answer /ping")

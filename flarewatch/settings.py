@@ -1,0 +1,138 @@
+"""Settings of every component: one pydantic-settings class, built by :func:`load_settings`.
+
+Sources, strongest first: keyword overrides (CLI flags), ``FLAREWATCH_*`` environment variables
+(nested with ``__``, e.g. ``FLAREWATCH_MQTT__URL``), an optional TOML file
+(``--config`` or ``FLAREWATCH_CONFIG``), then the defaults below. Nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from flarewatch.errors import ConfigError
+
+_PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin"})
+
+
+class MqttSettings(BaseModel):
+    """How to reach the MQTT broker; ``url=None`` means: start an embedded broker (demo only)."""
+
+    url: str | None = Field(None, description="mqtt://host:1883 or mqtts://host:8883")
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (system CAs if unset)")
+    client_id: str | None = Field(None, description="fixed client id; derived from role if unset")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"mqtt", "mqtts", "tcp", "ssl"}:
+            raise ValueError("MQTT url must start with mqtt:// or mqtts://")
+        return value
+
+
+class InfluxSettings(BaseModel):
+    """InfluxDB through its v1-compatible HTTP API (1.x, 2.x with DBRP mapping, 3.x Core)."""
+
+    url: str | None = Field(None, description="http://host:8086; unset means the SQLite store")
+    database: str = "flarewatch"
+    retention_policy: str | None = None
+    token: SecretStr | None = Field(None, description="InfluxDB 2.x/3.x token (Authorization)")
+    username: str | None = None
+    password: SecretStr | None = None
+    batch_size: int = Field(5000, ge=1, le=50_000)
+    flush_interval_s: float = Field(0.2, gt=0, le=60)
+    gzip: bool = True
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class StoreSettings(BaseModel):
+    """Which sample store the service writes to."""
+
+    kind: Literal["auto", "influx", "sqlite"] = "auto"
+    sqlite_path: Path = Path("var/samples.sqlite3")
+
+
+class ServiceSettings(BaseModel):
+    """The service process: ingest, detection, episodes, alerts, API."""
+
+    database_url: str = "sqlite:///var/flarewatch.sqlite3"
+    queue_size: int = Field(20_000, ge=10, description="messages between MQTT thread and worker")
+    public_base_url: str = "http://127.0.0.1:8000"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    secret_key: SecretStr = SecretStr("demo-only-secret-key")
+
+
+class CollectorSettings(BaseModel):
+    """The gateway process."""
+
+    gateway_id: str = "gateway-1"
+    outbox_path: Path = Path("var/outbox.sqlite3")
+    devices_file: Path | None = None
+    ble_backend: str | None = Field(None, description="None = BlueZ/OS default; 'bumble:usb:0'")
+
+
+class Settings(BaseSettings):
+    """Every setting of flarewatch; see the module docstring for where values come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FLAREWATCH_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    environment: Literal["demo", "development", "production"] = "development"
+    log_level: str = "INFO"
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    store: StoreSettings = StoreSettings()
+    service: ServiceSettings = ServiceSettings()
+    collector: CollectorSettings = CollectorSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Add the TOML file between the environment and the defaults."""
+        toml = os.environ.get("FLAREWATCH_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; refuse placeholder secrets outside the demo and development."""
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        os.environ["FLAREWATCH_CONFIG"] = str(config_file)
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
+    secret = settings.service.secret_key.get_secret_value()
+    if settings.environment == "production" and secret in _PLACEHOLDER_SECRETS | {
+        "demo-only-secret-key"
+    }:
+        raise ConfigError(
+            "FLAREWATCH_SERVICE__SECRET_KEY must be set to a random value in production "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return settings

@@ -1,0 +1,1 @@
+"""Per-patient detectors of flushing and anaphylaxis, and their evaluation; pure computation."""

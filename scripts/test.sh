@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything the tests need on Debian/Ubuntu (servers, browser, Python packages) and run them.
+# Usage: ./scripts/test.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+
+# Real servers for the integration tests; their services are not started (the tests start their own).
+packages="mosquitto influxdb python3-venv"
+missing=""
+for pkg in $packages; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done
+if [ -n "$missing" ]; then
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+  # Debian starts the packaged daemons; the tests run their own on free ports.
+  $sudo_cmd systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"

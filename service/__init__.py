@@ -1,0 +1,1 @@
+"""The flarewatch service: MQTT ingest, sample stores, detection, episodes, alerts, API."""
