@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -148,6 +149,9 @@ class MosquittoServer(_LocalServer):
             f"{shared}\n"
             f"persistence_location {self.data_dir}/\n"
             f"listener {self.port} 127.0.0.1\n"
+            # As root, mosquitto would switch to the `mosquitto` user and lose access to our
+            # temporary (0700) directory; a local test broker keeps the caller's identity.
+            f"{'user root' if os.geteuid() == 0 else ''}\n"
             f"{self.extra_config or 'allow_anonymous true'}\n"
         )
         return [find_binary("mosquitto"), "-c", str(conf)]
