@@ -1,0 +1,58 @@
+"""Tunables of the service, each with the reason for its value."""
+
+from __future__ import annotations
+
+from typing import Final
+
+INFLUX_MEASUREMENT: Final = "vitals"
+"""One measurement for every sample; tags ``patient`` and ``device``, ``seq`` is a field."""
+
+INFLUX_WRITE_LINES_MAX: Final = 5000
+"""Largest /write request. InfluxDB's docs recommend 5,000 to 10,000 points per request; smaller
+requests keep one retry cheap and the body well under the server's max-body-size."""
+
+INFLUX_GZIP_LEVEL: Final = 1
+"""Level 1 compresses line protocol ~8x at a fraction of the CPU of the default level 6."""
+
+INFLUX_CONNECT_TIMEOUT_S: Final = 3.0
+"""A local or LAN InfluxDB answers a TCP connect in milliseconds; 3 s means it is down."""
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 5000
+"""Another process (demo live view, admin command) may briefly hold the write lock."""
+
+INGEST_CLIENT_ID: Final = "flarewatch-service-ingest"
+"""Fixed MQTT client id: the broker keeps the persistent session (and queues samples) under it."""
+
+INGEST_FLUSH_INTERVAL_S: Final = 0.2
+"""Longest a received message waits for its batch to be written; bounds ingest latency."""
+
+INGEST_BATCH_SAMPLES: Final = 5000
+"""Samples written per store call; matches the InfluxDB request size above."""
+
+INGEST_QUEUE_MESSAGES: Final = 20_000
+"""Messages between the MQTT thread and the worker. The broker's in-flight limit (100 unacked
+messages per client in deploy/mosquitto) normally keeps it far from full; when it is full the MQTT
+thread blocks (backpressure), it never drops."""
+
+PROCESS_TICK_S: Final = 1.0
+"""The processing hook is called at least this often, even without data, so time-based logic
+(no-data alarms, escalation timers) runs on a quiet stream."""
+
+STATS_LOG_INTERVAL_S: Final = 10.0
+"""How often ``flarewatch serve`` logs its counters."""
+
+STORE_RETRY_FIRST_S: Final = 0.2
+"""First wait after a failed store write; doubles per attempt."""
+
+STORE_RETRY_MAX_S: Final = 5.0
+"""Longest wait between store retries: an InfluxDB restart is noticed within 5 s."""
+
+DEDUP_WINDOW_SEQS: Final = 4096
+"""Late samples are recognised up to this many sequence numbers behind the newest of a device
+(a gateway replaying its outbox while streaming live data); older ones count as duplicates."""
+
+DEADLETTER_DETAIL_CHARS: Final = 300
+"""Validation details in dead-letter reports are cut here (field paths and rules, never values)."""
+
+STOP_TIMEOUT_S: Final = 10.0
+"""How long a clean stop waits for the worker to flush and acknowledge."""

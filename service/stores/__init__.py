@@ -1,0 +1,11 @@
+"""Sample stores: the :class:`SampleStore` interface and its InfluxDB and SQLite implementations."""
+
+from service.stores.base import (
+    LATEST_VITAL_FIELDS,
+    Reading,
+    SampleStore,
+    StoredSample,
+    VitalValue,
+)
+
+__all__ = ["LATEST_VITAL_FIELDS", "Reading", "SampleStore", "StoredSample", "VitalValue"]

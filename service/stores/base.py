@@ -1,0 +1,110 @@
+"""The sample store interface: where validated samples are kept and read back.
+
+One abstract base, one module per implementation (``influx``, ``sqlite``), chosen by
+:func:`service.stores.factory.create_store`; every implementation passes the same contract suite
+(``tests/test_store_contract.py``).
+
+Contract every implementation keeps:
+
+* ``write`` is idempotent: writing a sample (same device, same ``seq`` and time) again changes
+  nothing, so at-least-once MQTT delivery can never create duplicates in the store;
+* every sample can be found again by device and ``seq``;
+* errors are raised as :class:`service.errors.StoreError` (``retryable`` tells whether to retry).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, Self
+
+from flarewatch.payloads import Sample, SampleBatch
+
+VitalValue = float | int | bool | str
+"""A stored field value: numbers, ``contact_detected`` (bool), RR intervals (comma separated)."""
+
+SAMPLE_FIELDS: Final = tuple(name for name in Sample.model_fields if name not in ("seq", "time_ms"))
+"""The measured fields of a sample, in contract order."""
+
+LATEST_VITAL_FIELDS: Final = (
+    "heart_rate_bpm",
+    "skin_temperature_c",
+    "steps",
+    "acceleration_g",
+    "acceleration_sd_g",
+    "contact_detected",
+    "battery_percent",
+)
+"""Fields :meth:`SampleStore.latest_vitals` reports (what a live view or an alert message shows)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSample:
+    """A sample read back from a store, with the patient and device it belongs to."""
+
+    patient_id: str
+    device_id: str
+    sample: Sample
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One field's most recent value and when it was measured (UTC epoch ms)."""
+
+    time_ms: int
+    value: VitalValue
+
+
+class SampleStore(ABC):
+    """Where samples are kept; thread-safe, so the ingest writes while a live view reads."""
+
+    name: str = "store"
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Create the database/tables if allowed and check that the store answers (idempotent)."""
+
+    @abstractmethod
+    def write(self, batches: Sequence[SampleBatch]) -> int:
+        """Store every sample of ``batches`` (idempotent); returns the number of samples sent."""
+
+    @abstractmethod
+    def samples(
+        self,
+        *,
+        patient_id: str | None = None,
+        device_id: str | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        seq: int | None = None,
+    ) -> list[StoredSample]:
+        """Samples matching every filter (time in ``[start_ms, end_ms)``), by device then time."""
+
+    @abstractmethod
+    def count(self, *, patient_id: str | None = None, device_id: str | None = None) -> int:
+        """Number of stored samples, optionally of one patient or device."""
+
+    @abstractmethod
+    def last_seqs(self) -> dict[str, int]:
+        """Highest stored ``seq`` per device id (seeds the ingest's duplicate filter)."""
+
+    @abstractmethod
+    def latest_vitals(self, patient_id: str) -> Mapping[str, Reading]:
+        """Most recent non-missing value of each of :data:`LATEST_VITAL_FIELDS` for a patient."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
