@@ -1,46 +1,84 @@
-"""Errors raised by the collector; all subclass :class:`flarewatch.errors.FlarewatchError`.
+"""Errors the collector raises on purpose (all under :class:`flarewatch.errors.FlarewatchError`).
 
 ::
 
-    FlarewatchError
-    └── CollectorError
-        └── GattParseError       a BLE payload is malformed, truncated or has trailing bytes
+    CollectorError
+    ├── OutboxError              the local outbox (SQLite) cannot be opened or written
+    ├── PublisherError           the MQTT publisher is misconfigured or was used wrongly
+    ├── SimulationError          a simulator parameter or episode script is invalid
+    ├── GattParseError           a BLE payload is malformed or truncated
+    └── DeviceConnectionError    a wearable could not be reached / the link failed
+
+Third-party errors (``sqlite3``, ``paho``, ``ssl``) are translated at the boundary with
+``raise ... from exc``; messages say what to do and never contain vital values.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from flarewatch.errors import FlarewatchError
 
 
 class CollectorError(FlarewatchError):
-    """Root of the collector's errors, so the gateway can catch its own failures only."""
+    """Base of every error raised by the collector (gateway) package."""
+
+
+class OutboxError(CollectorError):
+    """The outbox database cannot be opened, read or written."""
+
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
+        super().__init__(message if path is None else f"{message} (outbox {path})")
+        self.path = path
+
+
+class PublisherError(CollectorError):
+    """The MQTT publisher cannot be built from the settings or was used in the wrong state."""
+
+
+class SimulationError(CollectorError):
+    """A simulator parameter or scripted episode is invalid; the message says which."""
 
 
 class GattParseError(CollectorError):
-    """A GATT value could not be decoded; counted and logged per device, never fatal.
+    """A GATT characteristic value is malformed or truncated (counted, never fatal).
 
     ``uuid`` is the characteristic's canonical 128-bit UUID (or the text given when it is not a
     UUID), ``device_id`` the configured device when known, ``reason`` a short machine-readable tag
     for counters (``truncated``, ``trailing_bytes``, ``reserved_value``, ``out_of_range``,
-    ``bad_text``, ``unsupported_uuid``, ``bad_uuid``). ``detail`` is for humans and never repeats
-    the payload, which may carry health data.
+    ``bad_text``, ``unsupported_uuid``, ``bad_uuid``, ``malformed``). ``detail`` is for humans and
+    never repeats the payload, which may carry health data.
     """
 
     def __init__(
-        self, uuid: str, reason: str, detail: str, *, device_id: str | None = None
+        self,
+        uuid: str,
+        detail: str,
+        *,
+        reason: str = "malformed",
+        device_id: str | None = None,
     ) -> None:
-        where = f" from device {device_id}" if device_id else ""
-        super().__init__(f"cannot decode characteristic {uuid}{where}: {reason}: {detail}")
+        where = f" from {device_id}" if device_id else ""
+        super().__init__(f"cannot parse characteristic {uuid}{where}: {reason}: {detail}")
         self.uuid = uuid
-        self.reason = reason
         self.detail = detail
+        self.reason = reason
         self.device_id = device_id
 
     def for_device(self, device_id: str | None) -> GattParseError:
         """The same error attributed to ``device_id`` (parsers do not know the device)."""
-        return GattParseError(self.uuid, self.reason, self.detail, device_id=device_id)
+        return GattParseError(self.uuid, self.detail, reason=self.reason, device_id=device_id)
 
     @property
     def counter_key(self) -> tuple[str | None, str, str]:
         """``(device_id, uuid, reason)``: the key under which the gateway counts this error."""
         return (self.device_id, self.uuid, self.reason)
+
+
+class DeviceConnectionError(CollectorError):
+    """A wearable could not be connected to, or its link failed."""
+
+    def __init__(self, device_id: str, detail: str) -> None:
+        super().__init__(f"device {device_id}: {detail}")
+        self.device_id = device_id
+        self.detail = detail
