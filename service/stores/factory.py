@@ -1,0 +1,41 @@
+"""Pick and build the sample store the settings ask for."""
+
+from __future__ import annotations
+
+from flarewatch.settings import Settings
+from service.stores.base import SampleStore
+
+
+def create_store(settings: Settings) -> SampleStore:
+    """InfluxDB when ``store.kind`` is ``influx`` (or ``auto`` with an InfluxDB URL), else SQLite.
+
+    Nothing is contacted here: call :meth:`SampleStore.prepare` before use.
+    """
+    kind = settings.store.kind
+    if kind == "auto":
+        kind = "influx" if settings.influx.url else "sqlite"
+    if kind == "influx":
+        from service.stores.influx import InfluxStore
+
+        influx = settings.influx
+        if influx.url is None:
+            from flarewatch.errors import ConfigError
+
+            raise ConfigError(
+                "store.kind is 'influx' but influx.url is unset: set FLAREWATCH_INFLUX__URL "
+                "or pass --influx-url"
+            )
+        return InfluxStore(
+            influx.url,
+            database=influx.database,
+            retention_policy=influx.retention_policy,
+            token=influx.token,
+            username=influx.username,
+            password=influx.password,
+            gzip_body=influx.gzip,
+            timeout_s=influx.timeout_s,
+            lines_per_request=influx.batch_size,
+        )
+    from service.stores.sqlite import SqliteStore
+
+    return SqliteStore(settings.store.sqlite_path)

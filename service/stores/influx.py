@@ -1,0 +1,244 @@
+"""InfluxDB sample store through the v1-compatible HTTP API (InfluxDB 1.x, 2.x, 3.x Core).
+
+Writes: gzip line protocol to ``/write`` (precision ms), at most ``INFLUX_WRITE_LINES_MAX`` lines
+per request. Reads: InfluxQL on ``/query``. Auth: ``Authorization: Token …`` (2.x/3.x) or basic
+auth with user and password (1.x). A point is identified by series (measurement + tags) and
+timestamp, so writing a sample twice overwrites it with itself: writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from flarewatch.payloads import Sample, SampleBatch
+from service.const import (
+    INFLUX_CONNECT_TIMEOUT_S,
+    INFLUX_GZIP_LEVEL,
+    INFLUX_MEASUREMENT,
+    INFLUX_WRITE_LINES_MAX,
+)
+from service.errors import StoreError
+from service.stores.base import LATEST_VITAL_FIELDS, Reading, SampleStore, StoredSample
+from service.stores.lineprotocol import FLOAT_FIELDS, RR_FIELD, lines_of, rr_from_field
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE_STATUS = frozenset({401, 403, 408, 429, 500, 502, 503, 504})
+"""Outages, overload and credentials an operator can fix: the same request may succeed later."""
+
+
+def _quote(value: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _where(
+    patient_id: str | None = None,
+    device_id: str | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    seq: int | None = None,
+) -> str:
+    terms = []
+    if patient_id is not None:
+        terms.append(f"patient = {_quote(patient_id)}")
+    if device_id is not None:
+        terms.append(f"device = {_quote(device_id)}")
+    if start_ms is not None:
+        terms.append(f"time >= {start_ms}ms")
+    if end_ms is not None:
+        terms.append(f"time < {end_ms}ms")
+    if seq is not None:
+        terms.append(f"seq = {int(seq)}")
+    return f" WHERE {' AND '.join(terms)}" if terms else ""
+
+
+class InfluxStore(SampleStore):
+    """Samples in InfluxDB, measurement ``vitals`` with tags ``patient`` and ``device``."""
+
+    name = "influx"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str = "flarewatch",
+        retention_policy: str | None = None,
+        token: SecretStr | None = None,
+        username: str | None = None,
+        password: SecretStr | None = None,
+        gzip_body: bool = True,
+        timeout_s: float = 10.0,
+        lines_per_request: int = INFLUX_WRITE_LINES_MAX,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self.retention_policy = retention_policy
+        self.gzip_body = gzip_body
+        self.lines_per_request = lines_per_request
+        headers = {"Authorization": f"Token {token.get_secret_value()}"} if token else {}
+        auth = (username, password.get_secret_value() if password else "") if username else None
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            auth=auth,
+            timeout=httpx.Timeout(timeout_s, connect=INFLUX_CONNECT_TIMEOUT_S),
+        )
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise StoreError(
+                f"InfluxDB at {self.url} did not answer in time ({exc.__class__.__name__}); "
+                "is it overloaded?",
+                store=self.name,
+                retryable=True,
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise StoreError(
+                f"cannot reach InfluxDB at {self.url} ({exc.__class__.__name__}: {exc}); "
+                "is it running and is the URL right?",
+                store=self.name,
+                retryable=True,
+            ) from exc
+        if response.status_code >= 300:
+            raise self._status_error(response)
+        return response
+
+    def _status_error(self, response: httpx.Response) -> StoreError:
+        status = response.status_code
+        text = response.text[:300].strip()
+        if status in (401, 403):
+            advice = "check the token (influx.token) or user/password (influx.username/password)"
+        elif status == 404:
+            advice = f"create database {self.database!r} or map it (DBRP) on InfluxDB 2.x"
+        elif status >= 500 or status == 429:
+            advice = "the server is failing or overloaded; the write will be retried"
+        else:
+            advice = "the request was refused"
+        return StoreError(
+            f"HTTP {status} from {response.request.url.path}: {text} ({advice})",
+            store=self.name,
+            retryable=status in _RETRYABLE_STATUS,
+            status=status,
+        )
+
+    def _params(self) -> dict[str, str]:
+        params = {"db": self.database}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        return params
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        """Run InfluxQL statements (``;``-separated); one result per statement, errors raised."""
+        params = {**self._params(), "q": influxql, "epoch": "ms"}
+        results: list[dict[str, Any]] = self._request("GET", "/query", params=params).json()[
+            "results"
+        ]
+        for result in results:
+            if "error" in result:
+                raise StoreError(
+                    f"query failed: {result['error']}", store=self.name, retryable=False
+                )
+        return results
+
+    # -- SampleStore ------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check that InfluxDB answers and create the database when the server allows it."""
+        self._request("GET", "/ping")
+        try:
+            self._request("POST", "/query", params={"q": f'CREATE DATABASE "{self.database}"'})
+        except StoreError as exc:
+            if exc.status is None:
+                raise
+            # InfluxDB 2.x/3.x and 1.x users without admin rights cannot create databases: the
+            # database (or DBRP mapping) must then exist already, which the first write will tell.
+            log.info("could not create database %r (%s); assuming it exists", self.database, exc)
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write prepared line protocol, split into requests of ``lines_per_request``."""
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.gzip_body:
+            headers["Content-Encoding"] = "gzip"
+        params = {**self._params(), "precision": "ms"}
+        for start in range(0, len(lines), self.lines_per_request):
+            body = "\n".join(lines[start : start + self.lines_per_request]).encode()
+            if self.gzip_body:
+                body = gzip.compress(body, compresslevel=INFLUX_GZIP_LEVEL)
+            self._request("POST", "/write", params=params, content=body, headers=headers)
+
+    def write(self, batches: Sequence[SampleBatch]) -> int:
+        """Write every sample as one point (idempotent: same series and time overwrite)."""
+        lines = lines_of(batches)
+        self.write_lines(lines)
+        return len(lines)
+
+    def samples(
+        self,
+        *,
+        patient_id: str | None = None,
+        device_id: str | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        seq: int | None = None,
+    ) -> list[StoredSample]:
+        """Samples matching every filter, by device then time."""
+        where = _where(patient_id, device_id, start_ms, end_ms, seq)
+        (result,) = self.query(
+            f"SELECT * FROM {INFLUX_MEASUREMENT}{where} GROUP BY device, patient"
+        )
+        found = []
+        for series in result.get("series", ()):
+            tags = series["tags"]
+            columns = series["columns"]
+            for row in series["values"]:
+                values = {c: v for c, v in zip(columns, row, strict=True) if v is not None}
+                values["time_ms"] = values.pop("time")
+                if RR_FIELD in values:
+                    values[RR_FIELD] = rr_from_field(values[RR_FIELD])
+                sample = Sample.model_validate(values, strict=False)
+                found.append(StoredSample(tags["patient"], tags["device"], sample))
+        return found
+
+    def count(self, *, patient_id: str | None = None, device_id: str | None = None) -> int:
+        """Number of stored samples (points carrying ``seq``)."""
+        where = _where(patient_id, device_id)
+        (result,) = self.query(f"SELECT count(seq) FROM {INFLUX_MEASUREMENT}{where}")
+        series = result.get("series")
+        return int(series[0]["values"][0][1]) if series else 0
+
+    def last_seqs(self) -> dict[str, int]:
+        """Highest ``seq`` per device."""
+        (result,) = self.query(f"SELECT max(seq) FROM {INFLUX_MEASUREMENT} GROUP BY device")
+        return {s["tags"]["device"]: int(s["values"][0][1]) for s in result.get("series", ())}
+
+    def latest_vitals(self, patient_id: str) -> Mapping[str, Reading]:
+        """Newest value of each vital field (one ``last()`` per field, each with its own time)."""
+        where = _where(patient_id)
+        statements = ";".join(
+            f"SELECT last({name}) FROM {INFLUX_MEASUREMENT}{where}" for name in LATEST_VITAL_FIELDS
+        )
+        latest = {}
+        for name, result in zip(LATEST_VITAL_FIELDS, self.query(statements), strict=True):
+            for series in result.get("series", ()):
+                time_ms, value = series["values"][0][:2]
+                if value is not None:
+                    # JSON carries 72.0 as 72: give float fields back their type.
+                    latest[name] = Reading(
+                        int(time_ms), float(value) if name in FLOAT_FIELDS else value
+                    )
+        return latest
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()

@@ -1,0 +1,209 @@
+"""Embedded sample store in one SQLite file: the default when no InfluxDB is configured.
+
+WAL journal (readers never block the ingest's writes), one row per sample with
+``PRIMARY KEY (device_id, seq)`` and ``INSERT OR IGNORE``: writing a sample again changes nothing.
+One connection shared under a lock makes the store usable from the ingest worker and a live view.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+from flarewatch.payloads import Sample, SampleBatch
+from service.const import SQLITE_BUSY_TIMEOUT_MS
+from service.errors import StoreError
+from service.stores.base import (
+    LATEST_VITAL_FIELDS,
+    SAMPLE_FIELDS,
+    Reading,
+    SampleStore,
+    StoredSample,
+)
+from service.stores.lineprotocol import RR_FIELD, rr_from_field, rr_to_field
+
+T = TypeVar("T")
+
+_COLUMN_TYPES: Final = {
+    "heart_rate_bpm": "REAL",
+    "rr_intervals_s": "TEXT",
+    "skin_temperature_c": "REAL",
+    "steps": "INTEGER",
+    "acceleration_g": "REAL",
+    "acceleration_sd_g": "REAL",
+    "energy_expended_kj": "INTEGER",
+    "contact_detected": "INTEGER",
+    "battery_percent": "INTEGER",
+}
+assert set(_COLUMN_TYPES) == set(SAMPLE_FIELDS), "every contract field needs a column"
+
+_SCHEMA: Final = f"""
+CREATE TABLE IF NOT EXISTS samples (
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    patient_id TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    {", ".join(f"{name} {kind}" for name, kind in _COLUMN_TYPES.items())},
+    PRIMARY KEY (device_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS samples_patient_time ON samples (patient_id, time_ms);
+"""
+
+_COLUMNS: Final = ("device_id", "seq", "patient_id", "time_ms", *SAMPLE_FIELDS)
+_INSERT: Final = (
+    f"INSERT OR IGNORE INTO samples ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+
+def _row(batch: SampleBatch, sample: Sample) -> tuple[Any, ...]:
+    values: list[Any] = [batch.device_id, sample.seq, batch.patient_id, sample.time_ms]
+    for name in SAMPLE_FIELDS:
+        value = getattr(sample, name)
+        if name == RR_FIELD and value is not None:
+            value = rr_to_field(value)
+        values.append(value)
+    return tuple(values)
+
+
+def _where(**filters: Any) -> tuple[str, list[Any]]:
+    ops = {"start_ms": "time_ms >= ?", "end_ms": "time_ms < ?"}
+    terms, params = [], []
+    for key, value in filters.items():
+        if value is not None:
+            terms.append(ops.get(key, f"{key} = ?"))
+            params.append(value)
+    return (f" WHERE {' AND '.join(terms)}" if terms else ""), params
+
+
+class SqliteStore(SampleStore):
+    """Samples in a local SQLite file (demo, single-machine installs, tests)."""
+
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _run(self, action: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            try:
+                if self._db is None:
+                    self._db = self._connect()
+                return action(self._db)
+            except sqlite3.Error as exc:
+                busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+                raise StoreError(
+                    f"{self.path}: {exc} (check that the directory exists, is writable and the "
+                    "disk is not full)",
+                    store=self.name,
+                    retryable=busy,
+                ) from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed transaction survives a process crash (what manual MQTT
+        # acks rely on); only an OS crash or power loss may drop the newest commits.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        return db
+
+    def prepare(self) -> None:
+        """Create the file, directory and table if needed."""
+        try:
+            self._run(lambda db: None)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create {self.path}: {exc}", store=self.name, retryable=False
+            ) from exc
+
+    def write(self, batches: Sequence[SampleBatch]) -> int:
+        """Insert every sample in one transaction; samples already stored are ignored."""
+        rows = [_row(batch, sample) for batch in batches for sample in batch.samples]
+
+        def insert(db: sqlite3.Connection) -> None:
+            with db:
+                db.executemany(_INSERT, rows)
+
+        try:
+            self._run(insert)
+        except OSError as exc:
+            raise StoreError(str(exc), store=self.name, retryable=False) from exc
+        return len(rows)
+
+    def samples(
+        self,
+        *,
+        patient_id: str | None = None,
+        device_id: str | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        seq: int | None = None,
+    ) -> list[StoredSample]:
+        """Samples matching every filter, by device then time."""
+        where, params = _where(
+            patient_id=patient_id, device_id=device_id, start_ms=start_ms, end_ms=end_ms, seq=seq
+        )
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM samples{where} ORDER BY device_id, time_ms"
+        rows = self._run(lambda db: db.execute(sql, params).fetchall())
+        found = []
+        for row in rows:
+            values = {c: v for c, v in zip(_COLUMNS[3:], row[3:], strict=True) if v is not None}
+            values["seq"] = row[1]
+            if RR_FIELD in values:
+                values[RR_FIELD] = rr_from_field(values[RR_FIELD])
+            if "contact_detected" in values:
+                values["contact_detected"] = bool(values["contact_detected"])
+            found.append(StoredSample(row[2], row[0], Sample.model_validate(values, strict=False)))
+        return found
+
+    def count(self, *, patient_id: str | None = None, device_id: str | None = None) -> int:
+        """Number of stored samples."""
+        where, params = _where(patient_id=patient_id, device_id=device_id)
+        return int(
+            self._run(
+                lambda db: db.execute(f"SELECT count(*) FROM samples{where}", params)
+            ).fetchone()[0]
+        )
+
+    def last_seqs(self) -> dict[str, int]:
+        """Highest ``seq`` per device."""
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT device_id, max(seq) FROM samples GROUP BY device_id"
+            ).fetchall()
+        )
+        return {device: int(seq) for device, seq in rows}
+
+    def latest_vitals(self, patient_id: str) -> Mapping[str, Reading]:
+        """Newest non-missing value of each vital field."""
+
+        def newest(db: sqlite3.Connection) -> dict[str, Reading]:
+            latest = {}
+            for name in LATEST_VITAL_FIELDS:
+                row = db.execute(
+                    f"SELECT time_ms, {name} FROM samples WHERE patient_id = ? "
+                    f"AND {name} IS NOT NULL ORDER BY time_ms DESC LIMIT 1",
+                    (patient_id,),
+                ).fetchone()
+                if row is not None:
+                    value = bool(row[1]) if name == "contact_detected" else row[1]
+                    latest[name] = Reading(int(row[0]), value)
+            return latest
+
+        return self._run(newest)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -1,0 +1,181 @@
+"""One contract suite, run against every SampleStore implementation on real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from influxdb_client import Point, WritePrecision
+
+from flarewatch.localservers import InfluxServer, free_port
+from flarewatch.payloads import Sample, SampleBatch
+from flarewatch.settings import load_settings
+from service.errors import StoreError
+from service.stores.base import SampleStore
+from service.stores.factory import create_store
+from service.stores.influx import InfluxStore
+from service.stores.lineprotocol import batch_lines
+from service.stores.sqlite import SqliteStore
+
+T0 = 1_764_000_000_000
+
+
+def full_sample(seq: int, time_ms: int, hr: float = 72.5) -> Sample:
+    return Sample(
+        seq=seq,
+        time_ms=time_ms,
+        heart_rate_bpm=hr,
+        rr_intervals_s=(0.81, 0.8125),
+        skin_temperature_c=33.25,
+        steps=3,
+        acceleration_g=1.01,
+        acceleration_sd_g=0.02,
+        energy_expended_kj=12,
+        contact_detected=True,
+        battery_percent=88,
+    )
+
+
+def batch(patient: str, device: str, seqs: range, *, step_ms: int = 1000) -> SampleBatch:
+    return SampleBatch(
+        patient_id=patient,
+        device_id=device,
+        samples=tuple(
+            Sample(seq=s, time_ms=T0 + s * step_ms, heart_rate_bpm=60.0 + s) for s in seqs
+        ),
+    )
+
+
+@pytest.fixture(params=["influx", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SampleStore]:
+    """Each implementation, prepared and empty."""
+    if request.param == "influx":
+        server: InfluxServer = request.getfixturevalue("influxdb")
+        impl: SampleStore = InfluxStore(server.url, database="contract")
+    else:
+        impl = SqliteStore(tmp_path / "sub" / "samples.sqlite3")
+    impl.prepare()
+    with impl:
+        yield impl
+
+
+def test_written_samples_read_back_with_every_field(store: SampleStore) -> None:
+    full = SampleBatch(
+        patient_id="p1", device_id="d1", gateway_id="g1", samples=(full_sample(7, T0),)
+    )
+    sparse = SampleBatch(
+        patient_id="p1", device_id="d1", samples=(Sample(seq=8, time_ms=T0 + 1000, steps=0),)
+    )
+    assert store.write([full, sparse]) == 2
+    found = store.samples(device_id="d1")
+    assert [(s.patient_id, s.device_id) for s in found] == [("p1", "d1")] * 2
+    assert found[0].sample == full.samples[0]
+    assert found[1].sample == sparse.samples[0]
+    assert isinstance(found[0].sample.heart_rate_bpm, float)
+    assert found[0].sample.contact_detected is True
+
+
+def test_write_is_idempotent(store: SampleStore) -> None:
+    first = batch("p1", "d1", range(0, 10))
+    store.write([first])
+    store.write([first, batch("p1", "d1", range(5, 15))])
+    assert store.count() == 15
+    seqs = [s.sample.seq for s in store.samples(device_id="d1")]
+    assert seqs == list(range(15))
+
+
+def test_every_sample_is_found_by_seq(store: SampleStore) -> None:
+    store.write([batch("p1", "d1", range(20)), batch("p1", "d2", range(20))])
+    (hit,) = store.samples(device_id="d2", seq=13)
+    assert (hit.device_id, hit.sample.seq, hit.sample.time_ms) == ("d2", 13, T0 + 13_000)
+    assert store.samples(device_id="d2", seq=99) == []
+
+
+def test_filters_by_patient_device_and_time(store: SampleStore) -> None:
+    store.write(
+        [batch("p1", "d1", range(10)), batch("p2", "d2", range(10)), batch("p2", "d3", range(4))]
+    )
+    assert store.count(patient_id="p2") == 14
+    assert store.count(device_id="d3") == 4
+    assert store.count(patient_id="nobody") == 0
+    window = store.samples(patient_id="p2", start_ms=T0 + 2000, end_ms=T0 + 5000)
+    assert [(s.device_id, s.sample.seq) for s in window] == [
+        ("d2", 2),
+        ("d2", 3),
+        ("d2", 4),
+        ("d3", 2),
+        ("d3", 3),
+    ]
+
+
+def test_last_seq_per_device(store: SampleStore) -> None:
+    assert store.last_seqs() == {}
+    store.write([batch("p1", "d1", range(10)), batch("p2", "d2", range(3, 40))])
+    assert store.last_seqs() == {"d1": 9, "d2": 39}
+
+
+def test_latest_vitals_takes_newest_value_of_each_field(store: SampleStore) -> None:
+    store.write(
+        [
+            SampleBatch(
+                patient_id="p1",
+                device_id="d1",
+                samples=(
+                    full_sample(1, T0, hr=70.0),
+                    Sample(seq=2, time_ms=T0 + 1000, heart_rate_bpm=95.0),
+                ),
+            ),
+            batch("p2", "d9", range(3)),
+        ]
+    )
+    latest = store.latest_vitals("p1")
+    assert latest["heart_rate_bpm"].value == 95.0
+    assert latest["heart_rate_bpm"].time_ms == T0 + 1000
+    assert latest["skin_temperature_c"].value == 33.25
+    assert latest["skin_temperature_c"].time_ms == T0
+    assert latest["contact_detected"].value is True
+    assert latest["battery_percent"].value == 88
+    assert store.latest_vitals("nobody") == {}
+
+
+def test_hand_built_line_protocol_matches_influxdb_client_point() -> None:
+    sample = full_sample(7, T0)
+    (line,) = batch_lines(SampleBatch(patient_id="p1", device_id="d1", samples=(sample,)))
+    point = Point("vitals").tag("patient", "p1").tag("device", "d1").time(T0, WritePrecision.MS)
+    point.field("seq", sample.seq)
+    for name, value in sample.model_dump(exclude={"seq", "time_ms"}, exclude_none=True).items():
+        point.field(name, ",".join(map(repr, value)) if name == "rr_intervals_s" else value)
+
+    def fields(text: str) -> tuple[str, set[str], str]:
+        head, field_set, stamp = text.split(" ")
+        return head, set(field_set.split(",")) - {'"0.8125"'}, stamp
+
+    expected = point.to_line_protocol()
+    # Point writes the RR string as "0.81,0.8125" too; the split on "," cuts it the same way.
+    assert fields(line) == fields(expected)
+
+
+def test_unreachable_influxdb_raises_retryable_store_error() -> None:
+    store = InfluxStore(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    with pytest.raises(StoreError, match="is it running") as caught:
+        store.write([batch("p1", "d1", range(2))])
+    assert caught.value.retryable
+    store.close()
+
+
+def test_unwritable_sqlite_path_raises_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    store = SqliteStore(blocker / "samples.sqlite3")
+    with pytest.raises(StoreError, match="cannot create"):
+        store.prepare()
+
+
+def test_factory_picks_store_from_settings(tmp_path: Path) -> None:
+    sqlite = create_store(load_settings(store={"sqlite_path": tmp_path / "s.db"}))
+    influx = create_store(load_settings(influx={"url": "http://127.0.0.1:1"}))
+    assert isinstance(sqlite, SqliteStore)
+    assert isinstance(influx, InfluxStore)
+    sqlite.close()
+    influx.close()
