@@ -1,0 +1,75 @@
+"""Tunables of the collector: ``Final`` constants with the unit in the name and why that value."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- outbox --------------------------------------------------------------------------------------
+
+OUTBOX_DISK_BUDGET_BYTES: Final = 512 * 1024 * 1024
+"""Pending samples kept while the broker is unreachable. ~150 B per sample: about 3.5 M samples,
+i.e. 10 wearables at 1 Hz for ~4 days, yet small against a Raspberry Pi's SD card."""
+
+OUTBOX_WARN_FRACTION: Final = 0.8
+"""Warn (log + status) once the pending data fills this share of the disk budget."""
+
+OUTBOX_ROW_OVERHEAD_BYTES: Final = 48
+"""Estimated SQLite cost per row beyond the JSON body (ids, seq, b-tree cell), for the budget."""
+
+OUTBOX_BUSY_TIMEOUT_MS: Final = 10_000
+"""Wait this long for another connection's write lock (a backup tool, the sqlite3 shell)."""
+
+OUTBOX_SYNCHRONOUS: Final = "NORMAL"
+"""WAL with synchronous=NORMAL: a committed transaction survives a process crash (SIGKILL) because
+it is in the OS page cache; only an OS crash or power cut can lose the last commits. FULL would
+fsync every batch; pass ``synchronous="FULL"`` to :class:`collector.outbox.Outbox` where power
+cuts are common and the disk is fast enough."""
+
+# --- MQTT publisher ------------------------------------------------------------------------------
+
+PUBLISH_BATCH_MAX_SAMPLES: Final = 500
+"""Samples per SampleBatch message. 500 samples with RR intervals stay far below the contract's
+256 KiB payload limit (flarewatch.const.MAX_PAYLOAD_BYTES) and MAX_SAMPLES_PER_BATCH."""
+
+PUBLISH_READ_ROWS: Final = 5_000
+"""Outbox rows read per refill of the publishing window (grouped per device into batches)."""
+
+PUBLISH_INFLIGHT_MESSAGES: Final = 64
+"""Batches published but not yet acknowledged. Bounds memory and the duplicates a crash can cause;
+64 batches of up to 500 samples keeps a LAN link busy without waiting for each PUBACK."""
+
+PUBLISH_INFLIGHT_SAMPLES: Final = 20_000
+"""Samples published but not yet acknowledged, across all in-flight batches."""
+
+LOOP_TIMEOUT_S: Final = 0.02
+"""Longest the network thread sleeps in select(): the worst added latency of a new submission."""
+
+DEVICE_STATUS_INTERVAL_S: Final = 30.0
+"""Refresh of each device's retained status (battery, contact, last seq) while samples flow; a
+change of link state or contact is published at once."""
+
+GATEWAY_STATUS_INTERVAL_S: Final = 10.0
+"""Refresh of the retained gateway status (outbox_pending), so a stalled replay is visible."""
+
+CONNECT_TIMEOUT_S: Final = 10.0
+"""TCP/TLS connect timeout: a broker behind a dead route must not block the thread for minutes."""
+
+# reconnect backoff (see collector.mqtt_reconnect.reconnect_delay_s)
+RECONNECT_BASE_DELAY_S: Final = 0.25
+"""First retry after a refused or dropped connection: a restarting broker is back within seconds."""
+
+RECONNECT_MAX_DELAY_S: Final = 15.0
+"""Cap for transient failures: a gateway must catch a returning broker quickly (data is queued)."""
+
+RECONNECT_CONFIG_DELAY_S: Final = 60.0
+"""Retry interval when the broker refuses us (bad credentials, TLS certificate): a person must fix
+the configuration, hammering the broker would not help and may get the client banned."""
+
+RECONNECT_DNS_DELAY_S: Final = 5.0
+"""Minimum delay when the broker's name does not resolve (network still coming up on boot)."""
+
+RECONNECT_JITTER_FRACTION: Final = 0.2
+"""Random spread of each delay (± this share), so many gateways do not reconnect in lockstep."""
+
+SHUTDOWN_FLUSH_TIMEOUT_S: Final = 5.0
+"""On a clean stop, wait this long for in-flight batches to be acknowledged before disconnecting."""
