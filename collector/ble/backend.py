@@ -1,0 +1,60 @@
+"""Pick the bleak backend from settings: the OS default (BlueZ on Linux) or Bumble on HCI.
+
+``collector.ble_backend = "bumble:usb:0"`` selects Bumble; the collector never knows which.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.scanner import BaseBleakScanner
+
+from collector.ble.const import BUMBLE_BACKEND_PREFIX
+from flarewatch.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class BleakBackend:
+    """The ``backend=`` classes to hand to ``BleakScanner``/``BleakClient`` (None = OS default)."""
+
+    scanner: type[BaseBleakScanner] | None = None
+    client: type[BaseBleakClient] | None = None
+    description: str = "os-default"
+
+
+def select_backend(spec: str | None) -> BleakBackend:
+    """Translate ``collector.ble_backend`` into bleak backend classes.
+
+    ``None``/``""``/``"bluez"`` keep bleak's platform default; ``"bumble:<transport>"`` drives an
+    HCI controller directly through Bumble (``bumble:usb:0``,
+    ``bumble:serial:/dev/ttyACM0,1000000,rtscts``, ``bumble:tcp-client:127.0.0.1:9100``).
+    """
+    if spec in (None, "", "bluez", "default"):
+        return BleakBackend()
+    assert spec is not None
+    if not spec.startswith(BUMBLE_BACKEND_PREFIX) or len(spec) == len(BUMBLE_BACKEND_PREFIX):
+        raise ConfigError(
+            f"collector.ble_backend {spec!r} is not understood: leave it unset for BlueZ, or use "
+            "'bumble:<transport>' such as 'bumble:usb:0' or 'bumble:serial:/dev/ttyACM0,1000000'"
+        )
+    return _bumble_backend(spec[len(BUMBLE_BACKEND_PREFIX) :])
+
+
+@functools.cache
+def _bumble_backend(transport: str) -> BleakBackend:
+    try:
+        from collector.ble.bumble_backend import BleakClientBumble, BleakScannerBumble
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise ConfigError(
+            "the Bumble backend needs the 'ble' extra: pip install 'flarewatch[ble]'"
+        ) from exc
+    suffix = "".join(c if c.isalnum() else "_" for c in transport)
+    scanner: type[BleakScannerBumble] = type(
+        f"BleakScannerBumble_{suffix}", (BleakScannerBumble,), {"transport_spec": transport}
+    )
+    client: type[BleakClientBumble] = type(
+        f"BleakClientBumble_{suffix}", (BleakClientBumble,), {"transport_spec": transport}
+    )
+    return BleakBackend(scanner, client, f"bumble:{transport}")

@@ -1,0 +1,13 @@
+"""bleak backend on a Google Bumble central: virtual worlds in tests, HCI dongles without BlueZ."""
+
+from collector.ble.bumble_backend.central import BumbleCentral, close_central, get_central
+from collector.ble.bumble_backend.client import BleakClientBumble
+from collector.ble.bumble_backend.scanner import BleakScannerBumble
+
+__all__ = [
+    "BleakClientBumble",
+    "BleakScannerBumble",
+    "BumbleCentral",
+    "close_central",
+    "get_central",
+]

@@ -1,0 +1,149 @@
+"""One Bumble central per HCI transport, shared by every bleak scanner and client of a process.
+
+A controller has one initiator: Bumble refuses a second ``connect`` while one is pending, and
+cancelling ``Device.connect()`` leaves the controller stuck (GUIDE §3). So connects are serialized
+here, run in their own task with a finite timeout, and never cancelled from outside: a caller that
+gives up simply stops waiting, and a connection that completes nobody wants is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from bumble import hci
+from bumble.device import Advertisement, Connection, Device
+from bumble.transport import open_transport
+
+from collector.ble.const import BUMBLE_CONNECT_TIMEOUT_S, CENTRAL_ADDRESS
+
+log = logging.getLogger(__name__)
+
+AdvertisementListener = Callable[[Advertisement], None]
+
+
+class BumbleCentral:
+    """A powered-on Bumble ``Device`` on one transport: serialized connects, shared scans."""
+
+    def __init__(self, transport_spec: str) -> None:
+        self.transport_spec = transport_spec
+        self.device: Device | None = None
+        self._transport: Any = None
+        self._connect_lock = asyncio.Lock()
+        self._listeners: dict[object, AdvertisementListener] = {}
+        self._scanning = False
+        self._address_by_text: dict[str, hci.Address] = {}
+        self._start_lock = asyncio.Lock()
+
+    async def start(self) -> Device:
+        """Open the transport and power the controller on (once; later calls return the device)."""
+        async with self._start_lock:
+            if self.device is not None:
+                return self.device
+            transport = await open_transport(self.transport_spec)
+            device = Device.with_hci(
+                "flarewatch", hci.Address(CENTRAL_ADDRESS), transport.source, transport.sink
+            )
+            await device.power_on()
+            device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
+            self._transport = transport
+            self.device = device
+            log.info("Bumble central up on %s", self.transport_spec)
+            return device
+
+    async def close(self) -> None:
+        """Close the HCI transport (all links drop with it)."""
+        transport, self._transport, self.device = self._transport, None, None
+        self._scanning = False
+        if transport is not None:
+            with contextlib.suppress(Exception):
+                await transport.close()
+
+    # --- scanning ------------------------------------------------------------------------------
+
+    async def add_listener(self, token: object, listener: AdvertisementListener) -> None:
+        """Deliver every advertisement to ``listener`` until :meth:`remove_listener`."""
+        device = await self.start()
+        self._listeners[token] = listener
+        if not self._scanning:
+            self._scanning = True
+            await device.start_scanning(filter_duplicates=False)
+
+    async def remove_listener(self, token: object) -> None:
+        """Stop delivering to the listener; scanning stops with the last one."""
+        self._listeners.pop(token, None)
+        if not self._listeners and self._scanning and self.device is not None:
+            self._scanning = False
+            await self.device.stop_scanning()
+
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
+        self._address_by_text[advertisement.address.to_string(False)] = advertisement.address
+        for listener in list(self._listeners.values()):
+            listener(advertisement)
+
+    def resolve_address(self, text: str) -> hci.Address:
+        """The typed address last seen advertising as ``text`` (random static if never seen)."""
+        known = self._address_by_text.get(text.upper())
+        if known is not None:
+            return known
+        return hci.Address(text, hci.Address.RANDOM_DEVICE_ADDRESS)
+
+    # --- connecting ----------------------------------------------------------------------------
+
+    async def connect(self, address: hci.Address, timeout_s: float | None = None) -> Connection:
+        """Connect to ``address``: one pending connect at a time, finite timeout, never cancelled.
+
+        Raises bumble's ``TimeoutError``/``ConnectionError`` on failure. If the caller is cancelled
+        the attempt runs to its end in the background and a late connection is closed.
+        """
+        device = await self.start()
+        timeout = BUMBLE_CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+        attempt = asyncio.create_task(self._serialized_connect(device, address, timeout))
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            attempt.add_done_callback(_close_unwanted)
+            raise
+
+    async def _serialized_connect(
+        self, device: Device, address: hci.Address, timeout_s: float
+    ) -> Connection:
+        async with self._connect_lock:
+            return await device.connect(address, timeout=timeout_s)
+
+
+def _close_unwanted(attempt: asyncio.Task[Connection]) -> None:
+    if attempt.cancelled() or attempt.exception() is not None:
+        return
+    connection = attempt.result()
+    log.debug("closing a connection whose caller gave up: %s", connection.peer_address)
+    task = asyncio.ensure_future(connection.disconnect())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Future[Any]] = set()
+
+_centrals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, BumbleCentral]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_central(transport_spec: str) -> BumbleCentral:
+    """The central for ``transport_spec`` in the running event loop (created on demand)."""
+    per_loop = _centrals.setdefault(asyncio.get_running_loop(), {})
+    central = per_loop.get(transport_spec)
+    if central is None:
+        central = per_loop[transport_spec] = BumbleCentral(transport_spec)
+    return central
+
+
+async def close_central(transport_spec: str) -> None:
+    """Close and forget the central of ``transport_spec`` in the running loop, if any."""
+    central = _centrals.get(asyncio.get_running_loop(), {}).pop(transport_spec, None)
+    if central is not None:
+        await central.close()

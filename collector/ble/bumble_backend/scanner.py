@@ -1,0 +1,106 @@
+"""bleak scanner backend on a shared Bumble central (``BleakScanner(backend=...)``)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from bleak.backends.scanner import (
+    AdvertisementData,
+    AdvertisementDataCallback,
+    BaseBleakScanner,
+)
+from bleak.uuids import normalize_uuid_str
+from bumble.core import UUID, AdvertisingData
+from bumble.device import Advertisement
+
+from collector.ble.bumble_backend.central import get_central
+
+_UUID_LISTS = (
+    AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+    AdvertisingData.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+    AdvertisingData.COMPLETE_LIST_OF_32_BIT_SERVICE_CLASS_UUIDS,
+    AdvertisingData.INCOMPLETE_LIST_OF_32_BIT_SERVICE_CLASS_UUIDS,
+    AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+    AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+)
+_SERVICE_DATA = (
+    AdvertisingData.SERVICE_DATA_16_BIT_UUID,
+    AdvertisingData.SERVICE_DATA_32_BIT_UUID,
+    AdvertisingData.SERVICE_DATA_128_BIT_UUID,
+)
+
+
+def bleak_uuid(uuid: UUID) -> str:
+    """Bumble UUID -> bleak's normalized 128-bit lower-case string."""
+    return normalize_uuid_str(uuid.to_hex_str("-"))
+
+
+def advertisement_data(advertisement: Advertisement) -> AdvertisementData:
+    """Translate one Bumble advertisement report into bleak's ``AdvertisementData``."""
+    data = advertisement.data
+    name = data.get(AdvertisingData.COMPLETE_LOCAL_NAME) or data.get(
+        AdvertisingData.SHORTENED_LOCAL_NAME
+    )
+    uuids: list[str] = []
+    for kind in _UUID_LISTS:
+        for uuid_list in data.get_all(kind):
+            if isinstance(uuid_list, list):
+                uuids.extend(bleak_uuid(u) for u in uuid_list if isinstance(u, UUID))
+    service_data: dict[str, bytes] = {}
+    for kind in _SERVICE_DATA:
+        for entry in data.get_all(kind):
+            if isinstance(entry, tuple) and isinstance(entry[0], UUID):
+                service_data[bleak_uuid(entry[0])] = bytes(entry[1])
+    manufacturer = {
+        company: bytes(payload)
+        for company, payload in data.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
+    }
+    tx_power = data.get(AdvertisingData.TX_POWER_LEVEL)
+    return AdvertisementData(
+        local_name=name if isinstance(name, str) else None,
+        manufacturer_data=manufacturer,
+        service_data=service_data,
+        service_uuids=uuids,
+        tx_power=tx_power if isinstance(tx_power, int) else None,
+        rssi=advertisement.rssi,
+        platform_data=(advertisement,),
+    )
+
+
+class BleakScannerBumble(BaseBleakScanner):
+    """Scanner on the Bumble central of :attr:`transport_spec` (set by :func:`backend_classes`)."""
+
+    transport_spec: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        detection_callback: AdvertisementDataCallback | None,
+        service_uuids: list[str] | None,
+        scanning_mode: Literal["active", "passive"] = "active",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(detection_callback, service_uuids)
+        self._token = object()
+
+    async def start(self) -> None:
+        """Start receiving advertisements from the shared central."""
+        self.seen_devices = {}
+        await get_central(self.transport_spec).add_listener(self._token, self._on_advertisement)
+
+    async def stop(self) -> None:
+        """Stop receiving advertisements."""
+        await get_central(self.transport_spec).remove_listener(self._token)
+
+    def _on_advertisement(self, advertisement: Advertisement) -> None:
+        adv = advertisement_data(advertisement)
+        address = advertisement.address.to_string(False)
+        previous = self.seen_devices.get(address)
+        if previous is not None and adv.local_name is None and previous[1].local_name:
+            # scan responses and advertisements carry different fields: keep the name we saw
+            adv = adv._replace(local_name=previous[1].local_name)
+        if not self.is_allowed_uuid(adv.service_uuids):
+            return
+        device = self.create_or_update_device(
+            address, address, adv.local_name, advertisement.address, adv
+        )
+        self.call_detection_callbacks(device, adv)

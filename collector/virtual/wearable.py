@@ -1,0 +1,255 @@
+"""A virtual wearable: a Bumble peripheral streaming Heart Rate, Health Thermometer and Battery.
+
+The values come from a vitals feed (the physiological simulator).
+
+Heart Rate Measurement payloads are encoded by Bumble's own Heart Rate profile, an encoder
+independent of our parsers. The energy-expended field counts notifications (it is cumulative on a
+real band too), which lets tests name every sample end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bumble import gatt, hci
+from bumble.controller import Controller
+from bumble.core import UUID, AdvertisingData
+from bumble.device import Device
+from bumble.host import Host
+from bumble.link import LocalLink
+from bumble.profiles.heart_rate_service import HeartRateService
+from bumble.transport.common import AsyncPipeSink
+
+from collector.virtual.const import (
+    ADVERTISING_INTERVAL_MS,
+    HEART_RATE_INTERVAL_S,
+    TEMPERATURE_INTERVAL_S,
+)
+
+log = logging.getLogger(__name__)
+
+HEART_RATE_MEASUREMENT = gatt.GATT_HEART_RATE_MEASUREMENT_CHARACTERISTIC
+TEMPERATURE_MEASUREMENT = UUID.from_16_bits(0x2A1C, "Temperature Measurement")
+INTERMEDIATE_TEMPERATURE = UUID.from_16_bits(0x2A1E, "Intermediate Temperature")
+BATTERY_LEVEL = gatt.GATT_BATTERY_LEVEL_CHARACTERISTIC
+
+
+@dataclass(frozen=True, slots=True)
+class Vitals:
+    """What the wearable measures at one instant."""
+
+    heart_rate_bpm: float
+    skin_temperature_c: float
+    rr_intervals_s: tuple[float, ...] = ()
+    contact_detected: bool = True
+    battery_percent: int = 90
+
+
+class VitalsFeed(Protocol):
+    """Source of vitals over time (the physiological simulator implements it)."""
+
+    def vitals_at(self, elapsed_s: float) -> Vitals:
+        """Vitals ``elapsed_s`` seconds after the wearable started."""
+        ...
+
+
+@dataclass(slots=True)
+class SteadyVitals:
+    """A calm resting patient: heart rate and skin temperature with a slow, small oscillation."""
+
+    heart_rate_bpm: float = 68.0
+    skin_temperature_c: float = 33.2
+    battery_percent: int = 90
+
+    def vitals_at(self, elapsed_s: float) -> Vitals:
+        """Deterministic vitals: +-3 bpm and +-0.1 degC over a 60 s period."""
+        wave = math.sin(2 * math.pi * elapsed_s / 60.0)
+        rate = self.heart_rate_bpm + 3 * wave
+        return Vitals(
+            heart_rate_bpm=rate,
+            skin_temperature_c=self.skin_temperature_c + 0.1 * wave,
+            rr_intervals_s=(60.0 / rate,),
+            battery_percent=self.battery_percent,
+        )
+
+
+def encode_ieee11073_float(value: float, exponent: int = -2) -> bytes:
+    """32-bit IEEE-11073 FLOAT (int8 exponent, int24 mantissa), little-endian."""
+    mantissa = round(value / 10**exponent)
+    return struct.pack("<I", ((exponent & 0xFF) << 24) | (mantissa & 0xFFFFFF))
+
+
+def encode_temperature(celsius: float) -> bytes:
+    """Temperature Measurement / Intermediate Temperature value: flags 0 (degC, no extras)."""
+    return b"\x00" + encode_ieee11073_float(celsius)
+
+
+class VirtualWearable:
+    """One virtual band on a shared link; see :class:`collector.virtual.world.VirtualWorld`."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        link: LocalLink,
+        feed: VitalsFeed | None = None,
+        *,
+        heart_rate_interval_s: float = HEART_RATE_INTERVAL_S,
+        temperature_interval_s: float = TEMPERATURE_INTERVAL_S,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.feed: VitalsFeed = feed or SteadyVitals()
+        self.heart_rate_interval_s = heart_rate_interval_s
+        self.temperature_interval_s = temperature_interval_s
+        self.controller = Controller(f"ctl-{name}", link=link)
+        self.device = Device(
+            name=name,
+            address=hci.Address(address),
+            host=Host(self.controller, AsyncPipeSink(self.controller)),
+        )
+        self.stalled = False
+        self.energy_counter = 0
+        self._clock = clock or asyncio.get_running_loop().time
+        self._started_at = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pending_garbage: bytes | None = None
+        props = gatt.Characteristic.Properties
+        no_access = gatt.Characteristic.Permissions(0)
+        self._battery: gatt.Characteristic[bytes] = gatt.Characteristic(
+            BATTERY_LEVEL,
+            props.READ | props.NOTIFY,
+            gatt.Characteristic.READABLE,
+            gatt.CharacteristicValue(read=lambda _conn: bytes([self._vitals().battery_percent])),
+        )
+        self._heart_rate: gatt.Characteristic[bytes] = gatt.Characteristic(
+            HEART_RATE_MEASUREMENT, props.NOTIFY, no_access, b""
+        )
+        self._temperature: gatt.Characteristic[bytes] = gatt.Characteristic(
+            TEMPERATURE_MEASUREMENT, props.INDICATE, no_access, b""
+        )
+        self._intermediate: gatt.Characteristic[bytes] = gatt.Characteristic(
+            INTERMEDIATE_TEMPERATURE, props.NOTIFY, no_access, b""
+        )
+        location: gatt.Characteristic[bytes] = gatt.Characteristic(
+            gatt.GATT_BODY_SENSOR_LOCATION_CHARACTERISTIC,
+            gatt.Characteristic.Properties.READ,
+            gatt.Characteristic.READABLE,
+            bytes([HeartRateService.BodySensorLocation.WRIST]),
+        )
+        self.device.add_services(
+            [
+                gatt.Service(gatt.GATT_HEART_RATE_SERVICE, [self._heart_rate, location]),
+                gatt.Service(
+                    gatt.GATT_HEALTH_THERMOMETER_SERVICE, [self._temperature, self._intermediate]
+                ),
+                gatt.Service(gatt.GATT_BATTERY_SERVICE, [self._battery]),
+            ]
+        )
+
+    def _vitals(self) -> Vitals:
+        return self.feed.vitals_at(self._clock() - self._started_at)
+
+    async def start(self) -> None:
+        """Power on, advertise (restarting after every disconnection) and start streaming."""
+        await self.device.power_on()
+        advertising = AdvertisingData(
+            [
+                (AdvertisingData.FLAGS, bytes([0x06])),
+                (
+                    AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                    struct.pack("<HHH", 0x180D, 0x1809, 0x180F),
+                ),
+                (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
+            ]
+        )
+        await self.device.start_advertising(
+            auto_restart=True,
+            advertising_data=bytes(advertising),
+            advertising_interval_min=ADVERTISING_INTERVAL_MS,
+            advertising_interval_max=ADVERTISING_INTERVAL_MS,
+        )
+        self._started_at = self._clock()
+        self._tasks = [
+            asyncio.create_task(self._every(self.heart_rate_interval_s, self._send_heart_rate)),
+            asyncio.create_task(self._every(self.temperature_interval_s, self._send_temperature)),
+        ]
+
+    async def stop(self) -> None:
+        """Stop streaming and power off."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self.device.power_off()
+
+    def inject_malformed(self, payload: bytes) -> None:
+        """Send ``payload`` instead of the next heart-rate measurement (a misbehaving band)."""
+        self._pending_garbage = payload
+
+    async def _every(self, period_s: float, send: Callable[[], object]) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += period_s
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            if self.stalled:
+                continue
+            try:
+                result = send()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:  # noqa: BLE001 - a link dropping mid-send is expected here
+                log.debug("%s: send failed: %s", self.name, exc)
+
+    @property
+    def heart_rate_handle(self) -> int:
+        """ATT handle of the Heart Rate Measurement value."""
+        return int(self._heart_rate.handle)
+
+    @property
+    def temperature_handle(self) -> int:
+        """ATT handle of the Temperature Measurement value."""
+        return int(self._temperature.handle)
+
+    def _subscribed(self, characteristic: gatt.Characteristic[bytes]) -> bool:
+        return any(
+            cccds.get(characteristic.handle, b"\0\0") != b"\0\0"
+            for cccds in self.device.gatt_server.subscribers.values()
+        )
+
+    async def _send_heart_rate(self) -> None:
+        if not self._subscribed(self._heart_rate):
+            return
+        if self._pending_garbage is not None:
+            payload, self._pending_garbage = self._pending_garbage, None
+            await self.device.notify_subscribers(self._heart_rate, payload)
+            return
+        vitals = self._vitals()
+        self.energy_counter = (self.energy_counter + 1) & 0xFFFF
+        payload = bytes(
+            HeartRateService.HeartRateMeasurement(
+                heart_rate=round(vitals.heart_rate_bpm),
+                sensor_contact_detected=vitals.contact_detected,
+                energy_expended=self.energy_counter,
+                rr_intervals=vitals.rr_intervals_s or None,
+            )
+        )
+        await self.device.notify_subscribers(self._heart_rate, payload)
+
+    async def _send_temperature(self) -> None:
+        if not self._subscribed(self._temperature):
+            return
+        await self.device.indicate_subscribers(
+            self._temperature, encode_temperature(self._vitals().skin_temperature_c)
+        )
