@@ -1,0 +1,12 @@
+"""The collector's ``flarewatch`` subcommands, gathered by ``flarewatch.cli`` (composition root)."""
+
+from __future__ import annotations
+
+import argparse
+
+from collector.gatt.cli import add_gatt_commands
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add every collector command to the ``flarewatch`` CLI."""
+    add_gatt_commands(subparsers)
