@@ -1,0 +1,92 @@
+"""The measurement plan of one connected device: what to subscribe to and read, and how to map.
+
+The BLE connection manager builds one plan per device with ``ProfileRegistry.plan_for`` and then
+only calls ``plan.to_sample_fields(uuid, data, device_id=...)`` for every notification or read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid as uuid_module
+from collections.abc import Mapping
+from typing import Any
+
+from collector.errors import GattParseError
+from collector.gatt import GattValue, normalize_uuid
+from collector.profiles.base import DeviceProfile, Measurement, SampleFieldValue
+from collector.profiles.sample_fields import conform_to_contract
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DecodedCharacteristic:
+    """One decoded characteristic value and the sample fields it yields.
+
+    ``fields`` can be passed to ``flarewatch.payloads.Sample`` as they are; ``rejected`` names
+    fields the device sent but the contract refuses (e.g. 0 bpm without skin contact), for a
+    counter. Metadata characteristics (device information) yield no fields: use ``value``.
+    """
+
+    uuid: str
+    measurement: str
+    value: GattValue
+    fields: Mapping[str, SampleFieldValue]
+    rejected: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MeasurementPlan:
+    """The characteristics of a device from all matching profiles, one owner per characteristic."""
+
+    profiles: tuple[DeviceProfile, ...]
+    measurements: Mapping[str, Measurement[Any]]
+
+    @classmethod
+    def of(cls, profiles: tuple[DeviceProfile, ...]) -> MeasurementPlan:
+        """Merge ``profiles`` (highest priority first): the first to declare a UUID owns it."""
+        ordered = tuple(sorted(profiles, key=lambda p: (-p.priority, p.name)))
+        measurements: dict[str, Measurement[Any]] = {}
+        for profile in ordered:
+            for measurement in profile.measurements:
+                measurements.setdefault(measurement.uuid, measurement)
+        return cls(ordered, measurements)
+
+    @property
+    def subscriptions(self) -> tuple[Measurement[Any], ...]:
+        """Characteristics to subscribe to (notify or indicate), once per connection."""
+        return tuple(m for m in self.measurements.values() if m.subscribe is not None)
+
+    @property
+    def reads_on_connect(self) -> tuple[Measurement[Any], ...]:
+        """Characteristics to read once after every (re)connection."""
+        return tuple(m for m in self.measurements.values() if m.read_on_connect)
+
+    def decode(
+        self,
+        uuid: str | int | uuid_module.UUID,
+        data: bytes | bytearray | memoryview,
+        *,
+        device_id: str | None = None,
+    ) -> tuple[Measurement[Any], GattValue]:
+        """Parse one value with the plan's parser; ``GattParseError`` carries uuid and device."""
+        try:
+            canonical = normalize_uuid(uuid)
+            measurement = self.measurements.get(canonical)
+            if measurement is None:
+                raise GattParseError(
+                    canonical, "no profile of this device uses it", reason="unsupported_uuid"
+                )
+            return measurement, measurement.parse(data)
+        except GattParseError as exc:
+            raise exc.for_device(device_id) from None
+
+    def to_sample_fields(
+        self,
+        uuid: str | int | uuid_module.UUID,
+        data: bytes | bytearray | memoryview,
+        *,
+        device_id: str | None = None,
+    ) -> DecodedCharacteristic:
+        """Decode a notification or read and map it to contract sample fields (pure)."""
+        measurement, value = self.decode(uuid, data, device_id=device_id)
+        fields, rejected = conform_to_contract(measurement.to_fields(value))
+        return DecodedCharacteristic(measurement.uuid, measurement.name, value, fields, rejected)

@@ -1,0 +1,1 @@
+"""Vendor device-profile plug-ins shipped with flarewatch (loaded only when configured)."""
