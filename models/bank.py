@@ -1,0 +1,104 @@
+"""All patients' detectors behind one object: what the service and the replay CLI both call.
+
+Rules run per patient and per sample (microseconds); a candidate alarm is then confirmed by the
+learned model, scored in one batch across every patient of the call (scikit-learn costs tens of
+microseconds per row in a batch but milliseconds per call, so never row by row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flarewatch.payloads import Sample
+from models.alarm import Alarm
+from models.confirm import Confirmer
+from models.detector import PatientDetector
+
+PatientBatch = tuple[str, Sequence[Sample]]
+
+
+class DetectorBank:
+    """Per-patient detectors cloned from ``template``, with optional batch confirmation.
+
+    ``update`` folds in new samples of many patients and returns their alarms in time order per
+    patient; ``tick`` raises ``no_data`` for patients gone silent. ``state_dict`` snapshots every
+    patient so a restarted service resumes with its baselines.
+    """
+
+    def __init__(
+        self, template: PatientDetector | None = None, confirmer: Confirmer | None = None
+    ) -> None:
+        self.template = template
+        self.confirmer = confirmer
+
+    @property
+    def model_version(self) -> str:
+        """Version stamped on the alarms (rules version, plus the confirmer's when present)."""
+        base = (self.template or PatientDetector()).model_version
+        return base if self.confirmer is None else f"{base}+{self.confirmer.version}"
+
+    @property
+    def detectors(self) -> dict[str, PatientDetector]:
+        """The per-patient detectors created so far, by patient id."""
+        if "_detectors" not in vars(self):
+            self._detectors: dict[str, PatientDetector] = {}
+        return self._detectors
+
+    def detector(self, patient_id: str) -> PatientDetector:
+        """The detector of ``patient_id``, created from the template on first use."""
+        found = self.detectors.get(patient_id)
+        if found is None:
+            template = self.template or PatientDetector()
+            found = template.clone(patient_id=patient_id, model_version=self.model_version)
+            self.detectors[patient_id] = found
+        return found
+
+    def update(self, items: Sequence[PatientBatch]) -> list[Alarm]:
+        """Fold in each patient's new samples (oldest first); return the confirmed alarms."""
+        per_patient = [(pid, self.detector(pid).update(samples)) for pid, samples in items]
+        if self.confirmer is None:
+            return [alarm for _, alarms in per_patient for alarm in alarms]
+        candidates = [
+            alarm
+            for _, alarms in per_patient
+            for alarm in alarms
+            if alarm.evidence.get("onset") == 1.0
+        ]
+        accepted = self.confirmer.accept(candidates) if candidates else []
+        rejected = {
+            (a.patient_id, a.kind): int(a.evidence["episode_no"])
+            for a, ok in zip(candidates, accepted, strict=True)
+            if not ok
+        }
+        out: list[Alarm] = []
+        for pid, alarms in per_patient:
+            for alarm in alarms:
+                episode = rejected.get((pid, alarm.kind))
+                if episode is not None and _same_episode(alarm, episode):
+                    self.detectors[pid].retract(alarm.kind, episode)
+                    continue
+                out.append(alarm)
+        return out
+
+    def tick(self, now_s: float) -> list[Alarm]:
+        """``no_data`` alarms for patients whose last sample is older than the silence limit."""
+        return [alarm for det in self.detectors.values() for alarm in det.check_silence(now_s)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every patient's learned state, JSON-able, tagged with the model version."""
+        return {
+            "model_version": self.model_version,
+            "patients": {pid: det.state_dict() for pid, det in self.detectors.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` snapshot (patients unknown to it start afresh)."""
+        for pid, patient_state in state.get("patients", {}).items():
+            self.detector(pid).load_state_dict(patient_state)
+
+
+def _same_episode(alarm: Alarm, episode_no: int) -> bool:
+    """An alarm (onset, escalation or resolution) belongs to the rejected episode."""
+    number = alarm.evidence.get("episode_no")
+    return number is not None and int(number) == episode_no

@@ -1,0 +1,308 @@
+"""The per-patient detector of flushes, anaphylaxis-like surges and signal states.
+
+Rules, in words (figures and sources in ``docs/models.md``):
+
+* **anaphylaxis-like** — heart rate at rest rises fast and stays up: smoothed rate >= 15 % and
+  >= 10 bpm above the short resting reference, >= 10 % above this patient's usual resting rate at
+  this hour, not recovering from exercise, for 75 s. Critical when the surge reaches 30 %, lasts
+  5 min, or is followed by stillness (syncope) where motion is measured.
+* **flush** — skin warming with a heart-rate rise at rest: skin >= 0.35 degC above its reference
+  and still warming, heart rate >= 4 % above its reference, for 60 s. Needs a skin-temperature
+  sensor: with heart rate only, flushes cannot be told from ordinary rises and are not reported.
+* **no_contact / no_data** — signal states, never mistaken for a patient in trouble.
+
+Every onset goes through an :class:`~models.episodes.EpisodeLatch`, so a continuing episode raises
+one alarm (plus one escalation to critical) and one ``resolved`` alarm when it ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from flarewatch.payloads import Sample
+from models.alarm import Alarm, AlarmKind, Severity
+from models.base import StreamingDetector
+from models.const import (
+    ACC_SD_STILL_G,
+    FLUSH_HR_RISE_FRAC,
+    FLUSH_PERSIST_S,
+    FLUSH_TEMP_RISE_C,
+    FLUSH_TEMP_SLOPE_C_PER_MIN,
+    MAX_EPISODE_S,
+    MODEL_VERSION,
+    NO_CONTACT_AFTER_S,
+    NO_DATA_AFTER_S,
+    RELEASE_FRAC,
+    RELEASE_PERSIST_S,
+    STILL_AFTER_SURGE_S,
+    SURGE_CRITICAL_AFTER_S,
+    SURGE_CRITICAL_FRAC,
+    SURGE_MIN_BPM,
+    SURGE_PERSIST_S,
+    SURGE_RISE_FRAC,
+    SURGE_TOD_MARGIN_FRAC,
+    TEMP_WARMUP_S,
+    WARMUP_S,
+)
+from models.episodes import EpisodeLatch, LatchEvent, LatchState, advance
+from models.features import SignalTracker
+
+
+class PatientDetector(StreamingDetector):
+    """Flush, anaphylaxis-like and signal-state detection for one patient (rules, no learning).
+
+    Parameters are the thresholds of the rules above (defaults in :mod:`models.const`); the
+    learned confirmation of candidates across patients lives in :class:`models.bank.DetectorBank`.
+    """
+
+    def __init__(
+        self,
+        patient_id: str = "patient",
+        model_version: str = MODEL_VERSION,
+        surge_rise_frac: float = SURGE_RISE_FRAC,
+        surge_min_bpm: float = SURGE_MIN_BPM,
+        surge_tod_margin_frac: float = SURGE_TOD_MARGIN_FRAC,
+        surge_persist_s: float = SURGE_PERSIST_S,
+        flush_temp_rise_c: float = FLUSH_TEMP_RISE_C,
+        flush_temp_slope_c_per_min: float = FLUSH_TEMP_SLOPE_C_PER_MIN,
+        flush_hr_rise_frac: float = FLUSH_HR_RISE_FRAC,
+        flush_persist_s: float = FLUSH_PERSIST_S,
+        no_data_after_s: float = NO_DATA_AFTER_S,
+    ) -> None:
+        self.patient_id = patient_id
+        self.model_version = model_version
+        self.surge_rise_frac = surge_rise_frac
+        self.surge_min_bpm = surge_min_bpm
+        self.surge_tod_margin_frac = surge_tod_margin_frac
+        self.surge_persist_s = surge_persist_s
+        self.flush_temp_rise_c = flush_temp_rise_c
+        self.flush_temp_slope_c_per_min = flush_temp_slope_c_per_min
+        self.flush_hr_rise_frac = flush_hr_rise_frac
+        self.flush_persist_s = flush_persist_s
+        self.no_data_after_s = no_data_after_s
+
+    # -- state (created lazily: no work in __init__) ------------------------------------------
+    def _ensure_state(self) -> None:
+        if "tracker" not in vars(self):
+            self.tracker = SignalTracker()
+            self.surge = EpisodeLatch()
+            self.flush = EpisodeLatch()
+            self.no_data_alarmed = False
+            self.no_contact_since_s: float | None = None
+            self.no_contact_alarmed = False
+            self.still_since_s: float | None = None
+            self.rejected_samples = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Learned state as plain JSON-able data (baselines, latches, signal states)."""
+        self._ensure_state()
+        state = super().state_dict()
+        for key in ("tracker", "surge", "flush"):
+            state[key] = dataclasses.asdict(getattr(self, key))
+        return state
+
+    def _import_state(self, state: dict[str, Any]) -> None:
+        tracker = state.pop("tracker", None)
+        latches = {k: state.pop(k, None) for k in ("surge", "flush")}
+        super()._import_state(state)
+        self.tracker = SignalTracker(**tracker) if tracker else SignalTracker()
+        for key, value in latches.items():
+            latch = EpisodeLatch(**value) if value else EpisodeLatch()
+            latch.state = LatchState(latch.state)
+            setattr(self, key, latch)
+
+    @property
+    def last_time_s(self) -> float | None:
+        """Time of the newest sample folded in (None before the first)."""
+        return vars(self)["tracker"].last_time_s if "tracker" in vars(self) else None
+
+    # -- streaming ----------------------------------------------------------------------------
+    def update(self, samples: Iterable[Sample]) -> list[Alarm]:
+        """Fold samples (oldest first) in; out-of-order or repeated samples are counted, skipped."""
+        self._ensure_state()
+        alarms: list[Alarm] = []
+        for sample in samples:
+            self._step(sample, alarms)
+        return alarms
+
+    def check_silence(self, now_s: float) -> list[Alarm]:
+        """A ``no_data`` alarm once no sample arrived for ``no_data_after_s`` (then silent)."""
+        self._ensure_state()
+        last = self.tracker.last_time_s
+        if last is None or self.no_data_alarmed or now_s - last < self.no_data_after_s:
+            return []
+        self.no_data_alarmed = True
+        return [self._alarm(last + self.no_data_after_s, AlarmKind.NO_DATA, Severity.WARNING)]
+
+    def retract(self, kind: AlarmKind, episode_no: int) -> None:
+        """The confirmer rejected this onset: keep the episode silent until it ends."""
+        latch = self.surge if kind is AlarmKind.ANAPHYLAXIS else self.flush
+        if latch.episode_no == episode_no and latch.state is LatchState.ACTIVE:
+            latch.state = LatchState.SUPPRESSED
+
+    def _alarm(
+        self,
+        time_s: float,
+        kind: AlarmKind,
+        severity: Severity,
+        *,
+        resolved: bool = False,
+        evidence: dict[str, float] | None = None,
+    ) -> Alarm:
+        return Alarm(
+            patient_id=self.patient_id,
+            time_s=time_s,
+            kind=kind,
+            severity=severity,
+            model_version=self.model_version,
+            resolved=resolved,
+            evidence=evidence or {},
+        )
+
+    def _step(self, sample: Sample, alarms: list[Alarm]) -> None:
+        t = sample.time_ms / 1000.0
+        tr = self.tracker
+        if tr.last_time_s is not None and t <= tr.last_time_s:
+            self.rejected_samples += 1
+            return
+        if tr.last_time_s is not None and not self.no_data_alarmed:
+            alarms.extend(self.check_silence(t))
+        if self.no_data_alarmed:
+            self.no_data_alarmed = False
+            alarms.append(self._alarm(t, AlarmKind.NO_DATA, Severity.WARNING, resolved=True))
+        hr = sample.heart_rate_bpm
+        if sample.contact_detected is False:
+            hr = None
+            self._no_contact(t, alarms)
+        elif self.no_contact_since_s is not None and (
+            sample.contact_detected or sample.heart_rate_bpm is not None
+        ):
+            self.no_contact_since_s = None
+            if self.no_contact_alarmed:
+                self.no_contact_alarmed = False
+                alarms.append(self._alarm(t, AlarmKind.NO_CONTACT, Severity.WARNING, resolved=True))
+        engaged = self.surge.engaged or self.flush.engaged
+        tr.step(
+            t,
+            hr,
+            sample.skin_temperature_c,
+            sample.steps,
+            sample.acceleration_sd_g,
+            freeze=engaged,
+        )
+        self._detect_surge(t, alarms)
+        self._detect_flush(t, alarms)
+
+    def _no_contact(self, t: float, alarms: list[Alarm]) -> None:
+        if self.no_contact_since_s is None:
+            self.no_contact_since_s = t
+        if not self.no_contact_alarmed and t - self.no_contact_since_s >= NO_CONTACT_AFTER_S:
+            self.no_contact_alarmed = True
+            alarms.append(self._alarm(t, AlarmKind.NO_CONTACT, Severity.WARNING))
+
+    def _evidence(self, t: float) -> dict[str, float]:
+        tr = self.tracker
+        tod = tr.tod_rise_frac(t)
+        temp_rise = tr.temp_rise_c()
+        since_active = t - tr.last_active_s if tr.last_active_s is not None else tr.worn_for(t)
+        return {
+            "hr_bpm": round(tr.hr_fast or 0.0, 1),
+            "hr_ref_bpm": round(tr.hr_ref or 0.0, 1),
+            "hr_rise_frac": round(tr.hr_rise_frac(), 4),
+            "hr_tod_rise_frac": round(tod if tod is not None else 0.0, 4),
+            "hr_trend_bpm": round(tr.hr_trend_bpm(), 2),
+            "temp_rise_c": round(temp_rise if temp_rise is not None else 0.0, 3),
+            "temp_slope_c_per_min": round(tr.temp_slope_c_per_min(), 4),
+            "has_temp": 1.0 if temp_rise is not None else 0.0,
+            "has_motion": 1.0 if tr.acc_sd_fast is not None else 0.0,
+            "rest_s": round(min(since_active, 6 * 3600.0), 0),
+            "worn_s": round(min(tr.worn_for(t), 6 * 3600.0), 0),
+        }
+
+    def _detect_surge(self, t: float, alarms: list[Alarm]) -> None:
+        tr = self.tracker
+        rise = tr.hr_rise_frac()
+        latch = self.surge
+        onset = False
+        if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
+            tod = tr.tod_rise_frac(t)
+            onset = (
+                tr.worn_for(t) >= WARMUP_S
+                and tr.resting(t)
+                and rise >= self.surge_rise_frac
+                and tr.hr_rise_bpm() >= self.surge_min_bpm
+                and (tod is None or tod >= self.surge_tod_margin_frac)
+                and (latch.state is LatchState.PENDING or tr.hr_trend_bpm() >= 0.0)
+            )
+        else:
+            onset = rise >= self.surge_rise_frac * RELEASE_FRAC
+        release = rise < self.surge_rise_frac * RELEASE_FRAC
+        event = advance(
+            latch, t, onset, release, self.surge_persist_s, RELEASE_PERSIST_S, MAX_EPISODE_S
+        )
+        if event is LatchEvent.ONSET:
+            evidence = self._evidence(t)
+            evidence["episode_no"] = float(latch.episode_no)
+            evidence["onset"] = 1.0
+            critical = rise >= SURGE_CRITICAL_FRAC
+            latch.severity_critical = critical
+            self.still_since_s = None
+            severity = Severity.CRITICAL if critical else Severity.WARNING
+            alarms.append(self._alarm(t, AlarmKind.ANAPHYLAXIS, severity, evidence=evidence))
+        elif event is LatchEvent.RESOLVED:
+            alarms.append(self._alarm(t, AlarmKind.ANAPHYLAXIS, Severity.WARNING, resolved=True))
+        elif latch.state is LatchState.ACTIVE and not latch.severity_critical:
+            self._maybe_escalate(t, rise, alarms)
+
+    def _maybe_escalate(self, t: float, rise: float, alarms: list[Alarm]) -> None:
+        tr = self.tracker
+        latch = self.surge
+        still = tr.acc_sd_fast is not None and tr.acc_sd_fast < ACC_SD_STILL_G
+        if still:
+            self.still_since_s = self.still_since_s if self.still_since_s is not None else t
+        else:
+            self.still_since_s = None
+        syncope = self.still_since_s is not None and t - self.still_since_s >= STILL_AFTER_SURGE_S
+        sustained = t - latch.since_s >= SURGE_CRITICAL_AFTER_S and rise >= self.surge_rise_frac
+        if rise >= SURGE_CRITICAL_FRAC or syncope or sustained:
+            latch.severity_critical = True
+            evidence = self._evidence(t)
+            evidence["episode_no"] = float(latch.episode_no)
+            evidence["still"] = 1.0 if syncope else 0.0
+            alarms.append(
+                self._alarm(t, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, evidence=evidence)
+            )
+
+    def _detect_flush(self, t: float, alarms: list[Alarm]) -> None:
+        tr = self.tracker
+        temp_rise = tr.temp_rise_c()
+        latch = self.flush
+        if temp_rise is None and latch.state is LatchState.IDLE:
+            return
+        temp_rise = temp_rise if temp_rise is not None else 0.0
+        if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
+            onset = (
+                tr.worn_for(t) >= TEMP_WARMUP_S
+                and tr.resting(t)
+                and temp_rise >= self.flush_temp_rise_c
+                and tr.temp_slope_c_per_min() >= self.flush_temp_slope_c_per_min
+                and tr.hr_rise_frac() >= self.flush_hr_rise_frac
+            )
+        else:
+            onset = temp_rise >= self.flush_temp_rise_c * RELEASE_FRAC
+        release = temp_rise < self.flush_temp_rise_c * RELEASE_FRAC
+        event = advance(
+            latch, t, onset, release, self.flush_persist_s, RELEASE_PERSIST_S, MAX_EPISODE_S
+        )
+        if event is LatchEvent.ONSET:
+            evidence = self._evidence(t)
+            evidence["episode_no"] = float(latch.episode_no)
+            evidence["onset"] = 1.0
+            alarms.append(self._alarm(t, AlarmKind.FLUSH, Severity.WARNING, evidence=evidence))
+        elif event is LatchEvent.RESOLVED:
+            end = {"episode_no": float(latch.episode_no)}
+            alarms.append(
+                self._alarm(t, AlarmKind.FLUSH, Severity.WARNING, resolved=True, evidence=end)
+            )

@@ -1,0 +1,176 @@
+"""Per-patient signal conditioning: smoothed vitals, robust personal baselines, activity and wear.
+
+Everything is updated one sample at a time in O(1) from plain attributes (no windows are stored):
+time-aware exponential averages stand in for sliding windows, so irregular sampling (1 s to 15 s)
+and gaps need no resampling. The state is a flat dataclass of numbers, cheap to save and restore.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from models.const import (
+    ACC_SD_ACTIVE_G,
+    ACC_SD_TAU_S,
+    GAP_RESET_S,
+    HR_FAST_TAU_S,
+    HR_MID_TAU_S,
+    HR_REF_CLIP_FRAC,
+    HR_REF_TAU_S,
+    MAX_STEP_S,
+    REST_AFTER_ACTIVITY_S,
+    TEMP_FAST_TAU_S,
+    TEMP_MID_TAU_S,
+    TEMP_REF_CLIP_C,
+    TEMP_REF_TAU_S,
+    TOD_BINS,
+    TOD_TAU_S,
+)
+
+
+def ewma(previous: float | None, value: float, dt_s: float, tau_s: float) -> float:
+    """Time-aware exponential average: the weight of the old value decays as exp(-dt/tau)."""
+    if previous is None:
+        return value
+    return previous + (1.0 - math.exp(-dt_s / tau_s)) * (value - previous)
+
+
+def hour_bin(time_s: float) -> int:
+    """Hourly time-of-day bin of a timestamp (the patient's clock as the wearable reports it)."""
+    return int(time_s % 86_400.0 // 3600.0) % TOD_BINS
+
+
+@dataclass(slots=True)
+class SignalTracker:
+    """Smoothed vitals and personal baselines of one patient; call :meth:`step` per sample.
+
+    ``hr_ref``/``temp_ref`` are short references that follow slow drifts (posture, room) but
+    not an episode: their rise is clipped and they freeze while an episode is suspected
+    (``freeze=True``). ``tod_rest_bpm`` holds the usual resting heart rate per hour of day.
+    """
+
+    last_time_s: float | None = None
+    wear_start_s: float | None = None
+    last_active_s: float | None = None
+    hr_time_s: float | None = None
+    hr_fast: float | None = None
+    hr_mid: float | None = None
+    hr_ref: float | None = None
+    temp_time_s: float | None = None
+    temp_fast: float | None = None
+    temp_mid: float | None = None
+    temp_ref: float | None = None
+    acc_sd_fast: float | None = None
+    tod_rest_bpm: list[float | None] = field(default_factory=lambda: [None] * TOD_BINS)
+
+    def step(
+        self,
+        time_s: float,
+        heart_rate_bpm: float | None,
+        skin_temperature_c: float | None,
+        steps: int | None,
+        acc_sd_g: float | None,
+        *,
+        freeze: bool,
+    ) -> None:
+        """Fold one sample in; ``freeze`` holds the references while an episode is suspected."""
+        if self.last_time_s is None or time_s - self.last_time_s >= GAP_RESET_S:
+            self.wear_start_s = time_s
+            self.hr_fast = self.hr_mid = self.temp_fast = self.temp_mid = None
+            if self.last_time_s is not None and not freeze:
+                self.hr_ref = self.temp_ref = None
+        self.last_time_s = time_s
+        if (steps is not None and steps > 0) or (
+            acc_sd_g is not None and acc_sd_g > ACC_SD_ACTIVE_G
+        ):
+            self.last_active_s = time_s
+        if acc_sd_g is not None:
+            self.acc_sd_fast = ewma(self.acc_sd_fast, acc_sd_g, 1.0, ACC_SD_TAU_S)
+        if heart_rate_bpm is not None:
+            self._step_heart_rate(time_s, heart_rate_bpm, freeze)
+        if skin_temperature_c is not None:
+            self._step_temperature(time_s, skin_temperature_c, freeze)
+
+    def _step_heart_rate(self, time_s: float, hr: float, freeze: bool) -> None:
+        dt = min(time_s - self.hr_time_s, MAX_STEP_S) if self.hr_time_s is not None else 1.0
+        self.hr_time_s = time_s
+        self.hr_fast = ewma(self.hr_fast, hr, dt, HR_FAST_TAU_S)
+        self.hr_mid = ewma(self.hr_mid, hr, dt, HR_MID_TAU_S)
+        if freeze:
+            return
+        ref = self.hr_ref
+        if ref is None or self.active_recently(time_s):
+            # during and just after exercise the reference follows the heart freely, so the slow
+            # recovery afterwards never looks like a surge
+            self.hr_ref = ewma(ref, hr, dt, HR_REF_TAU_S)
+        else:
+            self.hr_ref = ewma(ref, min(hr, ref * (1.0 + HR_REF_CLIP_FRAC)), dt, HR_REF_TAU_S)
+        if self.resting(time_s) and self.worn_for(time_s) >= REST_AFTER_ACTIVITY_S:
+            b = hour_bin(time_s)
+            self.tod_rest_bpm[b] = ewma(self.tod_rest_bpm[b], self.hr_fast, dt, TOD_TAU_S)
+
+    def _step_temperature(self, time_s: float, temp: float, freeze: bool) -> None:
+        dt = min(time_s - self.temp_time_s, MAX_STEP_S) if self.temp_time_s is not None else 1.0
+        self.temp_time_s = time_s
+        self.temp_fast = ewma(self.temp_fast, temp, dt, TEMP_FAST_TAU_S)
+        self.temp_mid = ewma(self.temp_mid, temp, dt, TEMP_MID_TAU_S)
+        if freeze:
+            return
+        ref = self.temp_ref
+        capped = temp if ref is None else min(temp, ref + TEMP_REF_CLIP_C)
+        self.temp_ref = ewma(ref, capped, dt, TEMP_REF_TAU_S)
+
+    def worn_for(self, time_s: float) -> float:
+        """Seconds of (nearly) continuous data since the band was put on or came back."""
+        return 0.0 if self.wear_start_s is None else time_s - self.wear_start_s
+
+    def active_recently(self, time_s: float) -> bool:
+        """Steps or movement within the settling time after exercise."""
+        return (
+            self.last_active_s is not None and time_s - self.last_active_s < REST_AFTER_ACTIVITY_S
+        )
+
+    def resting(self, time_s: float) -> bool:
+        """No steps or movement for the settling time (and data long enough to know it)."""
+        return not self.active_recently(time_s)
+
+    def hr_rise_frac(self) -> float:
+        """Relative rise of smoothed heart rate over the short resting reference (0 if unknown)."""
+        if self.hr_fast is None or self.hr_ref is None or self.hr_ref <= 0:
+            return 0.0
+        return self.hr_fast / self.hr_ref - 1.0
+
+    def hr_rise_bpm(self) -> float:
+        """Absolute rise of smoothed heart rate over the short resting reference."""
+        if self.hr_fast is None or self.hr_ref is None:
+            return 0.0
+        return self.hr_fast - self.hr_ref
+
+    def tod_rise_frac(self, time_s: float) -> float | None:
+        """Rise over the highest usual resting rate of this hour and its neighbours (None: new)."""
+        if self.hr_fast is None:
+            return None
+        b = hour_bin(time_s)
+        known = [
+            v for v in (self.tod_rest_bpm[(b + k) % TOD_BINS] for k in (-1, 0, 1)) if v is not None
+        ]
+        return None if not known else self.hr_fast / max(known) - 1.0
+
+    def hr_trend_bpm(self) -> float:
+        """Fast minus two-minute heart rate: positive while rising, negative while recovering."""
+        if self.hr_fast is None or self.hr_mid is None:
+            return 0.0
+        return self.hr_fast - self.hr_mid
+
+    def temp_rise_c(self) -> float | None:
+        """Skin temperature above its reference (None without a temperature sensor)."""
+        if self.temp_fast is None or self.temp_ref is None:
+            return None
+        return self.temp_fast - self.temp_ref
+
+    def temp_slope_c_per_min(self) -> float:
+        """Warming rate estimated from the lag between the fast and three-minute averages."""
+        if self.temp_fast is None or self.temp_mid is None:
+            return 0.0
+        return (self.temp_fast - self.temp_mid) / (TEMP_MID_TAU_S - TEMP_FAST_TAU_S) * 60.0
