@@ -1,0 +1,77 @@
+"""The service's ``flarewatch`` subcommands, gathered by ``flarewatch.cli`` (composition root)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from flarewatch.settings import Settings, load_settings
+from service.const import STATS_LOG_INTERVAL_S
+from service.ingest import IngestService
+from service.processing import NullProcessor, Processor
+
+log = logging.getLogger("flarewatch.serve")
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add every service command to the ``flarewatch`` CLI."""
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the service: ingest samples from MQTT into the sample store",
+        description="Consume samples and statuses from the MQTT broker, store them (InfluxDB or "
+        "SQLite) and run the per-patient processing. Stops cleanly on SIGTERM/Ctrl-C.",
+    )
+    serve.add_argument("--mqtt-url", help="broker, e.g. mqtt://127.0.0.1:1883")
+    serve.add_argument("--influx-url", help="InfluxDB v1-compatible API, e.g. http://host:8086")
+    serve.add_argument("--sqlite", type=Path, metavar="PATH", help="use the SQLite store at PATH")
+    serve.set_defaults(handler=run_serve)
+
+
+def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Settings overrides from the ``serve`` flags (flags beat environment and config file)."""
+    overrides: dict[str, Any] = {}
+    if args.mqtt_url:
+        overrides["mqtt"] = {"url": args.mqtt_url}
+    if args.influx_url:
+        overrides["influx"] = {"url": args.influx_url}
+        overrides["store"] = {"kind": "influx"}
+    if args.sqlite:
+        overrides["store"] = {"kind": "sqlite", "sqlite_path": args.sqlite}
+    return overrides
+
+
+def build_processor(settings: Settings) -> Processor:
+    """The processing hook ``serve`` runs behind the ingest (detectors plug in here)."""
+    return NullProcessor()
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run the ingest until SIGTERM/SIGINT, logging counters periodically."""
+    settings = load_settings(args.config, **serve_overrides(args))
+    # httpx logs every InfluxDB request at INFO: thousands of lines per minute.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    ingest = IngestService.from_settings(settings, processor=build_processor(settings))
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    log.info("serving: broker %s, %s store", settings.mqtt.url, ingest.store.name)
+    ingest.start()
+    while not stopping.wait(STATS_LOG_INTERVAL_S):
+        if not ingest.running:
+            log.error("ingest stopped unexpectedly; see the errors above")
+            ingest.stop()
+            return 1
+        log.info("%s", ingest.stats().summary())
+    ingest.stop()
+    log.info("stopped: %s", ingest.stats().summary())
+    return 0
