@@ -1,0 +1,45 @@
+"""Tunables of alerting, each with the reason for its value."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEFAULT_CANCEL_WINDOW_S: Final = 60.0
+"""Time the wearer has to press "I'm OK" on a warning before caregivers are told; Empatica's
+seizure alerts give the wearer a comparable short window to cancel a false alarm."""
+
+DEFAULT_ACK_TIMEOUT_S: Final = 180.0
+"""Without an acknowledgement the next person on the care team is alerted after 3 min: the median
+time to cardiac arrest in fatal drug-induced anaphylaxis is about 5 min (GUIDE §1), so a second
+person must be moving well before then."""
+
+DEFAULT_REPEAT_INTERVAL_S: Final = 60.0
+"""A critical alert is repeated every minute until someone acknowledges it."""
+
+ACK_TOKEN_TTL_S: Final = 24 * 3600.0
+"""An acknowledgement link works for a day: long enough to acknowledge late, short enough that a
+forwarded old message cannot acknowledge a new alert (tokens are per alert anyway)."""
+
+DELIVERY_BACKOFF_BASE_S: Final = 1.0
+"""First retry of a failed delivery after 1 s: most push failures are brief network hiccups."""
+
+DELIVERY_BACKOFF_MAX_S: Final = 30.0
+"""Longest wait between two attempts on one channel; beyond it the next channel is faster."""
+
+CRITICAL_MAX_ATTEMPTS: Final = 3
+"""Attempts per channel for critical messages before falling through to the next channel."""
+
+WARNING_MAX_ATTEMPTS: Final = 4
+"""Warnings can afford one more attempt (with longer waits) before falling through."""
+
+SCHEDULER_POLL_S: Final = 0.5
+"""The escalation scheduler wakes at least this often; new alerts wake it at once."""
+
+DELIVERY_WORKERS: Final = 16
+"""Concurrent sends: Apprise blocks on network I/O, a burst of alerts must not queue behind one."""
+
+VITALS_REFRESH_S: Final = 5.0
+"""The latest vitals of an open episode are saved to its summary at most this often."""
+
+ERROR_TEXT_MAX_CHARS: Final = 300
+"""Delivery error texts kept in the audit trail are cut to this length."""

@@ -1,0 +1,60 @@
+"""Errors of episodes and alerting.
+
+::
+
+    FlarewatchError
+    └── AlertingError
+        ├── TokenError               an acknowledgement link is malformed, forged or expired
+        ├── AlertNotFoundError       no such alert (alert_id)
+        ├── CancelNotAllowedError    "I'm OK" after the cancel window or for a critical alert
+        └── UnknownPatientError      an admin command names a patient that does not exist
+"""
+
+from __future__ import annotations
+
+from flarewatch.errors import FlarewatchError
+
+
+class AlertingError(FlarewatchError):
+    """Root of the episode and alerting errors."""
+
+
+class TokenError(AlertingError):
+    """An acknowledgement or cancel token cannot be used.
+
+    ``reason`` is ``malformed``, ``bad_signature``, ``expired`` or ``wrong_action``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"token rejected: {reason} (ask for a fresh link)")
+        self.reason = reason
+
+
+class AlertNotFoundError(AlertingError):
+    """The alert does not exist."""
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__(f"alert {alert_id} does not exist")
+        self.alert_id = alert_id
+
+
+class CancelNotAllowedError(AlertingError):
+    """The wearer's "I'm OK" cannot cancel this alert any more; caregivers were already told."""
+
+    def __init__(self, alert_id: int, state: str, severity: str) -> None:
+        super().__init__(
+            f"alert {alert_id} ({severity}, {state}) can no longer be cancelled by the wearer: "
+            "only warnings inside the cancel window can; tell your caregiver directly"
+        )
+        self.alert_id = alert_id
+
+
+class UnknownPatientError(AlertingError):
+    """No patient with this id is registered."""
+
+    def __init__(self, patient_id: str) -> None:
+        super().__init__(
+            f"patient {patient_id!r} is not registered: add it with "
+            "`flarewatch admin patient add {patient_id}`"
+        )
+        self.patient_id = patient_id

@@ -1,0 +1,450 @@
+"""Alerts in the database: open, worsen, resolve, acknowledge, cancel, and queue their deliveries.
+
+Every change happens inside an :class:`AlertTransaction`; listeners (MQTT publishing) and the
+scheduler's wake-up run only after it commits, so nobody hears of an alert that was rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.alarm import Severity
+from service.alerts.audit import Clock, record
+from service.alerts.const import ACK_TOKEN_TTL_S
+from service.alerts.errors import AlertNotFoundError, CancelNotAllowedError, TokenError
+from service.alerts.lifecycle import AlertClock, Plan, Purpose, Send, worsen
+from service.alerts.policy import Policy
+from service.alerts.tokens import TokenAction, TokenClaim, sign_token, verify_token
+from service.db.models import (
+    Alert,
+    AlertState,
+    Contact,
+    Delivery,
+    DeliveryState,
+    Patient,
+    Role,
+)
+from service.db.session import Database
+
+log = logging.getLogger(__name__)
+
+OPEN_STATES = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE, AlertState.ACKNOWLEDGED)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """A change of an alert, as published on MQTT (no vitals: sirens only need the severity)."""
+
+    event: str
+    alert_id: int
+    patient_id: str
+    kind: str
+    severity: str
+    state: str
+    since_s: float
+    time_s: float
+    episode_id: int | None = None
+    acked_by: str | None = None
+
+
+AlertListener = Callable[[AlertEvent], None]
+
+
+@dataclass
+class AlertTransaction:
+    """A database session plus the events to announce once it commits."""
+
+    session: Session
+    now_s: float
+    events: list[AlertEvent] = field(default_factory=list)
+    wake: bool = False
+
+
+def policy_of(patient: Patient) -> Policy:
+    """The patient's alerting policy as a pure value."""
+    return Policy(
+        cancel_window_s=patient.cancel_window_s,
+        ack_timeout_s=patient.ack_timeout_s,
+        repeat_interval_s=patient.repeat_interval_s,
+        timezone=patient.timezone,
+        quiet_start=patient.quiet_start,
+        quiet_end=patient.quiet_end,
+    )
+
+
+def escalation_levels(session: Session, patient_id: str) -> list[Contact]:
+    """Caregivers in care-team order, then emergency contacts: one contact per level."""
+    contacts = session.scalars(
+        select(Contact)
+        .where(Contact.patient_id == patient_id, Contact.role != Role.PATIENT)
+        .order_by(Contact.role == Role.EMERGENCY, Contact.position, Contact.id)
+    ).all()
+    return list(contacts)
+
+
+def patient_contacts(session: Session, patient_id: str) -> list[Contact]:
+    """The wearer's own channels (cancel links, signal notices)."""
+    return list(
+        session.scalars(
+            select(Contact)
+            .where(Contact.patient_id == patient_id, Contact.role == Role.PATIENT)
+            .order_by(Contact.position, Contact.id)
+        ).all()
+    )
+
+
+def clock_of(alert: Alert) -> AlertClock:
+    """The lifecycle view of an alert row."""
+    return AlertClock(
+        state=AlertState(alert.state),
+        severity=Severity(alert.severity),
+        level=alert.level,
+        repeat_count=alert.repeat_count,
+        level_notified_s=alert.level_notified_s,
+        cancel_until_s=alert.cancel_until_s,
+    )
+
+
+def apply_clock(alert: Alert, clock: AlertClock) -> None:
+    """Copy a lifecycle view back onto the row."""
+    alert.state = clock.state
+    alert.severity = clock.severity
+    alert.level = clock.level
+    alert.repeat_count = clock.repeat_count
+    alert.level_notified_s = clock.level_notified_s
+    alert.cancel_until_s = clock.cancel_until_s
+
+
+def event_of(alert: Alert, event: str, now_s: float) -> AlertEvent:
+    """An event describing ``alert`` as it is now."""
+    return AlertEvent(
+        event=event,
+        alert_id=alert.id,
+        patient_id=alert.patient_id,
+        kind=alert.kind,
+        severity=alert.severity,
+        state=alert.state,
+        since_s=alert.since_s,
+        time_s=now_s,
+        episode_id=alert.episode_id,
+        acked_by=alert.acked_by,
+    )
+
+
+class AlertManager:
+    """Creates and changes alerts and queues their deliveries; the scheduler sends them."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        secret_key: str,
+        public_base_url: str,
+        listeners: Sequence[AlertListener] = (),
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.secret_key = secret_key
+        self.public_base_url = public_base_url.rstrip("/")
+        self.listeners: list[AlertListener] = list(listeners)
+        self.wakers: list[Callable[[], None]] = []
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[AlertTransaction]:
+        """A unit of work; events are announced and the scheduler woken after the commit."""
+        with self.db.session() as session:
+            txn = AlertTransaction(session, self.clock())
+            yield txn
+        for event in txn.events:
+            for listener in self.listeners:
+                try:
+                    listener(event)
+                except Exception:  # a siren bridge must not break alerting
+                    log.exception("alert listener failed for alert %s", event.alert_id)
+        if txn.wake:
+            for wake in self.wakers:
+                wake()
+
+    # -- queueing deliveries ------------------------------------------------------------------
+
+    def enqueue(self, txn: AlertTransaction, alert: Alert, send: Send) -> int:
+        """Queue the first channel of every contact ``send`` addresses; returns how many."""
+        session = txn.session
+        if send.purpose is Purpose.PATIENT_CHECK:
+            contacts = patient_contacts(session, alert.patient_id)
+        else:
+            levels = escalation_levels(session, alert.patient_id)
+            first = send.level if send.only_level else 0
+            contacts = levels[first : send.level + 1]
+        queued = 0
+        for contact in contacts:
+            queued += self.enqueue_channel(txn, alert, send, contact, 0)
+        return queued
+
+    def enqueue_channel(
+        self, txn: AlertTransaction, alert: Alert, send: Send, contact: Contact, index: int
+    ) -> int:
+        """Queue ``contact``'s channel number ``index`` (0 = first); returns 1 if queued.
+
+        Nothing is queued if the contact has no such channel or the same step was queued before
+        (idempotency key).
+        """
+        if index >= len(contact.channels):
+            return 0
+        channel = contact.channels[index]
+        key = (
+            f"{alert.id}/{alert.round}/{send.purpose}/{send.level}/{send.repeat}/"
+            f"{contact.id}/{index}"
+        )
+        session = txn.session
+        if session.scalar(select(Delivery.id).where(Delivery.idempotency_key == key)):
+            record(session, txn.now_s, "delivery_duplicate_skipped", alert_id=alert.id, key=key)
+            return 0
+        delivery = Delivery(
+            alert_id=alert.id,
+            contact_id=contact.id,
+            channel_id=channel.id,
+            idempotency_key=key,
+            purpose=send.purpose,
+            state=DeliveryState.PENDING,
+            attempts=0,
+            next_attempt_s=txn.now_s,
+            created_s=txn.now_s,
+        )
+        session.add(delivery)
+        session.flush()
+        record(
+            session,
+            txn.now_s,
+            "delivery_queued",
+            patient_id=alert.patient_id,
+            alert_id=alert.id,
+            delivery_id=delivery.id,
+            purpose=str(send.purpose),
+            level=send.level,
+            repeat=send.repeat,
+            contact_id=contact.id,
+            channel_index=index,
+        )
+        txn.wake = True
+        return 1
+
+    def apply_plan(self, txn: AlertTransaction, alert: Alert, plan: Plan) -> None:
+        """Store a lifecycle decision: new clock, next wake-up, queued messages, audit."""
+        before = alert.state
+        apply_clock(alert, plan.clock)
+        alert.next_action_s = plan.next_action_s
+        for send in plan.sends:
+            self.enqueue(txn, alert, send)
+        if plan.note:
+            record(
+                txn.session,
+                txn.now_s,
+                plan.note,
+                patient_id=alert.patient_id,
+                alert_id=alert.id,
+                level=alert.level,
+            )
+        if before != alert.state:
+            txn.events.append(event_of(alert, alert.state, txn.now_s))
+        elif plan.note == "escalated":
+            txn.events.append(event_of(alert, "escalated", txn.now_s))
+
+    # -- lifecycle entry points ---------------------------------------------------------------
+
+    def open_alert(
+        self,
+        txn: AlertTransaction,
+        patient: Patient,
+        *,
+        kind: str,
+        severity: Severity,
+        since_s: float,
+        episode_id: int | None = None,
+        signal: str | None = None,
+    ) -> Alert:
+        """Raise a new alert: warnings wait out the wearer's cancel window, critical ones don't."""
+        window = patient.cancel_window_s if severity is Severity.WARNING else 0.0
+        alert = Alert(
+            patient_id=patient.id,
+            episode_id=episode_id,
+            signal=signal,
+            kind=kind,
+            severity=severity,
+            state=AlertState.CANCEL_WINDOW if window > 0 else AlertState.ACTIVE,
+            created_s=txn.now_s,
+            since_s=since_s,
+            cancel_until_s=txn.now_s + window if window > 0 else None,
+            round=0,
+            level=-1,
+            repeat_count=0,
+            next_action_s=txn.now_s + window,
+        )
+        txn.session.add(alert)
+        txn.session.flush()
+        record(
+            txn.session,
+            txn.now_s,
+            "alert_opened",
+            patient_id=patient.id,
+            alert_id=alert.id,
+            kind=kind,
+            severity=str(severity),
+            episode_id=episode_id,
+            signal=signal,
+        )
+        if window > 0:
+            self.enqueue(txn, alert, Send(Purpose.PATIENT_CHECK, 0, 0, True))
+        txn.events.append(event_of(alert, "opened", txn.now_s))
+        txn.wake = True
+        return alert
+
+    def worsen_alert(
+        self, txn: AlertTransaction, alert: Alert, severity: Severity, reason: str
+    ) -> None:
+        """The episode got worse: re-arm the alert even if it was acknowledged or cancelled."""
+        alert.round += 1
+        plan = worsen(clock_of(alert), severity, txn.now_s)
+        apply_clock(alert, plan.clock)
+        alert.acked_s = None
+        alert.acked_by = None
+        alert.next_action_s = plan.next_action_s
+        for send in plan.sends:
+            self.enqueue(txn, alert, send)
+        record(
+            txn.session,
+            txn.now_s,
+            "alert_worsened",
+            patient_id=alert.patient_id,
+            alert_id=alert.id,
+            severity=str(severity),
+            reason=reason,
+            round=alert.round,
+        )
+        txn.events.append(event_of(alert, "worsened", txn.now_s))
+        txn.wake = True
+
+    def resolve_alert(self, txn: AlertTransaction, alert: Alert, reason: str) -> None:
+        """The episode ended or the signal came back: stop everything, tell who was told."""
+        if alert.state in (AlertState.RESOLVED, AlertState.CANCELLED):
+            return
+        notified = alert.level
+        alert.state = AlertState.RESOLVED
+        alert.closed_s = txn.now_s
+        alert.next_action_s = None
+        if notified >= 0:
+            self.enqueue(txn, alert, Send(Purpose.RESOLVED, notified, 0, False))
+        record(
+            txn.session,
+            txn.now_s,
+            "alert_resolved",
+            patient_id=alert.patient_id,
+            alert_id=alert.id,
+            reason=reason,
+        )
+        txn.events.append(event_of(alert, "resolved", txn.now_s))
+
+    def acknowledge(self, alert_id: int, *, by: str, via: str) -> Alert:
+        """Someone is on it: stop repeats and escalation until the episode worsens."""
+        with self.transaction() as txn:
+            alert = txn.session.get(Alert, alert_id)
+            if alert is None:
+                raise AlertNotFoundError(alert_id)
+            if alert.state not in (AlertState.CANCEL_WINDOW, AlertState.ACTIVE):
+                record(
+                    txn.session,
+                    txn.now_s,
+                    "ack_ignored",
+                    patient_id=alert.patient_id,
+                    alert_id=alert.id,
+                    via=via,
+                    by=by,
+                    state=alert.state,
+                )
+                return alert
+            alert.state = AlertState.ACKNOWLEDGED
+            alert.acked_s = txn.now_s
+            alert.acked_by = by
+            alert.next_action_s = None
+            record(
+                txn.session,
+                txn.now_s,
+                "acknowledged",
+                patient_id=alert.patient_id,
+                alert_id=alert.id,
+                via=via,
+                by=by,
+            )
+            txn.events.append(event_of(alert, "acknowledged", txn.now_s))
+            return alert
+
+    def cancel(self, alert_id: int, *, via: str) -> Alert:
+        """The wearer's "I'm OK": allowed for warnings inside the cancel window only."""
+        with self.transaction() as txn:
+            alert = txn.session.get(Alert, alert_id)
+            if alert is None:
+                raise AlertNotFoundError(alert_id)
+            if alert.state != AlertState.CANCEL_WINDOW or (
+                alert.cancel_until_s is not None and txn.now_s >= alert.cancel_until_s
+            ):
+                record(
+                    txn.session,
+                    txn.now_s,
+                    "cancel_refused",
+                    patient_id=alert.patient_id,
+                    alert_id=alert.id,
+                    via=via,
+                    state=alert.state,
+                )
+                raise CancelNotAllowedError(alert.id, alert.state, alert.severity)
+            alert.state = AlertState.CANCELLED
+            alert.closed_s = txn.now_s
+            alert.next_action_s = None
+            record(
+                txn.session,
+                txn.now_s,
+                "cancelled_by_wearer",
+                patient_id=alert.patient_id,
+                alert_id=alert.id,
+                via=via,
+            )
+            txn.events.append(event_of(alert, "cancelled", txn.now_s))
+            return alert
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def link(self, action: TokenAction, alert_id: int, contact_id: int) -> str:
+        """A signed link that acknowledges (caregiver) or cancels (wearer) one alert."""
+        claim = TokenClaim(action, alert_id, contact_id, int(self.clock() + ACK_TOKEN_TTL_S))
+        path = "ack" if action is TokenAction.ACK else "im-ok"
+        return f"{self.public_base_url}/{path}/{sign_token(self.secret_key, claim)}"
+
+    def redeem(self, token: str, action: TokenAction, *, via: str) -> Alert:
+        """Acknowledge or cancel with a link token; raise :class:`TokenError` if it is unusable."""
+        claim = verify_token(self.secret_key, token, self.clock())
+        if claim.action is not action:
+            raise TokenError("wrong_action")
+        if action is TokenAction.CANCEL:
+            return self.cancel(claim.alert_id, via=via)
+        with self.db.session() as session:
+            contact = session.get(Contact, claim.contact_id)
+            name = contact.name if contact is not None else f"contact {claim.contact_id}"
+        return self.acknowledge(claim.alert_id, by=name, via=via)
+
+
+def open_alerts_for(session: Session, patient_id: str) -> list[Alert]:
+    """The patient's alerts that are not finished yet."""
+    return list(
+        session.scalars(
+            select(Alert).where(Alert.patient_id == patient_id, Alert.state.in_(OPEN_STATES))
+        ).all()
+    )

@@ -1,0 +1,94 @@
+"""An alert in words: what happened, how severe, since when, latest vitals, what to do."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from models.alarm import Severity
+from service.alerts.lifecycle import Purpose
+from service.alerts.notifier import Message
+
+WHAT_HAPPENED = {
+    "anaphylaxis": "possible anaphylaxis",
+    "flush": "possible flush / mast-cell reaction",
+    "no_data": "no data from the wearable (gateway or band silent)",
+    "no_contact": "the band lost skin contact (off the wrist?)",
+    "battery_low": "the band's battery is low",
+}
+
+VITAL_LABELS = {
+    "heart_rate_bpm": ("heart rate", "{:.0f} bpm"),
+    "hr_rise_bpm": ("heart-rate rise", "+{:.0f} bpm"),
+    "skin_temperature_c": ("skin temperature", "{:.1f} °C"),
+    "skin_temp_rise_c": ("skin warming", "+{:.1f} °C"),
+    "acceleration_sd_g": ("movement", "{:.2f} g"),
+    "battery_percent": ("battery", "{:.0f} %"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFacts:
+    """Everything a message may say about one alert, gathered by the scheduler at send time."""
+
+    patient_name: str
+    timezone: str
+    emergency_plan: str
+    kind: str
+    severity: Severity
+    since_s: float
+    now_s: float
+    vitals: Mapping[str, float]
+    signal_lost: bool = False
+    acked_by: str | None = None
+
+
+def _local(time_s: float, zone: str) -> str:
+    return dt.datetime.fromtimestamp(time_s, ZoneInfo(zone)).strftime("%H:%M:%S %Z (%Y-%m-%d)")
+
+
+def format_vitals(vitals: Mapping[str, float]) -> str:
+    """The known vitals in a fixed, readable order; unknown keys are left out."""
+    parts = [
+        f"{label} {fmt.format(vitals[key])}"
+        for key, (label, fmt) in VITAL_LABELS.items()
+        if isinstance(vitals.get(key), int | float)
+    ]
+    return ", ".join(parts) if parts else "not available"
+
+
+def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Message:
+    """Render one delivery's message; ``link`` acknowledges (caregiver) or cancels (wearer)."""
+    what = WHAT_HAPPENED.get(facts.kind, facts.kind.replace("_", " "))
+    name = facts.patient_name
+    severity = facts.severity.upper()
+    minutes = max(0, int((facts.now_s - facts.since_s) // 60))
+    prefix = {
+        Purpose.NOTIFY: "",
+        Purpose.REPEAT: "REPEAT - not yet acknowledged - ",
+        Purpose.WORSENED: "WORSE - ",
+        Purpose.RESOLVED: "All clear - ",
+        Purpose.PATIENT_CHECK: "Are you OK? - ",
+    }[purpose]
+    title = f"{prefix}{severity}: {name} - {what}"
+    lines = [
+        f"{name}: {what}.",
+        f"Severity: {severity}. Since {_local(facts.since_s, facts.timezone)} ({minutes} min).",
+        f"Latest vitals: {format_vitals(facts.vitals)}.",
+    ]
+    if facts.signal_lost:
+        lines.append("The wearable's signal was LOST during this episode: check on them in person.")
+    if purpose is Purpose.RESOLVED:
+        lines = [f"{name}: the {what} episode has ended ({minutes} min)."]
+    elif purpose is Purpose.PATIENT_CHECK:
+        lines.append("If you are fine, cancel before your caregivers are alerted:")
+        if link:
+            lines.append(f"I'm OK: {link}")
+    else:
+        if facts.emergency_plan:
+            lines.append(f"What to do: {facts.emergency_plan}")
+        if link:
+            lines.append(f"Acknowledge (I'm on it): {link}")
+    return Message(title=title, body="\n".join(lines), severity=facts.severity)

@@ -1,0 +1,330 @@
+"""The escalation scheduler: advances due alerts and sends due deliveries, durably.
+
+All state lives in the database (alert clocks, queued deliveries), so a restarted scheduler picks
+up where the previous one stopped. Deliveries are claimed (``sending``) in a committed
+transaction before the network call and settled afterwards; a delivery found ``sending`` at start
+was interrupted by a crash and is sent again (at-least-once for that single message, never a
+re-run of the step: steps are deduplicated by idempotency key).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import func, select
+
+from models.alarm import Severity
+from service.alerts.audit import record
+from service.alerts.backoff import FailureKind, retry_delay_s
+from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
+from service.alerts.lifecycle import Purpose, Send, plan_alert
+from service.alerts.manager import (
+    AlertManager,
+    AlertTransaction,
+    clock_of,
+    escalation_levels,
+    policy_of,
+)
+from service.alerts.notifier import Message, Notifier, SendResult
+from service.alerts.render import AlertFacts, render_message
+from service.alerts.tokens import TokenAction
+from service.db.models import (
+    Alert,
+    AlertState,
+    Contact,
+    Delivery,
+    DeliveryState,
+    Episode,
+    Patient,
+)
+
+log = logging.getLogger(__name__)
+
+CLAIM_BATCH: Final = 200
+"""Deliveries claimed per pass; more wait for the next pass (a few ms later)."""
+
+LIVE_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
+FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    delivery_id: int
+    url: str
+    message: Message
+    severity: Severity
+
+
+class EscalationScheduler:
+    """Runs alert lifecycles and deliveries.
+
+    :meth:`run_due` is one pass (tests call it with a fake clock); :meth:`start` runs passes in
+    a thread until :meth:`stop`.
+    """
+
+    def __init__(self, manager: AlertManager, notifier: Notifier) -> None:
+        self.manager = manager
+        self.notifier = notifier
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(DELIVERY_WORKERS, thread_name_prefix="flarewatch-send")
+        manager.wakers.append(self.wake)
+        self.recover()
+
+    # -- thread -------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Run a pass now (called after an alert changes)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run passes in a background thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="flarewatch-escalation")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread after its current pass and release the send pool."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self._pool.shutdown(wait=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                next_s = self.run_due()
+            except Exception:  # keep alerting alive; the pass is retried
+                log.exception("escalation pass failed; retrying")
+                next_s = None
+            delay = SCHEDULER_POLL_S
+            if next_s is not None:
+                delay = min(delay, max(0.0, next_s - self.manager.clock()))
+            self._wake.wait(delay)
+
+    # -- passes -------------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Put deliveries interrupted mid-send back in the queue; returns how many."""
+        with self.manager.transaction() as txn:
+            stuck = txn.session.scalars(
+                select(Delivery).where(Delivery.state == DeliveryState.SENDING)
+            ).all()
+            for delivery in stuck:
+                delivery.state = DeliveryState.PENDING
+                delivery.next_attempt_s = txn.now_s
+                record(
+                    txn.session,
+                    txn.now_s,
+                    "delivery_resumed_after_restart",
+                    alert_id=delivery.alert_id,
+                    delivery_id=delivery.id,
+                )
+            return len(stuck)
+
+    def run_due(self) -> float | None:
+        """One pass: advance due alerts, send due deliveries; returns the next due time."""
+        self._advance_alerts()
+        claimed = self._claim_deliveries()
+        if claimed:
+            results = list(self._pool.map(self._send, claimed))
+            self._settle(claimed, results)
+            # Fall-through and forced escalations may be due right away.
+            self._advance_alerts()
+        return self.next_due_s()
+
+    def run_until_idle(self, max_passes: int = 50) -> None:
+        """Run passes until nothing is due at the current clock (tests, shutdown)."""
+        for _ in range(max_passes):
+            next_s = self.run_due()
+            if next_s is None or next_s > self.manager.clock():
+                return
+
+    def next_due_s(self) -> float | None:
+        """Earliest time an alert or a delivery needs the scheduler."""
+        with self.manager.db.session() as session:
+            alert_s = session.scalar(
+                select(func.min(Alert.next_action_s)).where(Alert.state.in_(LIVE_STATES))
+            )
+            delivery_s = session.scalar(
+                select(func.min(Delivery.next_attempt_s)).where(
+                    Delivery.state == DeliveryState.PENDING
+                )
+            )
+        times = [t for t in (alert_s, delivery_s) if t is not None]
+        return min(times) if times else None
+
+    def _advance_alerts(self) -> None:
+        with self.manager.transaction() as txn:
+            due = txn.session.scalars(
+                select(Alert)
+                .where(Alert.state.in_(LIVE_STATES), Alert.next_action_s <= txn.now_s)
+                .order_by(Alert.next_action_s)
+            ).all()
+            for alert in due:
+                patient = txn.session.get_one(Patient, alert.patient_id)
+                levels = len(escalation_levels(txn.session, alert.patient_id))
+                plan = plan_alert(clock_of(alert), policy_of(patient), levels, txn.now_s)
+                self.manager.apply_plan(txn, alert, plan)
+
+    def _claim_deliveries(self) -> list[_Claimed]:
+        claimed: list[_Claimed] = []
+        with self.manager.transaction() as txn:
+            due = txn.session.scalars(
+                select(Delivery)
+                .where(
+                    Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_s <= txn.now_s
+                )
+                .order_by(Delivery.next_attempt_s, Delivery.id)
+                .limit(CLAIM_BATCH)
+            ).all()
+            for delivery in due:
+                alert = txn.session.get_one(Alert, delivery.alert_id)
+                if alert.state in FINISHED_STATES and delivery.purpose != Purpose.RESOLVED:
+                    delivery.state = DeliveryState.SKIPPED
+                    record(
+                        txn.session,
+                        txn.now_s,
+                        "delivery_skipped",
+                        alert_id=alert.id,
+                        delivery_id=delivery.id,
+                        alert_state=alert.state,
+                    )
+                    continue
+                delivery.state = DeliveryState.SENDING
+                delivery.attempts += 1
+                claimed.append(self._prepare(txn, alert, delivery))
+        return claimed
+
+    def _prepare(self, txn: AlertTransaction, alert: Alert, delivery: Delivery) -> _Claimed:
+        session = txn.session
+        patient = session.get_one(Patient, alert.patient_id)
+        contact = session.get_one(Contact, delivery.contact_id)
+        channel = next(c for c in contact.channels if c.id == delivery.channel_id)
+        episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
+        vitals = (episode.summary.get("vitals", {}) if episode else {}) or {}
+        facts = AlertFacts(
+            patient_name=patient.display_name or patient.id,
+            timezone=patient.timezone,
+            emergency_plan=patient.emergency_plan,
+            kind=alert.kind,
+            severity=Severity(alert.severity),
+            since_s=alert.since_s,
+            now_s=txn.now_s,
+            vitals=vitals,
+            signal_lost=bool(episode and episode.signal_lost),
+            acked_by=alert.acked_by,
+        )
+        purpose = Purpose(delivery.purpose)
+        link = None
+        if purpose is Purpose.PATIENT_CHECK:
+            link = self.manager.link(TokenAction.CANCEL, alert.id, contact.id)
+        elif purpose is not Purpose.RESOLVED:
+            link = self.manager.link(TokenAction.ACK, alert.id, contact.id)
+        return _Claimed(
+            delivery.id, channel.apprise_url, render_message(facts, purpose, link), facts.severity
+        )
+
+    def _send(self, claimed: _Claimed) -> SendResult:
+        try:
+            return self.notifier.send(claimed.url, claimed.message)
+        except Exception as exc:  # noqa: BLE001 - a notifier bug is a failed attempt, not a crash
+            log.warning(
+                "notifier raised %s for delivery %s", type(exc).__name__, claimed.delivery_id
+            )
+            return SendResult(False, FailureKind.TRANSIENT, f"notifier error {type(exc).__name__}")
+
+    def _settle(self, claimed: list[_Claimed], results: list[SendResult]) -> None:
+        with self.manager.transaction() as txn:
+            for item, result in zip(claimed, results, strict=True):
+                delivery = txn.session.get_one(Delivery, item.delivery_id)
+                alert = txn.session.get_one(Alert, delivery.alert_id)
+                record(
+                    txn.session,
+                    txn.now_s,
+                    "delivery_attempt",
+                    patient_id=alert.patient_id,
+                    alert_id=alert.id,
+                    delivery_id=delivery.id,
+                    attempt=delivery.attempts,
+                    ok=result.ok,
+                    purpose=delivery.purpose,
+                    contact_id=delivery.contact_id,
+                    channel_id=delivery.channel_id,
+                    error=result.reason or None,
+                )
+                if result.ok:
+                    delivery.state = DeliveryState.SENT
+                    delivery.sent_s = txn.now_s
+                    continue
+                delivery.last_error = result.reason[:300]
+                delay = (
+                    retry_delay_s(delivery.attempts, result.failure, item.severity)
+                    if result.failure is not None
+                    else None
+                )
+                if delay is not None:
+                    delivery.state = DeliveryState.PENDING
+                    delivery.next_attempt_s = txn.now_s + delay
+                    continue
+                delivery.state = DeliveryState.FAILED
+                self._fall_through(txn, alert, delivery)
+
+    def _fall_through(self, txn: AlertTransaction, alert: Alert, delivery: Delivery) -> None:
+        """A channel gave up: try the contact's next channel, else escalate past the contact."""
+        contact = txn.session.get_one(Contact, delivery.contact_id)
+        index = next(i for i, c in enumerate(contact.channels) if c.id == delivery.channel_id)
+        _, round_, purpose, level, repeat, *_ = delivery.idempotency_key.split("/")
+        send = Send(Purpose(purpose), int(level), int(repeat), True)
+        record(
+            txn.session,
+            txn.now_s,
+            "channel_gave_up",
+            patient_id=alert.patient_id,
+            alert_id=alert.id,
+            delivery_id=delivery.id,
+            contact_id=contact.id,
+            channel_index=index,
+        )
+        if int(round_) == alert.round and self.manager.enqueue_channel(
+            txn, alert, send, contact, index + 1
+        ):
+            return
+        record(
+            txn.session,
+            txn.now_s,
+            "contact_unreachable",
+            patient_id=alert.patient_id,
+            alert_id=alert.id,
+            contact_id=contact.id,
+        )
+        levels = escalation_levels(txn.session, alert.patient_id)
+        at_level = alert.level >= 0 and levels[alert.level].id == contact.id
+        if alert.state == AlertState.ACTIVE and at_level and send.purpose is not Purpose.RESOLVED:
+            patient = txn.session.get_one(Patient, alert.patient_id)
+            # Pretend the acknowledgement timeout ran out: the next level is alerted now.
+            alert.level_notified_s = txn.now_s - patient.ack_timeout_s
+            alert.next_action_s = txn.now_s
+            txn.wake = True
+
+
+def pending_deliveries(manager: AlertManager) -> int:
+    """How many deliveries are queued or being sent (for status and tests)."""
+    with manager.db.session() as session:
+        return int(
+            session.scalar(
+                select(func.count(Delivery.id)).where(
+                    Delivery.state.in_((DeliveryState.PENDING, DeliveryState.SENDING))
+                )
+            )
+            or 0
+        )

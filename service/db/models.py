@@ -1,0 +1,228 @@
+"""Tables of the service database: people, devices, care teams, episodes, alerts, deliveries, audit.
+
+Times are UTC epoch seconds (``*_s`` columns, double precision) so that SQLite and PostgreSQL
+store them identically and the injected clocks of the episode engine and the escalation
+scheduler compare them without time-zone conversions.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every service table (one metadata for Alembic)."""
+
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class Role(StrEnum):
+    """Why a contact is on a patient's care team."""
+
+    CAREGIVER = "caregiver"
+    """Notified in ``position`` order, one escalation level each."""
+    EMERGENCY = "emergency"
+    """The last escalation level (an emergency contact or service gateway)."""
+    PATIENT = "patient"
+    """The wearer's own channel: gets the "I'm OK" cancel link and signal notices."""
+
+
+class EpisodeState(StrEnum):
+    """Life of one physiological event."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AlertState(StrEnum):
+    """Where an alert is in its lifecycle (see ``service.alerts.lifecycle``)."""
+
+    CANCEL_WINDOW = "cancel_window"
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"
+    CANCELLED = "cancelled"
+    RESOLVED = "resolved"
+
+
+class DeliveryState(StrEnum):
+    """One message to one channel; retried with backoff, then it falls through."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    """Given up after the retries; the next channel was tried instead."""
+    SKIPPED = "skipped"
+    """Not sent: the alert was acknowledged, cancelled or resolved before its turn."""
+
+
+class Patient(Base):
+    """A person wearing a device, with the alerting policy of their care team."""
+
+    __tablename__ = "patients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    emergency_plan: Mapped[str] = mapped_column(Text, default="")
+    cancel_window_s: Mapped[float] = mapped_column(Float)
+    ack_timeout_s: Mapped[float] = mapped_column(Float)
+    repeat_interval_s: Mapped[float] = mapped_column(Float)
+    quiet_start: Mapped[str | None] = mapped_column(String(5), default=None)
+    """Local "HH:MM" start of quiet hours (warnings wait; critical alerts never do)."""
+    quiet_end: Mapped[str | None] = mapped_column(String(5), default=None)
+    created_s: Mapped[float] = mapped_column(Float)
+
+    devices: Mapped[list[Device]] = relationship(back_populates="patient")
+    contacts: Mapped[list[Contact]] = relationship(
+        back_populates="patient", order_by="Contact.position"
+    )
+
+
+class Device(Base):
+    """A wearable assigned to a patient."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    patient: Mapped[Patient] = relationship(back_populates="devices")
+
+
+class Contact(Base):
+    """A caregiver, the emergency contact or the patient's own channel on a care team."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default=Role.CAREGIVER)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    patient: Mapped[Patient] = relationship(back_populates="contacts")
+    channels: Mapped[list[Channel]] = relationship(
+        back_populates="contact", order_by="Channel.position", cascade="all, delete-orphan"
+    )
+
+
+class Channel(Base):
+    """One Apprise URL of a contact; channels are tried in ``position`` order.
+
+    The URL holds the channel's credentials (tokens, passwords): it is shown only redacted and
+    never logged.
+    """
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    apprise_url: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    contact: Mapped[Contact] = relationship(back_populates="channels")
+
+
+class Episode(Base):
+    """One physiological event of one patient, from the first alarm to recovery."""
+
+    __tablename__ = "episodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=EpisodeState.OPEN, index=True)
+    opened_s: Mapped[float] = mapped_column(Float)
+    escalated_s: Mapped[float | None] = mapped_column(Float, default=None)
+    closed_s: Mapped[float | None] = mapped_column(Float, default=None)
+    model_version: Mapped[str] = mapped_column(String(100))
+    signal_lost: Mapped[bool] = mapped_column(default=False)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Evidence of every alarm (peak values) and the latest vitals seen while open."""
+
+
+class SignalState(Base):
+    """Whether a patient's signal is currently lost for one reason (no data, no contact…)."""
+
+    __tablename__ = "signal_states"
+
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    signal: Mapped[str] = mapped_column(String(32), primary_key=True)
+    active: Mapped[bool] = mapped_column(default=False)
+    since_s: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Alert(Base):
+    """What the care team is told about an episode or a lost signal, and how far it went.
+
+    ``level`` is the escalation level reached (index into the ordered care team); ``round`` grows
+    every time a worsening re-arms an acknowledged alert, so idempotency keys stay unique.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id"), index=True)
+    episode_id: Mapped[int | None] = mapped_column(ForeignKey("episodes.id"), default=None)
+    signal: Mapped[str | None] = mapped_column(String(32), default=None)
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    created_s: Mapped[float] = mapped_column(Float)
+    since_s: Mapped[float] = mapped_column(Float)
+    cancel_until_s: Mapped[float | None] = mapped_column(Float, default=None)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    level: Mapped[int] = mapped_column(Integer, default=-1)
+    repeat_count: Mapped[int] = mapped_column(Integer, default=0)
+    level_notified_s: Mapped[float | None] = mapped_column(Float, default=None)
+    next_action_s: Mapped[float | None] = mapped_column(Float, default=None, index=True)
+    acked_s: Mapped[float | None] = mapped_column(Float, default=None)
+    acked_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    closed_s: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class Delivery(Base):
+    """One message to one channel, created before it is sent so a restart resumes it.
+
+    ``idempotency_key`` names the lifecycle step (alert, round, level, purpose, repeat, contact,
+    channel); a step planned twice — e.g. replayed after a crash — hits the unique constraint
+    instead of notifying twice.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_delivery_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_s: Mapped[float] = mapped_column(Float, index=True)
+    created_s: Mapped[float] = mapped_column(Float)
+    sent_s: Mapped[float | None] = mapped_column(Float, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class AuditEvent(Base):
+    """An append-only record of every decision, attempt, result and acknowledgement.
+
+    ``detail`` never holds vital values or channel URLs (they are health data and secrets).
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time_s: Mapped[float] = mapped_column(Float, index=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    alert_id: Mapped[int | None] = mapped_column(Integer, index=True, default=None)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,370 @@
+"""The episode engine: detector alarms become episodes, signal states stay apart.
+
+One episode per physiological event: the first flush/anaphylaxis alarm opens it, worse alarms
+escalate it (kind and severity only ever rise), the detector's ``resolved`` alarm closes it.
+Signal states (no data, no contact, gateway offline, battery low) are tracked per patient and
+never open an episode; a signal lost *while* an episode is open makes that episode critical.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, Final
+
+from sqlalchemy import select
+
+from models.alarm import Alarm, AlarmKind, Severity
+from service.alerts.audit import record
+from service.alerts.const import (
+    DEFAULT_ACK_TIMEOUT_S,
+    DEFAULT_CANCEL_WINDOW_S,
+    DEFAULT_REPEAT_INTERVAL_S,
+    VITALS_REFRESH_S,
+)
+from service.alerts.manager import AlertManager, AlertTransaction
+from service.db.models import Alert, AlertState, Episode, EpisodeState, Patient, SignalState
+
+log = logging.getLogger(__name__)
+
+MAX_EVIDENCE_ITEMS: Final = 50
+"""Alarms kept in an episode summary; a long episode keeps its first and latest ones."""
+
+
+class SignalKind(StrEnum):
+    """Why a patient's signal may be missing; each is tracked on its own."""
+
+    NO_DATA = "no_data"
+    NO_CONTACT = "no_contact"
+    GATEWAY_OFFLINE = "gateway_offline"
+    BATTERY_LOW = "battery_low"
+
+
+ALERT_KIND_OF_SIGNAL: Final[Mapping[SignalKind, str | None]] = {
+    SignalKind.NO_DATA: "no_data",
+    SignalKind.GATEWAY_OFFLINE: "no_data",
+    SignalKind.NO_CONTACT: "no_contact",
+    SignalKind.BATTERY_LOW: None,
+}
+"""The alert a lost signal raises; a silent gateway and a silent band are both "no data".
+A low battery is recorded and published, but wakes nobody."""
+
+SIGNAL_LOSS: Final = frozenset(
+    {SignalKind.NO_DATA, SignalKind.NO_CONTACT, SignalKind.GATEWAY_OFFLINE}
+)
+"""Signals whose loss during an open episode makes it critical (nobody can see the patient)."""
+
+PHYSIOLOGICAL: Final = frozenset({AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS})
+_KIND_RANK: Final = {AlarmKind.FLUSH: 0, AlarmKind.ANAPHYLAXIS: 1}
+_SEVERITY_RANK: Final = {Severity.WARNING: 0, Severity.CRITICAL: 1}
+
+
+def _worse_kind(a: str, b: str) -> str:
+    return a if _KIND_RANK[AlarmKind(a)] >= _KIND_RANK[AlarmKind(b)] else b
+
+
+def _worse_severity(a: str, b: str) -> Severity:
+    sa, sb = Severity(a), Severity(b)
+    return sa if _SEVERITY_RANK[sa] >= _SEVERITY_RANK[sb] else sb
+
+
+class EpisodeEngine:
+    """Turns alarms and signal changes into episodes and alerts.
+
+    Thread-safe: each call is one database transaction.
+    """
+
+    def __init__(self, alerts: AlertManager) -> None:
+        self.alerts = alerts
+        self._vitals_saved_s: dict[str, float] = {}
+        with alerts.db.session() as session:
+            self._open_patients: set[str] = set(
+                session.scalars(
+                    select(Episode.patient_id).where(Episode.state == EpisodeState.OPEN)
+                ).all()
+            )
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _patient(self, txn: AlertTransaction, patient_id: str) -> Patient:
+        patient = txn.session.get(Patient, patient_id)
+        if patient is None:
+            # Data from an unregistered patient is still watched; alerts reach nobody until a
+            # care team is added (the audit trail and the MQTT alert topic show them).
+            patient = Patient(
+                id=patient_id,
+                display_name=patient_id,
+                cancel_window_s=DEFAULT_CANCEL_WINDOW_S,
+                ack_timeout_s=DEFAULT_ACK_TIMEOUT_S,
+                repeat_interval_s=DEFAULT_REPEAT_INTERVAL_S,
+                created_s=txn.now_s,
+            )
+            txn.session.add(patient)
+            txn.session.flush()
+            record(txn.session, txn.now_s, "patient_auto_registered", patient_id=patient_id)
+            log.warning("patient %s is not registered: alerts will reach nobody", patient_id)
+        return patient
+
+    @staticmethod
+    def open_episode(txn: AlertTransaction, patient_id: str) -> Episode | None:
+        """The patient's open episode, if any."""
+        return txn.session.scalars(
+            select(Episode)
+            .where(Episode.patient_id == patient_id, Episode.state == EpisodeState.OPEN)
+            .order_by(Episode.id.desc())
+        ).first()
+
+    @staticmethod
+    def _episode_alert(txn: AlertTransaction, episode: Episode) -> Alert | None:
+        return txn.session.scalars(
+            select(Alert).where(Alert.episode_id == episode.id).order_by(Alert.id.desc())
+        ).first()
+
+    # -- alarms -------------------------------------------------------------------------------
+
+    def on_alarm(self, alarm: Alarm, vitals: Mapping[str, float] | None = None) -> None:
+        """Apply one detector alarm; ``vitals`` are the latest readings for the messages."""
+        if alarm.kind is AlarmKind.NO_DATA:
+            self.on_signal(alarm.patient_id, SignalKind.NO_DATA, not alarm.resolved, alarm.time_s)
+            return
+        if alarm.kind is AlarmKind.NO_CONTACT:
+            self.on_signal(
+                alarm.patient_id, SignalKind.NO_CONTACT, not alarm.resolved, alarm.time_s
+            )
+            return
+        with self.alerts.transaction() as txn:
+            patient = self._patient(txn, alarm.patient_id)
+            episode = self.open_episode(txn, patient.id)
+            if alarm.resolved:
+                if (
+                    episode is not None
+                    and _KIND_RANK[alarm.kind] >= _KIND_RANK[AlarmKind(episode.kind)]
+                ):
+                    self._close(txn, episode, alarm)
+                return
+            entry: dict[str, Any] = {
+                "time_s": alarm.time_s,
+                "kind": str(alarm.kind),
+                "severity": str(alarm.severity),
+                "model_version": alarm.model_version,
+                "evidence": dict(alarm.evidence),
+            }
+            if episode is None:
+                self._open(txn, patient, alarm, entry, vitals)
+            else:
+                self._update(txn, episode, alarm, entry, vitals)
+
+    def _open(
+        self,
+        txn: AlertTransaction,
+        patient: Patient,
+        alarm: Alarm,
+        entry: dict[str, Any],
+        vitals: Mapping[str, float] | None,
+    ) -> None:
+        episode = Episode(
+            patient_id=patient.id,
+            kind=str(alarm.kind),
+            severity=str(alarm.severity),
+            state=EpisodeState.OPEN,
+            opened_s=alarm.time_s,
+            model_version=alarm.model_version,
+            signal_lost=False,
+            summary={"alarms": [entry], "vitals": dict(vitals or {}), "peak": dict(alarm.evidence)},
+        )
+        txn.session.add(episode)
+        txn.session.flush()
+        record(
+            txn.session,
+            txn.now_s,
+            "episode_opened",
+            patient_id=patient.id,
+            episode_id=episode.id,
+            kind=episode.kind,
+            severity=episode.severity,
+            model_version=alarm.model_version,
+        )
+        self.alerts.open_alert(
+            txn,
+            patient,
+            kind=episode.kind,
+            severity=alarm.severity,
+            since_s=alarm.time_s,
+            episode_id=episode.id,
+        )
+        self._vitals_saved_s[patient.id] = txn.now_s
+        self._open_patients.add(patient.id)
+
+    def _update(
+        self,
+        txn: AlertTransaction,
+        episode: Episode,
+        alarm: Alarm,
+        entry: dict[str, Any],
+        vitals: Mapping[str, float] | None,
+    ) -> None:
+        summary = dict(episode.summary)
+        alarms = list(summary.get("alarms", []))
+        alarms.append(entry)
+        if len(alarms) > MAX_EVIDENCE_ITEMS:
+            alarms = alarms[:1] + alarms[-(MAX_EVIDENCE_ITEMS - 1) :]
+        peak = dict(summary.get("peak", {}))
+        for key, value in alarm.evidence.items():
+            peak[key] = max(value, peak.get(key, value))
+        summary.update(alarms=alarms, peak=peak)
+        if vitals:
+            summary["vitals"] = dict(vitals)
+        episode.summary = summary
+        kind = _worse_kind(episode.kind, alarm.kind)
+        severity = _worse_severity(episode.severity, alarm.severity)
+        if kind == episode.kind and severity == episode.severity:
+            return
+        episode.kind = kind
+        episode.severity = severity
+        episode.escalated_s = alarm.time_s
+        record(
+            txn.session,
+            txn.now_s,
+            "episode_escalated",
+            patient_id=episode.patient_id,
+            episode_id=episode.id,
+            kind=kind,
+            severity=str(severity),
+            model_version=alarm.model_version,
+        )
+        self._worsen_alert(txn, episode, severity, "episode_escalated")
+
+    def _worsen_alert(
+        self, txn: AlertTransaction, episode: Episode, severity: Severity, reason: str
+    ) -> None:
+        alert = self._episode_alert(txn, episode)
+        if alert is None:
+            patient = txn.session.get_one(Patient, episode.patient_id)
+            self.alerts.open_alert(
+                txn,
+                patient,
+                kind=episode.kind,
+                severity=severity,
+                since_s=episode.opened_s,
+                episode_id=episode.id,
+            )
+            return
+        alert.kind = episode.kind
+        self.alerts.worsen_alert(txn, alert, severity, reason)
+
+    def _close(self, txn: AlertTransaction, episode: Episode, alarm: Alarm) -> None:
+        episode.state = EpisodeState.CLOSED
+        episode.closed_s = alarm.time_s
+        self._open_patients.discard(episode.patient_id)
+        record(
+            txn.session,
+            txn.now_s,
+            "episode_closed",
+            patient_id=episode.patient_id,
+            episode_id=episode.id,
+            duration_s=round(alarm.time_s - episode.opened_s, 1),
+        )
+        alert = self._episode_alert(txn, episode)
+        if alert is not None:
+            self.alerts.resolve_alert(txn, alert, "episode_closed")
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def on_signal(
+        self, patient_id: str, signal: SignalKind, active: bool, time_s: float, detail: str = ""
+    ) -> None:
+        """Record a signal change; raise or resolve its alert, escalate an open episode."""
+        with self.alerts.transaction() as txn:
+            patient = self._patient(txn, patient_id)
+            state = txn.session.get(SignalState, (patient_id, str(signal)))
+            if state is not None and state.active == active:
+                return  # retained status re-delivered, or a repeated detector verdict
+            if state is None:
+                if not active:
+                    return
+                state = SignalState(patient_id=patient_id, signal=str(signal))
+                txn.session.add(state)
+            state.active = active
+            state.since_s = time_s
+            state.detail = detail[:200]
+            record(
+                txn.session,
+                txn.now_s,
+                "signal_lost" if active else "signal_restored",
+                patient_id=patient_id,
+                signal=str(signal),
+            )
+            alert_kind = ALERT_KIND_OF_SIGNAL[signal]
+            if active:
+                self._signal_lost(txn, patient, signal, alert_kind, time_s)
+            elif alert_kind is not None:
+                self._signal_restored(txn, patient_id, alert_kind)
+
+    def _signal_lost(
+        self,
+        txn: AlertTransaction,
+        patient: Patient,
+        signal: SignalKind,
+        alert_kind: str | None,
+        time_s: float,
+    ) -> None:
+        episode = self.open_episode(txn, patient.id)
+        if episode is not None and signal in SIGNAL_LOSS:
+            if not episode.signal_lost:
+                episode.signal_lost = True
+                episode.severity = Severity.CRITICAL
+                episode.escalated_s = time_s
+                self._worsen_alert(txn, episode, Severity.CRITICAL, f"signal_lost:{signal}")
+            return
+        if alert_kind is None or self._signal_alert(txn, patient.id, alert_kind) is not None:
+            return
+        self.alerts.open_alert(
+            txn,
+            patient,
+            kind=alert_kind,
+            severity=Severity.WARNING,
+            since_s=time_s,
+            signal=str(signal),
+        )
+
+    def _signal_restored(self, txn: AlertTransaction, patient_id: str, alert_kind: str) -> None:
+        group = [s for s, k in ALERT_KIND_OF_SIGNAL.items() if k == alert_kind]
+        still_lost = txn.session.scalars(
+            select(SignalState).where(
+                SignalState.patient_id == patient_id,
+                SignalState.signal.in_([str(s) for s in group]),
+                SignalState.active.is_(True),
+            )
+        ).first()
+        alert = self._signal_alert(txn, patient_id, alert_kind)
+        if still_lost is None and alert is not None:
+            self.alerts.resolve_alert(txn, alert, "signal_restored")
+
+    @staticmethod
+    def _signal_alert(txn: AlertTransaction, patient_id: str, alert_kind: str) -> Alert | None:
+        return txn.session.scalars(
+            select(Alert).where(
+                Alert.patient_id == patient_id,
+                Alert.kind == alert_kind,
+                Alert.episode_id.is_(None),
+                Alert.state.in_(
+                    (AlertState.CANCEL_WINDOW, AlertState.ACTIVE, AlertState.ACKNOWLEDGED)
+                ),
+            )
+        ).first()
+
+    # -- vitals -------------------------------------------------------------------------------
+
+    def note_vitals(self, patient_id: str, vitals: Mapping[str, float]) -> None:
+        """Keep the open episode's latest vitals fresh for messages (at most every few s)."""
+        if patient_id not in self._open_patients:
+            return
+        now_s = self.alerts.clock()
+        if now_s - self._vitals_saved_s.get(patient_id, float("-inf")) < VITALS_REFRESH_S:
+            return
+        self._vitals_saved_s[patient_id] = now_s
+        with self.alerts.transaction() as txn:
+            episode = self.open_episode(txn, patient_id)
+            if episode is not None:
+                episode.summary = {**episode.summary, "vitals": dict(vitals)}

@@ -1,0 +1,221 @@
+"""Real receivers for alert tests: an SMTP server (aiosmtpd) and an HTTP receiver on loopback.
+
+Apprise delivers to them for real (``mailto://`` and ``json://``), so the tests see exactly what a
+caregiver's mailbox or webhook would get. Also a settable clock and a care-team builder.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from email import policy as email_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from flarewatch.localservers import free_port
+from service.alerts import AlertManager, AppriseNotifier, EscalationScheduler
+from service.db import Database, Role
+from service.db.care_teams import PolicyUpdate, add_contact, add_patient
+
+SECRET = "test-secret-key-not-for-production"
+BASE_URL = "http://127.0.0.1:9"
+
+
+class FakeClock:
+    """Epoch seconds that only move when the test says so."""
+
+    def __init__(self, start_s: float = 1_764_000_000.0) -> None:
+        self.now_s = start_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
+
+
+@dataclass
+class Received:
+    """One message as the receiver saw it."""
+
+    channel: str
+    path_or_rcpt: str
+    title: str
+    body: str
+    at_monotonic: float
+
+
+@dataclass
+class Inbox:
+    """Every message received, thread-safe, with waiting helpers."""
+
+    items: list[Received] = field(default_factory=list)
+    lock: threading.Condition = field(default_factory=threading.Condition)
+
+    def add(self, item: Received) -> None:
+        with self.lock:
+            self.items.append(item)
+            self.lock.notify_all()
+
+    def to(self, who: str) -> list[Received]:
+        with self.lock:
+            return [i for i in self.items if who in i.path_or_rcpt]
+
+    def wait_for(self, who: str, count: int, timeout_s: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout_s
+        with self.lock:
+            while len([i for i in self.items if who in i.path_or_rcpt]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.lock.wait(left)
+        return self.to(who)
+
+
+class HttpReceiver:
+    """A loopback webhook endpoint; paths containing ``fail`` answer HTTP 500."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+        self.hits: dict[str, int] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                raw = self.rfile.read(length)
+                receiver.hits[self.path] = receiver.hits.get(self.path, 0) + 1
+                if "fail" in self.path:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                data: dict[str, Any] = json.loads(raw)
+                receiver.inbox.add(
+                    Received(
+                        "http",
+                        self.path,
+                        data.get("title", ""),
+                        data.get("message", ""),
+                        time.monotonic(),
+                    )
+                )
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def __enter__(self) -> HttpReceiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SmtpReceiver:
+    """A real SMTP server (aiosmtpd) on loopback."""
+
+    def __init__(self, inbox: Inbox) -> None:
+        self.inbox = inbox
+        receiver = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                message = email.message_from_bytes(envelope.content, policy=email_policy.default)
+                body = message.get_body(preferencelist=("plain",))
+                text = body.get_content() if body is not None else ""
+                for rcpt in envelope.rcpt_tos:
+                    receiver.inbox.add(
+                        Received("smtp", rcpt, str(message["subject"]), text, time.monotonic())
+                    )
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def url(self, to: str) -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=flarewatch@example.org&to={to}&mode=insecure"
+
+    def __enter__(self) -> SmtpReceiver:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+def refused_smtp_url() -> str:
+    """An SMTP URL whose port nobody listens on (connection refused)."""
+    return f"mailto://127.0.0.1:{free_port()}?from=flarewatch@example.org&to=x@example.org&mode=insecure"
+
+
+@dataclass
+class AlertingStack:
+    """Database, manager and scheduler wired like the service does, on one clock."""
+
+    db: Database
+    manager: AlertManager
+    scheduler: EscalationScheduler
+
+    def close(self) -> None:
+        self.scheduler.stop()
+        self.db.dispose()
+
+
+def build_stack(url: str, clock: FakeClock | None = None, listeners: Any = ()) -> AlertingStack:
+    db = Database(url)
+    manager = AlertManager(
+        db, clock or time.time, secret_key=SECRET, public_base_url=BASE_URL, listeners=listeners
+    )
+    return AlertingStack(db, manager, EscalationScheduler(manager, AppriseNotifier()))
+
+
+def register_team(
+    db: Database,
+    patient_id: str,
+    caregivers: list[tuple[str, list[str]]],
+    *,
+    emergency: tuple[str, list[str]] | None = None,
+    wearer: list[str] | None = None,
+    policy: PolicyUpdate | None = None,
+    now_s: float = 1_764_000_000.0,
+) -> dict[str, int]:
+    """Register a patient and its care team; returns contact ids by name."""
+    ids: dict[str, int] = {}
+    with db.session() as session:
+        add_patient(
+            session,
+            patient_id,
+            now_s,
+            policy
+            or PolicyUpdate(
+                cancel_window_s=60,
+                ack_timeout_s=180,
+                repeat_interval_s=60,
+                emergency_plan="Give adrenaline auto-injector, call 112.",
+                display_name="Alex",
+            ),
+        )
+        for name, urls in caregivers:
+            ids[name] = add_contact(session, patient_id, name, urls).id
+        if emergency:
+            ids[emergency[0]] = add_contact(
+                session, patient_id, emergency[0], emergency[1], role=Role.EMERGENCY
+            ).id
+        if wearer:
+            ids["wearer"] = add_contact(session, patient_id, "wearer", wearer, role=Role.PATIENT).id
+    return ids

@@ -1,0 +1,214 @@
+"""Alert delivery for real through Apprise to a local SMTP server and a local HTTP receiver.
+
+The scheduler runs on a fake clock (no sleeping through timeouts); deliveries are real network
+sends to loopback servers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from models.alarm import Severity
+from service.alerts.tokens import TokenAction
+from service.db import Alert, AuditEvent, Delivery, Patient
+from tests.alerting_helpers import (
+    FakeClock,
+    HttpReceiver,
+    Inbox,
+    SmtpReceiver,
+    build_stack,
+    refused_smtp_url,
+    register_team,
+)
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+@pytest.fixture
+def http(inbox: Inbox) -> Iterator[HttpReceiver]:
+    with HttpReceiver(inbox) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def smtp(inbox: Inbox) -> Iterator[SmtpReceiver]:
+    with SmtpReceiver(inbox) as receiver:
+        yield receiver
+
+
+def open_alert(stack, patient_id: str, severity: Severity, kind: str = "anaphylaxis") -> int:
+    with stack.manager.transaction() as txn:
+        patient = txn.session.get_one(Patient, patient_id)
+        alert = stack.manager.open_alert(
+            txn, patient, kind=kind, severity=severity, since_s=txn.now_s - 30
+        )
+        return alert.id
+
+
+def step(stack, clock: FakeClock, seconds: float) -> None:
+    clock.advance(seconds)
+    stack.scheduler.run_until_idle()
+
+
+def audit(stack, alert_id: int) -> list[AuditEvent]:
+    with stack.db.session() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.alert_id == alert_id).order_by(AuditEvent.id)
+            )
+        )
+
+
+def link_token(body: str, kind: str = "ack") -> str:
+    match = re.search(rf"/{kind}/([A-Za-z0-9_.-]+)", body)
+    assert match, body
+    return match.group(1)
+
+
+def test_critical_reaches_caregiver1_repeats_escalates_to_caregiver2_until_acked(
+    tmp_path, inbox, http, smtp
+):
+    clock = FakeClock()
+    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    register_team(
+        stack.db,
+        "p1",
+        [("ann", [http.url("ann")]), ("bob", [smtp.url("bob@example.org")])],
+        emergency=("ems", [http.url("ems")]),
+    )
+    alert_id = open_alert(stack, "p1", Severity.CRITICAL)
+    stack.scheduler.run_until_idle()
+    first = inbox.to("/ann")
+    assert len(first) == 1 and "CRITICAL" in first[0].title
+    assert "Give adrenaline auto-injector, call 112." in first[0].body
+    assert inbox.to("bob") == []
+
+    step(stack, clock, 60)
+    step(stack, clock, 60)
+    assert [m.title.startswith("REPEAT") for m in inbox.to("/ann")] == [False, True, True]
+    assert inbox.to("bob") == []
+
+    step(stack, clock, 60)  # ack timeout (180 s): caregiver 2 by e-mail
+    bob = inbox.to("bob@example.org")
+    assert len(bob) == 1 and "anaphylaxis" in bob[0].title
+    step(stack, clock, 60)  # repeats now go to both caregivers
+    assert len(inbox.to("/ann")) == 4 and len(inbox.to("bob@example.org")) == 2
+
+    alert = stack.manager.redeem(link_token(bob[-1].body), TokenAction.ACK, via="test")
+    assert alert.acked_by == "bob"
+    before = len(inbox.items)
+    for _ in range(6):
+        step(stack, clock, 60)
+    assert len(inbox.items) == before, "acknowledged alert kept notifying"
+    assert inbox.to("/ems") == []
+    actions = [e.action for e in audit(stack, alert_id)]
+    assert actions.count("delivery_attempt") == 6 and "acknowledged" in actions
+    stack.close()
+
+
+def test_broken_channels_retry_with_backoff_then_fall_through(tmp_path, inbox, http, smtp):
+    clock = FakeClock()
+    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    register_team(
+        stack.db, "p1", [("ann", [refused_smtp_url(), http.url("ann-fail"), http.url("ann-ok")])]
+    )
+    alert_id = open_alert(stack, "p1", Severity.CRITICAL)
+    for _ in range(12):
+        step(stack, clock, 1)
+    assert len(inbox.to("/ann-ok")) == 1
+    assert http.hits["/ann-fail"] == 3
+    attempts = [e.detail for e in audit(stack, alert_id) if e.action == "delivery_attempt"]
+    assert [a["ok"] for a in attempts] == [False] * 6 + [True]
+    assert "Connection error" in attempts[0]["error"] and "500" in attempts[3]["error"]
+    gave_up = [e for e in audit(stack, alert_id) if e.action == "channel_gave_up"]
+    assert [e.detail["channel_index"] for e in gave_up] == [0, 1]
+    with stack.db.session() as session:
+        times = [
+            e.time_s
+            for e in session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "delivery_attempt")
+            )
+        ]
+    assert times[1] - times[0] == pytest.approx(1, abs=1) and times[2] - times[1] >= 2
+    stack.close()
+
+
+def test_unreachable_caregiver_escalates_at_once(tmp_path, inbox, http):
+    clock = FakeClock()
+    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    register_team(stack.db, "p1", [("ann", [http.url("fail")]), ("bob", [http.url("bob")])])
+    open_alert(stack, "p1", Severity.CRITICAL)
+    for _ in range(5):
+        step(stack, clock, 1)
+    assert len(inbox.to("/bob")) == 1, "caregiver 2 must not wait for the 180 s ack timeout"
+    stack.close()
+
+
+def test_restart_mid_escalation_continues_without_duplicates(tmp_path, inbox, http, smtp):
+    url = f"sqlite:///{tmp_path}/fw.sqlite3"
+    clock = FakeClock()
+    first = build_stack(url, clock)
+    register_team(first.db, "p1", [("ann", [http.url("ann")]), ("bob", [smtp.url("bob@x.org")])])
+    alert_id = open_alert(first, "p1", Severity.CRITICAL)
+    first.scheduler.run_until_idle()
+    step(first, clock, 60)
+    assert len(inbox.to("/ann")) == 2
+    first.close()  # "crash": a new process with new objects on the same database
+
+    second = build_stack(url, clock)
+    second.scheduler.run_until_idle()  # replaying the same instant must not resend anything
+    assert len(inbox.to("/ann")) == 2
+    step(second, clock, 60)
+    assert len(inbox.to("/ann")) == 3
+    step(second, clock, 60)
+    assert len(inbox.to("bob@x.org")) == 1 and len(inbox.to("/ann")) == 3
+    with second.db.session() as session:
+        keys = session.scalars(select(Delivery.idempotency_key)).all()
+        assert len(keys) == len(set(keys)) == 4
+    assert sum(e.action == "delivery_attempt" for e in audit(second, alert_id)) == 4
+    second.close()
+
+
+def test_acknowledgement_never_stops_a_worsening_episode(tmp_path, inbox, http):
+    clock = FakeClock()
+    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    register_team(stack.db, "p1", [("ann", [http.url("ann")]), ("bob", [http.url("bob")])])
+    alert_id = open_alert(stack, "p1", Severity.WARNING, kind="flush")
+    step(stack, clock, 61)
+    assert len(inbox.to("/ann")) == 1 and "WARNING" in inbox.to("/ann")[0].title
+    stack.manager.acknowledge(alert_id, by="ann", via="test")
+    step(stack, clock, 300)
+    assert len(inbox.to("/ann")) == 1 and inbox.to("/bob") == []
+    with stack.manager.transaction() as txn:
+        alert = txn.session.get_one(Alert, alert_id)
+        stack.manager.worsen_alert(txn, alert, Severity.CRITICAL, "test")
+    stack.scheduler.run_until_idle()
+    worse = inbox.to("/ann")
+    assert len(worse) == 2 and worse[1].title.startswith("WORSE") and "CRITICAL" in worse[1].title
+    step(stack, clock, 60)
+    assert inbox.to("/ann")[-1].title.startswith("REPEAT")
+    step(stack, clock, 120)
+    assert len(inbox.to("/bob")) == 1
+    stack.close()
+
+
+def test_resolution_sends_all_clear_to_those_notified(tmp_path, inbox, http):
+    clock = FakeClock()
+    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    register_team(stack.db, "p1", [("ann", [http.url("ann")]), ("bob", [http.url("bob")])])
+    alert_id = open_alert(stack, "p1", Severity.CRITICAL)
+    stack.scheduler.run_until_idle()
+    with stack.manager.transaction() as txn:
+        stack.manager.resolve_alert(txn, txn.session.get_one(Alert, alert_id), "test")
+    step(stack, clock, 600)
+    titles = [m.title for m in inbox.to("/ann")]
+    assert len(titles) == 2 and titles[1].startswith("All clear")
+    assert inbox.to("/bob") == []
+    stack.close()

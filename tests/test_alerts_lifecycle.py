@@ -1,0 +1,160 @@
+"""Pure parts of alerting: lifecycle planning, backoff table, quiet hours, tokens, messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from models.alarm import Severity
+from service.alerts.backoff import FailureKind, retry_delay_s
+from service.alerts.errors import TokenError
+from service.alerts.lifecycle import AlertClock, Purpose, Send, plan_alert, worsen
+from service.alerts.policy import Policy, quiet_until_s
+from service.alerts.render import AlertFacts, render_message
+from service.alerts.tokens import TokenAction, TokenClaim, sign_token, verify_token
+from service.db.models import AlertState
+
+POLICY = Policy(cancel_window_s=60, ack_timeout_s=180, repeat_interval_s=60)
+T0 = 1_764_000_000.0
+
+
+def fresh(severity: Severity, state: AlertState = AlertState.ACTIVE) -> AlertClock:
+    cancel = T0 + 60 if state is AlertState.CANCEL_WINDOW else None
+    return AlertClock(state, severity, -1, 0, None, cancel)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "failure", "severity", "expected"),
+    [
+        (1, FailureKind.TRANSIENT, Severity.CRITICAL, 1.0),
+        (2, FailureKind.TRANSIENT, Severity.CRITICAL, 2.0),
+        (3, FailureKind.TRANSIENT, Severity.CRITICAL, None),  # fall through after 3 attempts
+        (1, FailureKind.TRANSIENT, Severity.WARNING, 2.0),
+        (2, FailureKind.TRANSIENT, Severity.WARNING, 4.0),
+        (3, FailureKind.TRANSIENT, Severity.WARNING, 8.0),
+        (4, FailureKind.TRANSIENT, Severity.WARNING, None),
+        (1, FailureKind.PERMANENT, Severity.CRITICAL, None),  # retrying bad credentials is futile
+        (1, FailureKind.PERMANENT, Severity.WARNING, None),
+        (0, FailureKind.TRANSIENT, Severity.WARNING, None),
+    ],
+)
+def test_backoff_table(attempts, failure, severity, expected):
+    assert retry_delay_s(attempts, failure, severity) == expected
+
+
+def test_backoff_is_capped():
+    from service.alerts import backoff
+
+    original = backoff.WARNING_MAX_ATTEMPTS
+    try:
+        backoff.WARNING_MAX_ATTEMPTS = 100
+        assert retry_delay_s(50, FailureKind.TRANSIENT, Severity.WARNING) == 30.0
+    finally:
+        backoff.WARNING_MAX_ATTEMPTS = original
+
+
+def test_warning_waits_out_cancel_window_then_notifies_first_caregiver():
+    clock = fresh(Severity.WARNING, AlertState.CANCEL_WINDOW)
+    plan = plan_alert(clock, POLICY, 2, T0 + 30)
+    assert plan.sends == () and plan.next_action_s == T0 + 60
+    plan = plan_alert(clock, POLICY, 2, T0 + 60)
+    assert plan.clock.state is AlertState.ACTIVE
+    assert plan.sends == (Send(Purpose.NOTIFY, 0, 0, True),)
+    assert plan.next_action_s == T0 + 60 + 180  # warnings escalate but do not repeat
+
+
+def test_critical_repeats_then_escalates_to_each_level_in_turn():
+    plan = plan_alert(fresh(Severity.CRITICAL), POLICY, 3, T0)
+    assert plan.sends == (Send(Purpose.NOTIFY, 0, 0, True),)
+    assert plan.next_action_s == T0 + 60
+    sends = []
+    clock = plan.clock
+    for t in range(60, 421, 60):
+        plan = plan_alert(clock, POLICY, 3, T0 + t)
+        clock = plan.clock
+        sends.append((t, plan.sends))
+    assert sends[0] == (60, (Send(Purpose.REPEAT, 0, 1, False),))
+    assert sends[1] == (120, (Send(Purpose.REPEAT, 0, 2, False),))
+    assert sends[2] == (180, (Send(Purpose.NOTIFY, 1, 0, True),))  # escalation wins over a repeat
+    assert sends[3] == (240, (Send(Purpose.REPEAT, 1, 1, False),))
+    assert sends[5] == (360, (Send(Purpose.NOTIFY, 2, 0, True),))
+    assert clock.level == 2
+    plan = plan_alert(clock, POLICY, 3, T0 + 420)  # last level: only repeats from now on
+    assert plan.next_action_s == T0 + 480
+
+
+def test_no_care_team_is_noted_not_crashed():
+    plan = plan_alert(fresh(Severity.CRITICAL), POLICY, 0, T0)
+    assert plan.sends == () and plan.note == "no_care_team"
+
+
+@pytest.mark.parametrize(
+    "state", [AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED]
+)
+def test_finished_alerts_send_nothing(state):
+    clock = AlertClock(state, Severity.CRITICAL, 0, 0, T0, None)
+    assert plan_alert(clock, POLICY, 3, T0 + 1000) == plan_alert(clock, POLICY, 3, T0 + 1000)
+    assert plan_alert(clock, POLICY, 3, T0 + 1000).sends == ()
+
+
+def test_quiet_hours_hold_warnings_but_never_critical():
+    zone = ZoneInfo("Europe/Berlin")
+    night = dt.datetime(2026, 1, 10, 23, 30, tzinfo=zone).timestamp()
+    morning = dt.datetime(2026, 1, 11, 7, 0, tzinfo=zone).timestamp()
+    policy = Policy(60, 180, 60, "Europe/Berlin", "22:00", "07:00")
+    assert quiet_until_s(policy, night) == morning
+    assert quiet_until_s(policy, morning) is None
+    assert quiet_until_s(policy, dt.datetime(2026, 1, 11, 3, 0, tzinfo=zone).timestamp()) == morning
+    warning = plan_alert(fresh(Severity.WARNING), policy, 2, night)
+    assert warning.sends == () and warning.next_action_s == morning
+    assert warning.note == "held_quiet_hours"
+    critical = plan_alert(fresh(Severity.CRITICAL), policy, 2, night)
+    assert critical.sends == (Send(Purpose.NOTIFY, 0, 0, True),)
+
+
+def test_worsening_rearms_an_acknowledged_alert_for_everyone_notified():
+    acked = AlertClock(AlertState.ACKNOWLEDGED, Severity.WARNING, 1, 0, T0, None)
+    plan = worsen(acked, Severity.CRITICAL, T0 + 500)
+    assert plan.clock.state is AlertState.ACTIVE and plan.clock.severity is Severity.CRITICAL
+    assert plan.sends == (Send(Purpose.WORSENED, 1, 0, False),)
+    assert plan.clock.level_notified_s == T0 + 500
+
+
+def test_token_roundtrip_and_rejections():
+    claim = TokenClaim(TokenAction.ACK, 42, 7, int(T0 + 100))
+    token = sign_token("k1", claim)
+    assert verify_token("k1", token, T0) == claim
+    with pytest.raises(TokenError, match="expired"):
+        verify_token("k1", token, T0 + 101)
+    with pytest.raises(TokenError, match="bad_signature"):
+        verify_token("other-key", token, T0)
+    _body, mac = token.split(".")
+    forged = sign_token("k1", TokenClaim(TokenAction.ACK, 43, 7, int(T0 + 100))).split(".")[0]
+    with pytest.raises(TokenError, match="bad_signature"):
+        verify_token("k1", f"{forged}.{mac}", T0)
+    for junk in ["", "abc", "a.b.c", "!!!.???"]:
+        with pytest.raises(TokenError):
+            verify_token("k1", junk, T0)
+
+
+def test_message_says_what_how_severe_since_when_vitals_and_what_to_do():
+    facts = AlertFacts(
+        patient_name="Alex",
+        timezone="UTC",
+        emergency_plan="Use the EpiPen, call 112.",
+        kind="anaphylaxis",
+        severity=Severity.CRITICAL,
+        since_s=T0,
+        now_s=T0 + 125,
+        vitals={"heart_rate_bpm": 131.4, "skin_temperature_c": 35.25, "unknown": 1.0},
+    )
+    message = render_message(facts, Purpose.NOTIFY, "http://x/ack/TOKEN")
+    assert "CRITICAL" in message.title and "anaphylaxis" in message.title
+    assert "2 min" in message.body
+    assert "heart rate 131 bpm" in message.body and "skin temperature 35.2 °C" in message.body
+    assert "Use the EpiPen, call 112." in message.body
+    assert "http://x/ack/TOKEN" in message.body
+    check = render_message(facts, Purpose.PATIENT_CHECK, "http://x/im-ok/T")
+    assert "I'm OK: http://x/im-ok/T" in check.body
