@@ -9,7 +9,7 @@ never open an episode; a signal lost *while* an episode is open makes that episo
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Final
 
@@ -24,7 +24,15 @@ from service.alerts.const import (
     VITALS_REFRESH_S,
 )
 from service.alerts.manager import AlertManager, AlertTransaction
-from service.db.models import Alert, AlertState, Episode, EpisodeState, Patient, SignalState
+from service.db.models import (
+    Alert,
+    AlertState,
+    Device,
+    Episode,
+    EpisodeState,
+    Patient,
+    SignalState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +46,14 @@ class SignalKind(StrEnum):
     NO_DATA = "no_data"
     NO_CONTACT = "no_contact"
     GATEWAY_OFFLINE = "gateway_offline"
+    DEVICE_OFFLINE = "device_offline"
     BATTERY_LOW = "battery_low"
 
 
 ALERT_KIND_OF_SIGNAL: Final[Mapping[SignalKind, str | None]] = {
     SignalKind.NO_DATA: "no_data",
     SignalKind.GATEWAY_OFFLINE: "no_data",
+    SignalKind.DEVICE_OFFLINE: "no_data",
     SignalKind.NO_CONTACT: "no_contact",
     SignalKind.BATTERY_LOW: None,
 }
@@ -353,6 +363,27 @@ class EpisodeEngine:
                 ),
             )
         ).first()
+
+    def active_signals(self) -> set[tuple[str, SignalKind]]:
+        """Signals currently lost, per patient (to resume after a restart)."""
+        with self.alerts.db.session() as session:
+            rows = session.execute(
+                select(SignalState.patient_id, SignalState.signal).where(
+                    SignalState.active.is_(True)
+                )
+            ).all()
+        return {(patient_id, SignalKind(signal)) for patient_id, signal in rows}
+
+    def patients_of_devices(self, device_ids: Sequence[str]) -> set[str]:
+        """Registered owners of these devices (a gateway's Last Will lists only device ids)."""
+        if not device_ids:
+            return set()
+        with self.alerts.db.session() as session:
+            return set(
+                session.scalars(
+                    select(Device.patient_id).where(Device.id.in_(list(device_ids)))
+                ).all()
+            )
 
     # -- vitals -------------------------------------------------------------------------------
 

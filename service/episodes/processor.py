@@ -1,0 +1,116 @@
+"""The ingest's processing hook that runs the detectors and feeds the episode engine.
+
+Per ingest cycle: the new samples of every patient go to the detector bank in one call (batch
+scoring across patients), ``tick`` raises "no data" for silent patients, each alarm goes to the
+episode engine with the patient's latest vitals, and device/gateway status messages become
+signal states (device offline, gateway offline by retained status or Last Will, battery low).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Final, Protocol
+
+from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
+from models.alarm import Alarm
+from service.episodes.engine import EpisodeEngine, SignalKind
+from service.processing import IngestCycle, Processor
+
+log = logging.getLogger(__name__)
+
+BATTERY_LOW_PERCENT: Final = 15
+"""Below this the band may die within hours; the wearer is told to charge it (no caregiver)."""
+
+VITAL_FIELDS: Final = (
+    "heart_rate_bpm",
+    "skin_temperature_c",
+    "acceleration_sd_g",
+    "battery_percent",
+)
+"""Sample fields quoted as "latest vitals" in caregiver messages."""
+
+
+class AlarmSource(Protocol):
+    """What the hook needs of a detector bank (``models.bank.DetectorBank`` fits)."""
+
+    def update(self, items: Sequence[tuple[str, Sequence[Sample]]]) -> list[Alarm]:
+        """Fold in new samples per patient; return alarms."""
+        ...
+
+    def tick(self, now_s: float) -> list[Alarm]:
+        """Alarms that only the passing of time raises (no data)."""
+        ...
+
+
+class AlertingProcessor(Processor):
+    """Detectors → episodes → alerts, run on the ingest worker thread."""
+
+    def __init__(self, bank: AlarmSource, engine: EpisodeEngine) -> None:
+        self.bank = bank
+        self.engine = engine
+        self._signals: dict[tuple[str, SignalKind], bool] = dict.fromkeys(
+            engine.active_signals(), True
+        )
+        self._gateway_patients: dict[str, set[str]] = defaultdict(set)
+        self._device_patient: dict[str, str] = {}
+        self.alarms_seen = 0
+
+    def process(self, cycle: IngestCycle) -> None:
+        """Score the cycle's samples, apply alarms and status changes."""
+        per_patient: dict[str, list[Sample]] = defaultdict(list)
+        vitals: dict[str, dict[str, float]] = defaultdict(dict)
+        for batch in cycle.batches:
+            per_patient[batch.patient_id].extend(batch.samples)
+            self._device_patient[batch.device_id] = batch.patient_id
+            if batch.gateway_id:
+                self._gateway_patients[batch.gateway_id].add(batch.patient_id)
+            for sample in batch.samples:
+                for name in VITAL_FIELDS:
+                    value = getattr(sample, name)
+                    if value is not None:
+                        vitals[batch.patient_id][name] = float(value)
+        alarms = self.bank.update(list(per_patient.items())) if per_patient else []
+        alarms += self.bank.tick(cycle.now_ms / 1000.0)
+        self.alarms_seen += len(alarms)
+        for alarm in alarms:
+            self.engine.on_alarm(alarm, vitals.get(alarm.patient_id))
+        for patient_id, latest in vitals.items():
+            self.engine.note_vitals(patient_id, latest)
+        for status in cycle.device_statuses:
+            self._device_status(status)
+        for gateway in cycle.gateway_statuses:
+            self._gateway_status(gateway, cycle.now_ms / 1000.0)
+
+    def _signal(self, patient_id: str, signal: SignalKind, active: bool, time_s: float) -> None:
+        key = (patient_id, signal)
+        if self._signals.get(key, False) == active:
+            return
+        self._signals[key] = active
+        self.engine.on_signal(patient_id, signal, active, time_s)
+
+    def _device_status(self, status: DeviceStatus) -> None:
+        self._device_patient[status.device_id] = status.patient_id
+        if status.gateway_id:
+            self._gateway_patients[status.gateway_id].add(status.patient_id)
+        time_s = status.time_ms / 1000.0
+        self._signal(
+            status.patient_id, SignalKind.DEVICE_OFFLINE, status.state is LinkState.OFFLINE, time_s
+        )
+        if status.battery_percent is not None:
+            low = status.battery_percent < BATTERY_LOW_PERCENT
+            self._signal(status.patient_id, SignalKind.BATTERY_LOW, low, time_s)
+
+    def _gateway_status(self, status: GatewayStatus, now_s: float) -> None:
+        patients = self._gateway_patients[status.gateway_id]
+        patients.update(
+            self._device_patient[d] for d in status.devices if d in self._device_patient
+        )
+        unknown = [d for d in status.devices if d not in self._device_patient]
+        patients.update(self.engine.patients_of_devices(unknown))
+        # The Last Will carries no time (the broker sends it): use the ingest clock.
+        time_s = status.time_ms / 1000.0 if status.time_ms is not None else now_s
+        offline = status.state is LinkState.OFFLINE
+        for patient_id in sorted(patients):
+            self._signal(patient_id, SignalKind.GATEWAY_OFFLINE, offline, time_s)

@@ -1,0 +1,236 @@
+"""Episode engine and processing hook: alarms → episodes → alerts, signal states kept apart.
+
+Alerts are delivered for real (Apprise → loopback HTTP receiver); time is a fake clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample, SampleBatch
+from models.alarm import Alarm, AlarmKind, Severity
+from service.alerts.errors import CancelNotAllowedError
+from service.alerts.tokens import TokenAction
+from service.db import Alert, AlertState, Episode, SignalState
+from service.episodes import AlertingProcessor, EpisodeEngine
+from service.processing import IngestCycle
+from tests.alerting_helpers import FakeClock, HttpReceiver, Inbox, build_stack, register_team
+
+T0 = 1_764_000_000.0
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+@pytest.fixture
+def http(inbox: Inbox) -> Iterator[HttpReceiver]:
+    with HttpReceiver(inbox) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def setup(tmp_path, http):
+    clock = FakeClock(T0)
+    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    register_team(
+        stack.db,
+        "p1",
+        [("ann", [http.url("ann")]), ("bob", [http.url("bob")])],
+        wearer=[http.url("wearer")],
+    )
+    yield stack, clock, EpisodeEngine(stack.manager)
+    stack.close()
+
+
+def alarm(kind: AlarmKind, severity: Severity = Severity.WARNING, t: float = T0, **kw) -> Alarm:
+    return Alarm("p1", t, kind, severity, "fw-test-1", evidence={"hr_rise_bpm": 25.0}, **kw)
+
+
+def step(stack, clock, seconds: float) -> None:
+    clock.advance(seconds)
+    stack.scheduler.run_until_idle()
+
+
+def episodes(stack) -> list[Episode]:
+    with stack.db.session() as session:
+        return list(session.scalars(select(Episode).order_by(Episode.id)))
+
+
+def alerts(stack) -> list[Alert]:
+    with stack.db.session() as session:
+        return list(session.scalars(select(Alert).order_by(Alert.id)))
+
+
+def test_warning_cancelled_by_wearer_in_window_notifies_nobody(setup, inbox):
+    stack, clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.FLUSH), {"heart_rate_bpm": 96.0})
+    stack.scheduler.run_until_idle()
+    check = inbox.to("/wearer")
+    assert len(check) == 1 and "I'm OK" in check[0].body
+    token = re.search(r"/im-ok/(\S+)", check[0].body).group(1)
+    step(stack, clock, 20)
+    stack.manager.redeem(token, TokenAction.CANCEL, via="test")
+    for _ in range(5):
+        step(stack, clock, 60)
+    assert inbox.to("/ann") == [] and inbox.to("/bob") == []
+    assert alerts(stack)[0].state == AlertState.CANCELLED
+
+
+def test_uncancelled_warning_reaches_caregiver_after_window_and_cannot_be_cancelled_then(
+    setup, inbox
+):
+    stack, clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.FLUSH))
+    step(stack, clock, 59)
+    assert inbox.to("/ann") == []
+    step(stack, clock, 1)
+    assert len(inbox.to("/ann")) == 1
+    with pytest.raises(CancelNotAllowedError):
+        stack.manager.cancel(alerts(stack)[0].id, via="test")
+
+
+def test_critical_has_no_cancel_window(setup, inbox):
+    stack, _clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.ANAPHYLAXIS, Severity.CRITICAL), {"heart_rate_bpm": 140.0})
+    stack.scheduler.run_until_idle()
+    assert len(inbox.to("/ann")) == 1 and "heart rate 140 bpm" in inbox.to("/ann")[0].body
+    assert inbox.to("/wearer") == []
+    with pytest.raises(CancelNotAllowedError):
+        stack.manager.cancel(alerts(stack)[0].id, via="test")
+
+
+def test_one_episode_per_event_escalates_then_closes(setup, inbox):
+    stack, clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.FLUSH))
+    engine.on_alarm(alarm(AlarmKind.FLUSH, t=T0 + 10))  # continuing: no new episode
+    engine.on_alarm(alarm(AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, t=T0 + 30))
+    stack.scheduler.run_until_idle()
+    [episode] = episodes(stack)
+    assert (episode.kind, episode.severity, episode.model_version) == (
+        "anaphylaxis",
+        "critical",
+        "fw-test-1",
+    )
+    assert len(episode.summary["alarms"]) == 3 and episode.summary["peak"]["hr_rise_bpm"] == 25
+    [only] = alerts(stack)
+    assert only.severity == "critical" and only.state == AlertState.ACTIVE
+    assert len(inbox.to("/ann")) == 1  # critical skipped the window: caregiver told at once
+    engine.on_alarm(alarm(AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, t=T0 + 600, resolved=True))
+    step(stack, clock, 1)
+    [episode] = episodes(stack)
+    assert episode.state == "closed" and episode.closed_s == T0 + 600
+    assert alerts(stack)[0].state == AlertState.RESOLVED
+    assert inbox.to("/ann")[-1].title.startswith("All clear")
+    engine.on_alarm(alarm(AlarmKind.FLUSH, t=T0 + 900))
+    assert len(episodes(stack)) == 2
+
+
+def test_no_data_is_a_signal_alert_never_an_episode(setup, inbox):
+    stack, clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.NO_DATA))
+    step(stack, clock, 61)
+    assert episodes(stack) == []
+    [signal_alert] = alerts(stack)
+    assert signal_alert.kind == "no_data" and signal_alert.episode_id is None
+    assert "no data" in inbox.to("/ann")[0].title
+    engine.on_alarm(alarm(AlarmKind.NO_DATA, resolved=True, t=T0 + 120))
+    assert alerts(stack)[0].state == AlertState.RESOLVED
+
+
+def test_short_outage_within_window_wakes_nobody(setup, inbox):
+    stack, clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.NO_CONTACT))
+    step(stack, clock, 30)
+    engine.on_alarm(alarm(AlarmKind.NO_CONTACT, resolved=True, t=T0 + 30))
+    step(stack, clock, 120)
+    assert inbox.to("/ann") == []
+
+
+def test_signal_lost_during_open_episode_escalates_it(setup, inbox):
+    stack, clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.FLUSH))
+    step(stack, clock, 60)
+    assert "WARNING" in inbox.to("/ann")[0].title
+    engine.on_alarm(alarm(AlarmKind.NO_DATA, t=T0 + 70))
+    stack.scheduler.run_until_idle()
+    [episode] = episodes(stack)
+    assert episode.signal_lost and episode.severity == "critical"
+    assert len(alerts(stack)) == 1, "the lost signal escalates the episode, no separate alert"
+    worse = inbox.to("/ann")[-1]
+    assert worse.title.startswith("WORSE") and "LOST" in worse.body
+
+
+def batch(seq: int, t_ms: int, device: str = "band1", gateway: str = "gw1") -> SampleBatch:
+    return SampleBatch(
+        patient_id="p1",
+        device_id=device,
+        gateway_id=gateway,
+        samples=(Sample(seq=seq, time_ms=t_ms, heart_rate_bpm=70.0, battery_percent=80),),
+    )
+
+
+class NoAlarms:
+    """A bank whose detectors see nothing wrong (the gateway test is about signal states)."""
+
+    def update(self, items):
+        return []
+
+    def tick(self, now_s):
+        return []
+
+
+def test_silent_gateway_last_will_gives_no_data_alert_not_episode(setup, inbox):
+    stack, clock, engine = setup
+    processor = AlertingProcessor(NoAlarms(), engine)
+    now_ms = int(T0 * 1000)
+    processor.process(IngestCycle(now_ms, batches=[batch(1, now_ms)]))
+    will = GatewayStatus(gateway_id="gw1", state=LinkState.OFFLINE)  # the broker's Last Will
+    processor.process(IngestCycle(now_ms + 1000, gateway_statuses=[will]))
+    processor.process(IngestCycle(now_ms + 2000, gateway_statuses=[will]))  # retained re-delivery
+    step(stack, clock, 61)
+    assert episodes(stack) == []
+    [no_data] = alerts(stack)
+    assert (no_data.kind, no_data.signal) == ("no_data", "gateway_offline")
+    assert len(inbox.to("/ann")) == 1
+    with stack.db.session() as session:
+        state = session.get_one(SignalState, ("p1", "gateway_offline"))
+        assert state.active
+    online = GatewayStatus(gateway_id="gw1", state=LinkState.ONLINE, time_ms=now_ms + 90_000)
+    processor.process(IngestCycle(now_ms + 90_000, gateway_statuses=[online]))
+    assert alerts(stack)[0].state == AlertState.RESOLVED
+
+
+def test_device_offline_and_low_battery_are_signal_states(setup, inbox):
+    stack, clock, engine = setup
+    processor = AlertingProcessor(NoAlarms(), engine)
+    now_ms = int(T0 * 1000)
+    low = DeviceStatus(
+        patient_id="p1",
+        device_id="band1",
+        time_ms=now_ms,
+        state=LinkState.ONLINE,
+        battery_percent=9,
+    )
+    processor.process(IngestCycle(now_ms, device_statuses=[low]))
+    step(stack, clock, 120)
+    assert alerts(stack) == [] and inbox.to("/ann") == []  # low battery wakes nobody
+    gone = DeviceStatus(
+        patient_id="p1", device_id="band1", time_ms=now_ms + 1, state=LinkState.OFFLINE
+    )
+    processor.process(IngestCycle(now_ms + 1000, device_statuses=[gone]))
+    step(stack, clock, 61)
+    assert [a.kind for a in alerts(stack)] == ["no_data"] and episodes(stack) == []
+
+
+def test_unregistered_patient_is_watched_but_reaches_nobody(setup, inbox):
+    stack, clock, engine = setup
+    engine.on_alarm(Alarm("stranger", T0, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-test-1"))
+    step(stack, clock, 300)
+    [episode] = episodes(stack)
+    assert episode.patient_id == "stranger" and inbox.items == []
