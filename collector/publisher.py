@@ -284,7 +284,7 @@ class MqttPublisher:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
-        if self._session_up:
+        if self._session_up and not self._stopping.is_set():
             log.warning(
                 "lost the connection to %s (%s); samples wait in the outbox", self.address, reason
             )

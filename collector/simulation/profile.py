@@ -57,10 +57,15 @@ class PatientProfile:
             raise SimulationError(f"sleep_duration_h {self.sleep_duration_h} outside 1-14")
 
 
+def patient_id_for(index: int) -> str:
+    """Id of the cohort's patient at ``index``: ``p1``, ``p2``, ..."""
+    return f"p{index + 1}"
+
+
 def random_profile(seed: int, index: int, *, patient_id: str | None = None) -> PatientProfile:
     """A plausible, reproducible patient drawn from ``seed`` and their cohort ``index``."""
     rng = np.random.default_rng([seed, index, 0xF00D])
-    pid = patient_id or f"p{index + 1}"
+    pid = patient_id or patient_id_for(index)
     return PatientProfile(
         patient_id=pid,
         device_id=f"{pid}-band",
