@@ -20,13 +20,23 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def make_batch(patient: str, device: str, seqs: range, t0_ms: int | None = None) -> SampleBatch:
-    t0 = now_ms() - 3_600_000 if t0_ms is None else t0_ms
+T0_MS = now_ms() - 2 * 86_400_000
+"""Sample ``seq`` s is taken at ``T0_MS + (s - origin) s``: two days ago at 1 Hz."""
+
+
+def make_batch(
+    patient: str, device: str, seqs: range, *, t0_ms: int = T0_MS, seq_origin: int = 0
+) -> SampleBatch:
     return SampleBatch(
         patient_id=patient,
         device_id=device,
         samples=tuple(
-            Sample(seq=s, time_ms=t0 + s * 1000, heart_rate_bpm=60.0 + s % 40, steps=s % 7)
+            Sample(
+                seq=s,
+                time_ms=t0_ms + (s - seq_origin) * 1000,
+                heart_rate_bpm=60.0 + s % 40,
+                steps=s % 7,
+            )
             for s in seqs
         ),
     )

@@ -1,6 +1,6 @@
 """Duplicate filter by (device, seq): at-least-once delivery must not show a sample twice.
 
-Per device it keeps the highest ``seq`` seen and the missing numbers (gaps) within
+Per device it keeps the highest ``seq`` seen and the missing numbers (gaps) at least
 ``DEDUP_WINDOW_SEQS`` below it, so a sample that arrives late (a gateway replaying its outbox while
 it streams live data) is still accepted once, and a redelivered one is dropped. Seeded at start-up
 from the store's last ``seq`` per device; gaps from before a restart are not known, so a sample

@@ -16,6 +16,7 @@ as long as it lasts, with the messages kept unacknowledged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -115,7 +116,8 @@ class IngestService:
         self.client_id = client_id
         self.batch_samples = batch_samples
         self.clock = clock
-        self._queue: queue.Queue[_Received] = queue.Queue(maxsize=queue_size)
+        # None wakes the worker up for a stop
+        self._queue: queue.Queue[_Received | None] = queue.Queue(maxsize=queue_size)
         self._counters = IngestCounters()
         self._dedup = SeqWindow()
         self._stop = threading.Event()
@@ -189,6 +191,8 @@ class IngestService:
         """
         self._closing.set()
         self._stop.set()
+        with contextlib.suppress(queue.Full):  # a full queue means the worker is not waiting
+            self._queue.put_nowait(None)
         if self._worker is not None:
             self._worker.join(timeout_s)
             if self._worker.is_alive():
@@ -297,21 +301,21 @@ class IngestService:
     def _take(self) -> _Cycle | None:
         """Wait for a message, then take what is queued, up to ``batch_samples`` new samples."""
         try:
-            first = self._queue.get(timeout=0 if self._stop.is_set() else PROCESS_TICK_S)
+            received = self._queue.get(timeout=0 if self._stop.is_set() else PROCESS_TICK_S)
         except queue.Empty:
             return None
         cycle = _Cycle()
         now_ms = int(self.clock() * 1000)
-        received: _Received | None = first
-        while received is not None:
-            self._decode(received, cycle, now_ms)
-            if cycle.new_samples >= self.batch_samples:
-                break
+        while True:
+            if received is not None:
+                self._decode(received, cycle, now_ms)
+                if cycle.new_samples >= self.batch_samples:
+                    break
             try:
                 received = self._queue.get_nowait()
             except queue.Empty:
-                received = None
-        return cycle
+                break
+        return cycle if cycle.messages else None
 
     def _decode(self, received: _Received, cycle: _Cycle, now_ms: int) -> None:
         cycle.messages.append(received)
