@@ -56,7 +56,7 @@ def test_profile_declaration(profile: DeviceProfile) -> None:
 @pytest.mark.parametrize(
     ("profile", "measurement"), MEASUREMENTS, ids=[f"{p.name}-{m.name}" for p, m in MEASUREMENTS]
 )
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(payload=st.binary(max_size=24))
 def test_measurement_is_total_and_maps_into_the_contract(
     profile: DeviceProfile, measurement: Measurement[Any], payload: bytes
