@@ -219,3 +219,36 @@ def register_team(
         if wearer:
             ids["wearer"] = add_contact(session, patient_id, "wearer", wearer, role=Role.PATIENT).id
     return ids
+
+
+class ApiServer:
+    """The real acknowledgement API (uvicorn) on a free loopback port, in a thread."""
+
+    def __init__(self, manager: AlertManager) -> None:
+        import uvicorn
+
+        from service.api import create_app
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(manager),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ApiServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert self.server.started, "API server did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join()

@@ -393,32 +393,27 @@ class AlertManager:
             alert = txn.session.get(Alert, alert_id)
             if alert is None:
                 raise AlertNotFoundError(alert_id)
-            if alert.state != AlertState.CANCEL_WINDOW or (
-                alert.cancel_until_s is not None and txn.now_s >= alert.cancel_until_s
-            ):
-                record(
-                    txn.session,
-                    txn.now_s,
-                    "cancel_refused",
-                    patient_id=alert.patient_id,
-                    alert_id=alert.id,
-                    via=via,
-                    state=alert.state,
-                )
-                raise CancelNotAllowedError(alert.id, alert.state, alert.severity)
-            alert.state = AlertState.CANCELLED
-            alert.closed_s = txn.now_s
-            alert.next_action_s = None
+            allowed = alert.state == AlertState.CANCEL_WINDOW and (
+                alert.cancel_until_s is None or txn.now_s < alert.cancel_until_s
+            )
+            if allowed:
+                alert.state = AlertState.CANCELLED
+                alert.closed_s = txn.now_s
+                alert.next_action_s = None
+                txn.events.append(event_of(alert, "cancelled", txn.now_s))
+            # The refusal is audited too: committed before the error is raised.
             record(
                 txn.session,
                 txn.now_s,
-                "cancelled_by_wearer",
+                "cancelled_by_wearer" if allowed else "cancel_refused",
                 patient_id=alert.patient_id,
                 alert_id=alert.id,
                 via=via,
+                state=alert.state,
             )
-            txn.events.append(event_of(alert, "cancelled", txn.now_s))
-            return alert
+        if not allowed:
+            raise CancelNotAllowedError(alert.id, alert.state, alert.severity)
+        return alert
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -427,6 +422,17 @@ class AlertManager:
         claim = TokenClaim(action, alert_id, contact_id, int(self.clock() + ACK_TOKEN_TTL_S))
         path = "ack" if action is TokenAction.ACK else "im-ok"
         return f"{self.public_base_url}/{path}/{sign_token(self.secret_key, claim)}"
+
+    def inspect(self, token: str, action: TokenAction) -> Alert:
+        """The alert a valid token points at, without acting on it (link preview pages)."""
+        claim = verify_token(self.secret_key, token, self.clock())
+        if claim.action is not action:
+            raise TokenError("wrong_action")
+        with self.db.session() as session:
+            alert = session.get(Alert, claim.alert_id)
+            if alert is None:
+                raise AlertNotFoundError(claim.alert_id)
+            return alert
 
     def redeem(self, token: str, action: TokenAction, *, via: str) -> Alert:
         """Acknowledge or cancel with a link token; raise :class:`TokenError` if it is unusable."""

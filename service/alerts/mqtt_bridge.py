@@ -1,0 +1,155 @@
+"""Alerts on MQTT: events published on ``flarewatch/v1/{patient}/alerts`` and acks received.
+
+Sirens and home automation subscribe to the alerts topic (retained, so a siren that reconnects
+sees the current state). An acknowledgement arrives on ``flarewatch/v1/{patient}/alerts/ack`` as
+JSON: ``{"token": "..."}`` (the token of a link) or ``{"alert_id": 12, "by": "hall button"}``.
+The second form trusts whoever may publish there: restrict that topic in the broker's ACL.
+Payloads carry no vitals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from typing import Any, Final
+
+import paho.mqtt.client as mqtt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flarewatch.const import TOPIC_ROOT
+from flarewatch.settings import MqttSettings
+from flarewatch.topics import alerts_topic, is_valid_id
+from service.alerts.errors import AlertingError
+from service.alerts.manager import AlertEvent, AlertManager
+from service.alerts.tokens import TokenAction
+from service.db.models import Alert
+from service.ingest.mqttclient import make_client
+
+log = logging.getLogger(__name__)
+
+ACK_SUFFIX: Final = "ack"
+ACK_SUBSCRIPTION: Final = f"{TOPIC_ROOT}/+/alerts/{ACK_SUFFIX}"
+BRIDGE_CLIENT_ID: Final = "flarewatch-service-alerts"
+MAX_ACK_BYTES: Final = 2048
+"""An acknowledgement is a token or an id: anything larger is rejected unread."""
+
+
+def alert_ack_topic(patient_id: str) -> str:
+    """Where a patient's alerts can be acknowledged over MQTT."""
+    return f"{alerts_topic(patient_id)}/{ACK_SUFFIX}"
+
+
+class AckMessage(BaseModel):
+    """An acknowledgement received over MQTT."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str | None = Field(None, max_length=500)
+    alert_id: int | None = None
+    by: str = Field("mqtt", max_length=100)
+
+
+def event_payload(event: AlertEvent) -> bytes:
+    """The JSON published for one alert event (times in epoch ms, like the wire contract)."""
+    return json.dumps(
+        {
+            "v": 1,
+            "event": event.event,
+            "alert_id": event.alert_id,
+            "patient_id": event.patient_id,
+            "kind": event.kind,
+            "severity": event.severity,
+            "state": event.state,
+            "since_ms": int(event.since_s * 1000),
+            "time_ms": int(event.time_s * 1000),
+            "episode_id": event.episode_id,
+            "acked_by": event.acked_by,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+class MqttAlertBridge:
+    """Publishes alert events and turns MQTT acknowledgements into acknowledgements."""
+
+    def __init__(
+        self, settings: MqttSettings, manager: AlertManager, client_id: str = BRIDGE_CLIENT_ID
+    ) -> None:
+        self.manager = manager
+        self.rejected: Counter[str] = Counter()
+        self.acked = 0
+        self._connected = threading.Event()
+        self._client, self._host, self._port = make_client(settings, client_id)
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._keepalive = settings.keepalive_s
+
+    def start(self) -> None:
+        """Connect in the background (paho reconnects by itself) and listen for acks."""
+        self._client.connect_async(self._host, self._port, keepalive=self._keepalive)
+        self._client.loop_start()
+        self.manager.listeners.append(self.publish)
+
+    def wait_ready(self, timeout_s: float = 10.0) -> bool:
+        """Wait until connected and subscribed."""
+        return self._connected.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Stop publishing and disconnect."""
+        if self.publish in self.manager.listeners:
+            self.manager.listeners.remove(self.publish)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def publish(self, event: AlertEvent) -> None:
+        """Publish one event, retained, QoS 1 (paho queues it while reconnecting)."""
+        self._client.publish(
+            alerts_topic(event.patient_id), event_payload(event), qos=1, retain=True
+        )
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.warning("alert bridge: broker refused connection: %s", reason)
+            return
+        client.subscribe(ACK_SUBSCRIPTION, qos=1)
+        self._connected.set()
+
+    def _on_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        parts = message.topic.split("/")
+        patient_id = parts[-3] if len(parts) >= 3 else ""
+        if not is_valid_id(patient_id):
+            self.rejected["bad_topic"] += 1
+            return
+        if len(message.payload) > MAX_ACK_BYTES:
+            self.rejected["too_large"] += 1
+            return
+        try:
+            ack = AckMessage.model_validate_json(message.payload)
+        except ValidationError:
+            self.rejected["invalid"] += 1
+            log.warning("alert bridge: rejected malformed ack on %s", message.topic)
+            return
+        try:
+            self._acknowledge(patient_id, ack)
+        except AlertingError as exc:
+            self.rejected[type(exc).__name__] += 1
+            log.warning("alert bridge: ack refused: %s", exc)
+
+    def _acknowledge(self, patient_id: str, ack: AckMessage) -> None:
+        if ack.token is not None:
+            alert = self.manager.inspect(ack.token, TokenAction.ACK)
+            if alert.patient_id != patient_id:
+                raise AlertingError("ack token belongs to another patient's alert")
+            self.manager.redeem(ack.token, TokenAction.ACK, via="mqtt")
+        elif ack.alert_id is not None:
+            with self.manager.db.session() as session:
+                alert_row = session.get(Alert, ack.alert_id)
+                owner = alert_row.patient_id if alert_row is not None else None
+            if owner != patient_id:
+                raise AlertingError(f"alert {ack.alert_id} is not an alert of this patient")
+            self.manager.acknowledge(ack.alert_id, by=ack.by, via="mqtt")
+        else:
+            raise AlertingError("an MQTT ack needs a token or an alert_id")
+        self.acked += 1

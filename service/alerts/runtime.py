@@ -1,0 +1,99 @@
+"""Everything alerting needs at run time, built from the settings and started/stopped together.
+
+``flarewatch serve`` builds one :class:`AlertingRuntime`, hands :attr:`processor` to the ingest
+and calls :meth:`start` / :meth:`stop` around it. Tests and the benchmark build it the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Final
+
+import uvicorn
+
+from flarewatch.settings import Settings
+from models.artifacts import default_bank
+from service.alerts.apprise_notifier import AppriseNotifier
+from service.alerts.audit import Clock
+from service.alerts.manager import AlertManager
+from service.alerts.mqtt_bridge import MqttAlertBridge
+from service.alerts.notifier import Notifier
+from service.alerts.scheduler import EscalationScheduler
+from service.api.app import create_app
+from service.db.session import Database
+from service.episodes.engine import EpisodeEngine
+from service.episodes.processor import AlarmSource, AlertingProcessor
+
+log = logging.getLogger(__name__)
+
+API_START_TIMEOUT_S: Final = 10.0
+
+
+class AlertingRuntime:
+    """Database, alert manager, escalation scheduler, MQTT bridge, ack API and processing hook."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = time.time,
+        notifier: Notifier | None = None,
+        bank: AlarmSource | None = None,
+        serve_api: bool = True,
+    ) -> None:
+        service = settings.service
+        self.db = Database(service.database_url)
+        self.manager = AlertManager(
+            self.db,
+            clock,
+            secret_key=service.secret_key.get_secret_value(),
+            public_base_url=service.public_base_url,
+        )
+        self.scheduler = EscalationScheduler(self.manager, notifier or AppriseNotifier())
+        self.engine = EpisodeEngine(self.manager)
+        self.processor = AlertingProcessor(
+            bank if bank is not None else default_bank(), self.engine
+        )
+        self.bridge = (
+            MqttAlertBridge(settings.mqtt, self.manager) if settings.mqtt.url is not None else None
+        )
+        self._api: uvicorn.Server | None = None
+        self._api_thread: threading.Thread | None = None
+        if serve_api:
+            config = uvicorn.Config(
+                create_app(self.manager),
+                host=service.api_host,
+                port=service.api_port,
+                log_level="warning",
+                # Access logs would record acknowledgement tokens (secrets) in URLs.
+                access_log=False,
+            )
+            self._api = uvicorn.Server(config)
+
+    def start(self) -> None:
+        """Start the scheduler, the MQTT bridge and the API server."""
+        self.scheduler.start()
+        if self.bridge is not None:
+            self.bridge.start()
+        if self._api is not None:
+            self._api_thread = threading.Thread(
+                target=self._api.run, name="flarewatch-api", daemon=True
+            )
+            self._api_thread.start()
+            deadline = time.monotonic() + API_START_TIMEOUT_S
+            while not self._api.started and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not self._api.started:
+                log.error("the acknowledgement API did not start (port in use?)")
+
+    def stop(self) -> None:
+        """Stop everything started by :meth:`start`, the scheduler last (pending sends finish)."""
+        if self._api is not None and self._api_thread is not None:
+            self._api.should_exit = True
+            self._api_thread.join()
+        if self.bridge is not None:
+            self.bridge.stop()
+        self.scheduler.stop()
+        self.db.dispose()

@@ -1,0 +1,89 @@
+"""The pages behind the links in messages: GET shows a confirmation, POST acts.
+
+A GET never changes anything: mail scanners and chat apps fetch links to build previews, and
+such a fetch must not acknowledge an alert nobody has read.
+"""
+
+from __future__ import annotations
+
+import html
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from service.alerts.errors import AlertingError
+from service.alerts.manager import AlertManager
+from service.alerts.render import WHAT_HAPPENED
+from service.alerts.tokens import TokenAction
+from service.api.deps import AlertManagerDep
+from service.db.models import Alert
+
+router = APIRouter(tags=["links"])
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
+button{{font-size:1.4rem;padding:1rem 2rem}}</style></head><body><h1>{title}</h1>{body}
+</body></html>"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
+
+
+def _describe(alert: Alert) -> str:
+    what = WHAT_HAPPENED.get(alert.kind, alert.kind)
+    return (
+        f"<p><strong>{html.escape(alert.severity.upper())}</strong>: {html.escape(what)} "
+        f"(alert {alert.id}, now {html.escape(alert.state)})</p>"
+    )
+
+
+def _confirm(manager: AlertManager, token: str, action: TokenAction) -> HTMLResponse:
+    try:
+        alert = manager.inspect(token, action)
+    except AlertingError as exc:
+        return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", 403)
+    label = "I'm on it: acknowledge" if action is TokenAction.ACK else "I'm OK: cancel the alarm"
+    return _page(
+        "Acknowledge alert" if action is TokenAction.ACK else "Are you OK?",
+        f'{_describe(alert)}<form method="post"><button type="submit">{html.escape(label)}'
+        "</button></form>",
+    )
+
+
+def _act(manager: AlertManager, token: str, action: TokenAction) -> HTMLResponse:
+    try:
+        alert = manager.redeem(token, action, via="link")
+    except AlertingError as exc:
+        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", 409)
+    if action is TokenAction.CANCEL:
+        return _page("Cancelled", f"{_describe(alert)}<p>Nobody will be alerted. Take care.</p>")
+    return _page(
+        "Acknowledged",
+        f"{_describe(alert)}<p>Thank you. Repeats stop; you will hear again if it gets worse.</p>",
+    )
+
+
+@router.get("/ack/{token}", response_class=HTMLResponse)
+def ack_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
+    """Show the alert and a button to acknowledge it."""
+    return _confirm(manager, token, TokenAction.ACK)
+
+
+@router.post("/ack/{token}", response_class=HTMLResponse)
+def ack_submit(token: str, manager: AlertManagerDep) -> HTMLResponse:
+    """Acknowledge the alert."""
+    return _act(manager, token, TokenAction.ACK)
+
+
+@router.get("/im-ok/{token}", response_class=HTMLResponse)
+def im_ok_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
+    """Show the wearer's pending alarm and a button to cancel it."""
+    return _confirm(manager, token, TokenAction.CANCEL)
+
+
+@router.post("/im-ok/{token}", response_class=HTMLResponse)
+def im_ok_submit(token: str, manager: AlertManagerDep) -> HTMLResponse:
+    """Cancel the alarm (warnings inside the cancel window only)."""
+    return _act(manager, token, TokenAction.CANCEL)

@@ -1,0 +1,38 @@
+"""Request and response models of the alert endpoints."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from service.db.models import Alert
+
+
+class TokenIn(BaseModel):
+    """A signed link token, as found at the end of an acknowledgement or "I'm OK" link."""
+
+    token: str = Field(min_length=10, max_length=500)
+
+
+class AlertPublic(BaseModel):
+    """An alert as the token holder may see it (no vitals, no contact details)."""
+
+    id: int
+    patient_id: str
+    kind: str
+    severity: str
+    state: str
+    since_s: float
+    acked_by: str | None
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertPublic:
+        """Build from a database row."""
+        return cls(
+            id=alert.id,
+            patient_id=alert.patient_id,
+            kind=alert.kind,
+            severity=alert.severity,
+            state=alert.state,
+            since_s=alert.since_s,
+            acked_by=alert.acked_by,
+        )

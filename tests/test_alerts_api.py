@@ -1,0 +1,169 @@
+"""Acknowledgement by link, by API and by MQTT (real Mosquitto); alert events on MQTT."""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+from collections.abc import Iterator
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from flarewatch.settings import MqttSettings
+from flarewatch.topics import alerts_topic
+from models.alarm import Severity
+from service.alerts.mqtt_bridge import MqttAlertBridge, alert_ack_topic
+from service.db import Alert, AlertState, AuditEvent, Patient
+from tests.alerting_helpers import (
+    ApiServer,
+    FakeClock,
+    HttpReceiver,
+    Inbox,
+    build_stack,
+    register_team,
+)
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+@pytest.fixture
+def http(inbox: Inbox) -> Iterator[HttpReceiver]:
+    with HttpReceiver(inbox) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def stack(tmp_path, http):
+    clock = FakeClock()
+    built = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    register_team(built.db, "p1", [("ann", [http.url("ann")])], wearer=[http.url("wearer")])
+    built.clock = clock
+    with ApiServer(built.manager) as api:
+        built.client = httpx.Client(base_url=api.base_url)
+        yield built
+        built.client.close()
+    built.close()
+
+
+def raise_alert(stack, severity: Severity) -> int:
+    with stack.manager.transaction() as txn:
+        patient = txn.session.get_one(Patient, "p1")
+        return stack.manager.open_alert(
+            txn, patient, kind="anaphylaxis", severity=severity, since_s=txn.now_s
+        ).id
+
+
+def token_in(body: str, path: str) -> str:
+    return re.search(rf"/{path}/(\S+)", body).group(1)
+
+
+def state_of(stack, alert_id: int) -> Alert:
+    with stack.db.session() as session:
+        return session.get_one(Alert, alert_id)
+
+
+def test_link_get_shows_and_post_acknowledges(stack, inbox):
+    alert_id = raise_alert(stack, Severity.CRITICAL)
+    stack.scheduler.run_until_idle()
+    token = token_in(inbox.to("/ann")[0].body, "ack")
+    client = stack.client
+    page = client.get(f"/ack/{token}")
+    assert page.status_code == 200 and '<form method="post">' in page.text
+    assert state_of(stack, alert_id).state == AlertState.ACTIVE, "a GET (link preview) acted"
+    done = client.post(f"/ack/{token}")
+    assert done.status_code == 200 and "Acknowledged" in done.text
+    alert = state_of(stack, alert_id)
+    assert alert.state == AlertState.ACKNOWLEDGED and alert.acked_by == "ann"
+    stack.clock.advance(600)
+    stack.scheduler.run_until_idle()
+    assert len(inbox.to("/ann")) == 1
+
+
+def test_bad_expired_and_wrong_tokens_are_refused(stack, inbox):
+    raise_alert(stack, Severity.CRITICAL)
+    stack.scheduler.run_until_idle()
+    token = token_in(inbox.to("/ann")[0].body, "ack")
+    client = stack.client
+    assert client.get("/ack/not-a-token").status_code == 403
+    assert client.post("/api/v1/alerts/ack", json={"token": token[:-3] + "AAA"}).status_code == 403
+    wrong = client.post("/api/v1/alerts/im-ok", json={"token": token})
+    assert wrong.status_code == 403 and wrong.json()["reason"] == "wrong_action"
+    assert client.post("/api/v1/alerts/ack", json={"tok": 1}).status_code == 422
+    stack.clock.advance(2 * 86400)
+    expired = client.post("/api/v1/alerts/ack", json={"token": token})
+    assert expired.status_code == 403 and expired.json()["reason"] == "expired"
+
+
+def test_api_ack_and_im_ok(stack, inbox):
+    warning_id = raise_alert(stack, Severity.WARNING)
+    stack.scheduler.run_until_idle()
+    cancel = token_in(inbox.to("/wearer")[0].body, "im-ok")
+    client = stack.client
+    response = client.post("/api/v1/alerts/im-ok", json={"token": cancel})
+    assert response.status_code == 200 and response.json()["state"] == "cancelled"
+    assert state_of(stack, warning_id).state == AlertState.CANCELLED
+
+    late_id = raise_alert(stack, Severity.WARNING)
+    stack.scheduler.run_until_idle()
+    late = token_in(inbox.to("/wearer")[-1].body, "im-ok")
+    stack.clock.advance(61)
+    stack.scheduler.run_until_idle()
+    refused = client.post("/api/v1/alerts/im-ok", json={"token": late})
+    assert refused.status_code == 409
+    ack = token_in(inbox.to("/ann")[-1].body, "ack")
+    response = client.post("/api/v1/alerts/ack", json={"token": ack})
+    assert response.json() == {
+        "id": late_id,
+        "patient_id": "p1",
+        "kind": "anaphylaxis",
+        "severity": "warning",
+        "state": "acknowledged",
+        "since_s": state_of(stack, late_id).since_s,
+        "acked_by": "ann",
+    }
+    with stack.db.session() as session:
+        actions = [e.action for e in session.query(AuditEvent).order_by(AuditEvent.id)]
+    assert "cancelled_by_wearer" in actions and "cancel_refused" in actions
+    assert "acknowledged" in actions
+
+
+def test_mqtt_publishes_events_and_accepts_acks(stack, inbox, mosquitto):
+    settings = MqttSettings(url=mosquitto.url)
+    bridge = MqttAlertBridge(settings, stack.manager)
+    bridge.start()
+    assert bridge.wait_ready()
+    received: queue.Queue[tuple[str, dict]] = queue.Queue()
+    siren = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="siren")
+    siren.on_message = lambda _c, _u, m: received.put((m.topic, json.loads(m.payload)))
+    siren.connect("127.0.0.1", int(mosquitto.url.rsplit(":", 1)[1]))
+    siren.subscribe(alerts_topic("p1"), qos=1)
+    siren.loop_start()
+    try:
+        alert_id = raise_alert(stack, Severity.CRITICAL)
+        topic, event = received.get(timeout=10)
+        assert topic == "flarewatch/v1/p1/alerts"
+        assert (event["event"], event["severity"], event["alert_id"]) == (
+            "opened",
+            "critical",
+            alert_id,
+        )
+        assert "heart_rate_bpm" not in json.dumps(event)
+        stack.scheduler.run_until_idle()
+        token = token_in(inbox.to("/ann")[0].body, "ack")
+        siren.publish(alert_ack_topic("p1"), b"{not json", qos=1)
+        siren.publish(alert_ack_topic("p2"), json.dumps({"token": token}), qos=1)  # wrong patient
+        siren.publish(alert_ack_topic("p1"), json.dumps({"token": token}), qos=1)
+        _, acked = received.get(timeout=10)
+        assert acked["event"] == "acknowledged" and acked["acked_by"] == "ann"
+        assert state_of(stack, alert_id).state == AlertState.ACKNOWLEDGED
+        assert bridge.rejected["invalid"] == 1 and bridge.rejected["AlertingError"] == 1
+    finally:
+        siren.loop_stop()
+        siren.disconnect()
+        bridge.stop()
