@@ -83,6 +83,12 @@ class CollectorSettings(BaseModel):
     outbox_path: Path = Path("var/outbox.sqlite3")
     devices_file: Path | None = None
     ble_backend: str | None = Field(None, description="None = BlueZ/OS default; 'bumble:usb:0'")
+    ble_watchdog_timeout_s: float = Field(
+        10.0,
+        ge=0.5,
+        le=600,
+        description="reconnect when a connected device sends nothing this long",
+    )
 
 
 class Settings(BaseSettings):

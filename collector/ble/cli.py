@@ -1,0 +1,53 @@
+"""``flarewatch collect`` (run the BLE gateway) and ``flarewatch ble-sim`` (virtual wearables)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_ble_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``collect`` and ``ble-sim`` commands."""
+    collect = subparsers.add_parser(
+        "collect",
+        help="read the configured BLE wearables and publish their samples to MQTT",
+        description="Run the gateway: BLE wearables -> durable outbox -> MQTT (see docs/ble.md).",
+    )
+    collect.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="TOML settings file with [mqtt] url and [collector] devices_file",
+    )
+    collect.add_argument(
+        "--ble-backend",
+        default=None,
+        help="override collector.ble_backend, e.g. bumble:usb:0 (default: BlueZ)",
+    )
+    collect.set_defaults(handler=_collect)
+
+    sim = subparsers.add_parser(
+        "ble-sim",
+        help="serve virtual BLE wearables (Bumble) for `collect --ble-backend bumble:tcp-client:…`",
+    )
+    sim.add_argument("--devices", type=int, default=5, help="how many wearables (band-1..N)")
+    sim.add_argument("--hci-port", type=int, default=0, help="TCP port for collectors (0: any)")
+    sim.add_argument("--control-port", type=int, default=0, help="TCP port of the control API")
+    sim.set_defaults(handler=_ble_sim)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from collector.gateway import collect
+    from flarewatch.settings import load_settings
+
+    config: Path | None = getattr(args, "config", None)
+    settings = load_settings(config)
+    if args.ble_backend:
+        settings.collector.ble_backend = args.ble_backend
+    return collect(settings, config)
+
+
+def _ble_sim(args: argparse.Namespace) -> int:
+    from collector.virtual.control import run_ble_sim
+
+    return run_ble_sim(args.devices, args.hci_port, args.control_port)
