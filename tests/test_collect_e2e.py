@@ -1,4 +1,4 @@
-"""Acceptance: 5 virtual wearables -> `flarewatch collect` (bleak on Bumble) -> Mosquitto -> subscriber.
+"""Acceptance: 5 virtual wearables -> `flarewatch collect` (Bumble) -> Mosquitto -> subscriber.
 
 The virtual world and the collector run in separate processes connected by an HCI transport over
 TCP, exactly as a collector drives a USB dongle. The world counts every heart-rate notification
@@ -133,7 +133,8 @@ def world() -> Iterator[WorldProcess]:
 def write_config(tmp_path: Path, broker: MosquittoServer, world: WorldProcess) -> Path:
     (tmp_path / "devices.toml").write_text(
         "".join(
-            f'[[devices]]\nid = "{d["name"]}"\npatient = "patient-{i}"\naddress = "{d["address"]}"\n'
+            f'[[devices]]\nid = "{d["name"]}"\npatient = "patient-{i}"\n'
+            f'address = "{d["address"]}"\n'
             for i, d in enumerate(world.ready["devices"], start=1)
         )
     )
