@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from flarewatch.errors import ConfigError
+
 
 def add_ble_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``collect`` and ``ble-sim`` commands."""
@@ -33,6 +35,14 @@ def add_ble_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     sim.add_argument("--devices", type=int, default=5, help="how many wearables (band-1..N)")
     sim.add_argument("--hci-port", type=int, default=0, help="TCP port for collectors (0: any)")
     sim.add_argument("--control-port", type=int, default=0, help="TCP port of the control API")
+    sim.add_argument(
+        "--rate-hz", type=float, default=1.0, help="heart-rate and temperature messages per second"
+    )
+    sim.add_argument(
+        "--steady",
+        action="store_true",
+        help="steady resting values instead of the physiological simulator (benchmarks)",
+    )
     sim.set_defaults(handler=_ble_sim)
 
 
@@ -50,4 +60,12 @@ def _collect(args: argparse.Namespace) -> int:
 def _ble_sim(args: argparse.Namespace) -> int:
     from collector.virtual.control import run_ble_sim
 
-    return run_ble_sim(args.devices, args.hci_port, args.control_port)
+    if args.devices < 1 or not 0 < args.rate_hz <= 1000:
+        raise ConfigError("ble-sim needs --devices >= 1 and 0 < --rate-hz <= 1000")
+    return run_ble_sim(
+        args.devices,
+        args.hci_port,
+        args.control_port,
+        rate_hz=args.rate_hz,
+        simulator=not args.steady,
+    )

@@ -21,6 +21,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from collector.errors import SimulationError
+from collector.virtual.const import HEART_RATE_INTERVAL_S, TEMPERATURE_INTERVAL_S
+from collector.virtual.feeds import simulated_vitals
+from collector.virtual.wearable import SteadyVitals
 from collector.virtual.world import VirtualWorld
 
 log = logging.getLogger(__name__)
@@ -35,14 +38,20 @@ async def serve_world(
     host: str = "127.0.0.1",
     hci_port: int = 0,
     control_port: int = 0,
-    heart_rate_interval_s: float = 1.0,
-    temperature_interval_s: float = 1.0,
+    heart_rate_interval_s: float = HEART_RATE_INTERVAL_S,
+    temperature_interval_s: float = TEMPERATURE_INTERVAL_S,
+    simulator: bool = True,
 ) -> tuple[VirtualWorld, asyncio.Server, dict[str, Any]]:
-    """Start ``devices`` wearables named band-1..N, the HCI server and the control server."""
+    """Start ``devices`` wearables named band-1..N, the HCI server and the control server.
+
+    ``simulator`` feeds each band from the physiological simulator (a different patient each);
+    else the bands send steady resting values (cheapest, for throughput benchmarks).
+    """
     world = VirtualWorld()
     for index in range(1, devices + 1):
         await world.add_wearable(
             f"band-{index}",
+            simulated_vitals(index - 1) if simulator else SteadyVitals(),
             heart_rate_interval_s=heart_rate_interval_s,
             temperature_interval_s=temperature_interval_s,
         )
@@ -86,12 +95,26 @@ def _command(world: VirtualWorld, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
-def run_ble_sim(devices: int, hci_port: int, control_port: int, host: str = "127.0.0.1") -> int:
+def run_ble_sim(
+    devices: int,
+    hci_port: int,
+    control_port: int,
+    *,
+    host: str = "127.0.0.1",
+    rate_hz: float = 1.0,
+    simulator: bool = True,
+) -> int:
     """Blocking entry point of ``flarewatch ble-sim``: serve until interrupted."""
 
     async def main() -> None:
         world, control, ready = await serve_world(
-            devices, host=host, hci_port=hci_port, control_port=control_port
+            devices,
+            host=host,
+            hci_port=hci_port,
+            control_port=control_port,
+            heart_rate_interval_s=1.0 / rate_hz,
+            temperature_interval_s=1.0 / rate_hz,
+            simulator=simulator,
         )
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
