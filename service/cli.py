@@ -11,6 +11,7 @@ from types import FrameType
 from typing import Any
 
 from flarewatch.settings import Settings, load_settings
+from service.admin_cli import add_commands as add_admin_commands
 from service.const import STATS_LOG_INTERVAL_S
 from service.ingest import IngestService
 from service.processing import NullProcessor, Processor
@@ -30,6 +31,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     serve.add_argument("--influx-url", help="InfluxDB v1-compatible API, e.g. http://host:8086")
     serve.add_argument("--sqlite", type=Path, metavar="PATH", help="use the SQLite store at PATH")
     serve.set_defaults(handler=run_serve)
+    add_admin_commands(subparsers)
 
 
 def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:

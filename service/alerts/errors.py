@@ -55,6 +55,6 @@ class UnknownPatientError(AlertingError):
     def __init__(self, patient_id: str) -> None:
         super().__init__(
             f"patient {patient_id!r} is not registered: add it with "
-            "`flarewatch admin patient add {patient_id}`"
+            f"`flarewatch admin patient add {patient_id}`"
         )
         self.patient_id = patient_id

@@ -59,6 +59,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade_schema(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent)."""
+    # Alembic narrates every run at INFO; only real migrations are worth a line.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
     command.upgrade(alembic_config(engine), "head")
 
 

@@ -1,0 +1,330 @@
+"""``flarewatch admin …``: patients, devices, care teams, policies, episodes, alerts and audit.
+
+The web API replaces these later; until then they are how a deployment is set up. Channel URLs
+are printed redacted; vital values are never printed by the listings.
+"""
+
+# ruff: noqa: T201 - a command-line module: printing is its output
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flarewatch.errors import ConfigError
+from flarewatch.settings import load_settings
+from models.alarm import Severity
+from service.alerts.apprise_notifier import AppriseNotifier
+from service.alerts.notifier import Message
+from service.db.care_teams import (
+    PolicyUpdate,
+    add_contact,
+    add_device,
+    add_patient,
+    get_patient,
+    reorder_contacts,
+    set_policy,
+)
+from service.db.models import Alert, AuditEvent, Contact, Device, Episode, Patient, Role
+from service.db.session import Database
+
+Handler = Callable[[argparse.Namespace, Session], int]
+
+
+def _when(time_s: float | None) -> str:
+    if time_s is None:
+        return "-"
+    return dt.datetime.fromtimestamp(time_s, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def _database(args: argparse.Namespace) -> Database:
+    settings = load_settings(getattr(args, "config", None))
+    return Database(args.database_url or settings.service.database_url)
+
+
+def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        db = _database(args)
+        try:
+            with db.session() as session:
+                return handler(args, session)
+        finally:
+            db.dispose()
+
+    return run
+
+
+def _policy_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", dest="display_name", help="name used in messages")
+    parser.add_argument(
+        "--timezone", help="IANA zone for quiet hours and times, e.g. Europe/Berlin"
+    )
+    parser.add_argument("--plan", dest="emergency_plan", help="emergency plan text (what to do)")
+    parser.add_argument("--cancel-window-s", type=float, help="wearer's time to cancel a warning")
+    parser.add_argument("--ack-timeout-s", type=float, help="escalate to the next person after")
+    parser.add_argument("--repeat-interval-s", type=float, help="repeat critical alerts every")
+    parser.add_argument("--quiet-hours", help='e.g. "22:00-07:00" (warnings only); "" = off')
+
+
+def _policy_update(args: argparse.Namespace) -> PolicyUpdate:
+    return PolicyUpdate(
+        cancel_window_s=args.cancel_window_s,
+        ack_timeout_s=args.ack_timeout_s,
+        repeat_interval_s=args.repeat_interval_s,
+        quiet_hours=args.quiet_hours,
+        emergency_plan=args.emergency_plan,
+        timezone=args.timezone,
+        display_name=args.display_name,
+    )
+
+
+def _patient_add(args: argparse.Namespace, session: Session) -> int:
+    patient = add_patient(session, args.patient_id, time.time(), _policy_update(args))
+    print(f"patient {patient.id} added")
+    return 0
+
+
+def _patient_set(args: argparse.Namespace, session: Session) -> int:
+    set_policy(get_patient(session, args.patient_id), _policy_update(args))
+    print(f"patient {args.patient_id} updated")
+    return 0
+
+
+def _patient_list(args: argparse.Namespace, session: Session) -> int:
+    rows = [
+        (
+            p.id,
+            p.display_name,
+            p.timezone,
+            f"{p.cancel_window_s:g}/{p.ack_timeout_s:g}/{p.repeat_interval_s:g}",
+            f"{p.quiet_start}-{p.quiet_end}" if p.quiet_start else "-",
+            "yes" if p.emergency_plan else "NO",
+        )
+        for p in session.scalars(select(Patient).order_by(Patient.id))
+    ]
+    _table(["patient", "name", "timezone", "cancel/ack/repeat s", "quiet", "plan"], rows)
+    return 0
+
+
+def _device_add(args: argparse.Namespace, session: Session) -> int:
+    add_device(session, args.patient_id, args.device_id, args.label or "")
+    print(f"device {args.device_id} assigned to {args.patient_id}")
+    return 0
+
+
+def _device_list(args: argparse.Namespace, session: Session) -> int:
+    rows = [
+        (d.id, d.patient_id, d.label) for d in session.scalars(select(Device).order_by(Device.id))
+    ]
+    _table(["device", "patient", "label"], rows)
+    return 0
+
+
+def _contact_add(args: argparse.Namespace, session: Session) -> int:
+    notifier = AppriseNotifier()
+    for url in args.url:
+        problem = notifier.validate(url)
+        if problem:
+            raise ConfigError(f"{notifier.redact(url)}: {problem}")
+    contact = add_contact(session, args.patient_id, args.name, args.url, role=Role(args.role))
+    print(f"{args.role} {contact.name} added with id {contact.id}")
+    return 0
+
+
+def _contact_list(args: argparse.Namespace, session: Session) -> int:
+    get_patient(session, args.patient_id)
+    notifier = AppriseNotifier()
+    contacts = session.scalars(
+        select(Contact)
+        .where(Contact.patient_id == args.patient_id)
+        .order_by(Contact.role, Contact.position, Contact.id)
+    )
+    rows = [
+        (
+            c.id,
+            c.role,
+            c.position,
+            c.name,
+            " | ".join(notifier.redact(ch.apprise_url) for ch in c.channels),
+        )
+        for c in contacts
+    ]
+    _table(["id", "role", "order", "name", "channels (redacted)"], rows)
+    return 0
+
+
+def _contact_order(args: argparse.Namespace, session: Session) -> int:
+    reorder_contacts(session, args.patient_id, args.contact_ids)
+    print(f"escalation order of {args.patient_id}: {args.contact_ids}")
+    return 0
+
+
+def _contact_remove(args: argparse.Namespace, session: Session) -> int:
+    contact = session.get(Contact, args.contact_id)
+    if contact is None:
+        raise ConfigError(f"no contact with id {args.contact_id}")
+    session.delete(contact)
+    print(f"contact {args.contact_id} removed")
+    return 0
+
+
+def _contact_test(args: argparse.Namespace, session: Session) -> int:
+    contact = session.get(Contact, args.contact_id)
+    if contact is None:
+        raise ConfigError(f"no contact with id {args.contact_id}")
+    notifier = AppriseNotifier()
+    message = Message("flarewatch test", f"Test message for {contact.name}.", Severity.WARNING)
+    failures = 0
+    for channel in contact.channels:
+        result = notifier.send(channel.apprise_url, message)
+        failures += not result.ok
+        status = "ok" if result.ok else f"FAILED ({result.reason})"
+        print(f"{notifier.redact(channel.apprise_url)}: {status}")
+    return 1 if failures else 0
+
+
+def _episodes(args: argparse.Namespace, session: Session) -> int:
+    query = select(Episode).order_by(Episode.id.desc()).limit(args.limit)
+    if args.patient:
+        query = query.where(Episode.patient_id == args.patient)
+    rows = [
+        (
+            e.id,
+            e.patient_id,
+            e.kind,
+            e.severity,
+            e.state,
+            _when(e.opened_s),
+            _when(e.closed_s),
+            "yes" if e.signal_lost else "",
+            e.model_version,
+        )
+        for e in session.scalars(query)
+    ]
+    _table(
+        ["id", "patient", "kind", "severity", "state", "opened", "closed", "signal lost", "model"],
+        rows,
+    )
+    return 0
+
+
+def _alerts(args: argparse.Namespace, session: Session) -> int:
+    query = select(Alert).order_by(Alert.id.desc()).limit(args.limit)
+    if args.patient:
+        query = query.where(Alert.patient_id == args.patient)
+    rows = [
+        (
+            a.id,
+            a.patient_id,
+            a.kind,
+            a.severity,
+            a.state,
+            a.level,
+            a.episode_id or "-",
+            _when(a.created_s),
+            a.acked_by or "-",
+        )
+        for a in session.scalars(query)
+    ]
+    _table(
+        ["id", "patient", "kind", "severity", "state", "level", "episode", "created", "acked by"],
+        rows,
+    )
+    return 0
+
+
+def _audit(args: argparse.Namespace, session: Session) -> int:
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(args.limit)
+    if args.patient:
+        query = query.where(AuditEvent.patient_id == args.patient)
+    if args.alert:
+        query = query.where(AuditEvent.alert_id == args.alert)
+    events = list(session.scalars(query))[::-1]
+    rows = [
+        (_when(e.time_s), e.patient_id or "-", e.alert_id or "-", e.action, json.dumps(e.detail))
+        for e in events
+    ]
+    _table(["time", "patient", "alert", "action", "detail"], rows)
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace, session: Session) -> int:
+    print("database schema is up to date")  # Database() migrated it on opening
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``flarewatch admin`` and its subcommands."""
+    admin = subparsers.add_parser("admin", help="manage patients, devices, care teams; list alerts")
+    admin.add_argument("--database-url", help="service database (default: settings)")
+    groups = admin.add_subparsers(dest="admin_command", metavar="WHAT", required=True)
+
+    def command(
+        parent: Any, name: str, handler: Handler, help_text: str
+    ) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
+        parser.set_defaults(handler=_run(handler))
+        return parser
+
+    patient = groups.add_parser("patient", help="patients and their alerting policy")
+    patient_cmds = patient.add_subparsers(dest="patient_command", metavar="ACTION", required=True)
+    for name, handler, text in (
+        ("add", _patient_add, "register a patient"),
+        ("set", _patient_set, "change a patient's policy"),
+    ):
+        parser = command(patient_cmds, name, handler, text)
+        parser.add_argument("patient_id")
+        _policy_args(parser)
+    command(patient_cmds, "list", _patient_list, "list patients and policies")
+
+    device = groups.add_parser("device", help="wearables")
+    device_cmds = device.add_subparsers(dest="device_command", metavar="ACTION", required=True)
+    parser = command(device_cmds, "add", _device_add, "assign a wearable to a patient")
+    parser.add_argument("patient_id")
+    parser.add_argument("device_id")
+    parser.add_argument("--label")
+    command(device_cmds, "list", _device_list, "list wearables")
+
+    caregiver = groups.add_parser("caregiver", help="care team: caregivers, emergency contact")
+    cg_cmds = caregiver.add_subparsers(dest="caregiver_command", metavar="ACTION", required=True)
+    parser = command(cg_cmds, "add", _contact_add, "add a contact with one or more Apprise URLs")
+    parser.add_argument("patient_id")
+    parser.add_argument("name")
+    parser.add_argument("--url", action="append", required=True, help="Apprise URL (repeatable)")
+    parser.add_argument("--role", choices=[r.value for r in Role], default=Role.CAREGIVER.value)
+    parser = command(cg_cmds, "list", _contact_list, "show the care team (URLs redacted)")
+    parser.add_argument("patient_id")
+    parser = command(cg_cmds, "order", _contact_order, "set the escalation order")
+    parser.add_argument("patient_id")
+    parser.add_argument("contact_ids", type=int, nargs="+")
+    parser = command(cg_cmds, "remove", _contact_remove, "remove a contact")
+    parser.add_argument("contact_id", type=int)
+    parser = command(cg_cmds, "test", _contact_test, "send a test message to every channel")
+    parser.add_argument("contact_id", type=int)
+
+    for name, handler, text in (
+        ("episodes", _episodes, "list recent episodes"),
+        ("alerts", _alerts, "list recent alerts"),
+        ("audit", _audit, "show the audit trail"),
+    ):
+        parser = command(groups, name, handler, text)
+        parser.add_argument("--patient")
+        parser.add_argument("--limit", type=int, default=50)
+        if name == "audit":
+            parser.add_argument("--alert", type=int)
+    db = groups.add_parser("db", help="service database")
+    db_cmds = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    command(db_cmds, "upgrade", _db_upgrade, "apply schema migrations")

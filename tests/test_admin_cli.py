@@ -1,0 +1,133 @@
+"""``flarewatch admin``: set up a care team, see it redacted, list episodes/alerts/audit."""
+
+from __future__ import annotations
+
+import pytest
+
+from flarewatch.cli import main
+from models.alarm import Alarm, AlarmKind, Severity
+from service.alerts import AlertManager
+from service.db import Database
+from service.episodes import EpisodeEngine
+
+
+@pytest.fixture
+def admin(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/fw.sqlite3"
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(["admin", "--database-url", url, *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    run.url = url
+    return run
+
+
+def test_care_team_setup_and_listing_hides_secrets(admin):
+    assert (
+        admin(
+            "patient",
+            "add",
+            "alex",
+            "--name",
+            "Alex",
+            "--plan",
+            "EpiPen, call 112",
+            "--ack-timeout-s",
+            "120",
+            "--quiet-hours",
+            "22:00-07:00",
+            "--timezone",
+            "Europe/Berlin",
+        )[0]
+        == 0
+    )
+    assert (
+        admin(
+            "caregiver",
+            "add",
+            "alex",
+            "Ann",
+            "--url",
+            "ntfy://very-secret-topic",
+            "--url",
+            "mailto://ann:hunter2@example.org",
+        )[0]
+        == 0
+    )
+    assert admin("caregiver", "add", "alex", "Bob", "--url", "json://127.0.0.1:9/hook")[0] == 0
+    assert (
+        admin(
+            "caregiver",
+            "add",
+            "alex",
+            "EMS",
+            "--role",
+            "emergency",
+            "--url",
+            "json://127.0.0.1:9/ems",
+        )[0]
+        == 0
+    )
+    code, out, _ = admin("caregiver", "list", "alex")
+    assert code == 0 and "Ann" in out and "example.org" in out
+    assert "very-secret-topic" not in out and "hunter2" not in out
+    assert admin("caregiver", "order", "alex", "2", "1")[0] == 0
+    code, out, _ = admin("caregiver", "list", "alex")
+    lines = [line for line in out.splitlines() if "caregiver" in line]
+    assert [line.split()[3] for line in lines] == ["Bob", "Ann"]
+    code, out, _ = admin("patient", "list")
+    assert "60/120/60" in out and "22:00-07:00" in out
+    assert admin("device", "add", "alex", "band1")[0] == 0
+    assert "band1" in admin("device", "list")[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["patient", "add", "bad id"], "may only hold"),
+        (
+            ["patient", "set", "ghost", "--ack-timeout-s", "10"],
+            "flarewatch admin patient add ghost",
+        ),
+        (["patient", "add", "p", "--quiet-hours", "late"], "22:00-07:00"),
+        (["patient", "add", "p", "--timezone", "Mars/Base"], "unknown time zone"),
+        (["patient", "add", "p", "--ack-timeout-s", "0"], "must be positive"),
+        (["caregiver", "add", "nobody", "Ann", "--url", "json://127.0.0.1:9/x"], "not registered"),
+        (["caregiver", "remove", "99"], "no contact"),
+    ],
+)
+def test_bad_admin_input_gets_a_clear_error(admin, argv, message):
+    code, _, err = admin(*argv)
+    assert code == 1 and message in err
+
+
+def test_unknown_apprise_url_is_refused(admin):
+    admin("patient", "add", "alex")
+    code, _, err = admin("caregiver", "add", "alex", "Ann", "--url", "nope://what")
+    assert code == 1 and "Apprise does not understand" in err
+
+
+def test_episodes_alerts_and_audit_listings(admin):
+    admin("patient", "add", "alex")
+    db = Database(admin.url)
+    manager = AlertManager(db, lambda: 1_764_000_000.0, secret_key="k", public_base_url="http://x")
+    EpisodeEngine(manager).on_alarm(
+        Alarm(
+            "alex",
+            1_764_000_000.0,
+            AlarmKind.ANAPHYLAXIS,
+            Severity.CRITICAL,
+            "fw-9",
+            evidence={"hr_rise_bpm": 33.0},
+        )
+    )
+    db.dispose()
+    code, out, _ = admin("episodes")
+    assert code == 0 and "anaphylaxis" in out and "fw-9" in out
+    code, out, _ = admin("alerts", "--patient", "alex")
+    assert code == 0 and "critical" in out
+    code, out, _ = admin("audit", "--patient", "alex")
+    assert "episode_opened" in out and "alert_opened" in out
+    assert "hr_rise" not in out, "evidence (vital values) must not be in the audit listing"
