@@ -39,7 +39,7 @@ from collector.virtual.world import VirtualWorld
 from flarewatch.errors import ConfigError
 from flarewatch.payloads import LinkState
 
-# --- backoff: a pure function, tested by a table ---------------------------------------------------
+# --- backoff: a pure function, tested by a table -------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -188,7 +188,7 @@ async def running(manager: ConnectionManager) -> AsyncIterator[ConnectionManager
 
 async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - polls state owned by the manager
             await asyncio.sleep(0.02)
 
 
