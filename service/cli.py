@@ -12,9 +12,10 @@ from typing import Any
 
 from flarewatch.settings import Settings, load_settings
 from service.admin_cli import add_commands as add_admin_commands
+from service.alerts.runtime import start_alerting
 from service.const import STATS_LOG_INTERVAL_S
 from service.ingest import IngestService
-from service.processing import NullProcessor, Processor
+from service.processing import Processor
 
 log = logging.getLogger("flarewatch.serve")
 
@@ -49,7 +50,7 @@ def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_processor(settings: Settings) -> Processor:
     """The processing hook ``serve`` runs behind the ingest (detectors plug in here)."""
-    return NullProcessor()
+    return start_alerting(settings)
 
 
 def run_serve(args: argparse.Namespace) -> int:

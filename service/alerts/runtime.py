@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
 
@@ -25,6 +25,7 @@ from service.api.app import create_app
 from service.db.session import Database
 from service.episodes.engine import EpisodeEngine
 from service.episodes.processor import AlarmSource, AlertingProcessor
+from service.processing import IngestCycle, Processor
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +98,28 @@ class AlertingRuntime:
             self.bridge.stop()
         self.scheduler.stop()
         self.db.dispose()
+
+
+class _RuntimeProcessor(Processor):
+    """The runtime's processing hook, stopping the whole runtime when the ingest closes it."""
+
+    def __init__(self, runtime: AlertingRuntime) -> None:
+        self.runtime = runtime
+
+    def process(self, cycle: IngestCycle) -> None:
+        """Run detectors and episodes on the cycle."""
+        self.runtime.processor.process(cycle)
+
+    def close(self) -> None:
+        """Stop the API, the MQTT bridge and the scheduler."""
+        self.runtime.stop()
+
+
+def start_alerting(settings: Settings, **kwargs: Any) -> Processor:
+    """Build and start the alerting runtime; the returned hook stops it on ``close()``.
+
+    This is what ``flarewatch serve`` plugs behind the ingest.
+    """
+    runtime = AlertingRuntime(settings, **kwargs)
+    runtime.start()
+    return _RuntimeProcessor(runtime)
