@@ -80,8 +80,10 @@ def test_gateway_may_publish_only_its_own_devices(secured_broker) -> None:
     service.subscribe(topics.SAMPLES_SUBSCRIPTION, qos=1)
     assert subscribed.wait(5)
     gateway = _client(server, "gw-a", passwords["gw-a"])
-    gateway.publish(topics.samples_topic("p2", "band-2"), b"{}", qos=1).wait_for_publish(5)
     gateway.publish(topics.samples_topic("p1", "band-1"), b"{}", qos=1).wait_for_publish(5)
+    # Mosquitto 2.0.x answers a denied QoS 1 publish and then drops the connection, so this one
+    # is not waited for: what matters is that the service never receives it.
+    gateway.publish(topics.samples_topic("p2", "band-2"), b"{}", qos=1)
     deadline = time.monotonic() + 5
     while not received and time.monotonic() < deadline:
         time.sleep(0.02)
