@@ -27,8 +27,14 @@ import pytest
 
 from collector.virtual.control import WorldClient, WorldProcess
 from flarewatch.localservers import MosquittoServer
-from flarewatch.payloads import Sample, decode_sample_batch
-from flarewatch.topics import SAMPLES_SUBSCRIPTION
+from flarewatch.payloads import (
+    DeviceStatus,
+    LinkState,
+    Sample,
+    decode_device_status,
+    decode_sample_batch,
+)
+from flarewatch.topics import SAMPLES_SUBSCRIPTION, STATUS_SUBSCRIPTION, TopicKind, parse_topic
 
 LONG = os.environ.get("FLAREWATCH_E2E_LONG") == "1"
 OUT_OF_RANGE_S = 30.0 if LONG else 4.0
@@ -43,18 +49,28 @@ class Subscriber:
 
     def __init__(self, url: str) -> None:
         self.samples: dict[str, list[Sample]] = defaultdict(list)
+        self.statuses: dict[str, list[DeviceStatus]] = defaultdict(list)
         self.lock = threading.Lock()
         port = int(url.rsplit(":", 1)[1])
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-subscriber", clean_session=False
         )
-        self.client.on_connect = lambda c, *_: c.subscribe(SAMPLES_SUBSCRIPTION, qos=1)
+        self.client.on_connect = lambda c, *_: c.subscribe(
+            [(SAMPLES_SUBSCRIPTION, 1), (STATUS_SUBSCRIPTION, 1)]
+        )
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.1, 1)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        if parse_topic(message.topic).kind is TopicKind.DEVICE_STATUS:
+            status = decode_device_status(message.payload)
+            with self.lock:
+                self.statuses[status.device_id].append(status)
+            return
+        if parse_topic(message.topic).kind is not TopicKind.SAMPLES:
+            return
         batch = decode_sample_batch(message.payload)
         with self.lock:
             self.samples[batch.device_id].extend(batch.samples)
@@ -171,6 +187,19 @@ def test_every_sample_arrives_once_in_order_across_failures(
     collector.start()
     try:
         wait_for(streaming(subscriber, control), 40, "5 devices streaming")
+        wait_for(
+            lambda: all(
+                any(
+                    s.state is LinkState.ONLINE
+                    and s.battery_percent is not None
+                    and s.contact_detected is not None
+                    for s in subscriber.statuses.get(f"band-{i}", [])
+                )
+                for i in range(1, DEVICES + 1)
+            ),
+            40,
+            "online device statuses with battery and skin contact",
+        )
 
         # (a) out of range and back
         control.take_out_of_range("band-1")
