@@ -148,14 +148,14 @@ class Outbox:
                     "SELECT device_id, patient_id, next_seq, last_time_ms FROM devices"
                 )
             }
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise OutboxError(
                 f"cannot open the outbox: {exc}; check the path and disk", path=path
             ) from exc
         self._pending = int(count)
         self._pending_bytes = int(size) + self._pending * OUTBOX_ROW_OVERHEAD_BYTES
         self._appended = self._acked = self._rejected = self._dropped = 0
-        self._warned = False
+        self._warned = self._dropping = False
         if self._pending:
             log.info("outbox %s holds %d samples from before; they are sent first", path, count)
 
@@ -263,13 +263,15 @@ class Outbox:
                     break
             self._db.executemany("DELETE FROM samples WHERE id = ?", chosen)
             dropped += len(chosen)
-        if dropped:
+        if dropped and not self._dropping:
             log.error(
                 "outbox over its disk budget of %d bytes: dropped the %d oldest unsent samples "
-                "(broker unreachable for long; raise collector.outbox budget or fix the link)",
+                "and keeps dropping the oldest while it stays full (broker unreachable for "
+                "long: fix the link or raise the outbox disk budget); see outbox stats",
                 self.disk_budget_bytes,
                 dropped,
             )
+        self._dropping = dropped > 0
         return dropped, dropped_bytes
 
     def _warn_if_filling(self) -> None:

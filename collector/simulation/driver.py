@@ -79,11 +79,12 @@ class SimulatedSource(Source):
         """Generate and submit until ``end_ms`` (forever without an end) or cancellation."""
         submit_many = getattr(sink, "submit_many", None)
         began = self._clock_s()
+        origin = self.progress.simulated_ms  # after a restart: the oldest device's resume point
         while True:
             if self.speed == 0:
                 target = self.progress.simulated_ms + MAX_CHUNK_MS
             else:
-                target = self.start_ms + round((self._clock_s() - began) * self.speed * 1000)
+                target = origin + round((self._clock_s() - began) * self.speed * 1000)
             if self.end_ms is not None:
                 target = min(target, self.end_ms)
             groups = self._step(target)
@@ -95,8 +96,10 @@ class SimulatedSource(Source):
                         await asyncio.to_thread(sink.submit, patient_id, device_id, readings)
             if self.end_ms is not None and self.progress.simulated_ms >= self.end_ms:
                 return
-            if self.speed != 0:
-                await self._sleep(TICK_S)
+            if self.speed != 0 and self.progress.simulated_ms >= target:
+                await self._sleep(TICK_S)  # caught up with the paced clock
+            elif not groups:
+                await asyncio.sleep(0)
 
     def _step(self, target_ms: int) -> list[DeviceGroup]:
         groups: list[DeviceGroup] = []
