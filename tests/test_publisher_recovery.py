@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -104,7 +105,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
                 times.setdefault(device, {})[seq] = time_ms
         for device, by_seq in times.items():
             ordered = [by_seq[s] for s in sorted(by_seq)]
-            assert all(b > a for a, b in zip(ordered, ordered[1:], strict=False)), device
+            assert all(b > a for a, b in itertools.pairwise(ordered)), device
             assert ordered[-1] == START_MS + (DURATION_S - 1) * 1000
             # 0.2 % of samples are simulated BLE dropouts, never more
             assert len(ordered) > 0.99 * DURATION_S
