@@ -304,39 +304,37 @@ class MqttPublisher:
         assert client is not None
         attempt = 0
         first = True
+        need_connect = True
+        connect_started = 0.0
         while not self._stopping.is_set():
-            if not client.is_connected() and not self._session_up:
+            failure: ConnectFailure | None = None
+            if need_connect:
                 failure = self._connect(client, first)
-                first = False
-                if failure is not None:
-                    attempt += 1
-                    self._last_failure = failure
-                    delay = reconnect_delay_s(
-                        failure,
-                        attempt,
-                        jitter=self._rng.uniform(-1, 1),
-                        max_s=self._max_reconnect_delay_s,
-                    )
-                    log.debug("MQTT connect failed (%s); retrying in %.2f s", failure, delay)
-                    self._stopping.wait(delay)
-                    continue
-            rc = client.loop(LOOP_TIMEOUT_S)
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                first = need_connect = False
+                connect_started = time.monotonic()
+            else:
+                rc = client.loop(LOOP_TIMEOUT_S)
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    failure = self._connect_failure or ConnectFailure.LOST
+                elif (
+                    not self._session_up and time.monotonic() - connect_started > CONNECT_TIMEOUT_S
+                ):
+                    failure = ConnectFailure.TIMEOUT  # TCP up but no CONNACK
+            if failure is not None:
                 self._session_up = False
-                failure = self._connect_failure or ConnectFailure.LOST
                 self._connect_failure = None
+                need_connect = True
                 attempt += 1
                 self._last_failure = failure
-                self._stopping.wait(
-                    reconnect_delay_s(
-                        failure,
-                        attempt,
-                        jitter=self._rng.uniform(-1, 1),
-                        max_s=self._max_reconnect_delay_s,
-                    )
+                delay = reconnect_delay_s(
+                    failure,
+                    attempt,
+                    jitter=self._rng.uniform(-1, 1),
+                    max_s=self._max_reconnect_delay_s,
                 )
-                continue
-            if self._session_up:
+                log.debug("MQTT connection failed (%s); retrying in %.2f s", failure, delay)
+                self._stopping.wait(delay)
+            elif self._session_up:
                 attempt = 0
                 self._pump(client)
         self._shutdown(client)
