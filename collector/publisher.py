@@ -27,6 +27,7 @@ from typing import Any, Self
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
+from collector.batching import BatchMessage, batches_from_rows
 from collector.const import (
     CONNECT_TIMEOUT_S,
     GATEWAY_STATUS_INTERVAL_S,
@@ -53,23 +54,14 @@ from collector.outbox import (
     DeviceGroup,
     Outbox,
     OutboxStats,
-    PendingRow,
     wall_clock_ms,
 )
 from collector.sources.base import Reading
 from flarewatch import topics
-from flarewatch.const import SCHEMA_VERSION
 from flarewatch.payloads import LinkState
 from flarewatch.settings import MqttSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    topic: str
-    payload: bytes
-    row_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,32 +75,6 @@ class PublisherStatus:
     inflight_batches: int
     connects: int
     last_failure: ConnectFailure | None
-
-
-def batches_from_rows(
-    rows: Sequence[PendingRow], gateway_id: str | None, max_samples: int = PUBLISH_BATCH_MAX_SAMPLES
-) -> list[_Batch]:
-    """Group outbox rows per (patient, device) in order into ``SampleBatch`` payloads.
-
-    Bodies are already contract-valid JSON (checked when stored) and ids match the contract's id
-    pattern (no characters needing escapes), so the batch is assembled without re-parsing.
-    """
-    groups: dict[tuple[str, str], list[PendingRow]] = {}
-    for row in rows:
-        groups.setdefault((row.patient_id, row.device_id), []).append(row)
-    gateway = f',"gateway_id":"{gateway_id}"' if gateway_id else ""
-    batches = []
-    for (patient_id, device_id), group in groups.items():
-        topic = topics.samples_topic(patient_id, device_id)
-        head = (
-            f'{{"v":{SCHEMA_VERSION},"patient_id":"{patient_id}",'
-            f'"device_id":"{device_id}"{gateway},"samples":['
-        )
-        for start in range(0, len(group), max_samples):
-            chunk = group[start : start + max_samples]
-            payload = head + ",".join(r.body for r in chunk) + "]}"
-            batches.append(_Batch(topic, payload.encode(), tuple(r.row_id for r in chunk)))
-    return batches
 
 
 class MqttPublisher:
@@ -150,7 +116,7 @@ class MqttPublisher:
         self._just_connected = False
         self._connect_failure: ConnectFailure | None = None
         self._cursor = 0
-        self._ready: deque[_Batch] = deque()
+        self._ready: deque[BatchMessage] = deque()
         self._inflight: dict[int, tuple[int, ...]] = {}
         self._inflight_samples = 0
         self._acked_mids: list[int] = []

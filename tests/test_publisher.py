@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from collector.batching import batches_from_rows
 from collector.const import (
     PUBLISH_INFLIGHT_SAMPLES,
     RECONNECT_CONFIG_DELAY_S,
@@ -29,7 +30,7 @@ from collector.mqtt_reconnect import (
     reconnect_delay_s,
 )
 from collector.outbox import Outbox
-from collector.publisher import MqttPublisher, batches_from_rows
+from collector.publisher import MqttPublisher
 from collector.sources.base import Reading
 from flarewatch import topics
 from flarewatch.errors import ContractError

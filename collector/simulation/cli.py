@@ -11,7 +11,7 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -20,6 +20,12 @@ from rich.table import Table
 from collector.outbox import Outbox, wall_clock_ms
 from collector.publisher import MqttPublisher
 from collector.simulation.cohort import Cohort
+from collector.simulation.const import (
+    DEFAULT_FLUSH_TIMEOUT_S,
+    EXIT_PENDING,
+    LOG_EVERY_S,
+    REFRESH_S,
+)
 from collector.simulation.driver import SimulatedSource
 from collector.simulation.episodes import parse_episode
 from collector.simulation.profile import patient_id_for
@@ -27,14 +33,6 @@ from flarewatch import __version__
 from flarewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
-
-REFRESH_S: Final = 0.25
-"""Progress display refresh (terminal); without a terminal a log line every ``LOG_EVERY_S``."""
-LOG_EVERY_S: Final = 5.0
-DEFAULT_FLUSH_TIMEOUT_S: Final = 60.0
-"""After the last sample, wait this long for the broker to acknowledge everything."""
-EXIT_PENDING: Final = 3
-"""Exit code when samples are still waiting in the outbox (they are sent on the next run)."""
 
 
 def add_simulate_commands(

@@ -7,19 +7,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Protocol
 
 from collector.errors import SimulationError
 from collector.outbox import DeviceGroup
 from collector.simulation.cohort import Cohort
+from collector.simulation.const import (
+    MAX_CHUNK_MS,
+    TICK_S,
+)
 from collector.sources.base import SampleSink, Source
 
 log = logging.getLogger(__name__)
-
-MAX_CHUNK_MS: Final = 60_000
-"""Simulated time generated per step when running ahead (one outbox transaction per step)."""
-TICK_S: Final = 0.25
-"""Real-time pacing granularity: samples are handed over at most this late."""
 
 
 class GroupSink(Protocol):

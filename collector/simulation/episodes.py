@@ -16,27 +16,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from collector.errors import SimulationError
-
-FLUSH_SKIN_RISE_C: Final = (0.6, 2.7)
-FLUSH_HR_RISE_FRACTION: Final = (0.10, 0.20)
-FLUSH_RISE_S: Final = (3 * 60, 12 * 60)
-FLUSH_PLATEAU_S: Final = (10 * 60, 30 * 60)
-FLUSH_DECAY_S: Final = 15 * 60
-ANAPHYLAXIS_HR_RISE_BPM: Final = (30.0, 60.0)
-ANAPHYLAXIS_RISE_S: Final = (60, 180)
-ANAPHYLAXIS_SUSTAIN_S: Final = (20 * 60, 40 * 60)
-ANAPHYLAXIS_DECAY_S: Final = 10 * 60
-ANAPHYLAXIS_WARMING_PROBABILITY: Final = 0.6
-ANAPHYLAXIS_SKIN_RISE_C: Final = (0.5, 1.5)
-SYNCOPE_DELAY_S: Final = (60, 5 * 60)
-"""Stillness begins this long after the heart rate peaked."""
-SYNCOPE_DURATION_S: Final = (5 * 60, 20 * 60)
+from collector.simulation.const import (
+    ANAPHYLAXIS_DECAY_S,
+    ANAPHYLAXIS_HR_RISE_BPM,
+    ANAPHYLAXIS_RISE_S,
+    ANAPHYLAXIS_SKIN_RISE_C,
+    ANAPHYLAXIS_SUSTAIN_S,
+    ANAPHYLAXIS_WARMING_PROBABILITY,
+    FLUSH_DECAY_S,
+    FLUSH_HR_RISE_FRACTION,
+    FLUSH_PLATEAU_S,
+    FLUSH_RISE_S,
+    FLUSH_SKIN_RISE_C,
+    SYNCOPE_DELAY_S,
+    SYNCOPE_DURATION_S,
+    SYNCOPE_PROBABILITY,
+)
 
 
 class EpisodeKind(StrEnum):
@@ -162,7 +162,7 @@ def realise(
         rise = float(rng.uniform(*ANAPHYLAXIS_RISE_S))
         hold = float(rng.uniform(*ANAPHYLAXIS_SUSTAIN_S))
         decay = float(ANAPHYLAXIS_DECAY_S)
-        syncope = rng.random() < 0.72
+        syncope = rng.random() < SYNCOPE_PROBABILITY
         if script.syncope is not None:
             syncope = script.syncope
         delay = float(rng.uniform(*SYNCOPE_DELAY_S))

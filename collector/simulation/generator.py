@@ -8,18 +8,35 @@ can run at any speed: pacing in real time is the caller's job (see ``collector.s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from collector.errors import SimulationError
 from collector.simulation.block import FloatArray, IntArray, SampleBlock
+from collector.simulation.const import (
+    ACTIVE_HR_NOISE_FACTOR,
+    ACTIVITY_RAMP_DOWN_S,
+    ACTIVITY_RAMP_UP_S,
+    ACTIVITY_SKIN_DROP_C,
+    COOL_DOWN_TAU_S,
+    HR_DROPOUT_PROBABILITY,
+    HR_WAVE_AMPLITUDES_BPM,
+    HR_WAVE_PERIODS_S,
+    MAX_CHUNK_SAMPLES,
+    MS_PER_H,
+    NOISE_BLOCK_SAMPLES,
+    REST_STEP_RATE_PER_S,
+    RR_JITTER_FRACTION,
+    SAMPLE_DROPOUT_PROBABILITY,
+    SLEEP_PRE_ONSET_RISE_C,
+    SLEEP_PRE_ONSET_S,
+    SLEEP_RAMP_S,
+    WARM_UP_TAU_S,
+)
 from collector.simulation.episodes import EpisodeScript, EpisodeTruth, RealisedEpisode, realise
 from collector.simulation.profile import PatientProfile
 from collector.simulation.schedule import (
-    MS_PER_DAY,
-    MS_PER_H,
     DayPlan,
     day_plan,
     inside,
@@ -27,30 +44,6 @@ from collector.simulation.schedule import (
     time_since_edge,
     trapezoid,
 )
-
-NOISE_BLOCK_SAMPLES: Final = 3600
-"""Per-sample noise is drawn in blocks of this many sample slots, each from its own stream."""
-WARM_UP_TAU_S: Final = 200.0
-"""The skin sensor approaches skin temperature with τ ≈ 200 s: 95 % after 10 min (GUIDE §3)."""
-COOL_DOWN_TAU_S: Final = 300.0
-SLEEP_PRE_ONSET_RISE_C: Final = 0.6
-"""Wrist skin warms ~0.6 °C in the 10 min before sleep onset (GUIDE §3)."""
-SLEEP_PRE_ONSET_S: Final = 600.0
-SLEEP_RAMP_S: Final = 3600.0
-ACTIVITY_RAMP_UP_S: Final = 60.0
-ACTIVITY_RAMP_DOWN_S: Final = 180.0
-ACTIVITY_SKIN_DROP_C: Final = 0.5
-ACTIVE_HR_NOISE_FACTOR: Final = 1.3
-"""Optical heart-rate error is ~30 % higher during activity (GUIDE §3)."""
-RR_JITTER_FRACTION: Final = 0.04
-"""Beat-to-beat variability: ~40 ms around an 1 s interval, a normal resting RMSSD."""
-SAMPLE_DROPOUT_PROBABILITY: Final = 0.002
-HR_DROPOUT_PROBABILITY: Final = 0.01
-REST_STEP_RATE_PER_S: Final = 0.03
-MAX_CHUNK_SAMPLES: Final = 86_400
-"""Longer ranges are generated in pieces to bound the (samples x events) temporary arrays."""
-_HR_WAVE_PERIODS_S: Final = (37.0, 260.0, 1400.0)
-_HR_WAVE_AMPLITUDES_BPM: Final = (1.0, 1.8, 2.2)
 
 
 class PatientSimulator:
@@ -88,7 +81,7 @@ class PatientSimulator:
         self._plans: dict[int, DayPlan] = {}
         self._noise: dict[tuple[int, int], FloatArray] = {}
         phase_rng = np.random.default_rng([seed, profile.index, 0xA5E])
-        self._hr_phases = phase_rng.uniform(0, 2 * np.pi, len(_HR_WAVE_PERIODS_S))
+        self._hr_phases = phase_rng.uniform(0, 2 * np.pi, len(HR_WAVE_PERIODS_S))
 
     def ground_truth(self) -> list[EpisodeTruth]:
         """Onset, peak, offset (and syncope) of every scripted episode of this patient."""
@@ -192,7 +185,7 @@ class PatientSimulator:
         waves = sum(
             a * np.sin(2 * np.pi * t / 1000.0 / period + phase)
             for a, period, phase in zip(
-                _HR_WAVE_AMPLITUDES_BPM, _HR_WAVE_PERIODS_S, self._hr_phases, strict=True
+                HR_WAVE_AMPLITUDES_BPM, HR_WAVE_PERIODS_S, self._hr_phases, strict=True
             )
         )
         noise_sd = p.hr_noise_bpm * (1.0 + (ACTIVE_HR_NOISE_FACTOR - 1.0) * (activity > 0.05))
@@ -283,6 +276,3 @@ def _concat(a: SampleBlock, b: SampleBlock) -> SampleBlock:
         if name not in ("patient_id", "device_id")
     }
     return SampleBlock(patient_id=a.patient_id, device_id=a.device_id, **fields)
-
-
-__all__ = ["MS_PER_DAY", "PatientSimulator"]

@@ -7,22 +7,19 @@ any time range can be generated on its own, in any chunking, with the same resul
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from collector.simulation.const import (
+    BAND_OFF_MAX_S,
+    BAND_OFF_MIN_S,
+    CONTACT_GLITCH_MAX_S,
+    CONTACT_GLITCHES_PER_DAY,
+    MS_PER_DAY,
+    MS_PER_H,
+)
 from collector.simulation.profile import PatientProfile
-
-MS_PER_H: Final = 3_600_000
-MS_PER_DAY: Final = 24 * MS_PER_H
-
-BAND_OFF_MIN_S: Final = 15 * 60
-BAND_OFF_MAX_S: Final = 35 * 60
-"""Daily shower/charging break: the band is off, then needs its ~10 min warm-up (GUIDE §3)."""
-CONTACT_GLITCHES_PER_DAY: Final = 8.0
-CONTACT_GLITCH_MAX_S: Final = 45.0
-"""Brief losses of skin contact (loose strap), more likely while moving."""
 
 Intervals = npt.NDArray[np.int64]
 """Shape (n, 2): ``[start_ms, end_ms)`` rows."""
