@@ -65,6 +65,7 @@ async def run_gateway(
         publisher,
         default_registry(),
         backend=backend,
+        max_connections=settings.collector.ble_max_connections,
         watchdog_timeout_s=settings.collector.ble_watchdog_timeout_s,
     )
     log.info(

@@ -83,6 +83,9 @@ class CollectorSettings(BaseModel):
     outbox_path: Path = Path("var/outbox.sqlite3")
     devices_file: Path | None = None
     ble_backend: str | None = Field(None, description="None = BlueZ/OS default; 'bumble:usb:0'")
+    ble_max_connections: int = Field(
+        5, ge=1, le=64, description="links held at once per adapter (~5-7 on a Linux adapter)"
+    )
     ble_watchdog_timeout_s: float = Field(
         10.0,
         ge=0.5,

@@ -105,6 +105,8 @@ def run_ble_sim(
     simulator: bool = True,
 ) -> int:
     """Blocking entry point of ``flarewatch ble-sim``: serve until interrupted."""
+    # Bumble's virtual controllers warn about every packet still in flight when a link drops
+    logging.getLogger("bumble").setLevel(logging.ERROR)
 
     async def main() -> None:
         world, control, ready = await serve_world(
