@@ -26,8 +26,10 @@ CONTACT_GLITCH_MAX_S: Final = 45.0
 
 # --- signals --------------------------------------------------------------------------------------
 
-NOISE_BLOCK_SAMPLES: Final = 3600
+NOISE_BLOCK_SAMPLES: Final = 600
 """Per-sample noise is drawn in blocks of this many sample slots, each from its own stream."""
+NOISE_CACHE_BLOCKS: Final = 32
+"""Noise blocks kept per patient (~2 blocks of each stream, float32): ~77 kB per patient."""
 WARM_UP_TAU_S: Final = 200.0
 """The skin sensor approaches skin temperature with tau = 200 s: 95 % after 10 min (GUIDE §3)."""
 COOL_DOWN_TAU_S: Final = 300.0

@@ -26,6 +26,7 @@ from collector.simulation.const import (
     MAX_CHUNK_SAMPLES,
     MS_PER_H,
     NOISE_BLOCK_SAMPLES,
+    NOISE_CACHE_BLOCKS,
     REST_STEP_RATE_PER_S,
     RR_JITTER_FRACTION,
     SAMPLE_DROPOUT_PROBABILITY,
@@ -79,7 +80,7 @@ class PatientSimulator:
             for n, script in enumerate(s for s in episodes if s.patient_id == profile.patient_id)
         ]
         self._plans: dict[int, DayPlan] = {}
-        self._noise: dict[tuple[int, int], FloatArray] = {}
+        self._noise_cache: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
         phase_rng = np.random.default_rng([seed, profile.index, 0xA5E])
         self._hr_phases = phase_rng.uniform(0, 2 * np.pi, len(HR_WAVE_PERIODS_S))
 
@@ -115,28 +116,41 @@ class PatientSimulator:
         last = local_day(int(times_ms[-1]), self.profile) + 1
         return [self.day_plan(d) for d in range(first, last + 1)]
 
-    def _uniform(self, stream: int, slots: IntArray) -> FloatArray:
-        """Uniform(0,1) noise per slot, from blocks keyed by (seed, patient, stream, block)."""
+    def _noise(self, stream: int, slots: IntArray, normal: bool) -> FloatArray:
+        """Noise per slot from blocks keyed by (seed, patient, stream, block): chunk-independent."""
+        first = int(slots[0]) // NOISE_BLOCK_SAMPLES if slots.size else 0
+        last = int(slots[-1]) // NOISE_BLOCK_SAMPLES if slots.size else 0
+        if first == last:  # the usual case: one block, plain indexing
+            picked: FloatArray = self._noise_block(stream, first, normal)[
+                slots % NOISE_BLOCK_SAMPLES
+            ].astype(np.float64)
+            return picked
         blocks = slots // NOISE_BLOCK_SAMPLES
         out = np.empty(slots.shape)
-        for block in np.unique(blocks).tolist():
-            key = (stream, block)
-            values = self._noise.get(key)
-            if values is None:
-                if len(self._noise) > 64:
-                    self._noise.clear()
-                rng = np.random.default_rng([self.seed, self.profile.index, stream, block])
-                values = self._noise[key] = rng.random(NOISE_BLOCK_SAMPLES)
+        for block in range(first, last + 1):
             sel = blocks == block
-            out[sel] = values[slots[sel] % NOISE_BLOCK_SAMPLES]
+            out[sel] = self._noise_block(stream, block, normal)[slots[sel] % NOISE_BLOCK_SAMPLES]
         return out
 
+    def _noise_block(self, stream: int, block: int, normal: bool) -> npt.NDArray[np.float32]:
+        key = (stream, block)
+        values = self._noise_cache.get(key)
+        if values is None:
+            if len(self._noise_cache) >= NOISE_CACHE_BLOCKS:
+                self._noise_cache.clear()
+            rng = np.random.default_rng([self.seed, self.profile.index, stream, block])
+            if normal:
+                values = rng.standard_normal(NOISE_BLOCK_SAMPLES, dtype=np.float32)
+            else:
+                values = rng.random(NOISE_BLOCK_SAMPLES, dtype=np.float32)
+            self._noise_cache[key] = values
+        return values
+
+    def _uniform(self, stream: int, slots: IntArray) -> FloatArray:
+        return self._noise(stream, slots, normal=False)
+
     def _normal(self, stream: int, slots: IntArray) -> FloatArray:
-        u = np.clip(self._uniform(stream, slots), 1e-12, 1 - 1e-12)
-        # Box-Muller on two independent uniform streams keeps each slot's value chunk-independent
-        v = self._uniform(stream + 1000, slots)
-        z: FloatArray = np.sqrt(-2.0 * np.log(u)) * np.cos(2 * np.pi * v)
-        return z
+        return self._noise(stream, slots, normal=True)
 
     def _rr_values(self, slots: IntArray, mean_rr_s: FloatArray, counts: IntArray) -> FloatArray:
         """Flat RR intervals, ``counts[i]`` of them around ``mean_rr_s[i]`` for sample ``i``."""
