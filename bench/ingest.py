@@ -65,12 +65,14 @@ def load_note() -> str:
 def measure_end_to_end(
     mq: MosquittoServer, influx: InfluxServer, args: argparse.Namespace
 ) -> dict[str, Any]:
-    roles = Path(__file__).resolve().parent / "ingest_roles.py"
+    # -c rather than running the file: a script's folder comes first on sys.path, and bench/ holds
+    # modules (collector.py) that would shadow the packages of the same name.
+    launch = "import sys; sys.path[:0] = sys.argv[1:3]; import ingest_roles; ingest_roles.main()"
+    here = Path(__file__).resolve().parent
     service = subprocess.Popen(
-        [sys.executable, str(roles), mq.url, influx.url],
+        [sys.executable, "-c", launch, str(here.parent), str(here), mq.url, influx.url],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
     )
     assert service.stdout is not None
     if service.stdout.readline().strip() != "ready":

@@ -199,5 +199,6 @@ def service_main(mqtt_url: str, influx_url: str) -> None:
     ingest.stop()
 
 
-if __name__ == "__main__":
-    service_main(sys.argv[1], sys.argv[2])
+def main() -> None:
+    """Entry of the service process: ``argv[-2:]`` are the broker and InfluxDB URLs."""
+    service_main(sys.argv[-2], sys.argv[-1])

@@ -23,8 +23,10 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 5000
 INGEST_CLIENT_ID: Final = "flarewatch-service-ingest"
 """Fixed MQTT client id: the broker keeps the persistent session (and queues samples) under it."""
 
-INGEST_FLUSH_INTERVAL_S: Final = 0.2
-"""Longest a received message waits for its batch to be written; bounds ingest latency."""
+INGEST_RECONNECT_MIN_S: Final = 1
+INGEST_RECONNECT_MAX_S: Final = 10
+"""Broker reconnect backoff (paho doubles from the minimum). paho's default maximum of 120 s would
+leave samples waiting two minutes after a broker restart; 10 s costs a broker nothing."""
 
 INGEST_BATCH_SAMPLES: Final = 5000
 """Samples written per store call; matches the InfluxDB request size above."""

@@ -34,32 +34,37 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
     store = InfluxStore(influxdb.url)
     store.prepare()
     service = serve(mosquitto, influxdb, log)
-    raw = RawPublisher(mosquitto.url)
+    try:
+        raw = RawPublisher(mosquitto.url)
 
-    def probe_stored() -> bool:  # the service subscribed once a probe gets through
-        raw.batch(make_batch("probe", "probe", range(1))).wait_for_publish(5)
-        return store.count(device_id="probe") > 0
+        def probe_stored() -> bool:  # the service subscribed once a probe gets through
+            raw.batch(make_batch("probe", "probe", range(1))).wait_for_publish(5)
+            return store.count(device_id="probe") > 0
 
-    wait_for(probe_stored, 30, f"service ready ({log.read_text()[-2000:]})")
+        wait_for(probe_stored, 30, f"service ready ({log.read_text()[-2000:]})")
 
-    stop_publishing = threading.Event()
+        stop_publishing = threading.Event()
 
-    def publish() -> None:
-        for b in range(BATCHES):
-            for d in range(DEVICES):
-                seqs = range(b * SAMPLES_PER_BATCH, (b + 1) * SAMPLES_PER_BATCH)
-                raw.batch(make_batch(f"p{d}", f"d{d}", seqs))
-            if stop_publishing.wait(0.004):
-                return
+        def publish() -> None:
+            for b in range(BATCHES):
+                for d in range(DEVICES):
+                    seqs = range(b * SAMPLES_PER_BATCH, (b + 1) * SAMPLES_PER_BATCH)
+                    raw.batch(make_batch(f"p{d}", f"d{d}", seqs))
+                if stop_publishing.wait(0.004):
+                    return
 
-    publisher = threading.Thread(target=publish)
-    publisher.start()
-    wait_for(lambda: store.count() > TOTAL // 4, 30, "a quarter of the stream stored")
-    service.send_signal(signal.SIGKILL)
-    service.wait(10)
-    at_kill = store.count()
-    assert publisher.is_alive() and at_kill < TOTAL, "the kill must hit mid-stream"
+        publisher = threading.Thread(target=publish)
+        publisher.start()
+        wait_for(lambda: store.count() > TOTAL // 4, 30, "a quarter of the stream stored")
+        service.send_signal(signal.SIGKILL)
+        service.wait(10)
+        at_kill = store.count()
+        assert publisher.is_alive() and at_kill < TOTAL, "the kill must hit mid-stream"
 
+    finally:
+        if service.poll() is None:  # a failure above must not leave it running
+            service.kill()
+            service.wait(10)
     publisher.join(60)
     restarted = serve(mosquitto, influxdb, log)
     try:

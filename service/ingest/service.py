@@ -43,6 +43,8 @@ from service.const import (
     INGEST_BATCH_SAMPLES,
     INGEST_CLIENT_ID,
     INGEST_QUEUE_MESSAGES,
+    INGEST_RECONNECT_MAX_S,
+    INGEST_RECONNECT_MIN_S,
     PROCESS_TICK_S,
     STOP_TIMEOUT_S,
 )
@@ -287,6 +289,7 @@ class IngestService:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.reconnect_delay_set(INGEST_RECONNECT_MIN_S, INGEST_RECONNECT_MAX_S)
         self._client = client
         client.connect_async(host, port, keepalive=self.mqtt_settings.keepalive_s)
         client.loop_start()
