@@ -17,7 +17,7 @@ from pathlib import Path
 from flarewatch import __version__
 from flarewatch.errors import FlarewatchError
 
-COMPONENT_CLIS = ("service.cli", "collector.cli", "models.cli")
+COMPONENT_CLIS = ("service.cli", "collector.cli", "models.cli", "flarewatch.demo")
 
 log = logging.getLogger("flarewatch")
 

@@ -1,0 +1,56 @@
+"""``flarewatch demo`` end to end, as a user runs it: exit code and the stored-samples report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flarewatch.localservers import InfluxServer, MosquittoServer
+
+
+def run_demo(tmp_path: Path, *extra: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flarewatch.cli", "demo", "--patients", "3", *extra],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["ok"] is True
+    assert set(report["stored_by_patient"]) == {"p1", "p2", "p3"}
+    assert all(count > 0 for count in report["stored_by_patient"].values())
+    assert report["flush_samples_in_store"] > 0
+    assert report["rejected"] == 0
+    return report
+
+
+@pytest.mark.parametrize("broker", ["embedded", "mosquitto"])
+def test_demo_on_embedded_defaults(tmp_path: Path, broker: str) -> None:
+    report = run_demo(tmp_path, "--duration", "8", "--broker", broker)
+    assert report["store"] == "sqlite"
+    # 20 simulated minutes of history at 1 Hz plus the live seconds, per patient
+    assert all(count >= 1200 for count in report["stored_by_patient"].values())
+
+
+def test_demo_against_real_servers(
+    tmp_path: Path, mosquitto: MosquittoServer, influxdb: InfluxServer
+) -> None:
+    report = run_demo(
+        tmp_path,
+        "--duration",
+        "8",
+        "--speed",
+        "10",
+        "--mqtt-url",
+        mosquitto.url,
+        "--influx-url",
+        influxdb.url,
+    )
+    assert (report["broker"], report["store"]) == ("external", "influx")
