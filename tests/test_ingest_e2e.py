@@ -19,6 +19,7 @@ from flarewatch.settings import MqttSettings
 from service.ingest import IngestService
 from service.processing import IngestCycle, Processor
 from service.stores.influx import InfluxStore
+from service.stores.sqlite import SqliteStore
 from tests.ingest_helpers import (
     RawPublisher,
     Subscriber,
@@ -271,4 +272,22 @@ def test_status_messages_reach_the_processing_hook(
     assert ingest.device_statuses()["d1"].state == "online"
     assert ingest.gateway_statuses()["gw-1"].state == "offline"
     assert ingest.stats().rejected == {}
+    raw.close()
+
+
+def test_ingest_into_the_embedded_sqlite_store(mosquitto: MosquittoServer, tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "samples.sqlite3")
+    ingest = IngestService(store, MqttSettings(url=mosquitto.url), client_id="sqlite-ingest")
+    ingest.start()
+    assert ingest.wait_ready(15)
+    raw = RawPublisher(mosquitto.url)
+    for start in range(0, 1000, 50):
+        raw.batch(make_batch("p1", "d1", range(start, start + 50)))
+    raw.batch(make_batch("p1", "d1", range(0, 50))).wait_for_publish(10)  # a redelivery
+    wait_for(lambda: ingest.stats().received_samples >= 1050, 20, "samples received")
+    stats = ingest.stats()
+    assert (stats.stored_samples, stats.duplicate_samples) == (1000, 50)
+    assert stats.stored_by_patient == {"p1": 1000}
+    assert stored_seqs(store, "d1") == list(range(1000))
+    ingest.stop()
     raw.close()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from influxdb_client import Point, WritePrecision
+from pydantic import SecretStr
 
 from flarewatch.localservers import InfluxServer, free_port
 from flarewatch.payloads import Sample, SampleBatch
@@ -179,3 +180,23 @@ def test_factory_picks_store_from_settings(tmp_path: Path) -> None:
     assert isinstance(influx, InfluxStore)
     sqlite.close()
     influx.close()
+
+
+def test_influxdb_basic_auth_and_refused_credentials(tmp_path: Path) -> None:
+    with InfluxServer(tmp_path, auth_enabled=True) as server:
+        # InfluxDB 1.x lets the first (admin) user be created without credentials
+        with InfluxStore(server.url) as anonymous:
+            anonymous.query("CREATE USER admin WITH PASSWORD 'Str0ng-enough' WITH ALL PRIVILEGES")
+            with pytest.raises(StoreError, match="check the token") as refused:
+                anonymous.write([batch("p1", "d1", range(3))])
+            assert refused.value.status == 401 and refused.value.retryable
+        with InfluxStore(
+            server.url, username="admin", password=SecretStr("Str0ng-enough")
+        ) as authed:
+            authed.prepare()
+            authed.write([batch("p1", "d1", range(3))])
+            assert authed.count() == 3
+        with InfluxStore(server.url, username="admin", password=SecretStr("wrong")) as wrong:
+            with pytest.raises(StoreError) as caught:
+                wrong.count()
+            assert caught.value.status == 401

@@ -33,9 +33,13 @@ BOOL_FIELD: Final = "contact_detected"
 RR_FIELD: Final = "rr_intervals_s"
 
 
+_FLOAT_PREFIXES: Final = tuple((name, f"{name}=") for name in FLOAT_FIELDS)
+_INT_PREFIXES: Final = tuple((name, f"{name}=") for name in INT_FIELDS)
+
+
 def rr_to_field(rr: Sequence[float]) -> str:
     """RR intervals as the comma-separated text stored in the ``rr_intervals_s`` string field."""
-    return ",".join(repr(float(value)) for value in rr)
+    return ",".join(map(repr, rr))
 
 
 def rr_from_field(text: str) -> tuple[float, ...]:
@@ -45,21 +49,24 @@ def rr_from_field(text: str) -> tuple[float, ...]:
 
 def sample_fields(sample: Sample) -> str:
     """The field set of one sample (``seq=..i,heart_rate_bpm=..``)."""
-    parts = [f"seq={sample.seq}i"]
-    for name in FLOAT_FIELDS:
-        value = getattr(sample, name)
+    # Validated samples hold floats in float fields (pydantic converts JSON integers), so repr()
+    # is exact; reading __dict__ directly halves the cost of attribute access on this hot path.
+    values = sample.__dict__
+    parts = [f"seq={values['seq']}i"]
+    for name, prefix in _FLOAT_PREFIXES:
+        value = values[name]
         if value is not None:
-            parts.append(f"{name}={float(value)!r}")
-    for name in INT_FIELDS:
-        value = getattr(sample, name)
+            parts.append(prefix + repr(value))
+    for name, prefix in _INT_PREFIXES:
+        value = values[name]
         if value is not None:
-            parts.append(f"{name}={value}i")
-    contact = sample.contact_detected
+            parts.append(f"{prefix}{value}i")
+    contact = values[BOOL_FIELD]
     if contact is not None:
         parts.append("contact_detected=true" if contact else "contact_detected=false")
-    rr = sample.rr_intervals_s
+    rr = values[RR_FIELD]
     if rr is not None:
-        parts.append(f'rr_intervals_s="{rr_to_field(rr)}"')
+        parts.append(f'rr_intervals_s="{",".join(map(repr, rr))}"')
     return ",".join(parts)
 
 
