@@ -28,7 +28,11 @@ from bumble.gatt_client import CharacteristicProxy
 
 from collector.ble.bumble_backend.central import get_central
 from collector.ble.bumble_backend.scanner import bleak_uuid
-from collector.ble.const import ATT_MTU_REQUEST_BYTES, BUMBLE_DISCONNECT_TIMEOUT_S
+from collector.ble.const import (
+    ATT_MTU_REQUEST_BYTES,
+    BUMBLE_CONNECT_TIMEOUT_S,
+    BUMBLE_DISCONNECT_TIMEOUT_S,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,9 @@ class BleakClientBumble(BaseBleakClient):
             log.warning("pairing is not supported by the Bumble backend; connecting without it")
         central = get_central(self.transport_spec)
         address = self._peer_address or central.resolve_address(self.address)
-        timeout = float(kwargs.get("timeout", self._timeout))
+        # bleak-retry-connector asks for 20 s; a band that advertised a moment ago answers in far
+        # less, and the initiator is blocked for everyone else meanwhile
+        timeout = min(float(kwargs.get("timeout", self._timeout)), BUMBLE_CONNECT_TIMEOUT_S)
         try:
             connection = await central.connect(address, timeout_s=timeout)
         except core.TimeoutError as exc:
