@@ -59,7 +59,7 @@ class Recorder:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
-        self.client.reconnect_delay_set(0.1, 0.5)
+        self.client.reconnect_delay_set(1, 1)
         self.client.on_connect = lambda c, *a: c.subscribe(
             [(topics.SAMPLES_SUBSCRIPTION, 1), (topics.STATUS_SUBSCRIPTION, 1)]
         )
@@ -70,11 +70,11 @@ class Recorder:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
             if msg.topic.endswith("/samples"):
-                batch = decode_sample_batch(msg.payload)
+                batch = decode_sample_batch(bytes(msg.payload))
                 self.received.extend((batch.device_id, s.seq, s.time_ms) for s in batch.samples)
             else:
-                self.statuses[msg.topic] = msg.payload
-                self.status_log.append((msg.topic, msg.payload))
+                self.statuses[msg.topic] = bytes(msg.payload)
+                self.status_log.append((msg.topic, bytes(msg.payload)))
 
     def wait_for(self, count: int, timeout_s: float = 20.0) -> None:
         deadline = time.monotonic() + timeout_s

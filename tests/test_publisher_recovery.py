@@ -90,7 +90,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
         with Outbox(outbox_path) as box:
             cursors = {c.device_id: c for c in box.devices()}
         total = sum(c.next_seq for c in cursors.values())
-        first_seqs = {}
+        first_seqs: dict[str, int] = {}
         for device, seq, _ in recorder.received:
             first_seqs[device] = min(seq, first_seqs.get(device, seq))
         expected = {d: (first_seqs[d], cursors[d].next_seq - first_seqs[d]) for d in cursors}

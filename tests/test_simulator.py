@@ -14,6 +14,7 @@ from collector.simulation import (
     Cohort,
     EpisodeKind,
     EpisodeScript,
+    EpisodeTruth,
     PatientSimulator,
     SampleBlock,
     parse_episode,
@@ -29,7 +30,9 @@ H = 3_600_000
 MIN = 60_000
 
 
-def simulator(seed: int = 7, index: int = 0, episodes: Sequence[EpisodeScript] = ()):
+def simulator(
+    seed: int = 7, index: int = 0, episodes: Sequence[EpisodeScript] = ()
+) -> PatientSimulator:
     return PatientSimulator(
         random_profile(seed, index), seed=seed, band_on_ms=DAY0, episodes=episodes
     )
@@ -160,7 +163,9 @@ def test_sensor_warms_up_over_about_ten_minutes_after_the_band_goes_on() -> None
     assert (np.diff(temp[:300]) > -0.2).all()  # monotone apart from sensor noise
 
 
-def difference(kind: EpisodeKind, **script: bool) -> tuple[SampleBlock, SampleBlock, object]:
+def difference(
+    kind: EpisodeKind, **script: bool
+) -> tuple[SampleBlock, SampleBlock, list[EpisodeTruth]]:
     onset = DAY0 + 15 * H
     episode = EpisodeScript("p1", kind, onset, **script)
     with_episode = simulator(episodes=[episode])
@@ -174,7 +179,7 @@ def difference(kind: EpisodeKind, **script: bool) -> tuple[SampleBlock, SampleBl
 
 def test_flush_warms_skin_and_raises_heart_rate_within_cited_ranges() -> None:
     block, plain, truths = difference(EpisodeKind.FLUSH)
-    (truth,) = truths  # type: ignore[misc]
+    (truth,) = truths
     assert truth.kind is EpisodeKind.FLUSH
     assert 0.6 <= truth.skin_rise_c <= 2.7
     assert truth.onset_ms < truth.peak_ms < truth.offset_ms
@@ -193,7 +198,7 @@ def test_flush_warms_skin_and_raises_heart_rate_within_cited_ranges() -> None:
 
 def test_anaphylaxis_surges_heart_rate_fast_then_syncope_stills_the_patient() -> None:
     block, plain, truths = difference(EpisodeKind.ANAPHYLAXIS, syncope=True)
-    (truth,) = truths  # type: ignore[misc]
+    (truth,) = truths
     assert 30 <= truth.hr_rise_bpm <= 60
     assert 60_000 <= truth.peak_ms - truth.onset_ms <= 180_000
     hr = block.heart_rate_bpm - plain.heart_rate_bpm
@@ -208,7 +213,7 @@ def test_anaphylaxis_surges_heart_rate_fast_then_syncope_stills_the_patient() ->
 
 def test_anaphylaxis_without_syncope_keeps_motion() -> None:
     _, _, truths = difference(EpisodeKind.ANAPHYLAXIS, syncope=False)
-    (truth,) = truths  # type: ignore[misc]
+    (truth,) = truths
     assert truth.syncope_onset_ms is None
 
 
