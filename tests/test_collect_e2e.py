@@ -176,7 +176,7 @@ def streaming(subscriber: Subscriber, world: WorldClient) -> Callable[[], bool]:
     return check
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(480 if LONG else 240)
 def test_every_sample_arrives_once_in_order_across_failures(
     tmp_path: Path, mosquitto: MosquittoServer, world: WorldProcess
 ) -> None:
