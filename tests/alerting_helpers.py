@@ -252,3 +252,37 @@ class ApiServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join()
+
+
+class SyntheticPatient:
+    """A resting wearer at 1 Hz; from ``onset_ms`` the heart rate climbs ~50 % within a minute
+    and stays there (anaphylaxis-like surge), with no movement (syncope-like stillness).
+
+    Used where the scenario, not the physiology, is under test (alert latency, the e2e path):
+    deterministic from ``seed``, and the real detectors flag it (critical ~2 min after onset).
+    """
+
+    def __init__(
+        self, seed: int, *, resting_bpm: float = 65.0, onset_ms: int | None = None
+    ) -> None:
+        import random
+
+        self.rng = random.Random(seed)
+        self.resting_bpm = resting_bpm
+        self.onset_ms = onset_ms
+
+    def reading(self, time_ms: int) -> Any:
+        from collector.sources.base import Reading
+
+        hr = self.resting_bpm + self.rng.gauss(0.0, 1.2)
+        if self.onset_ms is not None and time_ms >= self.onset_ms:
+            hr += min(1.0, (time_ms - self.onset_ms) / 60_000) * 0.5 * self.resting_bpm
+        return Reading(
+            time_ms=time_ms,
+            heart_rate_bpm=round(hr, 1),
+            skin_temperature_c=round(33.0 + self.rng.gauss(0.0, 0.02), 2),
+            acceleration_sd_g=0.008,
+            steps=0,
+            contact_detected=True,
+            battery_percent=80,
+        )

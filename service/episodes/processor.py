@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 BATTERY_LOW_PERCENT: Final = 15
 """Below this the band may die within hours; the wearer is told to charge it (no caregiver)."""
 
+RECEIVING_GRACE_S: Final = 60.0
+"""A patient whose batches arrived within this time is not silent, even if the samples are old:
+a gateway replaying its outbox after an outage is catching up, and the detector's "no data"
+(which looks at sample times) must not wake anyone meanwhile."""
+
 VITAL_FIELDS: Final = (
     "heart_rate_bpm",
     "skin_temperature_c",
@@ -55,14 +60,17 @@ class AlertingProcessor(Processor):
         )
         self._gateway_patients: dict[str, set[str]] = defaultdict(set)
         self._device_patient: dict[str, str] = {}
+        self._received_s: dict[str, float] = {}
         self.alarms_seen = 0
 
     def process(self, cycle: IngestCycle) -> None:
         """Score the cycle's samples, apply alarms and status changes."""
+        now_s = cycle.now_ms / 1000.0
         per_patient: dict[str, list[Sample]] = defaultdict(list)
         vitals: dict[str, dict[str, float]] = defaultdict(dict)
         for batch in cycle.batches:
             per_patient[batch.patient_id].extend(batch.samples)
+            self._received_s[batch.patient_id] = now_s
             self._device_patient[batch.device_id] = batch.patient_id
             if batch.gateway_id:
                 self._gateway_patients[batch.gateway_id].add(batch.patient_id)
@@ -72,7 +80,12 @@ class AlertingProcessor(Processor):
                     if value is not None:
                         vitals[batch.patient_id][name] = float(value)
         alarms = self.bank.update(list(per_patient.items())) if per_patient else []
-        alarms += self.bank.tick(cycle.now_ms / 1000.0)
+        alarms += [
+            alarm
+            for alarm in self.bank.tick(now_s)
+            if alarm.resolved
+            or now_s - self._received_s.get(alarm.patient_id, float("-inf")) > RECEIVING_GRACE_S
+        ]
         self.alarms_seen += len(alarms)
         for alarm in alarms:
             self.engine.on_alarm(alarm, vitals.get(alarm.patient_id))
@@ -81,7 +94,7 @@ class AlertingProcessor(Processor):
         for status in cycle.device_statuses:
             self._device_status(status)
         for gateway in cycle.gateway_statuses:
-            self._gateway_status(gateway, cycle.now_ms / 1000.0)
+            self._gateway_status(gateway, now_s)
 
     def _signal(self, patient_id: str, signal: SignalKind, active: bool, time_s: float) -> None:
         key = (patient_id, signal)
