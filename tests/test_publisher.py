@@ -206,6 +206,7 @@ def test_broker_outage_is_bridged_by_the_outbox(
     assert not during.connected and during.outbox.pending > 100
     assert during.last_failure in (ConnectFailure.REFUSED, ConnectFailure.LOST)
     order, duplicates = recorder.per_device()
+    print(f"outage {outage_s} s: {3 * produced} samples, {duplicates} duplicates")
     assert_complete_and_ordered(order, {f"d{d}": (T0, produced) for d in range(3)})
     # at-least-once: a batch whose PUBACK died with the broker may come twice (receivers
     # drop it by (device, seq)); never more than what can be in flight

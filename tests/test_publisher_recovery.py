@@ -96,6 +96,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
         expected = {d: (first_seqs[d], cursors[d].next_seq - first_seqs[d]) for d in cursors}
         recorder.wait_for(total - sum(first_seqs.values()))
         order, duplicates = recorder.per_device()
+        print(f"SIGKILL: {total - sum(first_seqs.values())} samples, {duplicates} duplicates")
         assert_complete_and_ordered(order, expected)
         # the restarted run resumed each device after its newest stored sample: one simulated
         # hour at 1 Hz, no time repeated or skipped
