@@ -310,3 +310,17 @@ async def test_connections_are_capped_per_adapter(world: VirtualWorld) -> None:
         world.take_out_of_range(streaming[0])
         waiting = next(n for n in names if n not in streaming)
         await until(lambda: manager.links[waiting].state is DeviceState.STREAMING)
+
+
+async def test_recovers_when_the_controller_goes_away(world: VirtualWorld) -> None:
+    await world.add_wearable("band-1", heart_rate_interval_s=0.1)
+    sink = RecordingSink()
+    manager = manager_for(world, sink, ["band-1"])
+    link = manager.links["band-1"]
+    async with running(manager):
+        await until(lambda: len(sink.counters("band-1")) >= 2)
+        world.unplug_collectors()  # the dongle is pulled out and plugged back in
+        await until(lambda: link.connects == 2 and link.state is DeviceState.STREAMING)
+        before = len(sink.counters("band-1"))
+        await until(lambda: len(sink.counters("band-1")) > before)
+    assert link.last_failure is FailureKind.LINK_LOST

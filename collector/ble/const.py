@@ -16,6 +16,10 @@ ago answers a connect request within a few connection events, so 10 s means it h
 BUMBLE_DISCONNECT_TIMEOUT_S: Final = 5.0
 """A local disconnect completes at once on a healthy controller; beyond 5 s the link is dead."""
 
+TRANSPORT_REOPEN_INTERVAL_S: Final = 1.0
+"""After the HCI transport is lost (dongle unplugged), try to reopen it this often: cheap, and a
+replugged dongle is back within a second or two."""
+
 ATT_MTU_REQUEST_BYTES: Final = 247
 """MTU we ask for after connecting: 247 fills one LE data-length-extended PDU (251 bytes minus the
 L2CAP header) and is what phones request; Bumble stays at 23 until asked (GUIDE §3)."""

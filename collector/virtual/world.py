@@ -89,9 +89,16 @@ class Delivered:
 class CentralController(Controller):
     """The controller a collector drives over HCI: counts deliveries, cancels connects properly."""
 
-    def __init__(self, name: str, world: VirtualWorld, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        world: VirtualWorld,
+        hci_transport: asyncio.WriteTransport | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name, link=world.link, **kwargs)
         self.world = world
+        self.hci_transport = hci_transport
 
     def on_hci_le_create_connection_cancel_command(
         self, _command: hci.HCI_LE_Create_Connection_Cancel_Command
@@ -218,6 +225,12 @@ class VirtualWorld:
                 record.other += 1
             return
 
+    def unplug_collectors(self) -> None:
+        """Close every collector's HCI connection, as when a USB dongle is pulled out."""
+        for central in list(self.centrals):
+            if central.hci_transport is not None:
+                central.hci_transport.close()
+
     def drop_central(self, central: CentralController) -> None:
         """A collector went away (killed or closed): its links drop and its controller leaves."""
         self.centrals.discard(central)
@@ -251,6 +264,7 @@ class _HciConnection(asyncio.Protocol):
         self.controller = CentralController(
             f"central-{len(self.world.centrals)}",
             self.world,
+            transport,
             host_source=self.source,
             host_sink=StreamPacketSink(transport),
         )

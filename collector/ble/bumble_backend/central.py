@@ -15,11 +15,15 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from bumble import hci
+from bumble import core, hci
 from bumble.device import Advertisement, Connection, Device
 from bumble.transport import open_transport
 
-from collector.ble.const import BUMBLE_CONNECT_TIMEOUT_S, CENTRAL_ADDRESS
+from collector.ble.const import (
+    BUMBLE_CONNECT_TIMEOUT_S,
+    CENTRAL_ADDRESS,
+    TRANSPORT_REOPEN_INTERVAL_S,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +54,44 @@ class BumbleCentral:
             )
             await device.power_on()
             device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
+            terminated = getattr(transport.source, "terminated", None)
+            if isinstance(terminated, asyncio.Future):
+                terminated.add_done_callback(lambda _f: self._on_transport_lost(device))
             self._transport = transport
             self.device = device
             log.info("Bumble central up on %s", self.transport_spec)
+            if self._listeners:  # scanners registered before a transport loss: resume them
+                self._scanning = True
+                await device.start_scanning(filter_duplicates=False)
             return device
+
+    def _on_transport_lost(self, device: Device) -> None:
+        """The controller went away (dongle unplugged, HCI socket closed): drop every link.
+
+        Bumble cannot tell its connections that their controller is gone, so they are reported
+        as timed out here; the transport is reopened for the scanners (and by the next connect).
+        """
+        if self.device is not device:
+            return
+        log.error("HCI transport %s lost; reopening it", self.transport_spec)
+        self.device, self._transport, self._scanning = None, None, False
+        for connection in list(device.connections.values()):
+            connection.emit(
+                connection.EVENT_DISCONNECTION, hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
+            )
+        if self._listeners:
+            task = asyncio.ensure_future(self._reopen())
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def _reopen(self) -> None:
+        """Reopen the transport for the scanners, retrying while the controller is absent."""
+        while self.device is None and self._listeners:
+            await asyncio.sleep(TRANSPORT_REOPEN_INTERVAL_S)
+            try:
+                await self.start()
+            except (OSError, core.BaseBumbleError, hci.HCI_Error) as exc:
+                log.warning("HCI transport %s still unavailable: %s", self.transport_spec, exc)
 
     async def close(self) -> None:
         """Close the HCI transport (all links drop with it)."""
