@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -11,6 +12,22 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from collector.errors import PublisherError
 from flarewatch.payloads import GatewayStatus, LinkState, encode
 from flarewatch.settings import MqttSettings
+
+
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """A TLS socket that closes itself when its handshake fails.
+
+    paho 2.2 drops such a socket unclosed (``Client._ssl_wrap_socket``), leaking a file
+    descriptor on every failed attempt of a gateway retrying for days.
+    """
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
 
 _TLS_SCHEMES = frozenset({"mqtts", "ssl"})
 _DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
@@ -86,12 +103,16 @@ def build_client(
         client.username_pw_set(settings.username, password)
     if address.tls:
         try:
-            client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None)
+            context = ssl.create_default_context(
+                cafile=str(settings.ca_file) if settings.ca_file else None
+            )
         except (OSError, ValueError) as exc:
             raise PublisherError(
                 f"cannot set up TLS with ca_file={settings.ca_file}: {exc}; check that the file "
                 "exists and holds PEM certificates"
             ) from exc
+        context.sslsocket_class = _ClosingSSLSocket
+        client.tls_set_context(context)
     client.will_set(
         will_topic, gateway_status_payload(gateway_id, LinkState.OFFLINE), qos=1, retain=True
     )

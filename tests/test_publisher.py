@@ -321,3 +321,48 @@ def test_classify_exception_table(exc: BaseException, failure: ConnectFailure) -
 )
 def test_classify_connack_table(code: int, failure: ConnectFailure | None) -> None:
     assert classify_connack(code) is failure
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl tool."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+            "ca.pem", "-days", "2", "-subj", "/CN=flarewatch-test-ca")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out",
+            "server.csr", "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (directory / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2",
+            "-extfile", "ext.cnf")  # fmt: skip
+    return directory / "ca.pem", directory / "server.pem", directory / "server.key"
+
+
+def test_tls_with_ca_file_and_a_clear_failure_for_the_wrong_ca(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    other = tmp_path / "other"
+    certs.mkdir()
+    other.mkdir()
+    ca, cert, key = make_certificates(certs)
+    wrong_ca, _, _ = make_certificates(other)
+    (tmp_path / "m").mkdir()
+    tls = f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\nallow_anonymous true"
+    with MosquittoServer(tmp_path / "m", extra_config=tls) as broker:
+        url = f"mqtts://127.0.0.1:{broker.port}"
+        wrong = MqttPublisher(
+            MqttSettings(url=url, ca_file=wrong_ca), Outbox(tmp_path / "a.db"), gateway_id="gw"
+        )
+        with wrong:
+            wrong.submit("p1", "d1", [reading(0)])
+            deadline = time.monotonic() + 10
+            while wrong.status().last_failure is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert wrong.status().last_failure is ConnectFailure.TLS
+        right = MqttPublisher(
+            MqttSettings(url=url, ca_file=ca), Outbox(tmp_path / "a.db"), gateway_id="gw"
+        )
+        with right:
+            assert right.wait_until_sent(10)
+            assert right.status().connected
