@@ -413,4 +413,7 @@ class MqttPublisher:
             self._settle_acks()
             client.disconnect()
             client.loop(LOOP_TIMEOUT_S)
+        sock = client.socket()
+        if sock is not None:  # still connecting (no CONNACK yet) or half-closed
+            sock.close()
         self._session_up = False

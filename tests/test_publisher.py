@@ -366,3 +366,20 @@ def test_tls_with_ca_file_and_a_clear_failure_for_the_wrong_ca(tmp_path: Path) -
         with right:
             assert right.wait_until_sent(10)
             assert right.status().connected
+
+
+def test_stop_while_the_broker_never_answers_is_prompt_and_clean(tmp_path: Path) -> None:
+    """A listener that accepts TCP but never sends CONNACK (a hung broker)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"mqtt://127.0.0.1:{silent.getsockname()[1]}"
+        publisher = MqttPublisher(MqttSettings(url=url), Outbox(tmp_path / "o.db"), gateway_id="gw")
+        publisher.start()
+        assert publisher.submit("p1", "d1", [reading(0)]) == 1
+        time.sleep(0.5)
+        began = time.monotonic()
+        publisher.stop()
+        assert time.monotonic() - began < 2
+        status = publisher.status()
+        assert not status.connected and status.outbox.pending == 1
