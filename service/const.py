@@ -31,6 +31,11 @@ leave samples waiting two minutes after a broker restart; 10 s costs a broker no
 INGEST_BATCH_SAMPLES: Final = 5000
 """Samples written per store call; matches the InfluxDB request size above."""
 
+INGEST_PIPELINE_CYCLES: Final = 1
+"""Decoded cycles waiting for the writer thread. One lets the next cycle be decoded and encoded
+while the previous write is in flight (the store, not Python, is then the limit); more would only
+hold more unacknowledged messages in memory."""
+
 INGEST_QUEUE_MESSAGES: Final = 20_000
 """Messages between the MQTT thread and the worker. The broker's in-flight limit (100 unacked
 messages per client in deploy/mosquitto) normally keeps it far from full; when it is full the MQTT

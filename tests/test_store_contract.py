@@ -18,6 +18,7 @@ from service.stores.factory import create_store
 from service.stores.influx import InfluxStore
 from service.stores.lineprotocol import batch_lines
 from service.stores.sqlite import SqliteStore
+from tests.ingest_helpers import stored_seqs
 
 T0 = 1_764_000_000_000
 
@@ -200,3 +201,12 @@ def test_influxdb_basic_auth_and_refused_credentials(tmp_path: Path) -> None:
             with pytest.raises(StoreError) as caught:
                 wrong.count()
             assert caught.value.status == 401
+
+
+def test_encoded_write_stores_the_same_as_write(store: SampleStore) -> None:
+    encoded = store.encode([batch("p1", "d1", range(10)), batch("p2", "d2", range(5))])
+    assert encoded.samples == 15
+    assert store.write_encoded(encoded) == 15
+    store.write_encoded(encoded)  # idempotent too
+    assert store.count() == 15
+    assert stored_seqs(store, "d2") == list(range(5))

@@ -1,12 +1,13 @@
-"""The MQTT ingest: broker → bounded queue → worker (validate, deduplicate, store, process) → ack.
+"""The MQTT ingest: broker → bounded queue → decoder → writer (store, process) → ack.
 
 Threads: paho's network thread only enqueues received messages (``on_message`` never does work,
-which would stall the network loop); one worker thread drains the queue in cycles. A cycle decodes
-every message it takes, drops duplicates by (device, seq), writes the new samples in one store call,
-hands them to the processing hook and only then acknowledges the messages (paho manual ack). A
-crash at any point leaves the unacknowledged messages in the broker's persistent session, which
-redelivers them: nothing is lost, and redeliveries are filtered by the duplicate filter and the
-idempotent store.
+which would stall the network loop). The decoder thread drains the queue in cycles: it validates
+every message, drops duplicates by (device, seq) and encodes the new samples for the store. The
+writer thread writes each cycle in one store call, hands it to the processing hook and only then
+acknowledges its messages (paho manual ack), in order; it writes one cycle while the decoder
+prepares the next. A crash at any point leaves the unacknowledged messages in the broker's
+persistent session, which redelivers them: nothing is lost, and redeliveries are filtered by the
+duplicate filter and the idempotent store.
 
 Backpressure: the broker sends at most ``max_inflight_messages`` unacknowledged messages, so a slow
 store slows delivery instead of filling memory; if the queue is full anyway, ``on_message`` blocks
@@ -17,31 +18,27 @@ as long as it lasts, with the messages kept unacknowledged.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 
-from flarewatch.errors import ConfigError, ContractError
-from flarewatch.payloads import DeviceStatus, GatewayStatus, SampleBatch
+from flarewatch.errors import ConfigError
+from flarewatch.payloads import DeviceStatus, GatewayStatus
 from flarewatch.settings import MqttSettings, Settings
 from flarewatch.topics import (
     SAMPLES_SUBSCRIPTION,
     STATUS_SUBSCRIPTION,
     deadletter_topic,
-    parse_topic,
 )
 from service.const import (
-    DEADLETTER_DETAIL_CHARS,
     INGEST_BATCH_SAMPLES,
     INGEST_CLIENT_ID,
+    INGEST_PIPELINE_CYCLES,
     INGEST_QUEUE_MESSAGES,
     INGEST_RECONNECT_MAX_S,
     INGEST_RECONNECT_MIN_S,
@@ -50,12 +47,18 @@ from service.const import (
 )
 from service.errors import StoreError
 from service.ingest.backoff import store_retry_delay_s
+from service.ingest.cycle import (
+    Cycle,
+    CycleDecoder,
+    ReceivedMessage,
+    deadletter_report,
+    patient_of,
+)
 from service.ingest.dedup import SeqWindow
 from service.ingest.mqttclient import make_client
 from service.ingest.stats import IngestCounters, IngestStats
-from service.ingest.validation import decode_message
 from service.processing import IngestCycle, NullProcessor, Processor
-from service.stores.base import SampleStore
+from service.stores.base import EncodedWrite, SampleStore
 from service.stores.factory import create_store
 
 log = logging.getLogger(__name__)
@@ -64,30 +67,7 @@ STORE_REFUSED = "store_refused"
 """Rejection reason: the store refused a write as malformed (see :func:`store_retry_delay_s`)."""
 
 _QUEUE_PUT_POLL_S = 0.5
-"""How often a blocked ``on_message`` checks whether the ingest is stopping."""
-
-
-@dataclass(slots=True)
-class _Received:
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    patient_id: str | None = None
-    has_new_samples: bool = False
-
-
-@dataclass(slots=True)
-class _Cycle:
-    """Messages taken from the queue in one worker cycle and what they decoded to."""
-
-    messages: list[_Received] = field(default_factory=list)
-    batches: list[SampleBatch] = field(default_factory=list)
-    device_statuses: list[DeviceStatus] = field(default_factory=list)
-    gateway_statuses: list[GatewayStatus] = field(default_factory=list)
-    received_samples: int = 0
-    new_samples: int = 0
-    duplicates: int = 0
+"""How often a thread blocked on a full queue checks whether the ingest is stopping."""
 
 
 class IngestService:
@@ -119,9 +99,12 @@ class IngestService:
         self.batch_samples = batch_samples
         self.clock = clock
         # None wakes the worker up for a stop
-        self._queue: queue.Queue[_Received | None] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[ReceivedMessage | None] = queue.Queue(maxsize=queue_size)
         self._counters = IngestCounters()
         self._dedup = SeqWindow()
+        self._decoder = CycleDecoder(self._dedup, self._reject)
+        # decoded cycles waiting for the writer: one, so decoding overlaps the previous write
+        self._handoff: queue.Queue[Cycle | None] = queue.Queue(maxsize=INGEST_PIPELINE_CYCLES)
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._closing = threading.Event()
@@ -131,8 +114,6 @@ class IngestService:
         self._enqueued = 0
         self._acked = 0
         self._last_process = time.monotonic()
-        self._devices: dict[str, DeviceStatus] = {}
-        self._gateways: dict[str, GatewayStatus] = {}
 
     @classmethod
     def from_settings(
@@ -179,11 +160,11 @@ class IngestService:
 
     def device_statuses(self) -> dict[str, DeviceStatus]:
         """Latest status of every device seen, by device id."""
-        return dict(self._devices)
+        return dict(self._decoder.devices)
 
     def gateway_statuses(self) -> dict[str, GatewayStatus]:
         """Latest status of every gateway seen, by gateway id."""
-        return dict(self._gateways)
+        return dict(self._decoder.gateways)
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Store and acknowledge what was received, disconnect, close the store and processor.
@@ -231,7 +212,7 @@ class IngestService:
             topic = message.topic
         except UnicodeDecodeError:
             topic = repr(message._topic)  # the reject path reports it as bad_topic
-        received = _Received(message.mid, message.qos, topic, bytes(message.payload))
+        received = ReceivedMessage(message.mid, message.qos, topic, bytes(message.payload))
         while True:
             try:
                 self._queue.put(received, timeout=_QUEUE_PUT_POLL_S)
@@ -242,26 +223,44 @@ class IngestService:
             self._enqueued += 1
             return
 
-    # -- worker -----------------------------------------------------------------------------------
+    # -- decoder thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
+        writer = threading.Thread(
+            target=self._run_writer, name="flarewatch-ingest-writer", daemon=True
+        )
         try:
             if not self._prepare_store():
                 return
             self._connect()
+            writer.start()
             while True:
                 cycle = self._take()
                 if cycle is None:
                     if self._stop.is_set():
-                        return
-                    self._tick()
+                        break
                     continue
-                if not self._finish(cycle):
-                    return
+                if cycle.batches:
+                    cycle.encoded = self.store.encode(cycle.batches)
+                if not self._hand_over(cycle, writer):
+                    break
         except Exception:
             log.exception("ingest worker failed; unacknowledged messages stay in the broker")
         finally:
+            if writer.is_alive() and self._hand_over(None, writer):
+                while writer.is_alive() and not self._abort.is_set():
+                    writer.join(_QUEUE_PUT_POLL_S)
             self._disconnect()
+
+    def _hand_over(self, cycle: Cycle | None, writer: threading.Thread) -> bool:
+        """Queue a cycle (``None``: the end) for the writer; False if it stopped or was aborted."""
+        while writer.is_alive() and not self._abort.is_set():
+            try:
+                self._handoff.put(cycle, timeout=_QUEUE_PUT_POLL_S)
+            except queue.Full:
+                continue
+            return True
+        return False
 
     def _prepare_store(self) -> bool:
         attempt = 0
@@ -301,17 +300,17 @@ class IngestService:
             client.disconnect()  # queued behind the acknowledgements, so they are sent first
             client.loop_stop()
 
-    def _take(self) -> _Cycle | None:
+    def _take(self) -> Cycle | None:
         """Wait for a message, then take what is queued, up to ``batch_samples`` new samples."""
         try:
             received = self._queue.get(timeout=0 if self._stop.is_set() else PROCESS_TICK_S)
         except queue.Empty:
             return None
-        cycle = _Cycle()
+        cycle = Cycle()
         now_ms = int(self.clock() * 1000)
         while True:
             if received is not None:
-                self._decode(received, cycle, now_ms)
+                self._decoder.add(cycle, received, now_ms)
                 if cycle.new_samples >= self.batch_samples:
                     break
             try:
@@ -320,55 +319,38 @@ class IngestService:
                 break
         return cycle if cycle.messages else None
 
-    def _decode(self, received: _Received, cycle: _Cycle, now_ms: int) -> None:
-        cycle.messages.append(received)
-        try:
-            decoded = decode_message(received.topic, received.payload, now_ms=now_ms)
-        except ContractError as exc:
-            self._reject(received, exc.reason, exc.detail)
-            return
-        if isinstance(decoded, SampleBatch):
-            received.patient_id = decoded.patient_id
-            cycle.received_samples += len(decoded.samples)
-            fresh = self._dedup.accept(decoded.device_id, decoded.samples)
-            cycle.duplicates += len(decoded.samples) - len(fresh)
-            if fresh:
-                if len(fresh) != len(decoded.samples):
-                    decoded = decoded.model_copy(update={"samples": tuple(fresh)})
-                cycle.batches.append(decoded)
-                cycle.new_samples += len(fresh)
-                received.has_new_samples = True
-        elif isinstance(decoded, DeviceStatus):
-            self._devices[decoded.device_id] = decoded
-            cycle.device_statuses.append(decoded)
-        elif isinstance(decoded, GatewayStatus):
-            self._gateways[decoded.gateway_id] = decoded
-            cycle.gateway_statuses.append(decoded)
-
-    def _reject(self, received: _Received, reason: str, detail: str) -> None:
+    def _reject(self, received: ReceivedMessage, reason: str, detail: str) -> None:
         """Count a rejected message and report it (metadata only, never the payload)."""
-        patient = received.patient_id or _patient_of(received.topic)
-        self._counters.reject(reason, patient)
+        self._counters.reject(reason, received.patient_id or patient_of(received.topic))
         log.debug("rejected message on %s: %s", received.topic, reason)
-        report = {
-            "topic": received.topic,
-            "reason": reason,
-            "detail": detail[:DEADLETTER_DETAIL_CHARS],
-            "size_bytes": len(received.payload),
-            "received_ms": int(self.clock() * 1000),
-        }
         if self._client is not None:
-            self._client.publish(deadletter_topic(reason), json.dumps(report), qos=1)
+            report = deadletter_report(received, reason, detail, int(self.clock() * 1000))
+            self._client.publish(deadletter_topic(reason), report, qos=1)
 
-    def _finish(self, cycle: _Cycle) -> bool:
-        """Store, process and acknowledge a cycle; False if stopped while the store was down."""
-        if cycle.batches and not self._write(cycle):
+    # -- writer thread ----------------------------------------------------------------------------
+
+    def _run_writer(self) -> None:
+        try:
+            while True:
+                try:
+                    cycle = self._handoff.get(timeout=PROCESS_TICK_S)
+                except queue.Empty:
+                    self._tick()
+                    continue
+                if cycle is None or not self._finish(cycle):
+                    return
+        except Exception:
+            log.exception("ingest writer failed; unacknowledged messages stay in the broker")
+
+    def _finish(self, cycle: Cycle) -> bool:
+        """Store, process and acknowledge a cycle; False if aborted while the store was down."""
+        if cycle.encoded is not None and not self._write(cycle, cycle.encoded):
             return False
         self._counters.cycle(
             messages=len(cycle.messages),
             samples=cycle.received_samples,
             duplicates=cycle.duplicates,
-            stored_by_patient=_samples_by_patient(cycle.batches),
+            stored_by_patient=cycle.samples_by_patient(),
         )
         self._process(
             IngestCycle(
@@ -381,12 +363,12 @@ class IngestService:
         self._ack(cycle.messages)
         return True
 
-    def _write(self, cycle: _Cycle) -> bool:
+    def _write(self, cycle: Cycle, encoded: EncodedWrite) -> bool:
         attempt = 0
         while True:
             started = time.monotonic()
             try:
-                self.store.write(cycle.batches)
+                self.store.write_encoded(encoded)
             except StoreError as exc:
                 self._counters.store_error()
                 attempt += 1
@@ -405,7 +387,7 @@ class IngestService:
                 log.info("store write succeeded after %d retries", attempt)
             return True
 
-    def _give_up(self, cycle: _Cycle) -> None:
+    def _give_up(self, cycle: Cycle) -> None:
         for received in cycle.messages:
             if received.has_new_samples:
                 self._reject(received, STORE_REFUSED, "the sample store refused the write")
@@ -423,24 +405,9 @@ class IngestService:
         if time.monotonic() - self._last_process >= PROCESS_TICK_S:
             self._process(IngestCycle(now_ms=int(self.clock() * 1000)))
 
-    def _ack(self, messages: list[_Received]) -> None:
+    def _ack(self, messages: list[ReceivedMessage]) -> None:
         client = self._client
         for received in messages:
             if received.qos > 0 and client is not None:
                 client.ack(received.mid, received.qos)
         self._acked += len(messages)
-
-
-def _patient_of(topic: str) -> str | None:
-    """The patient id of a samples/status topic, for per-patient reject counts (best effort)."""
-    try:
-        return parse_topic(topic).patient_id
-    except ContractError:
-        return None
-
-
-def _samples_by_patient(batches: list[SampleBatch]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for batch in batches:
-        counts[batch.patient_id] += len(batch.samples)
-    return counts

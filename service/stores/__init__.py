@@ -2,10 +2,18 @@
 
 from service.stores.base import (
     LATEST_VITAL_FIELDS,
+    EncodedWrite,
     Reading,
     SampleStore,
     StoredSample,
     VitalValue,
 )
 
-__all__ = ["LATEST_VITAL_FIELDS", "Reading", "SampleStore", "StoredSample", "VitalValue"]
+__all__ = [
+    "LATEST_VITAL_FIELDS",
+    "EncodedWrite",
+    "Reading",
+    "SampleStore",
+    "StoredSample",
+    "VitalValue",
+]

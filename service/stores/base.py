@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
 
 from flarewatch.payloads import Sample, SampleBatch
 
@@ -57,6 +57,15 @@ class Reading:
     value: VitalValue
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedWrite:
+    """A write prepared by :meth:`SampleStore.encode`: the batches and the store's own payload."""
+
+    batches: tuple[SampleBatch, ...]
+    samples: int
+    payload: Any = None
+
+
 class SampleStore(ABC):
     """Where samples are kept; thread-safe, so the ingest writes while a live view reads."""
 
@@ -69,6 +78,18 @@ class SampleStore(ABC):
     @abstractmethod
     def write(self, batches: Sequence[SampleBatch]) -> int:
         """Store every sample of ``batches`` (idempotent); returns the number of samples sent."""
+
+    def encode(self, batches: Sequence[SampleBatch]) -> EncodedWrite:
+        """Prepare a write (serialize, compress), possibly on another thread than the write.
+
+        The ingest encodes the next batches while the previous write is in flight. Stores without
+        costly serialization keep the default.
+        """
+        return EncodedWrite(tuple(batches), sum(len(b.samples) for b in batches))
+
+    def write_encoded(self, encoded: EncodedWrite) -> int:
+        """Store a prepared write (idempotent); returns the number of samples sent."""
+        return self.write(encoded.batches)
 
     @abstractmethod
     def samples(

@@ -24,7 +24,13 @@ from service.const import (
     INFLUX_WRITE_LINES_MAX,
 )
 from service.errors import StoreError
-from service.stores.base import LATEST_VITAL_FIELDS, Reading, SampleStore, StoredSample
+from service.stores.base import (
+    LATEST_VITAL_FIELDS,
+    EncodedWrite,
+    Reading,
+    SampleStore,
+    StoredSample,
+)
 from service.stores.lineprotocol import FLOAT_FIELDS, RR_FIELD, lines_of, rr_from_field
 
 log = logging.getLogger(__name__)
@@ -165,23 +171,36 @@ class InfluxStore(SampleStore):
             # database (or DBRP mapping) must then exist already, which the first write will tell.
             log.info("could not create database %r (%s); assuming it exists", self.database, exc)
 
-    def write_lines(self, lines: Sequence[str]) -> None:
-        """Write prepared line protocol, split into requests of ``lines_per_request``."""
+    def bodies(self, lines: Sequence[str]) -> list[bytes]:
+        """Request bodies of at most ``lines_per_request`` lines, gzipped unless disabled."""
+        bodies = []
+        for start in range(0, len(lines), self.lines_per_request):
+            body = "\n".join(lines[start : start + self.lines_per_request]).encode()
+            bodies.append(gzip.compress(body, INFLUX_GZIP_LEVEL) if self.gzip_body else body)
+        return bodies
+
+    def write_bodies(self, bodies: Sequence[bytes]) -> None:
+        """POST prepared bodies to ``/write``, in order."""
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.gzip_body:
             headers["Content-Encoding"] = "gzip"
         params = {**self._params(), "precision": "ms"}
-        for start in range(0, len(lines), self.lines_per_request):
-            body = "\n".join(lines[start : start + self.lines_per_request]).encode()
-            if self.gzip_body:
-                body = gzip.compress(body, compresslevel=INFLUX_GZIP_LEVEL)
+        for body in bodies:
             self._request("POST", "/write", params=params, content=body, headers=headers)
+
+    def encode(self, batches: Sequence[SampleBatch]) -> EncodedWrite:
+        """Line protocol, split and gzipped, ready for :meth:`write_encoded`."""
+        lines = lines_of(batches)
+        return EncodedWrite(tuple(batches), len(lines), self.bodies(lines))
+
+    def write_encoded(self, encoded: EncodedWrite) -> int:
+        """Send a prepared write (idempotent: same series and time overwrite)."""
+        self.write_bodies(encoded.payload)
+        return encoded.samples
 
     def write(self, batches: Sequence[SampleBatch]) -> int:
         """Write every sample as one point (idempotent: same series and time overwrite)."""
-        lines = lines_of(batches)
-        self.write_lines(lines)
-        return len(lines)
+        return self.write_encoded(self.encode(batches))
 
     def samples(
         self,

@@ -19,6 +19,7 @@ from service.errors import StoreError
 from service.stores.base import (
     LATEST_VITAL_FIELDS,
     SAMPLE_FIELDS,
+    EncodedWrite,
     Reading,
     SampleStore,
     StoredSample,
@@ -125,9 +126,18 @@ class SqliteStore(SampleStore):
                 f"cannot create {self.path}: {exc}", store=self.name, retryable=False
             ) from exc
 
+    def encode(self, batches: Sequence[SampleBatch]) -> EncodedWrite:
+        """The rows to insert, ready for :meth:`write_encoded`."""
+        rows = [_row(batch, sample) for batch in batches for sample in batch.samples]
+        return EncodedWrite(tuple(batches), len(rows), rows)
+
     def write(self, batches: Sequence[SampleBatch]) -> int:
         """Insert every sample in one transaction; samples already stored are ignored."""
-        rows = [_row(batch, sample) for batch in batches for sample in batch.samples]
+        return self.write_encoded(self.encode(batches))
+
+    def write_encoded(self, encoded: EncodedWrite) -> int:
+        """Insert prepared rows in one transaction; samples already stored are ignored."""
+        rows = encoded.payload
 
         def insert(db: sqlite3.Connection) -> None:
             with db:
