@@ -15,6 +15,7 @@ from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakError
 from bumble import controller, device, gatt_client, link
 from bumble.profiles.heart_rate_service import HeartRateService
+from bumble.transport.common import BaseSource
 
 from collector.ble.backend import BleakBackend, select_backend
 from collector.ble.bumble_backend import BleakClientBumble, BleakScannerBumble, close_central
@@ -71,6 +72,11 @@ def test_the_internals_we_rely_on_still_exist() -> None:
     for name in ("send_advertising_pdu", "send_acl_data", "send_ll_control_pdu", "controllers"):
         assert hasattr(link.LocalLink(), name), name  # type: ignore[no-untyped-call]
     assert "timeout" in inspect.signature(device.Device.connect).parameters
+    assert device.Device.EVENT_ADVERTISEMENT == "advertisement"
+    assert device.Connection.EVENT_DISCONNECTION == "disconnection"
+    # the central reports links down through Device.connections when its transport is lost
+    assert "connections" in device.Device.__init__.__code__.co_names
+    assert "terminated" in BaseSource.__annotations__
     for name in ("subscribe", "unsubscribe", "read_value", "write_value", "request_mtu"):
         assert callable(getattr(gatt_client.Client, name)), name
     assert bleak.__name__ == "bleak"
