@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
@@ -73,6 +74,8 @@ class EscalationScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(DELIVERY_WORKERS, thread_name_prefix="flarewatch-send")
+        self._inflight: set[Future[None]] = set()
+        self._inflight_lock = threading.Lock()
         manager.wakers.append(self.wake)
         self.recover()
 
@@ -131,21 +134,43 @@ class EscalationScheduler:
                 )
             return len(stuck)
 
-    def run_due(self) -> float | None:
-        """One pass: advance due alerts, send due deliveries; returns the next due time."""
+    def run_due(self, *, wait: bool = False) -> float | None:
+        """One pass: advance due alerts, hand due deliveries to the send pool.
+
+        Sends run concurrently and settle on their own, so a channel that hangs until its
+        timeout never delays another alert. ``wait`` waits for them (tests, shutdown).
+        Returns the next due time.
+        """
         self._advance_alerts()
-        claimed = self._claim_deliveries()
-        if claimed:
-            results = list(self._pool.map(self._send, claimed))
-            self._settle(claimed, results)
+        for claimed in self._claim_deliveries():
+            future = self._pool.submit(self._deliver, claimed)
+            with self._inflight_lock:
+                self._inflight.add(future)
+            future.add_done_callback(self._forget)
+        if wait:
+            with self._inflight_lock:
+                pending = list(self._inflight)
+            futures.wait(pending)
             # Fall-through and forced escalations may be due right away.
             self._advance_alerts()
         return self.next_due_s()
 
+    def _forget(self, future: Future[None]) -> None:
+        with self._inflight_lock:
+            self._inflight.discard(future)
+
+    def _deliver(self, claimed: _Claimed) -> None:
+        result = self._send(claimed)
+        try:
+            self._settle([claimed], [result])
+        except Exception:  # the row stays "sending" and is retried after a restart
+            log.exception("could not record the result of delivery %s", claimed.delivery_id)
+        self.wake()
+
     def run_until_idle(self, max_passes: int = 50) -> None:
-        """Run passes until nothing is due at the current clock (tests, shutdown)."""
+        """Run passes (waiting for sends) until nothing is due at the current clock."""
         for _ in range(max_passes):
-            next_s = self.run_due()
+            next_s = self.run_due(wait=True)
             if next_s is None or next_s > self.manager.clock():
                 return
 
