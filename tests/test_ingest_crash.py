@@ -24,7 +24,10 @@ def serve(mosquitto: MosquittoServer, influxdb: InfluxServer, log: Path) -> subp
     command += ["--mqtt-url", mosquitto.url, "--influx-url", influxdb.url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLAREWATCH_")}
     with log.open("ab") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        # cwd: the service database (alerting) lives under ./var by default
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.parent
+        )
 
 
 def test_sigkill_mid_stream_then_restart_loses_nothing(

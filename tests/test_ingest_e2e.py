@@ -291,3 +291,22 @@ def test_ingest_into_the_embedded_sqlite_store(mosquitto: MosquittoServer, tmp_p
     assert stored_seqs(store, "d1") == list(range(1000))
     ingest.stop()
     raw.close()
+
+
+def test_broker_restart_with_unacknowledged_messages_loses_nothing(
+    start_ingest: IngestFactory, store: InfluxStore, mosquitto: MosquittoServer
+) -> None:
+    stall = StallingProcessor()
+    ingest = start_ingest(stall)
+    raw = RawPublisher(mosquitto.url)
+    raw.batch(make_batch("p1", "d1", range(0, 1))).wait_for_publish(10)
+    assert stall.stalled.wait(10)
+    for info in [raw.batch(make_batch("p1", "d1", range(s, s + 2))) for s in range(1, 1001, 2)]:
+        info.wait_for_publish(30)
+    raw.close()
+    mosquitto.restart()  # persisted session and queue survive; in-flight messages are resent
+    stall.release.set()
+    wait_for(lambda: ingest.stats().connected, 30, "ingest reconnected")
+    wait_for(lambda: store.count(device_id="d1") >= 1001, 60, "everything stored after restart")
+    assert stored_seqs(store, "d1") == list(range(1001))
+    assert stall.seen == 1001  # the processing hook saw every sample exactly once
