@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,3 +211,13 @@ def test_encoded_write_stores_the_same_as_write(store: SampleStore) -> None:
     store.write_encoded(encoded)  # idempotent too
     assert store.count() == 15
     assert stored_seqs(store, "d2") == list(range(5))
+
+
+def test_malformed_influx_write_is_not_retryable_and_not_echoed(influxdb: InfluxServer) -> None:
+    with InfluxStore(influxdb.url, database="contract") as store:
+        store.prepare()
+        body = gzip.compress(b"vitals,device=d1,patient=p1 heart_rate_bpm=abc123 1764000000000")
+        with pytest.raises(StoreError, match="HTTP 400") as caught:
+            store.write_bodies([body])
+        assert not caught.value.retryable
+        assert "abc123" not in str(caught.value)

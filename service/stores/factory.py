@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flarewatch.errors import ConfigError
 from flarewatch.settings import Settings
 from service.stores.base import SampleStore
 
@@ -19,8 +20,6 @@ def create_store(settings: Settings) -> SampleStore:
 
         influx = settings.influx
         if influx.url is None:
-            from flarewatch.errors import ConfigError
-
             raise ConfigError(
                 "store.kind is 'influx' but influx.url is unset: set FLAREWATCH_INFLUX__URL "
                 "or pass --influx-url"

@@ -65,6 +65,12 @@ def _where(
     return f" WHERE {' AND '.join(terms)}" if terms else ""
 
 
+def _without_data(error_text: str) -> str:
+    """InfluxDB's error text, cut before the first quote: ``unable to parse '...'`` echoes lines."""
+    # The echoed line protocol holds vital values, which must never reach logs.
+    return error_text.split("'", 1)[0][:300].strip()
+
+
 class InfluxStore(SampleStore):
     """Samples in InfluxDB, measurement ``vitals`` with tags ``patient`` and ``device``."""
 
@@ -122,7 +128,7 @@ class InfluxStore(SampleStore):
 
     def _status_error(self, response: httpx.Response) -> StoreError:
         status = response.status_code
-        text = response.text[:300].strip()
+        text = _without_data(response.text)
         if status in (401, 403):
             advice = "check the token (influx.token) or user/password (influx.username/password)"
         elif status == 404:
