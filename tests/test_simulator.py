@@ -93,6 +93,18 @@ def test_every_reading_is_a_valid_contract_sample(day: SampleBlock) -> None:
     assert 0.99 * 86_400 < len(readings) < 86_400  # a few BLE dropouts
     for i, r in enumerate(readings[::97]):
         Sample(seq=i, **r.fields())
+    # each reading carries the values of its own instant, field by field
+    present = np.flatnonzero(day.present)
+    for r, k in zip(readings[::997], present[::997], strict=True):
+        assert r.time_ms == day.time_ms[k] and r.steps == day.steps[k]
+        assert r.skin_temperature_c == day.skin_temperature_c[k]
+        assert r.acceleration_g == day.acceleration_g[k]
+        assert r.acceleration_sd_g == day.acceleration_sd_g[k]
+        assert r.contact_detected == day.contact_detected[k]
+        assert r.battery_percent == day.battery_percent[k]
+        hr = day.heart_rate_bpm[k]
+        assert (r.heart_rate_bpm is None) if np.isnan(hr) else (r.heart_rate_bpm == hr)
+        assert r.energy_expended_kj is None
 
 
 def test_values_are_plausible(day: SampleBlock) -> None:

@@ -61,21 +61,24 @@ class SampleBlock:
             strict=True,
         )
         out = []
+        append = out.append
         for i, (t, hr, temp, steps, acc, acc_sd, contact, battery, present) in enumerate(columns):
             if not present:
                 continue
             lo, hi = bounds[i], bounds[i + 1]
-            out.append(
+            # positional in field order (hot loop); NaN != NaN marks "not measured"
+            append(
                 Reading(
-                    time_ms=t,
-                    heart_rate_bpm=None if hr != hr else hr,  # NaN != NaN
-                    rr_intervals_s=tuple(rr_all[lo:hi]) if hi > lo else None,
-                    skin_temperature_c=None if temp != temp else temp,
-                    steps=steps,
-                    acceleration_g=acc,
-                    acceleration_sd_g=acc_sd,
-                    contact_detected=contact,
-                    battery_percent=battery,
+                    t,
+                    None if hr != hr else hr,
+                    tuple(rr_all[lo:hi]) if hi > lo else None,
+                    None if temp != temp else temp,
+                    steps,
+                    acc,
+                    acc_sd,
+                    None,
+                    contact,
+                    battery,
                 )
             )
         return out
