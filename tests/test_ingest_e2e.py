@@ -15,12 +15,14 @@ from collector.publisher import MqttPublisher
 from collector.sources.base import Reading
 from flarewatch import topics
 from flarewatch.localservers import InfluxServer, MosquittoServer
+from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.settings import MqttSettings
 from service.ingest import IngestService
 from service.processing import IngestCycle, Processor
 from service.stores.influx import InfluxStore
 from service.stores.sqlite import SqliteStore
 from tests.ingest_helpers import (
+    T0_MS,
     RawPublisher,
     Subscriber,
     make_batch,
@@ -310,3 +312,26 @@ def test_broker_restart_with_unacknowledged_messages_loses_nothing(
     wait_for(lambda: store.count(device_id="d1") >= 1001, 60, "everything stored after restart")
     assert stored_seqs(store, "d1") == list(range(1001))
     assert stall.seen == 1001  # the processing hook saw every sample exactly once
+
+
+def test_write_refused_by_influxdb_is_dead_lettered_and_ingest_continues(
+    start_ingest: IngestFactory, store: InfluxStore, mosquitto: MosquittoServer
+) -> None:
+    ingest = start_ingest()
+    # someone else wrote `steps` as a float into our measurement: InfluxDB refuses our integers
+    conflicting = make_batch("p1", "d1", range(1)).samples[0].time_ms
+    store.write_bodies(store.bodies([f"vitals,device=other,patient=other steps=1.5 {conflicting}"]))
+    raw = RawPublisher(mosquitto.url)
+    raw.batch(make_batch("p1", "d1", range(0, 10))).wait_for_publish(10)
+    wait_for(lambda: ingest.stats().rejected.get("store_refused", 0) >= 1, 20, "write refused")
+    assert ingest.running and ingest.stats().unacked_messages == 0
+    good = SampleBatch(
+        patient_id="p2",
+        device_id="d2",
+        samples=tuple(
+            Sample(seq=s, time_ms=T0_MS + s * 1000, heart_rate_bpm=70.0) for s in range(5)
+        ),
+    )
+    raw.batch(good).wait_for_publish(10)
+    wait_for(lambda: store.count(device_id="d2") >= 5, 20, "later samples stored")
+    raw.close()
