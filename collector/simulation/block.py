@@ -60,7 +60,7 @@ class SampleBlock:
             self.present.tolist(),
             strict=True,
         )
-        out = []
+        out: list[Reading] = []
         append = out.append
         for i, (t, hr, temp, steps, acc, acc_sd, contact, battery, present) in enumerate(columns):
             if not present:
