@@ -8,8 +8,11 @@ Timeouts are the patient's policy, set to seconds here, so the test runs in real
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -147,5 +150,70 @@ def test_injected_anaphylaxis_reaches_caregivers_escalates_and_ack_link_stops_it
     finally:
         publisher.stop()
         outbox.close()
+        ingest.stop()
+        runtime.stop()
+
+
+GATEWAY_SCRIPT = """
+import sys, time
+from pathlib import Path
+from collector.outbox import Outbox
+from collector.publisher import MqttPublisher
+from flarewatch.settings import MqttSettings
+sys.path.insert(0, sys.argv[3])
+from tests.alerting_helpers import SyntheticPatient
+patient = SyntheticPatient(3)
+now_ms = int(time.time() * 1000) // 1000 * 1000
+outbox = Outbox(Path(sys.argv[2]))
+publisher = MqttPublisher(MqttSettings(url=sys.argv[1]), outbox, gateway_id="gw9")
+publisher.start()
+publisher.submit("p9", "p9-band", [patient.reading(now_ms - k * 1000) for k in range(60, 0, -1)])
+assert publisher.wait_until_sent(30)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_gateway_killed_gives_no_data_alert_through_its_last_will(tmp_path, mosquitto, inbox, http):
+    settings = load_settings(
+        mqtt={"url": mosquitto.url},
+        store={"kind": "sqlite", "sqlite_path": tmp_path / "samples.sqlite3"},
+        service={"database_url": f"sqlite:///{tmp_path}/service.sqlite3"},
+    )
+    runtime = AlertingRuntime(settings, bank=default_bank(rules_only=True), serve_api=False)
+    register_team(
+        runtime.db,
+        "p9",
+        [("ann", [http.url("ann")])],
+        policy=PolicyUpdate(cancel_window_s=1, ack_timeout_s=60, repeat_interval_s=60),
+    )
+    runtime.start()
+    ingest = IngestService.from_settings(settings, processor=runtime.processor)
+    ingest.start()
+    root = str(Path(__file__).resolve().parent.parent)
+    gateway = subprocess.Popen(
+        [sys.executable, "-c", GATEWAY_SCRIPT, mosquitto.url, str(tmp_path / "gw.sqlite3"), root],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert ingest.wait_ready(15)
+        assert gateway.stdout is not None and gateway.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 15
+        while ingest.stats().stored_samples < 60 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gateway.kill()  # no clean disconnect: the broker publishes the gateway's Last Will
+        gateway.wait(10)
+        notices = inbox.wait_for("/ann", 1, timeout_s=20)
+        assert notices and "no data" in notices[0].title and "WARNING" in notices[0].title
+        with runtime.db.session() as session:
+            assert session.scalars(select(Episode)).all() == []
+            alert = session.scalars(select(Alert)).one()
+            assert (alert.kind, alert.signal) == ("no_data", "gateway_offline")
+    finally:
+        gateway.kill()
+        gateway.wait(10)
+        if gateway.stdout is not None:
+            gateway.stdout.close()
         ingest.stop()
         runtime.stop()
