@@ -96,3 +96,12 @@ def test_decode_gateway_status_and_cleared_retained_status() -> None:
     with pytest.raises(ContractError) as caught:
         decode_message(topics.alerts_topic("p"), body, now_ms=0)
     assert caught.value.reason == "bad_topic"
+
+
+def test_dedup_new_device_numbering_may_start_anywhere() -> None:
+    window = SeqWindow()
+    first = 1_764_000_000_000  # the gateway outbox starts a device's seq at the clock
+    assert accepted(window, "d1", first, first + 1) == [first, first + 1]
+    assert window._gaps.get("d1", set()) == set()
+    assert accepted(window, "d1", first + 3) == [first + 3]
+    assert accepted(window, "d1", first + 2, first + 2) == [first + 2]

@@ -45,10 +45,13 @@ class SeqWindow:
 
     def accept(self, device_id: str, samples: Sequence[Sample]) -> list[Sample]:
         """The samples (in increasing ``seq`` order) not seen before; records them as seen."""
-        high = self._high.get(device_id, -1)
+        known = self._high.get(device_id)
+        high = -1 if known is None else known
         first, last = samples[0].seq, samples[-1].seq
         if first > high:  # the usual case: everything is new
-            self._note_gap(device_id, high + 1, first)
+            # A new device's numbering may start anywhere (the outbox starts at the clock).
+            if known is not None:
+                self._note_gap(device_id, high + 1, first)
             if last - first + 1 != len(samples):
                 for a, b in itertools.pairwise(samples):
                     self._note_gap(device_id, a.seq + 1, b.seq)
