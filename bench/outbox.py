@@ -13,16 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-# bench/collector.py would shadow the collector package when run as a script from bench/
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from collector.outbox import Outbox  # noqa: E402
-from collector.sources.base import Reading  # noqa: E402
+from collector.outbox import Outbox
+from collector.sources.base import Reading
 
 T0 = 1_764_081_600_000
 DEVICES = 100

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-# bench/collector.py would shadow the collector package when run as a script from bench/
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from collector.simulation import Cohort  # noqa: E402
-from collector.sources.base import Reading  # noqa: E402
+from collector.simulation import Cohort
+from collector.sources.base import Reading
 
 DAY0 = 1_764_028_800_000
 

@@ -13,28 +13,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 from sqlalchemy import select
 
+from collector.ble.devices import ConfiguredDevice
+from collector.gateway import run_gateway
 from collector.outbox import Outbox, wall_clock_ms
 from collector.publisher import MqttPublisher
 from collector.simulation.cohort import Cohort
 from collector.simulation.driver import SimulatedSource
 from collector.simulation.episodes import EpisodeKind, EpisodeScript
+from collector.virtual.control import WorldProcess
 from flarewatch import __version__
+from flarewatch.demo_view import DemoResult, LiveView, report
 from flarewatch.embedded_broker import EmbeddedBroker
 from flarewatch.errors import ConfigError
 from flarewatch.localservers import MosquittoServer, find_binary, free_port
@@ -91,29 +90,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="which local broker to start without --mqtt-url (auto: mosquitto if installed)",
     )
     cmd.add_argument("--data-dir", type=Path, help="keep the demo's files here (default: temp)")
+    cmd.add_argument(
+        "--ble-sim",
+        action="store_true",
+        help="stream from virtual Bluetooth LE wearables through the real collector (Bumble) "
+        "instead of feeding simulated samples straight to MQTT",
+    )
     cmd.set_defaults(handler=run_demo)
-
-
-@dataclass
-class DemoResult:
-    """What the demo stored, for the final report and its exit code."""
-
-    broker: str
-    store: str
-    stored_by_patient: dict[str, int] = field(default_factory=dict)
-    flush_patient: str = "p1"
-    flush_samples_in_store: int = 0
-    rejected: int = 0
-    episodes: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Every patient has stored samples, the flush patient's flush window included."""
-        return (
-            bool(self.stored_by_patient)
-            and all(n > 0 for n in self.stored_by_patient.values())
-            and self.flush_samples_in_store > 0
-        )
 
 
 def _start_broker(stack: contextlib.ExitStack, choice: str, data_dir: Path) -> tuple[str, str]:
@@ -182,7 +165,7 @@ def run_demo(args: argparse.Namespace) -> int:
             broker_url, broker_kind = _start_broker(stack, args.broker, data_dir)
         settings = _settings(args, broker_url, data_dir)
         result = _run(args, settings, broker_kind)
-    _report(result)
+    report(result)
     return 0 if result.ok else 1
 
 
@@ -196,7 +179,7 @@ def _flush_at_s(args: argparse.Namespace) -> float:
 
 def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> DemoResult:
     now_ms = wall_clock_ms()
-    if args.speed > 1:
+    if args.speed > 1 and not args.ble_sim:
         if args.duration is None:
             raise ConfigError("--speed above 1 needs --duration: samples may not lie in the future")
         # Accelerated time is placed in the recent past so that it ends now: the service rejects
@@ -207,7 +190,7 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
         args.patients,
         seed=args.seed,
         band_on_ms=now_ms - HISTORY_S * 1000,
-        episodes=[EpisodeScript("p1", EpisodeKind.FLUSH, flush_onset_ms)],
+        episodes=[] if args.ble_sim else [EpisodeScript("p1", EpisodeKind.FLUSH, flush_onset_ms)],
     )
     view = LatestVitalsProcessor()
     runtime = AlertingRuntime(settings)
@@ -216,33 +199,27 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
     ingest = IngestService.from_settings(
         settings, processor=ProcessorChain([view, runtime.processor])
     )
-    result = DemoResult(broker=broker_kind, store=ingest.store.name)
+    result = DemoResult(
+        broker=broker_kind, store=ingest.store.name, flush_patient=None if args.ble_sim else "p1"
+    )
     ingest.start()
-    with contextlib.ExitStack() as stack:
-        stack.callback(ingest.stop)
+    try:
         if not ingest.wait_ready(SETTLE_TIMEOUT_S):
             raise ConfigError(f"the service could not subscribe at {settings.mqtt.url}")
-        outbox = stack.enter_context(Outbox(settings.collector.outbox_path))
-        publisher = stack.enter_context(
-            MqttPublisher(
-                settings.mqtt,
-                outbox,
-                gateway_id=GATEWAY_ID,
-                software=f"flarewatch-demo {__version__}",
-            )
-        )
-        end_ms = (
-            None if args.duration is None else now_ms + round(args.duration * args.speed * 1000)
-        )
-        display = _Display(cohort.patient_ids, view, ingest, runtime, publisher)
-        try:
-            with _stop_on_sigterm():
-                asyncio.run(_stream(cohort, publisher, now_ms, end_ms, args.speed, display))
-        except KeyboardInterrupt:
-            log.info("stopping: Ctrl-C")
-        publisher.wait_until_sent(SETTLE_TIMEOUT_S)
-        _wait_ingested(ingest, publisher)
-    result.rejected = ingest.stats().rejected_total
+        with Outbox(settings.collector.outbox_path) as outbox:
+            display = LiveView(cohort.patient_ids, view, ingest, runtime, lambda: outbox.pending)
+            try:
+                with _stop_on_sigterm():
+                    if args.ble_sim:
+                        _stream_ble(args, settings, display)
+                    else:
+                        _stream_simulated(args, settings, cohort, outbox, now_ms, display)
+            except KeyboardInterrupt:
+                log.info("stopping: Ctrl-C")
+            _wait_ingested(ingest, outbox)
+        result.rejected = ingest.stats().rejected_total
+    finally:
+        ingest.stop()
     _collect(result, settings, cohort, flush_onset_ms, runtime)
     runtime.stop()
     return result
@@ -259,38 +236,61 @@ def _register_patients(runtime: AlertingRuntime, cohort: Cohort) -> None:
                 add_device(session, profile.patient_id, profile.device_id, "simulated band")
 
 
-async def _stream(
+def _stream_simulated(
+    args: argparse.Namespace,
+    settings: Settings,
     cohort: Cohort,
-    publisher: MqttPublisher,
+    outbox: Outbox,
     now_ms: int,
-    end_ms: int | None,
-    speed: float,
-    display: _Display,
+    display: LiveView,
 ) -> None:
+    """History as fast as possible, then live: simulated samples through outbox and publisher."""
+    end_ms = None if args.duration is None else now_ms + round(args.duration * args.speed * 1000)
     history = SimulatedSource(cohort, start_ms=now_ms - HISTORY_S * 1000, end_ms=now_ms, speed=0)
-    live = SimulatedSource(cohort, start_ms=now_ms, end_ms=end_ms, speed=speed)
-    display_task = asyncio.create_task(display.run())
-    try:
-        display.phase = "replaying 20 min of history"
-        await history.run(publisher)
-        display.phase = "live"
-        await live.run(publisher)
-    finally:
-        display_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await display_task
-        display.final()
+    live = SimulatedSource(cohort, start_ms=now_ms, end_ms=end_ms, speed=args.speed)
+    software = f"flarewatch-demo {__version__}"
+    with MqttPublisher(settings.mqtt, outbox, gateway_id=GATEWAY_ID, software=software) as pub:
+
+        async def stream() -> None:
+            display.phase = "replaying 20 min of history"
+            await history.run(pub)
+            display.phase = "live"
+            await live.run(pub)
+
+        try:
+            asyncio.run(display.around(stream()))
+        finally:
+            pub.wait_until_sent(SETTLE_TIMEOUT_S)
 
 
-def _wait_ingested(ingest: IngestService, publisher: MqttPublisher) -> None:
+def _stream_ble(args: argparse.Namespace, settings: Settings, display: LiveView) -> None:
+    """Virtual BLE bands in their own process, read by the real collector (bleak on Bumble)."""
+    with WorldProcess(args.patients) as world:
+        devices = [
+            ConfiguredDevice(str(d["name"]), f"p{i + 1}", str(d["address"]))
+            for i, d in enumerate(world.ready["devices"])
+        ]
+        collector = settings.collector.model_copy(
+            update={"ble_backend": f"bumble:{world.hci_transport}"}
+        )
+        gateway_settings = settings.model_copy(update={"collector": collector})
+
+        async def stream() -> None:
+            stop = asyncio.Event()
+            if args.duration is not None:
+                asyncio.get_running_loop().call_later(args.duration, stop.set)
+            display.phase = "live from virtual BLE bands"
+            await run_gateway(gateway_settings, devices, stop=stop)
+
+        asyncio.run(display.around(stream()))
+
+
+def _wait_ingested(ingest: IngestService, outbox: Outbox) -> None:
+    """Until the gateway outbox is empty and the ingest has acknowledged everything it got."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while time.monotonic() < deadline:
         stats = ingest.stats()
-        if (
-            stats.queue_depth == 0
-            and stats.unacked_messages == 0
-            and (stats.received_samples >= publisher.status().acked_samples)
-        ):
+        if outbox.pending == 0 and stats.queue_depth == 0 and stats.unacked_messages == 0:
             return
         time.sleep(0.1)
 
@@ -319,112 +319,3 @@ def _collect(
                     "model_version": episode.model_version,
                 }
             )
-
-
-def _report(result: DemoResult) -> None:
-    console = Console(stderr=True)
-    table = Table(title=f"flarewatch demo — broker: {result.broker}, store: {result.store}")
-    table.add_column("patient")
-    table.add_column("stored samples", justify="right")
-    for patient, count in result.stored_by_patient.items():
-        table.add_row(patient, str(count))
-    console.print(table)
-    console.print(
-        f"flush patient {result.flush_patient}: {result.flush_samples_in_store} samples stored "
-        f"since its flush began; {len(result.episodes)} episode(s); {result.rejected} rejected"
-    )
-    print(  # noqa: T201 - the machine-readable summary is the command's output
-        json.dumps(
-            {
-                "ok": result.ok,
-                "broker": result.broker,
-                "store": result.store,
-                "stored_by_patient": result.stored_by_patient,
-                "flush_patient": result.flush_patient,
-                "flush_samples_in_store": result.flush_samples_in_store,
-                "rejected": result.rejected,
-                "episodes": result.episodes,
-            }
-        )
-    )
-
-
-class _Display:
-    """The live terminal table (or a log line every few seconds without a terminal)."""
-
-    def __init__(
-        self,
-        patients: list[str],
-        view: LatestVitalsProcessor,
-        ingest: IngestService,
-        runtime: AlertingRuntime,
-        publisher: MqttPublisher,
-    ) -> None:
-        self.patients = patients
-        self.view = view
-        self.ingest = ingest
-        self.runtime = runtime
-        self.publisher = publisher
-        self.phase = "starting"
-        self.console = Console(stderr=True)
-        self._live: Live | None = None
-
-    async def run(self) -> None:
-        """Refresh until cancelled."""
-        if self.console.is_terminal:
-            self._live = Live(self.table(), console=self.console, refresh_per_second=2)
-            self._live.start()
-        last_log = 0.0
-        while True:
-            if self._live is not None:
-                self._live.update(self.table())
-            elif time.monotonic() - last_log >= LOG_EVERY_S:
-                last_log = time.monotonic()
-                log.info("demo %s: %s", self.phase, self.ingest.stats().summary())
-            await asyncio.sleep(REFRESH_S)
-
-    def final(self) -> None:
-        """Show the last state and release the terminal."""
-        if self._live is not None:
-            self._live.update(self.table())
-            self._live.stop()
-
-    def _episodes(self) -> Mapping[str, str]:
-        with self.runtime.db.session() as session:
-            rows = session.scalars(select(Episode).where(Episode.state == "open"))
-            return {e.patient_id: f"{e.kind} ({e.severity})" for e in rows}
-
-    def table(self) -> Table:
-        """Per patient: vitals, samples stored, rejects, device state, open episode."""
-        stats = self.ingest.stats()
-        snapshot = self.view.snapshot()
-        episodes = self._episodes()
-        outbox = self.publisher.status().outbox
-        table = Table(
-            title=f"flarewatch demo — {self.phase} — stored {stats.stored_samples} samples, "
-            f"rejected {stats.rejected_total}, outbox {outbox.pending}",
-            caption="Ctrl-C to stop",
-        )
-        for column in ("patient", "heart rate", "skin temp", "movement", "stored", "rejects"):
-            table.add_column(column, justify="left" if column == "patient" else "right")
-        table.add_column("device")
-        table.add_column("episode")
-        for patient in self.patients:
-            view = snapshot.get(patient)
-            vitals = view.vitals if view else {}
-            devices = view.devices if view else {}
-            table.add_row(
-                patient,
-                _fmt(vitals.get("heart_rate_bpm"), "{:.0f} bpm"),
-                _fmt(vitals.get("skin_temperature_c"), "{:.2f} °C"),
-                _fmt(vitals.get("acceleration_sd_g"), "{:.3f} g"),
-                str(stats.stored_by_patient.get(patient, 0)),
-                str(stats.rejected_by_patient.get(patient, 0)),
-                ", ".join(str(d.state) for d in devices.values()) or "—",
-                episodes.get(patient, "—"),
-            )
-        return table
-
-
-def _fmt(reading: Any, pattern: str) -> str:
-    return "—" if reading is None else pattern.format(reading.value)
