@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from models.alarm import Severity
 from service.alerts.audit import Clock, record
+from service.alerts.care_team import escalation_levels, patient_contacts
 from service.alerts.const import ACK_TOKEN_TTL_S
 from service.alerts.errors import AlertNotFoundError, CancelNotAllowedError, TokenError
 from service.alerts.lifecycle import AlertClock, Plan, Purpose, Send, worsen
-from service.alerts.policy import Policy
 from service.alerts.tokens import TokenAction, TokenClaim, sign_token, verify_token
 from service.db.models import (
     Alert,
@@ -28,13 +28,10 @@ from service.db.models import (
     Delivery,
     DeliveryState,
     Patient,
-    Role,
 )
 from service.db.session import Database
 
 log = logging.getLogger(__name__)
-
-OPEN_STATES = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE, AlertState.ACKNOWLEDGED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,39 +61,6 @@ class AlertTransaction:
     now_s: float
     events: list[AlertEvent] = field(default_factory=list)
     wake: bool = False
-
-
-def policy_of(patient: Patient) -> Policy:
-    """The patient's alerting policy as a pure value."""
-    return Policy(
-        cancel_window_s=patient.cancel_window_s,
-        ack_timeout_s=patient.ack_timeout_s,
-        repeat_interval_s=patient.repeat_interval_s,
-        timezone=patient.timezone,
-        quiet_start=patient.quiet_start,
-        quiet_end=patient.quiet_end,
-    )
-
-
-def escalation_levels(session: Session, patient_id: str) -> list[Contact]:
-    """Caregivers in care-team order, then emergency contacts: one contact per level."""
-    contacts = session.scalars(
-        select(Contact)
-        .where(Contact.patient_id == patient_id, Contact.role != Role.PATIENT)
-        .order_by(Contact.role == Role.EMERGENCY, Contact.position, Contact.id)
-    ).all()
-    return list(contacts)
-
-
-def patient_contacts(session: Session, patient_id: str) -> list[Contact]:
-    """The wearer's own channels (cancel links, signal notices)."""
-    return list(
-        session.scalars(
-            select(Contact)
-            .where(Contact.patient_id == patient_id, Contact.role == Role.PATIENT)
-            .order_by(Contact.position, Contact.id)
-        ).all()
-    )
 
 
 def clock_of(alert: Alert) -> AlertClock:
@@ -445,12 +409,3 @@ class AlertManager:
             contact = session.get(Contact, claim.contact_id)
             name = contact.name if contact is not None else f"contact {claim.contact_id}"
         return self.acknowledge(claim.alert_id, by=name, via=via)
-
-
-def open_alerts_for(session: Session, patient_id: str) -> list[Alert]:
-    """The patient's alerts that are not finished yet."""
-    return list(
-        session.scalars(
-            select(Alert).where(Alert.patient_id == patient_id, Alert.state.in_(OPEN_STATES))
-        ).all()
-    )

@@ -21,15 +21,10 @@ from sqlalchemy import func, select
 from models.alarm import Severity
 from service.alerts.audit import record
 from service.alerts.backoff import FailureKind, retry_delay_s
+from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
 from service.alerts.lifecycle import Purpose, Send, plan_alert
-from service.alerts.manager import (
-    AlertManager,
-    AlertTransaction,
-    clock_of,
-    escalation_levels,
-    policy_of,
-)
+from service.alerts.manager import AlertManager, AlertTransaction, clock_of
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.alerts.render import AlertFacts, render_message
 from service.alerts.tokens import TokenAction

@@ -48,6 +48,10 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
+OPEN_ALERT_STATES = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE, AlertState.ACKNOWLEDGED)
+"""Alerts that are not finished: a new one of the same kind would be a duplicate."""
+
+
 class DeliveryState(StrEnum):
     """One message to one channel; retried with backoff, then it falls through."""
 

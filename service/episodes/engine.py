@@ -25,8 +25,8 @@ from service.alerts.const import (
 )
 from service.alerts.manager import AlertManager, AlertTransaction
 from service.db.models import (
+    OPEN_ALERT_STATES,
     Alert,
-    AlertState,
     Device,
     Episode,
     EpisodeState,
@@ -358,9 +358,7 @@ class EpisodeEngine:
                 Alert.patient_id == patient_id,
                 Alert.kind == alert_kind,
                 Alert.episode_id.is_(None),
-                Alert.state.in_(
-                    (AlertState.CANCEL_WINDOW, AlertState.ACTIVE, AlertState.ACKNOWLEDGED)
-                ),
+                Alert.state.in_(OPEN_ALERT_STATES),
             )
         ).first()
 
