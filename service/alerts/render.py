@@ -81,7 +81,7 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
     if facts.signal_lost:
         lines.append("The wearable's signal was LOST during this episode: check on them in person.")
     if purpose is Purpose.RESOLVED:
-        lines = [f"{name}: the {what} episode has ended ({minutes} min)."]
+        lines = [f"{name}: {what} - no longer detected (after {minutes} min)."]
     elif purpose is Purpose.PATIENT_CHECK:
         lines.append("If you are fine, cancel before your caregivers are alerted:")
         if link:
