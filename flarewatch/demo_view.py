@@ -59,10 +59,17 @@ def report(result: DemoResult) -> None:
     for patient, count in result.stored_by_patient.items():
         table.add_row(patient, str(count))
     console.print(table)
-    console.print(
-        f"flush patient {result.flush_patient}: {result.flush_samples_in_store} samples stored "
-        f"since its flush began; {len(result.episodes)} episode(s); {result.rejected} rejected"
-    )
+    if result.flush_patient is not None:
+        console.print(
+            f"flush patient {result.flush_patient}: {result.flush_samples_in_store} samples "
+            "stored since its flush began"
+        )
+    for episode in result.episodes:
+        console.print(
+            f"episode: {episode['patient_id']} {episode['kind']} ({episode['severity']}, "
+            f"{episode['state']}) raised by model {episode['model_version']}"
+        )
+    console.print(f"{len(result.episodes)} episode(s); {result.rejected} message(s) rejected")
     print(  # noqa: T201 - the machine-readable summary is the command's output
         json.dumps(
             {
