@@ -198,6 +198,7 @@ class IngestService:
         if any(code.is_failure for code in codes):
             log.error("broker refused a subscription (%s): check the service's ACL", codes)
             return
+        log.info("subscribed to samples and status topics")
         self._subscribed.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
