@@ -33,6 +33,29 @@ def add_commands(subparsers: Any) -> None:
     )
     detect.set_defaults(handler=run_detect)
 
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="inject synthetic episodes into the real recordings and measure the detectors",
+    )
+    evaluate.add_argument("--data", type=Path, default=None, help="recordings folder")
+    evaluate.add_argument("--out", type=Path, default=Path("docs"), help="report folder")
+    evaluate.add_argument("--seed", type=int, default=20261125, help="random seed")
+    evaluate.add_argument(
+        "--split", choices=("holdout", "tuning", "all"), default="holdout", help="subjects to use"
+    )
+    evaluate.add_argument(
+        "--max-fitbit-days", type=float, default=None, help="cap days per Fitbit user (quick runs)"
+    )
+    evaluate.add_argument(
+        "--max-sessions", type=int, default=None, help="cap stress-predict sessions (quick runs)"
+    )
+    evaluate.add_argument(
+        "--train", action="store_true", help="train the confirmer on the tuning split and save it"
+    )
+    evaluate.add_argument("--rules-only", action="store_true", help="evaluate without confirmer")
+    evaluate.add_argument("--model", type=Path, default=None, help="confirmer artifact to use")
+    evaluate.set_defaults(handler=run_evaluate)
+
 
 def run_detect(args: argparse.Namespace) -> int:
     """Handler of ``flarewatch detect``."""
@@ -58,3 +81,10 @@ def run_detect(args: argparse.Namespace) -> int:
             count = write_events(alarms, out)
     log.info("%d samples replayed, %d alarms (model %s)", len(frame), count, bank.model_version)
     return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Handler of ``flarewatch evaluate``."""
+    from models.evaluation_cli import evaluate_command
+
+    return int(evaluate_command(args))

@@ -27,6 +27,7 @@ FEATURES: tuple[str, ...] = (
     "has_motion",
     "rest_s",
     "worn_s",
+    "surge_score",
 )
 """Evidence keys the confirmer reads, in column order."""
 

@@ -31,21 +31,26 @@ TEMP_REF_TAU_S: Final = 10 * 60.0
 HR_MID_TAU_S: Final = 120.0
 """Two-minute average of heart rate: its gap to the fast one tells rising from falling."""
 
+HR_NOISE_TAU_S: Final = 120.0
+"""Signal quality is the scatter of heart-rate readings around the smoothed rate over ~2 min."""
+
 TEMP_MID_TAU_S: Final = 180.0
 """Three-minute average of skin temperature: its gap to the fast one is the warming slope."""
 
 TEMP_REF_CLIP_C: Final = 0.05
 """The temperature reference moves toward at most 0.05 degC of warming per sample."""
 
-ACC_SD_TAU_S: Final = 10.0
-"""Smoothing of movement, so stillness means ten quiet seconds, not one."""
+ACC_SD_TAU_S: Final = 30.0
+"""Smoothing of movement: exercise is sustained movement, a gesture is not; stillness means
+half a minute without it."""
 
 MAX_STEP_S: Final = 60.0
 """Longest time step an average integrates; longer silences are gaps, not slow samples."""
 
-ACC_SD_ACTIVE_G: Final = 0.05
-"""Movement above this standard deviation of |acceleration| counts as activity (E4 at rest:
-median 0.007 g, 90th percentile 0.056 g in the stress-predict recordings)."""
+ACC_SD_ACTIVE_G: Final = 0.10
+"""Smoothed movement above this standard deviation of |acceleration| counts as exercise. Seated
+people gesture: in the stress-predict recordings the per-second value exceeds 0.05 g 10 % of the
+time (median 0.007 g), while walking keeps it around 0.2-0.4 g."""
 
 ACC_SD_STILL_G: Final = 0.004
 """Below this the wrist is motionless (a syncope after a surge; real rest still shows ~0.007 g)."""
@@ -57,12 +62,21 @@ steps or movement (Apple's high-heart-rate alert waits 10 min of inactivity)."""
 GAP_RESET_S: Final = 10 * 60.0
 """A silence this long means the band was off or out of range: restart the wear-time clock."""
 
-WARMUP_S: Final = 10 * 60.0
-"""No detection during the first 10 min of wear: the optical sensor and above all the skin
-temperature settle after the band is put on (stress-predict README: ~10 min warm-up)."""
+WARMUP_S: Final = 15 * 60.0
+"""No detection during the first 15 min of wear: the optical sensor settles and the baselines need
+readings (stress-predict README: skin temperature climbs for ~10 min after the band goes on)."""
 
 TEMP_WARMUP_S: Final = 15 * 60.0
-"""Skin-temperature detection waits 5 min longer: the reference needs settled readings."""
+"""Skin-temperature detection waits at least as long, and then until the skin stops warming."""
+
+TEMP_SETTLED_SLOPE_C_PER_MIN: Final = 0.02
+"""The warm-up is over once the skin temperature changes by less than this: in some E4 sessions
+it keeps climbing well past 15 min."""
+
+SURGE_MIN_TEMP_SLOPE_C_PER_MIN: Final = -0.02
+"""Where skin temperature is measured, a surge with the skin cooling is not anaphylaxis-like:
+reactions dilate peripheral vessels (blood flow +19.7 %, Ruiz-Garcia 2021) while mental stress
+and hyperventilation constrict them (skin cools; stress-predict README)."""
 
 NO_DATA_AFTER_S: Final = 5 * 60.0
 """Silence after which a 'no data' signal alarm is raised (distinct from 'patient in trouble')."""
@@ -84,11 +98,13 @@ reactions (Ruiz-Garcia 2021), below the anaphylactic surges it must catch."""
 SURGE_MIN_BPM: Final = 10.0
 """... and by at least 10 bpm, so low resting rates do not turn noise into a surge."""
 
-SURGE_TOD_MARGIN_FRAC: Final = 0.10
-"""... and 10 % above this patient's usual resting rate at this hour (waking up, circadian rise)."""
+SURGE_TOD_MARGIN_FRAC: Final = 0.15
+"""... and 15 % above this patient's usual resting rate at this hour (waking up, circadian rise)."""
 
-SURGE_PERSIST_S: Final = 75.0
-"""A surge must last 75 s: arousals and posture changes pass sooner; anaphylaxis does not."""
+SURGE_SCORE_FRAC_S: Final = 30.0
+"""Evidence needed for a surge alarm: the excess rise over SURGE_RISE_FRAC integrated over time
+(fraction x seconds). A +40 % surge alarms ~2 min after crossing, a +25 % one after ~5 min: night
+arousals and posture changes (+15-25 % for 2-5 min) mostly fall short, anaphylaxis does not."""
 
 SURGE_CRITICAL_FRAC: Final = 0.30
 """A surge of 30 % or a surge followed by stillness is critical from the first alarm."""
@@ -101,18 +117,19 @@ STILL_AFTER_SURGE_S: Final = 30.0
 """Motionless for 30 s during a surge episode: possible syncope (72 % of SM anaphylaxis)."""
 
 # --- flush: skin warming with a heart-rate rise at rest -----------------------------------------
-FLUSH_TEMP_RISE_C: Final = 0.35
-"""Skin above its reference by 0.35 degC: below the smallest documented flush (+0.6 degC, niacin)
+FLUSH_TEMP_RISE_C: Final = 0.25
+"""Skin above its reference by 0.25 degC: below the smallest documented flush (+0.6 degC, niacin)
 so the rising edge is caught early, above sensor quantisation and ambient drift."""
 
 FLUSH_TEMP_SLOPE_C_PER_MIN: Final = 0.04
 """... and still warming by 0.04 degC/min (flushes rise over minutes; sleep onset ~0.06)."""
 
-FLUSH_HR_RISE_FRAC: Final = 0.04
-"""... with heart rate 4 % above reference (sleep onset warms the skin while the heart slows)."""
+FLUSH_HR_RISE_FRAC: Final = 0.02
+"""... with the two-minute heart rate 2 % above reference (sleep onset warms the skin while the
+heart slows)."""
 
-FLUSH_PERSIST_S: Final = 60.0
-"""A flush condition must hold for one minute."""
+FLUSH_PERSIST_S: Final = 30.0
+"""A flush condition must hold for half a minute (the averages already smooth it)."""
 
 # --- episodes ---------------------------------------------------------------------------------
 RELEASE_PERSIST_S: Final = 10 * 60.0
@@ -130,3 +147,7 @@ CONFIRM_THRESHOLD: Final = 0.5
 # --- evaluation -------------------------------------------------------------------------------
 EVAL_CHUNK_S: Final = 300.0
 """Replay feeds the detector bank 5-minute batches, as a gateway would after a short buffer."""
+
+CONFIRM_KEEP_POSITIVE_SHARE: Final = 0.98
+"""The confirmer's threshold is set on the tuning split to keep 98 % of true onsets: missing an
+anaphylaxis costs far more than a false alarm."""

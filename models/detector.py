@@ -40,11 +40,13 @@ from models.const import (
     SURGE_CRITICAL_AFTER_S,
     SURGE_CRITICAL_FRAC,
     SURGE_MIN_BPM,
-    SURGE_PERSIST_S,
     SURGE_RISE_FRAC,
+    SURGE_SCORE_FRAC_S,
     SURGE_TOD_MARGIN_FRAC,
-    TEMP_WARMUP_S,
     WARMUP_S,
+)
+from models.const import (
+    SURGE_MIN_TEMP_SLOPE_C_PER_MIN as SURGE_MIN_TEMP_SLOPE,
 )
 from models.episodes import EpisodeLatch, LatchEvent, LatchState, advance
 from models.features import SignalTracker
@@ -64,7 +66,7 @@ class PatientDetector(StreamingDetector):
         surge_rise_frac: float = SURGE_RISE_FRAC,
         surge_min_bpm: float = SURGE_MIN_BPM,
         surge_tod_margin_frac: float = SURGE_TOD_MARGIN_FRAC,
-        surge_persist_s: float = SURGE_PERSIST_S,
+        surge_score_frac_s: float = SURGE_SCORE_FRAC_S,
         flush_temp_rise_c: float = FLUSH_TEMP_RISE_C,
         flush_temp_slope_c_per_min: float = FLUSH_TEMP_SLOPE_C_PER_MIN,
         flush_hr_rise_frac: float = FLUSH_HR_RISE_FRAC,
@@ -76,7 +78,7 @@ class PatientDetector(StreamingDetector):
         self.surge_rise_frac = surge_rise_frac
         self.surge_min_bpm = surge_min_bpm
         self.surge_tod_margin_frac = surge_tod_margin_frac
-        self.surge_persist_s = surge_persist_s
+        self.surge_score_frac_s = surge_score_frac_s
         self.flush_temp_rise_c = flush_temp_rise_c
         self.flush_temp_slope_c_per_min = flush_temp_slope_c_per_min
         self.flush_hr_rise_frac = flush_hr_rise_frac
@@ -94,6 +96,8 @@ class PatientDetector(StreamingDetector):
             self.no_contact_alarmed = False
             self.still_since_s: float | None = None
             self.rejected_samples = 0
+            self.surge_score = 0.0
+            self.surge_time_s: float | None = None
 
     def state_dict(self) -> dict[str, Any]:
         """Learned state as plain JSON-able data (baselines, latches, signal states)."""
@@ -219,33 +223,43 @@ class PatientDetector(StreamingDetector):
             "has_motion": 1.0 if tr.acc_sd_fast is not None else 0.0,
             "rest_s": round(min(since_active, 6 * 3600.0), 0),
             "worn_s": round(min(tr.worn_for(t), 6 * 3600.0), 0),
+            "hr_noise_frac": round(tr.hr_noise_frac(), 4),
         }
 
     def _detect_surge(self, t: float, alarms: list[Alarm]) -> None:
         tr = self.tracker
         rise = tr.hr_rise_frac()
         latch = self.surge
+        dt = min(t - self.surge_time_s, 60.0) if self.surge_time_s is not None else 0.0
+        self.surge_time_s = t
         onset = False
         if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
             tod = tr.tod_rise_frac(t)
-            onset = (
+            surging = (
                 tr.worn_for(t) >= WARMUP_S
                 and tr.resting(t)
                 and rise >= self.surge_rise_frac
                 and tr.hr_rise_bpm() >= self.surge_min_bpm
                 and (tod is None or tod >= self.surge_tod_margin_frac)
-                and (latch.state is LatchState.PENDING or tr.hr_trend_bpm() >= 0.0)
+                and (self.surge_score > 0.0 or tr.hr_trend_bpm() >= 0.0)
+                and (tr.temp_fast is None or tr.temp_slope_c_per_min() >= SURGE_MIN_TEMP_SLOPE)
             )
+            # evidence accumulates with the size of the surge times its duration (CUSUM):
+            # large surges alarm within a minute, small ones only if they last
+            self.surge_score = (
+                self.surge_score + (rise - self.surge_rise_frac) * dt if surging else 0.0
+            )
+            onset = surging and self.surge_score >= self.surge_score_frac_s
         else:
             onset = rise >= self.surge_rise_frac * RELEASE_FRAC
         release = rise < self.surge_rise_frac * RELEASE_FRAC
-        event = advance(
-            latch, t, onset, release, self.surge_persist_s, RELEASE_PERSIST_S, MAX_EPISODE_S
-        )
+        event = advance(latch, t, onset, release, 0.0, RELEASE_PERSIST_S, MAX_EPISODE_S)
         if event is LatchEvent.ONSET:
             evidence = self._evidence(t)
             evidence["episode_no"] = float(latch.episode_no)
             evidence["onset"] = 1.0
+            evidence["surge_score"] = round(self.surge_score, 2)
+            self.surge_score = 0.0
             critical = rise >= SURGE_CRITICAL_FRAC
             latch.severity_critical = critical
             self.still_since_s = None
@@ -284,11 +298,11 @@ class PatientDetector(StreamingDetector):
         temp_rise = temp_rise if temp_rise is not None else 0.0
         if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
             onset = (
-                tr.worn_for(t) >= TEMP_WARMUP_S
+                tr.temp_settled
                 and tr.resting(t)
                 and temp_rise >= self.flush_temp_rise_c
                 and tr.temp_slope_c_per_min() >= self.flush_temp_slope_c_per_min
-                and tr.hr_rise_frac() >= self.flush_hr_rise_frac
+                and tr.hr_mid_rise_frac() >= self.flush_hr_rise_frac
             )
         else:
             onset = temp_rise >= self.flush_temp_rise_c * RELEASE_FRAC

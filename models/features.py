@@ -16,6 +16,7 @@ from models.const import (
     GAP_RESET_S,
     HR_FAST_TAU_S,
     HR_MID_TAU_S,
+    HR_NOISE_TAU_S,
     HR_REF_CLIP_FRAC,
     HR_REF_TAU_S,
     MAX_STEP_S,
@@ -24,6 +25,8 @@ from models.const import (
     TEMP_MID_TAU_S,
     TEMP_REF_CLIP_C,
     TEMP_REF_TAU_S,
+    TEMP_SETTLED_SLOPE_C_PER_MIN,
+    TEMP_WARMUP_S,
     TOD_BINS,
     TOD_TAU_S,
 )
@@ -57,10 +60,13 @@ class SignalTracker:
     hr_fast: float | None = None
     hr_mid: float | None = None
     hr_ref: float | None = None
+    hr_noise: float | None = None
     temp_time_s: float | None = None
     temp_fast: float | None = None
     temp_mid: float | None = None
     temp_ref: float | None = None
+    temp_settled: bool = False
+    acc_time_s: float | None = None
     acc_sd_fast: float | None = None
     tod_rest_bpm: list[float | None] = field(default_factory=lambda: [None] * TOD_BINS)
 
@@ -77,16 +83,18 @@ class SignalTracker:
         """Fold one sample in; ``freeze`` holds the references while an episode is suspected."""
         if self.last_time_s is None or time_s - self.last_time_s >= GAP_RESET_S:
             self.wear_start_s = time_s
+            self.temp_settled = False
             self.hr_fast = self.hr_mid = self.temp_fast = self.temp_mid = None
             if self.last_time_s is not None and not freeze:
                 self.hr_ref = self.temp_ref = None
         self.last_time_s = time_s
-        if (steps is not None and steps > 0) or (
-            acc_sd_g is not None and acc_sd_g > ACC_SD_ACTIVE_G
-        ):
-            self.last_active_s = time_s
         if acc_sd_g is not None:
-            self.acc_sd_fast = ewma(self.acc_sd_fast, acc_sd_g, 1.0, ACC_SD_TAU_S)
+            dt = 1.0 if self.acc_time_s is None else min(time_s - self.acc_time_s, MAX_STEP_S)
+            self.acc_time_s = time_s
+            self.acc_sd_fast = ewma(self.acc_sd_fast, acc_sd_g, dt, ACC_SD_TAU_S)
+        moving = self.acc_sd_fast is not None and self.acc_sd_fast > ACC_SD_ACTIVE_G
+        if moving or (steps is not None and steps > 0):
+            self.last_active_s = time_s
         if heart_rate_bpm is not None:
             self._step_heart_rate(time_s, heart_rate_bpm, freeze)
         if skin_temperature_c is not None:
@@ -95,6 +103,9 @@ class SignalTracker:
     def _step_heart_rate(self, time_s: float, hr: float, freeze: bool) -> None:
         dt = min(time_s - self.hr_time_s, MAX_STEP_S) if self.hr_time_s is not None else 1.0
         self.hr_time_s = time_s
+        if self.hr_fast is not None:
+            # signal quality: typical jump of a reading away from the smoothed rate
+            self.hr_noise = ewma(self.hr_noise, abs(hr - self.hr_fast), dt, HR_NOISE_TAU_S)
         self.hr_fast = ewma(self.hr_fast, hr, dt, HR_FAST_TAU_S)
         self.hr_mid = ewma(self.hr_mid, hr, dt, HR_MID_TAU_S)
         if freeze:
@@ -115,6 +126,8 @@ class SignalTracker:
         self.temp_time_s = time_s
         self.temp_fast = ewma(self.temp_fast, temp, dt, TEMP_FAST_TAU_S)
         self.temp_mid = ewma(self.temp_mid, temp, dt, TEMP_MID_TAU_S)
+        if not self.temp_settled and self.worn_for(time_s) >= TEMP_WARMUP_S:
+            self.temp_settled = abs(self.temp_slope_c_per_min()) < TEMP_SETTLED_SLOPE_C_PER_MIN
         if freeze:
             return
         ref = self.temp_ref
@@ -140,6 +153,18 @@ class SignalTracker:
         if self.hr_fast is None or self.hr_ref is None or self.hr_ref <= 0:
             return 0.0
         return self.hr_fast / self.hr_ref - 1.0
+
+    def hr_mid_rise_frac(self) -> float:
+        """Relative rise of the two-minute heart rate over the reference: slower, less noisy."""
+        if self.hr_mid is None or self.hr_ref is None or self.hr_ref <= 0:
+            return 0.0
+        return self.hr_mid / self.hr_ref - 1.0
+
+    def hr_noise_frac(self) -> float:
+        """Signal quality: recent reading-to-reading scatter relative to the resting rate."""
+        if self.hr_noise is None or self.hr_ref is None or self.hr_ref <= 0:
+            return 0.0
+        return self.hr_noise / self.hr_ref
 
     def hr_rise_bpm(self) -> float:
         """Absolute rise of smoothed heart rate over the short resting reference."""

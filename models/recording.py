@@ -59,7 +59,7 @@ def read_recording(path: Path) -> tuple[pd.DataFrame, RecordingQuality]:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer")
     except FileNotFoundError as exc:
         raise RecordingError(path, "file not found") from exc
-    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise RecordingError(path, f"not a readable CSV file ({exc.__class__.__name__})") from exc
     return clean_recording(raw, path)
 

@@ -1,0 +1,294 @@
+"""Measuring the detectors: choose onsets, inject episodes, replay, match alarms to episodes.
+
+Everything goes through :func:`models.replay.replay` and a :class:`~models.bank.DetectorBank`, the
+code path of the service. Positives are injected episodes (:mod:`models.injection`); negatives
+are the real recordings untouched, so every alarm on them is false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from models.alarm import Alarm, AlarmKind
+from models.bank import DetectorBank
+from models.const import ACC_SD_ACTIVE_G, ACC_SD_TAU_S, GAP_RESET_S, REST_AFTER_ACTIVITY_S
+from models.datasets import Recording
+from models.injection import Episode, draw_episode, inject
+from models.recording import iter_samples
+from models.replay import replay
+
+BankFactory = Callable[[], DetectorBank]
+Progress = Callable[[int], None]
+
+ONSET_LEAD_S = 30 * 60.0
+"""An onset needs 30 min of wear before it (baselines) and ..."""
+ONSET_TAIL_S = 30 * 60.0
+"""... 30 min of data after it in Fitbit recordings (to see the detection)."""
+FITBIT_BLOCK_S = 8 * 3600.0
+"""At most one injected episode per 8 h block of a Fitbit recording ..."""
+MIN_EPISODE_SPACING_S = 4 * 3600.0
+"""... at least 4 h apart, so each starts from calm baselines."""
+STRESS_ONSET_WINDOW_S = (20 * 60.0, 42 * 60.0)
+"""Stress-predict sessions last ~55 min: onsets after warm-up, with >= 13 min left to detect."""
+STRESS_COPIES = 4
+"""Independent injected copies per session and kind (one episode each)."""
+MATCH_AFTER_END_S = 5 * 60.0
+"""An alarm up to 5 min after the injected change is over still counts as its detection."""
+NIGHT_HOURS = range(0, 6)
+"""Fitbit clocks are local: 00:00-06:00 is night (sleep, sleep onset and awakenings)."""
+
+
+@dataclass(slots=True)
+class EpisodeOutcome:
+    """What happened to one injected episode."""
+
+    source: str
+    subject: str
+    episode: Episode
+    detected: bool
+    delay_s: float | None
+    other_kind: bool
+    severity: str | None
+    confounders: dict[str, str]
+
+
+@dataclass(slots=True)
+class FalseAlarm:
+    """An onset alarm on an untouched recording."""
+
+    source: str
+    subject: str
+    alarm: Alarm
+    confounders: dict[str, str]
+
+
+@dataclass(slots=True)
+class Example:
+    """A recording with injected episodes and the alarms raised, for the PNG report."""
+
+    recording: Recording
+    frame: pd.DataFrame
+    episodes: list[Episode]
+    alarms: list[Alarm]
+
+
+@dataclass(slots=True)
+class EvaluationResult:
+    """Outcomes of every injected episode and every false alarm, with the exposure behind them."""
+
+    outcomes: list[EpisodeOutcome] = field(default_factory=list)
+    false_alarms: list[FalseAlarm] = field(default_factory=list)
+    exposure_days: dict[str, float] = field(default_factory=dict)
+    sessions: dict[str, int] = field(default_factory=dict)
+    candidates: list[tuple[Alarm, int]] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)
+
+
+def is_onset(alarm: Alarm) -> bool:
+    """A physiological alarm that opens an episode (not an escalation nor a resolution)."""
+    return alarm.evidence.get("onset") == 1.0
+
+
+def rest_mask(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with no steps or movement in the settling time before them."""
+    time_s = frame["time_s"].to_numpy(dtype="float64")
+    active = np.zeros(len(frame), dtype=bool)
+    if "steps" in frame:
+        active |= frame["steps"].fillna(0).to_numpy() > 0
+    if "acc_sd_g" in frame and frame["acc_sd_g"].notna().any():
+        # the detector's smoothing (SignalTracker): exponential, time constant ACC_SD_TAU_S
+        movement = (
+            frame["acc_sd_g"]
+            .ewm(
+                halflife=pd.Timedelta(seconds=ACC_SD_TAU_S * np.log(2.0)),
+                times=pd.to_datetime(frame["time_s"], unit="s"),
+                ignore_na=True,
+            )
+            .mean()
+        )
+        active |= movement.fillna(0).to_numpy() > ACC_SD_ACTIVE_G
+    active_times = time_s[active]
+    if not len(active_times):
+        return np.ones(len(frame), dtype=bool)
+    idx = np.searchsorted(active_times, time_s, side="right") - 1
+    last = np.where(idx >= 0, active_times[np.maximum(idx, 0)], -np.inf)
+    return np.asarray(time_s - last >= REST_AFTER_ACTIVITY_S)
+
+
+def _segments(time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end time of the wear segment (no gap >= GAP_RESET_S) of each row."""
+    breaks = np.flatnonzero(np.diff(time_s) >= GAP_RESET_S) + 1
+    starts = np.r_[0, breaks]
+    ends = np.r_[breaks - 1, len(time_s) - 1]
+    seg = np.searchsorted(starts, np.arange(len(time_s)), side="right") - 1
+    return time_s[starts][seg], time_s[ends][seg]
+
+
+def fitbit_onsets(frame: pd.DataFrame, rng: np.random.Generator) -> list[float]:
+    """Random at-rest onsets, one per 8 h block where wear allows, at least 4 h apart."""
+    has_hr = frame["hr_bpm"].notna().to_numpy()
+    time_s = frame["time_s"].to_numpy(dtype="float64")
+    seg_start, seg_end = _segments(time_s[has_hr])
+    ok = (
+        (time_s[has_hr] - seg_start >= ONSET_LEAD_S)
+        & (seg_end - time_s[has_hr] >= ONSET_TAIL_S)
+        & rest_mask(frame)[has_hr]
+    )
+    candidates = time_s[has_hr][ok]
+    if not len(candidates):
+        return []
+    blocks = ((candidates - time_s[0]) // FITBIT_BLOCK_S).astype(int)
+    onsets: list[float] = []
+    for block in np.unique(blocks):
+        choices = candidates[blocks == block]
+        onset = float(choices[rng.integers(len(choices))])
+        if not onsets or onset - onsets[-1] >= MIN_EPISODE_SPACING_S:
+            onsets.append(onset)
+    return onsets
+
+
+def stress_onset(frame: pd.DataFrame, rng: np.random.Generator) -> float | None:
+    """A random at-rest onset 20-42 min into a stress-predict session."""
+    time_s = frame["time_s"].to_numpy(dtype="float64")
+    rel = time_s - time_s[0]
+    low, high = STRESS_ONSET_WINDOW_S
+    ok = (rel >= low) & (rel <= high) & rest_mask(frame) & frame["hr_bpm"].notna().to_numpy()
+    choices = time_s[ok]
+    return float(choices[rng.integers(len(choices))]) if len(choices) else None
+
+
+def confounders_at(recording: Recording, frame: pd.DataFrame, time_s: float) -> dict[str, str]:
+    """Context of a moment: stress phase, or night/day and recent exercise in free living."""
+    row = int(np.searchsorted(frame["time_s"].to_numpy(), time_s, side="right")) - 1
+    row = max(row, 0)
+    if recording.source == "stress_predict":
+        phase = str(frame["phase"].iloc[row]) if "phase" in frame else ""
+        return {"phase": phase or "unlabelled"}
+    hour = int(time_s % 86_400 // 3600)
+    times = frame["time_s"].to_numpy()
+    steps = frame["steps"].fillna(0).to_numpy() if "steps" in frame else np.zeros(len(frame))
+    recent = (times > time_s - 30 * 60.0) & (times <= time_s)
+    return {
+        "time": "night" if hour in NIGHT_HOURS else "day",
+        "exercise": "after exercise" if steps[recent].sum() >= 500 else "no recent exercise",
+    }
+
+
+def run_recording(
+    bank_factory: BankFactory, recording: Recording, frame: pd.DataFrame, progress: Progress
+) -> list[Alarm]:
+    """Replay one (possibly injected) recording from an empty bank; the alarms it raised."""
+    return replay(bank_factory(), recording.subject, iter_samples(frame), progress=progress)
+
+
+def score_episodes(
+    recording: Recording,
+    frame: pd.DataFrame,
+    episodes: list[Episode],
+    alarms: list[Alarm],
+    result: EvaluationResult,
+) -> None:
+    """Match onset alarms to the injected episodes; record outcomes and labelled candidates."""
+    onsets = [a for a in alarms if is_onset(a)]
+    matched: set[int] = set()
+    for episode in episodes:
+        window = [
+            (i, a)
+            for i, a in enumerate(onsets)
+            if episode.onset_s <= a.time_s <= episode.end_s + MATCH_AFTER_END_S
+        ]
+        same = [(i, a) for i, a in window if a.kind is episode.kind]
+        matched.update(i for i, _ in window)
+        first = same[0][1] if same else None
+        result.outcomes.append(
+            EpisodeOutcome(
+                source=recording.source,
+                subject=recording.subject,
+                episode=episode,
+                detected=first is not None,
+                delay_s=None if first is None else first.time_s - episode.onset_s,
+                other_kind=bool(window) and not same,
+                severity=None if first is None else first.severity.value,
+                confounders=confounders_at(recording, frame, episode.onset_s),
+            )
+        )
+        result.candidates.extend((a, 1) for _, a in same[:1])
+
+
+def record_false_alarms(
+    recording: Recording, frame: pd.DataFrame, alarms: list[Alarm], result: EvaluationResult
+) -> None:
+    """Every onset on an untouched recording is a false alarm (and a negative candidate)."""
+    for alarm in alarms:
+        if is_onset(alarm):
+            context = confounders_at(recording, frame, alarm.time_s)
+            result.false_alarms.append(
+                FalseAlarm(recording.source, recording.subject, alarm, context)
+            )
+            result.candidates.append((alarm, 0))
+
+
+def evaluate_fitbit(
+    bank_factory: BankFactory,
+    recordings: list[Recording],
+    rng: np.random.Generator,
+    result: EvaluationResult,
+    progress: Progress,
+) -> None:
+    """Untouched Fitbit days for false alarms, plus one injected copy for anaphylaxis.
+
+    Flushes are not injected: the Fitbit recordings have no skin temperature, and a flush is
+    defined by skin warming (see docs/models.md).
+    """
+    for recording in recordings:
+        frame = recording.frame
+        result.exposure_days[recording.subject] = recording.days
+        alarms = run_recording(bank_factory, recording, frame, progress)
+        record_false_alarms(recording, frame, alarms, result)
+        episodes = [draw_episode(rng, AlarmKind.ANAPHYLAXIS, t) for t in fitbit_onsets(frame, rng)]
+        injected = inject(frame, episodes, rng)
+        alarms = run_recording(bank_factory, recording, injected, progress)
+        score_episodes(recording, injected, episodes, alarms, result)
+        if len(result.examples) < 3 and episodes:
+            result.examples.append(Example(recording, injected, episodes, alarms))
+
+
+def evaluate_stress(
+    bank_factory: BankFactory,
+    recordings: list[Recording],
+    rng: np.random.Generator,
+    result: EvaluationResult,
+    progress: Progress,
+) -> None:
+    """Untouched sessions for false alarms, then copies with one injected episode each."""
+    for recording in recordings:
+        frame = recording.frame
+        result.sessions[recording.subject] = 1
+        alarms = run_recording(bank_factory, recording, frame, progress)
+        record_false_alarms(recording, frame, alarms, result)
+        for kind in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS):
+            for _ in range(STRESS_COPIES):
+                onset = stress_onset(frame, rng)
+                if onset is None:
+                    progress(len(frame))
+                    continue
+                episodes = [draw_episode(rng, kind, onset)]
+                injected = inject(frame, episodes, rng)
+                alarms = run_recording(bank_factory, recording, injected, progress)
+                score_episodes(recording, injected, episodes, alarms, result)
+                if not any(
+                    e.recording.source == recording.source and e.episodes[0].kind is kind
+                    for e in result.examples
+                ):
+                    result.examples.append(Example(recording, injected, episodes, alarms))
+
+
+def samples_to_process(fitbit: list[Recording], stress: list[Recording]) -> int:
+    """Total samples the evaluation replays (for the progress bar)."""
+    return 2 * sum(len(r.frame) for r in fitbit) + (1 + 2 * STRESS_COPIES) * sum(
+        len(r.frame) for r in stress
+    )

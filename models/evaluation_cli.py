@@ -1,0 +1,120 @@
+"""``flarewatch evaluate``: load recordings, (optionally) train the confirmer, measure, report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+from models.artifacts import ARTIFACT_DIR, CONFIRMER_FILE, default_bank, save_confirmer
+from models.bank import DetectorBank
+from models.confirm import Confirmer
+from models.datasets import DATA_DIR, Split, load_fitbit, load_stress_predict
+from models.detector import PatientDetector
+from models.evaluation import (
+    BankFactory,
+    EvaluationResult,
+    evaluate_fitbit,
+    evaluate_stress,
+    samples_to_process,
+)
+from models.metrics import markdown_report, summary
+from models.report import plot_delays, plot_examples
+from models.training import train_confirmer, write_model_card
+
+log = logging.getLogger(__name__)
+
+
+def run_split(
+    bank_factory: BankFactory,
+    split: Split,
+    seed: int,
+    data_dir: Path,
+    *,
+    max_fitbit_days: float | None = None,
+    max_sessions: int | None = None,
+    max_fitbit_users: int | None = None,
+    console: Console | None = None,
+) -> EvaluationResult:
+    """Evaluate one split of the recordings with banks from ``bank_factory`` (seeded)."""
+    fitbit = load_fitbit(data_dir, split, limit=max_fitbit_users, max_days=max_fitbit_days)
+    stress = load_stress_predict(data_dir, split, limit=max_sessions)
+    rng = np.random.default_rng(seed)
+    result = EvaluationResult()
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,}/{task.total:,} samples",
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+        disable=console is None,
+    ) as progress:
+        task = progress.add_task(f"evaluating ({split})", total=samples_to_process(fitbit, stress))
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        evaluate_stress(bank_factory, stress, rng, result, advance)
+        evaluate_fitbit(bank_factory, fitbit, rng, result, advance)
+    return result
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """Handler of ``flarewatch evaluate`` (see ``flarewatch evaluate --help``)."""
+    console = Console(stderr=True)
+    data_dir: Path = args.data or DATA_DIR
+    out: Path = args.out
+    limits = {"max_fitbit_days": args.max_fitbit_days, "max_sessions": args.max_sessions}
+    model_path: Path = args.model or ARTIFACT_DIR / CONFIRMER_FILE
+    training_info = None
+    confirmer: Confirmer | None = None
+    if args.train:
+        console.print("[bold]training the confirmer on the tuning split (rules only)[/bold]")
+        tuning = run_split(
+            rules_only_bank, "tuning", args.seed, data_dir, console=console, **limits
+        )
+        version = f"confirm-{args.seed}"
+        confirmer, training_info = train_confirmer(tuning.candidates, args.seed, version)
+        save_confirmer(confirmer, model_path, {"seed": args.seed, **training_info})
+        console.print(f"saved {model_path} (threshold {confirmer.threshold:.3f})")
+
+    def factory() -> DetectorBank:
+        if args.rules_only:
+            return rules_only_bank()
+        if confirmer is not None:
+            return DetectorBank(PatientDetector(), confirmer)
+        return default_bank(confirmer_path=args.model)
+
+    console.print(f"[bold]evaluating split '{args.split}' (seed {args.seed})[/bold]")
+    result = run_split(factory, args.split, args.seed, data_dir, console=console, **limits)
+    headline = summary(result)
+    bank = factory()
+    header = f"## Results: split `{args.split}`, seed {args.seed}, model `{bank.model_version}`" + (
+        f", limits {limits}" if any(v is not None for v in limits.values()) else ""
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"evaluation-{args.split}"
+    (out / f"{stem}.md").write_text(markdown_report(result, header), encoding="utf-8")
+    (out / f"{stem}.json").write_text(
+        json.dumps({"model_version": bank.model_version, **headline}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+    plot_examples(result, out / "img" / f"{stem}-examples.png")
+    plot_delays(result, out / "img" / f"{stem}-delays.png")
+    if training_info is not None and confirmer is not None:
+        card = model_path.with_name("MODEL_CARD.md")
+        write_model_card(card, confirmer.version, training_info, headline)
+    console.print_json(json.dumps(headline))
+    console.print(f"report written to {out / f'{stem}.md'}")
+    return 0
+
+
+def rules_only_bank() -> DetectorBank:
+    """A bank with the rules alone (for training the confirmer and for ablations)."""
+    return DetectorBank(PatientDetector())

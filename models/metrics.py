@@ -1,0 +1,161 @@
+"""The evaluation table: sensitivity, delays and false alarms, overall and per confounder."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.evaluation import EpisodeOutcome, EvaluationResult
+
+SOURCE_LABELS = {"stress_predict": "stress-predict (E4)", "fitbit": "Fitbit free-living"}
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionRow:
+    """Sensitivity and delay of one group of injected episodes."""
+
+    group: str
+    episodes: int
+    detected: int
+    median_delay_s: float | None
+    p90_delay_s: float | None
+    other_kind: int
+
+    @property
+    def sensitivity(self) -> float:
+        """Share of episodes detected with the right kind."""
+        return self.detected / self.episodes if self.episodes else float("nan")
+
+
+def detection_row(group: str, outcomes: list[EpisodeOutcome]) -> DetectionRow:
+    """Summarise ``outcomes`` (delays over the detected ones)."""
+    delays = np.array([o.delay_s for o in outcomes if o.delay_s is not None])
+    return DetectionRow(
+        group=group,
+        episodes=len(outcomes),
+        detected=sum(o.detected for o in outcomes),
+        median_delay_s=float(np.median(delays)) if len(delays) else None,
+        p90_delay_s=float(np.percentile(delays, 90)) if len(delays) else None,
+        other_kind=sum(o.other_kind for o in outcomes),
+    )
+
+
+def detection_table(result: EvaluationResult) -> list[DetectionRow]:
+    """Rows per kind: overall, per source, per confounder value, per magnitude tercile."""
+    rows: list[DetectionRow] = []
+    by_kind: dict[str, list[EpisodeOutcome]] = defaultdict(list)
+    for outcome in result.outcomes:
+        by_kind[outcome.episode.kind.value].append(outcome)
+    for kind, outcomes in sorted(by_kind.items()):
+        rows.append(detection_row(f"{kind}: all", outcomes))
+        groups: dict[str, list[EpisodeOutcome]] = defaultdict(list)
+        for o in outcomes:
+            source = SOURCE_LABELS.get(o.source, o.source)
+            groups[f"{kind}: {source}"].append(o)
+            for name, value in sorted(o.confounders.items()):
+                groups[f"{kind}: {source}, {name} = {value}"].append(o)
+            if o.episode.syncope_after_s is not None:
+                groups[f"{kind}: {source}, with syncope stillness"].append(o)
+            rise = o.episode.hr_rise_frac
+            groups[f"{kind}: {source}, HR rise {_band(rise)}"].append(o)
+        rows.extend(detection_row(g, groups[g]) for g in sorted(groups))
+    return rows
+
+
+def _band(rise: float) -> str:
+    for low, high in ((0.0, 0.15), (0.15, 0.30), (0.30, 0.45), (0.45, 1.0)):
+        if low <= rise < high:
+            return f"{low:.0%}-{high:.0%}"
+    return ">100%"
+
+
+def false_alarm_table(result: EvaluationResult) -> list[dict[str, Any]]:
+    """False onset alarms per source, kind and confounder, with the exposure behind them."""
+    fitbit_days = sum(result.exposure_days.values())
+    sessions = len(result.sessions)
+    rows: list[dict[str, Any]] = []
+    groups: dict[tuple[str, str], int] = defaultdict(int)
+    for fa in result.false_alarms:
+        groups[(fa.source, f"{fa.alarm.kind.value}")] += 1
+        for name, value in sorted(fa.confounders.items()):
+            groups[(fa.source, f"{fa.alarm.kind.value}, {name} = {value}")] += 1
+    for source, exposure, unit in (
+        ("fitbit", fitbit_days, "patient-days"),
+        ("stress_predict", float(sessions), "sessions"),
+    ):
+        total = sum(1 for fa in result.false_alarms if fa.source == source)
+        rows.append(_fa_row(source, "all kinds", total, exposure, unit))
+        for (src, group), count in sorted(groups.items()):
+            if src == source:
+                rows.append(_fa_row(source, group, count, exposure, unit))
+    return rows
+
+
+def _fa_row(source: str, group: str, count: int, exposure: float, unit: str) -> dict[str, Any]:
+    return {
+        "source": SOURCE_LABELS.get(source, source),
+        "group": group,
+        "false_alarms": count,
+        "exposure": round(exposure, 2),
+        "unit": unit,
+        "per_unit": round(count / exposure, 3) if exposure else None,
+    }
+
+
+def _minutes(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def markdown_report(result: EvaluationResult, header: str) -> str:
+    """The evaluation table as Markdown (what docs/evaluation.md quotes)."""
+    lines = [header, "", "### Detection of injected episodes", ""]
+    lines.append(
+        "| group | episodes | sensitivity | median delay (min) | p90 delay (min) | other kind |"
+    )
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for row in detection_table(result):
+        lines.append(
+            f"| {row.group} | {row.episodes} | {row.sensitivity:.3f} | "
+            f"{_minutes(row.median_delay_s)} | {_minutes(row.p90_delay_s)} | {row.other_kind} |"
+        )
+    lines += ["", "### False alarms on the untouched recordings", ""]
+    lines.append("| source | group | false alarms | exposure | per unit |")
+    lines.append("| --- | --- | ---: | ---: | ---: |")
+    for fa in false_alarm_table(result):
+        lines.append(
+            f"| {fa['source']} | {fa['group']} | {fa['false_alarms']} | "
+            f"{fa['exposure']} {fa['unit']} | {fa['per_unit']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def summary(result: EvaluationResult) -> dict[str, Any]:
+    """Headline figures (the acceptance criteria of issue 4) as a JSON-able dict."""
+    table = {row.group: row for row in detection_table(result)}
+    out: dict[str, Any] = {}
+    for kind in ("flush", "anaphylaxis"):
+        row = table.get(f"{kind}: all")
+        if row is not None:
+            out[kind] = {
+                "episodes": row.episodes,
+                "sensitivity": round(row.sensitivity, 4),
+                "median_delay_min": None
+                if row.median_delay_s is None
+                else round(row.median_delay_s / 60, 2),
+                "p90_delay_min": None
+                if row.p90_delay_s is None
+                else round(row.p90_delay_s / 60, 2),
+            }
+    fitbit_days = sum(result.exposure_days.values())
+    fitbit_fa = sum(1 for fa in result.false_alarms if fa.source == "fitbit")
+    stress_fa = sum(1 for fa in result.false_alarms if fa.source == "stress_predict")
+    out["fitbit"] = {
+        "patient_days": round(fitbit_days, 2),
+        "false_alarms": fitbit_fa,
+        "per_patient_day": round(fitbit_fa / fitbit_days, 3) if fitbit_days else None,
+    }
+    out["stress_predict"] = {"sessions": len(result.sessions), "false_alarms": stress_fa}
+    return out

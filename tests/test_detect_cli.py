@@ -1,0 +1,118 @@
+"""The replay contract: ``flarewatch detect --input REC.csv [--out EVENTS.jsonl]``."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flarewatch.cli import main
+from models.alarm import AlarmKind
+from models.datasets import DATA_DIR
+from models.injection import Episode, inject
+
+STRESS_SESSION = DATA_DIR / "stress_predict" / "S02.csv.gz"
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+def read_events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_replay_of_a_real_session_with_an_injected_surge(tmp_path: Path) -> None:
+    frame = pd.read_csv(STRESS_SESSION)
+    onset = float(frame["time_s"].iloc[0] + 25 * 60)
+    episode = Episode(AlarmKind.ANAPHYLAXIS, onset, 90.0, 20 * 60.0, 300.0, 0.5, 0.0, 120.0)
+    injected = inject(frame, [episode], np.random.default_rng(0))
+    rec = write_csv(tmp_path / "rec.csv", injected)
+    out = tmp_path / "out" / "events.jsonl"
+    assert main(["detect", "--input", str(rec), "--out", str(out)]) == 0
+    events = read_events(out)
+    assert events, "a +50 % surge at rest must raise an alarm"
+    assert [e["time_s"] for e in events] == sorted(e["time_s"] for e in events)
+    for event in events:
+        assert {"time_s", "kind", "severity"} <= event.keys()
+        assert event["severity"] in {"warning", "critical"}
+        assert event["kind"] in {"flush", "anaphylaxis", "no_contact", "no_data"}
+    surge = [e for e in events if e["kind"] == "anaphylaxis" and not e["resolved"]]
+    assert surge and onset <= surge[0]["time_s"] <= onset + 5 * 60
+    # the continuing episode raises no new onset alarm
+    assert sum(1 for e in surge if e["evidence"].get("onset") == 1.0) == 1
+
+
+def test_replay_accepts_gzip_extra_columns_and_any_subset(tmp_path: Path) -> None:
+    rec = tmp_path / "rec.csv.gz"
+    shutil.copy(STRESS_SESSION, rec)  # has an extra 'phase' column
+    out = tmp_path / "events.jsonl"
+    assert main(["detect", "--input", str(rec), "--out", str(out)]) == 0
+    hr_only = pd.read_csv(STRESS_SESSION)[["time_s", "hr_bpm"]]
+    hr_rec = write_csv(tmp_path / "hr.csv", hr_only)
+    assert main(["detect", "--input", str(hr_rec), "--out", str(out), "--rules-only"]) == 0
+
+
+def test_replay_is_deterministic(tmp_path: Path) -> None:
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.jsonl"
+        assert main(["detect", "--input", str(STRESS_SESSION), "--out", str(out)]) == 0
+        outs.append(out.read_text())
+    assert outs[0] == outs[1]
+
+
+def test_bad_cells_and_rows_are_counted_not_fatal(tmp_path: Path, caplog) -> None:
+    lines = ["time_s,hr_bpm,skin_temp_c,steps,note"]
+    t0 = 1_700_000_000
+    for i in range(400):
+        lines.append(f"{t0 + i * 5},{70 + (i % 3)},{31.0},,x")
+    lines += [f"{t0 + 5},999,31.0,,dup", "garbage,70,31,,", f"{t0 + 2005},abc,,-3,", ""]
+    rec = tmp_path / "bad.csv"
+    rec.write_text("\n".join(lines))
+    out = tmp_path / "events.jsonl"
+    assert main(["detect", "--input", str(rec), "--out", str(out)]) == 0
+    assert "dropped rows" in caplog.text
+    assert "70" not in caplog.text.split("dropped rows")[1].split("\n")[0].replace("hr_bpm", "")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("hr_bpm\n70\n", "no 'time_s' column"),
+        ("time_s,foo\n1700000000,1\n", "no vital column"),
+        ("time_s,hr_bpm\nnope,70\n", "no row with a valid time_s"),
+    ],
+)
+def test_unusable_recordings_fail_with_a_clear_message(
+    tmp_path: Path, capsys, content: str, message: str
+) -> None:
+    rec = tmp_path / "rec.csv"
+    rec.write_text(content)
+    assert main(["detect", "--input", str(rec)]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_missing_and_corrupt_files(tmp_path: Path, capsys) -> None:
+    assert main(["detect", "--input", str(tmp_path / "absent.csv")]) == 1
+    assert "file not found" in capsys.readouterr().err
+    corrupt = tmp_path / "rec.csv.gz"
+    corrupt.write_bytes(gzip.compress(b"time_s,hr_bpm\n")[:10])
+    assert main(["detect", "--input", str(corrupt)]) == 1
+    assert "not a readable CSV" in capsys.readouterr().err
+
+
+def test_events_go_to_stdout_without_out(tmp_path: Path, capsys) -> None:
+    lines = ["time_s,hr_bpm"] + [f"{1_700_000_000 + i * 5},70" for i in range(100)]
+    lines.append(f"{1_700_000_000 + 5000},70")  # a silence: no_data then resolved
+    rec = tmp_path / "rec.csv"
+    rec.write_text("\n".join(lines) + "\n")
+    assert main(["detect", "--input", str(rec)]) == 0
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(e["kind"], e["resolved"]) for e in events] == [("no_data", False), ("no_data", True)]

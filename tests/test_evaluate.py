@@ -1,0 +1,116 @@
+"""Evaluation harness on a small subset of the real recordings, injection model, artifacts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flarewatch.cli import main
+from models.alarm import AlarmKind
+from models.artifacts import (
+    ARTIFACT_DIR,
+    CONFIRMER_FILE,
+    default_bank,
+    load_confirmer,
+    save_confirmer,
+)
+from models.confirm import Confirmer
+from models.const import MODEL_VERSION
+from models.datasets import load_fitbit, load_stress_predict
+from models.errors import ArtifactError
+from models.injection import (
+    FLUSH_TEMP_RISE_C,
+    SURGE_HR_RISE_FRAC,
+    draw_episode,
+    inject,
+)
+
+
+def test_splits_are_disjoint_and_cover_every_subject() -> None:
+    tuning = {r.subject for r in load_stress_predict(split="tuning")}
+    holdout = {r.subject for r in load_stress_predict(split="holdout")}
+    assert not tuning & holdout and len(tuning | holdout) == 35
+    fitbit_t = {r.subject for r in load_fitbit(split="tuning", max_days=1)}
+    fitbit_h = {r.subject for r in load_fitbit(split="holdout", max_days=1)}
+    assert not fitbit_t & fitbit_h and len(fitbit_t | fitbit_h) == 8
+
+
+def test_fitbit_steps_are_stamped_when_known() -> None:
+    recording = load_fitbit(split="tuning", limit=1, max_days=2)[0]
+    frame = recording.frame
+    steps = frame[frame["steps"].notna()]
+    assert len(steps) and (steps["time_s"] % 60 == 0).all()
+    assert frame["time_s"].is_monotonic_increasing and 1.5 < recording.days <= 2.0
+
+
+@pytest.mark.parametrize("kind", [AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS])
+def test_injection_changes_only_the_episode_and_stays_in_documented_ranges(
+    kind: AlarmKind,
+) -> None:
+    frame = load_stress_predict(split="tuning", limit=1)[0].frame
+    rng = np.random.default_rng(1)
+    onset = float(frame["time_s"].iloc[0] + 1500)
+    episode = draw_episode(rng, kind, onset)
+    out = inject(frame, [episode], rng)
+    outside = (frame["time_s"] < onset) | (frame["time_s"] >= episode.end_s)
+    assert out[outside].equals(frame[outside])
+    ratio = (out["hr_bpm"] / frame["hr_bpm"]).max()
+    assert ratio == pytest.approx(1 + episode.hr_rise_frac, rel=1e-3)
+    if kind is AlarmKind.FLUSH:
+        low, high = FLUSH_TEMP_RISE_C
+        assert low <= (out["skin_temp_c"] - frame["skin_temp_c"]).max() <= high
+    else:
+        assert SURGE_HR_RISE_FRAC[0] <= episode.hr_rise_frac <= SURGE_HR_RISE_FRAC[1]
+    assert frame.equals(load_stress_predict(split="tuning", limit=1)[0].frame)  # not mutated
+
+
+def test_evaluate_cli_on_a_subset_is_reproducible_and_writes_the_report(tmp_path: Path) -> None:
+    args = [
+        "evaluate",
+        "--split",
+        "holdout",
+        "--max-sessions",
+        "3",
+        "--max-fitbit-days",
+        "4",
+        "--seed",
+        "7",
+    ]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    first = json.loads((tmp_path / "a" / "evaluation-holdout.json").read_text())
+    second = json.loads((tmp_path / "b" / "evaluation-holdout.json").read_text())
+    assert first == second
+    assert first["stress_predict"]["sessions"] == 3
+    assert 10 < first["fitbit"]["patient_days"] <= 16
+    assert first["anaphylaxis"]["episodes"] > 10
+    # with a documented surge of 20-60 % at rest, most injected episodes are found
+    assert first["anaphylaxis"]["sensitivity"] >= 0.6
+    report = (tmp_path / "a" / "evaluation-holdout.md").read_text()
+    assert "| anaphylaxis: all |" in report and "False alarms" in report
+    for png in ("evaluation-holdout-examples.png", "evaluation-holdout-delays.png"):
+        assert (tmp_path / "a" / "img" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_released_artifact_loads_and_matches_these_rules() -> None:
+    confirmer = load_confirmer(ARTIFACT_DIR / CONFIRMER_FILE)
+    assert default_bank().model_version == f"{MODEL_VERSION}+{confirmer.version}"
+    assert (ARTIFACT_DIR / "MODEL_CARD.md").read_text().count(MODEL_VERSION) >= 1
+
+
+def test_artifact_round_trip_and_refusals(tmp_path: Path) -> None:
+    released = load_confirmer(ARTIFACT_DIR / CONFIRMER_FILE)
+    path = tmp_path / "c.skops"
+    save_confirmer(Confirmer(released.models, "test-1", 0.3), path, {"note": "test"})
+    again = load_confirmer(path)
+    assert again.version == "test-1" and again.threshold == 0.3
+    assert default_bank(confirmer_path=path).model_version.endswith("+test-1")
+    with pytest.raises(ArtifactError, match="file not found"):
+        load_confirmer(tmp_path / "absent.skops")
+    garbage = tmp_path / "bad.skops"
+    garbage.write_bytes(b"not a zip")
+    with pytest.raises(ArtifactError, match="unreadable"):
+        load_confirmer(garbage)

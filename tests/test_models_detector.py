@@ -1,0 +1,247 @@
+"""Per-patient detector and detector bank: behaviour on signals with known content, and the
+streaming-estimator contract (clone, state round trip, determinism, bad input)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.dummy import DummyClassifier
+
+from flarewatch.payloads import Sample
+from models.alarm import Alarm, AlarmKind, Severity
+from models.bank import DetectorBank
+from models.confirm import FEATURES, Confirmer
+from models.const import MODEL_VERSION, NO_DATA_AFTER_S
+from models.detector import PatientDetector
+
+T0 = 1_764_000_000.0
+
+
+def make_samples(
+    minutes: float,
+    *,
+    period_s: float = 5.0,
+    hr: float = 64.0,
+    surge_at_min: float | None = None,
+    surge_frac: float = 0.4,
+    surge_rise_min: float = 2.0,
+    temp: float | None = None,
+    warm_at_min: float | None = None,
+    warm_c: float = 1.5,
+    steps_from_min: float | None = None,
+    seed: int = 0,
+    jitter: bool = False,
+) -> list[Sample]:
+    """A resting person (HR with noise), optionally a surge, warming and walking."""
+    rng = np.random.default_rng(seed)
+    out: list[Sample] = []
+    t = 0.0
+    seq = 0
+    while t < minutes * 60:
+        minute = t / 60
+        value = hr + rng.normal(0, 1.5)
+        if surge_at_min is not None and minute >= surge_at_min:
+            ramp = min((minute - surge_at_min) / surge_rise_min, 1.0)
+            value *= 1 + surge_frac * (0.5 - 0.5 * math.cos(math.pi * ramp))
+        skin = None
+        if temp is not None:
+            skin = temp + rng.normal(0, 0.02)
+            if warm_at_min is not None and minute >= warm_at_min:
+                ramp = min((minute - warm_at_min) / 5.0, 1.0)
+                skin += warm_c * (0.5 - 0.5 * math.cos(math.pi * ramp))
+                value *= 1 + 0.10 * ramp
+        walking = steps_from_min is not None and minute >= steps_from_min
+        out.append(
+            Sample(
+                seq=seq,
+                time_ms=int((T0 + t) * 1000),
+                heart_rate_bpm=round(value, 1),
+                skin_temperature_c=None if skin is None else round(skin, 2),
+                steps=10 if walking else None,
+            )
+        )
+        seq += 1
+        t += float(rng.uniform(1.0, 15.0)) if jitter else period_s
+    return out
+
+
+def onsets(alarms: list[Alarm], kind: AlarmKind | None = None) -> list[Alarm]:
+    return [
+        a for a in alarms if a.evidence.get("onset") == 1.0 and (kind is None or a.kind is kind)
+    ]
+
+
+def test_quiet_rest_raises_nothing() -> None:
+    alarms = PatientDetector().update(make_samples(120))
+    assert alarms == []
+
+
+def test_surge_at_rest_raises_one_anaphylaxis_alarm_then_resolves() -> None:
+    samples = make_samples(120, surge_at_min=40, surge_frac=0.4)
+    # the surge ends at minute 70: back to baseline
+    calm = make_samples(120, seed=1)
+    samples = [s for s in samples if s.time_ms < (T0 + 70 * 60) * 1000] + [
+        s for s in calm if s.time_ms >= (T0 + 70 * 60) * 1000
+    ]
+    alarms = PatientDetector(patient_id="p1").update(samples)
+    started = onsets(alarms, AlarmKind.ANAPHYLAXIS)
+    assert len(started) == 1
+    delay_min = (started[0].time_s - (T0 + 40 * 60)) / 60
+    assert 0 < delay_min <= 4.0
+    assert started[0].patient_id == "p1" and started[0].model_version == MODEL_VERSION
+    assert started[0].severity is Severity.CRITICAL  # +40 % >= critical surge
+    resolved = [a for a in alarms if a.resolved and a.kind is AlarmKind.ANAPHYLAXIS]
+    assert len(resolved) == 1 and resolved[0].time_s > T0 + 70 * 60
+    assert not onsets(alarms, AlarmKind.FLUSH)
+
+
+def test_moderate_surge_escalates_once_when_it_lasts() -> None:
+    alarms = PatientDetector().update(make_samples(90, surge_at_min=40, surge_frac=0.25))
+    kinds = [(a.severity, a.resolved) for a in alarms if a.kind is AlarmKind.ANAPHYLAXIS]
+    assert kinds[:2] == [(Severity.WARNING, False), (Severity.CRITICAL, False)]
+    assert sum(1 for s, r in kinds if not r) == 2
+
+
+def test_surge_while_walking_is_exercise_not_anaphylaxis() -> None:
+    samples = make_samples(90, surge_at_min=40, steps_from_min=39)
+    assert onsets(PatientDetector().update(samples)) == []
+
+
+def test_flush_needs_skin_warming() -> None:
+    warm = make_samples(90, temp=32.0, warm_at_min=45)
+    alarms = PatientDetector().update(warm)
+    flush = onsets(alarms, AlarmKind.FLUSH)
+    assert len(flush) == 1
+    assert (flush[0].time_s - (T0 + 45 * 60)) / 60 <= 5.0
+    assert flush[0].evidence["temp_rise_c"] > 0.2
+    heart_only = [s.model_copy(update={"skin_temperature_c": None}) for s in warm]
+    assert onsets(PatientDetector().update(heart_only), AlarmKind.FLUSH) == []
+
+
+def test_irregular_sampling_still_detects() -> None:
+    samples = make_samples(90, surge_at_min=40, surge_frac=0.45, jitter=True, seed=3)
+    assert len(onsets(PatientDetector().update(samples), AlarmKind.ANAPHYLAXIS)) == 1
+
+
+def test_missing_values_and_contact_loss() -> None:
+    samples = make_samples(30)
+    holes = [
+        s.model_copy(update={"heart_rate_bpm": None}) if i % 3 == 0 else s
+        for i, s in enumerate(samples)
+    ]
+    off = [
+        s.model_copy(update={"contact_detected": False, "heart_rate_bpm": None})
+        for s in make_samples(5)
+    ]
+    t_off = samples[-1].time_ms + 5000
+    off = [s.model_copy(update={"time_ms": t_off + i * 5000}) for i, s in enumerate(off)]
+    back = [
+        s.model_copy(update={"time_ms": off[-1].time_ms + (i + 1) * 5000, "contact_detected": True})
+        for i, s in enumerate(make_samples(1))
+    ]
+    alarms = PatientDetector().update(holes + off + back)
+    contact = [a for a in alarms if a.kind is AlarmKind.NO_CONTACT]
+    assert [a.resolved for a in contact] == [False, True]
+    assert onsets(alarms) == []
+
+
+def test_out_of_order_and_duplicate_samples_are_counted_and_skipped() -> None:
+    samples = make_samples(10)
+    detector = PatientDetector()
+    detector.update(samples)
+    detector.update(samples[:5])
+    assert detector.state_dict()["rejected_samples"] == 5
+
+
+def test_input_is_not_mutated() -> None:
+    samples = make_samples(60, surge_at_min=30)
+    before = [s.model_dump() for s in samples]
+    PatientDetector().update(samples)
+    assert [s.model_dump() for s in samples] == before
+
+
+def test_clone_keeps_params_and_drops_state() -> None:
+    detector = PatientDetector(patient_id="a", surge_rise_frac=0.2)
+    detector.update(make_samples(20))
+    twin = detector.clone(patient_id="b")
+    assert twin.get_params() == {**detector.get_params(), "patient_id": "b"}
+    assert twin.last_time_s is None and detector.last_time_s is not None
+
+
+def test_state_round_trip_through_json_continues_identically() -> None:
+    samples = make_samples(120, surge_at_min=60, temp=31.0)
+    whole = PatientDetector().update(samples)
+    first = PatientDetector()
+    part = first.update(samples[:500])
+    restored = PatientDetector()
+    restored.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    part += restored.update(samples[500:])
+    assert part == whole and len(onsets(whole)) >= 1
+
+
+def test_same_input_same_output() -> None:
+    samples = make_samples(90, surge_at_min=40, jitter=True, seed=9)
+    assert PatientDetector().update(samples) == PatientDetector().update(samples)
+
+
+def test_bank_batches_across_patients_and_reports_silence() -> None:
+    bank = DetectorBank()
+    a = make_samples(90, surge_at_min=40)
+    b = make_samples(90, seed=5)
+    alarms: list[Alarm] = []
+    for i in range(0, len(a), 60):
+        alarms += bank.update([("alice", a[i : i + 60]), ("bob", b[i : i + 60])])
+    assert {x.patient_id for x in onsets(alarms)} == {"alice"}
+    last = a[-1].time_ms / 1000
+    silent = bank.tick(last + NO_DATA_AFTER_S + 1)
+    assert {(x.patient_id, x.kind) for x in silent} == {
+        ("alice", AlarmKind.NO_DATA),
+        ("bob", AlarmKind.NO_DATA),
+    }
+    assert bank.tick(last + 2 * NO_DATA_AFTER_S) == []  # raised once, not every tick
+    resumed = Sample(seq=10_000, time_ms=int((last + 900) * 1000), heart_rate_bpm=64.0)
+    back = bank.update([("alice", [resumed])])
+    assert [(x.kind, x.resolved) for x in back] == [(AlarmKind.NO_DATA, True)]
+
+
+def test_bank_result_does_not_depend_on_batch_size() -> None:
+    samples = make_samples(100, surge_at_min=50, temp=31.5, warm_at_min=20)
+    one = DetectorBank().update([("p", samples)])
+    bank = DetectorBank()
+    many = [x for s in samples for x in bank.update([("p", [s])])]
+    assert one == many
+
+
+def test_bank_state_dict_round_trip() -> None:
+    samples = make_samples(100, surge_at_min=70)
+    bank = DetectorBank()
+    bank.update([("p", samples[:600])])
+    other = DetectorBank()
+    other.load_state_dict(json.loads(json.dumps(bank.state_dict())))
+    assert other.update([("p", samples[600:])]) == bank.update([("p", samples[600:])])
+
+
+def reject_all() -> Confirmer:
+    features = np.zeros((4, len(FEATURES)))
+    model = DummyClassifier(strategy="constant", constant=0).fit(features, [0, 1, 0, 1])
+    return Confirmer({"anaphylaxis": model, "flush": model}, "reject-all")
+
+
+def test_confirmer_rejection_silences_the_whole_episode() -> None:
+    samples = make_samples(120, surge_at_min=40, surge_frac=0.25)
+    assert onsets(DetectorBank().update([("p", samples)]))
+    bank = DetectorBank(confirmer=reject_all())
+    alarms = [
+        x for i in range(0, len(samples), 10) for x in bank.update([("p", samples[i : i + 10])])
+    ]
+    assert [a for a in alarms if a.kind is AlarmKind.ANAPHYLAXIS] == []
+    assert bank.model_version == f"{MODEL_VERSION}+reject-all"
+
+
+@pytest.mark.parametrize("kind", [AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS])
+def test_confirmer_without_model_for_a_kind_accepts(kind: AlarmKind) -> None:
+    alarm = Alarm("p", T0, kind, Severity.WARNING, MODEL_VERSION, evidence={"onset": 1.0})
+    assert Confirmer({}, "none").accept([alarm]) == [True]
