@@ -4,7 +4,6 @@ The web API replaces these later; until then they are how a deployment is set up
 are printed redacted; vital values are never printed by the listings.
 """
 
-# ruff: noqa: T201 - a command-line module: printing is its output
 from __future__ import annotations
 
 import argparse
@@ -22,6 +21,7 @@ from flarewatch.settings import load_settings
 from models.alarm import Severity
 from service.alerts.apprise_notifier import AppriseNotifier
 from service.alerts.notifier import Message
+from service.broker_auth_cli import add_broker_auth_command
 from service.db.care_teams import (
     PolicyUpdate,
     add_contact,
@@ -325,6 +325,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         parser.add_argument("--limit", type=int, default=50)
         if name == "audit":
             parser.add_argument("--alert", type=int)
+    add_broker_auth_command(groups)
     db = groups.add_parser("db", help="service database")
     db_cmds = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     command(db_cmds, "upgrade", _db_upgrade, "apply schema migrations")

@@ -111,3 +111,26 @@ def test_wrong_password_is_refused(secured_broker) -> None:
     assert done.wait(5)
     client.loop_stop()
     assert codes[0].is_failure
+
+
+def test_admin_command_writes_files_mosquitto_accepts(tmp_path: Path) -> None:
+    """`flarewatch admin broker-auth` from the registry → a broker that enforces it."""
+    from flarewatch.cli import main
+
+    db = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    assert main(["admin", "--database-url", db, "patient", "add", "p1"]) == 0
+    assert main(["admin", "--database-url", db, "device", "add", "p1", "band-1"]) == 0
+    out = tmp_path / "auth"
+    args = ["admin", "--database-url", db, "broker-auth", "--out", str(out)]
+    assert main([*args, "--gateway", "gw-a=band-1"]) == 0
+    first = (out / "passwords").read_text()
+    assert "gw-a:$7$" in first and "flarewatch-service:$7$" in first
+    assert "topic write flarewatch/v1/p1/band-1/samples" in (out / "acl").read_text()
+    # Running it again keeps existing passwords; an unknown device is a clear error.
+    assert main([*args, "--gateway", "gw-a=band-1"]) == 0
+    assert (out / "passwords").read_text() == first
+    assert main([*args, "--gateway", "gw-a=nope"]) == 1
+    (tmp_path / "data").mkdir()
+    extra = f"allow_anonymous false\npassword_file {out / 'passwords'}\nacl_file {out / 'acl'}"
+    with MosquittoServer(tmp_path / "data", extra_config=extra) as server:
+        assert "Error" not in server.log_text()

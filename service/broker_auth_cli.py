@@ -1,0 +1,97 @@
+"""``flarewatch admin broker-auth``: write Mosquitto's password and ACL files from the registry."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from flarewatch.errors import ConfigError
+from flarewatch.settings import load_settings
+from service.broker_auth import DeviceRoute, acl_file, hash_password, new_password, password_file
+from service.db.models import Device
+from service.db.session import Database
+
+SERVICE_USER = "flarewatch-service"
+
+
+def add_broker_auth_command(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``admin broker-auth`` to the admin command group."""
+    parser = groups.add_parser(
+        "broker-auth",
+        help="write Mosquitto password + ACL files: one user per gateway, own devices only",
+        description="Gateways get a user that may publish only the topics of their devices (looked "
+        "up in the service database); existing users keep their passwords unless rotated. New "
+        "passwords are printed once, here, and stored only as PBKDF2-SHA512 hashes.",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="directory for passwords and acl")
+    parser.add_argument(
+        "--gateway",
+        action="append",
+        default=[],
+        metavar="GATEWAY=DEVICE[,DEVICE…]",
+        help="a gateway and the devices it reads (repeatable)",
+    )
+    parser.add_argument("--alert-reader", action="append", default=[], help="read-only alert user")
+    parser.add_argument("--rotate", action="append", default=[], help="issue a new password")
+    parser.set_defaults(handler=run_broker_auth)
+
+
+def _parse_gateways(specs: list[str]) -> dict[str, list[str]]:
+    gateways: dict[str, list[str]] = {}
+    for spec in specs:
+        gateway, _, devices = spec.partition("=")
+        if not gateway or not devices:
+            raise ConfigError(f"--gateway {spec!r} must look like gw-1=band-1,band-2")
+        gateways.setdefault(gateway, []).extend(d for d in devices.split(",") if d)
+    return gateways
+
+
+def _existing_hashes(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    hashes = {}
+    for line in path.read_text().splitlines():
+        user, sep, hashed = line.partition(":")
+        if sep and user:
+            hashes[user] = hashed
+    return hashes
+
+
+def run_broker_auth(args: argparse.Namespace) -> int:
+    """Resolve devices to patients, (re)issue passwords, write both files."""
+    settings = load_settings(getattr(args, "config", None))
+    gateways = _parse_gateways(args.gateway)
+    db = Database(getattr(args, "database_url", None) or settings.service.database_url)
+    try:
+        with db.session() as session:
+            routes: dict[str, list[DeviceRoute]] = {}
+            for gateway, device_ids in gateways.items():
+                for device_id in device_ids:
+                    device = session.get(Device, device_id)
+                    if device is None:
+                        raise ConfigError(
+                            f"device {device_id!r} is not registered: "
+                            "`flarewatch admin device add PATIENT DEVICE` first"
+                        )
+                    routes.setdefault(gateway, []).append(DeviceRoute(device.patient_id, device_id))
+    finally:
+        db.dispose()
+    args.out.mkdir(parents=True, exist_ok=True)
+    passwords_path = args.out / "passwords"
+    hashes = _existing_hashes(passwords_path)
+    issued: dict[str, str] = {}
+    for user in [SERVICE_USER, *routes, *args.alert_reader]:
+        if user not in hashes or user in args.rotate:
+            issued[user] = new_password()
+            hashes[user] = hash_password(issued[user])
+    passwords_path.write_text(password_file(hashes))
+    passwords_path.chmod(0o600)
+    (args.out / "acl").write_text(
+        acl_file(routes, service_user=SERVICE_USER, alert_readers=args.alert_reader)
+    )
+    print(f"wrote {passwords_path} ({len(hashes)} users) and {args.out / 'acl'}")
+    for user, password in issued.items():
+        print(f"new password for {user}: {password}")
+    if issued:
+        print("These passwords are shown once; only their hashes were written.")
+    return 0
