@@ -6,8 +6,9 @@ Apprise) which notifies each patient's caregiver on a local HTTP receiver. A sha
 same (deterministic) detector bank in this process tells which published sample makes each
 episode critical; the latency is from that ``publish()`` call to the HTTP request's arrival.
 
-Detectors need 10 min of wear before they judge, so 12 min of history are back-filled first
-(fast), then every patient streams in real time and episodes start staggered.
+Detectors judge nobody during their warm-up (``models.const.WARMUP_S``), so that much history
+plus 2 min is back-filled first (fast), then every patient streams in real time and episodes
+start staggered.
 
 Baselines measured in the same run: one Apprise delivery to the same receiver (the floor of the
 notification leg) and an MQTT publish → subscriber round trip through the same broker.
@@ -40,6 +41,7 @@ from flarewatch.settings import load_settings
 from flarewatch.topics import samples_topic
 from models.alarm import AlarmKind, Severity
 from models.artifacts import default_bank
+from models.const import WARMUP_S
 from service.alerts.apprise_notifier import AppriseNotifier
 from service.alerts.notifier import Message
 from service.alerts.runtime import AlertingRuntime
@@ -47,7 +49,8 @@ from service.db.care_teams import PolicyUpdate, add_contact, add_patient
 from service.ingest import IngestService
 from tests.alerting_helpers import HttpReceiver, Inbox, SyntheticPatient
 
-HISTORY_S = 12 * 60
+HISTORY_S = int(WARMUP_S) + 2 * 60
+"""Back-filled history: the detectors judge nobody before their warm-up."""
 BACKFILL_BATCH = 60
 EPISODE_SPACING_S = 2.0
 TARGET_P99_MS = 2000.0

@@ -23,6 +23,7 @@ from collector.publisher import MqttPublisher
 from flarewatch.localservers import free_port
 from flarewatch.settings import MqttSettings, load_settings
 from models.artifacts import default_bank
+from models.const import WARMUP_S
 from service.alerts.runtime import AlertingRuntime
 from service.db import Alert, AlertState, AuditEvent, Episode
 from service.db.care_teams import PolicyUpdate
@@ -35,8 +36,9 @@ from tests.alerting_helpers import (
     register_team,
 )
 
-HISTORY_MIN = 20
 ONSET_AGO_MIN = 6
+HISTORY_MIN = int(WARMUP_S // 60) + ONSET_AGO_MIN + 4
+"""The detectors judge nobody during their warm-up: the surge starts 4 min after it."""
 REPEAT_S = 1.5
 ACK_TIMEOUT_S = 4.0
 
@@ -59,7 +61,7 @@ def smtp(inbox: Inbox) -> Iterator[SmtpReceiver]:
 
 
 def publish_simulated_patient(publisher: MqttPublisher) -> int:
-    """A resting patient wearing the band for 20 min; anaphylaxis-like surge 6 min ago.
+    """A resting patient wearing the band since warm-up + 10 min; anaphylaxis-like surge 6 min ago.
 
     The collector's physiological simulator is not used here: its resting wearers take steps now
     and then, which the current detector counts as activity, so it never judges them at rest.
