@@ -84,10 +84,19 @@ class AlertingRuntime:
             )
             self._api_thread.start()
             deadline = time.monotonic() + API_START_TIMEOUT_S
-            while not self._api.started and time.monotonic() < deadline:
+            while (
+                not self._api.started
+                and self._api_thread.is_alive()
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.02)
             if not self._api.started:
-                log.error("the acknowledgement API did not start (port in use?)")
+                log.error(
+                    "the acknowledgement API did not start on %s:%s (port in use?): "
+                    "acknowledgement links will not work",
+                    self._api.config.host,
+                    self._api.config.port,
+                )
 
     def stop(self) -> None:
         """Stop everything started by :meth:`start`, the scheduler last (pending sends finish)."""
