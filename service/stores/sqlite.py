@@ -28,6 +28,14 @@ from service.stores.lineprotocol import RR_FIELD, rr_from_field, rr_to_field
 
 T = TypeVar("T")
 
+_PERMANENT_ERRORS: Final = (
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.NotSupportedError,
+)
+
 _COLUMN_TYPES: Final = {
     "heart_rate_bpm": "REAL",
     "rr_intervals_s": "TEXT",
@@ -97,12 +105,14 @@ class SqliteStore(SampleStore):
                     self._db = self._connect()
                 return action(self._db)
             except sqlite3.Error as exc:
-                busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+                # Locked, disk full, I/O errors: the environment, which an operator can fix while
+                # the ingest keeps the messages unacknowledged. Misuse of the API cannot heal.
+                environmental = not isinstance(exc, _PERMANENT_ERRORS)
                 raise StoreError(
                     f"{self.path}: {exc} (check that the directory exists, is writable and the "
                     "disk is not full)",
                     store=self.name,
-                    retryable=busy,
+                    retryable=environmental,
                 ) from exc
 
     def _connect(self) -> sqlite3.Connection:
@@ -146,7 +156,11 @@ class SqliteStore(SampleStore):
         try:
             self._run(insert)
         except OSError as exc:
-            raise StoreError(str(exc), store=self.name, retryable=False) from exc
+            raise StoreError(
+                f"{self.path}: {exc} (check the directory and the disk)",
+                store=self.name,
+                retryable=True,
+            ) from exc
         return len(rows)
 
     def samples(
