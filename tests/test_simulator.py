@@ -170,9 +170,10 @@ def test_sensor_warms_up_over_about_ten_minutes_after_the_band_goes_on() -> None
     block = sim.generate(DAY0, DAY0 + 30 * MIN)
     temp = block.skin_temperature_c
     settled = temp[20 * 60 : 30 * 60].mean()
-    assert settled - temp[:5].mean() > 5.0  # starts near room temperature
-    assert settled - temp[10 * 60 - 30 : 10 * 60 + 30].mean() < 0.6  # ~95 % there after 10 min
-    assert (np.diff(temp[:300]) > -0.2).all()  # monotone apart from sensor noise
+    # like the E4 (stress-predict): the first second reads 0.5-2.3 degC below the settled level
+    assert 0.5 < settled - temp[:5].mean() < 2.5
+    assert settled - temp[10 * 60 - 30 : 10 * 60 + 30].mean() < 0.15  # ~95 % there after 10 min
+    assert (np.diff(temp[:300]) > -0.1).all()  # monotone apart from sensor noise
 
 
 def difference(
@@ -308,3 +309,30 @@ async def test_driver_paces_with_the_injected_clock_and_resumes_after_stored_sam
     # 600 simulated seconds from the oldest cursor at 10x: about 60 s of (fake) real time
     assert 55 <= fake.now_s <= 62
     assert asyncio.get_running_loop() is not None
+
+
+def test_rest_motion_steps_and_dropouts_match_the_real_recordings(day: SampleBlock) -> None:
+    """Figures measured on data/recordings (docs/collector.md, "Calibration")."""
+    worn = day.band_on & day.contact_detected
+    seated = worn & ~day.asleep & (day.activity == 0) & (day.steps == 0)
+    sd = day.acceleration_sd_g[seated]
+    # E4 at rest (stress-predict baseline/relax): median 0.007 g, p25 0.005, p90 0.04 g
+    assert 0.005 < np.median(sd) < 0.009
+    assert 0.003 < np.percentile(sd, 25) < 0.006
+    assert 0.015 < np.percentile(sd, 90) < 0.06
+    assert np.median(day.acceleration_sd_g[day.asleep]) < 0.004  # still enough for the detectors
+    assert abs(np.median(day.acceleration_g[seated]) - 1.0) < 0.01
+    # Fitbit (fitbit_covid, 10:00-20:00): 11-28 % of minutes with steps, and most step-free time
+    # in runs of 10 min or more
+    hours = (day.time_ms % (24 * H)) // H
+    daytime = (hours >= 10) & (hours < 20)
+    minutes = day.steps[daytime][: daytime.sum() // 60 * 60].reshape(-1, 60).sum(axis=1)
+    assert 0.08 < np.mean(minutes > 0) < 0.35
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], (minutes == 0).astype(int), [0]))))
+    runs = edges[1::2] - edges[::2]
+    assert runs[runs >= 10].sum() > 0.6 * runs.sum()
+    # E4: 0.3 % of seconds without heart rate while worn
+    assert np.isnan(day.heart_rate_bpm[worn]).mean() < 0.01
+    # E4 skin temperature comes in 0.02 degC steps
+    temps = day.skin_temperature_c[worn]
+    assert np.allclose(np.round(temps / 0.02) * 0.02, temps, atol=1e-6)

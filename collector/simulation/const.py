@@ -6,6 +6,16 @@ Boyle, JACI 2021 (heart rate +11.6 % in food-challenge reactions); Clark et al.,
 (+2.7 ± 0.2 °C for ~31 min); 72 % syncope in systemic-mastocytosis anaphylaxis; wrist skin
 +0.6 °C in the 10 min before sleep; ~10 min sensor warm-up; optical HR error ~30 % higher
 during activity.
+
+Signals at rest, their noise, the steps and the dropouts are calibrated on the real recordings
+shipped in data/recordings (both MIT licensed; measured per second / per minute, see
+docs/collector.md "Calibration"):
+
+- stress-predict: Iqbal et al., "Stress-Predict Dataset", Sensors 2022
+  (github.com/italha-d/Stress-Predict-Dataset): 35 adults, Empatica E4 on the wrist, 1 Hz.
+- fitbit_covid: Mishra et al., "Pre-symptomatic detection of COVID-19 from smartwatch data",
+  Nature Biomedical Engineering 2020, via github.com/gireeshkbogu/AnomalyDetect: 8 people,
+  49-95 days of Fitbit heart rate (every 5-60 s) and steps per minute.
 """
 
 from __future__ import annotations
@@ -28,10 +38,15 @@ CONTACT_GLITCH_MAX_S: Final = 45.0
 
 NOISE_BLOCK_SAMPLES: Final = 600
 """Per-sample noise is drawn in blocks of this many sample slots, each from its own stream."""
-NOISE_CACHE_BLOCKS: Final = 32
-"""Noise blocks kept per patient (~2 blocks of each stream, float32): ~77 kB per patient."""
+NOISE_CACHE_BLOCKS: Final = 40
+"""Noise blocks kept per patient (~2 blocks of each stream, float32): ~96 kB per patient."""
+WARM_UP_GAP_SHARE: Final = 0.12
 WARM_UP_TAU_S: Final = 200.0
-"""The skin sensor approaches skin temperature with tau = 200 s: 95 % after 10 min (GUIDE §3)."""
+"""A band put on reads most of the way to skin temperature from its first sample, then closes
+the rest of the gap with tau = 200 s: 95 % after 10 min (GUIDE §3). The E4 recordings
+(stress-predict) read 0.5 °C (median; quartile 1.1, p10 2.3 °C) below their 20-25 min level in
+their first second and ~0.2 °C below after 2 min: 12 % of the ~9 °C skin-room gap, ~1 °C, is
+left at the first sample."""
 COOL_DOWN_TAU_S: Final = 300.0
 """A band taken off cools towards room temperature a little slower than it warms on skin."""
 SLEEP_PRE_ONSET_RISE_C: Final = 0.6
@@ -50,10 +65,52 @@ RR_JITTER_FRACTION: Final = 0.04
 """Beat-to-beat variability: ~40 ms around a 1 s interval, a normal resting RMSSD."""
 SAMPLE_DROPOUT_PROBABILITY: Final = 0.002
 """Whole samples lost on the radio link (absent, not null)."""
-HR_DROPOUT_PROBABILITY: Final = 0.01
-"""Samples where the optical sensor finds no pulse although the band is worn."""
-REST_STEP_RATE_PER_S: Final = 0.03
-"""Occasional steps while awake at rest (standing up, a few paces)."""
+HR_DROPOUT_PROBABILITY: Final = 0.003
+"""Samples where the optical sensor finds no pulse although the band is worn (E4: 0.3 % of
+seconds without heart rate, 0.28-0.43 % per subject, stress-predict)."""
+SKIN_NOISE_C: Final = 0.015
+SKIN_RESOLUTION_C: Final = 0.02
+"""E4 skin temperature at rest: quantised to 0.02 °C, second-to-second SD 0.02 °C (median of
+the subjects' baseline phase, stress-predict)."""
+
+# --- motion and steps (calibrated on stress-predict E4 and fitbit_covid) --------------------------
+
+ACC_SD_REST_G: Final = 0.0065
+ACC_SD_REST_LOG_SD: Final = 0.45
+"""Awake and seated, the per-second SD of |acceleration| has a median of 0.007 g (p25 0.005,
+p10 0.003) in the E4 baseline and relax phases: the wrist is nearly still (stress-predict)."""
+GESTURE_PROBABILITY_AWAKE: Final = 0.10
+GESTURE_PROBABILITY_ASLEEP: Final = 0.02
+GESTURE_SD_G: Final = 0.02
+"""Seated people gesture: the E4 per-second value exceeds 0.04 g in ~10 % of resting seconds
+(p90 0.04, p95 0.09, p99 0.2 g). Modelled as single seconds of extra movement, median 0.02 g
+(log-normal, SD 1 in log units); sleep has far fewer (assumption: no sleep recordings)."""
+ACC_SD_ASLEEP_G: Final = 0.003
+"""Asleep the wrist is stiller than seated awake (assumption, between the E4 rest median and its
+floor)."""
+ACC_SD_MOTIONLESS_G: Final = 0.0015
+"""Band off the wrist or a motionless patient (syncope): the E4 floor, p5 0.0013 g at rest."""
+ACC_SD_WALK_BASE_G: Final = 0.05
+ACC_SD_WALK_PER_INTENSITY_G: Final = 0.4
+"""Walking: ~0.17 g strolling (intensity 0.3) to ~0.45 g running; seated gestures reach
+0.2 g only in their top 1 % (stress-predict)."""
+ACC_G_NOISE: Final = 0.008
+"""Mean |acceleration| at rest: 1.00 g, per-second SD 0.011 g including gestures (E4)."""
+POTTER_SPELL_S: Final = 15 * 60
+POTTER_SPELL_SHARE: Final = 0.45
+POTTER_BURST_PER_MIN: Final = 0.3
+"""Outside walks, awake people alternate seated spells without a step and spells of pottering
+about. Fitbit (fitbit_covid, 10:00-20:00): 11-28 % of minutes have steps, 4-11 minutes an hour
+hold a short burst (< 40 steps), and 75-93 % of the step-free time lies in runs of >= 10 min.
+Here each 15-min spell is 'up and about' with probability 0.45 and then each of its minutes holds
+a burst with probability 0.3: ~8 bursts an hour, step-free spells of 15 min or more."""
+POTTER_STEPS_MEDIAN: Final = 20.0
+POTTER_STEPS_LOG_SD: Final = 0.8
+POTTER_CADENCE_PER_S: Final = 1.6
+"""A burst is a few paces: median 15-31 steps in the minutes with steps (fitbit_covid), at an
+ordinary walking cadence (~1.6 steps/s); the wrist moves like a slow walk meanwhile."""
+POTTER_INTENSITY: Final = 0.3
+"""Activity level of a burst for the motion signals (a stroll)."""
 MAX_CHUNK_SAMPLES: Final = 86_400
 """Longer ranges are generated in pieces to bound the samples-by-events temporary arrays."""
 HR_WAVE_PERIODS_S: Final = (37.0, 260.0, 1400.0)

@@ -15,11 +15,21 @@ import numpy.typing as npt
 from collector.errors import SimulationError
 from collector.simulation.block import FloatArray, IntArray, SampleBlock
 from collector.simulation.const import (
+    ACC_G_NOISE,
+    ACC_SD_ASLEEP_G,
+    ACC_SD_MOTIONLESS_G,
+    ACC_SD_REST_G,
+    ACC_SD_REST_LOG_SD,
+    ACC_SD_WALK_BASE_G,
+    ACC_SD_WALK_PER_INTENSITY_G,
     ACTIVE_HR_NOISE_FACTOR,
     ACTIVITY_RAMP_DOWN_S,
     ACTIVITY_RAMP_UP_S,
     ACTIVITY_SKIN_DROP_C,
     COOL_DOWN_TAU_S,
+    GESTURE_PROBABILITY_ASLEEP,
+    GESTURE_PROBABILITY_AWAKE,
+    GESTURE_SD_G,
     HR_DROPOUT_PROBABILITY,
     HR_WAVE_AMPLITUDES_BPM,
     HR_WAVE_PERIODS_S,
@@ -27,12 +37,21 @@ from collector.simulation.const import (
     MS_PER_H,
     NOISE_BLOCK_SAMPLES,
     NOISE_CACHE_BLOCKS,
-    REST_STEP_RATE_PER_S,
+    POTTER_BURST_PER_MIN,
+    POTTER_CADENCE_PER_S,
+    POTTER_INTENSITY,
+    POTTER_SPELL_S,
+    POTTER_SPELL_SHARE,
+    POTTER_STEPS_LOG_SD,
+    POTTER_STEPS_MEDIAN,
     RR_JITTER_FRACTION,
     SAMPLE_DROPOUT_PROBABILITY,
+    SKIN_NOISE_C,
+    SKIN_RESOLUTION_C,
     SLEEP_PRE_ONSET_RISE_C,
     SLEEP_PRE_ONSET_S,
     SLEEP_RAMP_S,
+    WARM_UP_GAP_SHARE,
     WARM_UP_TAU_S,
 )
 from collector.simulation.episodes import EpisodeScript, EpisodeTruth, RealisedEpisode, realise
@@ -152,6 +171,23 @@ class PatientSimulator:
     def _normal(self, stream: int, slots: IntArray) -> FloatArray:
         return self._noise(stream, slots, normal=True)
 
+    def _pottering(self, times_ms: IntArray) -> npt.NDArray[np.bool_]:
+        """Seconds of short walking bursts while up and about (keyed by spell and minute)."""
+        spell = times_ms // (POTTER_SPELL_S * 1000)
+        minute = times_ms // 60_000
+        up_and_about = self._uniform(201, spell) < POTTER_SPELL_SHARE
+        burst = self._uniform(202, minute) < POTTER_BURST_PER_MIN
+        n_steps = np.clip(
+            POTTER_STEPS_MEDIAN * np.exp(POTTER_STEPS_LOG_SD * self._normal(203, minute)), 2, 90
+        )
+        length_s = n_steps / POTTER_CADENCE_PER_S
+        start_s = self._uniform(204, minute) * (60.0 - length_s)
+        second = (times_ms - minute * 60_000) / 1000.0
+        in_burst: npt.NDArray[np.bool_] = (
+            up_and_about & burst & (second >= start_s) & (second < start_s + length_s)
+        )
+        return in_burst
+
     def _rr_values(self, slots: IntArray, mean_rr_s: FloatArray, counts: IntArray) -> FloatArray:
         """Flat RR intervals, ``counts[i]`` of them around ``mean_rr_s[i]`` for sample ``i``."""
         width = int(counts.max()) if counts.size else 0
@@ -184,11 +220,13 @@ class PatientSimulator:
         hr_fx = np.zeros(t.shape)
         skin_fx = np.zeros(t.shape)
         still = np.zeros(t.shape, dtype=bool)
+        unwell = np.zeros(t.shape, dtype=bool)
         for episode in self._episodes:
             effect = episode.effect(t)
             hr_fx += effect.hr_bpm
             skin_fx += effect.skin_c
             still |= effect.still
+            unwell |= (t >= episode.truth.onset_ms) & (t < episode.truth.offset_ms)
         activity = np.where(still, 0.0, activity)
         contact = band_on & ~inside(t, glitches)
 
@@ -237,25 +275,43 @@ class PatientSimulator:
         since_on = time_since_edge(t, on_edges)
         since_off = time_since_edge(t, band_off[:, 0])
         warmth = np.where(
-            band_on, 1.0 - np.exp(-since_on / WARM_UP_TAU_S), np.exp(-since_off / COOL_DOWN_TAU_S)
+            band_on,
+            1.0 - WARM_UP_GAP_SHARE * np.exp(-since_on / WARM_UP_TAU_S),
+            np.exp(-since_off / COOL_DOWN_TAU_S),
         )
         sensor_c = p.ambient_c + (skin - p.ambient_c) * warmth
-        sensor_c = np.round(sensor_c + 0.04 * self._normal(6, slots), 2)
+        sensor_c = sensor_c + SKIN_NOISE_C * self._normal(6, slots)
+        sensor_c = np.round(np.round(sensor_c / SKIN_RESOLUTION_C) * SKIN_RESOLUTION_C, 2)
         glitch = contact != band_on
         sensor_c = np.where(glitch, sensor_c - 0.3, sensor_c)
 
-        # motion
-        moving = activity + np.where(asleep | still | ~band_on, 0.0, 0.05)
+        # motion: seated stillness with gestures, pottering bursts, walks (const.py, calibrated)
+        awake_worn = ~asleep & band_on & ~still
+        pottering = awake_worn & ~unwell & (activity <= 0.05) & self._pottering(t)
+        walking = np.where(pottering, POTTER_INTENSITY, activity)
         step_rate = np.where(
-            activity > 0.05, activity * (90.0 + 80.0 * activity) / 60.0, REST_STEP_RATE_PER_S
+            pottering, POTTER_CADENCE_PER_S, activity * (90.0 + 80.0 * activity) / 60.0
         )
-        step_rate = np.where(asleep | still | ~band_on, 0.0, step_rate)
+        step_rate = np.where(awake_worn & (walking > 0.05), step_rate, 0.0)
         # cadence is regular: the fraction of a step carried by a uniform draw keeps the mean
         steps = np.floor(step_rate * self.interval_ms / 1000.0 + self._uniform(7, slots))
-        acc_sd = np.where(
-            asleep, 0.006, np.where(~band_on | still, 0.002, 0.02 + 0.5 * moving)
-        ) * np.exp(0.25 * self._normal(8, slots))
-        acc: FloatArray = 1.0 + 0.15 * activity + 0.004 * self._normal(10, slots)
+        spread = np.exp(ACC_SD_REST_LOG_SD * self._normal(8, slots))
+        floor_g = np.where(
+            asleep, ACC_SD_ASLEEP_G, np.where(awake_worn, ACC_SD_REST_G, ACC_SD_MOTIONLESS_G)
+        )
+        gesture_p = np.where(
+            asleep, GESTURE_PROBABILITY_ASLEEP, np.where(awake_worn, GESTURE_PROBABILITY_AWAKE, 0.0)
+        )
+        gesture = np.where(
+            self._uniform(9, slots) < gesture_p,
+            GESTURE_SD_G * np.exp(self._normal(11, slots)),
+            0.0,
+        )
+        walk_g = np.where(
+            walking > 0.05, ACC_SD_WALK_BASE_G + ACC_SD_WALK_PER_INTENSITY_G * walking, 0.0
+        )
+        acc_sd = np.maximum(floor_g * spread + gesture, walk_g * np.sqrt(spread))
+        acc: FloatArray = 1.0 + 0.15 * walking + ACC_G_NOISE * self._normal(10, slots) + gesture
 
         elapsed_h = (t - self.band_on_ms) / MS_PER_H
         battery = np.clip(

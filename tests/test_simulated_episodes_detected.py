@@ -1,0 +1,123 @@
+"""Simulated episodes reach the released detectors as real ones would (and quiet days do not).
+
+The simulator is calibrated on the real recordings of data/recordings (stress-predict E4 and
+fitbit_covid, see docs/collector.md "Calibration"); here its samples go through
+``models.artifacts.default_bank()`` exactly as the service feeds it: 10 s batches per patient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from collector.simulation import Cohort, EpisodeKind, EpisodeScript
+from collector.simulation.profile import random_profile
+from collector.simulation.schedule import day_plan, local_day
+from flarewatch.payloads import Sample
+from models.alarm import Alarm, AlarmKind
+from models.artifacts import default_bank
+
+MIN = 60_000
+H = 60 * MIN
+DAY0 = 1_764_028_800_000  # 2025-11-25 00:00 UTC; the random profiles live in UTC
+BATCH_MS = 10_000
+WORN_BEFORE_ONSET_MS = 40 * MIN
+"""The band goes on 40 min before the episode: past the detectors' 15 min warm-up."""
+
+
+def _feed(cohort: Cohort, start_ms: int, end_ms: int) -> list[Alarm]:
+    """Every patient's samples in 10 s batches through a fresh default bank; all its alarms."""
+    bank = default_bank()
+    alarms: list[Alarm] = []
+    seq = dict.fromkeys(cohort.patient_ids, 0)
+    for t in range(start_ms, end_ms, BATCH_MS):
+        items = []
+        for block in cohort.generate(t, t + BATCH_MS):
+            first = seq[block.patient_id]
+            samples = [Sample(seq=first + i, **r.fields()) for i, r in enumerate(block.readings())]
+            seq[block.patient_id] = first + len(samples)
+            items.append((block.patient_id, samples))
+        alarms += bank.update(items)
+    return alarms
+
+
+def _quiet_onset(seed: int) -> int:
+    """First daytime onset (from 09:00) with the patient seated: no walk, shower or sleep around
+    it and not a step in the 10 min before (the detectors judge heart rate only at rest)."""
+    profile = random_profile(seed, 0)
+    plan = day_plan(profile, seed, local_day(DAY0 + 12 * H, profile))
+    busy = np.concatenate([plan.bouts, plan.band_off, plan.sleep])
+    onset = DAY0 + 9 * H
+    while onset < DAY0 + 20 * H:
+        lo, hi = onset - WORN_BEFORE_ONSET_MS - 5 * MIN, onset + 20 * MIN
+        if not ((busy[:, 0] < hi) & (busy[:, 1] > lo)).any():
+            plain = Cohort(1, seed=seed, band_on_ms=lo).patients[0]
+            if plain.generate(onset - 10 * MIN, onset).steps.sum() == 0:
+                return onset
+        onset += 5 * MIN
+    raise AssertionError(f"seed {seed}: no quiet daytime onset")
+
+
+def _episode_alarms(kind: EpisodeKind, seed: int) -> tuple[int, list[Alarm]]:
+    onset = _quiet_onset(seed)
+    band_on = onset - WORN_BEFORE_ONSET_MS
+    cohort = Cohort(1, seed=seed, band_on_ms=band_on, episodes=[EpisodeScript("p1", kind, onset)])
+    (truth,) = cohort.ground_truth()
+    assert truth.kind is kind
+    alarms = _feed(cohort, band_on, onset + 15 * MIN)
+    return onset, [a for a in alarms if not a.resolved]
+
+
+def _minutes_after(onset_ms: int, alarms: list[Alarm], kind: AlarmKind) -> list[float]:
+    return [(a.time_s * 1000 - onset_ms) / MIN for a in alarms if a.kind is kind]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+def test_anaphylaxis_at_rest_is_detected_within_minutes(seed: int) -> None:
+    onset, alarms = _episode_alarms(EpisodeKind.ANAPHYLAXIS, seed)
+    assert not [a for a in alarms if (a.time_s * 1000) < onset], "alarm before the episode"
+    found = _minutes_after(onset, alarms, AlarmKind.ANAPHYLAXIS)
+    assert found, f"anaphylaxis missed; alarms {alarms}"
+    assert 0 < found[0] <= 5.0
+
+
+CONFIRMER_REJECTS_SHORT_REST = (
+    "models/: the rules raise this flush at +2.5 min (skin +0.87 degC rising 0.057 degC/min, "
+    "heart rate +6 %), but the released confirmer (models/artifacts/confirmer.skops, threshold "
+    "0.217) gives it p=0.14 because the patient took a few steps 7.5 min earlier (rest_s=450 s; "
+    "with rest_s=3000 s p=0.52). Real people step in 11-28 % of waking minutes (fitbit_covid), "
+    "while the confirmer's training data (E4, no step counter) never reset rest_s."
+)
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        1,
+        2,
+        3,
+        pytest.param(4, marks=pytest.mark.xfail(strict=True, reason=CONFIRMER_REJECTS_SHORT_REST)),
+        5,
+        6,
+    ],
+)
+def test_flush_at_rest_is_detected_within_ten_minutes(seed: int) -> None:
+    onset, alarms = _episode_alarms(EpisodeKind.FLUSH, seed)
+    assert not [a for a in alarms if (a.time_s * 1000) < onset], "alarm before the episode"
+    found = _minutes_after(onset, alarms, AlarmKind.FLUSH)
+    assert found, f"flush missed; alarms {alarms}"
+    assert 0 < found[0] <= 10.0
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_evening_with_walks_and_sleep_onset_raises_no_episode_alarm(seed: int) -> None:
+    start, end = DAY0 + 18 * H, DAY0 + 24 * H + 30 * MIN
+    cohort = Cohort(2, seed=seed, band_on_ms=start, interval_ms=5000)
+    blocks = cohort.generate(start, end)
+    # the evening is not trivially quiet: someone walks and someone falls asleep in it
+    assert any(b.activity.max() > 0.2 for b in blocks)
+    assert all(b.asleep.any() and not b.asleep[0] for b in blocks)
+    assert all(b.steps.sum() > 200 for b in blocks)
+    alarms = _feed(cohort, start, end)
+    episodes = [a for a in alarms if a.kind in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)]
+    assert episodes == []
