@@ -15,7 +15,7 @@ ALLOWED = {
     "service": {"flarewatch", "models", "service"},
 }
 OURS = set(ALLOWED)
-COMPOSITION_ROOTS = {ROOT / "flarewatch" / "cli.py", ROOT / "flarewatch" / "demo.py"}
+COMPOSITION_ROOTS = {ROOT / "flarewatch" / name for name in ("cli.py", "demo.py", "demo_view.py")}
 
 
 def imported_packages(path: Path) -> set[str]:
