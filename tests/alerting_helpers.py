@@ -78,7 +78,10 @@ class Inbox:
 
 
 class HttpReceiver:
-    """A loopback webhook endpoint; paths containing ``fail`` answer HTTP 500."""
+    """A loopback webhook endpoint.
+
+    Paths containing ``fail`` answer HTTP 500; ``hang-once`` answers its first request after 8 s.
+    """
 
     def __init__(self, inbox: Inbox) -> None:
         self.inbox = inbox
@@ -104,6 +107,8 @@ class HttpReceiver:
                         time.monotonic(),
                     )
                 )
+                if "hang-once" in self.path and receiver.hits[self.path] == 1:
+                    time.sleep(8)  # the sender is killed while it waits for this answer
                 self.send_response(200)
                 self.end_headers()
 

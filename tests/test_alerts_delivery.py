@@ -7,7 +7,10 @@ sends to loopback servers.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -212,3 +215,44 @@ def test_resolution_sends_all_clear_to_those_notified(tmp_path, inbox, http):
     assert len(titles) == 2 and titles[1].startswith("All clear")
     assert inbox.to("/bob") == []
     stack.close()
+
+
+SENDER_SCRIPT = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from models.alarm import Severity
+from service.db import Patient
+from tests.alerting_helpers import build_stack
+stack = build_stack(sys.argv[1])
+with stack.manager.transaction() as txn:
+    patient = txn.session.get_one(Patient, "p1")
+    stack.manager.open_alert(txn, patient, kind="anaphylaxis", severity=Severity.CRITICAL,
+                             since_s=txn.now_s)
+stack.scheduler.run_due()
+time.sleep(600)
+"""
+
+
+def test_crash_during_a_send_resends_that_message_after_restart(tmp_path, inbox, http):
+    url = f"sqlite:///{tmp_path}/fw.sqlite3"
+    setup = build_stack(url)
+    register_team(setup.db, "p1", [("ann", [http.url("ann-hang-once")])])
+    setup.close()
+    root = str(Path(__file__).resolve().parent.parent)
+    sender = subprocess.Popen([sys.executable, "-c", SENDER_SCRIPT, url, root])
+    try:
+        assert inbox.wait_for("/ann-hang-once", 1, timeout_s=20), "first send never arrived"
+        sender.kill()  # dies while the message is in flight: the row says "sending"
+        sender.wait(10)
+    finally:
+        sender.kill()
+        sender.wait(10)
+    restarted = build_stack(url)
+    restarted.scheduler.run_until_idle()
+    assert len(inbox.to("/ann-hang-once")) == 2, "the interrupted message was not sent again"
+    with restarted.db.session() as session:
+        [delivery] = session.scalars(select(Delivery)).all()
+        assert delivery.state == "sent" and delivery.attempts == 2
+        actions = session.scalars(select(AuditEvent.action)).all()
+    assert "delivery_resumed_after_restart" in actions
+    restarted.close()
