@@ -53,6 +53,8 @@ HISTORY_S = int(WARMUP_S) + 2 * 60
 """Back-filled history: the detectors judge nobody before their warm-up."""
 BACKFILL_BATCH = 60
 EPISODE_SPACING_S = 2.0
+MAX_DETECTION_S = 420
+"""Longest wait for the detectors to call an episode critical (they take ~2-4 min)."""
 TARGET_P99_MS = 2000.0
 
 
@@ -110,7 +112,7 @@ def main() -> int:
             store={"kind": "sqlite", "sqlite_path": tmp / "samples.sqlite3"},
             service={"database_url": f"sqlite:///{tmp}/service.sqlite3"},
         )
-        runtime = AlertingRuntime(settings, bank=default_bank(rules_only=True), serve_api=False)
+        runtime = AlertingRuntime(settings, bank=default_bank(), serve_api=False)
         ids = [f"b{i}" for i in range(args.patients)]
         with runtime.db.session() as session:
             for pid in ids:
@@ -148,7 +150,7 @@ def main() -> int:
             )
             for n, pid in enumerate(ids)
         }
-        shadow = default_bank(rules_only=True)
+        shadow = default_bank()
         seq = dict.fromkeys(ids, 0)
 
         def batch(pid: str, times_ms: range) -> tuple[SampleBatch, list[Sample]]:
@@ -172,8 +174,10 @@ def main() -> int:
 
         critical_published: dict[str, float] = {}
         last_onset_s = 10 + EPISODE_SPACING_S * args.episodes
-        stream_s = int(last_onset_s + 180)
+        stream_s = int(last_onset_s + MAX_DETECTION_S)
         for second in range(stream_s):
+            if len(critical_published) == len(episode_patients):
+                break
             now_ms = start_ms + second * 1000
             while time.time() * 1000 < now_ms:
                 time.sleep(0.002)
