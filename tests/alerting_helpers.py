@@ -264,7 +264,7 @@ class SyntheticPatient:
     and stays there (anaphylaxis-like surge), with no movement (syncope-like stillness).
 
     Used where the scenario, not the physiology, is under test (alert latency, the e2e path):
-    deterministic from ``seed``, and the real detectors flag it (critical ~2 min after onset).
+    deterministic from ``seed``, and the real detectors flag it (critical 2-4 min after onset).
     """
 
     def __init__(
