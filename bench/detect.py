@@ -23,6 +23,7 @@ from models.datasets import load_stress_predict
 from models.recording import iter_samples
 
 TARGET_US_PER_SAMPLE = 50.0  # issue 4 acceptance
+START_MS = 1_764_000_000_000
 
 
 def build_streams(patients: int, minutes: int) -> list[list[Sample]]:
@@ -31,7 +32,8 @@ def build_streams(patients: int, minutes: int) -> list[list[Sample]]:
     for p in range(patients):
         base = sessions[p % len(sessions)]
         rows = base[: minutes * 60]
-        shift = p * 7_000  # ms: patients are not in lock step
+        # every patient on the same clock (concurrent), a few seconds apart (not in lock step)
+        shift = START_MS + (p % 60) * 1_000 - rows[0].time_ms
         streams.append([s.model_copy(update={"time_ms": s.time_ms + shift}) for s in rows])
     return streams
 

@@ -98,13 +98,15 @@ reactions (Ruiz-Garcia 2021), below the anaphylactic surges it must catch."""
 SURGE_MIN_BPM: Final = 10.0
 """... and by at least 10 bpm, so low resting rates do not turn noise into a surge."""
 
-SURGE_TOD_MARGIN_FRAC: Final = 0.15
-"""... and 15 % above this patient's usual resting rate at this hour (waking up, circadian rise)."""
+SURGE_TOD_MARGIN_FRAC: Final = 0.20
+"""... and 20 % above this patient's usual resting rate at this hour (waking up, circadian rise)."""
 
-SURGE_SCORE_FRAC_S: Final = 30.0
+SURGE_SCORE_FRAC_S: Final = 45.0
 """Evidence needed for a surge alarm: the excess rise over SURGE_RISE_FRAC integrated over time
-(fraction x seconds). A +40 % surge alarms ~2 min after crossing, a +25 % one after ~5 min: night
-arousals and posture changes (+15-25 % for 2-5 min) mostly fall short, anaphylaxis does not."""
+(fraction x seconds). A +45 % surge alarms ~2-3 min after crossing, a +25 % one after ~8 min:
+night arousals and posture changes (+15-25 % for 2-5 min) mostly fall short. Chosen on the tuning
+split as the smallest value keeping false alarms <= 0.2 per Fitbit patient-day (see
+docs/evaluation.md for the trade-off against delay)."""
 
 SURGE_CRITICAL_FRAC: Final = 0.30
 """A surge of 30 % or a surge followed by stillness is critical from the first alarm."""
@@ -121,8 +123,9 @@ FLUSH_TEMP_RISE_C: Final = 0.25
 """Skin above its reference by 0.25 degC: below the smallest documented flush (+0.6 degC, niacin)
 so the rising edge is caught early, above sensor quantisation and ambient drift."""
 
-FLUSH_TEMP_SLOPE_C_PER_MIN: Final = 0.04
-"""... and still warming by 0.04 degC/min (flushes rise over minutes; sleep onset ~0.06)."""
+FLUSH_TEMP_SLOPE_C_PER_MIN: Final = 0.06
+"""... and still warming by 0.06 degC/min (flushes rise over minutes; sleep onset warms about as
+fast, 0.6 degC in 10 min, but with the heart slowing)."""
 
 FLUSH_HR_RISE_FRAC: Final = 0.02
 """... with the two-minute heart rate 2 % above reference (sleep onset warms the skin while the

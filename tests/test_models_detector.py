@@ -90,7 +90,7 @@ def test_surge_at_rest_raises_one_anaphylaxis_alarm_then_resolves() -> None:
     started = onsets(alarms, AlarmKind.ANAPHYLAXIS)
     assert len(started) == 1
     delay_min = (started[0].time_s - (T0 + 40 * 60)) / 60
-    assert 0 < delay_min <= 4.0
+    assert 0 < delay_min <= 5.0  # the FA-bounded operating point (docs/evaluation.md)
     assert started[0].patient_id == "p1" and started[0].model_version == MODEL_VERSION
     assert started[0].severity is Severity.CRITICAL  # +40 % >= critical surge
     resolved = [a for a in alarms if a.resolved and a.kind is AlarmKind.ANAPHYLAXIS]
