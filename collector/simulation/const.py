@@ -81,10 +81,10 @@ ACC_SD_REST_LOG_SD: Final = 0.45
 p10 0.003) in the E4 baseline and relax phases: the wrist is nearly still (stress-predict)."""
 GESTURE_PROBABILITY_AWAKE: Final = 0.10
 GESTURE_PROBABILITY_ASLEEP: Final = 0.02
-GESTURE_SD_G: Final = 0.02
+GESTURE_MEDIAN_G: Final = 0.02
 """Seated people gesture: the E4 per-second value exceeds 0.04 g in ~10 % of resting seconds
-(p90 0.04, p95 0.09, p99 0.2 g). Modelled as single seconds of extra movement, median 0.02 g
-(log-normal, SD 1 in log units); sleep has far fewer (assumption: no sleep recordings)."""
+(p90 0.04, p95 0.09, p99 0.2 g). Modelled as single seconds of extra movement, exponential with
+median 0.02 g; sleep has far fewer (assumption: no sleep recordings)."""
 ACC_SD_ASLEEP_G: Final = 0.003
 """Asleep the wrist is stiller than seated awake (assumption, between the E4 rest median and its
 floor)."""

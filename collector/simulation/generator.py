@@ -27,9 +27,9 @@ from collector.simulation.const import (
     ACTIVITY_RAMP_UP_S,
     ACTIVITY_SKIN_DROP_C,
     COOL_DOWN_TAU_S,
+    GESTURE_MEDIAN_G,
     GESTURE_PROBABILITY_ASLEEP,
     GESTURE_PROBABILITY_AWAKE,
-    GESTURE_SD_G,
     HR_DROPOUT_PROBABILITY,
     HR_WAVE_AMPLITUDES_BPM,
     HR_WAVE_PERIODS_S,
@@ -156,7 +156,9 @@ class PatientSimulator:
         values = self._noise_cache.get(key)
         if values is None:
             if len(self._noise_cache) >= NOISE_CACHE_BLOCKS:
-                self._noise_cache.clear()
+                # time moves forward: forget the older half (dicts keep insertion order)
+                for stale in list(self._noise_cache)[: NOISE_CACHE_BLOCKS // 2]:
+                    del self._noise_cache[stale]
             rng = np.random.default_rng([self.seed, self.profile.index, stream, block])
             if normal:
                 values = rng.standard_normal(NOISE_BLOCK_SAMPLES, dtype=np.float32)
@@ -173,19 +175,26 @@ class PatientSimulator:
 
     def _pottering(self, times_ms: IntArray) -> npt.NDArray[np.bool_]:
         """Seconds of short walking bursts while up and about (keyed by spell and minute)."""
+        if times_ms.size == 0:
+            return np.zeros(0, dtype=bool)
         spell = times_ms // (POTTER_SPELL_S * 1000)
         minute = times_ms // 60_000
-        up_and_about = self._uniform(201, spell) < POTTER_SPELL_SHARE
-        burst = self._uniform(202, minute) < POTTER_BURST_PER_MIN
-        n_steps = np.clip(
-            POTTER_STEPS_MEDIAN * np.exp(POTTER_STEPS_LOG_SD * self._normal(203, minute)), 2, 90
-        )
-        length_s = n_steps / POTTER_CADENCE_PER_S
-        start_s = self._uniform(204, minute) * (60.0 - length_s)
-        second = (times_ms - minute * 60_000) / 1000.0
-        in_burst: npt.NDArray[np.bool_] = (
-            up_and_about & burst & (second >= start_s) & (second < start_s + length_s)
-        )
+        # draws per spell and per minute, looked up by each sample
+        spells = np.arange(spell[0], spell[-1] + 1)
+        minutes = np.arange(minute[0], minute[-1] + 1)
+        up_and_about = self._uniform(201, spells) < POTTER_SPELL_SHARE
+        burst = self._uniform(202, minutes) < POTTER_BURST_PER_MIN
+        in_burst = up_and_about[spell - spell[0]] & burst[minute - minute[0]]
+        at = np.flatnonzero(in_burst)  # the shape of a burst only where there is one
+        if at.size:
+            burst_minute = minute[at]
+            size = POTTER_STEPS_MEDIAN * np.exp(
+                POTTER_STEPS_LOG_SD * self._normal(203, burst_minute)
+            )
+            length_s = np.clip(size, 2, 90) / POTTER_CADENCE_PER_S
+            start_s = self._uniform(204, burst_minute) * (60.0 - length_s)
+            second = (times_ms[at] - burst_minute * 60_000) / 1000.0
+            in_burst[at] = (second >= start_s) & (second < start_s + length_s)
         return in_burst
 
     def _rr_values(self, slots: IntArray, mean_rr_s: FloatArray, counts: IntArray) -> FloatArray:
@@ -296,21 +305,19 @@ class PatientSimulator:
         # cadence is regular: the fraction of a step carried by a uniform draw keeps the mean
         steps = np.floor(step_rate * self.interval_ms / 1000.0 + self._uniform(7, slots))
         spread = np.exp(ACC_SD_REST_LOG_SD * self._normal(8, slots))
-        floor_g = np.where(
-            asleep, ACC_SD_ASLEEP_G, np.where(awake_worn, ACC_SD_REST_G, ACC_SD_MOTIONLESS_G)
-        )
-        gesture_p = np.where(
-            asleep, GESTURE_PROBABILITY_ASLEEP, np.where(awake_worn, GESTURE_PROBABILITY_AWAKE, 0.0)
-        )
-        gesture = np.where(
-            self._uniform(9, slots) < gesture_p,
-            GESTURE_SD_G * np.exp(self._normal(11, slots)),
-            0.0,
-        )
+        # wearer's state: 0 band off or motionless, 1 asleep, 2 awake (asleep and awake exclusive)
+        state = asleep.view(np.int8) + 2 * awake_worn.view(np.int8)
+        floor_g = np.array([ACC_SD_MOTIONLESS_G, ACC_SD_ASLEEP_G, ACC_SD_REST_G])[state]
+        gesture_p = np.array([0.0, GESTURE_PROBABILITY_ASLEEP, GESTURE_PROBABILITY_AWAKE])[state]
+        # a hit's draw, rescaled by its probability, is again uniform: its size, exponential
+        gesture = np.zeros(t.shape)
+        draw = self._uniform(9, slots)
+        at = np.flatnonzero(draw < gesture_p)
+        gesture[at] = GESTURE_MEDIAN_G / np.log(2.0) * -np.log(draw[at] / gesture_p[at] + 1e-12)
         walk_g = np.where(
             walking > 0.05, ACC_SD_WALK_BASE_G + ACC_SD_WALK_PER_INTENSITY_G * walking, 0.0
         )
-        acc_sd = np.maximum(floor_g * spread + gesture, walk_g * np.sqrt(spread))
+        acc_sd = np.maximum(floor_g * spread + gesture, walk_g * spread)
         acc: FloatArray = 1.0 + 0.15 * walking + ACC_G_NOISE * self._normal(10, slots) + gesture
 
         elapsed_h = (t - self.band_on_ms) / MS_PER_H
