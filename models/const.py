@@ -154,3 +154,70 @@ EVAL_CHUNK_S: Final = 300.0
 CONFIRM_KEEP_POSITIVE_SHARE: Final = 0.98
 """The confirmer's threshold is set on the tuning split to keep 98 % of true onsets: missing an
 anaphylaxis costs far more than a false alarm."""
+
+# --- evaluation: injected episodes (models/injection.py), uniform ranges --------------------
+INJECT_FLUSH_TEMP_RISE_C: Final[tuple[float, float]] = (0.6, 2.7)
+"""Flush skin warming, degC: niacin flush +0.6 mean to hot flash at the finger +2.7 (GUIDE 3)."""
+
+INJECT_FLUSH_HR_RISE_FRAC: Final[tuple[float, float]] = (0.084, 0.148)
+"""Flush heart-rate rise: 95 % CI of the mean +11.6 % in food-challenge reactions
+(Ruiz-Garcia 2021)."""
+
+INJECT_FLUSH_RISE_S: Final[tuple[float, float]] = (3 * 60.0, 12 * 60.0)
+"""Flush onset to peak: "over minutes" (nasal skin +0.8 degC within 20 min, Clark 2007)."""
+
+INJECT_FLUSH_PLATEAU_S: Final[tuple[float, float]] = (5 * 60.0, 20 * 60.0)
+"""Flush held at its peak."""
+
+INJECT_FLUSH_DECAY_S: Final[tuple[float, float]] = (10 * 60.0, 30 * 60.0)
+"""Flush fading (hot flashes last ~31 min in all)."""
+
+INJECT_SURGE_HR_RISE_FRAC: Final[tuple[float, float]] = (0.20, 0.60)
+"""Anaphylaxis-like surge: above the +11.6 % of reactions of all severities; a tachycardia of
+100 bpm from a resting 70 is +43 %."""
+
+INJECT_SURGE_RISE_S: Final[tuple[float, float]] = (60.0, 5 * 60.0)
+"""Surge onset to plateau: minutes (median time to arrest in fatal drug anaphylaxis ~5 min)."""
+
+INJECT_SURGE_PLATEAU_S: Final[tuple[float, float]] = (10 * 60.0, 40 * 60.0)
+"""Surge held."""
+
+INJECT_SURGE_DECAY_S: Final[tuple[float, float]] = (5 * 60.0, 20 * 60.0)
+"""Surge fading."""
+
+INJECT_SURGE_WARMING_SHARE: Final[float] = 0.5
+"""Share of surges that also warm the skin (peripheral blood flow +19.7 %, Ruiz-Garcia 2021)."""
+
+INJECT_SURGE_TEMP_RISE_C: Final[tuple[float, float]] = (0.3, 1.5)
+"""Skin warming of those surges, degC."""
+
+INJECT_SYNCOPE_SHARE: Final[float] = 0.72
+"""Share with syncope: 72 % in systemic-mastocytosis anaphylaxis (GUIDE 3)."""
+
+INJECT_SYNCOPE_AFTER_S: Final[tuple[float, float]] = (60.0, 5 * 60.0)
+"""Syncope (wrist still) this long after the surge onset."""
+
+INJECT_STILL_ACC_SD_G: Final[tuple[float, float]] = (0.0005, 0.003)
+"""Movement left on a motionless wrist: accelerometer noise only."""
+
+# --- evaluation: where episodes go and how alarms are matched ---------------------------------
+EVAL_ONSET_LEAD_S: Final = 30 * 60.0
+"""An onset needs 30 min of wear before it (baselines) and ..."""
+EVAL_ONSET_TAIL_S: Final = 30 * 60.0
+"""... 30 min of data after it in Fitbit recordings (to see the detection)."""
+EVAL_FITBIT_BLOCK_S: Final = 8 * 3600.0
+"""At most one injected episode per 8 h block of a Fitbit recording ..."""
+EVAL_MIN_EPISODE_SPACING_S: Final = 4 * 3600.0
+"""... at least 4 h apart, so each starts from calm baselines."""
+EVAL_STRESS_ONSET_WINDOW_S: Final[tuple[float, float]] = (20 * 60.0, 42 * 60.0)
+"""Stress-predict sessions last ~55 min: onsets after warm-up, with >= 13 min left to detect."""
+EVAL_STRESS_COPIES: Final[int] = 4
+"""Independent injected copies per session and kind (one episode each)."""
+EVAL_MATCH_AFTER_END_S: Final = 5 * 60.0
+"""An alarm up to 5 min after the injected change is over still counts as its detection."""
+EVAL_NIGHT_HOURS: Final = range(0, 6)
+"""Fitbit clocks are local: 00:00-06:00 is night (sleep, sleep onset and awakenings)."""
+
+CONFIRM_MIN_PER_CLASS: Final = 20
+"""Below this many examples of either class a kind keeps the rules alone: a model fitted on a
+handful of negatives learns the handful (7 flush negatives cost 25 % of held-out flushes)."""

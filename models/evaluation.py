@@ -15,7 +15,20 @@ import pandas as pd
 
 from models.alarm import Alarm, AlarmKind
 from models.bank import DetectorBank
-from models.const import ACC_SD_ACTIVE_G, ACC_SD_TAU_S, GAP_RESET_S, REST_AFTER_ACTIVITY_S
+from models.const import (
+    ACC_SD_ACTIVE_G,
+    ACC_SD_TAU_S,
+    EVAL_FITBIT_BLOCK_S,
+    EVAL_MATCH_AFTER_END_S,
+    EVAL_MIN_EPISODE_SPACING_S,
+    EVAL_NIGHT_HOURS,
+    EVAL_ONSET_LEAD_S,
+    EVAL_ONSET_TAIL_S,
+    EVAL_STRESS_COPIES,
+    EVAL_STRESS_ONSET_WINDOW_S,
+    GAP_RESET_S,
+    REST_AFTER_ACTIVITY_S,
+)
 from models.datasets import Recording
 from models.injection import Episode, draw_episode, inject
 from models.recording import iter_samples
@@ -23,23 +36,6 @@ from models.replay import replay
 
 BankFactory = Callable[[], DetectorBank]
 Progress = Callable[[int], None]
-
-ONSET_LEAD_S = 30 * 60.0
-"""An onset needs 30 min of wear before it (baselines) and ..."""
-ONSET_TAIL_S = 30 * 60.0
-"""... 30 min of data after it in Fitbit recordings (to see the detection)."""
-FITBIT_BLOCK_S = 8 * 3600.0
-"""At most one injected episode per 8 h block of a Fitbit recording ..."""
-MIN_EPISODE_SPACING_S = 4 * 3600.0
-"""... at least 4 h apart, so each starts from calm baselines."""
-STRESS_ONSET_WINDOW_S = (20 * 60.0, 42 * 60.0)
-"""Stress-predict sessions last ~55 min: onsets after warm-up, with >= 13 min left to detect."""
-STRESS_COPIES = 4
-"""Independent injected copies per session and kind (one episode each)."""
-MATCH_AFTER_END_S = 5 * 60.0
-"""An alarm up to 5 min after the injected change is over still counts as its detection."""
-NIGHT_HOURS = range(0, 6)
-"""Fitbit clocks are local: 00:00-06:00 is night (sleep, sleep onset and awakenings)."""
 
 
 @dataclass(slots=True)
@@ -134,19 +130,19 @@ def fitbit_onsets(frame: pd.DataFrame, rng: np.random.Generator) -> list[float]:
     time_s = frame["time_s"].to_numpy(dtype="float64")
     seg_start, seg_end = _segments(time_s[has_hr])
     ok = (
-        (time_s[has_hr] - seg_start >= ONSET_LEAD_S)
-        & (seg_end - time_s[has_hr] >= ONSET_TAIL_S)
+        (time_s[has_hr] - seg_start >= EVAL_ONSET_LEAD_S)
+        & (seg_end - time_s[has_hr] >= EVAL_ONSET_TAIL_S)
         & rest_mask(frame)[has_hr]
     )
     candidates = time_s[has_hr][ok]
     if not len(candidates):
         return []
-    blocks = ((candidates - time_s[0]) // FITBIT_BLOCK_S).astype(int)
+    blocks = ((candidates - time_s[0]) // EVAL_FITBIT_BLOCK_S).astype(int)
     onsets: list[float] = []
     for block in np.unique(blocks):
         choices = candidates[blocks == block]
         onset = float(choices[rng.integers(len(choices))])
-        if not onsets or onset - onsets[-1] >= MIN_EPISODE_SPACING_S:
+        if not onsets or onset - onsets[-1] >= EVAL_MIN_EPISODE_SPACING_S:
             onsets.append(onset)
     return onsets
 
@@ -155,7 +151,7 @@ def stress_onset(frame: pd.DataFrame, rng: np.random.Generator) -> float | None:
     """A random at-rest onset 20-42 min into a stress-predict session."""
     time_s = frame["time_s"].to_numpy(dtype="float64")
     rel = time_s - time_s[0]
-    low, high = STRESS_ONSET_WINDOW_S
+    low, high = EVAL_STRESS_ONSET_WINDOW_S
     ok = (rel >= low) & (rel <= high) & rest_mask(frame) & frame["hr_bpm"].notna().to_numpy()
     choices = time_s[ok]
     return float(choices[rng.integers(len(choices))]) if len(choices) else None
@@ -173,7 +169,7 @@ def confounders_at(recording: Recording, frame: pd.DataFrame, time_s: float) -> 
     steps = frame["steps"].fillna(0).to_numpy() if "steps" in frame else np.zeros(len(frame))
     recent = (times > time_s - 30 * 60.0) & (times <= time_s)
     return {
-        "time": "night" if hour in NIGHT_HOURS else "day",
+        "time": "night" if hour in EVAL_NIGHT_HOURS else "day",
         "exercise": "after exercise" if steps[recent].sum() >= 500 else "no recent exercise",
     }
 
@@ -199,7 +195,7 @@ def score_episodes(
         window = [
             (i, a)
             for i, a in enumerate(onsets)
-            if episode.onset_s <= a.time_s <= episode.end_s + MATCH_AFTER_END_S
+            if episode.onset_s <= a.time_s <= episode.end_s + EVAL_MATCH_AFTER_END_S
         ]
         same = [(i, a) for i, a in window if a.kind is episode.kind]
         matched.update(i for i, _ in window)
@@ -271,7 +267,7 @@ def evaluate_stress(
         alarms = run_recording(bank_factory, recording, frame, progress)
         record_false_alarms(recording, frame, alarms, result)
         for kind in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS):
-            for _ in range(STRESS_COPIES):
+            for _ in range(EVAL_STRESS_COPIES):
                 onset = stress_onset(frame, rng)
                 if onset is None:
                     progress(len(frame))
@@ -289,6 +285,6 @@ def evaluate_stress(
 
 def samples_to_process(fitbit: list[Recording], stress: list[Recording]) -> int:
     """Total samples the evaluation replays (for the progress bar)."""
-    return 2 * sum(len(r.frame) for r in fitbit) + (1 + 2 * STRESS_COPIES) * sum(
+    return 2 * sum(len(r.frame) for r in fitbit) + (1 + 2 * EVAL_STRESS_COPIES) * sum(
         len(r.frame) for r in stress
     )

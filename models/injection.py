@@ -24,22 +24,22 @@ import numpy as np
 import pandas as pd
 
 from models.alarm import AlarmKind
-
-FLUSH_TEMP_RISE_C = (0.6, 2.7)
-FLUSH_HR_RISE_FRAC = (0.084, 0.148)
-FLUSH_RISE_S = (3 * 60.0, 12 * 60.0)
-FLUSH_PLATEAU_S = (5 * 60.0, 20 * 60.0)
-FLUSH_DECAY_S = (10 * 60.0, 30 * 60.0)
-SURGE_HR_RISE_FRAC = (0.20, 0.60)
-SURGE_RISE_S = (60.0, 5 * 60.0)
-SURGE_PLATEAU_S = (10 * 60.0, 40 * 60.0)
-SURGE_DECAY_S = (5 * 60.0, 20 * 60.0)
-SURGE_WARMING_SHARE = 0.5
-SURGE_TEMP_RISE_C = (0.3, 1.5)
-SYNCOPE_SHARE = 0.72
-SYNCOPE_AFTER_S = (60.0, 5 * 60.0)
-STILL_ACC_SD_G = (0.0005, 0.003)
-"""Movement left on a motionless wrist: accelerometer noise only."""
+from models.const import (
+    INJECT_FLUSH_DECAY_S,
+    INJECT_FLUSH_HR_RISE_FRAC,
+    INJECT_FLUSH_PLATEAU_S,
+    INJECT_FLUSH_RISE_S,
+    INJECT_FLUSH_TEMP_RISE_C,
+    INJECT_STILL_ACC_SD_G,
+    INJECT_SURGE_DECAY_S,
+    INJECT_SURGE_HR_RISE_FRAC,
+    INJECT_SURGE_PLATEAU_S,
+    INJECT_SURGE_RISE_S,
+    INJECT_SURGE_TEMP_RISE_C,
+    INJECT_SURGE_WARMING_SHARE,
+    INJECT_SYNCOPE_AFTER_S,
+    INJECT_SYNCOPE_SHARE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,25 +75,25 @@ def draw_episode(rng: np.random.Generator, kind: AlarmKind, onset_s: float) -> E
         return Episode(
             kind=kind,
             onset_s=onset_s,
-            rise_s=float(rng.uniform(*FLUSH_RISE_S)),
-            plateau_s=float(rng.uniform(*FLUSH_PLATEAU_S)),
-            decay_s=float(rng.uniform(*FLUSH_DECAY_S)),
-            hr_rise_frac=float(rng.uniform(*FLUSH_HR_RISE_FRAC)),
-            temp_rise_c=float(rng.uniform(*FLUSH_TEMP_RISE_C)),
+            rise_s=float(rng.uniform(*INJECT_FLUSH_RISE_S)),
+            plateau_s=float(rng.uniform(*INJECT_FLUSH_PLATEAU_S)),
+            decay_s=float(rng.uniform(*INJECT_FLUSH_DECAY_S)),
+            hr_rise_frac=float(rng.uniform(*INJECT_FLUSH_HR_RISE_FRAC)),
+            temp_rise_c=float(rng.uniform(*INJECT_FLUSH_TEMP_RISE_C)),
             syncope_after_s=None,
         )
     if kind is AlarmKind.ANAPHYLAXIS:
-        warming = rng.random() < SURGE_WARMING_SHARE
-        syncope = rng.random() < SYNCOPE_SHARE
+        warming = rng.random() < INJECT_SURGE_WARMING_SHARE
+        syncope = rng.random() < INJECT_SYNCOPE_SHARE
         return Episode(
             kind=kind,
             onset_s=onset_s,
-            rise_s=float(rng.uniform(*SURGE_RISE_S)),
-            plateau_s=float(rng.uniform(*SURGE_PLATEAU_S)),
-            decay_s=float(rng.uniform(*SURGE_DECAY_S)),
-            hr_rise_frac=float(rng.uniform(*SURGE_HR_RISE_FRAC)),
-            temp_rise_c=float(rng.uniform(*SURGE_TEMP_RISE_C)) if warming else 0.0,
-            syncope_after_s=float(rng.uniform(*SYNCOPE_AFTER_S)) if syncope else None,
+            rise_s=float(rng.uniform(*INJECT_SURGE_RISE_S)),
+            plateau_s=float(rng.uniform(*INJECT_SURGE_PLATEAU_S)),
+            decay_s=float(rng.uniform(*INJECT_SURGE_DECAY_S)),
+            hr_rise_frac=float(rng.uniform(*INJECT_SURGE_HR_RISE_FRAC)),
+            temp_rise_c=float(rng.uniform(*INJECT_SURGE_TEMP_RISE_C)) if warming else 0.0,
+            syncope_after_s=float(rng.uniform(*INJECT_SYNCOPE_AFTER_S)) if syncope else None,
         )
     raise ValueError(f"no injection model for {kind}")
 
@@ -129,7 +129,7 @@ def _make_still(
         return
     if "acc_sd_g" in out:
         had = out.loc[still, "acc_sd_g"].notna().to_numpy()
-        noise = rng.uniform(*STILL_ACC_SD_G, size=n)
+        noise = rng.uniform(*INJECT_STILL_ACC_SD_G, size=n)
         out.loc[still, "acc_sd_g"] = np.where(had, noise, np.nan)
     if "steps" in out:
         out.loc[still, "steps"] = np.where(out.loc[still, "steps"].notna(), 0.0, np.nan)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -13,11 +13,12 @@ from sklearn.preprocessing import StandardScaler
 
 from models.alarm import Alarm, AlarmKind
 from models.confirm import FEATURES, Confirmer, feature_matrix
-from models.const import CONFIRM_KEEP_POSITIVE_SHARE, CONFIRM_THRESHOLD, MODEL_VERSION
-
-MIN_PER_CLASS: Final = 20
-"""Below this many examples of either class a kind keeps the rules alone: a model fitted on a
-handful of negatives learns the handful (7 flush negatives cost 25 % of held-out flushes)."""
+from models.const import (
+    CONFIRM_KEEP_POSITIVE_SHARE,
+    CONFIRM_MIN_PER_CLASS,
+    CONFIRM_THRESHOLD,
+    MODEL_VERSION,
+)
 
 
 def train_confirmer(
@@ -32,7 +33,7 @@ def train_confirmer(
         labels = np.array([label for _, label in rows], dtype=int)
         positives, negatives = int(labels.sum()), int(len(labels) - labels.sum())
         stats[kind.value] = {"positives": positives, "negatives": negatives}
-        if positives < MIN_PER_CLASS or negatives < MIN_PER_CLASS:
+        if positives < CONFIRM_MIN_PER_CLASS or negatives < CONFIRM_MIN_PER_CLASS:
             continue
         x = feature_matrix([evidence for evidence, _ in rows])
         model = make_pipeline(

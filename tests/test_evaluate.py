@@ -18,15 +18,10 @@ from models.artifacts import (
     save_confirmer,
 )
 from models.confirm import Confirmer
-from models.const import MODEL_VERSION
+from models.const import INJECT_FLUSH_TEMP_RISE_C, INJECT_SURGE_HR_RISE_FRAC, MODEL_VERSION
 from models.datasets import load_fitbit, load_stress_predict
 from models.errors import ArtifactError
-from models.injection import (
-    FLUSH_TEMP_RISE_C,
-    SURGE_HR_RISE_FRAC,
-    draw_episode,
-    inject,
-)
+from models.injection import draw_episode, inject
 
 
 def test_splits_are_disjoint_and_cover_every_subject() -> None:
@@ -60,10 +55,10 @@ def test_injection_changes_only_the_episode_and_stays_in_documented_ranges(
     ratio = (out["hr_bpm"] / frame["hr_bpm"]).max()
     assert ratio == pytest.approx(1 + episode.hr_rise_frac, rel=1e-3)
     if kind is AlarmKind.FLUSH:
-        low, high = FLUSH_TEMP_RISE_C
+        low, high = INJECT_FLUSH_TEMP_RISE_C
         assert low <= (out["skin_temp_c"] - frame["skin_temp_c"]).max() <= high
     else:
-        assert SURGE_HR_RISE_FRAC[0] <= episode.hr_rise_frac <= SURGE_HR_RISE_FRAC[1]
+        assert INJECT_SURGE_HR_RISE_FRAC[0] <= episode.hr_rise_frac <= INJECT_SURGE_HR_RISE_FRAC[1]
     assert frame.equals(load_stress_predict(split="tuning", limit=1)[0].frame)  # not mutated
 
 
