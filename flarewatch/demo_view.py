@@ -53,7 +53,9 @@ class DemoResult:
 def report(result: DemoResult) -> None:
     """Print the final table (stderr) and the machine-readable summary (stdout)."""
     console = Console(stderr=True)
-    table = Table(title=f"flarewatch demo — broker: {result.broker}, store: {result.store}")
+    table = Table(
+        title="flarewatch demo", caption=f"broker: {result.broker}, store: {result.store}"
+    )
     table.add_column("patient")
     table.add_column("stored samples", justify="right")
     for patient, count in result.stored_by_patient.items():
