@@ -79,12 +79,13 @@ ACC_SD_REST_G: Final = 0.0065
 ACC_SD_REST_LOG_SD: Final = 0.45
 """Awake and seated, the per-second SD of |acceleration| has a median of 0.007 g (p25 0.005,
 p10 0.003) in the E4 baseline and relax phases: the wrist is nearly still (stress-predict)."""
-GESTURE_PROBABILITY_AWAKE: Final = 0.10
+GESTURE_PROBABILITY_AWAKE: Final = 0.17
 GESTURE_PROBABILITY_ASLEEP: Final = 0.02
-GESTURE_MEDIAN_G: Final = 0.02
-"""Seated people gesture: the E4 per-second value exceeds 0.04 g in ~10 % of resting seconds
-(p90 0.04, p95 0.09, p99 0.2 g). Modelled as single seconds of extra movement, exponential with
-median 0.02 g; sleep has far fewer (assumption: no sleep recordings)."""
+GESTURE_SCALE_G: Final = 0.072
+"""Seated people gesture: the E4 per-second value exceeds 0.04 g in 10 % of resting seconds,
+0.09 g in 5 % and 0.2 g in 1 % (stress-predict baseline and relax). Modelled as single seconds of
+extra movement, exponential with mean 0.072 g, in 17 % of seconds: that tail fits all three
+points. Sleep has far fewer (assumption: no sleep recordings with an accelerometer)."""
 ACC_SD_ASLEEP_G: Final = 0.003
 """Asleep the wrist is stiller than seated awake (assumption, between the E4 rest median and its
 floor)."""
@@ -94,8 +95,10 @@ ACC_SD_WALK_BASE_G: Final = 0.05
 ACC_SD_WALK_PER_INTENSITY_G: Final = 0.4
 """Walking: ~0.17 g strolling (intensity 0.3) to ~0.45 g running; seated gestures reach
 0.2 g only in their top 1 % (stress-predict)."""
-ACC_G_NOISE: Final = 0.008
-"""Mean |acceleration| at rest: 1.00 g, per-second SD 0.011 g including gestures (E4)."""
+ACC_G_NOISE: Final = 0.006
+GESTURE_ACC_G_SHARE: Final = 0.2
+"""Mean |acceleration| at rest: 1.00 g, per-second SD 0.011 g including gestures (E4); a gesture
+moves the mean by a fifth of its spread."""
 POTTER_SPELL_S: Final = 15 * 60
 POTTER_SPELL_SHARE: Final = 0.45
 POTTER_BURST_PER_MIN: Final = 0.3

@@ -27,9 +27,10 @@ from collector.simulation.const import (
     ACTIVITY_RAMP_UP_S,
     ACTIVITY_SKIN_DROP_C,
     COOL_DOWN_TAU_S,
-    GESTURE_MEDIAN_G,
+    GESTURE_ACC_G_SHARE,
     GESTURE_PROBABILITY_ASLEEP,
     GESTURE_PROBABILITY_AWAKE,
+    GESTURE_SCALE_G,
     HR_DROPOUT_PROBABILITY,
     HR_WAVE_AMPLITUDES_BPM,
     HR_WAVE_PERIODS_S,
@@ -184,7 +185,7 @@ class PatientSimulator:
         minutes = np.arange(minute[0], minute[-1] + 1)
         up_and_about = self._uniform(201, spells) < POTTER_SPELL_SHARE
         burst = self._uniform(202, minutes) < POTTER_BURST_PER_MIN
-        in_burst = up_and_about[spell - spell[0]] & burst[minute - minute[0]]
+        in_burst: npt.NDArray[np.bool_] = up_and_about[spell - spell[0]] & burst[minute - minute[0]]
         at = np.flatnonzero(in_burst)  # the shape of a burst only where there is one
         if at.size:
             burst_minute = minute[at]
@@ -313,12 +314,17 @@ class PatientSimulator:
         gesture = np.zeros(t.shape)
         draw = self._uniform(9, slots)
         at = np.flatnonzero(draw < gesture_p)
-        gesture[at] = GESTURE_MEDIAN_G / np.log(2.0) * -np.log(draw[at] / gesture_p[at] + 1e-12)
+        gesture[at] = GESTURE_SCALE_G * -np.log(draw[at] / gesture_p[at] + 1e-12)
         walk_g = np.where(
             walking > 0.05, ACC_SD_WALK_BASE_G + ACC_SD_WALK_PER_INTENSITY_G * walking, 0.0
         )
         acc_sd = np.maximum(floor_g * spread + gesture, walk_g * spread)
-        acc: FloatArray = 1.0 + 0.15 * walking + ACC_G_NOISE * self._normal(10, slots) + gesture
+        acc: FloatArray = (
+            1.0
+            + 0.15 * walking
+            + ACC_G_NOISE * self._normal(10, slots)
+            + GESTURE_ACC_G_SHARE * gesture
+        )
 
         elapsed_h = (t - self.band_on_ms) / MS_PER_H
         battery = np.clip(

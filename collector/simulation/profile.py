@@ -11,7 +11,7 @@ Ranges, with their sources (see also docs/collector.md, "Calibration"):
   3-8 bpm asleep.
 - Walking: heart rate 95-116 bpm in minutes with >= 80 steps (fitbit_covid), ~25-40 bpm above
   rest, i.e. 40-70 bpm per unit of activity intensity at brisk walking (0.6).
-- Reported heart-rate noise at 1 Hz: 0.3-0.9 bpm (the E4 reports a smoothed rate: second-to-
+- Reported heart-rate noise at 1 Hz: 0.2-0.7 bpm (the E4 reports a smoothed rate: second-to-
   second SD 0.12-1.3 bpm, median 0.33, in the baseline phase).
 - Wrist skin temperature by day 29.5-33.5 °C (E4 after warm-up: quartiles 30.0-32.9 °C), rising
   ~1-1.5 °C at night and ~0.6 °C in the 10 min before sleep onset (GUIDE §3, confounders;
@@ -41,7 +41,7 @@ class PatientProfile:
     circadian_hr_amplitude_bpm: float = 2.5
     sleep_hr_drop_bpm: float = 5.5
     activity_hr_rise_bpm: float = 55.0
-    hr_noise_bpm: float = 0.6
+    hr_noise_bpm: float = 0.45
     sleep_onset_h: float = 23.0
     """Local clock hour of the usual sleep onset (may exceed 24 for after midnight)."""
     sleep_duration_h: float = 7.5
@@ -83,7 +83,7 @@ def random_profile(seed: int, index: int, *, patient_id: str | None = None) -> P
         circadian_hr_amplitude_bpm=float(rng.uniform(1.0, 3.5)),
         sleep_hr_drop_bpm=float(rng.uniform(3, 8)),
         activity_hr_rise_bpm=float(rng.uniform(40, 70)),
-        hr_noise_bpm=float(rng.uniform(0.3, 0.9)),
+        hr_noise_bpm=float(rng.uniform(0.2, 0.7)),
         sleep_onset_h=float(rng.uniform(22.0, 24.5)),
         sleep_duration_h=float(rng.uniform(6.5, 8.5)),
         skin_day_c=float(rng.uniform(29.5, 33.5)),
