@@ -1,0 +1,1 @@
+"""Released model artifacts (skops files and their model card), shipped as package data."""
