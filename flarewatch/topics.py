@@ -6,6 +6,7 @@
     flarewatch/v1/{patient}/{device}/status    DeviceStatus, retained      collector -> service
     flarewatch/v1/_gateways/{gateway}/status   GatewayStatus, retained, Last Will
     flarewatch/v1/{patient}/alerts             alert events                service -> sirens, HA
+    flarewatch/v1/{patient}/alerts/ack         acknowledgements            buttons, HA -> service
     flarewatch/v1/_deadletter/{reason}         rejected messages (metadata only, never payloads)
 """
 
@@ -28,6 +29,7 @@ SAMPLES_SUBSCRIPTION: Final = f"{TOPIC_ROOT}/+/+/samples"
 STATUS_SUBSCRIPTION: Final = f"{TOPIC_ROOT}/+/+/status"
 """Matches device *and* gateway status topics; :func:`parse_topic` tells them apart."""
 ALERTS_SUBSCRIPTION: Final = f"{TOPIC_ROOT}/+/alerts"
+ALERT_ACKS_SUBSCRIPTION: Final = f"{TOPIC_ROOT}/+/alerts/ack"
 
 
 class TopicKind(StrEnum):
@@ -37,6 +39,7 @@ class TopicKind(StrEnum):
     DEVICE_STATUS = "status"
     GATEWAY_STATUS = "gateway_status"
     ALERTS = "alerts"
+    ALERT_ACK = "alert_ack"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,11 @@ def alerts_topic(patient_id: str) -> str:
     return f"{TOPIC_ROOT}/{_checked(patient_id, 'patient')}/alerts"
 
 
+def alert_ack_topic(patient_id: str) -> str:
+    """Topic on which a patient's alerts can be acknowledged (a button, a home-automation rule)."""
+    return f"{alerts_topic(patient_id)}/ack"
+
+
 def deadletter_topic(reason: str) -> str:
     """Topic the service reports a rejected message on (metadata only, never the payload)."""
     return f"{TOPIC_ROOT}/{DEADLETTER}/{reason}"
@@ -99,6 +107,8 @@ def parse_topic(topic: str) -> ParsedTopic:
         return ParsedTopic(TopicKind.GATEWAY_STATUS, gateway_id=rest[1])
     if len(rest) == 2 and rest[1] == "alerts" and is_valid_id(rest[0]):
         return ParsedTopic(TopicKind.ALERTS, patient_id=rest[0])
+    if rest[1:] == ["alerts", "ack"] and is_valid_id(rest[0]):
+        return ParsedTopic(TopicKind.ALERT_ACK, patient_id=rest[0])
     if len(rest) == 3 and is_valid_id(rest[0]) and is_valid_id(rest[1]):
         if rest[2] == "samples":
             return ParsedTopic(TopicKind.SAMPLES, patient_id=rest[0], device_id=rest[1])

@@ -78,5 +78,10 @@ def acl_file(
             lines.append(f"topic readwrite {status}")
         lines.append("")
     for reader in sorted(set(alert_readers)):
-        lines += [f"user {reader}", f"topic read {TOPIC_ROOT}/+/alerts", ""]
+        lines += [
+            f"user {reader}",
+            f"topic read {topics.ALERTS_SUBSCRIPTION}",
+            f"topic write {topics.ALERT_ACKS_SUBSCRIPTION}",
+            "",
+        ]
     return "\n".join(lines)

@@ -13,9 +13,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from flarewatch.settings import MqttSettings
-from flarewatch.topics import alerts_topic
+from flarewatch.topics import alert_ack_topic, alerts_topic
 from models.alarm import Severity
-from service.alerts.mqtt_bridge import MqttAlertBridge, alert_ack_topic
+from service.alerts.mqtt_bridge import MqttAlertBridge
 from service.db import Alert, AlertState, AuditEvent, Patient
 from tests.alerting_helpers import (
     ApiServer,

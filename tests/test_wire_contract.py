@@ -119,6 +119,8 @@ def test_topics_build_and_parse() -> None:
     status = topics.parse_topic(topics.device_status_topic("p1", "band-1"))
     assert status.kind is topics.TopicKind.DEVICE_STATUS
     assert topics.parse_topic(topics.alerts_topic("p1")).kind is topics.TopicKind.ALERTS
+    ack = topics.parse_topic(topics.alert_ack_topic("p1"))
+    assert (ack.kind, ack.patient_id) == (topics.TopicKind.ALERT_ACK, "p1")
 
 
 @pytest.mark.parametrize(

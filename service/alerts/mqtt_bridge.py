@@ -18,9 +18,9 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from flarewatch.const import TOPIC_ROOT
+from flarewatch.errors import ContractError
 from flarewatch.settings import MqttSettings
-from flarewatch.topics import alerts_topic, is_valid_id
+from flarewatch.topics import ALERT_ACKS_SUBSCRIPTION, TopicKind, alerts_topic, parse_topic
 from service.alerts.errors import AlertingError
 from service.alerts.manager import AlertEvent, AlertManager
 from service.alerts.tokens import TokenAction
@@ -29,16 +29,9 @@ from service.ingest.mqttclient import make_client
 
 log = logging.getLogger(__name__)
 
-ACK_SUFFIX: Final = "ack"
-ACK_SUBSCRIPTION: Final = f"{TOPIC_ROOT}/+/alerts/{ACK_SUFFIX}"
 BRIDGE_CLIENT_ID: Final = "flarewatch-service-alerts"
 MAX_ACK_BYTES: Final = 2048
 """An acknowledgement is a token or an id: anything larger is rejected unread."""
-
-
-def alert_ack_topic(patient_id: str) -> str:
-    """Where a patient's alerts can be acknowledged over MQTT."""
-    return f"{alerts_topic(patient_id)}/{ACK_SUFFIX}"
 
 
 class AckMessage(BaseModel):
@@ -113,15 +106,18 @@ class MqttAlertBridge:
         if reason.is_failure:
             log.warning("alert bridge: broker refused connection: %s", reason)
             return
-        client.subscribe(ACK_SUBSCRIPTION, qos=1)
+        client.subscribe(ALERT_ACKS_SUBSCRIPTION, qos=1)
         self._connected.set()
 
     def _on_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        parts = message.topic.split("/")
-        patient_id = parts[-3] if len(parts) >= 3 else ""
-        if not is_valid_id(patient_id):
+        try:
+            parsed = parse_topic(message.topic)
+        except ContractError:
+            parsed = None
+        if parsed is None or parsed.kind is not TopicKind.ALERT_ACK or parsed.patient_id is None:
             self.rejected["bad_topic"] += 1
             return
+        patient_id = parsed.patient_id
         if len(message.payload) > MAX_ACK_BYTES:
             self.rejected["too_large"] += 1
             return
