@@ -86,10 +86,24 @@ def day_plan(profile: PatientProfile, seed: int, day: int) -> DayPlan:
     )
 
 
+def _near(
+    times_ms: npt.NDArray[np.int64], intervals: Intervals, tail_ms: int
+) -> npt.NDArray[np.bool_]:
+    """Which intervals, extended by ``tail_ms`` after their end, reach the sorted ``times_ms``."""
+    if len(intervals) == 0 or times_ms.size == 0:
+        return np.zeros(len(intervals), dtype=bool)
+    keep: npt.NDArray[np.bool_] = (intervals[:, 0] <= times_ms[-1]) & (
+        intervals[:, 1] + tail_ms >= times_ms[0]
+    )
+    return keep
+
+
 def inside(times_ms: npt.NDArray[np.int64], intervals: Intervals) -> npt.NDArray[np.bool_]:
-    """True where a time lies in any ``[start, end)`` interval."""
-    if len(intervals) == 0:
+    """True where a (sorted) time lies in any ``[start, end)`` interval."""
+    keep = _near(times_ms, intervals, 0)
+    if not keep.any():
         return np.zeros(times_ms.shape, dtype=bool)
+    intervals = intervals[keep]
     t = times_ms[:, None]
     hit: npt.NDArray[np.bool_] = np.any(
         (t >= intervals[None, :, 0]) & (t < intervals[None, :, 1]), axis=1
@@ -116,9 +130,11 @@ def trapezoid(
     ramp_up_s: float,
     ramp_down_s: float,
 ) -> npt.NDArray[np.float64]:
-    """Max over intervals of a level that ramps up at the start and down after the end."""
-    if len(intervals) == 0:
+    """Max over intervals of a level ramping up at each start and down after each end (sorted)."""
+    keep = _near(times_ms, intervals, round(ramp_down_s * 1000))
+    if not keep.any():
         return np.zeros(times_ms.shape)
+    intervals, heights = intervals[keep], heights[keep]
     t = times_ms[:, None] / 1000.0
     start = intervals[None, :, 0] / 1000.0
     end = intervals[None, :, 1] / 1000.0
