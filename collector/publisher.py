@@ -41,7 +41,7 @@ from collector.const import (
 )
 from collector.device_status import DeviceStatusBoard
 from collector.errors import OutboxError, PublisherError
-from collector.mqtt_connection import BrokerAddress, build_client, gateway_status_payload
+from collector.mqtt_connection import build_client, gateway_status_payload
 from collector.mqtt_reconnect import (
     ConnectFailure,
     advice,
@@ -58,6 +58,7 @@ from collector.outbox import (
 )
 from collector.sources.base import Reading
 from flarewatch import topics
+from flarewatch.mqtt import BrokerAddress
 from flarewatch.payloads import LinkState
 from flarewatch.settings import MqttSettings
 
@@ -175,8 +176,8 @@ class MqttPublisher:
         """Start the network thread (connects in the background, retrying with backoff)."""
         if self._thread is not None:
             raise PublisherError("publisher already started")
-        self._client = build_client(
-            self._settings, self.address, self.client_id, self._status_topic, self.gateway_id
+        self._client, _ = build_client(
+            self._settings, self.client_id, self._status_topic, self.gateway_id
         )
         self._client.max_inflight_messages_set(self._inflight_limit + 16)
         self._client.max_queued_messages_set(0)

@@ -23,7 +23,6 @@ from collector.const import (
     RECONNECT_CONFIG_DELAY_S,
     RECONNECT_DNS_DELAY_S,
 )
-from collector.errors import PublisherError
 from collector.mqtt_reconnect import (
     ConnectFailure,
     classify_connack,
@@ -34,7 +33,7 @@ from collector.outbox import Outbox
 from collector.publisher import MqttPublisher
 from collector.sources.base import Reading
 from flarewatch import topics
-from flarewatch.errors import ContractError
+from flarewatch.errors import ConfigError, ContractError
 from flarewatch.localservers import MosquittoServer
 from flarewatch.payloads import (
     LinkState,
@@ -242,9 +241,9 @@ def test_credentials_from_settings(tmp_path: Path) -> None:
 
 
 def test_bad_settings_and_ids_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(PublisherError, match="no MQTT broker configured"):
+    with pytest.raises(ConfigError, match="no MQTT broker configured"):
         MqttPublisher(MqttSettings(), Outbox(tmp_path / "o.db"), gateway_id="gw")
-    with pytest.raises(PublisherError, match="ca_file"):
+    with pytest.raises(ConfigError, match="ca_file"):
         MqttPublisher(
             MqttSettings(url="mqtts://127.0.0.1:8883", ca_file=tmp_path / "missing.pem"),
             Outbox(tmp_path / "o.db"),

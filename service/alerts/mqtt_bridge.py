@@ -19,13 +19,13 @@ import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flarewatch.errors import ContractError
+from flarewatch.mqtt import make_client
 from flarewatch.settings import MqttSettings
 from flarewatch.topics import ALERT_ACKS_SUBSCRIPTION, TopicKind, alerts_topic, parse_topic
 from service.alerts.errors import AlertingError
 from service.alerts.manager import AlertEvent, AlertManager
 from service.alerts.tokens import TokenAction
 from service.db.models import Alert
-from service.ingest.mqttclient import make_client
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +74,16 @@ class MqttAlertBridge:
         self.rejected: Counter[str] = Counter()
         self.acked = 0
         self._connected = threading.Event()
-        self._client, self._host, self._port = make_client(settings, client_id)
+        self._client, self._address = make_client(settings, client_id)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._keepalive = settings.keepalive_s
 
     def start(self) -> None:
         """Connect in the background (paho reconnects by itself) and listen for acks."""
-        self._client.connect_async(self._host, self._port, keepalive=self._keepalive)
+        self._client.connect_async(
+            self._address.host, self._address.port, keepalive=self._keepalive
+        )
         self._client.loop_start()
         self.manager.listeners.append(self.publish)
 

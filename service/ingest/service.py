@@ -28,6 +28,7 @@ from typing import Any, Self
 import paho.mqtt.client as mqtt
 
 from flarewatch.errors import ConfigError
+from flarewatch.mqtt import make_client
 from flarewatch.payloads import DeviceStatus, GatewayStatus
 from flarewatch.settings import MqttSettings, Settings
 from flarewatch.topics import (
@@ -55,7 +56,6 @@ from service.ingest.cycle import (
     patient_of,
 )
 from service.ingest.dedup import SeqWindow
-from service.ingest.mqttclient import make_client
 from service.ingest.stats import IngestCounters, IngestStats
 from service.processing import IngestCycle, NullProcessor, Processor
 from service.stores.base import EncodedWrite, SampleStore
@@ -283,7 +283,7 @@ class IngestService:
         return False
 
     def _connect(self) -> None:
-        client, host, port = make_client(self.mqtt_settings, self.client_id)
+        client, address = make_client(self.mqtt_settings, self.client_id)
         client.manual_ack_set(True)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
@@ -291,7 +291,7 @@ class IngestService:
         client.on_message = self._on_message
         client.reconnect_delay_set(INGEST_RECONNECT_MIN_S, INGEST_RECONNECT_MAX_S)
         self._client = client
-        client.connect_async(host, port, keepalive=self.mqtt_settings.keepalive_s)
+        client.connect_async(address.host, address.port, keepalive=self.mqtt_settings.keepalive_s)
         client.loop_start()
 
     def _disconnect(self) -> None:
