@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import queue
 import re
-from collections.abc import Iterator
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -20,22 +19,9 @@ from service.db import Alert, AlertState, AuditEvent, Patient
 from tests.alerting_helpers import (
     ApiServer,
     FakeClock,
-    HttpReceiver,
-    Inbox,
     build_stack,
     register_team,
 )
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
-def http(inbox: Inbox) -> Iterator[HttpReceiver]:
-    with HttpReceiver(inbox) as receiver:
-        yield receiver
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,30 +19,10 @@ from service.alerts.tokens import TokenAction
 from service.db import Alert, AuditEvent, Delivery, Patient
 from tests.alerting_helpers import (
     FakeClock,
-    HttpReceiver,
-    Inbox,
-    SmtpReceiver,
     build_stack,
     refused_smtp_url,
     register_team,
 )
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
-def http(inbox: Inbox) -> Iterator[HttpReceiver]:
-    with HttpReceiver(inbox) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def smtp(inbox: Inbox) -> Iterator[SmtpReceiver]:
-    with SmtpReceiver(inbox) as receiver:
-        yield receiver
 
 
 def open_alert(stack, patient_id: str, severity: Severity, kind: str = "anaphylaxis") -> int:

@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -29,9 +28,6 @@ from service.db import Alert, AlertState, AuditEvent, Episode
 from service.db.care_teams import PolicyUpdate
 from service.ingest import IngestService
 from tests.alerting_helpers import (
-    HttpReceiver,
-    Inbox,
-    SmtpReceiver,
     SyntheticPatient,
     register_team,
 )
@@ -41,23 +37,6 @@ HISTORY_MIN = int(WARMUP_S // 60) + ONSET_AGO_MIN + 4
 """The detectors judge nobody during their warm-up: the surge starts 4 min after it."""
 REPEAT_S = 1.5
 ACK_TIMEOUT_S = 4.0
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
-def http(inbox: Inbox) -> Iterator[HttpReceiver]:
-    with HttpReceiver(inbox) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def smtp(inbox: Inbox) -> Iterator[SmtpReceiver]:
-    with SmtpReceiver(inbox) as receiver:
-        yield receiver
 
 
 def publish_simulated_patient(publisher: MqttPublisher) -> int:

@@ -6,7 +6,6 @@ Alerts are delivered for real (Apprise → loopback HTTP receiver); time is a fa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -18,20 +17,9 @@ from service.alerts.tokens import TokenAction
 from service.db import Alert, AlertState, Episode, SignalState
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.processing import IngestCycle
-from tests.alerting_helpers import FakeClock, HttpReceiver, Inbox, build_stack, register_team
+from tests.alerting_helpers import FakeClock, build_stack, register_team
 
 T0 = 1_764_000_000.0
-
-
-@pytest.fixture
-def inbox() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
-def http(inbox: Inbox) -> Iterator[HttpReceiver]:
-    with HttpReceiver(inbox) as receiver:
-        yield receiver
 
 
 @pytest.fixture
