@@ -21,7 +21,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
@@ -58,6 +57,7 @@ from collector.outbox import (
 )
 from collector.sources.base import Reading
 from flarewatch import topics
+from flarewatch.lifecycle import StartStop
 from flarewatch.mqtt import BrokerAddress
 from flarewatch.payloads import LinkState
 from flarewatch.settings import MqttSettings
@@ -78,7 +78,7 @@ class PublisherStatus:
     last_failure: ConnectFailure | None
 
 
-class MqttPublisher:
+class MqttPublisher(StartStop):
     """Publishes the outbox to an MQTT broker from its own network thread; see the module doc."""
 
     def __init__(
@@ -220,17 +220,6 @@ class MqttPublisher:
             connects=self._connects,
             last_failure=self._last_failure,
         )
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- paho callbacks (run on the network thread, inside client.loop) --------------------------
 

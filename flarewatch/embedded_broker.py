@@ -11,10 +11,10 @@ import asyncio
 import logging
 import threading
 from concurrent.futures import Future
-from types import TracebackType
 from typing import Any, Final, Self
 
 from flarewatch.errors import ConfigError
+from flarewatch.lifecycle import StartStop
 from flarewatch.localservers import free_port
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S: Final = 10.0
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(StartStop):
     """amqtt running on its own event loop in a daemon thread, on a free loopback port."""
 
     def __init__(self, port: int | None = None) -> None:
@@ -87,14 +87,3 @@ class EmbeddedBroker:
         self._thread.join(START_TIMEOUT_S)
         self._loop.close()
         self._loop = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict
-from types import TracebackType
 from typing import Any, Self
 
 from collector.errors import SimulationError
@@ -25,6 +24,7 @@ from collector.virtual.const import HEART_RATE_INTERVAL_S, TEMPERATURE_INTERVAL_
 from collector.virtual.feeds import simulated_vitals
 from collector.virtual.wearable import SteadyVitals
 from collector.virtual.world import VirtualWorld
+from flarewatch.lifecycle import StartStop
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class WorldClient:
             self._sock.close()
 
 
-class WorldProcess:
+class WorldProcess(StartStop):
     """``flarewatch ble-sim`` in a subprocess (the benchmark and SIGKILL tests need it apart)."""
 
     def __init__(self, devices: int, *, extra_args: tuple[str, ...] = ()) -> None:
@@ -218,14 +218,3 @@ class WorldProcess:
                 self.proc.wait()
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
