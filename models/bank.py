@@ -63,7 +63,8 @@ class DetectorBank:
             alarm
             for _, alarms in per_patient
             for alarm in alarms
-            if alarm.evidence.get("onset") == 1.0
+            # a surge followed by a motionless wrist (syncope) is never vetoed by the model
+            if alarm.evidence.get("onset") == 1.0 and alarm.evidence.get("still") != 1.0
         ]
         accepted = self.confirmer.accept(candidates) if candidates else []
         rejected = {

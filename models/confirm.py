@@ -28,6 +28,7 @@ FEATURES: tuple[str, ...] = (
     "rest_s",
     "worn_s",
     "surge_score",
+    "still",
 )
 """Evidence keys the confirmer reads, in column order."""
 

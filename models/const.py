@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.0.0"
+MODEL_VERSION: Final = "fw-detect-1.1.0"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -114,6 +114,10 @@ SURGE_CRITICAL_FRAC: Final = 0.30
 SURGE_CRITICAL_AFTER_S: Final = 5 * 60.0
 """A surge still running after 5 min escalates to critical (median time to arrest in fatal
 drug anaphylaxis is about 5 min, GUIDE section 1)."""
+
+STILL_SURGE_RISE_FRAC: Final = 0.10
+"""A two-minute heart rate 10 % above reference followed by a motionless wrist is anaphylaxis-like
+on its own (surge then syncope), without waiting for the full surge evidence."""
 
 STILL_AFTER_SURGE_S: Final = 30.0
 """Motionless for 30 s during a surge episode: possible syncope (72 % of SM anaphylaxis)."""

@@ -37,6 +37,7 @@ from models.const import (
     RELEASE_FRAC,
     RELEASE_PERSIST_S,
     STILL_AFTER_SURGE_S,
+    STILL_SURGE_RISE_FRAC,
     SURGE_CRITICAL_AFTER_S,
     SURGE_CRITICAL_FRAC,
     SURGE_MIN_BPM,
@@ -232,6 +233,7 @@ class PatientDetector(StreamingDetector):
         latch = self.surge
         dt = min(t - self.surge_time_s, 60.0) if self.surge_time_s is not None else 0.0
         self.surge_time_s = t
+        syncope = self._syncope(t)
         onset = False
         if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
             tod = tr.tod_rise_frac(t)
@@ -250,6 +252,13 @@ class PatientDetector(StreamingDetector):
                 self.surge_score + (rise - self.surge_rise_frac) * dt if surging else 0.0
             )
             onset = surging and self.surge_score >= self.surge_score_frac_s
+            # second path: a smaller surge followed by a motionless wrist (syncope)
+            onset = onset or (
+                syncope
+                and tr.worn_for(t) >= WARMUP_S
+                and tr.hr_mid_rise_frac() >= STILL_SURGE_RISE_FRAC
+                and tr.hr_rise_bpm() >= self.surge_min_bpm
+            )
         else:
             onset = rise >= self.surge_rise_frac * RELEASE_FRAC
         release = rise < self.surge_rise_frac * RELEASE_FRAC
@@ -260,25 +269,27 @@ class PatientDetector(StreamingDetector):
             evidence["onset"] = 1.0
             evidence["surge_score"] = round(self.surge_score, 2)
             self.surge_score = 0.0
-            critical = rise >= SURGE_CRITICAL_FRAC
+            evidence["still"] = 1.0 if syncope else 0.0
+            critical = rise >= SURGE_CRITICAL_FRAC or syncope
             latch.severity_critical = critical
-            self.still_since_s = None
             severity = Severity.CRITICAL if critical else Severity.WARNING
             alarms.append(self._alarm(t, AlarmKind.ANAPHYLAXIS, severity, evidence=evidence))
         elif event is LatchEvent.RESOLVED:
             alarms.append(self._alarm(t, AlarmKind.ANAPHYLAXIS, Severity.WARNING, resolved=True))
         elif latch.state is LatchState.ACTIVE and not latch.severity_critical:
-            self._maybe_escalate(t, rise, alarms)
+            self._maybe_escalate(t, rise, syncope, alarms)
 
-    def _maybe_escalate(self, t: float, rise: float, alarms: list[Alarm]) -> None:
-        tr = self.tracker
-        latch = self.surge
-        still = tr.acc_sd_fast is not None and tr.acc_sd_fast < ACC_SD_STILL_G
-        if still:
+    def _syncope(self, t: float) -> bool:
+        """The wrist has been motionless for a while (only where motion is measured)."""
+        acc = self.tracker.acc_sd_fast
+        if acc is not None and acc < ACC_SD_STILL_G:
             self.still_since_s = self.still_since_s if self.still_since_s is not None else t
         else:
             self.still_since_s = None
-        syncope = self.still_since_s is not None and t - self.still_since_s >= STILL_AFTER_SURGE_S
+        return self.still_since_s is not None and t - self.still_since_s >= STILL_AFTER_SURGE_S
+
+    def _maybe_escalate(self, t: float, rise: float, syncope: bool, alarms: list[Alarm]) -> None:
+        latch = self.surge
         sustained = t - latch.since_s >= SURGE_CRITICAL_AFTER_S and rise >= self.surge_rise_frac
         if rise >= SURGE_CRITICAL_FRAC or syncope or sustained:
             latch.severity_critical = True

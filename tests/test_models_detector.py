@@ -245,3 +245,29 @@ def test_confirmer_rejection_silences_the_whole_episode() -> None:
 def test_confirmer_without_model_for_a_kind_accepts(kind: AlarmKind) -> None:
     alarm = Alarm("p", T0, kind, Severity.WARNING, MODEL_VERSION, evidence={"onset": 1.0})
     assert Confirmer({}, "none").accept([alarm]) == [True]
+
+
+def with_motion(samples: list[Sample], still_from_min: float | None) -> list[Sample]:
+    """Add wrist movement: normal resting fidget, or sensor noise only after a syncope."""
+    rng = np.random.default_rng(4)
+    out = []
+    for s in samples:
+        minute = (s.time_ms / 1000 - T0) / 60
+        still = still_from_min is not None and minute >= still_from_min
+        acc = float(rng.uniform(0.0005, 0.003) if still else rng.uniform(0.005, 0.012))
+        out.append(s.model_copy(update={"acceleration_sd_g": acc}))
+    return out
+
+
+def test_small_surge_then_syncope_is_critical_anaphylaxis() -> None:
+    surge = make_samples(80, period_s=1.0, hr=80.0, surge_at_min=40, surge_frac=0.14)
+    quiet = with_motion(surge, None)
+    assert onsets(PatientDetector().update(quiet)) == []  # +14 %: below the surge rule
+    fainted = with_motion(surge, still_from_min=44)
+    started = onsets(PatientDetector().update(fainted), AlarmKind.ANAPHYLAXIS)
+    assert len(started) == 1
+    assert started[0].severity is Severity.CRITICAL and started[0].evidence["still"] == 1.0
+    assert 44 < (started[0].time_s - T0) / 60 <= 45.5
+    # the learned confirmer never vetoes a surge followed by syncope
+    bank = DetectorBank(confirmer=reject_all())
+    assert onsets(bank.update([("p", fainted)]), AlarmKind.ANAPHYLAXIS)
