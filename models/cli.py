@@ -59,6 +59,9 @@ def add_commands(subparsers: Any) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Handler of ``flarewatch detect``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress
+
     from models.artifacts import default_bank
     from models.recording import iter_samples, read_recording
     from models.replay import replay, write_events
@@ -72,7 +75,17 @@ def run_detect(args: argparse.Namespace) -> int:
             quality.dropped_cells,
         )
     bank = default_bank(confirmer_path=args.model, rules_only=args.rules_only)
-    alarms = replay(bank, args.patient, iter_samples(frame))
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,}/{task.total:,} samples",
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("replaying", total=len(frame))
+        alarms = replay(
+            bank, args.patient, iter_samples(frame), progress=lambda n: progress.advance(task, n)
+        )
     if args.out is None:
         count = write_events(alarms, sys.stdout)
     else:
