@@ -7,6 +7,7 @@ microseconds per row in a batch but milliseconds per call, so never row by row).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,8 +15,11 @@ from flarewatch.payloads import Sample
 from models.alarm import Alarm
 from models.confirm import Confirmer
 from models.detector import PatientDetector
+from models.errors import ModelError
 
 PatientBatch = tuple[str, Sequence[Sample]]
+
+log = logging.getLogger(__name__)
 
 
 class DetectorBank:
@@ -93,10 +97,21 @@ class DetectorBank:
             "patients": {pid: det.state_dict() for pid, det in self.detectors.items()},
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` snapshot (patients unknown to it start afresh)."""
+    def load_state_dict(self, state: dict[str, Any]) -> int:
+        """Restore a :meth:`state_dict` snapshot; returns how many patients had to start afresh.
+
+        A patient whose saved state does not fit these detectors (another version, damaged
+        snapshot) is logged (id only) and starts with empty baselines instead of failing all.
+        """
+        afresh = 0
         for pid, patient_state in state.get("patients", {}).items():
-            self.detector(pid).load_state_dict(patient_state)
+            try:
+                self.detector(pid).load_state_dict(patient_state)
+            except ModelError as exc:
+                log.warning("%s", exc)
+                self.detectors.pop(pid, None)
+                afresh += 1
+        return afresh
 
 
 def _same_episode(alarm: Alarm, episode_no: int) -> bool:

@@ -50,6 +50,7 @@ from models.const import (
     SURGE_MIN_TEMP_SLOPE_C_PER_MIN as SURGE_MIN_TEMP_SLOPE,
 )
 from models.episodes import EpisodeLatch, LatchEvent, LatchState, advance
+from models.errors import ModelError
 from models.features import SignalTracker
 
 
@@ -109,14 +110,20 @@ class PatientDetector(StreamingDetector):
         return state
 
     def _import_state(self, state: dict[str, Any]) -> None:
-        tracker = state.pop("tracker", None)
-        latches = {k: state.pop(k, None) for k in ("surge", "flush")}
+        try:
+            tracker = SignalTracker(**state.pop("tracker", None) or {})
+            latches = {k: EpisodeLatch(**(state.pop(k, None) or {})) for k in ("surge", "flush")}
+            for latch in latches.values():
+                latch.state = LatchState(latch.state)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(
+                f"saved detector state of patient {self.patient_id!r} does not fit "
+                f"{self.model_version}: discard it and let the baselines relearn"
+            ) from exc
+        self._ensure_state()
         super()._import_state(state)
-        self.tracker = SignalTracker(**tracker) if tracker else SignalTracker()
-        for key, value in latches.items():
-            latch = EpisodeLatch(**value) if value else EpisodeLatch()
-            latch.state = LatchState(latch.state)
-            setattr(self, key, latch)
+        self.tracker = tracker
+        self.surge, self.flush = latches["surge"], latches["flush"]
 
     @property
     def last_time_s(self) -> float | None:

@@ -16,6 +16,7 @@ from models.bank import DetectorBank
 from models.confirm import FEATURES, Confirmer
 from models.const import MODEL_VERSION, NO_DATA_AFTER_S
 from models.detector import PatientDetector
+from models.errors import ModelError
 
 T0 = 1_764_000_000.0
 
@@ -271,3 +272,17 @@ def test_small_surge_then_syncope_is_critical_anaphylaxis() -> None:
     # the learned confirmer never vetoes a surge followed by syncope
     bank = DetectorBank(confirmer=reject_all())
     assert onsets(bank.update([("p", fainted)]), AlarmKind.ANAPHYLAXIS)
+
+
+def test_state_from_another_version_starts_that_patient_afresh(caplog) -> None:
+    bank = DetectorBank()
+    bank.update([("p", make_samples(30)), ("q", make_samples(30))])
+    state = json.loads(json.dumps(bank.state_dict()))
+    state["patients"]["p"]["tracker"]["field_of_a_future_version"] = 1.0
+    state["patients"]["q"]["surge"]["state"] = "unknown"
+    other = DetectorBank()
+    assert other.load_state_dict(state) == 2
+    assert other.detectors == {}
+    assert "does not fit" in caplog.text
+    with pytest.raises(ModelError, match="discard it"):
+        PatientDetector().load_state_dict(state["patients"]["p"])
