@@ -7,11 +7,15 @@ data directory. Nothing here is used in production, where the servers are manage
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -25,6 +29,7 @@ from flarewatch.errors import ConfigError
 log = logging.getLogger(__name__)
 
 DEPLOY_DIR: Final = Path(__file__).resolve().parent.parent / "deploy"
+PR_SET_PDEATHSIG: Final = 1  # from <linux/prctl.h>
 START_TIMEOUT_S: Final = 20.0
 """InfluxDB 1.6 opens its stores in well under a second; 20 s covers a loaded CI machine."""
 
@@ -45,6 +50,17 @@ def find_binary(name: str) -> str:
             f"{'mosquitto' if name == 'mosquitto' else 'influxdb'}`"
         )
     return found
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    A test run or benchmark that is killed would otherwise leave its brokers and databases
+    running, because they live in their own session so that Ctrl-C reaches only the parent.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
@@ -76,7 +92,11 @@ class _LocalServer:
         """Start the process and wait until it accepts connections."""
         log_file = (self.data_dir / f"{self.name}.log").open("ab")
         self.proc = subprocess.Popen(
-            self._command(), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            self._command(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         log_file.close()
         _wait_for_port(self.port, self.proc, self.name)
