@@ -153,7 +153,9 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo until ``--duration`` or Ctrl-C; exit 0 when every patient's data was stored."""
     if args.patients < 1:
         raise ConfigError("--patients must be at least 1")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Libraries that log every request or state transition at INFO would drown the live view.
+    for noisy in ("httpx", "amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     with contextlib.ExitStack() as stack:
         data_dir = args.data_dir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="flarewatch-demo-"))
