@@ -63,7 +63,7 @@ async def run_gateway(
     manager = ConnectionManager(
         devices,
         publisher,
-        default_registry(),
+        default_registry(settings.collector.profile_plugins),
         backend=backend,
         max_connections=settings.collector.ble_max_connections,
         watchdog_timeout_s=settings.collector.ble_watchdog_timeout_s,

@@ -92,6 +92,11 @@ class CollectorSettings(BaseModel):
         le=600,
         description="reconnect when a connected device sends nothing this long",
     )
+    profile_plugins: tuple[str, ...] = Field(
+        (),
+        description="modules of vendor device profiles to load, e.g. "
+        "'collector.profiles.plugins.example_skin_motion' (see docs/device-profiles.md)",
+    )
 
 
 class Settings(BaseSettings):

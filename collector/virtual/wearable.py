@@ -27,6 +27,7 @@ from bumble.link import LocalLink
 from bumble.profiles.heart_rate_service import HeartRateService
 from bumble.transport.common import AsyncPipeSink
 
+from collector.gatt.health_thermometer import encode_temperature_measurement
 from collector.virtual.const import (
     ADVERTISING_INTERVAL_MS,
     HEART_RATE_INTERVAL_S,
@@ -80,15 +81,9 @@ class SteadyVitals:
         )
 
 
-def encode_ieee11073_float(value: float, exponent: int = -2) -> bytes:
-    """32-bit IEEE-11073 FLOAT (int8 exponent, int24 mantissa), little-endian."""
-    mantissa = round(value / 10**exponent)
-    return struct.pack("<I", ((exponent & 0xFF) << 24) | (mantissa & 0xFFFFFF))
-
-
 def encode_temperature(celsius: float) -> bytes:
-    """Temperature Measurement / Intermediate Temperature value: flags 0 (degC, no extras)."""
-    return b"\x00" + encode_ieee11073_float(celsius)
+    """Temperature Measurement / Intermediate Temperature value in 0.01 degC (no extras)."""
+    return encode_temperature_measurement(round(celsius * 100), -2)
 
 
 class VirtualWearable:
