@@ -74,6 +74,11 @@ class ServiceSettings(BaseModel):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     secret_key: SecretStr = SecretStr("demo-only-secret-key")
+    detector_state_path: Path | None = Field(
+        None,
+        description="per-patient detector baselines, saved every minute and restored on start; "
+        "default: detector-state.json next to a SQLite database_url, else var/",
+    )
 
 
 class CollectorSettings(BaseModel):

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any, Final
 
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from flarewatch.settings import Settings
 from models.artifacts import default_bank
@@ -23,6 +25,7 @@ from service.alerts.notifier import Notifier
 from service.alerts.scheduler import EscalationScheduler
 from service.api.app import create_app
 from service.db.session import Database
+from service.episodes.checkpoint import DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
 from service.episodes.processor import AlarmSource, AlertingProcessor
 from service.processing import IngestCycle, Processor
@@ -30,6 +33,17 @@ from service.processing import IngestCycle, Processor
 log = logging.getLogger(__name__)
 
 API_START_TIMEOUT_S: Final = 10.0
+
+
+def detector_state_path(settings: Settings) -> Path:
+    """Where the detector checkpoint lives: as configured, else beside a SQLite service database."""
+    service = settings.service
+    if service.detector_state_path is not None:
+        return service.detector_state_path
+    url = make_url(service.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).with_name("detector-state.json")
+    return Path("var/detector-state.json")
 
 
 class AlertingRuntime:
@@ -54,9 +68,10 @@ class AlertingRuntime:
         )
         self.scheduler = EscalationScheduler(self.manager, notifier or AppriseNotifier())
         self.engine = EpisodeEngine(self.manager)
-        self.processor = AlertingProcessor(
-            bank if bank is not None else default_bank(), self.engine
-        )
+        detectors = bank if bank is not None else default_bank()
+        checkpoint = DetectorCheckpoint(detector_state_path(settings))
+        checkpoint.restore(detectors)
+        self.processor = AlertingProcessor(detectors, self.engine, checkpoint)
         self.bridge = (
             MqttAlertBridge(settings.mqtt, self.manager) if settings.mqtt.url is not None else None
         )
@@ -106,6 +121,7 @@ class AlertingRuntime:
         if self.bridge is not None:
             self.bridge.stop()
         self.scheduler.stop()
+        self.processor.close()
         self.db.dispose()
 
 

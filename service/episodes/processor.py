@@ -15,6 +15,7 @@ from typing import Final, Protocol
 
 from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
+from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine, SignalKind
 from service.processing import IngestCycle, Processor
 
@@ -37,7 +38,7 @@ VITAL_FIELDS: Final = (
 """Sample fields quoted as "latest vitals" in caregiver messages."""
 
 
-class AlarmSource(Protocol):
+class AlarmSource(Checkpointable, Protocol):
     """What the hook needs of a detector bank (``models.bank.DetectorBank`` fits)."""
 
     def update(self, items: Sequence[tuple[str, Sequence[Sample]]]) -> list[Alarm]:
@@ -52,9 +53,15 @@ class AlarmSource(Protocol):
 class AlertingProcessor(Processor):
     """Detectors → episodes → alerts, run on the ingest worker thread."""
 
-    def __init__(self, bank: AlarmSource, engine: EpisodeEngine) -> None:
+    def __init__(
+        self,
+        bank: AlarmSource,
+        engine: EpisodeEngine,
+        checkpoint: DetectorCheckpoint | None = None,
+    ) -> None:
         self.bank = bank
         self.engine = engine
+        self.checkpoint = checkpoint
         self._signals: dict[tuple[str, SignalKind], bool] = dict.fromkeys(
             engine.active_signals(), True
         )
@@ -95,6 +102,13 @@ class AlertingProcessor(Processor):
             self._device_status(status)
         for gateway in cycle.gateway_statuses:
             self._gateway_status(gateway, now_s)
+        if self.checkpoint is not None:
+            self.checkpoint.maybe_save(self.bank, now_s)
+
+    def close(self) -> None:
+        """Save the detectors' baselines for the next start."""
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.bank)
 
     def _signal(self, patient_id: str, signal: SignalKind, active: bool, time_s: float) -> None:
         key = (patient_id, signal)
