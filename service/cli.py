@@ -24,9 +24,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     """Add every service command to the ``flarewatch`` CLI."""
     serve = subparsers.add_parser(
         "serve",
-        help="run the service: ingest samples from MQTT into the sample store",
+        help="run the service: MQTT ingest, storage, detection, episodes, alerts, ack API",
         description="Consume samples and statuses from the MQTT broker, store them (InfluxDB or "
-        "SQLite) and run the per-patient processing. Stops cleanly on SIGTERM/Ctrl-C.",
+        "SQLite), run the per-patient detectors, turn alarms into episodes and caregiver alerts, "
+        "and serve the acknowledgement links. Stops cleanly on SIGTERM/Ctrl-C.",
     )
     serve.add_argument("--mqtt-url", help="broker, e.g. mqtt://127.0.0.1:1883")
     serve.add_argument("--influx-url", help="InfluxDB v1-compatible API, e.g. http://host:8086")
