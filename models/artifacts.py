@@ -31,6 +31,7 @@ def save_confirmer(confirmer: Confirmer, path: Path, metadata: dict[str, Any]) -
         "threshold": confirmer.threshold,
         "features": list(FEATURES),
         "models": dict(confirmer.models),
+        "bounds": {kind: [list(low), list(high)] for kind, (low, high) in confirmer.bounds.items()},
         "metadata": metadata,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,10 @@ def load_confirmer(path: Path) -> Confirmer:
         )
     if tuple(payload.get("features", ())) != FEATURES:
         raise ArtifactError(path, "feature list differs from this code; retrain it")
-    return Confirmer(payload["models"], str(payload["version"]), float(payload["threshold"]))
+    bounds = {kind: (low, high) for kind, (low, high) in payload.get("bounds", {}).items()}
+    return Confirmer(
+        payload["models"], str(payload["version"]), float(payload["threshold"]), bounds
+    )
 
 
 def default_bank(*, confirmer_path: Path | None = None, rules_only: bool = False) -> DetectorBank:

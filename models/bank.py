@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from flarewatch.payloads import Sample
@@ -80,10 +81,15 @@ class DetectorBank:
         for pid, alarms in per_patient:
             for alarm in alarms:
                 episode = rejected.get((pid, alarm.kind))
-                if episode is not None and _same_episode(alarm, episode):
+                if episode is None or not _same_episode(alarm, episode):
+                    out.append(alarm)
+                elif _syncope_after_veto(alarm):
+                    # the wrist went still after the vetoed onset, within this batch: the
+                    # surge-then-syncope path is never vetoed, so this opens the episode
+                    del rejected[(pid, alarm.kind)]
+                    out.append(replace(alarm, evidence={**alarm.evidence, "onset": 1.0}))
+                elif not any(_syncope_after_veto(a) and _same_episode(a, episode) for a in alarms):
                     self.detectors[pid].retract(alarm.kind, episode)
-                    continue
-                out.append(alarm)
         return out
 
     def tick(self, now_s: float) -> list[Alarm]:
@@ -112,6 +118,11 @@ class DetectorBank:
                 self.detectors.pop(pid, None)
                 afresh += 1
         return afresh
+
+
+def _syncope_after_veto(alarm: Alarm) -> bool:
+    """An escalation of a running surge because the wrist went still (possible syncope)."""
+    return not alarm.resolved and alarm.evidence.get("still") == 1.0
 
 
 def _same_episode(alarm: Alarm, episode_no: int) -> bool:

@@ -17,20 +17,24 @@ from models.alarm import Alarm, AlarmKind
 from models.const import CONFIRM_THRESHOLD
 
 FEATURES: tuple[str, ...] = (
-    "hr_rise_frac",
-    "hr_tod_rise_frac",
     "hr_trend_bpm",
     "hr_ref_bpm",
     "temp_rise_c",
     "temp_slope_c_per_min",
-    "has_temp",
-    "has_motion",
-    "rest_s",
     "worn_s",
     "surge_score",
     "still",
 )
-"""Evidence keys the confirmer reads, in column order."""
+"""Evidence keys the confirmer reads, in column order.
+
+Not ``rest_s`` (time since the last steps or movement): the injected training positives are at
+rest by construction and the E4 sessions count no steps, so its weight learned how episodes were
+sampled, not how they look. Nor the size of the rise: false onsets (activity without steps) rise
+more than the +20-60 % injected surges, so a linear model learned to veto the largest surges (a
+simulated +77 % surge at rest was rejected); the rules already demand the rise, the confirmer
+only weighs its context. Nor which sensors the band has (``has_temp``/``has_motion``): that told
+E4 sessions from Fitbit days, whose share of positives the evaluation design sets, and it
+penalised every band with both sensors."""
 
 
 def feature_matrix(evidences: Sequence[Mapping[str, float]]) -> np.ndarray:
@@ -42,7 +46,9 @@ class Confirmer:
     """Accepts or rejects onset alarms with a fitted classifier per kind (kinds without one pass).
 
     ``models`` maps an :class:`AlarmKind` value to a fitted scikit-learn classifier with
-    ``predict_proba``; ``version`` names the artifact it was loaded from.
+    ``predict_proba``; ``version`` names the artifact it was loaded from; ``bounds`` maps a kind
+    to the lowest and highest value of each feature among its training positives (inputs are
+    clipped to them).
     """
 
     def __init__(
@@ -50,10 +56,12 @@ class Confirmer:
         models: Mapping[str, Any],
         version: str,
         threshold: float = CONFIRM_THRESHOLD,
+        bounds: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
     ) -> None:
         self.models = models
         self.version = version
         self.threshold = threshold
+        self.bounds = bounds or {}
 
     def probabilities(self, candidates: Sequence[Alarm]) -> list[float]:
         """Probability that each candidate is a real episode (1.0 for kinds without a model)."""
@@ -63,7 +71,13 @@ class Confirmer:
             index = [i for i, a in enumerate(candidates) if a.kind is kind]
             if model is None or not index:
                 continue
-            proba = model.predict_proba(feature_matrix([candidates[i].evidence for i in index]))
+            x = feature_matrix([candidates[i].evidence for i in index])
+            low_high = self.bounds.get(kind.value)
+            if low_high is not None:
+                # a linear model extrapolates: a surge steeper or larger than any it was trained
+                # on must not score as less real than the steepest real one it saw
+                x = np.clip(x, np.asarray(low_high[0]), np.asarray(low_high[1]))
+            proba = model.predict_proba(x)
             for i, p in zip(index, proba[:, 1].tolist(), strict=True):
                 out[i] = float(p)
         return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.1.0"
+MODEL_VERSION: Final = "fw-detect-1.2.0"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -37,8 +37,16 @@ HR_NOISE_TAU_S: Final = 120.0
 TEMP_MID_TAU_S: Final = 180.0
 """Three-minute average of skin temperature: its gap to the fast one is the warming slope."""
 
-TEMP_REF_CLIP_C: Final = 0.05
-"""The temperature reference moves toward at most 0.05 degC of warming per sample."""
+TEMP_REF_MAX_RISE_C_PER_MIN: Final = 0.02
+"""Once the sensor has settled the temperature reference rises by at most 0.02 degC/min, slower
+than the slowest injected flush (+0.6 degC in 12 min = 0.05 degC/min), so slow ambient warming is
+followed but a flush is not. (Before 1.2 a per-sample clip of 0.05 degC let it rise only
+~0.005 degC/min at 1 Hz, so after a band-on warm-up it sat ~0.7 degC below the skin for an hour.)"""
+
+TEMP_REF_FOLLOW_TAU_S: Final = 60.0
+"""While the sensor warms up (E4: 0.5-2.3 degC low at first, ~10 min to settle) and whenever the
+skin is below it, the reference follows the skin within a minute: the rise is then the warming
+since the recent low, not since a cooler moment long ago."""
 
 ACC_SD_TAU_S: Final = 30.0
 """Smoothing of movement: exercise is sustained movement, a gesture is not; stillness means
@@ -69,6 +77,10 @@ readings (stress-predict README: skin temperature climbs for ~10 min after the b
 TEMP_WARMUP_S: Final = 15 * 60.0
 """Skin-temperature detection waits at least as long, and then until the skin stops warming."""
 
+TEMP_MAX_WARMUP_S: Final = 25 * 60.0
+"""... but at most 25 min: skin that keeps warming longer (relaxing, a warm room) is then followed
+by the rate-limited reference like any other slow warming."""
+
 TEMP_SETTLED_SLOPE_C_PER_MIN: Final = 0.02
 """The warm-up is over once the skin temperature changes by less than this: in some E4 sessions
 it keeps climbing well past 15 min."""
@@ -89,6 +101,16 @@ TOD_BINS: Final = 24
 
 TOD_TAU_S: Final = 3 * 3600.0
 """Each hourly bin averages over about 3 days of that hour (3 h of in-bin time)."""
+
+TOD_MIN_HISTORY_S: Final = 30 * 60.0
+"""An hourly bin is trusted after 30 min of resting data in it; until then (new patient, an hour
+never seen at rest) the resting rate over all hours stands in for it."""
+
+TOD_UPDATE_CLIP_FRAC: Final = 0.25
+"""Resting baselines learn at most 25 % above the short resting reference (the everyday awakening
+rises of 15-25 % are still learned): a surge building up
+before its alarm must not teach the detector that it is usual (version 1.1 seeded an empty hour
+with a surging 99.8 bpm against 64.9 the hour before, hiding a +44 % surge)."""
 
 # --- anaphylaxis-like: rapid sustained surge at rest ------------------------------------------
 SURGE_RISE_FRAC: Final = 0.15
@@ -127,7 +149,7 @@ FLUSH_TEMP_RISE_C: Final = 0.25
 """Skin above its reference by 0.25 degC: below the smallest documented flush (+0.6 degC, niacin)
 so the rising edge is caught early, above sensor quantisation and ambient drift."""
 
-FLUSH_TEMP_SLOPE_C_PER_MIN: Final = 0.06
+FLUSH_TEMP_SLOPE_C_PER_MIN: Final = 0.10
 """... and still warming by 0.06 degC/min (flushes rise over minutes; sleep onset warms about as
 fast, 0.6 degC in 10 min, but with the heart slowing)."""
 

@@ -100,6 +100,7 @@ class PatientDetector(StreamingDetector):
             self.rejected_samples = 0
             self.surge_score = 0.0
             self.surge_time_s: float | None = None
+            self.still_reported = False
 
     def state_dict(self) -> dict[str, Any]:
         """Learned state as plain JSON-able data (baselines, latches, signal states)."""
@@ -260,16 +261,16 @@ class PatientDetector(StreamingDetector):
             )
             onset = surging and self.surge_score >= self.surge_score_frac_s
             # second path: a smaller surge followed by a motionless wrist (syncope)
-            onset = onset or (
-                syncope
-                and tr.worn_for(t) >= WARMUP_S
-                and tr.hr_mid_rise_frac() >= STILL_SURGE_RISE_FRAC
-                and tr.hr_rise_bpm() >= self.surge_min_bpm
-            )
+            onset = onset or (syncope and self._surge_then_still(t))
         else:
             onset = rise >= self.surge_rise_frac * RELEASE_FRAC
         release = rise < self.surge_rise_frac * RELEASE_FRAC
         event = advance(latch, t, onset, release, 0.0, RELEASE_PERSIST_S, MAX_EPISODE_S)
+        if latch.state is LatchState.SUPPRESSED and syncope and self._surge_then_still(t):
+            # the confirmer vetoed the surge, but the wrist has since gone still (syncope):
+            # that is the surge-then-syncope path, which the confirmer never vetoes
+            latch.state = LatchState.ACTIVE
+            event = LatchEvent.ONSET
         if event is LatchEvent.ONSET:
             evidence = self._evidence(t)
             evidence["episode_no"] = float(latch.episode_no)
@@ -277,14 +278,27 @@ class PatientDetector(StreamingDetector):
             evidence["surge_score"] = round(self.surge_score, 2)
             self.surge_score = 0.0
             evidence["still"] = 1.0 if syncope else 0.0
+            self.still_reported = syncope
             critical = rise >= SURGE_CRITICAL_FRAC or syncope
             latch.severity_critical = critical
             severity = Severity.CRITICAL if critical else Severity.WARNING
             alarms.append(self._alarm(t, AlarmKind.ANAPHYLAXIS, severity, evidence=evidence))
         elif event is LatchEvent.RESOLVED:
             alarms.append(self._alarm(t, AlarmKind.ANAPHYLAXIS, Severity.WARNING, resolved=True))
-        elif latch.state is LatchState.ACTIVE and not latch.severity_critical:
+        elif latch.state is LatchState.ACTIVE and (
+            not latch.severity_critical or (syncope and not self.still_reported)
+        ):
+            # escalate once to critical, and report once that the wrist went still (syncope)
             self._maybe_escalate(t, rise, syncope, alarms)
+
+    def _surge_then_still(self, t: float) -> bool:
+        """A smaller but clear surge is running (the heart-rate part of surge-then-syncope)."""
+        tr = self.tracker
+        return (
+            tr.worn_for(t) >= WARMUP_S
+            and tr.hr_mid_rise_frac() >= STILL_SURGE_RISE_FRAC
+            and tr.hr_rise_bpm() >= self.surge_min_bpm
+        )
 
     def _syncope(self, t: float) -> bool:
         """The wrist has been motionless for a while (only where motion is measured)."""
@@ -300,6 +314,7 @@ class PatientDetector(StreamingDetector):
         sustained = t - latch.since_s >= SURGE_CRITICAL_AFTER_S and rise >= self.surge_rise_frac
         if rise >= SURGE_CRITICAL_FRAC or syncope or sustained:
             latch.severity_critical = True
+            self.still_reported = self.still_reported or syncope
             evidence = self._evidence(t)
             evidence["episode_no"] = float(latch.episode_no)
             evidence["still"] = 1.0 if syncope else 0.0

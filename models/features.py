@@ -22,13 +22,17 @@ from models.const import (
     MAX_STEP_S,
     REST_AFTER_ACTIVITY_S,
     TEMP_FAST_TAU_S,
+    TEMP_MAX_WARMUP_S,
     TEMP_MID_TAU_S,
-    TEMP_REF_CLIP_C,
+    TEMP_REF_FOLLOW_TAU_S,
+    TEMP_REF_MAX_RISE_C_PER_MIN,
     TEMP_REF_TAU_S,
     TEMP_SETTLED_SLOPE_C_PER_MIN,
     TEMP_WARMUP_S,
     TOD_BINS,
+    TOD_MIN_HISTORY_S,
     TOD_TAU_S,
+    TOD_UPDATE_CLIP_FRAC,
 )
 
 
@@ -69,6 +73,8 @@ class SignalTracker:
     acc_time_s: float | None = None
     acc_sd_fast: float | None = None
     tod_rest_bpm: list[float | None] = field(default_factory=lambda: [None] * TOD_BINS)
+    tod_rest_s: list[float] = field(default_factory=lambda: [0.0] * TOD_BINS)
+    rest_bpm: float | None = None
 
     def step(
         self,
@@ -118,8 +124,13 @@ class SignalTracker:
         else:
             self.hr_ref = ewma(ref, min(hr, ref * (1.0 + HR_REF_CLIP_FRAC)), dt, HR_REF_TAU_S)
         if self.resting(time_s) and self.worn_for(time_s) >= REST_AFTER_ACTIVITY_S:
+            # a rate far above the short resting reference (a surge building up) must not
+            # become this hour's usual resting rate, least of all as the first value of a bin
+            rest = min(self.hr_fast, self.hr_ref * (1.0 + TOD_UPDATE_CLIP_FRAC))
             b = hour_bin(time_s)
-            self.tod_rest_bpm[b] = ewma(self.tod_rest_bpm[b], self.hr_fast, dt, TOD_TAU_S)
+            self.tod_rest_bpm[b] = ewma(self.tod_rest_bpm[b], rest, dt, TOD_TAU_S)
+            self.tod_rest_s[b] = min(self.tod_rest_s[b] + dt, TOD_TAU_S)
+            self.rest_bpm = ewma(self.rest_bpm, rest, dt, TOD_TAU_S)
 
     def _step_temperature(self, time_s: float, temp: float, freeze: bool) -> None:
         dt = min(time_s - self.temp_time_s, MAX_STEP_S) if self.temp_time_s is not None else 1.0
@@ -127,12 +138,21 @@ class SignalTracker:
         self.temp_fast = ewma(self.temp_fast, temp, dt, TEMP_FAST_TAU_S)
         self.temp_mid = ewma(self.temp_mid, temp, dt, TEMP_MID_TAU_S)
         if not self.temp_settled and self.worn_for(time_s) >= TEMP_WARMUP_S:
-            self.temp_settled = abs(self.temp_slope_c_per_min()) < TEMP_SETTLED_SLOPE_C_PER_MIN
+            self.temp_settled = (
+                abs(self.temp_slope_c_per_min()) < TEMP_SETTLED_SLOPE_C_PER_MIN
+                or self.worn_for(time_s) >= TEMP_MAX_WARMUP_S
+            )
         if freeze:
             return
         ref = self.temp_ref
-        capped = temp if ref is None else min(temp, ref + TEMP_REF_CLIP_C)
-        self.temp_ref = ewma(ref, capped, dt, TEMP_REF_TAU_S)
+        if ref is None or not self.temp_settled or temp <= ref:
+            # while the sensor warms up, and whenever the skin is below it, the reference
+            # follows freely: a band-on warm-up or a cooled skin must not leave it behind
+            self.temp_ref = ewma(ref, temp, dt, TEMP_REF_FOLLOW_TAU_S)
+        else:
+            # once settled it may rise only slowly, so a flush cannot drag it up
+            moved = ewma(ref, temp, dt, TEMP_REF_TAU_S)
+            self.temp_ref = min(moved, ref + TEMP_REF_MAX_RISE_C_PER_MIN * dt / 60.0)
 
     def worn_for(self, time_s: float) -> float:
         """Seconds of (nearly) continuous data since the band was put on or came back."""
@@ -173,14 +193,23 @@ class SignalTracker:
         return self.hr_fast - self.hr_ref
 
     def tod_rise_frac(self, time_s: float) -> float | None:
-        """Rise over the highest usual resting rate of this hour and its neighbours (None: new)."""
+        """Rise over the highest usual resting rate of this hour and its neighbours.
+
+        Hours with too little history fall back to the resting rate over all hours (None: new).
+        """
         if self.hr_fast is None:
             return None
         b = hour_bin(time_s)
         known = [
-            v for v in (self.tod_rest_bpm[(b + k) % TOD_BINS] for k in (-1, 0, 1)) if v is not None
+            v
+            for v, s in (
+                (self.tod_rest_bpm[(b + k) % TOD_BINS], self.tod_rest_s[(b + k) % TOD_BINS])
+                for k in (-1, 0, 1)
+            )
+            if v is not None and s >= TOD_MIN_HISTORY_S
         ]
-        return None if not known else self.hr_fast / max(known) - 1.0
+        usual = max(known) if known else self.rest_bpm
+        return None if usual is None else self.hr_fast / usual - 1.0
 
     def hr_trend_bpm(self) -> float:
         """Fast minus two-minute heart rate: positive while rising, negative while recovering."""

@@ -26,6 +26,7 @@ def train_confirmer(
 ) -> tuple[Confirmer, dict[str, Any]]:
     """Fit one logistic regression per kind; the threshold keeps nearly every true episode."""
     models: dict[str, Any] = {}
+    bounds: dict[str, tuple[list[float], list[float]]] = {}
     stats: dict[str, Any] = {}
     thresholds = [CONFIRM_THRESHOLD]
     for kind in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS):
@@ -41,6 +42,10 @@ def train_confirmer(
             LogisticRegression(class_weight="balanced", C=1.0, max_iter=1000, random_state=seed),
         )
         model.fit(x, labels)
+        bounds[kind.value] = (
+            x[labels == 1].min(axis=0).tolist(),
+            x[labels == 1].max(axis=0).tolist(),
+        )
         proba = model.predict_proba(x)[:, 1]
         keep = float(np.quantile(proba[labels == 1], 1.0 - CONFIRM_KEEP_POSITIVE_SHARE))
         thresholds.append(keep)
@@ -49,16 +54,17 @@ def train_confirmer(
             zip(FEATURES, np.round(model[-1].coef_[0], 3).tolist(), strict=True)
         )
     threshold = float(min(thresholds))
+    confirmer = Confirmer(models, version, threshold, bounds)
     for kind_stats, kind in ((stats[k.value], k) for k in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)):
         model = models.get(kind.value)
         if model is None:
             continue
-        rows = [(a.evidence, label) for a, label in candidates if a.kind is kind]
-        labels = np.array([label for _, label in rows], dtype=int)
-        kept = model.predict_proba(feature_matrix([e for e, _ in rows]))[:, 1] >= threshold
+        kinds = [(a, label) for a, label in candidates if a.kind is kind]
+        labels = np.array([label for _, label in kinds], dtype=int)
+        kept = np.array(confirmer.probabilities([a for a, _ in kinds])) >= threshold
         kind_stats["tuning_kept_positive"] = round(float(kept[labels == 1].mean()), 4)
         kind_stats["tuning_kept_negative"] = round(float(kept[labels == 0].mean()), 4)
-    return Confirmer(models, version, threshold), {"threshold": threshold, "kinds": stats}
+    return confirmer, {"threshold": threshold, "kinds": stats}
 
 
 def write_model_card(

@@ -91,23 +91,13 @@ def test_anaphylaxis_at_rest_is_detected_within_minutes(seed: int) -> None:
     assert 0 < found[0] <= 6.0
 
 
-TOD_BIN_SEEDED_BY_THE_SURGE = (
-    "models/: the patient's last steps were 2 min before onset, so REST_AFTER_ACTIVITY_S (300 s) "
-    "keeps the surge rule off until +3 min; the onset hour's time-of-day bin "
-    "(SignalTracker.tod_rest_bpm) was still empty, and the first at-rest sample seeds it with "
-    "the surging rate (99.8 bpm against 64.9 the hour before). hr_tod_rise_frac then stays ~0 "
-    "< SURGE_TOD_MARGIN_FRAC (0.15) for the whole +44 % surge: no anaphylaxis alarm (only a "
-    "flush, the episode warms the skin by 1 degC)."
-)
-
-
 @pytest.mark.parametrize(
     "seed",
     [
         1,
         2,
         3,
-        pytest.param(4, marks=pytest.mark.xfail(strict=True, reason=TOD_BIN_SEEDED_BY_THE_SURGE)),
+        4,
     ],
 )
 def test_anaphylaxis_just_after_a_few_steps_is_detected(seed: int) -> None:
