@@ -1,0 +1,106 @@
+"""Detector 1.2 repairs: references that follow a sensor warm-up, hourly baselines a surge cannot
+seed, a confirmer that cannot out-extrapolate its training data, and syncope after a veto."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from flarewatch.payloads import Sample
+from models.alarm import Alarm, AlarmKind, Severity
+from models.bank import DetectorBank
+from models.confirm import FEATURES, Confirmer
+from models.const import MODEL_VERSION
+from models.detector import PatientDetector
+from models.features import SignalTracker
+from tests.test_models_detector import T0, make_samples, onsets, reject_all, with_motion
+
+
+def band_on_warm_up(minutes: float, low_c: float = 2.0, settle_min: float = 10.0) -> list[Sample]:
+    """A resting wearer whose skin sensor reads ``low_c`` low at band-on and settles slowly."""
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(int(minutes * 60)):
+        lag = low_c * max(0.0, 1.0 - i / 60 / settle_min)
+        skin = 33.0 - lag + float(rng.normal(0, 0.02))
+        hr = 64.0 + float(rng.normal(0, 1.5))
+        out.append(
+            Sample(
+                seq=i,
+                time_ms=int((T0 + i) * 1000),
+                heart_rate_bpm=round(hr, 1),
+                skin_temperature_c=round(skin, 2),
+            )
+        )
+    return out
+
+
+def test_skin_reference_catches_up_after_the_band_on_warm_up() -> None:
+    detector = PatientDetector()
+    alarms = detector.update(band_on_warm_up(40))
+    rise = detector.tracker.temp_rise_c()
+    assert rise is not None and abs(rise) < 0.1  # 1.1 left it ~1 degC below the skin
+    assert onsets(alarms) == []
+
+
+def test_flush_after_a_cooling_spell_is_measured_from_the_low() -> None:
+    tracker = SignalTracker()
+    for i in range(36 * 60):
+        minute = i / 60
+        skin = 33.0 - 0.6 * min(max(minute - 27.0, 0.0) / 5.0, 1.0)  # cools 0.6 degC by 32 min
+        skin += 0.8 * min(max(minute - 32.0, 0.0) / 5.0, 1.0)  # then a flush warms it 0.8 degC
+        tracker.step(T0 + i, 64.0, skin, None, None, freeze=False)
+    rise = tracker.temp_rise_c()
+    assert rise is not None and rise > 0.3  # 1.1 followed the cooling slowly: +0.14 degC
+
+
+def test_an_hour_never_seen_at_rest_is_not_learnt_from_the_surge() -> None:
+    tracker = SignalTracker()
+    start = 1_764_028_800.0  # 00:00 UTC: two calm hours, then a +40 % surge from 02:00
+    for i in range(0, 2 * 3600 + 15 * 60, 5):
+        t = start + i
+        hr = 64.0 if i < 2 * 3600 else 64.0 * 1.4
+        tracker.step(t, hr, None, None, None, freeze=False)
+    rise = tracker.tod_rise_frac(start + 2 * 3600 + 15 * 60)
+    assert rise is not None and rise > 0.3  # 1.1 seeded 02:00 with the surge: rise ~0
+
+
+@pytest.mark.parametrize("batch", [10, 100_000])
+def test_syncope_after_a_vetoed_surge_raises_a_critical_onset(batch: int) -> None:
+    samples = make_samples(80, period_s=1.0, hr=80.0, surge_at_min=40, surge_frac=0.4)
+    fainted = with_motion(samples, still_from_min=46)
+    bank = DetectorBank(confirmer=reject_all())
+    alarms = [
+        a
+        for i in range(0, len(fainted), batch)
+        for a in bank.update([("p", fainted[i : i + batch])])
+    ]
+    started = onsets(alarms, AlarmKind.ANAPHYLAXIS)
+    assert len(started) == 1
+    assert started[0].severity is Severity.CRITICAL and started[0].evidence["still"] == 1.0
+    assert 46 < (started[0].time_s - T0) / 60 <= 47.5
+    # without the syncope the veto holds for the whole episode
+    quiet = with_motion(samples, still_from_min=None)
+    assert onsets(DetectorBank(confirmer=reject_all()).update([("p", quiet)])) == []
+
+
+def test_confirmer_inputs_are_clipped_to_the_range_of_its_training_positives() -> None:
+    trend = FEATURES.index("hr_trend_bpm")
+    x = np.zeros((40, len(FEATURES)))
+    x[:, trend] = np.r_[np.linspace(0, 10, 20), np.linspace(10, 40, 20)]
+    labels = np.r_[np.ones(20), np.zeros(20)]  # steeper rises were false alarms in training
+    model = LogisticRegression().fit(x, labels)
+    low, high = x[labels == 1].min(axis=0).tolist(), x[labels == 1].max(axis=0).tolist()
+    confirmer = Confirmer({"anaphylaxis": model}, "clip", 0.5, {"anaphylaxis": (low, high)})
+
+    def surge(trend_bpm: float) -> Alarm:
+        evidence = {"onset": 1.0, "hr_trend_bpm": trend_bpm}
+        return Alarm(
+            "p", T0, AlarmKind.ANAPHYLAXIS, Severity.WARNING, MODEL_VERSION, evidence=evidence
+        )
+
+    at_edge, steepest = confirmer.probabilities([surge(10.0), surge(65.0)])
+    assert steepest == pytest.approx(at_edge)
+    unclipped = Confirmer({"anaphylaxis": model}, "raw", 0.5).probabilities([surge(65.0)])[0]
+    assert unclipped < steepest
