@@ -150,8 +150,10 @@ FLUSH_TEMP_RISE_C: Final = 0.25
 so the rising edge is caught early, above sensor quantisation and ambient drift."""
 
 FLUSH_TEMP_SLOPE_C_PER_MIN: Final = 0.10
-"""... and still warming by 0.06 degC/min (flushes rise over minutes; sleep onset warms about as
-fast, 0.6 degC in 10 min, but with the heart slowing)."""
+"""... and still warming by 0.10 degC/min (flushes rise over minutes; sleep onset warms 0.6 degC
+in 10 min, but with the heart slowing). Chosen on the tuning split in 1.2, once the reference
+followed the skin: 0.08 left 4 flush false alarms in 18 stress-predict sessions, 0.10 left 1 at
+the same sensitivity (docs/evaluation.md)."""
 
 FLUSH_HR_RISE_FRAC: Final = 0.02
 """... with the two-minute heart rate 2 % above reference (sleep onset warms the skin while the
