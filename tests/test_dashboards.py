@@ -10,6 +10,11 @@ import httpx
 
 from flarewatch.localservers import InfluxServer
 from flarewatch.payloads import Sample, SampleBatch
+from flarewatch.settings import load_settings
+from models.alarm import Alarm, AlarmKind, Severity
+from service.alerts.annotations import InfluxAnnotations
+from service.alerts.manager import AlertEvent
+from service.alerts.runtime import AlertingRuntime
 from service.stores.influx import InfluxStore
 
 DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards" / "json"
@@ -63,3 +68,71 @@ def _query(influxdb: InfluxServer, query: str) -> dict:
     result = response.json()["results"][0]
     assert "error" not in result, result
     return result
+
+
+def test_alert_events_become_grafana_annotations(influxdb: InfluxServer) -> None:
+    """Alert events reach InfluxDB off the alerting path; the dashboard's annotation finds them."""
+    with InfluxStore(influxdb.url) as store:
+        store.prepare()
+        annotations = InfluxAnnotations(store)
+        annotations.start()
+        now_s = time.time()
+        for event in ("opened", "escalated", "acknowledged"):
+            annotations(
+                AlertEvent(
+                    event=event,
+                    alert_id=7,
+                    patient_id="p1",
+                    kind="anaphylaxis",
+                    severity="critical",
+                    state="active",
+                    since_s=now_s - 60,
+                    time_s=now_s + len(event) / 100,
+                )
+            )
+        annotations.stop()
+        assert (annotations.written, annotations.dropped) == (3, 0)
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        (annotation,) = json.loads(path.read_text())["annotations"]["list"]
+        result = _query(influxdb, grafana_to_influxql(annotation["query"], "p1"))
+        events = [row[1] for row in result["series"][0]["values"]]
+        assert sorted(events) == ["acknowledged", "escalated", "opened"]
+        other = _query(influxdb, grafana_to_influxql(annotation["query"], "p2"))
+        assert "series" not in other
+
+
+def test_annotations_never_block_alerting_when_influxdb_is_down() -> None:
+    store = InfluxStore("http://127.0.0.1:9", timeout_s=0.5)  # nothing listens there
+    annotations = InfluxAnnotations(store, queue_size=2)
+    event = AlertEvent("opened", 1, "p1", "flush", "warning", "active", 0.0, 1.0)
+    started = time.monotonic()
+    for _ in range(5):  # the writer is not started: the queue fills, extra events are dropped
+        annotations(event)
+    assert time.monotonic() - started < 0.1
+    assert annotations.dropped == 3
+    annotations.start()
+    annotations.stop()
+    assert annotations.written == 0 and annotations.dropped == 5
+
+
+def test_service_marks_its_alerts_on_the_dashboard(influxdb: InfluxServer, tmp_path) -> None:
+    """With samples in InfluxDB, the alerting runtime annotates the alerts it opens."""
+    settings = load_settings(
+        mqtt={"url": None},
+        influx={"url": influxdb.url},
+        service={"database_url": f"sqlite:///{tmp_path}/service.sqlite3"},
+    )
+    with InfluxStore(influxdb.url) as store:
+        store.prepare()
+    runtime = AlertingRuntime(settings, serve_api=False)
+    runtime.start()
+    try:
+        alarm = Alarm("p1", time.time(), AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "test-model")
+        runtime.engine.on_alarm(alarm, {"heart_rate_bpm": 131.0})
+    finally:
+        runtime.stop()
+    (annotation,) = json.loads((DASHBOARDS / "flarewatch-vitals.json").read_text())["annotations"][
+        "list"
+    ]
+    result = _query(influxdb, grafana_to_influxql(annotation["query"], "p1"))
+    assert "opened" in [row[1] for row in result["series"][0]["values"]]

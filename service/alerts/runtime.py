@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from flarewatch.settings import Settings
 from models.artifacts import default_bank
+from service.alerts.annotations import InfluxAnnotations
 from service.alerts.apprise_notifier import AppriseNotifier
 from service.alerts.audit import Clock
 from service.alerts.manager import AlertManager
@@ -29,6 +30,8 @@ from service.episodes.checkpoint import DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
 from service.episodes.processor import AlarmSource, AlertingProcessor
 from service.processing import IngestCycle, Processor
+from service.stores.factory import create_store
+from service.stores.influx import InfluxStore
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,12 @@ def detector_state_path(settings: Settings) -> Path:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return Path(url.database).with_name("detector-state.json")
     return Path("var/detector-state.json")
+
+
+def _annotations(settings: Settings) -> InfluxAnnotations | None:
+    """Grafana annotations of alert events when the samples go to InfluxDB."""
+    store = create_store(settings)
+    return InfluxAnnotations(store) if isinstance(store, InfluxStore) else None
 
 
 class AlertingRuntime:
@@ -72,6 +81,9 @@ class AlertingRuntime:
         checkpoint = DetectorCheckpoint(detector_state_path(settings))
         checkpoint.restore(detectors)
         self.processor = AlertingProcessor(detectors, self.engine, checkpoint)
+        self.annotations = _annotations(settings)
+        if self.annotations is not None:
+            self.manager.listeners.append(self.annotations)
         self.bridge = (
             MqttAlertBridge(settings.mqtt, self.manager) if settings.mqtt.url is not None else None
         )
@@ -91,6 +103,8 @@ class AlertingRuntime:
     def start(self) -> None:
         """Start the scheduler, the MQTT bridge and the API server."""
         self.scheduler.start()
+        if self.annotations is not None:
+            self.annotations.start()
         if self.bridge is not None:
             self.bridge.start()
         if self._api is not None:
@@ -121,6 +135,8 @@ class AlertingRuntime:
         if self.bridge is not None:
             self.bridge.stop()
         self.scheduler.stop()
+        if self.annotations is not None:
+            self.annotations.stop()
         self.processor.close()
         self.db.dispose()
 
