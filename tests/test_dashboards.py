@@ -111,7 +111,7 @@ def test_annotations_never_block_alerting_when_influxdb_is_down() -> None:
     assert time.monotonic() - started < 0.1
     assert annotations.dropped == 3
     annotations.start()
-    annotations.stop()
+    annotations.stop()  # also closes the store
     assert annotations.written == 0 and annotations.dropped == 5
 
 

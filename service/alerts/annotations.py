@@ -34,7 +34,10 @@ def annotation_line(event: AlertEvent) -> str:
 
 
 class InfluxAnnotations:
-    """An alert listener (``AlertManager.listeners``) that writes events on its own thread."""
+    """An alert listener (``AlertManager.listeners``) that writes events on its own thread.
+
+    It owns ``store`` (a connection of its own, apart from the ingest's) and closes it on stop.
+    """
 
     def __init__(self, store: InfluxStore, queue_size: int = QUEUE_EVENTS) -> None:
         self.store = store
@@ -58,12 +61,12 @@ class InfluxAnnotations:
         self._thread.start()
 
     def stop(self) -> None:
-        """Write what is queued (within a few seconds) and stop."""
-        if self._thread is None:
-            return
-        self._queue.put(None)
-        self._thread.join(STOP_TIMEOUT_S)
-        self._thread = None
+        """Write what is queued (within a few seconds), stop and close the store."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(STOP_TIMEOUT_S)
+            self._thread = None
+        self.store.close()
 
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:

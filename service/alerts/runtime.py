@@ -30,7 +30,7 @@ from service.episodes.checkpoint import DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
 from service.episodes.processor import AlarmSource, AlertingProcessor
 from service.processing import IngestCycle, Processor
-from service.stores.factory import create_store
+from service.stores.factory import create_store, store_kind
 from service.stores.influx import InfluxStore
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ def detector_state_path(settings: Settings) -> Path:
 
 def _annotations(settings: Settings) -> InfluxAnnotations | None:
     """Grafana annotations of alert events when the samples go to InfluxDB."""
+    if store_kind(settings) != "influx":
+        return None
     store = create_store(settings)
     return InfluxAnnotations(store) if isinstance(store, InfluxStore) else None
 

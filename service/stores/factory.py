@@ -7,14 +7,20 @@ from flarewatch.settings import Settings
 from service.stores.base import SampleStore
 
 
+def store_kind(settings: Settings) -> str:
+    """``influx`` or ``sqlite``: what ``store.kind`` resolves to (``auto`` follows the URL)."""
+    kind = settings.store.kind
+    if kind == "auto":
+        kind = "influx" if settings.influx.url else "sqlite"
+    return kind
+
+
 def create_store(settings: Settings) -> SampleStore:
     """InfluxDB when ``store.kind`` is ``influx`` (or ``auto`` with an InfluxDB URL), else SQLite.
 
     Nothing is contacted here: call :meth:`SampleStore.prepare` before use.
     """
-    kind = settings.store.kind
-    if kind == "auto":
-        kind = "influx" if settings.influx.url else "sqlite"
+    kind = store_kind(settings)
     if kind == "influx":
         from service.stores.influx import InfluxStore
 
