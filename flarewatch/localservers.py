@@ -32,6 +32,7 @@ DEPLOY_DIR: Final = Path(__file__).resolve().parent.parent / "deploy"
 PR_SET_PDEATHSIG: Final = 1  # from <linux/prctl.h>
 START_TIMEOUT_S: Final = 20.0
 """InfluxDB 1.6 opens its stores in well under a second; 20 s covers a loaded CI machine."""
+START_RETRY_DELAY_S: Final = 0.25
 
 
 def free_port() -> int:
@@ -89,18 +90,32 @@ class _LocalServer:
         raise NotImplementedError
 
     def start(self) -> Self:
-        """Start the process and wait until it accepts connections."""
-        log_file = (self.data_dir / f"{self.name}.log").open("ab")
-        self.proc = subprocess.Popen(
-            self._command(),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-        log_file.close()
-        _wait_for_port(self.port, self.proc, self.name)
-        return self
+        """Start the process and wait until it accepts connections.
+
+        A restart on the same port can find it briefly taken: a client reconnecting in a loop to
+        a loopback port nobody listens on may be handed that very port as its ephemeral source
+        (a TCP self-connect) until it gives up. The start is retried until ``START_TIMEOUT_S``.
+        """
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            log_file = (self.data_dir / f"{self.name}.log").open("ab")
+            self.proc = subprocess.Popen(
+                self._command(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+            log_file.close()
+            try:
+                _wait_for_port(self.port, self.proc, self.name)
+                return self
+            except ConfigError as exc:
+                if self.proc.poll() is None or time.monotonic() > deadline:
+                    self.kill()
+                    raise ConfigError(f"{exc}; its log ends:\n{self.log_text()[-800:]}") from exc
+                log.warning("%s exited during start-up; retrying on port %d", self.name, self.port)
+                time.sleep(START_RETRY_DELAY_S)
 
     def kill(self) -> None:
         """Stop the process at once (SIGKILL), as a crash would."""

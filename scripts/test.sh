@@ -24,4 +24,5 @@ fi
 
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+# pytest-timeout bounds each test; this bounds the whole run should anything still hang.
+timeout --kill-after=30 1500 .venv/bin/python -m pytest "$@"

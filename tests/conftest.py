@@ -3,6 +3,11 @@ local push receivers (HTTP and SMTP) that alert deliveries reach for real."""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import time
+import traceback
 from collections.abc import Iterator
 
 import pytest
@@ -45,3 +50,27 @@ def smtp(inbox: Inbox) -> Iterator[SmtpReceiver]:
     """A local SMTP server (aiosmtpd) on a free port."""
     with SmtpReceiver(inbox) as receiver:
         yield receiver
+
+
+LINGERING_THREAD_GRACE_S = 30.0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Never hang after the summary: a thread a failed test left running is reported, then exit.
+
+    A non-daemon thread still alive here would keep the interpreter (and CI) waiting forever.
+    """
+    deadline = time.monotonic() + LINGERING_THREAD_GRACE_S
+    while time.monotonic() < deadline:
+        lingering = [
+            t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()
+        ]
+        if not lingering:
+            return
+        time.sleep(0.1)
+    frames = sys._current_frames()
+    for thread in lingering:
+        stack = "".join(traceback.format_stack(frames[thread.ident])) if thread.ident else ""
+        sys.stderr.write(f"thread {thread.name!r} still running after the session:\n{stack}\n")
+    sys.stderr.flush()
+    os._exit(1)  # a leaked thread is a defect even when every test passed

@@ -56,7 +56,7 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(
                 if stop_publishing.wait(0.004):
                     return
 
-        publisher = threading.Thread(target=publish)
+        publisher = threading.Thread(target=publish, daemon=True)
         publisher.start()
         wait_for(lambda: store.count() > TOTAL // 4, 30, "a quarter of the stream stored")
         service.send_signal(signal.SIGKILL)

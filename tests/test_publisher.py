@@ -189,16 +189,18 @@ def test_broker_outage_is_bridged_by_the_outbox(
             time.sleep(0.005)
 
     with publisher:
-        producer = threading.Thread(target=produce)
+        producer = threading.Thread(target=produce, daemon=True)
         producer.start()
-        time.sleep(1.0)
-        mosquitto.stop()
-        time.sleep(outage_s)
-        during = publisher.status()
-        mosquitto.start()
-        time.sleep(1.0)
-        stop.set()
-        producer.join()
+        try:
+            time.sleep(1.0)
+            mosquitto.stop()
+            time.sleep(outage_s)
+            during = publisher.status()
+            mosquitto.start()
+            time.sleep(1.0)
+        finally:  # a failure above must not leave the producer filling the outbox
+            stop.set()
+            producer.join()
         assert publisher.wait_until_sent(30), publisher.status()
         recorder.wait_for(3 * produced, timeout_s=30)
     outbox.close()
