@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.2.0"
+MODEL_VERSION: Final = "fw-detect-1.3.0"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -59,6 +59,12 @@ ACC_SD_ACTIVE_G: Final = 0.10
 """Smoothed movement above this standard deviation of |acceleration| counts as exercise. Seated
 people gesture: in the stress-predict recordings the per-second value exceeds 0.05 g 10 % of the
 time (median 0.007 g), while walking keeps it around 0.2-0.4 g."""
+
+ACC_SD_EXERCISE_G: Final = 0.20
+"""Smoothed movement at walking level (0.2-0.4 g): exercise warms the skin by itself, so a
+flush is sought only without it. Seated gesturing (above ACC_SD_ACTIVE_G, below this) does not
+stop flush detection: on the tuning split it had hidden 4 flushes of one fidgeting subject and
+lifting it added no false alarm (1.3)."""
 
 ACC_SD_STILL_G: Final = 0.004
 """Below this the wrist is motionless (a syncope after a surge; real rest still shows ~0.007 g)."""

@@ -3,11 +3,13 @@
 Rules, in words (figures and sources in ``docs/models.md``):
 
 * **anaphylaxis-like** — heart rate at rest rises fast and stays up: smoothed rate >= 15 % and
-  >= 10 bpm above the short resting reference, >= 10 % above this patient's usual resting rate at
-  this hour, not recovering from exercise, for 75 s. Critical when the surge reaches 30 %, lasts
-  5 min, or is followed by stillness (syncope) where motion is measured.
-* **flush** — skin warming with a heart-rate rise at rest: skin >= 0.35 degC above its reference
-  and still warming, heart rate >= 4 % above its reference, for 60 s. Needs a skin-temperature
+  >= 10 bpm above the short resting reference and >= 20 % above this patient's usual resting rate
+  at this hour, not recovering from exercise, with the evidence (excess rise x time, CUSUM) at
+  45 %·s. Critical when the surge reaches 30 %, lasts 5 min, or is followed by stillness
+  (syncope) where motion is measured; a +10 % surge followed by stillness alarms on its own.
+* **flush** — skin warming with a heart-rate rise without exercise (seated gestures allowed):
+  skin >= 0.25 degC above its reference and still warming by 0.10 degC/min, two-minute heart
+  rate >= 2 % above its reference, for 30 s. Needs a skin-temperature
   sensor: with heart rate only, flushes cannot be told from ordinary rises and are not reported.
 * **no_contact / no_data** — signal states, never mistaken for a patient in trouble.
 
@@ -332,7 +334,7 @@ class PatientDetector(StreamingDetector):
         if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
             onset = (
                 tr.temp_settled
-                and tr.resting(t)
+                and not tr.exercised_recently(t)
                 and temp_rise >= self.flush_temp_rise_c
                 and tr.temp_slope_c_per_min() >= self.flush_temp_slope_c_per_min
                 and tr.hr_mid_rise_frac() >= self.flush_hr_rise_frac

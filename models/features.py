@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from models.const import (
     ACC_SD_ACTIVE_G,
+    ACC_SD_EXERCISE_G,
     ACC_SD_TAU_S,
     GAP_RESET_S,
     HR_FAST_TAU_S,
@@ -60,6 +61,7 @@ class SignalTracker:
     last_time_s: float | None = None
     wear_start_s: float | None = None
     last_active_s: float | None = None
+    last_exercise_s: float | None = None
     hr_time_s: float | None = None
     hr_fast: float | None = None
     hr_mid: float | None = None
@@ -99,8 +101,12 @@ class SignalTracker:
             self.acc_time_s = time_s
             self.acc_sd_fast = ewma(self.acc_sd_fast, acc_sd_g, dt, ACC_SD_TAU_S)
         moving = self.acc_sd_fast is not None and self.acc_sd_fast > ACC_SD_ACTIVE_G
-        if moving or (steps is not None and steps > 0):
+        walking = self.acc_sd_fast is not None and self.acc_sd_fast > ACC_SD_EXERCISE_G
+        stepping = steps is not None and steps > 0
+        if moving or stepping:
             self.last_active_s = time_s
+        if walking or stepping:
+            self.last_exercise_s = time_s
         if heart_rate_bpm is not None:
             self._step_heart_rate(time_s, heart_rate_bpm, freeze)
         if skin_temperature_c is not None:
@@ -162,6 +168,13 @@ class SignalTracker:
         """Steps or movement within the settling time after exercise."""
         return (
             self.last_active_s is not None and time_s - self.last_active_s < REST_AFTER_ACTIVITY_S
+        )
+
+    def exercised_recently(self, time_s: float) -> bool:
+        """Steps or walking-level movement within the settling time (gestures do not count)."""
+        return (
+            self.last_exercise_s is not None
+            and time_s - self.last_exercise_s < REST_AFTER_ACTIVITY_S
         )
 
     def resting(self, time_s: float) -> bool:

@@ -1,5 +1,6 @@
-"""Detector 1.2 repairs: references that follow a sensor warm-up, hourly baselines a surge cannot
-seed, a confirmer that cannot out-extrapolate its training data, and syncope after a veto."""
+"""Detector 1.2 and 1.3 repairs: references that follow a sensor warm-up, hourly baselines a surge
+cannot seed, a confirmer that cannot out-extrapolate its training data, syncope after a veto, and
+flushes found while the wearer gestures but not while walking."""
 
 from __future__ import annotations
 
@@ -104,3 +105,27 @@ def test_confirmer_inputs_are_clipped_to_the_range_of_its_training_positives() -
     assert steepest == pytest.approx(at_edge)
     unclipped = Confirmer({"anaphylaxis": model}, "raw", 0.5).probabilities([surge(65.0)])[0]
     assert unclipped < steepest
+
+
+def moving(samples: list[Sample], acc_sd_g: float, from_min: float) -> list[Sample]:
+    """Wrist movement of ``acc_sd_g`` (standard deviation of |acceleration|) from a minute on."""
+    rng = np.random.default_rng(5)
+    out = []
+    for s in samples:
+        minute = (s.time_ms / 1000 - T0) / 60
+        acc = acc_sd_g if minute >= from_min else 0.008
+        out.append(s.model_copy(update={"acceleration_sd_g": acc * float(rng.uniform(0.9, 1.1))}))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("acc_sd_g", "flushes"),
+    [(0.008, 1), (0.13, 1), (0.30, 0)],
+    ids=["still", "seated gestures", "walking"],
+)
+def test_flush_is_sought_while_gesturing_but_not_while_walking(
+    acc_sd_g: float, flushes: int
+) -> None:
+    warm = make_samples(90, period_s=1.0, temp=32.0, warm_at_min=45)
+    alarms = PatientDetector().update(moving(warm, acc_sd_g, from_min=35))
+    assert len(onsets(alarms, AlarmKind.FLUSH)) == flushes
