@@ -8,7 +8,7 @@ COPY collector ./collector
 COPY models ./models
 COPY service ./service
 COPY deploy ./deploy
-RUN pip install . && useradd --system --home /var/lib/flarewatch flarewatch \
+RUN pip install ".[postgresql]" && useradd --system --home /var/lib/flarewatch flarewatch \
     && mkdir -p /var/lib/flarewatch && chown flarewatch /var/lib/flarewatch
 USER flarewatch
 WORKDIR /var/lib/flarewatch

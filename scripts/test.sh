@@ -8,14 +8,21 @@ sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
 # Real servers for the integration tests; their services are not started (the tests start their own).
-packages="mosquitto influxdb python3-venv"
+packages="mosquitto influxdb postgresql python3-venv"
 missing=""
 for pkg in $packages; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done
 if [ -n "$missing" ]; then
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
-  # Debian starts the packaged daemons; the tests run their own on free ports.
-  $sudo_cmd systemctl disable --now mosquitto influxdb >/dev/null 2>&1 || true
+  # Debian starts the packaged daemons (and a PostgreSQL cluster); the tests run their own on free
+  # ports from the same binaries.
+  $sudo_cmd systemctl disable --now mosquitto influxdb postgresql >/dev/null 2>&1 || true
+  # Without systemd (a container), the package started its cluster through pg_ctlcluster.
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h | while read -r version cluster _; do
+      $sudo_cmd pg_ctlcluster "$version" "$cluster" stop >/dev/null 2>&1 || true
+    done
+  fi
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -1,5 +1,5 @@
-"""Fixtures shared by every test: real Mosquitto and InfluxDB on free loopback ports, and the
-local push receivers (HTTP and SMTP) that alert deliveries reach for real."""
+"""Fixtures shared by every test: real Mosquitto, InfluxDB and PostgreSQL on free loopback ports,
+and the local push receivers (HTTP and SMTP) that alert deliveries reach for real."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from flarewatch.localservers import InfluxServer, MosquittoServer
+from flarewatch.localservers import InfluxServer, MosquittoServer, PostgresServer
 from tests.alerting_helpers import HttpReceiver, Inbox, SmtpReceiver
 
 
@@ -30,6 +31,24 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]
     server = InfluxServer(tmp_path_factory.mktemp("influxdb"))
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; each test takes its own database from it
+    (``create_database()``, ~50 ms) instead of paying for a cluster (~0.5 s) per test."""
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    with server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty service database, once on SQLite (the default) and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/fw.sqlite3"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
 
 
 @pytest.fixture
@@ -55,11 +74,25 @@ def smtp(inbox: Inbox) -> Iterator[SmtpReceiver]:
 LINGERING_THREAD_GRACE_S = 30.0
 
 
+def _release_library_pools() -> None:
+    """Shut down the worker pools Apprise (2.x) keeps for the whole process.
+
+    Their idle threads are not leaks: Python's exit handler for ``concurrent.futures`` stops
+    them in a real process. Here, before the interpreter exits, they would look like one.
+    """
+    apprise_module = sys.modules.get("apprise.apprise")
+    for name in ("_shared_executor", "_coordinator_executor"):
+        pool = getattr(apprise_module, name, None)
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Never hang after the summary: a thread a failed test left running is reported, then exit.
 
     A non-daemon thread still alive here would keep the interpreter (and CI) waiting forever.
     """
+    _release_library_pools()
     deadline = time.monotonic() + LINGERING_THREAD_GRACE_S
     while time.monotonic() < deadline:
         lingering = [

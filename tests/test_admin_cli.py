@@ -12,8 +12,8 @@ from service.episodes import EpisodeEngine
 
 
 @pytest.fixture
-def admin(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path}/fw.sqlite3"
+def admin(service_db_url, capsys):
+    url = service_db_url
 
     def run(*argv: str) -> tuple[int, str, str]:
         code = main(["admin", "--database-url", url, *argv])
@@ -131,3 +131,16 @@ def test_episodes_alerts_and_audit_listings(admin):
     code, out, _ = admin("audit", "--patient", "alex")
     assert "episode_opened" in out and "alert_opened" in out
     assert "hr_rise" not in out, "evidence (vital values) must not be in the audit listing"
+
+
+def test_text_longer_than_its_column_is_refused_not_crashed(admin):
+    """PostgreSQL refuses text longer than a column where SQLite stores it: both say so clearly."""
+    code, _, err = admin("patient", "add", "alex", "--name", "A" * 201)
+    assert code == 1 and "at most 200 fit" in err
+    assert admin("patient", "add", "alex")[0] == 0
+    code, _, err = admin("caregiver", "add", "alex", "N" * 201, "--url", "json://127.0.0.1:9/x")
+    assert code == 1 and "contact name is 201 characters long" in err
+    code, _, err = admin("device", "add", "alex", "band1", "--label", "L" * 201)
+    assert code == 1 and "at most 200 fit" in err
+    assert admin("patient", "set", "alex", "--quiet-hours", "0022:0030-7:5")[0] == 0
+    assert "22:30-07:05" in admin("patient", "list")[1]

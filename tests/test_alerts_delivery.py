@@ -55,10 +55,10 @@ def link_token(body: str, kind: str = "ack") -> str:
 
 
 def test_critical_reaches_caregiver1_repeats_escalates_to_caregiver2_until_acked(
-    tmp_path, inbox, http, smtp
+    service_db_url, inbox, http, smtp
 ):
     clock = FakeClock()
-    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    stack = build_stack(service_db_url, clock)
     register_team(
         stack.db,
         "p1",
@@ -95,9 +95,9 @@ def test_critical_reaches_caregiver1_repeats_escalates_to_caregiver2_until_acked
     stack.close()
 
 
-def test_broken_channels_retry_with_backoff_then_fall_through(tmp_path, inbox, http, smtp):
+def test_broken_channels_retry_with_backoff_then_fall_through(service_db_url, inbox, http, smtp):
     clock = FakeClock()
-    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    stack = build_stack(service_db_url, clock)
     register_team(
         stack.db, "p1", [("ann", [refused_smtp_url(), http.url("ann-fail"), http.url("ann-ok")])]
     )
@@ -122,9 +122,9 @@ def test_broken_channels_retry_with_backoff_then_fall_through(tmp_path, inbox, h
     stack.close()
 
 
-def test_unreachable_caregiver_escalates_at_once(tmp_path, inbox, http):
+def test_unreachable_caregiver_escalates_at_once(service_db_url, inbox, http):
     clock = FakeClock()
-    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    stack = build_stack(service_db_url, clock)
     register_team(stack.db, "p1", [("ann", [http.url("fail")]), ("bob", [http.url("bob")])])
     open_alert(stack, "p1", Severity.CRITICAL)
     for _ in range(5):
@@ -133,8 +133,8 @@ def test_unreachable_caregiver_escalates_at_once(tmp_path, inbox, http):
     stack.close()
 
 
-def test_restart_mid_escalation_continues_without_duplicates(tmp_path, inbox, http, smtp):
-    url = f"sqlite:///{tmp_path}/fw.sqlite3"
+def test_restart_mid_escalation_continues_without_duplicates(service_db_url, inbox, http, smtp):
+    url = service_db_url
     clock = FakeClock()
     first = build_stack(url, clock)
     register_team(first.db, "p1", [("ann", [http.url("ann")]), ("bob", [smtp.url("bob@x.org")])])
@@ -158,9 +158,9 @@ def test_restart_mid_escalation_continues_without_duplicates(tmp_path, inbox, ht
     second.close()
 
 
-def test_acknowledgement_never_stops_a_worsening_episode(tmp_path, inbox, http):
+def test_acknowledgement_never_stops_a_worsening_episode(service_db_url, inbox, http):
     clock = FakeClock()
-    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    stack = build_stack(service_db_url, clock)
     register_team(stack.db, "p1", [("ann", [http.url("ann")]), ("bob", [http.url("bob")])])
     alert_id = open_alert(stack, "p1", Severity.WARNING, kind="flush")
     step(stack, clock, 61)
@@ -181,9 +181,9 @@ def test_acknowledgement_never_stops_a_worsening_episode(tmp_path, inbox, http):
     stack.close()
 
 
-def test_resolution_sends_all_clear_to_those_notified(tmp_path, inbox, http):
+def test_resolution_sends_all_clear_to_those_notified(service_db_url, inbox, http):
     clock = FakeClock()
-    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    stack = build_stack(service_db_url, clock)
     register_team(stack.db, "p1", [("ann", [http.url("ann")]), ("bob", [http.url("bob")])])
     alert_id = open_alert(stack, "p1", Severity.CRITICAL)
     stack.scheduler.run_until_idle()
@@ -212,8 +212,8 @@ time.sleep(600)
 """
 
 
-def test_crash_during_a_send_resends_that_message_after_restart(tmp_path, inbox, http):
-    url = f"sqlite:///{tmp_path}/fw.sqlite3"
+def test_crash_during_a_send_resends_that_message_after_restart(service_db_url, inbox, http):
+    url = service_db_url
     setup = build_stack(url)
     register_team(setup.db, "p1", [("ann", [http.url("ann-hang-once")])])
     setup.close()

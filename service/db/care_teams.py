@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -36,6 +37,14 @@ class PolicyUpdate:
     emergency_plan: str | None = None
     timezone: str | None = None
     display_name: str | None = None
+
+
+def _fits(value: str, column: Any, what: str) -> str:
+    """``value`` if it fits ``column``; PostgreSQL refuses longer text where SQLite stores it."""
+    limit = column.type.length
+    if limit is not None and len(value) > limit:
+        raise ConfigError(f"{what} is {len(value)} characters long; at most {limit} fit")
+    return value
 
 
 def _check_id(value: str, what: str) -> str:
@@ -88,9 +97,9 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
             start, sep, end = update.quiet_hours.partition("-")
             if not sep:
                 raise ConfigError("quiet hours look like 22:00-07:00 (local time)")
-            parse_hhmm(start)
-            parse_hhmm(end)
-            patient.quiet_start, patient.quiet_end = start.strip(), end.strip()
+            # Stored normalised ("7:5" -> "07:05"): the column holds exactly HH:MM.
+            patient.quiet_start = parse_hhmm(start).strftime("%H:%M")
+            patient.quiet_end = parse_hhmm(end).strftime("%H:%M")
     if update.timezone is not None:
         try:
             ZoneInfo(update.timezone)
@@ -102,13 +111,14 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
     if update.emergency_plan is not None:
         patient.emergency_plan = update.emergency_plan
     if update.display_name is not None:
-        patient.display_name = update.display_name
+        patient.display_name = _fits(update.display_name, Patient.display_name, "the name")
 
 
 def add_device(session: Session, patient_id: str, device_id: str, label: str = "") -> Device:
     """Assign a wearable to a patient."""
     get_patient(session, patient_id)
     _check_id(device_id, "device")
+    _fits(label, Device.label, "the device label")
     device = session.get(Device, device_id)
     if device is None:
         device = Device(id=device_id, patient_id=patient_id, label=label)
@@ -131,6 +141,7 @@ def add_contact(
     get_patient(session, patient_id)
     if not urls:
         raise ConfigError("a contact needs at least one Apprise URL (--url)")
+    _fits(name, Contact.name, "the contact name")
     existing = session.scalars(
         select(Contact).where(Contact.patient_id == patient_id, Contact.role == role)
     ).all()

@@ -23,6 +23,8 @@ MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S: Final = 30.0
 """The ingest and the escalation scheduler write from different threads; SQLite serialises
 writers, so a writer waits this long for the lock instead of failing at once."""
+POSTGRES_WRITE_LOCK_KEY: Final = 0x666C_7277
+"""Advisory lock id that serialises service transactions on PostgreSQL ("flrw" in ASCII)."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -43,6 +45,16 @@ def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _postgres_write_lock(connection: Any) -> None:
+    # The alert code is written for serialised writers, which SQLite gives (BEGIN IMMEDIATE
+    # above): the scheduler, the ingest and the API read an alert and write it back. Under
+    # PostgreSQL's READ COMMITTED, an acknowledgement committed between that read and write
+    # would be overwritten (a lost update). A transaction-scoped advisory lock gives every
+    # transaction the same one-writer-at-a-time guarantee, across processes too (two services
+    # or an admin command on one database); it is released at commit or rollback.
+    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK_KEY})")
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; a SQLite file's directory is created if missing."""
     try:
@@ -56,7 +68,16 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        engine = create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"service.database_url needs the {exc.name} driver: "
+            "`pip install 'flarewatch[postgresql]'` for postgresql+psycopg:// URLs"
+        ) from exc
+    if parsed.get_backend_name() == "postgresql":
+        event.listen(engine, "begin", _postgres_write_lock)
+    return engine
 
 
 def alembic_config(engine: Engine) -> Config:
