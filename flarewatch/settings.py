@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -73,12 +73,35 @@ class ServiceSettings(BaseModel):
     public_base_url: str = "http://127.0.0.1:8000"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    secret_key: SecretStr = SecretStr("demo-only-secret-key")
+    secret_key: SecretStr = Field(
+        SecretStr("demo-only-secret-key"),
+        description="signs acknowledgement links and encrypts the channel URLs (Apprise "
+        "credentials) in the service database: keep it, or re-encrypt with `admin db rekey`",
+    )
+    secret_key_file: Path | None = Field(
+        None,
+        description="read secret_key from this file instead (Docker/Kubernetes secrets)",
+    )
     detector_state_path: Path | None = Field(
         None,
         description="per-patient detector baselines, saved every minute and restored on start; "
         "default: detector-state.json next to a SQLite database_url, else var/",
     )
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> ServiceSettings:
+        # ConfigError, not ValueError: pydantic would quote the raw input (the key) in its error.
+        if self.secret_key_file is not None:
+            try:
+                key = self.secret_key_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"service.secret_key_file {self.secret_key_file}: {exc.strerror}"
+                ) from exc
+            if not key:
+                raise ConfigError(f"service.secret_key_file {self.secret_key_file} is empty")
+            self.secret_key = SecretStr(key)
+        return self
 
 
 class CollectorSettings(BaseModel):

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from service.db.care_teams import (
     reorder_contacts,
     set_policy,
 )
+from service.db.channel_crypto import ChannelCipher, open_url, reseal_channels
 from service.db.models import Alert, AuditEvent, Contact, Device, Episode, Patient, Role
 from service.db.session import Database
 
@@ -52,7 +54,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def _database(args: argparse.Namespace) -> Database:
     settings = load_settings(getattr(args, "config", None))
-    return Database(args.database_url or settings.service.database_url)
+    return Database(
+        args.database_url or settings.service.database_url,
+        secret_key=settings.service.secret_key.get_secret_value(),
+    )
 
 
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
@@ -158,7 +163,7 @@ def _contact_list(args: argparse.Namespace, session: Session) -> int:
             c.role,
             c.position,
             c.name,
-            " | ".join(notifier.redact(ch.apprise_url) for ch in c.channels),
+            " | ".join(notifier.redact(open_url(session, ch)) for ch in c.channels),
         )
         for c in contacts
     ]
@@ -189,10 +194,11 @@ def _contact_test(args: argparse.Namespace, session: Session) -> int:
     message = Message("flarewatch test", f"Test message for {contact.name}.", Severity.WARNING)
     failures = 0
     for channel in contact.channels:
-        result = notifier.send(channel.apprise_url, message)
+        url = open_url(session, channel)
+        result = notifier.send(url, message)
         failures += not result.ok
         status = "ok" if result.ok else f"FAILED ({result.reason})"
-        print(f"{notifier.redact(channel.apprise_url)}: {status}")
+        print(f"{notifier.redact(url)}: {status}")
     return 1 if failures else 0
 
 
@@ -266,6 +272,28 @@ def _db_upgrade(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
+def _db_rekey(args: argparse.Namespace) -> int:
+    """Re-encrypt the channel URLs after ``service.secret_key`` was changed."""
+    settings = load_settings(getattr(args, "config", None))
+    url = args.database_url or settings.service.database_url
+    try:
+        old_key = args.old_key_file.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read --old-key-file {args.old_key_file}: {exc.strerror}"
+        ) from exc
+    new_key = settings.service.secret_key.get_secret_value()
+    db = Database(url, secret_key=old_key)  # refuses an old key that does not open every row
+    try:
+        with db.session() as session:
+            count = reseal_channels(session, ChannelCipher(old_key), ChannelCipher(new_key))
+    finally:
+        db.dispose()
+    Database(url, secret_key=new_key).dispose()  # proves the new key opens every row
+    print(f"{count} channel URLs re-encrypted with the configured service.secret_key")
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``flarewatch admin`` and its subcommands."""
     admin = subparsers.add_parser("admin", help="manage patients, devices, care teams; list alerts")
@@ -329,3 +357,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     db = groups.add_parser("db", help="service database")
     db_cmds = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     command(db_cmds, "upgrade", _db_upgrade, "apply schema migrations")
+    rekey = db_cmds.add_parser(
+        "rekey",
+        help="re-encrypt channel URLs after changing service.secret_key",
+        description="Channel URLs are encrypted with a key derived from service.secret_key. "
+        "After setting a new key, run this with the old key in a file (not on the command line, "
+        "where other users could read it).",
+    )
+    rekey.add_argument("--old-key-file", type=Path, required=True, help="file holding the old key")
+    rekey.set_defaults(handler=_db_rekey)

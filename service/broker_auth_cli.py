@@ -61,7 +61,10 @@ def run_broker_auth(args: argparse.Namespace) -> int:
     """Resolve devices to patients, (re)issue passwords, write both files."""
     settings = load_settings(getattr(args, "config", None))
     gateways = _parse_gateways(args.gateway)
-    db = Database(getattr(args, "database_url", None) or settings.service.database_url)
+    db = Database(
+        getattr(args, "database_url", None) or settings.service.database_url,
+        secret_key=settings.service.secret_key.get_secret_value(),
+    )
     try:
         with db.session() as session:
             routes: dict[str, list[DeviceRoute]] = {}

@@ -3,13 +3,15 @@
 ::
 
     FlarewatchError
+    ├── ConfigError
+    │   └── ChannelKeyError channel credentials cannot be encrypted/decrypted with the key given
     └── ServiceError
         └── StoreError      the sample store refused a request or could not be reached
 """
 
 from __future__ import annotations
 
-from flarewatch.errors import FlarewatchError
+from flarewatch.errors import ConfigError, FlarewatchError
 
 
 class ServiceError(FlarewatchError):
@@ -31,3 +33,11 @@ class StoreError(ServiceError):
         self.store = store
         self.retryable = retryable
         self.status = status
+
+
+class ChannelKeyError(ConfigError):
+    """Channel URLs in the service database cannot be sealed or opened with the configured key.
+
+    A configuration problem (no key, or not the key the rows were stored with): the service
+    refuses to start rather than discover it at the first alert. The message says what to set.
+    """

@@ -182,7 +182,7 @@ class AlertingStack:
 
 
 def build_stack(url: str, clock: FakeClock | None = None, listeners: Any = ()) -> AlertingStack:
-    db = Database(url)
+    db = Database(url, secret_key=SECRET)
     manager = AlertManager(
         db, clock or time.time, secret_key=SECRET, public_base_url=BASE_URL, listeners=listeners
     )

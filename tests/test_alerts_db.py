@@ -29,7 +29,7 @@ def test_migrations_create_exactly_the_models(service_db_url):
 
 
 def test_idempotency_key_is_unique(service_db_url):
-    db = Database(service_db_url)
+    db = Database(service_db_url, secret_key="k")
     with db.session() as session:
         add_patient(session, "p1", 0.0, PolicyUpdate())
         contact = add_contact(session, "p1", "ann", ["json://127.0.0.1:9/x"])

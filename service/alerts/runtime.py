@@ -70,7 +70,7 @@ class AlertingRuntime:
         serve_api: bool = True,
     ) -> None:
         service = settings.service
-        self.db = Database(service.database_url)
+        self.db = Database(service.database_url, secret_key=service.secret_key.get_secret_value())
         self.manager = AlertManager(
             self.db,
             clock,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from models.alarm import Severity
 from service.alerts.audit import record
@@ -28,15 +29,18 @@ from service.alerts.manager import AlertManager, AlertTransaction, clock_of
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.alerts.render import AlertFacts, render_message
 from service.alerts.tokens import TokenAction
+from service.db.channel_crypto import open_url
 from service.db.models import (
     Alert,
     AlertState,
+    Channel,
     Contact,
     Delivery,
     DeliveryState,
     Episode,
     Patient,
 )
+from service.errors import ChannelKeyError
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +54,26 @@ FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertSt
 @dataclass(frozen=True, slots=True)
 class _Claimed:
     delivery_id: int
-    url: str
+    url: str | None
+    """``None`` when the stored URL cannot be decrypted (see :func:`_channel_url`)."""
     message: Message
     severity: Severity
+
+
+UNREADABLE_CHANNEL_REASON: Final = "channel URL cannot be decrypted with service.secret_key"
+
+
+def _channel_url(session: Session, channel: Channel) -> str | None:
+    """The channel's URL, or ``None`` if it was stored under another key.
+
+    The service checks the key at start, but a channel added meanwhile by an admin command run
+    with another key must fail over to the next channel, not stop the scheduler.
+    """
+    try:
+        return open_url(session, channel)
+    except ChannelKeyError:
+        log.error("channel %s cannot be decrypted with service.secret_key", channel.id)
+        return None
 
 
 class EscalationScheduler:
@@ -251,10 +272,15 @@ class EscalationScheduler:
         elif purpose is not Purpose.RESOLVED:
             link = self.manager.link(TokenAction.ACK, alert.id, contact.id)
         return _Claimed(
-            delivery.id, channel.apprise_url, render_message(facts, purpose, link), facts.severity
+            delivery.id,
+            _channel_url(session, channel),
+            render_message(facts, purpose, link),
+            facts.severity,
         )
 
     def _send(self, claimed: _Claimed) -> SendResult:
+        if claimed.url is None:
+            return SendResult(False, FailureKind.PERMANENT, UNREADABLE_CHANNEL_REASON)
         try:
             return self.notifier.send(claimed.url, claimed.message)
         except Exception as exc:  # noqa: BLE001 - a notifier bug is a failed attempt, not a crash

@@ -22,6 +22,7 @@ from service.alerts.const import (
 )
 from service.alerts.errors import UnknownPatientError
 from service.alerts.policy import parse_hhmm
+from service.db.channel_crypto import seal_url
 from service.db.models import Channel, Contact, Device, Patient, Role
 
 
@@ -150,7 +151,9 @@ def add_contact(
         name=name,
         role=role,
         position=max((c.position for c in existing), default=-1) + 1,
-        channels=[Channel(apprise_url=url, position=i) for i, url in enumerate(urls)],
+        channels=[
+            Channel(sealed_url=seal_url(session, url), position=i) for i, url in enumerate(urls)
+        ],
     )
     session.add(contact)
     session.flush()

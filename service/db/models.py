@@ -117,15 +117,16 @@ class Contact(Base):
 class Channel(Base):
     """One Apprise URL of a contact; channels are tried in ``position`` order.
 
-    The URL holds the channel's credentials (tokens, passwords): it is shown only redacted and
-    never logged.
+    The URL holds the channel's credentials (tokens, passwords): it is stored encrypted
+    (``sealed_url``, see :mod:`service.db.channel_crypto`), shown only redacted and never logged.
     """
 
     __tablename__ = "channels"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    apprise_url: Mapped[str] = mapped_column(Text)
+    sealed_url: Mapped[str] = mapped_column(Text)
+    """The Apprise URL sealed with the service key: read it with ``channel_crypto.open_url``."""
     position: Mapped[int] = mapped_column(Integer, default=0)
     contact: Mapped[Contact] = relationship(back_populates="channels")
 

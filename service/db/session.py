@@ -10,12 +10,20 @@ from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flarewatch.errors import ConfigError
+from service.db.channel_crypto import (
+    KEY_ADVICE,
+    MIGRATION_CIPHER_KEY,
+    SESSION_INFO_KEY,
+    ChannelCipher,
+)
+from service.db.models import Channel
+from service.errors import ChannelKeyError
 
 log = logging.getLogger(__name__)
 
@@ -80,37 +88,72 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def alembic_config(engine: Engine) -> Config:
-    """An Alembic configuration that works from the installed package (no alembic.ini needed)."""
+def alembic_config(engine: Engine, cipher: ChannelCipher | None = None) -> Config:
+    """An Alembic configuration that works from the installed package (no alembic.ini needed).
+
+    ``cipher`` is handed to the migrations that encrypt stored channel URLs.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
     config.attributes["engine"] = engine
+    config.attributes[MIGRATION_CIPHER_KEY] = cipher
     return config
 
 
-def upgrade_schema(engine: Engine) -> None:
+def upgrade_schema(engine: Engine, cipher: ChannelCipher | None = None) -> None:
     """Bring the schema to the newest migration (idempotent)."""
     # Alembic narrates every run at INFO; only real migrations are worth a line.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-    command.upgrade(alembic_config(engine), "head")
+    command.upgrade(alembic_config(engine, cipher), "head")
 
 
 class Database:
-    """The service database: one engine and its session factory, shared by every component."""
+    """The service database: one engine and its session factory, shared by every component.
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    ``secret_key`` (the operator's ``service.secret_key``) encrypts the channel URLs; opening a
+    database whose channels were stored under another key, or under a key when none is given,
+    raises :class:`ChannelKeyError` at once instead of at the first alert.
+    """
+
+    def __init__(self, url: str, *, secret_key: str | None = None, migrate: bool = True) -> None:
         self.url = url
         self.engine = make_engine(url)
-        if migrate:
-            upgrade_schema(self.engine)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.cipher = ChannelCipher(secret_key) if secret_key else None
+        info = {SESSION_INFO_KEY: self.cipher} if self.cipher is not None else {}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        try:
+            if migrate:
+                upgrade_schema(self.engine, self.cipher)
+                self.check_channel_key()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session committed on success and rolled back on error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    def check_channel_key(self) -> None:
+        """Raise :class:`ChannelKeyError` unless every stored channel URL opens with our key."""
+        with self.session() as session:
+            sealed = session.scalars(select(Channel.sealed_url)).all()
+        if not sealed:
+            return
+        if self.cipher is None:
+            raise ChannelKeyError(
+                f"the service database holds {len(sealed)} encrypted channel URLs but no "
+                f"service.secret_key was given: {KEY_ADVICE}"
+            )
+        unreadable = sum(not self.cipher.can_open(value) for value in sealed)
+        if unreadable:
+            raise ChannelKeyError(
+                f"{unreadable} of {len(sealed)} channel URLs in the service database cannot be "
+                f"decrypted with the configured service.secret_key (a different key?): "
+                f"{KEY_ADVICE}"
+            )
 
     def dispose(self) -> None:
         """Close every pooled connection."""
