@@ -25,9 +25,9 @@ from tests.alerting_helpers import (
 
 
 @pytest.fixture
-def stack(tmp_path, http):
+def stack(service_db_url, http):
     clock = FakeClock()
-    built = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    built = build_stack(service_db_url, clock)
     register_team(built.db, "p1", [("ann", [http.url("ann")])], wearer=[http.url("wearer")])
     built.clock = clock
     with ApiServer(built.manager) as api:

@@ -23,9 +23,9 @@ T0 = 1_764_000_000.0
 
 
 @pytest.fixture
-def setup(tmp_path, http):
+def setup(service_db_url, http):
     clock = FakeClock(T0)
-    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    stack = build_stack(service_db_url, clock)
     register_team(
         stack.db,
         "p1",
