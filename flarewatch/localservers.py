@@ -299,8 +299,6 @@ class PostgresServer(_LocalServer):
             if self._ids is not None
             else self.data_dir / "cluster"
         )
-        self._own_cluster = self._ids is not None or self._own_dir
-        self.socket_dir = self.cluster_dir
         self._databases = 0
 
     @property
@@ -334,20 +332,9 @@ class PostgresServer(_LocalServer):
     def _command(self) -> list[str]:
         return [
             find_postgres_binary("postgres"),
-            "-D",
-            str(self.cluster_dir / "data"),
-            "-p",
-            str(self.port),
-            "-k",
-            str(self.socket_dir),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "fsync=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
+            *("-D", str(self.cluster_dir / "data"), "-p", str(self.port)),
+            *("-k", str(self.cluster_dir), "-c", "listen_addresses=127.0.0.1"),
+            *("-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"),
         ]
 
     def start(self) -> Self:
@@ -393,19 +380,13 @@ class PostgresServer(_LocalServer):
         self._run_tool(
             [
                 find_postgres_binary("createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                POSTGRES_USER,
-                name,
+                *("-h", "127.0.0.1", "-p", str(self.port), "-U", POSTGRES_USER, name),
             ]
         )
         return self.database_url(name)
 
     def close(self) -> None:
         """Stop postgres and remove the cluster and the temporary directories we created."""
-        super().close()
-        if self._own_cluster:
+        super().close()  # removes cluster_dir with data_dir when we created data_dir
+        if self._ids is not None:
             shutil.rmtree(self.cluster_dir, ignore_errors=True)
