@@ -1,4 +1,5 @@
-"""The service database: migrations match the models, upgrade is idempotent, constraints hold."""
+"""The service database on SQLite and PostgreSQL: migrations match the models, upgrade is
+idempotent, constraints hold, writers are serialised and a stuck one gets an error."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from service.db import Base, Database, Delivery
+from service.db import Base, Database, Delivery, Patient
+from service.db import session as db_session
 from service.db.care_teams import PolicyUpdate, add_contact, add_patient
 
 OTHER_WRITER_GRACE_S = 0.5
 """How long the second writer gets to (wrongly) commit while the first transaction is open."""
+OTHER_WRITER_JOIN_S = 10.0
+"""Generous bound for a writer whose lock wait is cut to 0.2 s to give up."""
 
 
 def test_migrations_create_exactly_the_models(service_db_url):
@@ -103,4 +107,27 @@ def test_a_second_writer_waits_for_the_open_transaction(service_db_url):
     other.join()
     with db.session() as session:
         assert session.get_one(Alert, alert_id).repeat_count == 2, "an update was lost"
+    db.dispose()
+
+
+def test_a_writer_stuck_behind_the_lock_gets_an_error_not_a_hang(service_db_url, monkeypatch):
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    db = Database(service_db_url)
+    outcome: list[BaseException | None] = []
+
+    def second_writer() -> None:
+        try:
+            with db.session() as session:
+                session.get(Patient, "p1")
+            outcome.append(None)
+        except OperationalError as exc:
+            outcome.append(exc)
+
+    with db.session() as session:
+        add_patient(session, "p1", 0.0, PolicyUpdate())
+        other = threading.Thread(target=second_writer)
+        other.start()
+        other.join(OTHER_WRITER_JOIN_S)
+    assert not other.is_alive(), "the second writer hung behind the lock"
+    assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
     db.dispose()

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S: Final = 30.0
 """The ingest and the escalation scheduler write from different threads; SQLite serialises
-writers, so a writer waits this long for the lock instead of failing at once."""
+writers, so a writer waits this long for the lock instead of failing at once (PostgreSQL: the
+same bound on the service's write lock)."""
 POSTGRES_WRITE_LOCK_KEY: Final = 0x666C_7277
 """Advisory lock id that serialises service transactions on PostgreSQL ("flrw" in ASCII)."""
 
@@ -59,7 +60,11 @@ def _postgres_write_lock(connection: Any) -> None:
     # PostgreSQL's READ COMMITTED, an acknowledgement committed between that read and write
     # would be overwritten (a lost update). A transaction-scoped advisory lock gives every
     # transaction the same one-writer-at-a-time guarantee, across processes too (two services
-    # or an admin command on one database); it is released at commit or rollback.
+    # or an admin command on one database); it is released at commit or rollback. Like SQLite's
+    # busy timeout, the wait is bounded: a stuck holder gives an error, not a hung service.
+    connection.exec_driver_sql(
+        f"SET LOCAL lock_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}"  # milliseconds
+    )
     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK_KEY})")
 
 
