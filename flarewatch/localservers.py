@@ -385,6 +385,16 @@ class PostgresServer(_LocalServer):
         )
         return self.database_url(name)
 
+    def drop_database(self, name: str) -> None:
+        """Drop ``name`` and end its sessions (a test's leftover connections must not block it)."""
+        self._run_tool(
+            [
+                find_postgres_binary("dropdb"),
+                *("-h", "127.0.0.1", "-p", str(self.port), "-U", POSTGRES_USER),
+                *("--force", "--if-exists", name),
+            ]
+        )
+
     def close(self) -> None:
         """Stop postgres and remove the cluster and the temporary directories we created."""
         super().close()  # removes cluster_dir with data_dir when we created data_dir

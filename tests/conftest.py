@@ -43,12 +43,15 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def service_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def service_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of an empty service database, once on SQLite (the default) and once on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/fw.sqlite3"
+        yield f"sqlite:///{tmp_path}/fw.sqlite3"
+        return
     server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database()
+    url = server.create_database()
+    yield url
+    server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture
