@@ -19,6 +19,11 @@ surge visible within half a minute."""
 HR_REF_TAU_S: Final = 15 * 60.0
 """Short resting reference: follows posture and daily drift but not a surge of a few minutes."""
 
+HR_REF_WARMUP_TAU_S: Final = 5 * 60.0
+"""During the wear warm-up the heart-rate reference follows within minutes, so it stands at the
+settled rate when detection starts (1.3: an E4 session starting at 60 bpm and settling at 90 in
+the first 2 min left the reference at 56 for the whole session, two false alarms)."""
+
 HR_REF_CLIP_FRAC: Final = 0.04
 """The reference moves toward at most +-4 % of itself per sample, so a surge cannot drag it up."""
 

@@ -20,6 +20,7 @@ from models.const import (
     HR_NOISE_TAU_S,
     HR_REF_CLIP_FRAC,
     HR_REF_TAU_S,
+    HR_REF_WARMUP_TAU_S,
     MAX_STEP_S,
     REST_AFTER_ACTIVITY_S,
     TEMP_FAST_TAU_S,
@@ -34,6 +35,7 @@ from models.const import (
     TOD_MIN_HISTORY_S,
     TOD_TAU_S,
     TOD_UPDATE_CLIP_FRAC,
+    WARMUP_S,
 )
 
 
@@ -123,7 +125,11 @@ class SignalTracker:
         if freeze:
             return
         ref = self.hr_ref
-        if ref is None or self.active_recently(time_s):
+        if self.worn_for(time_s) < WARMUP_S and ref is not None:
+            # while the band settles (nothing is judged yet) the reference follows quickly: the
+            # first optical readings can be far off and must not anchor it for an hour
+            self.hr_ref = ewma(ref, hr, dt, HR_REF_WARMUP_TAU_S)
+        elif ref is None or self.active_recently(time_s):
             # during and just after exercise the reference follows the heart freely, so the slow
             # recovery afterwards never looks like a surge
             self.hr_ref = ewma(ref, hr, dt, HR_REF_TAU_S)

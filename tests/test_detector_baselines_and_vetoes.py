@@ -129,3 +129,21 @@ def test_flush_is_sought_while_gesturing_but_not_while_walking(
     warm = make_samples(90, period_s=1.0, temp=32.0, warm_at_min=45)
     alarms = PatientDetector().update(moving(warm, acc_sd_g, from_min=35))
     assert len(onsets(alarms, AlarmKind.FLUSH)) == flushes
+
+
+def test_heart_rate_reference_settles_during_the_band_on_warm_up() -> None:
+    """The first optical readings sit at 60 bpm, the wearer's rate is 90 from minute 2 on."""
+    rng = np.random.default_rng(6)
+    samples = [
+        Sample(
+            seq=i,
+            time_ms=int((T0 + i) * 1000),
+            heart_rate_bpm=round((60.0 if i < 120 else 90.0) + float(rng.normal(0, 1.5)), 1),
+        )
+        for i in range(50 * 60)
+    ]
+    detector = PatientDetector()
+    alarms = detector.update(samples)
+    ref = detector.tracker.hr_ref
+    assert ref is not None and abs(ref - 90.0) < 3.0  # 1.2 left it near 60 for the session
+    assert onsets(alarms) == []
