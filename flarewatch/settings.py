@@ -25,6 +25,20 @@ from flarewatch.errors import ConfigError
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin"})
 
 
+def read_secret_file(path: Path, what: str) -> str:
+    """The secret held in ``path``, stripped; a ConfigError naming ``what`` if unreadable or empty.
+
+    The error never quotes the file's content.
+    """
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: {exc.strerror}") from exc
+    if not secret:
+        raise ConfigError(f"{what} {path} is empty")
+    return secret
+
+
 class MqttSettings(BaseModel):
     """How to reach the MQTT broker; ``url=None`` means: start an embedded broker (demo only)."""
 
@@ -92,15 +106,9 @@ class ServiceSettings(BaseModel):
     def _key_from_file(self) -> ServiceSettings:
         # ConfigError, not ValueError: pydantic would quote the raw input (the key) in its error.
         if self.secret_key_file is not None:
-            try:
-                key = self.secret_key_file.read_text().strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"service.secret_key_file {self.secret_key_file}: {exc.strerror}"
-                ) from exc
-            if not key:
-                raise ConfigError(f"service.secret_key_file {self.secret_key_file} is empty")
-            self.secret_key = SecretStr(key)
+            self.secret_key = SecretStr(
+                read_secret_file(self.secret_key_file, "service.secret_key_file")
+            )
         return self
 
 

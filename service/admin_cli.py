@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
-from flarewatch.settings import load_settings
+from flarewatch.settings import load_settings, read_secret_file
 from models.alarm import Severity
 from service.alerts.apprise_notifier import AppriseNotifier
 from service.alerts.notifier import Message
@@ -276,12 +276,7 @@ def _db_rekey(args: argparse.Namespace) -> int:
     """Re-encrypt the channel URLs after ``service.secret_key`` was changed."""
     settings = load_settings(getattr(args, "config", None))
     url = args.database_url or settings.service.database_url
-    try:
-        old_key = args.old_key_file.read_text().strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read --old-key-file {args.old_key_file}: {exc.strerror}"
-        ) from exc
+    old_key = read_secret_file(args.old_key_file, "--old-key-file")
     new_key = settings.service.secret_key.get_secret_value()
     db = Database(url, secret_key=old_key)  # refuses an old key that does not open every row
     try:

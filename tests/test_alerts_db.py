@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
-from service.db import Base, Database, Delivery, Patient
+from service.db import Alert, Base, Database, Delivery, Patient
 from service.db import session as db_session
 from service.db.care_teams import PolicyUpdate, add_contact, add_patient
 
@@ -19,6 +20,21 @@ OTHER_WRITER_GRACE_S = 0.5
 """How long the second writer gets to (wrongly) commit while the first transaction is open."""
 OTHER_WRITER_JOIN_S = 10.0
 """Generous bound for a writer whose lock wait is cut to 0.2 s to give up."""
+
+
+def add_alert(session: Session) -> Alert:
+    """An active warning for patient p1, flushed so it has an id."""
+    alert = Alert(
+        patient_id="p1",
+        kind="flush",
+        severity="warning",
+        state="active",
+        created_s=0.0,
+        since_s=0.0,
+    )
+    session.add(alert)
+    session.flush()
+    return alert
 
 
 def test_migrations_create_exactly_the_models(service_db_url):
@@ -37,18 +53,7 @@ def test_idempotency_key_is_unique(service_db_url):
     with db.session() as session:
         add_patient(session, "p1", 0.0, PolicyUpdate())
         contact = add_contact(session, "p1", "ann", ["json://127.0.0.1:9/x"])
-        from service.db import Alert
-
-        alert = Alert(
-            patient_id="p1",
-            kind="flush",
-            severity="warning",
-            state="active",
-            created_s=0.0,
-            since_s=0.0,
-        )
-        session.add(alert)
-        session.flush()
+        alert = add_alert(session)
         ids = (alert.id, contact.id, contact.channels[0].id)
     row = {"purpose": "notify", "next_attempt_s": 0.0, "created_s": 0.0, "idempotency_key": "k"}
     with db.session() as session:
@@ -71,21 +76,10 @@ def test_a_second_writer_waits_for_the_open_transaction(service_db_url):
     The alert code reads rows and writes them back (scheduler, ingest and API threads); SQLite
     serialises writers by itself, PostgreSQL through the service's advisory lock.
     """
-    from service.db import Alert
-
     db = Database(service_db_url)
     with db.session() as session:
         add_patient(session, "p1", 0.0, PolicyUpdate())
-        alert = Alert(
-            patient_id="p1",
-            kind="flush",
-            severity="warning",
-            state="active",
-            created_s=0.0,
-            since_s=0.0,
-        )
-        session.add(alert)
-        session.flush()
+        alert = add_alert(session)
         alert_id = alert.id
     started, finished = threading.Event(), threading.Event()
 
