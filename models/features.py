@@ -212,22 +212,17 @@ class SignalTracker:
         return self.hr_fast - self.hr_ref
 
     def tod_rise_frac(self, time_s: float) -> float | None:
-        """Rise over the highest usual resting rate of this hour and its neighbours.
+        """Rise over the usual resting rate of this hour of the day.
 
-        Hours with too little history fall back to the resting rate over all hours (None: new).
+        An hour with too little history falls back to the resting rate over all hours (None:
+        new patient). Until 1.3 the highest of this hour and its two neighbours was used; the
+        hour alone caught 1.7 points more tuning surges for one more false alarm in 313 days.
         """
         if self.hr_fast is None:
             return None
         b = hour_bin(time_s)
-        known = [
-            v
-            for v, s in (
-                (self.tod_rest_bpm[(b + k) % TOD_BINS], self.tod_rest_s[(b + k) % TOD_BINS])
-                for k in (-1, 0, 1)
-            )
-            if v is not None and s >= TOD_MIN_HISTORY_S
-        ]
-        usual = max(known) if known else self.rest_bpm
+        hourly, history_s = self.tod_rest_bpm[b], self.tod_rest_s[b]
+        usual = hourly if hourly is not None and history_s >= TOD_MIN_HISTORY_S else self.rest_bpm
         return None if usual is None else self.hr_fast / usual - 1.0
 
     def hr_trend_bpm(self) -> float:
