@@ -24,6 +24,15 @@ HR_REF_WARMUP_TAU_S: Final = 5 * 60.0
 settled rate when detection starts (1.3: an E4 session starting at 60 bpm and settling at 90 in
 the first 2 min left the reference at 56 for the whole session, two false alarms)."""
 
+HR_REF_RECOVERY_TAU_S: Final = 5 * 60.0
+"""For half an hour after exercise a heart rate below the reference pulls it down within ~5 min
+(two-minute average, so single low readings do not). Before 1.3 it followed with 15 min and sat
+above the recovering rate, hiding surges (sensitivity after exercise 0.36)."""
+
+EXERCISE_RECOVERY_S: Final = 30 * 60.0
+"""How long the heart keeps slowing after exercise; the evaluation's "after exercise" group uses
+the same 30 min."""
+
 HR_REF_CLIP_FRAC: Final = 0.04
 """The reference moves toward at most +-4 % of itself per sample, so a surge cannot drag it up."""
 

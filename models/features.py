@@ -14,11 +14,13 @@ from models.const import (
     ACC_SD_ACTIVE_G,
     ACC_SD_EXERCISE_G,
     ACC_SD_TAU_S,
+    EXERCISE_RECOVERY_S,
     GAP_RESET_S,
     HR_FAST_TAU_S,
     HR_MID_TAU_S,
     HR_NOISE_TAU_S,
     HR_REF_CLIP_FRAC,
+    HR_REF_RECOVERY_TAU_S,
     HR_REF_TAU_S,
     HR_REF_WARMUP_TAU_S,
     MAX_STEP_S,
@@ -135,6 +137,10 @@ class SignalTracker:
             self.hr_ref = ewma(ref, hr, dt, HR_REF_TAU_S)
         else:
             self.hr_ref = ewma(ref, min(hr, ref * (1.0 + HR_REF_CLIP_FRAC)), dt, HR_REF_TAU_S)
+            if self.recovering(time_s) and self.hr_mid is not None and self.hr_mid < self.hr_ref:
+                # the heart slows for half an hour after exercise: the reference follows it down
+                # within minutes, or it would sit above the resting rate and hide a surge
+                self.hr_ref = ewma(self.hr_ref, self.hr_mid, dt, HR_REF_RECOVERY_TAU_S)
         if self.resting(time_s) and self.worn_for(time_s) >= REST_AFTER_ACTIVITY_S:
             # a rate far above the short resting reference (a surge building up) must not
             # become this hour's usual resting rate, least of all as the first value of a bin
@@ -181,6 +187,12 @@ class SignalTracker:
         return (
             self.last_exercise_s is not None
             and time_s - self.last_exercise_s < REST_AFTER_ACTIVITY_S
+        )
+
+    def recovering(self, time_s: float) -> bool:
+        """Within the recovery time after steps or walking-level movement."""
+        return (
+            self.last_exercise_s is not None and time_s - self.last_exercise_s < EXERCISE_RECOVERY_S
         )
 
     def resting(self, time_s: float) -> bool:

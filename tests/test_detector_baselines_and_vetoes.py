@@ -4,6 +4,8 @@ flushes found while the wearer gestures but not while walking."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -147,3 +149,30 @@ def test_heart_rate_reference_settles_during_the_band_on_warm_up() -> None:
     ref = detector.tracker.hr_ref
     assert ref is not None and abs(ref - 90.0) < 3.0  # 1.2 left it near 60 for the session
     assert onsets(alarms) == []
+
+
+def test_surge_while_the_heart_still_slows_after_exercise_is_caught() -> None:
+    """A walk (110 bpm), recovery toward 70 bpm, then a +40 % surge 18 min after the last step."""
+    rng = np.random.default_rng(7)
+    samples = []
+    for i in range(0, 110 * 60, 5):
+        minute = i / 60
+        if minute < 40:
+            hr, steps = 70.0, 0
+        elif minute < 60:
+            hr, steps = 110.0, 100
+        else:
+            hr, steps = 70.0 + 40.0 * math.exp(-(minute - 60) / 4.0), 0
+        if minute >= 78:
+            hr *= 1 + 0.40 * min((minute - 78) / 2.0, 1.0)
+        samples.append(
+            Sample(
+                seq=i,
+                time_ms=int((T0 + i) * 1000),
+                heart_rate_bpm=round(hr + float(rng.normal(0, 1.5)), 1),
+                steps=steps,
+            )
+        )
+    started = onsets(PatientDetector().update(samples), AlarmKind.ANAPHYLAXIS)
+    assert len(started) == 1
+    assert 0 < (started[0].time_s - (T0 + 78 * 60)) / 60 <= 6.0  # 1.2: never (reference 84)
