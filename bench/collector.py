@@ -176,6 +176,15 @@ def run_collector(
     }
 
 
+def collector_phase(
+    workdir: Path, broker: MosquittoServer, args: argparse.Namespace, world_args: tuple[str, ...]
+) -> dict[str, float]:
+    """One measured phase: a fresh virtual world with ``world_args``, read by the collector."""
+    workdir.mkdir()
+    with WorldProcess(args.devices, extra_args=world_args) as world:
+        return run_collector(workdir, broker, world, args.seconds, 3.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement window")
@@ -196,10 +205,7 @@ def main() -> None:
         results |= {"world_ceiling_per_s": ceiling, "world_cpu_percent_at_ceiling": world_cpu}
 
         print("2/3 saturate: the same load through the collector ...")
-        with WorldProcess(args.devices, extra_args=sim_args) as world:
-            work = Path(tmp) / "saturate"
-            work.mkdir()
-            saturated = run_collector(work, broker, world, args.seconds, 3.0)
+        saturated = collector_phase(Path(tmp) / "saturate", broker, args, sim_args)
         print(
             f"    world delivered {saturated['delivered_per_s']:,.0f}/s, collector published "
             f"{saturated['published_per_s']:,.0f} samples/s at CPU "
@@ -209,10 +215,7 @@ def main() -> None:
         results |= {f"saturated_{k}": v for k, v in saturated.items()}
 
         print(f"3/3 nominal: {args.devices} bands x (1 Hz HR + 1 Hz temperature) ...")
-        with WorldProcess(args.devices, extra_args=("--rate-hz", "1")) as world:
-            work = Path(tmp) / "nominal"
-            work.mkdir()
-            nominal = run_collector(work, broker, world, args.seconds, 3.0)
+        nominal = collector_phase(Path(tmp) / "nominal", broker, args, ("--rate-hz", "1"))
         print(
             f"    published {nominal['published_per_s']:.1f} samples/s, collector CPU "
             f"{nominal['collector_cpu_percent']:.1f} % of one core"
