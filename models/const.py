@@ -199,6 +199,9 @@ CONFIRM_THRESHOLD: Final = 0.5
 EVAL_CHUNK_S: Final = 300.0
 """Replay feeds the detector bank 5-minute batches, as a gateway would after a short buffer."""
 
+CONFIRM_CV_FOLDS: Final = 5
+"""The confirmer's threshold is read from 5-fold out-of-fold probabilities, folds by wearer."""
+
 CONFIRM_KEEP_POSITIVE_SHARE: Final = 0.98
 """The confirmer's threshold is set on the tuning split to keep 98 % of true onsets: missing an
 anaphylaxis costs far more than a false alarm."""

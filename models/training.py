@@ -8,12 +8,14 @@ from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from models.alarm import Alarm, AlarmKind
 from models.confirm import FEATURES, Confirmer, feature_matrix
 from models.const import (
+    CONFIRM_CV_FOLDS,
     CONFIRM_KEEP_POSITIVE_SHARE,
     CONFIRM_MIN_PER_CLASS,
     CONFIRM_THRESHOLD,
@@ -41,13 +43,17 @@ def train_confirmer(
             StandardScaler(),
             LogisticRegression(class_weight="balanced", C=1.0, max_iter=1000, random_state=seed),
         )
+        groups = np.array(subjects(candidates, kind))
+        # the threshold comes from out-of-fold probabilities, each subject scored by a model fitted
+        # without it: in-sample probabilities are optimistic for the positives
+        folds = GroupKFold(n_splits=min(CONFIRM_CV_FOLDS, len(set(groups.tolist()))))
+        proba = cross_val_predict(model, x, labels, groups=groups, cv=folds, method="predict_proba")
+        keep = float(np.quantile(proba[labels == 1, 1], 1.0 - CONFIRM_KEEP_POSITIVE_SHARE))
         model.fit(x, labels)
         bounds[kind.value] = (
             x[labels == 1].min(axis=0).tolist(),
             x[labels == 1].max(axis=0).tolist(),
         )
-        proba = model.predict_proba(x)[:, 1]
-        keep = float(np.quantile(proba[labels == 1], 1.0 - CONFIRM_KEEP_POSITIVE_SHARE))
         thresholds.append(keep)
         models[kind.value] = model
         stats[kind.value]["coefficients"] = dict(
@@ -65,6 +71,11 @@ def train_confirmer(
         kind_stats["tuning_kept_positive"] = round(float(kept[labels == 1].mean()), 4)
         kind_stats["tuning_kept_negative"] = round(float(kept[labels == 0].mean()), 4)
     return confirmer, {"threshold": threshold, "kinds": stats}
+
+
+def subjects(candidates: Sequence[tuple[Alarm, int]], kind: AlarmKind) -> list[str]:
+    """The wearer (recording) of each candidate of ``kind``, in order: the CV groups."""
+    return [a.patient_id for a, _ in candidates if a.kind is kind]
 
 
 def write_model_card(
