@@ -36,17 +36,18 @@ def train_confirmer(
         labels = np.array([label for _, label in rows], dtype=int)
         positives, negatives = int(labels.sum()), int(len(labels) - labels.sum())
         stats[kind.value] = {"positives": positives, "negatives": negatives}
-        if positives < CONFIRM_MIN_PER_CLASS or negatives < CONFIRM_MIN_PER_CLASS:
-            continue
+        groups = np.array(subjects(candidates, kind))
+        wearers = len(set(groups.tolist()))
+        if positives < CONFIRM_MIN_PER_CLASS or negatives < CONFIRM_MIN_PER_CLASS or wearers < 2:
+            continue  # too little to fit, or no second wearer to validate the threshold on
         x = feature_matrix([evidence for evidence, _ in rows])
         model = make_pipeline(
             StandardScaler(),
             LogisticRegression(class_weight="balanced", C=1.0, max_iter=1000, random_state=seed),
         )
-        groups = np.array(subjects(candidates, kind))
         # the threshold comes from out-of-fold probabilities, each subject scored by a model fitted
         # without it: in-sample probabilities are optimistic for the positives
-        folds = GroupKFold(n_splits=min(CONFIRM_CV_FOLDS, len(set(groups.tolist()))))
+        folds = GroupKFold(n_splits=min(CONFIRM_CV_FOLDS, wearers))
         proba = cross_val_predict(model, x, labels, groups=groups, cv=folds, method="predict_proba")
         keep = float(np.quantile(proba[labels == 1, 1], 1.0 - CONFIRM_KEEP_POSITIVE_SHARE))
         model.fit(x, labels)
