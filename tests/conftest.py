@@ -87,7 +87,7 @@ def _release_library_pools() -> None:
     for name in ("_shared_executor", "_coordinator_executor"):
         pool = getattr(apprise_module, name, None)
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=False)  # a hung send must not hang the run: the check below waits
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
