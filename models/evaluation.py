@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ from models.recording import iter_samples
 from models.replay import replay
 
 BankFactory = Callable[[], DetectorBank]
+
+EXAMPLE_CONTEXT_BEFORE_S: Final = 40 * 60.0
+"""An example in the PNG report shows the signals this long before the injected onset."""
 Progress = Callable[[int], None]
 
 
@@ -228,6 +232,40 @@ def record_false_alarms(
             result.candidates.append((alarm, 0))
 
 
+def replay_with_snapshots(
+    bank: DetectorBank,
+    recording: Recording,
+    frame: pd.DataFrame,
+    cut_times_s: list[float],
+    progress: Progress,
+) -> tuple[list[Alarm], list[dict[str, Any]]]:
+    """Replay ``frame`` once; snapshot the bank's state just before each of ``cut_times_s``.
+
+    The snapshots are what the detectors had learnt from the untouched data up to that moment,
+    so an episode injected there meets exactly the state a real one would have met.
+    """
+    time_s = frame["time_s"].to_numpy(dtype="float64")
+    alarms: list[Alarm] = []
+    snapshots: list[dict[str, Any]] = []
+    start = 0
+    for cut in sorted(cut_times_s):
+        stop = int(np.searchsorted(time_s, cut, side="left"))
+        part = frame.iloc[start:stop]
+        alarms.extend(replay(bank, recording.subject, iter_samples(part), progress=progress))
+        snapshots.append(bank.state_dict())
+        start = stop
+    rest = frame.iloc[start:]
+    alarms.extend(replay(bank, recording.subject, iter_samples(rest), progress=progress))
+    return alarms, snapshots
+
+
+def episode_window(frame: pd.DataFrame, episode: Episode) -> pd.DataFrame:
+    """Rows from an episode's onset until the last moment an alarm still counts for it."""
+    time_s = frame["time_s"]
+    until = episode.end_s + EVAL_MATCH_AFTER_END_S
+    return frame[(time_s >= episode.onset_s) & (time_s <= until)]
+
+
 def evaluate_fitbit(
     bank_factory: BankFactory,
     recordings: list[Recording],
@@ -235,22 +273,36 @@ def evaluate_fitbit(
     result: EvaluationResult,
     progress: Progress,
 ) -> None:
-    """Untouched Fitbit days for false alarms, plus one injected copy for anaphylaxis.
+    """Untouched Fitbit days for false alarms; each injected episode from the untouched state.
 
-    Flushes are not injected: the Fitbit recordings have no skin temperature, and a flush is
-    defined by skin warming (see docs/models.md).
+    One replay of the untouched recording counts the false alarms and snapshots the detectors
+    just before every planned onset. Each episode is then injected alone and replayed from its
+    snapshot, so no episode teaches the baselines anything before the next one (a real
+    anaphylaxis is rare; the evaluation's one per 8 h is not) and an episode still open cannot
+    hide the next. Flushes are not injected: the Fitbit recordings have no skin temperature, and
+    a flush is defined by skin warming (see docs/models.md).
     """
     for recording in recordings:
         frame = recording.frame
         result.exposure_days[recording.subject] = recording.days
-        alarms = run_recording(bank_factory, recording, frame, progress)
-        record_false_alarms(recording, frame, alarms, result)
         episodes = [draw_episode(rng, AlarmKind.ANAPHYLAXIS, t) for t in fitbit_onsets(frame, rng)]
-        injected = inject(frame, episodes, rng)
-        alarms = run_recording(bank_factory, recording, injected, progress)
-        score_episodes(recording, injected, episodes, alarms, result)
-        if len(result.examples) < 3 and episodes:
-            result.examples.append(Example(recording, injected, episodes, alarms))
+        alarms, snapshots = replay_with_snapshots(
+            bank_factory(), recording, frame, [e.onset_s for e in episodes], progress
+        )
+        record_false_alarms(recording, frame, alarms, result)
+        for episode, snapshot in zip(episodes, snapshots, strict=True):
+            injected = inject(episode_window(frame, episode), [episode], rng)
+            bank = bank_factory()
+            bank.load_state_dict(snapshot)
+            alarms = replay(bank, recording.subject, iter_samples(injected))
+            score_episodes(recording, frame, [episode], alarms, result)
+            if len(result.examples) < 3:
+                before = frame[
+                    (frame["time_s"] >= episode.onset_s - EXAMPLE_CONTEXT_BEFORE_S)
+                    & (frame["time_s"] < episode.onset_s)
+                ]
+                shown = pd.concat([before, injected], ignore_index=True)
+                result.examples.append(Example(recording, shown, [episode], alarms))
 
 
 def evaluate_stress(
@@ -284,7 +336,7 @@ def evaluate_stress(
 
 
 def samples_to_process(fitbit: list[Recording], stress: list[Recording]) -> int:
-    """Total samples the evaluation replays (for the progress bar)."""
-    return 2 * sum(len(r.frame) for r in fitbit) + (1 + 2 * EVAL_STRESS_COPIES) * sum(
+    """Samples replayed, for the progress bar (the short Fitbit episode windows not counted)."""
+    return sum(len(r.frame) for r in fitbit) + (1 + 2 * EVAL_STRESS_COPIES) * sum(
         len(r.frame) for r in stress
     )

@@ -12,10 +12,9 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from models.alarm import AlarmKind
-from models.evaluation import EvaluationResult, Example, is_onset
+from models.evaluation import EXAMPLE_CONTEXT_BEFORE_S, EvaluationResult, Example, is_onset
 
 KIND_COLOURS = {AlarmKind.FLUSH: "tab:orange", AlarmKind.ANAPHYLAXIS: "tab:red"}
-CONTEXT_BEFORE_S = 40 * 60.0
 CONTEXT_AFTER_S = 50 * 60.0
 
 
@@ -35,7 +34,7 @@ def plot_examples(result: EvaluationResult, path: Path) -> None:
 
 def _plot_example(ax: Axes, example: Example) -> None:
     episode = example.episodes[0]
-    start = max(episode.onset_s - CONTEXT_BEFORE_S, float(example.frame["time_s"].iloc[0]))
+    start = max(episode.onset_s - EXAMPLE_CONTEXT_BEFORE_S, float(example.frame["time_s"].iloc[0]))
     stop = episode.onset_s + CONTEXT_AFTER_S
     frame = example.frame[(example.frame["time_s"] >= start) & (example.frame["time_s"] <= stop)]
     minutes = (frame["time_s"].to_numpy() - episode.onset_s) / 60.0

@@ -21,7 +21,11 @@ from models.confirm import Confirmer
 from models.const import INJECT_FLUSH_TEMP_RISE_C, INJECT_SURGE_HR_RISE_FRAC, MODEL_VERSION
 from models.datasets import load_fitbit, load_stress_predict
 from models.errors import ArtifactError
-from models.injection import draw_episode, inject
+from models.evaluation import episode_window, fitbit_onsets, is_onset, replay_with_snapshots
+from models.evaluation_cli import rules_only_bank
+from models.injection import Episode, draw_episode, inject
+from models.recording import iter_samples
+from models.replay import replay
 
 
 def test_splits_are_disjoint_and_cover_every_subject() -> None:
@@ -109,3 +113,41 @@ def test_artifact_round_trip_and_refusals(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a zip")
     with pytest.raises(ArtifactError, match="unreadable"):
         load_confirmer(garbage)
+
+
+def test_each_fitbit_episode_starts_from_the_untouched_state() -> None:
+    recording = load_fitbit(split="tuning", limit=1, max_days=3)[0]
+    frame = recording.frame
+    cuts = fitbit_onsets(frame, np.random.default_rng(5))[:2]  # at rest, after 30 min of wear
+    assert len(cuts) == 2
+    whole, snapshots = replay_with_snapshots(
+        rules_only_bank(), recording, frame, cuts, progress=lambda n: None
+    )
+    for cut, snapshot in zip(cuts, snapshots, strict=True):
+        prefix = rules_only_bank()
+        replay(prefix, recording.subject, iter_samples(frame[frame["time_s"] < cut]))
+        assert snapshot == prefix.state_dict()
+    # snapshots do not disturb the replay: the same alarms as one uninterrupted pass
+    plain = replay(rules_only_bank(), recording.subject, iter_samples(frame))
+    assert [(a.time_s, a.kind, a.severity) for a in whole if is_onset(a)] == [
+        (a.time_s, a.kind, a.severity) for a in plain if is_onset(a)
+    ]
+    # an episode injected at a cut replays from that snapshot and is detected there
+    episode = Episode(
+        kind=AlarmKind.ANAPHYLAXIS,
+        onset_s=cuts[1],
+        hr_rise_frac=0.6,
+        temp_rise_c=0.0,
+        rise_s=60.0,
+        plateau_s=20 * 60.0,
+        decay_s=5 * 60.0,
+        syncope_after_s=None,
+    )
+    window = episode_window(frame, episode)
+    assert window["time_s"].min() >= cuts[1] and window["time_s"].max() <= episode.end_s + 300
+    bank = rules_only_bank()
+    bank.load_state_dict(snapshots[1])
+    alarms = replay(
+        bank, recording.subject, iter_samples(inject(window, [episode], np.random.default_rng(3)))
+    )
+    assert any(is_onset(a) and a.kind is AlarmKind.ANAPHYLAXIS for a in alarms)
