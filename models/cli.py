@@ -54,6 +54,11 @@ def add_commands(subparsers: Any) -> None:
     )
     evaluate.add_argument("--rules-only", action="store_true", help="evaluate without confirmer")
     evaluate.add_argument("--model", type=Path, default=None, help="confirmer artifact to use")
+    evaluate.add_argument(
+        "--tradeoff",
+        action="store_true",
+        help="sweep the surge thresholds on the split's Fitbit users and plot the trade-off curve",
+    )
     evaluate.set_defaults(handler=run_evaluate)
 
 

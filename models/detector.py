@@ -5,7 +5,7 @@ Rules, in words (figures and sources in ``docs/models.md``):
 * **anaphylaxis-like** — heart rate at rest rises fast and stays up: smoothed rate >= 15 % and
   >= 10 bpm above the short resting reference and >= 20 % above this patient's usual resting rate
   at this hour, not recovering from exercise, with the evidence (excess rise x time, CUSUM) at
-  45 %·s. Critical when the surge reaches 30 %, lasts 5 min, or is followed by stillness
+  70 %·s; the baselines hold still while the evidence builds. Critical when the surge reaches 30 %, lasts 5 min, or is followed by stillness
   (syncope) where motion is measured; a +10 % surge followed by stillness alarms on its own.
 * **flush** — skin warming with a heart-rate rise without exercise (seated gestures allowed):
   skin >= 0.25 degC above its reference and still warming by 0.10 degC/min, two-minute heart
@@ -198,7 +198,9 @@ class PatientDetector(StreamingDetector):
             if self.no_contact_alarmed:
                 self.no_contact_alarmed = False
                 alarms.append(self._alarm(t, AlarmKind.NO_CONTACT, Severity.WARNING, resolved=True))
-        engaged = self.surge.engaged or self.flush.engaged
+        # baselines learn nothing while an episode runs or surge evidence is building (before
+        # 1.4 the reference crept up ~5 % during the build-up and hid small surges)
+        engaged = self.surge.engaged or self.flush.engaged or self.surge_score > 0.0
         tr.step(
             t,
             hr,
@@ -247,20 +249,26 @@ class PatientDetector(StreamingDetector):
         onset = False
         if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
             tod = tr.tod_rise_frac(t)
-            surging = (
+            gated = (
                 tr.worn_for(t) >= WARMUP_S
                 and tr.resting(t)
+                and (tr.temp_fast is None or tr.temp_slope_c_per_min() >= SURGE_MIN_TEMP_SLOPE)
+            )
+            surging = (
+                gated
                 and rise >= self.surge_rise_frac
                 and tr.hr_rise_bpm() >= self.surge_min_bpm
                 and (tod is None or tod >= self.surge_tod_margin_frac)
                 and (self.surge_score > 0.0 or tr.hr_trend_bpm() >= 0.0)
-                and (tr.temp_fast is None or tr.temp_slope_c_per_min() >= SURGE_MIN_TEMP_SLOPE)
             )
-            # evidence accumulates with the size of the surge times its duration (CUSUM):
-            # large surges alarm within a minute, small ones only if they last
-            self.surge_score = (
-                self.surge_score + (rise - self.surge_rise_frac) * dt if surging else 0.0
-            )
+            # evidence is the excess rise integrated over time (a CUSUM): it grows while every
+            # condition holds, shrinks by the shortfall while the rise dips below the threshold
+            # (one low optical reading no longer wipes it, as before 1.4), and restarts from
+            # zero only when the wearer moves, the band settles or the skin cools
+            step = (rise - self.surge_rise_frac) * dt
+            if step > 0.0 and not surging:
+                step = 0.0
+            self.surge_score = max(0.0, self.surge_score + step) if gated else 0.0
             onset = surging and self.surge_score >= self.surge_score_frac_s
             # second path: a smaller surge followed by a motionless wrist (syncope)
             onset = onset or (syncope and self._surge_then_still(t))

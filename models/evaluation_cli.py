@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TimeRemainingColumn
 from models.artifacts import ARTIFACT_DIR, CONFIRMER_FILE, default_bank, save_confirmer
 from models.bank import DetectorBank
 from models.confirm import Confirmer
+from models.const import MODEL_VERSION, TRADEOFF_SURGE_SETTINGS
 from models.datasets import DATA_DIR, Split, load_fitbit, load_stress_predict
 from models.detector import PatientDetector
 from models.evaluation import (
@@ -25,6 +26,7 @@ from models.evaluation import (
 )
 from models.metrics import markdown_report, summary
 from models.report import plot_delays, plot_examples
+from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
 from models.training import train_confirmer, write_model_card
 
 log = logging.getLogger(__name__)
@@ -65,9 +67,43 @@ def run_split(
     return result
 
 
+def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
+    """``flarewatch evaluate --tradeoff``: the surge rule's curve on a split's Fitbit users."""
+    data_dir: Path = args.data or DATA_DIR
+    fitbit = load_fitbit(data_dir, args.split, max_days=args.max_fitbit_days)
+    settings = TRADEOFF_SURGE_SETTINGS
+    points = []
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,}/{task.total:,} samples",
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        total = len(settings) * sum(len(r.frame) for r in fitbit)
+        task = progress.add_task(f"trade-off ({args.split})", total=total)
+        for setting in settings:
+            points.append(
+                tradeoff_point(setting, fitbit, args.seed, lambda n: progress.advance(task, n))
+            )
+    stem = f"evaluation-{args.split}-tradeoff"
+    title = (
+        f"surge rule trade-off, Fitbit users of split '{args.split}', seed {args.seed}, "
+        f"rules {MODEL_VERSION}"
+    )
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.md").write_text(tradeoff_markdown(points, f"## {title}"), encoding="utf-8")
+    plot_tradeoff(points, out / "img" / f"{stem}.png", title)
+    console.print(f"trade-off written to {out / f'{stem}.md'}")
+    return 0
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     """Handler of ``flarewatch evaluate`` (see ``flarewatch evaluate --help``)."""
     console = Console(stderr=True)
+    if args.tradeoff:
+        return tradeoff_command(args, console)
     data_dir: Path = args.data or DATA_DIR
     out: Path = args.out
     limits = {"max_fitbit_days": args.max_fitbit_days, "max_sessions": args.max_sessions}

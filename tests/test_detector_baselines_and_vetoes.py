@@ -1,4 +1,4 @@
-"""Detector 1.2 and 1.3 repairs: references that follow a sensor warm-up, hourly baselines a surge
+"""Detector 1.2 to 1.4 repairs: references that follow a sensor warm-up, hourly baselines a surge
 cannot seed, a confirmer that cannot out-extrapolate its training data, syncope after a veto, and
 flushes found while the wearer gestures but not while walking."""
 
@@ -175,4 +175,45 @@ def test_surge_while_the_heart_still_slows_after_exercise_is_caught() -> None:
         )
     started = onsets(PatientDetector().update(samples), AlarmKind.ANAPHYLAXIS)
     assert len(started) == 1
-    assert 0 < (started[0].time_s - (T0 + 78 * 60)) / 60 <= 6.0  # 1.2: never (reference 84)
+    # 1.2: never (reference 84); 1.4 needs 70 %·s of evidence (docs/evaluation.md)
+    assert 0 < (started[0].time_s - (T0 + 78 * 60)) / 60 <= 9.0
+
+
+def first_surge_delay_min(samples: list[Sample], onset_min: float) -> float | None:
+    """Minutes from the injected onset to the first anaphylaxis alarm (None if none)."""
+    started = onsets(PatientDetector().update(samples), AlarmKind.ANAPHYLAXIS)
+    return None if not started else (started[0].time_s - (T0 + onset_min * 60)) / 60
+
+
+def test_one_low_reading_does_not_wipe_the_surge_evidence() -> None:
+    # a Fitbit-like wearer (one reading a minute) with a +35 % surge; one optical reading in the
+    # middle of the build-up falls back to the resting rate
+    clean = make_samples(90, period_s=60.0, surge_at_min=40, surge_frac=0.35)
+    dip_at = int((T0 + 44 * 60) * 1000)
+    dipped = [
+        s.model_copy(update={"heart_rate_bpm": 64.0}) if s.time_ms == dip_at else s for s in clean
+    ]
+    assert dipped != clean
+    base = first_surge_delay_min(clean, 40)
+    late = first_surge_delay_min(dipped, 40)
+    assert base is not None and late is not None
+    # the dip costs about its own shortfall, not the minutes of evidence gathered before it
+    # (1.3 restarted the evidence from zero: +4 min)
+    assert late - base <= 1.5
+
+
+def test_reference_holds_while_surge_evidence_builds() -> None:
+    detector = PatientDetector()
+    samples = make_samples(60, surge_at_min=40, surge_frac=0.30, surge_rise_min=3.0)
+    before = [s for s in samples if s.time_ms < (T0 + 40 * 60) * 1000]
+    detector.update(before)
+    ref_at_onset = detector.tracker.hr_ref
+    assert ref_at_onset is not None
+    refs = []
+    for sample in samples[len(before) :]:
+        if onsets(detector.update([sample])):
+            break
+        refs.append(detector.tracker.hr_ref)
+    assert refs and detector.surge.engaged
+    # 1.3 let it creep up ~+4 % while the evidence built, hiding small surges
+    assert max(r for r in refs if r is not None) <= ref_at_onset * 1.01

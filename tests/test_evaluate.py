@@ -18,7 +18,12 @@ from models.artifacts import (
     save_confirmer,
 )
 from models.confirm import Confirmer
-from models.const import INJECT_FLUSH_TEMP_RISE_C, INJECT_SURGE_HR_RISE_FRAC, MODEL_VERSION
+from models.const import (
+    INJECT_FLUSH_TEMP_RISE_C,
+    INJECT_SURGE_HR_RISE_FRAC,
+    MODEL_VERSION,
+    TRADEOFF_SURGE_SETTINGS,
+)
 from models.datasets import load_fitbit, load_stress_predict
 from models.errors import ArtifactError
 from models.evaluation import episode_window, fitbit_onsets, is_onset, replay_with_snapshots
@@ -26,6 +31,7 @@ from models.evaluation_cli import rules_only_bank
 from models.injection import Episode, draw_episode, inject
 from models.recording import iter_samples
 from models.replay import replay
+from models.tradeoff import tradeoff_point
 
 
 def test_splits_are_disjoint_and_cover_every_subject() -> None:
@@ -151,3 +157,33 @@ def test_each_fitbit_episode_starts_from_the_untouched_state() -> None:
         bank, recording.subject, iter_samples(inject(window, [episode], np.random.default_rng(3)))
     )
     assert any(is_onset(a) and a.kind is AlarmKind.ANAPHYLAXIS for a in alarms)
+
+
+def test_tradeoff_curve_orders_eager_and_strict_settings(tmp_path: Path) -> None:
+    fitbit = load_fitbit(split="tuning", limit=2, max_days=6)
+    eager = tradeoff_point((0.10, 0.10, 10.0), fitbit, 7, progress=lambda n: None)
+    strict = tradeoff_point((0.20, 0.30, 100.0), fitbit, 7, progress=lambda n: None)
+    assert eager.episodes == strict.episodes > 5  # the same seeded episodes for every setting
+    assert eager.false_alarms > strict.false_alarms
+    assert eager.sensitivity > strict.sensitivity
+    assert eager.median_delay_min is not None and strict.median_delay_min is not None
+    assert eager.median_delay_min < strict.median_delay_min
+    assert (
+        main(
+            [
+                "evaluate",
+                "--tradeoff",
+                "--split",
+                "tuning",
+                "--max-fitbit-days",
+                "2",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    table = (tmp_path / "evaluation-tuning-tradeoff.md").read_text()
+    assert table.count("%·s |") == len(TRADEOFF_SURGE_SETTINGS)
+    png = tmp_path / "img" / "evaluation-tuning-tradeoff.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"

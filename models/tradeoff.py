@@ -1,0 +1,123 @@
+"""How far the surge rule can go: sensitivity and delay against false alarms over its thresholds.
+
+Each setting of the three surge thresholds is replayed on the Fitbit free-living recordings of a
+split (the same seeded episodes, each from the untouched state, see
+:func:`models.evaluation.evaluate_fitbit`), giving one point of the trade-off curve. The curve
+shows which targets of issue 4 a threshold choice can meet together, and which no choice meets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from models.bank import DetectorBank
+from models.const import TRADEOFF_FAST_S
+from models.datasets import Recording
+from models.detector import PatientDetector
+from models.evaluation import EvaluationResult, Progress, evaluate_fitbit
+
+
+@dataclass(frozen=True, slots=True)
+class TradeoffPoint:
+    """What one setting of the surge thresholds does on free-living data."""
+
+    rise_frac: float
+    tod_margin_frac: float
+    score_frac_s: float
+    episodes: int
+    sensitivity: float
+    fast_share: float
+    median_delay_min: float | None
+    false_alarms: int
+    false_alarms_per_day: float
+
+    @property
+    def label(self) -> str:
+        """The setting in words: rise / hourly margin / evidence."""
+        return f"+{self.rise_frac:.0%} / +{self.tod_margin_frac:.0%} / {self.score_frac_s:g} %·s"
+
+
+def tradeoff_point(
+    setting: tuple[float, float, float],
+    fitbit: list[Recording],
+    seed: int,
+    progress: Progress,
+) -> TradeoffPoint:
+    """Replay the split's Fitbit recordings with one setting of the surge thresholds."""
+    rise, margin, score = setting
+    template = PatientDetector(
+        surge_rise_frac=rise, surge_tod_margin_frac=margin, surge_score_frac_s=score
+    )
+    result = EvaluationResult()
+    evaluate_fitbit(
+        lambda: DetectorBank(template), fitbit, np.random.default_rng(seed), result, progress
+    )
+    delays = np.array([o.delay_s for o in result.outcomes if o.delay_s is not None])
+    episodes = len(result.outcomes)
+    days = sum(result.exposure_days.values())
+    return TradeoffPoint(
+        rise_frac=rise,
+        tod_margin_frac=margin,
+        score_frac_s=score,
+        episodes=episodes,
+        sensitivity=len(delays) / episodes if episodes else float("nan"),
+        fast_share=float((delays <= TRADEOFF_FAST_S).sum() / len(delays)) if len(delays) else 0.0,
+        median_delay_min=float(np.median(delays)) / 60.0 if len(delays) else None,
+        false_alarms=len(result.false_alarms),
+        false_alarms_per_day=len(result.false_alarms) / days if days else float("nan"),
+    )
+
+
+def tradeoff_markdown(points: list[TradeoffPoint], header: str) -> str:
+    """The curve as a table, eagerest setting first."""
+    lines = [
+        header,
+        "",
+        "| rise / hourly margin / evidence | sensitivity | detections within 2 min "
+        "| median delay (min) | false alarms | per patient-day |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for p in points:
+        median = "—" if p.median_delay_min is None else f"{p.median_delay_min:.1f}"
+        lines.append(
+            f"| {p.label} | {p.sensitivity:.3f} | {p.fast_share:.2f} | {median} "
+            f"| {p.false_alarms} | {p.false_alarms_per_day:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_tradeoff(points: list[TradeoffPoint], path: Path, title: str) -> None:
+    """Sensitivity and median delay against false alarms per day, with the targets drawn in."""
+    points = sorted(points, key=lambda p: p.false_alarms_per_day)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fa = [p.false_alarms_per_day for p in points]
+    left.plot(fa, [p.sensitivity for p in points], "o-", color="tab:red")
+    for p in points:
+        left.annotate(p.label, (p.false_alarms_per_day, p.sensitivity), fontsize=6)
+    left.axhline(0.95, color="k", ls=":", lw=1)
+    left.axvline(0.2, color="k", ls=":", lw=1)
+    left.set_xscale("log")
+    left.set_xlabel("false alarms per patient-day (log)")
+    left.set_ylabel("anaphylaxis-like sensitivity")
+    left.set_title("dotted: targets (>= 0.95 at <= 0.2 / day)", fontsize=8)
+    delays = [p.median_delay_min or float("nan") for p in points]
+    right.plot(fa, delays, "o-", color="tab:blue")
+    right.axhline(2.0, color="k", ls=":", lw=1)
+    right.axvline(0.2, color="k", ls=":", lw=1)
+    right.set_xscale("log")
+    right.set_xlabel("false alarms per patient-day (log)")
+    right.set_ylabel("median detection delay (min)")
+    right.set_title("dotted: targets (<= 2 min at <= 0.2 / day)", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
