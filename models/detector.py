@@ -5,8 +5,9 @@ Rules, in words (figures and sources in ``docs/models.md``):
 * **anaphylaxis-like** — heart rate at rest rises fast and stays up: smoothed rate >= 15 % and
   >= 10 bpm above the short resting reference and >= 20 % above this patient's usual resting rate
   at this hour, not recovering from exercise, with the evidence (excess rise x time, CUSUM) at
-  70 %·s; the baselines hold still while the evidence builds. Critical when the surge reaches 30 %, lasts 5 min, or is followed by stillness
-  (syncope) where motion is measured; a +10 % surge followed by stillness alarms on its own.
+  70 %·s; the baselines hold still while the evidence builds. Critical when the surge reaches
+  30 %, lasts 5 min, or is followed by stillness (syncope) where motion is measured; a +10 %
+  surge followed by stillness alarms on its own.
 * **flush** — skin warming with a heart-rate rise without exercise (seated gestures allowed):
   skin >= 0.25 degC above its reference and still warming by 0.10 degC/min, two-minute heart
   rate >= 2 % above its reference, for 30 s. Needs a skin-temperature
