@@ -17,6 +17,7 @@ from models.alarm import Alarm
 from models.confirm import Confirmer
 from models.detector import PatientDetector
 from models.errors import ModelError
+from models.profiles import DetectionProfile, profile_params, profile_version
 
 PatientBatch = tuple[str, Sequence[Sample]]
 
@@ -50,14 +51,45 @@ class DetectorBank:
             self._detectors: dict[str, PatientDetector] = {}
         return self._detectors
 
+    @property
+    def profiles(self) -> dict[str, DetectionProfile]:
+        """Patients whose detection profile is not the default, by patient id."""
+        if "_profiles" not in vars(self):
+            self._profiles: dict[str, DetectionProfile] = {}
+        return self._profiles
+
     def detector(self, patient_id: str) -> PatientDetector:
         """The detector of ``patient_id``, created from the template on first use."""
         found = self.detectors.get(patient_id)
         if found is None:
-            template = self.template or PatientDetector()
-            found = template.clone(patient_id=patient_id, model_version=self.model_version)
+            found = self._new_detector(patient_id)
             self.detectors[patient_id] = found
         return found
+
+    def _new_detector(self, patient_id: str) -> PatientDetector:
+        template = self.template or PatientDetector()
+        profile = self.profiles.get(patient_id, DetectionProfile.BALANCED)
+        params = {} if profile is DetectionProfile.BALANCED else profile_params(profile)
+        version = profile_version(self.model_version, profile)
+        return template.clone(patient_id=patient_id, model_version=version, **params)
+
+    def set_profile(self, patient_id: str, profile: DetectionProfile) -> bool:
+        """Use ``profile`` for this patient from now on, keeping what was learnt about them.
+
+        Returns whether anything changed. The balanced profile is the template's own setting.
+        """
+        if self.profiles.get(patient_id, DetectionProfile.BALANCED) is profile:
+            return False
+        if profile is DetectionProfile.BALANCED:
+            del self.profiles[patient_id]
+        else:
+            self.profiles[patient_id] = profile
+        old = self.detectors.get(patient_id)
+        if old is not None:
+            new = self._new_detector(patient_id)
+            new.load_state_dict(old.state_dict())
+            self.detectors[patient_id] = new
+        return True
 
     def update(self, items: Sequence[PatientBatch]) -> list[Alarm]:
         """Fold in each patient's new samples (oldest first); return the confirmed alarms."""

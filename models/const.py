@@ -293,3 +293,12 @@ over the usual hourly rate, evidence in %·s), from very eager to strict; the re
 
 TRADEOFF_FAST_S: Final = 120.0
 """The anaphylaxis delay target (median <= 2 min) holds when half the detections come this soon."""
+
+# --- detection profiles: operating points a care team may choose per patient (models/profiles.py)
+PROFILE_SENSITIVE_SURGE: Final[tuple[float, float, float]] = (0.15, 0.15, 30.0)
+"""'sensitive': surge +15 % over the reference, +15 % over the hour's usual rate, 30 %·s. Tuning
+split (Fitbit, 1.4 rules): sensitivity 0.898, median delay 4.0 min, 0.52 false alarms per day."""
+
+PROFILE_QUIET_SURGE: Final[tuple[float, float, float]] = (0.20, 0.30, 60.0)
+"""'quiet': +20 %, +30 %, 60 %·s. Tuning split: sensitivity 0.712, 7.0 min, 0.11 per day. The
+default ('balanced', SURGE_* above) gives 0.831, 7.0 min, 0.18 per day."""
