@@ -302,3 +302,6 @@ split (Fitbit, 1.4 rules): sensitivity 0.898, median delay 4.0 min, 0.52 false a
 PROFILE_QUIET_SURGE: Final[tuple[float, float, float]] = (0.20, 0.30, 60.0)
 """'quiet': +20 %, +30 %, 60 %·s. Tuning split: sensitivity 0.712, 7.0 min, 0.11 per day. The
 default ('balanced', SURGE_* above) gives 0.831, 7.0 min, 0.18 per day."""
+
+EVAL_BOOTSTRAP_RESAMPLES: Final = 2000
+"""Resamples of the subject bootstrap behind the 95 % intervals of the headline figures."""

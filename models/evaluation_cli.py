@@ -28,6 +28,7 @@ from models.metrics import markdown_report, summary
 from models.report import plot_delays, plot_examples
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
 from models.training import train_confirmer, write_model_card
+from models.uncertainty import intervals_markdown, subject_intervals
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +131,15 @@ def evaluate_command(args: argparse.Namespace) -> int:
     console.print(f"[bold]evaluating split '{args.split}' (seed {args.seed})[/bold]")
     result = run_split(factory, args.split, args.seed, data_dir, console=console, **limits)
     headline = summary(result)
+    headline["ci95"] = subject_intervals(result, args.seed)
     bank = factory()
     header = f"## Results: split `{args.split}`, seed {args.seed}, model `{bank.model_version}`" + (
         f", limits {limits}" if any(v is not None for v in limits.values()) else ""
     )
     out.mkdir(parents=True, exist_ok=True)
     stem = f"evaluation-{args.split}"
-    (out / f"{stem}.md").write_text(markdown_report(result, header), encoding="utf-8")
+    report = markdown_report(result, header) + "\n" + intervals_markdown(headline["ci95"])
+    (out / f"{stem}.md").write_text(report, encoding="utf-8")
     (out / f"{stem}.json").write_text(
         json.dumps({"model_version": bank.model_version, **headline}, indent=2) + "\n",
         encoding="utf-8",

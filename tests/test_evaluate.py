@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from flarewatch.cli import main
-from models.alarm import AlarmKind
+from models.alarm import Alarm, AlarmKind, Severity
 from models.artifacts import (
     ARTIFACT_DIR,
     CONFIRMER_FILE,
@@ -26,12 +26,21 @@ from models.const import (
 )
 from models.datasets import load_fitbit, load_stress_predict
 from models.errors import ArtifactError
-from models.evaluation import episode_window, fitbit_onsets, is_onset, replay_with_snapshots
+from models.evaluation import (
+    EpisodeOutcome,
+    EvaluationResult,
+    FalseAlarm,
+    episode_window,
+    fitbit_onsets,
+    is_onset,
+    replay_with_snapshots,
+)
 from models.evaluation_cli import rules_only_bank
 from models.injection import Episode, draw_episode, inject
 from models.recording import iter_samples
 from models.replay import replay
 from models.tradeoff import tradeoff_point
+from models.uncertainty import subject_intervals
 
 
 def test_splits_are_disjoint_and_cover_every_subject() -> None:
@@ -94,6 +103,8 @@ def test_evaluate_cli_on_a_subset_is_reproducible_and_writes_the_report(tmp_path
     assert first["anaphylaxis"]["episodes"] > 10
     # with a documented surge of 20-60 % at rest, most injected episodes are found
     assert first["anaphylaxis"]["sensitivity"] >= 0.6
+    low, high = first["ci95"]["anaphylaxis_sensitivity"]
+    assert low <= first["anaphylaxis"]["sensitivity"] <= high
     report = (tmp_path / "a" / "evaluation-holdout.md").read_text()
     assert "| anaphylaxis: all |" in report and "False alarms" in report
     for png in ("evaluation-holdout-examples.png", "evaluation-holdout-delays.png"):
@@ -187,3 +198,30 @@ def test_tradeoff_curve_orders_eager_and_strict_settings(tmp_path: Path) -> None
     assert table.count("%·s |") == len(TRADEOFF_SURGE_SETTINGS)
     png = tmp_path / "img" / "evaluation-tuning-tradeoff.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def _outcome(source: str, subject: str, detected: bool) -> EpisodeOutcome:
+    episode = draw_episode(np.random.default_rng(0), AlarmKind.ANAPHYLAXIS, 0.0)
+    return EpisodeOutcome(
+        source, subject, episode, detected, 60.0 if detected else None, False, None, {}
+    )
+
+
+def test_intervals_resample_subjects_not_episodes() -> None:
+    result = EvaluationResult()
+    # one wearer catches everything, the other nothing: 100 episodes each
+    result.outcomes += [_outcome("fitbit", "calm", True) for _ in range(100)]
+    result.outcomes += [_outcome("fitbit", "noisy", False) for _ in range(100)]
+    result.exposure_days.update(calm=10.0, noisy=10.0)
+    result.false_alarms += [
+        FalseAlarm(
+            "fitbit", "noisy", Alarm("noisy", 0.0, AlarmKind.ANAPHYLAXIS, Severity.WARNING, "v"), {}
+        )
+        for _ in range(4)
+    ]
+    ci = subject_intervals(result, seed=1, resamples=400)
+    # an episode bootstrap would give about 0.43-0.57; two wearers can be both calm or both not
+    assert ci["anaphylaxis_sensitivity"] == [0.0, 1.0]
+    assert ci["fitbit_false_alarms_per_day"] == [0.0, 0.4]
+    single = EvaluationResult(outcomes=result.outcomes[:100])
+    assert subject_intervals(single, seed=1, resamples=50)["anaphylaxis_sensitivity"] == [1.0, 1.0]
