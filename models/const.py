@@ -305,3 +305,11 @@ default ('balanced', SURGE_* above) gives 0.831, 7.0 min, 0.18 per day."""
 
 EVAL_BOOTSTRAP_RESAMPLES: Final = 2000
 """Resamples of the subject bootstrap behind the 95 % intervals of the headline figures."""
+
+# --- the acceptance targets of issue 4, drawn into the plots ----------------------------------
+TARGET_ANAPHYLAXIS_SENSITIVITY: Final = 0.95
+TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN: Final = 2.0
+TARGET_FLUSH_MEDIAN_DELAY_MIN: Final = 5.0
+TARGET_FALSE_ALARMS_PER_DAY: Final = 0.2
+"""Issue 4: anaphylaxis-like >= 0.95 within a 2-min median, flush within a 5-min median, <= 0.2
+false alarms per patient-day in free living."""

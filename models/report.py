@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from models.alarm import AlarmKind
+from models.const import TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN, TARGET_FLUSH_MEDIAN_DELAY_MIN
 from models.evaluation import EXAMPLE_CONTEXT_BEFORE_S, EvaluationResult, Example, is_onset
 
 KIND_COLOURS = {AlarmKind.FLUSH: "tab:orange", AlarmKind.ANAPHYLAXIS: "tab:red"}
@@ -66,7 +67,10 @@ def _plot_example(ax: Axes, example: Example) -> None:
 def plot_delays(result: EvaluationResult, path: Path) -> None:
     """Histogram of detection delays per kind, with the acceptance limits drawn in."""
     fig, ax = plt.subplots(figsize=(8, 3.2))
-    limits = {AlarmKind.FLUSH: 5.0, AlarmKind.ANAPHYLAXIS: 2.0}
+    limits = {
+        AlarmKind.FLUSH: TARGET_FLUSH_MEDIAN_DELAY_MIN,
+        AlarmKind.ANAPHYLAXIS: TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN,
+    }
     for kind, colour in KIND_COLOURS.items():
         delays = [o.delay_s / 60.0 for o in result.outcomes if o.episode.kind is kind and o.delay_s]
         if delays:
