@@ -241,18 +241,20 @@ def replay_with_snapshots(
 ) -> tuple[list[Alarm], list[dict[str, Any]]]:
     """Replay ``frame`` once; snapshot the bank's state just before each of ``cut_times_s``.
 
+    Snapshots come back in the order of ``cut_times_s``, whatever that order is.
+
     The snapshots are what the detectors had learnt from the untouched data up to that moment,
     so an episode injected there meets exactly the state a real one would have met.
     """
     time_s = frame["time_s"].to_numpy(dtype="float64")
     alarms: list[Alarm] = []
-    snapshots: list[dict[str, Any]] = []
+    snapshots: list[dict[str, Any]] = [{} for _ in cut_times_s]
     start = 0
-    for cut in sorted(cut_times_s):
-        stop = int(np.searchsorted(time_s, cut, side="left"))
+    for i in sorted(range(len(cut_times_s)), key=cut_times_s.__getitem__):
+        stop = int(np.searchsorted(time_s, cut_times_s[i], side="left"))
         part = frame.iloc[start:stop]
         alarms.extend(replay(bank, recording.subject, iter_samples(part), progress=progress))
-        snapshots.append(bank.state_dict())
+        snapshots[i] = bank.state_dict()
         start = stop
     rest = frame.iloc[start:]
     alarms.extend(replay(bank, recording.subject, iter_samples(rest), progress=progress))

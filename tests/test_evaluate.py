@@ -140,6 +140,10 @@ def test_each_fitbit_episode_starts_from_the_untouched_state() -> None:
     whole, snapshots = replay_with_snapshots(
         rules_only_bank(), recording, frame, cuts, progress=lambda n: None
     )
+    _, reversed_snapshots = replay_with_snapshots(
+        rules_only_bank(), recording, frame, cuts[::-1], progress=lambda n: None
+    )
+    assert reversed_snapshots == snapshots[::-1]
     for cut, snapshot in zip(cuts, snapshots, strict=True):
         prefix = rules_only_bank()
         replay(prefix, recording.subject, iter_samples(frame[frame["time_s"] < cut]))
