@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from flarewatch.errors import ConfigError
 from flarewatch.settings import load_settings, read_secret_file
 from models.alarm import Severity
+from models.profiles import DetectionProfile
 from service.alerts.apprise_notifier import AppriseNotifier
 from service.alerts.notifier import Message
 from service.broker_auth_cli import add_broker_auth_command
@@ -82,6 +83,12 @@ def _policy_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ack-timeout-s", type=float, help="escalate to the next person after")
     parser.add_argument("--repeat-interval-s", type=float, help="repeat critical alerts every")
     parser.add_argument("--quiet-hours", help='e.g. "22:00-07:00" (warnings only); "" = off')
+    parser.add_argument(
+        "--detection-profile",
+        metavar="{" + ",".join(p.value for p in DetectionProfile) + "}",
+        help="how eager surge detection is: earlier alarms cost more false alarms "
+        "(docs/alerts.md); default balanced",
+    )
 
 
 def _policy_update(args: argparse.Namespace) -> PolicyUpdate:
@@ -93,6 +100,7 @@ def _policy_update(args: argparse.Namespace) -> PolicyUpdate:
         emergency_plan=args.emergency_plan,
         timezone=args.timezone,
         display_name=args.display_name,
+        detection_profile=args.detection_profile,
     )
 
 
@@ -117,10 +125,11 @@ def _patient_list(args: argparse.Namespace, session: Session) -> int:
             f"{p.cancel_window_s:g}/{p.ack_timeout_s:g}/{p.repeat_interval_s:g}",
             f"{p.quiet_start}-{p.quiet_end}" if p.quiet_start else "-",
             "yes" if p.emergency_plan else "NO",
+            p.detection_profile,
         )
         for p in session.scalars(select(Patient).order_by(Patient.id))
     ]
-    _table(["patient", "name", "timezone", "cancel/ack/repeat s", "quiet", "plan"], rows)
+    _table(["patient", "name", "timezone", "cancel/ack/repeat s", "quiet", "plan", "profile"], rows)
     return 0
 
 

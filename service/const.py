@@ -63,3 +63,8 @@ DEADLETTER_DETAIL_CHARS: Final = 300
 
 STOP_TIMEOUT_S: Final = 10.0
 """How long a clean stop waits for the worker to flush and acknowledge."""
+
+PROFILE_REFRESH_S: Final = 60.0
+"""How often the running service re-reads the patients' detection profiles: a change made with
+``flarewatch admin patient set --detection-profile`` (another process) applies within a minute,
+for one small query a minute."""

@@ -28,7 +28,8 @@ from service.api.app import create_app
 from service.db.session import Database
 from service.episodes.checkpoint import DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
-from service.episodes.processor import AlarmSource, AlertingProcessor
+from service.episodes.processor import AlarmSource
+from service.episodes.profile_sync import ProfiledAlertingProcessor, ProfiledBank, ProfileSync
 from service.processing import IngestCycle, Processor
 from service.stores.factory import create_store, store_kind
 from service.stores.influx import InfluxStore
@@ -82,7 +83,15 @@ class AlertingRuntime:
         detectors = bank if bank is not None else default_bank()
         checkpoint = DetectorCheckpoint(detector_state_path(settings))
         checkpoint.restore(detectors)
-        self.processor = AlertingProcessor(detectors, self.engine, checkpoint)
+        # Profiles are applied after the restore, so a switched detector keeps its baselines.
+        self.profiles = (
+            ProfileSync(self.db, detectors) if isinstance(detectors, ProfiledBank) else None
+        )
+        if self.profiles is not None:
+            self.profiles.refresh()
+        self.processor = ProfiledAlertingProcessor(
+            detectors, self.engine, checkpoint, self.profiles
+        )
         self.annotations = _annotations(settings)
         if self.annotations is not None:
             self.manager.listeners.append(self.annotations)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
 from flarewatch.topics import is_valid_id
+from models.profiles import DetectionProfile
 from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
@@ -38,6 +39,17 @@ class PolicyUpdate:
     emergency_plan: str | None = None
     timezone: str | None = None
     display_name: str | None = None
+    detection_profile: str | None = None
+    """"sensitive", "balanced" or "quiet" (``models.profiles.DetectionProfile``)."""
+
+
+def parse_profile(value: str) -> DetectionProfile:
+    """The detection profile named ``value``, or a :class:`ConfigError` listing the choices."""
+    try:
+        return DetectionProfile(value)
+    except ValueError:
+        choices = ", ".join(p.value for p in DetectionProfile)
+        raise ConfigError(f"unknown detection profile {value!r}: choose one of {choices}") from None
 
 
 def _fits(value: str, column: Any, what: str) -> str:
@@ -76,6 +88,7 @@ def add_patient(session: Session, patient_id: str, now_s: float, update: PolicyU
         ack_timeout_s=DEFAULT_ACK_TIMEOUT_S,
         repeat_interval_s=DEFAULT_REPEAT_INTERVAL_S,
         created_s=now_s,
+        detection_profile=DetectionProfile.BALANCED.value,
     )
     session.add(patient)
     set_policy(patient, update)
@@ -113,6 +126,8 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
         patient.emergency_plan = update.emergency_plan
     if update.display_name is not None:
         patient.display_name = _fits(update.display_name, Patient.display_name, "the name")
+    if update.detection_profile is not None:
+        patient.detection_profile = parse_profile(update.detection_profile).value
 
 
 def add_device(session: Session, patient_id: str, device_id: str, label: str = "") -> Device:

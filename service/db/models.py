@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from models.profiles import DetectionProfile
+
 
 class Base(DeclarativeBase):
     """Declarative base of every service table (one metadata for Alembic)."""
@@ -80,6 +82,10 @@ class Patient(Base):
     """Local "HH:MM" start of quiet hours (warnings wait; critical alerts never do)."""
     quiet_end: Mapped[str | None] = mapped_column(String(5), default=None)
     created_s: Mapped[float] = mapped_column(Float)
+    detection_profile: Mapped[str] = mapped_column(
+        String(16), default=DetectionProfile.BALANCED, server_default=DetectionProfile.BALANCED
+    )
+    """How eager the surge detection is (``models.profiles.DetectionProfile`` value)."""
 
     devices: Mapped[list[Device]] = relationship(back_populates="patient")
     contacts: Mapped[list[Contact]] = relationship(
