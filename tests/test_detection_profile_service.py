@@ -158,3 +158,27 @@ def test_bad_profile_is_a_config_error_and_stores_nothing(service_db_url):
             assert session.get(Patient, "p1") is None
     finally:
         db.dispose()
+
+
+def test_restart_keeps_the_baseline_and_the_profile(service_db_url, tmp_path):
+    url = service_db_url
+    register(url, p1="sensitive")
+    settings = runtime_settings(url, tmp_path)
+    samples = tuple(make_samples(20))
+    first_bank = DetectorBank(PatientDetector())
+    first = AlertingRuntime(settings, bank=first_bank, serve_api=False)
+    batches = tuple(
+        SampleBatch(patient_id="p1", device_id="p1-band", samples=samples[i : i + 300])
+        for i in range(0, len(samples), 300)
+    )
+    first.processor.process(IngestCycle(now_ms=samples[-1].time_ms, batches=batches))
+    learned = first_bank.detector("p1").state_dict()
+    first.stop()  # saves the checkpoint
+
+    bank = DetectorBank(PatientDetector())
+    second = AlertingRuntime(settings, bank=bank, serve_api=False)
+    try:
+        assert bank.detector("p1").state_dict() == learned
+        assert bank.detector("p1").model_version == f"{bank.model_version}@sensitive"
+    finally:
+        second.stop()
