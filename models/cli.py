@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from models.profiles import DetectionProfile
+
 log = logging.getLogger(__name__)
 
 
@@ -31,6 +33,7 @@ def add_commands(subparsers: Any) -> None:
     detect.add_argument(
         "--rules-only", action="store_true", help="skip the learned confirmer (rules alone)"
     )
+    _profile_argument(detect, "detection profile of the replayed patient (stamped on alarms)")
     detect.set_defaults(handler=run_detect)
 
     evaluate = subparsers.add_parser(
@@ -54,12 +57,22 @@ def add_commands(subparsers: Any) -> None:
     )
     evaluate.add_argument("--rules-only", action="store_true", help="evaluate without confirmer")
     evaluate.add_argument("--model", type=Path, default=None, help="confirmer artifact to use")
+    _profile_argument(evaluate, "detection profile to evaluate (reports get its name as suffix)")
     evaluate.add_argument(
         "--tradeoff",
         action="store_true",
         help="sweep the surge thresholds on the split's Fitbit users and plot the trade-off curve",
     )
     evaluate.set_defaults(handler=run_evaluate)
+
+
+def _profile_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--profile",
+        choices=[p.value for p in DetectionProfile],
+        default=DetectionProfile.BALANCED.value,
+        help=help_text,
+    )
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -80,6 +93,7 @@ def run_detect(args: argparse.Namespace) -> int:
             quality.dropped_cells,
         )
     bank = default_bank(confirmer_path=args.model, rules_only=args.rules_only)
+    bank.set_profile(args.patient, DetectionProfile(args.profile))
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),

@@ -25,6 +25,7 @@ from models.evaluation import (
     samples_to_process,
 )
 from models.metrics import markdown_report, summary
+from models.profiles import DetectionProfile, profile_params
 from models.report import plot_delays, plot_examples
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
 from models.training import train_confirmer, write_model_card
@@ -121,23 +122,33 @@ def evaluate_command(args: argparse.Namespace) -> int:
         save_confirmer(confirmer, model_path, {"seed": args.seed, **training_info})
         console.print(f"saved {model_path} (threshold {confirmer.threshold:.3f})")
 
+    profile = DetectionProfile(args.profile)
+
     def factory() -> DetectorBank:
         if args.rules_only:
-            return rules_only_bank()
-        if confirmer is not None:
-            return DetectorBank(PatientDetector(), confirmer)
-        return default_bank(confirmer_path=args.model)
+            bank = rules_only_bank()
+        elif confirmer is not None:
+            bank = DetectorBank(PatientDetector(), confirmer)
+        else:
+            bank = default_bank(confirmer_path=args.model)
+        if profile is not DetectionProfile.BALANCED:
+            bank.template = PatientDetector(**profile_params(profile))
+        return bank
 
     console.print(f"[bold]evaluating split '{args.split}' (seed {args.seed})[/bold]")
     result = run_split(factory, args.split, args.seed, data_dir, console=console, **limits)
     headline = summary(result)
     headline["ci95"] = subject_intervals(result, args.seed)
     bank = factory()
-    header = f"## Results: split `{args.split}`, seed {args.seed}, model `{bank.model_version}`" + (
-        f", limits {limits}" if any(v is not None for v in limits.values()) else ""
+    header = (
+        f"## Results: split `{args.split}`, seed {args.seed}, model `{bank.model_version}`, "
+        f"profile `{profile}`"
+        + (f", limits {limits}" if any(v is not None for v in limits.values()) else "")
     )
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"evaluation-{args.split}"
+    stem = f"evaluation-{args.split}" + (
+        "" if profile is DetectionProfile.BALANCED else f"-{profile}"
+    )
     report = markdown_report(result, header) + "\n" + intervals_markdown(headline["ci95"])
     (out / f"{stem}.md").write_text(report, encoding="utf-8")
     (out / f"{stem}.json").write_text(

@@ -6,6 +6,7 @@ import gzip
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,3 +117,27 @@ def test_events_go_to_stdout_without_out(tmp_path: Path, capsys) -> None:
     assert main(["detect", "--input", str(rec)]) == 0
     events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [(e["kind"], e["resolved"]) for e in events] == [("no_data", False), ("no_data", True)]
+
+
+def test_replay_with_a_profile_alarms_sooner_and_says_so(tmp_path: Path) -> None:
+    frame = pd.read_csv(STRESS_SESSION)
+    onset = float(frame["time_s"].iloc[0] + 25 * 60)
+    episode = Episode(AlarmKind.ANAPHYLAXIS, onset, 180.0, 20 * 60.0, 300.0, 0.45, 0.0, None)
+    rec = write_csv(tmp_path / "rec.csv", inject(frame, [episode], np.random.default_rng(0)))
+    first: dict[str, dict[str, Any] | None] = {}
+    for profile in ("balanced", "sensitive"):
+        out = tmp_path / f"{profile}.jsonl"
+        assert main(["detect", "--input", str(rec), "--out", str(out), "--profile", profile]) == 0
+        onsets = [
+            e
+            for e in read_events(out)
+            if e["evidence"].get("onset") == 1.0 and e["kind"] == "anaphylaxis"
+        ]
+        first[profile] = onsets[0] if onsets else None
+    sensitive, balanced = first["sensitive"], first["balanced"]
+    # on this subject's restless session the balanced evidence is never reached
+    assert sensitive is not None and onset <= sensitive["time_s"] <= onset + 5 * 60
+    assert balanced is None or balanced["time_s"] > sensitive["time_s"]
+    assert sensitive["model_version"].endswith("@sensitive")
+    with pytest.raises(SystemExit):
+        main(["detect", "--input", str(rec), "--profile", "loud"])
