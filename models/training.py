@@ -116,8 +116,11 @@ def write_model_card(
         "  the numbers measure detection of the documented physiology, not clinical validity.",
         "- Flush needs a skin-temperature sensor; with heart rate only it is not reported.",
         "- Anaphylaxis without tachycardia (beta-blockers, ~4 % bradycardic) is not detected;",
-        "  onsets during exercise or in the first 10 min of wear are not detected by design.",
+        "  onsets during exercise or in the first 15 min of wear are not detected by design.",
         "- 8 Fitbit users and 35 lab sessions: small, mostly young adults; not SM patients.",
+        "- The held-out figures miss most targets of issue 4 (docs/evaluation.md): usable for",
+        "  research replay and tuning, not as a safety alarm. The metrics above are for the",
+        "  `balanced` detection profile; docs/models.md gives `sensitive` and `quiet`.",
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
