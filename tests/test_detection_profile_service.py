@@ -4,6 +4,8 @@ running service at start and when changed meanwhile, and stamped on the stored e
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,11 +20,11 @@ from models.bank import DetectorBank
 from models.detector import PatientDetector
 from models.profiles import DetectionProfile
 from service.alerts.runtime import AlertingRuntime
-from service.const import PROFILE_REFRESH_S
 from service.db import Database
 from service.db.care_teams import PolicyUpdate, add_patient
 from service.db.models import Episode, Patient
 from service.db.session import alembic_config, make_engine
+from service.episodes.profile_sync import ProfileSync
 from service.processing import IngestCycle
 from tests.test_models_detector import T0, make_samples
 
@@ -110,20 +112,45 @@ def test_runtime_applies_profiles_at_start_and_follows_changes(service_db_url, t
     caplog.set_level(logging.INFO, logger="service.episodes.profile_sync")
     runtime = AlertingRuntime(runtime_settings(url, tmp_path), bank=bank, serve_api=False)
     try:
+        assert runtime.profiles is not None
         assert bank.profiles == {"p1": DetectionProfile.SENSITIVE}
         assert "patient p1: detection profile sensitive" in caplog.messages
         runtime.processor.process(IngestCycle(now_ms=T0_MS))
         assert admin(url, "patient", "set", "p2", "--detection-profile", "quiet") == 0
         assert admin(url, "patient", "set", "p1", "--detection-profile", "balanced") == 0
-        # not yet due on the ingest clock: the running detectors are unchanged
-        runtime.processor.process(IngestCycle(now_ms=T0_MS + 30_000))
+        # nothing polled yet: the running detectors are unchanged
+        runtime.processor.process(IngestCycle(now_ms=T0_MS + 1000))
         assert bank.profiles == {"p1": DetectionProfile.SENSITIVE}
-        runtime.processor.process(IngestCycle(now_ms=T0_MS + int(PROFILE_REFRESH_S * 1000)))
+        # the poller reads the database (its thread does this every PROFILE_REFRESH_S) ...
+        assert runtime.profiles.poll()
+        assert bank.profiles == {"p1": DetectionProfile.SENSITIVE}  # ... and changes nothing
+        # ... the ingest thread applies it at the start of its next cycle
+        runtime.processor.process(IngestCycle(now_ms=T0_MS + 2000))
         assert bank.profiles == {"p2": DetectionProfile.QUIET}
         assert "patient p2: detection profile quiet" in caplog.messages
         assert "patient p1: detection profile balanced" in caplog.messages
     finally:
         runtime.stop()
+
+
+def test_poller_thread_reads_changes_until_stopped(service_db_url):
+    url = service_db_url
+    register(url, p1="balanced")
+    db = Database(url)
+    bank = DetectorBank(PatientDetector())
+    sync = ProfileSync(db, bank, interval_s=0.02)
+    sync.start()
+    try:
+        assert admin(url, "patient", "set", "p1", "--detection-profile", "quiet") == 0
+        deadline = time.monotonic() + 10.0
+        while not bank.profiles and time.monotonic() < deadline:
+            sync.apply_pending()  # what each ingest cycle does
+            time.sleep(0.01)
+        assert bank.profiles == {"p1": DetectionProfile.QUIET}
+    finally:
+        sync.stop()
+        db.dispose()
+    assert not any(t.name == "flarewatch-profiles" for t in threading.enumerate())
 
 
 def test_sensitive_patient_episode_carries_the_profile_version(service_db_url, tmp_path):

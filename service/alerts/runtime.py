@@ -112,8 +112,10 @@ class AlertingRuntime:
             self._api = uvicorn.Server(config)
 
     def start(self) -> None:
-        """Start the scheduler, the MQTT bridge and the API server."""
+        """Start the scheduler, the profile poller, the MQTT bridge and the API server."""
         self.scheduler.start()
+        if self.profiles is not None:
+            self.profiles.start()
         if self.annotations is not None:
             self.annotations.start()
         if self.bridge is not None:
@@ -145,6 +147,8 @@ class AlertingRuntime:
             self._api_thread.join()
         if self.bridge is not None:
             self.bridge.stop()
+        if self.profiles is not None:
+            self.profiles.stop()
         self.scheduler.stop()
         if self.annotations is not None:
             self.annotations.stop()

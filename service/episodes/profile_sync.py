@@ -2,14 +2,16 @@
 
 A care team chooses the profile with ``flarewatch admin patient set --detection-profile``, in
 another process. The running service applies what the database says at start (after the
-checkpoint restore, so learned baselines are kept) and again every ``PROFILE_REFRESH_S``.
-The periodic refresh runs inside the alerting hook, on the ingest worker thread: that is the only
-thread that calls the bank, so a profile never changes under a running ``update``.
+checkpoint restore, so learned baselines are kept) and follows changes: a background thread reads
+the database every ``PROFILE_REFRESH_S`` (database I/O stays off the ingest path), and the
+alerting hook applies what it found at the start of the next cycle, on the ingest worker thread:
+the only thread that calls the bank, so a profile never changes under a running ``update``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select
@@ -39,8 +41,9 @@ class ProfiledBank(Protocol):
 class ProfileSync:
     """Reads ``patient id -> detection profile`` from the database and applies it to the bank.
 
-    Not thread-safe by itself: call it from the thread that calls the bank (or before that
-    thread starts).
+    :meth:`refresh` reads and applies at once (at start, before ingest runs). While the service
+    runs, :meth:`start` polls the database in a thread (:meth:`poll`) and the ingest thread calls
+    :meth:`apply_pending`, which does no I/O.
     """
 
     def __init__(
@@ -50,8 +53,11 @@ class ProfileSync:
         self.bank = bank
         self.interval_s = interval_s
         self._applied: dict[str, DetectionProfile] = {}
-        self._last_refresh_s: float | None = None
         self._warned: set[tuple[str, str]] = set()
+        self._pending: dict[str, DetectionProfile] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def read(self) -> dict[str, DetectionProfile]:
         """Every patient's profile as stored; an unknown stored value counts as balanced."""
@@ -75,11 +81,34 @@ class ProfileSync:
         return profiles
 
     def refresh(self) -> int:
-        """Apply the stored profiles now; returns how many patients changed profile.
+        """Read and apply the stored profiles now; returns how many patients changed profile."""
+        return self._apply(self.read())
 
-        A patient removed from the database goes back to balanced.
+    def poll(self) -> bool:
+        """Read the stored profiles for the next :meth:`apply_pending` (any thread).
+
+        A database error is logged and the poll retried at the next interval: detection goes on
+        with the profiles it has. Returns whether the read succeeded.
         """
-        wanted = self.read()
+        try:
+            wanted = self.read()
+        except SQLAlchemyError as exc:
+            log.warning(
+                "could not read the detection profiles (%s); retrying later", type(exc).__name__
+            )
+            return False
+        with self._lock:
+            self._pending = wanted
+        return True
+
+    def apply_pending(self) -> int:
+        """Apply what the last :meth:`poll` read, if anything (the bank's thread; no I/O)."""
+        with self._lock:
+            wanted, self._pending = self._pending, None
+        return 0 if wanted is None else self._apply(wanted)
+
+    def _apply(self, wanted: dict[str, DetectionProfile]) -> int:
+        """A patient no longer stored goes back to balanced."""
         changed = 0
         for patient_id in sorted(wanted.keys() | self._applied.keys()):
             profile = wanted.get(patient_id, DetectionProfile.BALANCED)
@@ -93,27 +122,26 @@ class ProfileSync:
         }
         return changed
 
-    def maybe_refresh(self, now_s: float) -> bool:
-        """Refresh when ``interval_s`` has passed on the caller's clock; returns whether it ran.
+    def start(self) -> None:
+        """Poll the database every ``interval_s`` in a daemon thread until :meth:`stop`."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="flarewatch-profiles", daemon=True)
+        self._thread.start()
 
-        A database error is logged and retried at the next interval: detection goes on with the
-        profiles it has.
-        """
-        last = self._last_refresh_s
-        if last is not None and 0.0 <= now_s - last < self.interval_s:
-            return False
-        self._last_refresh_s = now_s
-        try:
-            self.refresh()
-        except SQLAlchemyError as exc:
-            log.warning(
-                "could not read the detection profiles (%s); retrying later", type(exc).__name__
-            )
-        return True
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.poll()
+
+    def stop(self) -> None:
+        """Stop polling (an ongoing read finishes first)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 class ProfiledAlertingProcessor(AlertingProcessor):
-    """The alerting hook that first brings detection profiles up to date, on the same thread."""
+    """The alerting hook that first applies detection profile changes, on the same thread."""
 
     def __init__(
         self,
@@ -126,7 +154,7 @@ class ProfiledAlertingProcessor(AlertingProcessor):
         self.profiles = profiles
 
     def process(self, cycle: IngestCycle) -> None:
-        """Refresh the profiles when due (ingest clock), then score the cycle."""
+        """Apply profile changes read since the last cycle, then score the cycle."""
         if self.profiles is not None:
-            self.profiles.maybe_refresh(cycle.now_ms / 1000.0)
+            self.profiles.apply_pending()
         super().process(cycle)
