@@ -24,7 +24,7 @@ from models.evaluation import (
     evaluate_stress,
     samples_to_process,
 )
-from models.metrics import markdown_report, summary
+from models.metrics import markdown_report, summary, wearer_records
 from models.profiles import DetectionProfile, profile_params
 from models.report import plot_delays, plot_examples
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
@@ -152,7 +152,11 @@ def evaluate_command(args: argparse.Namespace) -> int:
     report = markdown_report(result, header) + "\n" + intervals_markdown(headline["ci95"])
     (out / f"{stem}.md").write_text(report, encoding="utf-8")
     (out / f"{stem}.json").write_text(
-        json.dumps({"model_version": bank.model_version, **headline}, indent=2) + "\n",
+        json.dumps(
+            {"model_version": bank.model_version, **headline, "wearers": wearer_records(result)},
+            indent=2,
+        )
+        + "\n",
         encoding="utf-8",
     )
     plot_examples(result, out / "img" / f"{stem}-examples.png")

@@ -105,6 +105,102 @@ def _fa_row(source: str, group: str, count: int, exposure: float, unit: str) -> 
     }
 
 
+@dataclass(frozen=True, slots=True)
+class WearerRow:
+    """Detection and false alarms of one wearer (a Fitbit user or a stress-predict session)."""
+
+    source: str
+    subject: str
+    anaphylaxis: DetectionRow
+    flush: DetectionRow
+    false_alarms: int
+    exposure: float
+    unit: str
+
+    @property
+    def per_unit(self) -> float | None:
+        """False alarms per patient-day (Fitbit) or per session (stress-predict)."""
+        return self.false_alarms / self.exposure if self.exposure else None
+
+
+def wearer_table(result: EvaluationResult) -> list[WearerRow]:
+    """One row per wearer: figures pooled over wearers can hide one who makes most alarms."""
+    outcomes: dict[tuple[str, str], list[EpisodeOutcome]] = defaultdict(list)
+    for outcome in result.outcomes:
+        outcomes[(outcome.source, outcome.subject)].append(outcome)
+    alarms: dict[tuple[str, str], int] = defaultdict(int)
+    for fa in result.false_alarms:
+        alarms[(fa.source, fa.subject)] += 1
+    wearers = {("fitbit", s) for s in result.exposure_days} | {
+        ("stress_predict", s) for s in result.sessions
+    }
+    rows = []
+    for source, subject in sorted(wearers | set(outcomes)):
+        mine = outcomes[(source, subject)]
+        fitbit = source == "fitbit"
+        rows.append(
+            WearerRow(
+                source=SOURCE_LABELS.get(source, source),
+                subject=subject,
+                anaphylaxis=detection_row(
+                    "anaphylaxis", [o for o in mine if o.episode.kind.value == "anaphylaxis"]
+                ),
+                flush=detection_row("flush", [o for o in mine if o.episode.kind.value == "flush"]),
+                false_alarms=alarms[(source, subject)],
+                exposure=result.exposure_days.get(subject, 0.0) if fitbit else 1.0,
+                unit="patient-days" if fitbit else "sessions",
+            )
+        )
+    return rows
+
+
+def wearer_records(result: EvaluationResult) -> list[dict[str, Any]]:
+    """The per-wearer table as JSON-able records (for the evaluation's JSON output)."""
+    records = []
+    for row in wearer_table(result):
+        record: dict[str, Any] = {"source": row.source, "subject": row.subject}
+        for kind in (row.anaphylaxis, row.flush):
+            record[kind.group] = {
+                "episodes": kind.episodes,
+                "detected": kind.detected,
+                "median_delay_min": None
+                if kind.median_delay_s is None
+                else round(kind.median_delay_s / 60, 2),
+            }
+        record["false_alarms"] = row.false_alarms
+        record["exposure"] = round(row.exposure, 2)
+        record["unit"] = row.unit
+        records.append(record)
+    return records
+
+
+def _detected(row: DetectionRow) -> str:
+    if not row.episodes:
+        return "-"
+    return f"{row.detected}/{row.episodes} ({row.sensitivity:.2f}), {_minutes(row.median_delay_s)}"
+
+
+def wearer_markdown(result: EvaluationResult) -> str:
+    """The per-wearer table as Markdown."""
+    lines = [
+        "### Per wearer",
+        "",
+        "Detected/episodes (sensitivity), median delay in minutes; false alarms on the untouched"
+        " recording.",
+        "",
+        "| source | wearer | anaphylaxis-like | flush | false alarms | exposure | per unit |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for row in wearer_table(result):
+        per_unit = "-" if row.per_unit is None else f"{row.per_unit:.3f}"
+        lines.append(
+            f"| {row.source} | {row.subject} | {_detected(row.anaphylaxis)} | "
+            f"{_detected(row.flush)} | {row.false_alarms} | {row.exposure:.2f} {row.unit} | "
+            f"{per_unit} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _minutes(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 60:.1f}"
 
@@ -129,7 +225,7 @@ def markdown_report(result: EvaluationResult, header: str) -> str:
             f"| {fa['source']} | {fa['group']} | {fa['false_alarms']} | "
             f"{fa['exposure']} {fa['unit']} | {fa['per_unit']} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + wearer_markdown(result)
 
 
 def summary(result: EvaluationResult) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from models.evaluation import (
 )
 from models.evaluation_cli import rules_only_bank
 from models.injection import Episode, draw_episode, inject
+from models.metrics import markdown_report, wearer_table
 from models.recording import iter_samples
 from models.replay import replay
 from models.tradeoff import tradeoff_point
@@ -107,6 +108,15 @@ def test_evaluate_cli_on_a_subset_is_reproducible_and_writes_the_report(tmp_path
     assert low <= first["anaphylaxis"]["sensitivity"] <= high
     report = (tmp_path / "a" / "evaluation-holdout.md").read_text()
     assert "| anaphylaxis: all |" in report and "False alarms" in report
+    # one row per wearer, in the report and the JSON, adding up to the pooled figures
+    wearers = first["wearers"]
+    assert len(wearers) == 3 + len({w["subject"] for w in wearers if w["unit"] == "patient-days"})
+    assert sum(w["anaphylaxis"]["episodes"] for w in wearers) == first["anaphylaxis"]["episodes"]
+    assert (
+        sum(w["false_alarms"] for w in wearers if w["unit"] == "sessions")
+        == (first["stress_predict"]["false_alarms"])
+    )
+    assert "### Per wearer" in report and f"| {wearers[0]['subject']} |" in report
     for png in ("evaluation-holdout-examples.png", "evaluation-holdout-delays.png"):
         assert (tmp_path / "a" / "img" / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -229,3 +239,26 @@ def test_intervals_resample_subjects_not_episodes() -> None:
     assert ci["fitbit_false_alarms_per_day"] == [0.0, 0.4]
     single = EvaluationResult(outcomes=result.outcomes[:100])
     assert subject_intervals(single, seed=1, resamples=50)["anaphylaxis_sensitivity"] == [1.0, 1.0]
+
+
+def test_per_wearer_table_shows_who_makes_the_alarms() -> None:
+    result = EvaluationResult()
+    result.outcomes += [_outcome("fitbit", "calm", True) for _ in range(3)]
+    result.outcomes += [_outcome("fitbit", "noisy", False) for _ in range(2)]
+    result.exposure_days.update(calm=10.0, noisy=5.0)
+    result.sessions["S02"] = 1
+    alarm = Alarm("x", 0.0, AlarmKind.FLUSH, Severity.WARNING, "v")
+    result.false_alarms += [FalseAlarm("fitbit", "noisy", alarm, {}) for _ in range(2)]
+    result.false_alarms.append(FalseAlarm("stress_predict", "S02", alarm, {}))
+    rows = {row.subject: row for row in wearer_table(result)}
+    assert set(rows) == {"calm", "noisy", "S02"}
+    assert rows["calm"].anaphylaxis.sensitivity == 1.0
+    assert rows["calm"].anaphylaxis.median_delay_s == 60.0
+    assert rows["calm"].per_unit == 0.0
+    assert rows["noisy"].anaphylaxis.detected == 0 and rows["noisy"].per_unit == 0.4
+    assert rows["S02"].flush.episodes == 0 and rows["S02"].per_unit == 1.0
+    report = markdown_report(result, "## test")
+    assert "| Fitbit free-living | noisy | 0/2 (0.00), - | - | 2 | 5.00 patient-days | 0.400 |" in (
+        report
+    )
+    assert "| stress-predict (E4) | S02 | - | - | 1 | 1.00 sessions | 1.000 |" in report
