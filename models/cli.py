@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from models.const import SENSOR_COLUMNS
 from models.profiles import DetectionProfile
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,12 @@ def add_commands(subparsers: Any) -> None:
     evaluate.add_argument("--rules-only", action="store_true", help="evaluate without confirmer")
     evaluate.add_argument("--model", type=Path, default=None, help="confirmer artifact to use")
     _profile_argument(evaluate, "detection profile to evaluate (reports get its name as suffix)")
+    evaluate.add_argument(
+        "--without",
+        action="append",
+        choices=sorted(SENSOR_COLUMNS),
+        help="evaluate as a band lacking this sensor (repeatable; same episodes as with it)",
+    )
     evaluate.add_argument(
         "--tradeoff",
         action="store_true",

@@ -303,6 +303,14 @@ PROFILE_QUIET_SURGE: Final[tuple[float, float, float]] = (0.20, 0.30, 60.0)
 """'quiet': +20 %, +30 %, 60 %·s. Tuning split: sensitivity 0.712, 7.0 min, 0.11 per day. The
 default ('balanced', SURGE_* above) gives 0.831, 7.0 min, 0.18 per day."""
 
+SENSOR_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "steps": ("steps",),
+    "skin-temp": ("skin_temp_c",),
+    "motion": ("acc_g", "acc_sd_g"),
+}
+"""Sensors a band may lack and the recording columns they give: ``flarewatch evaluate --without``
+hides them from the detectors to measure what each sensor is worth."""
+
 EVAL_BOOTSTRAP_RESAMPLES: Final = 2000
 """Resamples of the subject bootstrap behind the 95 % intervals of the headline figures."""
 

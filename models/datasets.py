@@ -11,14 +11,18 @@ it) and ``holdout`` (the numbers reported in docs/evaluation.md).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
+from flarewatch.payloads import Sample
+from models.const import SENSOR_COLUMNS
 from models.errors import RecordingError
-from models.recording import clean_recording
+from models.recording import clean_recording, iter_samples
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "recordings"
 """Default location of the recordings (the repository's data folder)."""
@@ -31,11 +35,26 @@ Split = Literal["tuning", "holdout", "all"]
 
 @dataclass(frozen=True, slots=True)
 class Recording:
-    """One subject's real recording in the replay-CSV columns (plus ``phase`` for stress)."""
+    """One subject's real recording in the replay-CSV columns (plus ``phase`` for stress).
+
+    ``hidden`` names columns the detectors do not get, as from a band without those sensors;
+    where episodes go and how they are injected still use the whole recording, so a run with
+    hidden sensors meets the same episodes as one without.
+    """
 
     source: Literal["stress_predict", "fitbit"]
     subject: str
     frame: pd.DataFrame
+    hidden: frozenset[str] = frozenset()
+
+    def samples(self, frame: pd.DataFrame) -> Iterator[Sample]:
+        """What the detectors get from ``frame`` (this recording, possibly injected)."""
+        return iter_samples(frame, without=self.hidden)
+
+    def without(self, sensors: Iterable[str]) -> Recording:
+        """The recording as a band lacking ``sensors`` (keys of SENSOR_COLUMNS) would see it."""
+        hidden = {column for sensor in sensors for column in SENSOR_COLUMNS[sensor]}
+        return dataclasses.replace(self, hidden=self.hidden | hidden)
 
     @property
     def days(self) -> float:

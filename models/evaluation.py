@@ -32,7 +32,6 @@ from models.const import (
 )
 from models.datasets import Recording
 from models.injection import Episode, draw_episode, inject
-from models.recording import iter_samples
 from models.replay import replay
 
 BankFactory = Callable[[], DetectorBank]
@@ -182,7 +181,7 @@ def run_recording(
     bank_factory: BankFactory, recording: Recording, frame: pd.DataFrame, progress: Progress
 ) -> list[Alarm]:
     """Replay one (possibly injected) recording from an empty bank; the alarms it raised."""
-    return replay(bank_factory(), recording.subject, iter_samples(frame), progress=progress)
+    return replay(bank_factory(), recording.subject, recording.samples(frame), progress=progress)
 
 
 def score_episodes(
@@ -253,11 +252,11 @@ def replay_with_snapshots(
     for i in sorted(range(len(cut_times_s)), key=cut_times_s.__getitem__):
         stop = int(np.searchsorted(time_s, cut_times_s[i], side="left"))
         part = frame.iloc[start:stop]
-        alarms.extend(replay(bank, recording.subject, iter_samples(part), progress=progress))
+        alarms.extend(replay(bank, recording.subject, recording.samples(part), progress=progress))
         snapshots[i] = bank.state_dict()
         start = stop
     rest = frame.iloc[start:]
-    alarms.extend(replay(bank, recording.subject, iter_samples(rest), progress=progress))
+    alarms.extend(replay(bank, recording.subject, recording.samples(rest), progress=progress))
     return alarms, snapshots
 
 
@@ -296,7 +295,7 @@ def evaluate_fitbit(
             injected = inject(episode_window(frame, episode), [episode], rng)
             bank = bank_factory()
             bank.load_state_dict(snapshot)
-            alarms = replay(bank, recording.subject, iter_samples(injected))
+            alarms = replay(bank, recording.subject, recording.samples(injected))
             score_episodes(recording, frame, [episode], alarms, result)
             if len(result.examples) < 3:
                 before = frame[

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +45,16 @@ def run_split(
     max_sessions: int | None = None,
     max_fitbit_users: int | None = None,
     console: Console | None = None,
+    without: Sequence[str] = (),
 ) -> EvaluationResult:
-    """Evaluate one split of the recordings with banks from ``bank_factory`` (seeded)."""
+    """Evaluate one split of the recordings with banks from ``bank_factory`` (seeded).
+
+    ``without`` names sensors (keys of SENSOR_COLUMNS) hidden from the detectors.
+    """
     fitbit = load_fitbit(data_dir, split, limit=max_fitbit_users, max_days=max_fitbit_days)
     stress = load_stress_predict(data_dir, split, limit=max_sessions)
+    fitbit = [r.without(without) for r in fitbit]
+    stress = [r.without(without) for r in stress]
     rng = np.random.default_rng(seed)
     result = EvaluationResult()
     with Progress(
@@ -109,6 +116,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     data_dir: Path = args.data or DATA_DIR
     out: Path = args.out
     limits = {"max_fitbit_days": args.max_fitbit_days, "max_sessions": args.max_sessions}
+    without: list[str] = sorted(set(args.without or ()))
     model_path: Path = args.model or ARTIFACT_DIR / CONFIRMER_FILE
     training_info = None
     confirmer: Confirmer | None = None
@@ -136,24 +144,34 @@ def evaluate_command(args: argparse.Namespace) -> int:
         return bank
 
     console.print(f"[bold]evaluating split '{args.split}' (seed {args.seed})[/bold]")
-    result = run_split(factory, args.split, args.seed, data_dir, console=console, **limits)
+    result = run_split(
+        factory, args.split, args.seed, data_dir, console=console, without=without, **limits
+    )
     headline = summary(result)
     headline["ci95"] = subject_intervals(result, args.seed)
     bank = factory()
     header = (
         f"## Results: split `{args.split}`, seed {args.seed}, model `{bank.model_version}`, "
         f"profile `{profile}`"
+        + (f", band without {', '.join(without)}" if without else "")
         + (f", limits {limits}" if any(v is not None for v in limits.values()) else "")
     )
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"evaluation-{args.split}" + (
-        "" if profile is DetectionProfile.BALANCED else f"-{profile}"
+    stem = (
+        f"evaluation-{args.split}"
+        + ("" if profile is DetectionProfile.BALANCED else f"-{profile}")
+        + "".join(f"-without-{sensor}" for sensor in without)
     )
     report = markdown_report(result, header) + "\n" + intervals_markdown(headline["ci95"])
     (out / f"{stem}.md").write_text(report, encoding="utf-8")
     (out / f"{stem}.json").write_text(
         json.dumps(
-            {"model_version": bank.model_version, **headline, "wearers": wearer_records(result)},
+            {
+                "model_version": bank.model_version,
+                "without": without,
+                **headline,
+                "wearers": wearer_records(result),
+            },
             indent=2,
         )
         + "\n",

@@ -9,7 +9,7 @@ are counted and dropped, never fatal: one unreadable value must not lose the res
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,12 +101,15 @@ def _numeric(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column, errors="coerce").astype("float64")
 
 
-def iter_samples(frame: pd.DataFrame) -> Iterator[Sample]:
-    """Samples of a cleaned recording frame, in time order (values already range-checked)."""
+def iter_samples(frame: pd.DataFrame, without: Collection[str] = ()) -> Iterator[Sample]:
+    """Samples of a cleaned recording frame, in time order (values already range-checked).
+
+    Columns named in ``without`` are left out, as from a band that lacks those sensors.
+    """
     times_ms = np.round(frame["time_s"].to_numpy(dtype="float64") * 1000.0).astype("int64")
     columns: dict[str, list[Any]] = {}
     for column, (name, _, _) in VITAL_COLUMNS.items():
-        if column not in frame.columns:
+        if column not in frame.columns or column in without:
             continue
         values = frame[column].to_numpy(dtype="float64")
         present = ~np.isnan(values)

@@ -262,3 +262,31 @@ def test_per_wearer_table_shows_who_makes_the_alarms() -> None:
         report
     )
     assert "| stress-predict (E4) | S02 | - | - | 1 | 1.00 sessions | 1.000 |" in report
+
+
+def test_a_band_without_a_sensor_meets_the_same_episodes_without_its_signal(
+    tmp_path: Path,
+) -> None:
+    session = load_stress_predict(limit=1)[0]
+    bare = session.without(["skin-temp", "motion"])
+    samples = list(bare.samples(session.frame))
+    assert len(samples) == len(session.frame)
+    assert all(s.skin_temperature_c is None and s.acceleration_sd_g is None for s in samples)
+    assert sum(s.heart_rate_bpm is not None for s in samples) == session.frame["hr_bpm"].count()
+    assert bare.frame is session.frame  # episodes are still placed on the whole recording
+
+    args = ["evaluate", "--split", "holdout", "--max-sessions", "2", "--max-fitbit-days", "2"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    assert main([*args, "--without", "skin-temp", "--out", str(tmp_path)]) == 0
+    full = json.loads((tmp_path / "evaluation-holdout.json").read_text())
+    no_temp = json.loads((tmp_path / "evaluation-holdout-without-skin-temp.json").read_text())
+    assert no_temp["without"] == ["skin-temp"] and full["without"] == []
+    assert no_temp["flush"]["episodes"] == full["flush"]["episodes"] > 0
+    assert full["flush"]["sensitivity"] > 0.5
+    # a flush is skin warming: a band without a thermometer reports none
+    assert no_temp["flush"]["sensitivity"] == 0.0
+    assert no_temp["anaphylaxis"]["episodes"] == full["anaphylaxis"]["episodes"]
+    assert (
+        "band without skin-temp"
+        in (tmp_path / "evaluation-holdout-without-skin-temp.md").read_text()
+    )
