@@ -286,10 +286,13 @@ TRADEOFF_SURGE_SETTINGS: Final[tuple[tuple[float, float, float], ...]] = (
     (0.18, 0.25, 60.0),
     (0.20, 0.30, 60.0),
     (0.20, 0.30, 100.0),
+    (0.25, 0.35, 150.0),
+    (0.30, 0.40, 200.0),
 )
 """Surge settings swept by ``flarewatch evaluate --tradeoff``: (rise over the reference, margin
 over the usual hourly rate, evidence in %·s), from very eager to strict; the released setting
-(SURGE_RISE_FRAC, SURGE_TOD_MARGIN_FRAC, SURGE_SCORE_FRAC_S) is one of them."""
+(SURGE_RISE_FRAC, SURGE_TOD_MARGIN_FRAC, SURGE_SCORE_FRAC_S) is one of them. The two strictest
+show how far a band without step counting has to go (``--tradeoff --without steps``)."""
 
 TRADEOFF_FAST_S: Final = 120.0
 """The anaphylaxis delay target (median <= 2 min) holds when half the detections come this soon."""

@@ -79,7 +79,9 @@ def run_split(
 def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
     """``flarewatch evaluate --tradeoff``: the surge rule's curve on a split's Fitbit users."""
     data_dir: Path = args.data or DATA_DIR
+    without = _without(args)
     fitbit = load_fitbit(data_dir, args.split, max_days=args.max_fitbit_days)
+    fitbit = [r.without(without) for r in fitbit]
     settings = TRADEOFF_SURGE_SETTINGS
     points = []
     with Progress(
@@ -95,10 +97,11 @@ def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
             points.append(
                 tradeoff_point(setting, fitbit, args.seed, lambda n: progress.advance(task, n))
             )
-    stem = f"evaluation-{args.split}-tradeoff"
+    stem = f"evaluation-{args.split}-tradeoff" + _without_suffix(without)
     title = (
         f"surge rule trade-off, Fitbit users of split '{args.split}', seed {args.seed}, "
-        f"rules {MODEL_VERSION}"
+        + (f"band without {', '.join(without)}, " if without else "")
+        + f"rules {MODEL_VERSION}"
     )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +119,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     data_dir: Path = args.data or DATA_DIR
     out: Path = args.out
     limits = {"max_fitbit_days": args.max_fitbit_days, "max_sessions": args.max_sessions}
-    without: list[str] = sorted(set(args.without or ()))
+    without = _without(args)
     model_path: Path = args.model or ARTIFACT_DIR / CONFIRMER_FILE
     training_info = None
     confirmer: Confirmer | None = None
@@ -160,7 +163,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     stem = (
         f"evaluation-{args.split}"
         + ("" if profile is DetectionProfile.BALANCED else f"-{profile}")
-        + "".join(f"-without-{sensor}" for sensor in without)
+        + _without_suffix(without)
     )
     report = markdown_report(result, header) + "\n" + intervals_markdown(headline["ci95"])
     (out / f"{stem}.md").write_text(report, encoding="utf-8")
@@ -185,6 +188,15 @@ def evaluate_command(args: argparse.Namespace) -> int:
     console.print_json(json.dumps(headline))
     console.print(f"report written to {out / f'{stem}.md'}")
     return 0
+
+
+def _without(args: argparse.Namespace) -> list[str]:
+    """The sensors ``--without`` hides, each once, in a stable order."""
+    return sorted(set(args.without or ()))
+
+
+def _without_suffix(without: list[str]) -> str:
+    return "".join(f"-without-{sensor}" for sensor in without)
 
 
 def rules_only_bank() -> DetectorBank:

@@ -193,6 +193,12 @@ def test_tradeoff_curve_orders_eager_and_strict_settings(tmp_path: Path) -> None
     assert eager.sensitivity > strict.sensitivity
     assert eager.median_delay_min is not None and strict.median_delay_min is not None
     assert eager.median_delay_min < strict.median_delay_min
+    # a band without step counting meets the same episodes but cannot tell walking from a surge
+    blind = tradeoff_point(
+        (0.10, 0.10, 10.0), [r.without(["steps"]) for r in fitbit], 7, progress=lambda n: None
+    )
+    assert blind.episodes == eager.episodes
+    assert blind.false_alarms > 2 * eager.false_alarms
     assert (
         main(
             [
