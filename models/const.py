@@ -87,6 +87,11 @@ REST_AFTER_ACTIVITY_S: Final = 5 * 60.0
 """The heart rate takes minutes to settle after exercise; 'at rest' starts 5 min after the last
 steps or movement (Apple's high-heart-rate alert waits 10 min of inactivity)."""
 
+ACTIVITY_SIGNAL_MEMORY_S: Final = 24 * 3600.0
+"""A band that reported no steps (of any count) and no motion for a day is treated as one
+without an activity signal: its surge alarms say that walking cannot be ruled out (a band
+without step counting makes ~15 times the false surge alarms, docs/evaluation.md)."""
+
 GAP_RESET_S: Final = 10 * 60.0
 """A silence this long means the band was off or out of range: restart the wear-time clock."""
 

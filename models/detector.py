@@ -235,6 +235,7 @@ class PatientDetector(StreamingDetector):
             "temp_slope_c_per_min": round(tr.temp_slope_c_per_min(), 4),
             "has_temp": 1.0 if temp_rise is not None else 0.0,
             "has_motion": 1.0 if tr.acc_sd_fast is not None else 0.0,
+            "activity_known": 1.0 if tr.activity_known(t) else 0.0,
             "rest_s": round(min(since_active, 6 * 3600.0), 0),
             "worn_s": round(min(tr.worn_for(t), 6 * 3600.0), 0),
             "hr_noise_frac": round(tr.hr_noise_frac(), 4),

@@ -14,6 +14,7 @@ from models.const import (
     ACC_SD_ACTIVE_G,
     ACC_SD_EXERCISE_G,
     ACC_SD_TAU_S,
+    ACTIVITY_SIGNAL_MEMORY_S,
     EXERCISE_RECOVERY_S,
     GAP_RESET_S,
     HR_FAST_TAU_S,
@@ -66,6 +67,7 @@ class SignalTracker:
     wear_start_s: float | None = None
     last_active_s: float | None = None
     last_exercise_s: float | None = None
+    activity_signal_s: float | None = None
     hr_time_s: float | None = None
     hr_fast: float | None = None
     hr_mid: float | None = None
@@ -100,6 +102,8 @@ class SignalTracker:
             if self.last_time_s is not None and not freeze:
                 self.hr_ref = self.temp_ref = None
         self.last_time_s = time_s
+        if steps is not None or acc_sd_g is not None:
+            self.activity_signal_s = time_s
         if acc_sd_g is not None:
             dt = 1.0 if self.acc_time_s is None else min(time_s - self.acc_time_s, MAX_STEP_S)
             self.acc_time_s = time_s
@@ -187,6 +191,16 @@ class SignalTracker:
         return (
             self.last_exercise_s is not None
             and time_s - self.last_exercise_s < REST_AFTER_ACTIVITY_S
+        )
+
+    def activity_known(self, time_s: float) -> bool:
+        """The band reported steps (any count) or motion within the last day.
+
+        Without that signal "at rest" is an assumption: walking cannot be told from a surge.
+        """
+        return (
+            self.activity_signal_s is not None
+            and time_s - self.activity_signal_s < ACTIVITY_SIGNAL_MEMORY_S
         )
 
     def recovering(self, time_s: float) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -158,3 +159,9 @@ def test_message_says_what_how_severe_since_when_vitals_and_what_to_do():
     assert "http://x/ack/TOKEN" in message.body
     check = render_message(facts, Purpose.PATIENT_CHECK, "http://x/im-ok/T")
     assert "I'm OK: http://x/im-ok/T" in check.body
+    assert "exercise cannot be ruled out" not in message.body
+    blind = dataclasses.replace(facts, activity_known=False)
+    assert "exercise cannot be ruled out" in render_message(blind, Purpose.NOTIFY, None).body
+    # a flush is skin warming: whether the band counts steps does not change what it means
+    flush = dataclasses.replace(blind, kind="flush")
+    assert "exercise" not in render_message(flush, Purpose.NOTIFY, None).body

@@ -217,3 +217,17 @@ def test_reference_holds_while_surge_evidence_builds() -> None:
     assert refs and detector.surge.engaged
     # 1.3 let it creep up ~+4 % while the evidence built, hiding small surges
     assert max(r for r in refs if r is not None) <= ref_at_onset * 1.01
+
+
+def test_alarms_say_whether_the_band_reports_activity() -> None:
+    hr_only = make_samples(40, surge_at_min=25, surge_frac=0.5)
+    [blind] = onsets(PatientDetector().update(hr_only), AlarmKind.ANAPHYLAXIS)
+    assert blind.evidence["activity_known"] == 0.0
+    counted = [s.model_copy(update={"steps": 0}) for s in hr_only]  # a step counter, sitting
+    [known] = onsets(PatientDetector().update(counted), AlarmKind.ANAPHYLAXIS)
+    assert known.evidence["activity_known"] == 1.0
+    assert known.time_s == blind.time_s  # it informs the message, it does not change detection
+    tracker = SignalTracker()
+    tracker.step(T0, 60.0, None, 0, None, freeze=False)
+    assert tracker.activity_known(T0 + 23 * 3600)
+    assert not tracker.activity_known(T0 + 25 * 3600)  # a day without steps or motion

@@ -12,12 +12,15 @@ from sqlalchemy import select
 
 from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
+from models.bank import DetectorBank
+from models.detector import PatientDetector
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AlertState, Episode, SignalState
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.processing import IngestCycle
 from tests.alerting_helpers import FakeClock, build_stack, register_team
+from tests.test_models_detector import make_samples, with_motion
 
 T0 = 1_764_000_000.0
 
@@ -222,3 +225,24 @@ def test_unregistered_patient_is_watched_but_reaches_nobody(setup, inbox):
     step(stack, clock, 300)
     [episode] = episodes(stack)
     assert episode.patient_id == "stranger" and inbox.items == []
+
+
+@pytest.mark.parametrize("band_has_motion", [False, True])
+def test_surge_message_says_when_the_band_cannot_rule_out_exercise(
+    setup, inbox, band_has_motion: bool
+):
+    """Detector to caregiver: a band without steps or motion cannot tell walking from a surge."""
+    stack, clock, engine = setup
+    samples = make_samples(40, period_s=5.0, surge_at_min=25, surge_frac=0.5)
+    if band_has_motion:
+        samples = with_motion(samples, still_from_min=None)
+    processor = AlertingProcessor(DetectorBank(PatientDetector()), engine)
+    for i in range(0, len(samples), 12):  # one batch a minute, as a gateway sends them
+        chunk = tuple(samples[i : i + 12])
+        sent = SampleBatch(patient_id="p1", device_id="band1", gateway_id="gw1", samples=chunk)
+        processor.process(IngestCycle(chunk[-1].time_ms, batches=[sent]))
+    step(stack, clock, (samples[-1].time_ms / 1000 - T0) + 1)
+    [episode] = episodes(stack)
+    assert episode.kind == "anaphylaxis"
+    first = inbox.to("/ann")[0].body
+    assert ("exercise cannot be ruled out" in first) is not band_has_motion

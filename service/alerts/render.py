@@ -43,6 +43,7 @@ class AlertFacts:
     vitals: Mapping[str, float]
     signal_lost: bool = False
     acked_by: str | None = None
+    activity_known: bool = True
 
 
 def _local(time_s: float, zone: str) -> str:
@@ -80,6 +81,11 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
     ]
     if facts.signal_lost:
         lines.append("The wearable's signal was LOST during this episode: check on them in person.")
+    if not facts.activity_known and facts.kind == "anaphylaxis":
+        lines.append(
+            "The band reported no steps or motion in the last day, so exercise cannot be ruled"
+            " out: ask them."
+        )
     if purpose is Purpose.RESOLVED:
         lines = [f"{name}: {what} - no longer detected (after {minutes} min)."]
     elif purpose is Purpose.PATIENT_CHECK:

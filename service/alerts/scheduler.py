@@ -253,6 +253,7 @@ class EscalationScheduler:
         channel = next(c for c in contact.channels if c.id == delivery.channel_id)
         episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
         vitals = (episode.summary.get("vitals", {}) if episode else {}) or {}
+        onset = ((episode.summary.get("alarms") or [{}])[0] if episode else {}) or {}
         facts = AlertFacts(
             patient_name=patient.display_name or patient.id,
             timezone=patient.timezone,
@@ -264,6 +265,8 @@ class EscalationScheduler:
             vitals=vitals,
             signal_lost=bool(episode and episode.signal_lost),
             acked_by=alert.acked_by,
+            # alarms from before the detector said so (no key) count as known
+            activity_known=(onset.get("evidence") or {}).get("activity_known", 1.0) != 0.0,
         )
         purpose = Purpose(delivery.purpose)
         link = None
