@@ -78,17 +78,13 @@ def load_stress_predict(
     if not paths:
         raise RecordingError(data_dir / "stress_predict", "no S*.csv.gz session files")
     out: list[Recording] = []
-    for i, path in enumerate(paths):
-        if not in_split(i, split):
-            continue
+    for path in _chosen(paths, split, limit):
         raw = pd.read_csv(path, dtype={"phase": "string"})
         frame, _ = clean_recording(raw, path)
         phases = raw[["time_s", "phase"]].drop_duplicates("time_s")
         frame = frame.merge(phases, on="time_s", how="left")
         frame["phase"] = frame["phase"].fillna("").astype(str)
         out.append(Recording("stress_predict", path.name.split(".")[0], frame))
-        if limit is not None and len(out) >= limit:
-            break
     return out
 
 
@@ -103,9 +99,7 @@ def load_fitbit(
     if not paths:
         raise RecordingError(data_dir / "fitbit_covid", "no *_hr.csv.gz files")
     out: list[Recording] = []
-    for i, hr_path in enumerate(paths):
-        if not in_split(i, split):
-            continue
+    for hr_path in _chosen(paths, split, limit):
         user = hr_path.name.removesuffix("_hr.csv.gz")
         hr = pd.read_csv(hr_path)
         steps = pd.read_csv(hr_path.with_name(f"{user}_steps.csv.gz"))
@@ -117,6 +111,10 @@ def load_fitbit(
             merged = merged[merged["time_s"] < merged["time_s"].iloc[0] + max_days * 86_400.0]
         frame, _ = clean_recording(merged, hr_path)
         out.append(Recording("fitbit", user, frame))
-        if limit is not None and len(out) >= limit:
-            break
     return out
+
+
+def _chosen(paths: list[Path], split: Split, limit: int | None) -> list[Path]:
+    """The files of ``split``, the first ``limit`` of them (0 means none, None all)."""
+    chosen = [path for i, path in enumerate(paths) if in_split(i, split)]
+    return chosen if limit is None else chosen[: max(limit, 0)]

@@ -51,6 +51,10 @@ def test_splits_are_disjoint_and_cover_every_subject() -> None:
     fitbit_t = {r.subject for r in load_fitbit(split="tuning", max_days=1)}
     fitbit_h = {r.subject for r in load_fitbit(split="holdout", max_days=1)}
     assert not fitbit_t & fitbit_h and len(fitbit_t | fitbit_h) == 8
+    # a limit of 0 loads nothing (it used to load one session, which shifted the seeded episodes)
+    assert load_stress_predict(split="tuning", limit=0) == []
+    assert load_fitbit(split="tuning", limit=0) == []
+    assert [r.subject for r in load_stress_predict(split="holdout", limit=2)] == ["S02", "S04"]
 
 
 def test_fitbit_steps_are_stamped_when_known() -> None:
