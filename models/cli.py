@@ -56,6 +56,13 @@ def add_commands(subparsers: Any) -> None:
     evaluate.add_argument(
         "--train", action="store_true", help="train the confirmer on the tuning split and save it"
     )
+    evaluate.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="with --train: also learn from real episodes a care team labelled "
+        "(JSONL from 'flarewatch admin episode export-labels')",
+    )
     evaluate.add_argument("--rules-only", action="store_true", help="evaluate without confirmer")
     evaluate.add_argument("--model", type=Path, default=None, help="confirmer artifact to use")
     _profile_argument(evaluate, "detection profile to evaluate (reports get its name as suffix)")

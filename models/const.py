@@ -275,6 +275,11 @@ EVAL_MATCH_AFTER_END_S: Final = 5 * 60.0
 EVAL_NIGHT_HOURS: Final = range(0, 6)
 """Fitbit clocks are local: 00:00-06:00 is night (sleep, sleep onset and awakenings)."""
 
+CONFIRM_REAL_LABEL_WEIGHT: Final = 10.0
+"""A real episode labelled by a care team weighs as much as 10 injected ones when the confirmer
+is fitted: the tuning split gives ~900 injected anaphylaxis-like candidates, so ~90 real ones
+weigh as much as all of them. A starting point, to revisit once real labels exist."""
+
 CONFIRM_MIN_PER_CLASS: Final = 20
 """Below this many examples of either class a kind keeps the rules alone: a model fitted on a
 handful of negatives learns the handful (7 flush negatives cost 25 % of held-out flushes)."""

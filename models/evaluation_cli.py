@@ -25,6 +25,7 @@ from models.evaluation import (
     evaluate_stress,
     samples_to_process,
 )
+from models.labels import load_labelled_onsets
 from models.metrics import markdown_report, summary, wearer_records
 from models.profiles import DetectionProfile, profile_params
 from models.report import plot_delays, plot_examples
@@ -123,13 +124,29 @@ def evaluate_command(args: argparse.Namespace) -> int:
     model_path: Path = args.model or ARTIFACT_DIR / CONFIRMER_FILE
     training_info = None
     confirmer: Confirmer | None = None
+    if args.labels is not None and not args.train:
+        console.print("[red]--labels trains the confirmer: use it with --train[/red]")
+        return 2
     if args.train:
+        real = load_labelled_onsets(args.labels) if args.labels is not None else None
         console.print("[bold]training the confirmer on the tuning split (rules only)[/bold]")
         tuning = run_split(
             rules_only_bank, "tuning", args.seed, data_dir, console=console, **limits
         )
-        version = f"confirm-{args.seed}"
-        confirmer, training_info = train_confirmer(tuning.candidates, args.seed, version)
+        version = f"confirm-{args.seed}" + ("-labelled" if real and real.candidates else "")
+        confirmer, training_info = train_confirmer(
+            tuning.candidates, args.seed, version, real=real.candidates if real else ()
+        )
+        if real is not None:
+            training_info["real_labels"] = {
+                "file": args.labels.name,
+                "lines": real.lines,
+                "used": len(real.candidates),
+                "other_rules_version": real.other_rules,
+                "rejected": real.rejected,
+                **real.counts(),
+            }
+            console.print(f"real labelled onsets: {training_info['real_labels']}")
         save_confirmer(confirmer, model_path, {"seed": args.seed, **training_info})
         console.print(f"saved {model_path} (threshold {confirmer.threshold:.3f})")
 

@@ -18,25 +18,44 @@ from models.const import (
     CONFIRM_CV_FOLDS,
     CONFIRM_KEEP_POSITIVE_SHARE,
     CONFIRM_MIN_PER_CLASS,
+    CONFIRM_REAL_LABEL_WEIGHT,
     CONFIRM_THRESHOLD,
     MODEL_VERSION,
 )
 
 
 def train_confirmer(
-    candidates: Sequence[tuple[Alarm, int]], seed: int, version: str
+    candidates: Sequence[tuple[Alarm, int]],
+    seed: int,
+    version: str,
+    real: Sequence[tuple[Alarm, int]] = (),
 ) -> tuple[Confirmer, dict[str, Any]]:
-    """Fit one logistic regression per kind; the threshold keeps nearly every true episode."""
+    """Fit one logistic regression per kind; the threshold keeps nearly every true episode.
+
+    ``candidates`` come from the injected episodes of the tuning split; ``real`` are onsets of
+    real episodes labelled by a care team (:mod:`models.labels`). Each real one weighs
+    CONFIRM_REAL_LABEL_WEIGHT, and the threshold also keeps the promised share of the real
+    reactions, scored out of fold: a confirmer must not learn to veto what was really one.
+    """
     models: dict[str, Any] = {}
     bounds: dict[str, tuple[list[float], list[float]]] = {}
     stats: dict[str, Any] = {}
     thresholds = [CONFIRM_THRESHOLD]
+    everything = [*candidates, *real]
+    is_real = np.array([False] * len(candidates) + [True] * len(real))
     for kind in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS):
-        rows = [(a.evidence, label) for a, label in candidates if a.kind is kind]
+        mine = np.array([a.kind is kind for a, _ in everything], dtype=bool)
+        rows = [(a.evidence, label) for a, label in everything if a.kind is kind]
         labels = np.array([label for _, label in rows], dtype=int)
+        real_rows = is_real[mine] if len(everything) else np.zeros(0, dtype=bool)
         positives, negatives = int(labels.sum()), int(len(labels) - labels.sum())
-        stats[kind.value] = {"positives": positives, "negatives": negatives}
-        groups = np.array(subjects(candidates, kind))
+        stats[kind.value] = {
+            "positives": positives,
+            "negatives": negatives,
+            "real_positives": int(labels[real_rows].sum()),
+            "real_negatives": int((1 - labels[real_rows]).sum()),
+        }
+        groups = np.array(subjects(everything, kind))
         wearers = len(set(groups.tolist()))
         if positives < CONFIRM_MIN_PER_CLASS or negatives < CONFIRM_MIN_PER_CLASS or wearers < 2:
             continue  # too little to fit, or no second wearer to validate the threshold on
@@ -48,9 +67,18 @@ def train_confirmer(
         # the threshold comes from out-of-fold probabilities, each subject scored by a model fitted
         # without it: in-sample probabilities are optimistic for the positives
         folds = GroupKFold(n_splits=min(CONFIRM_CV_FOLDS, wearers))
-        proba = cross_val_predict(model, x, labels, groups=groups, cv=folds, method="predict_proba")
-        keep = float(np.quantile(proba[labels == 1, 1], 1.0 - CONFIRM_KEEP_POSITIVE_SHARE))
-        model.fit(x, labels)
+        weight = {
+            "logisticregression__sample_weight": np.where(real_rows, CONFIRM_REAL_LABEL_WEIGHT, 1.0)
+        }
+        proba = cross_val_predict(
+            model, x, labels, groups=groups, cv=folds, method="predict_proba", params=weight
+        )[:, 1]
+        keep = float(np.quantile(proba[labels == 1], 1.0 - CONFIRM_KEEP_POSITIVE_SHARE))
+        real_reactions = proba[(labels == 1) & real_rows]
+        if len(real_reactions):
+            share = 1.0 - CONFIRM_KEEP_POSITIVE_SHARE
+            keep = min(keep, float(np.quantile(real_reactions, share)))
+        model.fit(x, labels, **weight)
         bounds[kind.value] = (
             x[labels == 1].min(axis=0).tolist(),
             x[labels == 1].max(axis=0).tolist(),
@@ -71,6 +99,11 @@ def train_confirmer(
         kept = np.array(confirmer.probabilities([a for a, _ in kinds])) >= threshold
         kind_stats["tuning_kept_positive"] = round(float(kept[labels == 1].mean()), 4)
         kind_stats["tuning_kept_negative"] = round(float(kept[labels == 0].mean()), 4)
+        for name, label in (("real_kept_positive", 1), ("real_kept_negative", 0)):
+            alarms = [a for a, y in real if a.kind is kind and y == label]
+            if alarms:
+                accepted = confirmer.accept(alarms)
+                kind_stats[name] = round(sum(accepted) / len(accepted), 4)
     return confirmer, {"threshold": threshold, "kinds": stats}
 
 
@@ -107,6 +140,26 @@ def write_model_card(
             f"| {kind} | {stats['positives']} | {stats['negatives']} | "
             f"{stats.get('tuning_kept_positive', '-')} | {stats.get('tuning_kept_negative', '-')} |"
         )
+    real = training.get("real_labels")
+    if real is not None:
+        lines += [
+            "",
+            "## Real labelled episodes",
+            f"From `{real['file']}` (`flarewatch admin episode export-labels`):",
+            f"{real['used']} onsets used ({real['other_rules_version']} raised by other rules"
+            " versions and"
+            f" {real['rejected']} malformed lines left out), each weighing"
+            f" {CONFIRM_REAL_LABEL_WEIGHT:g} injected ones.",
+            "",
+            "| kind | real reactions | real false alarms | reactions kept | false alarms kept |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for kind, stats in training["kinds"].items():
+            kept = (stats.get("real_kept_positive", "-"), stats.get("real_kept_negative", "-"))
+            lines.append(
+                f"| {kind} | {stats.get('real_positives', 0)} | {stats.get('real_negatives', 0)} "
+                f"| {kept[0]} | {kept[1]} |"
+            )
     if evaluation_summary is not None:
         lines += ["", "## Held-out metrics", "", "```json", _json(evaluation_summary), "```"]
     lines += [

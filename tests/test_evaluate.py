@@ -300,3 +300,47 @@ def test_a_band_without_a_sensor_meets_the_same_episodes_without_its_signal(
         "band without skin-temp"
         in (tmp_path / "evaluation-holdout-without-skin-temp.md").read_text()
     )
+
+
+def test_train_with_labelled_real_episodes_records_them_on_the_model_card(
+    tmp_path: Path,
+) -> None:
+    record = {
+        "episode_id": 1,
+        "subject": "0123456789abcdef",
+        "label": "reaction",
+        "kind": "anaphylaxis",
+        "time_s": 1_764_000_000.0,
+        "severity": "critical",
+        "model_version": f"{MODEL_VERSION}+confirm-20261125",
+        "evidence": {"surge_score": 80.0, "onset": 1.0},
+    }
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        json.dumps(record) + "\n" + json.dumps({**record, "label": "false_alarm"}) + "\n"
+    )
+    model = tmp_path / "model" / "confirmer.skops"
+    args = ["evaluate", "--split", "holdout", "--max-sessions", "2", "--max-fitbit-days", "2"]
+    assert main([*args, "--labels", str(labels), "--out", str(tmp_path)]) == 2  # needs --train
+    assert not model.exists()
+    assert (
+        main(
+            [
+                *args,
+                "--train",
+                "--labels",
+                str(labels),
+                "--model",
+                str(model),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    card = (model.parent / "MODEL_CARD.md").read_text()
+    assert "## Real labelled episodes" in card and "2 onsets used" in card
+    assert (
+        "+confirm-20261125-labelled"
+        in json.loads((tmp_path / "evaluation-holdout.json").read_text())["model_version"]
+    )

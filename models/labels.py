@@ -1,0 +1,108 @@
+"""Real episodes labelled by a care team, read back for training the confirmer.
+
+The service exports one JSON object per onset alarm of every labelled episode
+(``flarewatch admin episode export-labels``): ``subject`` (a keyed pseudonym of the patient),
+``label`` (``reaction`` or ``false_alarm``), ``kind``, ``time_s``, ``severity``,
+``model_version`` and ``evidence`` (the features the rules computed at onset). Injected episodes
+teach the confirmer the documented physiology; only these teach it what real reactions and real
+false alarms look like.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.alarm import Alarm, AlarmKind, Severity
+from models.const import MODEL_VERSION
+from models.errors import RecordingError
+
+log = logging.getLogger(__name__)
+
+LABELS = {"reaction": 1, "false_alarm": 0}
+"""Label names of the export and the class each one is for the confirmer."""
+
+REAL_SUBJECT_PREFIX = "real:"
+"""Prefixed to the pseudonyms, so a real patient never shares a validation fold key with a
+recording of the public data sets."""
+
+
+def rules_version(model_version: str) -> str:
+    """The rules part of an alarm's model version (``fw-detect-1.4.0+confirm-…@sensitive``)."""
+    return model_version.split("+", 1)[0].split("@", 1)[0]
+
+
+@dataclass(slots=True)
+class LabelledOnsets:
+    """Labelled onsets usable with these rules, and what was left out and why (counts)."""
+
+    candidates: list[tuple[Alarm, int]] = field(default_factory=list)
+    lines: int = 0
+    other_rules: int = 0
+    """Onsets raised by another rules version: their evidence may mean something else."""
+    rejected: int = 0
+    """Lines that are not a valid labelled onset (logged by line number, never by value)."""
+
+    def counts(self) -> dict[str, int]:
+        """Positives and negatives per kind, for the model card."""
+        out: dict[str, int] = {}
+        for alarm, label in self.candidates:
+            key = f"{alarm.kind.value}_{'reactions' if label else 'false_alarms'}"
+            out[key] = out.get(key, 0) + 1
+        return out
+
+
+def load_labelled_onsets(path: Path) -> LabelledOnsets:
+    """Read an export of labelled episodes; a bad line is counted and skipped, never fatal."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        detail = f"cannot read the labelled episodes ({exc.__class__.__name__})"
+        raise RecordingError(path, detail) from exc
+    out = LabelledOnsets()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        out.lines += 1
+        try:
+            alarm, label = _onset(json.loads(line))
+        except (ValueError, TypeError, KeyError) as exc:
+            out.rejected += 1
+            log.warning("%s line %d is not a labelled onset (%s): skipped", path, number, exc)
+            continue
+        if rules_version(alarm.model_version) != MODEL_VERSION:
+            out.other_rules += 1
+            continue
+        out.candidates.append((alarm, label))
+    return out
+
+
+def _onset(record: Any) -> tuple[Alarm, int]:
+    """One exported record as an onset alarm and its class (raises on anything malformed)."""
+    if not isinstance(record, dict):
+        raise TypeError("not a JSON object")
+    label = LABELS[str(record["label"])]
+    kind = AlarmKind(record["kind"])
+    if kind not in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS):
+        raise ValueError(f"kind {kind.value!r} is a signal state, not an episode")
+    subject = str(record["subject"])
+    evidence = record["evidence"]
+    if not subject or not isinstance(evidence, dict):
+        raise ValueError("no subject or no evidence")
+    values = {str(k): float(v) for k, v in evidence.items()}
+    if not all(math.isfinite(v) for v in values.values()):
+        raise ValueError("evidence holds a non-finite number")
+    time_s = float(record["time_s"])
+    alarm = Alarm(
+        patient_id=REAL_SUBJECT_PREFIX + subject,
+        time_s=time_s,
+        kind=kind,
+        severity=Severity(record["severity"]),
+        model_version=str(record["model_version"]),
+        evidence=values,
+    )
+    return alarm, label
