@@ -34,10 +34,18 @@ from service.db.care_teams import (
     set_policy,
 )
 from service.db.channel_crypto import ChannelCipher, open_url, reseal_channels
-from service.db.models import Alert, AuditEvent, Contact, Device, Episode, Patient, Role
+from service.db.models import (
+    Alert,
+    AuditEvent,
+    Contact,
+    Device,
+    Episode,
+    EpisodeState,
+    Patient,
+    Role,
+)
 from service.db.session import Database
-
-Handler = Callable[[argparse.Namespace, Session], int]
+from service.episode_labels_cli import Handler, add_episode_commands
 
 
 def _when(time_s: float | None) -> str:
@@ -215,6 +223,8 @@ def _episodes(args: argparse.Namespace, session: Session) -> int:
     query = select(Episode).order_by(Episode.id.desc()).limit(args.limit)
     if args.patient:
         query = query.where(Episode.patient_id == args.patient)
+    if args.unlabelled:  # what a clinician should review
+        query = query.where(Episode.state == EpisodeState.CLOSED, Episode.label.is_(None))
     rows = [
         (
             e.id,
@@ -226,13 +236,12 @@ def _episodes(args: argparse.Namespace, session: Session) -> int:
             _when(e.closed_s),
             "yes" if e.signal_lost else "",
             e.model_version,
+            e.label or "-",
         )
         for e in session.scalars(query)
     ]
-    _table(
-        ["id", "patient", "kind", "severity", "state", "opened", "closed", "signal lost", "model"],
-        rows,
-    )
+    headers = ["id", "patient", "kind", "severity", "state", "opened", "closed", "signal lost"]
+    _table([*headers, "model", "label"], rows)
     return 0
 
 
@@ -357,6 +366,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         parser.add_argument("--limit", type=int, default=50)
         if name == "audit":
             parser.add_argument("--alert", type=int)
+        if name == "episodes":
+            parser.add_argument(
+                "--unlabelled", action="store_true", help="only closed episodes not yet labelled"
+            )
+    add_episode_commands(groups, command)
     add_broker_auth_command(groups)
     db = groups.add_parser("db", help="service database")
     db_cmds = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

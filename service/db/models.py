@@ -40,6 +40,18 @@ class EpisodeState(StrEnum):
     CLOSED = "closed"
 
 
+class EpisodeLabel(StrEnum):
+    """What a caregiver or clinician says an episode was (``flarewatch admin episode label``).
+
+    Labelled real episodes are what the detectors' learned confirmer is trained on.
+    """
+
+    REACTION = "reaction"
+    """A real mast-cell reaction."""
+    FALSE_ALARM = "false_alarm"
+    """No reaction: exercise, stress, a loose band…"""
+
+
 class AlertState(StrEnum):
     """Where an alert is in its lifecycle (see ``service.alerts.lifecycle``)."""
 
@@ -154,6 +166,10 @@ class Episode(Base):
     signal_lost: Mapped[bool] = mapped_column(default=False)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """Evidence of every alarm (peak values) and the latest vitals seen while open."""
+    label: Mapped[str | None] = mapped_column(String(16), default=None)
+    """An :class:`EpisodeLabel` value once someone reviewed the episode; NULL = unlabelled."""
+    labelled_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    labelled_s: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class SignalState(Base):

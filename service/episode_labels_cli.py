@@ -1,0 +1,82 @@
+"""``flarewatch admin episode …``: label episodes as real reactions or false alarms, export them.
+
+The labels are what the detectors' learned confirmer needs to learn from real episodes (see
+:mod:`service.episodes.labels` and docs/alerts.md, "Labelling episodes").
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from sqlalchemy.orm import Session
+
+from flarewatch.settings import load_settings
+from service.episodes.labels import export_labels, parse_label, set_label, write_jsonl
+
+Handler: TypeAlias = Callable[[argparse.Namespace, Session], int]
+CommandFactory: TypeAlias = Callable[[Any, str, Handler, str], argparse.ArgumentParser]
+"""``admin_cli``'s helper that adds a subcommand running ``handler`` in one database session."""
+
+DEFAULT_LABELLER = "admin"
+"""Who labelled, when ``--by`` is not given and the login name cannot be found."""
+
+
+def _labeller() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return DEFAULT_LABELLER
+
+
+def _label(args: argparse.Namespace, session: Session) -> int:
+    label = parse_label(args.label)
+    by = args.by if args.by is not None else _labeller()
+    episode = set_label(session, args.episode_id, label, by, time.time())
+    print(
+        f"episode {episode.id} ({episode.patient_id}, {episode.kind}, {episode.state}) "
+        f"labelled {label} by {by}"
+    )
+    return 0
+
+
+def _export(args: argparse.Namespace, session: Session) -> int:
+    settings = load_settings(getattr(args, "config", None))
+    export = export_labels(session, settings.service.secret_key.get_secret_value(), args.patient)
+    write_jsonl(args.out, export.records)
+    skipped = (
+        f"; {export.skipped_episodes} labelled episodes without an onset alarm skipped"
+        if export.skipped_episodes
+        else ""
+    )
+    print(
+        f"{len(export.records)} onset alarms of {export.episodes} labelled episodes "
+        f"written to {args.out}{skipped}"
+    )
+    return 0
+
+
+def add_episode_commands(
+    groups: argparse._SubParsersAction[argparse.ArgumentParser], command: CommandFactory
+) -> None:
+    """Add ``admin episode label`` and ``admin episode export-labels`` to the admin group."""
+    episode = groups.add_parser("episode", help="label episodes; export the labels for training")
+    cmds = episode.add_subparsers(dest="episode_command", metavar="ACTION", required=True)
+    parser = command(
+        cmds, "label", _label, "mark an episode a real reaction or a false alarm (latest wins)"
+    )
+    parser.add_argument("episode_id", type=int)
+    parser.add_argument("--as", dest="label", required=True, choices=["reaction", "false-alarm"])
+    parser.add_argument("--by", help="who reviewed it (default: your login name)")
+    parser = command(
+        cmds,
+        "export-labels",
+        _export,
+        "write the onset alarms of labelled episodes as JSON lines (health data: handle as such)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="JSON-lines file to write")
+    parser.add_argument("--patient", help="only this patient's episodes")

@@ -1,0 +1,161 @@
+"""Episode labels: a caregiver or clinician says whether an episode was a real reaction.
+
+Labelled real episodes are the only data from which the detectors' learned confirmer
+(``models/confirm.py``) can learn what a wearer's real reactions look like. The export gives
+one record per alarm that opened an episode (its evidence is what the confirmer sees), under a
+keyed pseudonym of the patient so that the raw patient id never leaves the service while one
+patient's episodes stay together (validation is split by patient).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flarewatch.errors import ConfigError
+from service.alerts.audit import record
+from service.db.care_teams import _fits
+from service.db.models import Episode, EpisodeLabel, Patient
+
+PSEUDONYM_CONTEXT: Final = b"episode-labels:"
+"""HMAC message prefix: the same secret key gives unrelated pseudonyms in other contexts."""
+PSEUDONYM_HEX_CHARS: Final = 16
+"""64 bits of the HMAC: collisions are negligible for the patients of one deployment."""
+ONSET_FLAG: Final = "onset"
+"""Evidence key the detector sets to 1.0 on the alarm that opened an episode of its kind."""
+
+
+def pseudonym(secret_key: str, patient_id: str) -> str:
+    """The patient's stable export key: HMAC-SHA256(secret key, context + id), 16 hex chars.
+
+    Without the service's secret key it cannot be traced back to the patient id.
+    """
+    digest = hmac.new(
+        secret_key.encode(), PSEUDONYM_CONTEXT + patient_id.encode(), hashlib.sha256
+    ).hexdigest()
+    return digest[:PSEUDONYM_HEX_CHARS]
+
+
+def parse_label(value: str) -> EpisodeLabel:
+    """The label named ``value`` ("reaction", "false-alarm" or "false_alarm")."""
+    try:
+        return EpisodeLabel(value.strip().replace("-", "_"))
+    except ValueError:
+        raise ConfigError(
+            f"unknown episode label {value!r}: choose reaction or false-alarm"
+        ) from None
+
+
+def set_label(
+    session: Session, episode_id: int, label: EpisodeLabel, by: str, now_s: float
+) -> Episode:
+    """Label one episode (the latest label wins) and audit it; unknown ids are a ConfigError."""
+    _fits(by, Episode.labelled_by, "the labeller's name")
+    episode = session.get(Episode, episode_id)
+    if episode is None:
+        raise ConfigError(
+            f"no episode with id {episode_id} (see `flarewatch admin episodes --unlabelled`)"
+        )
+    previous = episode.label
+    episode.label = str(label)
+    episode.labelled_by = by
+    episode.labelled_s = now_s
+    record(
+        session,
+        now_s,
+        "episode_labelled",
+        patient_id=episode.patient_id,
+        episode_id=episode.id,
+        label=str(label),
+        previous_label=previous,
+        labelled_by=by,
+    )
+    return episode
+
+
+@dataclass(frozen=True)
+class LabelExport:
+    """Training records of the labelled episodes, and what could not be exported."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    episodes: int = 0
+    """Labelled episodes that gave at least one record."""
+    skipped_episodes: int = 0
+    """Labelled episodes without an onset alarm in their summary (none is expected)."""
+
+
+def _onsets(alarms: Iterable[Any]) -> list[Mapping[str, Any]]:
+    """The summary entries of alarms that opened an episode of their kind."""
+    return [
+        entry
+        for entry in alarms
+        if isinstance(entry, Mapping)
+        and isinstance(entry.get("evidence"), Mapping)
+        and entry["evidence"].get(ONSET_FLAG) == 1.0
+    ]
+
+
+def export_labels(session: Session, secret_key: str, patient_id: str | None = None) -> LabelExport:
+    """One record per onset alarm of every labelled episode (of ``patient_id``), oldest first."""
+    query = select(Episode).where(Episode.label.is_not(None))
+    if patient_id is not None:
+        if session.get(Patient, patient_id) is None:
+            raise ConfigError(f"patient {patient_id!r} is not registered")
+        query = query.where(Episode.patient_id == patient_id)
+    records: list[dict[str, Any]] = []
+    exported = skipped = 0
+    for episode in session.scalars(query.order_by(Episode.opened_s, Episode.id)):
+        onsets = _onsets(episode.summary.get("alarms", []))
+        if not onsets:
+            skipped += 1
+            continue
+        exported += 1
+        subject = pseudonym(secret_key, episode.patient_id)
+        records.extend(
+            {
+                "episode_id": episode.id,
+                "subject": subject,
+                "label": episode.label,
+                "kind": str(entry.get("kind", episode.kind)),
+                "time_s": float(entry.get("time_s", episode.opened_s)),
+                "severity": str(entry.get("severity", episode.severity)),
+                "model_version": str(entry.get("model_version", episode.model_version)),
+                "evidence": dict(entry["evidence"]),
+            }
+            for entry in onsets
+        )
+    records.sort(key=lambda r: (r["time_s"], r["episode_id"]))
+    return LabelExport(records=records, episodes=exported, skipped_episodes=skipped)
+
+
+def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    """Write one JSON object per line atomically: readers see the old file or the whole new one.
+
+    The temporary file is created owner-only (the records are health data) and renamed over
+    ``path`` once complete.
+    """
+    path = path.resolve()
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            for item in records:
+                out.write(json.dumps(item, sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        Path(tmp_name).replace(path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,305 @@
+"""Episode labels: caregivers mark episodes real reactions or false alarms with the admin CLI,
+and the labelled onsets are exported, pseudonymised, for training the detectors' confirmer.
+
+Episodes are made by the real episode engine from detector alarms; both database backends.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, select, text
+
+from flarewatch.cli import main
+from models.alarm import Alarm, AlarmKind, Severity
+from service.alerts import AlertManager
+from service.db import AuditEvent, Database, Episode
+from service.db.session import alembic_config, make_engine
+from service.episodes import EpisodeEngine
+from service.episodes.labels import export_labels, pseudonym
+
+T0 = 1_764_000_000.0
+KEY = "episode-label-test-key"
+MODEL = "fw-test-7"
+
+
+@dataclass
+class Admin:
+    """``flarewatch admin`` run in-process on one database, as an operator would run it."""
+
+    url: str
+    capsys: pytest.CaptureFixture[str]
+
+    def __call__(self, *argv: str) -> tuple[int, str, str]:
+        try:
+            code = main(["admin", "--database-url", self.url, *argv])
+        except SystemExit as exc:  # argparse refusing the command line
+            code = int(exc.code or 0)
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def admin(service_db_url, capsys, monkeypatch) -> Admin:
+    monkeypatch.delenv("FLAREWATCH_CONFIG", raising=False)
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", KEY)
+    return Admin(service_db_url, capsys)
+
+
+def alarm(
+    patient: str,
+    t: float,
+    kind: AlarmKind = AlarmKind.FLUSH,
+    severity: Severity = Severity.WARNING,
+    *,
+    onset: bool = False,
+    resolved: bool = False,
+    trend: float = 14.0,
+) -> Alarm:
+    evidence = {"hr_trend_bpm": trend, "hr_rise_bpm": trend + 10}
+    if onset:
+        evidence["onset"] = 1.0
+    return Alarm(patient, t, kind, severity, MODEL, resolved=resolved, evidence=evidence)
+
+
+@pytest.fixture
+def episodes(admin) -> dict[str, int]:
+    """Four episodes: p1 "a" (flush then anaphylaxis), p1 "b", p2 "c" closed, p2 "d" open."""
+    assert admin("patient", "add", "p1")[0] == 0
+    assert admin("patient", "add", "p2")[0] == 0
+    db = Database(admin.url, secret_key=KEY)
+    engine = EpisodeEngine(
+        AlertManager(db, lambda: T0, secret_key=KEY, public_base_url="http://127.0.0.1:9")
+    )
+    for item in (
+        alarm("p1", T0, onset=True, trend=12.0),
+        alarm("p1", T0 + 60, trend=15.0),  # continuing: not an onset
+        alarm("p1", T0 + 120, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, onset=True, trend=30.0),
+        alarm("p1", T0 + 600, AlarmKind.ANAPHYLAXIS, resolved=True),
+        alarm("p2", T0 + 1800, onset=True, trend=9.0),
+        alarm("p2", T0 + 2400, resolved=True),
+        alarm("p1", T0 + 3600, onset=True, trend=11.0),
+        alarm("p1", T0 + 4000, resolved=True),
+        alarm("p2", T0 + 7200, onset=True, trend=8.0),
+    ):
+        engine.on_alarm(item)
+    with db.session() as session:
+        ids = {(e.patient_id, e.opened_s): e.id for e in session.scalars(select(Episode))}
+    db.dispose()
+    return {
+        "a": ids[("p1", T0)],
+        "b": ids[("p1", T0 + 3600)],
+        "c": ids[("p2", T0 + 1800)],
+        "d": ids[("p2", T0 + 7200)],
+    }
+
+
+def stored(url: str) -> tuple[dict[int, tuple[str | None, str | None, float | None]], list]:
+    """Every episode's (label, labelled_by, labelled_s) and the labelling audit events."""
+    db = Database(url, secret_key=KEY)
+    with db.session() as session:
+        labels = {
+            e.id: (e.label, e.labelled_by, e.labelled_s) for e in session.scalars(select(Episode))
+        }
+        events = [
+            (e.patient_id, e.detail)
+            for e in session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == "episode_labelled")
+                .order_by(AuditEvent.id)
+            )
+        ]
+    db.dispose()
+    return labels, events
+
+
+def listing(out: str) -> tuple[list[str], dict[int, str]]:
+    """Header of ``admin episodes`` and each listed episode's label (the last column)."""
+    header, *rows = out.splitlines()
+    return header.split(), {int(row.split()[0]): row.split()[-1] for row in rows}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_label_relabel_and_refuse_unknown_episode(admin, episodes):
+    a, d = episodes["a"], episodes["d"]
+    code, out, _ = admin("episode", "label", str(a), "--as", "reaction", "--by", "Dr Ann")
+    assert code == 0
+    assert out.strip() == f"episode {a} (p1, anaphylaxis, closed) labelled reaction by Dr Ann"
+    labels, _ = stored(admin.url)
+    assert labels[a][:2] == ("reaction", "Dr Ann") and labels[a][2] is not None
+    assert all(labels[e] == (None, None, None) for e in labels if e != a)
+
+    # relabelling is allowed: the latest label wins
+    assert admin("episode", "label", str(a), "--as", "false-alarm", "--by", "Bo")[0] == 0
+    # an open episode may be labelled too (the default labeller is the login name)
+    assert admin("episode", "label", str(d), "--as", "reaction")[0] == 0
+    before = stored(admin.url)
+    labels, events = before
+    assert labels[a][:2] == ("false_alarm", "Bo")
+    assert labels[d][0] == "reaction" and labels[d][1]
+    assert [(pid, detail["episode_id"], detail["label"]) for pid, detail in events] == [
+        ("p1", a, "reaction"),
+        ("p1", a, "false_alarm"),
+        ("p2", d, "reaction"),
+    ]
+    assert events[1][1]["previous_label"] == "reaction"
+    assert not any("hr_" in json.dumps(detail) for _, detail in events), "no vitals in the audit"
+
+    code, out, err = admin("episode", "label", "999", "--as", "reaction")
+    assert code == 1 and out == "" and "no episode with id 999" in err
+    code, _, err = admin("episode", "label", str(a), "--as", "reaction", "--by", "N" * 101)
+    assert code == 1 and "at most 100 fit" in err
+    code, _, err = admin("episode", "label", str(a), "--as", "maybe")
+    assert code == 2 and "invalid choice" in err
+    assert stored(admin.url) == before, "a refused label changes nothing"
+
+
+def test_listing_shows_labels_and_what_is_left_to_review(admin, episodes):
+    a, b, c, d = (episodes[k] for k in "abcd")
+    assert admin("episode", "label", str(c), "--as", "false-alarm")[0] == 0
+    code, out, _ = admin("episodes")
+    header, labels = listing(out)
+    assert code == 0 and header[-2:] == ["model", "label"]
+    assert labels == {a: "-", b: "-", c: "false_alarm", d: "-"}
+    # to review: closed and unlabelled (the open one is still going on)
+    assert listing(admin("episodes", "--unlabelled")[1])[1] == {a: "-", b: "-"}
+    assert listing(admin("episodes", "--unlabelled", "--patient", "p2")[1])[1] == {}
+    assert admin("episode", "label", str(a), "--as", "reaction")[0] == 0
+    assert listing(admin("episodes", "--unlabelled")[1])[1] == {b: "-"}
+
+
+def test_export_writes_the_labelled_onsets_pseudonymised(admin, episodes, tmp_path):
+    a, c = episodes["a"], episodes["c"]
+    assert admin("episode", "label", str(a), "--as", "reaction")[0] == 0
+    assert admin("episode", "label", str(c), "--as", "false-alarm")[0] == 0
+    (tmp_path / "export").mkdir()
+    out_file = tmp_path / "export" / "labels.jsonl"
+    code, out, _ = admin("episode", "export-labels", "--out", str(out_file))
+    assert code == 0
+    assert out.strip() == f"3 onset alarms of 2 labelled episodes written to {out_file}"
+    records = read_jsonl(out_file)
+    p1, p2 = pseudonym(KEY, "p1"), pseudonym(KEY, "p2")
+    assert records == [
+        {
+            "episode_id": a,
+            "subject": p1,
+            "label": "reaction",
+            "kind": "flush",
+            "time_s": T0,
+            "severity": "warning",
+            "model_version": MODEL,
+            "evidence": {"hr_trend_bpm": 12.0, "hr_rise_bpm": 22.0, "onset": 1.0},
+        },
+        {
+            "episode_id": a,
+            "subject": p1,
+            "label": "reaction",
+            "kind": "anaphylaxis",
+            "time_s": T0 + 120,
+            "severity": "critical",
+            "model_version": MODEL,
+            "evidence": {"hr_trend_bpm": 30.0, "hr_rise_bpm": 40.0, "onset": 1.0},
+        },
+        {
+            "episode_id": c,
+            "subject": p2,
+            "label": "false_alarm",
+            "kind": "flush",
+            "time_s": T0 + 1800,
+            "severity": "warning",
+            "model_version": MODEL,
+            "evidence": {"hr_trend_bpm": 9.0, "hr_rise_bpm": 19.0, "onset": 1.0},
+        },
+    ]
+    # the pseudonym: 16 hex chars, not the id, one per patient, keyed by the secret
+    assert len(p1) == 16 and int(p1, 16) >= 0 and p1 != p2
+    assert "p1" not in out_file.read_text().replace(p1, "").replace(p2, "")
+    assert pseudonym(KEY, "p1") == p1 and pseudonym("another-key", "p1") != p1
+    first = out_file.read_bytes()
+    assert admin("episode", "export-labels", "--out", str(out_file))[0] == 0
+    assert out_file.read_bytes() == first, "a second export is identical"
+    assert stat.S_IMODE(out_file.stat().st_mode) == 0o600, "health data: owner-only"
+    assert [p.name for p in out_file.parent.iterdir()] == ["labels.jsonl"], "no temporary left"
+
+    code, out, _ = admin("episode", "export-labels", "--out", str(out_file), "--patient", "p2")
+    assert code == 0 and out.startswith("1 onset alarms of 1 labelled episodes")
+    assert [(r["episode_id"], r["subject"]) for r in read_jsonl(out_file)] == [(c, p2)]
+
+
+def test_export_depends_on_the_key_and_refuses_bad_requests(admin, episodes, tmp_path, monkeypatch):
+    assert admin("episode", "label", str(episodes["b"]), "--as", "reaction")[0] == 0
+    out_file = tmp_path / "labels.jsonl"
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", "a-different-deployment-key")
+    assert admin("episode", "export-labels", "--out", str(out_file))[0] == 0
+    [record] = read_jsonl(out_file)
+    assert record["subject"] == pseudonym("a-different-deployment-key", "p1")
+    assert record["subject"] != pseudonym(KEY, "p1")
+
+    code, _, err = admin("episode", "export-labels", "--out", str(out_file), "--patient", "zz")
+    assert code == 1 and "patient 'zz' is not registered" in err
+    code, _, err = admin("episode", "export-labels", "--out", str(tmp_path / "no" / "x.jsonl"))
+    assert code == 1 and "cannot write" in err
+    assert read_jsonl(out_file) == [record], "a refused export leaves the last file intact"
+
+
+def test_labelled_episode_without_onset_is_skipped_and_counted(admin, episodes, tmp_path):
+    a, b = episodes["a"], episodes["b"]
+    for episode_id in (a, b):
+        assert admin("episode", "label", str(episode_id), "--as", "reaction")[0] == 0
+    db = Database(admin.url, secret_key=KEY)
+    with db.session() as session:  # a summary without its onset (should not happen)
+        episode = session.get_one(Episode, b)
+        alarms = [
+            {**entry, "evidence": {"hr_trend_bpm": 1.0}} for entry in episode.summary["alarms"]
+        ]
+        episode.summary = {**episode.summary, "alarms": alarms}
+    with db.session() as session:
+        export = export_labels(session, KEY)
+    db.dispose()
+    assert (export.episodes, export.skipped_episodes) == (1, 1)
+    assert {r["episode_id"] for r in export.records} == {a}
+    out_file = tmp_path / "labels.jsonl"
+    code, out, _ = admin("episode", "export-labels", "--out", str(out_file))
+    assert code == 0 and out.strip() == (
+        f"2 onset alarms of 1 labelled episodes written to {out_file}; "
+        "1 labelled episodes without an onset alarm skipped"
+    )
+
+
+def test_migration_adds_unlabelled_columns_and_keeps_episodes(service_db_url, admin):
+    engine = make_engine(service_db_url)
+    command.upgrade(alembic_config(engine), "0003")  # a database from before the labels
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO patients (id, display_name, timezone, emergency_plan, "
+                "cancel_window_s, ack_timeout_s, repeat_interval_s, created_s) "
+                "VALUES ('p1', 'Alex', 'UTC', '', 60, 180, 60, 0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO episodes (id, patient_id, kind, severity, state, opened_s, "
+                "closed_s, model_version, signal_lost, summary) VALUES (7, 'p1', 'flush', "
+                "'warning', 'closed', 10, 20, 'fw-old', false, :summary)"
+            ),
+            {"summary": json.dumps({"alarms": []})},
+        )
+    code, out, _ = admin("episodes", "--unlabelled")  # opening migrates to the newest revision
+    assert code == 0 and listing(out)[1] == {7: "-"}
+    assert admin("episode", "label", "7", "--as", "false-alarm")[0] == 0
+    assert stored(service_db_url)[0][7][0] == "false_alarm"
+    command.downgrade(alembic_config(engine), "0003")
+    columns = {c["name"] for c in inspect(engine).get_columns("episodes")}
+    assert columns.isdisjoint({"label", "labelled_by", "labelled_s"}) and "summary" in columns
+    with engine.connect() as connection:  # the episode itself survives the downgrade
+        assert connection.execute(text("SELECT id FROM episodes")).scalars().all() == [7]
+    engine.dispose()
