@@ -60,6 +60,8 @@ def set_label(
     session: Session, episode_id: int, label: EpisodeLabel, by: str, now_s: float
 ) -> Episode:
     """Label one episode (the latest label wins) and audit it; unknown ids are a ConfigError."""
+    if not by.strip():
+        raise ConfigError("say who labelled the episode (--by NAME)")
     _fits(by, Episode.labelled_by, "the labeller's name")
     episode = session.get(Episode, episode_id)
     if episode is None:
