@@ -19,11 +19,14 @@ from sqlalchemy import inspect, select, text
 
 from flarewatch.cli import main
 from models.alarm import Alarm, AlarmKind, Severity
+from models.detector import PatientDetector
+from models.labels import load_labelled_onsets
 from service.alerts import AlertManager
 from service.db import AuditEvent, Database, Episode
 from service.db.session import alembic_config, make_engine
 from service.episodes import EpisodeEngine
 from service.episodes.labels import export_labels, pseudonym
+from tests.test_models_detector import make_samples
 
 T0 = 1_764_000_000.0
 KEY = "episode-label-test-key"
@@ -308,3 +311,31 @@ def test_migration_adds_unlabelled_columns_and_keeps_episodes(service_db_url, ad
     with engine.connect() as connection:  # the episode itself survives the downgrade
         assert connection.execute(text("SELECT id FROM episodes")).scalars().all() == [7]
     engine.dispose()
+
+
+def test_exported_labels_of_real_detector_alarms_train_the_confirmer(admin, tmp_path):
+    """The contract between the service's export and models.labels, end to end."""
+    assert admin("patient", "add", "p1")[0] == 0
+    db = Database(admin.url, secret_key=KEY)
+    engine = EpisodeEngine(
+        AlertManager(db, lambda: T0, secret_key=KEY, public_base_url="http://127.0.0.1:9")
+    )
+    detector = PatientDetector(patient_id="p1")
+    raised = detector.update(make_samples(40, surge_at_min=25, surge_frac=0.5))
+    assert [a.kind for a in raised if a.evidence.get("onset")] == [AlarmKind.ANAPHYLAXIS]
+    for item in raised:
+        engine.on_alarm(item)
+    with db.session() as session:
+        [episode_id] = [e.id for e in session.scalars(select(Episode))]
+    db.dispose()
+    assert admin("episode", "label", str(episode_id), "--as", "reaction")[0] == 0
+    out_file = tmp_path / "labels.jsonl"
+    assert admin("episode", "export-labels", "--out", str(out_file))[0] == 0
+    read = load_labelled_onsets(out_file)
+    assert (read.lines, read.rejected, read.other_rules) == (1, 0, 0)
+    [(onset, label)] = read.candidates
+    assert label == 1 and onset.kind is AlarmKind.ANAPHYLAXIS
+    assert onset.patient_id == "real:" + pseudonym(KEY, "p1")
+    onset_alarm = next(a for a in raised if a.evidence.get("onset"))
+    assert onset.evidence == onset_alarm.evidence  # every feature the confirmer reads survives
+    assert read.counts() == {"anaphylaxis_reactions": 1}
