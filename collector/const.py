@@ -73,3 +73,12 @@ RECONNECT_JITTER_FRACTION: Final = 0.2
 
 SHUTDOWN_FLUSH_TIMEOUT_S: Final = 5.0
 """On a clean stop, wait this long for in-flight batches to be acknowledged before disconnecting."""
+
+# --- device profiles -----------------------------------------------------------------------------
+
+CADENCE_MAX_GAP_S: Final = 10.0
+"""Steps are counted from a cadence (Running Speed and Cadence) only between notifications at most
+this far apart. RSC sensors notify about once a second, and the BLE watchdog reconnects after 10 s
+of silence (``collector.ble.const.WATCHDOG_TIMEOUT_S``): a longer gap lost notifications, and
+assuming the last cadence held throughout would invent minutes of walking. The next notification
+then counts from zero."""

@@ -158,7 +158,7 @@ def test_every_supported_characteristic_has_a_json_form() -> None:
         "2a37": "16480301", "2a38": "02", "2a1c": "066e0100ffe2070b190e1e0002",
         "2a1e": "00ffff7f00", "2a6e": "0080", "2a19": "64", "2a23": "0102030405112200",
         "2a50": "02010002000300", "2a24": "4231", "2a25": "", "2a26": "31", "2a27": "41",
-        "2a28": "32", "2a29": "41636d65",
+        "2a28": "32", "2a29": "41636d65", "2a53": "0700035a480010270000", "2a54": "1f00",
     }  # fmt: skip
     assert {normalize_uuid(u) for u in samples} == set(STANDARD_CHARACTERISTICS)
     for short, payload in samples.items():

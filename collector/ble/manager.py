@@ -318,7 +318,9 @@ class ConnectionManager:
         if link.plan is None:
             return
         try:
-            decoded = link.plan.to_sample_fields(uuid, data, device_id=config.device_id)
+            decoded = link.plan.to_sample_fields(
+                uuid, data, device_id=config.device_id, received_s=self._clock()
+            )
         except GattParseError as exc:
             link.parse_errors[exc.reason] += 1
             log.warning("%s (%d so far from this device)", exc, link.parse_errors.total())

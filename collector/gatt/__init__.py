@@ -30,6 +30,12 @@ from collector.gatt.heart_rate import (
 )
 from collector.gatt.ieee11073 import FloatSpecial
 from collector.gatt.reader import PayloadReader
+from collector.gatt.running_speed_cadence import (
+    RscFeature,
+    RscMeasurement,
+    parse_rsc_feature,
+    parse_rsc_measurement,
+)
 from collector.gatt.uuids import normalize_uuid, short_form
 from collector.gatt.values import GattValue, JsonValue
 
@@ -49,6 +55,8 @@ __all__ = [
     "Parser",
     "PayloadReader",
     "PnpId",
+    "RscFeature",
+    "RscMeasurement",
     "SensorLocation",
     "SystemId",
     "TemperatureMeasurement",
@@ -61,6 +69,8 @@ __all__ = [
     "parse_body_sensor_location",
     "parse_environmental_temperature",
     "parse_heart_rate_measurement",
+    "parse_rsc_feature",
+    "parse_rsc_measurement",
     "parse_temperature_measurement",
     "short_form",
 ]

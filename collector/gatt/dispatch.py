@@ -25,6 +25,7 @@ from collector.gatt.device_information import (
 from collector.gatt.environmental_sensing import parse_environmental_temperature
 from collector.gatt.health_thermometer import parse_temperature_measurement
 from collector.gatt.heart_rate import parse_body_sensor_location, parse_heart_rate_measurement
+from collector.gatt.running_speed_cadence import parse_rsc_feature, parse_rsc_measurement
 from collector.gatt.values import GattValue
 
 Parser = Callable[[bytes | bytearray | memoryview], GattValue]
@@ -62,6 +63,8 @@ STANDARD_CHARACTERISTICS: Mapping[str, CharacteristicParser] = _table(
     CharacteristicParser(
         uuids.ENVIRONMENTAL_TEMPERATURE, "temperature", parse_environmental_temperature
     ),
+    CharacteristicParser(uuids.RSC_MEASUREMENT, "rsc_measurement", parse_rsc_measurement),
+    CharacteristicParser(uuids.RSC_FEATURE, "rsc_feature", parse_rsc_feature),
     CharacteristicParser(uuids.BATTERY_LEVEL, "battery_level", parse_battery_level),
     CharacteristicParser(uuids.SYSTEM_ID, "system_id", parse_system_id),
     CharacteristicParser(uuids.PNP_ID, "pnp_id", parse_pnp_id),

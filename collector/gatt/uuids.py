@@ -60,6 +60,7 @@ HEALTH_THERMOMETER_SERVICE: Final = from_short(0x1809)
 ENVIRONMENTAL_SENSING_SERVICE: Final = from_short(0x181A)
 BATTERY_SERVICE: Final = from_short(0x180F)
 DEVICE_INFORMATION_SERVICE: Final = from_short(0x180A)
+RUNNING_SPEED_CADENCE_SERVICE: Final = from_short(0x1814)
 
 # Characteristics (Assigned Numbers §3.8.1).
 HEART_RATE_MEASUREMENT: Final = from_short(0x2A37)
@@ -76,3 +77,5 @@ HARDWARE_REVISION_STRING: Final = from_short(0x2A27)
 SOFTWARE_REVISION_STRING: Final = from_short(0x2A28)
 MANUFACTURER_NAME_STRING: Final = from_short(0x2A29)
 PNP_ID: Final = from_short(0x2A50)
+RSC_MEASUREMENT: Final = from_short(0x2A53)
+RSC_FEATURE: Final = from_short(0x2A54)

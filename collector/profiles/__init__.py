@@ -6,6 +6,7 @@ from collector.profiles.base import (
     DeviceDescription,
     DeviceMatch,
     DeviceProfile,
+    FieldAccumulator,
     Measurement,
     SampleFieldValue,
     Subscription,
@@ -20,8 +21,10 @@ from collector.profiles.standard import (
     ENVIRONMENTAL_SENSING,
     HEALTH_THERMOMETER,
     HEART_RATE,
+    RUNNING_SPEED_CADENCE,
     STANDARD_PROFILES,
 )
+from collector.profiles.steps import CadenceSteps
 
 __all__ = [
     "BATTERY",
@@ -30,13 +33,16 @@ __all__ = [
     "HEALTH_THERMOMETER",
     "HEART_RATE",
     "PLUGIN_ATTRIBUTE",
+    "RUNNING_SPEED_CADENCE",
     "STANDARD_PRIORITY",
     "STANDARD_PROFILES",
     "VENDOR_PRIORITY",
+    "CadenceSteps",
     "DecodedCharacteristic",
     "DeviceDescription",
     "DeviceMatch",
     "DeviceProfile",
+    "FieldAccumulator",
     "Measurement",
     "MeasurementPlan",
     "ProfileRegistry",

@@ -11,7 +11,7 @@ import dataclasses
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from collector.gatt import GattValue, normalize_uuid
 
@@ -19,6 +19,19 @@ SampleFieldValue = float | int | bool | tuple[float, ...]
 """A value of one ``flarewatch.payloads.Sample`` field."""
 
 V = TypeVar("V", bound=GattValue)
+V_contra = TypeVar("V_contra", bound=GattValue, contravariant=True)
+
+
+class FieldAccumulator(Protocol[V_contra]):
+    """Per-device state of a mapping that needs earlier notifications (steps from a cadence).
+
+    One is created per device and connection (with its ``MeasurementPlan``), so a reconnect
+    starts afresh; ``received_s`` is the receive time on the gateway's monotonic clock.
+    """
+
+    def to_fields(self, value: V_contra, received_s: float) -> Mapping[str, SampleFieldValue]:
+        """Sample fields of ``value``, received at ``received_s``, given what came before."""
+        ...
 
 
 def no_sample_fields(value: GattValue) -> Mapping[str, SampleFieldValue]:
@@ -40,6 +53,8 @@ class Measurement(Generic[V]):
     ``subscribe`` is how to receive updates (``None``: read only); ``read_on_connect`` asks for
     one read after every (re)connection (battery, metadata); ``required`` says the profile is
     useless without it, so its absence on a connected device is a configuration problem.
+    ``accumulator`` makes a fresh per-device ``FieldAccumulator``; when set it maps the values
+    (given their receive time) and ``to_fields`` only serves callers that know no time.
     """
 
     uuid: str
@@ -49,6 +64,7 @@ class Measurement(Generic[V]):
     subscribe: Subscription | None = None
     read_on_connect: bool = False
     required: bool = False
+    accumulator: Callable[[], FieldAccumulator[V]] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "uuid", normalize_uuid(self.uuid))

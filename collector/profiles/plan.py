@@ -1,7 +1,10 @@
 """The measurement plan of one connected device: what to subscribe to and read, and how to map.
 
-The BLE connection manager builds one plan per device with ``ProfileRegistry.plan_for`` and then
-only calls ``plan.to_sample_fields(uuid, data, device_id=...)`` for every notification or read.
+The BLE connection manager builds one plan per device and connection with
+``ProfileRegistry.plan_for`` and then only calls
+``plan.to_sample_fields(uuid, data, device_id=..., received_s=...)`` for every notification or
+read. A plan owns the per-device state of measurements that need it (steps from a cadence), so a
+new connection, which gets a new plan, never carries state over from the last one.
 """
 
 from __future__ import annotations
@@ -13,7 +16,12 @@ from typing import Any
 
 from collector.errors import GattParseError
 from collector.gatt import GattValue, normalize_uuid
-from collector.profiles.base import DeviceProfile, Measurement, SampleFieldValue
+from collector.profiles.base import (
+    DeviceProfile,
+    FieldAccumulator,
+    Measurement,
+    SampleFieldValue,
+)
 from collector.profiles.sample_fields import conform_to_contract
 
 
@@ -35,10 +43,14 @@ class DecodedCharacteristic:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class MeasurementPlan:
-    """The characteristics of a device from all matching profiles, one owner per characteristic."""
+    """The characteristics of a device from all matching profiles, one owner per characteristic.
+
+    ``accumulators`` holds this device's state for the measurements that declare one.
+    """
 
     profiles: tuple[DeviceProfile, ...]
     measurements: Mapping[str, Measurement[Any]]
+    accumulators: Mapping[str, FieldAccumulator[Any]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def of(cls, profiles: tuple[DeviceProfile, ...]) -> MeasurementPlan:
@@ -48,7 +60,10 @@ class MeasurementPlan:
         for profile in ordered:
             for measurement in profile.measurements:
                 measurements.setdefault(measurement.uuid, measurement)
-        return cls(ordered, measurements)
+        accumulators = {
+            uuid: m.accumulator() for uuid, m in measurements.items() if m.accumulator is not None
+        }
+        return cls(ordered, measurements, accumulators)
 
     @property
     def subscriptions(self) -> tuple[Measurement[Any], ...]:
@@ -85,8 +100,18 @@ class MeasurementPlan:
         data: bytes | bytearray | memoryview,
         *,
         device_id: str | None = None,
+        received_s: float | None = None,
     ) -> DecodedCharacteristic:
-        """Decode a notification or read and map it to contract sample fields (pure)."""
+        """Decode a notification or read and map it to contract sample fields.
+
+        ``received_s`` (monotonic seconds) feeds the device's accumulators, e.g. steps from a
+        cadence; without it such a measurement yields only its stateless fields (none for RSC).
+        """
         measurement, value = self.decode(uuid, data, device_id=device_id)
-        fields, rejected = conform_to_contract(measurement.to_fields(value))
+        accumulator = self.accumulators.get(measurement.uuid)
+        if accumulator is not None and received_s is not None:
+            mapped = accumulator.to_fields(value, received_s)
+        else:
+            mapped = measurement.to_fields(value)
+        fields, rejected = conform_to_contract(mapped)
         return DecodedCharacteristic(measurement.uuid, measurement.name, value, fields, rejected)

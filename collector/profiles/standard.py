@@ -1,9 +1,10 @@
-"""The Bluetooth SIG profiles every gateway knows: heart rate, thermometers, battery, device info.
+"""The Bluetooth SIG profiles every gateway knows: heart rate, thermometers, cadence, battery, info.
 
 Mappings to the contract: a Health Thermometer or Environmental Sensing temperature becomes
 ``skin_temperature_c`` (the contract's only temperature, and what a wrist or patch sensor
 measures), except readings labelled as taken at a core-body site (mouth, rectum, ear, tympanum,
-gastro-intestinal tract), which would otherwise look like extreme skin warming.
+gastro-intestinal tract), which would otherwise look like extreme skin warming. A Running Speed
+and Cadence cadence becomes ``steps`` (``collector.profiles.steps``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collector.gatt import (
     parse_body_sensor_location,
     parse_environmental_temperature,
     parse_heart_rate_measurement,
+    parse_rsc_feature,
+    parse_rsc_measurement,
     parse_temperature_measurement,
 )
 from collector.gatt import uuids as u
@@ -33,6 +36,7 @@ from collector.profiles.base import (
     SampleFieldValue,
     Subscription,
 )
+from collector.profiles.steps import CadenceSteps
 
 CORE_BODY_SITES = frozenset(
     {
@@ -140,6 +144,23 @@ ENVIRONMENTAL_SENSING = DeviceProfile(
     ),
 )
 
+RUNNING_SPEED_CADENCE = DeviceProfile(
+    name="running_speed_cadence",
+    description="Running Speed and Cadence Service 0x1814: steps from the walking/running cadence",
+    matches=(DeviceMatch(service_uuids=frozenset({u.RUNNING_SPEED_CADENCE_SERVICE})),),
+    measurements=(
+        Measurement(
+            u.RSC_MEASUREMENT,
+            "rsc_measurement",
+            parse_rsc_measurement,
+            subscribe=Subscription.NOTIFY,
+            required=True,
+            accumulator=CadenceSteps,
+        ),
+        Measurement(u.RSC_FEATURE, "rsc_feature", parse_rsc_feature, read_on_connect=True),
+    ),
+)
+
 BATTERY = DeviceProfile(
     name="battery",
     description="Battery Service 0x180F: charge, read on connect and notified when supported",
@@ -172,6 +193,7 @@ STANDARD_PROFILES = (
     HEART_RATE,
     HEALTH_THERMOMETER,
     ENVIRONMENTAL_SENSING,
+    RUNNING_SPEED_CADENCE,
     BATTERY,
     DEVICE_INFORMATION,
 )

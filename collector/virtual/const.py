@@ -14,6 +14,10 @@ HEART_RATE_INTERVAL_S: Final = 1.0
 TEMPERATURE_INTERVAL_S: Final = 1.0
 """The acceptance load is 1 Hz heart rate + 1 Hz temperature per device (issue 3)."""
 
+STEP_LENGTH_M: Final = 0.7
+"""Speed a virtual RSC sensor reports is cadence x step length; 0.7 m is an adult walking step
+(the speed is informative only: the collector maps the cadence to steps)."""
+
 WEARABLE_ADDRESS_PREFIX: Final = "C0:5E:00:00"
 """Virtual bands get random static addresses C0:5E:00:00:HH:LL (the two top bits set)."""
 

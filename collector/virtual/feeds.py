@@ -9,6 +9,10 @@ from collector.simulation import PatientSimulator, random_profile
 from collector.sources.base import Reading
 from collector.virtual.wearable import SteadyVitals, Vitals
 
+MS_PER_MINUTE = 60_000
+MAX_CADENCE_PER_MIN = 255
+"""RSC Instantaneous Cadence is a uint8 (RSCS §3.1.1.3)."""
+
 BAND_WORN_BEFORE_MS = 3_600_000
 """Virtual bands have been worn for an hour when the world starts: past the ~10 min sensor
 warm-up (GUIDE §3), so the first values are already skin values."""
@@ -33,11 +37,14 @@ class SimulatorVitals:
         now = self._clock_ms()
         readings = self.simulator.generate(now - self.simulator.interval_ms, now + 1).readings()
         if readings:
-            self._last = _vitals(readings[-1], self._last)
+            self._last = _vitals(readings[-1], self._last, self.simulator.interval_ms)
         return self._last
 
 
-def _vitals(reading: Reading, last: Vitals) -> Vitals:
+def _vitals(reading: Reading, last: Vitals, interval_ms: int) -> Vitals:
+    cadence = last.cadence_per_min
+    if reading.steps is not None:  # steps in one simulator interval, as a rate per minute
+        cadence = min(round(reading.steps * MS_PER_MINUTE / interval_ms), MAX_CADENCE_PER_MIN)
     return Vitals(
         heart_rate_bpm=reading.heart_rate_bpm or last.heart_rate_bpm,
         skin_temperature_c=reading.skin_temperature_c or last.skin_temperature_c,
@@ -46,6 +53,7 @@ def _vitals(reading: Reading, last: Vitals) -> Vitals:
         battery_percent=(
             last.battery_percent if reading.battery_percent is None else reading.battery_percent
         ),
+        cadence_per_min=cadence,
     )
 
 

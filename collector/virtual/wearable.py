@@ -1,6 +1,8 @@
 """A virtual wearable: a Bumble peripheral streaming Heart Rate, Health Thermometer and Battery.
 
-The values come from a vitals feed (the physiological simulator).
+The values come from a vitals feed (the physiological simulator). Given ``rsc_interval_s`` it also
+serves Running Speed and Cadence (0x1814), as a sports watch or foot pod does, with the cadence
+the feed says the wearer walks at.
 
 Heart Rate Measurement payloads are encoded by Bumble's own Heart Rate profile, an encoder
 independent of our parsers. The energy-expended field counts notifications (it is cumulative on a
@@ -31,6 +33,7 @@ from collector.gatt.health_thermometer import encode_temperature_measurement
 from collector.virtual.const import (
     ADVERTISING_INTERVAL_MS,
     HEART_RATE_INTERVAL_S,
+    STEP_LENGTH_M,
     TEMPERATURE_INTERVAL_S,
 )
 
@@ -40,6 +43,12 @@ HEART_RATE_MEASUREMENT = gatt.GATT_HEART_RATE_MEASUREMENT_CHARACTERISTIC
 TEMPERATURE_MEASUREMENT = UUID.from_16_bits(0x2A1C, "Temperature Measurement")
 INTERMEDIATE_TEMPERATURE = UUID.from_16_bits(0x2A1E, "Intermediate Temperature")
 BATTERY_LEVEL = gatt.GATT_BATTERY_LEVEL_CHARACTERISTIC
+RSC_MEASUREMENT = UUID.from_16_bits(0x2A53, "RSC Measurement")
+RSC_FEATURE = UUID.from_16_bits(0x2A54, "RSC Feature")
+RSC_FEATURE_RUNNING_STATUS = 0x0004  # RSCS §3.2.1: walking/running status supported
+RSC_FLAG_RUNNING = 0x04  # RSCS §3.1.1.1
+RUNNING_CADENCE_PER_MIN = 140
+"""Cadences from here up are reported as running (a brisk walk stays below ~130 steps/min)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,7 @@ class Vitals:
     rr_intervals_s: tuple[float, ...] = ()
     contact_detected: bool = True
     battery_percent: int = 90
+    cadence_per_min: int = 0
 
 
 class VitalsFeed(Protocol):
@@ -68,6 +78,7 @@ class SteadyVitals:
     heart_rate_bpm: float = 68.0
     skin_temperature_c: float = 33.2
     battery_percent: int = 90
+    cadence_per_min: int = 0
 
     def vitals_at(self, elapsed_s: float) -> Vitals:
         """Deterministic vitals: +-3 bpm and +-0.1 degC over a 60 s period."""
@@ -78,12 +89,24 @@ class SteadyVitals:
             skin_temperature_c=self.skin_temperature_c + 0.1 * wave,
             rr_intervals_s=(60.0 / rate,),
             battery_percent=self.battery_percent,
+            cadence_per_min=self.cadence_per_min,
         )
 
 
 def encode_temperature(celsius: float) -> bytes:
     """Temperature Measurement / Intermediate Temperature value in 0.01 degC (no extras)."""
     return encode_temperature_measurement(round(celsius * 100), -2)
+
+
+def encode_rsc_measurement(cadence_per_min: int) -> bytes:
+    """RSC Measurement value (RSCS §3.1): flags, speed in 1/256 m/s, cadence; no optional fields.
+
+    Written with ``struct`` from the specification, independently of the collector's parser.
+    """
+    cadence = max(0, min(cadence_per_min, 0xFF))
+    speed = min(round(cadence / 60 * STEP_LENGTH_M * 256), 0xFFFF)
+    flags = RSC_FLAG_RUNNING if cadence >= RUNNING_CADENCE_PER_MIN else 0
+    return struct.pack("<BHB", flags, speed, cadence)
 
 
 class VirtualWearable:
@@ -98,6 +121,7 @@ class VirtualWearable:
         *,
         heart_rate_interval_s: float = HEART_RATE_INTERVAL_S,
         temperature_interval_s: float = TEMPERATURE_INTERVAL_S,
+        rsc_interval_s: float | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.name = name
@@ -105,6 +129,7 @@ class VirtualWearable:
         self.feed: VitalsFeed = feed or SteadyVitals()
         self.heart_rate_interval_s = heart_rate_interval_s
         self.temperature_interval_s = temperature_interval_s
+        self.rsc_interval_s = rsc_interval_s
         self.controller = Controller(f"ctl-{name}", link=link)
         self.device = Device(
             name=name,
@@ -140,15 +165,29 @@ class VirtualWearable:
             gatt.Characteristic.READABLE,
             bytes([HeartRateService.BodySensorLocation.WRIST]),
         )
-        self.device.add_services(
-            [
-                gatt.Service(gatt.GATT_HEART_RATE_SERVICE, [self._heart_rate, location]),
-                gatt.Service(
-                    gatt.GATT_HEALTH_THERMOMETER_SERVICE, [self._temperature, self._intermediate]
-                ),
-                gatt.Service(gatt.GATT_BATTERY_SERVICE, [self._battery]),
-            ]
+        self._rsc: gatt.Characteristic[bytes] = gatt.Characteristic(
+            RSC_MEASUREMENT, props.NOTIFY, no_access, b""
         )
+        services = [
+            gatt.Service(gatt.GATT_HEART_RATE_SERVICE, [self._heart_rate, location]),
+            gatt.Service(
+                gatt.GATT_HEALTH_THERMOMETER_SERVICE, [self._temperature, self._intermediate]
+            ),
+            gatt.Service(gatt.GATT_BATTERY_SERVICE, [self._battery]),
+        ]
+        self._advertised_services = [0x180D, 0x1809, 0x180F]
+        if rsc_interval_s is not None:
+            feature: gatt.Characteristic[bytes] = gatt.Characteristic(
+                RSC_FEATURE,
+                props.READ,
+                gatt.Characteristic.READABLE,
+                struct.pack("<H", RSC_FEATURE_RUNNING_STATUS),
+            )
+            services.append(
+                gatt.Service(gatt.GATT_RUNNING_SPEED_AND_CADENCE_SERVICE, [self._rsc, feature])
+            )
+            self._advertised_services.append(0x1814)
+        self.device.add_services(services)
 
     def _vitals(self) -> Vitals:
         return self.feed.vitals_at(self._clock() - self._started_at)
@@ -161,7 +200,7 @@ class VirtualWearable:
                 (AdvertisingData.FLAGS, bytes([0x06])),
                 (
                     AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                    struct.pack("<HHH", 0x180D, 0x1809, 0x180F),
+                    struct.pack(f"<{len(self._advertised_services)}H", *self._advertised_services),
                 ),
                 (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
             ]
@@ -177,6 +216,10 @@ class VirtualWearable:
             asyncio.create_task(self._every(self.heart_rate_interval_s, self._send_heart_rate)),
             asyncio.create_task(self._every(self.temperature_interval_s, self._send_temperature)),
         ]
+        if self.rsc_interval_s is not None:
+            self._tasks.append(
+                asyncio.create_task(self._every(self.rsc_interval_s, self._send_rsc))
+            )
 
     async def stop(self) -> None:
         """Stop streaming and power off."""
@@ -213,6 +256,11 @@ class VirtualWearable:
         return int(self._heart_rate.handle)
 
     @property
+    def rsc_handle(self) -> int | None:
+        """ATT handle of the RSC Measurement value (``None``: this band serves no RSC)."""
+        return None if self.rsc_interval_s is None else int(self._rsc.handle)
+
+    @property
     def temperature_handle(self) -> int:
         """ATT handle of the Temperature Measurement value."""
         return int(self._temperature.handle)
@@ -247,4 +295,11 @@ class VirtualWearable:
             return
         await self.device.indicate_subscribers(
             self._temperature, encode_temperature(self._vitals().skin_temperature_c)
+        )
+
+    async def _send_rsc(self) -> None:
+        if not self._subscribed(self._rsc):
+            return
+        await self.device.notify_subscribers(
+            self._rsc, encode_rsc_measurement(self._vitals().cadence_per_min)
         )

@@ -83,6 +83,7 @@ class Delivered:
 
     heart_rate_counters: list[int] = field(default_factory=list)
     temperatures: int = 0
+    rsc_cadences: list[int] = field(default_factory=list)
     other: int = 0
 
 
@@ -221,6 +222,8 @@ class VirtualWorld:
                     record.heart_rate_counters.append(measurement.energy_expended)
             elif handle == wearable.temperature_handle:
                 record.temperatures += 1
+            elif handle == wearable.rsc_handle and len(value) >= 4:
+                record.rsc_cadences.append(value[3])  # RSCS §3.1: the cadence octet
             else:
                 record.other += 1
             return
