@@ -36,6 +36,7 @@ from collector.gatt.uuids import RSC_FEATURE, RSC_MEASUREMENT
 from collector.profiles import DeviceDescription, MeasurementPlan, default_registry
 from collector.simulation import PatientSimulator, random_profile
 from collector.sources.base import Reading
+from collector.virtual.control import serve_world
 from collector.virtual.feeds import SimulatorVitals
 from collector.virtual.wearable import SteadyVitals, encode_rsc_measurement
 from collector.virtual.world import VirtualWorld
@@ -300,3 +301,16 @@ async def test_rsc_notifications_become_samples_with_steps_end_to_end(world: Vir
     assert cadence * elapsed_s / 60 - 1.2 <= counted <= cadence * elapsed_s / 60 + 0.2
     assert counted > 0
     assert manager.links["pod-1"].parse_errors.total() == 0
+
+
+async def test_ble_sim_serves_running_speed_cadence_on_request() -> None:
+    """``flarewatch ble-sim --cadence``: every band also serves 0x1814 (and none does without)."""
+    for enabled in (True, False):
+        world, control, _ready = await serve_world(
+            1, simulator=False, running_speed_cadence=enabled
+        )
+        try:
+            assert (world.wearables["band-1"].rsc_handle is not None) is enabled
+        finally:
+            control.close()
+            await world.close()

@@ -43,6 +43,11 @@ def add_ble_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         action="store_true",
         help="steady resting values instead of the physiological simulator (benchmarks)",
     )
+    sim.add_argument(
+        "--cadence",
+        action="store_true",
+        help="also serve Running Speed and Cadence (0x1814): cadence of the simulated steps",
+    )
     sim.set_defaults(handler=_ble_sim)
 
 
@@ -68,4 +73,5 @@ def _ble_sim(args: argparse.Namespace) -> int:
         args.control_port,
         rate_hz=args.rate_hz,
         simulator=not args.steady,
+        running_speed_cadence=args.cadence,
     )

@@ -41,11 +41,13 @@ async def serve_world(
     heart_rate_interval_s: float = HEART_RATE_INTERVAL_S,
     temperature_interval_s: float = TEMPERATURE_INTERVAL_S,
     simulator: bool = True,
+    running_speed_cadence: bool = False,
 ) -> tuple[VirtualWorld, asyncio.Server, dict[str, Any]]:
     """Start ``devices`` wearables named band-1..N, the HCI server and the control server.
 
     ``simulator`` feeds each band from the physiological simulator (a different patient each);
     else the bands send steady resting values (cheapest, for throughput benchmarks).
+    ``running_speed_cadence`` makes them serve RSC too, notified as often as the heart rate.
     """
     world = VirtualWorld()
     for index in range(1, devices + 1):
@@ -54,6 +56,7 @@ async def serve_world(
             simulated_vitals(index - 1) if simulator else SteadyVitals(),
             heart_rate_interval_s=heart_rate_interval_s,
             temperature_interval_s=temperature_interval_s,
+            rsc_interval_s=heart_rate_interval_s if running_speed_cadence else None,
         )
     transport = await world.start_hci_server(host, hci_port)
 
@@ -103,6 +106,7 @@ def run_ble_sim(
     host: str = "127.0.0.1",
     rate_hz: float = 1.0,
     simulator: bool = True,
+    running_speed_cadence: bool = False,
 ) -> int:
     """Blocking entry point of ``flarewatch ble-sim``: serve until interrupted."""
     # Bumble's virtual controllers warn about every packet still in flight when a link drops
@@ -117,6 +121,7 @@ def run_ble_sim(
             heart_rate_interval_s=1.0 / rate_hz,
             temperature_interval_s=1.0 / rate_hz,
             simulator=simulator,
+            running_speed_cadence=running_speed_cadence,
         )
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
