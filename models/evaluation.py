@@ -19,6 +19,7 @@ from models.bank import DetectorBank
 from models.const import (
     ACC_SD_ACTIVE_G,
     ACC_SD_TAU_S,
+    ACTIVITY_SIGNAL_MEMORY_S,
     EVAL_FITBIT_BLOCK_S,
     EVAL_MATCH_AFTER_END_S,
     EVAL_MIN_EPISODE_SPACING_S,
@@ -82,6 +83,8 @@ class EvaluationResult:
     outcomes: list[EpisodeOutcome] = field(default_factory=list)
     false_alarms: list[FalseAlarm] = field(default_factory=list)
     exposure_days: dict[str, float] = field(default_factory=dict)
+    context_days: dict[str, float] = field(default_factory=dict)
+    """Fitbit days of wear per context ("time = night", "steps = none for a day", ...)."""
     sessions: dict[str, int] = field(default_factory=dict)
     candidates: list[tuple[Alarm, int]] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
@@ -160,21 +163,51 @@ def stress_onset(frame: pd.DataFrame, rng: np.random.Generator) -> float | None:
     return float(choices[rng.integers(len(choices))]) if len(choices) else None
 
 
+def fitbit_context(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The free-living context of every row: night or day, after exercise, steps counted."""
+    times = frame["time_s"].to_numpy(dtype="float64")
+    steps = frame["steps"].fillna(0).to_numpy() if "steps" in frame else np.zeros(len(frame))
+    prefix = np.concatenate([[0.0], np.cumsum(steps)])
+    upto = np.arange(1, len(times) + 1)
+
+    def steps_within(seconds: float) -> np.ndarray:
+        """Steps in (t - seconds, t] for every row t."""
+        since = np.searchsorted(times, times - seconds, side="right")
+        return np.asarray(prefix[upto] - prefix[since])
+
+    hours = (times % 86_400 // 3600).astype(int)
+    return {
+        "time": np.where(np.isin(hours, list(EVAL_NIGHT_HOURS)), "night", "day"),
+        "exercise": np.where(
+            steps_within(30 * 60.0) >= 500, "after exercise", "no recent exercise"
+        ),
+        # a day without a single step: the band (or its export) stopped counting them
+        "steps": np.where(steps_within(ACTIVITY_SIGNAL_MEMORY_S) > 0, "counted", "none for a day"),
+    }
+
+
 def confounders_at(recording: Recording, frame: pd.DataFrame, time_s: float) -> dict[str, str]:
-    """Context of a moment: stress phase, or night/day and recent exercise in free living."""
+    """Context of a moment: stress phase, or the free-living context of its row."""
     row = int(np.searchsorted(frame["time_s"].to_numpy(), time_s, side="right")) - 1
     row = max(row, 0)
     if recording.source == "stress_predict":
         phase = str(frame["phase"].iloc[row]) if "phase" in frame else ""
         return {"phase": phase or "unlabelled"}
-    hour = int(time_s % 86_400 // 3600)
-    times = frame["time_s"].to_numpy()
-    steps = frame["steps"].fillna(0).to_numpy() if "steps" in frame else np.zeros(len(frame))
-    recent = (times > time_s - 30 * 60.0) & (times <= time_s)
-    return {
-        "time": "night" if hour in EVAL_NIGHT_HOURS else "day",
-        "exercise": "after exercise" if steps[recent].sum() >= 500 else "no recent exercise",
-    }
+    return {name: str(labels[row]) for name, labels in fitbit_context(frame).items()}
+
+
+def context_exposure_days(frame: pd.DataFrame) -> dict[str, float]:
+    """Days of wear in each free-living context (``"time = night"`` ...), as Recording.days counts.
+
+    A false-alarm rate within a context divides by the time spent in it, not by all the days.
+    """
+    dt = np.diff(frame["time_s"].to_numpy(dtype="float64"), prepend=np.nan)
+    dt = np.where(dt < 3600.0, dt, 0.0)  # gaps of an hour or more are not worn time (nor NaN)
+    out: dict[str, float] = {}
+    for name, labels in fitbit_context(frame).items():
+        for value in np.unique(labels):
+            out[f"{name} = {value}"] = float(dt[labels == value].sum()) / 86_400.0
+    return out
 
 
 def run_recording(
@@ -286,6 +319,8 @@ def evaluate_fitbit(
     for recording in recordings:
         frame = recording.frame
         result.exposure_days[recording.subject] = recording.days
+        for group, days in context_exposure_days(frame).items():
+            result.context_days[group] = result.context_days.get(group, 0.0) + days
         episodes = [draw_episode(rng, AlarmKind.ANAPHYLAXIS, t) for t in fitbit_onsets(frame, rng)]
         alarms, snapshots = replay_with_snapshots(
             bank_factory(), recording, frame, [e.onset_s for e in episodes], progress

@@ -78,10 +78,13 @@ def false_alarm_table(result: EvaluationResult) -> list[dict[str, Any]]:
     sessions = len(result.sessions)
     rows: list[dict[str, Any]] = []
     groups: dict[tuple[str, str], int] = defaultdict(int)
+    contexts: dict[str, str] = {}
     for fa in result.false_alarms:
         groups[(fa.source, f"{fa.alarm.kind.value}")] += 1
         for name, value in sorted(fa.confounders.items()):
-            groups[(fa.source, f"{fa.alarm.kind.value}, {name} = {value}")] += 1
+            group = f"{fa.alarm.kind.value}, {name} = {value}"
+            groups[(fa.source, group)] += 1
+            contexts[group] = f"{name} = {value}"
     for source, exposure, unit in (
         ("fitbit", fitbit_days, "patient-days"),
         ("stress_predict", float(sessions), "sessions"),
@@ -90,7 +93,11 @@ def false_alarm_table(result: EvaluationResult) -> list[dict[str, Any]]:
         rows.append(_fa_row(source, "all kinds", total, exposure, unit))
         for (src, group), count in sorted(groups.items()):
             if src == source:
-                rows.append(_fa_row(source, group, count, exposure, unit))
+                # a free-living context is divided by the days spent in it
+                days = result.context_days.get(contexts.get(group, ""), exposure)
+                rows.append(
+                    _fa_row(source, group, count, days if src == "fitbit" else exposure, unit)
+                )
     return rows
 
 

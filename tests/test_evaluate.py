@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from flarewatch.cli import main
@@ -24,12 +25,14 @@ from models.const import (
     MODEL_VERSION,
     TRADEOFF_SURGE_SETTINGS,
 )
-from models.datasets import load_fitbit, load_stress_predict
+from models.datasets import Recording, load_fitbit, load_stress_predict
 from models.errors import ArtifactError
 from models.evaluation import (
     EpisodeOutcome,
     EvaluationResult,
     FalseAlarm,
+    confounders_at,
+    context_exposure_days,
     episode_window,
     fitbit_onsets,
     is_onset,
@@ -37,7 +40,7 @@ from models.evaluation import (
 )
 from models.evaluation_cli import rules_only_bank
 from models.injection import Episode, draw_episode, inject
-from models.metrics import markdown_report, wearer_table
+from models.metrics import false_alarm_table, markdown_report, wearer_table
 from models.recording import iter_samples
 from models.replay import replay
 from models.tradeoff import tradeoff_point
@@ -344,3 +347,26 @@ def test_train_with_labelled_real_episodes_records_them_on_the_model_card(
         "+confirm-20261125-labelled"
         in json.loads((tmp_path / "evaluation-holdout.json").read_text())["model_version"]
     )
+
+
+def test_context_rates_divide_by_the_time_spent_in_that_context() -> None:
+    day0 = 1_764_028_800.0  # a midnight
+    times = np.arange(day0, day0 + 3 * 86_400, 60.0)
+    steps = np.where((times >= day0 + 10 * 3600) & (times < day0 + 10 * 3600 + 600), 80.0, np.nan)
+    frame = pd.DataFrame({"time_s": times, "hr_bpm": 60.0, "steps": steps})
+    days = context_exposure_days(frame)
+    total = Recording("fitbit", "u", frame).days
+    for name in ("time", "exercise", "steps"):
+        assert sum(v for k, v in days.items() if k.startswith(f"{name} = ")) == pytest.approx(total)
+    assert days["time = night"] == pytest.approx(total * 6 / 24, rel=0.01)
+    # steps only 10:00-10:10 on day 0: none for a day before them (10 h, no history) and from
+    # 10:10 on day 1 to the end (1 d 13 h 50 min): all but the 24 h 10 min after them
+    assert days["steps = none for a day"] == pytest.approx(3 - 1 - 10 / 1440, abs=0.002)
+    assert confounders_at(Recording("fitbit", "u", frame), frame, day0 + 2 * 86_400)["steps"] == (
+        "none for a day"
+    )
+    result = EvaluationResult(exposure_days={"u": total}, context_days=days)
+    alarm = Alarm("u", day0 + 2 * 86_400, AlarmKind.ANAPHYLAXIS, Severity.WARNING, "v")
+    result.false_alarms.append(FalseAlarm("fitbit", "u", alarm, {"steps": "none for a day"}))
+    [row] = [r for r in false_alarm_table(result) if r["group"].endswith("none for a day")]
+    assert row["per_unit"] == pytest.approx(1 / days["steps = none for a day"], rel=0.01)
