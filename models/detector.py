@@ -277,7 +277,18 @@ class PatientDetector(StreamingDetector):
         else:
             onset = rise >= self.surge_rise_frac * RELEASE_FRAC
         release = rise < self.surge_rise_frac * RELEASE_FRAC
+        was_active = latch.state is LatchState.ACTIVE
         event = advance(latch, t, onset, release, 0.0, RELEASE_PERSIST_S, MAX_EPISODE_S)
+        if event is LatchEvent.EXPIRED:
+            # two hours up without calming down: that level is this patient's state now (a
+            # fever, a sensor fault...), so the reference restarts from it; before 1.5 it stayed
+            # at the old rest and the surge re-alarmed every two hours (30 false alarms in 2.6
+            # days of one held-out user with heart rate at 130-150 for a day and a half)
+            self.tracker.restart_heart_reference()
+            self.surge_score = 0.0
+            if was_active:
+                alarms.append(self._expired(t, AlarmKind.ANAPHYLAXIS, latch))
+            return
         if latch.state is LatchState.SUPPRESSED and syncope and self._surge_then_still(t):
             # the confirmer vetoed the surge, but the wrist has since gone still (syncope):
             # that is the surge-then-syncope path, which the confirmer never vetoes
@@ -302,6 +313,11 @@ class PatientDetector(StreamingDetector):
         ):
             # escalate once to critical, and report once that the wrist went still (syncope)
             self._maybe_escalate(t, rise, syncope, alarms)
+
+    def _expired(self, t: float, kind: AlarmKind, latch: EpisodeLatch) -> Alarm:
+        """The end of an episode that never calmed down (``expired`` = 1 in its evidence)."""
+        end = {"episode_no": float(latch.episode_no), "expired": 1.0}
+        return self._alarm(t, kind, Severity.WARNING, resolved=True, evidence=end)
 
     def _surge_then_still(self, t: float) -> bool:
         """A smaller but clear surge is running (the heart-rate part of surge-then-syncope)."""
@@ -352,9 +368,15 @@ class PatientDetector(StreamingDetector):
         else:
             onset = temp_rise >= self.flush_temp_rise_c * RELEASE_FRAC
         release = temp_rise < self.flush_temp_rise_c * RELEASE_FRAC
+        was_active = latch.state is LatchState.ACTIVE
         event = advance(
             latch, t, onset, release, self.flush_persist_s, RELEASE_PERSIST_S, MAX_EPISODE_S
         )
+        if event is LatchEvent.EXPIRED:
+            self.tracker.restart_temp_reference()  # the skin settled warm: that is its level now
+            if was_active:
+                alarms.append(self._expired(t, AlarmKind.FLUSH, latch))
+            return
         if event is LatchEvent.ONSET:
             evidence = self._evidence(t)
             evidence["episode_no"] = float(latch.episode_no)

@@ -26,6 +26,9 @@ class LatchEvent(StrEnum):
     NONE = "none"
     ONSET = "onset"
     RESOLVED = "resolved"
+    EXPIRED = "expired"
+    """Closed after ``max_episode_s`` without a calm spell (active or suppressed): the level it
+    settled at is the patient's state now, and the baselines must restart from it."""
 
 
 @dataclass(slots=True)
@@ -78,8 +81,10 @@ def advance(
     else:
         latch.release_since_s = None
     calm = latch.release_since_s is not None and time_s - latch.release_since_s >= release_s
-    if calm or time_s - latch.since_s >= max_episode_s:
-        was_active = state is LatchState.ACTIVE
+    if calm:
         latch.state, latch.release_since_s = LatchState.IDLE, None
-        return LatchEvent.RESOLVED if was_active else LatchEvent.NONE
+        return LatchEvent.RESOLVED if state is LatchState.ACTIVE else LatchEvent.NONE
+    if time_s - latch.since_s >= max_episode_s:
+        latch.state, latch.release_since_s = LatchState.IDLE, None
+        return LatchEvent.EXPIRED
     return LatchEvent.NONE

@@ -176,6 +176,16 @@ class SignalTracker:
             moved = ewma(ref, temp, dt, TEMP_REF_TAU_S)
             self.temp_ref = min(moved, ref + TEMP_REF_MAX_RISE_C_PER_MIN * dt / 60.0)
 
+    def restart_heart_reference(self) -> None:
+        """The short heart-rate reference restarts from the two-minute rate (a lasting level)."""
+        if self.hr_mid is not None:
+            self.hr_ref = self.hr_mid
+
+    def restart_temp_reference(self) -> None:
+        """The skin-temperature reference restarts from the current skin temperature."""
+        if self.temp_fast is not None:
+            self.temp_ref = self.temp_fast
+
     def worn_for(self, time_s: float) -> float:
         """Seconds of (nearly) continuous data since the band was put on or came back."""
         return 0.0 if self.wear_start_s is None else time_s - self.wear_start_s

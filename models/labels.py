@@ -32,7 +32,7 @@ recording of the public data sets."""
 
 
 def rules_version(model_version: str) -> str:
-    """The rules part of an alarm's model version (``fw-detect-1.4.0+confirm-…@sensitive``)."""
+    """The rules part of an alarm's model version (``fw-detect-1.5.0+confirm-…@sensitive``)."""
     return model_version.split("+", 1)[0].split("@", 1)[0]
 
 

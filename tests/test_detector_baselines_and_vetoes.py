@@ -231,3 +231,24 @@ def test_alarms_say_whether_the_band_reports_activity() -> None:
     tracker.step(T0, 60.0, None, 0, None, freeze=False)
     assert tracker.activity_known(T0 + 23 * 3600)
     assert not tracker.activity_known(T0 + 25 * 3600)  # a day without steps or motion
+
+
+def test_a_lasting_elevation_is_one_episode_not_an_alarm_every_two_hours() -> None:
+    # heart rate up 50 % for six hours at rest (a fever, a sensor fault): before 1.5 the
+    # episode closed after 2 h, the reference still sat at the old rest and it re-alarmed
+    lasting = make_samples(8 * 60, period_s=15.0, surge_at_min=30, surge_frac=0.5)
+    alarms = PatientDetector().update(lasting)
+    surges = [a for a in alarms if a.kind is AlarmKind.ANAPHYLAXIS]
+    assert len(onsets(alarms, AlarmKind.ANAPHYLAXIS)) == 1
+    [end] = [a for a in surges if a.resolved]
+    assert end.evidence["expired"] == 1.0  # said apart from a calm end
+    assert end.time_s - T0 == pytest.approx(30 * 60 + 2 * 3600, abs=10 * 60)
+    # the lasting level is the reference now: a further surge on top of it is a new episode
+    more = make_samples(9 * 60, period_s=15.0, surge_at_min=30, surge_frac=0.5)
+    detector = PatientDetector()
+    detector.update(more[: len(lasting)])
+    worse = [
+        s.model_copy(update={"heart_rate_bpm": round(s.heart_rate_bpm * 1.4, 1)})
+        for s in more[len(lasting) :]
+    ]
+    assert onsets(detector.update(worse), AlarmKind.ANAPHYLAXIS)

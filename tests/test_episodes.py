@@ -246,3 +246,20 @@ def test_surge_message_says_when_the_band_cannot_rule_out_exercise(
     assert episode.kind == "anaphylaxis"
     first = inbox.to("/ann")[0].body
     assert ("exercise cannot be ruled out" in first) is not band_has_motion
+
+
+def test_an_episode_closed_without_calming_down_is_no_all_clear(setup, inbox):
+    stack, clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.ANAPHYLAXIS, Severity.CRITICAL))
+    stack.scheduler.run_until_idle()
+    evidence = {"episode_no": 1.0, "expired": 1.0}
+    end = Alarm(
+        "p1", T0 + 7200, AlarmKind.ANAPHYLAXIS, Severity.WARNING, "fw-test-1", True, evidence
+    )
+    engine.on_alarm(end)
+    step(stack, clock, 1)
+    [episode] = episodes(stack)
+    assert episode.state == "closed" and episode.summary["expired"] is True
+    last = inbox.to("/ann")[-1]
+    assert last.title.startswith("Closed, still raised") and "All clear" not in last.title
+    assert "still raised" in last.body and "Check on them" in last.body

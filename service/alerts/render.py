@@ -44,6 +44,8 @@ class AlertFacts:
     signal_lost: bool = False
     acked_by: str | None = None
     activity_known: bool = True
+    expired: bool = False
+    """The episode was closed after hours without calming down, not because it calmed down."""
 
 
 def _local(time_s: float, zone: str) -> str:
@@ -73,6 +75,8 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
         Purpose.RESOLVED: "All clear - ",
         Purpose.PATIENT_CHECK: "Are you OK? - ",
     }[purpose]
+    if purpose is Purpose.RESOLVED and facts.expired:
+        prefix = "Closed, still raised - "
     title = f"{prefix}{severity}: {name} - {what}"
     lines = [
         f"{name}: {what}.",
@@ -86,7 +90,13 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
             "The band reported no steps or motion in the last day, so exercise cannot be ruled"
             " out: ask them."
         )
-    if purpose is Purpose.RESOLVED:
+    if purpose is Purpose.RESOLVED and facts.expired:
+        lines = [
+            f"{name}: {what} - closed after {minutes} min without calming down.",
+            f"The readings are still raised. They are now taken as {name}'s level, and a further"
+            " rise alarms again. Check on them.",
+        ]
+    elif purpose is Purpose.RESOLVED:
         lines = [f"{name}: {what} - no longer detected (after {minutes} min)."]
     elif purpose is Purpose.PATIENT_CHECK:
         lines.append("If you are fine, cancel before your caregivers are alerted:")

@@ -267,6 +267,7 @@ class EscalationScheduler:
             acked_by=alert.acked_by,
             # alarms from before the detector said so (no key) count as known
             activity_known=(onset.get("evidence") or {}).get("activity_known", 1.0) != 0.0,
+            expired=bool(episode and episode.summary.get("expired")),
         )
         purpose = Purpose(delivery.purpose)
         link = None

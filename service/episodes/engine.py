@@ -266,6 +266,11 @@ class EpisodeEngine:
     def _close(self, txn: AlertTransaction, episode: Episode, alarm: Alarm) -> None:
         episode.state = EpisodeState.CLOSED
         episode.closed_s = alarm.time_s
+        # the detectors close an episode that never calmed down after 2 h ("expired"): the
+        # readings are still raised, so its end must not read as an all-clear
+        expired = alarm.evidence.get("expired") == 1.0
+        if expired:
+            episode.summary = {**episode.summary, "expired": True}
         self._open_patients.discard(episode.patient_id)
         record(
             txn.session,
@@ -274,6 +279,7 @@ class EpisodeEngine:
             patient_id=episode.patient_id,
             episode_id=episode.id,
             duration_s=round(alarm.time_s - episode.opened_s, 1),
+            expired=expired,
         )
         alert = self._episode_alert(txn, episode)
         if alert is not None:
