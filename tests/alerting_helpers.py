@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from sqlalchemy import text
 
 from flarewatch.localservers import free_port
 from service.alerts import AlertManager, AppriseNotifier, EscalationScheduler
@@ -179,6 +180,17 @@ class AlertingStack:
     def close(self) -> None:
         self.scheduler.stop()
         self.db.dispose()
+
+
+def insert_legacy_patient(connection: Any) -> None:
+    """Patient p1 written as the first schema revisions knew it (for migration tests)."""
+    connection.execute(
+        text(
+            "INSERT INTO patients (id, display_name, timezone, emergency_plan, "
+            "cancel_window_s, ack_timeout_s, repeat_interval_s, created_s) "
+            "VALUES ('p1', 'Alex', 'UTC', '', 60, 180, 60, 0)"
+        )
+    )
 
 
 def build_stack(url: str, clock: FakeClock | None = None, listeners: Any = ()) -> AlertingStack:

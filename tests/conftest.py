@@ -8,11 +8,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from collector.ble.bumble_backend import close_central
+from collector.virtual.world import VirtualWorld
 from flarewatch.localservers import InfluxServer, MosquittoServer, PostgresServer
 from tests.alerting_helpers import HttpReceiver, Inbox, SmtpReceiver
 
@@ -52,6 +54,16 @@ def service_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     url = server.create_database()
     yield url
     server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[VirtualWorld]:
+    """A virtual Bluetooth world (Bumble controller, HCI server) for the BLE tests."""
+    world = VirtualWorld()
+    await world.start_hci_server()
+    yield world
+    await close_central(world.hci_transport)
+    await world.close()
 
 
 @pytest.fixture

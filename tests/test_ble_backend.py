@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator
 
 import bleak
 import bleak_retry_connector
@@ -18,22 +17,13 @@ from bumble.profiles.heart_rate_service import HeartRateService
 from bumble.transport.common import BaseSource
 
 from collector.ble.backend import BleakBackend, select_backend
-from collector.ble.bumble_backend import BleakClientBumble, BleakScannerBumble, close_central
+from collector.ble.bumble_backend import BleakClientBumble, BleakScannerBumble
 from collector.virtual.world import VirtualWorld
 from flarewatch.errors import ConfigError
 
 HR = "00002a37-0000-1000-8000-00805f9b34fb"
 TEMP = "00002a1c-0000-1000-8000-00805f9b34fb"
 BATTERY = "00002a19-0000-1000-8000-00805f9b34fb"
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[VirtualWorld]:
-    world = VirtualWorld()
-    await world.start_hci_server()
-    yield world
-    await close_central(world.hci_transport)
-    await world.close()
 
 
 def backend_of(world: VirtualWorld) -> BleakBackend:

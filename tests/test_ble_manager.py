@@ -29,7 +29,6 @@ from collector.ble.backoff import (
     backoff_s,
     classify_failure,
 )
-from collector.ble.bumble_backend import close_central
 from collector.ble.const import BACKOFF_MAX_S
 from collector.ble.devices import ConfiguredDevice, load_devices, parse_devices
 from collector.ble.manager import ConnectionManager, DeviceState
@@ -164,15 +163,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[VirtualWorld]:
-    world = VirtualWorld()
-    await world.start_hci_server()
-    yield world
-    await close_central(world.hci_transport)
-    await world.close()
 
 
 @contextlib.asynccontextmanager

@@ -26,6 +26,7 @@ from service.db.models import Episode, Patient
 from service.db.session import alembic_config, make_engine
 from service.episodes.profile_sync import ProfileSync
 from service.processing import IngestCycle
+from tests.alerting_helpers import insert_legacy_patient
 from tests.test_models_detector import T0, make_samples
 
 T0_MS = int(T0 * 1000)
@@ -66,13 +67,7 @@ def test_migration_gives_existing_patients_the_balanced_profile(service_db_url):
     engine = make_engine(service_db_url)
     command.upgrade(alembic_config(engine), "0002")  # a database from before the profiles
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO patients (id, display_name, timezone, emergency_plan, "
-                "cancel_window_s, ack_timeout_s, repeat_interval_s, created_s) "
-                "VALUES ('p1', 'Alex', 'UTC', '', 60, 180, 60, 0)"
-            )
-        )
+        insert_legacy_patient(connection)
     Database(service_db_url).dispose()  # opening migrates to the newest revision
     assert stored_profiles(service_db_url) == {"p1": "balanced"}
     command.downgrade(alembic_config(engine), "0002")

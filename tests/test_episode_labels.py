@@ -26,6 +26,7 @@ from service.db import AuditEvent, Database, Episode
 from service.db.session import alembic_config, make_engine
 from service.episodes import EpisodeEngine
 from service.episodes.labels import export_labels, pseudonym
+from tests.alerting_helpers import insert_legacy_patient
 from tests.test_models_detector import make_samples
 
 T0 = 1_764_000_000.0
@@ -286,13 +287,7 @@ def test_migration_adds_unlabelled_columns_and_keeps_episodes(service_db_url, ad
     engine = make_engine(service_db_url)
     command.upgrade(alembic_config(engine), "0003")  # a database from before the labels
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO patients (id, display_name, timezone, emergency_plan, "
-                "cancel_window_s, ack_timeout_s, repeat_interval_s, created_s) "
-                "VALUES ('p1', 'Alex', 'UTC', '', 60, 180, 60, 0)"
-            )
-        )
+        insert_legacy_patient(connection)
         connection.execute(
             text(
                 "INSERT INTO episodes (id, patient_id, kind, severity, state, opened_s, "

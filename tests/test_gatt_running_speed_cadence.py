@@ -14,13 +14,12 @@ import asyncio
 import contextlib
 import json
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
 
 from collector.ble.backend import select_backend
-from collector.ble.bumble_backend import close_central
 from collector.ble.devices import ConfiguredDevice
 from collector.ble.manager import ConnectionManager
 from collector.const import CADENCE_MAX_GAP_S
@@ -252,15 +251,6 @@ class Sink:
 
     def steps(self) -> list[Reading]:
         return [r for r in self.readings if r.steps is not None]
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[VirtualWorld]:
-    world = VirtualWorld()
-    await world.start_hci_server()
-    yield world
-    await close_central(world.hci_transport)
-    await world.close()
 
 
 async def test_rsc_notifications_become_samples_with_steps_end_to_end(world: VirtualWorld) -> None:
