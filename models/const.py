@@ -90,7 +90,7 @@ steps or movement (Apple's high-heart-rate alert waits 10 min of inactivity)."""
 ACTIVITY_SIGNAL_MEMORY_S: Final = 24 * 3600.0
 """A band that reported no steps (of any count) and no motion for a day is treated as one
 without an activity signal: its surge alarms say that walking cannot be ruled out (a band
-without step counting makes ~15 times the false surge alarms, docs/evaluation.md)."""
+without step counting makes ~17 times the false surge alarms, docs/evaluation.md)."""
 
 GAP_RESET_S: Final = 10 * 60.0
 """A silence this long means the band was off or out of range: restart the wear-time clock."""
@@ -193,7 +193,9 @@ RELEASE_PERSIST_S: Final = 10 * 60.0
 """An episode ends after 10 min below the release thresholds: hysteresis against flapping."""
 
 MAX_EPISODE_S: Final = 2 * 3600.0
-"""An episode that never calms down is closed after 2 h and the baselines start afresh."""
+"""An episode that never calms down is closed after 2 h ("expired") and the short reference
+restarts from the level it settled at (1.5; before, it stayed at the old rest and the same
+elevation re-alarmed every 2 h)."""
 
 RELEASE_FRAC: Final = 0.5
 """Release thresholds are half the onset thresholds."""

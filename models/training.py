@@ -172,7 +172,7 @@ def write_model_card(
         "  onsets during exercise or in the first 15 min of wear are not detected by design.",
         "- 8 Fitbit users and 35 lab sessions: small, mostly young adults; not SM patients.",
         "- Surge alarms need an activity signal (steps or motion): a heart-rate-only band makes",
-        "  ~15x the false alarms (3.35 per Fitbit patient-day held-out against 0.23; see",
+        "  ~17x the false alarms (2.97 per Fitbit patient-day held-out against 0.18; see",
         "  'What each sensor is worth' in docs/evaluation.md).",
         "- The held-out figures miss most targets of issue 4 (docs/evaluation.md): usable for",
         "  research replay and tuning, not as a safety alarm. The metrics above are for the",
