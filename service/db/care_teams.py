@@ -52,7 +52,7 @@ def parse_profile(value: str) -> DetectionProfile:
         raise ConfigError(f"unknown detection profile {value!r}: choose one of {choices}") from None
 
 
-def _fits(value: str, column: Any, what: str) -> str:
+def fits_column(value: str, column: Any, what: str) -> str:
     """``value`` if it fits ``column``; PostgreSQL refuses longer text where SQLite stores it."""
     limit = column.type.length
     if limit is not None and len(value) > limit:
@@ -125,7 +125,7 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
     if update.emergency_plan is not None:
         patient.emergency_plan = update.emergency_plan
     if update.display_name is not None:
-        patient.display_name = _fits(update.display_name, Patient.display_name, "the name")
+        patient.display_name = fits_column(update.display_name, Patient.display_name, "the name")
     if update.detection_profile is not None:
         patient.detection_profile = parse_profile(update.detection_profile).value
 
@@ -134,7 +134,7 @@ def add_device(session: Session, patient_id: str, device_id: str, label: str = "
     """Assign a wearable to a patient."""
     get_patient(session, patient_id)
     _check_id(device_id, "device")
-    _fits(label, Device.label, "the device label")
+    fits_column(label, Device.label, "the device label")
     device = session.get(Device, device_id)
     if device is None:
         device = Device(id=device_id, patient_id=patient_id, label=label)
@@ -157,7 +157,7 @@ def add_contact(
     get_patient(session, patient_id)
     if not urls:
         raise ConfigError("a contact needs at least one Apprise URL (--url)")
-    _fits(name, Contact.name, "the contact name")
+    fits_column(name, Contact.name, "the contact name")
     existing = session.scalars(
         select(Contact).where(Contact.patient_id == patient_id, Contact.role == role)
     ).all()

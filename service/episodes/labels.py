@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
 from service.alerts.audit import record
-from service.db.care_teams import _fits
+from service.db.care_teams import fits_column
 from service.db.models import Episode, EpisodeLabel, Patient
 
 PSEUDONYM_CONTEXT: Final = b"episode-labels:"
@@ -62,7 +62,7 @@ def set_label(
     """Label one episode (the latest label wins) and audit it; unknown ids are a ConfigError."""
     if not by.strip():
         raise ConfigError("say who labelled the episode (--by NAME)")
-    _fits(by, Episode.labelled_by, "the labeller's name")
+    fits_column(by, Episode.labelled_by, "the labeller's name")
     episode = session.get(Episode, episode_id)
     if episode is None:
         raise ConfigError(
