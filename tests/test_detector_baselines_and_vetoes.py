@@ -252,3 +252,15 @@ def test_a_lasting_elevation_is_one_episode_not_an_alarm_every_two_hours() -> No
         for s in more[len(lasting) :]
     ]
     assert onsets(detector.update(worse), AlarmKind.ANAPHYLAXIS)
+
+
+def test_a_state_saved_before_the_activity_flag_still_loads() -> None:
+    """Upgrading 1.4 -> 1.5 keeps every patient's baselines (the new field has a default)."""
+    detector = PatientDetector()
+    detector.update(make_samples(30))
+    state = detector.state_dict()
+    del state["tracker"]["activity_signal_s"]  # what rules 1.4 saved
+    restored = PatientDetector()
+    restored.load_state_dict(state)
+    assert restored.tracker.hr_ref == detector.tracker.hr_ref
+    assert restored.tracker.activity_signal_s is None
