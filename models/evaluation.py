@@ -186,17 +186,27 @@ def fitbit_context(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def confounders_at(recording: Recording, frame: pd.DataFrame, time_s: float) -> dict[str, str]:
-    """Context of a moment: stress phase, or the free-living context of its row."""
+Context = dict[str, np.ndarray]
+"""Labels of every row of one recording per context name (see :func:`fitbit_context`)."""
+
+
+def confounders_at(
+    recording: Recording, frame: pd.DataFrame, time_s: float, context: Context | None = None
+) -> dict[str, str]:
+    """Context of a moment: stress phase, or the free-living context of its row.
+
+    ``context`` is ``fitbit_context(frame)`` when the caller has it (computed once per recording).
+    """
     row = int(np.searchsorted(frame["time_s"].to_numpy(), time_s, side="right")) - 1
     row = max(row, 0)
     if recording.source == "stress_predict":
         phase = str(frame["phase"].iloc[row]) if "phase" in frame else ""
         return {"phase": phase or "unlabelled"}
-    return {name: str(labels[row]) for name, labels in fitbit_context(frame).items()}
+    labels_by_name = fitbit_context(frame) if context is None else context
+    return {name: str(labels[row]) for name, labels in labels_by_name.items()}
 
 
-def context_exposure_days(frame: pd.DataFrame) -> dict[str, float]:
+def context_exposure_days(frame: pd.DataFrame, context: Context | None = None) -> dict[str, float]:
     """Days of wear in each free-living context (``"time = night"`` ...), as Recording.days counts.
 
     A false-alarm rate within a context divides by the time spent in it, not by all the days.
@@ -204,7 +214,7 @@ def context_exposure_days(frame: pd.DataFrame) -> dict[str, float]:
     dt = np.diff(frame["time_s"].to_numpy(dtype="float64"), prepend=np.nan)
     dt = np.where(dt < 3600.0, dt, 0.0)  # gaps of an hour or more are not worn time (nor NaN)
     out: dict[str, float] = {}
-    for name, labels in fitbit_context(frame).items():
+    for name, labels in (fitbit_context(frame) if context is None else context).items():
         for value in np.unique(labels):
             out[f"{name} = {value}"] = float(dt[labels == value].sum()) / 86_400.0
     return out
@@ -223,6 +233,7 @@ def score_episodes(
     episodes: list[Episode],
     alarms: list[Alarm],
     result: EvaluationResult,
+    context: Context | None = None,
 ) -> None:
     """Match onset alarms to the injected episodes; record outcomes and labelled candidates."""
     onsets = [a for a in alarms if is_onset(a)]
@@ -245,21 +256,25 @@ def score_episodes(
                 delay_s=None if first is None else first.time_s - episode.onset_s,
                 other_kind=bool(window) and not same,
                 severity=None if first is None else first.severity.value,
-                confounders=confounders_at(recording, frame, episode.onset_s),
+                confounders=confounders_at(recording, frame, episode.onset_s, context),
             )
         )
         result.candidates.extend((a, 1) for _, a in same[:1])
 
 
 def record_false_alarms(
-    recording: Recording, frame: pd.DataFrame, alarms: list[Alarm], result: EvaluationResult
+    recording: Recording,
+    frame: pd.DataFrame,
+    alarms: list[Alarm],
+    result: EvaluationResult,
+    context: Context | None = None,
 ) -> None:
     """Every onset on an untouched recording is a false alarm (and a negative candidate)."""
     for alarm in alarms:
         if is_onset(alarm):
-            context = confounders_at(recording, frame, alarm.time_s)
+            where = confounders_at(recording, frame, alarm.time_s, context)
             result.false_alarms.append(
-                FalseAlarm(recording.source, recording.subject, alarm, context)
+                FalseAlarm(recording.source, recording.subject, alarm, where)
             )
             result.candidates.append((alarm, 0))
 
@@ -319,19 +334,20 @@ def evaluate_fitbit(
     for recording in recordings:
         frame = recording.frame
         result.exposure_days[recording.subject] = recording.days
-        for group, days in context_exposure_days(frame).items():
+        context = fitbit_context(frame)
+        for group, days in context_exposure_days(frame, context).items():
             result.context_days[group] = result.context_days.get(group, 0.0) + days
         episodes = [draw_episode(rng, AlarmKind.ANAPHYLAXIS, t) for t in fitbit_onsets(frame, rng)]
         alarms, snapshots = replay_with_snapshots(
             bank_factory(), recording, frame, [e.onset_s for e in episodes], progress
         )
-        record_false_alarms(recording, frame, alarms, result)
+        record_false_alarms(recording, frame, alarms, result, context)
         for episode, snapshot in zip(episodes, snapshots, strict=True):
             injected = inject(episode_window(frame, episode), [episode], rng)
             bank = bank_factory()
             bank.load_state_dict(snapshot)
             alarms = replay(bank, recording.subject, recording.samples(injected))
-            score_episodes(recording, frame, [episode], alarms, result)
+            score_episodes(recording, frame, [episode], alarms, result, context)
             if len(result.examples) < 3:
                 before = frame[
                     (frame["time_s"] >= episode.onset_s - EXAMPLE_CONTEXT_BEFORE_S)
