@@ -170,9 +170,7 @@ def wearer_records(result: EvaluationResult) -> list[dict[str, Any]]:
             record[kind.group] = {
                 "episodes": kind.episodes,
                 "detected": kind.detected,
-                "median_delay_min": None
-                if kind.median_delay_s is None
-                else round(kind.median_delay_s / 60, 2),
+                "median_delay_min": _delay_min(kind.median_delay_s),
             }
         record["false_alarms"] = row.false_alarms
         record["exposure"] = round(row.exposure, 2)
@@ -206,6 +204,11 @@ def wearer_markdown(result: EvaluationResult) -> str:
             f"{per_unit} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _delay_min(seconds: float | None) -> float | None:
+    """A delay in minutes for the JSON reports (2 decimals), None when nothing was detected."""
+    return None if seconds is None else round(seconds / 60, 2)
 
 
 def _minutes(seconds: float | None) -> str:
@@ -245,12 +248,8 @@ def summary(result: EvaluationResult) -> dict[str, Any]:
             out[kind] = {
                 "episodes": row.episodes,
                 "sensitivity": round(row.sensitivity, 4),
-                "median_delay_min": None
-                if row.median_delay_s is None
-                else round(row.median_delay_s / 60, 2),
-                "p90_delay_min": None
-                if row.p90_delay_s is None
-                else round(row.p90_delay_s / 60, 2),
+                "median_delay_min": _delay_min(row.median_delay_s),
+                "p90_delay_min": _delay_min(row.p90_delay_s),
             }
     fitbit_days = sum(result.exposure_days.values())
     fitbit_fa = sum(1 for fa in result.false_alarms if fa.source == "fitbit")
