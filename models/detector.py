@@ -5,7 +5,9 @@ Rules, in words (figures and sources in ``docs/models.md``):
 * **anaphylaxis-like** — heart rate at rest rises fast and stays up: smoothed rate >= 15 % and
   >= 10 bpm above the short resting reference and >= 20 % above this patient's usual resting rate
   at this hour, not recovering from exercise, with the evidence (excess rise x time, CUSUM) at
-  70 %·s; the baselines hold still while the evidence builds. Critical when the surge reaches
+  70 %·s (or, in the 'personal' profile, the smallest level this patient's own rest reaches at
+  most 0.2 times a day: :mod:`models.calibration`); the baselines hold still while the evidence
+  builds. Critical when the surge reaches
   30 %, lasts 5 min, or is followed by stillness (syncope) where motion is measured; a +10 %
   surge followed by stillness alarms on its own.
 * **flush** — skin warming with a heart-rate rise without exercise (seated gestures allowed):
@@ -27,6 +29,7 @@ from typing import Any
 from flarewatch.payloads import Sample
 from models.alarm import Alarm, AlarmKind, Severity
 from models.base import StreamingDetector
+from models.calibration import EvidenceCalibration
 from models.const import (
     ACC_SD_STILL_G,
     FLUSH_HR_RISE_FRAC,
@@ -60,8 +63,12 @@ from models.features import SignalTracker
 class PatientDetector(StreamingDetector):
     """Flush, anaphylaxis-like and signal-state detection for one patient (rules, no learning).
 
-    Parameters are the thresholds of the rules above (defaults in :mod:`models.const`); the
-    learned confirmation of candidates across patients lives in :class:`models.bank.DetectorBank`.
+    Parameters are the thresholds of the rules above (defaults in :mod:`models.const`);
+    ``surge_target_per_day`` calibrates the surge evidence per patient to that many false alarms
+    a day (``None``, the default: the fixed ``surge_score_frac_s``). The calibration counts are
+    kept either way, so a patient switched to a calibrated profile starts with their history.
+    The learned confirmation of candidates across patients lives in
+    :class:`models.bank.DetectorBank`.
     """
 
     def __init__(
@@ -72,6 +79,7 @@ class PatientDetector(StreamingDetector):
         surge_min_bpm: float = SURGE_MIN_BPM,
         surge_tod_margin_frac: float = SURGE_TOD_MARGIN_FRAC,
         surge_score_frac_s: float = SURGE_SCORE_FRAC_S,
+        surge_target_per_day: float | None = None,
         flush_temp_rise_c: float = FLUSH_TEMP_RISE_C,
         flush_temp_slope_c_per_min: float = FLUSH_TEMP_SLOPE_C_PER_MIN,
         flush_hr_rise_frac: float = FLUSH_HR_RISE_FRAC,
@@ -84,6 +92,7 @@ class PatientDetector(StreamingDetector):
         self.surge_min_bpm = surge_min_bpm
         self.surge_tod_margin_frac = surge_tod_margin_frac
         self.surge_score_frac_s = surge_score_frac_s
+        self.surge_target_per_day = surge_target_per_day
         self.flush_temp_rise_c = flush_temp_rise_c
         self.flush_temp_slope_c_per_min = flush_temp_slope_c_per_min
         self.flush_hr_rise_frac = flush_hr_rise_frac
@@ -95,6 +104,7 @@ class PatientDetector(StreamingDetector):
         if "tracker" not in vars(self):
             self.tracker = SignalTracker()
             self.surge = EpisodeLatch()
+            self.calibration = EvidenceCalibration()
             self.flush = EpisodeLatch()
             self.no_data_alarmed = False
             self.no_contact_since_s: float | None = None
@@ -109,13 +119,15 @@ class PatientDetector(StreamingDetector):
         """Learned state as plain JSON-able data (baselines, latches, signal states)."""
         self._ensure_state()
         state = super().state_dict()
-        for key in ("tracker", "surge", "flush"):
+        for key in ("tracker", "surge", "flush", "calibration"):
             state[key] = dataclasses.asdict(getattr(self, key))
         return state
 
     def _import_state(self, state: dict[str, Any]) -> None:
         try:
             tracker = SignalTracker(**state.pop("tracker", None) or {})
+            # states saved before 1.6 have no calibration: it starts afresh
+            calibration = EvidenceCalibration(**state.pop("calibration", None) or {})
             latches = {k: EpisodeLatch(**(state.pop(k, None) or {})) for k in ("surge", "flush")}
             for latch in latches.values():
                 latch.state = LatchState(latch.state)
@@ -127,6 +139,7 @@ class PatientDetector(StreamingDetector):
         self._ensure_state()
         super()._import_state(state)
         self.tracker = tracker
+        self.calibration = calibration
         self.surge, self.flush = latches["surge"], latches["flush"]
 
     @property
@@ -271,12 +284,13 @@ class PatientDetector(StreamingDetector):
             if step > 0.0 and not surging:
                 step = 0.0
             self.surge_score = max(0.0, self.surge_score + step) if gated else 0.0
-            onset = surging and self.surge_score >= self.surge_score_frac_s
+            onset = surging and self.surge_score >= self.evidence_needed()
             # second path: a smaller surge followed by a motionless wrist (syncope)
             onset = onset or (syncope and self._surge_then_still(t))
         else:
             onset = rise >= self.surge_rise_frac * RELEASE_FRAC
         release = rise < self.surge_rise_frac * RELEASE_FRAC
+        self.calibration.observe(t, self.surge_score)
         was_active = latch.state is LatchState.ACTIVE
         event = advance(latch, t, onset, release, 0.0, RELEASE_PERSIST_S, MAX_EPISODE_S)
         if event is LatchEvent.EXPIRED:
@@ -299,6 +313,7 @@ class PatientDetector(StreamingDetector):
             evidence["episode_no"] = float(latch.episode_no)
             evidence["onset"] = 1.0
             evidence["surge_score"] = round(self.surge_score, 2)
+            evidence["surge_needed"] = self.evidence_needed()
             self.surge_score = 0.0
             evidence["still"] = 1.0 if syncope else 0.0
             self.still_reported = syncope
@@ -313,6 +328,13 @@ class PatientDetector(StreamingDetector):
         ):
             # escalate once to critical, and report once that the wrist went still (syncope)
             self._maybe_escalate(t, rise, syncope, alarms)
+
+    def evidence_needed(self) -> float:
+        """Surge evidence (%·s) this patient needs for an alarm now: calibrated or fixed."""
+        self._ensure_state()
+        if self.surge_target_per_day is None:
+            return self.surge_score_frac_s
+        return self.calibration.level(self.surge_score_frac_s, self.surge_target_per_day)
 
     def _expired(self, t: float, kind: AlarmKind, latch: EpisodeLatch) -> Alarm:
         """The end of an episode that never calmed down (``expired`` = 1 in its evidence)."""

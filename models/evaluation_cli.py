@@ -27,7 +27,7 @@ from models.evaluation import (
 )
 from models.labels import load_labelled_onsets
 from models.metrics import markdown_report, summary, wearer_records
-from models.profiles import DetectionProfile, profile_params
+from models.profiles import DetectionProfile, profile_params, profile_surge, profile_target
 from models.report import plot_delays, plot_examples
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
 from models.training import train_confirmer, write_model_card
@@ -92,11 +92,17 @@ def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
         TimeRemainingColumn(),
         console=console,
     ) as progress:
-        total = len(settings) * sum(len(r.frame) for r in fitbit)
+        calibrated = [p for p in DetectionProfile if profile_target(p) is not None]
+        runs = [(setting, None) for setting in settings] + [
+            (profile_surge(p), profile_target(p)) for p in calibrated
+        ]
+        total = len(runs) * sum(len(r.frame) for r in fitbit)
         task = progress.add_task(f"trade-off ({args.split})", total=total)
-        for setting in settings:
+        for setting, target in runs:
             points.append(
-                tradeoff_point(setting, fitbit, args.seed, lambda n: progress.advance(task, n))
+                tradeoff_point(
+                    setting, fitbit, args.seed, lambda n: progress.advance(task, n), target
+                )
             )
     stem = f"evaluation-{args.split}-tradeoff" + _without_suffix(without)
     title = (

@@ -4,10 +4,13 @@ Each setting of the three surge thresholds is replayed on the Fitbit free-living
 split (the same seeded episodes, each from the untouched state, see
 :func:`models.evaluation.evaluate_fitbit`), giving one point of the trade-off curve. The curve
 shows which targets of issue 4 a threshold choice can meet together, and which no choice meets.
+The settings are replayed with one fixed evidence level for everyone; the profiles' per-patient
+calibrated points (1.6, :mod:`models.calibration`) are drawn on top to show how far they move it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +47,17 @@ class TradeoffPoint:
     median_delay_min: float | None
     false_alarms: int
     false_alarms_per_day: float
+    target_per_day: float | None = None
 
     @property
     def label(self) -> str:
-        """The setting in words: rise / hourly margin / evidence."""
-        return f"+{self.rise_frac:.0%} / +{self.tod_margin_frac:.0%} / {self.score_frac_s:g} %·s"
+        """The setting in words: rise / hourly margin / evidence (fixed or calibrated)."""
+        evidence = (
+            f"{self.score_frac_s:g} %·s"
+            if self.target_per_day is None
+            else f"calibrated to {self.target_per_day:g} / day"
+        )
+        return f"+{self.rise_frac:.0%} / +{self.tod_margin_frac:.0%} / {evidence}"
 
 
 def tradeoff_point(
@@ -56,11 +65,19 @@ def tradeoff_point(
     fitbit: list[Recording],
     seed: int,
     progress: Progress,
+    target_per_day: float | None = None,
 ) -> TradeoffPoint:
-    """Replay the split's Fitbit recordings with one setting of the surge thresholds."""
+    """Replay the split's Fitbit recordings with one setting of the surge thresholds.
+
+    ``target_per_day`` calibrates the evidence per patient (the setting's evidence is then the
+    level used until enough history is in); ``None`` keeps it fixed for everyone.
+    """
     rise, margin, score = setting
     template = PatientDetector(
-        surge_rise_frac=rise, surge_tod_margin_frac=margin, surge_score_frac_s=score
+        surge_rise_frac=rise,
+        surge_tod_margin_frac=margin,
+        surge_score_frac_s=score,
+        surge_target_per_day=target_per_day,
     )
     result = EvaluationResult()
     evaluate_fitbit(
@@ -79,6 +96,7 @@ def tradeoff_point(
         median_delay_min=float(np.median(delays)) / 60.0 if len(delays) else None,
         false_alarms=len(result.false_alarms),
         false_alarms_per_day=len(result.false_alarms) / days if days else float("nan"),
+        target_per_day=target_per_day,
     )
 
 
@@ -101,16 +119,34 @@ def tradeoff_markdown(points: list[TradeoffPoint], header: str) -> str:
 
 
 def plot_tradeoff(points: list[TradeoffPoint], path: Path, title: str) -> None:
-    """Sensitivity and median delay against false alarms per day, with the targets drawn in."""
+    """Sensitivity and median delay against false alarms per day, with the targets drawn in.
+
+    Fixed settings make the curve; calibrated ones are stars on top of it.
+    """
     points = sorted(points, key=lambda p: p.false_alarms_per_day)
+    fixed = [p for p in points if p.target_per_day is None]
+    calibrated = [p for p in points if p.target_per_day is not None]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    fa = [p.false_alarms_per_day for p in points]
-    sensitivity = [p.sensitivity for p in points]
-    _panel(left, fa, sensitivity, "tab:red", TARGET_ANAPHYLAXIS_SENSITIVITY, "sensitivity")
+    _panel(
+        left,
+        fixed,
+        calibrated,
+        lambda p: p.sensitivity,
+        "tab:red",
+        TARGET_ANAPHYLAXIS_SENSITIVITY,
+        "sensitivity",
+    )
     for p in points:
         left.annotate(p.label, (p.false_alarms_per_day, p.sensitivity), fontsize=6)
-    delays = [p.median_delay_min or float("nan") for p in points]
-    _panel(right, fa, delays, "tab:blue", TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN, "median delay (min)")
+    _panel(
+        right,
+        fixed,
+        calibrated,
+        lambda p: p.median_delay_min or float("nan"),
+        "tab:blue",
+        TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN,
+        "median delay (min)",
+    )
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,10 +155,26 @@ def plot_tradeoff(points: list[TradeoffPoint], path: Path, title: str) -> None:
 
 
 def _panel(
-    ax: Axes, fa: list[float], values: list[float], colour: str, target: float, what: str
+    ax: Axes,
+    fixed: list[TradeoffPoint],
+    calibrated: list[TradeoffPoint],
+    value: Callable[[TradeoffPoint], float],
+    colour: str,
+    target: float,
+    what: str,
 ) -> None:
-    """One curve against false alarms per day (log), the two targets dotted."""
-    ax.plot(fa, values, "o-", color=colour)
+    """One curve against false alarms per day (log), calibrated stars, the two targets dotted."""
+    ax.plot([p.false_alarms_per_day for p in fixed], [value(p) for p in fixed], "o-", color=colour)
+    if calibrated:
+        ax.plot(
+            [p.false_alarms_per_day for p in calibrated],
+            [value(p) for p in calibrated],
+            "*",
+            color="k",
+            markersize=10,
+            label="calibrated per patient",
+        )
+        ax.legend(fontsize=7, loc="lower right")
     ax.axhline(target, color="k", ls=":", lw=1)
     ax.axvline(TARGET_FALSE_ALARMS_PER_DAY, color="k", ls=":", lw=1)
     ax.set_xscale("log")

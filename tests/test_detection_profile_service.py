@@ -92,12 +92,13 @@ def test_admin_cli_sets_lists_and_refuses_profiles(service_db_url, capsys):
         "bo": "balanced",
     }
     assert admin(url, "patient", "set", "bo", "--detection-profile", "quiet") == 0
+    assert admin(url, "patient", "add", "di", "--detection-profile", "personal") == 0
     assert admin(url, "patient", "set", "alex", "--detection-profile", "loud") == 1
     err = capsys.readouterr().err
     assert "unknown detection profile 'loud'" in err
-    assert "sensitive, balanced, quiet" in err
+    assert "sensitive, balanced, personal, quiet" in err
     assert admin(url, "patient", "add", "cy", "--detection-profile", "Sensitive ") == 1
-    assert stored_profiles(url) == {"alex": "sensitive", "bo": "quiet"}
+    assert stored_profiles(url) == {"alex": "sensitive", "bo": "quiet", "di": "personal"}
 
 
 def test_runtime_applies_profiles_at_start_and_follows_changes(service_db_url, tmp_path, caplog):

@@ -28,10 +28,14 @@ def test_profiles_move_the_surge_alarm_and_are_stamped_on_it() -> None:
         assert bank.detector("p1").model_version == (
             MODEL_VERSION if profile is DetectionProfile.BALANCED else f"{MODEL_VERSION}@{profile}"
         )
-    sensitive, balanced, quiet = (delays[p] for p in DetectionProfile)
+    sensitive, balanced, quiet = (
+        delays[DetectionProfile(p)] for p in ("sensitive", "balanced", "quiet")
+    )
     assert sensitive is not None and balanced is not None
     assert sensitive < balanced
     assert quiet is None or quiet > balanced
+    # without days of history the personal profile is the balanced one
+    assert delays[DetectionProfile.PERSONAL] == balanced
 
 
 def test_changing_profile_keeps_what_was_learnt() -> None:

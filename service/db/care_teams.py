@@ -40,7 +40,7 @@ class PolicyUpdate:
     timezone: str | None = None
     display_name: str | None = None
     detection_profile: str | None = None
-    """"sensitive", "balanced" or "quiet" (``models.profiles.DetectionProfile``)."""
+    """"sensitive", "balanced", "personal" or "quiet" (``models.profiles.DetectionProfile``)."""
 
 
 def parse_profile(value: str) -> DetectionProfile:
