@@ -26,8 +26,9 @@ from models.const import (
     EVAL_NIGHT_HOURS,
     EVAL_ONSET_LEAD_S,
     EVAL_ONSET_TAIL_S,
-    EVAL_STRESS_COPIES,
+    EVAL_STRESS_FLUSH_COPIES,
     EVAL_STRESS_ONSET_WINDOW_S,
+    EVAL_STRESS_SURGE_COPIES,
     GAP_RESET_S,
     REST_AFTER_ACTIVITY_S,
 )
@@ -40,6 +41,13 @@ BankFactory = Callable[[], DetectorBank]
 EXAMPLE_CONTEXT_BEFORE_S: Final = 40 * 60.0
 """An example in the PNG report shows the signals this long before the injected onset."""
 Progress = Callable[[int], None]
+
+
+STRESS_COPIES: dict[AlarmKind, int] = {
+    AlarmKind.FLUSH: EVAL_STRESS_FLUSH_COPIES,
+    AlarmKind.ANAPHYLAXIS: EVAL_STRESS_SURGE_COPIES,
+}
+"""Injected copies of each stress-predict session, per kind (one episode each)."""
 
 
 @dataclass(slots=True)
@@ -364,14 +372,20 @@ def evaluate_stress(
     result: EvaluationResult,
     progress: Progress,
 ) -> None:
-    """Untouched sessions for false alarms, then copies with one injected episode each."""
+    """Untouched sessions for false alarms, then copies with one injected episode each.
+
+    Each kind draws from its own stream of ``rng``, so more copies of one kind leave the
+    episodes of the other unchanged.
+    """
+    streams = dict(zip(STRESS_COPIES, rng.spawn(len(STRESS_COPIES)), strict=True))
     for recording in recordings:
         frame = recording.frame
         result.sessions[recording.subject] = 1
         alarms = run_recording(bank_factory, recording, frame, progress)
         record_false_alarms(recording, frame, alarms, result)
-        for kind in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS):
-            for _ in range(EVAL_STRESS_COPIES):
+        for kind, copies in STRESS_COPIES.items():
+            rng = streams[kind]
+            for _ in range(copies):
                 onset = stress_onset(frame, rng)
                 if onset is None:
                     progress(len(frame))
@@ -387,8 +401,14 @@ def evaluate_stress(
                     result.examples.append(Example(recording, injected, episodes, alarms))
 
 
+def evaluation_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent random streams of the stress-predict and the Fitbit episodes of ``seed``."""
+    stress, fitbit = np.random.default_rng(seed).spawn(2)
+    return stress, fitbit
+
+
 def samples_to_process(fitbit: list[Recording], stress: list[Recording]) -> int:
     """Samples replayed, for the progress bar (the short Fitbit episode windows not counted)."""
-    return sum(len(r.frame) for r in fitbit) + (1 + 2 * EVAL_STRESS_COPIES) * sum(
+    return sum(len(r.frame) for r in fitbit) + (1 + sum(STRESS_COPIES.values())) * sum(
         len(r.frame) for r in stress
     )

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TimeRemainingColumn
 
@@ -23,6 +22,7 @@ from models.evaluation import (
     EvaluationResult,
     evaluate_fitbit,
     evaluate_stress,
+    evaluation_streams,
     samples_to_process,
 )
 from models.labels import load_labelled_onsets
@@ -56,7 +56,7 @@ def run_split(
     stress = load_stress_predict(data_dir, split, limit=max_sessions)
     fitbit = [r.without(without) for r in fitbit]
     stress = [r.without(without) for r in stress]
-    rng = np.random.default_rng(seed)
+    stress_rng, fitbit_rng = evaluation_streams(seed)
     result = EvaluationResult()
     with Progress(
         "[progress.description]{task.description}",
@@ -72,8 +72,8 @@ def run_split(
         def advance(n: int) -> None:
             progress.advance(task, n)
 
-        evaluate_stress(bank_factory, stress, rng, result, advance)
-        evaluate_fitbit(bank_factory, fitbit, rng, result, advance)
+        evaluate_stress(bank_factory, stress, stress_rng, result, advance)
+        evaluate_fitbit(bank_factory, fitbit, fitbit_rng, result, advance)
     return result
 
 

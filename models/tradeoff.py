@@ -31,7 +31,7 @@ from models.const import (
 )
 from models.datasets import Recording
 from models.detector import PatientDetector
-from models.evaluation import EvaluationResult, Progress, evaluate_fitbit
+from models.evaluation import EvaluationResult, Progress, evaluate_fitbit, evaluation_streams
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ def tradeoff_point(
     )
     result = EvaluationResult()
     evaluate_fitbit(
-        lambda: DetectorBank(template), fitbit, np.random.default_rng(seed), result, progress
+        lambda: DetectorBank(template), fitbit, evaluation_streams(seed)[1], result, progress
     )
     delays = np.array([o.delay_s for o in result.outcomes if o.delay_s is not None])
     episodes = len(result.outcomes)

@@ -28,12 +28,15 @@ from models.const import (
 from models.datasets import Recording, load_fitbit, load_stress_predict
 from models.errors import ArtifactError
 from models.evaluation import (
+    STRESS_COPIES,
     EpisodeOutcome,
     EvaluationResult,
     FalseAlarm,
     confounders_at,
     context_exposure_days,
     episode_window,
+    evaluate_stress,
+    evaluation_streams,
     fitbit_onsets,
     is_onset,
     replay_with_snapshots,
@@ -371,3 +374,26 @@ def test_context_rates_divide_by_the_time_spent_in_that_context() -> None:
     result.false_alarms.append(FalseAlarm("fitbit", "u", alarm, {"steps": "none for a day"}))
     [row] = [r for r in false_alarm_table(result) if r["group"].endswith("none for a day")]
     assert row["per_unit"] == pytest.approx(1 / days["steps = none for a day"], rel=0.01)
+
+
+def test_more_flush_copies_leave_the_surge_episodes_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sessions = load_stress_predict(split="tuning", limit=2)
+
+    def episodes(flush_copies: int) -> tuple[list[Episode], list[Episode]]:
+        monkeypatch.setitem(STRESS_COPIES, AlarmKind.FLUSH, flush_copies)
+        result = EvaluationResult()
+        stress_rng, _ = evaluation_streams(11)
+        evaluate_stress(rules_only_bank, sessions, stress_rng, result, lambda n: None)
+        drawn = [o.episode for o in result.outcomes]
+        return (
+            [e for e in drawn if e.kind is AlarmKind.FLUSH],
+            [e for e in drawn if e.kind is AlarmKind.ANAPHYLAXIS],
+        )
+
+    few_flushes, surges = episodes(1)
+    more_flushes, same_surges = episodes(3)
+    assert len(few_flushes) == 2 and len(more_flushes) == 6
+    assert more_flushes[0] == few_flushes[0]  # the first session's first copy
+    assert same_surges == surges and len(surges) == 2 * STRESS_COPIES[AlarmKind.ANAPHYLAXIS]
