@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from models.alarm import Alarm, AlarmKind
-from models.const import CONFIRM_THRESHOLD
+from models.const import CONFIRM_THRESHOLD, SURGE_SCORE_FRAC_S
 
 FEATURES: tuple[str, ...] = (
     "hr_trend_bpm",
@@ -37,9 +37,23 @@ E4 sessions from Fitbit days, whose share of positives the evaluation design set
 penalised every band with both sensors."""
 
 
+_SCORE = FEATURES.index("surge_score")
+
+
 def feature_matrix(evidences: Sequence[Mapping[str, float]]) -> np.ndarray:
-    """Rows of :data:`FEATURES` from alarm evidence (missing keys read as 0)."""
-    return np.array([[float(e.get(name, 0.0)) for name in FEATURES] for e in evidences])
+    """Rows of :data:`FEATURES` from alarm evidence (missing keys read as 0).
+
+    ``surge_score`` is read relative to the evidence the detector needed (``surge_needed``,
+    since 1.6), in units of the balanced profile's level: a patient calibrated to 20 %·s, or on
+    the sensitive profile's 30, alarms with less evidence by design, and the confirmer, fitted on
+    balanced onsets, must not take that as a sign of a false one. Balanced onsets, and evidence
+    saved before 1.6, read unchanged.
+    """
+    rows = np.array([[float(e.get(name, 0.0)) for name in FEATURES] for e in evidences])
+    needed = np.array([float(e.get("surge_needed", SURGE_SCORE_FRAC_S)) for e in evidences])
+    if len(rows):
+        rows[:, _SCORE] *= SURGE_SCORE_FRAC_S / np.where(needed > 0, needed, SURGE_SCORE_FRAC_S)
+    return rows
 
 
 class Confirmer:

@@ -28,7 +28,7 @@ from models.evaluation import (
 from models.labels import load_labelled_onsets
 from models.metrics import markdown_report, summary, wearer_records
 from models.profiles import DetectionProfile, profile_params, profile_surge, profile_target
-from models.report import plot_delays, plot_examples
+from models.report import plot_delays, plot_examples, plot_wearers
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
 from models.training import train_confirmer, write_model_card
 from models.uncertainty import intervals_markdown, subject_intervals
@@ -205,6 +205,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     )
     plot_examples(result, out / "img" / f"{stem}-examples.png")
     plot_delays(result, out / "img" / f"{stem}-delays.png")
+    plot_wearers(result, out / "img" / f"{stem}-wearers.png")
     if training_info is not None and confirmer is not None:
         card = model_path.with_name("MODEL_CARD.md")
         write_model_card(card, confirmer.version, training_info, headline)

@@ -1,4 +1,4 @@
-"""PNG report: example detections on the signals, and delays by kind."""
+"""PNG report: example detections on the signals, delays by kind, and the wearers side by side."""
 
 from __future__ import annotations
 
@@ -12,8 +12,14 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from models.alarm import AlarmKind
-from models.const import TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN, TARGET_FLUSH_MEDIAN_DELAY_MIN
+from models.const import (
+    TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN,
+    TARGET_ANAPHYLAXIS_SENSITIVITY,
+    TARGET_FALSE_ALARMS_PER_DAY,
+    TARGET_FLUSH_MEDIAN_DELAY_MIN,
+)
 from models.evaluation import EXAMPLE_CONTEXT_BEFORE_S, EvaluationResult, Example, is_onset
+from models.metrics import wearer_table
 
 KIND_COLOURS = {AlarmKind.FLUSH: "tab:orange", AlarmKind.ANAPHYLAXIS: "tab:red"}
 CONTEXT_AFTER_S = 50 * 60.0
@@ -81,6 +87,37 @@ def plot_delays(result: EvaluationResult, path: Path) -> None:
     ax.set_xlabel("detection delay (min); dotted: median-delay target")
     ax.set_ylabel("episodes")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_wearers(result: EvaluationResult, path: Path) -> None:
+    """Each free-living wearer's false alarms per day against their anaphylaxis-like sensitivity.
+
+    Pooled figures hide how uneven wearers are; the targets are dotted. Nothing is drawn without
+    free-living wearers.
+    """
+    rows = [r for r in wearer_table(result) if r.unit == "patient-days" and r.anaphylaxis.episodes]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for row in rows:
+        rate = row.false_alarms / row.exposure if row.exposure else float("nan")
+        ax.scatter(rate, row.anaphylaxis.sensitivity, s=20 + row.exposure, color="tab:red")
+        ax.annotate(
+            f"{row.subject} ({row.exposure:.0f} d)",
+            (rate, row.anaphylaxis.sensitivity),
+            fontsize=7,
+            xytext=(4, 3),
+            textcoords="offset points",
+        )
+    ax.axhline(TARGET_ANAPHYLAXIS_SENSITIVITY, color="k", ls=":", lw=1)
+    ax.axvline(TARGET_FALSE_ALARMS_PER_DAY, color="k", ls=":", lw=1)
+    ax.set_xlabel("false alarms per patient-day (untouched recording)")
+    ax.set_ylabel("anaphylaxis-like sensitivity")
+    ax.set_title("free-living wearers (dot size: days worn); dotted: targets", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

@@ -176,7 +176,11 @@ def write_model_card(
         "  'What each sensor is worth' in docs/evaluation.md).",
         "- The held-out figures miss most targets of issue 4 (docs/evaluation.md): usable for",
         "  research replay and tuning, not as a safety alarm. The metrics above are for the",
-        "  `balanced` detection profile; docs/models.md gives `sensitive` and `quiet`.",
+        "  `balanced` detection profile; docs/models.md gives `sensitive`, `personal` (surge",
+        "  evidence calibrated per patient) and `quiet`.",
+        "- The confirmer is fitted on `balanced` onsets and reads the surge evidence relative to",
+        "  the level each onset needed; at its threshold it rejected none of the tuning false",
+        "  alarms, so on held-out subjects every profile alarms as its rules alone.",
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -127,8 +127,9 @@ def test_evaluate_cli_on_a_subset_is_reproducible_and_writes_the_report(tmp_path
         == (first["stress_predict"]["false_alarms"])
     )
     assert "### Per wearer" in report and f"| {wearers[0]['subject']} |" in report
-    for png in ("evaluation-holdout-examples.png", "evaluation-holdout-delays.png"):
-        assert (tmp_path / "a" / "img" / png).read_bytes()[:4] == b"\x89PNG"
+    for plot in ("examples", "delays", "wearers"):
+        png = tmp_path / "a" / "img" / f"evaluation-holdout-{plot}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_released_artifact_loads_and_matches_these_rules() -> None:

@@ -11,6 +11,7 @@ from flarewatch.payloads import Sample
 from models.alarm import AlarmKind
 from models.bank import DetectorBank
 from models.calibration import EvidenceCalibration
+from models.confirm import FEATURES, feature_matrix
 from models.const import CALIBRATION_LEVELS, MODEL_VERSION, SURGE_SCORE_FRAC_S
 from models.detector import PatientDetector
 from models.profiles import DetectionProfile, profile_params
@@ -130,3 +131,12 @@ def test_personal_profile_in_the_bank_keeps_the_history_and_is_stamped() -> None
     detector = bank.detector("p1")
     assert detector.model_version == f"{MODEL_VERSION}@personal"
     assert detector.evidence_needed() == CALIBRATION_LEVELS[0]  # four calm days already seen
+
+
+def test_the_confirmer_reads_the_evidence_relative_to_what_was_needed() -> None:
+    balanced = {"surge_score": 75.0, "surge_needed": SURGE_SCORE_FRAC_S}
+    calibrated = {"surge_score": 21.0, "surge_needed": 20.0}
+    saved_by_1_5 = {"surge_score": 75.0}  # no surge_needed: read as it is
+    column = FEATURES.index("surge_score")
+    scores = feature_matrix([balanced, calibrated, saved_by_1_5])[:, column]
+    assert scores.tolist() == [75.0, 73.5, 75.0]
