@@ -46,6 +46,15 @@ class EvidenceCalibration:
     chosen: float | None = None
     chosen_for: float | None = None
 
+    def __post_init__(self) -> None:
+        # a saved state from other levels, or a damaged one, must not be half-used
+        if len(self.counts) != len(CALIBRATION_LEVELS) or not all(
+            math.isfinite(n) and n >= 0.0 for n in self.counts
+        ):
+            raise ValueError(f"calibration counts do not fit the levels {CALIBRATION_LEVELS}")
+        if not (math.isfinite(self.exposure_s) and self.exposure_s >= 0.0):
+            raise ValueError("calibration exposure must be a finite, non-negative time")
+
     def observe(self, time_s: float, evidence: float) -> None:
         """Fold in one sample's surge evidence (an excursion ends when it falls back to 0)."""
         if self.last_time_s is not None:

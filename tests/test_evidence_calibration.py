@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from flarewatch.payloads import Sample
 from models.alarm import AlarmKind
@@ -14,6 +15,7 @@ from models.calibration import EvidenceCalibration
 from models.confirm import FEATURES, feature_matrix
 from models.const import CALIBRATION_LEVELS, MODEL_VERSION, SURGE_SCORE_FRAC_S
 from models.detector import PatientDetector
+from models.errors import ModelError
 from models.profiles import DetectionProfile, profile_params
 from tests.test_models_detector import T0, onsets
 
@@ -140,3 +142,21 @@ def test_the_confirmer_reads_the_evidence_relative_to_what_was_needed() -> None:
     column = FEATURES.index("surge_score")
     scores = feature_matrix([balanced, calibrated, saved_by_1_5])[:, column]
     assert scores.tolist() == [75.0, 73.5, 75.0]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"counts": [1.0, 2.0]},  # saved with other levels
+        {"counts": [float("nan")] * len(CALIBRATION_LEVELS)},
+        {"exposure_s": -5.0},
+        {"counts": "many"},
+    ],
+)
+def test_a_damaged_calibration_state_is_refused_with_a_clear_error(damage: dict) -> None:
+    detector = PatientDetector(surge_target_per_day=0.2)
+    detector.update(resting_days(0.2))
+    state = json.loads(json.dumps(detector.state_dict()))
+    state["calibration"].update(damage)
+    with pytest.raises(ModelError, match="discard it and let the baselines relearn"):
+        PatientDetector(surge_target_per_day=0.2).load_state_dict(state)
