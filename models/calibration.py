@@ -43,8 +43,6 @@ class EvidenceCalibration:
     last_time_s: float | None = None
     faded_s: float | None = None
     peak: float = 0.0
-    chosen: float | None = None
-    chosen_for: float | None = None
 
     def __post_init__(self) -> None:
         # a saved state from other levels, or a damaged one, must not be half-used
@@ -73,23 +71,20 @@ class EvidenceCalibration:
                 if self.peak >= level:
                     self.counts[i] += 1.0
             self.peak = 0.0
-            self.chosen = None
         elif self.faded_s is None or time_s - self.faded_s >= CALIBRATION_REFRESH_S:
             self._fade(time_s)
-            self.chosen = None
 
     def level(self, default: float, target_per_day: float) -> float:
-        """Evidence needed for an alarm: ``default`` until enough history, then calibrated."""
+        """Evidence needed for an alarm: ``default`` until enough history, then calibrated.
+
+        Cheap enough to ask on every sample a surge condition holds (six divisions).
+        """
         if self.history_s < CALIBRATION_MIN_HISTORY_S or self.exposure_s <= 0.0:
             return default
-        if self.chosen is None or self.chosen_for != target_per_day:
-            self.chosen_for = target_per_day
-            rates = self.rates_per_day()
-            self.chosen = next(
-                (lvl for lvl, rate in rates.items() if rate <= target_per_day),
-                CALIBRATION_LEVELS[-1],
-            )
-        return self.chosen
+        rates = self.rates_per_day()
+        return next(
+            (lvl for lvl, rate in rates.items() if rate <= target_per_day), CALIBRATION_LEVELS[-1]
+        )
 
     def rates_per_day(self) -> dict[float, float]:
         """Faded rate of excursions reaching each level (for reports; empty without history)."""

@@ -180,7 +180,7 @@ CALIBRATION_MIN_HISTORY_S: Final = 3 * 86_400.0
 level looks rare. (One day on the tuning split: 0.862 at 0.182 a day, against 0.858 at 0.172.)"""
 
 CALIBRATION_REFRESH_S: Final = 3600.0
-"""The chosen level is recomputed at most hourly, or when an excursion ends (cheap per sample)."""
+"""The counts are aged at least hourly, and whenever an excursion ends (cheap per sample)."""
 
 SURGE_CRITICAL_FRAC: Final = 0.30
 """A surge of 30 % or a surge followed by stillness is critical from the first alarm."""

@@ -7,9 +7,8 @@ Rules, in words (figures and sources in ``docs/models.md``):
   at this hour, not recovering from exercise, with the evidence (excess rise x time, CUSUM) at
   70 %·s (or, in the 'personal' profile, the smallest level this patient's own rest reaches at
   most 0.2 times a day: :mod:`models.calibration`); the baselines hold still while the evidence
-  builds. Critical when the surge reaches
-  30 %, lasts 5 min, or is followed by stillness (syncope) where motion is measured; a +10 %
-  surge followed by stillness alarms on its own.
+  builds. Critical when the surge reaches 30 %, lasts 5 min, or is followed by stillness
+  (syncope) where motion is measured; a +10 % surge followed by stillness alarms on its own.
 * **flush** — skin warming with a heart-rate rise without exercise (seated gestures allowed):
   skin >= 0.25 degC above its reference and still warming by 0.10 degC/min, two-minute heart
   rate >= 2 % above its reference, for 30 s. Needs a skin-temperature
