@@ -9,6 +9,8 @@ Rules, in words (figures and sources in ``docs/models.md``):
   most 0.2 times a day: :mod:`models.calibration`); the baselines hold still while the evidence
   builds. Critical when the surge reaches 30 %, lasts 5 min, or is followed by stillness
   (syncope) where motion is measured; a +10 % surge followed by stillness alarms on its own.
+  Within 30 min after exercise, a heart that does not slow down once the steps have stopped,
+  45 % above the hour's usual rest, is anaphylaxis-like too (the non-recovery path, 1.6).
 * **flush** — skin warming with a heart-rate rise without exercise (seated gestures allowed):
   skin >= 0.25 degC above its reference and still warming by 0.10 degC/min, two-minute heart
   rate >= 2 % above its reference, for 30 s. Needs a skin-temperature
@@ -39,6 +41,8 @@ from models.const import (
     MODEL_VERSION,
     NO_CONTACT_AFTER_S,
     NO_DATA_AFTER_S,
+    RECOVERY_SURGE_SCORE_FRAC_S,
+    RECOVERY_SURGE_TOD_FRAC,
     RELEASE_FRAC,
     RELEASE_PERSIST_S,
     STILL_AFTER_SURGE_S,
@@ -111,6 +115,7 @@ class PatientDetector(StreamingDetector):
             self.still_since_s: float | None = None
             self.rejected_samples = 0
             self.surge_score = 0.0
+            self.recovery_score = 0.0
             self.surge_time_s: float | None = None
             self.still_reported = False
 
@@ -286,7 +291,12 @@ class PatientDetector(StreamingDetector):
             onset = surging and self.surge_score >= self.evidence_needed()
             # second path: a smaller surge followed by a motionless wrist (syncope)
             onset = onset or (syncope and self._surge_then_still(t))
+            # third path: after exercise the heart does not slow down
+            not_recovering = self._not_recovering(t, dt)
+            onset = onset or not_recovering
         else:
+            self.recovery_score = 0.0
+            not_recovering = False
             onset = rise >= self.surge_rise_frac * RELEASE_FRAC
         release = rise < self.surge_rise_frac * RELEASE_FRAC
         self.calibration.observe(t, self.surge_score)
@@ -313,7 +323,8 @@ class PatientDetector(StreamingDetector):
             evidence["onset"] = 1.0
             evidence["surge_score"] = round(self.surge_score, 2)
             evidence["surge_needed"] = self.evidence_needed()
-            self.surge_score = 0.0
+            evidence["recovery"] = 1.0 if not_recovering else 0.0
+            self.surge_score = self.recovery_score = 0.0
             evidence["still"] = 1.0 if syncope else 0.0
             self.still_reported = syncope
             critical = rise >= SURGE_CRITICAL_FRAC or syncope
@@ -339,6 +350,29 @@ class PatientDetector(StreamingDetector):
         """The end of an episode that never calmed down (``expired`` = 1 in its evidence)."""
         end = {"episode_no": float(latch.episode_no), "expired": 1.0}
         return self._alarm(t, kind, Severity.WARNING, resolved=True, evidence=end)
+
+    def _not_recovering(self, t: float, dt: float) -> bool:
+        """Within the recovery time after exercise, at rest again, the heart does not slow down.
+
+        The short reference followed the heart up during the exercise, so only the usual resting
+        rate of the hour shows the rise; its excess over RECOVERY_SURGE_TOD_FRAC is integrated
+        while the two-minute rate is not below its five-minute average, and shrinks otherwise.
+        """
+        tr = self.tracker
+        tod = tr.tod_rise_frac(t)
+        if (
+            tod is None
+            or tr.hr_slow is None
+            or not (tr.recovering(t) and tr.resting(t) and tr.worn_for(t) >= WARMUP_S)
+        ):
+            self.recovery_score = 0.0
+            return False
+        excess = tod - RECOVERY_SURGE_TOD_FRAC
+        if excess >= 0.0 and not tr.hr_slowing():
+            self.recovery_score += excess * dt
+        else:
+            self.recovery_score = max(0.0, self.recovery_score - abs(excess) * dt)
+        return self.recovery_score >= RECOVERY_SURGE_SCORE_FRAC_S
 
     def _surge_then_still(self, t: float) -> bool:
         """A smaller but clear surge is running (the heart-rate part of surge-then-syncope)."""

@@ -24,6 +24,7 @@ from models.const import (
     HR_REF_RECOVERY_TAU_S,
     HR_REF_TAU_S,
     HR_REF_WARMUP_TAU_S,
+    HR_SLOW_TAU_S,
     MAX_STEP_S,
     REST_AFTER_ACTIVITY_S,
     TEMP_FAST_TAU_S,
@@ -71,6 +72,7 @@ class SignalTracker:
     hr_time_s: float | None = None
     hr_fast: float | None = None
     hr_mid: float | None = None
+    hr_slow: float | None = None
     hr_ref: float | None = None
     hr_noise: float | None = None
     temp_time_s: float | None = None
@@ -98,7 +100,7 @@ class SignalTracker:
         if self.last_time_s is None or time_s - self.last_time_s >= GAP_RESET_S:
             self.wear_start_s = time_s
             self.temp_settled = False
-            self.hr_fast = self.hr_mid = self.temp_fast = self.temp_mid = None
+            self.hr_fast = self.hr_mid = self.hr_slow = self.temp_fast = self.temp_mid = None
             if self.last_time_s is not None and not freeze:
                 self.hr_ref = self.temp_ref = None
         self.last_time_s = time_s
@@ -128,6 +130,7 @@ class SignalTracker:
             self.hr_noise = ewma(self.hr_noise, abs(hr - self.hr_fast), dt, HR_NOISE_TAU_S)
         self.hr_fast = ewma(self.hr_fast, hr, dt, HR_FAST_TAU_S)
         self.hr_mid = ewma(self.hr_mid, hr, dt, HR_MID_TAU_S)
+        self.hr_slow = ewma(self.hr_slow, self.hr_mid, dt, HR_SLOW_TAU_S)
         if freeze:
             return
         ref = self.hr_ref
@@ -260,6 +263,10 @@ class SignalTracker:
         hourly, history_s = self.tod_rest_bpm[b], self.tod_rest_s[b]
         usual = hourly if hourly is not None and history_s >= TOD_MIN_HISTORY_S else self.rest_bpm
         return None if usual is None else self.hr_fast / usual - 1.0
+
+    def hr_slowing(self) -> bool:
+        """The two-minute heart rate is below its five-minute average (a heart recovering)."""
+        return self.hr_mid is not None and self.hr_slow is not None and self.hr_mid < self.hr_slow
 
     def hr_trend_bpm(self) -> float:
         """Fast minus two-minute heart rate: positive while rising, negative while recovering."""

@@ -165,3 +165,7 @@ def test_message_says_what_how_severe_since_when_vitals_and_what_to_do():
     # a flush is skin warming: whether the band counts steps does not change what it means
     flush = dataclasses.replace(blind, kind="flush")
     assert "exercise" not in render_message(flush, Purpose.NOTIFY, None).body
+    assert "did not slow down" not in message.body
+    after_walk = dataclasses.replace(facts, after_exercise=True)
+    after_body = render_message(after_walk, Purpose.NOTIFY, None).body
+    assert "did not slow down once they stopped" in after_body

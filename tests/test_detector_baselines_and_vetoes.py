@@ -179,6 +179,43 @@ def test_surge_while_the_heart_still_slows_after_exercise_is_caught() -> None:
     assert 0 < (started[0].time_s - (T0 + 78 * 60)) / 60 <= 9.0
 
 
+def walk_then_rest(heart_slows: bool) -> list[Sample]:
+    """40 min at 70 bpm, a 20-min walk at 110 bpm, then 30 min without a step."""
+    rng = np.random.default_rng(8)
+    samples = []
+    for i in range(0, 90 * 60, 5):
+        minute = i / 60
+        if minute < 40:
+            hr, steps = 70.0, 0
+        elif minute < 60:
+            hr, steps = 110.0, 100
+        elif heart_slows:
+            hr, steps = 70.0 + 40.0 * math.exp(-(minute - 60) / 4.0), 0
+        else:  # exercise-induced anaphylaxis: the heart keeps racing once the walk is over
+            hr, steps = 110.0 + 0.5 * (minute - 60), 0
+        samples.append(
+            Sample(
+                seq=i,
+                time_ms=int((T0 + i) * 1000),
+                heart_rate_bpm=round(hr + float(rng.normal(0, 1.5)), 1),
+                steps=steps,
+            )
+        )
+    return samples
+
+
+@pytest.mark.parametrize("heart_slows", [True, False])
+def test_a_heart_that_does_not_slow_down_after_exercise_alarms(heart_slows: bool) -> None:
+    started = onsets(PatientDetector().update(walk_then_rest(heart_slows)), AlarmKind.ANAPHYLAXIS)
+    if heart_slows:
+        assert started == []  # an ordinary recovery
+        return
+    [alarm] = started
+    assert alarm.evidence["recovery"] == 1.0
+    # the steps stopped at 60 min; the path waits for 5 min of rest, then needs its evidence
+    assert 65.0 < (alarm.time_s - T0) / 60 <= 80.0
+
+
 def first_surge_delay_min(samples: list[Sample], onset_min: float) -> float | None:
     """Minutes from the injected onset to the first anaphylaxis alarm (None if none)."""
     started = onsets(PatientDetector().update(samples), AlarmKind.ANAPHYLAXIS)

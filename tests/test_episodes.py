@@ -20,6 +20,7 @@ from service.db import Alert, AlertState, Episode, SignalState
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.processing import IngestCycle
 from tests.alerting_helpers import FakeClock, build_stack, register_team
+from tests.test_detector_baselines_and_vetoes import walk_then_rest
 from tests.test_models_detector import make_samples, with_motion
 
 T0 = 1_764_000_000.0
@@ -246,6 +247,21 @@ def test_surge_message_says_when_the_band_cannot_rule_out_exercise(
     assert episode.kind == "anaphylaxis"
     first = inbox.to("/ann")[0].body
     assert ("exercise cannot be ruled out" in first) is not band_has_motion
+
+
+def test_surge_after_exercise_message_says_the_heart_did_not_slow_down(setup, inbox):
+    """Detector to caregiver: the non-recovery path (exercise can trigger a reaction)."""
+    stack, clock, engine = setup
+    samples = walk_then_rest(heart_slows=False)
+    processor = AlertingProcessor(DetectorBank(PatientDetector()), engine)
+    for i in range(0, len(samples), 12):  # one batch a minute, as a gateway sends them
+        chunk = tuple(samples[i : i + 12])
+        sent = SampleBatch(patient_id="p1", device_id="band1", gateway_id="gw1", samples=chunk)
+        processor.process(IngestCycle(chunk[-1].time_ms, batches=[sent]))
+    step(stack, clock, (samples[-1].time_ms / 1000 - T0) + 1)
+    [episode] = episodes(stack)
+    assert episode.kind == "anaphylaxis"
+    assert "did not slow down once they stopped" in inbox.to("/ann")[0].body
 
 
 def test_an_episode_closed_without_calming_down_is_no_all_clear(setup, inbox):

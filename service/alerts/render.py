@@ -44,6 +44,8 @@ class AlertFacts:
     signal_lost: bool = False
     acked_by: str | None = None
     activity_known: bool = True
+    after_exercise: bool = False
+    """The surge was found because the heart did not slow down after exercise (rules 1.6)."""
     expired: bool = False
     """The episode was closed after hours without calming down, not because it calmed down."""
 
@@ -89,6 +91,11 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
         lines.append(
             "The band reported no steps or motion in the last day, so exercise cannot be ruled"
             " out: ask them."
+        )
+    if facts.after_exercise and facts.kind == "anaphylaxis":
+        lines.append(
+            "It began after exercise: the heart did not slow down once they stopped. Exercise can"
+            " trigger a reaction."
         )
     if purpose is Purpose.RESOLVED and facts.expired:
         lines = [

@@ -254,6 +254,7 @@ class EscalationScheduler:
         episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
         vitals = (episode.summary.get("vitals", {}) if episode else {}) or {}
         onset = ((episode.summary.get("alarms") or [{}])[0] if episode else {}) or {}
+        evidence = onset.get("evidence") or {}
         facts = AlertFacts(
             patient_name=patient.display_name or patient.id,
             timezone=patient.timezone,
@@ -266,7 +267,8 @@ class EscalationScheduler:
             signal_lost=bool(episode and episode.signal_lost),
             acked_by=alert.acked_by,
             # alarms from before the detector said so (no key) count as known
-            activity_known=(onset.get("evidence") or {}).get("activity_known", 1.0) != 0.0,
+            activity_known=evidence.get("activity_known", 1.0) != 0.0,
+            after_exercise=evidence.get("recovery", 0.0) == 1.0,
             expired=bool(episode and episode.summary.get("expired")),
         )
         purpose = Purpose(delivery.purpose)
