@@ -14,7 +14,7 @@ from typing import Any
 
 from flarewatch.payloads import Sample
 from models.alarm import Alarm
-from models.confirm import Confirmer
+from models.confirm import Confirmer, from_recovery_path
 from models.detector import PatientDetector
 from models.errors import ModelError
 from models.profiles import DetectionProfile, profile_params, profile_version
@@ -100,8 +100,11 @@ class DetectorBank:
             alarm
             for _, alarms in per_patient
             for alarm in alarms
-            # a surge followed by a motionless wrist (syncope) is never vetoed by the model
-            if alarm.evidence.get("onset") == 1.0 and alarm.evidence.get("still") != 1.0
+            # a surge followed by a motionless wrist (syncope) is never vetoed by the model,
+            # nor a heart that does not slow down after exercise
+            if alarm.evidence.get("onset") == 1.0
+            and alarm.evidence.get("still") != 1.0
+            and not from_recovery_path(alarm)
         ]
         accepted = self.confirmer.accept(candidates) if candidates else []
         rejected = {

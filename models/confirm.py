@@ -40,6 +40,16 @@ penalised every band with both sensors."""
 _SCORE = FEATURES.index("surge_score")
 
 
+def from_recovery_path(alarm: Alarm) -> bool:
+    """An onset of the non-recovery path (after exercise, rules 1.6).
+
+    Its surge evidence is not what raised it (the short reference followed the heart up during
+    the exercise), so the confirmer neither learns from nor judges it: fitted with them, it vetoed
+    13 true held-out onsets of the main path.
+    """
+    return alarm.evidence.get("recovery") == 1.0
+
+
 def feature_matrix(evidences: Sequence[Mapping[str, float]]) -> np.ndarray:
     """Rows of :data:`FEATURES` from alarm evidence (missing keys read as 0).
 

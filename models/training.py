@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from models.alarm import Alarm, AlarmKind
-from models.confirm import FEATURES, Confirmer, feature_matrix
+from models.confirm import FEATURES, Confirmer, feature_matrix, from_recovery_path
 from models.const import (
     CONFIRM_CV_FOLDS,
     CONFIRM_KEEP_POSITIVE_SHARE,
@@ -37,6 +37,8 @@ def train_confirmer(
     CONFIRM_REAL_LABEL_WEIGHT, and the threshold also keeps the promised share of the real
     reactions, scored out of fold: a confirmer must not learn to veto what was really one.
     """
+    candidates = [(a, label) for a, label in candidates if not from_recovery_path(a)]
+    real = [(a, label) for a, label in real if not from_recovery_path(a)]
     models: dict[str, Any] = {}
     bounds: dict[str, tuple[list[float], list[float]]] = {}
     stats: dict[str, Any] = {}

@@ -214,6 +214,10 @@ def test_a_heart_that_does_not_slow_down_after_exercise_alarms(heart_slows: bool
     assert alarm.evidence["recovery"] == 1.0
     # the steps stopped at 60 min; the path waits for 5 min of rest, then needs its evidence
     assert 65.0 < (alarm.time_s - T0) / 60 <= 80.0
+    # the learned confirmer was not built for this path and never vetoes it
+    vetoing = DetectorBank(confirmer=reject_all())
+    [kept] = onsets(vetoing.update([("p", walk_then_rest(heart_slows))]), AlarmKind.ANAPHYLAXIS)
+    assert kept.time_s == alarm.time_s
 
 
 def first_surge_delay_min(samples: list[Sample], onset_min: float) -> float | None:
