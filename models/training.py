@@ -175,7 +175,7 @@ def write_model_card(
         "  after exercise only once the steps have stopped and the heart does not slow down.",
         "- 8 Fitbit users and 35 lab sessions: small, mostly young adults; not SM patients.",
         "- Surge alarms need an activity signal (steps or motion): a heart-rate-only band makes",
-        "  ~17x the false alarms (2.97 per Fitbit patient-day held-out against 0.18; see",
+        "  ~16x the false alarms (2.97 per Fitbit patient-day held-out against 0.18; see",
         "  'What each sensor is worth' in docs/evaluation.md).",
         "- The held-out figures miss most targets of issue 4 (docs/evaluation.md): usable for",
         "  research replay and tuning, not as a safety alarm. The metrics above are for the",
