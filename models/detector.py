@@ -359,12 +359,14 @@ class PatientDetector(StreamingDetector):
         while the two-minute rate is not below its five-minute average, and shrinks otherwise.
         """
         tr = self.tracker
-        tod = tr.tod_rise_frac(t)
-        if (
-            tod is None
-            or tr.hr_slow is None
-            or not (tr.recovering(t) and tr.resting(t) and tr.worn_for(t) >= WARMUP_S)
+        # the cheap conditions first: this runs on every sample
+        if tr.hr_slow is None or not (
+            tr.recovering(t) and tr.resting(t) and tr.worn_for(t) >= WARMUP_S
         ):
+            self.recovery_score = 0.0
+            return False
+        tod = tr.tod_rise_frac(t)
+        if tod is None:
             self.recovery_score = 0.0
             return False
         excess = tod - RECOVERY_SURGE_TOD_FRAC
