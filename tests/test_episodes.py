@@ -228,6 +228,16 @@ def test_unregistered_patient_is_watched_but_reaches_nobody(setup, inbox):
     assert episode.patient_id == "stranger" and inbox.items == []
 
 
+def detect_and_deliver(stack, clock, engine, samples: list[Sample]) -> None:
+    """Feed one patient's samples from the detectors to the caregivers, a batch a minute."""
+    processor = AlertingProcessor(DetectorBank(PatientDetector()), engine)
+    for i in range(0, len(samples), 12):  # one batch a minute, as a gateway sends them
+        chunk = tuple(samples[i : i + 12])
+        sent = SampleBatch(patient_id="p1", device_id="band1", gateway_id="gw1", samples=chunk)
+        processor.process(IngestCycle(chunk[-1].time_ms, batches=[sent]))
+    step(stack, clock, (samples[-1].time_ms / 1000 - T0) + 1)
+
+
 @pytest.mark.parametrize("band_has_motion", [False, True])
 def test_surge_message_says_when_the_band_cannot_rule_out_exercise(
     setup, inbox, band_has_motion: bool
@@ -237,12 +247,7 @@ def test_surge_message_says_when_the_band_cannot_rule_out_exercise(
     samples = make_samples(40, period_s=5.0, surge_at_min=25, surge_frac=0.5)
     if band_has_motion:
         samples = with_motion(samples, still_from_min=None)
-    processor = AlertingProcessor(DetectorBank(PatientDetector()), engine)
-    for i in range(0, len(samples), 12):  # one batch a minute, as a gateway sends them
-        chunk = tuple(samples[i : i + 12])
-        sent = SampleBatch(patient_id="p1", device_id="band1", gateway_id="gw1", samples=chunk)
-        processor.process(IngestCycle(chunk[-1].time_ms, batches=[sent]))
-    step(stack, clock, (samples[-1].time_ms / 1000 - T0) + 1)
+    detect_and_deliver(stack, clock, engine, samples)
     [episode] = episodes(stack)
     assert episode.kind == "anaphylaxis"
     first = inbox.to("/ann")[0].body
@@ -253,12 +258,7 @@ def test_surge_after_exercise_message_says_the_heart_did_not_slow_down(setup, in
     """Detector to caregiver: the non-recovery path (exercise can trigger a reaction)."""
     stack, clock, engine = setup
     samples = walk_then_rest(heart_slows=False)
-    processor = AlertingProcessor(DetectorBank(PatientDetector()), engine)
-    for i in range(0, len(samples), 12):  # one batch a minute, as a gateway sends them
-        chunk = tuple(samples[i : i + 12])
-        sent = SampleBatch(patient_id="p1", device_id="band1", gateway_id="gw1", samples=chunk)
-        processor.process(IngestCycle(chunk[-1].time_ms, batches=[sent]))
-    step(stack, clock, (samples[-1].time_ms / 1000 - T0) + 1)
+    detect_and_deliver(stack, clock, engine, samples)
     [episode] = episodes(stack)
     assert episode.kind == "anaphylaxis"
     assert "did not slow down once they stopped" in inbox.to("/ann")[0].body
