@@ -125,6 +125,18 @@ NO_DATA_AFTER_S: Final = 5 * 60.0
 NO_CONTACT_AFTER_S: Final = 60.0
 """Continuous loss of skin contact for this long raises a 'no contact' signal alarm."""
 
+OFF_WRIST_DROP_C: Final = 2.0
+"""A skin-temperature reading this far below its 30-s average means the band left the wrist (most
+bands have no contact bit; the E4 keeps reporting a heart rate off the wrist). In the 35
+stress-predict sessions the largest drop while worn was 1.2 degC (S07: the band shifted and the
+skin read warm again within a minute), while the four bands taken off at the end of a session
+fell 4.5-7.7 degC below it within half a minute. A wrist does not cool that fast: hyperventilation
+and cold rooms cool it by tenths of a degree a minute."""
+
+OFF_WRIST_REWARM_C: Final = 1.0
+"""... and it is back on once its 30-s average is this much warmer than its coldest since it came
+off (a band lying on a table only cools towards the room; a wrist warms it by degrees)."""
+
 TOD_BINS: Final = 24
 """Hourly bins of the per-patient resting heart rate by time of day (circadian rhythm)."""
 

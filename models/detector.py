@@ -15,7 +15,10 @@ Rules, in words (figures and sources in ``docs/models.md``):
   skin >= 0.25 degC above its reference and still warming by 0.10 degC/min, two-minute heart
   rate >= 2 % above its reference, for 30 s. Needs a skin-temperature
   sensor: with heart rate only, flushes cannot be told from ordinary rises and are not reported.
-* **no_contact / no_data** — signal states, never mistaken for a patient in trouble.
+* **no_contact / no_data** — signal states, never mistaken for a patient in trouble. Contact is
+  lost when the band says so, or when the skin temperature drops by degrees within seconds (the
+  band came off the wrist: most bands have no contact bit, and some go on reporting a heart rate
+  from the table); readings taken off the wrist are ignored.
 
 Every onset goes through an :class:`~models.episodes.EpisodeLatch`, so a continuing episode raises
 one alarm (plus one escalation to critical) and one ``resolved`` alarm when it ends.
@@ -205,13 +208,18 @@ class PatientDetector(StreamingDetector):
         if self.no_data_alarmed:
             self.no_data_alarmed = False
             alarms.append(self._alarm(t, AlarmKind.NO_DATA, Severity.WARNING, resolved=True))
-        hr = sample.heart_rate_bpm
-        if sample.contact_detected is False:
+        hr, temp, acc_sd = (
+            sample.heart_rate_bpm,
+            sample.skin_temperature_c,
+            sample.acceleration_sd_g,
+        )
+        if tr.check_wrist(t, temp):
+            # off the wrist its readings are the room's and the optical sensor's noise
+            hr = temp = acc_sd = None
+        if sample.contact_detected is False or tr.off_wrist:
             hr = None
             self._no_contact(t, alarms)
-        elif self.no_contact_since_s is not None and (
-            sample.contact_detected or sample.heart_rate_bpm is not None
-        ):
+        elif self.no_contact_since_s is not None and (sample.contact_detected or hr is not None):
             self.no_contact_since_s = None
             if self.no_contact_alarmed:
                 self.no_contact_alarmed = False
@@ -219,14 +227,7 @@ class PatientDetector(StreamingDetector):
         # baselines learn nothing while an episode runs or surge evidence is building (before
         # 1.4 the reference crept up ~5 % during the build-up and hid small surges)
         engaged = self.surge.engaged or self.flush.engaged or self.surge_score > 0.0
-        tr.step(
-            t,
-            hr,
-            sample.skin_temperature_c,
-            sample.steps,
-            sample.acceleration_sd_g,
-            freeze=engaged,
-        )
+        tr.step(t, hr, temp, sample.steps, acc_sd, freeze=engaged)
         self._detect_surge(t, alarms)
         self._detect_flush(t, alarms)
 
@@ -388,7 +389,7 @@ class PatientDetector(StreamingDetector):
     def _syncope(self, t: float) -> bool:
         """The wrist has been motionless for a while (only where motion is measured)."""
         acc = self.tracker.acc_sd_fast
-        if acc is not None and acc < ACC_SD_STILL_G:
+        if acc is not None and acc < ACC_SD_STILL_G and not self.tracker.off_wrist:
             self.still_since_s = self.still_since_s if self.still_since_s is not None else t
         else:
             self.still_since_s = None

@@ -26,6 +26,8 @@ from models.const import (
     HR_REF_WARMUP_TAU_S,
     HR_SLOW_TAU_S,
     MAX_STEP_S,
+    OFF_WRIST_DROP_C,
+    OFF_WRIST_REWARM_C,
     REST_AFTER_ACTIVITY_S,
     TEMP_FAST_TAU_S,
     TEMP_MAX_WARMUP_S,
@@ -85,6 +87,8 @@ class SignalTracker:
     tod_rest_bpm: list[float | None] = field(default_factory=lambda: [None] * TOD_BINS)
     tod_rest_s: list[float] = field(default_factory=lambda: [0.0] * TOD_BINS)
     rest_bpm: float | None = None
+    off_wrist_low_c: float | None = None
+    """The coldest skin-temperature reading since the band left the wrist (None: worn)."""
 
     def step(
         self,
@@ -98,9 +102,7 @@ class SignalTracker:
     ) -> None:
         """Fold one sample in; ``freeze`` holds the references while an episode is suspected."""
         if self.last_time_s is None or time_s - self.last_time_s >= GAP_RESET_S:
-            self.wear_start_s = time_s
-            self.temp_settled = False
-            self.hr_fast = self.hr_mid = self.hr_slow = self.temp_fast = self.temp_mid = None
+            self._start_wear(time_s)
             if self.last_time_s is not None and not freeze:
                 self.hr_ref = self.temp_ref = None
         self.last_time_s = time_s
@@ -178,6 +180,43 @@ class SignalTracker:
             # once settled it may rise only slowly, so a flush cannot drag it up
             moved = ewma(ref, temp, dt, TEMP_REF_TAU_S)
             self.temp_ref = min(moved, ref + TEMP_REF_MAX_RISE_C_PER_MIN * dt / 60.0)
+
+    def _start_wear(self, time_s: float) -> None:
+        """The band is (back) on the wrist: the wear clock and the smoothed signals restart."""
+        self.wear_start_s = time_s
+        self.temp_settled = False
+        self.off_wrist_low_c = None
+        self.hr_fast = self.hr_mid = self.hr_slow = self.temp_fast = self.temp_mid = None
+
+    @property
+    def off_wrist(self) -> bool:
+        """The skin temperature says the band is off the wrist (see :meth:`check_wrist`)."""
+        return self.off_wrist_low_c is not None
+
+    def check_wrist(self, time_s: float, skin_temperature_c: float | None) -> bool:
+        """Whether the band is off the wrist, judged from a new skin-temperature reading.
+
+        It comes off when a reading falls OFF_WRIST_DROP_C below the 30-s average, and is back
+        on once that average has warmed OFF_WRIST_REWARM_C above its coldest since; then the
+        wear clock restarts, as when a band is put on (the sensors settle again). Call it before
+        :meth:`step`, and keep the readings taken off the wrist out of it.
+        """
+        temp, smoothed = skin_temperature_c, self.temp_fast
+        if temp is None or smoothed is None:
+            return self.off_wrist
+        if not self.off_wrist and temp > smoothed - OFF_WRIST_DROP_C:
+            return False
+        # off the wrist the 30-s average follows the band alone: handling it moves single
+        # readings by a degree or two for seconds (S28), a wrist warms the average for minutes
+        dt = min(time_s - self.temp_time_s, MAX_STEP_S) if self.temp_time_s is not None else 1.0
+        self.temp_time_s = time_s
+        self.temp_fast = smoothed = ewma(smoothed, temp, dt, TEMP_FAST_TAU_S)
+        low = smoothed if self.off_wrist_low_c is None else min(self.off_wrist_low_c, smoothed)
+        if smoothed >= low + OFF_WRIST_REWARM_C:
+            self._start_wear(time_s)
+            return False
+        self.off_wrist_low_c = low
+        return True
 
     def restart_heart_reference(self) -> None:
         """The short heart-rate reference restarts from the two-minute rate (a lasting level)."""
