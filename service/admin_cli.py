@@ -88,6 +88,11 @@ def _policy_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--plan", dest="emergency_plan", help="emergency plan text (what to do)")
     parser.add_argument("--cancel-window-s", type=float, help="wearer's time to cancel a warning")
+    parser.add_argument(
+        "--signal-window-s",
+        type=float,
+        help="wearer's time to answer a lost-signal notice before caregivers are told",
+    )
     parser.add_argument("--ack-timeout-s", type=float, help="escalate to the next person after")
     parser.add_argument("--repeat-interval-s", type=float, help="repeat critical alerts every")
     parser.add_argument("--quiet-hours", help='e.g. "22:00-07:00" (warnings only); "" = off')
@@ -102,6 +107,7 @@ def _policy_args(parser: argparse.ArgumentParser) -> None:
 def _policy_update(args: argparse.Namespace) -> PolicyUpdate:
     return PolicyUpdate(
         cancel_window_s=args.cancel_window_s,
+        signal_window_s=args.signal_window_s,
         ack_timeout_s=args.ack_timeout_s,
         repeat_interval_s=args.repeat_interval_s,
         quiet_hours=args.quiet_hours,
@@ -130,14 +136,18 @@ def _patient_list(args: argparse.Namespace, session: Session) -> int:
             p.id,
             p.display_name,
             p.timezone,
-            f"{p.cancel_window_s:g}/{p.ack_timeout_s:g}/{p.repeat_interval_s:g}",
+            f"{p.cancel_window_s:g}/{p.signal_window_s:g}/{p.ack_timeout_s:g}/"
+            f"{p.repeat_interval_s:g}",
             f"{p.quiet_start}-{p.quiet_end}" if p.quiet_start else "-",
             "yes" if p.emergency_plan else "NO",
             p.detection_profile,
         )
         for p in session.scalars(select(Patient).order_by(Patient.id))
     ]
-    _table(["patient", "name", "timezone", "cancel/ack/repeat s", "quiet", "plan", "profile"], rows)
+    _table(
+        ["patient", "name", "timezone", "cancel/signal/ack/repeat s", "quiet", "plan", "profile"],
+        rows,
+    )
     return 0
 
 

@@ -36,6 +36,8 @@ def test_care_team_setup_and_listing_hides_secrets(admin):
             "EpiPen, call 112",
             "--ack-timeout-s",
             "120",
+            "--signal-window-s",
+            "900",
             "--quiet-hours",
             "22:00-07:00",
             "--timezone",
@@ -78,7 +80,7 @@ def test_care_team_setup_and_listing_hides_secrets(admin):
     lines = [line for line in out.splitlines() if "caregiver" in line]
     assert [line.split()[3] for line in lines] == ["Bob", "Ann"]
     code, out, _ = admin("patient", "list")
-    assert "60/120/60" in out and "22:00-07:00" in out
+    assert "60/900/120/60" in out and "22:00-07:00" in out
     assert admin("device", "add", "alex", "band1")[0] == 0
     assert "band1" in admin("device", "list")[1]
 
@@ -94,6 +96,7 @@ def test_care_team_setup_and_listing_hides_secrets(admin):
         (["patient", "add", "p", "--quiet-hours", "late"], "22:00-07:00"),
         (["patient", "add", "p", "--timezone", "Mars/Base"], "unknown time zone"),
         (["patient", "add", "p", "--ack-timeout-s", "0"], "must be positive"),
+        (["patient", "add", "p", "--signal-window-s", "-1"], "a window may be 0"),
         (["caregiver", "add", "nobody", "Ann", "--url", "json://127.0.0.1:9/x"], "not registered"),
         (["caregiver", "remove", "99"], "no contact"),
     ],

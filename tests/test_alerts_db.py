@@ -6,15 +6,19 @@ from __future__ import annotations
 import threading
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from service.alerts.const import DEFAULT_SIGNAL_WINDOW_S
 from service.db import Alert, Base, Database, Delivery, Patient
 from service.db import session as db_session
 from service.db.care_teams import PolicyUpdate, add_contact, add_patient
+from service.db.session import alembic_config, make_engine
+from tests.alerting_helpers import insert_legacy_patient
 
 OTHER_WRITER_GRACE_S = 0.5
 """How long the second writer gets to (wrongly) commit while the first transaction is open."""
@@ -125,3 +129,19 @@ def test_a_writer_stuck_behind_the_lock_gets_an_error_not_a_hang(service_db_url,
     assert not other.is_alive(), "the second writer hung behind the lock"
     assert len(outcome) == 1 and isinstance(outcome[0], OperationalError)
     db.dispose()
+
+
+def test_migration_gives_existing_patients_the_ten_minute_signal_window(service_db_url):
+    engine = make_engine(service_db_url)
+    command.upgrade(alembic_config(engine), "0004")  # a database from before the signal window
+    with engine.begin() as connection:
+        insert_legacy_patient(connection)
+    Database(service_db_url).dispose()  # opening migrates to the newest revision
+    db = Database(service_db_url)
+    with db.session() as session:
+        assert session.get_one(Patient, "p1").signal_window_s == DEFAULT_SIGNAL_WINDOW_S
+    db.dispose()
+    command.downgrade(alembic_config(engine), "0004")
+    columns = {c["name"] for c in inspect(engine).get_columns("patients")}
+    assert "signal_window_s" not in columns and "detection_profile" in columns
+    engine.dispose()

@@ -167,7 +167,9 @@ def test_gateway_killed_gives_no_data_alert_through_its_last_will(tmp_path, mosq
         runtime.db,
         "p9",
         [("ann", [http.url("ann")])],
-        policy=PolicyUpdate(cancel_window_s=1, ack_timeout_s=60, repeat_interval_s=60),
+        policy=PolicyUpdate(
+            cancel_window_s=1, signal_window_s=1, ack_timeout_s=60, repeat_interval_s=60
+        ),
     )
     runtime.start()
     ingest = IngestService.from_settings(settings, processor=runtime.processor)

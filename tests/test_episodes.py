@@ -17,6 +17,7 @@ from models.detector import PatientDetector
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AlertState, Episode, SignalState
+from service.db.care_teams import PolicyUpdate, get_patient, set_policy
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.processing import IngestCycle
 from tests.alerting_helpers import FakeClock, build_stack, register_team
@@ -126,13 +127,44 @@ def test_one_episode_per_event_escalates_then_closes(setup, inbox):
 def test_no_data_is_a_signal_alert_never_an_episode(setup, inbox):
     stack, clock, engine = setup
     engine.on_alarm(alarm(AlarmKind.NO_DATA))
-    step(stack, clock, 61)
-    assert episodes(stack) == []
+    stack.scheduler.run_until_idle()
+    # the wearer hears of it at once; caregivers only after the signal window (10 min)
+    [check] = inbox.to("/wearer")
+    assert check.title.startswith("Check your band") and "I took it off: " in check.body
+    step(stack, clock, 599)
+    assert episodes(stack) == [] and inbox.to("/ann") == []
     [signal_alert] = alerts(stack)
     assert signal_alert.kind == "no_data" and signal_alert.episode_id is None
+    step(stack, clock, 1)
     assert "no data" in inbox.to("/ann")[0].title
-    engine.on_alarm(alarm(AlarmKind.NO_DATA, resolved=True, t=T0 + 120))
+    engine.on_alarm(alarm(AlarmKind.NO_DATA, resolved=True, t=T0 + 700))
     assert alerts(stack)[0].state == AlertState.RESOLVED
+
+
+def test_band_taken_off_on_purpose_reaches_no_caregiver(setup, inbox):
+    stack, clock, engine = setup
+    engine.on_alarm(alarm(AlarmKind.NO_CONTACT))
+    stack.scheduler.run_until_idle()
+    token = re.search(r"/im-ok/(\S+)", inbox.to("/wearer")[0].body).group(1)
+    step(stack, clock, 240)
+    stack.manager.redeem(token, TokenAction.CANCEL, via="test")
+    for _ in range(30):  # the band charges for half an hour
+        step(stack, clock, 60)
+    assert inbox.to("/ann") == [] and inbox.to("/bob") == []
+    assert alerts(stack)[0].state == AlertState.CANCELLED
+    engine.on_alarm(alarm(AlarmKind.NO_CONTACT, resolved=True, t=T0 + 2040))
+    engine.on_alarm(alarm(AlarmKind.NO_CONTACT, t=T0 + 9000))  # off again: asked again
+    stack.scheduler.run_until_idle()
+    assert len(inbox.to("/wearer")) == 2 and len(alerts(stack)) == 2
+
+
+def test_a_patient_without_a_signal_window_hears_of_silence_at_once(setup, inbox):
+    stack, _clock, engine = setup
+    with stack.db.session() as session:
+        set_policy(get_patient(session, "p1"), PolicyUpdate(signal_window_s=0))
+    engine.on_alarm(alarm(AlarmKind.NO_DATA))
+    stack.scheduler.run_until_idle()
+    assert inbox.to("/wearer") == [] and "no data" in inbox.to("/ann")[0].title
 
 
 def test_short_outage_within_window_wakes_nobody(setup, inbox):
@@ -185,7 +217,7 @@ def test_silent_gateway_last_will_gives_no_data_alert_not_episode(setup, inbox):
     will = GatewayStatus(gateway_id="gw1", state=LinkState.OFFLINE)  # the broker's Last Will
     processor.process(IngestCycle(now_ms + 1000, gateway_statuses=[will]))
     processor.process(IngestCycle(now_ms + 2000, gateway_statuses=[will]))  # retained re-delivery
-    step(stack, clock, 61)
+    step(stack, clock, 601)  # the wearer's signal window
     assert episodes(stack) == []
     [no_data] = alerts(stack)
     assert (no_data.kind, no_data.signal) == ("no_data", "gateway_offline")

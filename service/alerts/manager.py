@@ -236,8 +236,13 @@ class AlertManager:
         episode_id: int | None = None,
         signal: str | None = None,
     ) -> Alert:
-        """Raise a new alert: warnings wait out the wearer's cancel window, critical ones don't."""
-        window = patient.cancel_window_s if severity is Severity.WARNING else 0.0
+        """Raise a new alert: warnings wait out the wearer's window, critical ones don't.
+
+        A lost signal (``signal`` set) gives the wearer the longer ``signal_window_s``: bands
+        come off every day, and the wearer is the one who knows why.
+        """
+        window = patient.signal_window_s if signal is not None else patient.cancel_window_s
+        window = window if severity is Severity.WARNING else 0.0
         alert = Alert(
             patient_id=patient.id,
             episode_id=episode_id,

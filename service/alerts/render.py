@@ -19,6 +19,9 @@ WHAT_HAPPENED = {
     "battery_low": "the band's battery is low",
 }
 
+LOST_SIGNAL = frozenset({"no_data", "no_contact"})
+"""Alert kinds about the band, not the patient: the wearer is asked to see to it first."""
+
 VITAL_LABELS = {
     "heart_rate_bpm": ("heart rate", "{:.0f} bpm"),
     "hr_rise_bpm": ("heart-rate rise", "+{:.0f} bpm"),
@@ -79,6 +82,8 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
     }[purpose]
     if purpose is Purpose.RESOLVED and facts.expired:
         prefix = "Closed, still raised - "
+    if purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
+        prefix = "Check your band - "
     title = f"{prefix}{severity}: {name} - {what}"
     lines = [
         f"{name}: {what}.",
@@ -105,6 +110,13 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
         ]
     elif purpose is Purpose.RESOLVED:
         lines = [f"{name}: {what} - no longer detected (after {minutes} min)."]
+    elif purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
+        lines.append(
+            "Put the band back on, or check that the gateway is plugged in. If you took it off"
+            " on purpose, say so and your caregivers will not be alerted:"
+        )
+        if link:
+            lines.append(f"I took it off: {link}")
     elif purpose is Purpose.PATIENT_CHECK:
         lines.append("If you are fine, cancel before your caregivers are alerted:")
         if link:

@@ -32,6 +32,8 @@ class PolicyUpdate:
     """Changes to a patient's policy; ``None`` leaves a field as it is."""
 
     cancel_window_s: float | None = None
+    signal_window_s: float | None = None
+    """The wearer's time to answer a lost-signal notice before caregivers are told."""
     ack_timeout_s: float | None = None
     repeat_interval_s: float | None = None
     quiet_hours: str | None = None
@@ -98,11 +100,11 @@ def add_patient(session: Session, patient_id: str, now_s: float, update: PolicyU
 
 def set_policy(patient: Patient, update: PolicyUpdate) -> None:
     """Apply ``update`` to ``patient`` after checking every value."""
-    for name in ("cancel_window_s", "ack_timeout_s", "repeat_interval_s"):
+    for name in ("cancel_window_s", "signal_window_s", "ack_timeout_s", "repeat_interval_s"):
         value = getattr(update, name)
         if value is not None:
-            if value < 0 or (name != "cancel_window_s" and value <= 0):
-                raise ConfigError(f"{name} must be positive (cancel window may be 0), got {value}")
+            if value < 0 or (not name.endswith("window_s") and value <= 0):
+                raise ConfigError(f"{name} must be positive (a window may be 0), got {value}")
             setattr(patient, name, float(value))
     if update.quiet_hours is not None:
         if update.quiet_hours == "":
