@@ -120,7 +120,8 @@ reactions dilate peripheral vessels (blood flow +19.7 %, Ruiz-Garcia 2021) while
 and hyperventilation constrict them (skin cools; stress-predict README)."""
 
 NO_DATA_AFTER_S: Final = 5 * 60.0
-"""Silence after which a 'no data' signal alarm is raised (distinct from 'patient in trouble')."""
+"""Time without a heart-rate reading after which a 'no data' signal alarm is raised (distinct
+from 'patient in trouble'); other readings (steps, temperature) do not count."""
 
 NO_CONTACT_AFTER_S: Final = 60.0
 """Continuous loss of skin contact for this long raises a 'no contact' signal alarm."""
@@ -390,6 +391,10 @@ hides them from the detectors to measure what each sensor is worth."""
 
 EVAL_BOOTSTRAP_RESAMPLES: Final = 2000
 """Resamples of the subject bootstrap behind the 95 % intervals of the headline figures."""
+
+EVAL_SIGNAL_LONG_S: Final = 10 * 60.0
+"""A signal-state alarm lasting this long would reach caregivers if the wearer does not answer:
+the service's default signal window (``service.alerts.const.DEFAULT_SIGNAL_WINDOW_S``)."""
 
 # --- the acceptance targets of issue 4, drawn into the plots ----------------------------------
 TARGET_ANAPHYLAXIS_SENSITIVITY: Final = 0.95

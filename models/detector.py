@@ -164,10 +164,23 @@ class PatientDetector(StreamingDetector):
         return alarms
 
     def check_silence(self, now_s: float) -> list[Alarm]:
-        """A ``no_data`` alarm once no sample arrived for ``no_data_after_s`` (then silent)."""
+        """A ``no_data`` alarm once no heart rate arrived for ``no_data_after_s`` (then silent).
+
+        Samples without one (a Fitbit's step counts, a thermometer) do not end the silence:
+        without a heart rate nothing is watched. (Before 1.7 any sample did, and a band that
+        went on counting steps without a heart rate raised and cleared "no data" every few
+        minutes: 27 times a day for one held-out Fitbit user.) While the band says it has lost
+        contact, ``no_contact`` tells that already.
+        """
         self._ensure_state()
-        last = self.tracker.last_time_s
-        if last is None or self.no_data_alarmed or now_s - last < self.no_data_after_s:
+        tr = self.tracker
+        last = tr.hr_time_s if tr.hr_time_s is not None else tr.last_time_s
+        if (
+            last is None
+            or self.no_data_alarmed
+            or self.no_contact_since_s is not None
+            or now_s - last < self.no_data_after_s
+        ):
             return []
         self.no_data_alarmed = True
         return [self._alarm(last + self.no_data_after_s, AlarmKind.NO_DATA, Severity.WARNING)]
@@ -205,9 +218,6 @@ class PatientDetector(StreamingDetector):
             return
         if tr.last_time_s is not None and not self.no_data_alarmed:
             alarms.extend(self.check_silence(t))
-        if self.no_data_alarmed:
-            self.no_data_alarmed = False
-            alarms.append(self._alarm(t, AlarmKind.NO_DATA, Severity.WARNING, resolved=True))
         hr, temp, acc_sd = (
             sample.heart_rate_bpm,
             sample.skin_temperature_c,
@@ -224,6 +234,9 @@ class PatientDetector(StreamingDetector):
             if self.no_contact_alarmed:
                 self.no_contact_alarmed = False
                 alarms.append(self._alarm(t, AlarmKind.NO_CONTACT, Severity.WARNING, resolved=True))
+        if self.no_data_alarmed and hr is not None:
+            self.no_data_alarmed = False
+            alarms.append(self._alarm(t, AlarmKind.NO_DATA, Severity.WARNING, resolved=True))
         # baselines learn nothing while an episode runs or surge evidence is building (before
         # 1.4 the reference crept up ~5 % during the build-up and hid small surges)
         engaged = self.surge.engaged or self.flush.engaged or self.surge_score > 0.0

@@ -42,6 +42,9 @@ EXAMPLE_CONTEXT_BEFORE_S: Final = 40 * 60.0
 """An example in the PNG report shows the signals this long before the injected onset."""
 Progress = Callable[[int], None]
 
+SIGNAL_KINDS: Final = frozenset({AlarmKind.NO_DATA, AlarmKind.NO_CONTACT})
+"""The signal states the detectors raise (the band silent, or off the wrist)."""
+
 
 STRESS_COPIES: dict[AlarmKind, int] = {
     AlarmKind.FLUSH: EVAL_STRESS_FLUSH_COPIES,
@@ -75,6 +78,21 @@ class FalseAlarm:
 
 
 @dataclass(slots=True)
+class SignalLoss:
+    """A signal-state alarm (``no_data``, ``no_contact``) on an untouched recording.
+
+    ``duration_s`` runs from the alarm to its resolution (or to the end of the recording): how
+    long someone would have been told the band is silent or off the wrist.
+    """
+
+    source: str
+    subject: str
+    kind: AlarmKind
+    time_s: float
+    duration_s: float
+
+
+@dataclass(slots=True)
 class Example:
     """A recording with injected episodes and the alarms raised, for the PNG report."""
 
@@ -90,6 +108,7 @@ class EvaluationResult:
 
     outcomes: list[EpisodeOutcome] = field(default_factory=list)
     false_alarms: list[FalseAlarm] = field(default_factory=list)
+    signal_losses: list[SignalLoss] = field(default_factory=list)
     exposure_days: dict[str, float] = field(default_factory=dict)
     context_days: dict[str, float] = field(default_factory=dict)
     """Fitbit days of wear per context ("time = night", "steps = none for a day", ...)."""
@@ -277,14 +296,35 @@ def record_false_alarms(
     result: EvaluationResult,
     context: Context | None = None,
 ) -> None:
-    """Every onset on an untouched recording is a false alarm (and a negative candidate)."""
+    """Every onset on an untouched recording is a false alarm (and a negative candidate).
+
+    Signal-state alarms are kept apart (:class:`SignalLoss`): they are true, but each one is a
+    message to someone.
+    """
+    end_s = float(frame["time_s"].iloc[-1]) if len(frame) else 0.0
+    lost: dict[AlarmKind, float] = {}
     for alarm in alarms:
+        if alarm.kind in SIGNAL_KINDS:
+            if not alarm.resolved:
+                lost[alarm.kind] = alarm.time_s
+            elif alarm.kind in lost:
+                since = lost.pop(alarm.kind)
+                result.signal_losses.append(
+                    SignalLoss(
+                        recording.source, recording.subject, alarm.kind, since, alarm.time_s - since
+                    )
+                )
+            continue
         if is_onset(alarm):
             where = confounders_at(recording, frame, alarm.time_s, context)
             result.false_alarms.append(
                 FalseAlarm(recording.source, recording.subject, alarm, where)
             )
             result.candidates.append((alarm, 0))
+    for kind, since in lost.items():
+        result.signal_losses.append(
+            SignalLoss(recording.source, recording.subject, kind, since, max(end_s - since, 0.0))
+        )
 
 
 def replay_with_snapshots(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from models.const import EVAL_SIGNAL_LONG_S
 from models.evaluation import EpisodeOutcome, EvaluationResult
 
 SOURCE_LABELS = {"stress_predict": "stress-predict (E4)", "fitbit": "Fitbit free-living"}
@@ -110,6 +111,80 @@ def _fa_row(source: str, group: str, count: int, exposure: float, unit: str) -> 
         "unit": unit,
         "per_unit": round(count / exposure, 3) if exposure else None,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    """How often one source's bands went silent or off the wrist, and for how long."""
+
+    source: str
+    kind: str
+    count: int
+    long: int
+    """Lasting EVAL_SIGNAL_LONG_S or more (would reach caregivers if the wearer did not answer)."""
+    median_duration_s: float | None
+    exposure: float
+    unit: str
+
+    def per_unit(self, count: int) -> float | None:
+        """``count`` per unit of exposure (per patient-day, per session)."""
+        return count / self.exposure if self.exposure else None
+
+
+def signal_table(result: EvaluationResult) -> list[SignalRow]:
+    """Signal-state alarms on the untouched recordings per source and kind."""
+    exposure = {
+        "fitbit": (sum(result.exposure_days.values()), "patient-days"),
+        "stress_predict": (float(len(result.sessions)), "sessions"),
+    }
+    rows = []
+    for (source, kind), group in sorted(_group_losses(result).items()):
+        durations = [loss.duration_s for loss in group]
+        rows.append(
+            SignalRow(
+                source=source,
+                kind=kind,
+                count=len(group),
+                long=sum(1 for d in durations if d >= EVAL_SIGNAL_LONG_S),
+                median_duration_s=float(np.median(durations)),
+                exposure=exposure[source][0],
+                unit=exposure[source][1],
+            )
+        )
+    return rows
+
+
+def _group_losses(result: EvaluationResult) -> dict[tuple[str, str], list[Any]]:
+    groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for loss in result.signal_losses:
+        groups[(loss.source, loss.kind.value)].append(loss)
+    return groups
+
+
+def signal_markdown(result: EvaluationResult) -> str:
+    """The signal-state table of the Markdown report."""
+    lines = [
+        "### Signal states on the untouched recordings",
+        "",
+        "True alarms, not false ones, but each is a message: the wearer hears of it at once, "
+        f"caregivers of those lasting {EVAL_SIGNAL_LONG_S / 60:.0f} min or more if the wearer "
+        "does not answer (docs/alerts.md).",
+        "",
+        f"| source | kind | alarms | per unit | median length (min) "
+        f"| lasting ≥ {EVAL_SIGNAL_LONG_S / 60:.0f} min | per unit |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in signal_table(result):
+        per, per_long = row.per_unit(row.count), row.per_unit(row.long)
+        lines.append(
+            f"| {SOURCE_LABELS.get(row.source, row.source)} | {row.kind} | {row.count} | "
+            f"{'-' if per is None else f'{per:.2f}'} / {row.unit.removesuffix('s')} | "
+            f"{_minutes(row.median_duration_s)} | {row.long} | "
+            f"{'-' if per_long is None else f'{per_long:.2f}'} |"
+        )
+    if len(lines) == 6:
+        lines.append("| - | none | 0 | - | - | 0 | - |")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +310,8 @@ def markdown_report(result: EvaluationResult, header: str) -> str:
             f"| {fa['source']} | {fa['group']} | {fa['false_alarms']} | "
             f"{fa['exposure']} {fa['unit']} | {fa['per_unit']} |"
         )
-    return "\n".join(lines) + "\n\n" + wearer_markdown(result)
+    report = "\n".join(lines) + "\n\n" + signal_markdown(result)
+    return report + "\n" + wearer_markdown(result)
 
 
 def summary(result: EvaluationResult) -> dict[str, Any]:
@@ -260,4 +336,15 @@ def summary(result: EvaluationResult) -> dict[str, Any]:
         "per_patient_day": round(fitbit_fa / fitbit_days, 3) if fitbit_days else None,
     }
     out["stress_predict"] = {"sessions": len(result.sessions), "false_alarms": stress_fa}
+    out["signal_states"] = [
+        {
+            "source": row.source,
+            "kind": row.kind,
+            "alarms": row.count,
+            f"lasting_{EVAL_SIGNAL_LONG_S / 60:.0f}_min": row.long,
+            "exposure": round(row.exposure, 2),
+            "unit": row.unit,
+        }
+        for row in signal_table(result)
+    ]
     return out

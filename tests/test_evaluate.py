@@ -20,6 +20,7 @@ from models.artifacts import (
 )
 from models.confirm import Confirmer
 from models.const import (
+    EVAL_SIGNAL_LONG_S,
     INJECT_FLUSH_TEMP_RISE_C,
     INJECT_SURGE_HR_RISE_FRAC,
     MODEL_VERSION,
@@ -39,15 +40,17 @@ from models.evaluation import (
     evaluation_streams,
     fitbit_onsets,
     is_onset,
+    record_false_alarms,
     replay_with_snapshots,
 )
 from models.evaluation_cli import rules_only_bank
 from models.injection import Episode, draw_episode, inject
-from models.metrics import false_alarm_table, markdown_report, wearer_table
+from models.metrics import false_alarm_table, markdown_report, summary, wearer_table
 from models.recording import iter_samples
 from models.replay import replay
 from models.tradeoff import tradeoff_point
 from models.uncertainty import subject_intervals
+from service.alerts.const import DEFAULT_SIGNAL_WINDOW_S
 
 
 def test_splits_are_disjoint_and_cover_every_subject() -> None:
@@ -398,3 +401,37 @@ def test_more_flush_copies_leave_the_surge_episodes_unchanged(
     assert len(few_flushes) == 2 and len(more_flushes) == 6
     assert more_flushes[0] == few_flushes[0]  # the first session's first copy
     assert same_surges == surges and len(surges) == 2 * STRESS_COPIES[AlarmKind.ANAPHYLAXIS]
+
+
+def test_signal_states_are_counted_apart_with_how_long_they_last() -> None:
+    frame = pd.DataFrame({"time_s": np.arange(0.0, 7200.0, 60.0), "phase": "relax"})
+    recording = Recording("stress_predict", "S99", frame)
+    alarms = [
+        Alarm("S99", 600.0, AlarmKind.NO_DATA, Severity.WARNING, "v"),
+        Alarm("S99", 900.0, AlarmKind.NO_DATA, Severity.WARNING, "v", resolved=True),
+        Alarm("S99", 1000.0, AlarmKind.FLUSH, Severity.WARNING, "v", evidence={"onset": 1.0}),
+        Alarm("S99", 1200.0, AlarmKind.NO_DATA, Severity.WARNING, "v"),
+        Alarm("S99", 3000.0, AlarmKind.NO_DATA, Severity.WARNING, "v", resolved=True),
+        Alarm("S99", 6000.0, AlarmKind.NO_CONTACT, Severity.WARNING, "v"),  # until the end
+    ]
+    result = EvaluationResult()
+    result.sessions["S99"] = 1
+    record_false_alarms(recording, frame, alarms, result)
+    assert [fa.alarm.kind for fa in result.false_alarms] == [AlarmKind.FLUSH]
+    assert [(s.kind, s.duration_s) for s in result.signal_losses] == [
+        (AlarmKind.NO_DATA, 300.0),
+        (AlarmKind.NO_DATA, 1800.0),
+        (AlarmKind.NO_CONTACT, 7140.0 - 6000.0),
+    ]
+    report = markdown_report(result, "## test")
+    assert "### Signal states on the untouched recordings" in report
+    assert "| stress-predict (E4) | no_data | 2 | 2.00 / session | 17.5 | 1 | 1.00 |" in report
+    states = summary(result)["signal_states"]
+    assert [(s["kind"], s["alarms"], s["lasting_10_min"]) for s in states] == [
+        ("no_contact", 1, 1),
+        ("no_data", 2, 1),
+    ]
+
+
+def test_the_long_signal_loss_of_the_report_is_the_services_signal_window() -> None:
+    assert EVAL_SIGNAL_LONG_S == DEFAULT_SIGNAL_WINDOW_S

@@ -151,6 +151,38 @@ def test_missing_values_and_contact_loss() -> None:
     assert onsets(alarms) == []
 
 
+def test_no_heart_rate_is_no_data_even_while_steps_arrive() -> None:
+    worn = make_samples(30)
+    silent_from_s = worn[-1].time_ms / 1000.0
+    # the band goes on counting steps every 2 min, but reports no heart rate for 20 min
+    steps_only = [
+        Sample(seq=len(worn) + i, time_ms=worn[-1].time_ms + (i + 1) * 120_000, steps=12)
+        for i in range(10)
+    ]
+    resume_ms = steps_only[-1].time_ms + 90_000
+    back = [
+        s.model_copy(update={"seq": s.seq + 1000, "time_ms": resume_ms + i * 5000})
+        for i, s in enumerate(make_samples(5, seed=2))
+    ]
+    alarms = PatientDetector().update(worn + steps_only + back)
+    no_data = [a for a in alarms if a.kind is AlarmKind.NO_DATA]
+    assert [a.resolved for a in no_data] == [False, True]
+    assert no_data[0].time_s == silent_from_s + NO_DATA_AFTER_S
+    assert no_data[1].time_s == back[0].time_ms / 1000.0  # the first heart rate again
+
+
+def test_lost_contact_is_no_contact_not_no_data() -> None:
+    worn = make_samples(30)
+    off = [
+        Sample(seq=len(worn) + i, time_ms=worn[-1].time_ms + (i + 1) * 5000, contact_detected=False)
+        for i in range(12 * 20)
+    ]
+    detector = PatientDetector()
+    alarms = detector.update(worn + off)
+    alarms += detector.check_silence(off[-1].time_ms / 1000.0 + 30)
+    assert [a.kind for a in alarms] == [AlarmKind.NO_CONTACT]
+
+
 def test_out_of_order_and_duplicate_samples_are_counted_and_skipped() -> None:
     samples = make_samples(10)
     detector = PatientDetector()

@@ -14,7 +14,7 @@ from service.alerts.notifier import Message
 WHAT_HAPPENED = {
     "anaphylaxis": "possible anaphylaxis",
     "flush": "possible flush / mast-cell reaction",
-    "no_data": "no data from the wearable (gateway or band silent)",
+    "no_data": "no data from the wearable (no heart rate: band or gateway silent)",
     "no_contact": "the band lost skin contact (off the wrist?)",
     "battery_low": "the band's battery is low",
 }
