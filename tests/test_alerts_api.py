@@ -153,3 +153,28 @@ def test_mqtt_publishes_events_and_accepts_acks(stack, inbox, mosquitto):
         siren.loop_stop()
         siren.disconnect()
         bridge.stop()
+
+
+def test_wearer_link_on_a_lost_signal_says_the_band_was_taken_off(stack, inbox):
+    with stack.manager.transaction() as txn:
+        patient = txn.session.get_one(Patient, "p1")
+        alert_id = stack.manager.open_alert(
+            txn,
+            patient,
+            kind="no_data",
+            severity=Severity.WARNING,
+            since_s=txn.now_s,
+            signal="no_data",
+        ).id
+    stack.scheduler.run_until_idle()
+    [check] = inbox.to("/wearer")
+    assert check.title.startswith("Check your band")
+    token = token_in(check.body, "im-ok")
+    page = stack.client.get(f"/im-ok/{token}")
+    assert page.status_code == 200 and "I took it off on purpose" in page.text
+    done = stack.client.post(f"/im-ok/{token}")
+    assert done.status_code == 200 and "will not be alerted" in done.text
+    assert state_of(stack, alert_id).state == AlertState.CANCELLED
+    stack.clock.advance(3600)
+    stack.scheduler.run_until_idle()
+    assert inbox.to("/ann") == []

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from service.alerts.errors import AlertingError
 from service.alerts.manager import AlertManager
-from service.alerts.render import WHAT_HAPPENED
+from service.alerts.render import LOST_SIGNAL, WHAT_HAPPENED
 from service.alerts.tokens import TokenAction
 from service.api.deps import AlertManagerDep
 from service.db.models import Alert
@@ -44,9 +44,14 @@ def _confirm(manager: AlertManager, token: str, action: TokenAction) -> HTMLResp
         alert = manager.inspect(token, action)
     except AlertingError as exc:
         return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", 403)
-    label = "I'm on it: acknowledge" if action is TokenAction.ACK else "I'm OK: cancel the alarm"
+    if action is TokenAction.ACK:
+        title, label = "Acknowledge alert", "I'm on it: acknowledge"
+    elif alert.kind in LOST_SIGNAL:
+        title, label = "Check your band", "I took it off on purpose: don't alert my caregivers"
+    else:
+        title, label = "Are you OK?", "I'm OK: cancel the alarm"
     return _page(
-        "Acknowledge alert" if action is TokenAction.ACK else "Are you OK?",
+        title,
         f'{_describe(alert)}<form method="post"><button type="submit">{html.escape(label)}'
         "</button></form>",
     )
@@ -57,6 +62,12 @@ def _act(manager: AlertManager, token: str, action: TokenAction) -> HTMLResponse
         alert = manager.redeem(token, action, via="link")
     except AlertingError as exc:
         return _page("Not done", f"<p>{html.escape(str(exc))}</p>", 409)
+    if action is TokenAction.CANCEL and alert.kind in LOST_SIGNAL:
+        return _page(
+            "Noted",
+            f"{_describe(alert)}<p>Your caregivers will not be alerted. Nothing is watched until"
+            " the band is back on; put it on again soon.</p>",
+        )
     if action is TokenAction.CANCEL:
         return _page("Cancelled", f"{_describe(alert)}<p>Nobody will be alerted. Take care.</p>")
     return _page(
