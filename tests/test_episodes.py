@@ -311,3 +311,32 @@ def test_an_episode_closed_without_calming_down_is_no_all_clear(setup, inbox):
     last = inbox.to("/ann")[-1]
     assert last.title.startswith("Closed, still raised") and "All clear" not in last.title
     assert "still raised" in last.body and "Check on them" in last.body
+
+
+def test_band_off_in_quiet_hours_asks_the_wearer_when_they_end(setup, inbox):
+    stack, clock, engine = setup  # T0 is 16:00 UTC
+    with stack.db.session() as session:
+        set_policy(get_patient(session, "p1"), PolicyUpdate(quiet_hours="15:00-17:00"))
+    engine.on_alarm(alarm(AlarmKind.NO_DATA))
+    step(stack, clock, 3599)
+    assert inbox.items == []  # a band charging overnight wakes nobody
+    step(stack, clock, 1)
+    [check] = inbox.to("/wearer")
+    assert check.title.startswith("Check your band")
+    step(stack, clock, 599)
+    assert inbox.to("/ann") == []  # the wearer's window runs from the end of the quiet hours
+    step(stack, clock, 1)
+    assert "no data" in inbox.to("/ann")[0].title
+
+
+def test_band_back_before_quiet_hours_end_reaches_nobody(setup, inbox):
+    stack, clock, engine = setup
+    with stack.db.session() as session:
+        set_policy(get_patient(session, "p1"), PolicyUpdate(quiet_hours="15:00-17:00"))
+    engine.on_alarm(alarm(AlarmKind.NO_DATA))
+    step(stack, clock, 1800)
+    engine.on_alarm(alarm(AlarmKind.NO_DATA, resolved=True, t=T0 + 1800))
+    for _ in range(10):
+        step(stack, clock, 600)
+    assert inbox.items == []
+    assert alerts(stack)[0].state == AlertState.RESOLVED

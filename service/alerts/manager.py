@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from models.alarm import Severity
 from service.alerts.audit import Clock, record
-from service.alerts.care_team import escalation_levels, patient_contacts
+from service.alerts.care_team import escalation_levels, patient_contacts, policy_of
 from service.alerts.const import ACK_TOKEN_TTL_S
 from service.alerts.errors import AlertNotFoundError, CancelNotAllowedError, TokenError
 from service.alerts.lifecycle import AlertClock, Plan, Purpose, Send, worsen
+from service.alerts.policy import quiet_until_s
 from service.alerts.tokens import TokenAction, TokenClaim, sign_token, verify_token
 from service.db.models import (
     Alert,
@@ -140,8 +141,13 @@ class AlertManager:
 
     # -- queueing deliveries ------------------------------------------------------------------
 
-    def enqueue(self, txn: AlertTransaction, alert: Alert, send: Send) -> int:
-        """Queue the first channel of every contact ``send`` addresses; returns how many."""
+    def enqueue(
+        self, txn: AlertTransaction, alert: Alert, send: Send, at_s: float | None = None
+    ) -> int:
+        """Queue the first channel of every contact ``send`` addresses; returns how many.
+
+        ``at_s`` holds the messages back until then (default: send now).
+        """
         session = txn.session
         if send.purpose is Purpose.PATIENT_CHECK:
             contacts = patient_contacts(session, alert.patient_id)
@@ -151,11 +157,17 @@ class AlertManager:
             contacts = levels[first : send.level + 1]
         queued = 0
         for contact in contacts:
-            queued += self.enqueue_channel(txn, alert, send, contact, 0)
+            queued += self.enqueue_channel(txn, alert, send, contact, 0, at_s)
         return queued
 
     def enqueue_channel(
-        self, txn: AlertTransaction, alert: Alert, send: Send, contact: Contact, index: int
+        self,
+        txn: AlertTransaction,
+        alert: Alert,
+        send: Send,
+        contact: Contact,
+        index: int,
+        at_s: float | None = None,
     ) -> int:
         """Queue ``contact``'s channel number ``index`` (0 = first); returns 1 if queued.
 
@@ -181,7 +193,7 @@ class AlertManager:
             purpose=send.purpose,
             state=DeliveryState.PENDING,
             attempts=0,
-            next_attempt_s=txn.now_s,
+            next_attempt_s=txn.now_s if at_s is None else max(at_s, txn.now_s),
             created_s=txn.now_s,
         )
         session.add(delivery)
@@ -239,10 +251,15 @@ class AlertManager:
         """Raise a new alert: warnings wait out the wearer's window, critical ones don't.
 
         A lost signal (``signal`` set) gives the wearer the longer ``signal_window_s``: bands
-        come off every day, and the wearer is the one who knows why.
+        come off every day, and the wearer is the one who knows why. In quiet hours the wearer
+        is asked only when they end (a band charging overnight wakes nobody), and the window
+        runs from then; if the band is back by then, nobody hears of it.
         """
         window = patient.signal_window_s if signal is not None else patient.cancel_window_s
         window = window if severity is Severity.WARNING else 0.0
+        asked_s = txn.now_s
+        if signal is not None and window > 0:
+            asked_s = quiet_until_s(policy_of(patient), txn.now_s) or txn.now_s
         alert = Alert(
             patient_id=patient.id,
             episode_id=episode_id,
@@ -252,11 +269,11 @@ class AlertManager:
             state=AlertState.CANCEL_WINDOW if window > 0 else AlertState.ACTIVE,
             created_s=txn.now_s,
             since_s=since_s,
-            cancel_until_s=txn.now_s + window if window > 0 else None,
+            cancel_until_s=asked_s + window if window > 0 else None,
             round=0,
             level=-1,
             repeat_count=0,
-            next_action_s=txn.now_s + window,
+            next_action_s=asked_s + window,
         )
         txn.session.add(alert)
         txn.session.flush()
@@ -272,7 +289,7 @@ class AlertManager:
             signal=signal,
         )
         if window > 0:
-            self.enqueue(txn, alert, Send(Purpose.PATIENT_CHECK, 0, 0, True))
+            self.enqueue(txn, alert, Send(Purpose.PATIENT_CHECK, 0, 0, True), at_s=asked_s)
         txn.events.append(event_of(alert, "opened", txn.now_s))
         txn.wake = True
         return alert

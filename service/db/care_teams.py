@@ -20,6 +20,7 @@ from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
     DEFAULT_REPEAT_INTERVAL_S,
+    DEFAULT_SIGNAL_WINDOW_S,
 )
 from service.alerts.errors import UnknownPatientError
 from service.alerts.policy import parse_hhmm
@@ -87,6 +88,7 @@ def add_patient(session: Session, patient_id: str, now_s: float, update: PolicyU
         timezone="UTC",
         emergency_plan="",
         cancel_window_s=DEFAULT_CANCEL_WINDOW_S,
+        signal_window_s=DEFAULT_SIGNAL_WINDOW_S,
         ack_timeout_s=DEFAULT_ACK_TIMEOUT_S,
         repeat_interval_s=DEFAULT_REPEAT_INTERVAL_S,
         created_s=now_s,

@@ -14,7 +14,6 @@ from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from models.profiles import DetectionProfile
-from service.alerts.const import DEFAULT_SIGNAL_WINDOW_S
 
 
 class Base(DeclarativeBase):
@@ -89,10 +88,9 @@ class Patient(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     emergency_plan: Mapped[str] = mapped_column(Text, default="")
     cancel_window_s: Mapped[float] = mapped_column(Float)
-    signal_window_s: Mapped[float] = mapped_column(
-        Float, default=DEFAULT_SIGNAL_WINDOW_S, server_default=str(DEFAULT_SIGNAL_WINDOW_S)
-    )
-    """The wearer's time to answer a lost-signal notice before caregivers are told."""
+    signal_window_s: Mapped[float] = mapped_column(Float, server_default="600.0")
+    """The wearer's time to answer a lost-signal notice before caregivers are told (rows from
+    before migration 0005 get DEFAULT_SIGNAL_WINDOW_S)."""
     ack_timeout_s: Mapped[float] = mapped_column(Float)
     repeat_interval_s: Mapped[float] = mapped_column(Float)
     quiet_start: Mapped[str | None] = mapped_column(String(5), default=None)

@@ -21,6 +21,7 @@ from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
     DEFAULT_REPEAT_INTERVAL_S,
+    DEFAULT_SIGNAL_WINDOW_S,
     VITALS_REFRESH_S,
 )
 from service.alerts.manager import AlertManager, AlertTransaction
@@ -106,6 +107,7 @@ class EpisodeEngine:
                 id=patient_id,
                 display_name=patient_id,
                 cancel_window_s=DEFAULT_CANCEL_WINDOW_S,
+                signal_window_s=DEFAULT_SIGNAL_WINDOW_S,
                 ack_timeout_s=DEFAULT_ACK_TIMEOUT_S,
                 repeat_interval_s=DEFAULT_REPEAT_INTERVAL_S,
                 created_s=txn.now_s,
