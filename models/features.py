@@ -89,6 +89,8 @@ class SignalTracker:
     rest_bpm: float | None = None
     off_wrist_low_c: float | None = None
     """The coldest skin-temperature reading since the band left the wrist (None: worn)."""
+    off_wrist_since_s: float | None = None
+    """When the band left the wrist (None: worn)."""
 
     def step(
         self,
@@ -184,9 +186,14 @@ class SignalTracker:
     def _start_wear(self, time_s: float) -> None:
         """The band is (back) on the wrist: the wear clock and the smoothed signals restart."""
         self.wear_start_s = time_s
+        self.off_wrist_low_c = self.off_wrist_since_s = None
+        self.hr_fast = self.hr_mid = self.hr_slow = None
+        self._resettle_temperature()
+
+    def _resettle_temperature(self) -> None:
+        """The temperature sensor is (back) against the skin: it must warm up and settle again."""
         self.temp_settled = False
-        self.off_wrist_low_c = None
-        self.hr_fast = self.hr_mid = self.hr_slow = self.temp_fast = self.temp_mid = None
+        self.temp_fast = self.temp_mid = None
 
     @property
     def off_wrist(self) -> bool:
@@ -197,9 +204,11 @@ class SignalTracker:
         """Whether the band is off the wrist, judged from a new skin-temperature reading.
 
         It comes off when a reading falls OFF_WRIST_DROP_C below the 30-s average, and is back
-        on once that average has warmed OFF_WRIST_REWARM_C above its coldest since; then the
-        wear clock restarts, as when a band is put on (the sensors settle again). Call it before
-        :meth:`step`, and keep the readings taken off the wrist out of it.
+        on once that average has warmed OFF_WRIST_REWARM_C above its coldest since. Back on
+        after GAP_RESET_S or more the wear clock restarts, as when a band is put on; after less
+        (the band adjusted, a wrist under cold water) only the temperature sensor settles again,
+        as after a short gap in the data. Call it before :meth:`step`, and keep the readings
+        taken off the wrist out of it.
         """
         temp, smoothed = skin_temperature_c, self.temp_fast
         if temp is None or smoothed is None:
@@ -212,10 +221,15 @@ class SignalTracker:
         self.temp_time_s = time_s
         self.temp_fast = smoothed = ewma(smoothed, temp, dt, TEMP_FAST_TAU_S)
         low = smoothed if self.off_wrist_low_c is None else min(self.off_wrist_low_c, smoothed)
+        since = time_s if self.off_wrist_since_s is None else self.off_wrist_since_s
         if smoothed >= low + OFF_WRIST_REWARM_C:
-            self._start_wear(time_s)
+            if time_s - since >= GAP_RESET_S:
+                self._start_wear(time_s)
+            else:
+                self._resettle_temperature()
+                self.off_wrist_low_c = self.off_wrist_since_s = None
             return False
-        self.off_wrist_low_c = low
+        self.off_wrist_low_c, self.off_wrist_since_s = low, since
         return True
 
     def restart_heart_reference(self) -> None:

@@ -130,3 +130,18 @@ def test_real_band_removal_raises_no_contact() -> None:
     assert [a.kind for a in alarms if a.evidence.get("onset") == 1.0] == []
     contact = [a for a in alarms if a.kind is AlarmKind.NO_CONTACT]
     assert len(contact) == 1 and not contact[0].resolved
+
+
+def test_a_band_off_briefly_only_resettles_its_temperature() -> None:
+    rng = np.random.default_rng(5)
+    detector = PatientDetector()
+    alarms = detector.update(band(40, 0, rng, "worn") + band(2, 40, rng, "table"))
+    assert detector.tracker.off_wrist
+    later = detector.update(band(10, 42, rng, "back on"))
+    assert not detector.tracker.off_wrist
+    assert [(a.kind, a.resolved) for a in alarms + later] == [
+        (AlarmKind.NO_CONTACT, False),
+        (AlarmKind.NO_CONTACT, True),
+    ]
+    # off for less than a gap: the wear clock runs on, as after a short silence in the data
+    assert detector.tracker.worn_for(T0 + 52 * 60) >= 52 * 60 - 1
