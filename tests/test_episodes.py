@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from service.processing import IngestCycle
 from tests.alerting_helpers import FakeClock, build_stack, register_team
 from tests.test_detector_baselines_and_vetoes import walk_then_rest
 from tests.test_models_detector import make_samples, with_motion
+from tests.test_off_wrist import band
 
 T0 = 1_764_000_000.0
 
@@ -340,3 +342,16 @@ def test_band_back_before_quiet_hours_end_reaches_nobody(setup, inbox):
         step(stack, clock, 600)
     assert inbox.items == []
     assert alerts(stack)[0].state == AlertState.RESOLVED
+
+
+def test_band_on_the_table_asks_the_wearer_and_opens_no_episode(setup, inbox):
+    """Detector to wearer: an E4-like band taken off reports a rising heart rate from the table."""
+    stack, clock, engine = setup
+    rng = np.random.default_rng(7)
+    samples = band(40, 0, rng, "worn") + band(15, 40, rng, "table")
+    detect_and_deliver(stack, clock, engine, samples)
+    assert episodes(stack) == []
+    [check] = inbox.to("/wearer")
+    assert check.title.startswith("Check your band") and "off the wrist" in check.body
+    [notice] = inbox.to("/ann")  # unanswered for the signal window
+    assert "skin contact" in notice.title and "WARNING" in notice.title
