@@ -104,7 +104,7 @@ class SignalTracker:
     ) -> None:
         """Fold one sample in; ``freeze`` holds the references while an episode is suspected."""
         if self.last_time_s is None or time_s - self.last_time_s >= GAP_RESET_S:
-            self._start_wear(time_s)
+            self._start_wear(time_s, off_wrist=self.off_wrist)
             if self.last_time_s is not None and not freeze:
                 self.hr_ref = self.temp_ref = None
         self.last_time_s = time_s
@@ -183,10 +183,15 @@ class SignalTracker:
             moved = ewma(ref, temp, dt, TEMP_REF_TAU_S)
             self.temp_ref = min(moved, ref + TEMP_REF_MAX_RISE_C_PER_MIN * dt / 60.0)
 
-    def _start_wear(self, time_s: float) -> None:
-        """The band is (back) on the wrist: the wear clock and the smoothed signals restart."""
+    def _start_wear(self, time_s: float, *, off_wrist: bool = False) -> None:
+        """The wear clock and the smoothed signals restart (a band put on, or data after a gap).
+
+        A band that was off the wrist before a gap stays so until its skin temperature says
+        otherwise: a band left on the table does not come back worn when its data resumes.
+        """
         self.wear_start_s = time_s
-        self.off_wrist_low_c = self.off_wrist_since_s = None
+        if not off_wrist:
+            self.off_wrist_low_c = self.off_wrist_since_s = None
         self.hr_fast = self.hr_mid = self.hr_slow = None
         self._resettle_temperature()
 
@@ -211,9 +216,9 @@ class SignalTracker:
         taken off the wrist out of it.
         """
         temp, smoothed = skin_temperature_c, self.temp_fast
-        if temp is None or smoothed is None:
+        if temp is None:
             return self.off_wrist
-        if not self.off_wrist and temp > smoothed - OFF_WRIST_DROP_C:
+        if not self.off_wrist and (smoothed is None or temp > smoothed - OFF_WRIST_DROP_C):
             return False
         # off the wrist the 30-s average follows the band alone: handling it moves single
         # readings by a degree or two for seconds (S28), a wrist warms the average for minutes

@@ -145,3 +145,20 @@ def test_a_band_off_briefly_only_resettles_its_temperature() -> None:
     ]
     # off for less than a gap: the wear clock runs on, as after a short silence in the data
     assert detector.tracker.worn_for(T0 + 52 * 60) >= 52 * 60 - 1
+
+
+def test_a_band_left_on_the_table_stays_off_across_a_gap_in_its_data() -> None:
+    rng = np.random.default_rng(11)
+    before = band(40, 0, rng, "worn") + band(5, 40, rng, "table")
+    # the gateway lost the band for 15 min; it still lies on the table when data resumes
+    after = [s for s in band(60, 45, rng, "table") if s.time_ms >= (T0 + 60 * 60) * 1000]
+    after = [s.model_copy(update={"skin_temperature_c": ROOM_C}) for s in after]
+    detector = PatientDetector()
+    alarms = detector.update(before + after)
+    assert detector.tracker.off_wrist
+    assert onsets(alarms) == []
+    assert [(a.kind, a.resolved) for a in alarms] == [(AlarmKind.NO_CONTACT, False)]
+    # put on again: the skin warms the sensor and the wear clock restarts
+    worn = band(10, 105, rng, "back on")
+    later = detector.update(worn)
+    assert [(a.kind, a.resolved) for a in later] == [(AlarmKind.NO_CONTACT, True)]
