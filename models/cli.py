@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,15 @@ def run_detect(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("w", encoding="utf-8") as out:
             count = write_events(alarms, out)
-    log.info("%d samples replayed, %d alarms (model %s)", len(frame), count, bank.model_version)
+    kinds = Counter(a.kind.value for a in alarms if not a.resolved)
+    opened = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
+    log.info(
+        "%d samples replayed, %d alarms (raised: %s; model %s)",
+        len(frame),
+        count,
+        opened,
+        bank.model_version,
+    )
     return 0
 
 

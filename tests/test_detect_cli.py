@@ -141,3 +141,14 @@ def test_replay_with_a_profile_alarms_sooner_and_says_so(tmp_path: Path) -> None
     assert sensitive["model_version"].endswith("@sensitive")
     with pytest.raises(SystemExit):
         main(["detect", "--input", str(rec), "--profile", "loud"])
+
+
+def test_replay_of_a_band_taken_off_reports_no_contact(tmp_path: Path, caplog) -> None:
+    """S28 ends with the band on the table: its skin cools, its heart rate climbs 82 -> 114."""
+    caplog.set_level("INFO", logger="models.cli")
+    rec = tmp_path / "S28.csv.gz"
+    shutil.copy(DATA_DIR / "stress_predict" / "S28.csv.gz", rec)
+    out = tmp_path / "events.jsonl"
+    assert main(["detect", "--input", str(rec), "--out", str(out)]) == 0
+    assert [(e["kind"], e["resolved"]) for e in read_events(out)] == [("no_contact", False)]
+    assert "1 alarms (raised: 1 no_contact;" in caplog.text
