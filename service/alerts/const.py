@@ -10,12 +10,12 @@ seizure alerts give the wearer a comparable short window to cancel a false alarm
 
 DEFAULT_SIGNAL_WINDOW_S: Final = 600.0
 """Time the wearer has to answer a lost-signal notice ("no data", "no contact") before caregivers
-are told. Bands come off every day: in the Fitbit recordings the heart rate stops for 5 min or
-more 1.96 times per worn day (charging, showers), so with the 60-s window of a warning caregivers
-would hear of 1.8 silences a day, ten times the detectors' false alarms. The wearer is told at
-once and can answer "I know, I took it off"; unanswered silences reach caregivers 1.22 times a
-day (those of 15 min or more). A signal lost during an open episode is never held back: the
-episode turns critical at once."""
+are told. Bands come off every day: in the Fitbit recordings the detectors raise "no data" (5 min
+without a heart rate) 1.97 times per worn day (charging, showers; docs/evaluation-all.md), so
+with the 60-s window of a warning caregivers would hear of nearly all of them, ten times the
+detectors' false alarms. The wearer is told at once and can answer "I took it off"; unanswered
+ones reach caregivers 1.23 times a day (those lasting 10 min more). A signal lost during an open
+episode is never held back: the episode turns critical at once."""
 
 DEFAULT_ACK_TIMEOUT_S: Final = 180.0
 """Without an acknowledgement the next person on the care team is alerted after 3 min: the median
