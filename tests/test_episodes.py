@@ -138,7 +138,8 @@ def test_no_data_is_a_signal_alert_never_an_episode(setup, inbox):
     [signal_alert] = alerts(stack)
     assert signal_alert.kind == "no_data" and signal_alert.episode_id is None
     step(stack, clock, 1)
-    assert "no data" in inbox.to("/ann")[0].title
+    [notice] = inbox.to("/ann")
+    assert "no data" in notice.title and "Alex was asked to check the band" in notice.body
     engine.on_alarm(alarm(AlarmKind.NO_DATA, resolved=True, t=T0 + 700))
     assert alerts(stack)[0].state == AlertState.RESOLVED
 
@@ -166,7 +167,9 @@ def test_a_patient_without_a_signal_window_hears_of_silence_at_once(setup, inbox
         set_policy(get_patient(session, "p1"), PolicyUpdate(signal_window_s=0))
     engine.on_alarm(alarm(AlarmKind.NO_DATA))
     stack.scheduler.run_until_idle()
-    assert inbox.to("/wearer") == [] and "no data" in inbox.to("/ann")[0].title
+    [notice] = inbox.to("/ann")
+    assert inbox.to("/wearer") == [] and "no data" in notice.title
+    assert "asked to check the band" not in notice.body  # nobody asked the wearer
 
 
 def test_short_outage_within_window_wakes_nobody(setup, inbox):

@@ -51,6 +51,8 @@ class AlertFacts:
     """The surge was found because the heart did not slow down after exercise (rules 1.6)."""
     expired: bool = False
     """The episode was closed after hours without calming down, not because it calmed down."""
+    wearer_unanswered: bool = False
+    """The wearer was asked to check their band (a lost signal) and has not answered."""
 
 
 def _local(time_s: float, zone: str) -> str:
@@ -92,6 +94,8 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
     ]
     if facts.signal_lost:
         lines.append("The wearable's signal was LOST during this episode: check on them in person.")
+    if facts.wearer_unanswered and purpose is not Purpose.PATIENT_CHECK:
+        lines.append(f"{name} was asked to check the band and has not answered.")
     if not facts.activity_known and facts.kind == "anaphylaxis":
         lines.append(
             "The band reported no steps or motion in the last day, so exercise cannot be ruled"

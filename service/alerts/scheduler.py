@@ -27,7 +27,7 @@ from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
 from service.alerts.lifecycle import Purpose, Send, plan_alert
 from service.alerts.manager import AlertManager, AlertTransaction, clock_of
 from service.alerts.notifier import Message, Notifier, SendResult
-from service.alerts.render import AlertFacts, render_message
+from service.alerts.render import LOST_SIGNAL, AlertFacts, render_message
 from service.alerts.tokens import TokenAction
 from service.db.channel_crypto import open_url
 from service.db.models import (
@@ -270,6 +270,7 @@ class EscalationScheduler:
             activity_known=evidence.get("activity_known", 1.0) != 0.0,
             after_exercise=evidence.get("recovery", 0.0) == 1.0,
             expired=bool(episode and episode.summary.get("expired")),
+            wearer_unanswered=alert.kind in LOST_SIGNAL and _wearer_was_asked(session, alert.id),
         )
         purpose = Purpose(delivery.purpose)
         link = None
@@ -380,3 +381,15 @@ def pending_deliveries(manager: AlertManager) -> int:
             )
             or 0
         )
+
+
+def _wearer_was_asked(session: Session, alert_id: int) -> bool:
+    """A check of this alert reached the wearer (a lost signal's "Check your band")."""
+    sent = session.scalar(
+        select(Delivery.id).where(
+            Delivery.alert_id == alert_id,
+            Delivery.purpose == Purpose.PATIENT_CHECK,
+            Delivery.state == DeliveryState.SENT,
+        )
+    )
+    return sent is not None
