@@ -21,6 +21,7 @@ from service.alerts.const import ACK_TOKEN_TTL_S
 from service.alerts.errors import AlertNotFoundError, CancelNotAllowedError, TokenError
 from service.alerts.lifecycle import AlertClock, Plan, Purpose, Send, worsen
 from service.alerts.policy import quiet_until_s
+from service.alerts.render import LOST_SIGNAL
 from service.alerts.tokens import TokenAction, TokenClaim, sign_token, verify_token
 from service.db.models import (
     Alert,
@@ -250,15 +251,17 @@ class AlertManager:
     ) -> Alert:
         """Raise a new alert: warnings wait out the wearer's window, critical ones don't.
 
-        A lost signal (``signal`` set) gives the wearer the longer ``signal_window_s``: bands
+        A lost signal (a :data:`~service.alerts.render.LOST_SIGNAL` kind) gives the wearer the
+        longer ``signal_window_s``: bands
         come off every day, and the wearer is the one who knows why. In quiet hours the wearer
         is asked only when they end (a band charging overnight wakes nobody), and the window
         runs from then; if the band is back by then, nobody hears of it.
         """
-        window = patient.signal_window_s if signal is not None else patient.cancel_window_s
+        lost_signal = kind in LOST_SIGNAL
+        window = patient.signal_window_s if lost_signal else patient.cancel_window_s
         window = window if severity is Severity.WARNING else 0.0
         asked_s = txn.now_s
-        if signal is not None and window > 0:
+        if lost_signal and window > 0:
             asked_s = quiet_until_s(policy_of(patient), txn.now_s) or txn.now_s
         alert = Alert(
             patient_id=patient.id,
