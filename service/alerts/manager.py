@@ -252,10 +252,10 @@ class AlertManager:
         """Raise a new alert: warnings wait out the wearer's window, critical ones don't.
 
         A lost signal (a :data:`~service.alerts.render.LOST_SIGNAL` kind) gives the wearer the
-        longer ``signal_window_s``: bands
-        come off every day, and the wearer is the one who knows why. In quiet hours the wearer
-        is asked only when they end (a band charging overnight wakes nobody), and the window
-        runs from then; if the band is back by then, nobody hears of it.
+        longer ``signal_window_s``: bands come off every day, and the wearer is the one who
+        knows why. In quiet hours the wearer is asked only when they end (a band charging
+        overnight wakes nobody), and the window runs from then; if the band is back by then,
+        nobody hears of it.
         """
         lost_signal = kind in LOST_SIGNAL
         window = patient.signal_window_s if lost_signal else patient.cancel_window_s
