@@ -43,3 +43,8 @@ class Alarm:
     model_version: str
     resolved: bool = False
     evidence: Mapping[str, float] = field(default_factory=dict)
+
+
+def is_onset(alarm: Alarm) -> bool:
+    """A physiological alarm that opens an episode (not an escalation nor a resolution)."""
+    return alarm.evidence.get("onset") == 1.0

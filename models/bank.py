@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from flarewatch.payloads import Sample
-from models.alarm import Alarm
+from models.alarm import Alarm, is_onset
 from models.confirm import Confirmer, from_recovery_path
 from models.detector import PatientDetector
 from models.errors import ModelError
@@ -102,7 +102,7 @@ class DetectorBank:
             for alarm in alarms
             # a surge followed by a motionless wrist (syncope) is never vetoed by the model,
             # nor a heart that does not slow down after exercise
-            if alarm.evidence.get("onset") == 1.0
+            if is_onset(alarm)
             and alarm.evidence.get("still") != 1.0
             and not from_recovery_path(alarm)
         ]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.const import SENSOR_COLUMNS
 from models.profiles import DetectionProfile
+
+if TYPE_CHECKING:
+    from flarewatch.payloads import Sample
+    from models.bank import DetectorBank
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,12 @@ def add_commands(subparsers: Any) -> None:
         "--rules-only", action="store_true", help="skip the learned confirmer (rules alone)"
     )
     _profile_argument(detect, "detection profile of the replayed patient (stamped on alarms)")
+    detect.add_argument(
+        "--compare-profiles",
+        action="store_true",
+        help="replay under every detection profile and print what each would have raised "
+        "(--out writes it as JSON instead)",
+    )
     detect.set_defaults(handler=run_detect)
 
     evaluate = subparsers.add_parser(
@@ -108,6 +120,8 @@ def run_detect(args: argparse.Namespace) -> int:
             quality.dropped_cells,
         )
     bank = default_bank(confirmer_path=args.model, rules_only=args.rules_only)
+    if args.compare_profiles:
+        return _compare_profiles(args, bank, iter_samples(frame), len(frame))
     bank.set_profile(args.patient, DetectionProfile(args.profile))
     with Progress(
         "[progress.description]{task.description}",
@@ -135,6 +149,38 @@ def run_detect(args: argparse.Namespace) -> int:
         opened,
         bank.model_version,
     )
+    return 0
+
+
+def _compare_profiles(
+    args: argparse.Namespace, bank: DetectorBank, samples: Iterator[Sample], total: int
+) -> int:
+    """``detect --compare-profiles``: every profile over the recording, as a table or JSON."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress
+
+    from models.const import EVAL_CHUNK_S
+    from models.profile_comparison import compare_profiles, comparison_json, write_comparison
+    from models.replay import chunk_by_time
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,}/{task.total:,} samples",
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("replaying under every profile", total=total)
+        comparison = compare_profiles(
+            bank,
+            chunk_by_time(samples, EVAL_CHUNK_S),
+            progress=lambda n: progress.advance(task, n),
+        )
+    if args.out is None:
+        write_comparison(comparison, (), sys.stdout)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(comparison_json(comparison, ()), indent=2) + "\n")
     return 0
 
 

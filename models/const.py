@@ -96,6 +96,10 @@ ACTIVITY_SIGNAL_MEMORY_S: Final = 24 * 3600.0
 without an activity signal: its surge alarms say that walking cannot be ruled out (a band
 without step counting makes ~17 times the false surge alarms, docs/evaluation.md)."""
 
+WORN_GAP_S: Final = 3600.0
+"""Exposure (patient-days of wear) counts the time between readings only across gaps shorter than
+this: a band silent for an hour or more was not being worn (charging, in a drawer)."""
+
 GAP_RESET_S: Final = 10 * 60.0
 """A silence this long means the band was off or out of range: restart the wear-time clock."""
 
@@ -379,6 +383,18 @@ split (Fitbit, 1.4 rules): sensitivity 0.898, median delay 4.0 min, 0.52 false a
 PROFILE_QUIET_SURGE: Final[tuple[float, float, float]] = (0.20, 0.30, 60.0)
 """'quiet': +20 %, +30 %, 60 %·s. Tuning split: sensitivity 0.712, 7.0 min, 0.11 per day. The
 default ('balanced', SURGE_* above) gives 0.831, 7.0 min, 0.18 per day."""
+
+
+PROFILE_REVIEW_MATCH_BEFORE_S: Final = 15 * 60.0
+"""Comparing profiles on a patient's labelled episodes: an alarm of another profile up to 15 min
+before the patient's own alarm counts as the same episode. Between the most and the least eager
+profile the evidence needed differs by about 100 %·s, some 11 min at a surge 15 % past the rise
+threshold; an earlier alarm is more likely a different event."""
+
+
+PROFILE_REVIEW_MIN_DAYS: Final = 1.0
+"""A rate of alarms per day of wear is given only from a day of wear on: fewer hours say more
+about the time of day than about the patient."""
 
 
 SENSOR_COLUMNS: Final[dict[str, tuple[str, ...]]] = {

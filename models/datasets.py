@@ -22,7 +22,7 @@ import pandas as pd
 from flarewatch.payloads import Sample
 from models.const import SENSOR_COLUMNS
 from models.errors import RecordingError
-from models.recording import clean_recording, iter_samples
+from models.recording import clean_recording, iter_samples, worn_intervals_s
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "recordings"
 """Default location of the recordings (the repository's data folder)."""
@@ -59,8 +59,7 @@ class Recording:
     @property
     def days(self) -> float:
         """Length covered by data, counting only gaps under 1 h (time actually worn)."""
-        dt = self.frame["time_s"].diff().dropna()
-        return float(dt[dt < 3600.0].sum()) / 86_400.0
+        return float(worn_intervals_s(self.frame["time_s"].to_numpy()).sum()) / 86_400.0
 
 
 def in_split(index: int, split: Split) -> bool:

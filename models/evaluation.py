@@ -14,7 +14,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from models.alarm import Alarm, AlarmKind
+from models.alarm import Alarm, AlarmKind, is_onset
 from models.bank import DetectorBank
 from models.const import (
     ACC_SD_ACTIVE_G,
@@ -34,6 +34,7 @@ from models.const import (
 )
 from models.datasets import Recording
 from models.injection import Episode, draw_episode, inject
+from models.recording import worn_intervals_s
 from models.replay import replay
 
 BankFactory = Callable[[], DetectorBank]
@@ -115,11 +116,6 @@ class EvaluationResult:
     sessions: dict[str, int] = field(default_factory=dict)
     candidates: list[tuple[Alarm, int]] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
-
-
-def is_onset(alarm: Alarm) -> bool:
-    """A physiological alarm that opens an episode (not an escalation nor a resolution)."""
-    return alarm.evidence.get("onset") == 1.0
 
 
 def rest_mask(frame: pd.DataFrame) -> np.ndarray:
@@ -238,8 +234,7 @@ def context_exposure_days(frame: pd.DataFrame, context: Context | None = None) -
 
     A false-alarm rate within a context divides by the time spent in it, not by all the days.
     """
-    dt = np.diff(frame["time_s"].to_numpy(dtype="float64"), prepend=np.nan)
-    dt = np.where(dt < 3600.0, dt, 0.0)  # gaps of an hour or more are not worn time (nor NaN)
+    dt = worn_intervals_s(frame["time_s"].to_numpy())
     out: dict[str, float] = {}
     for name, labels in (fitbit_context(frame) if context is None else context).items():
         for value in np.unique(labels):

@@ -19,6 +19,7 @@ import pandas as pd
 
 from flarewatch.const import MIN_VALID_TIME_MS
 from flarewatch.payloads import Sample
+from models.const import WORN_GAP_S
 from models.errors import RecordingError
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,18 @@ def clean_recording(
     if frame.empty:
         raise RecordingError(origin, "no row with a valid time_s")
     return frame, quality
+
+
+def worn_intervals_s(time_s: np.ndarray, before_s: float | None = None) -> np.ndarray:
+    """Seconds of wear each reading closes: the time since the reading before it.
+
+    ``before_s`` is the time of the reading before the first (None: nothing came before). Across
+    a gap of WORN_GAP_S or more, or with nothing before, a reading closes no wear.
+    """
+    times = np.asarray(time_s, dtype="float64")
+    previous = np.concatenate(([np.nan if before_s is None else before_s], times[:-1]))
+    dt = times - previous
+    return np.where(dt < WORN_GAP_S, dt, 0.0)  # NaN compares false: no wear before the first
 
 
 def _numeric(column: pd.Series) -> pd.Series:

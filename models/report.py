@@ -11,14 +11,14 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-from models.alarm import AlarmKind
+from models.alarm import AlarmKind, is_onset
 from models.const import (
     TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN,
     TARGET_ANAPHYLAXIS_SENSITIVITY,
     TARGET_FALSE_ALARMS_PER_DAY,
     TARGET_FLUSH_MEDIAN_DELAY_MIN,
 )
-from models.evaluation import EXAMPLE_CONTEXT_BEFORE_S, EvaluationResult, Example, is_onset
+from models.evaluation import EXAMPLE_CONTEXT_BEFORE_S, EvaluationResult, Example
 from models.metrics import wearer_table
 
 KIND_COLOURS = {AlarmKind.FLUSH: "tab:orange", AlarmKind.ANAPHYLAXIS: "tab:red"}

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from flarewatch.cli import main
-from models.alarm import Alarm, AlarmKind, Severity
+from models.alarm import Alarm, AlarmKind, Severity, is_onset
 from models.artifacts import (
     ARTIFACT_DIR,
     CONFIRMER_FILE,
@@ -39,7 +39,6 @@ from models.evaluation import (
     evaluate_stress,
     evaluation_streams,
     fitbit_onsets,
-    is_onset,
     record_false_alarms,
     replay_with_snapshots,
 )
