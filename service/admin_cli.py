@@ -46,6 +46,7 @@ from service.db.models import (
 )
 from service.db.session import Database
 from service.episode_labels_cli import Handler, add_episode_commands
+from service.profile_review_cli import add_profile_review_command
 
 
 def _when(time_s: float | None) -> str:
@@ -340,6 +341,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         parser.add_argument("patient_id")
         _policy_args(parser)
     command(patient_cmds, "list", _patient_list, "list patients and policies")
+    add_profile_review_command(patient_cmds, command)
 
     device = groups.add_parser("device", help="wearables")
     device_cmds = device.add_subparsers(dest="device_command", metavar="ACTION", required=True)

@@ -23,6 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
+from models.alarm import AlarmKind
+from models.profile_comparison import ReviewedEpisode
 from service.alerts.audit import record
 from service.db.care_teams import fits_column
 from service.db.models import Episode, EpisodeLabel, Patient
@@ -161,3 +163,33 @@ def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def reviewed_episodes(
+    session: Session, patient_id: str, since_s: float, until_s: float
+) -> list[ReviewedEpisode]:
+    """The patient's labelled flush and anaphylaxis-like episodes opened in ``[since_s, until_s)``.
+
+    What a comparison of detection profiles is scored on (:mod:`models.profile_comparison`).
+    """
+    kinds = (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)
+    query = (
+        select(Episode)
+        .where(
+            Episode.patient_id == patient_id,
+            Episode.label.is_not(None),
+            Episode.kind.in_([str(k) for k in kinds]),
+            Episode.opened_s >= since_s,
+            Episode.opened_s < until_s,
+        )
+        .order_by(Episode.opened_s, Episode.id)
+    )
+    return [
+        ReviewedEpisode(
+            kind=AlarmKind(episode.kind),
+            opened_s=episode.opened_s,
+            closed_s=episode.closed_s,
+            reaction=episode.label == EpisodeLabel.REACTION,
+        )
+        for episode in session.scalars(query)
+    ]

@@ -1,0 +1,145 @@
+"""``flarewatch admin patient profiles ID``: what each detection profile would have raised.
+
+A care team picks a patient's detection profile (docs/alerts.md) knowing only the figures of the
+evaluation over many people. This command replays the patient's own stored samples (InfluxDB or
+SQLite, as the service is configured) through the service's detectors under every profile, and
+scores each on the episodes the care team labelled: the alarms a profile would have raised per
+day of wear, the reactions it would have caught and how much sooner or later, and the false
+alarms it would have raised again (:mod:`models.profile_comparison`). Only counts are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Final
+
+from sqlalchemy.orm import Session
+
+from flarewatch.errors import ConfigError
+from flarewatch.payloads import Sample
+from flarewatch.settings import load_settings
+from models.const import EVAL_CHUNK_S
+from models.profile_comparison import compare_profiles, comparison_json, write_comparison
+from models.profiles import DetectionProfile
+from models.replay import chunk_by_time
+from service.db.care_teams import get_patient
+from service.episode_labels_cli import CommandFactory
+from service.episodes.labels import reviewed_episodes
+from service.stores.base import SampleStore
+from service.stores.factory import create_store
+
+DEFAULT_DAYS: Final = 30.0
+"""A month: what the personal profile's calibration remembers (CALIBRATION_MEMORY_S)."""
+MAX_DAYS: Final = 366.0
+READ_SPAN_MS: Final = 86_400_000
+"""Samples are read a day at a time: a day of 1-Hz readings is ~86k rows, a month is not."""
+
+
+def stored_batches(
+    store: SampleStore,
+    patient_id: str,
+    start_ms: int,
+    end_ms: int,
+    on_span: Callable[[], None] | None = None,
+) -> Iterator[list[Sample]]:
+    """The patient's stored samples in ``[start_ms, end_ms)``, oldest first, in 5-min batches.
+
+    Samples of every device of the patient are merged in time order, as the service fed them.
+    """
+    for low in range(start_ms, end_ms, READ_SPAN_MS):
+        found = store.samples(
+            patient_id=patient_id, start_ms=low, end_ms=min(low + READ_SPAN_MS, end_ms)
+        )
+        samples = sorted((s.sample for s in found), key=lambda s: s.time_ms)
+        yield from chunk_by_time(samples, EVAL_CHUNK_S)
+        if on_span is not None:
+            on_span()
+
+
+def parse_until(text: str | None) -> float:
+    """``--until``: an ISO 8601 time (UTC unless it says otherwise) or now."""
+    if text is None:
+        return time.time()
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(
+            f"--until {text!r} is not an ISO 8601 time, e.g. 2026-11-20T08:00"
+        ) from exc
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _profiles(args: argparse.Namespace, session: Session) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    from models.artifacts import default_bank
+
+    if not 0 < args.days <= MAX_DAYS:
+        raise ConfigError(f"--days must be more than 0 and at most {MAX_DAYS:g}")
+    patient = get_patient(session, args.patient_id)
+    until_s = parse_until(args.until)
+    since_s = until_s - args.days * 86_400.0
+    episodes = reviewed_episodes(session, patient.id, since_s, until_s)
+    start_ms, end_ms = int(since_s * 1000), int(until_s * 1000)
+    store = create_store(load_settings(getattr(args, "config", None)))
+    with store:
+        store.prepare()
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            "{task.completed:.0f}/{task.total:.0f} days",
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as progress:
+            spans = -(-(end_ms - start_ms) // READ_SPAN_MS)
+            task = progress.add_task("replaying under every profile", total=spans)
+            comparison = compare_profiles(
+                default_bank(),
+                stored_batches(
+                    store,
+                    patient.id,
+                    start_ms,
+                    end_ms,
+                    on_span=lambda: progress.advance(task),
+                ),
+            )
+    if comparison.samples == 0:
+        print(
+            f"no stored samples of patient {patient.id} in the {args.days:g} days to "
+            f"{dt.datetime.fromtimestamp(until_s, dt.UTC):%Y-%m-%d %H:%MZ}",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        print(json.dumps(comparison_json(comparison, episodes), indent=2))
+    else:
+        current = DetectionProfile(patient.detection_profile)
+        write_comparison(comparison, episodes, sys.stdout, current=current)
+    return 0
+
+
+def add_profile_review_command(
+    patient_cmds: argparse._SubParsersAction[argparse.ArgumentParser], command: CommandFactory
+) -> None:
+    """Add ``admin patient profiles``."""
+    parser = command(
+        patient_cmds,
+        "profiles",
+        _profiles,
+        "what each detection profile would have raised on this patient's stored samples",
+    )
+    parser.add_argument("patient_id")
+    parser.add_argument(
+        "--days", type=float, default=DEFAULT_DAYS, help="how far back to replay (default 30)"
+    )
+    parser.add_argument(
+        "--until", help="end of the replay, ISO 8601 (default: now; UTC if no zone)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

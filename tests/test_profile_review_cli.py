@@ -1,0 +1,164 @@
+"""``flarewatch admin patient profiles``: every profile replayed on a patient's stored samples.
+
+The samples live in a real store (SQLite, and InfluxDB started by the fixture), the labelled
+episode in the service database (SQLite and PostgreSQL), the alarm that opened it comes from the
+real detector; ``flarewatch detect --compare-profiles`` does the same for a CSV.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from flarewatch.cli import main
+from flarewatch.localservers import InfluxServer
+from flarewatch.payloads import SampleBatch
+from flarewatch.settings import load_settings
+from models.detector import PatientDetector
+from service.alerts import AlertManager
+from service.db import Database, Episode
+from service.episodes import EpisodeEngine
+from service.stores.base import SampleStore
+from service.stores.factory import create_store
+from tests.test_models_detector import T0, make_samples
+
+KEY = "profile-review-test-key"
+UNTIL = dt.datetime.fromtimestamp(T0 + 2 * 3600, dt.UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.fixture(params=["sqlite", "influx"])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SampleStore]:
+    """The store the settings name, as the service would open it; empty."""
+    monkeypatch.setenv("FLAREWATCH_CONFIG", "")
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", KEY)
+    if request.param == "influx":
+        server: InfluxServer = request.getfixturevalue("influxdb")
+        monkeypatch.setenv("FLAREWATCH_STORE__KIND", "influx")
+        monkeypatch.setenv("FLAREWATCH_INFLUX__URL", server.url)
+        monkeypatch.setenv("FLAREWATCH_INFLUX__DATABASE", f"profiles_{uuid4().hex[:8]}")
+    else:
+        monkeypatch.setenv("FLAREWATCH_STORE__KIND", "sqlite")
+        monkeypatch.setenv("FLAREWATCH_STORE__SQLITE_PATH", str(tmp_path / "samples.sqlite3"))
+    impl = create_store(load_settings(None))
+    impl.prepare()
+    with impl:
+        yield impl
+
+
+@pytest.fixture
+def admin(service_db_url: str, capsys: pytest.CaptureFixture[str]):
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(["admin", "--database-url", service_db_url, *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def write(store: SampleStore, patient: str, device: str, samples: list) -> None:
+    store.write(
+        [
+            SampleBatch(patient_id=patient, device_id=device, samples=tuple(samples[i : i + 200]))
+            for i in range(0, len(samples), 200)
+        ]
+    )
+
+
+def test_profiles_replayed_on_stored_samples_and_scored_on_the_labelled_reaction(
+    store: SampleStore, admin, service_db_url: str
+) -> None:
+    assert admin("patient", "add", "p1", "--detection-profile", "quiet")[0] == 0
+    samples = make_samples(60, surge_at_min=25, surge_frac=0.3)
+    # the first half hour on one band, the rest on its replacement: merged in time order
+    write(store, "p1", "band-1", samples[:360])
+    write(store, "p1", "band-2", samples[360:])
+    write(store, "p2", "band-9", make_samples(60, surge_at_min=10, surge_frac=0.6, seed=3))
+
+    # the patient's own alarm (balanced, as the service would have raised it), labelled
+    db = Database(service_db_url, secret_key=KEY)
+    engine = EpisodeEngine(
+        AlertManager(db, lambda: T0, secret_key=KEY, public_base_url="http://127.0.0.1:9")
+    )
+    for alarm in PatientDetector(patient_id="p1").update(samples):
+        engine.on_alarm(alarm)
+    with db.session() as session:
+        [episode] = session.scalars(select(Episode)).all()
+        episode_id, opened_s = episode.id, episode.opened_s
+    db.dispose()
+    assert admin("episode", "label", str(episode_id), "--as", "reaction", "--by", "dr")[0] == 0
+
+    code, out, err = admin("patient", "profiles", "p1", "--until", UNTIL, "--days", "1")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "reactions found" in lines[0]
+    rows = {line.split()[0]: line for line in lines[1:5]}
+    assert list(rows) == ["sensitive", "balanced", "personal", "quiet"]
+    assert lines[4].startswith("quiet *"), "the patient's own profile is starred"
+    assert "1/1" in rows["balanced"] and "+0.0 min" in rows["balanced"]
+    assert "1/1" in rows["sensitive"] and "-" in rows["sensitive"].split("1/1")[1]
+    assert "720 samples" in lines[-1] and "1.0 h of wear" in lines[-1]
+    assert "bpm" not in out and "heart" not in out, "counts only, never vital values"
+
+    code, out, _ = admin("patient", "profiles", "p1", "--until", UNTIL, "--days", "1", "--json")
+    data = json.loads(out)
+    balanced = next(p for p in data["profiles"] if p["profile"] == "balanced")
+    assert (balanced["reactions"], balanced["reactions_found"]) == (1, 1)
+    assert balanced["median_shift_s"] == 0.0 and data["samples"] == 720
+    assert data["first_s"] == samples[0].time_ms / 1000 and opened_s > data["first_s"]
+
+
+def test_profile_review_errors_are_clear(store: SampleStore, admin) -> None:
+    assert admin("patient", "add", "p1")[0] == 0
+    code, _, err = admin("patient", "profiles", "nobody", "--until", UNTIL)
+    assert code != 0 and "nobody" in err
+    code, _, err = admin("patient", "profiles", "p1", "--days", "0")
+    assert code != 0 and "--days" in err
+    code, _, err = admin("patient", "profiles", "p1", "--until", "last tuesday")
+    assert code != 0 and "ISO 8601" in err
+    code, out, err = admin("patient", "profiles", "p1", "--until", UNTIL, "--days", "1")
+    assert code == 1 and out == "" and "no stored samples of patient p1" in err
+
+
+def test_detect_compares_profiles_on_a_csv(tmp_path: Path, capsys) -> None:
+    samples = make_samples(60, surge_at_min=25, surge_frac=0.3)
+    path = tmp_path / "rec.csv"
+    pd.DataFrame(
+        {
+            "time_s": [s.time_ms / 1000 for s in samples],
+            "hr_bpm": [s.heart_rate_bpm for s in samples],
+        }
+    ).to_csv(path, index=False)
+    assert main(["detect", "--input", str(path), "--compare-profiles", "--rules-only"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:5]] == [
+        "sensitive",
+        "balanced",
+        "personal",
+        "quiet",
+    ]
+    assert all(line.split()[1] == "1" for line in lines[1:5]), lines
+    out = tmp_path / "cmp.json"
+    assert (
+        main(
+            [
+                "detect",
+                "--input",
+                str(path),
+                "--compare-profiles",
+                "--rules-only",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert [p["anaphylaxis"] for p in json.loads(out.read_text())["profiles"]] == [1, 1, 1, 1]
