@@ -15,6 +15,8 @@ from models.const import SENSOR_COLUMNS
 from models.profiles import DetectionProfile
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from flarewatch.payloads import Sample
     from models.bank import DetectorBank
 
@@ -47,6 +49,12 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="replay under every detection profile and print what each would have raised "
         "(--out writes it as JSON instead)",
+    )
+    detect.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="with --compare-profiles: also draw each profile's alarms over time to this PNG",
     )
     detect.set_defaults(handler=run_detect)
 
@@ -102,11 +110,22 @@ def _profile_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
-def run_detect(args: argparse.Namespace) -> int:
-    """Handler of ``flarewatch detect``."""
+def _sample_progress() -> Progress:
+    """A progress bar on stderr counting the samples replayed, gone once done."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress
 
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,}/{task.total:,} samples",
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    """Handler of ``flarewatch detect``."""
     from models.artifacts import default_bank
     from models.recording import iter_samples, read_recording
     from models.replay import replay, write_events
@@ -123,13 +142,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.compare_profiles:
         return _compare_profiles(args, bank, iter_samples(frame), len(frame))
     bank.set_profile(args.patient, DetectionProfile(args.profile))
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.completed:,}/{task.total:,} samples",
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
+    with _sample_progress() as progress:
         task = progress.add_task("replaying", total=len(frame))
         alarms = replay(
             bank, args.patient, iter_samples(frame), progress=lambda n: progress.advance(task, n)
@@ -156,26 +169,21 @@ def _compare_profiles(
     args: argparse.Namespace, bank: DetectorBank, samples: Iterator[Sample], total: int
 ) -> int:
     """``detect --compare-profiles``: every profile over the recording, as a table or JSON."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress
-
     from models.const import EVAL_CHUNK_S
     from models.profile_comparison import compare_profiles, comparison_json, write_comparison
     from models.replay import chunk_by_time
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.completed:,}/{task.total:,} samples",
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
+    with _sample_progress() as progress:
         task = progress.add_task("replaying under every profile", total=total)
         comparison = compare_profiles(
             bank,
             chunk_by_time(samples, EVAL_CHUNK_S),
             progress=lambda n: progress.advance(task, n),
         )
+    if args.plot is not None:
+        from models.report import plot_profile_comparison
+
+        plot_profile_comparison(comparison, (), args.plot)
     if args.out is None:
         write_comparison(comparison, (), sys.stdout)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +12,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-from models.alarm import AlarmKind, is_onset
+from models.alarm import AlarmKind, Severity, is_onset
 from models.const import (
     TARGET_ANAPHYLAXIS_MEDIAN_DELAY_MIN,
     TARGET_ANAPHYLAXIS_SENSITIVITY,
@@ -20,6 +21,7 @@ from models.const import (
 )
 from models.evaluation import EXAMPLE_CONTEXT_BEFORE_S, EvaluationResult, Example
 from models.metrics import wearer_table
+from models.profile_comparison import ProfileComparison, ReviewedEpisode
 
 KIND_COLOURS = {AlarmKind.FLUSH: "tab:orange", AlarmKind.ANAPHYLAXIS: "tab:red"}
 CONTEXT_AFTER_S = 50 * 60.0
@@ -118,6 +120,53 @@ def plot_wearers(result: EvaluationResult, path: Path) -> None:
     ax.set_xlabel("false alarms per patient-day (untouched recording)")
     ax.set_ylabel("anaphylaxis-like sensitivity")
     ax.set_title("free-living wearers (dot size: days worn); dotted: targets", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_profile_comparison(
+    comparison: ProfileComparison, episodes: Sequence[ReviewedEpisode], path: Path
+) -> None:
+    """One row per profile: when each would have alarmed over the replayed days.
+
+    Crosses are critical alarms, dots warnings (red anaphylaxis-like, orange flush); labelled
+    episodes are vertical lines (green a reaction, grey a false alarm). Clusters show whether a
+    profile's alarms come at night, on one bad day or all the time.
+    """
+    start = comparison.first_s or 0.0
+    profiles = list(comparison.runs)
+    height = 1.2 + 0.45 * len(profiles)
+    fig, ax = plt.subplots(figsize=(11, height))
+    for episode in episodes:
+        ax.axvline(
+            (episode.opened_s - start) / 86_400.0,
+            color="tab:green" if episode.reaction else "0.6",
+            lw=1.0,
+            zorder=0,
+        )
+    for row, profile in enumerate(reversed(profiles)):
+        onsets = comparison.runs[profile].onsets
+        for critical in (False, True):
+            shown = [a for a in onsets if (a.severity is Severity.CRITICAL) is critical]
+            ax.scatter(
+                [(a.time_s - start) / 86_400.0 for a in shown],
+                [row] * len(shown),
+                c=[KIND_COLOURS.get(a.kind, "k") for a in shown],
+                marker="x" if critical else "o",
+                s=36,
+            )
+    ax.set_yticks(range(len(profiles)), [p.value for p in reversed(profiles)])
+    ax.set_ylim(-0.7, len(profiles) - 0.3)
+    ax.set_xlim(0.0, max(((comparison.last_s or start) - start) / 86_400.0, 1.0 / 24.0))
+    ax.set_xlabel("days since the start of the replay")
+    ax.set_title(
+        "alarms each profile would have raised (x critical, o warning; "
+        "green line: labelled reaction, grey: labelled false alarm)",
+        fontsize=9,
+    )
+    ax.grid(axis="x", color="0.92")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

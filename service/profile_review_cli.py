@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Final
 
 from sqlalchemy.orm import Session
@@ -117,6 +118,10 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.plot is not None:
+        from models.report import plot_profile_comparison
+
+        plot_profile_comparison(comparison, episodes, args.plot)
     if args.json:
         print(json.dumps(comparison_json(comparison, episodes), indent=2))
     else:
@@ -143,3 +148,6 @@ def add_profile_review_command(
         "--until", help="end of the replay, ISO 8601 (default: now; UTC if no zone)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--plot", type=Path, help="also draw each profile's alarms over time to this PNG"
+    )

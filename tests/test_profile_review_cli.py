@@ -74,7 +74,7 @@ def write(store: SampleStore, patient: str, device: str, samples: list) -> None:
 
 
 def test_profiles_replayed_on_stored_samples_and_scored_on_the_labelled_reaction(
-    store: SampleStore, admin, service_db_url: str
+    store: SampleStore, admin, service_db_url: str, tmp_path: Path
 ) -> None:
     assert admin("patient", "add", "p1", "--detection-profile", "quiet")[0] == 0
     samples = make_samples(60, surge_at_min=25, surge_frac=0.3)
@@ -108,7 +108,11 @@ def test_profiles_replayed_on_stored_samples_and_scored_on_the_labelled_reaction
     assert "720 samples" in lines[-1] and "1.0 h of wear" in lines[-1]
     assert "bpm" not in out and "heart" not in out, "counts only, never vital values"
 
-    code, out, _ = admin("patient", "profiles", "p1", "--until", UNTIL, "--days", "1", "--json")
+    plot = tmp_path / "profiles.png"
+    code, out, _ = admin(
+        "patient", "profiles", "p1", "--until", UNTIL, "--days", "1", "--json", "--plot", str(plot)
+    )
+    assert plot.read_bytes().startswith(b"\x89PNG") and plot.stat().st_size > 5_000
     data = json.loads(out)
     balanced = next(p for p in data["profiles"] if p["profile"] == "balanced")
     assert (balanced["reactions"], balanced["reactions_found"]) == (1, 1)
