@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 from flarewatch import __version__
 from flarewatch.errors import FlarewatchError
@@ -20,6 +21,10 @@ from flarewatch.errors import FlarewatchError
 COMPONENT_CLIS = ("service.cli", "collector.cli", "models.cli", "flarewatch.demo")
 
 log = logging.getLogger("flarewatch")
+
+CHATTY_LOGGERS: Final = ("httpx",)
+"""Libraries that log every request at INFO (httpx: one line per InfluxDB request, its query and
+the patient id in it). Heard only at DEBUG."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,11 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``flarewatch`` command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    level = (args.log_level or "INFO").upper()
     logging.basicConfig(
-        level=(args.log_level or "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if level != "DEBUG":
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

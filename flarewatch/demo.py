@@ -153,8 +153,9 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo until ``--duration`` or Ctrl-C; exit 0 when every patient's data was stored."""
     if args.patients < 1:
         raise ConfigError("--patients must be at least 1")
-    # Libraries that log every request or state transition at INFO would drown the live view.
-    for noisy in ("httpx", "amqtt", "transitions"):
+    # The embedded broker logs every state transition at INFO: it would drown the live view
+    # (httpx is quieted for every command by flarewatch.cli).
+    for noisy in ("amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with contextlib.ExitStack() as stack:
         data_dir = args.data_dir or Path(

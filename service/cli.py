@@ -57,8 +57,6 @@ def build_processor(settings: Settings) -> Processor:
 def run_serve(args: argparse.Namespace) -> int:
     """Run the ingest until SIGTERM/SIGINT, logging counters periodically."""
     settings = load_settings(args.config, **serve_overrides(args))
-    # httpx logs every InfluxDB request at INFO: thousands of lines per minute.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     ingest = IngestService.from_settings(settings, processor=build_processor(settings))
     stopping = threading.Event()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
@@ -74,8 +75,13 @@ def write(store: SampleStore, patient: str, device: str, samples: list) -> None:
 
 
 def test_profiles_replayed_on_stored_samples_and_scored_on_the_labelled_reaction(
-    store: SampleStore, admin, service_db_url: str, tmp_path: Path
+    store: SampleStore,
+    admin,
+    service_db_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     assert admin("patient", "add", "p1", "--detection-profile", "quiet")[0] == 0
     samples = make_samples(60, surge_at_min=25, surge_frac=0.3)
     # the first half hour on one band, the rest on its replacement: merged in time order
@@ -107,6 +113,8 @@ def test_profiles_replayed_on_stored_samples_and_scored_on_the_labelled_reaction
     assert "1/1" in rows["sensitive"] and "-" in rows["sensitive"].split("1/1")[1]
     assert "720 samples" in lines[-1] and "1.0 h of wear" in lines[-1]
     assert "bpm" not in out and "heart" not in out, "counts only, never vital values"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "p1" not in logged, "no patient id in the logs (httpx logs each InfluxDB query)"
 
     plot = tmp_path / "profiles.png"
     code, out, _ = admin(
