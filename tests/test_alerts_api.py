@@ -13,9 +13,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from flarewatch.settings import MqttSettings
 from flarewatch.topics import alert_ack_topic, alerts_topic
-from models.alarm import Severity
+from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.mqtt_bridge import MqttAlertBridge
-from service.db import Alert, AlertState, AuditEvent, Patient
+from service.alerts.tokens import TokenAction
+from service.db import Alert, AlertState, AuditEvent, Contact, Episode, Patient
+from service.episodes import EpisodeEngine
 from tests.alerting_helpers import (
     ApiServer,
     FakeClock,
@@ -178,3 +180,102 @@ def test_wearer_link_on_a_lost_signal_says_the_band_was_taken_off(stack, inbox):
     stack.clock.advance(3600)
     stack.scheduler.run_until_idle()
     assert inbox.to("/ann") == []
+
+
+def reaction_then_all_clear(stack) -> int:
+    """A real detector-shaped episode: onset, then resolution; returns the episode id."""
+    engine = EpisodeEngine(stack.manager)
+    now = stack.clock()
+    onset = {"onset": 1.0, "episode_no": 1.0}
+    engine.on_alarm(
+        Alarm("p1", now, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-9", evidence=onset)
+    )
+    stack.scheduler.run_until_idle()
+    stack.clock.advance(900)
+    end = {"episode_no": 1.0}
+    engine.on_alarm(
+        Alarm("p1", stack.clock(), AlarmKind.ANAPHYLAXIS, Severity.WARNING, "fw-9", True, end)
+    )
+    stack.scheduler.run_until_idle()
+    with stack.db.session() as session:
+        [episode] = session.query(Episode).all()
+        return episode.id
+
+
+def label_of(stack, episode_id: int) -> tuple[str | None, str | None]:
+    with stack.db.session() as session:
+        episode = session.get_one(Episode, episode_id)
+        return episode.label, episode.labelled_by
+
+
+def test_all_clear_asks_whether_it_was_a_reaction_and_the_answer_labels_the_episode(stack, inbox):
+    episode_id = reaction_then_all_clear(stack)
+    all_clear = inbox.to("/ann")[-1]
+    assert all_clear.title.startswith("All clear")
+    assert "Was it a real reaction?" in all_clear.body
+    token = token_in(all_clear.body, "label")
+    client = stack.client
+
+    page = client.get(f"/label/{token}")
+    assert page.status_code == 200 and page.text.count('<form method="post"') == 2
+    assert f'action="{token}/reaction"' in page.text
+    assert label_of(stack, episode_id) == (None, None), "a GET (link preview) labelled"
+
+    wrong = client.post(f"/label/{token}/maybe")
+    assert wrong.status_code == 400 and "choose reaction or false-alarm" in wrong.text
+    done = client.post(f"/label/{token}/reaction")
+    assert done.status_code == 200 and "kept as a real reaction" in done.text
+    assert label_of(stack, episode_id) == ("reaction", "ann")
+
+    # the JSON endpoint: the latest answer wins, and it is audited with how it came
+    response = client.post("/api/v1/episodes/label", json={"token": token, "label": "false-alarm"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "episode_id": episode_id,
+        "label": "false_alarm",
+        "labelled_by": "ann",
+    }
+    assert label_of(stack, episode_id) == ("false_alarm", "ann")
+    with stack.db.session() as session:
+        labelled = [
+            e.detail
+            for e in session.query(AuditEvent).order_by(AuditEvent.id)
+            if e.action == "episode_labelled"
+        ]
+    assert [(d["label"], d["via"], d["labelled_by"]) for d in labelled] == [
+        ("reaction", "link", "ann"),
+        ("false_alarm", "api", "ann"),
+    ]
+    bad = client.post("/api/v1/episodes/label", json={"token": token, "label": "maybe"})
+    assert bad.status_code == 422
+
+
+def test_label_links_are_refused_for_other_tokens_expired_or_a_lost_signal(stack, inbox):
+    reaction_then_all_clear(stack)
+    client = stack.client
+    ack = token_in(inbox.to("/ann")[0].body, "ack")
+    wrong = client.post("/api/v1/episodes/label", json={"token": ack, "label": "reaction"})
+    assert wrong.status_code == 403 and wrong.json()["reason"] == "wrong_action"
+    assert client.get(f"/label/{ack}").status_code == 403
+    label = token_in(inbox.to("/ann")[-1].body, "label")
+    stack.clock.advance(15 * 86400)
+    expired = client.post(f"/label/{label}/reaction")
+    assert expired.status_code == 403 and "expired" in expired.text
+
+    # a lost signal is about the band: a label token made for it is refused with the reason
+    with stack.manager.transaction() as txn:
+        patient = txn.session.get_one(Patient, "p1")
+        alert_id = stack.manager.open_alert(
+            txn,
+            patient,
+            kind="no_data",
+            severity=Severity.WARNING,
+            since_s=txn.now_s,
+            signal="no_data",
+        ).id
+    stack.scheduler.run_until_idle()
+    with stack.db.session() as session:
+        contact_id = session.query(Contact).filter_by(name="ann").one().id
+    token = stack.manager.link(TokenAction.LABEL, alert_id, contact_id).rsplit("/", 1)[1]
+    refused = client.post("/api/v1/episodes/label", json={"token": token, "label": "reaction"})
+    assert refused.status_code == 409 and "about the band" in refused.json()["detail"]

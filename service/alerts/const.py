@@ -29,6 +29,10 @@ ACK_TOKEN_TTL_S: Final = 24 * 3600.0
 """An acknowledgement link works for a day: long enough to acknowledge late, short enough that a
 forwarded old message cannot acknowledge a new alert (tokens are per alert anyway)."""
 
+LABEL_TOKEN_TTL_S: Final = 14 * 86_400.0
+"""A "was it a reaction?" link in an all-clear message works for two weeks: people answer when they
+have the time, often after talking to their doctor. It can only label that one episode."""
+
 DELIVERY_BACKOFF_BASE_S: Final = 1.0
 """First retry of a failed delivery after 1 s: most push failures are brief network hiccups."""
 

@@ -7,6 +7,7 @@
         ├── TokenError               an acknowledgement link is malformed, forged or expired
         ├── AlertNotFoundError       no such alert (alert_id)
         ├── CancelNotAllowedError    "I'm OK" after the cancel window or for a critical alert
+        ├── NothingToLabelError      a label link for an alert without an episode (a lost signal)
         └── UnknownPatientError      an admin command names a patient that does not exist
 """
 
@@ -58,3 +59,13 @@ class UnknownPatientError(AlertingError):
             f"`flarewatch admin patient add {patient_id}`"
         )
         self.patient_id = patient_id
+
+
+class NothingToLabelError(AlertingError):
+    """A label link of an alert that is about the band (a lost signal), not about the patient."""
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__(
+            f"alert {alert_id} was about the band, not a reaction: there is no episode to label"
+        )
+        self.alert_id = alert_id

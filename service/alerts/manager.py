@@ -17,8 +17,13 @@ from sqlalchemy.orm import Session
 from models.alarm import Severity
 from service.alerts.audit import Clock, record
 from service.alerts.care_team import escalation_levels, patient_contacts, policy_of
-from service.alerts.const import ACK_TOKEN_TTL_S
-from service.alerts.errors import AlertNotFoundError, CancelNotAllowedError, TokenError
+from service.alerts.const import ACK_TOKEN_TTL_S, LABEL_TOKEN_TTL_S
+from service.alerts.errors import (
+    AlertNotFoundError,
+    CancelNotAllowedError,
+    NothingToLabelError,
+    TokenError,
+)
 from service.alerts.lifecycle import AlertClock, Plan, Purpose, Send, worsen
 from service.alerts.policy import quiet_until_s
 from service.alerts.render import LOST_SIGNAL
@@ -407,16 +412,20 @@ class AlertManager:
     # -- tokens -------------------------------------------------------------------------------
 
     def link(self, action: TokenAction, alert_id: int, contact_id: int) -> str:
-        """A signed link that acknowledges (caregiver) or cancels (wearer) one alert."""
-        claim = TokenClaim(action, alert_id, contact_id, int(self.clock() + ACK_TOKEN_TTL_S))
-        path = "ack" if action is TokenAction.ACK else "im-ok"
-        return f"{self.public_base_url}/{path}/{sign_token(self.secret_key, claim)}"
+        """A signed link that acknowledges, cancels (wearer) or labels one alert's episode."""
+        ttl = LABEL_TOKEN_TTL_S if action is TokenAction.LABEL else ACK_TOKEN_TTL_S
+        claim = TokenClaim(action, alert_id, contact_id, int(self.clock() + ttl))
+        return f"{self.public_base_url}/{_LINK_PATHS[action]}/{sign_token(self.secret_key, claim)}"
 
-    def inspect(self, token: str, action: TokenAction) -> Alert:
-        """The alert a valid token points at, without acting on it (link preview pages)."""
+    def _claim(self, token: str, action: TokenAction) -> TokenClaim:
         claim = verify_token(self.secret_key, token, self.clock())
         if claim.action is not action:
             raise TokenError("wrong_action")
+        return claim
+
+    def inspect(self, token: str, action: TokenAction) -> Alert:
+        """The alert a valid token points at, without acting on it (link preview pages)."""
+        claim = self._claim(token, action)
         with self.db.session() as session:
             alert = session.get(Alert, claim.alert_id)
             if alert is None:
@@ -425,12 +434,30 @@ class AlertManager:
 
     def redeem(self, token: str, action: TokenAction, *, via: str) -> Alert:
         """Acknowledge or cancel with a link token; raise :class:`TokenError` if it is unusable."""
-        claim = verify_token(self.secret_key, token, self.clock())
-        if claim.action is not action:
-            raise TokenError("wrong_action")
+        claim = self._claim(token, action)
         if action is TokenAction.CANCEL:
             return self.cancel(claim.alert_id, via=via)
         with self.db.session() as session:
-            contact = session.get(Contact, claim.contact_id)
-            name = contact.name if contact is not None else f"contact {claim.contact_id}"
+            name = _holder(session, claim)
         return self.acknowledge(claim.alert_id, by=name, via=via)
+
+    def episode_to_label(self, token: str) -> tuple[int, str]:
+        """The episode a label token is for, and the name of the person it was sent to."""
+        claim = self._claim(token, TokenAction.LABEL)
+        with self.db.session() as session:
+            alert = session.get(Alert, claim.alert_id)
+            if alert is None:
+                raise AlertNotFoundError(claim.alert_id)
+            if alert.episode_id is None or alert.kind in LOST_SIGNAL:
+                raise NothingToLabelError(alert.id)
+            return alert.episode_id, _holder(session, claim)
+
+
+_LINK_PATHS = {TokenAction.ACK: "ack", TokenAction.CANCEL: "im-ok", TokenAction.LABEL: "label"}
+"""Where each kind of link points (the pages in ``service.api.routes.links``)."""
+
+
+def _holder(session: Session, claim: TokenClaim) -> str:
+    """The name of the person a token was sent to (their contact may have been removed since)."""
+    contact = session.get(Contact, claim.contact_id)
+    return contact.name if contact is not None else f"contact {claim.contact_id}"

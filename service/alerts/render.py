@@ -70,7 +70,11 @@ def format_vitals(vitals: Mapping[str, float]) -> str:
 
 
 def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Message:
-    """Render one delivery's message; ``link`` acknowledges (caregiver) or cancels (wearer)."""
+    """Render one delivery's message.
+
+    ``link`` acknowledges (caregiver), cancels (wearer) or, in an all-clear, asks whether it was
+    a real reaction (a label for the episode).
+    """
     what = WHAT_HAPPENED.get(facts.kind, facts.kind.replace("_", " "))
     name = facts.patient_name
     severity = facts.severity.upper()
@@ -130,4 +134,6 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
             lines.append(f"What to do: {facts.emergency_plan}")
         if link:
             lines.append(f"Acknowledge (I'm on it): {link}")
+    if purpose is Purpose.RESOLVED and link:
+        lines.append(f"Was it a real reaction? One tap helps the detectors learn: {link}")
     return Message(title=title, body="\n".join(lines), severity=facts.severity)

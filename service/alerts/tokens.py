@@ -1,4 +1,4 @@
-"""Signed, expiring tokens for acknowledgement and "I'm OK" links (HMAC-SHA256, no DB lookup)."""
+"""Signed, expiring tokens for the links in messages: acknowledge, "I'm OK", label (HMAC-SHA256)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ class TokenAction(StrEnum):
 
     ACK = "ack"
     CANCEL = "cancel"
+    LABEL = "label"
+    """Say whether the alert's episode was a real reaction (the detectors learn from it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,14 +5,20 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service.alerts.errors import AlertNotFoundError, CancelNotAllowedError, TokenError
+from service.alerts.errors import (
+    AlertNotFoundError,
+    CancelNotAllowedError,
+    NothingToLabelError,
+    TokenError,
+)
 from service.alerts.manager import AlertManager
-from service.api.routes import acks, links
+from service.api.routes import acks, episodes, links
 
 _STATUS = {
     TokenError: 403,
     AlertNotFoundError: 404,
     CancelNotAllowedError: 409,
+    NothingToLabelError: 409,
 }
 
 
@@ -22,6 +28,7 @@ def create_app(manager: AlertManager) -> FastAPI:
     app.state.alert_manager = manager
     app.include_router(links.router)
     app.include_router(acks.router, prefix="/api/v1")
+    app.include_router(episodes.router, prefix="/api/v1")
 
     async def alerting_error(request: Request, exc: Exception) -> JSONResponse:
         status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))

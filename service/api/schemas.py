@@ -1,6 +1,8 @@
-"""Request and response models of the alert endpoints."""
+"""Request and response models of the alert and episode endpoints."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,6 +13,20 @@ class TokenIn(BaseModel):
     """A signed link token, as found at the end of an acknowledgement or "I'm OK" link."""
 
     token: str = Field(min_length=10, max_length=500)
+
+
+class LabelIn(TokenIn):
+    """A label link's token and the answer to "was the episode a real reaction"."""
+
+    label: Literal["reaction", "false-alarm", "false_alarm"]
+
+
+class EpisodeLabelled(BaseModel):
+    """The episode's label after the answer (no vitals, no patient details)."""
+
+    episode_id: int
+    label: str
+    labelled_by: str
 
 
 class AlertPublic(BaseModel):

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +28,9 @@ from models.profile_comparison import ReviewedEpisode
 from service.alerts.audit import record
 from service.db.care_teams import fits_column
 from service.db.models import Episode, EpisodeLabel, Patient
+
+if TYPE_CHECKING:
+    from service.alerts.manager import AlertManager
 
 PSEUDONYM_CONTEXT: Final = b"episode-labels:"
 """HMAC message prefix: the same secret key gives unrelated pseudonyms in other contexts."""
@@ -59,9 +62,18 @@ def parse_label(value: str) -> EpisodeLabel:
 
 
 def set_label(
-    session: Session, episode_id: int, label: EpisodeLabel, by: str, now_s: float
+    session: Session,
+    episode_id: int,
+    label: EpisodeLabel,
+    by: str,
+    now_s: float,
+    *,
+    via: str = "admin",
 ) -> Episode:
-    """Label one episode (the latest label wins) and audit it; unknown ids are a ConfigError."""
+    """Label one episode (the latest label wins) and audit it; unknown ids are a ConfigError.
+
+    ``via`` says how the label came (the admin command, a link in a message, the API).
+    """
     if not by.strip():
         raise ConfigError("say who labelled the episode (--by NAME)")
     fits_column(by, Episode.labelled_by, "the labeller's name")
@@ -83,8 +95,30 @@ def set_label(
         label=str(label),
         previous_label=previous,
         labelled_by=by,
+        via=via,
     )
     return episode
+
+
+@dataclass(frozen=True, slots=True)
+class LinkLabel:
+    """What a label link did: the episode, its label now, and who gave it."""
+
+    episode_id: int
+    label: str
+    labelled_by: str
+
+
+def label_by_link(manager: AlertManager, token: str, label: EpisodeLabel, via: str) -> LinkLabel:
+    """Label the episode of the alert a label token was sent about, as the person it was sent to.
+
+    The token's signature, expiry and action are checked by the manager; a token of a lost-signal
+    alert (nothing to label) raises :class:`~service.alerts.errors.NothingToLabelError`.
+    """
+    episode_id, holder = manager.episode_to_label(token)
+    with manager.db.session() as session:
+        episode = set_label(session, episode_id, label, holder, manager.clock(), via=via)
+        return LinkLabel(episode.id, str(episode.label), holder)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ import html
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from flarewatch.errors import FlarewatchError
 from service.alerts.errors import AlertingError
 from service.alerts.manager import AlertManager
 from service.alerts.render import LOST_SIGNAL, WHAT_HAPPENED
 from service.alerts.tokens import TokenAction
 from service.api.deps import AlertManagerDep
 from service.db.models import Alert
+from service.episodes.labels import label_by_link, parse_label
 
 router = APIRouter(tags=["links"])
 
@@ -98,3 +100,41 @@ def im_ok_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
 def im_ok_submit(token: str, manager: AlertManagerDep) -> HTMLResponse:
     """Cancel the alarm (warnings inside the cancel window only)."""
     return _act(manager, token, TokenAction.CANCEL)
+
+
+@router.get("/label/{token}", response_class=HTMLResponse)
+def label_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
+    """Ask whether the alert's episode was a real reaction: two buttons, nothing changed yet."""
+    try:
+        alert = manager.inspect(token, TokenAction.LABEL)
+        manager.episode_to_label(token)
+    except AlertingError as exc:
+        return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", 403)
+    # relative to /label/{token}: the form posts to /label/{token}/{answer}, behind any prefix
+    forms = "".join(
+        f'<form method="post" action="{html.escape(token)}/{answer}">'
+        f'<button type="submit">{html.escape(text)}</button></form><p></p>'
+        for answer, text in _ANSWERS.items()
+    )
+    return _page(
+        "Was it a real reaction?",
+        f"{_describe(alert)}<p>Your answer is kept with the episode. Real reactions and false "
+        f"alarms are what the detectors can learn from; you can change it later.</p>{forms}",
+    )
+
+
+@router.post("/label/{token}/{answer}", response_class=HTMLResponse)
+def label_submit(token: str, answer: str, manager: AlertManagerDep) -> HTMLResponse:
+    """Keep the answer as the episode's label (the latest answer wins)."""
+    try:
+        done = label_by_link(manager, token, parse_label(answer), via="link")
+    except AlertingError as exc:
+        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", 403)
+    except FlarewatchError as exc:  # an answer other than the two offered
+        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", 400)
+    said = "a real reaction" if done.label == "reaction" else "a false alarm"
+    return _page("Thank you", f"<p>Episode {done.episode_id} is kept as {said}.</p>")
+
+
+_ANSWERS = {"reaction": "Yes, a real reaction", "false-alarm": "No, a false alarm"}
+"""The two answers a label page offers (path segment: button text)."""
