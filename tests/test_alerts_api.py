@@ -39,11 +39,13 @@ def stack(service_db_url, http):
     built.close()
 
 
-def raise_alert(stack, severity: Severity) -> int:
+def raise_alert(
+    stack, severity: Severity, kind: str = "anaphylaxis", signal: str | None = None
+) -> int:
     with stack.manager.transaction() as txn:
         patient = txn.session.get_one(Patient, "p1")
         return stack.manager.open_alert(
-            txn, patient, kind="anaphylaxis", severity=severity, since_s=txn.now_s
+            txn, patient, kind=kind, severity=severity, since_s=txn.now_s, signal=signal
         ).id
 
 
@@ -158,16 +160,7 @@ def test_mqtt_publishes_events_and_accepts_acks(stack, inbox, mosquitto):
 
 
 def test_wearer_link_on_a_lost_signal_says_the_band_was_taken_off(stack, inbox):
-    with stack.manager.transaction() as txn:
-        patient = txn.session.get_one(Patient, "p1")
-        alert_id = stack.manager.open_alert(
-            txn,
-            patient,
-            kind="no_data",
-            severity=Severity.WARNING,
-            since_s=txn.now_s,
-            signal="no_data",
-        ).id
+    alert_id = raise_alert(stack, Severity.WARNING, kind="no_data", signal="no_data")
     stack.scheduler.run_until_idle()
     [check] = inbox.to("/wearer")
     assert check.title.startswith("Check your band")
@@ -263,16 +256,7 @@ def test_label_links_are_refused_for_other_tokens_expired_or_a_lost_signal(stack
     assert expired.status_code == 403 and "expired" in expired.text
 
     # a lost signal is about the band: a label token made for it is refused with the reason
-    with stack.manager.transaction() as txn:
-        patient = txn.session.get_one(Patient, "p1")
-        alert_id = stack.manager.open_alert(
-            txn,
-            patient,
-            kind="no_data",
-            severity=Severity.WARNING,
-            since_s=txn.now_s,
-            signal="no_data",
-        ).id
+    alert_id = raise_alert(stack, Severity.WARNING, kind="no_data", signal="no_data")
     stack.scheduler.run_until_idle()
     with stack.db.session() as session:
         contact_id = session.query(Contact).filter_by(name="ann").one().id
