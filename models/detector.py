@@ -282,13 +282,11 @@ class PatientDetector(StreamingDetector):
         onset = False
         if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
             tod = tr.tod_rise_frac(t)
-            gated = (
-                tr.worn_for(t) >= WARMUP_S
-                and tr.resting(t)
-                and (tr.temp_fast is None or tr.temp_slope_c_per_min() >= SURGE_MIN_TEMP_SLOPE)
-            )
+            gated = tr.worn_for(t) >= WARMUP_S and tr.resting(t)
+            cooling = tr.temp_fast is not None and tr.temp_slope_c_per_min() < SURGE_MIN_TEMP_SLOPE
             surging = (
                 gated
+                and not cooling
                 and rise >= self.surge_rise_frac
                 and tr.hr_rise_bpm() >= self.surge_min_bpm
                 and (tod is None or tod >= self.surge_tod_margin_frac)
@@ -296,12 +294,17 @@ class PatientDetector(StreamingDetector):
             )
             # evidence is the excess rise integrated over time (a CUSUM): it grows while every
             # condition holds, shrinks by the shortfall while the rise dips below the threshold
-            # (one low optical reading no longer wipes it, as before 1.4), and restarts from
-            # zero only when the wearer moves, the band settles or the skin cools
+            # (one low optical reading no longer wipes it, as before 1.4), holds while the skin
+            # cools (the slope estimate dips below the veto for seconds at a time; until 1.8 it
+            # wiped minutes of evidence) and restarts from zero only when the wearer moves or
+            # the band settles
             step = (rise - self.surge_rise_frac) * dt
             if step > 0.0 and not surging:
                 step = 0.0
-            self.surge_score = max(0.0, self.surge_score + step) if gated else 0.0
+            if not gated:
+                self.surge_score = 0.0
+            elif not cooling:
+                self.surge_score = max(0.0, self.surge_score + step)
             onset = surging and self.surge_score >= self.evidence_needed()
             # second path: a smaller surge followed by a motionless wrist (syncope)
             onset = onset or (syncope and self._surge_then_still(t))
