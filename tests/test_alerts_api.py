@@ -263,3 +263,12 @@ def test_label_links_are_refused_for_other_tokens_expired_or_a_lost_signal(stack
     token = stack.manager.link(TokenAction.LABEL, alert_id, contact_id).rsplit("/", 1)[1]
     refused = client.post("/api/v1/episodes/label", json={"token": token, "label": "reaction"})
     assert refused.status_code == 409 and "about the band" in refused.json()["detail"]
+    # ... and its all-clear does not ask
+    stack.clock.advance(700)  # past the wearer's signal window: the caregiver is told
+    stack.scheduler.run_until_idle()
+    assert "no data" in inbox.to("/ann")[-1].title
+    with stack.manager.transaction() as txn:
+        stack.manager.resolve_alert(txn, txn.session.get_one(Alert, alert_id), "signal back")
+    stack.scheduler.run_until_idle()
+    all_clear = inbox.to("/ann")[-1]
+    assert all_clear.title.startswith("All clear") and "/label/" not in all_clear.body
