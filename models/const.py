@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.9.0"
+MODEL_VERSION: Final = "fw-detect-1.10.0"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -255,6 +255,19 @@ heart slows)."""
 
 FLUSH_PERSIST_S: Final = 30.0
 """A flush condition must hold for half a minute (the averages already smooth it)."""
+
+FLUSH_MAX_FALL_C: Final = 0.2
+"""... and the skin no more than 0.2 degC below its recent peak: a flush alarms while the skin
+warms or is held warm, not once a warming is over. Since 1.10: in held-out session S12 a real
+warming of 2.9 degC peaked two minutes before the heart rose, and the flush alarm then came on a
+cooling skin and held an episode open for 20 min, hiding injected flushes. Tuning split (3 seeds,
+648 flushes): 0.15-0.3 degC lose none (0.1 loses one); 0.2 keeps a step from that edge
+(docs/evaluation.md, 1.10)."""
+
+TEMP_PEAK_DECAY_C_PER_MIN: Final = FLUSH_TEMP_SLOPE_C_PER_MIN
+"""The recent skin-temperature peak forgets at the flush warming slope: a skin cooling slower than
+a flush warms never falls from it, so only a real cooling counts (1.10; 0.05 degC/min lost 1-7
+tuning flushes at the falls measured)."""
 
 # --- episodes ---------------------------------------------------------------------------------
 RELEASE_PERSIST_S: Final = 10 * 60.0

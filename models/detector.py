@@ -37,6 +37,7 @@ from models.calibration import EvidenceCalibration
 from models.const import (
     ACC_SD_STILL_G,
     FLUSH_HR_RISE_FRAC,
+    FLUSH_MAX_FALL_C,
     FLUSH_PERSIST_S,
     FLUSH_TEMP_RISE_C,
     FLUSH_TEMP_SLOPE_C_PER_MIN,
@@ -438,6 +439,7 @@ class PatientDetector(StreamingDetector):
                 and temp_rise >= self.flush_temp_rise_c
                 and tr.temp_slope_c_per_min() >= self.flush_temp_slope_c_per_min
                 and tr.hr_mid_rise_frac() >= self.flush_hr_rise_frac
+                and tr.temp_fall_c() <= FLUSH_MAX_FALL_C
             )
         else:
             onset = temp_rise >= self.flush_temp_rise_c * RELEASE_FRAC

@@ -32,6 +32,7 @@ from models.const import (
     TEMP_FAST_TAU_S,
     TEMP_MAX_WARMUP_S,
     TEMP_MID_TAU_S,
+    TEMP_PEAK_DECAY_C_PER_MIN,
     TEMP_REF_FOLLOW_TAU_S,
     TEMP_REF_MAX_RISE_C_PER_MIN,
     TEMP_REF_TAU_S,
@@ -82,6 +83,8 @@ class SignalTracker:
     temp_mid: float | None = None
     temp_ref: float | None = None
     temp_settled: bool = False
+    temp_peak: float | None = None
+    """Recent peak of the 30-s skin temperature, forgetting TEMP_PEAK_DECAY_C_PER_MIN."""
     acc_time_s: float | None = None
     acc_sd_fast: float | None = None
     tod_rest_bpm: list[float | None] = field(default_factory=lambda: [None] * TOD_BINS)
@@ -166,6 +169,12 @@ class SignalTracker:
         self.temp_time_s = time_s
         self.temp_fast = ewma(self.temp_fast, temp, dt, TEMP_FAST_TAU_S)
         self.temp_mid = ewma(self.temp_mid, temp, dt, TEMP_MID_TAU_S)
+        forgotten = (
+            self.temp_fast
+            if self.temp_peak is None
+            else self.temp_peak - TEMP_PEAK_DECAY_C_PER_MIN * dt / 60.0
+        )
+        self.temp_peak = max(self.temp_fast, forgotten)
         if not self.temp_settled and self.worn_for(time_s) >= TEMP_WARMUP_S:
             self.temp_settled = (
                 abs(self.temp_slope_c_per_min()) < TEMP_SETTLED_SLOPE_C_PER_MIN
@@ -198,7 +207,7 @@ class SignalTracker:
     def _resettle_temperature(self) -> None:
         """The temperature sensor is (back) against the skin: it must warm up and settle again."""
         self.temp_settled = False
-        self.temp_fast = self.temp_mid = None
+        self.temp_fast = self.temp_mid = self.temp_peak = None
 
     @property
     def off_wrist(self) -> bool:
@@ -337,6 +346,12 @@ class SignalTracker:
         if self.temp_fast is None or self.temp_ref is None:
             return None
         return self.temp_fast - self.temp_ref
+
+    def temp_fall_c(self) -> float:
+        """How far the skin has cooled from its recent peak (0 while warming or held warm)."""
+        if self.temp_fast is None or self.temp_peak is None:
+            return 0.0
+        return self.temp_peak - self.temp_fast
 
     def temp_slope_c_per_min(self) -> float:
         """Warming rate estimated from the lag between the fast and three-minute averages."""

@@ -124,6 +124,42 @@ def test_flush_needs_skin_warming() -> None:
     assert onsets(PatientDetector().update(heart_only), AlarmKind.FLUSH) == []
 
 
+def warming_then_heart(*, cools_by_c: float, seed: int = 0) -> list[Sample]:
+    """Skin warms 3 degC over minutes 40-45, then cools by ``cools_by_c`` over 45-49 and stays
+    there; the heart rises 10 % only from minute 46.5 (S12's real warming, 1.10)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(75 * 60):
+        minute = i / 60
+        ramp = min(max((minute - 40) / 5, 0.0), 1.0)
+        cooled = min(max((minute - 45) / 4, 0.0), 1.0) * cools_by_c
+        skin = 32.0 + 3.0 * (0.5 - 0.5 * math.cos(math.pi * ramp)) - cooled
+        heart = 70.0 * (1.10 if minute >= 46.5 else 1.0)
+        out.append(
+            Sample(
+                seq=i,
+                time_ms=int((T0 + i) * 1000),
+                heart_rate_bpm=round(heart + rng.normal(0, 1.0), 1),
+                skin_temperature_c=round(skin + rng.normal(0, 0.02), 2),
+                acceleration_sd_g=float(rng.uniform(0.005, 0.012)),
+            )
+        )
+    return out
+
+
+def test_flush_alarms_while_the_skin_is_warm_not_once_it_cools() -> None:
+    held = onsets(PatientDetector().update(warming_then_heart(cools_by_c=0.0)), AlarmKind.FLUSH)
+    assert len(held) == 1 and 46.5 <= (held[0].time_s - T0) / 60 <= 48
+    # the same heart-rate rise while the skin cools back to where it was: a warming that is
+    # over. The lagging warming slope can let such a moment through (S12), so the slope rule is
+    # switched off here: only the fall from the peak decides.
+    any_slope = {"flush_temp_slope_c_per_min": -10.0}
+    warm = PatientDetector(**any_slope).update(warming_then_heart(cools_by_c=0.0))
+    assert len(onsets(warm, AlarmKind.FLUSH)) == 1
+    cooled = PatientDetector(**any_slope).update(warming_then_heart(cools_by_c=3.0))
+    assert onsets(cooled) == []
+
+
 def test_irregular_sampling_still_detects() -> None:
     samples = make_samples(90, surge_at_min=40, surge_frac=0.45, jitter=True, seed=3)
     assert len(onsets(PatientDetector().update(samples), AlarmKind.ANAPHYLAXIS)) == 1
