@@ -90,6 +90,7 @@ class PatientDetector(StreamingDetector):
         flush_temp_rise_c: float = FLUSH_TEMP_RISE_C,
         flush_temp_slope_c_per_min: float = FLUSH_TEMP_SLOPE_C_PER_MIN,
         flush_hr_rise_frac: float = FLUSH_HR_RISE_FRAC,
+        flush_max_fall_c: float = FLUSH_MAX_FALL_C,
         flush_persist_s: float = FLUSH_PERSIST_S,
         no_data_after_s: float = NO_DATA_AFTER_S,
     ) -> None:
@@ -103,6 +104,7 @@ class PatientDetector(StreamingDetector):
         self.flush_temp_rise_c = flush_temp_rise_c
         self.flush_temp_slope_c_per_min = flush_temp_slope_c_per_min
         self.flush_hr_rise_frac = flush_hr_rise_frac
+        self.flush_max_fall_c = flush_max_fall_c
         self.flush_persist_s = flush_persist_s
         self.no_data_after_s = no_data_after_s
 
@@ -439,7 +441,7 @@ class PatientDetector(StreamingDetector):
                 and temp_rise >= self.flush_temp_rise_c
                 and tr.temp_slope_c_per_min() >= self.flush_temp_slope_c_per_min
                 and tr.hr_mid_rise_frac() >= self.flush_hr_rise_frac
-                and tr.temp_fall_c() <= FLUSH_MAX_FALL_C
+                and tr.temp_fall_c() <= self.flush_max_fall_c
             )
         else:
             onset = temp_rise >= self.flush_temp_rise_c * RELEASE_FRAC

@@ -156,8 +156,11 @@ def test_flush_alarms_while_the_skin_is_warm_not_once_it_cools() -> None:
     any_slope = {"flush_temp_slope_c_per_min": -10.0}
     warm = PatientDetector(**any_slope).update(warming_then_heart(cools_by_c=0.0))
     assert len(onsets(warm, AlarmKind.FLUSH)) == 1
-    cooled = PatientDetector(**any_slope).update(warming_then_heart(cools_by_c=3.0))
-    assert onsets(cooled) == []
+    cooled = warming_then_heart(cools_by_c=3.0)
+    assert onsets(PatientDetector(**any_slope).update(cooled)) == []
+    # ... and it is the fall that holds it back: allowed any fall, the same skin alarms
+    any_fall = PatientDetector(**any_slope, flush_max_fall_c=math.inf).update(cooled)
+    assert len(onsets(any_fall, AlarmKind.FLUSH)) == 1
 
 
 def test_irregular_sampling_still_detects() -> None:
