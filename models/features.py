@@ -165,14 +165,17 @@ class SignalTracker:
             self.rest_bpm = ewma(self.rest_bpm, rest, dt, TOD_TAU_S)
 
     def _step_temperature(self, time_s: float, temp: float, freeze: bool) -> None:
-        dt = min(time_s - self.temp_time_s, MAX_STEP_S) if self.temp_time_s is not None else 1.0
+        elapsed = time_s - self.temp_time_s if self.temp_time_s is not None else 1.0
+        dt = min(elapsed, MAX_STEP_S)
         self.temp_time_s = time_s
         self.temp_fast = ewma(self.temp_fast, temp, dt, TEMP_FAST_TAU_S)
         self.temp_mid = ewma(self.temp_mid, temp, dt, TEMP_MID_TAU_S)
+        # the peak forgets over the real time elapsed: across a gap the skin may have cooled
+        # slowly all along, and the averages above follow it at once
         forgotten = (
             self.temp_fast
             if self.temp_peak is None
-            else self.temp_peak - TEMP_PEAK_DECAY_C_PER_MIN * dt / 60.0
+            else self.temp_peak - TEMP_PEAK_DECAY_C_PER_MIN * elapsed / 60.0
         )
         self.temp_peak = max(self.temp_fast, forgotten)
         if not self.temp_settled and self.worn_for(time_s) >= TEMP_WARMUP_S:

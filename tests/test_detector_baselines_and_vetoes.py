@@ -59,6 +59,16 @@ def test_flush_after_a_cooling_spell_is_measured_from_the_low() -> None:
     assert rise is not None and rise > 0.3  # 1.1 followed the cooling slowly: +0.14 degC
 
 
+def test_a_skin_cooling_slowly_across_a_gap_has_not_fallen_from_its_peak() -> None:
+    tracker = SignalTracker()
+    times = [*range(30 * 60), *range(38 * 60, 45 * 60)]  # an 8-min gap in the data
+    for i in times:
+        skin = 33.0 - 0.05 * max(i / 60 - 20.0, 0.0)  # cools 0.05 degC/min from 20 min on
+        tracker.step(T0 + i, 64.0, skin, None, None, freeze=False)
+        # half the flush warming rate: never a fall that would hold a flush back (1.10)
+        assert tracker.temp_fall_c() < 0.05, i / 60
+
+
 def test_an_hour_never_seen_at_rest_is_not_learnt_from_the_surge() -> None:
     tracker = SignalTracker()
     start = 1_764_028_800.0  # 00:00 UTC: two calm hours, then a +40 % surge from 02:00
