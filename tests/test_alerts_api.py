@@ -11,12 +11,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from flarewatch.errors import ConfigError
 from flarewatch.settings import MqttSettings
 from flarewatch.topics import alert_ack_topic, alerts_topic
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.mqtt_bridge import MqttAlertBridge
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AlertState, AuditEvent, Contact, Episode, Patient
+from service.db.care_teams import add_contact
 from service.episodes import EpisodeEngine
 from tests.alerting_helpers import (
     ApiServer,
@@ -175,8 +177,11 @@ def test_wearer_link_on_a_lost_signal_says_the_band_was_taken_off(stack, inbox):
     assert inbox.to("/ann") == []
 
 
-def reaction_then_all_clear(stack) -> int:
-    """A real detector-shaped episode: onset, then resolution; returns the episode id."""
+def reaction_then_all_clear(stack, *, unanswered_s: float = 0.0) -> int:
+    """A real detector-shaped episode: onset, then resolution 15 min later; returns its id.
+
+    ``unanswered_s``: the alert goes unacknowledged that long first, escalating down the team.
+    """
     engine = EpisodeEngine(stack.manager)
     now = stack.clock()
     onset = {"onset": 1.0, "episode_no": 1.0}
@@ -184,7 +189,9 @@ def reaction_then_all_clear(stack) -> int:
         Alarm("p1", now, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-9", evidence=onset)
     )
     stack.scheduler.run_until_idle()
-    stack.clock.advance(900)
+    stack.clock.advance(unanswered_s)
+    stack.scheduler.run_until_idle()
+    stack.clock.advance(900 - unanswered_s)
     end = {"episode_no": 1.0}
     engine.on_alarm(
         Alarm("p1", stack.clock(), AlarmKind.ANAPHYLAXIS, Severity.WARNING, "fw-9", True, end)
@@ -241,6 +248,25 @@ def test_all_clear_asks_whether_it_was_a_reaction_and_the_answer_labels_the_epis
     ]
     bad = client.post("/api/v1/episodes/label", json={"token": token, "label": "maybe"})
     assert bad.status_code == 422
+
+
+def test_a_caregiver_with_a_long_name_can_label_too(stack, inbox, http):
+    name = "Dr. " + "Anneliese-Marie " * 9  # 148 characters: a contact name may hold 200
+    with stack.db.session() as session:
+        add_contact(session, "p1", name, [http.url("long")])
+    episode_id = reaction_then_all_clear(stack, unanswered_s=200)  # ann does not answer
+    token = token_in(inbox.to("/long")[-1].body, "label")
+    done = stack.client.post(f"/label/{token}/reaction")
+    assert done.status_code == 200 and "kept as a real reaction" in done.text
+    label, by = label_of(stack, episode_id)
+    assert label == "reaction" and by is not None
+    assert len(by) == Episode.labelled_by.type.length and by == name[: len(by) - 1] + "…"
+    response = stack.client.post(
+        "/api/v1/episodes/label", json={"token": token, "label": "false-alarm"}
+    )
+    assert response.status_code == 200 and response.json()["labelled_by"] == by
+    with stack.db.session() as session, pytest.raises(ConfigError, match="needs a name"):
+        add_contact(session, "p1", "  ", [http.url("nameless")])
 
 
 def test_label_links_are_refused_for_other_tokens_expired_or_a_lost_signal(stack, inbox):

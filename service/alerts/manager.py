@@ -460,4 +460,6 @@ _LINK_PATHS = {TokenAction.ACK: "ack", TokenAction.CANCEL: "im-ok", TokenAction.
 def _holder(session: Session, claim: TokenClaim) -> str:
     """The name of the person a token was sent to (their contact may have been removed since)."""
     contact = session.get(Contact, claim.contact_id)
-    return contact.name if contact is not None else f"contact {claim.contact_id}"
+    if contact is None or not contact.name.strip():
+        return f"contact {claim.contact_id}"
+    return contact.name

@@ -161,6 +161,8 @@ def add_contact(
     get_patient(session, patient_id)
     if not urls:
         raise ConfigError("a contact needs at least one Apprise URL (--url)")
+    if not name.strip():
+        raise ConfigError("a contact needs a name: the alerts and the audit trail say who acted")
     fits_column(name, Contact.name, "the contact name")
     existing = session.scalars(
         select(Contact).where(Contact.patient_id == patient_id, Contact.role == role)

@@ -116,9 +116,16 @@ def label_by_link(manager: AlertManager, token: str, label: EpisodeLabel, via: s
     alert (nothing to label) raises :class:`~service.alerts.errors.NothingToLabelError`.
     """
     episode_id, holder = manager.episode_to_label(token)
+    by = _labeller(holder)
     with manager.db.session() as session:
-        episode = set_label(session, episode_id, label, holder, manager.clock(), via=via)
-        return LinkLabel(episode.id, str(episode.label), holder)
+        episode = set_label(session, episode_id, label, by, manager.clock(), via=via)
+        return LinkLabel(episode.id, str(episode.label), by)
+
+
+def _labeller(holder: str) -> str:
+    """A link holder's name as the labeller: contact names may be longer than that column."""
+    limit = Episode.labelled_by.type.length
+    return holder if len(holder) <= limit else holder[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
