@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flarewatch.errors import ConfigError
 from models.const import SENSOR_COLUMNS
 from models.profiles import DetectionProfile
 
@@ -130,6 +131,8 @@ def run_detect(args: argparse.Namespace) -> int:
     from models.recording import iter_samples, read_recording
     from models.replay import replay, write_events
 
+    if args.plot is not None and not args.compare_profiles:
+        raise ConfigError("--plot draws the profile comparison: add --compare-profiles")
     frame, quality = read_recording(args.input)
     if quality.dropped_rows or quality.dropped_cells:
         log.warning(

@@ -24,7 +24,12 @@ import numpy as np
 from flarewatch.payloads import Sample
 from models.alarm import Alarm, AlarmKind, Severity, is_onset
 from models.bank import DetectorBank
-from models.const import PROFILE_REVIEW_MATCH_BEFORE_S, PROFILE_REVIEW_MIN_DAYS, WARMUP_S
+from models.const import (
+    MAX_EPISODE_S,
+    PROFILE_REVIEW_MATCH_BEFORE_S,
+    PROFILE_REVIEW_MIN_DAYS,
+    WARMUP_S,
+)
 from models.profiles import DetectionProfile
 from models.recording import worn_intervals_s
 
@@ -39,7 +44,7 @@ class ReviewedEpisode:
     opened_s: float
     """When the patient's own alarm opened it."""
     closed_s: float | None
-    """When it ended (None: still open, or never closed)."""
+    """When it ended (None: still open, or never closed; then it counts for MAX_EPISODE_S)."""
     reaction: bool
     """True for a real reaction, False for a false alarm."""
 
@@ -59,17 +64,27 @@ class ProfileRun:
             if a.kind is kind and (severity is None or a.severity is severity)
         )
 
-    def match(self, episode: ReviewedEpisode) -> Alarm | None:
-        """The first onset of the episode's kind while the episode lasted (None: none).
+    def matches(self, episodes: Sequence[ReviewedEpisode]) -> list[Alarm | None]:
+        """Per episode, the first onset of its kind while it lasted (None: none).
 
         A more eager profile may alarm before the patient's own alarm did, so the search starts
-        PROFILE_REVIEW_MATCH_BEFORE_S earlier.
+        PROFILE_REVIEW_MATCH_BEFORE_S earlier; an episode never closed lasted at most
+        MAX_EPISODE_S. Episodes take onsets in the order they opened, each onset at most once,
+        so one alarm between two close episodes does not count for both.
         """
-        start = episode.opened_s - PROFILE_REVIEW_MATCH_BEFORE_S
-        end = episode.closed_s if episode.closed_s is not None else float("inf")
-        return next(
-            (a for a in self.onsets if a.kind is episode.kind and start <= a.time_s <= end), None
-        )
+        taken: set[int] = set()
+        found: list[Alarm | None] = [None] * len(episodes)
+        for i in sorted(range(len(episodes)), key=lambda i: episodes[i].opened_s):
+            episode = episodes[i]
+            start = episode.opened_s - PROFILE_REVIEW_MATCH_BEFORE_S
+            end = episode.closed_s
+            end = episode.opened_s + MAX_EPISODE_S if end is None else end
+            for n, alarm in enumerate(self.onsets):
+                if n not in taken and alarm.kind is episode.kind and start <= alarm.time_s <= end:
+                    taken.add(n)
+                    found[i] = alarm
+                    break
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +123,11 @@ class ProfileComparison:
 
     def rows(self, episodes: Sequence[ReviewedEpisode] = ()) -> list[ProfileRow]:
         """One row per profile, in the order they were compared."""
-        reactions = [e for e in episodes if e.reaction]
-        false_alarms = [e for e in episodes if not e.reaction]
+        reactions = sum(1 for e in episodes if e.reaction)
         out: list[ProfileRow] = []
         for profile, run in self.runs.items():
-            found = [(e, a) for e in reactions if (a := run.match(e)) is not None]
+            matched = list(zip(episodes, run.matches(episodes), strict=True))
+            found = [(e, a) for e, a in matched if e.reaction and a is not None]
             shifts = [a.time_s - e.opened_s for e, a in found]
             physiological = len(run.onsets)
             out.append(
@@ -126,11 +141,13 @@ class ProfileComparison:
                         if self.worn_days >= PROFILE_REVIEW_MIN_DAYS
                         else None
                     ),
-                    reactions=len(reactions),
+                    reactions=reactions,
                     reactions_found=len(found),
                     median_shift_s=statistics.median(shifts) if shifts else None,
-                    false_alarms=len(false_alarms),
-                    false_alarms_raised=sum(1 for e in false_alarms if run.match(e) is not None),
+                    false_alarms=len(episodes) - reactions,
+                    false_alarms_raised=sum(
+                        1 for e, a in matched if not e.reaction and a is not None
+                    ),
                 )
             )
         return out

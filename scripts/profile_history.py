@@ -41,6 +41,9 @@ def wearer_rates(weeks: float) -> pd.DataFrame:
             "first": worn[time_s < cut].sum() / 86_400.0,
             "later": worn[time_s >= cut].sum() / 86_400.0,
         }
+        if min(days.values()) < 1.0:
+            print(f"{recording.subject}: under a day of wear before or after the cut; skipped")
+            continue
         comparison = compare_profiles(
             default_bank(), chunk_by_time(recording.samples(recording.frame), EVAL_CHUNK_S)
         )

@@ -289,6 +289,8 @@ def test_label_links_are_refused_for_other_tokens_expired_or_a_lost_signal(stack
     token = stack.manager.link(TokenAction.LABEL, alert_id, contact_id).rsplit("/", 1)[1]
     refused = client.post("/api/v1/episodes/label", json={"token": token, "label": "reaction"})
     assert refused.status_code == 409 and "about the band" in refused.json()["detail"]
+    page = client.post(f"/label/{token}/reaction")  # the page refuses it the same way
+    assert page.status_code == 409 and "about the band" in page.text
     # ... and its all-clear does not ask
     stack.clock.advance(700)  # past the wearer's signal window: the caregiver is told
     stack.scheduler.run_until_idle()

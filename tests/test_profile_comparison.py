@@ -106,6 +106,24 @@ def test_a_surge_more_than_the_match_window_before_an_episode_is_not_credited() 
     assert (row.reactions, row.reactions_found) == (2, 1)
 
 
+def test_one_alarm_counts_for_one_episode_and_an_unclosed_episode_ends() -> None:
+    samples = make_samples(60, surge_at_min=25, surge_frac=0.4)
+    comparison = compare_profiles(
+        rules_bank(), chunk_by_time(samples, 300.0), profiles=[DetectionProfile.BALANCED]
+    )
+    [alarm] = comparison.runs[DetectionProfile.BALANCED].onsets
+    kind = AlarmKind.ANAPHYLAXIS
+    # two labelled episodes close together: both windows hold the one alarm, the first takes it
+    first = ReviewedEpisode(kind, alarm.time_s - 60, alarm.time_s + 60, reaction=True)
+    second = ReviewedEpisode(kind, alarm.time_s + 5 * 60, None, reaction=False)
+    [row] = comparison.rows([second, first])
+    assert (row.reactions_found, row.false_alarms_raised) == (1, 0)
+    # an episode never closed lasted at most MAX_EPISODE_S: an alarm 3 h on is not its own
+    stale = ReviewedEpisode(kind, alarm.time_s - 3 * 3600, None, reaction=True)
+    [row] = comparison.rows([stale])
+    assert (row.reactions, row.reactions_found) == (1, 0)
+
+
 def test_wear_counts_no_gap_of_an_hour_or_more() -> None:
     def at(minute: float) -> Sample:
         return Sample(seq=int(minute), time_ms=int((T0 + minute * 60) * 1000), heart_rate_bpm=70.0)

@@ -174,3 +174,7 @@ def test_detect_compares_profiles_on_a_csv(tmp_path: Path, capsys) -> None:
         == 0
     )
     assert [p["anaphylaxis"] for p in json.loads(out.read_text())["profiles"]] == [1, 1, 1, 1]
+    # a plot is of the comparison: asked for without it, a clear error, not silence
+    png = tmp_path / "alone.png"
+    assert main(["detect", "--input", str(path), "--rules-only", "--plot", str(png)]) == 1
+    assert "add --compare-profiles" in capsys.readouterr().err and not png.exists()

@@ -5,21 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from service.alerts.errors import (
-    AlertNotFoundError,
-    CancelNotAllowedError,
-    NothingToLabelError,
-    TokenError,
-)
+from service.alerts.errors import AlertingError, TokenError
 from service.alerts.manager import AlertManager
 from service.api.routes import acks, episodes, links
-
-_STATUS = {
-    TokenError: 403,
-    AlertNotFoundError: 404,
-    CancelNotAllowedError: 409,
-    NothingToLabelError: 409,
-}
+from service.api.status import STATUS, status_of
 
 
 def create_app(manager: AlertManager) -> FastAPI:
@@ -31,11 +20,11 @@ def create_app(manager: AlertManager) -> FastAPI:
     app.include_router(episodes.router, prefix="/api/v1")
 
     async def alerting_error(request: Request, exc: Exception) -> JSONResponse:
-        status = next(code for kind, code in _STATUS.items() if isinstance(exc, kind))
+        status = status_of(exc) if isinstance(exc, AlertingError) else 500
         reason = exc.reason if isinstance(exc, TokenError) else None
         return JSONResponse({"detail": str(exc), "reason": reason}, status_code=status)
 
-    for kind in _STATUS:
+    for kind in STATUS:
         app.add_exception_handler(kind, alerting_error)
 
     @app.get("/healthz")

@@ -17,6 +17,7 @@ from service.alerts.manager import AlertManager
 from service.alerts.render import LOST_SIGNAL, WHAT_HAPPENED
 from service.alerts.tokens import TokenAction
 from service.api.deps import AlertManagerDep
+from service.api.status import status_of
 from service.db.models import Alert
 from service.episodes.labels import label_by_link, parse_label
 
@@ -45,7 +46,7 @@ def _confirm(manager: AlertManager, token: str, action: TokenAction) -> HTMLResp
     try:
         alert = manager.inspect(token, action)
     except AlertingError as exc:
-        return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", 403)
+        return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", status_of(exc))
     if action is TokenAction.ACK:
         title, label = "Acknowledge alert", "I'm on it: acknowledge"
     elif alert.kind in LOST_SIGNAL:
@@ -63,7 +64,7 @@ def _act(manager: AlertManager, token: str, action: TokenAction) -> HTMLResponse
     try:
         alert = manager.redeem(token, action, via="link")
     except AlertingError as exc:
-        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", 409)
+        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", status_of(exc))
     if action is TokenAction.CANCEL and alert.kind in LOST_SIGNAL:
         return _page(
             "Noted",
@@ -109,7 +110,7 @@ def label_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
         alert = manager.inspect(token, TokenAction.LABEL)
         manager.episode_to_label(token)
     except AlertingError as exc:
-        return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", 403)
+        return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", status_of(exc))
     # relative to /label/{token}: the form posts to /label/{token}/{answer}, behind any prefix
     forms = "".join(
         f'<form method="post" action="{html.escape(token)}/{answer}">'
@@ -129,7 +130,7 @@ def label_submit(token: str, answer: str, manager: AlertManagerDep) -> HTMLRespo
     try:
         done = label_by_link(manager, token, parse_label(answer), via="link")
     except AlertingError as exc:
-        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", 403)
+        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", status_of(exc))
     except FlarewatchError as exc:  # an answer other than the two offered
         return _page("Not done", f"<p>{html.escape(str(exc))}</p>", 400)
     said = "a real reaction" if done.label == "reaction" else "a false alarm"
