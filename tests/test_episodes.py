@@ -18,6 +18,7 @@ from models.detector import PatientDetector
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AlertState, Episode, SignalState
+from service.db import session as db_session
 from service.db.care_teams import PolicyUpdate, get_patient, set_policy
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.processing import IngestCycle
@@ -212,6 +213,45 @@ class NoAlarms:
 
     def tick(self, now_s):
         return []
+
+
+class ScriptedAlarms(NoAlarms):
+    """Detectors that raise the alarms put in ``next`` on their next update."""
+
+    def __init__(self) -> None:
+        self.next: list[Alarm] = []
+
+    def update(self, items):
+        raised, self.next = self.next, []
+        return raised
+
+
+def test_an_alarm_the_database_could_not_take_is_kept_and_delivered_later(
+    service_db_url, http, inbox, monkeypatch
+):
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.3)  # wait 0.3 s for the lock
+    clock = FakeClock(T0)
+    stack = build_stack(service_db_url, clock)
+    register_team(stack.db, "p1", [("ann", [http.url("ann")])], wearer=[http.url("wearer")])
+    bank = ScriptedAlarms()
+    processor = AlertingProcessor(bank, EpisodeEngine(stack.manager))
+    now_ms = int(T0 * 1000)
+    holder = stack.db.engine.connect()
+    held = holder.begin()  # another writer holds the database's write lock past the wait
+    bank.next = [alarm(AlarmKind.ANAPHYLAXIS, Severity.CRITICAL)]
+    processor.process(IngestCycle(now_ms, batches=[batch(1, now_ms)]))
+    assert processor.undelivered == 2  # the onset, and the vitals behind it
+    assert processor.deliveries_failed == 1 and processor.deliveries_dropped == 0
+    held.rollback()
+    holder.close()
+    assert episodes(stack) == [], "nothing was stored while the lock was held"
+    processor.process(IngestCycle(now_ms + 1000))  # the next cycle, a tick without data
+    assert processor.undelivered == 0
+    [episode] = episodes(stack)
+    assert (episode.kind, episode.severity) == ("anaphylaxis", "critical")
+    step(stack, clock, 1)
+    assert inbox.wait_for("/ann", 1)[0].title.startswith("CRITICAL")
+    stack.close()
 
 
 def test_silent_gateway_last_will_gives_no_data_alert_not_episode(setup, inbox):

@@ -8,10 +8,13 @@ signal states (device offline, gateway offline by retained status or Last Will, 
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
+
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
@@ -36,6 +39,10 @@ VITAL_FIELDS: Final = (
     "battery_percent",
 )
 """Sample fields quoted as "latest vitals" in caregiver messages."""
+
+TRANSIENT_DB_ERRORS: Final = (OperationalError, InterfaceError)
+"""A lock held too long, a database restarting, a connection lost: the same write succeeds
+later, so what the episode engine refused for these is kept and tried again every cycle."""
 
 
 class AlarmSource(Checkpointable, Protocol):
@@ -68,7 +75,12 @@ class AlertingProcessor(Processor):
         self._gateway_patients: dict[str, set[str]] = defaultdict(set)
         self._device_patient: dict[str, str] = {}
         self._received_s: dict[str, float] = {}
+        self._undelivered: deque[Callable[[], None]] = deque()
         self.alarms_seen = 0
+        self.deliveries_failed = 0
+        """Attempts the episode engine refused (each kept for the next cycle if transient)."""
+        self.deliveries_dropped = 0
+        """Alarms or signal changes given up after a non-transient error (logged)."""
 
     def process(self, cycle: IngestCycle) -> None:
         """Score the cycle's samples, apply alarms and status changes."""
@@ -95,13 +107,14 @@ class AlertingProcessor(Processor):
         ]
         self.alarms_seen += len(alarms)
         for alarm in alarms:
-            self.engine.on_alarm(alarm, vitals.get(alarm.patient_id))
+            self._deliver(self.engine.on_alarm, alarm, vitals.get(alarm.patient_id))
         for patient_id, latest in vitals.items():
-            self.engine.note_vitals(patient_id, latest)
+            self._deliver(self.engine.note_vitals, patient_id, latest)
         for status in cycle.device_statuses:
             self._device_status(status)
         for gateway in cycle.gateway_statuses:
             self._gateway_status(gateway, now_s)
+        self._flush()
         if self.checkpoint is not None:
             self.checkpoint.maybe_save(self.bank, now_s)
 
@@ -110,12 +123,51 @@ class AlertingProcessor(Processor):
         if self.checkpoint is not None:
             self.checkpoint.save(self.bank)
 
+    @property
+    def undelivered(self) -> int:
+        """Alarms, signal changes and vitals waiting for the episode engine to accept them."""
+        return len(self._undelivered)
+
+    def _deliver(self, call: Callable[..., None], *args: object) -> None:
+        """Queue one call to the episode engine; :meth:`_flush` makes them in order."""
+        self._undelivered.append(functools.partial(call, *args))
+
+    def _flush(self) -> None:
+        """Hand the queued calls to the episode engine, oldest first.
+
+        The detectors raise an onset once, so an alarm the engine could not store (its database
+        locked or restarting) must not be dropped: it stays first in line, and everything after
+        it waits behind it, so that a patient's episode never sees its resolution before its
+        onset. A call that fails for any other reason would fail again: it is logged and
+        dropped, so that it cannot hold up every patient's alarms.
+        """
+        while self._undelivered:
+            try:
+                self._undelivered[0]()
+            except TRANSIENT_DB_ERRORS as exc:
+                self.deliveries_failed += 1
+                if self.deliveries_failed == 1 or self.deliveries_failed % 10 == 0:
+                    log.error(
+                        "episode database refused a write (%s); %d alarm(s)/update(s) kept "
+                        "and retried every cycle",
+                        type(exc).__name__,
+                        len(self._undelivered),
+                    )
+                return
+            except Exception as exc:
+                self.deliveries_failed += 1
+                self.deliveries_dropped += 1
+                # the type only: a database error's text quotes the row, vitals included
+                log.error("episode engine failed on an alarm or update (%s); dropped", type(exc))
+                log.debug("episode engine failure", exc_info=True)
+            self._undelivered.popleft()
+
     def _signal(self, patient_id: str, signal: SignalKind, active: bool, time_s: float) -> None:
         key = (patient_id, signal)
         if self._signals.get(key, False) == active:
             return
         self._signals[key] = active
-        self.engine.on_signal(patient_id, signal, active, time_s)
+        self._deliver(self.engine.on_signal, patient_id, signal, active, time_s)
 
     def _device_status(self, status: DeviceStatus) -> None:
         self._device_patient[status.device_id] = status.patient_id
