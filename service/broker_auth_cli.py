@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from flarewatch.errors import ConfigError
 from flarewatch.settings import load_settings
-from service.broker_auth import DeviceRoute, acl_file, hash_password, new_password, password_file
-from service.db.models import Device
+from service.broker_auth import (
+    AckGrant,
+    DeviceRoute,
+    acl_file,
+    hash_password,
+    new_password,
+    password_file,
+)
+from service.db.models import Device, Patient
 from service.db.session import Database
 
 SERVICE_USER = "flarewatch-service"
@@ -31,19 +40,65 @@ def add_broker_auth_command(groups: argparse._SubParsersAction[argparse.Argument
         metavar="GATEWAY=DEVICE[,DEVICE…]",
         help="a gateway and the devices it reads (repeatable)",
     )
-    parser.add_argument("--alert-reader", action="append", default=[], help="read-only alert user")
+    parser.add_argument(
+        "--alert-reader",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="a siren or display that may read every patient's alert events, and publish nothing",
+    )
+    parser.add_argument(
+        "--ack-device",
+        action="append",
+        default=[],
+        metavar="USER=PATIENT[,PATIENT…]",
+        help="a hall button that may read and acknowledge these patients' alerts only (repeatable)",
+    )
     parser.add_argument("--rotate", action="append", default=[], help="issue a new password")
     parser.set_defaults(handler=run_broker_auth)
 
 
-def _parse_gateways(specs: list[str]) -> dict[str, list[str]]:
-    gateways: dict[str, list[str]] = {}
+def _parse_assignments(specs: list[str], option: str, example: str) -> dict[str, list[str]]:
+    """``USER=A,B`` options (repeatable) as user → names; a malformed one is a clear error."""
+    assigned: dict[str, list[str]] = {}
     for spec in specs:
-        gateway, _, devices = spec.partition("=")
-        if not gateway or not devices:
-            raise ConfigError(f"--gateway {spec!r} must look like gw-1=band-1,band-2")
-        gateways.setdefault(gateway, []).extend(d for d in devices.split(",") if d)
-    return gateways
+        user, _, names = spec.partition("=")
+        if not user or not names:
+            raise ConfigError(f"{option} {spec!r} must look like {example}")
+        assigned.setdefault(user, []).extend(n for n in names.split(",") if n)
+    return assigned
+
+
+def _device_routes(
+    session: Session, gateways: dict[str, list[str]]
+) -> dict[str, list[DeviceRoute]]:
+    """Each gateway's devices with the patient each is registered to."""
+    routes: dict[str, list[DeviceRoute]] = {}
+    for gateway, device_ids in gateways.items():
+        for device_id in device_ids:
+            device = session.get(Device, device_id)
+            if device is None:
+                raise ConfigError(
+                    f"device {device_id!r} is not registered: "
+                    "`flarewatch admin device add PATIENT DEVICE` first"
+                )
+            routes.setdefault(gateway, []).append(DeviceRoute(device.patient_id, device_id))
+    return routes
+
+
+def _ack_grants(session: Session, specs: list[str]) -> list[AckGrant]:
+    """The ``--ack-device`` grants, each for a registered patient."""
+    grants: list[AckGrant] = []
+    devices = _parse_assignments(specs, "--ack-device", "hall-button=alex")
+    for user, patient_ids in devices.items():
+        for patient_id in patient_ids:
+            if session.get(Patient, patient_id) is None:
+                raise ConfigError(
+                    f"patient {patient_id!r} of --ack-device {user} is not registered: "
+                    "`flarewatch admin patient add PATIENT` first"
+                )
+            grants.append(AckGrant(user, patient_id))
+    return grants
 
 
 def _existing_hashes(path: Path) -> dict[str, str]:
@@ -60,37 +115,35 @@ def _existing_hashes(path: Path) -> dict[str, str]:
 def run_broker_auth(args: argparse.Namespace) -> int:
     """Resolve devices to patients, (re)issue passwords, write both files."""
     settings = load_settings(getattr(args, "config", None))
-    gateways = _parse_gateways(args.gateway)
+    gateways = _parse_assignments(args.gateway, "--gateway", "gw-1=band-1,band-2")
     db = Database(
         getattr(args, "database_url", None) or settings.service.database_url,
         secret_key=settings.service.secret_key.get_secret_value(),
     )
     try:
         with db.session() as session:
-            routes: dict[str, list[DeviceRoute]] = {}
-            for gateway, device_ids in gateways.items():
-                for device_id in device_ids:
-                    device = session.get(Device, device_id)
-                    if device is None:
-                        raise ConfigError(
-                            f"device {device_id!r} is not registered: "
-                            "`flarewatch admin device add PATIENT DEVICE` first"
-                        )
-                    routes.setdefault(gateway, []).append(DeviceRoute(device.patient_id, device_id))
+            routes = _device_routes(session, gateways)
+            grants = _ack_grants(session, args.ack_device)
     finally:
         db.dispose()
     args.out.mkdir(parents=True, exist_ok=True)
     passwords_path = args.out / "passwords"
     hashes = _existing_hashes(passwords_path)
     issued: dict[str, str] = {}
-    for user in [SERVICE_USER, *routes, *args.alert_reader]:
+    users = [SERVICE_USER, *routes, *args.alert_reader, *(grant.user for grant in grants)]
+    for user in dict.fromkeys(users):  # a user given twice gets one password
         if user not in hashes or user in args.rotate:
             issued[user] = new_password()
             hashes[user] = hash_password(issued[user])
     passwords_path.write_text(password_file(hashes))
     passwords_path.chmod(0o600)
     (args.out / "acl").write_text(
-        acl_file(routes, service_user=SERVICE_USER, alert_readers=args.alert_reader)
+        acl_file(
+            routes,
+            service_user=SERVICE_USER,
+            alert_readers=args.alert_reader,
+            ack_grants=grants,
+        )
     )
     print(f"wrote {passwords_path} ({len(hashes)} users) and {args.out / 'acl'}")
     for user, password in issued.items():

@@ -6,6 +6,7 @@ sends to loopback servers.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from models.alarm import Severity
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AuditEvent, Delivery, Patient
+from service.db.care_teams import PolicyUpdate
 from tests.alerting_helpers import (
     FakeClock,
     build_stack,
@@ -92,6 +94,44 @@ def test_critical_reaches_caregiver1_repeats_escalates_to_caregiver2_until_acked
     assert inbox.to("/ems") == []
     actions = [e.action for e in audit(stack, alert_id)]
     assert actions.count("delivery_attempt") == 6 and "acknowledged" in actions
+    stack.close()
+
+
+def test_a_pause_sends_one_repeat_per_caregiver_then_the_usual_cadence(service_db_url, inbox, http):
+    clock = FakeClock()
+    stack = build_stack(service_db_url, clock)
+    register_team(stack.db, "p1", [("ann", [http.url("ann")]), ("bob", [http.url("bob")])])
+    open_alert(stack, "p1", Severity.CRITICAL)
+    stack.scheduler.run_until_idle()
+    for _ in range(3):  # ann told, repeated twice; then bob (the last level) is told
+        step(stack, clock, 60)
+    assert (len(inbox.to("/ann")), len(inbox.to("/bob"))) == (3, 1)
+
+    step(stack, clock, 600)  # the service was down for 10 min
+    assert (len(inbox.to("/ann")), len(inbox.to("/bob"))) == (4, 2)
+    assert inbox.to("/ann")[-1].title.startswith("REPEAT")
+    assert inbox.to("/bob")[-1].title.startswith("REPEAT")
+    step(stack, clock, 30)
+    assert (len(inbox.to("/ann")), len(inbox.to("/bob"))) == (4, 2)
+    step(stack, clock, 30)  # one interval after the catch-up repeat
+    assert (len(inbox.to("/ann")), len(inbox.to("/bob"))) == (5, 3)
+    stack.close()
+
+
+def test_quiet_hours_ending_in_the_repeated_hour_hold_a_warning_once(service_db_url, inbox, http):
+    """25 Oct 2026, Berlin: at the second 02:15 (CET) quiet hours end at the second 02:30."""
+    second_0215_s = dt.datetime(2026, 10, 25, 1, 15, tzinfo=dt.UTC).timestamp()
+    clock = FakeClock(second_0215_s - 60)
+    stack = build_stack(service_db_url, clock)
+    night = PolicyUpdate(quiet_hours="22:00-02:30", timezone="Europe/Berlin")
+    register_team(stack.db, "p1", [("ann", [http.url("ann")])], policy=night)
+    alert_id = open_alert(stack, "p1", Severity.WARNING, kind="flush")
+    step(stack, clock, 60)  # the wearer's window is over, quiet hours hold the warning
+    held = [e for e in audit(stack, alert_id) if e.action == "held_quiet_hours"]
+    assert len(held) == 1 and inbox.to("/ann") == []
+    assert stack.scheduler.next_due_s() == second_0215_s + 900
+    step(stack, clock, 900)
+    assert len(inbox.to("/ann")) == 1
     stack.close()
 
 

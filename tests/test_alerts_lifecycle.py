@@ -86,6 +86,41 @@ def test_critical_repeats_then_escalates_to_each_level_in_turn():
     assert plan.next_action_s == T0 + 480
 
 
+def test_a_pause_sends_one_repeat_not_every_missed_one():
+    """The service was down 10 min: the last level hears one repeat, then the usual cadence."""
+    clock = plan_alert(fresh(Severity.CRITICAL), POLICY, 1, T0).clock
+    plan = plan_alert(clock, POLICY, 1, T0 + 630)
+    assert plan.sends == (Send(Purpose.REPEAT, 0, 10, False),)
+    assert plan.next_action_s == T0 + 660
+    again = plan_alert(plan.clock, POLICY, 1, T0 + 630)  # the scheduler's next pass, same instant
+    assert again.sends == () and again.next_action_s == T0 + 660
+    plan = plan_alert(plan.clock, POLICY, 1, T0 + 660)
+    assert plan.sends == (Send(Purpose.REPEAT, 0, 11, False),)
+    assert plan.next_action_s == T0 + 720
+
+
+def test_a_pause_still_escalates_on_the_ack_timeout_clock():
+    """After a pause the next level is alerted first; its own repeats and timeout then follow."""
+    clock = plan_alert(fresh(Severity.CRITICAL), POLICY, 3, T0).clock
+    plan = plan_alert(clock, POLICY, 3, T0 + 630)
+    assert plan.sends == (Send(Purpose.NOTIFY, 1, 0, True),) and plan.note == "escalated"
+    sends = []
+    for t in (630, 690, 750, 810):
+        plan = plan_alert(plan.clock, POLICY, 3, T0 + t)
+        sends.append(plan.sends)
+    assert sends == [
+        (),
+        (Send(Purpose.REPEAT, 1, 1, False),),
+        (Send(Purpose.REPEAT, 1, 2, False),),
+        (Send(Purpose.NOTIFY, 2, 0, True),),
+    ]
+    # a pause shorter than the ack timeout: one repeat, and the timeout still runs from T0
+    clock = plan_alert(fresh(Severity.CRITICAL), POLICY, 3, T0).clock
+    plan = plan_alert(clock, POLICY, 3, T0 + 170)
+    assert plan.sends == (Send(Purpose.REPEAT, 0, 2, False),) and plan.next_action_s == T0 + 180
+    assert plan_alert(plan.clock, POLICY, 3, T0 + 180).sends == (Send(Purpose.NOTIFY, 1, 0, True),)
+
+
 def test_no_care_team_is_noted_not_crashed():
     plan = plan_alert(fresh(Severity.CRITICAL), POLICY, 0, T0)
     assert plan.sends == () and plan.note == "no_care_team"
@@ -113,6 +148,35 @@ def test_quiet_hours_hold_warnings_but_never_critical():
     assert warning.note == "held_quiet_hours"
     critical = plan_alert(fresh(Severity.CRITICAL), policy, 2, night)
     assert critical.sends == (Send(Purpose.NOTIFY, 0, 0, True),)
+
+
+BERLIN_NIGHT = Policy(60, 180, 60, "Europe/Berlin", "22:00", "02:30")
+
+
+def utc_s(*fields: int) -> float:
+    return dt.datetime(*fields, tzinfo=dt.UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("now_s", "end_s"),
+    [
+        # 25 Oct 2026, clocks go back at 03:00 CEST = 01:00 UTC: 02:00-03:00 happens twice
+        (utc_s(2026, 10, 25, 0, 15), utc_s(2026, 10, 25, 0, 30)),  # the first 02:15 (CEST)
+        (utc_s(2026, 10, 25, 0, 45), None),  # 02:45 CEST: the clock has passed 02:30
+        (utc_s(2026, 10, 25, 1, 15), utc_s(2026, 10, 25, 1, 30)),  # the second 02:15 (CET)
+        (utc_s(2026, 10, 25, 1, 30), None),
+        # 29 Mar 2026, clocks jump from 02:00 CET to 03:00 CEST at 01:00 UTC: no 02:30 that night
+        (utc_s(2026, 3, 29, 0, 45), utc_s(2026, 3, 29, 1, 0)),  # 01:45 CET: ends at the jump
+        (utc_s(2026, 3, 29, 1, 0), None),  # 03:00 CEST
+        (utc_s(2026, 3, 28, 21, 30), utc_s(2026, 3, 29, 1, 0)),  # 22:30 CET the evening before
+    ],
+    ids=["back-first", "back-between", "back-second", "back-after", "forward", "jump", "eve"],
+)
+def test_quiet_hours_end_on_the_wall_clock_across_daylight_saving_changes(now_s, end_s):
+    assert quiet_until_s(BERLIN_NIGHT, now_s) == end_s
+    if end_s is not None:  # a held warning wakes the scheduler later, not over and over now
+        held = plan_alert(fresh(Severity.WARNING), BERLIN_NIGHT, 2, now_s)
+        assert held.note == "held_quiet_hours" and held.next_action_s == end_s > now_s
 
 
 def test_worsening_rearms_an_acknowledged_alert_for_everyone_notified():

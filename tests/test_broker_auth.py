@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import queue
 import subprocess
 import threading
 import time
@@ -10,10 +12,25 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from pydantic import SecretStr
 
 from flarewatch import topics
 from flarewatch.localservers import MosquittoServer
-from service.broker_auth import DeviceRoute, acl_file, hash_password, new_password, password_file
+from flarewatch.settings import MqttSettings
+from models.alarm import Severity
+from service.alerts.manager import AlertEvent
+from service.alerts.mqtt_bridge import MqttAlertBridge
+from service.broker_auth import (
+    AckGrant,
+    DeviceRoute,
+    acl_file,
+    hash_password,
+    new_password,
+    password_file,
+)
+from service.db import Alert, AlertState, Patient
+from tests.alerting_helpers import FakeClock, build_stack, register_team
 
 
 def test_hash_matches_mosquitto_format(tmp_path: Path) -> None:
@@ -28,9 +45,14 @@ def test_hash_matches_mosquitto_format(tmp_path: Path) -> None:
     assert ours == f"${algo}${iterations}${salt_b64}${digest}"
 
 
-def _client(server: MosquittoServer, user: str, password: str) -> mqtt.Client:
+def _client(
+    server: MosquittoServer,
+    user: str,
+    password: str,
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+) -> mqtt.Client:
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}"
+        CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}", protocol=protocol
     )
     client.username_pw_set(user, password)
     connected = threading.Event()
@@ -47,6 +69,8 @@ def secured_broker(tmp_path: Path):
         "flarewatch-service": new_password(),
         "gw-a": new_password(),
         "gw-b": new_password(),
+        "siren": new_password(),
+        "hall-p1": new_password(),
     }
     (tmp_path / "passwords").write_text(
         password_file({user: hash_password(pw) for user, pw in passwords.items()})
@@ -55,6 +79,8 @@ def secured_broker(tmp_path: Path):
         acl_file(
             {"gw-a": [DeviceRoute("p1", "band-1")], "gw-b": [DeviceRoute("p2", "band-2")]},
             service_user="flarewatch-service",
+            alert_readers=["siren"],
+            ack_grants=[AckGrant("hall-p1", "p1")],
         )
     )
     data = tmp_path / "data"
@@ -94,6 +120,87 @@ def test_gateway_may_publish_only_its_own_devices(secured_broker) -> None:
         client.disconnect()
 
 
+def _broker_answer(client: mqtt.Client, topic: str, payload: dict[str, object]) -> str:
+    """Publish at QoS 1 (MQTT 5) and return the broker's PUBACK reason ("Not authorized")."""
+    answers: queue.Queue[str] = queue.Queue()
+    client.on_publish = lambda c, u, mid, reason, props: answers.put(str(reason))
+    client.publish(topic, json.dumps(payload), qos=1)
+    return answers.get(timeout=5)
+
+
+@pytest.fixture
+def alerting(secured_broker, tmp_path: Path):
+    """The service's alert bridge on the secured broker; a critical alert open for p1 and p2."""
+    server, passwords = secured_broker
+    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", FakeClock())
+    settings = MqttSettings(
+        url=server.url,
+        username="flarewatch-service",
+        password=SecretStr(passwords["flarewatch-service"]),
+    )
+    bridge = MqttAlertBridge(settings, stack.manager)
+    bridge.start()
+    assert bridge.wait_ready()
+    alert_ids = {}
+    for patient_id in ("p1", "p2"):
+        register_team(stack.db, patient_id, [])
+        with stack.manager.transaction() as txn:
+            patient = txn.session.get_one(Patient, patient_id)
+            alert = stack.manager.open_alert(
+                txn, patient, kind="anaphylaxis", severity=Severity.CRITICAL, since_s=txn.now_s
+            )
+            alert_ids[patient_id] = alert.id
+    events: queue.Queue[AlertEvent] = queue.Queue()
+    stack.manager.listeners.append(events.put)
+    yield server, passwords, stack, bridge, alert_ids, events
+    bridge.stop()
+    stack.close()
+
+
+def _state(stack, alert_id: int) -> str:
+    with stack.db.session() as session:
+        return session.get_one(Alert, alert_id).state
+
+
+def test_alert_reader_reads_every_alert_but_cannot_acknowledge(alerting) -> None:
+    server, passwords, stack, bridge, alert_ids, _ = alerting
+    siren = _client(server, "siren", passwords["siren"], MQTTProtocolVersion.MQTTv5)
+    seen: queue.Queue[str] = queue.Queue()
+    siren.on_message = lambda c, u, m: seen.put(m.topic)
+    siren.subscribe(topics.ALERTS_SUBSCRIPTION, qos=1)
+    # the retained "opened" events of both patients: a siren reads every alert
+    assert {seen.get(timeout=5), seen.get(timeout=5)} == {
+        topics.alerts_topic("p1"),
+        topics.alerts_topic("p2"),
+    }
+    ack = {"alert_id": alert_ids["p1"], "by": "siren"}
+    assert _broker_answer(siren, topics.alert_ack_topic("p1"), ack) == "Not authorized"
+    assert _state(stack, alert_ids["p1"]) == AlertState.ACTIVE and bridge.acked == 0
+    siren.loop_stop()
+    siren.disconnect()
+
+
+def test_ack_device_acknowledges_only_its_own_patient(alerting) -> None:
+    server, passwords, stack, bridge, alert_ids, events = alerting
+    hall = _client(server, "hall-p1", passwords["hall-p1"], MQTTProtocolVersion.MQTTv5)
+    p1_topic, p2_topic = topics.alert_ack_topic("p1"), topics.alert_ack_topic("p2")
+    # p2's alert named on p1's topic: the broker lets it through, the bridge refuses it
+    assert _broker_answer(hall, p1_topic, {"alert_id": alert_ids["p2"]}) == "Success"
+    assert _broker_answer(hall, p1_topic, {"alert_id": alert_ids["p1"], "by": "hall"}) == "Success"
+    acked = events.get(timeout=5)  # the bridge handles one client's messages in order
+    assert (acked.event, acked.alert_id, acked.acked_by) == (
+        "acknowledged",
+        alert_ids["p1"],
+        "hall",
+    )
+    assert bridge.rejected["AlertingError"] == 1
+    # p2's own topic is not the button's to publish on
+    assert _broker_answer(hall, p2_topic, {"alert_id": alert_ids["p2"]}) == "Not authorized"
+    assert _state(stack, alert_ids["p2"]) == AlertState.ACTIVE and bridge.acked == 1
+    hall.loop_stop()
+    hall.disconnect()
+
+
 def test_wrong_password_is_refused(secured_broker) -> None:
     server, _ = secured_broker
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="intruder")
@@ -113,6 +220,11 @@ def test_wrong_password_is_refused(secured_broker) -> None:
     assert codes[0].is_failure
 
 
+def _acl_rules(acl: str, user: str) -> list[str]:
+    """The lines of ``user``'s block in a generated ACL file."""
+    return acl.split(f"user {user}\n", 1)[1].split("\n\n", 1)[0].strip().splitlines()
+
+
 def test_admin_command_writes_files_mosquitto_accepts(tmp_path: Path) -> None:
     """`flarewatch admin broker-auth` from the registry → a broker that enforces it."""
     from flarewatch.cli import main
@@ -130,6 +242,16 @@ def test_admin_command_writes_files_mosquitto_accepts(tmp_path: Path) -> None:
     assert main([*args, "--gateway", "gw-a=band-1"]) == 0
     assert (out / "passwords").read_text() == first
     assert main([*args, "--gateway", "gw-a=nope"]) == 1
+    assert main([*args, "--gateway", "gw-a=band-1", "--ack-device", "hall=nobody"]) == 1
+    readers = ["--alert-reader", "siren", "--ack-device", "hall=p1"]
+    assert main([*args, "--gateway", "gw-a=band-1", *readers]) == 0
+    acl = (out / "acl").read_text()
+    assert _acl_rules(acl, "siren") == [f"topic read {topics.ALERTS_SUBSCRIPTION}"]
+    assert _acl_rules(acl, "hall") == [
+        f"topic read {topics.alerts_topic('p1')}",
+        f"topic write {topics.alert_ack_topic('p1')}",
+    ]
+    assert "hall:$7$" in (out / "passwords").read_text()
     (tmp_path / "data").mkdir()
     extra = f"allow_anonymous false\npassword_file {out / 'passwords'}\nacl_file {out / 'acl'}"
     with MosquittoServer(tmp_path / "data", extra_config=extra) as server:

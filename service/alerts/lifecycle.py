@@ -65,16 +65,27 @@ def _next_due(clock: AlertClock, policy: Policy, levels: int) -> float | None:
     if clock.level + 1 < levels:
         candidates.append(clock.level_notified_s + policy.ack_timeout_s)
     if clock.severity is Severity.CRITICAL:
-        candidates.append(
-            clock.level_notified_s + (clock.repeat_count + 1) * policy.repeat_interval_s
-        )
+        candidates.append(_repeat_s(clock.level_notified_s, clock.repeat_count + 1, policy))
     return min(candidates) if candidates else None
+
+
+def _repeat_s(notified_s: float, repeat: int, policy: Policy) -> float:
+    """When repeat number ``repeat`` of a level notified at ``notified_s`` is due."""
+    return notified_s + repeat * policy.repeat_interval_s
+
+
+def _repeats_due(notified_s: float, policy: Policy, now_s: float) -> int:
+    """The number of the last repeat due by ``now_s`` (the inverse of :func:`_repeat_s`)."""
+    return int((now_s - notified_s) // policy.repeat_interval_s)
 
 
 def plan_alert(clock: AlertClock, policy: Policy, levels: int, now_s: float) -> Plan:
     """Advance an alert to ``now_s``: at most one escalation or repeat per call.
 
     ``levels`` is the number of escalation levels (caregivers in order, then emergency contacts).
+    Repeats missed while the service was paused are not sent one after another: one repeat
+    goes out, numbered by the time elapsed, and the cadence continues from the notification.
+    Escalation only depends on the time since the level was notified, never on repeats.
     """
     if clock.state is AlertState.CANCEL_WINDOW:
         if clock.cancel_until_s is not None and now_s < clock.cancel_until_s:
@@ -98,11 +109,11 @@ def plan_alert(clock: AlertClock, policy: Policy, levels: int, now_s: float) -> 
         send = Send(Purpose.NOTIFY, level, 0, True)
         return Plan(clock, (send,), _next_due(clock, policy, levels), note="escalated")
     due = _next_due(clock, policy, levels)
-    if (
-        clock.severity is Severity.CRITICAL
-        and now_s >= notified_s + (clock.repeat_count + 1) * policy.repeat_interval_s
+    if clock.severity is Severity.CRITICAL and now_s >= _repeat_s(
+        notified_s, clock.repeat_count + 1, policy
     ):
-        clock = replace(clock, repeat_count=clock.repeat_count + 1)
+        repeat = max(clock.repeat_count + 1, _repeats_due(notified_s, policy, now_s))
+        clock = replace(clock, repeat_count=repeat)
         send = Send(Purpose.REPEAT, clock.level, clock.repeat_count, False)
         return Plan(clock, (send,), _next_due(clock, policy, levels))
     return Plan(clock, (), due)

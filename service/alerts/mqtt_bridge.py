@@ -3,7 +3,8 @@
 Sirens and home automation subscribe to the alerts topic (retained, so a siren that reconnects
 sees the current state). An acknowledgement arrives on ``flarewatch/v1/{patient}/alerts/ack`` as
 JSON: ``{"token": "..."}`` (the token of a link) or ``{"alert_id": 12, "by": "hall button"}``.
-The second form trusts whoever may publish there: restrict that topic in the broker's ACL.
+The second form trusts whoever may publish there, so the broker's ACL lets only a device granted
+that patient publish there (``admin broker-auth --ack-device``); alert readers cannot.
 Payloads carry no vitals.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -31,21 +32,64 @@ def parse_hhmm(text: str) -> dt.time:
 
 
 def quiet_until_s(policy: Policy, now_s: float) -> float | None:
-    """End of the quiet period ``now_s`` falls in (epoch s), or ``None`` outside quiet hours.
+    """End of the quiet period ``now_s`` falls in (epoch s, after ``now_s``), else ``None``.
 
-    Quiet hours may wrap midnight (22:00-07:00). They only ever hold back warnings.
+    Quiet hours follow the local wall clock and may wrap midnight (22:00-07:00): it is quiet
+    while the clock reads a time inside them, until it first reads the end time or later. They
+    only ever hold back warnings.
     """
     if not policy.quiet_start or not policy.quiet_end:
         return None
-    zone = ZoneInfo(policy.timezone)
-    now = dt.datetime.fromtimestamp(now_s, zone)
     start, end = parse_hhmm(policy.quiet_start), parse_hhmm(policy.quiet_end)
     if start == end:
         return None
-    today = now.date()
-    for day in (today - dt.timedelta(days=1), today):
-        begin = dt.datetime.combine(day, start, zone)
-        finish = dt.datetime.combine(day if end > start else day + dt.timedelta(days=1), end, zone)
-        if begin <= now < finish:
-            return finish.timestamp()
-    return None
+    zone = ZoneInfo(policy.timezone)
+    local = dt.datetime.fromtimestamp(now_s, zone)
+    end_day = _quiet_end_day(start, end, local)
+    if end_day is None:
+        return None
+    instants = _instants_reading_s(dt.datetime.combine(end_day, end), zone)
+    return next((instant for instant in instants if instant > now_s), None)
+
+
+def _quiet_end_day(start: dt.time, end: dt.time, local: dt.datetime) -> dt.date | None:
+    """The local day the quiet period ends on, if the wall-clock time of ``local`` is in it."""
+    wall, today = local.time(), local.date()
+    if start < end:
+        return today if start <= wall < end else None
+    if wall >= start:
+        return today + dt.timedelta(days=1)
+    return today if wall < end else None
+
+
+def _instants_reading_s(wall: dt.datetime, zone: ZoneInfo) -> list[float]:
+    """The instants (epoch s, ascending) from which clocks in ``zone`` read ``wall`` (naive).
+
+    Usually one; two on the night clocks go back (02:30 in Berlin is 00:30 and 01:30 UTC);
+    on the night they go forward a skipped time is passed at the jump (03:00 CEST).
+    """
+    both = sorted({wall.replace(tzinfo=zone, fold=fold).timestamp() for fold in (0, 1)})
+    real = [instant for instant in both if _wall_clock(instant, zone) == wall]
+    return real or [_clock_change_s(both[0], both[-1], zone)]
+
+
+def _wall_clock(instant_s: float, zone: ZoneInfo) -> dt.datetime:
+    """What clocks in ``zone`` read at ``instant_s`` (naive local time)."""
+    return dt.datetime.fromtimestamp(instant_s, zone).replace(tzinfo=None)
+
+
+def _clock_change_s(before_s: float, after_s: float, zone: ZoneInfo) -> float:
+    """The instant the UTC offset of ``zone`` changes between two instants (bisection, 1 s)."""
+
+    def offset(instant_s: int) -> dt.timedelta | None:
+        return dt.datetime.fromtimestamp(instant_s, zone).utcoffset()
+
+    low, high = math.floor(before_s), math.ceil(after_s)
+    old = offset(low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if offset(middle) == old:
+            low = middle
+        else:
+            high = middle
+    return float(high)
