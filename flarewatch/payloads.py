@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Final, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
@@ -24,7 +24,13 @@ from flarewatch.const import (
 )
 from flarewatch.errors import ContractError
 
+MAX_SEQ: Final = 2**53 - 1
+"""Largest ``seq``: exact in a JSON number everywhere (JavaScript, dashboards), and within the
+signed 64-bit integers both sample stores keep. The collector starts a device at the clock in
+epoch ms (~1.8e12 in 2026); 2**53 ms are some 285,000 years, so it never gets near."""
+
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="patient/device/gateway id")]
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 TimeMs = Annotated[
     int, Field(ge=MIN_VALID_TIME_MS, description="UTC epoch milliseconds", examples=[1764081600000])
 ]
@@ -39,7 +45,7 @@ class _Message(BaseModel):
 class Sample(_Message):
     """One reading of a wearable at one instant; absent fields were not measured."""
 
-    seq: int = Field(ge=0, description="per-device sequence number, strictly increasing")
+    seq: Seq = Field(description="per-device sequence number, strictly increasing")
     time_ms: TimeMs
     heart_rate_bpm: float | None = Field(None, ge=20, le=300)
     rr_intervals_s: tuple[Annotated[float, Field(gt=0.15, lt=3.0)], ...] | None = Field(
@@ -105,7 +111,7 @@ class DeviceStatus(_Message):
     state: LinkState
     battery_percent: int | None = Field(None, ge=0, le=100)
     contact_detected: bool | None = None
-    last_seq: int | None = Field(None, ge=0, description="seq of the newest sample taken")
+    last_seq: Seq | None = Field(None, description="seq of the newest sample taken")
     reason: str | None = Field(None, max_length=200, description="why the state changed")
 
 

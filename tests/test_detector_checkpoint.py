@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.settings import load_settings
 from models.artifacts import default_bank
@@ -73,3 +75,49 @@ def test_damaged_checkpoint_is_moved_aside_and_detectors_start_afresh(tmp_path: 
     assert not path.exists()
     assert (tmp_path / "state.json.damaged").exists()
     assert bank.state_dict()["patients"] == {}
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    ['{"patients": []}', '{"patients": "x"}', "[]", '"patients"'],
+    ids=["patients-list", "patients-string", "top-list", "top-string"],
+)
+def test_valid_json_that_is_no_snapshot_is_moved_aside(tmp_path: Path, damaged: str) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(damaged)
+    bank = default_bank()
+    assert DetectorCheckpoint(path).restore(bank) == 0
+    assert not path.exists()
+    assert (tmp_path / "state.json.damaged").read_text() == damaged
+    assert bank.state_dict()["patients"] == {}
+
+
+def test_a_damaged_patient_starts_afresh_and_the_others_are_restored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    learned = default_bank()
+    learned.update([(b.patient_id, b.samples) for b in resting_cycle("p2", T0_MS, 20).batches])
+    good = learned.state_dict()["patients"]["p2"]
+    path = tmp_path / "state.json"
+    damaged = {"p1": "x", "p3": {"tracker": [36.6]}, "p4": [72.5], "p2": good}
+    path.write_text(json.dumps({"patients": damaged}))
+
+    bank = default_bank()
+    assert DetectorCheckpoint(path).restore(bank) == 1
+    assert bank.state_dict()["patients"]["p2"] == good
+    assert "p1" not in bank.state_dict()["patients"]
+    assert "36.6" not in caplog.text and "72.5" not in caplog.text  # ids only, no health data
+    assert "'p1'" in caplog.text
+
+
+def test_service_starts_over_a_damaged_checkpoint(tmp_path: Path) -> None:
+    settings = load_settings(
+        service={"database_url": f"sqlite:///{tmp_path}/service.sqlite3"}, mqtt={"url": None}
+    )
+    detector_state_path(settings).write_text('{"patients": {"p1": "x"}}')
+    runtime = AlertingRuntime(settings, serve_api=False)
+    try:
+        runtime.processor.process(resting_cycle("p1", T0_MS, 1))
+        assert "p1" in runtime.processor.bank.state_dict()["patients"]
+    finally:
+        runtime.stop()

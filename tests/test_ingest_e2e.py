@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from logging import WARNING
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.settings import MqttSettings
 from service.ingest import IngestService
 from service.processing import IngestCycle, Processor
+from service.stores.base import EncodedWrite, SampleStore
 from service.stores.influx import InfluxStore
 from service.stores.sqlite import SqliteStore
 from tests.ingest_helpers import (
@@ -36,12 +38,15 @@ IngestFactory = Callable[..., IngestService]
 
 @pytest.fixture
 def start_ingest(mosquitto: MosquittoServer, influxdb: InfluxServer) -> Iterator[IngestFactory]:
-    """Start an ingest (same client id every time: one persistent session) into InfluxDB."""
+    """Start an ingest (same client id every time: one persistent session), into InfluxDB unless
+    another store is given."""
     started: list[IngestService] = []
 
-    def start(processor: Processor | None = None) -> IngestService:
+    def start(
+        processor: Processor | None = None, store: SampleStore | None = None
+    ) -> IngestService:
         ingest = IngestService(
-            InfluxStore(influxdb.url), MqttSettings(url=mosquitto.url), processor=processor
+            store or InfluxStore(influxdb.url), MqttSettings(url=mosquitto.url), processor=processor
         )
         ingest.start()
         assert ingest.wait_ready(15), "ingest did not subscribe"
@@ -335,4 +340,85 @@ def test_write_refused_by_influxdb_is_dead_lettered_and_ingest_continues(
     )
     raw.batch(good).wait_for_publish(10)
     wait_for(lambda: store.count(device_id="d2") >= 5, 20, "later samples stored")
+    raw.close()
+
+
+def test_seq_beyond_the_contract_is_a_counted_rejection_and_good_data_flows(
+    start_ingest: IngestFactory, mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    store = SqliteStore(tmp_path / "samples.sqlite3")  # SQLite cannot hold an int beyond 64 bits
+    ingest = start_ingest(store=store)
+    raw = RawPublisher(mosquitto.url)
+    raw.batch(make_batch("p1", "d1", range(0, 10)))
+    poison = {"v": 1, "patient_id": "p2", "device_id": "d2"}
+    poison["samples"] = [{"seq": 2**63, "time_ms": now_ms()}]
+    raw.publish(topics.samples_topic("p2", "d2"), json.dumps(poison).encode())
+    raw.batch(make_batch("p1", "d1", range(10, 20))).wait_for_publish(10)
+    wait_for(lambda: ingest.stats().rejected_total >= 1, 20, "the bad seq rejected")
+    wait_for(lambda: ingest.stats().stored_samples >= 20, 20, "every good sample stored")
+    assert dict(ingest.stats().rejected) == {"invalid": 1}
+    assert stored_seqs(store, "d1") == list(range(20)) and ingest.running
+    raw.close()
+
+
+class BuggySqliteStore(SqliteStore):
+    """A real SQLite store whose first writes fail the way a bug would: not with a StoreError,
+    and with a message that quotes a vital value."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    def write_encoded(self, encoded: EncodedWrite) -> int:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("cannot store heart_rate_bpm=187.5")
+        return super().write_encoded(encoded)
+
+
+def test_unexpected_store_exception_is_retried_like_an_outage_without_logging_data(
+    start_ingest: IngestFactory,
+    mosquitto: MosquittoServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = BuggySqliteStore(tmp_path / "samples.sqlite3", failures=3)
+    ingest = start_ingest(store=store)
+    raw = RawPublisher(mosquitto.url)
+    raw.batch(make_batch("p1", "d1", range(0, 10))).wait_for_publish(10)
+    wait_for(lambda: ingest.stats().stored_samples >= 10, 20, "samples stored after the retries")
+    raw.batch(make_batch("p1", "d1", range(10, 20))).wait_for_publish(10)
+    wait_for(lambda: ingest.stats().unacked_messages == 0, 20, "later samples acknowledged")
+    stats = ingest.stats()
+    assert (stats.stored_samples, stats.store_errors, dict(stats.rejected)) == (20, 3, {})
+    assert stored_seqs(store, "d1") == list(range(20)) and ingest.running
+    assert "unexpected RuntimeError" in caplog.text
+    assert "187.5" not in caplog.text
+    raw.close()
+
+
+def test_influxdb_database_dropped_mid_run_is_waited_for_and_nothing_lost(
+    start_ingest: IngestFactory,
+    store: InfluxStore,
+    mosquitto: MosquittoServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ingest = start_ingest()
+    raw = RawPublisher(mosquitto.url)
+    raw.batch(make_batch("p1", "d1", range(0, 10))).wait_for_publish(10)
+    wait_for(lambda: ingest.stats().stored_samples >= 10, 20, "first samples stored")
+
+    store.query('DROP DATABASE "flarewatch"')  # an operator's mistake, or a retention script
+    for start in range(10, 110, 10):
+        raw.batch(make_batch("p1", "d1", range(start, start + 10)))
+    wait_for(lambda: ingest.stats().store_errors >= 4, 20, "writes failing on the missing database")
+    assert ingest.stats().rejected == {} and ingest.stats().unacked_messages > 0
+    store.query('CREATE DATABASE "flarewatch"')  # the operator's fix
+
+    wait_for(lambda: ingest.stats().stored_samples >= 110, 30, "the backlog stored")
+    wait_for(lambda: ingest.stats().unacked_messages == 0, 10, "the backlog acknowledged")
+    assert stored_seqs(store, "d1") == list(range(10, 110)) and ingest.stats().rejected == {}
+    warnings = [r for r in caplog.records if r.name.startswith("service.") and r.levelno >= WARNING]
+    assert len(warnings) == 1, "one warning per outage"
+    assert "create database 'flarewatch'" in warnings[0].getMessage()
     raw.close()

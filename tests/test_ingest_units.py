@@ -10,7 +10,7 @@ from flarewatch import topics
 from flarewatch.errors import ContractError
 from flarewatch.payloads import Sample, SampleBatch
 from service.errors import StoreError
-from service.ingest.backoff import store_retry_delay_s
+from service.ingest.backoff import store_retry_delay_s, warn_outage
 from service.ingest.dedup import SeqWindow
 from service.ingest.validation import TOPIC_MISMATCH, decode_message
 from tests.ingest_helpers import T0_MS, now_ms
@@ -105,3 +105,17 @@ def test_dedup_new_device_numbering_may_start_anywhere() -> None:
     assert window._gaps.get("d1", set()) == set()
     assert accepted(window, "d1", first + 3) == [first + 3]
     assert accepted(window, "d1", first + 2, first + 2) == [first + 2]
+
+
+def test_an_outage_is_logged_when_it_starts_and_when_its_cause_changes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    down = StoreError("cannot reach InfluxDB", store="influx", retryable=True)
+    missing = StoreError("HTTP 404 from /write", store="influx", retryable=True, status=404)
+    logged = ""
+    for error in (down, down, down, missing, missing):
+        logged = warn_outage(error, logged, "store write failed")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"store write failed: {down}",
+        f"store write failed: {missing}",
+    ]

@@ -221,3 +221,29 @@ def test_malformed_influx_write_is_not_retryable_and_not_echoed(influxdb: Influx
             store.write_bodies([body])
         assert not caught.value.retryable
         assert "abc123" not in str(caught.value)
+
+
+def test_an_integer_beyond_64_bits_is_refused_for_good(store: SampleStore) -> None:
+    # a caller that skipped the contract's validation (which bounds seq at MAX_SEQ)
+    sample = Sample.model_construct(seq=2**63, time_ms=T0, heart_rate_bpm=72.5)
+    unchecked = SampleBatch.model_construct(patient_id="p1", device_id="d1", samples=(sample,))
+    with pytest.raises(StoreError) as caught:
+        store.write([unchecked])
+    assert not caught.value.retryable
+    assert "72.5" not in str(caught.value)
+    store.write([batch("p1", "d1", range(3))])
+    assert store.count() == 3
+
+
+def test_missing_influx_database_is_retryable_with_operator_advice(influxdb: InfluxServer) -> None:
+    advice = "create database 'not-created-yet'"
+    with InfluxStore(influxdb.url, database="not-created-yet") as store:
+        with pytest.raises(StoreError, match=advice) as write_error:
+            store.write([batch("p1", "d1", range(2))])
+        assert write_error.value.status == 404 and write_error.value.retryable
+        with pytest.raises(StoreError, match=advice) as read_error:  # the ingest's start-up read
+            store.last_seqs()
+        assert read_error.value.retryable
+        store.query('CREATE DATABASE "not-created-yet"')  # what the operator does
+        store.write([batch("p1", "d1", range(2))])
+        assert store.last_seqs() == {"d1": 1}

@@ -10,6 +10,7 @@ import pytest
 from flarewatch import schema, topics
 from flarewatch.errors import ContractError
 from flarewatch.payloads import (
+    MAX_SEQ,
     DeviceStatus,
     GatewayStatus,
     LinkState,
@@ -94,6 +95,21 @@ def test_clock_checks_reject_future_and_unset_clocks() -> None:
     assert decode_sample_batch(encode(years_ahead)).samples[0].seq == 1
     with pytest.raises(ContractError):
         decode_sample_batch(encode(batch()).replace(str(NOW_MS).encode(), b"1000"), now_ms=NOW_MS)
+
+
+@pytest.mark.parametrize("seq", [MAX_SEQ + 1, 2**63, 2**64])
+def test_seq_beyond_what_every_store_and_json_number_hold_is_rejected(seq: int) -> None:
+    body = b'{"v":1,"patient_id":"p1","device_id":"d1","samples":[{"seq":%d,"time_ms":%d}]}'
+    assert decode_sample_batch(body % (MAX_SEQ, NOW_MS), now_ms=NOW_MS).samples[0].seq == MAX_SEQ
+    with pytest.raises(ContractError) as info:
+        decode_sample_batch(body % (seq, NOW_MS), now_ms=NOW_MS)
+    assert info.value.reason == "invalid" and "samples.0.seq" in info.value.detail
+    status = (
+        b'{"v":1,"patient_id":"p1","device_id":"d1","time_ms":%d,"state":"online","last_seq":%d}'
+    )
+    assert decode_device_status(status % (NOW_MS, MAX_SEQ)).last_seq == MAX_SEQ
+    with pytest.raises(ContractError):
+        decode_device_status(status % (NOW_MS, seq))
 
 
 def test_status_messages_round_trip() -> None:

@@ -42,23 +42,28 @@ class DetectorCheckpoint:
         self._last_save_s: float | None = None
 
     def restore(self, bank: Checkpointable) -> int:
-        """Load the saved state into ``bank``; returns the number of patients restored."""
+        """Load the saved state into ``bank``; returns the number of patients restored.
+
+        Never raises: a file that is not a snapshot at all is moved aside and every detector starts
+        afresh; a patient whose part cannot be loaded starts afresh alone (logged by id).
+        """
         if not self.path.exists():
             return 0
         try:
             state = json.loads(self.path.read_text())
-            if not isinstance(state, dict):
-                raise TypeError("not a JSON object")
+            patients = _patients_of(state)
         except (OSError, ValueError, TypeError) as exc:
-            aside = self.path.with_suffix(self.path.suffix + ".damaged")
-            log.error("detector checkpoint %s unreadable (%s); moved to %s", self.path, exc, aside)
-            self.path.replace(aside)
+            self._move_aside(exc)
             return 0
-        patients = state.get("patients", {})
-        afresh = bank.load_state_dict(state)
+        afresh = sum(_load_patient(bank, state, pid, saved) for pid, saved in patients.items())
         restored = len(patients) - afresh
         log.info("restored the baselines of %d patient(s) from %s", restored, self.path)
         return restored
+
+    def _move_aside(self, reason: Exception) -> None:
+        aside = self.path.with_suffix(self.path.suffix + ".damaged")
+        log.error("detector checkpoint %s unreadable (%s); moved to %s", self.path, reason, aside)
+        self.path.replace(aside)
 
     def maybe_save(self, bank: Checkpointable, now_s: float) -> bool:
         """Save when the interval has passed since the last save; returns whether it saved."""
@@ -77,3 +82,26 @@ class DetectorCheckpoint:
             out.flush()
             os.fsync(out.fileno())
         tmp.replace(self.path)
+
+
+def _patients_of(state: Any) -> dict[str, Any]:
+    """The per-patient part of a snapshot; TypeError if the file is not a snapshot at all."""
+    if not isinstance(state, dict):
+        raise TypeError("not a JSON object")
+    patients = state.get("patients", {})
+    if not isinstance(patients, dict):
+        raise TypeError("'patients' is not a JSON object")
+    return patients
+
+
+def _load_patient(bank: Checkpointable, state: dict[str, Any], pid: str, saved: Any) -> int:
+    """Load one patient's saved state; returns 1 if that patient starts afresh, else 0."""
+    if not isinstance(saved, dict):
+        log.warning("saved detector state of patient %r is not a JSON object; starts afresh", pid)
+        return 1
+    try:
+        return bank.load_state_dict({**state, "patients": {pid: saved}})
+    except Exception as exc:  # noqa: BLE001 - one damaged patient must not stop the service
+        # the type only: the message of an unexpected error may quote the saved (health) data
+        log.warning("saved detector state of patient %r unusable (%s)", pid, type(exc).__name__)
+        return 1

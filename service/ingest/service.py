@@ -46,8 +46,7 @@ from service.const import (
     PROCESS_TICK_S,
     STOP_TIMEOUT_S,
 )
-from service.errors import StoreError
-from service.ingest.backoff import store_retry_delay_s
+from service.ingest.backoff import store_retry_delay_s, warn_outage
 from service.ingest.cycle import (
     Cycle,
     CycleDecoder,
@@ -58,7 +57,7 @@ from service.ingest.cycle import (
 from service.ingest.dedup import SeqWindow
 from service.ingest.stats import IngestCounters, IngestStats
 from service.processing import IngestCycle, NullProcessor, Processor
-from service.stores.base import EncodedWrite, SampleStore
+from service.stores.base import EncodedWrite, SampleStore, as_store_error
 from service.stores.factory import create_store
 
 log = logging.getLogger(__name__)
@@ -265,16 +264,18 @@ class IngestService:
 
     def _prepare_store(self) -> bool:
         attempt = 0
+        logged = ""
         while not self._stop.is_set():
             try:
                 self.store.prepare()
                 last = self.store.last_seqs()
-            except StoreError as exc:
+            except Exception as exc:  # anything a store raises is judged for a retry
+                error = as_store_error(exc, self.store.name)
                 attempt += 1
-                delay = store_retry_delay_s(exc, attempt)
+                delay = store_retry_delay_s(error, attempt)
                 if delay is None:
-                    raise
-                log.warning("sample store not ready (%s); retrying in %.1f s", exc, delay)
+                    raise error from exc
+                logged = warn_outage(error, logged, "sample store not ready; retrying until it is")
                 self._stop.wait(delay)
                 continue
             self._dedup.seed(last)
@@ -365,21 +366,28 @@ class IngestService:
         return True
 
     def _write(self, cycle: Cycle, encoded: EncodedWrite) -> bool:
+        """Write a cycle, retrying an outage for as long as it lasts; False if aborted meanwhile."""
         attempt = 0
+        logged = ""
         while True:
             started = time.monotonic()
             try:
                 self.store.write_encoded(encoded)
-            except StoreError as exc:
+            except Exception as exc:  # noqa: BLE001 - never let a store bug kill the writer
+                error = as_store_error(exc, self.store.name)
                 self._counters.store_error()
                 attempt += 1
-                delay = store_retry_delay_s(exc, attempt)
+                delay = store_retry_delay_s(error, attempt)
                 if delay is None:
-                    log.error("store refused a write; its messages are given up: %s", exc)
+                    log.error("store refused a write; its messages are given up: %s", error)
                     self._give_up(cycle)
                     return True
-                if attempt == 1 or attempt % 10 == 0:
-                    log.warning("store write failed (attempt %d, retrying): %s", attempt, exc)
+                logged = warn_outage(
+                    error,
+                    logged,
+                    "store write failed; retrying until it succeeds, with the "
+                    "messages unacknowledged meanwhile",
+                )
                 if self._abort.wait(delay):
                     return False
                 continue

@@ -14,13 +14,16 @@ Contract every implementation keeps:
 
 from __future__ import annotations
 
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
 from flarewatch.payloads import Sample, SampleBatch
+from service.errors import StoreError
 
 VitalValue = float | int | bool | str
 """A stored field value: numbers, ``contact_detected`` (bool), RR intervals (comma separated)."""
@@ -64,6 +67,24 @@ class EncodedWrite:
     batches: tuple[SampleBatch, ...]
     samples: int
     payload: Any = None
+
+
+def as_store_error(exc: Exception, store: str) -> StoreError:
+    """``exc`` if it is a :class:`StoreError`, else a retryable one naming only where it came from.
+
+    A store should raise nothing else; anything else is a bug or a failure it does not know. Its
+    text may quote the data (vital values), so only its type and the line that raised it are kept.
+    It counts as retryable: the messages stay unacknowledged (nothing lost) while it lasts.
+    """
+    if isinstance(exc, StoreError):
+        return exc
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return StoreError(
+        f"unexpected {type(exc).__name__}{where} (a bug: please report it)",
+        store=store,
+        retryable=True,
+    )
 
 
 class SampleStore(ABC):

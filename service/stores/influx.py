@@ -35,8 +35,12 @@ from service.stores.lineprotocol import FLOAT_FIELDS, RR_FIELD, lines_of, rr_fro
 
 log = logging.getLogger(__name__)
 
-_RETRYABLE_STATUS = frozenset({401, 403, 408, 429, 500, 502, 503, 504})
-"""Outages, overload and credentials an operator can fix: the same request may succeed later."""
+_RETRYABLE_STATUS = frozenset({401, 403, 404, 408, 429, 500, 502, 503, 504})
+"""Outages, overload, credentials and a missing database (404) an operator can fix: the same
+request may succeed later, so the ingest keeps the messages and retries instead of giving up."""
+
+_MISSING_DATABASE = "database not found"
+"""How InfluxDB 1.x answers a query on a database that does not exist (yet)."""
 
 
 def _quote(value: str) -> str:
@@ -132,7 +136,7 @@ class InfluxStore(SampleStore):
         if status in (401, 403):
             advice = "check the token (influx.token) or user/password (influx.username/password)"
         elif status == 404:
-            advice = f"create database {self.database!r} or map it (DBRP) on InfluxDB 2.x"
+            advice = self._missing_database_advice()
         elif status >= 500 or status == 429:
             advice = "the server is failing or overloaded; the write will be retried"
         else:
@@ -143,6 +147,9 @@ class InfluxStore(SampleStore):
             retryable=status in _RETRYABLE_STATUS,
             status=status,
         )
+
+    def _missing_database_advice(self) -> str:
+        return f"create database {self.database!r} or map it (DBRP) on InfluxDB 2.x"
 
     def _params(self) -> dict[str, str]:
         params = {"db": self.database}
@@ -158,8 +165,10 @@ class InfluxStore(SampleStore):
         ]
         for result in results:
             if "error" in result:
+                missing = str(result["error"]).startswith(_MISSING_DATABASE)
+                advice = f" ({self._missing_database_advice()})" if missing else ""
                 raise StoreError(
-                    f"query failed: {result['error']}", store=self.name, retryable=False
+                    f"query failed: {result['error']}{advice}", store=self.name, retryable=missing
                 )
         return results
 
@@ -175,7 +184,9 @@ class InfluxStore(SampleStore):
                 raise
             # InfluxDB 2.x/3.x and 1.x users without admin rights cannot create databases: the
             # database (or DBRP mapping) must then exist already, which the first write will tell.
-            log.info("could not create database %r (%s); assuming it exists", self.database, exc)
+            log.info(
+                "could not create database %r (%s); it must exist or be created", self.database, exc
+            )
 
     def bodies(self, lines: Sequence[str]) -> list[bytes]:
         """Request bodies of at most ``lines_per_request`` lines, gzipped unless disabled."""

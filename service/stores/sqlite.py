@@ -114,6 +114,12 @@ class SqliteStore(SampleStore):
                     store=self.name,
                     retryable=environmental,
                 ) from exc
+            except OverflowError as exc:  # an integer beyond 64 bits: the request cannot succeed
+                raise StoreError(
+                    f"{self.path}: a value does not fit an SQLite INTEGER (64-bit)",
+                    store=self.name,
+                    retryable=False,
+                ) from exc
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
