@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from collector.const import PUBLISH_BATCH_MAX_SAMPLES
 from collector.outbox import PendingRow
 from flarewatch import topics
-from flarewatch.const import SCHEMA_VERSION
+from flarewatch.const import MAX_PAYLOAD_BYTES, SCHEMA_VERSION
+
+_SEPARATOR = b","
+_TAIL = b"]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +28,10 @@ def batches_from_rows(
 ) -> list[BatchMessage]:
     """Group outbox rows per (patient, device) in order into ``SampleBatch`` payloads.
 
-    Bodies are already contract-valid JSON (checked when stored) and ids match the contract's id
-    pattern (no characters needing escapes), so the batch is assembled without re-parsing.
+    A batch holds at most ``max_samples`` samples and closes before its payload would exceed the
+    contract's ``MAX_PAYLOAD_BYTES``, which receivers reject (a single sample always fits). Bodies
+    are already contract-valid JSON (checked when stored) and ids match the contract's id pattern
+    (no characters needing escapes), so the batch is assembled without re-parsing.
     """
     groups: dict[tuple[str, str], list[PendingRow]] = {}
     for row in rows:
@@ -38,9 +43,26 @@ def batches_from_rows(
         head = (
             f'{{"v":{SCHEMA_VERSION},"patient_id":"{patient_id}",'
             f'"device_id":"{device_id}"{gateway},"samples":['
-        )
-        for start in range(0, len(group), max_samples):
-            chunk = group[start : start + max_samples]
-            payload = head + ",".join(r.body for r in chunk) + "]}"
-            batches.append(BatchMessage(topic, payload.encode(), tuple(r.row_id for r in chunk)))
+        ).encode()
+        for chunk in _chunks(group, len(head) + len(_TAIL), max_samples):
+            payload = head + _SEPARATOR.join(body for _, body in chunk) + _TAIL
+            batches.append(BatchMessage(topic, payload, tuple(row_id for row_id, _ in chunk)))
     return batches
+
+
+def _chunks(
+    rows: Sequence[PendingRow], framing_bytes: int, max_samples: int
+) -> Iterator[list[tuple[int, bytes]]]:
+    """Consecutive ``(row_id, body)`` runs that fit one batch once framed by ``framing_bytes``."""
+    chunk: list[tuple[int, bytes]] = []
+    size = framing_bytes
+    for row in rows:
+        body = row.body.encode()
+        added = len(body) + (len(_SEPARATOR) if chunk else 0)
+        if chunk and (len(chunk) >= max_samples or size + added > MAX_PAYLOAD_BYTES):
+            yield chunk
+            chunk, size, added = [], framing_bytes, len(body)
+        chunk.append((row.row_id, body))
+        size += added
+    if chunk:
+        yield chunk

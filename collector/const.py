@@ -28,8 +28,10 @@ cuts are common and the disk is fast enough."""
 # --- MQTT publisher ------------------------------------------------------------------------------
 
 PUBLISH_BATCH_MAX_SAMPLES: Final = 500
-"""Samples per SampleBatch message. 500 samples with RR intervals stay far below the contract's
-256 KiB payload limit (flarewatch.const.MAX_PAYLOAD_BYTES) and MAX_SAMPLES_PER_BATCH."""
+"""Most samples per SampleBatch message (the contract allows MAX_SAMPLES_PER_BATCH). A batch also
+closes before its payload would exceed the contract's flarewatch.const.MAX_PAYLOAD_BYTES: 500
+contract-valid samples with 64 RR intervals each encode to ~480 KB, which the service would
+dead-letter as too large after the broker acknowledged it."""
 
 PUBLISH_READ_ROWS: Final = 5_000
 """Outbox rows read per refill of the publishing window (grouped per device into batches)."""
@@ -50,6 +52,14 @@ change of link state or contact is published at once."""
 
 GATEWAY_STATUS_INTERVAL_S: Final = 10.0
 """Refresh of the retained gateway status (outbox_pending), so a stalled replay is visible."""
+
+ROUND_RETRY_BASE_DELAY_S: Final = 1.0
+"""A publishing round that failed (outbox locked, unexpected error) is retried after this long,
+doubling while it keeps failing: most failures are transient and samples wait in the outbox."""
+
+ROUND_RETRY_MAX_DELAY_S: Final = 60.0
+"""Cap of that retry delay: a lasting failure (disk full) is retried and logged once a minute, not
+fifty times a second, while the MQTT session stays up."""
 
 CONNECT_TIMEOUT_S: Final = 10.0
 """TCP/TLS connect timeout: a broker behind a dead route must not block the thread for minutes."""

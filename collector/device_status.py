@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from collector.clocks import MonotonicClockS, WallClockMs, plausible_time_ms
 from collector.const import DEVICE_STATUS_INTERVAL_S
 from collector.sources.base import Reading
 from flarewatch import topics
@@ -22,19 +24,28 @@ class _Entry:
     contact_detected: bool | None = None
     last_seq: int | None = None
     dirty: bool = True
-    published_ms: int = 0
+    published_at_s: float | None = None
+    """Monotonic time of the last publication (``None``: never published)."""
 
 
 class DeviceStatusBoard:
     """Tracks each device's link state, battery, contact and newest seq (thread-safe).
 
     A change of link state or skin contact makes the status due at once; otherwise it is
-    refreshed every ``DEVICE_STATUS_INTERVAL_S`` while samples flow.
+    refreshed every ``DEVICE_STATUS_INTERVAL_S``, timed with ``monotonic_s`` so that a wall clock
+    stepped back by NTP does not hold refreshes back. ``clock_ms`` only stamps ``time_ms``; while
+    it reads before 2010 (clock not set yet) no status is produced and changes stay due.
     """
 
-    def __init__(self, gateway_id: str, clock_ms: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        gateway_id: str,
+        clock_ms: WallClockMs,
+        monotonic_s: MonotonicClockS = time.monotonic,
+    ) -> None:
         self.gateway_id = gateway_id
         self._clock_ms = clock_ms
+        self._monotonic_s = monotonic_s
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
 
@@ -97,22 +108,32 @@ class DeviceStatusBoard:
             self._entries = {k: replace(e, dirty=True) for k, e in self._entries.items()}
 
     def due_messages(self) -> list[tuple[str, bytes]]:
-        """``(topic, payload)`` of each status changed or due for refresh; marks them sent."""
-        now_ms = self._clock_ms()
-        refresh_ms = DEVICE_STATUS_INTERVAL_S * 1000
+        """``(topic, payload)`` of each status changed or due for refresh; marks them sent.
+
+        Empty while the wall clock is not set: a status must carry a plausible time.
+        """
+        now_ms = plausible_time_ms(self._clock_ms())
+        if now_ms is None:
+            return []
+        now_s = self._monotonic_s()
         with self._lock:
-            due = [
-                e
-                for e in self._entries.values()
-                if e.dirty or now_ms - e.published_ms >= refresh_ms
-            ]
+            due = [e for e in self._entries.values() if e.dirty or self._refresh_due(e, now_s)]
+            messages = [self._message(e, now_ms) for e in due]  # encoded before marked as sent
             for entry in due:
-                self._entries[entry.device_id] = replace(entry, dirty=False, published_ms=now_ms)
-        return [self._message(e, now_ms) for e in due]
+                self._entries[entry.device_id] = replace(entry, dirty=False, published_at_s=now_s)
+        return messages
+
+    @staticmethod
+    def _refresh_due(entry: _Entry, now_s: float) -> bool:
+        return (
+            entry.published_at_s is None or now_s - entry.published_at_s >= DEVICE_STATUS_INTERVAL_S
+        )
 
     def offline_messages(self, reason: str) -> list[tuple[str, bytes]]:
-        """Statuses saying every device is offline (the gateway stops reading them)."""
-        now_ms = self._clock_ms()
+        """Statuses saying every device is offline (none while the wall clock is not set)."""
+        now_ms = plausible_time_ms(self._clock_ms())
+        if now_ms is None:
+            return []
         with self._lock:
             entries = list(self._entries.values())
         return [
@@ -126,8 +147,10 @@ class DeviceStatusBoard:
             return tuple(sorted(self._entries))
 
     def snapshot(self) -> list[DeviceStatus]:
-        """Current status of every device, as contract messages."""
-        now_ms = self._clock_ms()
+        """Current status of every device, as contract messages (none while the clock is unset)."""
+        now_ms = plausible_time_ms(self._clock_ms())
+        if now_ms is None:
+            return []
         with self._lock:
             entries = list(self._entries.values())
         return [self._status(e, now_ms) for e in entries]

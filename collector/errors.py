@@ -82,3 +82,12 @@ class DeviceConnectionError(CollectorError):
         super().__init__(f"device {device_id}: {detail}")
         self.device_id = device_id
         self.detail = detail
+
+
+def loggable(exc: BaseException) -> str:
+    """What may be logged about an unexpected exception: no payload contents, no vital values.
+
+    Our own errors' messages never carry them; any other exception (a pydantic ``ValidationError``
+    repeats its input) is described by its type alone.
+    """
+    return str(exc) if isinstance(exc, FlarewatchError) else type(exc).__name__

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import paho.mqtt.client as mqtt
 
+from collector.mqtt_reconnect import ConnectFailure, advice, classify_exception
 from flarewatch.mqtt import BrokerAddress, make_client
 from flarewatch.payloads import GatewayStatus, LinkState, encode
 from flarewatch.settings import MqttSettings
+
+log = logging.getLogger(__name__)
 
 
 def gateway_status_payload(
@@ -40,3 +45,30 @@ def build_client(
         will_topic, gateway_status_payload(gateway_id, LinkState.OFFLINE), qos=1, retain=True
     )
     return client, address
+
+
+def connect_session(
+    client: mqtt.Client, address: BrokerAddress, keepalive_s: int, first: bool
+) -> ConnectFailure | None:
+    """Start connecting (``first``) or reconnecting; the failure kind if the socket refused.
+
+    The CONNACK arrives later through ``on_connect``. Failures are logged with advice when a
+    person must act, quietly otherwise (the caller retries with backoff).
+    """
+    try:
+        if first:
+            client.connect(address.host, address.port, keepalive_s)
+        else:
+            client.reconnect()
+    except (OSError, ValueError) as exc:
+        failure = classify_exception(exc)
+        log.log(
+            logging.ERROR if advice(failure) else logging.DEBUG,
+            "cannot reach MQTT broker %s (%s: %s) %s",
+            address,
+            failure,
+            type(exc).__name__,
+            advice(failure),
+        )
+        return failure
+    return None

@@ -3,7 +3,9 @@
 Transient failures (broker restarting, connection dropped, timeout) back off exponentially from
 ``RECONNECT_BASE_DELAY_S`` to ``RECONNECT_MAX_DELAY_S``: samples wait safely in the outbox, and a
 returning broker should be found within seconds. Failures that only a person can fix (credentials,
-TLS certificate, protocol refusal) retry at the slow ``RECONNECT_CONFIG_DELAY_S``.
+TLS certificate, protocol refusal) retry at the slow ``RECONNECT_CONFIG_DELAY_S``. A publishing
+round that failed while the session is up backs off from ``ROUND_RETRY_BASE_DELAY_S`` to
+``ROUND_RETRY_MAX_DELAY_S`` (:func:`round_retry_delay_s`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collector.const import (
     RECONNECT_DNS_DELAY_S,
     RECONNECT_JITTER_FRACTION,
     RECONNECT_MAX_DELAY_S,
+    ROUND_RETRY_BASE_DELAY_S,
+    ROUND_RETRY_MAX_DELAY_S,
 )
 
 # CONNACK reason codes as paho reports them (MQTT 5 numbering, also used for 3.1.1 refusals).
@@ -108,10 +112,20 @@ def reconnect_delay_s(
         nominal = RECONNECT_CONFIG_DELAY_S
         cap = RECONNECT_CONFIG_DELAY_S
     else:
-        nominal = base_s * 2.0 ** min(max(attempt, 1) - 1, 30)
+        nominal = _doubling_s(base_s, attempt)
         if failure is ConnectFailure.DNS:
             nominal = max(nominal, RECONNECT_DNS_DELAY_S)
         cap = max(max_s, RECONNECT_DNS_DELAY_S if failure is ConnectFailure.DNS else 0.0)
     nominal = min(nominal, cap)
     spread = max(-1.0, min(1.0, jitter)) * RECONNECT_JITTER_FRACTION
     return min(cap, max(0.0, nominal * (1.0 + spread)))
+
+
+def round_retry_delay_s(failures: int) -> float:
+    """Seconds before retrying a publishing round that failed ``failures`` times in a row (≥ 1)."""
+    return min(ROUND_RETRY_MAX_DELAY_S, _doubling_s(ROUND_RETRY_BASE_DELAY_S, failures))
+
+
+def _doubling_s(base_s: float, attempt: int) -> float:
+    """``base_s`` doubled for each attempt after the first (exponent bounded against overflow)."""
+    return base_s * 2.0 ** min(max(attempt, 1) - 1, 30)

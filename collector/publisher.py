@@ -7,6 +7,11 @@ reconnect, paho re-sends the unacknowledged batches in their original order befo
 is published; after a restart of the process the outbox still holds them and they are published
 first. Delivery is therefore at-least-once: a receiver drops duplicates by ``(device_id, seq)``.
 
+A round of the thread (settle acks, publish statuses, fill the window) that fails for any reason
+is logged without payload contents and retried after a back-off
+(:func:`collector.mqtt_reconnect.round_retry_delay_s`); the thread and the MQTT session live on,
+and the samples wait in the outbox.
+
 Sources call :meth:`MqttPublisher.submit` (synchronous, thread-safe): it returns once the readings
 are committed to the outbox, which takes well under a millisecond for a handful of readings. From
 asyncio code at high rates, call it through ``await asyncio.to_thread(publisher.submit, ...)``.
@@ -18,34 +23,30 @@ import logging
 import random
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from collector.batching import BatchMessage, batches_from_rows
+from collector.clocks import MonotonicClockS, WallClockMs, plausible_time_ms
 from collector.const import (
     CONNECT_TIMEOUT_S,
     GATEWAY_STATUS_INTERVAL_S,
     LOOP_TIMEOUT_S,
     PUBLISH_BATCH_MAX_SAMPLES,
     PUBLISH_INFLIGHT_MESSAGES,
-    PUBLISH_INFLIGHT_SAMPLES,
-    PUBLISH_READ_ROWS,
     RECONNECT_MAX_DELAY_S,
     SHUTDOWN_FLUSH_TIMEOUT_S,
 )
 from collector.device_status import DeviceStatusBoard
-from collector.errors import OutboxError, PublisherError
-from collector.mqtt_connection import build_client, gateway_status_payload
+from collector.errors import PublisherError, loggable
+from collector.mqtt_connection import build_client, connect_session, gateway_status_payload
 from collector.mqtt_reconnect import (
     ConnectFailure,
     advice,
     classify_connack,
-    classify_exception,
     reconnect_delay_s,
 )
 from collector.outbox import (
@@ -55,6 +56,8 @@ from collector.outbox import (
     OutboxStats,
     wall_clock_ms,
 )
+from collector.publish_window import PublishWindow
+from collector.round_retry import RoundRetry
 from collector.sources.base import Reading
 from flarewatch import topics
 from flarewatch.lifecycle import StartStop
@@ -76,10 +79,16 @@ class PublisherStatus:
     inflight_batches: int
     connects: int
     last_failure: ConnectFailure | None
+    failed_rounds: int
+    """Publishing rounds that raised (each logged and retried after a back-off)."""
 
 
 class MqttPublisher(StartStop):
-    """Publishes the outbox to an MQTT broker from its own network thread; see the module doc."""
+    """Publishes the outbox to an MQTT broker from its own network thread; see the module doc.
+
+    ``clock_ms`` (wall clock) only stamps status messages; ``monotonic_s`` times the status
+    refreshes and the retries of failed rounds, so an NTP step of the wall clock changes neither.
+    """
 
     def __init__(
         self,
@@ -88,7 +97,8 @@ class MqttPublisher(StartStop):
         *,
         gateway_id: str,
         software: str | None = None,
-        clock_ms: Callable[[], int] = wall_clock_ms,
+        clock_ms: WallClockMs = wall_clock_ms,
+        monotonic_s: MonotonicClockS = time.monotonic,
         max_reconnect_delay_s: float = RECONNECT_MAX_DELAY_S,
         inflight_messages: int = PUBLISH_INFLIGHT_MESSAGES,
         batch_max_samples: int = PUBLISH_BATCH_MAX_SAMPLES,
@@ -101,30 +111,30 @@ class MqttPublisher(StartStop):
         self._settings = settings
         self._software = software
         self._clock_ms = clock_ms
+        self._monotonic_s = monotonic_s
         self._max_reconnect_delay_s = max_reconnect_delay_s
         self._inflight_limit = inflight_messages
-        self._batch_max_samples = batch_max_samples
         self._rng = random.Random(jitter_seed)
         self._status_topic = topics.gateway_status_topic(gateway_id)
-        self.devices = DeviceStatusBoard(gateway_id, clock_ms)
+        self.devices = DeviceStatusBoard(gateway_id, clock_ms, monotonic_s)
         self._client: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._flush_timeout_s = SHUTDOWN_FLUSH_TIMEOUT_S
         self._sent = threading.Condition()
         # state owned by the network thread
+        self._window = PublishWindow(
+            outbox,
+            gateway_id,
+            max_messages=inflight_messages,
+            batch_max_samples=batch_max_samples,
+            sent=self._sent,
+        )
         self._session_up = False
         self._just_connected = False
         self._connect_failure: ConnectFailure | None = None
-        self._cursor = 0
-        self._ready: deque[BatchMessage] = deque()
-        self._inflight: dict[int, tuple[int, ...]] = {}
-        self._inflight_samples = 0
-        self._acked_mids: list[int] = []
-        self._last_gateway_status_ms = 0
-        # counters
-        self._published_batches = 0
-        self._acked_samples = 0
+        self._gateway_status_at_s: float | None = None
+        self._round_retry = RoundRetry()
         self._connects = 0
         self._last_failure: ConnectFailure | None = None
 
@@ -214,11 +224,12 @@ class MqttPublisher(StartStop):
         return PublisherStatus(
             connected=self._session_up,
             outbox=self.outbox.stats(),
-            published_batches=self._published_batches,
-            acked_samples=self._acked_samples,
-            inflight_batches=len(self._inflight),
+            published_batches=self._window.published_batches,
+            acked_samples=self._window.acked_samples,
+            inflight_batches=self._window.inflight_batches,
             connects=self._connects,
             last_failure=self._last_failure,
+            failed_rounds=self._round_retry.failed_total,
         )
 
     # --- paho callbacks (run on the network thread, inside client.loop) --------------------------
@@ -249,7 +260,7 @@ class MqttPublisher(StartStop):
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
     ) -> None:
-        self._acked_mids.append(mid)
+        self._window.note_ack(mid)
         if reason.is_failure:
             log.error("broker refused a publish (%s); the samples stay in the outbox", reason)
 
@@ -265,12 +276,11 @@ class MqttPublisher(StartStop):
         while not self._stopping.is_set():
             failure: ConnectFailure | None = None
             if need_connect:
-                failure = self._connect(client, first)
+                failure = connect_session(client, self.address, self._settings.keepalive_s, first)
                 first = need_connect = False
                 connect_started = time.monotonic()
             else:
-                rc = client.loop(LOOP_TIMEOUT_S)
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                if self._network_loop(client) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     failure = self._connect_failure or ConnectFailure.LOST
                 elif (
                     not self._session_up and time.monotonic() - connect_started > CONNECT_TIMEOUT_S
@@ -292,118 +302,96 @@ class MqttPublisher(StartStop):
                 self._stopping.wait(delay)
             elif self._session_up:
                 attempt = 0
-                self._pump(client)
+                self._guarded_round(client)
         self._shutdown(client)
 
-    def _connect(self, client: mqtt.Client, first: bool) -> ConnectFailure | None:
+    def _network_loop(self, client: mqtt.Client) -> MQTTErrorCode:
+        """One paho I/O pass; an exception from paho or a callback counts as a lost link."""
         try:
-            if first:
-                client.connect(self.address.host, self.address.port, self._settings.keepalive_s)
-            else:
-                client.reconnect()
-        except (OSError, ValueError) as exc:
-            failure = classify_exception(exc)
-            log.log(
-                logging.ERROR if advice(failure) else logging.DEBUG,
-                "cannot reach MQTT broker %s (%s: %s) %s",
-                self.address,
-                failure,
-                type(exc).__name__,
-                advice(failure),
+            return client.loop(LOOP_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - reconnecting is the remedy, not a dead thread
+            log.error("MQTT network loop failed (%s); reconnecting", loggable(exc))
+            return MQTTErrorCode.MQTT_ERR_CONN_LOST
+
+    def _guarded_round(self, client: mqtt.Client) -> None:
+        """Run a round unless backing off; a failure is logged and retried, never fatal."""
+        now_s = self._monotonic_s()
+        if not self._round_retry.ready(now_s):
+            return
+        try:
+            self._pump(client)
+        except Exception as exc:  # noqa: BLE001 - one bad round must not end the network thread
+            delay_s = self._round_retry.failed(now_s)
+            log.error(
+                "publishing round failed (%s); retrying in %.0f s, samples wait in the outbox",
+                loggable(exc),
+                delay_s,
             )
-            return failure
-        return None
+        else:
+            self._round_retry.succeeded()
 
     def _pump(self, client: mqtt.Client) -> None:
         """One round after network I/O: settle acks, publish status and the next batches."""
-        try:
-            self._settle_acks()
-            if self._just_connected:
-                self._just_connected = False
-                self.devices.mark_all_dirty()
-                self._publish_gateway_status(client, LinkState.ONLINE)
-            elif (
-                self._clock_ms() - self._last_gateway_status_ms >= GATEWAY_STATUS_INTERVAL_S * 1000
-            ):
-                self._publish_gateway_status(client, LinkState.ONLINE)
-            for topic, payload in self.devices.due_messages():
-                client.publish(topic, payload, qos=1, retain=True)
-            self._fill_window(client)
-        except OutboxError as exc:
-            log.error("outbox error while publishing: %s", exc)
-            self._stopping.wait(1.0)
+        self._window.settle()
+        if self._just_connected:
+            self.devices.mark_all_dirty()
+            self._publish_gateway_status(client, LinkState.ONLINE)
+            self._just_connected = False  # only once announced: a failed round retries it
+        elif self._gateway_status_due():
+            self._publish_gateway_status(client, LinkState.ONLINE)
+        for topic, payload in self.devices.due_messages():
+            client.publish(topic, payload, qos=1, retain=True)
+        self._window.fill(client)
 
-    def _settle_acks(self) -> None:
-        if not self._acked_mids:
-            return
-        acked_rows: list[int] = []
-        for mid in self._acked_mids:
-            rows = self._inflight.pop(mid, None)
-            if rows:
-                acked_rows.extend(rows)
-                self._inflight_samples -= len(rows)
-        self._acked_mids.clear()
-        if acked_rows:
-            self.outbox.ack(acked_rows)
-            self._acked_samples += len(acked_rows)
-            with self._sent:
-                self._sent.notify_all()
-
-    def _fill_window(self, client: mqtt.Client) -> None:
-        while (
-            len(self._inflight) < self._inflight_limit
-            and self._inflight_samples < PUBLISH_INFLIGHT_SAMPLES
-        ):
-            if not self._ready:
-                rows = self.outbox.read(self._cursor, PUBLISH_READ_ROWS)
-                if not rows:
-                    return
-                self._cursor = rows[-1].row_id
-                self._ready.extend(
-                    batches_from_rows(rows, self.gateway_id, self._batch_max_samples)
-                )
-            batch = self._ready.popleft()
-            info = client.publish(batch.topic, batch.payload, qos=1)
-            self._inflight[info.mid] = batch.row_ids
-            self._inflight_samples += len(batch.row_ids)
-            self._published_batches += 1
+    def _gateway_status_due(self) -> bool:
+        last_s = self._gateway_status_at_s
+        return last_s is None or self._monotonic_s() - last_s >= GATEWAY_STATUS_INTERVAL_S
 
     def _publish_gateway_status(
         self, client: mqtt.Client, state: LinkState
     ) -> mqtt.MQTTMessageInfo:
-        self._last_gateway_status_ms = self._clock_ms()
+        # an unset wall clock leaves time_ms out (as in the Last Will) but still reports the state
         payload = gateway_status_payload(
             self.gateway_id,
             state,
-            time_ms=self._last_gateway_status_ms,
+            time_ms=plausible_time_ms(self._clock_ms()),
             software=self._software,
             outbox_pending=self.outbox.pending,
             devices=self.devices.device_ids(),
         )
-        return client.publish(self._status_topic, payload, qos=1, retain=True)
+        info = client.publish(self._status_topic, payload, qos=1, retain=True)
+        self._gateway_status_at_s = self._monotonic_s()
+        return info
 
     def _shutdown(self, client: mqtt.Client) -> None:
         """Stop: give in-flight batches a moment, announce offline, disconnect cleanly."""
         if self._session_up:
-            deadline = time.monotonic() + self._flush_timeout_s
-            while (
-                self._session_up
-                and time.monotonic() < deadline
-                and (self._inflight or self.outbox.pending)
-            ):
-                client.loop(LOOP_TIMEOUT_S)
-                self._settle_acks()
-                self._fill_window(client)
+            self._flush_before_stop(client)
             for topic, payload in self.devices.offline_messages("gateway stopped"):
                 client.publish(topic, payload, qos=1, retain=True)
             info = self._publish_gateway_status(client, LinkState.OFFLINE)
             deadline = time.monotonic() + 1.0
             while self._session_up and not info.is_published() and time.monotonic() < deadline:
                 client.loop(LOOP_TIMEOUT_S)
-            self._settle_acks()
+            self._window.settle()
             client.disconnect()
             client.loop(LOOP_TIMEOUT_S)
         sock = client.socket()
         if sock is not None:  # still connecting (no CONNACK yet) or half-closed
             sock.close()
         self._session_up = False
+
+    def _flush_before_stop(self, client: mqtt.Client) -> None:
+        """Publish and settle what the flush timeout allows; a failure only ends the flush."""
+        deadline = time.monotonic() + self._flush_timeout_s
+        try:
+            while (
+                self._session_up
+                and time.monotonic() < deadline
+                and (self._window.inflight_batches or self.outbox.pending)
+            ):
+                client.loop(LOOP_TIMEOUT_S)
+                self._window.settle()
+                self._window.fill(client)
+        except Exception as exc:  # noqa: BLE001 - the offline status and disconnect must follow
+            log.error("flushing before stop failed (%s); samples wait in the outbox", loggable(exc))

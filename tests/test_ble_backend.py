@@ -10,16 +10,20 @@ import bleak_retry_connector
 import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
-from bleak.backends.scanner import BaseBleakScanner
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 from bumble import controller, device, gatt_client, link
 from bumble.profiles.heart_rate_service import HeartRateService
 from bumble.transport.common import BaseSource
 
 from collector.ble.backend import BleakBackend, select_backend
-from collector.ble.bumble_backend import BleakClientBumble, BleakScannerBumble
+from collector.ble.bumble_backend import BleakClientBumble, BleakScannerBumble, get_central
+from collector.ble.const import ADVERTISER_FORGET_AFTER_S
 from collector.virtual.world import VirtualWorld
 from flarewatch.errors import ConfigError
+from tests.alerting_helpers import FakeClock
+from tests.test_ble_manager import until
 
 HR = "00002a37-0000-1000-8000-00805f9b34fb"
 TEMP = "00002a1c-0000-1000-8000-00805f9b34fb"
@@ -174,3 +178,42 @@ async def test_concurrent_connects_are_serialized(world: VirtualWorld) -> None:
     clients = await asyncio.gather(*(connect(world, f"band-{i}") for i in range(3)))
     assert all(c.is_connected for c in clients)
     await asyncio.gather(*(c.disconnect() for c in clients))
+
+
+async def test_silent_advertisers_are_forgotten_but_connected_ones_kept(
+    world: VirtualWorld,
+) -> None:
+    """Rotating private addresses must not grow the gateway's memory for its whole lifetime."""
+    clock = FakeClock(1000.0)
+    central = get_central(world.hci_transport, clock_s=clock)
+    names = ("band-1", "band-2", "band-3")
+    for name in names:
+        await world.add_wearable(name)
+    backend = backend_of(world)
+    scanner = BleakScanner(backend=backend.scanner)
+    await scanner.start()
+
+    def seen() -> dict[str, tuple[BLEDevice, AdvertisementData]]:
+        return scanner.discovered_devices_and_advertisement_data
+
+    try:
+        await until(lambda: {d.name for d, _ in seen().values()} >= set(names))
+        device = {d.name: d for d, _ in seen().values()}
+        address = {name: device[name].address for name in names}
+        client = BleakClient(device["band-1"], backend=backend.client)
+        await client.connect()  # band-1 stops advertising while connected
+        world.take_out_of_range("band-2")
+        clock.advance(ADVERTISER_FORGET_AFTER_S)  # band-3's next advertisement sweeps the rest
+
+        def forgotten() -> bool:
+            return address["band-2"] not in central.known_addresses()
+
+        await until(forgotten)
+        assert address["band-2"] not in seen()
+        assert address["band-1"] in central.known_addresses()  # in use by a connection
+        assert address["band-1"] in seen()
+        await until(lambda: address["band-3"] in seen())  # still heard, so still known
+        assert address["band-3"] in central.known_addresses()
+        await client.disconnect()
+    finally:
+        await scanner.stop()

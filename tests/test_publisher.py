@@ -33,6 +33,7 @@ from collector.outbox import Outbox
 from collector.publisher import MqttPublisher
 from collector.sources.base import Reading
 from flarewatch import topics
+from flarewatch.const import MAX_PAYLOAD_BYTES
 from flarewatch.errors import ConfigError, ContractError
 from flarewatch.localservers import MosquittoServer
 from flarewatch.payloads import (
@@ -269,6 +270,33 @@ def test_batches_are_valid_contract_messages_split_at_the_size_limit(tmp_path: P
     assert decoded[3].patient_id == "p2" and decoded[3].gateway_id == "gw-1"
     assert json.loads(batches[0].payload)["v"] == 1
     assert batches[0].topic == topics.samples_topic("p1", "d1")
+
+
+def test_batches_close_before_the_payload_limit_the_service_enforces(tmp_path: Path) -> None:
+    """500 contract-valid samples with 64 RR intervals each encode to ~480 KB: too much for one."""
+    readings = [
+        Reading(
+            time_ms=T0 + i * 1000,
+            heart_rate_bpm=72.123456789,
+            rr_intervals_s=tuple(0.8 + ((i * 64 + k) % 997) * 1.234567e-4 for k in range(64)),
+            skin_temperature_c=33.123456789,
+        )
+        for i in range(500)
+    ]
+    with Outbox(tmp_path / "o.db", clock_ms=lambda: T0) as box:
+        assert box.append("p1", "d1", readings).accepted == 500
+        box.append("p2", "d2", [reading(i) for i in range(3)])
+        rows = box.read(limit=1000)
+    batches = batches_from_rows(rows, "gw-1")
+    d1_bytes = sum(len(b.payload) for b in batches if b.topic == topics.samples_topic("p1", "d1"))
+    assert d1_bytes > MAX_PAYLOAD_BYTES  # the case needs more than one batch
+    delivered = [
+        (batch.device_id, sample.seq)
+        for batch in (decode_sample_batch(b.payload, now_ms=T0 + 500_000) for b in batches)
+        for sample in batch.samples
+    ]
+    assert sorted(delivered) == sorted((r.device_id, r.seq) for r in rows)  # each exactly once
+    assert sorted(i for b in batches for i in b.row_ids) == [r.row_id for r in rows]
 
 
 @pytest.mark.parametrize(

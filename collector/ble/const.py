@@ -24,6 +24,18 @@ ATT_MTU_REQUEST_BYTES: Final = 247
 """MTU we ask for after connecting: 247 fills one LE data-length-extended PDU (251 bytes minus the
 L2CAP header) and is what phones request; Bumble stays at 23 until asked (GUIDE §3)."""
 
+ADVERTISER_FORGET_AFTER_S: Final = 300.0
+"""Forget an advertiser (the central's address book, the scanners' seen devices) after 5 min
+without hearing it, unless a connection to it is open. Phones and many wearables advertise from a
+resolvable private address renewed every 5-15 min (Android CDD 7.4.3 C-3-5; Zephyr's default
+BT_RPA_TIMEOUT is 900 s), so a gateway running for months hears millions of addresses; remembering
+each for ever grows memory without bound. A wearable not connected advertises every few seconds
+at most, so five silent minutes mean it is gone; it is learnt again from its next advertisement."""
+
+ADVERTISER_SWEEP_INTERVAL_S: Final = 30.0
+"""Look for silent advertisers at most this often: a sweep walks every entry, while advertisements
+arrive many times a second."""
+
 CENTRAL_ADDRESS: Final = "F0:F1:F2:F3:F4:F5"
 """Random static address of a Bumble central (the two top bits set, Core Vol 6 Part B 1.3.2.1)."""
 

@@ -4,6 +4,10 @@ A controller has one initiator: Bumble refuses a second ``connect`` while one is
 cancelling ``Device.connect()`` leaves the controller stuck (GUIDE §3). So connects are serialized
 here, run in their own task with a finite timeout, and never cancelled from outside: a caller that
 gives up simply stops waiting, and a connection that completes nobody wants is closed.
+
+Advertisers are remembered (typed address by text, for :meth:`BumbleCentral.resolve_address`) only
+while heard: one silent for ``ADVERTISER_FORGET_AFTER_S`` is forgotten, and the scanners are told
+to drop it too, unless a connection to it is open.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from bumble import core, hci
@@ -20,27 +25,35 @@ from bumble.device import Advertisement, Connection, Device
 from bumble.transport import open_transport
 
 from collector.ble.const import (
+    ADVERTISER_FORGET_AFTER_S,
+    ADVERTISER_SWEEP_INTERVAL_S,
     BUMBLE_CONNECT_TIMEOUT_S,
     CENTRAL_ADDRESS,
     TRANSPORT_REOPEN_INTERVAL_S,
 )
+from collector.clocks import MonotonicClockS
 
 log = logging.getLogger(__name__)
 
 AdvertisementListener = Callable[[Advertisement], None]
+ForgetListener = Callable[[Collection[str]], None]
+"""Called with the address texts (``to_string(False)``) of advertisers just forgotten."""
 
 
 class BumbleCentral:
     """A powered-on Bumble ``Device`` on one transport: serialized connects, shared scans."""
 
-    def __init__(self, transport_spec: str) -> None:
+    def __init__(self, transport_spec: str, clock_s: MonotonicClockS = time.monotonic) -> None:
         self.transport_spec = transport_spec
         self.device: Device | None = None
         self._transport: Any = None
         self._connect_lock = asyncio.Lock()
-        self._listeners: dict[object, AdvertisementListener] = {}
+        self._listeners: dict[object, tuple[AdvertisementListener, ForgetListener | None]] = {}
         self._scanning = False
-        self._address_by_text: dict[str, hci.Address] = {}
+        self._clock_s = clock_s
+        self._heard: dict[str, tuple[hci.Address, float]] = {}
+        """Typed address and monotonic time last heard, by address text."""
+        self._next_sweep_s = clock_s() + ADVERTISER_SWEEP_INTERVAL_S
         self._start_lock = asyncio.Lock()
 
     async def start(self) -> Device:
@@ -103,10 +116,19 @@ class BumbleCentral:
 
     # --- scanning ------------------------------------------------------------------------------
 
-    async def add_listener(self, token: object, listener: AdvertisementListener) -> None:
-        """Deliver every advertisement to ``listener`` until :meth:`remove_listener`."""
+    async def add_listener(
+        self,
+        token: object,
+        listener: AdvertisementListener,
+        on_forget: ForgetListener | None = None,
+    ) -> None:
+        """Deliver every advertisement to ``listener`` until :meth:`remove_listener`.
+
+        ``on_forget`` learns which advertisers were forgotten (silent for too long), so the
+        listener can drop what it keeps about them.
+        """
         device = await self.start()
-        self._listeners[token] = listener
+        self._listeners[token] = (listener, on_forget)
         if not self._scanning:
             self._scanning = True
             await device.start_scanning(filter_duplicates=False)
@@ -119,15 +141,49 @@ class BumbleCentral:
             await self.device.stop_scanning()
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
-        self._address_by_text[advertisement.address.to_string(False)] = advertisement.address
-        for listener in list(self._listeners.values()):
+        now_s = self._clock_s()
+        address = advertisement.address
+        self._heard[address.to_string(False)] = (address, now_s)
+        for listener, _ in list(self._listeners.values()):
             listener(advertisement)
+        if now_s >= self._next_sweep_s:
+            self._forget_silent(now_s)
+
+    def _forget_silent(self, now_s: float) -> None:
+        """Forget advertisers silent for ``ADVERTISER_FORGET_AFTER_S``, except connected ones."""
+        self._next_sweep_s = now_s + ADVERTISER_SWEEP_INTERVAL_S
+        in_use = self._connected_addresses()
+        silent = [
+            text
+            for text, (_, heard_s) in self._heard.items()
+            if now_s - heard_s >= ADVERTISER_FORGET_AFTER_S and text not in in_use
+        ]
+        if not silent:
+            return
+        for text in silent:
+            del self._heard[text]
+        log.debug(
+            "forgot %d advertisers not heard for %.0f s", len(silent), ADVERTISER_FORGET_AFTER_S
+        )
+        for _, on_forget in list(self._listeners.values()):
+            if on_forget is not None:
+                on_forget(silent)
+
+    def _connected_addresses(self) -> set[str]:
+        device = self.device
+        if device is None:
+            return set()
+        return {c.peer_address.to_string(False) for c in device.connections.values()}
+
+    def known_addresses(self) -> frozenset[str]:
+        """Texts of the advertisers currently remembered (heard recently, or connected)."""
+        return frozenset(self._heard)
 
     def resolve_address(self, text: str) -> hci.Address:
         """The typed address last seen advertising as ``text`` (random static if never seen)."""
-        known = self._address_by_text.get(text.upper())
+        known = self._heard.get(text.upper())
         if known is not None:
-            return known
+            return known[0]
         return hci.Address(text, hci.Address.RANDOM_DEVICE_ADDRESS)
 
     # --- connecting ----------------------------------------------------------------------------
@@ -171,12 +227,15 @@ _centrals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Bumble
 )
 
 
-def get_central(transport_spec: str) -> BumbleCentral:
-    """The central for ``transport_spec`` in the running event loop (created on demand)."""
+def get_central(transport_spec: str, *, clock_s: MonotonicClockS = time.monotonic) -> BumbleCentral:
+    """The central for ``transport_spec`` in the running event loop (created on demand).
+
+    ``clock_s`` times advertisers' silence in a central this call creates (tests pass their own).
+    """
     per_loop = _centrals.setdefault(asyncio.get_running_loop(), {})
     central = per_loop.get(transport_spec)
     if central is None:
-        central = per_loop[transport_spec] = BumbleCentral(transport_spec)
+        central = per_loop[transport_spec] = BumbleCentral(transport_spec, clock_s)
     return central
 
 

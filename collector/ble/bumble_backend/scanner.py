@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, ClassVar, Literal
 
 from bleak.backends.scanner import (
@@ -85,11 +86,18 @@ class BleakScannerBumble(BaseBleakScanner):
     async def start(self) -> None:
         """Start receiving advertisements from the shared central."""
         self.seen_devices = {}
-        await get_central(self.transport_spec).add_listener(self._token, self._on_advertisement)
+        await get_central(self.transport_spec).add_listener(
+            self._token, self._on_advertisement, self._forget
+        )
 
     async def stop(self) -> None:
         """Stop receiving advertisements."""
         await get_central(self.transport_spec).remove_listener(self._token)
+
+    def _forget(self, addresses: Collection[str]) -> None:
+        """Drop devices the central forgot (silent for minutes): ``seen_devices`` stays bounded."""
+        for address in addresses:
+            self.seen_devices.pop(address, None)
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         adv = advertisement_data(advertisement)
