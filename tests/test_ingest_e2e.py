@@ -388,6 +388,7 @@ def test_unexpected_store_exception_is_retried_like_an_outage_without_logging_da
     raw.batch(make_batch("p1", "d1", range(0, 10))).wait_for_publish(10)
     wait_for(lambda: ingest.stats().stored_samples >= 10, 20, "samples stored after the retries")
     raw.batch(make_batch("p1", "d1", range(10, 20))).wait_for_publish(10)
+    wait_for(lambda: ingest.stats().stored_samples >= 20, 20, "later samples stored")
     wait_for(lambda: ingest.stats().unacked_messages == 0, 20, "later samples acknowledged")
     stats = ingest.stats()
     assert (stats.stored_samples, stats.store_errors, dict(stats.rejected)) == (20, 3, {})
