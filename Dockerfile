@@ -8,8 +8,14 @@ COPY collector ./collector
 COPY models ./models
 COPY service ./service
 COPY deploy ./deploy
-RUN pip install ".[postgresql]" && useradd --system --home /var/lib/flarewatch flarewatch \
-    && mkdir -p /var/lib/flarewatch && chown flarewatch /var/lib/flarewatch
+# The service's user has a fixed uid/gid (999, the first one `useradd --system` hands out on
+# Debian, so existing volumes keep working): `admin broker-auth` writes the broker's files into a
+# host directory that must belong to it (docs/deploy.md, First start).
+ARG FLAREWATCH_UID=999
+RUN pip install ".[postgresql]" \
+    && groupadd --system --gid "$FLAREWATCH_UID" flarewatch \
+    && useradd --system --uid "$FLAREWATCH_UID" --gid flarewatch --home /var/lib/flarewatch flarewatch \
+    && mkdir -p /var/lib/flarewatch && chown flarewatch:flarewatch /var/lib/flarewatch
 USER flarewatch
 WORKDIR /var/lib/flarewatch
 ENTRYPOINT ["flarewatch"]

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from flarewatch.localservers import InfluxServer
 from flarewatch.payloads import Sample, SampleBatch
@@ -16,6 +17,7 @@ from service.alerts.annotations import InfluxAnnotations
 from service.alerts.manager import AlertEvent
 from service.alerts.runtime import AlertingRuntime
 from service.stores.influx import InfluxStore
+from tests.test_deploy import documented_env, grafana_datasource, service_environment
 
 DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards" / "json"
 
@@ -29,7 +31,8 @@ def grafana_to_influxql(query: str, patient: str) -> str:
     )
 
 
-def test_every_panel_returns_the_stored_series(influxdb: InfluxServer) -> None:
+def _store_samples(store: InfluxStore) -> None:
+    """Ten minutes of one wearer's samples, written as the service writes them."""
     now_ms = int(time.time() * 1000)
     samples = tuple(
         Sample(
@@ -43,26 +46,43 @@ def test_every_panel_returns_the_stored_series(influxdb: InfluxServer) -> None:
         )
         for i in range(300)
     )
-    with InfluxStore(influxdb.url) as store:
-        store.prepare()
-        store.write([SampleBatch(patient_id="p1", device_id="band-1", samples=samples)])
+    store.prepare()
+    store.write([SampleBatch(patient_id="p1", device_id="band-1", samples=samples)])
+
+
+def _check_every_panel(
+    influxdb: InfluxServer, database: str = "flarewatch", auth: tuple[str, str] | None = None
+) -> None:
+    """The patient variable lists p1 and every panel shows p1's device (see _store_samples)."""
     dashboard_files = sorted(DASHBOARDS.glob("*.json"))
     assert dashboard_files
     for path in dashboard_files:
         dashboard = json.loads(path.read_text())
         variable = dashboard["templating"]["list"][0]["query"]
-        values = _query(influxdb, variable)
+        values = _query(influxdb, variable, database, auth)
         assert ["patient", "p1"] in values["series"][0]["values"]
         for panel in dashboard["panels"]:
             for target in panel["targets"]:
-                result = _query(influxdb, grafana_to_influxql(target["query"], "p1"))
+                query = grafana_to_influxql(target["query"], "p1")
+                result = _query(influxdb, query, database, auth)
                 assert "series" in result, f"{path.name}: panel {panel['title']!r} is empty"
                 assert result["series"][0]["tags"] == {"device": "band-1"}
 
 
-def _query(influxdb: InfluxServer, query: str) -> dict:
+def test_every_panel_returns_the_stored_series(influxdb: InfluxServer) -> None:
+    with InfluxStore(influxdb.url) as store:
+        _store_samples(store)
+    _check_every_panel(influxdb)
+
+
+def _query(
+    influxdb: InfluxServer,
+    query: str,
+    database: str = "flarewatch",
+    auth: tuple[str, str] | None = None,
+) -> dict:
     response = httpx.post(
-        f"{influxdb.url}/query", data={"db": "flarewatch", "q": query}, timeout=10
+        f"{influxdb.url}/query", data={"db": database, "q": query}, auth=auth, timeout=10
     )
     response.raise_for_status()
     result = response.json()["results"][0]
@@ -136,3 +156,48 @@ def test_service_marks_its_alerts_on_the_dashboard(influxdb: InfluxServer, tmp_p
     ]
     result = _query(influxdb, grafana_to_influxql(annotation["query"], "p1"))
     assert "opened" in [row[1] for row in result["series"][0]["values"]]
+
+
+def _initialise_like_the_influxdb_image(url: str, env: dict[str, str]) -> None:
+    """What influxdb:1.8's init-influxdb.sh (influxdata/influxdata-docker) runs on a new volume
+    with INFLUXDB_HTTP_AUTH_ENABLED, INFLUXDB_ADMIN_USER, INFLUXDB_DB and INFLUXDB_READ_USER set."""
+    admin = (env["INFLUXDB_ADMIN_USER"], env["INFLUXDB_ADMIN_PASSWORD"])
+    database, reader = env["INFLUXDB_DB"], env["INFLUXDB_READ_USER"]
+    statements = [
+        (None, f"CREATE USER \"{admin[0]}\" WITH PASSWORD '{admin[1]}' WITH ALL PRIVILEGES"),
+        (admin, f"CREATE DATABASE {database}"),
+        (admin, f"CREATE USER \"{reader}\" WITH PASSWORD '{env['INFLUXDB_READ_USER_PASSWORD']}'"),
+        (admin, f'REVOKE ALL PRIVILEGES FROM "{reader}"'),
+        (admin, f'GRANT READ ON "{database}" TO "{reader}"'),
+    ]
+    for auth, statement in statements:
+        response = httpx.post(f"{url}/query", data={"q": statement}, auth=auth, timeout=10)
+        response.raise_for_status()
+        assert "error" not in response.json()["results"][0], statement
+
+
+def test_grafana_reads_every_panel_with_the_credentials_compose_gives_it(tmp_path: Path) -> None:
+    """InfluxDB with authentication, set up as the influxdb service's image does; the service
+    writes as compose configures it; Grafana's datasource, as provisioned, reads every panel."""
+    env = documented_env()
+    influx_env = service_environment("influxdb", env)
+    service_env = service_environment("service", env)
+    datasource = grafana_datasource(env)
+    with InfluxServer(tmp_path, auth_enabled=True) as server:
+        _initialise_like_the_influxdb_image(server.url, influx_env)
+        with InfluxStore(
+            server.url,
+            username=service_env["FLAREWATCH_INFLUX__USERNAME"],
+            password=SecretStr(service_env["FLAREWATCH_INFLUX__PASSWORD"]),
+        ) as store:
+            _store_samples(store)
+        grafana = (datasource["user"], datasource["secureJsonData"]["password"])
+        _check_every_panel(server, datasource["jsonData"]["dbName"], grafana)
+        anonymous = httpx.post(
+            f"{server.url}/query", data={"db": "flarewatch", "q": "SHOW MEASUREMENTS"}
+        )
+        assert anonymous.status_code == 401, "without credentials InfluxDB refuses Grafana"
+        write = httpx.post(
+            f"{server.url}/write", params={"db": "flarewatch"}, content=b"m v=1", auth=grafana
+        )
+        assert write.status_code == 403, "Grafana's user may read, not write"
