@@ -27,6 +27,10 @@ CHATTY_LOGGERS: Final = ("httpx",)
 the patient id in it). Heard only at DEBUG."""
 
 
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""What ``--log-level`` takes (any case); anything else is a usage error, not a traceback."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with the subcommands of every installed component."""
     parser = argparse.ArgumentParser(
@@ -37,7 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", type=Path, default=None, help="TOML settings file (else FLAREWATCH_CONFIG)"
     )
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        default=None,
+        help="DEBUG, INFO, WARNING, ERROR (default INFO)",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMPONENT_CLIS:
         try:
@@ -53,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``flarewatch`` command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = (args.log_level or "INFO").upper()
+    level = args.log_level or "INFO"
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

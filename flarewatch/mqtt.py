@@ -54,6 +54,12 @@ class BrokerAddress:
                 "FLAREWATCH_MQTT__URL"
             )
         parts = urlsplit(settings.url)
+        if parts.username is not None or parts.password is not None:
+            # refused, not ignored: and never echoed, since the URL holds a password
+            raise ConfigError(
+                "the MQTT url carries credentials: put them in mqtt.username and mqtt.password "
+                "(FLAREWATCH_MQTT__USERNAME / FLAREWATCH_MQTT__PASSWORD) instead"
+            )
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not parts.hostname:
             raise ConfigError(f"MQTT url {settings.url!r} must look like mqtt://host:1883")

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -167,6 +174,19 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def describe_validation_error(exc: ValidationError) -> str:
+    """Each problem as ``where: what is wrong``, without the values given.
+
+    Pydantic's own text quotes every input (``input_value=…``): a secret key or password put
+    in the wrong table or given the wrong type would end up on the screen and in logs.
+    """
+    problems = exc.errors(include_url=False, include_input=False, include_context=False)
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'settings'}: {problem['msg']}"
+        for problem in problems
+    )
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; refuse placeholder secrets outside the demo and development."""
     if config_file is not None:
@@ -175,7 +195,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         os.environ["FLAREWATCH_CONFIG"] = str(config_file)
     try:
         settings = Settings(**overrides)
-    except ValueError as exc:
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {describe_validation_error(exc)}") from exc
+    except ValueError as exc:  # e.g. a TOML syntax error: says where, never quotes the value
         raise ConfigError(f"invalid settings: {exc}") from exc
     secret = settings.service.secret_key.get_secret_value()
     if settings.environment == "production" and secret in _PLACEHOLDER_SECRETS | {

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,7 +29,9 @@ from service.db.care_teams import (
     add_contact,
     add_device,
     add_patient,
+    get_contact,
     get_patient,
+    remove_contact,
     reorder_contacts,
     set_policy,
 )
@@ -47,6 +49,20 @@ from service.db.models import (
 from service.db.session import Database
 from service.episode_labels_cli import Handler, add_episode_commands
 from service.profile_review_cli import add_profile_review_command
+
+MAX_ROW_NUMBER: Final = 2**31 - 1
+"""Largest id (and listing limit) taken: ids are INTEGER columns; PostgreSQL refuses larger."""
+
+
+def _row_number(text: str) -> int:
+    """An argparse type for ids and ``--limit``: a whole number from 1 to MAX_ROW_NUMBER."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_ROW_NUMBER:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ROW_NUMBER}, got {value}")
+    return value
 
 
 def _when(time_s: float | None) -> str:
@@ -182,7 +198,7 @@ def _contact_list(args: argparse.Namespace, session: Session) -> int:
     notifier = AppriseNotifier()
     contacts = session.scalars(
         select(Contact)
-        .where(Contact.patient_id == args.patient_id)
+        .where(Contact.patient_id == args.patient_id, Contact.removed_s.is_(None))
         .order_by(Contact.role, Contact.position, Contact.id)
     )
     rows = [
@@ -206,18 +222,13 @@ def _contact_order(args: argparse.Namespace, session: Session) -> int:
 
 
 def _contact_remove(args: argparse.Namespace, session: Session) -> int:
-    contact = session.get(Contact, args.contact_id)
-    if contact is None:
-        raise ConfigError(f"no contact with id {args.contact_id}")
-    session.delete(contact)
-    print(f"contact {args.contact_id} removed")
+    remove_contact(session, args.contact_id, time.time())
+    print(f"contact {args.contact_id} removed (kept in the alert history)")
     return 0
 
 
 def _contact_test(args: argparse.Namespace, session: Session) -> int:
-    contact = session.get(Contact, args.contact_id)
-    if contact is None:
-        raise ConfigError(f"no contact with id {args.contact_id}")
+    contact = get_contact(session, args.contact_id)
     notifier = AppriseNotifier()
     message = Message("flarewatch test", f"Test message for {contact.name}.", Severity.WARNING)
     failures = 0
@@ -362,11 +373,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("patient_id")
     parser = command(cg_cmds, "order", _contact_order, "set the escalation order")
     parser.add_argument("patient_id")
-    parser.add_argument("contact_ids", type=int, nargs="+")
+    parser.add_argument("contact_ids", type=_row_number, nargs="+")
     parser = command(cg_cmds, "remove", _contact_remove, "remove a contact")
-    parser.add_argument("contact_id", type=int)
+    parser.add_argument("contact_id", type=_row_number)
     parser = command(cg_cmds, "test", _contact_test, "send a test message to every channel")
-    parser.add_argument("contact_id", type=int)
+    parser.add_argument("contact_id", type=_row_number)
 
     for name, handler, text in (
         ("episodes", _episodes, "list recent episodes"),
@@ -375,9 +386,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     ):
         parser = command(groups, name, handler, text)
         parser.add_argument("--patient")
-        parser.add_argument("--limit", type=int, default=50)
+        parser.add_argument("--limit", type=_row_number, default=50)
         if name == "audit":
-            parser.add_argument("--alert", type=int)
+            parser.add_argument("--alert", type=_row_number)
         if name == "episodes":
             parser.add_argument(
                 "--unlabelled", action="store_true", help="only closed episodes not yet labelled"

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from flarewatch.mqtt import BrokerAddress
 from flarewatch.settings import Settings, load_settings
 from service.admin_cli import add_commands as add_admin_commands
 from service.alerts.runtime import start_alerting
@@ -66,7 +67,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    log.info("serving: broker %s, %s store", settings.mqtt.url, ingest.store.name)
+    broker = BrokerAddress.from_settings(settings.mqtt)
+    log.info("serving: broker %s, %s store", broker, ingest.store.name)
     ingest.start()
     while not stopping.wait(STATS_LOG_INTERVAL_S):
         if not ingest.running:

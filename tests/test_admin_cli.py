@@ -99,6 +99,10 @@ def test_care_team_setup_and_listing_hides_secrets(admin):
         (["patient", "add", "p", "--signal-window-s", "-1"], "a window may be 0"),
         (["caregiver", "add", "nobody", "Ann", "--url", "json://127.0.0.1:9/x"], "not registered"),
         (["caregiver", "remove", "99"], "no contact"),
+        # NaN passes `value < 0`; NaN or infinity would stop the escalation timer for good
+        (["patient", "add", "p", "--ack-timeout-s", "nan"], "must be a number of seconds"),
+        (["patient", "add", "p", "--repeat-interval-s", "inf"], "must be a number of seconds"),
+        (["patient", "add", "p", "--cancel-window-s=-inf"], "must be a number of seconds"),
     ],
 )
 def test_bad_admin_input_gets_a_clear_error(admin, argv, message):
@@ -147,3 +151,35 @@ def test_text_longer_than_its_column_is_refused_not_crashed(admin):
     assert code == 1 and "at most 200 fit" in err
     assert admin("patient", "set", "alex", "--quiet-hours", "0022:0030-7:5")[0] == 0
     assert "22:30-07:05" in admin("patient", "list")[1]
+
+
+def test_nan_policy_is_refused_for_an_existing_patient_and_nothing_is_stored(admin):
+    assert admin("patient", "add", "alex", "--ack-timeout-s", "120")[0] == 0
+    code, _, err = admin("patient", "set", "alex", "--ack-timeout-s", "nan")
+    assert code == 1 and "ack_timeout_s must be a number of seconds" in err
+    assert "60/600/120/60" in admin("patient", "list")[1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["alerts", "--limit", "-1"],  # PostgreSQL: LIMIT must not be negative
+        ["episodes", "--limit", "0"],
+        ["audit", "--limit", str(10**20)],  # PostgreSQL: bigint out of range
+        ["audit", "--alert", str(10**20)],  # PostgreSQL: integer out of range
+        ["caregiver", "remove", str(2**31)],
+        ["caregiver", "test", "x"],
+    ],
+)
+def test_out_of_range_numbers_are_usage_errors_not_database_errors(admin, capsys, argv):
+    with pytest.raises(SystemExit) as stop:
+        admin(*argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert "must be from 1 to 2147483647" in err or "is not a whole number" in err
+
+
+def test_in_range_limit_and_ids_work(admin):
+    admin("patient", "add", "alex")
+    assert admin("alerts", "--limit", "1")[0] == 0
+    assert admin("audit", "--alert", str(2**31 - 1), "--limit", str(2**31 - 1))[0] == 0

@@ -22,10 +22,17 @@ def policy_of(patient: Patient) -> Policy:
 
 
 def escalation_levels(session: Session, patient_id: str) -> list[Contact]:
-    """Caregivers in care-team order, then emergency contacts: one contact per level."""
+    """Caregivers in care-team order, then emergency contacts: one contact per level.
+
+    Removed contacts (``Contact.removed_s`` set) are not on the team any more and are skipped.
+    """
     contacts = session.scalars(
         select(Contact)
-        .where(Contact.patient_id == patient_id, Contact.role != Role.PATIENT)
+        .where(
+            Contact.patient_id == patient_id,
+            Contact.role != Role.PATIENT,
+            Contact.removed_s.is_(None),
+        )
         .order_by(Contact.role == Role.EMERGENCY, Contact.position, Contact.id)
     ).all()
     return list(contacts)
@@ -36,7 +43,11 @@ def patient_contacts(session: Session, patient_id: str) -> list[Contact]:
     return list(
         session.scalars(
             select(Contact)
-            .where(Contact.patient_id == patient_id, Contact.role == Role.PATIENT)
+            .where(
+                Contact.patient_id == patient_id,
+                Contact.role == Role.PATIENT,
+                Contact.removed_s.is_(None),
+            )
             .order_by(Contact.position, Contact.id)
         ).all()
     )

@@ -5,9 +5,10 @@ Kept apart from the CLI so the web API (a later issue) and the tests use the sam
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 from flarewatch.errors import ConfigError
 from flarewatch.topics import is_valid_id
 from models.profiles import DetectionProfile
+from service.alerts.audit import record
+from service.alerts.care_team import escalation_levels
 from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
@@ -25,7 +28,23 @@ from service.alerts.const import (
 from service.alerts.errors import UnknownPatientError
 from service.alerts.policy import parse_hhmm
 from service.db.channel_crypto import seal_url
-from service.db.models import Channel, Contact, Device, Patient, Role
+from service.db.models import (
+    OPEN_ALERT_STATES,
+    Alert,
+    AlertState,
+    Channel,
+    Contact,
+    Delivery,
+    DeliveryState,
+    Device,
+    Patient,
+    Role,
+)
+
+REMOVED_CHANNEL_URL: Final = "removed://"
+"""What a removed contact's channel URLs are overwritten with: no Apprise plugin takes it, so a
+message already in flight to the contact fails instead of reaching them, and their credentials
+(tokens, passwords in the URL) are not kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +124,9 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
     for name in ("cancel_window_s", "signal_window_s", "ack_timeout_s", "repeat_interval_s"):
         value = getattr(update, name)
         if value is not None:
+            # NaN passes both comparisons; NaN or infinity would stop the alert's timer for good
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a number of seconds, got {value}")
             if value < 0 or (not name.endswith("window_s") and value <= 0):
                 raise ConfigError(f"{name} must be positive (a window may be 0), got {value}")
             setattr(patient, name, float(value))
@@ -187,7 +209,11 @@ def reorder_contacts(session: Session, patient_id: str, contact_ids: Sequence[in
     caregivers = {
         c.id: c
         for c in session.scalars(
-            select(Contact).where(Contact.patient_id == patient_id, Contact.role == Role.CAREGIVER)
+            select(Contact).where(
+                Contact.patient_id == patient_id,
+                Contact.role == Role.CAREGIVER,
+                Contact.removed_s.is_(None),
+            )
         )
     }
     if sorted(contact_ids) != sorted(caregivers):
@@ -196,3 +222,92 @@ def reorder_contacts(session: Session, patient_id: str, contact_ids: Sequence[in
         )
     for position, contact_id in enumerate(contact_ids):
         caregivers[contact_id].position = position
+
+
+def get_contact(session: Session, contact_id: int) -> Contact:
+    """The contact, or a :class:`ConfigError` if there is none or it was removed."""
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.removed_s is not None:
+        raise ConfigError(f"no contact with id {contact_id} on a care team")
+    return contact
+
+
+def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
+    """Take a contact off its care team for good; the row stays for the record.
+
+    Deliveries and the audit trail name the contact, so it is marked removed, not deleted:
+    escalation skips it from now on, its queued messages are skipped and its channel URLs are
+    overwritten (see :data:`REMOVED_CHANNEL_URL`). Links it was already sent keep working until
+    they expire: it did get that alert.
+    """
+    contact = get_contact(session, contact_id)
+    levels = [c.id for c in escalation_levels(session, contact.patient_id)]
+    contact.removed_s = now_s
+    for channel in contact.channels:
+        channel.sealed_url = seal_url(session, REMOVED_CHANNEL_URL)
+    pending = session.scalars(
+        select(Delivery).where(
+            Delivery.contact_id == contact.id, Delivery.state == DeliveryState.PENDING
+        )
+    ).all()
+    for delivery in pending:
+        delivery.state = DeliveryState.SKIPPED
+        record(
+            session,
+            now_s,
+            "delivery_skipped",
+            alert_id=delivery.alert_id,
+            delivery_id=delivery.id,
+            reason="contact_removed",
+        )
+    if contact.id in levels:
+        _close_level(session, contact, levels.index(contact.id), len(levels) - 1, now_s)
+    record(
+        session,
+        now_s,
+        "contact_removed",
+        patient_id=contact.patient_id,
+        contact_id=contact.id,
+        role=contact.role,
+        deliveries_skipped=len(pending),
+    )
+    session.flush()
+    return contact
+
+
+def _close_level(
+    session: Session, contact: Contact, index: int, remaining: int, now_s: float
+) -> None:
+    """Renumber the open alerts of ``contact``'s patient after it left escalation level ``index``.
+
+    An alert's ``level`` counts the care-team members told so far; they keep being the ones
+    told (repeats, all-clear), so a level past ``index`` moves down by one. An alert waiting on
+    the removed contact goes to the next member at once. A new ``round`` keeps the idempotency
+    keys of the renumbered levels from matching messages sent before.
+    """
+    patient = session.get_one(Patient, contact.patient_id)
+    alerts = session.scalars(
+        select(Alert).where(
+            Alert.patient_id == contact.patient_id,
+            Alert.state.in_(OPEN_ALERT_STATES),
+            Alert.level >= index,
+        )
+    ).all()
+    for alert in alerts:
+        waited_on = alert.level == index
+        alert.level -= 1
+        alert.round += 1
+        if waited_on and alert.state == AlertState.ACTIVE and index < remaining:
+            # as if the acknowledgement timeout ran out: the next member is alerted now
+            alert.level_notified_s = now_s - patient.ack_timeout_s
+            alert.next_action_s = now_s
+        record(
+            session,
+            now_s,
+            "alert_level_renumbered",
+            patient_id=alert.patient_id,
+            alert_id=alert.id,
+            level=alert.level,
+            round=alert.round,
+            reason="contact_removed",
+        )

@@ -129,6 +129,10 @@ class Contact(Base):
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default=Role.CAREGIVER)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    removed_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When the contact left the care team (``admin caregiver remove``); NULL = on the team.
+    A removed contact is never notified again but its row stays: deliveries and the audit trail
+    name it."""
     patient: Mapped[Patient] = relationship(back_populates="contacts")
     channels: Mapped[list[Channel]] = relationship(
         back_populates="contact", order_by="Channel.position", cascade="all, delete-orphan"

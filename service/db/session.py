@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flarewatch.errors import ConfigError
@@ -68,15 +68,38 @@ def _postgres_write_lock(connection: Any) -> None:
     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITE_LOCK_KEY})")
 
 
+def redact_database_url(url: str) -> str:
+    """``url`` fit for an error message or a log: its password replaced by ``***``.
+
+    A string that does not parse as a URL is not shown at all: where its password is is unknown.
+    """
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(not a URL)"
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; a SQLite file's directory is created if missing."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"service.database_url {url!r} is not a database URL") from exc
+    except (ArgumentError, ValueError) as exc:
+        # neither the URL nor the parser's words (they quote a part) are shown: a password in
+        # a malformed URL cannot be told apart from the rest
+        raise ConfigError(
+            "service.database_url is not a database URL (e.g. sqlite:///var/flarewatch.sqlite3 "
+            "or postgresql+psycopg://USER:PASSWORD@HOST:5432/DB)"
+        ) from exc
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create {folder} for the SQLite service database: {exc.strerror}; "
+                    "point service.database_url at a writable directory"
+                ) from exc
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _begin_immediate)
@@ -131,6 +154,9 @@ class Database:
             if migrate:
                 upgrade_schema(self.engine, self.cipher)
                 self.check_channel_key()
+        except OperationalError as exc:
+            self.engine.dispose()
+            raise ConfigError(_open_failure(url, exc)) from exc
         except BaseException:
             self.engine.dispose()
             raise
@@ -163,3 +189,21 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _open_failure(url: str, exc: OperationalError) -> str:
+    """Why the database at ``url`` could not be opened, with advice and without its password.
+
+    The driver's own words (first line) say what went wrong: connection refused, password
+    authentication failed, no such database, unable to open the file. SQLAlchemy's text of the
+    error is not used: it quotes the SQL statement and its parameters.
+    """
+    reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__
+    password = make_url(url).password
+    if password:
+        reason = reason.replace(str(password), "***")
+    return (
+        f"cannot open the service database {redact_database_url(url)}: {reason} "
+        "(check service.database_url: that the server runs and takes connections, the user, "
+        "password and database name; for SQLite, that the file's directory is writable)"
+    )
