@@ -142,10 +142,15 @@ class DetectorBank:
         """Restore a :meth:`state_dict` snapshot; returns how many patients had to start afresh.
 
         A patient whose saved state does not fit these detectors (another version, damaged
-        snapshot) is logged (id only) and starts with empty baselines instead of failing all.
+        snapshot: wrong types, list lengths, non-finite numbers) is logged (id only) and starts
+        with empty baselines instead of failing all, or later in live use. A snapshot that is
+        not one at all raises ModelError.
         """
+        patients = state.get("patients", {}) if isinstance(state, dict) else None
+        if not isinstance(patients, dict):
+            raise ModelError("not a detector bank snapshot: no 'patients' mapping")
         afresh = 0
-        for pid, patient_state in state.get("patients", {}).items():
+        for pid, patient_state in patients.items():
             try:
                 self.detector(pid).load_state_dict(patient_state)
             except ModelError as exc:

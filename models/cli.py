@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,13 +135,18 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if args.plot is not None and not args.compare_profiles:
         raise ConfigError("--plot draws the profile comparison: add --compare-profiles")
+    for option, path in (("--out", args.out), ("--plot", args.plot)):
+        if path is not None:
+            _check_writable(path, option)  # before the replay, not after it
     frame, quality = read_recording(args.input)
-    if quality.dropped_rows or quality.dropped_cells:
+    if quality.dropped_rows or quality.dropped_cells or quality.merged_rows:
         log.warning(
-            "%s: dropped rows %s, blanked cells %s",
+            "%s: dropped rows %s, blanked cells %s, %d rows merged into another of the same "
+            "millisecond",
             args.input,
             quality.dropped_rows,
             quality.dropped_cells,
+            quality.merged_rows,
         )
     bank = default_bank(confirmer_path=args.model, rules_only=args.rules_only)
     if args.compare_profiles:
@@ -153,8 +160,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.out is None:
         count = write_events(alarms, sys.stdout)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        with args.out.open("w", encoding="utf-8") as out:
+        with _writing("--out", args.out), args.out.open("w", encoding="utf-8") as out:
             count = write_events(alarms, out)
     kinds = Counter(a.kind.value for a in alarms if not a.resolved)
     opened = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
@@ -186,13 +192,36 @@ def _compare_profiles(
     if args.plot is not None:
         from models.report import plot_profile_comparison
 
-        plot_profile_comparison(comparison, (), args.plot)
+        with _writing("--plot", args.plot):
+            plot_profile_comparison(comparison, (), args.plot)
     if args.out is None:
         write_comparison(comparison, (), sys.stdout)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(comparison_json(comparison, ()), indent=2) + "\n")
+        with _writing("--out", args.out):
+            args.out.write_text(json.dumps(comparison_json(comparison, ()), indent=2) + "\n")
     return 0
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Create the parent folders of an output file and make sure it can be written (or fail)."""
+    with _writing(option, path):
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with path.open("a", encoding="utf-8"):
+            pass
+        if not existed:
+            path.unlink()  # written after the replay; nothing is left behind if that fails
+
+
+@contextmanager
+def _writing(option: str, path: Path) -> Iterator[None]:
+    """Turn a failure to write the file of ``option`` into a clear error, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write ({exc.strerror or exc})") from exc
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -439,3 +439,13 @@ TARGET_FLUSH_MEDIAN_DELAY_MIN: Final = 5.0
 TARGET_FALSE_ALARMS_PER_DAY: Final = 0.2
 """Issue 4: anaphylaxis-like >= 0.95 within a 2-min median, flush within a 5-min median, <= 0.2
 false alarms per patient-day in free living."""
+
+# --- recordings read by ``flarewatch detect`` and the evaluation ---------------------------------
+LATEST_VALID_TIME_S: Final = 4_102_444_800.0
+"""2100-01-01T00:00:00Z: a later ``time_s`` is a broken clock or a unit mistake (milliseconds)."""
+
+READ_CHUNK_ROWS: Final = 200_000
+"""Lines parsed at a time: only one chunk's text is held, never the whole file's."""
+
+SAMPLE_BLOCK_ROWS: Final = 10_000
+"""Rows turned into Python values at a time while yielding samples."""

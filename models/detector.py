@@ -64,7 +64,20 @@ from models.const import (
 )
 from models.episodes import EpisodeLatch, LatchEvent, LatchState, advance
 from models.errors import ModelError
-from models.features import SignalTracker
+from models.features import SignalTracker, check_state_fields, check_state_value
+
+_SCALAR_STATE: dict[str, str] = {
+    "no_data_alarmed": "bool",
+    "no_contact_since_s": "float | None",
+    "no_contact_alarmed": "bool",
+    "still_since_s": "float | None",
+    "rejected_samples": "int",
+    "surge_score": "float",
+    "recovery_score": "float",
+    "surge_time_s": "float | None",
+    "still_reported": "bool",
+}
+"""The detector's own state entries (besides the dataclasses) and what each must hold."""
 
 
 class PatientDetector(StreamingDetector):
@@ -134,13 +147,22 @@ class PatientDetector(StreamingDetector):
         return state
 
     def _import_state(self, state: dict[str, Any]) -> None:
+        # the cause names the entry at fault, never its value (it may be health data)
         try:
+            if not isinstance(state, dict):
+                raise TypeError(f"saved state is a {type(state).__name__}, not a mapping")
             tracker = SignalTracker(**state.pop("tracker", None) or {})
             # states saved before 1.6 have no calibration: it starts afresh
             calibration = EvidenceCalibration(**state.pop("calibration", None) or {})
             latches = {k: EpisodeLatch(**(state.pop(k, None) or {})) for k in ("surge", "flush")}
             for latch in latches.values():
                 latch.state = LatchState(latch.state)
+                check_state_fields(latch)
+            check_state_fields(calibration)
+            for key, value in state.items():
+                if key not in _SCALAR_STATE:
+                    raise ValueError(f"saved state has an unknown entry {key!r}")
+                check_state_value(key, value, _SCALAR_STATE[key])
         except (TypeError, ValueError) as exc:
             raise ModelError(
                 f"saved detector state of patient {self.patient_id!r} does not fit "

@@ -8,7 +8,9 @@ and gaps need no resampling. The state is a flat dataclass of numbers, cheap to 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from models.const import (
     ACC_SD_ACTIVE_G,
@@ -45,6 +47,9 @@ from models.const import (
     WARMUP_S,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 
 def ewma(previous: float | None, value: float, dt_s: float, tau_s: float) -> float:
     """Time-aware exponential average: the weight of the old value decays as exp(-dt/tau)."""
@@ -56,6 +61,37 @@ def ewma(previous: float | None, value: float, dt_s: float, tau_s: float) -> flo
 def hour_bin(time_s: float) -> int:
     """Hourly time-of-day bin of a timestamp (the patient's clock as the wearable reports it)."""
     return int(time_s % 86_400.0 // 3600.0) % TOD_BINS
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_STATE_CHECKS: dict[str, Callable[[object], bool]] = {
+    "float": _finite,
+    "float | None": lambda v: v is None or _finite(v),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "list[float]": lambda v: isinstance(v, list) and all(_finite(x) for x in v),
+    "list[float | None]": lambda v: isinstance(v, list) and all(x is None or _finite(x) for x in v),
+}
+
+
+def check_state_value(name: str, value: object, kind: str) -> None:
+    """Raise ValueError unless a restored state value is of ``kind`` (an annotation) and finite.
+
+    A snapshot damaged on disk must fail when it is loaded, not later in live use: a NaN
+    reference would stay NaN for good and blind the detector, a null score break the next sample.
+    """
+    check = _STATE_CHECKS.get(kind)
+    if check is not None and not check(value):
+        raise ValueError(f"{name} is not a finite {kind}")  # never the value: health data
+
+
+def check_state_fields(state: DataclassInstance) -> None:
+    """:func:`check_state_value` on every field of a state dataclass, by its annotation."""
+    for f in fields(state):
+        check_state_value(f"{type(state).__name__}.{f.name}", getattr(state, f.name), str(f.type))
 
 
 @dataclass(slots=True)
@@ -94,6 +130,12 @@ class SignalTracker:
     """The coldest skin-temperature reading since the band left the wrist (None: worn)."""
     off_wrist_since_s: float | None = None
     """When the band left the wrist (None: worn)."""
+
+    def __post_init__(self) -> None:
+        # a saved state that is damaged or from other hour bins must not be half-used
+        check_state_fields(self)
+        if len(self.tod_rest_bpm) != TOD_BINS or len(self.tod_rest_s) != TOD_BINS:
+            raise ValueError(f"saved resting heart rates do not fit {TOD_BINS} hourly bins")
 
     def step(
         self,

@@ -4,22 +4,34 @@ The replay contract (docs/models.md): a header with ``time_s`` (epoch seconds, i
 allowed) and any of ``hr_bpm``, ``skin_temp_c``, ``steps``, ``acc_g``, ``acc_sd_g`` (``contact``,
 0/1, optional); other columns are ignored and empty cells are missing values. Bad cells and rows
 are counted and dropped, never fatal: one unreadable value must not lose the rest of the file.
+
+Lines are split on every comma (quotes do not span lines, so one stray ``"`` cannot swallow the
+rest of the file); a line with more fields than the header is re-read honouring its quotes (a
+quoted note with a comma in it) and counted and dropped if it still does not fit. Text is UTF-8,
+undecodable bytes replaced; gzip, bzip2 and xz files are recognised by their first bytes. The
+file is parsed in chunks and only the contract columns are kept, as numbers.
 """
 
 from __future__ import annotations
 
+import bz2
+import csv
+import gzip
+import io
 import logging
-from collections.abc import Collection, Iterator
+import lzma
+import zlib
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pandas as pd
 
 from flarewatch.const import MIN_VALID_TIME_MS
 from flarewatch.payloads import Sample
-from models.const import WORN_GAP_S
+from models.const import LATEST_VALID_TIME_S, READ_CHUNK_ROWS, SAMPLE_BLOCK_ROWS, WORN_GAP_S
 from models.errors import RecordingError
 
 log = logging.getLogger(__name__)
@@ -34,14 +46,29 @@ VITAL_COLUMNS: dict[str, tuple[str, float, float]] = {
     "contact": ("contact_detected", 0.0, 1.0),
 }
 
+_CONTRACT = ("time_s", *VITAL_COLUMNS)
+_IGNORED = "\x00column"  # name given to ignored and overflow columns (never a real header name)
+_COMPRESSED: tuple[tuple[bytes, type[gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile]], ...] = (
+    (b"\x1f\x8b", gzip.GzipFile),
+    (b"BZh", bz2.BZ2File),
+    (b"\xfd7zXZ\x00", lzma.LZMAFile),
+)
+_READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, csv.Error)
+
 
 @dataclass(slots=True)
 class RecordingQuality:
-    """What loading a recording had to drop, per reason (counted rejections)."""
+    """What loading a recording had to drop, per reason (counted rejections).
+
+    ``dropped_cells`` counts values of a column turned into missing values (unreadable, out of
+    range) or discarded because another row of the same millisecond had a different one;
+    ``merged_rows`` counts rows folded into an earlier row of the same millisecond.
+    """
 
     rows: int = 0
     dropped_rows: dict[str, int] = field(default_factory=dict)
     dropped_cells: dict[str, int] = field(default_factory=dict)
+    merged_rows: int = 0
 
     def count_rows(self, reason: str, n: int) -> None:
         """Count ``n`` rows dropped for ``reason``."""
@@ -57,45 +84,226 @@ class RecordingQuality:
 def read_recording(path: Path) -> tuple[pd.DataFrame, RecordingQuality]:
     """Read and clean a recording CSV (gzip allowed); raises RecordingError if unusable."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, compression="infer")
+        layout = _layout(path)
+        _check_columns(layout.names, path)
+        try:
+            frame, quality = _parse(path, layout, "c")
+        except pd.errors.ParserError:
+            # a line with more fields than the parser made room for: only the python parser
+            # hands such lines over, to be re-read or counted
+            frame, quality = _parse(path, layout, "python")
     except FileNotFoundError as exc:
         raise RecordingError(path, "file not found") from exc
-    except (OSError, EOFError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except IsADirectoryError as exc:
+        raise RecordingError(path, "is a directory, not a CSV file") from exc
+    except _READ_ERRORS as exc:
         raise RecordingError(path, f"not a readable CSV file ({exc.__class__.__name__})") from exc
-    return clean_recording(raw, path)
+    return _finish(frame, quality, path)
 
 
 def clean_recording(
     raw: pd.DataFrame, origin: Path | str = "<frame>"
 ) -> tuple[pd.DataFrame, RecordingQuality]:
     """Coerce a raw table to the recording columns, sorted by time, bad values counted, blanked."""
-    if "time_s" not in raw.columns:
+    _check_columns(list(raw.columns), origin)
+    quality = RecordingQuality(rows=len(raw))
+    return _finish(_numbers(raw, quality), quality, origin)
+
+
+def _check_columns(columns: list[str], origin: Path | str) -> None:
+    if "time_s" not in columns:
         raise RecordingError(origin, "no 'time_s' column: the header must name it (epoch seconds)")
-    present = [c for c in VITAL_COLUMNS if c in raw.columns]
-    if not present:
+    if not any(c in columns for c in VITAL_COLUMNS):
         wanted = ", ".join(VITAL_COLUMNS)
         raise RecordingError(origin, f"no vital column: expected any of {wanted}")
-    quality = RecordingQuality(rows=len(raw))
-    frame = pd.DataFrame({"time_s": _numeric(raw["time_s"])})
-    bad_time = frame["time_s"].isna() | (frame["time_s"] * 1000 < MIN_VALID_TIME_MS)
-    quality.count_rows("bad_time", int(bad_time.sum()))
-    for column in present:
-        _, low, high = VITAL_COLUMNS[column]
-        text = raw[column].astype(str).str.strip()
-        values = _numeric(raw[column])
-        invalid = (values.isna() & (text != "") & (text.str.lower() != "nan")) | (
-            (values < low) | (values > high)
-        )
+
+
+def _open_text(path: Path) -> io.TextIOWrapper:
+    """The file as UTF-8 text (undecodable bytes replaced), decompressed if its magic says so."""
+    with path.open("rb") as probe:
+        magic = probe.read(6)
+    kind = next((kind for prefix, kind in _COMPRESSED if magic.startswith(prefix)), None)
+    opened = kind(path, "rb") if kind is not None else path.open("rb")
+    binary = cast(BinaryIO, opened)  # the compressed-file classes are binary files too
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Parser column names, how many of them the header has, and the lines before the data."""
+
+    names: list[str]
+    width: int
+    skip: int
+
+
+def _layout(path: Path) -> _Layout:
+    """Read the header: contract columns keep their name (first occurrence), others a placeholder.
+
+    Overflow columns after the header's make room for the first data line's fields, so the
+    parser never takes an extra field there for an index column.
+    """
+    with _open_text(path) as stream:
+        skip = 0
+        header = ""
+        for line in stream:
+            skip += 1
+            if line.strip():
+                header = line
+                break
+        first = next((line for line in stream if line.strip()), "")
+    names: list[str] = []
+    for i, name in enumerate(n.strip() for n in next(csv.reader([header]), [])):
+        names.append(name if name in _CONTRACT and name not in names else f"{_IGNORED}{i}")
+    width = len(names)
+    overflow = max(first.rstrip("\r\n").count(",") + 1 - width, 0) + 1
+    names += [f"{_IGNORED}{width + i}" for i in range(overflow)]
+    return _Layout(names, width, skip)
+
+
+def _parse(path: Path, layout: _Layout, engine: str) -> tuple[pd.DataFrame, RecordingQuality]:
+    """Every data line as numbers in the contract columns (``time_s`` not yet checked)."""
+    quality = RecordingQuality()
+
+    def overlong(fields: list[str]) -> list[str] | None:
+        fitted = _refit(fields, layout.width)
+        if fitted is None:
+            quality.rows += 1  # never reaches a chunk
+            quality.count_rows("bad_line", 1)
+            return None
+        return fitted + [""] * (len(layout.names) - layout.width)
+
+    options: dict[str, Any] = {"on_bad_lines": overlong} if engine == "python" else {}
+    parts: list[pd.DataFrame] = []
+    with (
+        _open_text(path) as stream,
+        pd.read_csv(
+            stream,
+            header=None,
+            names=layout.names,
+            skiprows=layout.skip,
+            index_col=False,
+            dtype=str,
+            keep_default_na=False,
+            quoting=csv.QUOTE_NONE,
+            engine=engine,
+            chunksize=READ_CHUNK_ROWS,
+            **options,
+        ) as chunks,
+    ):
+        for chunk in chunks:
+            quality.rows += len(chunk)
+            parts.append(_numbers(_refit_overflowing(chunk, layout, quality), quality))
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return frame, quality
+
+
+def _refit_overflowing(
+    chunk: pd.DataFrame, layout: _Layout, quality: RecordingQuality
+) -> pd.DataFrame:
+    """Re-read the lines with more fields than the header honouring quotes; drop the misfits."""
+    overflow = chunk.iloc[:, layout.width :]
+    spilled = (overflow.notna() & (overflow != "")).any(axis=1)
+    if not spilled.any():
+        return chunk
+    chunk = chunk.copy()
+    misfits = []
+    header = layout.names[: layout.width]
+    for index, row in chunk[spilled].iterrows():
+        fitted = _refit(["" if pd.isna(v) else str(v) for v in row.tolist()], layout.width)
+        if fitted is None:
+            misfits.append(index)
+        else:
+            chunk.loc[index, header] = fitted
+    quality.count_rows("bad_line", len(misfits))
+    return chunk.drop(index=misfits)
+
+
+def _refit(fields: list[str], width: int) -> list[str] | None:
+    """A line split on every comma, re-read honouring its quotes; None if it still does not fit."""
+    while fields and fields[-1] == "":
+        fields = fields[:-1]
+    try:
+        parsed = next(csv.reader([",".join(fields)]), [])
+    except csv.Error:
+        return None
+    if len(parsed) > width:
+        return None
+    return parsed + [""] * (width - len(parsed))
+
+
+def _numbers(raw: pd.DataFrame, quality: RecordingQuality) -> pd.DataFrame:
+    """``time_s`` and the vital columns of ``raw`` as float64, bad vital cells counted, blanked."""
+    out = {"time_s": _cells(raw["time_s"])[0]}
+    for column, (_, low, high) in VITAL_COLUMNS.items():
+        if column not in raw.columns:
+            continue
+        values, unreadable = _cells(raw[column])
+        invalid = unreadable | (values < low) | (values > high)
         quality.count_cells(column, int(invalid.sum()))
-        frame[column] = values.where(~invalid)
-    frame = frame[~bad_time]
-    frame = frame.sort_values("time_s", kind="stable")
-    duplicated = frame["time_s"].duplicated(keep="first")
-    quality.count_rows("duplicate_time", int(duplicated.sum()))
-    frame = frame[~duplicated].reset_index(drop=True)
+        out[column] = values.where(~invalid)
+    return pd.DataFrame(out)
+
+
+def _cells(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A column as float64 and which of its cells held text that is not a number."""
+    if pd.api.types.is_numeric_dtype(column):  # a frame built in code (bool, int or float)
+        return column.astype("float64"), pd.Series(False, index=column.index)
+    text = column.fillna("").astype(str).str.strip()
+    quoted = text.str.startswith('"') & text.str.endswith('"') & (text.str.len() >= 2)
+    if quoted.any():  # "61": a quoted number
+        text = text.where(~quoted, text.str.slice(1, -1).str.strip())
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    unreadable = values.isna() & (text != "") & (text.str.lower() != "nan")
+    return values, unreadable
+
+
+def _finish(
+    frame: pd.DataFrame, quality: RecordingQuality, origin: Path | str
+) -> tuple[pd.DataFrame, RecordingQuality]:
+    """Drop rows with no plausible time, sort by time, merge rows of the same millisecond."""
+    times = frame["time_s"].to_numpy(dtype="float64")
+    plausible = _plausible_s(times)
+    if not plausible.any():
+        _refuse_milliseconds(times, origin)
+    quality.count_rows("bad_time", int((~plausible).sum()))
+    frame = frame[plausible].sort_values("time_s", kind="stable")
     if frame.empty:
         raise RecordingError(origin, "no row with a valid time_s")
-    return frame, quality
+    return _merge_same_millisecond(frame, quality).reset_index(drop=True), quality
+
+
+def _plausible_s(times: np.ndarray) -> np.ndarray:
+    """Finite epoch seconds between 2010 (MIN_VALID_TIME_MS) and 2100 (NaN compares false)."""
+    return (times >= MIN_VALID_TIME_MS / 1000.0) & (times <= LATEST_VALID_TIME_S)
+
+
+def _refuse_milliseconds(times: np.ndarray, origin: Path | str) -> None:
+    """No time is plausible in seconds: say so if most would be in milliseconds."""
+    finite = times[np.isfinite(times)]
+    if finite.size and _plausible_s(finite / 1000.0).mean() >= 0.5:
+        raise RecordingError(
+            origin,
+            "time_s looks like milliseconds since the epoch: it must be seconds "
+            "(divide the column by 1000)",
+        )
+
+
+def _merge_same_millisecond(frame: pd.DataFrame, quality: RecordingQuality) -> pd.DataFrame:
+    """One row per millisecond (the samples' resolution): each column's first present value.
+
+    A value that differs from the one kept is counted as a dropped cell of its column.
+    """
+    time_ms = np.round(frame["time_s"].to_numpy(dtype="float64") * 1000.0).astype("int64")
+    if not (time_ms[1:] == time_ms[:-1]).any():
+        return frame
+    groups = frame.groupby(pd.Series(time_ms, index=frame.index), sort=False)
+    merged = groups.first()
+    for column in frame.columns.drop("time_s"):
+        kept = groups[column].transform("first")
+        quality.count_cells(column, int((frame[column].notna() & (frame[column] != kept)).sum()))
+    quality.merged_rows += len(frame) - len(merged)
+    return merged
 
 
 def worn_intervals_s(time_s: np.ndarray, before_s: float | None = None) -> np.ndarray:
@@ -110,33 +318,30 @@ def worn_intervals_s(time_s: np.ndarray, before_s: float | None = None) -> np.nd
     return np.where(dt < WORN_GAP_S, dt, 0.0)  # NaN compares false: no wear before the first
 
 
-def _numeric(column: pd.Series) -> pd.Series:
-    return pd.to_numeric(column, errors="coerce").astype("float64")
-
-
 def iter_samples(frame: pd.DataFrame, without: Collection[str] = ()) -> Iterator[Sample]:
     """Samples of a cleaned recording frame, in time order (values already range-checked).
 
-    Columns named in ``without`` are left out, as from a band that lacks those sensors.
+    Columns named in ``without`` are left out, as from a band that lacks those sensors. Values
+    become Python objects one block of rows at a time, not the whole recording at once.
     """
     times_ms = np.round(frame["time_s"].to_numpy(dtype="float64") * 1000.0).astype("int64")
-    columns: dict[str, list[Any]] = {}
-    for column, (name, _, _) in VITAL_COLUMNS.items():
-        if column not in frame.columns or column in without:
-            continue
-        values = frame[column].to_numpy(dtype="float64")
-        present = ~np.isnan(values)
-        if name == "steps":
-            cast: list[object] = [
-                int(v) if ok else None for v, ok in zip(values, present, strict=True)
-            ]
-        elif name == "contact_detected":
-            cast = [bool(v) if ok else None for v, ok in zip(values, present, strict=True)]
-        else:
-            cast = [float(v) if ok else None for v, ok in zip(values, present, strict=True)]
-        columns[name] = cast
-    names = list(columns)
-    for seq, time_ms in enumerate(times_ms.tolist()):
-        fields: dict[str, Any] = {name: columns[name][seq] for name in names}
-        # already range-checked column by column above: skip per-sample validation for speed
-        yield Sample.model_construct(seq=seq, time_ms=time_ms, **fields)
+    arrays = {
+        name: frame[column].to_numpy(dtype="float64")
+        for column, (name, _, _) in VITAL_COLUMNS.items()
+        if column in frame.columns and column not in without
+    }
+    for start in range(0, len(times_ms), SAMPLE_BLOCK_ROWS):
+        stop = start + SAMPLE_BLOCK_ROWS
+        block = {name: _python_values(name, values[start:stop]) for name, values in arrays.items()}
+        for offset, time_ms in enumerate(times_ms[start:stop].tolist()):
+            fields = {name: values[offset] for name, values in block.items()}
+            # already range-checked column by column above: skip per-sample validation for speed
+            yield Sample.model_construct(seq=start + offset, time_ms=time_ms, **fields)
+
+
+def _python_values(name: str, values: np.ndarray) -> list[Any]:
+    """A block of one column as the Sample field's Python type (None where missing)."""
+    cast: Callable[[float], Any] = (
+        int if name == "steps" else bool if name == "contact_detected" else float
+    )
+    return [None if v != v else cast(v) for v in values.tolist()]  # v != v: NaN

@@ -152,3 +152,24 @@ def test_replay_of_a_band_taken_off_reports_no_contact(tmp_path: Path, caplog) -
     assert main(["detect", "--input", str(rec), "--out", str(out)]) == 0
     assert [(e["kind"], e["resolved"]) for e in read_events(out)] == [("no_contact", False)]
     assert "1 alarms (raised: 1 no_contact;" in caplog.text
+
+
+def test_an_output_that_cannot_be_written_fails_before_the_replay(tmp_path: Path, capsys) -> None:
+    rec = tmp_path / "rec.csv"
+    rec.write_text("time_s,hr_bpm\n" + "".join(f"{1_700_000_000 + i * 5},70\n" for i in range(50)))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out in (tmp_path, blocker / "events.jsonl"):
+        assert main(["detect", "--input", str(rec), "--out", str(out)]) == 1
+        assert f"--out {out}: cannot write" in capsys.readouterr().err
+    args = ["detect", "--input", str(rec), "--compare-profiles", "--plot", str(tmp_path)]
+    assert main(args) == 1
+    assert "--plot" in capsys.readouterr().err
+    # checked before the recording is read, let alone replayed
+    absent = tmp_path / "absent.csv"
+    assert main(["detect", "--input", str(absent), "--out", str(tmp_path)]) == 1
+    assert "cannot write" in capsys.readouterr().err
+    # a writable new file is created with its folders, and only once the replay is done
+    out = tmp_path / "new" / "events.jsonl"
+    assert main(["detect", "--input", str(rec), "--out", str(out)]) == 0
+    assert out.is_file()

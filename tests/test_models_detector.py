@@ -359,3 +359,42 @@ def test_state_from_another_version_starts_that_patient_afresh(caplog) -> None:
     assert "does not fit" in caplog.text
     with pytest.raises(ModelError, match="discard it"):
         PatientDetector().load_state_dict(state["patients"]["p"])
+
+
+DAMAGED_STATES = {
+    "hour-bins-missing": lambda s: s["tracker"].update(tod_rest_bpm=[]),
+    "null-score": lambda s: s.update(surge_score=None),
+    "nan-reference": lambda s: s["tracker"].update(hr_ref=math.nan),
+    "infinite-rest": lambda s: s["tracker"].update(tod_rest_s=[math.inf] * 24),
+    "null-calibration-peak": lambda s: s["calibration"].update(peak=None),
+    "text-latch-time": lambda s: s["surge"].update(since_s="soon"),
+    "text-episode-number": lambda s: s["flush"].update(episode_no="2"),
+    "unknown-entry": lambda s: s.update(patient_id="someone-else"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_STATES))
+def test_a_damaged_snapshot_starts_that_patient_afresh_not_failing_later(
+    damage: str, caplog
+) -> None:
+    samples = make_samples(120, surge_at_min=80, temp=31.0)
+    bank = DetectorBank()
+    bank.update([("p", samples[:800]), ("q", samples[:800])])
+    state = json.loads(json.dumps(bank.state_dict()))
+    DAMAGED_STATES[damage](state["patients"]["p"])
+    state = json.loads(json.dumps(state))  # through JSON, as on disk (NaN stays NaN)
+    other = DetectorBank()
+    assert other.load_state_dict(state) == 1
+    assert set(other.detectors) == {"q"} and "does not fit" in caplog.text
+    # p goes on as a new patient would, q where it was
+    rest = samples[800:]
+    assert other.update([("p", rest)]) == DetectorBank().update([("p", rest)])
+    assert other.update([("q", rest)]) == bank.update([("q", rest)])
+
+
+def test_a_snapshot_that_is_not_one_is_refused() -> None:
+    bank = DetectorBank()
+    assert bank.load_state_dict({"patients": {"p": "text", "q": [1]}}) == 2
+    assert bank.detectors == {}
+    with pytest.raises(ModelError, match="snapshot"):
+        bank.load_state_dict({"patients": ["p"]})
