@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from flarewatch.cli import main
 from models.alarm import Severity
+from service.alerts.errors import TokenError
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AuditEvent, Delivery, Patient
 from service.db.models import DeliveryState
@@ -113,7 +114,7 @@ def test_a_notified_caregiver_is_removed_kept_on_record_and_never_alerted_again(
     assert code == 0 and "contact_removed" in out
 
 
-def test_removal_mid_escalation_keeps_who_was_told_and_their_ack_links_work(
+def test_removal_mid_escalation_keeps_who_was_told_and_revokes_their_links(
     stacks, admin, inbox, http
 ):
     clock = FakeClock()
@@ -140,9 +141,12 @@ def test_removal_mid_escalation_keeps_who_was_told_and_their_ack_links_work(
     told = (len(inbox.to("/ann")), len(inbox.to("/bob")), len(inbox.to("/cat")))
     assert told == (5, 5, 3)
 
-    # a link already sent to ann still acknowledges (she did get the alert; it expires in a day)
+    # a link already sent to ann stops working at once: she can no longer stop the escalation
     body = inbox.to("/ann")[-1].body
     token = re.search(r"/ack/([A-Za-z0-9_.-]+)", body)
     assert token, body
-    alert = stack.manager.redeem(token.group(1), TokenAction.ACK, via="test")
-    assert alert.acked_by == "ann"
+    with pytest.raises(TokenError, match="no longer on the care team") as refused:
+        stack.manager.redeem(token.group(1), TokenAction.ACK, via="test")
+    assert refused.value.reason == "revoked"
+    with stack.db.session() as session:
+        assert session.get_one(Alert, alert_id).acked_by is None

@@ -23,11 +23,17 @@ class AlertingError(FlarewatchError):
 class TokenError(AlertingError):
     """An acknowledgement or cancel token cannot be used.
 
-    ``reason`` is ``malformed``, ``bad_signature``, ``expired`` or ``wrong_action``.
+    ``reason`` is ``malformed``, ``bad_signature``, ``expired``, ``wrong_action`` or
+    ``revoked`` (sent to someone taken off the care team since).
     """
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"token rejected: {reason} (ask for a fresh link)")
+        advice = (
+            "the person it was sent to is no longer on the care team"
+            if reason == "revoked"
+            else "ask for a fresh link"
+        )
+        super().__init__(f"token rejected: {reason} ({advice})")
         self.reason = reason
 
 

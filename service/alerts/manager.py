@@ -421,6 +421,12 @@ class AlertManager:
         claim = verify_token(self.secret_key, token, self.clock())
         if claim.action is not action:
             raise TokenError("wrong_action")
+        with self.db.session() as session:
+            holder = session.get(Contact, claim.contact_id)
+            if holder is not None and holder.removed_s is not None:
+                # taken off the care team: their links stop at once, so that they can no longer
+                # acknowledge (and so stop) the escalation of an alert meant for the others
+                raise TokenError("revoked")
         return claim
 
     def inspect(self, token: str, action: TokenAction) -> Alert:
