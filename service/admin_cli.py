@@ -1,18 +1,18 @@
-"""``flarewatch admin …``: patients, devices, care teams, policies, episodes, alerts and audit.
+"""``flarewatch admin …``: patients, devices, care teams, policies and the service database.
 
 The web API replaces these later; until then they are how a deployment is set up. Channel URLs
-are printed redacted; vital values are never printed by the listings.
+are printed redacted; vital values are never printed by the listings. This module builds the
+whole ``admin`` command tree; the listings of episodes, alerts and audit are in
+:mod:`service.history_cli`, episode labels in :mod:`service.episode_labels_cli`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from models.profiles import DetectionProfile
 from service.alerts.apprise_notifier import AppriseNotifier
 from service.alerts.notifier import Message
 from service.broker_auth_cli import add_broker_auth_command
+from service.cli_tables import print_table, row_number
 from service.db.care_teams import (
     PolicyUpdate,
     add_contact,
@@ -36,46 +37,11 @@ from service.db.care_teams import (
     set_policy,
 )
 from service.db.channel_crypto import ChannelCipher, open_url, reseal_channels
-from service.db.models import (
-    Alert,
-    AuditEvent,
-    Contact,
-    Device,
-    Episode,
-    EpisodeState,
-    Patient,
-    Role,
-)
+from service.db.models import Contact, Device, Patient, Role
 from service.db.session import Database
 from service.episode_labels_cli import Handler, add_episode_commands
+from service.history_cli import add_history_commands
 from service.profile_review_cli import add_profile_review_command
-
-MAX_ROW_NUMBER: Final = 2**31 - 1
-"""Largest id (and listing limit) taken: ids are INTEGER columns; PostgreSQL refuses larger."""
-
-
-def _row_number(text: str) -> int:
-    """An argparse type for ids and ``--limit``: a whole number from 1 to MAX_ROW_NUMBER."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_ROW_NUMBER:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ROW_NUMBER}, got {value}")
-    return value
-
-
-def _when(time_s: float | None) -> str:
-    if time_s is None:
-        return "-"
-    return dt.datetime.fromtimestamp(time_s, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
 def _database(args: argparse.Namespace) -> Database:
@@ -161,7 +127,7 @@ def _patient_list(args: argparse.Namespace, session: Session) -> int:
         )
         for p in session.scalars(select(Patient).order_by(Patient.id))
     ]
-    _table(
+    print_table(
         ["patient", "name", "timezone", "cancel/signal/ack/repeat s", "quiet", "plan", "profile"],
         rows,
     )
@@ -178,7 +144,7 @@ def _device_list(args: argparse.Namespace, session: Session) -> int:
     rows = [
         (d.id, d.patient_id, d.label) for d in session.scalars(select(Device).order_by(Device.id))
     ]
-    _table(["device", "patient", "label"], rows)
+    print_table(["device", "patient", "label"], rows)
     return 0
 
 
@@ -211,7 +177,7 @@ def _contact_list(args: argparse.Namespace, session: Session) -> int:
         )
         for c in contacts
     ]
-    _table(["id", "role", "order", "name", "channels (redacted)"], rows)
+    print_table(["id", "role", "order", "name", "channels (redacted)"], rows)
     return 0
 
 
@@ -239,72 +205,6 @@ def _contact_test(args: argparse.Namespace, session: Session) -> int:
         status = "ok" if result.ok else f"FAILED ({result.reason})"
         print(f"{notifier.redact(url)}: {status}")
     return 1 if failures else 0
-
-
-def _episodes(args: argparse.Namespace, session: Session) -> int:
-    query = select(Episode).order_by(Episode.id.desc()).limit(args.limit)
-    if args.patient:
-        query = query.where(Episode.patient_id == args.patient)
-    if args.unlabelled:  # what a clinician should review
-        query = query.where(Episode.state == EpisodeState.CLOSED, Episode.label.is_(None))
-    rows = [
-        (
-            e.id,
-            e.patient_id,
-            e.kind,
-            e.severity,
-            e.state,
-            _when(e.opened_s),
-            _when(e.closed_s),
-            "yes" if e.signal_lost else "",
-            e.model_version,
-            e.label or "-",
-        )
-        for e in session.scalars(query)
-    ]
-    headers = ["id", "patient", "kind", "severity", "state", "opened", "closed", "signal lost"]
-    _table([*headers, "model", "label"], rows)
-    return 0
-
-
-def _alerts(args: argparse.Namespace, session: Session) -> int:
-    query = select(Alert).order_by(Alert.id.desc()).limit(args.limit)
-    if args.patient:
-        query = query.where(Alert.patient_id == args.patient)
-    rows = [
-        (
-            a.id,
-            a.patient_id,
-            a.kind,
-            a.severity,
-            a.state,
-            a.level,
-            a.episode_id or "-",
-            _when(a.created_s),
-            a.acked_by or "-",
-        )
-        for a in session.scalars(query)
-    ]
-    _table(
-        ["id", "patient", "kind", "severity", "state", "level", "episode", "created", "acked by"],
-        rows,
-    )
-    return 0
-
-
-def _audit(args: argparse.Namespace, session: Session) -> int:
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(args.limit)
-    if args.patient:
-        query = query.where(AuditEvent.patient_id == args.patient)
-    if args.alert:
-        query = query.where(AuditEvent.alert_id == args.alert)
-    events = list(session.scalars(query))[::-1]
-    rows = [
-        (_when(e.time_s), e.patient_id or "-", e.alert_id or "-", e.action, json.dumps(e.detail))
-        for e in events
-    ]
-    _table(["time", "patient", "alert", "action", "detail"], rows)
-    return 0
 
 
 def _db_upgrade(args: argparse.Namespace, session: Session) -> int:
@@ -373,26 +273,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("patient_id")
     parser = command(cg_cmds, "order", _contact_order, "set the escalation order")
     parser.add_argument("patient_id")
-    parser.add_argument("contact_ids", type=_row_number, nargs="+")
+    parser.add_argument("contact_ids", type=row_number, nargs="+")
     parser = command(cg_cmds, "remove", _contact_remove, "remove a contact")
-    parser.add_argument("contact_id", type=_row_number)
+    parser.add_argument("contact_id", type=row_number)
     parser = command(cg_cmds, "test", _contact_test, "send a test message to every channel")
-    parser.add_argument("contact_id", type=_row_number)
+    parser.add_argument("contact_id", type=row_number)
 
-    for name, handler, text in (
-        ("episodes", _episodes, "list recent episodes"),
-        ("alerts", _alerts, "list recent alerts"),
-        ("audit", _audit, "show the audit trail"),
-    ):
-        parser = command(groups, name, handler, text)
-        parser.add_argument("--patient")
-        parser.add_argument("--limit", type=_row_number, default=50)
-        if name == "audit":
-            parser.add_argument("--alert", type=_row_number)
-        if name == "episodes":
-            parser.add_argument(
-                "--unlabelled", action="store_true", help="only closed episodes not yet labelled"
-            )
+    add_history_commands(groups, command)
     add_episode_commands(groups, command)
     add_broker_auth_command(groups)
     db = groups.add_parser("db", help="service database")

@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 from flarewatch.errors import ConfigError
 from flarewatch.settings import load_settings
 from service.broker_auth import (
+    ALL_PATIENTS,
     AckGrant,
     DeviceRoute,
+    ReadGrant,
     acl_file,
     hash_password,
     new_password,
@@ -21,6 +23,7 @@ from service.db.models import Device, Patient
 from service.db.session import Database
 
 SERVICE_USER = "flarewatch-service"
+READER_EXAMPLE = f"siren=alex[,sam] (or display={ALL_PATIENTS} for a display of every patient)"
 
 
 def add_broker_auth_command(groups: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,8 +47,9 @@ def add_broker_auth_command(groups: argparse._SubParsersAction[argparse.Argument
         "--alert-reader",
         action="append",
         default=[],
-        metavar="USER",
-        help="a siren or display that may read every patient's alert events, and publish nothing",
+        metavar="USER=PATIENT[,PATIENT…]",
+        help="a siren or display that may read these patients' alert events and publish nothing "
+        f"(repeatable); USER={ALL_PATIENTS} reads every patient's, for a central display only",
     )
     parser.add_argument(
         "--ack-device",
@@ -63,9 +67,10 @@ def _parse_assignments(specs: list[str], option: str, example: str) -> dict[str,
     assigned: dict[str, list[str]] = {}
     for spec in specs:
         user, _, names = spec.partition("=")
-        if not user or not names:
+        listed = [name for name in names.split(",") if name]
+        if not user or not listed:
             raise ConfigError(f"{option} {spec!r} must look like {example}")
-        assigned.setdefault(user, []).extend(n for n in names.split(",") if n)
+        assigned.setdefault(user, []).extend(listed)
     return assigned
 
 
@@ -86,19 +91,51 @@ def _device_routes(
     return routes
 
 
-def _ack_grants(session: Session, specs: list[str]) -> list[AckGrant]:
-    """The ``--ack-device`` grants, each for a registered patient."""
-    grants: list[AckGrant] = []
-    devices = _parse_assignments(specs, "--ack-device", "hall-button=alex")
-    for user, patient_ids in devices.items():
-        for patient_id in patient_ids:
+def _patient_grants(
+    session: Session, assigned: dict[str, list[str]], option: str
+) -> list[tuple[str, str]]:
+    """Parsed ``USER=PATIENT,…`` options as (user, patient) pairs, each patient registered."""
+    pairs: list[tuple[str, str]] = []
+    for user, patient_ids in assigned.items():
+        for patient_id in dict.fromkeys(patient_ids):
             if session.get(Patient, patient_id) is None:
                 raise ConfigError(
-                    f"patient {patient_id!r} of --ack-device {user} is not registered: "
+                    f"patient {patient_id!r} of {option} {user} is not registered: "
                     "`flarewatch admin patient add PATIENT` first"
                 )
-            grants.append(AckGrant(user, patient_id))
-    return grants
+            pairs.append((user, patient_id))
+    return pairs
+
+
+def _ack_grants(session: Session, specs: list[str]) -> list[AckGrant]:
+    """The ``--ack-device`` grants, each for a registered patient."""
+    assigned = _parse_assignments(specs, "--ack-device", "hall-button=alex")
+    return [AckGrant(*pair) for pair in _patient_grants(session, assigned, "--ack-device")]
+
+
+def _read_grants(session: Session, specs: list[str]) -> list[ReadGrant]:
+    """The ``--alert-reader`` grants: registered patients, or every patient when asked explicitly.
+
+    A bare ``USER`` (which once meant every patient) is refused: a siren in one home must not
+    read the alerts of every other patient.
+    """
+    for spec in specs:
+        if "=" not in spec:
+            raise ConfigError(
+                f"--alert-reader {spec!r} must name the patients whose alerts it may read: "
+                f"{spec}=alex[,sam], or {spec}={ALL_PATIENTS} for a central display that must "
+                "see every patient's alerts"
+            )
+    assigned = _parse_assignments(specs, "--alert-reader", READER_EXAMPLE)
+    everyone = [user for user, names in assigned.items() if ALL_PATIENTS in names]
+    for user in everyone:
+        if set(assigned.pop(user)) != {ALL_PATIENTS}:
+            raise ConfigError(
+                f"--alert-reader {user}: {ALL_PATIENTS} already means every patient; "
+                f"give either {user}={ALL_PATIENTS} or a list of patients"
+            )
+    pairs = _patient_grants(session, assigned, "--alert-reader")
+    return [ReadGrant(user, ALL_PATIENTS) for user in everyone] + [ReadGrant(*p) for p in pairs]
 
 
 def _existing_hashes(path: Path) -> dict[str, str]:
@@ -124,13 +161,15 @@ def run_broker_auth(args: argparse.Namespace) -> int:
         with db.session() as session:
             routes = _device_routes(session, gateways)
             grants = _ack_grants(session, args.ack_device)
+            readers = _read_grants(session, args.alert_reader)
     finally:
         db.dispose()
     args.out.mkdir(parents=True, exist_ok=True)
     passwords_path = args.out / "passwords"
     hashes = _existing_hashes(passwords_path)
     issued: dict[str, str] = {}
-    users = [SERVICE_USER, *routes, *args.alert_reader, *(grant.user for grant in grants)]
+    alert_users = [*(reader.user for reader in readers), *(grant.user for grant in grants)]
+    users = [SERVICE_USER, *routes, *alert_users]
     for user in dict.fromkeys(users):  # a user given twice gets one password
         if user not in hashes or user in args.rotate:
             issued[user] = new_password()
@@ -141,7 +180,7 @@ def run_broker_auth(args: argparse.Namespace) -> int:
         acl_file(
             routes,
             service_user=SERVICE_USER,
-            alert_readers=args.alert_reader,
+            alert_readers=readers,
             ack_grants=grants,
         )
     )

@@ -8,6 +8,8 @@ import queue
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,11 +21,13 @@ from flarewatch import topics
 from flarewatch.localservers import MosquittoServer
 from flarewatch.settings import MqttSettings
 from models.alarm import Severity
-from service.alerts.manager import AlertEvent
+from service.alerts.events import AlertEvent
 from service.alerts.mqtt_bridge import MqttAlertBridge
 from service.broker_auth import (
+    ALL_PATIENTS,
     AckGrant,
     DeviceRoute,
+    ReadGrant,
     acl_file,
     hash_password,
     new_password,
@@ -70,6 +74,7 @@ def secured_broker(tmp_path: Path):
         "gw-a": new_password(),
         "gw-b": new_password(),
         "siren": new_password(),
+        "display": new_password(),
         "hall-p1": new_password(),
     }
     (tmp_path / "passwords").write_text(
@@ -79,7 +84,7 @@ def secured_broker(tmp_path: Path):
         acl_file(
             {"gw-a": [DeviceRoute("p1", "band-1")], "gw-b": [DeviceRoute("p2", "band-2")]},
             service_user="flarewatch-service",
-            alert_readers=["siren"],
+            alert_readers=[ReadGrant("siren", "p1"), ReadGrant("display", ALL_PATIENTS)],
             ack_grants=[AckGrant("hall-p1", "p1")],
         )
     )
@@ -162,22 +167,62 @@ def _state(stack, alert_id: int) -> str:
         return session.get_one(Alert, alert_id).state
 
 
-def test_alert_reader_reads_every_alert_but_cannot_acknowledge(alerting) -> None:
+@contextmanager
+def _reader(
+    server: MosquittoServer, user: str, password: str, *subscriptions: str
+) -> Iterator[queue.Queue[tuple[str, str]]]:
+    """An MQTT 5 client subscribed to ``subscriptions``; it queues the (topic, event) it gets."""
+    client = _client(server, user, password, MQTTProtocolVersion.MQTTv5)
+    seen: queue.Queue[tuple[str, str]] = queue.Queue()
+    client.on_message = lambda c, u, m: seen.put((m.topic, json.loads(m.payload)["event"]))
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.subscribe([(topic, 1) for topic in subscriptions])
+    assert subscribed.wait(5)
+    try:
+        yield seen
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_alert_reader_reads_only_its_patients_alerts_and_publishes_nothing(alerting) -> None:
+    """A siren in p1's home gets p1's alert events, never p2's, and cannot ack or forge them."""
     server, passwords, stack, bridge, alert_ids, _ = alerting
+    # the wildcard and p2's own topic: neither may deliver another patient's alerts to a siren
+    subscriptions = (topics.ALERTS_SUBSCRIPTION, topics.alerts_topic("p2"))
+    with _reader(server, "siren", passwords["siren"], *subscriptions) as seen:
+        assert seen.get(timeout=5) == (topics.alerts_topic("p1"), "opened")  # retained
+        # The bridge publishes p2's event first, on the same connection: had the broker
+        # delivered it to the siren, it would be queued before p1's.
+        stack.manager.acknowledge(alert_ids["p2"], by="carer", via="test")
+        stack.manager.acknowledge(alert_ids["p1"], by="carer", via="test")
+        assert seen.get(timeout=5) == (topics.alerts_topic("p1"), "acknowledged")
+        assert seen.empty()
     siren = _client(server, "siren", passwords["siren"], MQTTProtocolVersion.MQTTv5)
-    seen: queue.Queue[str] = queue.Queue()
-    siren.on_message = lambda c, u, m: seen.put(m.topic)
-    siren.subscribe(topics.ALERTS_SUBSCRIPTION, qos=1)
-    # the retained "opened" events of both patients: a siren reads every alert
-    assert {seen.get(timeout=5), seen.get(timeout=5)} == {
-        topics.alerts_topic("p1"),
-        topics.alerts_topic("p2"),
-    }
     ack = {"alert_id": alert_ids["p1"], "by": "siren"}
     assert _broker_answer(siren, topics.alert_ack_topic("p1"), ack) == "Not authorized"
-    assert _state(stack, alert_ids["p1"]) == AlertState.ACTIVE and bridge.acked == 0
+    forged = {"event": "resolved", "alert_id": alert_ids["p1"]}
+    assert _broker_answer(siren, topics.alerts_topic("p1"), forged) == "Not authorized"
+    assert bridge.acked == 0
     siren.loop_stop()
     siren.disconnect()
+
+
+def test_all_patients_reader_reads_every_alert_but_cannot_acknowledge(alerting) -> None:
+    """A central display granted ``*`` gets every patient's alert events, and still cannot ack."""
+    server, passwords, stack, bridge, alert_ids, _ = alerting
+    with _reader(server, "display", passwords["display"], topics.ALERTS_SUBSCRIPTION) as seen:
+        assert {seen.get(timeout=5), seen.get(timeout=5)} == {
+            (topics.alerts_topic("p1"), "opened"),
+            (topics.alerts_topic("p2"), "opened"),
+        }
+    display = _client(server, "display", passwords["display"], MQTTProtocolVersion.MQTTv5)
+    ack = {"alert_id": alert_ids["p2"], "by": "display"}
+    assert _broker_answer(display, topics.alert_ack_topic("p2"), ack) == "Not authorized"
+    assert _state(stack, alert_ids["p2"]) == AlertState.ACTIVE and bridge.acked == 0
+    display.loop_stop()
+    display.disconnect()
 
 
 def test_ack_device_acknowledges_only_its_own_patient(alerting) -> None:
@@ -243,16 +288,54 @@ def test_admin_command_writes_files_mosquitto_accepts(tmp_path: Path) -> None:
     assert (out / "passwords").read_text() == first
     assert main([*args, "--gateway", "gw-a=nope"]) == 1
     assert main([*args, "--gateway", "gw-a=band-1", "--ack-device", "hall=nobody"]) == 1
-    readers = ["--alert-reader", "siren", "--ack-device", "hall=p1"]
+    readers = [
+        *("--alert-reader", "siren=p1", "--alert-reader", f"display={ALL_PATIENTS}"),
+        *("--ack-device", "hall=p1"),
+    ]
     assert main([*args, "--gateway", "gw-a=band-1", *readers]) == 0
     acl = (out / "acl").read_text()
-    assert _acl_rules(acl, "siren") == [f"topic read {topics.ALERTS_SUBSCRIPTION}"]
+    assert _acl_rules(acl, "siren") == [f"topic read {topics.alerts_topic('p1')}"]
+    assert _acl_rules(acl, "display") == [f"topic read {topics.ALERTS_SUBSCRIPTION}"]
     assert _acl_rules(acl, "hall") == [
         f"topic read {topics.alerts_topic('p1')}",
         f"topic write {topics.alert_ack_topic('p1')}",
     ]
-    assert "hall:$7$" in (out / "passwords").read_text()
+    with_readers = (out / "passwords").read_text()
+    assert all(f"{user}:$7$" in with_readers for user in ("siren", "display", "hall"))
+    assert main([*args, "--gateway", "gw-a=band-1", *readers]) == 0
+    assert (out / "passwords").read_text() == with_readers
     (tmp_path / "data").mkdir()
     extra = f"allow_anonymous false\npassword_file {out / 'passwords'}\nacl_file {out / 'acl'}"
     with MosquittoServer(tmp_path / "data", extra_config=extra) as server:
         assert "Error" not in server.log_text()
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        # the old form, which meant every patient: refused, naming the new one
+        (
+            "siren",
+            f"'siren' must name the patients whose alerts it may read: siren=alex[,sam], "
+            f"or siren={ALL_PATIENTS} for a central display",
+        ),
+        ("siren=nobody", "patient 'nobody' of --alert-reader siren is not registered"),
+        (f"siren={ALL_PATIENTS},p1", f"{ALL_PATIENTS} already means every patient"),
+        ("siren=", "--alert-reader 'siren=' must look like siren=alex[,sam]"),
+        ("=p1", "--alert-reader '=p1' must look like"),
+    ],
+)
+def test_bad_alert_reader_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spec: str, says: str
+) -> None:
+    """A bad ``--alert-reader`` writes nothing and says what to give instead (no traceback)."""
+    from flarewatch.cli import main
+
+    db = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    assert main(["admin", "--database-url", db, "patient", "add", "p1"]) == 0
+    out = tmp_path / "auth"
+    argv = ["admin", "--database-url", db, "broker-auth", "--out", str(out)]
+    assert main([*argv, "--alert-reader", spec]) == 1
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
+    assert not out.exists()

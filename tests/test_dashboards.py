@@ -14,7 +14,7 @@ from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.settings import load_settings
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.annotations import InfluxAnnotations
-from service.alerts.manager import AlertEvent
+from service.alerts.events import AlertEvent
 from service.alerts.runtime import AlertingRuntime
 from service.stores.influx import InfluxStore
 from tests.test_deploy import documented_env, grafana_datasource, service_environment

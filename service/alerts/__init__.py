@@ -1,7 +1,8 @@
 """Caregiver alerts: lifecycle, escalation scheduler, notifiers, messages and acknowledgement."""
 
 from service.alerts.apprise_notifier import AppriseNotifier
-from service.alerts.manager import AlertEvent, AlertListener, AlertManager
+from service.alerts.events import AlertEvent, AlertListener
+from service.alerts.manager import AlertManager
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.alerts.scheduler import EscalationScheduler
 from service.alerts.tokens import TokenAction

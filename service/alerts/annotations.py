@@ -12,7 +12,7 @@ import queue
 import threading
 from typing import Final
 
-from service.alerts.manager import AlertEvent
+from service.alerts.events import AlertEvent
 from service.errors import StoreError
 from service.stores.influx import InfluxStore
 

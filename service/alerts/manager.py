@@ -1,7 +1,9 @@
-"""Alerts in the database: open, worsen, resolve, acknowledge, cancel, and queue their deliveries.
+"""Alerts in the database: open, worsen, resolve, acknowledge, cancel, and link tokens.
 
-Every change happens inside an :class:`AlertTransaction`; listeners (MQTT publishing) and the
-scheduler's wake-up run only after it commits, so nobody hears of an alert that was rolled back.
+Every change happens inside an :class:`~service.alerts.transaction.AlertTransaction`; listeners
+(MQTT publishing) and the scheduler's wake-up run only after it commits, so nobody hears of an
+alert that was rolled back. The messages a change calls for are queued by
+:mod:`service.alerts.delivery_queue`.
 """
 
 from __future__ import annotations
@@ -9,65 +11,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.alarm import Severity
 from service.alerts.audit import Clock, record
-from service.alerts.care_team import escalation_levels, patient_contacts, policy_of
+from service.alerts.care_team import policy_of
 from service.alerts.const import ACK_TOKEN_TTL_S, LABEL_TOKEN_TTL_S
+from service.alerts.delivery_queue import enqueue
 from service.alerts.errors import (
     AlertNotFoundError,
     CancelNotAllowedError,
     NothingToLabelError,
     TokenError,
 )
+from service.alerts.events import AlertListener, event_of
 from service.alerts.lifecycle import AlertClock, Plan, Purpose, Send, worsen
 from service.alerts.policy import quiet_until_s
 from service.alerts.render import LOST_SIGNAL
 from service.alerts.tokens import TokenAction, TokenClaim, sign_token, verify_token
-from service.db.models import (
-    Alert,
-    AlertState,
-    Contact,
-    Delivery,
-    DeliveryState,
-    Patient,
-)
+from service.alerts.transaction import AlertTransaction
+from service.db.models import Alert, AlertState, Contact, Patient
 from service.db.session import Database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertEvent:
-    """A change of an alert, as published on MQTT (no vitals: sirens only need the severity)."""
-
-    event: str
-    alert_id: int
-    patient_id: str
-    kind: str
-    severity: str
-    state: str
-    since_s: float
-    time_s: float
-    episode_id: int | None = None
-    acked_by: str | None = None
-
-
-AlertListener = Callable[[AlertEvent], None]
-
-
-@dataclass
-class AlertTransaction:
-    """A database session plus the events to announce once it commits."""
-
-    session: Session
-    now_s: float
-    events: list[AlertEvent] = field(default_factory=list)
-    wake: bool = False
 
 
 def clock_of(alert: Alert) -> AlertClock:
@@ -90,22 +57,6 @@ def apply_clock(alert: Alert, clock: AlertClock) -> None:
     alert.repeat_count = clock.repeat_count
     alert.level_notified_s = clock.level_notified_s
     alert.cancel_until_s = clock.cancel_until_s
-
-
-def event_of(alert: Alert, event: str, now_s: float) -> AlertEvent:
-    """An event describing ``alert`` as it is now."""
-    return AlertEvent(
-        event=event,
-        alert_id=alert.id,
-        patient_id=alert.patient_id,
-        kind=alert.kind,
-        severity=alert.severity,
-        state=alert.state,
-        since_s=alert.since_s,
-        time_s=now_s,
-        episode_id=alert.episode_id,
-        acked_by=alert.acked_by,
-    )
 
 
 class AlertManager:
@@ -145,88 +96,13 @@ class AlertManager:
             for wake in self.wakers:
                 wake()
 
-    # -- queueing deliveries ------------------------------------------------------------------
-
-    def enqueue(
-        self, txn: AlertTransaction, alert: Alert, send: Send, at_s: float | None = None
-    ) -> int:
-        """Queue the first channel of every contact ``send`` addresses; returns how many.
-
-        ``at_s`` holds the messages back until then (default: send now).
-        """
-        session = txn.session
-        if send.purpose is Purpose.PATIENT_CHECK:
-            contacts = patient_contacts(session, alert.patient_id)
-        else:
-            levels = escalation_levels(session, alert.patient_id)
-            first = send.level if send.only_level else 0
-            contacts = levels[first : send.level + 1]
-        queued = 0
-        for contact in contacts:
-            queued += self.enqueue_channel(txn, alert, send, contact, 0, at_s)
-        return queued
-
-    def enqueue_channel(
-        self,
-        txn: AlertTransaction,
-        alert: Alert,
-        send: Send,
-        contact: Contact,
-        index: int,
-        at_s: float | None = None,
-    ) -> int:
-        """Queue ``contact``'s channel number ``index`` (0 = first); returns 1 if queued.
-
-        Nothing is queued if the contact has no such channel or the same step was queued before
-        (idempotency key).
-        """
-        if index >= len(contact.channels):
-            return 0
-        channel = contact.channels[index]
-        key = (
-            f"{alert.id}/{alert.round}/{send.purpose}/{send.level}/{send.repeat}/"
-            f"{contact.id}/{index}"
-        )
-        session = txn.session
-        if session.scalar(select(Delivery.id).where(Delivery.idempotency_key == key)):
-            record(session, txn.now_s, "delivery_duplicate_skipped", alert_id=alert.id, key=key)
-            return 0
-        delivery = Delivery(
-            alert_id=alert.id,
-            contact_id=contact.id,
-            channel_id=channel.id,
-            idempotency_key=key,
-            purpose=send.purpose,
-            state=DeliveryState.PENDING,
-            attempts=0,
-            next_attempt_s=txn.now_s if at_s is None else max(at_s, txn.now_s),
-            created_s=txn.now_s,
-        )
-        session.add(delivery)
-        session.flush()
-        record(
-            session,
-            txn.now_s,
-            "delivery_queued",
-            patient_id=alert.patient_id,
-            alert_id=alert.id,
-            delivery_id=delivery.id,
-            purpose=str(send.purpose),
-            level=send.level,
-            repeat=send.repeat,
-            contact_id=contact.id,
-            channel_index=index,
-        )
-        txn.wake = True
-        return 1
-
     def apply_plan(self, txn: AlertTransaction, alert: Alert, plan: Plan) -> None:
         """Store a lifecycle decision: new clock, next wake-up, queued messages, audit."""
         before = alert.state
         apply_clock(alert, plan.clock)
         alert.next_action_s = plan.next_action_s
         for send in plan.sends:
-            self.enqueue(txn, alert, send)
+            enqueue(txn, alert, send)
         if plan.note:
             record(
                 txn.session,
@@ -297,7 +173,7 @@ class AlertManager:
             signal=signal,
         )
         if window > 0:
-            self.enqueue(txn, alert, Send(Purpose.PATIENT_CHECK, 0, 0, True), at_s=asked_s)
+            enqueue(txn, alert, Send(Purpose.PATIENT_CHECK, 0, 0, True), at_s=asked_s)
         txn.events.append(event_of(alert, "opened", txn.now_s))
         txn.wake = True
         return alert
@@ -313,7 +189,7 @@ class AlertManager:
         alert.acked_by = None
         alert.next_action_s = plan.next_action_s
         for send in plan.sends:
-            self.enqueue(txn, alert, send)
+            enqueue(txn, alert, send)
         record(
             txn.session,
             txn.now_s,
@@ -336,7 +212,7 @@ class AlertManager:
         alert.closed_s = txn.now_s
         alert.next_action_s = None
         if notified >= 0:
-            self.enqueue(txn, alert, Send(Purpose.RESOLVED, notified, 0, False))
+            enqueue(txn, alert, Send(Purpose.RESOLVED, notified, 0, False))
         record(
             txn.session,
             txn.now_s,

@@ -24,7 +24,8 @@ from flarewatch.mqtt import make_client
 from flarewatch.settings import MqttSettings
 from flarewatch.topics import ALERT_ACKS_SUBSCRIPTION, TopicKind, alerts_topic, parse_topic
 from service.alerts.errors import AlertingError
-from service.alerts.manager import AlertEvent, AlertManager
+from service.alerts.events import AlertEvent
+from service.alerts.manager import AlertManager
 from service.alerts.tokens import TokenAction
 from service.db.models import Alert
 

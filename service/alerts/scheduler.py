@@ -24,11 +24,13 @@ from service.alerts.audit import record
 from service.alerts.backoff import FailureKind, retry_delay_s
 from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
+from service.alerts.delivery_queue import enqueue_channel
 from service.alerts.lifecycle import Purpose, Send, plan_alert
-from service.alerts.manager import AlertManager, AlertTransaction, clock_of
+from service.alerts.manager import AlertManager, clock_of
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.alerts.render import LOST_SIGNAL, AlertFacts, render_message
 from service.alerts.tokens import TokenAction
+from service.alerts.transaction import AlertTransaction
 from service.db.channel_crypto import open_url
 from service.db.models import (
     Alert,
@@ -351,9 +353,7 @@ class EscalationScheduler:
             contact_id=contact.id,
             channel_index=index,
         )
-        if int(round_) == alert.round and self.manager.enqueue_channel(
-            txn, alert, send, contact, index + 1
-        ):
+        if int(round_) == alert.round and enqueue_channel(txn, alert, send, contact, index + 1):
             return
         record(
             txn.session,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from enum import StrEnum
 from typing import Any, Final
 
 from sqlalchemy import select
@@ -24,7 +23,8 @@ from service.alerts.const import (
     DEFAULT_SIGNAL_WINDOW_S,
     VITALS_REFRESH_S,
 )
-from service.alerts.manager import AlertManager, AlertTransaction
+from service.alerts.manager import AlertManager
+from service.alerts.transaction import AlertTransaction
 from service.db.models import (
     OPEN_ALERT_STATES,
     Alert,
@@ -34,50 +34,13 @@ from service.db.models import (
     Patient,
     SignalState,
 )
+from service.episodes.ranking import KIND_RANK, worse_kind, worse_severity
+from service.episodes.signals import ALERT_KIND_OF_SIGNAL, SIGNAL_LOSS, SignalKind
 
 log = logging.getLogger(__name__)
 
 MAX_EVIDENCE_ITEMS: Final = 50
 """Alarms kept in an episode summary; a long episode keeps its first and latest ones."""
-
-
-class SignalKind(StrEnum):
-    """Why a patient's signal may be missing; each is tracked on its own."""
-
-    NO_DATA = "no_data"
-    NO_CONTACT = "no_contact"
-    GATEWAY_OFFLINE = "gateway_offline"
-    DEVICE_OFFLINE = "device_offline"
-    BATTERY_LOW = "battery_low"
-
-
-ALERT_KIND_OF_SIGNAL: Final[Mapping[SignalKind, str | None]] = {
-    SignalKind.NO_DATA: "no_data",
-    SignalKind.GATEWAY_OFFLINE: "no_data",
-    SignalKind.DEVICE_OFFLINE: "no_data",
-    SignalKind.NO_CONTACT: "no_contact",
-    SignalKind.BATTERY_LOW: None,
-}
-"""The alert a lost signal raises; a silent gateway and a silent band are both "no data".
-A low battery is recorded and published, but wakes nobody."""
-
-SIGNAL_LOSS: Final = frozenset(
-    {SignalKind.NO_DATA, SignalKind.NO_CONTACT, SignalKind.GATEWAY_OFFLINE}
-)
-"""Signals whose loss during an open episode makes it critical (nobody can see the patient)."""
-
-PHYSIOLOGICAL: Final = frozenset({AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS})
-_KIND_RANK: Final = {AlarmKind.FLUSH: 0, AlarmKind.ANAPHYLAXIS: 1}
-_SEVERITY_RANK: Final = {Severity.WARNING: 0, Severity.CRITICAL: 1}
-
-
-def _worse_kind(a: str, b: str) -> str:
-    return a if _KIND_RANK[AlarmKind(a)] >= _KIND_RANK[AlarmKind(b)] else b
-
-
-def _worse_severity(a: str, b: str) -> Severity:
-    sa, sb = Severity(a), Severity(b)
-    return sa if _SEVERITY_RANK[sa] >= _SEVERITY_RANK[sb] else sb
 
 
 class EpisodeEngine:
@@ -151,7 +114,7 @@ class EpisodeEngine:
             if alarm.resolved:
                 if (
                     episode is not None
-                    and _KIND_RANK[alarm.kind] >= _KIND_RANK[AlarmKind(episode.kind)]
+                    and KIND_RANK[alarm.kind] >= KIND_RANK[AlarmKind(episode.kind)]
                 ):
                     self._close(txn, episode, alarm)
                 return
@@ -228,8 +191,8 @@ class EpisodeEngine:
         if vitals:
             summary["vitals"] = dict(vitals)
         episode.summary = summary
-        kind = _worse_kind(episode.kind, alarm.kind)
-        severity = _worse_severity(episode.severity, alarm.severity)
+        kind = worse_kind(episode.kind, alarm.kind)
+        severity = worse_severity(episode.severity, alarm.severity)
         if kind == episode.kind and severity == episode.severity:
             return
         episode.kind = kind

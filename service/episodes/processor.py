@@ -19,7 +19,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
 from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
-from service.episodes.engine import EpisodeEngine, SignalKind
+from service.episodes.engine import EpisodeEngine
+from service.episodes.signals import SignalKind
 from service.processing import IngestCycle, Processor
 
 log = logging.getLogger(__name__)

@@ -44,6 +44,7 @@ class Cycle:
     received_samples: int = 0
     new_samples: int = 0
     duplicates: int = 0
+    seq_jumps: int = 0
     encoded: EncodedWrite | None = None
 
     def samples_by_patient(self) -> Counter[str]:
@@ -78,8 +79,10 @@ class CycleDecoder:
         if isinstance(decoded, SampleBatch):
             received.patient_id = decoded.patient_id
             cycle.received_samples += len(decoded.samples)
+            jumps = self.dedup.jumps
             fresh = self.dedup.accept(decoded.device_id, decoded.samples)
             cycle.duplicates += len(decoded.samples) - len(fresh)
+            cycle.seq_jumps += self.dedup.jumps - jumps
             if fresh:
                 if len(fresh) != len(decoded.samples):
                     decoded = decoded.model_copy(update={"samples": tuple(fresh)})

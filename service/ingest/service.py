@@ -31,11 +31,7 @@ from flarewatch.errors import ConfigError
 from flarewatch.mqtt import make_client
 from flarewatch.payloads import DeviceStatus, GatewayStatus
 from flarewatch.settings import MqttSettings, Settings
-from flarewatch.topics import (
-    SAMPLES_SUBSCRIPTION,
-    STATUS_SUBSCRIPTION,
-    deadletter_topic,
-)
+from flarewatch.topics import SAMPLES_SUBSCRIPTION, STATUS_SUBSCRIPTION, deadletter_topic
 from service.const import (
     INGEST_BATCH_SAMPLES,
     INGEST_CLIENT_ID,
@@ -46,7 +42,6 @@ from service.const import (
     PROCESS_TICK_S,
     STOP_TIMEOUT_S,
 )
-from service.ingest.backoff import store_retry_delay_s, warn_outage
 from service.ingest.cycle import (
     Cycle,
     CycleDecoder,
@@ -56,14 +51,12 @@ from service.ingest.cycle import (
 )
 from service.ingest.dedup import SeqWindow
 from service.ingest.stats import IngestCounters, IngestStats
+from service.ingest.store_retry import STORE_REFUSED, WriteOutcome, prepare_store, write_retrying
 from service.processing import IngestCycle, NullProcessor, Processor
-from service.stores.base import EncodedWrite, SampleStore, as_store_error
+from service.stores.base import EncodedWrite, SampleStore
 from service.stores.factory import create_store
 
 log = logging.getLogger(__name__)
-
-STORE_REFUSED = "store_refused"
-"""Rejection reason: the store refused a write as malformed (see :func:`store_retry_delay_s`)."""
 
 _QUEUE_PUT_POLL_S = 0.5
 """How often a thread blocked on a full queue checks whether the ingest is stopping."""
@@ -263,25 +256,12 @@ class IngestService:
         return False
 
     def _prepare_store(self) -> bool:
-        attempt = 0
-        logged = ""
-        while not self._stop.is_set():
-            try:
-                self.store.prepare()
-                last = self.store.last_seqs()
-            except Exception as exc:  # anything a store raises is judged for a retry
-                error = as_store_error(exc, self.store.name)
-                attempt += 1
-                delay = store_retry_delay_s(error, attempt)
-                if delay is None:
-                    raise error from exc
-                logged = warn_outage(error, logged, "sample store not ready; retrying until it is")
-                self._stop.wait(delay)
-                continue
-            self._dedup.seed(last)
-            log.info("%s store ready; %d devices known", self.store.name, len(last))
-            return True
-        return False
+        last = prepare_store(self.store, self._stop)
+        if last is None:
+            return False
+        self._dedup.seed(last)
+        log.info("%s store ready; %d devices known", self.store.name, len(last))
+        return True
 
     def _connect(self) -> None:
         client, address = make_client(self.mqtt_settings, self.client_id)
@@ -352,6 +332,7 @@ class IngestService:
             messages=len(cycle.messages),
             samples=cycle.received_samples,
             duplicates=cycle.duplicates,
+            seq_jumps=cycle.seq_jumps,
             stored_by_patient=cycle.samples_by_patient(),
         )
         self._process(
@@ -367,34 +348,10 @@ class IngestService:
 
     def _write(self, cycle: Cycle, encoded: EncodedWrite) -> bool:
         """Write a cycle, retrying an outage for as long as it lasts; False if aborted meanwhile."""
-        attempt = 0
-        logged = ""
-        while True:
-            started = time.monotonic()
-            try:
-                self.store.write_encoded(encoded)
-            except Exception as exc:  # noqa: BLE001 - never let a store bug kill the writer
-                error = as_store_error(exc, self.store.name)
-                self._counters.store_error()
-                attempt += 1
-                delay = store_retry_delay_s(error, attempt)
-                if delay is None:
-                    log.error("store refused a write; its messages are given up: %s", error)
-                    self._give_up(cycle)
-                    return True
-                logged = warn_outage(
-                    error,
-                    logged,
-                    "store write failed; retrying until it succeeds, with the "
-                    "messages unacknowledged meanwhile",
-                )
-                if self._abort.wait(delay):
-                    return False
-                continue
-            self._counters.store_write((time.monotonic() - started) * 1000)
-            if attempt:
-                log.info("store write succeeded after %d retries", attempt)
-            return True
+        outcome = write_retrying(self.store, encoded, self._counters, self._abort)
+        if outcome is WriteOutcome.REFUSED:
+            self._give_up(cycle)
+        return outcome is not WriteOutcome.ABORTED
 
     def _give_up(self, cycle: Cycle) -> None:
         for received in cycle.messages:

@@ -21,6 +21,8 @@ class IngestStats:
     received_samples: int = 0
     stored_samples: int = 0
     duplicate_samples: int = 0
+    seq_jumps: int = 0
+    """Samples whose ``seq`` jumped away from their device's numbering (see ingest/dedup.py)."""
     rejected: Mapping[str, int] = field(default_factory=dict)
     queue_depth: int = 0
     unacked_messages: int = 0
@@ -43,6 +45,7 @@ class IngestStats:
         return (
             f"connected={self.connected} messages={self.received_messages} "
             f"stored={self.stored_samples} duplicates={self.duplicate_samples} "
+            f"seq_jumps={self.seq_jumps} "
             f"rejected={rejects} queue={self.queue_depth} unacked={self.unacked_messages} "
             f"writes={self.store_writes} store_errors={self.store_errors} "
             f"store_ms_last={self.store_latency_ms_last:.1f} "
@@ -61,6 +64,7 @@ class IngestCounters:
         self.received_samples = 0
         self.stored_samples = 0
         self.duplicate_samples = 0
+        self.seq_jumps = 0
         self.rejected: Counter[str] = Counter()
         self.store_writes = 0
         self.store_errors = 0
@@ -84,12 +88,14 @@ class IngestCounters:
         samples: int,
         duplicates: int,
         stored_by_patient: Mapping[str, int],
+        seq_jumps: int = 0,
     ) -> None:
         """Count one worker cycle whose new samples were stored."""
         with self._lock:
             self.received_messages += messages
             self.received_samples += samples
             self.duplicate_samples += duplicates
+            self.seq_jumps += seq_jumps
             self.stored_samples += sum(stored_by_patient.values())
             self.stored_by_patient.update(stored_by_patient)
 
@@ -119,6 +125,7 @@ class IngestCounters:
                 received_samples=self.received_samples,
                 stored_samples=self.stored_samples,
                 duplicate_samples=self.duplicate_samples,
+                seq_jumps=self.seq_jumps,
                 rejected=dict(self.rejected),
                 queue_depth=queue_depth,
                 unacked_messages=unacked_messages,

@@ -130,7 +130,17 @@ class SampleStore(ABC):
 
     @abstractmethod
     def last_seqs(self) -> dict[str, int]:
-        """Highest stored ``seq`` per device id (seeds the ingest's duplicate filter)."""
+        """Highest stored ``seq`` per device id."""
+
+    @abstractmethod
+    def recent_seqs(self, per_device: int) -> dict[str, list[int]]:
+        """Stored ``seq`` numbers of each device's most recent samples, ascending.
+
+        The highest one and about ``per_device`` recent others, as the store finds them without
+        reading a device's whole history (the highest, or the newest in time). They seed the
+        ingest's duplicate filter: which numberings a device used recently (one far ahead of the
+        others is a jump, see ``service/ingest/dedup.py``).
+        """
 
     @abstractmethod
     def latest_vitals(self, patient_id: str) -> Mapping[str, Reading]:

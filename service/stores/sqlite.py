@@ -213,6 +213,25 @@ class SqliteStore(SampleStore):
         )
         return {device: int(seq) for device, seq in rows}
 
+    def recent_seqs(self, per_device: int) -> dict[str, list[int]]:
+        """The ``per_device`` highest ``seq`` numbers per device (ascending), read along the key."""
+
+        def top(db: sqlite3.Connection) -> dict[str, list[int]]:
+            found: dict[str, list[int]] = {}
+            device = db.execute("SELECT min(device_id) FROM samples").fetchone()[0]
+            while device is not None:  # device by device through the primary key's index
+                rows = db.execute(
+                    "SELECT seq FROM samples WHERE device_id = ? ORDER BY seq DESC LIMIT ?",
+                    (device, per_device),
+                ).fetchall()
+                found[device] = [int(row[0]) for row in reversed(rows)]
+                device = db.execute(
+                    "SELECT min(device_id) FROM samples WHERE device_id > ?", (device,)
+                ).fetchone()[0]
+            return found
+
+        return self._run(top)
+
     def latest_vitals(self, patient_id: str) -> Mapping[str, Reading]:
         """Newest non-missing value of each vital field."""
 
