@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import repo_first_on_path  # noqa: F401  (before our packages: see its docstring)
+
 from collector.outbox import Outbox
 from collector.sources.base import Reading
 

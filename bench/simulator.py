@@ -13,6 +13,8 @@ import argparse
 import json
 import time
 
+import repo_first_on_path  # noqa: F401  (before our packages: see its docstring)
+
 from collector.simulation import Cohort
 from collector.sources.base import Reading
 

@@ -79,7 +79,9 @@ async def run_gateway(
         runner = asyncio.create_task(manager.run(), name="ble-manager")
         waiter = asyncio.create_task((stop or asyncio.Event()).wait(), name="stop")
         while not runner.done() and not waiter.done():
-            await asyncio.wait({runner, waiter}, timeout=PROGRESS_INTERVAL_S)
+            await asyncio.wait(
+                {runner, waiter}, timeout=PROGRESS_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED
+            )
             _log_progress(manager, publisher)
         runner.cancel()
         waiter.cancel()

@@ -186,6 +186,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     stem = (
         f"evaluation-{args.split}"
         + ("" if profile is DetectionProfile.BALANCED else f"-{profile}")
+        + ("-rules-only" if args.rules_only else "")
         + _without_suffix(without)
     )
     report = markdown_report(result, header) + "\n" + intervals_markdown(headline["ci95"])
