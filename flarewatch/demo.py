@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import tempfile
 import time
@@ -115,12 +116,16 @@ def _start_broker(stack: contextlib.ExitStack, choice: str, data_dir: Path) -> t
 
 
 def _settings(args: argparse.Namespace, broker_url: str, data_dir: Path) -> Settings:
+    # An instance name of its own, so that on a broker a running service uses too (--mqtt-url)
+    # the demo's clients never take over the service's sessions, nor another demo's.
+    instance = f"demo-{secrets.token_hex(4)}"
     overrides: dict[str, Any] = {
         "environment": "demo",
-        "mqtt": {"url": broker_url},
+        "mqtt": {"url": broker_url, "client_id": f"flarewatch-{instance}-gateway"},
         "service": {
             "database_url": f"sqlite:///{data_dir / 'flarewatch.sqlite3'}",
             "api_port": free_port(),
+            "instance": instance,
         },
         "collector": {"gateway_id": GATEWAY_ID, "outbox_path": data_dir / "outbox.sqlite3"},
     }
@@ -201,11 +206,12 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
         episodes=[] if args.ble_sim else [EpisodeScript("p1", EpisodeKind.FLUSH, flush_onset_ms)],
     )
     view = LatestVitalsProcessor()
-    runtime = AlertingRuntime(settings)
+    # Clean sessions: a demo leaves no session queueing samples on a shared broker after it ends.
+    runtime = AlertingRuntime(settings, persistent_mqtt=False)
     _register_patients(runtime, cohort)
     runtime.start()
     ingest = IngestService.from_settings(
-        settings, processor=ProcessorChain([view, runtime.processor])
+        settings, processor=ProcessorChain([view, runtime.processor]), persistent=False
     )
     result = DemoResult(
         broker=broker_kind, store=ingest.store.name, flush_patient=None if args.ble_sim else "p1"

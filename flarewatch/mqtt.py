@@ -73,13 +73,19 @@ class BrokerAddress:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
-def make_client(settings: MqttSettings, client_id: str) -> tuple[mqtt.Client, BrokerAddress]:
-    """A persistent-session MQTT 3.1.1 client with credentials and TLS, and where to connect."""
+def make_client(
+    settings: MqttSettings, client_id: str, *, persistent: bool = True
+) -> tuple[mqtt.Client, BrokerAddress]:
+    """A persistent-session MQTT 3.1.1 client with credentials and TLS, and where to connect.
+
+    ``persistent=False`` (a throw-away client such as the demo's) asks for a clean session, so
+    the broker keeps nothing for it once it disconnects.
+    """
     address = BrokerAddress.from_settings(settings)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        clean_session=False,
+        clean_session=not persistent,
         protocol=MQTTProtocolVersion.MQTTv311,
     )
     if settings.username is not None:

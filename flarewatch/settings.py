@@ -53,7 +53,11 @@ class MqttSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (system CAs if unset)")
-    client_id: str | None = Field(None, description="fixed client id; derived from role if unset")
+    client_id: str | None = Field(
+        None,
+        description="a gateway's fixed client id (else flarewatch-gateway-{gateway_id}); the "
+        "service's ids come from service.instance",
+    )
     keepalive_s: int = Field(30, ge=5, le=3600)
 
     @field_validator("url")
@@ -108,6 +112,18 @@ class ServiceSettings(BaseModel):
         description="per-patient detector baselines, saved every minute and restored on start; "
         "default: detector-state.json next to a SQLite database_url, else var/",
     )
+    instance: str = Field(
+        "service",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",
+        description="name of this service on the broker: its MQTT client ids are "
+        "flarewatch-{instance}-ingest and flarewatch-{instance}-alerts. Two services sharing a "
+        "broker need different names; keep it across restarts (the broker queues samples for "
+        "the service's session under that id)",
+    )
+
+    def mqtt_client_id(self, role: Literal["ingest", "alerts"]) -> str:
+        """The MQTT client id of one of this service's connections (stable for its session)."""
+        return f"flarewatch-{self.instance}-{role}"
 
     @model_validator(mode="after")
     def _key_from_file(self) -> ServiceSettings:

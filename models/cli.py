@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from flarewatch.payloads import Sample
+    from models.alarm import Alarm
     from models.bank import DetectorBank
 
 log = logging.getLogger(__name__)
@@ -162,16 +163,37 @@ def run_detect(args: argparse.Namespace) -> int:
     else:
         with _writing("--out", args.out), args.out.open("w", encoding="utf-8") as out:
             count = write_events(alarms, out)
-    kinds = Counter(a.kind.value for a in alarms if not a.resolved)
-    opened = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
     log.info(
-        "%d samples replayed, %d alarms (raised: %s; model %s)",
+        "%d samples replayed, %d alarm events written (%s; model %s)",
         len(frame),
         count,
-        opened,
+        raised_summary(alarms),
         bank.model_version,
     )
     return 0
+
+
+def raised_summary(alarms: list[Alarm]) -> str:
+    """What a replay raised, counted as ``--compare-profiles`` counts: episode onsets.
+
+    Onsets per kind (the anaphylaxis-like ones critical from the start in brackets), then the
+    escalations of episodes already open and the signal states, each named for what it is.
+    """
+    from models.alarm import AlarmKind, Severity, is_onset
+    from models.evaluation import SIGNAL_KINDS
+
+    raised = [a for a in alarms if not a.resolved]
+    onsets = [a for a in raised if is_onset(a)]
+    anaphylaxis = [a for a in onsets if a.kind is AlarmKind.ANAPHYLAXIS]
+    critical = sum(1 for a in anaphylaxis if a.severity is Severity.CRITICAL)
+    flush = sum(1 for a in onsets if a.kind is AlarmKind.FLUSH)
+    signal = Counter(a.kind.value for a in raised if a.kind in SIGNAL_KINDS)
+    escalations = len(raised) - len(onsets) - sum(signal.values())
+    states = ", ".join(f"{n} {kind}" for kind, n in sorted(signal.items())) or "none"
+    return (
+        f"onsets: {len(anaphylaxis)} anaphylaxis-like ({critical} critical), {flush} flush; "
+        f"escalations of an open episode: {escalations}; signal states: {states}"
+    )
 
 
 def _compare_profiles(

@@ -238,7 +238,8 @@ def write_comparison(
         out.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() + "\n")
     out.write(
         f"{comparison.samples:,} samples, {_wear(comparison.worn_s)} of wear replayed from an "
-        f"empty state (no alarm in the first {WARMUP_S / 60.0:.0f} min of wear"
+        f"empty state (counted: episode onsets, not escalations; no alarm in the first "
+        f"{WARMUP_S / 60.0:.0f} min of wear"
         + ("; * = the patient's profile" if current is not None else "")
         + ")\n"
     )

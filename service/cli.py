@@ -68,6 +68,12 @@ def run_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     broker = BrokerAddress.from_settings(settings.mqtt)
+    if settings.mqtt.client_id:
+        log.warning(
+            "mqtt.client_id is a gateway's setting and is ignored here: this service connects as "
+            "%s (set service.instance to tell services sharing a broker apart)",
+            settings.service.mqtt_client_id("ingest"),
+        )
     log.info("serving: broker %s, %s store", broker, ingest.store.name)
     ingest.start()
     while not stopping.wait(STATS_LOG_INTERVAL_S):

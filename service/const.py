@@ -20,9 +20,6 @@ INFLUX_CONNECT_TIMEOUT_S: Final = 3.0
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
 """Another process (demo live view, admin command) may briefly hold the write lock."""
 
-INGEST_CLIENT_ID: Final = "flarewatch-service-ingest"
-"""Fixed MQTT client id: the broker keeps the persistent session (and queues samples) under it."""
-
 INGEST_RECONNECT_MIN_S: Final = 1
 INGEST_RECONNECT_MAX_S: Final = 10
 """Broker reconnect backoff (paho doubles from the minimum). paho's default maximum of 120 s would

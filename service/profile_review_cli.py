@@ -32,7 +32,7 @@ from service.db.care_teams import get_patient
 from service.episode_labels_cli import CommandFactory
 from service.episodes.labels import reviewed_episodes
 from service.stores.base import SampleStore
-from service.stores.factory import create_store
+from service.stores.factory import STORE_SETTINGS_HINT, create_store, describe_store
 
 DEFAULT_DAYS: Final = 30.0
 """A month: what the personal profile's calibration remembers (CALIBRATION_MEMORY_S)."""
@@ -88,7 +88,8 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
     since_s = until_s - args.days * 86_400.0
     episodes = reviewed_episodes(session, patient.id, since_s, until_s)
     start_ms, end_ms = int(since_s * 1000), int(until_s * 1000)
-    store = create_store(load_settings(getattr(args, "config", None)))
+    settings = load_settings(getattr(args, "config", None))
+    store = create_store(settings)
     with store:
         store.prepare()
         with Progress(
@@ -114,7 +115,8 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
     if comparison.samples == 0:
         print(
             f"no stored samples of patient {patient.id} in the {args.days:g} days to "
-            f"{dt.datetime.fromtimestamp(until_s, dt.UTC):%Y-%m-%d %H:%MZ}",
+            f"{dt.datetime.fromtimestamp(until_s, dt.UTC):%Y-%m-%d %H:%MZ} in "
+            f"{describe_store(settings)}. {STORE_SETTINGS_HINT}",
             file=sys.stderr,
         )
         return 1

@@ -151,7 +151,33 @@ def test_replay_of_a_band_taken_off_reports_no_contact(tmp_path: Path, caplog) -
     out = tmp_path / "events.jsonl"
     assert main(["detect", "--input", str(rec), "--out", str(out)]) == 0
     assert [(e["kind"], e["resolved"]) for e in read_events(out)] == [("no_contact", False)]
-    assert "1 alarms (raised: 1 no_contact;" in caplog.text
+    assert (
+        "1 alarm events written (onsets: 0 anaphylaxis-like (0 critical), 0 flush; " in caplog.text
+    )
+    assert "escalations of an open episode: 0; signal states: 1 no_contact;" in caplog.text
+
+
+def test_detect_counts_what_compare_profiles_counts(tmp_path: Path, caplog) -> None:
+    """Both count episode onsets; an alarm of an episode already open is named an escalation."""
+    frame = pd.read_csv(STRESS_SESSION)
+    onset = float(frame["time_s"].iloc[0] + 25 * 60)
+    episode = Episode(AlarmKind.ANAPHYLAXIS, onset, 90.0, 20 * 60.0, 300.0, 0.5, 0.0, 120.0)
+    rec = write_csv(tmp_path / "rec.csv", inject(frame, [episode], np.random.default_rng(0)))
+    caplog.set_level("INFO", logger="models.cli")
+    out = tmp_path / "events.jsonl"
+    assert main(["detect", "--input", str(rec), "--out", str(out)]) == 0  # balanced
+    raised = [e for e in read_events(out) if e["kind"] == "anaphylaxis" and not e["resolved"]]
+    escalations = [e for e in raised if e["evidence"].get("onset") != 1.0]
+    assert escalations, "no escalation in this recording: the test would prove nothing"
+    table = tmp_path / "profiles.json"
+    assert main(["detect", "--input", str(rec), "--compare-profiles", "--out", str(table)]) == 0
+    rows = json.loads(table.read_text())["profiles"]
+    balanced = next(r for r in rows if r["profile"] == "balanced")
+    assert balanced["anaphylaxis"] == len(raised) - len(escalations)
+    assert (
+        f"onsets: {balanced['anaphylaxis']} anaphylaxis-like ({balanced['critical']} critical), "
+        f"{balanced['flush']} flush; escalations of an open episode: {len(escalations)};"
+    ) in caplog.text
 
 
 def test_an_output_that_cannot_be_written_fails_before_the_replay(tmp_path: Path, capsys) -> None:

@@ -27,7 +27,7 @@ from service.alerts import AlertManager
 from service.db import Database, Episode
 from service.episodes import EpisodeEngine
 from service.stores.base import SampleStore
-from service.stores.factory import create_store
+from service.stores.factory import create_store, describe_store
 from tests.test_models_detector import T0, make_samples
 
 KEY = "profile-review-test-key"
@@ -138,6 +138,13 @@ def test_profile_review_errors_are_clear(store: SampleStore, admin) -> None:
     assert code != 0 and "ISO 8601" in err
     code, out, err = admin("patient", "profiles", "p1", "--until", UNTIL, "--days", "1")
     assert code == 1 and out == "" and "no stored samples of patient p1" in err
+    settings = load_settings(None)
+    if settings.store.kind == "influx":  # the store read is named, where it is, no credentials
+        assert f"InfluxDB store at {settings.influx.url}, database " in err
+        assert repr(settings.influx.database) in err
+    else:
+        assert f"SQLite store {settings.store.sqlite_path}" in err
+    assert "FLAREWATCH_STORE__KIND" in err and "--config" in err
 
 
 def test_detect_compares_profiles_on_a_csv(tmp_path: Path, capsys) -> None:
@@ -178,3 +185,16 @@ def test_detect_compares_profiles_on_a_csv(tmp_path: Path, capsys) -> None:
     png = tmp_path / "alone.png"
     assert main(["detect", "--input", str(path), "--rules-only", "--plot", str(png)]) == 1
     assert "add --compare-profiles" in capsys.readouterr().err and not png.exists()
+
+
+def test_the_store_named_in_messages_never_shows_credentials(monkeypatch) -> None:
+    monkeypatch.setenv("FLAREWATCH_CONFIG", "")
+    settings = load_settings(
+        None,
+        influx={"url": "http://reader:hunter2-secret@db.example.org:8086", "database": "fw"},
+        store={"kind": "auto"},
+    )
+    assert (
+        describe_store(settings)
+        == "the InfluxDB store at http://db.example.org:8086, database 'fw'"
+    )

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from collector.outbox import Outbox, wall_clock_ms
-from collector.publisher import MqttPublisher
+from collector.publisher import MqttPublisher, PublisherStatus
 from collector.simulation.cohort import Cohort
 from collector.simulation.const import (
     DEFAULT_FLUSH_TIMEOUT_S,
@@ -182,8 +182,17 @@ def _summary(source: SimulatedSource, publisher: MqttPublisher) -> str:
     return (
         f"simulated {_fmt_time(source.progress.simulated_ms)}, generated "
         f"{source.progress.generated}, acked {status.acked_samples}, outbox pending "
-        f"{status.outbox.pending}, broker {'connected' if status.connected else 'DOWN'}"
+        f"{status.outbox.pending}, broker {broker_state(status)}"
     )
+
+
+def broker_state(status: PublisherStatus) -> str:
+    """``connected``, ``connecting`` before the first answer, or ``DOWN (why)`` once it failed."""
+    if status.connected:
+        return "connected"
+    if status.last_failure is not None:
+        return f"DOWN ({status.last_failure})"
+    return "reconnecting" if status.connects else "connecting"
 
 
 def _fmt_time(ms: int) -> str:
@@ -207,6 +216,5 @@ def _table(source: SimulatedSource, publisher: MqttPublisher) -> Table:
     table.add_row(
         "rejected / dropped", f"{status.outbox.rejected} / {status.outbox.dropped_over_budget}"
     )
-    broker = "connected" if status.connected else f"DOWN ({status.last_failure or 'connecting'})"
-    table.add_row("broker", f"{publisher.address} {broker}")
+    table.add_row("broker", f"{publisher.address} {broker_state(status)}")
     return table

@@ -56,3 +56,7 @@ VITALS_REFRESH_S: Final = 5.0
 
 ERROR_TEXT_MAX_CHARS: Final = 300
 """Delivery error texts kept in the audit trail are cut to this length."""
+
+SECRET_PART_MIN_CHARS: Final = 4
+"""Parts of a channel URL this long or longer are scrubbed from Apprise's log lines (shorter ones
+would match ordinary words; a token or password is longer)."""

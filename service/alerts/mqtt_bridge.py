@@ -21,17 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from flarewatch.errors import ContractError
 from flarewatch.mqtt import make_client
-from flarewatch.settings import MqttSettings
+from flarewatch.settings import MqttSettings, ServiceSettings
 from flarewatch.topics import ALERT_ACKS_SUBSCRIPTION, TopicKind, alerts_topic, parse_topic
 from service.alerts.errors import AlertingError
 from service.alerts.events import AlertEvent
 from service.alerts.manager import AlertManager
 from service.alerts.tokens import TokenAction
 from service.db.models import Alert
+from service.mqtt_link import BrokerLinkLog
 
 log = logging.getLogger(__name__)
 
-BRIDGE_CLIENT_ID: Final = "flarewatch-service-alerts"
 MAX_ACK_BYTES: Final = 2048
 """An acknowledgement is a token or an id: anything larger is rejected unread."""
 
@@ -67,17 +67,31 @@ def event_payload(event: AlertEvent) -> bytes:
 
 
 class MqttAlertBridge:
-    """Publishes alert events and turns MQTT acknowledgements into acknowledgements."""
+    """Publishes alert events and turns MQTT acknowledgements into acknowledgements.
+
+    ``client_id`` comes from ``service.instance`` (:meth:`ServiceSettings.mqtt_client_id`; the
+    default instance's if not given); ``persistent=False`` (the demo) leaves no session behind
+    on the broker.
+    """
 
     def __init__(
-        self, settings: MqttSettings, manager: AlertManager, client_id: str = BRIDGE_CLIENT_ID
+        self,
+        settings: MqttSettings,
+        manager: AlertManager,
+        client_id: str | None = None,
+        *,
+        persistent: bool = True,
     ) -> None:
+        client_id = client_id or ServiceSettings().mqtt_client_id("alerts")
         self.manager = manager
         self.rejected: Counter[str] = Counter()
         self.acked = 0
         self._connected = threading.Event()
-        self._client, self._address = make_client(settings, client_id)
+        self._client, self._address = make_client(settings, client_id, persistent=persistent)
+        self._link = BrokerLinkLog("alerts", self._address, client_id, log)
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._keepalive = settings.keepalive_s
 
@@ -97,6 +111,7 @@ class MqttAlertBridge:
         """Stop publishing and disconnect."""
         if self.publish in self.manager.listeners:
             self.manager.listeners.remove(self.publish)
+        self._link.closing()
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -106,12 +121,19 @@ class MqttAlertBridge:
             alerts_topic(event.patient_id), event_payload(event), qos=1, retain=True
         )
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
-            log.warning("alert bridge: broker refused connection: %s", reason)
+            self._link.refused(reason)
             return
+        self._link.connected(flags.session_present)
         client.subscribe(ALERT_ACKS_SUBSCRIPTION, qos=1)
         self._connected.set()
+
+    def _on_connect_fail(self, _client: mqtt.Client, _u: Any) -> None:
+        self._link.connect_failed()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._link.lost(reason)
 
     def _on_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         try:

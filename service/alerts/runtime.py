@@ -59,7 +59,11 @@ def _annotations(settings: Settings) -> InfluxAnnotations | None:
 
 
 class AlertingRuntime:
-    """Database, alert manager, escalation scheduler, MQTT bridge, ack API and processing hook."""
+    """Database, alert manager, escalation scheduler, MQTT bridge, ack API and processing hook.
+
+    ``persistent_mqtt=False`` (the demo) gives the MQTT bridge a clean session, so a throw-away
+    instance leaves nothing queued on a shared broker.
+    """
 
     def __init__(
         self,
@@ -69,6 +73,7 @@ class AlertingRuntime:
         notifier: Notifier | None = None,
         bank: AlarmSource | None = None,
         serve_api: bool = True,
+        persistent_mqtt: bool = True,
     ) -> None:
         service = settings.service
         self.db = Database(service.database_url, secret_key=service.secret_key.get_secret_value())
@@ -96,7 +101,14 @@ class AlertingRuntime:
         if self.annotations is not None:
             self.manager.listeners.append(self.annotations)
         self.bridge = (
-            MqttAlertBridge(settings.mqtt, self.manager) if settings.mqtt.url is not None else None
+            MqttAlertBridge(
+                settings.mqtt,
+                self.manager,
+                service.mqtt_client_id("alerts"),
+                persistent=persistent_mqtt,
+            )
+            if settings.mqtt.url is not None
+            else None
         )
         self._api: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None

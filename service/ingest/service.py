@@ -30,11 +30,10 @@ import paho.mqtt.client as mqtt
 from flarewatch.errors import ConfigError
 from flarewatch.mqtt import make_client
 from flarewatch.payloads import DeviceStatus, GatewayStatus
-from flarewatch.settings import MqttSettings, Settings
+from flarewatch.settings import MqttSettings, ServiceSettings, Settings
 from flarewatch.topics import SAMPLES_SUBSCRIPTION, STATUS_SUBSCRIPTION, deadletter_topic
 from service.const import (
     INGEST_BATCH_SAMPLES,
-    INGEST_CLIENT_ID,
     INGEST_PIPELINE_CYCLES,
     INGEST_QUEUE_MESSAGES,
     INGEST_RECONNECT_MAX_S,
@@ -52,6 +51,7 @@ from service.ingest.cycle import (
 from service.ingest.dedup import SeqWindow
 from service.ingest.stats import IngestCounters, IngestStats
 from service.ingest.store_retry import STORE_REFUSED, WriteOutcome, prepare_store, write_retrying
+from service.mqtt_link import BrokerLinkLog
 from service.processing import IngestCycle, NullProcessor, Processor
 from service.stores.base import EncodedWrite, SampleStore
 from service.stores.factory import create_store
@@ -68,7 +68,9 @@ class IngestService:
     ``start()`` returns at once (the store is prepared and the broker connected in the background),
     ``wait_ready()`` waits for the subscriptions, ``stats()`` is a snapshot of the counters and
     ``stop()`` flushes, acknowledges and disconnects. ``clock`` (UTC epoch seconds) drives the
-    contract's timestamp plausibility checks and the processing hook's ``now_ms``.
+    contract's timestamp plausibility checks and the processing hook's ``now_ms``. ``client_id``
+    defaults to the default service instance's; ``persistent=False`` (the demo) leaves no session
+    behind on the broker.
     """
 
     def __init__(
@@ -77,7 +79,8 @@ class IngestService:
         mqtt_settings: MqttSettings,
         *,
         processor: Processor | None = None,
-        client_id: str = INGEST_CLIENT_ID,
+        client_id: str | None = None,
+        persistent: bool = True,
         queue_size: int = INGEST_QUEUE_MESSAGES,
         batch_samples: int = INGEST_BATCH_SAMPLES,
         clock: Callable[[], float] = time.time,
@@ -87,7 +90,8 @@ class IngestService:
         self.store = store
         self.mqtt_settings = mqtt_settings
         self.processor = processor if processor is not None else NullProcessor()
-        self.client_id = client_id
+        self.client_id = client_id or ServiceSettings().mqtt_client_id("ingest")
+        self.persistent = persistent
         self.batch_samples = batch_samples
         self.clock = clock
         # None wakes the worker up for a stop
@@ -102,6 +106,7 @@ class IngestService:
         self._closing = threading.Event()
         self._subscribed = threading.Event()
         self._client: mqtt.Client | None = None
+        self._link: BrokerLinkLog | None = None
         self._worker: threading.Thread | None = None
         self._enqueued = 0
         self._acked = 0
@@ -114,13 +119,15 @@ class IngestService:
         *,
         processor: Processor | None = None,
         clock: Callable[[], float] = time.time,
+        persistent: bool = True,
     ) -> Self:
-        """An ingest with the store, broker and sizes the settings describe."""
+        """An ingest with the store, broker, client id and sizes the settings describe."""
         return cls(
             create_store(settings),
             settings.mqtt,
             processor=processor,
-            client_id=settings.mqtt.client_id or INGEST_CLIENT_ID,
+            client_id=settings.service.mqtt_client_id("ingest"),
+            persistent=persistent,
             queue_size=settings.service.queue_size,
             batch_samples=settings.influx.batch_size,
             clock=clock,
@@ -179,12 +186,17 @@ class IngestService:
     # -- MQTT callbacks (network thread) ----------------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        assert self._link is not None  # set before connecting
         if reason.is_failure:
-            log.error("broker refused the connection: %s (check credentials and ACLs)", reason)
+            self._link.refused(reason)
             return
-        log.info("connected to the broker (session present: %s)", flags.session_present)
+        self._link.connected(flags.session_present)
         self._counters.connected = True
         client.subscribe([(SAMPLES_SUBSCRIPTION, 1), (STATUS_SUBSCRIPTION, 1)])
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        if self._link is not None:
+            self._link.connect_failed()
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         if any(code.is_failure for code in codes):
@@ -195,8 +207,8 @@ class IngestService:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._counters.connected = False
-        if not self._closing.is_set():
-            log.warning("disconnected from the broker (%s); reconnecting", reason)
+        if not self._closing.is_set() and self._link is not None:
+            self._link.lost(reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         if self._closing.is_set():
@@ -264,9 +276,13 @@ class IngestService:
         return True
 
     def _connect(self) -> None:
-        client, address = make_client(self.mqtt_settings, self.client_id)
+        client, address = make_client(
+            self.mqtt_settings, self.client_id, persistent=self.persistent
+        )
+        self._link = BrokerLinkLog("ingest", address, self.client_id, log)
         client.manual_ack_set(True)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -279,6 +295,8 @@ class IngestService:
         client = self._client
         if client is not None:
             self._closing.set()
+            if self._link is not None:
+                self._link.closing()
             client.disconnect()  # queued behind the acknowledgements, so they are sent first
             client.loop_stop()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Final
+from urllib.parse import urlsplit
+
 from flarewatch.errors import ConfigError
 from flarewatch.settings import Settings
 from service.stores.base import SampleStore
@@ -13,6 +16,24 @@ def store_kind(settings: Settings) -> str:
     if kind == "auto":
         kind = "influx" if settings.influx.url else "sqlite"
     return kind
+
+
+STORE_SETTINGS_HINT: Final = (
+    "The store is chosen by FLAREWATCH_STORE__KIND (auto: InfluxDB if FLAREWATCH_INFLUX__URL is "
+    "set, else SQLite at FLAREWATCH_STORE__SQLITE_PATH): run this command with the service's "
+    "settings (its environment or --config)."
+)
+"""Where the store settings are, for messages of commands that read the store."""
+
+
+def describe_store(settings: Settings) -> str:
+    """Which store the settings select and where it is, without credentials (for messages)."""
+    if store_kind(settings) == "influx" and settings.influx.url is not None:
+        parts = urlsplit(settings.influx.url)
+        host = parts.hostname or ""
+        where = f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        return f"the InfluxDB store at {where}, database {settings.influx.database!r}"
+    return f"the SQLite store {settings.store.sqlite_path.resolve()}"
 
 
 def create_store(settings: Settings) -> SampleStore:
