@@ -16,25 +16,15 @@ import pandas as pd
 
 from models.alarm import Alarm, AlarmKind, is_onset
 from models.bank import DetectorBank
+from models.confounders import Context, confounders_at, context_exposure_days, fitbit_context
 from models.const import (
-    ACC_SD_ACTIVE_G,
-    ACC_SD_TAU_S,
-    ACTIVITY_SIGNAL_MEMORY_S,
-    EVAL_FITBIT_BLOCK_S,
     EVAL_MATCH_AFTER_END_S,
-    EVAL_MIN_EPISODE_SPACING_S,
-    EVAL_NIGHT_HOURS,
-    EVAL_ONSET_LEAD_S,
-    EVAL_ONSET_TAIL_S,
     EVAL_STRESS_FLUSH_COPIES,
-    EVAL_STRESS_ONSET_WINDOW_S,
     EVAL_STRESS_SURGE_COPIES,
-    GAP_RESET_S,
-    REST_AFTER_ACTIVITY_S,
 )
 from models.datasets import Recording
 from models.injection import Episode, draw_episode, inject
-from models.recording import worn_intervals_s
+from models.onsets import fitbit_onsets, stress_onset
 from models.replay import replay
 
 BankFactory = Callable[[], DetectorBank]
@@ -116,130 +106,6 @@ class EvaluationResult:
     sessions: dict[str, int] = field(default_factory=dict)
     candidates: list[tuple[Alarm, int]] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
-
-
-def rest_mask(frame: pd.DataFrame) -> np.ndarray:
-    """Rows with no steps or movement in the settling time before them."""
-    time_s = frame["time_s"].to_numpy(dtype="float64")
-    active = np.zeros(len(frame), dtype=bool)
-    if "steps" in frame:
-        active |= frame["steps"].fillna(0).to_numpy() > 0
-    if "acc_sd_g" in frame and frame["acc_sd_g"].notna().any():
-        # the detector's smoothing (SignalTracker): exponential, time constant ACC_SD_TAU_S
-        movement = (
-            frame["acc_sd_g"]
-            .ewm(
-                halflife=pd.Timedelta(seconds=ACC_SD_TAU_S * np.log(2.0)),
-                times=pd.to_datetime(frame["time_s"], unit="s"),
-                ignore_na=True,
-            )
-            .mean()
-        )
-        active |= movement.fillna(0).to_numpy() > ACC_SD_ACTIVE_G
-    active_times = time_s[active]
-    if not len(active_times):
-        return np.ones(len(frame), dtype=bool)
-    idx = np.searchsorted(active_times, time_s, side="right") - 1
-    last = np.where(idx >= 0, active_times[np.maximum(idx, 0)], -np.inf)
-    return np.asarray(time_s - last >= REST_AFTER_ACTIVITY_S)
-
-
-def _segments(time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end time of the wear segment (no gap >= GAP_RESET_S) of each row."""
-    breaks = np.flatnonzero(np.diff(time_s) >= GAP_RESET_S) + 1
-    starts = np.r_[0, breaks]
-    ends = np.r_[breaks - 1, len(time_s) - 1]
-    seg = np.searchsorted(starts, np.arange(len(time_s)), side="right") - 1
-    return time_s[starts][seg], time_s[ends][seg]
-
-
-def fitbit_onsets(frame: pd.DataFrame, rng: np.random.Generator) -> list[float]:
-    """Random at-rest onsets, one per 8 h block where wear allows, at least 4 h apart."""
-    has_hr = frame["hr_bpm"].notna().to_numpy()
-    time_s = frame["time_s"].to_numpy(dtype="float64")
-    seg_start, seg_end = _segments(time_s[has_hr])
-    ok = (
-        (time_s[has_hr] - seg_start >= EVAL_ONSET_LEAD_S)
-        & (seg_end - time_s[has_hr] >= EVAL_ONSET_TAIL_S)
-        & rest_mask(frame)[has_hr]
-    )
-    candidates = time_s[has_hr][ok]
-    if not len(candidates):
-        return []
-    blocks = ((candidates - time_s[0]) // EVAL_FITBIT_BLOCK_S).astype(int)
-    onsets: list[float] = []
-    for block in np.unique(blocks):
-        choices = candidates[blocks == block]
-        onset = float(choices[rng.integers(len(choices))])
-        if not onsets or onset - onsets[-1] >= EVAL_MIN_EPISODE_SPACING_S:
-            onsets.append(onset)
-    return onsets
-
-
-def stress_onset(frame: pd.DataFrame, rng: np.random.Generator) -> float | None:
-    """A random at-rest onset 20-42 min into a stress-predict session."""
-    time_s = frame["time_s"].to_numpy(dtype="float64")
-    rel = time_s - time_s[0]
-    low, high = EVAL_STRESS_ONSET_WINDOW_S
-    ok = (rel >= low) & (rel <= high) & rest_mask(frame) & frame["hr_bpm"].notna().to_numpy()
-    choices = time_s[ok]
-    return float(choices[rng.integers(len(choices))]) if len(choices) else None
-
-
-def fitbit_context(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The free-living context of every row: night or day, after exercise, steps counted."""
-    times = frame["time_s"].to_numpy(dtype="float64")
-    steps = frame["steps"].fillna(0).to_numpy() if "steps" in frame else np.zeros(len(frame))
-    prefix = np.concatenate([[0.0], np.cumsum(steps)])
-    upto = np.arange(1, len(times) + 1)
-
-    def steps_within(seconds: float) -> np.ndarray:
-        """Steps in (t - seconds, t] for every row t."""
-        since = np.searchsorted(times, times - seconds, side="right")
-        return np.asarray(prefix[upto] - prefix[since])
-
-    hours = (times % 86_400 // 3600).astype(int)
-    return {
-        "time": np.where(np.isin(hours, list(EVAL_NIGHT_HOURS)), "night", "day"),
-        "exercise": np.where(
-            steps_within(30 * 60.0) >= 500, "after exercise", "no recent exercise"
-        ),
-        # a day without a single step: the band (or its export) stopped counting them
-        "steps": np.where(steps_within(ACTIVITY_SIGNAL_MEMORY_S) > 0, "counted", "none for a day"),
-    }
-
-
-Context = dict[str, np.ndarray]
-"""Labels of every row of one recording per context name (see :func:`fitbit_context`)."""
-
-
-def confounders_at(
-    recording: Recording, frame: pd.DataFrame, time_s: float, context: Context | None = None
-) -> dict[str, str]:
-    """Context of a moment: stress phase, or the free-living context of its row.
-
-    ``context`` is ``fitbit_context(frame)`` when the caller has it (computed once per recording).
-    """
-    row = int(np.searchsorted(frame["time_s"].to_numpy(), time_s, side="right")) - 1
-    row = max(row, 0)
-    if recording.source == "stress_predict":
-        phase = str(frame["phase"].iloc[row]) if "phase" in frame else ""
-        return {"phase": phase or "unlabelled"}
-    labels_by_name = fitbit_context(frame) if context is None else context
-    return {name: str(labels[row]) for name, labels in labels_by_name.items()}
-
-
-def context_exposure_days(frame: pd.DataFrame, context: Context | None = None) -> dict[str, float]:
-    """Days of wear in each free-living context (``"time = night"`` ...), as Recording.days counts.
-
-    A false-alarm rate within a context divides by the time spent in it, not by all the days.
-    """
-    dt = worn_intervals_s(frame["time_s"].to_numpy())
-    out: dict[str, float] = {}
-    for name, labels in (fitbit_context(frame) if context is None else context).items():
-        for value in np.unique(labels):
-            out[f"{name} = {value}"] = float(dt[labels == value].sum()) / 86_400.0
-    return out
 
 
 def run_recording(

@@ -19,6 +19,7 @@ from models.artifacts import (
     save_confirmer,
 )
 from models.confirm import Confirmer
+from models.confounders import confounders_at, context_exposure_days
 from models.const import (
     EVAL_SIGNAL_LONG_S,
     INJECT_FLUSH_TEMP_RISE_C,
@@ -33,18 +34,16 @@ from models.evaluation import (
     EpisodeOutcome,
     EvaluationResult,
     FalseAlarm,
-    confounders_at,
-    context_exposure_days,
     episode_window,
     evaluate_stress,
     evaluation_streams,
-    fitbit_onsets,
     record_false_alarms,
     replay_with_snapshots,
 )
 from models.evaluation_cli import rules_only_bank
 from models.injection import Episode, draw_episode, inject
 from models.metrics import false_alarm_table, markdown_report, summary, wearer_table
+from models.onsets import fitbit_onsets
 from models.recording import iter_samples
 from models.replay import replay
 from models.tradeoff import tradeoff_point
