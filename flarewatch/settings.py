@@ -112,6 +112,12 @@ class ServiceSettings(BaseModel):
         description="per-patient detector baselines, saved every minute and restored on start; "
         "default: detector-state.json next to a SQLite database_url, else var/",
     )
+    confirmer_path: Path | None = Field(
+        None,
+        description="the detectors' learned confirmer (.skops); default: the one released with "
+        "flarewatch. One trained on your own labelled episodes: `flarewatch evaluate --train "
+        "--labels labels.jsonl --model PATH`",
+    )
     instance: str = Field(
         "service",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",

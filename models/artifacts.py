@@ -51,7 +51,9 @@ def load_confirmer(path: Path) -> Confirmer:
     raises ArtifactError with what is wrong, never an error from deep inside the loader.
     """
     if not path.is_file():
-        raise ArtifactError(path, "file not found; run `flarewatch evaluate --train` to build it")
+        raise ArtifactError(
+            path, "file not found; build one with `flarewatch evaluate --train --model PATH`"
+        )
     try:
         untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in TRUSTED_TYPES]
     except Exception as exc:  # skops raises many kinds on a corrupt zip
@@ -80,7 +82,7 @@ def _confirmer_from(payload: object, path: Path) -> Confirmer:
         raise ArtifactError(
             path,
             f"built for rules {payload['rules_version']!r}, these are {MODEL_VERSION!r}: "
-            "retrain it with `flarewatch evaluate --train`",
+            "retrain it with `flarewatch evaluate --train --model PATH`",
         )
     features = payload["features"]
     if not isinstance(features, list) or tuple(features) != FEATURES:

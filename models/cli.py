@@ -89,7 +89,13 @@ def add_commands(subparsers: Any) -> None:
         "(JSONL from 'flarewatch admin episode export-labels')",
     )
     evaluate.add_argument("--rules-only", action="store_true", help="evaluate without confirmer")
-    evaluate.add_argument("--model", type=Path, default=None, help="confirmer artifact to use")
+    evaluate.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="confirmer artifact to evaluate (default: the released one); with --train, where "
+        "the new one and its MODEL_CARD.md are written (required then)",
+    )
     _profile_argument(evaluate, "detection profile to evaluate (reports get its name as suffix)")
     evaluate.add_argument(
         "--without",

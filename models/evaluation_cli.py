@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TimeRemainingColumn
 
-from models.artifacts import ARTIFACT_DIR, CONFIRMER_FILE, default_bank, save_confirmer
+from models.artifacts import default_bank, save_confirmer
 from models.bank import DetectorBank
 from models.confirm import Confirmer
 from models.const import MODEL_VERSION, TRADEOFF_SURGE_SETTINGS
@@ -127,11 +127,17 @@ def evaluate_command(args: argparse.Namespace) -> int:
     out: Path = args.out
     limits = {"max_fitbit_days": args.max_fitbit_days, "max_sessions": args.max_sessions}
     without = _without(args)
-    model_path: Path = args.model or ARTIFACT_DIR / CONFIRMER_FILE
     training_info = None
     confirmer: Confirmer | None = None
     if args.labels is not None and not args.train:
         console.print("[red]--labels trains the confirmer: use it with --train[/red]")
+        return 2
+    if args.train and args.model is None:
+        console.print(
+            "[red]--train writes a new confirmer and its model card: say where with --model "
+            "PATH (the service reads it from service.confirmer_path; to replace the released one "
+            "in a source checkout: --model models/artifacts/confirmer.skops)[/red]"
+        )
         return 2
     if args.train:
         real = load_labelled_onsets(args.labels) if args.labels is not None else None
@@ -153,8 +159,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
                 **real.counts(),
             }
             console.print(f"real labelled onsets: {training_info['real_labels']}")
-        save_confirmer(confirmer, model_path, {"seed": args.seed, **training_info})
-        console.print(f"saved {model_path} (threshold {confirmer.threshold:.3f})")
+        save_confirmer(confirmer, args.model, {"seed": args.seed, **training_info})
+        console.print(f"saved {args.model} (threshold {confirmer.threshold:.3f})")
 
     profile = DetectionProfile(args.profile)
 
@@ -208,7 +214,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     plot_delays(result, out / "img" / f"{stem}-delays.png")
     plot_wearers(result, out / "img" / f"{stem}-wearers.png")
     if training_info is not None and confirmer is not None:
-        card = model_path.with_name("MODEL_CARD.md")
+        card = args.model.with_name("MODEL_CARD.md")
         write_model_card(card, confirmer.version, training_info, headline)
     console.print_json(json.dumps(headline))
     console.print(f"report written to {out / f'{stem}.md'}")

@@ -103,7 +103,7 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
             spans = -(-(end_ms - start_ms) // READ_SPAN_MS)
             task = progress.add_task("replaying under every profile", total=spans)
             comparison = compare_profiles(
-                default_bank(),
+                default_bank(confirmer_path=settings.service.confirmer_path),
                 stored_batches(
                     store,
                     patient.id,

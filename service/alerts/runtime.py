@@ -85,7 +85,10 @@ class AlertingRuntime:
         )
         self.scheduler = EscalationScheduler(self.manager, notifier or AppriseNotifier())
         self.engine = EpisodeEngine(self.manager)
-        detectors = bank if bank is not None else default_bank()
+        detectors = (
+            bank if bank is not None else default_bank(confirmer_path=service.confirmer_path)
+        )
+        log.info("detectors: model %s", detectors.model_version)
         checkpoint = DetectorCheckpoint(detector_state_path(settings))
         checkpoint.restore(detectors)
         # Profiles are applied after the restore, so a switched detector keeps its baselines.

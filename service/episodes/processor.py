@@ -57,6 +57,11 @@ class AlarmSource(Checkpointable, Protocol):
         """Alarms that only the passing of time raises (no data)."""
         ...
 
+    @property
+    def model_version(self) -> str:
+        """The detectors' version, stamped on every alarm they raise."""
+        ...
+
 
 class AlertingProcessor(Processor):
     """Detectors → episodes → alerts, run on the ingest worker thread."""
