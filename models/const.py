@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.10.0"
+MODEL_VERSION: Final = "fw-detect-1.11.0"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -268,6 +268,40 @@ TEMP_PEAK_DECAY_C_PER_MIN: Final = FLUSH_TEMP_SLOPE_C_PER_MIN
 """The recent skin-temperature peak forgets at the flush warming slope: a skin cooling slower than
 a flush warms never falls from it, so only a real cooling counts (1.10; 0.05 degC/min lost 1-7
 tuning flushes at the falls measured)."""
+
+# --- flush on a cooling skin: warming above the skin's own recent trend (1.11) ------------------
+FLUSH_TREND_RISE_C: Final = 0.6
+"""A second flush path, for flushes on a skin that was cooling (through a stress task, after a
+warm room): the 30-s skin temperature 0.6 degC above the straight line through its own course
+5-10 min ago, extrapolated to now. Against that line a +0.6-1 degC flush stands out although its
+warming over the cooling never reaches FLUSH_TEMP_SLOPE_C_PER_MIN (57 of the 66 tuning misses of
+1.10). Real re-warmings after stress reach 0.4-1.6 degC above the line too: the heart-rate and
+slope conditions below and the hold tell them apart (docs/evaluation-history.md, 1.11)."""
+
+FLUSH_TREND_HR_RISE_FRAC: Final = 0.05
+"""... with the two-minute heart rate 5 % above its own value FLUSH_TREND_LAG_S ago and not below
+its reference (a re-warming after stress comes with the heart slowing as the person relaxes)."""
+
+FLUSH_TREND_SLOPE_C_PER_MIN: Final = 0.06
+"""... and the skin still warming by 0.06 degC/min. The binding guard: at 0.04 the closest real
+session (S35, skin and heart swinging together every 8-10 min) alarms and its open episode hides
+15 injected flushes."""
+
+FLUSH_TREND_HOLD_S: Final = 60.0
+"""... all of it for a minute before the flush latch's own FLUSH_PERSIST_S, 90 s in all: the
+up-swings of sessions whose skin and heart oscillate together last 1-3 min (60 s in all added
+three tuning false alarms)."""
+
+FLUSH_TREND_LAG_S: Final = 300.0
+"""The skin's trend is fitted to its course from FLUSH_TREND_LAG_S + FLUSH_TREND_FIT_S to
+FLUSH_TREND_LAG_S ago, so a flush rising over the last minutes is not yet in it."""
+
+FLUSH_TREND_FIT_S: Final = 300.0
+"""Span of the trend fit (5 min of 30-s snapshots)."""
+
+FLUSH_TREND_SNAPSHOT_S: Final = 30.0
+"""The trend keeps one snapshot of the 30-s skin temperature and the two-minute heart rate per
+30 s, over the last FLUSH_TREND_LAG_S + FLUSH_TREND_FIT_S (about 22 snapshots, 0.7 KiB saved)."""
 
 # --- episodes ---------------------------------------------------------------------------------
 RELEASE_PERSIST_S: Final = 10 * 60.0

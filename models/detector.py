@@ -44,6 +44,7 @@ from models.episodes import EpisodeLatch, LatchState
 from models.errors import ModelError
 from models.features import SignalTracker
 from models.flush_rules import FlushRules
+from models.skin_trend import SkinTrend
 from models.state_checks import check_state_fields, check_state_value
 from models.surge_rules import SurgeRules
 
@@ -57,6 +58,7 @@ _SCALAR_STATE: dict[str, str] = {
     "recovery_score": "float",
     "surge_time_s": "float | None",
     "still_reported": "bool",
+    "flush_trend_since_s": "float | None",
 }
 """The detector's own state entries (besides the dataclasses) and what each must hold."""
 
@@ -65,6 +67,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
     """Flush, anaphylaxis-like and signal-state detection for one patient (rules, no learning).
 
     Parameters are the thresholds of the rules above (defaults in :mod:`models.const`);
+    ``flush_trend`` switches the flush path over the skin's own trend (1.11) on or off;
     ``surge_target_per_day`` calibrates the surge evidence per patient to that many false alarms
     a day (``None``, the default: the fixed ``surge_score_frac_s``). The calibration counts are
     kept either way, so a patient switched to a calibrated profile starts with their history.
@@ -86,6 +89,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         flush_hr_rise_frac: float = FLUSH_HR_RISE_FRAC,
         flush_max_fall_c: float = FLUSH_MAX_FALL_C,
         flush_persist_s: float = FLUSH_PERSIST_S,
+        flush_trend: bool = True,
         no_data_after_s: float = NO_DATA_AFTER_S,
     ) -> None:
         self.patient_id = patient_id
@@ -100,6 +104,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         self.flush_hr_rise_frac = flush_hr_rise_frac
         self.flush_max_fall_c = flush_max_fall_c
         self.flush_persist_s = flush_persist_s
+        self.flush_trend = flush_trend
         self.no_data_after_s = no_data_after_s
 
     # -- state (created lazily: no work in __init__) ------------------------------------------
@@ -109,6 +114,8 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
             self.surge = EpisodeLatch()
             self.calibration = EvidenceCalibration()
             self.flush = EpisodeLatch()
+            self.skin_trend = SkinTrend()
+            self.flush_trend_since_s: float | None = None
             self.no_data_alarmed = False
             self.no_contact_since_s: float | None = None
             self.no_contact_alarmed = False
@@ -123,7 +130,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         """Learned state as plain JSON-able data (baselines, latches, signal states)."""
         self._ensure_state()
         state = super().state_dict()
-        for key in ("tracker", "surge", "flush", "calibration"):
+        for key in ("tracker", "surge", "flush", "calibration", "skin_trend"):
             state[key] = dataclasses.asdict(getattr(self, key))
         return state
 
@@ -135,11 +142,14 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
             tracker = SignalTracker(**state.pop("tracker", None) or {})
             # states saved before 1.6 have no calibration: it starts afresh
             calibration = EvidenceCalibration(**state.pop("calibration", None) or {})
+            # states saved before 1.11 have no skin trend: it fills within ten minutes
+            skin_trend = SkinTrend(**state.pop("skin_trend", None) or {})
             latches = {k: EpisodeLatch(**(state.pop(k, None) or {})) for k in ("surge", "flush")}
             for latch in latches.values():
                 latch.state = LatchState(latch.state)
                 check_state_fields(latch)
             check_state_fields(calibration)
+            check_state_fields(skin_trend)
             for key, value in state.items():
                 if key not in _SCALAR_STATE:
                     raise ValueError(f"saved state has an unknown entry {key!r}")
@@ -153,6 +163,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         super()._import_state(state)
         self.tracker = tracker
         self.calibration = calibration
+        self.skin_trend = skin_trend
         self.surge, self.flush = latches["surge"], latches["flush"]
 
     @property
