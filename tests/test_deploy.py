@@ -19,6 +19,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,21 @@ def test_image_entrypoint_and_user_match_the_documented_steps() -> None:
     )
     assert owner == (uid, uid)
     assert '--uid "$FLAREWATCH_UID"' in dockerfile and "USER flarewatch" in dockerfile
+
+
+def test_image_copies_every_file_the_package_build_reads() -> None:
+    """``pip install .`` in the image reads the readme and the licence files pyproject names:
+    each must be copied before it (a missing one fails the image build, which no test here runs)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    before_install = dockerfile[: dockerfile.index("RUN pip install")]
+    copied = {
+        name
+        for line in re.findall(r"^COPY (.+)$", before_install, re.MULTILINE)
+        for name in line.split()[:-1]
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {project["readme"], "pyproject.toml", *project.get("license-files", [])}
+    assert needed <= copied, f"not copied before pip install: {sorted(needed - copied)}"
 
 
 # -- the broker container reads secrets it could not read where they are mounted --------------
