@@ -81,6 +81,14 @@ RECONNECT_DNS_DELAY_S: Final = 5.0
 RECONNECT_JITTER_FRACTION: Final = 0.2
 """Random spread of each delay (± this share), so many gateways do not reconnect in lockstep."""
 
+SHORT_SESSION_S: Final = 10.0
+"""A session the broker closes sooner than this after accepting it does not reset the reconnect
+backoff. Two gateways sharing one client id take the session from each other at once: with the
+backoff reset on every accepted connection they would reconnect four times a second for good."""
+
+SHORT_SESSIONS_WARN_AFTER: Final = 3
+"""Short sessions in a row before the gateway says why (once per streak, not at every drop)."""
+
 SHUTDOWN_FLUSH_TIMEOUT_S: Final = 5.0
 """On a clean stop, wait this long for in-flight batches to be acknowledged before disconnecting."""
 

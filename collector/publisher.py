@@ -43,21 +43,11 @@ from collector.const import (
 from collector.device_status import DeviceStatusBoard
 from collector.errors import PublisherError, loggable
 from collector.mqtt_connection import build_client, connect_session, gateway_status_payload
-from collector.mqtt_reconnect import (
-    ConnectFailure,
-    advice,
-    classify_connack,
-    reconnect_delay_s,
-)
-from collector.outbox import (
-    AppendResult,
-    DeviceGroup,
-    Outbox,
-    OutboxStats,
-    wall_clock_ms,
-)
+from collector.mqtt_reconnect import ConnectFailure, advice, classify_connack, reconnect_delay_s
+from collector.outbox import AppendResult, DeviceGroup, Outbox, OutboxStats, wall_clock_ms
 from collector.publish_window import PublishWindow
 from collector.round_retry import RoundRetry
+from collector.session_watch import SessionWatch
 from collector.sources.base import Reading
 from flarewatch import topics
 from flarewatch.lifecycle import StartStop
@@ -115,6 +105,7 @@ class MqttPublisher(StartStop):
         self._max_reconnect_delay_s = max_reconnect_delay_s
         self._inflight_limit = inflight_messages
         self._rng = random.Random(jitter_seed)
+        self._session_watch = SessionWatch(self.client_id)
         self._status_topic = topics.gateway_status_topic(gateway_id)
         self.devices = DeviceStatusBoard(gateway_id, clock_ms, monotonic_s)
         self._client: mqtt.Client | None = None
@@ -241,6 +232,7 @@ class MqttPublisher(StartStop):
         if failure is None:
             self._session_up = self._just_connected = True
             self._connects += 1
+            self._session_watch.opened(self._monotonic_s())
             log.info("connected to MQTT broker %s as %s", self.address, self.client_id)
         else:
             self._connect_failure = failure
@@ -288,6 +280,7 @@ class MqttPublisher(StartStop):
                     failure = ConnectFailure.TIMEOUT  # TCP up but no CONNACK
             if failure is not None:
                 self._session_up = False
+                self._session_watch.closed(self._monotonic_s())
                 self._connect_failure = None
                 need_connect = True
                 attempt += 1
@@ -301,7 +294,8 @@ class MqttPublisher(StartStop):
                 log.debug("MQTT connection failed (%s); retrying in %.2f s", failure, delay)
                 self._stopping.wait(delay)
             elif self._session_up:
-                attempt = 0
+                if self._session_watch.settled(self._monotonic_s()):
+                    attempt = 0  # not after a short session: see collector.session_watch
                 self._guarded_round(client)
         self._shutdown(client)
 
