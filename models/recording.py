@@ -152,8 +152,15 @@ def _layout(path: Path) -> _Layout:
                 header = line
                 break
         first = next((line for line in stream if line.strip()), "")
+    raw = [n.strip() for n in next(csv.reader([header]), [])]
+    if "time_s" not in raw and any("time_s" in n for n in raw):  # "time_s;hr_bpm" as one name
+        raise RecordingError(
+            path,
+            "the header names no 'time_s' column: is the file not "
+            "comma-separated? (semicolons and tabs are not read)",
+        )
     names: list[str] = []
-    for i, name in enumerate(n.strip() for n in next(csv.reader([header]), [])):
+    for i, name in enumerate(raw):
         names.append(name if name in _CONTRACT and name not in names else f"{_IGNORED}{i}")
     width = len(names)
     overflow = max(first.rstrip("\r\n").count(",") + 1 - width, 0) + 1

@@ -87,6 +87,8 @@ def test_bad_cells_and_rows_are_counted_not_fatal(tmp_path: Path, caplog) -> Non
     ("content", "message"),
     [
         ("hr_bpm\n70\n", "no 'time_s' column"),
+        ("time_s;hr_bpm\n1700000000;70\n", "is the file not comma-separated"),
+        ("time_s\thr_bpm\n1700000000\t70\n", "is the file not comma-separated"),
         ("time_s,foo\n1700000000,1\n", "no vital column"),
         ("time_s,hr_bpm\nnope,70\n", "no row with a valid time_s"),
     ],
