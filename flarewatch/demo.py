@@ -33,7 +33,7 @@ from collector.simulation.cohort import Cohort
 from collector.simulation.driver import SimulatedSource
 from collector.simulation.episodes import EpisodeKind, EpisodeScript
 from collector.virtual.control import WorldProcess
-from flarewatch import __version__
+from flarewatch import __version__, cli_types
 from flarewatch.demo_view import DemoResult, LiveView, report
 from flarewatch.embedded_broker import EmbeddedBroker
 from flarewatch.errors import ConfigError
@@ -72,16 +72,27 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "store (SQLite unless --influx-url), N simulated patients (one has a flush) and the "
         "service with detection and episodes. Ctrl-C stops cleanly.",
     )
-    cmd.add_argument("--patients", type=int, default=5, help="simulated patients (default 5)")
-    cmd.add_argument("--duration", type=float, default=None, help="seconds to run (default: ∞)")
-    cmd.add_argument("--speed", type=float, default=1.0, help="simulated s per real s (default 1)")
+    cmd.add_argument(
+        "--patients", type=cli_types.positive_int, default=5, help="simulated patients (default 5)"
+    )
+    cmd.add_argument(
+        "--duration", type=cli_types.positive, default=None, help="seconds to run (default: ∞)"
+    )
+    cmd.add_argument(
+        "--speed",
+        type=cli_types.non_negative,
+        default=1.0,
+        help="simulated s per real s (default 1)",
+    )
     cmd.add_argument(
         "--flush-at",
-        type=float,
+        type=cli_types.non_negative,
         default=None,
         help=f"simulated seconds until p1's flush (default {FLUSH_AT_S:.0f}, or half the run)",
     )
-    cmd.add_argument("--seed", type=int, default=1, help="random seed of the patients (default 1)")
+    cmd.add_argument(
+        "--seed", type=cli_types.seed, default=1, help="random seed of the patients (default 1)"
+    )
     cmd.add_argument("--mqtt-url", help="use this broker instead of starting one")
     cmd.add_argument("--influx-url", help="store in this InfluxDB instead of SQLite")
     cmd.add_argument(

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flarewatch import cli_types
 from flarewatch.errors import ConfigError
 from models.const import SENSOR_COLUMNS
 from models.profiles import DetectionProfile
@@ -68,15 +69,21 @@ def add_commands(subparsers: Any) -> None:
     )
     evaluate.add_argument("--data", type=Path, default=None, help="recordings folder")
     evaluate.add_argument("--out", type=Path, default=Path("docs"), help="report folder")
-    evaluate.add_argument("--seed", type=int, default=20261125, help="random seed")
+    evaluate.add_argument("--seed", type=cli_types.seed, default=20261125, help="random seed")
     evaluate.add_argument(
         "--split", choices=("holdout", "tuning", "all"), default="holdout", help="subjects to use"
     )
     evaluate.add_argument(
-        "--max-fitbit-days", type=float, default=None, help="cap days per Fitbit user (quick runs)"
+        "--max-fitbit-days",
+        type=cli_types.positive,
+        default=None,
+        help="cap days per Fitbit user (quick runs)",
     )
     evaluate.add_argument(
-        "--max-sessions", type=int, default=None, help="cap stress-predict sessions (quick runs)"
+        "--max-sessions",
+        type=cli_types.positive_int,
+        default=None,
+        help="cap stress-predict sessions (quick runs)",
     )
     evaluate.add_argument(
         "--train", action="store_true", help="train the confirmer on the tuning split and save it"

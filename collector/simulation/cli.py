@@ -29,7 +29,7 @@ from collector.simulation.const import (
 from collector.simulation.driver import SimulatedSource
 from collector.simulation.episodes import parse_episode
 from collector.simulation.profile import patient_id_for
-from flarewatch import __version__
+from flarewatch import __version__, cli_types
 from flarewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,19 @@ def add_simulate_commands(
             "through the durable outbox, like a gateway would. Time can be accelerated."
         ),
     )
-    cmd.add_argument("--patients", type=int, default=5, help="number of patients (default 5)")
+    cmd.add_argument(
+        "--patients", type=cli_types.positive_int, default=5, help="number of patients (default 5)"
+    )
     cmd.add_argument("--mqtt-url", default=None, help="broker, e.g. mqtt://127.0.0.1:1883")
     cmd.add_argument(
         "--speed",
-        type=float,
+        type=cli_types.non_negative,
         default=1.0,
         help="simulated seconds per real second; 0 = as fast as possible (default 1)",
     )
-    cmd.add_argument("--duration", type=float, default=None, help="simulated seconds to run")
+    cmd.add_argument(
+        "--duration", type=cli_types.positive, default=None, help="simulated seconds to run"
+    )
     cmd.add_argument(
         "--episode",
         action="append",
@@ -63,7 +67,7 @@ def add_simulate_commands(
         metavar="PATIENT:KIND:AT_S",
         help="scripted episode, e.g. p1:flush:60 or 2:anaphylaxis:300 (repeatable)",
     )
-    cmd.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    cmd.add_argument("--seed", type=cli_types.seed, default=1, help="random seed (default 1)")
     cmd.add_argument("--outbox", type=Path, default=None, help="outbox file (default from config)")
     cmd.add_argument("--gateway-id", default=None, help="gateway id (default from config)")
     cmd.add_argument(
@@ -75,7 +79,7 @@ def add_simulate_commands(
     cmd.add_argument("--interval-ms", type=int, default=1000, help="sample interval (default 1000)")
     cmd.add_argument(
         "--flush-timeout",
-        type=float,
+        type=cli_types.non_negative,
         default=DEFAULT_FLUSH_TIMEOUT_S,
         help="seconds to wait at end",
     )
