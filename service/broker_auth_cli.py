@@ -70,6 +70,12 @@ def _parse_assignments(specs: list[str], option: str, example: str) -> dict[str,
         listed = [name for name in names.split(",") if name]
         if not user or not listed:
             raise ConfigError(f"{option} {spec!r} must look like {example}")
+        if ":" in user or not user.isprintable():
+            # "user:hash" lines: Mosquitto would read another user, and refuse this one's login
+            raise ConfigError(
+                f"{option} user {user!r} cannot be a broker user: ':' and control characters "
+                "do not fit Mosquitto's password file"
+            )
         assigned.setdefault(user, []).extend(listed)
     return assigned
 

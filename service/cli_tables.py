@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
-MAX_ROW_NUMBER: Final = 2**31 - 1
-"""Largest id (and listing limit) taken: ids are INTEGER columns; PostgreSQL refuses larger."""
+from service.const import MAX_ROW_NUMBER
 
 
 def row_number(text: str) -> int:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
+from models.const import MAX_EPISODE_S
+
+MAX_ROW_NUMBER: Final = 2**31 - 1
+"""Largest database id (and listing limit) taken: ids are INTEGER columns; PostgreSQL refuses
+larger ones, and SQLite's driver raises on them."""
+
 INFLUX_MEASUREMENT: Final = "vitals"
 """One measurement for every sample; tags ``patient`` and ``device``, ``seq`` is a field."""
 
@@ -75,3 +81,11 @@ PROFILE_REFRESH_S: Final = 60.0
 """How often the running service re-reads the patients' detection profiles: a change made with
 ``flarewatch admin patient set --detection-profile`` (another process) applies within a minute,
 for one small query a minute."""
+
+EPISODE_LOST_AFTER_S: Final = MAX_EPISODE_S + 15 * 60.0
+"""An open episode whose patient's data runs this far past its newest alarm is closed as expired.
+The detectors close every episode within ``MAX_EPISODE_S`` of its latest onset (data time), so
+one still open then is followed by no detector: its state was lost (a restart without a
+checkpoint taken after the onset, a state that did not fit, a closing alarm the database
+refused for good). Left open, it would absorb the next episode silently and turn a band taken
+off days later into a critical escalation. The margin covers batches cut across the limit."""

@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from sqlalchemy.orm import Session
 
 from flarewatch.settings import load_settings
+from service.cli_tables import row_number
 from service.episodes.labels import export_labels, parse_label, set_label, write_jsonl
 
 Handler: TypeAlias = Callable[[argparse.Namespace, Session], int]
@@ -69,7 +70,7 @@ def add_episode_commands(
     parser = command(
         cmds, "label", _label, "mark an episode a real reaction or a false alarm (latest wins)"
     )
-    parser.add_argument("episode_id", type=int)
+    parser.add_argument("episode_id", type=row_number)
     parser.add_argument("--as", dest="label", required=True, choices=["reaction", "false-alarm"])
     parser.add_argument("--by", help="who reviewed it (default: your login name)")
     parser = command(

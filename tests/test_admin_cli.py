@@ -169,6 +169,8 @@ def test_nan_policy_is_refused_for_an_existing_patient_and_nothing_is_stored(adm
         ["audit", "--alert", str(10**20)],  # PostgreSQL: integer out of range
         ["caregiver", "remove", str(2**31)],
         ["caregiver", "test", "x"],
+        ["episode", "label", str(10**20), "--as", "reaction"],  # SQLite: OverflowError
+        ["episode", "label", "0", "--as", "reaction"],
     ],
 )
 def test_out_of_range_numbers_are_usage_errors_not_database_errors(admin, capsys, argv):

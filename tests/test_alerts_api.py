@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import queue
 import re
+import time
+from collections.abc import Callable
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -17,10 +19,12 @@ from flarewatch.topics import alert_ack_topic, alerts_topic
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.mqtt_bridge import MqttAlertBridge
 from service.alerts.tokens import TokenAction
-from service.db import Alert, AlertState, AuditEvent, Contact, Episode, Patient
+from service.db import Alert, AlertState, AuditEvent, Contact, Database, Episode, Patient
+from service.db import session as db_session
 from service.db.care_teams import add_contact
 from service.episodes import EpisodeEngine
 from tests.alerting_helpers import (
+    SECRET,
     ApiServer,
     FakeClock,
     build_stack,
@@ -159,6 +163,53 @@ def test_mqtt_publishes_events_and_accepts_acks(stack, inbox, mosquitto):
         siren.loop_stop()
         siren.disconnect()
         bridge.stop()
+
+
+def test_mqtt_bridge_keeps_working_after_an_ack_it_cannot_apply(
+    service_db_url, http, mosquitto, monkeypatch
+):
+    """An out-of-range id or a database error once stopped paho's thread: no acks, no events."""
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.3)  # also PostgreSQL's lock wait
+    clock = FakeClock()
+    built = build_stack(service_db_url, clock)
+    register_team(built.db, "p1", [("ann", [http.url("ann")])])
+    built.clock = clock
+    bridge = MqttAlertBridge(MqttSettings(url=mosquitto.url), built.manager)
+    bridge.start()
+    assert bridge.wait_ready()
+    button = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hall-button")
+    button.connect("127.0.0.1", int(mosquitto.url.rsplit(":", 1)[1]))
+    button.loop_start()
+    other = Database(service_db_url, secret_key=SECRET)
+    try:
+        alert_id = raise_alert(built, Severity.CRITICAL)
+        ack = alert_ack_topic("p1")
+        button.publish(ack, json.dumps({"alert_id": 10**30}), qos=1).wait_for_publish(10)
+        assert wait_until(lambda: bridge.rejected["invalid"] == 1)
+        with other.session() as session:  # another writer holds the database past the wait
+            session.get(Patient, "p1")
+            button.publish(ack, json.dumps({"alert_id": alert_id}), qos=1).wait_for_publish(10)
+            assert wait_until(lambda: bridge.rejected["error"] == 1)
+        assert state_of(built, alert_id).state == AlertState.ACTIVE
+        button.publish(ack, json.dumps({"alert_id": alert_id}), qos=1).wait_for_publish(10)
+        assert wait_until(lambda: bridge.acked == 1), "the bridge stopped taking acks"
+        assert state_of(built, alert_id).state == AlertState.ACKNOWLEDGED
+    finally:
+        button.loop_stop()
+        button.disconnect()
+        bridge.stop()
+        other.dispose()
+        built.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    """Poll ``condition`` (another thread makes it true) until it holds or ``timeout_s`` passed."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_wearer_link_on_a_lost_signal_says_the_band_was_taken_off(stack, inbox):

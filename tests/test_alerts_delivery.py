@@ -10,6 +10,9 @@ import datetime as dt
 import re
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,11 @@ from sqlalchemy import select
 
 from models.alarm import Severity
 from service.alerts.tokens import TokenAction
-from service.db import Alert, AuditEvent, Delivery, Patient
-from service.db.care_teams import PolicyUpdate
+from service.db import Alert, AuditEvent, Database, Delivery, Patient, Role
+from service.db import session as db_session
+from service.db.care_teams import PolicyUpdate, add_contact, remove_contact
 from tests.alerting_helpers import (
+    SECRET,
     FakeClock,
     build_stack,
     refused_smtp_url,
@@ -275,3 +280,118 @@ def test_crash_during_a_send_resends_that_message_after_restart(service_db_url, 
         actions = session.scalars(select(AuditEvent.action)).all()
     assert "delivery_resumed_after_restart" in actions
     restarted.close()
+
+
+class GatedFailingReceiver:
+    """A webhook that answers HTTP 500; the first request waits until the test says so."""
+
+    def __init__(self) -> None:
+        self.hit = threading.Event()
+        self.release = threading.Event()
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                if not gate.hit.is_set():
+                    gate.hit.set()
+                    gate.release.wait(10)
+                self.send_response(500)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/gated"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_result_the_database_refused_is_recorded_later_and_the_message_falls_through(
+    service_db_url, inbox, http, monkeypatch, caplog
+):
+    """A failed send whose outcome could not be saved stayed "sending": never retried, lost."""
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.3)  # also PostgreSQL's lock wait
+    gated = GatedFailingReceiver()
+    clock = FakeClock()
+    stack = build_stack(service_db_url, clock)
+    other = Database(service_db_url, secret_key=SECRET)
+    try:
+        register_team(stack.db, "p1", [("ann", [gated.url, http.url("ann-backup")])])
+        open_alert(stack, "p1", Severity.CRITICAL)
+        stack.scheduler.run_due()  # the first channel's send is now in flight
+        assert gated.hit.wait(10)
+        with other.session() as session:  # another writer holds the database past the wait
+            session.get(Patient, "p1")
+            gated.release.set()  # the send fails; its result cannot be written now
+            deadline = time.monotonic() + 10
+            while "could not record the result" not in caplog.text:
+                assert time.monotonic() < deadline, "the result was recorded despite the lock"
+                time.sleep(0.02)
+        for _ in range(6):  # the database is back: retries, then the next channel
+            step(stack, clock, 5)
+        assert len(inbox.to("/ann-backup")) == 1, "the alert never reached the second channel"
+        with stack.db.session() as session:
+            states = session.scalars(select(Delivery.state).order_by(Delivery.id)).all()
+        assert states == ["failed", "sent"]
+    finally:
+        gated.close()
+        other.dispose()
+        stack.close()
+
+
+def test_all_clear_failing_after_a_caregiver_left_is_recorded(service_db_url, inbox, http, caplog):
+    """Resolved alerts keep their level; the care team shrank under it (an IndexError)."""
+    clock = FakeClock()
+    stack = build_stack(service_db_url, clock)
+    ids = register_team(
+        stack.db, "p1", [("ann", [http.url("ann")]), ("bob", ["json://127.0.0.1:9/bob"])]
+    )
+    try:
+        alert_id = open_alert(stack, "p1", Severity.CRITICAL)
+        step(stack, clock, 0)
+        step(stack, clock, 180)  # bob (level 1) is alerted; his channel is refused
+        with stack.manager.transaction() as txn:
+            alert = txn.session.get_one(Alert, alert_id)
+            stack.manager.resolve_alert(txn, alert, "episode_closed")
+        with stack.db.session() as session:
+            remove_contact(session, ids["ann"], clock())
+        for _ in range(4):  # bob's all-clear fails and is retried until it gives up
+            step(stack, clock, 30)
+        with stack.db.session() as session:
+            bobs = session.scalars(
+                select(Delivery.state).where(Delivery.contact_id == ids["bob"])
+            ).all()
+        assert "sending" not in bobs and bobs[-1] == "failed"
+        assert "could not record the result" not in caplog.text
+    finally:
+        stack.close()
+
+
+def test_a_contact_added_during_an_alert_that_had_nobody_left_to_tell_gets_it(
+    service_db_url, inbox, http
+):
+    """Such alerts had no next action: nobody added later ever heard of them."""
+    clock = FakeClock()
+    stack = build_stack(service_db_url, clock)
+    register_team(stack.db, "p1", [])
+    register_team(stack.db, "p2", [("bea", [http.url("bea")])])
+    try:
+        open_alert(stack, "p1", Severity.CRITICAL)  # nobody on the team yet
+        open_alert(stack, "p2", Severity.WARNING)
+        step(stack, clock, 61)  # bea, p2's last level, is told of the warning: nothing left
+        assert len(inbox.to("/bea")) == 1
+        with stack.db.session() as session:
+            add_contact(session, "p1", "ann", [http.url("ann")])
+            add_contact(session, "p2", "erin", [http.url("erin")], role=Role.EMERGENCY)
+        step(stack, clock, 0)
+        assert len(inbox.to("/ann")) == 1, "the ongoing critical alert never reached ann"
+        step(stack, clock, 180)
+        assert len(inbox.to("/erin")) == 1, "the unacknowledged warning never escalated"
+    finally:
+        stack.close()

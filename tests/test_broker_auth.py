@@ -323,6 +323,9 @@ def test_admin_command_writes_files_mosquitto_accepts(tmp_path: Path) -> None:
         (f"siren={ALL_PATIENTS},p1", f"{ALL_PATIENTS} already means every patient"),
         ("siren=", "--alert-reader 'siren=' must look like siren=alex[,sam]"),
         ("=p1", "--alert-reader '=p1' must look like"),
+        # written, it could not log in: Mosquitto reads "siren" with the password "kitchen:…"
+        ("siren:kitchen=p1", "user 'siren:kitchen' cannot be a broker user"),
+        ("siren\ntopic readwrite #=p1", "cannot be a broker user"),
     ],
 )
 def test_bad_alert_reader_is_a_clear_error(

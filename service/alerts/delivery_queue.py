@@ -7,6 +7,7 @@ wakes it once the transaction commits.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.alerts.audit import record
 from service.alerts.care_team import escalation_levels, patient_contacts
@@ -82,3 +83,15 @@ def enqueue_channel(
     )
     txn.wake = True
     return 1
+
+
+def wearer_was_asked(session: Session, alert_id: int) -> bool:
+    """A check of this alert reached the wearer (a lost signal's "Check your band")."""
+    sent = session.scalar(
+        select(Delivery.id).where(
+            Delivery.alert_id == alert_id,
+            Delivery.purpose == Purpose.PATIENT_CHECK,
+            Delivery.state == DeliveryState.SENT,
+        )
+    )
+    return sent is not None

@@ -27,6 +27,7 @@ from service.alerts.errors import AlertingError
 from service.alerts.events import AlertEvent
 from service.alerts.manager import AlertManager
 from service.alerts.tokens import TokenAction
+from service.const import MAX_ROW_NUMBER
 from service.db.models import Alert
 from service.mqtt_link import BrokerLinkLog
 
@@ -42,7 +43,9 @@ class AckMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token: str | None = Field(None, max_length=500)
-    alert_id: int | None = None
+    alert_id: int | None = Field(None, ge=1, le=MAX_ROW_NUMBER)
+    """Bounded like the database's ids: a larger one made the database driver raise, which
+    stopped the bridge's MQTT thread (no more acks, no more alert events)."""
     by: str = Field("mqtt", max_length=100)
 
 
@@ -158,6 +161,14 @@ class MqttAlertBridge:
         except AlertingError as exc:
             self.rejected[type(exc).__name__] += 1
             log.warning("alert bridge: ack refused: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - raised here, it would stop paho's network thread
+            # (a database error, say): the bridge must keep publishing alerts and taking acks
+            self.rejected["error"] += 1
+            log.error(
+                "alert bridge: ack on %s not applied (%s); ask for it again",
+                message.topic,
+                type(exc).__name__,
+            )
 
     def _acknowledge(self, patient_id: str, ack: AckMessage) -> None:
         if ack.token is not None:

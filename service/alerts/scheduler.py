@@ -24,7 +24,7 @@ from service.alerts.audit import record
 from service.alerts.backoff import FailureKind, retry_delay_s
 from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
-from service.alerts.delivery_queue import enqueue_channel
+from service.alerts.delivery_queue import enqueue_channel, wearer_was_asked
 from service.alerts.lifecycle import Purpose, Send, plan_alert
 from service.alerts.manager import AlertManager, clock_of
 from service.alerts.notifier import Message, Notifier, SendResult
@@ -94,6 +94,8 @@ class EscalationScheduler:
         self._pool = ThreadPoolExecutor(DELIVERY_WORKERS, thread_name_prefix="flarewatch-send")
         self._inflight: set[Future[None]] = set()
         self._inflight_lock = threading.Lock()
+        self._unsettled: list[tuple[_Claimed, SendResult]] = []
+        """Send results the database refused to record (guarded by ``_inflight_lock``)."""
         manager.wakers.append(self.wake)
         self.recover()
 
@@ -159,6 +161,7 @@ class EscalationScheduler:
         timeout never delays another alert. ``wait`` waits for them (tests, shutdown).
         Returns the next due time.
         """
+        self._settle_backlog()
         self._advance_alerts()
         for claimed in self._claim_deliveries():
             future = self._pool.submit(self._deliver, claimed)
@@ -178,12 +181,24 @@ class EscalationScheduler:
             self._inflight.discard(future)
 
     def _deliver(self, claimed: _Claimed) -> None:
-        result = self._send(claimed)
-        try:
-            self._settle([claimed], [result])
-        except Exception:  # the row stays "sending" and is retried after a restart
-            log.exception("could not record the result of delivery %s", claimed.delivery_id)
+        self._record(claimed, self._send(claimed))
         self.wake()
+
+    def _record(self, claimed: _Claimed, result: SendResult) -> None:
+        """Settle one send, or keep it for the next pass if the database refuses."""
+        # left "sending", a failed message would not be retried nor passed on until a restart
+        try:
+            self._settle(claimed, result)
+        except Exception:  # a database error must not lose the outcome
+            log.exception("could not record the result of delivery %s", claimed.delivery_id)
+            with self._inflight_lock:
+                self._unsettled.append((claimed, result))
+
+    def _settle_backlog(self) -> None:
+        with self._inflight_lock:
+            backlog, self._unsettled = self._unsettled, []
+        for claimed, result in backlog:
+            self._record(claimed, result)
 
     def run_until_idle(self, max_passes: int = 50) -> None:
         """Run passes (waiting for sends) until nothing is due at the current clock."""
@@ -272,7 +287,7 @@ class EscalationScheduler:
             activity_known=evidence.get("activity_known", 1.0) != 0.0,
             after_exercise=evidence.get("recovery", 0.0) == 1.0,
             expired=bool(episode and episode.summary.get("expired")),
-            wearer_unanswered=alert.kind in LOST_SIGNAL and _wearer_was_asked(session, alert.id),
+            wearer_unanswered=alert.kind in LOST_SIGNAL and wearer_was_asked(session, alert.id),
         )
         purpose = Purpose(delivery.purpose)
         link = None
@@ -301,41 +316,42 @@ class EscalationScheduler:
             )
             return SendResult(False, FailureKind.TRANSIENT, f"notifier error {type(exc).__name__}")
 
-    def _settle(self, claimed: list[_Claimed], results: list[SendResult]) -> None:
+    def _settle(self, item: _Claimed, result: SendResult) -> None:
         with self.manager.transaction() as txn:
-            for item, result in zip(claimed, results, strict=True):
-                delivery = txn.session.get_one(Delivery, item.delivery_id)
-                alert = txn.session.get_one(Alert, delivery.alert_id)
-                record(
-                    txn.session,
-                    txn.now_s,
-                    "delivery_attempt",
-                    patient_id=alert.patient_id,
-                    alert_id=alert.id,
-                    delivery_id=delivery.id,
-                    attempt=delivery.attempts,
-                    ok=result.ok,
-                    purpose=delivery.purpose,
-                    contact_id=delivery.contact_id,
-                    channel_id=delivery.channel_id,
-                    error=result.reason or None,
-                )
-                if result.ok:
-                    delivery.state = DeliveryState.SENT
-                    delivery.sent_s = txn.now_s
-                    continue
-                delivery.last_error = result.reason[:300]
-                delay = (
-                    retry_delay_s(delivery.attempts, result.failure, item.severity)
-                    if result.failure is not None
-                    else None
-                )
-                if delay is not None:
-                    delivery.state = DeliveryState.PENDING
-                    delivery.next_attempt_s = txn.now_s + delay
-                    continue
-                delivery.state = DeliveryState.FAILED
-                self._fall_through(txn, alert, delivery)
+            delivery = txn.session.get_one(Delivery, item.delivery_id)
+            if delivery.state != DeliveryState.SENDING:
+                return  # settled already (a commit that reported an error)
+            alert = txn.session.get_one(Alert, delivery.alert_id)
+            record(
+                txn.session,
+                txn.now_s,
+                "delivery_attempt",
+                patient_id=alert.patient_id,
+                alert_id=alert.id,
+                delivery_id=delivery.id,
+                attempt=delivery.attempts,
+                ok=result.ok,
+                purpose=delivery.purpose,
+                contact_id=delivery.contact_id,
+                channel_id=delivery.channel_id,
+                error=result.reason or None,
+            )
+            if result.ok:
+                delivery.state = DeliveryState.SENT
+                delivery.sent_s = txn.now_s
+                return
+            delivery.last_error = result.reason[:300]
+            delay = (
+                retry_delay_s(delivery.attempts, result.failure, item.severity)
+                if result.failure is not None
+                else None
+            )
+            if delay is not None:
+                delivery.state = DeliveryState.PENDING
+                delivery.next_attempt_s = txn.now_s + delay
+                return
+            delivery.state = DeliveryState.FAILED
+            self._fall_through(txn, alert, delivery)
 
     def _fall_through(self, txn: AlertTransaction, alert: Alert, delivery: Delivery) -> None:
         """A channel gave up: try the contact's next channel, else escalate past the contact."""
@@ -364,35 +380,11 @@ class EscalationScheduler:
             contact_id=contact.id,
         )
         levels = escalation_levels(txn.session, alert.patient_id)
-        at_level = alert.level >= 0 and levels[alert.level].id == contact.id
+        # a finished alert keeps its level while the care team may have shrunk under it
+        at_level = 0 <= alert.level < len(levels) and levels[alert.level].id == contact.id
         if alert.state == AlertState.ACTIVE and at_level and send.purpose is not Purpose.RESOLVED:
             patient = txn.session.get_one(Patient, alert.patient_id)
             # Pretend the acknowledgement timeout ran out: the next level is alerted now.
             alert.level_notified_s = txn.now_s - patient.ack_timeout_s
             alert.next_action_s = txn.now_s
             txn.wake = True
-
-
-def pending_deliveries(manager: AlertManager) -> int:
-    """How many deliveries are queued or being sent (for status and tests)."""
-    with manager.db.session() as session:
-        return int(
-            session.scalar(
-                select(func.count(Delivery.id)).where(
-                    Delivery.state.in_((DeliveryState.PENDING, DeliveryState.SENDING))
-                )
-            )
-            or 0
-        )
-
-
-def _wearer_was_asked(session: Session, alert_id: int) -> bool:
-    """A check of this alert reached the wearer (a lost signal's "Check your band")."""
-    sent = session.scalar(
-        select(Delivery.id).where(
-            Delivery.alert_id == alert_id,
-            Delivery.purpose == Purpose.PATIENT_CHECK,
-            Delivery.state == DeliveryState.SENT,
-        )
-    )
-    return sent is not None

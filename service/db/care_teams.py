@@ -199,8 +199,28 @@ def add_contact(
         ],
     )
     session.add(contact)
+    if role is not Role.PATIENT:
+        _wake_stalled_alerts(session, patient_id)
     session.flush()
     return contact
+
+
+def _wake_stalled_alerts(session: Session, patient_id: str) -> None:
+    """Make the patient's live alerts that had nobody left to tell due again.
+
+    An alert raised while the care team was empty, or one that reached its last level, has no
+    next action; without this the contact just added would never hear of it. The scheduler (the
+    service's, which polls the database) plans them on its next pass.
+    """
+    stalled = session.scalars(
+        select(Alert).where(
+            Alert.patient_id == patient_id,
+            Alert.state.in_((AlertState.CANCEL_WINDOW, AlertState.ACTIVE)),
+            Alert.next_action_s.is_(None),
+        )
+    ).all()
+    for alert in stalled:
+        alert.next_action_s = alert.created_s  # due since it was raised: at once
 
 
 def reorder_contacts(session: Session, patient_id: str, contact_ids: Sequence[int]) -> None:
