@@ -42,6 +42,22 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
+def _check_clock(time_ms: int | None, info: ValidationInfo, *, max_age: bool) -> None:
+    """Refuse a time beyond the receiver's clock (``now_ms`` in the validation context), if any.
+
+    A clock in microseconds or years off would otherwise reach alerts as a date no calendar
+    holds. ``max_age`` also refuses times older than the replay horizon (samples only: a
+    retained status may rightly be old).
+    """
+    now_ms = (info.context or {}).get("now_ms")
+    if now_ms is None or time_ms is None:
+        return
+    if time_ms > now_ms + MAX_FUTURE_SKEW_MS:
+        raise ValueError("time_ms lies in the future: check the device clock")
+    if max_age and time_ms < now_ms - MAX_SAMPLE_AGE_MS:
+        raise ValueError("time_ms is older than the replay horizon")
+
+
 class Sample(_Message):
     """One reading of a wearable at one instant; absent fields were not measured."""
 
@@ -63,12 +79,7 @@ class Sample(_Message):
 
     @model_validator(mode="after")
     def _plausible_time(self, info: ValidationInfo) -> Self:
-        now_ms = (info.context or {}).get("now_ms")
-        if now_ms is not None:
-            if self.time_ms > now_ms + MAX_FUTURE_SKEW_MS:
-                raise ValueError("time_ms lies in the future: check the device clock")
-            if self.time_ms < now_ms - MAX_SAMPLE_AGE_MS:
-                raise ValueError("time_ms is older than the replay horizon")
+        _check_clock(self.time_ms, info, max_age=True)
         return self
 
 
@@ -114,6 +125,11 @@ class DeviceStatus(_Message):
     last_seq: Seq | None = Field(None, description="seq of the newest sample taken")
     reason: str | None = Field(None, max_length=200, description="why the state changed")
 
+    @model_validator(mode="after")
+    def _plausible_time(self, info: ValidationInfo) -> Self:
+        _check_clock(self.time_ms, info, max_age=False)
+        return self
+
 
 class GatewayStatus(_Message):
     """State of a collector gateway, retained; the ``offline`` form is its MQTT Last Will."""
@@ -125,6 +141,11 @@ class GatewayStatus(_Message):
     software: str | None = Field(None, max_length=100)
     outbox_pending: int | None = Field(None, ge=0, description="samples not yet acknowledged")
     devices: tuple[Id, ...] = ()
+
+    @model_validator(mode="after")
+    def _plausible_time(self, info: ValidationInfo) -> Self:
+        _check_clock(self.time_ms, info, max_age=False)
+        return self
 
 
 def _decode(model: type[M], payload: bytes, now_ms: int | None) -> M:
@@ -147,14 +168,14 @@ def decode_sample_batch(payload: bytes, *, now_ms: int | None = None) -> SampleB
     return _decode(SampleBatch, payload, now_ms)
 
 
-def decode_device_status(payload: bytes) -> DeviceStatus:
-    """Parse and validate a device status message."""
-    return _decode(DeviceStatus, payload, None)
+def decode_device_status(payload: bytes, *, now_ms: int | None = None) -> DeviceStatus:
+    """Parse and validate a device status message; ``now_ms`` refuses a time in the future."""
+    return _decode(DeviceStatus, payload, now_ms)
 
 
-def decode_gateway_status(payload: bytes) -> GatewayStatus:
-    """Parse and validate a gateway status message."""
-    return _decode(GatewayStatus, payload, None)
+def decode_gateway_status(payload: bytes, *, now_ms: int | None = None) -> GatewayStatus:
+    """Parse and validate a gateway status message; ``now_ms`` refuses a time in the future."""
+    return _decode(GatewayStatus, payload, now_ms)
 
 
 def encode(message: _Message) -> bytes:

@@ -86,7 +86,7 @@ class PatientView:
 
 
 class LatestVitalsProcessor(Processor):
-    """Keeps every patient's latest vitals and device status in memory (demo live view, alerts).
+    """Keeps every patient's latest vitals (by sample time) and device status in memory (live view).
 
     Thread-safe: the ingest worker updates it while a view thread reads :meth:`snapshot`.
     """
@@ -105,7 +105,9 @@ class LatestVitalsProcessor(Processor):
                 for sample in batch.samples:
                     for name in LATEST_VITAL_FIELDS:
                         value = getattr(sample, name)
-                        if value is not None:
+                        known = view.vitals.get(name)
+                        # newest by sample time: an outbox replayed late is not the latest
+                        if value is not None and (known is None or sample.time_ms >= known.time_ms):
                             view.vitals[name] = Reading(sample.time_ms, value)
             for status in cycle.device_statuses:
                 view = self._patients.setdefault(status.patient_id, PatientView())

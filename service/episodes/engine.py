@@ -9,7 +9,7 @@ never open an episode; a signal lost *while* an episode is open makes that episo
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
 from sqlalchemy import select
@@ -25,10 +25,10 @@ from service.alerts.const import (
 )
 from service.alerts.manager import AlertManager
 from service.alerts.transaction import AlertTransaction
+from service.const import EPISODE_LOST_AFTER_S
 from service.db.models import (
     OPEN_ALERT_STATES,
     Alert,
-    Device,
     Episode,
     EpisodeState,
     Patient,
@@ -53,11 +53,13 @@ class EpisodeEngine:
         self.alerts = alerts
         self._vitals_saved_s: dict[str, float] = {}
         with alerts.db.session() as session:
-            self._open_patients: set[str] = set(
-                session.scalars(
-                    select(Episode.patient_id).where(Episode.state == EpisodeState.OPEN)
-                ).all()
-            )
+            # patient -> time of their open episode's newest alarm (s)
+            self._open_patients: dict[str, float] = {
+                episode.patient_id: _latest_alarm_s(episode)
+                for episode in session.scalars(
+                    select(Episode).where(Episode.state == EpisodeState.OPEN)
+                )
+            }
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -169,7 +171,7 @@ class EpisodeEngine:
             episode_id=episode.id,
         )
         self._vitals_saved_s[patient.id] = txn.now_s
-        self._open_patients.add(patient.id)
+        self._open_patients[patient.id] = alarm.time_s
 
     def _update(
         self,
@@ -188,6 +190,9 @@ class EpisodeEngine:
         for key, value in alarm.evidence.items():
             peak[key] = max(value, peak.get(key, value))
         summary.update(alarms=alarms, peak=peak)
+        self._open_patients[episode.patient_id] = max(
+            alarm.time_s, self._open_patients.get(episode.patient_id, alarm.time_s)
+        )
         if vitals:
             summary["vitals"] = dict(vitals)
         episode.summary = summary
@@ -236,7 +241,7 @@ class EpisodeEngine:
         expired = alarm.evidence.get("expired") == 1.0
         if expired:
             episode.summary = {**episode.summary, "expired": True}
-        self._open_patients.discard(episode.patient_id)
+        self._open_patients.pop(episode.patient_id, None)
         record(
             txn.session,
             txn.now_s,
@@ -249,6 +254,43 @@ class EpisodeEngine:
         alert = self._episode_alert(txn, episode)
         if alert is not None:
             self.alerts.resolve_alert(txn, alert, "episode_closed")
+
+    def is_lost(self, patient_id: str, data_s: float) -> bool:
+        """Whether the patient's open episode is no detector's any more at data time ``data_s``."""
+        latest = self._open_patients.get(patient_id)
+        return latest is not None and data_s - latest >= EPISODE_LOST_AFTER_S
+
+    def close_lost(self, patient_id: str, data_s: float) -> None:
+        """Close, as expired, an open episode no detector follows any more (see the constant).
+
+        ``data_s`` is the patient's newest sample time: data time, like the detectors, so an
+        outage (no data) or a late replay never closes an episode early.
+        """
+        latest = self._open_patients.get(patient_id)
+        if latest is None or not self.is_lost(patient_id, data_s):
+            return
+        try:
+            with self.alerts.transaction() as txn:
+                self._open_patients.pop(patient_id, None)
+                episode = self.open_episode(txn, patient_id)
+                if episode is None:
+                    return
+                log.warning(
+                    "episode %d of patient %s: no detector alarm for %.0f s of data, the "
+                    "detectors lost it (restart); closed as expired",
+                    episode.id,
+                    patient_id,
+                    data_s - latest,
+                )
+                kind, severity = AlarmKind(episode.kind), Severity(episode.severity)
+                evidence = {"expired": 1.0}
+                end = Alarm(
+                    patient_id, data_s, kind, severity, episode.model_version, True, evidence
+                )
+                self._close(txn, episode, end)
+        except Exception:
+            self._open_patients[patient_id] = latest  # not closed: tried again (processor)
+            raise
 
     # -- signals ------------------------------------------------------------------------------
 
@@ -333,27 +375,6 @@ class EpisodeEngine:
             )
         ).first()
 
-    def active_signals(self) -> set[tuple[str, SignalKind]]:
-        """Signals currently lost, per patient (to resume after a restart)."""
-        with self.alerts.db.session() as session:
-            rows = session.execute(
-                select(SignalState.patient_id, SignalState.signal).where(
-                    SignalState.active.is_(True)
-                )
-            ).all()
-        return {(patient_id, SignalKind(signal)) for patient_id, signal in rows}
-
-    def patients_of_devices(self, device_ids: Sequence[str]) -> set[str]:
-        """Registered owners of these devices (a gateway's Last Will lists only device ids)."""
-        if not device_ids:
-            return set()
-        with self.alerts.db.session() as session:
-            return set(
-                session.scalars(
-                    select(Device.patient_id).where(Device.id.in_(list(device_ids)))
-                ).all()
-            )
-
     # -- vitals -------------------------------------------------------------------------------
 
     def note_vitals(self, patient_id: str, vitals: Mapping[str, float]) -> None:
@@ -368,3 +389,9 @@ class EpisodeEngine:
             episode = self.open_episode(txn, patient_id)
             if episode is not None:
                 episode.summary = {**episode.summary, "vitals": dict(vitals)}
+
+
+def _latest_alarm_s(episode: Episode) -> float:
+    """Time of an episode's newest alarm (its summary keeps the first and latest ones)."""
+    alarms = episode.summary.get("alarms") or [{}]
+    return max(float(alarms[-1].get("time_s", episode.opened_s)), episode.opened_s)

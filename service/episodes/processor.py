@@ -20,7 +20,7 @@ from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
 from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
-from service.episodes.signals import SignalKind
+from service.episodes.signals import SignalKind, active_signals, patients_of_devices
 from service.processing import IngestCycle, Processor
 
 log = logging.getLogger(__name__)
@@ -76,12 +76,18 @@ class AlertingProcessor(Processor):
         self.engine = engine
         self.checkpoint = checkpoint
         self._signals: dict[tuple[str, SignalKind], bool] = dict.fromkeys(
-            engine.active_signals(), True
+            active_signals(engine.alerts.db), True
         )
         self._gateway_patients: dict[str, set[str]] = defaultdict(set)
         self._device_patient: dict[str, str] = {}
         self._received_s: dict[str, float] = {}
+        self._vitals: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
+        """Each patient's newest reading of each vital field: (sample time in ms, value)."""
         self._undelivered: deque[Callable[[], None]] = deque()
+        self._waiting: set[tuple[str, str]] = set()
+        """Refreshes (what, patient) in line already: an outage must not pile up one a cycle."""
+        self._data_s: dict[str, float] = {}
+        """Each patient's newest sample time (s)."""
         self.alarms_seen = 0
         self.deliveries_failed = 0
         """Attempts the episode engine refused (each kept for the next cycle if transient)."""
@@ -92,18 +98,15 @@ class AlertingProcessor(Processor):
         """Score the cycle's samples, apply alarms and status changes."""
         now_s = cycle.now_ms / 1000.0
         per_patient: dict[str, list[Sample]] = defaultdict(list)
-        vitals: dict[str, dict[str, float]] = defaultdict(dict)
         for batch in cycle.batches:
             per_patient[batch.patient_id].extend(batch.samples)
+            newest_s = max(sample.time_ms for sample in batch.samples) / 1000.0
+            self._data_s[batch.patient_id] = max(newest_s, self._data_s.get(batch.patient_id, 0))
             self._received_s[batch.patient_id] = now_s
             self._device_patient[batch.device_id] = batch.patient_id
             if batch.gateway_id:
                 self._gateway_patients[batch.gateway_id].add(batch.patient_id)
-            for sample in batch.samples:
-                for name in VITAL_FIELDS:
-                    value = getattr(sample, name)
-                    if value is not None:
-                        vitals[batch.patient_id][name] = float(value)
+        newer = [pid for pid, samples in per_patient.items() if self._fold_vitals(pid, samples)]
         alarms = self.bank.update(list(per_patient.items())) if per_patient else []
         alarms += [
             alarm
@@ -113,9 +116,12 @@ class AlertingProcessor(Processor):
         ]
         self.alarms_seen += len(alarms)
         for alarm in alarms:
-            self._deliver(self.engine.on_alarm, alarm, vitals.get(alarm.patient_id))
-        for patient_id, latest in vitals.items():
-            self._deliver(self.engine.note_vitals, patient_id, latest)
+            self._deliver(self.engine.on_alarm, alarm, self._latest_vitals(alarm.patient_id))
+        for patient_id in newer:
+            self._refresh("vitals", patient_id, self._note_vitals)
+        for patient_id in per_patient:
+            if self.engine.is_lost(patient_id, self._data_s[patient_id]):  # after the alarms
+                self._refresh("lost", patient_id, self._close_lost)
         for status in cycle.device_statuses:
             self._device_status(status)
         for gateway in cycle.gateway_statuses:
@@ -129,6 +135,27 @@ class AlertingProcessor(Processor):
         if self.checkpoint is not None:
             self.checkpoint.save(self.bank)
 
+    def _fold_vitals(self, patient_id: str, samples: Sequence[Sample]) -> bool:
+        """Keep the patient's newest reading of each vital; whether any of ``samples`` was newer.
+
+        By sample time, not arrival: a gateway replaying its outbox after an outage sends
+        readings an hour old among the live ones, and caregivers must not read those as latest.
+        """
+        newest = self._vitals[patient_id]
+        changed = False
+        for sample in samples:
+            for name in VITAL_FIELDS:
+                value = getattr(sample, name)
+                if value is not None and sample.time_ms >= newest.get(name, (-1, 0.0))[0]:
+                    newest[name] = (sample.time_ms, float(value))
+                    changed = True
+        return changed
+
+    def _latest_vitals(self, patient_id: str) -> dict[str, float] | None:
+        """The patient's newest value of each vital field, None before any."""
+        newest = self._vitals.get(patient_id)
+        return {name: value for name, (_, value) in newest.items()} if newest else None
+
     @property
     def undelivered(self) -> int:
         """Alarms, signal changes and vitals waiting for the episode engine to accept them."""
@@ -137,6 +164,34 @@ class AlertingProcessor(Processor):
     def _deliver(self, call: Callable[..., None], *args: object) -> None:
         """Queue one call to the episode engine; :meth:`_flush` makes them in order."""
         self._undelivered.append(functools.partial(call, *args))
+
+    def _refresh(self, what: str, patient_id: str, call: Callable[[str], None]) -> None:
+        """Queue ``call(patient_id)`` unless it waits in line already.
+
+        The call reads the newest state when it runs, so one call in line stands for every
+        cycle of an outage.
+        """
+        key = (what, patient_id)
+        if key not in self._waiting:
+            self._waiting.add(key)
+            self._deliver(self._refreshing, key, call)
+
+    def _refreshing(self, key: tuple[str, str], call: Callable[[str], None]) -> None:
+        transient = False
+        try:
+            call(key[1])
+        except TRANSIENT_DB_ERRORS:
+            transient = True  # kept first in line by _flush: still waiting
+            raise
+        finally:
+            if not transient:
+                self._waiting.discard(key)
+
+    def _note_vitals(self, patient_id: str) -> None:
+        self.engine.note_vitals(patient_id, self._latest_vitals(patient_id) or {})
+
+    def _close_lost(self, patient_id: str) -> None:
+        self.engine.close_lost(patient_id, self._data_s[patient_id])
 
     def _flush(self) -> None:
         """Hand the queued calls to the episode engine, oldest first.
@@ -193,7 +248,7 @@ class AlertingProcessor(Processor):
             self._device_patient[d] for d in status.devices if d in self._device_patient
         )
         unknown = [d for d in status.devices if d not in self._device_patient]
-        patients.update(self.engine.patients_of_devices(unknown))
+        patients.update(patients_of_devices(self.engine.alerts.db, unknown))
         # The Last Will carries no time (the broker sends it): use the ingest clock.
         time_s = status.time_ms / 1000.0 if status.time_ms is not None else now_s
         offline = status.state is LinkState.OFFLINE

@@ -6,9 +6,14 @@ Signal states are tracked per patient and never open an episode (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Final
+
+from sqlalchemy import select
+
+from service.db.models import Device, SignalState
+from service.db.session import Database
 
 
 class SignalKind(StrEnum):
@@ -35,3 +40,22 @@ SIGNAL_LOSS: Final = frozenset(
     {SignalKind.NO_DATA, SignalKind.NO_CONTACT, SignalKind.GATEWAY_OFFLINE}
 )
 """Signals whose loss during an open episode makes it critical (nobody can see the patient)."""
+
+
+def active_signals(db: Database) -> set[tuple[str, SignalKind]]:
+    """Signals currently lost, per patient (to resume after a restart)."""
+    with db.session() as session:
+        rows = session.execute(
+            select(SignalState.patient_id, SignalState.signal).where(SignalState.active.is_(True))
+        ).all()
+    return {(patient_id, SignalKind(signal)) for patient_id, signal in rows}
+
+
+def patients_of_devices(db: Database, device_ids: Sequence[str]) -> set[str]:
+    """Registered owners of these devices (a gateway's Last Will lists only device ids)."""
+    if not device_ids:
+        return set()
+    with db.session() as session:
+        return set(
+            session.scalars(select(Device.patient_id).where(Device.id.in_(list(device_ids)))).all()
+        )

@@ -41,16 +41,16 @@ from service.const import (
     PROCESS_TICK_S,
     STOP_TIMEOUT_S,
 )
-from service.ingest.cycle import (
-    Cycle,
-    CycleDecoder,
-    ReceivedMessage,
-    deadletter_report,
-    patient_of,
-)
+from service.ingest.cycle import Cycle, CycleDecoder, ReceivedMessage, deadletter_report, patient_of
 from service.ingest.dedup import SeqWindow
 from service.ingest.stats import IngestCounters, IngestStats
-from service.ingest.store_retry import STORE_REFUSED, WriteOutcome, prepare_store, write_retrying
+from service.ingest.store_retry import (
+    STORE_REFUSED,
+    WriteOutcome,
+    prepare_store,
+    write_each,
+    write_retrying,
+)
 from service.mqtt_link import BrokerLinkLog
 from service.processing import IngestCycle, NullProcessor, Processor
 from service.stores.base import EncodedWrite, SampleStore
@@ -367,15 +367,16 @@ class IngestService:
     def _write(self, cycle: Cycle, encoded: EncodedWrite) -> bool:
         """Write a cycle, retrying an outage for as long as it lasts; False if aborted meanwhile."""
         outcome = write_retrying(self.store, encoded, self._counters, self._abort)
-        if outcome is WriteOutcome.REFUSED:
-            self._give_up(cycle)
+        if outcome is WriteOutcome.REFUSED:  # give up only the messages refused on their own
+            stored = write_each(self.store, cycle.batches, self._counters, self._abort)
+            if stored is None:
+                return False
+            senders = [received for received in cycle.messages if received.has_new_samples]
+            for received, ok in zip(senders, stored, strict=True):  # one batch per sender
+                if not ok:
+                    self._reject(received, STORE_REFUSED, "the sample store refused the write")
+            cycle.batches[:] = [b for b, ok in zip(cycle.batches, stored, strict=True) if ok]
         return outcome is not WriteOutcome.ABORTED
-
-    def _give_up(self, cycle: Cycle) -> None:
-        for received in cycle.messages:
-            if received.has_new_samples:
-                self._reject(received, STORE_REFUSED, "the sample store refused the write")
-        cycle.batches.clear()
 
     def _process(self, cycle: IngestCycle) -> None:
         self._last_process = time.monotonic()

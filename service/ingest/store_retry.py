@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from enum import Enum
 
+from flarewatch.payloads import SampleBatch
 from service.const import DEDUP_SEED_SEQS
 from service.ingest.backoff import store_retry_delay_s, warn_outage
 from service.ingest.stats import IngestCounters
@@ -53,9 +55,17 @@ def prepare_store(store: SampleStore, stop: threading.Event) -> dict[str, list[i
 
 
 def write_retrying(
-    store: SampleStore, encoded: EncodedWrite, counters: IngestCounters, abort: threading.Event
+    store: SampleStore,
+    encoded: EncodedWrite,
+    counters: IngestCounters,
+    abort: threading.Event,
+    *,
+    log_refusal: bool = True,
 ) -> WriteOutcome:
-    """Write ``encoded``, retrying an outage until it succeeds or ``abort`` is set."""
+    """Write ``encoded``, retrying an outage until it succeeds or ``abort`` is set.
+
+    ``log_refusal=False`` leaves a refusal to the caller to report (one line, not one per write).
+    """
     attempt = 0
     logged = ""
     while True:
@@ -68,7 +78,8 @@ def write_retrying(
             attempt += 1
             delay = store_retry_delay_s(error, attempt)
             if delay is None:
-                log.error("store refused a write; its messages are given up: %s", error)
+                if log_refusal:
+                    log.error("store refused a write: %s", error)
                 return WriteOutcome.REFUSED
             logged = warn_outage(
                 error,
@@ -83,3 +94,35 @@ def write_retrying(
         if attempt:
             log.info("store write succeeded after %d retries", attempt)
         return WriteOutcome.STORED
+
+
+def write_each(
+    store: SampleStore,
+    batches: Sequence[SampleBatch],
+    counters: IngestCounters,
+    abort: threading.Event,
+) -> list[bool] | None:
+    """After the store refused a write of ``batches``: which of them it stores on their own.
+
+    One message the store cannot take (a sample beyond its retention policy) must not cost the
+    other messages of the write, other patients' included, their storage and processing. Each
+    batch is written alone (outages retried as usual); ``None`` if ``abort`` was set meanwhile.
+    """
+    if len(batches) == 1:
+        stored = [False]  # refused already, alone
+    else:
+        stored = []
+        for batch in batches:
+            outcome = write_retrying(
+                store, store.encode([batch]), counters, abort, log_refusal=False
+            )
+            if outcome is WriteOutcome.ABORTED:
+                return None
+            stored.append(outcome is WriteOutcome.STORED)
+    log.error(
+        "%d of %d message(s) refused by the store, dead-lettered as %s",
+        stored.count(False),
+        len(stored),
+        STORE_REFUSED,
+    )
+    return stored

@@ -29,7 +29,7 @@ def decode_message(topic: str, payload: bytes, *, now_ms: int) -> Decoded | None
     """Validate a message received on ``topic``; raise :class:`ContractError` to reject it.
 
     Returns ``None`` for an empty status payload: that is how a retained status is cleared, not an
-    error. ``now_ms`` enables the contract's clock plausibility checks on samples.
+    error. ``now_ms`` enables the contract's clock plausibility checks (statuses: no future).
     """
     parsed = parse_topic(topic)
     if parsed.kind is TopicKind.SAMPLES:
@@ -41,13 +41,13 @@ def decode_message(topic: str, payload: bytes, *, now_ms: int) -> Decoded | None
     if not payload and parsed.kind in (TopicKind.DEVICE_STATUS, TopicKind.GATEWAY_STATUS):
         return None
     if parsed.kind is TopicKind.DEVICE_STATUS:
-        status = decode_device_status(payload)
+        status = decode_device_status(payload, now_ms=now_ms)
         _check_ids(
             topic, (parsed.patient_id, parsed.device_id), (status.patient_id, status.device_id)
         )
         return status
     if parsed.kind is TopicKind.GATEWAY_STATUS:
-        gateway = decode_gateway_status(payload)
+        gateway = decode_gateway_status(payload, now_ms=now_ms)
         _check_ids(topic, (parsed.gateway_id,), (gateway.gateway_id,))
         return gateway
     raise ContractError(

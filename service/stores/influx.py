@@ -197,13 +197,26 @@ class InfluxStore(SampleStore):
         return bodies
 
     def write_bodies(self, bodies: Sequence[bytes]) -> None:
-        """POST prepared bodies to ``/write``, in order."""
+        """POST prepared bodies to ``/write``, in order.
+
+        An outage stops at once (the caller retries the whole write: idempotent). A body refused
+        for good (HTTP 400: a point beyond the retention policy, a field type conflict) does not
+        stop the bodies after it, which hold other samples: their refusal is raised at the end.
+        """
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.gzip_body:
             headers["Content-Encoding"] = "gzip"
         params = {**self._params(), "precision": "ms"}
+        refused: StoreError | None = None
         for body in bodies:
-            self._request("POST", "/write", params=params, content=body, headers=headers)
+            try:
+                self._request("POST", "/write", params=params, content=body, headers=headers)
+            except StoreError as exc:
+                if exc.retryable:
+                    raise
+                refused = refused or exc
+        if refused is not None:
+            raise refused
 
     def encode(self, batches: Sequence[SampleBatch]) -> EncodedWrite:
         """Line protocol, split and gzipped, ready for :meth:`write_encoded`."""
