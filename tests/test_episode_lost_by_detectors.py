@@ -10,6 +10,7 @@ bank, real alert database, real HTTP receiver; time is a fake clock.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +19,9 @@ from flarewatch.payloads import Sample, SampleBatch
 from models.bank import DetectorBank
 from models.detector import PatientDetector
 from service.db import Episode
+from service.db import session as db_session
 from service.episodes import AlertingProcessor, EpisodeEngine
+from service.episodes.checkpoint import DetectorCheckpoint
 from service.processing import IngestCycle
 from tests.alerting_helpers import (
     AlertingStack,
@@ -103,3 +106,43 @@ def test_no_data_never_closes_an_open_episode(stack) -> None:
     restarted.process(IngestCycle(minutes_ms(600)))
     feed(restarted, [s for s in late if s.time_ms >= minutes_ms(51)])
     assert episodes(stack) == [("open", False)]
+
+
+def test_stopping_while_the_database_is_down_keeps_the_onset_for_the_restart(
+    tmp_path: Path, http: HttpReceiver, inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An onset the database never took is raised again after the restart, not forgotten.
+
+    Saved with the onset in it, the detectors' state says the episode is running: the restarted
+    service would never raise it, and nobody would be told of the surge.
+    """
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.1)
+    stack = build_stack(f"sqlite:///{tmp_path / 'service.sqlite3'}", FakeClock(T0))
+    register_team(stack.db, "p1", [("ann", [http.url("ann")])])
+    checkpoint_path = tmp_path / "detectors.json"
+    before, after = surge_then_calm(until_min=120)
+    calm = [s for s in before if s.time_ms < minutes_ms(35)]
+    surge_start = [s for s in before if s.time_ms >= minutes_ms(35)]
+
+    first = AlertingProcessor(
+        DetectorBank(PatientDetector()),
+        EpisodeEngine(stack.manager),
+        checkpoint=DetectorCheckpoint(checkpoint_path),
+    )
+    feed(first, calm)  # baselines learnt, checkpoints taken
+    holder = stack.db.engine.connect()
+    held = holder.begin()  # the database is locked by another writer from here
+    feed(first, surge_start)
+    assert first.alarms_seen >= 1 and first.undelivered >= 1, "the onset waits for the database"
+    first.close()  # stopped before the database came back
+    held.rollback()
+    holder.close()
+    assert episodes(stack) == []
+
+    restarted = DetectorBank(PatientDetector())
+    assert DetectorCheckpoint(checkpoint_path).restore(restarted) == 1
+    feed(AlertingProcessor(restarted, EpisodeEngine(stack.manager)), after[:240])  # 20 min
+    assert episodes(stack) == [("open", False)], "raised again once the surge goes on"
+    stack.scheduler.run_until_idle()
+    assert inbox.wait_for("/ann", 1)[0].title.startswith("CRITICAL")
+    stack.close()

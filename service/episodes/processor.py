@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import traceback
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
@@ -127,11 +128,25 @@ class AlertingProcessor(Processor):
         for gateway in cycle.gateway_statuses:
             self._gateway_status(gateway, now_s)
         self._flush()
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and not self._undelivered:
             self.checkpoint.maybe_save(self.bank, now_s)
 
     def close(self) -> None:
-        """Save the detectors' baselines for the next start."""
+        """Save the detectors' baselines for the next start, unless alarms are still waiting.
+
+        The detectors raise an onset once. Saved after an onset the episode database never took,
+        their state would say the episode is known and running, and the restarted service would
+        never raise it: the last checkpoint taken with nothing waiting is kept instead (so is it
+        while the database is down), and the restarted detectors raise it again.
+        """
+        self._flush()
+        if self._undelivered:
+            log.error(
+                "stopping with %d alarm(s)/update(s) the episode database has not taken; the "
+                "detector checkpoint is left as it was, so that they are raised again",
+                len(self._undelivered),
+            )
+            return
         if self.checkpoint is not None:
             self.checkpoint.save(self.bank)
 
@@ -215,12 +230,13 @@ class AlertingProcessor(Processor):
                         len(self._undelivered),
                     )
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - logged, dropped: it must not block others
                 self.deliveries_failed += 1
                 self.deliveries_dropped += 1
                 # the type only: a database error's text quotes the row, vitals included
                 log.error("episode engine failed on an alarm or update (%s); dropped", type(exc))
-                log.debug("episode engine failure", exc_info=True)
+                where = "".join(traceback.format_tb(exc.__traceback__))  # not the message
+                log.debug("episode engine failure at:\n%s", where)
             self._undelivered.popleft()
 
     def _signal(self, patient_id: str, signal: SignalKind, active: bool, time_s: float) -> None:
