@@ -7,7 +7,8 @@
     ├── PublisherError           the MQTT publisher is misconfigured or was used wrongly
     ├── SimulationError          a simulator parameter or episode script is invalid
     ├── GattParseError           a BLE payload is malformed or truncated
-    └── DeviceConnectionError    a wearable could not be reached / the link failed
+    ├── DeviceConnectionError    a wearable could not be reached / the link failed
+    └── BluetoothAdapterError    the Bluetooth adapter (BlueZ or a Bumble transport) is unusable
 
 Third-party errors (``sqlite3``, ``paho``, ``ssl``) are translated at the boundary with
 ``raise ... from exc``; messages say what to do and never contain vital values.
@@ -46,7 +47,8 @@ class GattParseError(CollectorError):
     ``uuid`` is the characteristic's canonical 128-bit UUID (or the text given when it is not a
     UUID), ``device_id`` the configured device when known, ``reason`` a short machine-readable tag
     for counters (``truncated``, ``trailing_bytes``, ``reserved_value``, ``out_of_range``,
-    ``bad_text``, ``unsupported_uuid``, ``bad_uuid``, ``malformed``). ``detail`` is for humans and
+    ``bad_text``, ``unsupported_uuid``, ``bad_uuid``, ``malformed``, ``profile_error``: a
+    profile's own code raised something else). ``detail`` is for humans and
     never repeats the payload, which may carry health data.
     """
 
@@ -82,6 +84,19 @@ class DeviceConnectionError(CollectorError):
         super().__init__(f"device {device_id}: {detail}")
         self.device_id = device_id
         self.detail = detail
+
+
+class BluetoothAdapterError(CollectorError):
+    """The gateway cannot scan at all: no adapter, no BlueZ daemon, or an unreachable transport."""
+
+    def __init__(self, backend: str, cause: BaseException) -> None:
+        super().__init__(
+            f"cannot scan for wearables with the {backend} Bluetooth backend "
+            f"({type(cause).__name__}: {cause}); check that the adapter is plugged in and powered "
+            "(BlueZ: bluetoothd runs and this user may use the system D-Bus; Bumble: "
+            "collector.ble_backend names a transport that exists and is reachable)"
+        )
+        self.backend = backend
 
 
 def loggable(exc: BaseException) -> str:

@@ -121,6 +121,7 @@ class Outbox:
         disk_budget_bytes: int = OUTBOX_DISK_BUDGET_BYTES,
         synchronous: str = OUTBOX_SYNCHRONOUS,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        busy_timeout_ms: int = OUTBOX_BUSY_TIMEOUT_MS,
     ) -> None:
         if disk_budget_bytes <= 0:
             raise OutboxError("disk budget must be a positive number of bytes", path=path)
@@ -133,7 +134,7 @@ class Outbox:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute(f"PRAGMA busy_timeout={OUTBOX_BUSY_TIMEOUT_MS}")
+            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise OutboxError(f"SQLite refused WAL mode (got {mode})", path=path)
@@ -171,27 +172,64 @@ class Outbox:
         Readings breaking the contract (out of range, NaN) are rejected, counted and logged
         without their values; the others are stored. Returns once the transaction is committed.
         """
+        groups = list(groups)
         with self._lock:
-            rows: list[tuple[str, str, int, str]] = []
-            cursors: dict[str, DeviceCursor] = {}
-            rejected = 0
-            for patient_id, device_id, readings in groups:
-                cursor = cursors.get(device_id) or self._devices.get(device_id)
-                next_seq = self._clock_ms() if cursor is None else cursor.next_seq
-                last_time_ms = None if cursor is None else cursor.last_time_ms
-                for reading in readings:
-                    body = self._validated_body(device_id, next_seq, reading)
-                    if body is None:
-                        rejected += 1
-                        continue
-                    rows.append((patient_id, device_id, next_seq, body))
-                    next_seq += 1
-                    last_time_ms = reading.time_ms
-                cursors[device_id] = DeviceCursor(device_id, patient_id, next_seq, last_time_ms)
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    rows, cursors, rejected = self._numbered(groups)
+                    added_bytes, dropped, dropped_bytes = (
+                        self._insert(rows, cursors) if rows else (0, 0, 0)
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise OutboxError(f"cannot store samples: {exc}", path=self.path) from exc
             self._rejected += rejected
             if rows:
-                self._commit_rows(rows, cursors)
+                self._devices.update(cursors)
+                self._appended += len(rows)
+                self._pending += len(rows) - dropped
+                self._pending_bytes += added_bytes - dropped_bytes
+                self._dropped += dropped
+                self._warn_if_filling()
             return AppendResult(accepted=len(rows), rejected=rejected)
+
+    def _numbered(
+        self, groups: list[DeviceGroup]
+    ) -> tuple[list[tuple[str, str, int, str]], dict[str, DeviceCursor], int]:
+        """Inside the write transaction: rows with their seq, the devices' new cursors, rejects.
+
+        Numbering continues from the file, not from memory, so that another process writing this
+        outbox (a second gateway started by mistake) never makes us reuse its seqs.
+        """
+        stored = {
+            row[0]: DeviceCursor(*row)
+            for row in self._db.execute(
+                "SELECT device_id, patient_id, next_seq, last_time_ms FROM devices "
+                "WHERE device_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted({device_id for _, device_id, _ in groups})),),
+            )
+        }
+        rows: list[tuple[str, str, int, str]] = []
+        cursors: dict[str, DeviceCursor] = {}
+        rejected = 0
+        for patient_id, device_id, readings in groups:
+            cursor = cursors.get(device_id) or stored.get(device_id)
+            next_seq = self._clock_ms() if cursor is None else cursor.next_seq
+            last_time_ms = None if cursor is None else cursor.last_time_ms
+            for reading in readings:
+                body = self._validated_body(device_id, next_seq, reading)
+                if body is None:
+                    rejected += 1
+                    continue
+                rows.append((patient_id, device_id, next_seq, body))
+                next_seq += 1
+                last_time_ms = reading.time_ms
+            cursors[device_id] = DeviceCursor(device_id, patient_id, next_seq, last_time_ms)
+        return rows, cursors, rejected
 
     def _validated_body(self, device_id: str, seq: int, reading: Reading) -> str | None:
         try:
@@ -208,40 +246,25 @@ class Outbox:
             log.warning("outbox: rejected a reading of device %s (%s)", device_id, detail)
             return None
 
-    def _commit_rows(
+    def _insert(
         self, rows: list[tuple[str, str, int, str]], cursors: dict[str, DeviceCursor]
-    ) -> None:
+    ) -> tuple[int, int, int]:
+        """Inside the write transaction: store rows and cursors, then hold the disk budget.
+
+        Returns the bytes added and the rows and bytes dropped to stay within the budget.
+        """
         added_bytes = sum(len(r[3]) for r in rows) + len(rows) * OUTBOX_ROW_OVERHEAD_BYTES
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT INTO samples (patient_id, device_id, seq, body) VALUES (?, ?, ?, ?)",
-                    rows,
-                )
-                self._db.executemany(
-                    "INSERT INTO devices (device_id, patient_id, next_seq, last_time_ms) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
-                    "patient_id=excluded.patient_id, next_seq=excluded.next_seq, "
-                    "last_time_ms=excluded.last_time_ms",
-                    [
-                        (c.device_id, c.patient_id, c.next_seq, c.last_time_ms)
-                        for c in cursors.values()
-                    ],
-                )
-                dropped, dropped_bytes = self._drop_over_budget(added_bytes)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise OutboxError(f"cannot store samples: {exc}", path=self.path) from exc
-        self._devices.update(cursors)
-        self._appended += len(rows)
-        self._pending += len(rows) - dropped
-        self._pending_bytes += added_bytes - dropped_bytes
-        self._dropped += dropped
-        self._warn_if_filling()
+        self._db.executemany(
+            "INSERT INTO samples (patient_id, device_id, seq, body) VALUES (?, ?, ?, ?)", rows
+        )
+        self._db.executemany(
+            "INSERT INTO devices (device_id, patient_id, next_seq, last_time_ms) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
+            "patient_id=excluded.patient_id, next_seq=excluded.next_seq, "
+            "last_time_ms=excluded.last_time_ms",
+            [(c.device_id, c.patient_id, c.next_seq, c.last_time_ms) for c in cursors.values()],
+        )
+        return (added_bytes, *self._drop_over_budget(added_bytes))
 
     def _drop_over_budget(self, added_bytes: int) -> tuple[int, int]:
         """Inside the write transaction: delete the oldest rows until the budget holds."""

@@ -39,6 +39,8 @@ class PublishWindow:
         self._inflight: dict[int, tuple[int, ...]] = {}
         self._inflight_samples = 0
         self._acked_mids: list[int] = []
+        self._unsettled: list[int] = []
+        """Rows of acknowledged batches not yet deleted (the delete failed: retried next round)."""
         self.published_batches = 0
         self.acked_samples = 0
 
@@ -52,21 +54,25 @@ class PublishWindow:
         self._acked_mids.append(mid)
 
     def settle(self) -> None:
-        """Delete the rows of acknowledged batches from the outbox and wake waiting senders."""
-        if not self._acked_mids:
-            return
-        acked_rows: list[int] = []
+        """Delete the rows of acknowledged batches from the outbox and wake waiting senders.
+
+        Rows whose delete fails (outbox locked by another program, disk full) are kept and
+        deleted by a later call: the cursor has moved past them, so forgetting them here would
+        leave them pending until a restart sends them again.
+        """
         for mid in self._acked_mids:
             rows = self._inflight.pop(mid, None)
             if rows:
-                acked_rows.extend(rows)
+                self._unsettled.extend(rows)
                 self._inflight_samples -= len(rows)
         self._acked_mids.clear()
-        if acked_rows:
-            self._outbox.ack(acked_rows)
-            self.acked_samples += len(acked_rows)
-            with self._sent:
-                self._sent.notify_all()
+        if not self._unsettled:
+            return
+        self._outbox.ack(self._unsettled)  # raises OutboxError: the rows stay for the next try
+        self.acked_samples += len(self._unsettled)
+        self._unsettled = []
+        with self._sent:
+            self._sent.notify_all()
 
     def fill(self, client: mqtt.Client) -> None:
         """Publish the next batches while the window has room for messages and samples."""

@@ -367,7 +367,10 @@ class MqttPublisher(StartStop):
             deadline = time.monotonic() + 1.0
             while self._session_up and not info.is_published() and time.monotonic() < deadline:
                 client.loop(LOOP_TIMEOUT_S)
-            self._window.settle()
+            try:
+                self._window.settle()
+            except Exception as exc:  # noqa: BLE001 - the clean disconnect must still follow
+                log.error("acknowledged samples stay in the outbox (%s)", loggable(exc))
             client.disconnect()
             client.loop(LOOP_TIMEOUT_S)
         sock = client.socket()

@@ -10,6 +10,8 @@ import argparse
 import math
 from typing import Final
 
+from flarewatch.const import MIN_VALID_TIME_MS
+
 MAX_SEED: Final = 2**32 - 1
 """Largest seed taken (numpy accepts any non-negative integer; 32 bits is plenty to name a run)."""
 
@@ -62,6 +64,16 @@ def seed(text: str) -> int:
     value = _whole(text)
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
+def epoch_ms(text: str) -> int:
+    """A UTC time in epoch milliseconds the wire contract accepts (from 2010 on)."""
+    value = _whole(text)
+    if value < MIN_VALID_TIME_MS:
+        raise argparse.ArgumentTypeError(
+            f"must be UTC epoch milliseconds from {MIN_VALID_TIME_MS} (2010) on, got {value}"
+        )
     return value
 
 

@@ -23,6 +23,8 @@ from flarewatch.cli import main
         (["simulate", "--speed", "-2"], "argument --speed: must be 0 or more"),
         (["simulate", "--patients", "0"], "argument --patients: must be at least 1"),
         (["simulate", "--flush-timeout", "inf"], "argument --flush-timeout: must be a finite"),
+        (["ble-sim", "--hci-port", "99999"], "argument --hci-port: must be from 0 to 65535"),
+        (["ble-sim", "--control-port", "-1"], "argument --control-port: must be from 0 to 65535"),
     ],
 )
 def test_bad_numbers_are_usage_errors(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from flarewatch import cli_types
 from flarewatch.errors import ConfigError
 
 
@@ -33,8 +34,12 @@ def add_ble_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         help="serve virtual BLE wearables (Bumble) for `collect --ble-backend bumble:tcp-client:…`",
     )
     sim.add_argument("--devices", type=int, default=5, help="how many wearables (band-1..N)")
-    sim.add_argument("--hci-port", type=int, default=0, help="TCP port for collectors (0: any)")
-    sim.add_argument("--control-port", type=int, default=0, help="TCP port of the control API")
+    sim.add_argument(
+        "--hci-port", type=cli_types.port, default=0, help="TCP port for collectors (0: any)"
+    )
+    sim.add_argument(
+        "--control-port", type=cli_types.port, default=0, help="TCP port of the control API"
+    )
     sim.add_argument(
         "--rate-hz", type=float, default=1.0, help="heart-rate and temperature messages per second"
     )

@@ -16,6 +16,11 @@ ago answers a connect request within a few connection events, so 10 s means it h
 BUMBLE_DISCONNECT_TIMEOUT_S: Final = 5.0
 """A local disconnect completes at once on a healthy controller; beyond 5 s the link is dead."""
 
+BUMBLE_POWER_ON_TIMEOUT_S: Final = 10.0
+"""Opening the HCI transport and powering the controller on (HCI reset and a few reads) takes well
+under a second on a healthy controller; Bumble itself waits forever, so a hung dongle (or a socket
+nobody answers on) would stall every scan and connect without a word."""
+
 TRANSPORT_REOPEN_INTERVAL_S: Final = 1.0
 """After the HCI transport is lost (dongle unplugged), try to reopen it this often: cheap, and a
 replugged dongle is back within a second or two."""

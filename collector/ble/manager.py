@@ -54,10 +54,11 @@ from collector.ble.const import (
     WATCHDOG_TIMEOUT_S,
 )
 from collector.ble.devices import ConfiguredDevice
-from collector.errors import GattParseError
+from collector.errors import BluetoothAdapterError, GattParseError
 from collector.outbox import wall_clock_ms
 from collector.profiles import DeviceDescription, MeasurementPlan, ProfileRegistry
 from collector.sources.base import Reading
+from flarewatch.errors import ConfigError
 from flarewatch.payloads import LinkState
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,12 @@ class ConnectionManager:
         clock_ms: Callable[[], int] = wall_clock_ms,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        for device in devices:  # an unknown profile name is a configuration error: say so now,
+            for name in device.profiles:  # not at every connection attempt once it advertises
+                try:
+                    registry.get(name)
+                except ConfigError as exc:
+                    raise ConfigError(f"device {device.device_id}: {exc}") from None
         self.links = {d.device_id: DeviceLink(d) for d in devices}
         self.sink = sink
         self.registry = registry
@@ -165,9 +172,15 @@ class ConnectionManager:
     # --- running -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Scan and keep every device connected until cancelled; then disconnect all."""
-        scanner = BleakScanner(self._on_advertisement, backend=self.backend.scanner)
-        await scanner.start()
+        """Scan and keep every device connected until cancelled; then disconnect all.
+
+        Raises :class:`collector.errors.BluetoothAdapterError` when scanning cannot start.
+        """
+        try:
+            scanner = BleakScanner(self._on_advertisement, backend=self.backend.scanner)
+            await scanner.start()
+        except Exception as exc:  # any failure here means no usable adapter
+            raise BluetoothAdapterError(self.backend.description, exc) from exc
         try:
             async with asyncio.TaskGroup() as tasks:
                 for link in self.links.values():

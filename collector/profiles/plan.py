@@ -9,9 +9,10 @@ new connection, which gets a new plan, never carries state over from the last on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid as uuid_module
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from collector.errors import GattParseError
@@ -82,7 +83,11 @@ class MeasurementPlan:
         *,
         device_id: str | None = None,
     ) -> tuple[Measurement[Any], GattValue]:
-        """Parse one value with the plan's parser; ``GattParseError`` carries uuid and device."""
+        """Parse one value with the plan's parser; ``GattParseError`` carries uuid and device.
+
+        A parser that raises anything else (a bug in a plug-in) is reported as a
+        ``GattParseError`` with reason ``profile_error``, naming only the exception type.
+        """
         try:
             canonical = normalize_uuid(uuid)
             measurement = self.measurements.get(canonical)
@@ -90,7 +95,8 @@ class MeasurementPlan:
                 raise GattParseError(
                     canonical, "no profile of this device uses it", reason="unsupported_uuid"
                 )
-            return measurement, measurement.parse(data)
+            with _profile_errors(measurement, "parser"):
+                return measurement, measurement.parse(data)
         except GattParseError as exc:
             raise exc.for_device(device_id) from None
 
@@ -109,9 +115,33 @@ class MeasurementPlan:
         """
         measurement, value = self.decode(uuid, data, device_id=device_id)
         accumulator = self.accumulators.get(measurement.uuid)
-        if accumulator is not None and received_s is not None:
-            mapped = accumulator.to_fields(value, received_s)
-        else:
-            mapped = measurement.to_fields(value)
-        fields, rejected = conform_to_contract(mapped)
+        try:
+            with _profile_errors(measurement, "mapper"):
+                if accumulator is not None and received_s is not None:
+                    mapped = accumulator.to_fields(value, received_s)
+                else:
+                    mapped = measurement.to_fields(value)
+                fields, rejected = conform_to_contract(mapped)
+        except GattParseError as exc:
+            raise exc.for_device(device_id) from None
         return DecodedCharacteristic(measurement.uuid, measurement.name, value, fields, rejected)
+
+
+@contextlib.contextmanager
+def _profile_errors(measurement: Measurement[Any], part: str) -> Iterator[None]:
+    """Turn anything but ``GattParseError`` raised by a profile's code into one (``profile_error``).
+
+    Profile code may come from a vendor plug-in; its bug must be a counted rejection of one value,
+    not an exception inside the BLE stack's callback (Bumble logs it from its packet handler and
+    never confirms an indication). Only the type is kept: the message may quote the payload.
+    """
+    try:
+        yield
+    except GattParseError:
+        raise
+    except Exception as exc:  # re-raised as ours: see the docstring
+        raise GattParseError(
+            measurement.uuid,
+            f"the {measurement.name} {part} raised {type(exc).__name__} (a bug in the profile)",
+            reason="profile_error",
+        ) from exc

@@ -72,7 +72,7 @@ def add_simulate_commands(
     cmd.add_argument("--gateway-id", default=None, help="gateway id (default from config)")
     cmd.add_argument(
         "--start-ms",
-        type=int,
+        type=cli_types.epoch_ms,
         default=None,
         help="simulated start, UTC epoch ms (default: now, or now - duration when accelerated)",
     )

@@ -28,6 +28,7 @@ from collector.ble.const import (
     ADVERTISER_FORGET_AFTER_S,
     ADVERTISER_SWEEP_INTERVAL_S,
     BUMBLE_CONNECT_TIMEOUT_S,
+    BUMBLE_POWER_ON_TIMEOUT_S,
     CENTRAL_ADDRESS,
     TRANSPORT_REOPEN_INTERVAL_S,
 )
@@ -43,8 +44,15 @@ ForgetListener = Callable[[Collection[str]], None]
 class BumbleCentral:
     """A powered-on Bumble ``Device`` on one transport: serialized connects, shared scans."""
 
-    def __init__(self, transport_spec: str, clock_s: MonotonicClockS = time.monotonic) -> None:
+    def __init__(
+        self,
+        transport_spec: str,
+        clock_s: MonotonicClockS = time.monotonic,
+        *,
+        power_on_timeout_s: float = BUMBLE_POWER_ON_TIMEOUT_S,
+    ) -> None:
         self.transport_spec = transport_spec
+        self.power_on_timeout_s = power_on_timeout_s
         self.device: Device | None = None
         self._transport: Any = None
         self._connect_lock = asyncio.Lock()
@@ -57,15 +65,32 @@ class BumbleCentral:
         self._start_lock = asyncio.Lock()
 
     async def start(self) -> Device:
-        """Open the transport and power the controller on (once; later calls return the device)."""
+        """Open the transport and power the controller on (once; later calls return the device).
+
+        Raises ``TimeoutError`` when the controller does not answer within
+        ``power_on_timeout_s``; a transport opened by a failed attempt is closed again.
+        """
         async with self._start_lock:
             if self.device is not None:
                 return self.device
-            transport = await open_transport(self.transport_spec)
-            device = Device.with_hci(
-                "flarewatch", hci.Address(CENTRAL_ADDRESS), transport.source, transport.sink
-            )
-            await device.power_on()
+            transport: Any = None
+            try:
+                async with asyncio.timeout(self.power_on_timeout_s):
+                    transport = await open_transport(self.transport_spec)
+                    device = Device.with_hci(
+                        "flarewatch", hci.Address(CENTRAL_ADDRESS), transport.source, transport.sink
+                    )
+                    await device.power_on()
+            except BaseException as exc:
+                if transport is not None:
+                    with contextlib.suppress(Exception):
+                        await transport.close()
+                if isinstance(exc, TimeoutError):
+                    raise TimeoutError(
+                        f"no answer from the Bluetooth controller on {self.transport_spec} "
+                        f"within {self.power_on_timeout_s:g} s"
+                    ) from exc
+                raise
             device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
             terminated = getattr(transport.source, "terminated", None)
             if isinstance(terminated, asyncio.Future):

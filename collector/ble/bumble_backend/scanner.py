@@ -36,29 +36,55 @@ def bleak_uuid(uuid: UUID) -> str:
     return normalize_uuid_str(uuid.to_hex_str("-"))
 
 
+def _decoded(data: AdvertisingData, kind: int) -> list[Any]:
+    """The AD structures of ``kind``, decoded; malformed ones are skipped.
+
+    Any device in radio range can send them (a 1-byte manufacturer field, a short service-data
+    UUID): Bumble's decoder raises on those, inside its HCI packet handler, for every report.
+    """
+    decoded = []
+    for raw in data.get_all(kind, raw=True):
+        try:
+            decoded.append(AdvertisingData.ad_data_to_object(kind, raw))
+        except Exception:  # noqa: BLE001 - whatever the decoder raises, the field is unusable
+            continue
+    return decoded
+
+
+def _local_name(data: AdvertisingData) -> str | None:
+    """The complete, else the shortened, local name, with invalid UTF-8 replaced.
+
+    A name shortened in the middle of a character is common; Bumble's decoder raises on it.
+    """
+    for kind in (AdvertisingData.COMPLETE_LOCAL_NAME, AdvertisingData.SHORTENED_LOCAL_NAME):
+        for raw in data.get_all(kind, raw=True):
+            if raw:
+                return raw.decode("utf-8", errors="replace")
+    return None
+
+
 def advertisement_data(advertisement: Advertisement) -> AdvertisementData:
     """Translate one Bumble advertisement report into bleak's ``AdvertisementData``."""
     data = advertisement.data
-    name = data.get(AdvertisingData.COMPLETE_LOCAL_NAME) or data.get(
-        AdvertisingData.SHORTENED_LOCAL_NAME
-    )
+    name = _local_name(data)
     uuids: list[str] = []
     for kind in _UUID_LISTS:
-        for uuid_list in data.get_all(kind):
+        for uuid_list in _decoded(data, kind):
             if isinstance(uuid_list, list):
                 uuids.extend(bleak_uuid(u) for u in uuid_list if isinstance(u, UUID))
     service_data: dict[str, bytes] = {}
     for kind in _SERVICE_DATA:
-        for entry in data.get_all(kind):
+        for entry in _decoded(data, kind):
             if isinstance(entry, tuple) and isinstance(entry[0], UUID):
                 service_data[bleak_uuid(entry[0])] = bytes(entry[1])
     manufacturer = {
-        company: bytes(payload)
-        for company, payload in data.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
+        entry[0]: bytes(entry[1])
+        for entry in _decoded(data, AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
+        if isinstance(entry, tuple) and isinstance(entry[0], int)
     }
-    tx_power = data.get(AdvertisingData.TX_POWER_LEVEL)
+    tx_power = next(iter(_decoded(data, AdvertisingData.TX_POWER_LEVEL)), None)
     return AdvertisementData(
-        local_name=name if isinstance(name, str) else None,
+        local_name=name,
         manufacturer_data=manufacturer,
         service_data=service_data,
         service_uuids=uuids,
