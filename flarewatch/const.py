@@ -28,3 +28,8 @@ MAX_SAMPLE_AGE_MS: Final = 90 * 24 * 3600 * 1000
 
 MIN_VALID_TIME_MS: Final = 1_262_304_000_000
 """2010-01-01T00:00:00Z: anything earlier is an unset real-time clock (epoch 0 and friends)."""
+
+MIN_SECRET_KEY_CHARS: Final = 16
+"""Shortest ``service.secret_key`` accepted: catches placeholders, words and typos. It is a
+floor, not a target: the documented one-liner (``secrets.token_urlsafe(32)``) gives 43 characters
+(256 bits), the length RFC 2104 section 3 advises for an HMAC-SHA256 key."""

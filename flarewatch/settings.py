@@ -27,9 +27,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from flarewatch.const import MIN_SECRET_KEY_CHARS
 from flarewatch.errors import ConfigError
 
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin"})
+_DEMO_SECRET_KEY = "demo-only-secret-key"
+"""The built-in ``service.secret_key``: public, so good for the demo only."""
 
 
 def read_secret_file(path: Path, what: str) -> str:
@@ -99,7 +102,7 @@ class ServiceSettings(BaseModel):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     secret_key: SecretStr = Field(
-        SecretStr("demo-only-secret-key"),
+        SecretStr(_DEMO_SECRET_KEY),
         description="signs acknowledgement links and encrypts the channel URLs (Apprise "
         "credentials) in the service database: keep it, or re-encrypt with `admin db rekey`",
     )
@@ -221,12 +224,31 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(f"invalid settings: {describe_validation_error(exc)}") from exc
     except ValueError as exc:  # e.g. a TOML syntax error: says where, never quotes the value
         raise ConfigError(f"invalid settings: {exc}") from exc
-    secret = settings.service.secret_key.get_secret_value()
-    if settings.environment == "production" and secret in _PLACEHOLDER_SECRETS | {
-        "demo-only-secret-key"
-    }:
-        raise ConfigError(
-            "FLAREWATCH_SERVICE__SECRET_KEY must be set to a random value in production "
-            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
-        )
+    if settings.environment == "production":
+        require_secret_key(settings.service)
     return settings
+
+
+def require_secret_key(service: ServiceSettings) -> None:
+    """Raise a ConfigError unless ``service.secret_key`` is one only this deployment knows.
+
+    The key signs acknowledgement links: with the built-in (public) key or a guessable one,
+    anyone can forge an acknowledgement and silence an alert. ``flarewatch serve`` calls this
+    whatever the environment; :func:`load_settings` for every command in production. The error
+    never quotes the key.
+    """
+    secret = service.secret_key.get_secret_value().strip()
+    if secret in _PLACEHOLDER_SECRETS | {_DEMO_SECRET_KEY}:
+        problem = "is the built-in demo key or a placeholder"
+    elif len(secret) < MIN_SECRET_KEY_CHARS:
+        problem = f"is shorter than {MIN_SECRET_KEY_CHARS} characters"
+    else:
+        return
+    raise ConfigError(
+        f"service.secret_key {problem}: anyone who knows or guesses it can forge the "
+        "acknowledgement links and silence an alert. Set FLAREWATCH_SERVICE__SECRET_KEY (or "
+        "service.secret_key_file, FLAREWATCH_SERVICE__SECRET_KEY_FILE, naming a file that holds "
+        "it) to a random value, e.g. `python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))'`, and keep it: it also encrypts the channel URLs "
+        "stored in the service database"
+    )

@@ -135,8 +135,17 @@ def _patient_list(args: argparse.Namespace, session: Session) -> int:
 
 
 def _device_add(args: argparse.Namespace, session: Session) -> int:
-    add_device(session, args.patient_id, args.device_id, args.label or "")
-    print(f"device {args.device_id} assigned to {args.patient_id}")
+    device = session.get(Device, args.device_id)
+    owner = device.patient_id if device is not None else None
+    move_at_s = time.time() if args.move else None
+    add_device(session, args.patient_id, args.device_id, args.label or "", move_at_s=move_at_s)
+    if owner is not None and owner != args.patient_id:
+        print(
+            f"device {args.device_id} moved from {owner} to {args.patient_id}; run "
+            "`flarewatch admin broker-auth` again to update the broker's ACL"
+        )
+    else:
+        print(f"device {args.device_id} assigned to {args.patient_id}")
     return 0
 
 
@@ -260,6 +269,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("patient_id")
     parser.add_argument("device_id")
     parser.add_argument("--label")
+    parser.add_argument(
+        "--move",
+        action="store_true",
+        help="move a device registered to another patient (recorded in the audit trail)",
+    )
     command(device_cmds, "list", _device_list, "list wearables")
 
     caregiver = groups.add_parser("caregiver", help="care team: caregivers, emergency contact")

@@ -32,8 +32,9 @@ def add_broker_auth_command(groups: argparse._SubParsersAction[argparse.Argument
         "broker-auth",
         help="write Mosquitto password + ACL files: one user per gateway, own devices only",
         description="Gateways get a user that may publish only the topics of their devices (looked "
-        "up in the service database); existing users keep their passwords unless rotated. New "
-        "passwords are printed once, here, and stored only as PBKDF2-SHA512 hashes.",
+        "up in the service database); existing users keep their passwords unless rotated, and "
+        "users no longer given are removed: give every user each time. New passwords are "
+        "printed once, here, and stored only as PBKDF2-SHA512 hashes.",
     )
     parser.add_argument("--out", type=Path, required=True, help="directory for passwords and acl")
     parser.add_argument(
@@ -172,14 +173,20 @@ def run_broker_auth(args: argparse.Namespace) -> int:
         db.dispose()
     args.out.mkdir(parents=True, exist_ok=True)
     passwords_path = args.out / "passwords"
-    hashes = _existing_hashes(passwords_path)
+    existing = _existing_hashes(passwords_path)
     issued: dict[str, str] = {}
     alert_users = [*(reader.user for reader in readers), *(grant.user for grant in grants)]
     users = [SERVICE_USER, *routes, *alert_users]
+    # The file is this command's: only the users it is given now stay (with their passwords).
+    # One dropped here has no ACL rules left, and a login it should no longer have.
+    hashes: dict[str, str] = {}
     for user in dict.fromkeys(users):  # a user given twice gets one password
-        if user not in hashes or user in args.rotate:
+        if user not in existing or user in args.rotate:
             issued[user] = new_password()
             hashes[user] = hash_password(issued[user])
+        else:
+            hashes[user] = existing[user]
+    removed = sorted(set(existing) - set(hashes))
     passwords_path.write_text(password_file(hashes))
     passwords_path.chmod(0o600)
     (args.out / "acl").write_text(
@@ -191,6 +198,11 @@ def run_broker_auth(args: argparse.Namespace) -> int:
         )
     )
     print(f"wrote {passwords_path} ({len(hashes)} users) and {args.out / 'acl'}")
+    if removed:
+        print(
+            f"removed {len(removed)} users no longer given: {', '.join(removed)} "
+            "(restart Mosquitto for it to take effect)"
+        )
     for user, password in issued.items():
         print(f"new password for {user}: {password}")
     if issued:

@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any
 
 from flarewatch.mqtt import BrokerAddress
-from flarewatch.settings import Settings, load_settings
+from flarewatch.settings import Settings, load_settings, require_secret_key
 from service.admin_cli import add_commands as add_admin_commands
 from service.alerts.runtime import start_alerting
 from service.const import STATS_LOG_INTERVAL_S
@@ -58,6 +58,7 @@ def build_processor(settings: Settings) -> Processor:
 def run_serve(args: argparse.Namespace) -> int:
     """Run the ingest until SIGTERM/SIGINT, logging counters periodically."""
     settings = load_settings(args.config, **serve_overrides(args))
+    require_secret_key(settings.service)  # whatever the environment: the ack links face people
     ingest = IngestService.from_settings(settings, processor=build_processor(settings))
     stopping = threading.Event()
 

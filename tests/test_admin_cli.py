@@ -185,3 +185,18 @@ def test_in_range_limit_and_ids_work(admin):
     admin("patient", "add", "alex")
     assert admin("alerts", "--limit", "1")[0] == 0
     assert admin("audit", "--alert", str(2**31 - 1), "--limit", str(2**31 - 1))[0] == 0
+
+
+def test_a_device_of_another_patient_moves_only_with_move_and_the_audit_says_so(admin):
+    for patient in ("alex", "sam"):
+        assert admin("patient", "add", patient)[0] == 0
+    assert admin("device", "add", "alex", "band-1", "--label", "left wrist")[0] == 0
+    code, _, err = admin("device", "add", "sam", "band-1")  # a typo for band-2
+    assert code == 1 and "registered to patient alex" in err and "--move" in err
+    assert "alex" in admin("device", "list")[1].split("band-1")[1].splitlines()[0]
+    assert admin("device", "add", "alex", "band-1", "--label", "right wrist")[0] == 0  # same owner
+    code, out, _ = admin("device", "add", "sam", "band-1", "--move")
+    assert code == 0 and "moved from alex to sam" in out
+    assert "sam" in admin("device", "list")[1].split("band-1")[1].splitlines()[0]
+    code, out, _ = admin("audit", "--patient", "sam")
+    assert "device_moved" in out and "alex" in out

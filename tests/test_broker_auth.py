@@ -246,23 +246,25 @@ def test_ack_device_acknowledges_only_its_own_patient(alerting) -> None:
     hall.disconnect()
 
 
-def test_wrong_password_is_refused(secured_broker) -> None:
-    server, _ = secured_broker
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="intruder")
-    client.username_pw_set("gw-a", "not-the-password")
-    codes: list[object] = []
-    done = threading.Event()
-
-    def on_connect(c, u, flags, reason_code, props):
-        codes.append(reason_code)
-        done.set()
-
-    client.on_connect = on_connect
+def _login_refused(server: MosquittoServer, user: str, password: str) -> bool:
+    """Whether the broker refuses ``user`` logging in with ``password`` (its CONNACK)."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"login-{user}")
+    client.username_pw_set(user, password)
+    codes: queue.Queue[mqtt.ReasonCode] = queue.Queue()
+    client.on_connect = lambda c, u, flags, reason_code, props: codes.put(reason_code)
     client.connect("127.0.0.1", server.port)
     client.loop_start()
-    assert done.wait(5)
-    client.loop_stop()
-    assert codes[0].is_failure
+    try:
+        return bool(codes.get(timeout=5).is_failure)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_wrong_password_is_refused(secured_broker) -> None:
+    server, passwords = secured_broker
+    assert _login_refused(server, "gw-a", "not-the-password")
+    assert not _login_refused(server, "gw-a", passwords["gw-a"])
 
 
 def _acl_rules(acl: str, user: str) -> list[str]:
@@ -342,3 +344,37 @@ def test_bad_alert_reader_is_a_clear_error(
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_users_no_longer_given_are_removed_and_cannot_log_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gateway or siren dropped from ``broker-auth`` loses its login, not only its rights."""
+    from flarewatch.cli import main
+
+    db = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    assert main(["admin", "--database-url", db, "patient", "add", "p1"]) == 0
+    for device in ("band-1", "band-2"):
+        assert main(["admin", "--database-url", db, "device", "add", "p1", device]) == 0
+    out = tmp_path / "auth"
+    args = ["admin", "--database-url", db, "broker-auth", "--out", str(out)]
+    capsys.readouterr()
+    everyone = [*("--gateway", "gw-a=band-1", "--gateway", "gw-b=band-2")]
+    assert main([*args, *everyone, "--alert-reader", "siren=p1"]) == 0
+    issued = dict(
+        line.removeprefix("new password for ").split(": ", 1)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("new password for ")
+    )
+    assert set(issued) == {"flarewatch-service", "gw-a", "gw-b", "siren"}
+    assert main([*args, "--gateway", "gw-a=band-1"]) == 0
+    said = capsys.readouterr().out
+    assert "removed 2 users no longer given: gw-b, siren" in said
+    users = [line.split(":", 1)[0] for line in (out / "passwords").read_text().splitlines()]
+    assert sorted(users) == ["flarewatch-service", "gw-a"]
+    (tmp_path / "data").mkdir()
+    extra = f"allow_anonymous false\npassword_file {out / 'passwords'}\nacl_file {out / 'acl'}"
+    with MosquittoServer(tmp_path / "data", extra_config=extra) as server:
+        assert not _login_refused(server, "gw-a", issued["gw-a"]), "a kept user lost its password"
+        assert _login_refused(server, "gw-b", issued["gw-b"])
+        assert _login_refused(server, "siren", issued["siren"])

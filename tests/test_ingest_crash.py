@@ -23,6 +23,7 @@ def serve(mosquitto: MosquittoServer, influxdb: InfluxServer, log: Path) -> subp
     command = [sys.executable, "-m", "flarewatch.cli", "--log-level", "INFO", "serve"]
     command += ["--mqtt-url", mosquitto.url, "--influx-url", influxdb.url]
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLAREWATCH_")}
+    env["FLAREWATCH_SERVICE__SECRET_KEY"] = "test-secret-key-not-for-production"
     with log.open("ab") as out:
         # cwd: the service database (alerting) lives under ./var by default
         return subprocess.Popen(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from service.db.models import Alert
+from models.alarm import Severity
+from service.db.models import Alert, AlertState
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +42,23 @@ def event_of(alert: Alert, event: str, now_s: float) -> AlertEvent:
         episode_id=alert.episode_id,
         acked_by=alert.acked_by,
     )
+
+
+def _urgency(event: AlertEvent) -> tuple[bool, bool, bool, float, int]:
+    return (
+        event.state != AlertState.ACKNOWLEDGED,
+        event.severity == Severity.CRITICAL,
+        event.state == AlertState.ACTIVE,
+        event.time_s,
+        event.alert_id,
+    )
+
+
+def most_urgent(open_events: Iterable[AlertEvent]) -> AlertEvent | None:
+    """The latest event of the open alert that most needs attention, ``None`` if none is open.
+
+    Unacknowledged before acknowledged (someone is on that one), then critical before warning,
+    then telling the care team before waiting for the wearer, then the most recently changed.
+    It is what a siren that reconnects must read on the patient's alerts topic.
+    """
+    return max(open_events, key=_urgency, default=None)

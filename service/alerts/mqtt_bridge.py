@@ -1,8 +1,13 @@
 """Alerts on MQTT: events published on ``flarewatch/v1/{patient}/alerts`` and acks received.
 
-Sirens and home automation subscribe to the alerts topic (retained, so a siren that reconnects
-sees the current state). An acknowledgement arrives on ``flarewatch/v1/{patient}/alerts/ack`` as
-JSON: ``{"token": "..."}`` (the token of a link) or ``{"alert_id": 12, "by": "hall button"}``.
+Sirens and home automation subscribe to the alerts topic. Every event is published; the one
+retained (what a siren that reconnects reads first) is always the latest event of the patient's
+open alert that most needs attention (:func:`~service.alerts.events.most_urgent`), and a
+``resolved`` or ``cancelled`` event only once none is open: an event that is not that state goes
+out unretained, followed by the state again, retained, if the broker does not hold it already.
+
+An acknowledgement arrives on ``flarewatch/v1/{patient}/alerts/ack`` as JSON:
+``{"token": "..."}`` (the token of a link) or ``{"alert_id": 12, "by": "hall button"}``.
 The second form trusts whoever may publish there, so the broker's ACL lets only a device granted
 that patient publish there (``admin broker-auth --ack-device``); alert readers cannot.
 Payloads carry no vitals.
@@ -18,17 +23,18 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
 
 from flarewatch.errors import ContractError
 from flarewatch.mqtt import make_client
 from flarewatch.settings import MqttSettings, ServiceSettings
 from flarewatch.topics import ALERT_ACKS_SUBSCRIPTION, TopicKind, alerts_topic, parse_topic
 from service.alerts.errors import AlertingError
-from service.alerts.events import AlertEvent
+from service.alerts.events import AlertEvent, event_of, most_urgent
 from service.alerts.manager import AlertManager
 from service.alerts.tokens import TokenAction
 from service.const import MAX_ROW_NUMBER
-from service.db.models import Alert
+from service.db.models import OPEN_ALERT_STATES, Alert
 from service.mqtt_link import BrokerLinkLog
 
 log = logging.getLogger(__name__)
@@ -97,6 +103,12 @@ class MqttAlertBridge:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._keepalive = settings.keepalive_s
+        self._publishing = threading.Lock()
+        """One event at a time: the state read last is the state retained last."""
+        self._latest: dict[int, AlertEvent] = {}
+        """The latest event of every open alert (rebuilt from the database after a restart)."""
+        self._retained: dict[str, bytes] = {}
+        """What this bridge last published retained, per patient."""
 
     def start(self) -> None:
         """Connect in the background (paho reconnects by itself) and listen for acks."""
@@ -119,10 +131,59 @@ class MqttAlertBridge:
         self._client.loop_stop()
 
     def publish(self, event: AlertEvent) -> None:
-        """Publish one event, retained, QoS 1 (paho queues it while reconnecting)."""
-        self._client.publish(
-            alerts_topic(event.patient_id), event_payload(event), qos=1, retain=True
-        )
+        """Publish one event (QoS 1, queued while reconnecting); keep the retained one the state.
+
+        The retained message on the patient's topic is its current state (see the module).
+        """
+        topic = alerts_topic(event.patient_id)
+        with self._publishing:
+            if event.state in OPEN_ALERT_STATES:
+                self._latest[event.alert_id] = event
+            else:
+                self._latest.pop(event.alert_id, None)
+            state = self._current_state(event.patient_id) or event
+            payload, state_payload = event_payload(event), event_payload(state)
+            if state_payload != payload:
+                self._client.publish(topic, payload, qos=1, retain=False)
+                if self._retained.get(event.patient_id) == state_payload:
+                    return
+            self._client.publish(topic, state_payload, qos=1, retain=True)
+            self._retained[event.patient_id] = state_payload
+
+    def _current_state(self, patient_id: str) -> AlertEvent | None:
+        """The latest event of the patient's most urgent open alert, as the database has them.
+
+        An open alert this bridge has not seen change (it started after) is described as it is
+        now. If the database cannot be read, the events this bridge saw are used instead.
+        """
+        try:
+            with self.manager.db.session() as session:
+                rows = session.scalars(
+                    select(Alert).where(
+                        Alert.patient_id == patient_id, Alert.state.in_(OPEN_ALERT_STATES)
+                    )
+                ).all()
+                now_s = self.manager.clock()
+                described = {row.id: self._described(row, now_s) for row in rows}
+        except Exception as exc:  # noqa: BLE001 - a database error must not lose the event
+            log.error(
+                "alert bridge: open alerts of a patient unreadable (%s); retained state from "
+                "the events seen",
+                type(exc).__name__,
+            )
+            return most_urgent(e for e in self._latest.values() if e.patient_id == patient_id)
+        for alert_id in [i for i, e in self._latest.items() if e.patient_id == patient_id]:
+            if alert_id not in described:  # closed by another process: not open any more
+                del self._latest[alert_id]
+        self._latest.update(described)
+        return most_urgent(described.values())
+
+    def _described(self, row: Alert, now_s: float) -> AlertEvent:
+        """The latest event seen of an open alert, or one describing it now if none matches."""
+        seen = self._latest.get(row.id)
+        if seen is not None and (seen.state, seen.severity) == (row.state, row.severity):
+            return seen
+        return event_of(row, row.state, now_s)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:

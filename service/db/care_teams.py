@@ -156,8 +156,20 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
         patient.detection_profile = parse_profile(update.detection_profile).value
 
 
-def add_device(session: Session, patient_id: str, device_id: str, label: str = "") -> Device:
-    """Assign a wearable to a patient."""
+def add_device(
+    session: Session,
+    patient_id: str,
+    device_id: str,
+    label: str = "",
+    *,
+    move_at_s: float | None = None,
+) -> Device:
+    """Assign a wearable to a patient; one registered to another patient moves only if asked.
+
+    A device's owner decides where its data goes and what the broker lets its gateway publish,
+    so a typo must not reroute it: without ``move_at_s`` (the time of an explicit move, which
+    the audit trail records) a device of another patient is refused, naming its owner.
+    """
     get_patient(session, patient_id)
     _check_id(device_id, "device")
     fits_column(label, Device.label, "the device label")
@@ -165,8 +177,24 @@ def add_device(session: Session, patient_id: str, device_id: str, label: str = "
     if device is None:
         device = Device(id=device_id, patient_id=patient_id, label=label)
         session.add(device)
-    else:
+    elif device.patient_id != patient_id:
+        if move_at_s is None:
+            raise ConfigError(
+                f"device {device_id} is registered to patient {device.patient_id}: assigning it "
+                f"to {patient_id} would send its data and its broker permissions there. If the "
+                "band really changed hands, add --move (recorded in the audit trail)"
+            )
+        record(
+            session,
+            move_at_s,
+            "device_moved",
+            patient_id=patient_id,
+            device_id=device_id,
+            from_patient=device.patient_id,
+        )
         device.patient_id, device.label = patient_id, label or device.label
+    else:
+        device.label = label or device.label
     session.flush()
     return device
 
