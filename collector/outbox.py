@@ -39,6 +39,8 @@ from collector.const import (
 )
 from collector.errors import OutboxError
 from collector.sources.base import Reading
+from flarewatch.errors import describe_validation_error
+from flarewatch.log_throttle import LogThrottle
 from flarewatch.payloads import Sample
 
 log = logging.getLogger(__name__)
@@ -156,6 +158,7 @@ class Outbox:
         self._pending = int(count)
         self._pending_bytes = int(size) + self._pending * OUTBOX_ROW_OVERHEAD_BYTES
         self._appended = self._acked = self._rejected = self._dropped = 0
+        self._log_throttle = LogThrottle()
         self._warned = self._dropping = False
         if self._pending:
             log.info("outbox %s holds %d samples from before; they are sent first", path, count)
@@ -235,15 +238,14 @@ class Outbox:
         try:
             return Sample(seq=seq, **reading.fields()).model_dump_json(exclude_none=True)
         except (ValidationError, TypeError) as exc:
-            detail = (
-                "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                    for e in exc.errors(include_input=False, include_url=False)[:3]
+            bad = exc if isinstance(exc, ValidationError) else None
+            detail = describe_validation_error(bad, limit=3) if bad else type(exc).__name__
+            held = self._log_throttle.allow((device_id, detail))
+            if held is not None:  # e.g. every reading while the clock is unset: once a minute
+                more = f"; {held} more like it since the last such line" if held else ""
+                log.warning(
+                    "outbox: rejected a reading of device %s (%s)%s", device_id, detail, more
                 )
-                if isinstance(exc, ValidationError)
-                else type(exc).__name__
-            )
-            log.warning("outbox: rejected a reading of device %s (%s)", device_id, detail)
             return None
 
     def _insert(

@@ -33,3 +33,8 @@ MIN_SECRET_KEY_CHARS: Final = 16
 """Shortest ``service.secret_key`` accepted: catches placeholders, words and typos. It is a
 floor, not a target: the documented one-liner (``secrets.token_urlsafe(32)``) gives 43 characters
 (256 bits), the length RFC 2104 section 3 advises for an HMAC-SHA256 key."""
+
+REPEATED_LOG_INTERVAL_S: Final = 60.0
+"""The same complaint about the same source is logged at most this often, with a count of the
+ones held back: a band read once a second while the gateway's clock is unset (before NTP on a
+board without a real-time clock) would otherwise write a warning every second per device."""

@@ -17,6 +17,11 @@ Third-party errors are translated at the boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class FlarewatchError(Exception):
     """Base class of every flarewatch error, so callers can catch ours and only ours."""
@@ -39,3 +44,18 @@ class ContractError(FlarewatchError):
         self.reason = reason
         self.detail = detail
         self.topic = topic
+
+
+def describe_validation_error(
+    exc: ValidationError, *, root: str = "<root>", limit: int | None = None
+) -> str:
+    """Each problem (the first ``limit``) as ``where: what is wrong``, never the values given.
+
+    Pydantic's own text quotes every input (``input_value=…``): a secret put in the wrong table,
+    or a vital value in a wire message, would end up on the screen and in logs.
+    """
+    problems = exc.errors(include_url=False, include_input=False, include_context=False)
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or root}: {problem['msg']}"
+        for problem in problems[:limit]
+    )

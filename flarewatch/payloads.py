@@ -22,7 +22,7 @@ from flarewatch.const import (
     MIN_VALID_TIME_MS,
     SCHEMA_VERSION,
 )
-from flarewatch.errors import ContractError
+from flarewatch.errors import ContractError, describe_validation_error
 
 MAX_SEQ: Final = 2**53 - 1
 """Largest ``seq``: exact in a JSON number everywhere (JavaScript, dashboards), and within the
@@ -157,10 +157,7 @@ def _decode(model: type[M], payload: bytes, now_ms: int | None) -> M:
         errors = exc.errors(include_input=False, include_url=False)
         if errors and errors[0]["type"] == "json_invalid":
             raise ContractError("not_json", "payload is not valid JSON") from exc
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in errors[:5]
-        )
-        raise ContractError("invalid", detail) from exc
+        raise ContractError("invalid", describe_validation_error(exc, limit=5)) from exc
 
 
 def decode_sample_batch(payload: bytes, *, now_ms: int | None = None) -> SampleBatch:

@@ -28,7 +28,7 @@ from pydantic_settings import (
 )
 
 from flarewatch.const import MIN_SECRET_KEY_CHARS
-from flarewatch.errors import ConfigError
+from flarewatch.errors import ConfigError, describe_validation_error
 
 _PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "admin"})
 _DEMO_SECRET_KEY = "demo-only-secret-key"
@@ -199,19 +199,6 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """Each problem as ``where: what is wrong``, without the values given.
-
-    Pydantic's own text quotes every input (``input_value=…``): a secret key or password put
-    in the wrong table or given the wrong type would end up on the screen and in logs.
-    """
-    problems = exc.errors(include_url=False, include_input=False, include_context=False)
-    return "; ".join(
-        f"{'.'.join(str(part) for part in problem['loc']) or 'settings'}: {problem['msg']}"
-        for problem in problems
-    )
-
-
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; refuse placeholder secrets outside the demo and development."""
     if config_file is not None:
@@ -221,7 +208,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(f"invalid settings: {describe_validation_error(exc)}") from exc
+        raise ConfigError(
+            f"invalid settings: {describe_validation_error(exc, root='settings')}"
+        ) from exc
     except ValueError as exc:  # e.g. a TOML syntax error: says where, never quotes the value
         raise ConfigError(f"invalid settings: {exc}") from exc
     if settings.environment == "production":

@@ -17,6 +17,7 @@ import pytest
 from collector.errors import OutboxError
 from collector.outbox import Outbox
 from collector.sources.base import Reading
+from flarewatch.log_throttle import LogThrottle
 from flarewatch.payloads import Sample
 
 T0 = 1_764_081_600_000
@@ -193,3 +194,32 @@ def test_sigkill_loses_nothing_that_was_appended(tmp_path: Path) -> None:
     seqs = [r.seq for r in rows]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert cursor is not None and cursor.next_seq == seqs[-1] + 1
+
+
+def test_a_reading_rejected_again_and_again_is_logged_once_a_minute_and_always_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A board without a real-time clock stamps every reading 1970 until NTP sets its clock."""
+    unset_clock = [Reading(time_ms=5 + i * 1000, heart_rate_bpm=70.0) for i in range(120)]
+    with caplog.at_level(logging.WARNING), Outbox(tmp_path / "o.db") as box:
+        for reading in unset_clock:  # one a second, as a band notifies
+            box.append("p1", "d1", [reading])
+        box.append("p1", "d2", [unset_clock[0]])  # another device is reported on its own
+        assert box.stats().rejected == 121
+        assert box.read() == []
+    lines = [r.getMessage() for r in caplog.records if "rejected a reading" in r.getMessage()]
+    assert len(lines) == 2
+    assert "device d1" in lines[0] and "device d2" in lines[1]
+
+
+def test_log_throttle_lets_one_line_a_minute_through_with_the_count_held_back() -> None:
+    now = [0.0]
+    throttle = LogThrottle(interval_s=60.0, clock_s=lambda: now[0])
+    assert throttle.allow("clock") == 0
+    for _ in range(59):
+        now[0] += 1.0
+        assert throttle.allow("clock") is None
+    assert throttle.allow("other") == 0  # each kind on its own
+    now[0] += 1.0
+    assert throttle.allow("clock") == 59
+    assert throttle.allow("clock") is None
