@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,19 +270,25 @@ async def test_out_of_range_then_back(world: VirtualWorld) -> None:
     )
 
 
-async def test_malformed_notifications_are_counted_not_fatal(world: VirtualWorld) -> None:
+async def test_malformed_notifications_are_counted_not_fatal(
+    world: VirtualWorld, caplog: pytest.LogCaptureFixture
+) -> None:
     band = await world.add_wearable("band-1", heart_rate_interval_s=0.1)
     sink = RecordingSink()
     manager = manager_for(world, sink, ["band-1"])
     link = manager.links["band-1"]
+    caplog.set_level(logging.WARNING, logger="collector.ble.manager")
     async with running(manager):
         await until(lambda: len(sink.counters("band-1")) >= 1)
-        band.inject_malformed(b"\x01\x48")  # flags say 16-bit heart rate, one byte follows
-        await until(lambda: link.parse_errors.total() == 1)
+        for count in (1, 2, 3):
+            band.inject_malformed(b"\x01\x48")  # flags say 16-bit heart rate, one byte follows
+            await until(lambda count=count: link.parse_errors.total() == count)
         before = len(sink.counters("band-1"))
         await until(lambda: len(sink.counters("band-1")) >= before + 2)
         assert link.state is DeviceState.STREAMING and link.connects == 1
-    assert link.parse_errors == {"truncated": 1}
+    assert link.parse_errors == {"truncated": 3}
+    warned = [r for r in caplog.records if "so far from this device" in r.getMessage()]
+    assert len(warned) == 1, "a value malformed again and again is logged once a minute"
 
 
 async def test_connections_are_capped_per_adapter(world: VirtualWorld) -> None:

@@ -59,6 +59,7 @@ from collector.outbox import wall_clock_ms
 from collector.profiles import DeviceDescription, MeasurementPlan, ProfileRegistry
 from collector.sources.base import Reading
 from flarewatch.errors import ConfigError
+from flarewatch.log_throttle import LogThrottle
 from flarewatch.payloads import LinkState
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,7 @@ class ConnectionManager:
                 except ConfigError as exc:
                     raise ConfigError(f"device {device.device_id}: {exc}") from None
         self.links = {d.device_id: DeviceLink(d) for d in devices}
+        self._log_throttle = LogThrottle()  # a malformed value every second: a line a minute
         self.sink = sink
         self.registry = registry
         self.backend = backend or BleakBackend()
@@ -336,7 +338,8 @@ class ConnectionManager:
             )
         except GattParseError as exc:
             link.parse_errors[exc.reason] += 1
-            log.warning("%s (%d so far from this device)", exc, link.parse_errors.total())
+            if self._log_throttle.allow((config.device_id, exc.reason)) is not None:
+                log.warning("%s (%d so far from this device)", exc, link.parse_errors.total())
             return
         for name in decoded.rejected:
             link.rejected_fields[name] += 1
