@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 from flarewatch.payloads import Sample
-from models.alarm import Alarm, is_onset
+from models.alarm import Alarm, AlarmKind, is_onset
 from models.confirm import Confirmer, from_recovery_path
 from models.detector import PatientDetector
 from models.errors import ModelError
@@ -92,8 +93,15 @@ class DetectorBank:
         return True
 
     def update(self, items: Sequence[PatientBatch]) -> list[Alarm]:
-        """Fold in each patient's new samples (oldest first); return the confirmed alarms."""
-        per_patient = [(pid, self.detector(pid).update(samples)) for pid, samples in items]
+        """Fold in each patient's new samples; return the confirmed alarms.
+
+        A patient's samples of one call may come from several devices, each device's batch in
+        turn (a chest strap's and a thermometer's of the same minutes): they are folded in
+        oldest first. Samples older than those of an earlier call are skipped (and counted).
+        """
+        per_patient = [
+            (pid, self.detector(pid).update(_in_time_order(samples))) for pid, samples in items
+        ]
         if self.confirmer is None:
             return [alarm for _, alarms in per_patient for alarm in alarms]
         candidates = [
@@ -107,24 +115,22 @@ class DetectorBank:
             and not from_recovery_path(alarm)
         ]
         accepted = self.confirmer.accept(candidates) if candidates else []
-        rejected = {
-            (a.patient_id, a.kind): int(a.evidence["episode_no"])
-            for a, ok in zip(candidates, accepted, strict=True)
-            if not ok
-        }
+        # every vetoed episode of the call, not one per patient and kind: a backlog of hours
+        # (a gateway back from an outage) may hold two, and the first must stay silent too
+        rejected = {_episode(a) for a, ok in zip(candidates, accepted, strict=True) if not ok}
         out: list[Alarm] = []
         for pid, alarms in per_patient:
             for alarm in alarms:
-                episode = rejected.get((pid, alarm.kind))
-                if episode is None or not _same_episode(alarm, episode):
+                episode = _episode(alarm)
+                if episode not in rejected:
                     out.append(alarm)
                 elif _syncope_after_veto(alarm):
                     # the wrist went still after the vetoed onset, within this batch: the
                     # surge-then-syncope path is never vetoed, so this opens the episode
-                    del rejected[(pid, alarm.kind)]
+                    rejected.discard(episode)
                     out.append(replace(alarm, evidence={**alarm.evidence, "onset": 1.0}))
-                elif not any(_syncope_after_veto(a) and _same_episode(a, episode) for a in alarms):
-                    self.detectors[pid].retract(alarm.kind, episode)
+                elif not any(_syncope_after_veto(a) and _episode(a) == episode for a in alarms):
+                    self.detectors[pid].retract(alarm.kind, int(alarm.evidence["episode_no"]))
         return out
 
     def tick(self, now_s: float) -> list[Alarm]:
@@ -160,12 +166,34 @@ class DetectorBank:
         return afresh
 
 
+def _in_time_order(samples: Sequence[Sample]) -> Sequence[Sample]:
+    """The samples oldest first, one per millisecond (each field's first present value).
+
+    In the order the service gives them (one device's batch, then another's of the same
+    minutes) the detector skipped every reading older than the other device's newest: most of
+    a thermometer's, or of the heart rate, and a surge in a gateway's backlog alarmed minutes
+    late. A stream already in order (one device, a recording) is returned as it is.
+    """
+    if all(a.time_ms < b.time_ms for a, b in pairwise(samples)):
+        return samples
+    merged: list[Sample] = []
+    for sample in sorted(samples, key=lambda s: s.time_ms):
+        if merged and merged[-1].time_ms == sample.time_ms:
+            kept = merged[-1]
+            extra = {k: v for k, v in sample if v is not None and getattr(kept, k) is None}
+            if extra:
+                merged[-1] = kept.model_copy(update=extra)
+        else:
+            merged.append(sample)
+    return merged
+
+
 def _syncope_after_veto(alarm: Alarm) -> bool:
     """An escalation of a running surge because the wrist went still (possible syncope)."""
     return not alarm.resolved and alarm.evidence.get("still") == 1.0
 
 
-def _same_episode(alarm: Alarm, episode_no: int) -> bool:
-    """An alarm (onset, escalation or resolution) belongs to the rejected episode."""
+def _episode(alarm: Alarm) -> tuple[str, AlarmKind, int] | None:
+    """The episode an alarm (onset, escalation or resolution) belongs to (None: a signal state)."""
     number = alarm.evidence.get("episode_no")
-    return number is not None and int(number) == episode_no
+    return None if number is None else (alarm.patient_id, alarm.kind, int(number))

@@ -151,6 +151,8 @@ def run_detect(args: argparse.Namespace) -> int:
         raise ConfigError("--plot draws the profile comparison: add --compare-profiles")
     for option, path in (("--out", args.out), ("--plot", args.plot)):
         if path is not None:
+            if _same_file(path, args.input):
+                raise ConfigError(f"{option} {path} is the input recording: it would be replaced")
             _check_writable(path, option)  # before the replay, not after it
     frame, quality = read_recording(args.input)
     if quality.dropped_rows or quality.dropped_cells or quality.merged_rows:
@@ -235,6 +237,14 @@ def _compare_profiles(
         with _writing("--out", args.out):
             args.out.write_text(json.dumps(comparison_json(comparison, ()), indent=2) + "\n")
     return 0
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    """Whether both name one existing file (through links, relative paths or case)."""
+    try:
+        return path.samefile(other)
+    except OSError:  # either does not exist (yet): not the same file
+        return False
 
 
 def _check_writable(path: Path, option: str) -> None:

@@ -231,6 +231,12 @@ STILL_SURGE_RISE_FRAC: Final = 0.10
 """A two-minute heart rate 10 % above reference followed by a motionless wrist is anaphylaxis-like
 on its own (surge then syncope), without waiting for the full surge evidence."""
 
+STILL_MOTION_MAX_AGE_S: Final = 60.0
+"""A wrist is judged still only on a motion reading at most this old: when a band's motion stream
+ends (a sensor or a second device out of range) its last still readings said nothing about an hour
+later, and a +14 % rise an hour on was raised as a critical, never-vetoed surge then syncope. The
+E4 sessions give a motion reading every second; the Fitbit days none."""
+
 STILL_AFTER_SURGE_S: Final = 45.0
 """Motionless for 45 s during a surge: possible syncope (72 % of SM anaphylaxis). With 30 s (until
 1.7) a seated person's brief surge with the wrist at rest alarmed on its own: two of the six

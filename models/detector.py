@@ -45,7 +45,7 @@ from models.errors import ModelError
 from models.features import SignalTracker
 from models.flush_rules import FlushRules
 from models.skin_trend import SkinTrend
-from models.state_checks import check_state_fields, check_state_value
+from models.state_checks import check_state_fields, check_state_value, check_times_not_after
 from models.surge_rules import SurgeRules
 
 _SCALAR_STATE: dict[str, str] = {
@@ -61,6 +61,19 @@ _SCALAR_STATE: dict[str, str] = {
     "flush_trend_since_s": "float | None",
 }
 """The detector's own state entries (besides the dataclasses) and what each must hold."""
+
+_TRACKER_TIMES = (
+    "wear_start_s",
+    "last_active_s",
+    "last_exercise_s",
+    "activity_signal_s",
+    "hr_time_s",
+    "temp_time_s",
+    "acc_time_s",
+    "off_wrist_since_s",
+)
+"""Times in the tracker: all at or before its newest sample (later ones are a damaged state)."""
+_SCALAR_TIMES = ("no_contact_since_s", "still_since_s", "surge_time_s", "flush_trend_since_s")
 
 
 class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
@@ -154,6 +167,16 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
                 if key not in _SCALAR_STATE:
                     raise ValueError(f"saved state has an unknown entry {key!r}")
                 check_state_value(key, value, _SCALAR_STATE[key])
+            check_times_not_after(
+                tracker.last_time_s,
+                {
+                    **{f"tracker.{name}": getattr(tracker, name) for name in _TRACKER_TIMES},
+                    "calibration.last_time_s": calibration.last_time_s,
+                    "calibration.faded_s": calibration.faded_s,
+                    "skin_trend.time_s": max(skin_trend.time_s, default=None),
+                    **{name: state.get(name) for name in _SCALAR_TIMES},
+                },
+            )
         except (TypeError, ValueError) as exc:
             raise ModelError(
                 f"saved detector state of patient {self.patient_id!r} does not fit "
@@ -186,8 +209,9 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         Samples without one (a Fitbit's step counts, a thermometer) do not end the silence:
         without a heart rate nothing is watched. (Before 1.7 any sample did, and a band that
         went on counting steps without a heart rate raised and cleared "no data" every few
-        minutes: 27 times a day for one held-out Fitbit user.) While the band says it has lost
-        contact, ``no_contact`` tells that already.
+        minutes: 27 times a day for one held-out Fitbit user.) Once ``no_contact`` was raised it
+        tells that already; a band that lost contact and fell silent before that (within
+        NO_CONTACT_AFTER_S: put on its charger) is no data, or nothing would ever say so.
         """
         self._ensure_state()
         tr = self.tracker
@@ -195,7 +219,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         if (
             last is None
             or self.no_data_alarmed
-            or self.no_contact_since_s is not None
+            or self.no_contact_alarmed
             or now_s - last < self.no_data_after_s
         ):
             return []
@@ -228,6 +252,12 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
             sample.skin_temperature_c,
             sample.acceleration_sd_g,
         )
+        if sample.contact_detected is False:
+            # the band says it is off the skin: its temperature is a pocket's or a table's (until
+            # 1.11 it became the skin's reference, and putting the band back on read as a flush)
+            temp = acc_sd = None
+        elif sample.contact_detected and self.no_contact_since_s is not None and not tr.off_wrist:
+            tr.back_on_skin(t, self.no_contact_since_s)
         if tr.check_wrist(t, temp):
             # off the wrist its readings are the room's and the optical sensor's noise
             hr = temp = acc_sd = None

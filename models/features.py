@@ -101,6 +101,8 @@ class SignalTracker:
         check_state_fields(self)
         if len(self.tod_rest_bpm) != TOD_BINS or len(self.tod_rest_s) != TOD_BINS:
             raise ValueError(f"saved resting heart rates do not fit {TOD_BINS} hourly bins")
+        if any(bpm is not None and bpm <= 0.0 for bpm in (self.rest_bpm, *self.tod_rest_bpm)):
+            raise ValueError("saved resting heart rates must be positive")  # they divide
 
     def step(
         self,
@@ -212,9 +214,20 @@ class SignalTracker:
         if not off_wrist:
             self.off_wrist_low_c = self.off_wrist_since_s = None
         self.hr_fast = self.hr_mid = self.hr_slow = None
-        self._resettle_temperature()
+        self.resettle_temperature()
 
-    def _resettle_temperature(self) -> None:
+    def back_on_skin(self, time_s: float, lost_s: float) -> None:
+        """The band says it touches the skin again, after losing contact at ``lost_s``.
+
+        As when the skin temperature says so (:meth:`check_wrist`): after GAP_RESET_S or more the
+        wear clock restarts, as when a band is put on; after less only the sensor settles again.
+        """
+        if time_s - lost_s >= GAP_RESET_S:
+            self._start_wear(time_s)
+        else:
+            self.resettle_temperature()
+
+    def resettle_temperature(self) -> None:
         """The temperature sensor is (back) against the skin: it must warm up and settle again."""
         self.temp_settled = False
         self.temp_fast = self.temp_mid = self.temp_peak = None
@@ -250,7 +263,7 @@ class SignalTracker:
             if time_s - since >= GAP_RESET_S:
                 self._start_wear(time_s)
             else:
-                self._resettle_temperature()
+                self.resettle_temperature()
                 self.off_wrist_low_c = self.off_wrist_since_s = None
             return False
         self.off_wrist_low_c, self.off_wrist_since_s = low, since

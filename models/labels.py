@@ -93,7 +93,11 @@ def _onset(record: Any) -> tuple[Alarm, int]:
     evidence = record["evidence"]
     if not subject or not isinstance(evidence, dict):
         raise ValueError("no subject or no evidence")
-    values = {str(k): float(v) for k, v in evidence.items()}
+    try:
+        values = {str(k): float(v) for k, v in evidence.items()}
+    except (TypeError, ValueError):
+        # float()'s own message quotes the value: a vital sign must not reach the log
+        raise ValueError("evidence holds a value that is not a number") from None
     if not all(math.isfinite(v) for v in values.values()):
         raise ValueError("evidence holds a non-finite number")
     time_s = float(record["time_s"])

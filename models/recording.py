@@ -47,6 +47,7 @@ VITAL_COLUMNS: dict[str, tuple[str, float, float]] = {
 }
 
 _CONTRACT = ("time_s", *VITAL_COLUMNS)
+_FLAGS = frozenset({"contact"})  # columns whose only values are 0 and 1
 _IGNORED = "\x00column"  # name given to ignored and overflow columns (never a real header name)
 _COMPRESSED: tuple[tuple[bytes, type[gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile]], ...] = (
     (b"\x1f\x8b", gzip.GzipFile),
@@ -84,6 +85,14 @@ class RecordingQuality:
 def read_recording(path: Path) -> tuple[pd.DataFrame, RecordingQuality]:
     """Read and clean a recording CSV (gzip allowed); raises RecordingError if unusable."""
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            # a pipe (``<(zcat ...)``, /dev/stdin) gives its data once; the reader takes three
+            # passes, and the later ones found a header cut short ("no 'time_s' column")
+            raise RecordingError(
+                path,
+                "is a pipe or device, not a file: the recording is read more than once; "
+                "save it to a file (gzip allowed) and pass that",
+            )
         layout = _layout(path)
         _check_columns(layout.names, path)
         try:
@@ -247,6 +256,8 @@ def _numbers(raw: pd.DataFrame, quality: RecordingQuality) -> pd.DataFrame:
             continue
         values, unreadable = _cells(raw[column])
         invalid = unreadable | (values < low) | (values > high)
+        if column in _FLAGS:  # 0 or 1: a 0.5 is no answer, not "contact" (bool(0.5) is True)
+            invalid |= values.notna() & (values != low) & (values != high)
         quality.count_cells(column, int(invalid.sum()))
         out[column] = values.where(~invalid)
     return pd.DataFrame(out)

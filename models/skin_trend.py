@@ -40,6 +40,8 @@ class SkinTrend:
     def __post_init__(self) -> None:
         if not len(self.time_s) == len(self.temp_c) == len(self.hr_bpm) <= _KEEP:
             raise ValueError("skin trend snapshots do not line up")
+        if any(b <= a for a, b in zip(self.time_s, self.time_s[1:], strict=False)):
+            raise ValueError("skin trend snapshots are not in time order")  # a line needs two
 
     def observe(
         self, time_s: float, temp_c: float | None, hr_bpm: float | None, settled: bool

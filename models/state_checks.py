@@ -43,3 +43,15 @@ def check_state_fields(state: DataclassInstance) -> None:
     """:func:`check_state_value` on every field of a state dataclass, by its annotation."""
     for f in fields(state):
         check_state_value(f"{type(state).__name__}.{f.name}", getattr(state, f.name), str(f.type))
+
+
+def check_times_not_after(newest_s: float | None, times: dict[str, float | None]) -> None:
+    """Raise ValueError if a restored time lies after the newest sample (or there is none).
+
+    Every time in a detector's state is that of a sample it folded in. One after the newest
+    makes the next time step negative: the averages extrapolate, or overflow and raise on every
+    sample of that patient from then on.
+    """
+    for name, time_s in times.items():
+        if time_s is not None and (newest_s is None or time_s > newest_s):
+            raise ValueError(f"{name} lies after the newest sample")

@@ -27,6 +27,7 @@ from models.const import (
     RELEASE_FRAC,
     RELEASE_PERSIST_S,
     STILL_AFTER_SURGE_S,
+    STILL_MOTION_MAX_AGE_S,
     STILL_SURGE_RISE_FRAC,
     SURGE_CRITICAL_AFTER_S,
     SURGE_CRITICAL_FRAC,
@@ -136,7 +137,12 @@ class SurgeRules(RuleAlarms):
             severity = Severity.CRITICAL if critical else Severity.WARNING
             alarms.append(self._alarm(t, AlarmKind.ANAPHYLAXIS, severity, evidence=evidence))
         elif event is LatchEvent.RESOLVED:
-            alarms.append(self._alarm(t, AlarmKind.ANAPHYLAXIS, Severity.WARNING, resolved=True))
+            # the episode number tells the bank which vetoed episode a resolution in the same
+            # batch belongs to (as for flushes); without it a never-raised episode ended aloud
+            end = {"episode_no": float(latch.episode_no)}
+            alarms.append(
+                self._alarm(t, AlarmKind.ANAPHYLAXIS, Severity.WARNING, resolved=True, evidence=end)
+            )
         elif latch.state is LatchState.ACTIVE and (
             not latch.severity_critical or (syncope and not self.still_reported)
         ):
@@ -178,9 +184,11 @@ class SurgeRules(RuleAlarms):
         )
 
     def _syncope(self, t: float) -> bool:
-        """The wrist has been motionless for a while (only where motion is measured)."""
-        acc = self.tracker.acc_sd_fast
-        if acc is not None and acc < ACC_SD_STILL_G and not self.tracker.off_wrist:
+        """The wrist has been motionless for a while (only where motion is measured, lately)."""
+        tr = self.tracker
+        acc = tr.acc_sd_fast
+        measured = tr.acc_time_s is not None and t - tr.acc_time_s <= STILL_MOTION_MAX_AGE_S
+        if acc is not None and measured and acc < ACC_SD_STILL_G and not tr.off_wrist:
             self.still_since_s = self.still_since_s if self.still_since_s is not None else t
         else:
             self.still_since_s = None
