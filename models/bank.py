@@ -8,7 +8,7 @@ microseconds per row in a batch but milliseconds per call, so never row by row).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import pairwise
 from typing import Any
@@ -99,9 +99,7 @@ class DetectorBank:
         turn (a chest strap's and a thermometer's of the same minutes): they are folded in
         oldest first. Samples older than those of an earlier call are skipped (and counted).
         """
-        per_patient = [
-            (pid, self.detector(pid).update(_in_time_order(samples))) for pid, samples in items
-        ]
+        per_patient = [(pid, self._guarded(pid, _updating(samples))) for pid, samples in items]
         if self.confirmer is None:
             return [alarm for _, alarms in per_patient for alarm in alarms]
         candidates = [
@@ -114,7 +112,11 @@ class DetectorBank:
             and alarm.evidence.get("still") != 1.0
             and not from_recovery_path(alarm)
         ]
-        accepted = self.confirmer.accept(candidates) if candidates else []
+        try:
+            accepted = self.confirmer.accept(candidates) if candidates else []
+        except Exception as exc:  # noqa: BLE001 - a failing model must not silence the rules
+            log.error("confirmer failed (%s); the rules' alarms go out unconfirmed", _kind(exc))
+            accepted = [True] * len(candidates)
         # every vetoed episode of the call, not one per patient and kind: a backlog of hours
         # (a gateway back from an outage) may hold two, and the first must stay silent too
         rejected = {_episode(a) for a, ok in zip(candidates, accepted, strict=True) if not ok}
@@ -135,7 +137,29 @@ class DetectorBank:
 
     def tick(self, now_s: float) -> list[Alarm]:
         """``no_data`` alarms for patients whose last sample is older than the silence limit."""
-        return [alarm for det in self.detectors.values() for alarm in det.check_silence(now_s)]
+        return [
+            alarm
+            for pid in list(self.detectors)
+            for alarm in self._guarded(pid, lambda det: det.check_silence(now_s))
+        ]
+
+    def _guarded(
+        self, patient_id: str, step: Callable[[PatientDetector], list[Alarm]]
+    ) -> list[Alarm]:
+        """One patient's step; a detector that fails starts afresh instead of failing everyone.
+
+        The service runs every patient in one call per cycle: an unforeseen error in one
+        patient's detector (a bug, a state no check caught) would otherwise drop every patient's
+        alarms of the cycle, and of every cycle after it. Logged by id and error type only.
+        """
+        try:
+            return step(self.detector(patient_id))
+        except Exception as exc:  # noqa: BLE001 - one patient's fault must not blind the others
+            log.error(
+                "detector of patient %s failed (%s); it starts afresh", patient_id, _kind(exc)
+            )
+            self.detectors.pop(patient_id, None)
+            return []
 
     def state_dict(self) -> dict[str, Any]:
         """Every patient's learned state, JSON-able, tagged with the model version."""
@@ -197,3 +221,13 @@ def _episode(alarm: Alarm) -> tuple[str, AlarmKind, int] | None:
     """The episode an alarm (onset, escalation or resolution) belongs to (None: a signal state)."""
     number = alarm.evidence.get("episode_no")
     return None if number is None else (alarm.patient_id, alarm.kind, int(number))
+
+
+def _kind(exc: BaseException) -> str:
+    """An error's type only: its text may quote a vital value."""
+    return type(exc).__name__
+
+
+def _updating(samples: Sequence[Sample]) -> Callable[[PatientDetector], list[Alarm]]:
+    """The step folding ``samples`` into a patient's detector, oldest first."""
+    return lambda detector: detector.update(_in_time_order(samples))
