@@ -103,9 +103,13 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=500)
     parser.add_argument("--episodes", type=int, default=60)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="fw-bench-"))
     inbox = Inbox()
-    with MosquittoServer(tmp) as broker, HttpReceiver(inbox) as http:
+    with (
+        tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp_dir,
+        MosquittoServer(Path(tmp_dir)) as broker,
+        HttpReceiver(inbox) as http,
+    ):
+        tmp = Path(tmp_dir)
         port = int(broker.url.rsplit(":", 1)[1])
         settings = load_settings(
             mqtt={"url": broker.url},
@@ -224,8 +228,9 @@ def main() -> int:
     print(
         json.dumps(
             {
-                "p50_ms": round(p50, 1),
-                "p99_ms": round(p99, 1),
+                # null, not NaN (which is no JSON), when no episode was measured
+                "p50_ms": round(p50, 1) if latencies else None,
+                "p99_ms": round(p99, 1) if latencies else None,
                 "episodes": len(latencies),
                 "missed": missed,
                 "patients": len(ids),

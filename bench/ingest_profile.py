@@ -56,8 +56,14 @@ def finish_profiler(
         return None
     proc, out = profiler
     proc.wait(120)
-    if not out.exists():
-        return None
+    try:
+        return _shares(out) if out.exists() else None
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)  # the raw stacks: nothing reads them later
+
+
+def _shares(out: Path) -> dict[str, float]:
+    """The shares of :func:`finish_profiler`, from py-spy's raw output file."""
     leaves: Counter[str] = Counter()
     stages: Counter[str] = Counter()
     total = 0

@@ -97,12 +97,12 @@ def main() -> None:
     parser.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL"])
     args = parser.parse_args()
     readings = make_readings(args.samples)
-    with Outbox(Path(tempfile.mkdtemp()) / "probe.db") as probe:
-        probe.append("p", "d", readings[:1])
-        body = probe.read()[0].body
-    bodies = [body] * args.samples
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(prefix="flarewatch-bench-") as tmp:
         work = Path(tmp)
+        with Outbox(work / "probe.db") as probe:
+            probe.append("p", "d", readings[:1])
+            body = probe.read()[0].body
+        bodies = [body] * args.samples
         raw_insert = bench_raw(work / "raw1.db", bodies, args.batch, args.synchronous, False)
         raw_both = bench_raw(work / "raw2.db", bodies, args.batch, args.synchronous, True)
         outbox = bench_outbox(work / "outbox.db", readings, args.batch, args.synchronous)

@@ -27,7 +27,7 @@ def grafana_to_influxql(query: str, patient: str) -> str:
     return (
         query.replace("$timeFilter", "time > now() - 1h")
         .replace("$__interval", "1m")
-        .replace("/^$patient$/", f"/^{patient}$/")
+        .replace("$patient", patient)
     )
 
 

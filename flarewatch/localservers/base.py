@@ -30,6 +30,8 @@ PR_SET_PDEATHSIG: Final = 1  # from <linux/prctl.h>
 START_TIMEOUT_S: Final = 20.0
 """InfluxDB 1.6 opens its stores in well under a second; 20 s covers a loaded CI machine."""
 START_RETRY_DELAY_S: Final = 0.25
+PORT_TAKEN_MESSAGE: Final = "address already in use"
+"""What Mosquitto, influxd and postgres log (any case) when their port is taken (EADDRINUSE)."""
 
 
 def free_port() -> int:
@@ -95,11 +97,13 @@ class LocalServer:
 
         A restart on the same port can find it briefly taken: a client reconnecting in a loop to
         a loopback port nobody listens on may be handed that very port as its ephemeral source
-        (a TCP self-connect) until it gives up. The start is retried until ``START_TIMEOUT_S``.
+        (a TCP self-connect) until it gives up. Such a start is retried until
+        ``START_TIMEOUT_S``; any other exit (a bad configuration) fails at once.
         """
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             log_file = (self.data_dir / f"{self.name}.log").open("ab")
+            log_start = log_file.tell()
             self.proc = subprocess.Popen(
                 self._command(),
                 stdout=log_file,
@@ -112,7 +116,9 @@ class LocalServer:
                 _wait_for_port(self.port, self.proc, self.name)
                 return self
             except ConfigError as exc:
-                if self.proc.poll() is None or time.monotonic() > deadline:
+                attempt_log = (self.data_dir / f"{self.name}.log").read_bytes()[log_start:]
+                port_taken = PORT_TAKEN_MESSAGE in attempt_log.decode(errors="replace").lower()
+                if self.proc.poll() is None or not port_taken or time.monotonic() > deadline:
                     self.kill()
                     raise ConfigError(f"{exc}; its log ends:\n{self.log_text()[-800:]}") from exc
                 log.warning("%s exited during start-up; retrying on port %d", self.name, self.port)
@@ -150,7 +156,12 @@ class LocalServer:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def __enter__(self) -> Self:
-        return self.start()
+        # A failed start never reaches __exit__: stop what runs and remove our directory here.
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(
         self,
