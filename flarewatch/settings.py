@@ -8,12 +8,14 @@ Sources, strongest first: keyword overrides (CLI flags), ``FLAREWATCH_*`` enviro
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -49,7 +51,13 @@ def read_secret_file(path: Path, what: str) -> str:
     return secret
 
 
-class MqttSettings(BaseModel):
+class _Section(BaseModel):
+    """One table of the settings; an unknown key (a typo) is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
     """How to reach the MQTT broker; ``url=None`` means: start an embedded broker (demo only)."""
 
     url: str | None = Field(None, description="mqtt://host:1883 or mqtts://host:8883")
@@ -62,6 +70,11 @@ class MqttSettings(BaseModel):
         "service's ids come from service.instance",
     )
     keepalive_s: int = Field(30, ge=5, le=3600)
+    protocol: Literal["auto", "5", "3.1.1"] = Field(
+        "auto",
+        description="a gateway's MQTT version: auto tries 5 (a denied publish is reported) and "
+        "falls back to 3.1.1 when the broker refuses it; the service speaks 3.1.1",
+    )
 
     @field_validator("url")
     @classmethod
@@ -71,7 +84,7 @@ class MqttSettings(BaseModel):
         return value
 
 
-class InfluxSettings(BaseModel):
+class InfluxSettings(_Section):
     """InfluxDB through its v1-compatible HTTP API (1.x, 2.x with DBRP mapping, 3.x Core)."""
 
     url: str | None = Field(None, description="http://host:8086; unset means the SQLite store")
@@ -86,14 +99,14 @@ class InfluxSettings(BaseModel):
     timeout_s: float = Field(10.0, gt=0)
 
 
-class StoreSettings(BaseModel):
+class StoreSettings(_Section):
     """Which sample store the service writes to."""
 
     kind: Literal["auto", "influx", "sqlite"] = "auto"
     sqlite_path: Path = Path("var/samples.sqlite3")
 
 
-class ServiceSettings(BaseModel):
+class ServiceSettings(_Section):
     """The service process: ingest, detection, episodes, alerts, API."""
 
     database_url: str = "sqlite:///var/flarewatch.sqlite3"
@@ -144,7 +157,7 @@ class ServiceSettings(BaseModel):
         return self
 
 
-class CollectorSettings(BaseModel):
+class CollectorSettings(_Section):
     """The gateway process."""
 
     gateway_id: str = "gateway-1"
@@ -199,12 +212,42 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+_ENV_PREFIX: Final = "FLAREWATCH_"
+_SECTIONS: Final = tuple(
+    name
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, _Section)
+)
+
+
+def unknown_environment_sections(environ: Mapping[str, str]) -> list[str]:
+    """Names of ``FLAREWATCH_X__KEY`` variables whose ``X`` is no settings table, sorted.
+
+    pydantic-settings reads only the variables that match a setting, so a misspelt table
+    (``FLAREWATCH_SERVCE__SECRET_KEY``) would leave the default in force without a word. Only
+    names are returned, never values.
+    """
+    return sorted(
+        name
+        for name in environ
+        if name.upper().startswith(_ENV_PREFIX)
+        and "__" in name
+        and name[len(_ENV_PREFIX) :].split("__", 1)[0].lower() not in _SECTIONS
+    )
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; refuse placeholder secrets outside the demo and development."""
     if config_file is not None:
         if not config_file.is_file():
             raise ConfigError(f"config file {config_file} does not exist")
         os.environ["FLAREWATCH_CONFIG"] = str(config_file)
+    unknown = unknown_environment_sections(os.environ)
+    if unknown:
+        raise ConfigError(
+            f"unknown settings in the environment: {', '.join(unknown)} (a FLAREWATCH_X__KEY "
+            f"variable needs X to be one of {', '.join(_SECTIONS).upper()})"
+        )
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
