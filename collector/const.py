@@ -61,6 +61,21 @@ ROUND_RETRY_MAX_DELAY_S: Final = 60.0
 """Cap of that retry delay: a lasting failure (disk full) is retried and logged once a minute, not
 fifty times a second, while the MQTT session stays up."""
 
+PUBLISH_REFUSED_BASE_DELAY_S: Final = 5.0
+"""A topic whose publish the broker refused (MQTT 5 PUBACK reason >= 0x80, e.g. 0x87 Not authorized
+after a device moved to another patient) is tried again with one batch after this long, doubling
+while the broker keeps refusing it. Its samples wait in the outbox meanwhile."""
+
+PUBLISH_REFUSED_MAX_DELAY_S: Final = 60.0
+"""Cap of that delay: once the ACL is fixed the held samples flow within a minute, while a lasting
+refusal costs one batch a minute (Mosquitto 2.0.11 also closes the connection after each)."""
+
+SESSION_EXPIRY_S: Final = 60 * 24 * 3600
+"""MQTT 5 Session Expiry Interval the gateway asks for (with clean start off): its session outlives
+weeks of outage, as ``persistent_client_expiration 60d`` keeps 3.1.1 sessions in
+deploy/mosquitto. The MQTT 5 default, 0, would end the session with each connection (MQTT 5.0
+§3.1.2.11.2)."""
+
 CONNECT_TIMEOUT_S: Final = 10.0
 """TCP/TLS connect timeout: a broker behind a dead route must not block the thread for minutes."""
 

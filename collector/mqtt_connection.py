@@ -1,12 +1,24 @@
-"""The gateway's paho client: the shared client of :mod:`flarewatch.mqtt` plus its Last Will."""
+"""The gateway's paho client: the shared client of :mod:`flarewatch.mqtt` plus its Last Will.
+
+The gateway speaks MQTT 5 unless told otherwise (``mqtt.protocol``): only then does the broker say
+in the PUBACK that it denied a publish (Mosquitto 2.x: reason 0x87), where under 3.1.1 it
+acknowledges it all the same and the samples would be deleted unsent (Mosquitto issue #547). The
+session stays persistent as under 3.1.1: clean start off and a long Session Expiry Interval.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
+from collector.const import CONNECT_TIMEOUT_S, PUBLISH_INFLIGHT_MESSAGES, SESSION_EXPIRY_S
 from collector.mqtt_reconnect import ConnectFailure, advice, classify_exception
+from flarewatch import topics
 from flarewatch.mqtt import BrokerAddress, make_client
 from flarewatch.payloads import GatewayStatus, LinkState, encode
 from flarewatch.settings import MqttSettings
@@ -36,15 +48,45 @@ def gateway_status_payload(
     )
 
 
-def build_client(
-    settings: MqttSettings, client_id: str, will_topic: str, gateway_id: str
-) -> tuple[mqtt.Client, BrokerAddress]:
-    """The shared paho client (:func:`flarewatch.mqtt.make_client`) with the offline Last Will."""
-    client, address = make_client(settings, client_id)
-    client.will_set(
-        will_topic, gateway_status_payload(gateway_id, LinkState.OFFLINE), qos=1, retain=True
+MQTT_VERSION_NAMES: Final = {MQTTProtocolVersion.MQTTv5: "5", MQTTProtocolVersion.MQTTv311: "3.1.1"}
+"""How logs, docs and ``mqtt.protocol`` name the versions the gateway speaks."""
+
+_CONNACK_UNSUPPORTED_PROTOCOL: Final = 132
+"""CONNACK reason of a broker that does not speak the version asked for, as paho reports it (also
+for the 3.1.1 return code 1 that amqtt sends to an MQTT 5 client)."""
+
+
+def first_protocol(settings: MqttSettings) -> MQTTProtocolVersion:
+    """The version to try first: 3.1.1 only when ``mqtt.protocol`` forces it, else MQTT 5."""
+    return (
+        MQTTProtocolVersion.MQTTv311 if settings.protocol == "3.1.1" else MQTTProtocolVersion.MQTTv5
     )
-    return client, address
+
+
+def build_client(
+    settings: MqttSettings,
+    client_id: str,
+    gateway_id: str,
+    protocol: ProtocolChoice,
+    inflight_messages: int = PUBLISH_INFLIGHT_MESSAGES,
+) -> mqtt.Client:
+    """The shared paho client (:func:`flarewatch.mqtt.make_client`) with the offline Last Will.
+
+    It speaks ``protocol.current``, allows ``inflight_messages`` batches in flight plus room for
+    statuses, queues nothing more (the outbox is the queue) and gives up connecting after
+    ``CONNECT_TIMEOUT_S``.
+    """
+    client, _ = make_client(settings, client_id, protocol=protocol.current)
+    client.will_set(
+        topics.gateway_status_topic(gateway_id),
+        gateway_status_payload(gateway_id, LinkState.OFFLINE),
+        qos=1,
+        retain=True,
+    )
+    client.max_inflight_messages_set(inflight_messages + 16)  # + statuses
+    client.max_queued_messages_set(0)
+    client.connect_timeout = CONNECT_TIMEOUT_S
+    return client
 
 
 def connect_session(
@@ -56,7 +98,15 @@ def connect_session(
     person must act, quietly otherwise (the caller retries with backoff).
     """
     try:
-        if first:
+        if first and client.protocol == MQTTProtocolVersion.MQTTv5:
+            session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            session.SessionExpiryInterval = SESSION_EXPIRY_S
+            # clean_start=False on every connect, not paho's default of the first only: a
+            # restarted gateway resumes its session as under 3.1.1 with clean_session=False
+            client.connect(
+                address.host, address.port, keepalive_s, clean_start=False, properties=session
+            )
+        elif first:
             client.connect(address.host, address.port, keepalive_s)
         else:
             client.reconnect()
@@ -72,3 +122,70 @@ def connect_session(
         )
         return failure
     return None
+
+
+def close_socket(client: mqtt.Client) -> None:
+    """Close a client's socket still open while connecting (no CONNACK yet) or half-closed."""
+    sock = client.socket()
+    if sock is not None:
+        sock.close()
+
+
+class ProtocolChoice:
+    """The MQTT version the gateway speaks: 5 first, 3.1.1 for good once a broker refuses 5.
+
+    With ``mqtt.protocol`` set to ``"5"`` or ``"3.1.1"`` the version is fixed and a refusal is an
+    ordinary connection failure. Which version is in use is logged once, at the first session.
+    """
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self.current = first_protocol(settings)
+        self._may_fall_back = settings.protocol == "auto"
+        self._announced: MQTTProtocolVersion | None = None
+        self._v5_accepted = False
+
+    @property
+    def name(self) -> str:
+        """``"5"`` or ``"3.1.1"``."""
+        return MQTT_VERSION_NAMES[self.current]
+
+    def falls_back(self, connack_reason: int, address: BrokerAddress) -> bool:
+        """Whether a refused CONNACK means: reconnect at once with MQTT 3.1.1 (logged)."""
+        if not (
+            self._may_fall_back
+            and self.current == MQTTProtocolVersion.MQTTv5
+            and connack_reason == _CONNACK_UNSUPPORTED_PROTOCOL
+        ):
+            return False
+        self._fall_back(address)
+        return True
+
+    def no_connack(self, address: BrokerAddress) -> bool:
+        """Whether a CONNECT left unanswered (closed or timed out) means: retry with MQTT 3.1.1.
+
+        Some 3.1.1 brokers do not answer "unsupported protocol version": amqtt 0.12 fails to parse
+        an MQTT 5 CONNECT carrying a Last Will and leaves it unanswered. A broker that accepted
+        MQTT 5 once does not count: its silence has another cause.
+        """
+        if not self._may_fall_back or self._v5_accepted:
+            return False
+        if self.current != MQTTProtocolVersion.MQTTv5:
+            return False
+        self._fall_back(address)
+        return True
+
+    def _fall_back(self, address: BrokerAddress) -> None:
+        self.current = MQTTProtocolVersion.MQTTv311
+        self._may_fall_back = False
+        log.warning(
+            "broker %s does not speak MQTT 5; falling back to MQTT 3.1.1, under which a publish "
+            "the broker denies is acknowledged as if delivered (see docs/deploy.md)",
+            address,
+        )
+
+    def connected(self, address: BrokerAddress, client_id: str) -> None:
+        """Log a new session, with the MQTT version the first time it is used."""
+        self._v5_accepted = self._v5_accepted or self.current == MQTTProtocolVersion.MQTTv5
+        version = "" if self._announced == self.current else f" speaking MQTT {self.name}"
+        self._announced = self.current
+        log.info("connected to MQTT broker %s as %s%s", address, client_id, version)

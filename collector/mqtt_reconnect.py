@@ -5,7 +5,8 @@ Transient failures (broker restarting, connection dropped, timeout) back off exp
 returning broker should be found within seconds. Failures that only a person can fix (credentials,
 TLS certificate, protocol refusal) retry at the slow ``RECONNECT_CONFIG_DELAY_S``. A publishing
 round that failed while the session is up backs off from ``ROUND_RETRY_BASE_DELAY_S`` to
-``ROUND_RETRY_MAX_DELAY_S`` (:func:`round_retry_delay_s`).
+``ROUND_RETRY_MAX_DELAY_S`` (:func:`round_retry_delay_s`). A topic the broker refuses to accept
+publishes on is tried again after :func:`refused_retry_delay_s`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import ssl
 from enum import StrEnum
 
 from collector.const import (
+    PUBLISH_REFUSED_BASE_DELAY_S,
+    PUBLISH_REFUSED_MAX_DELAY_S,
     RECONNECT_BASE_DELAY_S,
     RECONNECT_CONFIG_DELAY_S,
     RECONNECT_DNS_DELAY_S,
@@ -59,7 +62,8 @@ class ConnectFailure(StrEnum):
 _ADVICE = {
     ConnectFailure.NOT_AUTHORIZED: "check mqtt.username/mqtt.password and the broker's ACL",
     ConnectFailure.TLS: "check mqtt.ca_file and that the broker certificate matches the host name",
-    ConnectFailure.PROTOCOL: "the broker must accept MQTT 3.1.1 and a fixed client id",
+    ConnectFailure.PROTOCOL: "the broker must accept MQTT 5 or 3.1.1 (mqtt.protocol) and a "
+    "fixed client id",
     ConnectFailure.DNS: "check the host name in mqtt.url and the gateway's network",
 }
 
@@ -124,6 +128,11 @@ def reconnect_delay_s(
 def round_retry_delay_s(failures: int) -> float:
     """Seconds before retrying a publishing round that failed ``failures`` times in a row (≥ 1)."""
     return min(ROUND_RETRY_MAX_DELAY_S, _doubling_s(ROUND_RETRY_BASE_DELAY_S, failures))
+
+
+def refused_retry_delay_s(refusals: int) -> float:
+    """Seconds before trying again a topic whose publish was refused ``refusals`` times in a row."""
+    return min(PUBLISH_REFUSED_MAX_DELAY_S, _doubling_s(PUBLISH_REFUSED_BASE_DELAY_S, refusals))
 
 
 def _doubling_s(base_s: float, attempt: int) -> float:

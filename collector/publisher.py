@@ -1,16 +1,17 @@
 """MQTT publisher of the gateway: from the durable outbox to the broker, losing nothing.
 
-One network thread owns the paho client (paho-mqtt 2.x, MQTT 3.1.1, QoS 1, fixed client id,
-persistent session). It reads the outbox in insertion order, publishes per-device ``SampleBatch``
-messages with a bounded number in flight, and deletes rows only when their PUBACK arrives. After a
+One network thread owns the paho client (paho-mqtt 2.x, QoS 1, fixed client id, persistent
+session; MQTT 5, or 3.1.1 when the broker refuses 5: :mod:`collector.mqtt_connection`). It reads the
+outbox in insertion order, publishes per-device ``SampleBatch`` messages with a bounded number in
+flight, and deletes rows only when their PUBACK arrives; a PUBACK refusing the publish (MQTT 5)
+leaves them in the outbox to be sent again later (:mod:`collector.publish_window`). After a
 reconnect, paho re-sends the unacknowledged batches in their original order before anything new
 is published; after a restart of the process the outbox still holds them and they are published
 first. Delivery is therefore at-least-once: a receiver drops duplicates by ``(device_id, seq)``.
 
-A round of the thread (settle acks, publish statuses, fill the window) that fails for any reason
-is logged without payload contents and retried after a back-off
-(:func:`collector.mqtt_reconnect.round_retry_delay_s`); the thread and the MQTT session live on,
-and the samples wait in the outbox.
+A round of the thread (settle acks, publish statuses, fill the window) that fails is logged without
+payload contents and retried after a back-off (``mqtt_reconnect.round_retry_delay_s``); the
+thread and the MQTT session live on, and the samples wait in the outbox.
 
 Sources call :meth:`MqttPublisher.submit` (synchronous, thread-safe): it returns once the readings
 are committed to the outbox, which takes well under a millisecond for a handful of readings. From
@@ -24,7 +25,6 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
@@ -42,10 +42,17 @@ from collector.const import (
 )
 from collector.device_status import DeviceStatusBoard
 from collector.errors import PublisherError, loggable
-from collector.mqtt_connection import build_client, connect_session, gateway_status_payload
+from collector.mqtt_connection import (
+    ProtocolChoice,
+    build_client,
+    close_socket,
+    connect_session,
+    gateway_status_payload,
+)
 from collector.mqtt_reconnect import ConnectFailure, advice, classify_connack, reconnect_delay_s
-from collector.outbox import AppendResult, DeviceGroup, Outbox, OutboxStats, wall_clock_ms
+from collector.outbox import AppendResult, DeviceGroup, Outbox, wall_clock_ms
 from collector.publish_window import PublishWindow
+from collector.publisher_status import PublisherStatus as PublisherStatus
 from collector.round_retry import RoundRetry
 from collector.session_watch import SessionWatch
 from collector.sources.base import Reading
@@ -56,21 +63,6 @@ from flarewatch.payloads import LinkState
 from flarewatch.settings import MqttSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class PublisherStatus:
-    """Snapshot of the publisher for progress displays and tests."""
-
-    connected: bool
-    outbox: OutboxStats
-    published_batches: int
-    acked_samples: int
-    inflight_batches: int
-    connects: int
-    last_failure: ConnectFailure | None
-    failed_rounds: int
-    """Publishing rounds that raised (each logged and retried after a back-off)."""
 
 
 class MqttPublisher(StartStop):
@@ -120,7 +112,10 @@ class MqttPublisher(StartStop):
             max_messages=inflight_messages,
             batch_max_samples=batch_max_samples,
             sent=self._sent,
+            monotonic_s=monotonic_s,
         )
+        self._protocol = ProtocolChoice(settings)
+        self._fall_back = self._connack_seen = self._refused_in_session = False
         self._session_up = False
         self._just_connected = False
         self._connect_failure: ConnectFailure | None = None
@@ -128,8 +123,6 @@ class MqttPublisher(StartStop):
         self._round_retry = RoundRetry()
         self._connects = 0
         self._last_failure: ConnectFailure | None = None
-
-    # --- API for sources -------------------------------------------------------------------------
 
     def submit(self, patient_id: str, device_id: str, readings: Sequence[Reading]) -> int:
         """Store readings of one device durably; returns how many were accepted (thread-safe).
@@ -171,24 +164,24 @@ class MqttPublisher(StartStop):
             contact_detected=contact_detected,
         )
 
-    # --- lifecycle -------------------------------------------------------------------------------
-
     def start(self) -> Self:
         """Start the network thread (connects in the background, retrying with backoff)."""
         if self._thread is not None:
             raise PublisherError("publisher already started")
-        self._client, _ = build_client(
-            self._settings, self.client_id, self._status_topic, self.gateway_id
-        )
-        self._client.max_inflight_messages_set(self._inflight_limit + 16)
-        self._client.max_queued_messages_set(0)
-        self._client.connect_timeout = CONNECT_TIMEOUT_S
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
+        self._client = self._new_client()
         self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
         self._thread.start()
         return self
+
+    def _new_client(self) -> mqtt.Client:
+        """A paho client speaking the current protocol version, with this publisher's callbacks."""
+        client = build_client(
+            self._settings, self.client_id, self.gateway_id, self._protocol, self._inflight_limit
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
 
     def stop(self, flush_timeout_s: float = SHUTDOWN_FLUSH_TIMEOUT_S) -> None:
         """Flush what can be flushed, publish the offline gateway status, disconnect."""
@@ -221,21 +214,26 @@ class MqttPublisher(StartStop):
             connects=self._connects,
             last_failure=self._last_failure,
             failed_rounds=self._round_retry.failed_total,
+            refused_publishes=self._window.refusals.refused_total,
+            held_topics=self._window.refusals.held,
+            mqtt_version=self._protocol.name,
         )
-
-    # --- paho callbacks (run on the network thread, inside client.loop) --------------------------
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
+        self._connack_seen = True
         failure = classify_connack(int(reason.value))
         if failure is None:
             self._session_up = self._just_connected = True
             self._connects += 1
             self._session_watch.opened(self._monotonic_s())
-            log.info("connected to MQTT broker %s as %s", self.address, self.client_id)
+            self._protocol.connected(self.address, self.client_id)
         else:
             self._connect_failure = failure
+            self._fall_back = self._protocol.falls_back(int(reason.value), self.address)
+            if self._fall_back:
+                return
             log.error(
                 "broker %s refused the connection (%s): %s", self.address, reason, advice(failure)
             )
@@ -252,24 +250,21 @@ class MqttPublisher(StartStop):
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
     ) -> None:
-        self._window.note_ack(mid)
-        if reason.is_failure:
-            log.error("broker refused a publish (%s); the samples stay in the outbox", reason)
-
-    # --- network thread --------------------------------------------------------------------------
+        self._refused_in_session = self._refused_in_session or reason.is_failure
+        self._window.note_ack(mid, reason if reason.is_failure else None)
 
     def _run(self) -> None:
-        client = self._client
-        assert client is not None
         attempt = 0
         first = True
         need_connect = True
         connect_started = 0.0
         while not self._stopping.is_set():
+            client = self._client
+            assert client is not None
             failure: ConnectFailure | None = None
             if need_connect:
                 failure = connect_session(client, self.address, self._settings.keepalive_s, first)
-                first = need_connect = False
+                first = need_connect = self._connack_seen = False
                 connect_started = time.monotonic()
             else:
                 if self._network_loop(client) != MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -278,26 +273,43 @@ class MqttPublisher(StartStop):
                     not self._session_up and time.monotonic() - connect_started > CONNECT_TIMEOUT_S
                 ):
                     failure = ConnectFailure.TIMEOUT  # TCP up but no CONNACK
-            if failure is not None:
+                if failure is not None and not self._connack_seen:  # MQTT 5 not understood?
+                    self._fall_back = self._protocol.no_connack(self.address)
+            if failure is not None and self._fall_back:
+                self._replace_client(client)
+                first = need_connect = True
+            elif failure is not None:
                 self._session_up = False
-                self._session_watch.closed(self._monotonic_s())
+                explained, self._refused_in_session = self._refused_in_session, False
+                self._session_watch.closed(self._monotonic_s(), explained=explained)
+                if not explained and self._session_watch.short_in_row:  # see PublishWindow.careful
+                    self._replace_client(client)
+                    first = self._window.careful = True
                 self._connect_failure = None
                 need_connect = True
-                attempt += 1
+                attempt = 1 if explained else attempt + 1
                 self._last_failure = failure
+                jitter = self._rng.uniform(-1, 1)
                 delay = reconnect_delay_s(
-                    failure,
-                    attempt,
-                    jitter=self._rng.uniform(-1, 1),
-                    max_s=self._max_reconnect_delay_s,
+                    failure, attempt, jitter=jitter, max_s=self._max_reconnect_delay_s
                 )
                 log.debug("MQTT connection failed (%s); retrying in %.2f s", failure, delay)
                 self._stopping.wait(delay)
             elif self._session_up:
                 if self._session_watch.settled(self._monotonic_s()):
                     attempt = 0  # not after a short session: see collector.session_watch
+                    self._window.careful = False
                 self._guarded_round(client)
-        self._shutdown(client)
+        assert self._client is not None
+        self._shutdown(self._client)
+
+    def _replace_client(self, old: mqtt.Client) -> None:
+        """A new client (of the version chosen); what was in flight is read from the outbox anew."""
+        self._fall_back = self._session_up = False
+        self._connect_failure = None
+        close_socket(old)
+        self._client = self._new_client()
+        self._window.restart()
 
     def _network_loop(self, client: mqtt.Client) -> MQTTErrorCode:
         """One paho I/O pass; an exception from paho or a callback counts as a lost link."""
@@ -331,19 +343,18 @@ class MqttPublisher(StartStop):
             self.devices.mark_all_dirty()
             self._publish_gateway_status(client, LinkState.ONLINE)
             self._just_connected = False  # only once announced: a failed round retries it
-        elif self._gateway_status_due():
+        elif (
+            self._gateway_status_at_s is None
+            or self._monotonic_s() - self._gateway_status_at_s >= GATEWAY_STATUS_INTERVAL_S
+        ):
             self._publish_gateway_status(client, LinkState.ONLINE)
         for topic, payload in self.devices.due_messages():
-            client.publish(topic, payload, qos=1, retain=True)
+            self._window.publish_other(client, topic, payload)
         self._window.fill(client)
-
-    def _gateway_status_due(self) -> bool:
-        last_s = self._gateway_status_at_s
-        return last_s is None or self._monotonic_s() - last_s >= GATEWAY_STATUS_INTERVAL_S
 
     def _publish_gateway_status(
         self, client: mqtt.Client, state: LinkState
-    ) -> mqtt.MQTTMessageInfo:
+    ) -> mqtt.MQTTMessageInfo | None:
         # an unset wall clock leaves time_ms out (as in the Last Will) but still reports the state
         payload = gateway_status_payload(
             self.gateway_id,
@@ -353,19 +364,30 @@ class MqttPublisher(StartStop):
             outbox_pending=self.outbox.pending,
             devices=self.devices.device_ids(),
         )
-        info = client.publish(self._status_topic, payload, qos=1, retain=True)
+        info = self._window.publish_other(client, self._status_topic, payload)
         self._gateway_status_at_s = self._monotonic_s()
         return info
 
     def _shutdown(self, client: mqtt.Client) -> None:
         """Stop: give in-flight batches a moment, announce offline, disconnect cleanly."""
         if self._session_up:
-            self._flush_before_stop(client)
+            try:  # a failure only ends the flush: the offline status and disconnect must follow
+                self._window.flush(client, self._flush_timeout_s, lambda: self._session_up)
+            except Exception as exc:  # noqa: BLE001 - see the comment on the try
+                log.error(
+                    "flushing before stop failed (%s); samples wait in the outbox", loggable(exc)
+                )
+            self._window.careful = False  # the offline statuses must go out
             for topic, payload in self.devices.offline_messages("gateway stopped"):
-                client.publish(topic, payload, qos=1, retain=True)
+                self._window.publish_other(client, topic, payload)
             info = self._publish_gateway_status(client, LinkState.OFFLINE)
             deadline = time.monotonic() + 1.0
-            while self._session_up and not info.is_published() and time.monotonic() < deadline:
+            while (
+                self._session_up
+                and info is not None
+                and not info.is_published()
+                and time.monotonic() < deadline
+            ):
                 client.loop(LOOP_TIMEOUT_S)
             try:
                 self._window.settle()
@@ -373,22 +395,5 @@ class MqttPublisher(StartStop):
                 log.error("acknowledged samples stay in the outbox (%s)", loggable(exc))
             client.disconnect()
             client.loop(LOOP_TIMEOUT_S)
-        sock = client.socket()
-        if sock is not None:  # still connecting (no CONNACK yet) or half-closed
-            sock.close()
+        close_socket(client)
         self._session_up = False
-
-    def _flush_before_stop(self, client: mqtt.Client) -> None:
-        """Publish and settle what the flush timeout allows; a failure only ends the flush."""
-        deadline = time.monotonic() + self._flush_timeout_s
-        try:
-            while (
-                self._session_up
-                and time.monotonic() < deadline
-                and (self._window.inflight_batches or self.outbox.pending)
-            ):
-                client.loop(LOOP_TIMEOUT_S)
-                self._window.settle()
-                self._window.fill(client)
-        except Exception as exc:  # noqa: BLE001 - the offline status and disconnect must follow
-            log.error("flushing before stop failed (%s); samples wait in the outbox", loggable(exc))

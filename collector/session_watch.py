@@ -43,9 +43,16 @@ class SessionWatch:
         self.short_in_row = 0
         return True
 
-    def closed(self, now_s: float) -> None:
-        """The connection ended (or failed); a short accepted session counts towards the warning."""
+    def closed(self, now_s: float, *, explained: bool = False) -> None:
+        """The connection ended (or failed); a short accepted session counts towards the warning.
+
+        ``explained``: the broker said why it closed it (Mosquitto 2.0 closes the connection
+        after refusing a publish), so it is not counted.
+        """
         opened_s, self._opened_s = self._opened_s, None
+        if explained:
+            self.short_in_row = 0
+            return
         if opened_s is None or now_s - opened_s >= self.short_s:
             return
         self.short_in_row += 1

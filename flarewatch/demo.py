@@ -188,6 +188,9 @@ def run_demo(args: argparse.Namespace) -> int:
         else:
             broker_url, broker_kind = _start_broker(stack, args.broker, data_dir)
         settings = _settings(args, broker_url, data_dir)
+        if broker_kind == "embedded amqtt":  # MQTT 3.1.1 only: no MQTT 5 attempt to time out
+            mqtt = settings.mqtt.model_copy(update={"protocol": "3.1.1"})
+            settings = settings.model_copy(update={"mqtt": mqtt})
         result = _run(args, settings, broker_kind)
     report(result)
     return 0 if result.ok else 1

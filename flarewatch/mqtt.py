@@ -1,8 +1,11 @@
 """One way to build a paho-mqtt client from the settings, for gateways and the service alike.
 
-MQTT 3.1.1 only, because the demo's embedded broker (amqtt) serves no more than that; fixed client
-id and persistent session (``clean_session=False``) so the broker keeps QoS 1 messages for a client
-that is away; credentials and TLS (``mqtts://``, optional ``ca_file``) from :class:`MqttSettings`.
+MQTT 3.1.1 by default, because the demo's embedded broker (amqtt) serves no more than that; a
+gateway asks for MQTT 5 (``protocol=``) to learn from the PUBACK when the broker denies a publish
+(:mod:`collector.mqtt_connection`). Fixed client id and persistent session (3.1.1:
+``clean_session=False``; MQTT 5: clean start and session expiry are given when connecting) so the
+broker keeps QoS 1 messages for a client that is away; credentials and TLS (``mqtts://``, optional
+``ca_file``) from :class:`MqttSettings`.
 """
 
 from __future__ import annotations
@@ -74,19 +77,24 @@ class BrokerAddress:
 
 
 def make_client(
-    settings: MqttSettings, client_id: str, *, persistent: bool = True
+    settings: MqttSettings,
+    client_id: str,
+    *,
+    persistent: bool = True,
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
 ) -> tuple[mqtt.Client, BrokerAddress]:
-    """A persistent-session MQTT 3.1.1 client with credentials and TLS, and where to connect.
+    """A persistent-session MQTT client with credentials and TLS, and where to connect.
 
     ``persistent=False`` (a throw-away client such as the demo's) asks for a clean session, so
-    the broker keeps nothing for it once it disconnects.
+    the broker keeps nothing for it once it disconnects. Under MQTT 5 paho takes no clean-session
+    flag here: the caller passes ``clean_start`` and the session expiry to ``connect``.
     """
     address = BrokerAddress.from_settings(settings)
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
-        clean_session=not persistent,
-        protocol=MQTTProtocolVersion.MQTTv311,
+        clean_session=None if protocol is MQTTProtocolVersion.MQTTv5 else not persistent,
+        protocol=protocol,
     )
     if settings.username is not None:
         password = settings.password.get_secret_value() if settings.password else None
