@@ -201,6 +201,13 @@ def build_stack(url: str, clock: FakeClock | None = None, listeners: Any = ()) -
     return AlertingStack(db, manager, EscalationScheduler(manager, AppriseNotifier()))
 
 
+def stack_for_ann(url: str, http: HttpReceiver, clock: FakeClock) -> AlertingStack:
+    """An alerting stack on ``clock`` where caregiver ann (at the HTTP receiver) looks after p1."""
+    stack = build_stack(url, clock)
+    register_team(stack.db, "p1", [("ann", [http.url("ann")])])
+    return stack
+
+
 def register_team(
     db: Database,
     patient_id: str,

@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,9 @@ from collector.virtual.world import VirtualWorld
 from flarewatch.localservers import InfluxServer, MosquittoServer, PostgresServer
 from tests.alerting_helpers import HttpReceiver, Inbox, SmtpReceiver
 
+if TYPE_CHECKING:
+    from tests.test_publisher import Recorder
+
 
 @pytest.fixture
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoServer]:
@@ -25,6 +29,17 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoSer
     server = MosquittoServer(tmp_path_factory.mktemp("mosquitto"))
     with server:
         yield server
+
+
+@pytest.fixture
+def recorder(mosquitto: MosquittoServer) -> Iterator[Recorder]:
+    """A subscriber recording every flarewatch message on the ``mosquitto`` broker."""
+    from tests.test_publisher import Recorder
+
+    rec = Recorder(mosquitto.url)
+    time.sleep(0.2)  # subscribed before anything is published
+    yield rec
+    rec.close()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from tests.alerting_helpers import (
     FakeClock,
     build_stack,
     register_team,
+    stack_for_ann,
 )
 
 
@@ -171,8 +172,7 @@ def test_mqtt_bridge_keeps_working_after_an_ack_it_cannot_apply(
     """An out-of-range id or a database error once stopped paho's thread: no acks, no events."""
     monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.3)  # also PostgreSQL's lock wait
     clock = FakeClock()
-    built = build_stack(service_db_url, clock)
-    register_team(built.db, "p1", [("ann", [http.url("ann")])])
+    built = stack_for_ann(service_db_url, http, clock)
     built.clock = clock
     bridge = MqttAlertBridge(MqttSettings(url=mosquitto.url), built.manager)
     bridge.start()

@@ -15,14 +15,13 @@ from flarewatch.topics import alerts_topic
 from models.alarm import Severity
 from service.alerts.mqtt_bridge import MqttAlertBridge
 from service.db import Alert, Patient
-from tests.alerting_helpers import FakeClock, build_stack, register_team
+from tests.alerting_helpers import FakeClock, stack_for_ann
 
 
 @pytest.fixture
 def stack(service_db_url, http, mosquitto):
     clock = FakeClock()
-    built = build_stack(service_db_url, clock)
-    register_team(built.db, "p1", [("ann", [http.url("ann")])])
+    built = stack_for_ann(service_db_url, http, clock)
     built.clock = clock
     bridge = MqttAlertBridge(MqttSettings(url=mosquitto.url), built.manager)
     bridge.start()

@@ -27,8 +27,7 @@ from tests.alerting_helpers import (
     AlertingStack,
     FakeClock,
     HttpReceiver,
-    build_stack,
-    register_team,
+    stack_for_ann,
 )
 from tests.test_models_detector import T0, make_samples
 
@@ -42,8 +41,7 @@ def minutes_ms(minutes: float) -> int:
 @pytest.fixture
 def stack(service_db_url: str, http: HttpReceiver) -> Iterator[tuple[AlertingStack, FakeClock]]:
     clock = FakeClock(T0)
-    stack = build_stack(service_db_url, clock)
-    register_team(stack.db, "p1", [("ann", [http.url("ann")])])
+    stack = stack_for_ann(service_db_url, http, clock)
     yield stack, clock
     stack.close()
 
@@ -117,8 +115,7 @@ def test_stopping_while_the_database_is_down_keeps_the_onset_for_the_restart(
     service would never raise it, and nobody would be told of the surge.
     """
     monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.1)
-    stack = build_stack(f"sqlite:///{tmp_path / 'service.sqlite3'}", FakeClock(T0))
-    register_team(stack.db, "p1", [("ann", [http.url("ann")])])
+    stack = stack_for_ann(f"sqlite:///{tmp_path / 'service.sqlite3'}", http, FakeClock(T0))
     checkpoint_path = tmp_path / "detectors.json"
     before, after = surge_then_calm(until_min=120)
     calm = [s for s in before if s.time_ms < minutes_ms(35)]

@@ -20,8 +20,7 @@ from tests.alerting_helpers import (
     AlertingStack,
     FakeClock,
     HttpReceiver,
-    build_stack,
-    register_team,
+    stack_for_ann,
 )
 
 T0 = 1_764_000_000.0
@@ -54,8 +53,7 @@ class Scripted:
 @pytest.fixture
 def stack(service_db_url: str, http: HttpReceiver) -> Iterator[tuple[AlertingStack, FakeClock]]:
     clock = FakeClock(T0)
-    stack = build_stack(service_db_url, clock)
-    register_team(stack.db, "p1", [("ann", [http.url("ann")])])
+    stack = stack_for_ann(service_db_url, http, clock)
     yield stack, clock
     stack.close()
 

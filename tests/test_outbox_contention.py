@@ -13,8 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +25,6 @@ from flarewatch.settings import MqttSettings
 from tests.alerting_helpers import FakeClock as MonotonicClock
 from tests.test_publisher import T0, Recorder, reading
 from tests.test_publisher_clocks import wait_until
-
-
-@pytest.fixture
-def recorder(mosquitto: MosquittoServer) -> Iterator[Recorder]:
-    rec = Recorder(mosquitto.url)
-    time.sleep(0.2)
-    yield rec
-    rec.close()
 
 
 def test_acks_settled_while_the_outbox_is_locked_are_deleted_once_it_is_free(

@@ -123,14 +123,6 @@ def reading(i: int) -> Reading:
     )
 
 
-@pytest.fixture
-def recorder(mosquitto: MosquittoServer):
-    rec = Recorder(mosquitto.url)
-    time.sleep(0.2)
-    yield rec
-    rec.close()
-
-
 def test_every_sample_arrives_once_in_order_with_statuses(
     mosquitto: MosquittoServer, recorder: Recorder, tmp_path: Path
 ) -> None:

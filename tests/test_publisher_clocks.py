@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,14 +37,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
-
-
-@pytest.fixture
-def recorder(mosquitto: MosquittoServer) -> Iterator[Recorder]:
-    rec = Recorder(mosquitto.url)
-    time.sleep(0.2)
-    yield rec
-    rec.close()
 
 
 def publisher_for(
