@@ -89,3 +89,14 @@ one still open then is followed by no detector: its state was lost (a restart wi
 checkpoint taken after the onset, a state that did not fit, a closing alarm the database
 refused for good). Left open, it would absorb the next episode silently and turn a band taken
 off days later into a critical escalation. The margin covers batches cut across the limit."""
+
+ALIGN_HOLD_S: Final = 5.0
+"""Longest a patient's samples wait (ingest time) for the patient's other devices to catch up
+before the detectors get them (``service.episodes.alignment``). Above a gateway's publishing
+round and a worker cycle, so that one device's batch a cycle after another's is not skipped;
+far below the minutes a detection takes. Only patients with more than one device ever wait."""
+
+ALIGN_DEVICE_LAG_S: Final = 600.0
+"""A device this far behind (sample time) what was handed over stops holding the patient's
+other devices back until it reports again: switched off or put away, it would otherwise add
+``ALIGN_HOLD_S`` to every detection."""

@@ -1,9 +1,10 @@
 """The ingest's processing hook that runs the detectors and feeds the episode engine.
 
-Per ingest cycle: the new samples of every patient go to the detector bank in one call (batch
-scoring across patients), ``tick`` raises "no data" for silent patients, each alarm goes to the
-episode engine with the patient's latest vitals, and device/gateway status messages become
-signal states (device offline, gateway offline by retained status or Last Will, battery low).
+Per ingest cycle: the new samples of every patient, lined up in time across the patient's
+devices (``alignment``), go to the detector bank in one call (batch scoring across patients),
+``tick`` raises "no data" for silent patients, each alarm goes to the episode engine with the
+patient's latest vitals, and device/gateway status messages become signal states (device
+offline, gateway offline by retained status or Last Will, battery low).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
+from service.episodes.alignment import DeviceAlignment
 from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
 from service.episodes.signals import SignalKind, active_signals, patients_of_devices
@@ -76,6 +78,8 @@ class AlertingProcessor(Processor):
         self.bank = bank
         self.engine = engine
         self.checkpoint = checkpoint
+        self.alignment = DeviceAlignment()
+        """Lines up each patient's devices in sample time for the detectors."""
         self._signals: dict[tuple[str, SignalKind], bool] = dict.fromkeys(
             active_signals(engine.alerts.db), True
         )
@@ -108,7 +112,8 @@ class AlertingProcessor(Processor):
             if batch.gateway_id:
                 self._gateway_patients[batch.gateway_id].add(batch.patient_id)
         newer = [pid for pid, samples in per_patient.items() if self._fold_vitals(pid, samples)]
-        alarms = self.bank.update(list(per_patient.items())) if per_patient else []
+        self.alignment.add(cycle.batches, now_s)
+        alarms = self._score(self.alignment.release(now_s))
         alarms += [
             alarm
             for alarm in self.bank.tick(now_s)
@@ -137,8 +142,11 @@ class AlertingProcessor(Processor):
         The detectors raise an onset once. Saved after an onset the episode database never took,
         their state would say the episode is known and running, and the restarted service would
         never raise it: the last checkpoint taken with nothing waiting is kept instead (so is it
-        while the database is down), and the restarted detectors raise it again.
+        while the database is down), and the restarted detectors raise it again. Samples held
+        for a patient's other device are scored first, so that the checkpoint includes them.
         """
+        for alarm in self._score(self.alignment.release_all()):
+            self._deliver(self.engine.on_alarm, alarm, self._latest_vitals(alarm.patient_id))
         self._flush()
         if self._undelivered:
             log.error(
@@ -149,6 +157,9 @@ class AlertingProcessor(Processor):
             return
         if self.checkpoint is not None:
             self.checkpoint.save(self.bank)
+
+    def _score(self, items: Sequence[tuple[str, Sequence[Sample]]]) -> list[Alarm]:
+        return self.bank.update(items) if items else []
 
     def _fold_vitals(self, patient_id: str, samples: Sequence[Sample]) -> bool:
         """Keep the patient's newest reading of each vital; whether any of ``samples`` was newer.

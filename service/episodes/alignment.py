@@ -1,0 +1,115 @@
+"""Each patient's devices lined up in sample time before the detectors see them.
+
+A detector folds samples in time order and skips one older than what it has already seen (the
+bank counts it). A patient with two devices (a chest strap and a thermometer) has two streams,
+and one device's batch can reach the ingest a cycle after the other's newer one: a gateway's
+round split across two worker cycles, or its backlog drained after an outage. Handed over as
+they came, the later device's readings were older than the detector's newest and were skipped:
+most of a thermometer's, so a flush went unseen.
+
+:class:`DeviceAlignment` holds a patient's samples that are newer than another of the patient's
+devices has reported so far, for at most ``hold_s`` of ingest time, and hands them over in time
+order once every device has caught up (a watermark per patient, as stream processors do). A
+patient with one device is never held. A device that falls ``lag_s`` behind what was handed
+over (switched off, put away, moved to another patient) stops holding the others back until it
+reports again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flarewatch.payloads import Sample, SampleBatch
+from service.const import ALIGN_DEVICE_LAG_S, ALIGN_HOLD_S
+
+
+@dataclass(slots=True)
+class _Waiting:
+    arrived_s: float
+    sample: Sample
+
+
+@dataclass(slots=True)
+class _Patient:
+    newest_ms: dict[str, int] = field(default_factory=dict)
+    """Each device's newest sample time (ms) received."""
+    waiting: list[_Waiting] = field(default_factory=list)
+    released_ms: int | None = None
+    """Newest sample time handed over so far."""
+
+
+class DeviceAlignment:
+    """A per-patient watermark over the patient's devices (see the module docstring)."""
+
+    def __init__(self, hold_s: float = ALIGN_HOLD_S, lag_s: float = ALIGN_DEVICE_LAG_S) -> None:
+        self.hold_s = hold_s
+        self.lag_ms = int(lag_s * 1000)
+        self._patients: dict[str, _Patient] = {}
+        self._device_patient: dict[str, str] = {}
+        self.released_late = 0
+        """Samples handed over because a device did not catch up within ``hold_s``."""
+
+    @property
+    def waiting(self) -> int:
+        """Samples held back now."""
+        return sum(len(p.waiting) for p in self._patients.values())
+
+    def add(self, batches: Iterable[SampleBatch], now_s: float) -> None:
+        """Take a cycle's new batches (received at ingest time ``now_s``)."""
+        for batch in batches:
+            moved_from = self._device_patient.get(batch.device_id)
+            if moved_from is not None and moved_from != batch.patient_id:
+                self._patients[moved_from].newest_ms.pop(batch.device_id, None)
+            self._device_patient[batch.device_id] = batch.patient_id
+            patient = self._patients.setdefault(batch.patient_id, _Patient())
+            newest = max(sample.time_ms for sample in batch.samples)
+            patient.newest_ms[batch.device_id] = max(
+                newest, patient.newest_ms.get(batch.device_id, newest)
+            )
+            patient.waiting.extend(_Waiting(now_s, sample) for sample in batch.samples)
+
+    def release(self, now_s: float) -> list[tuple[str, list[Sample]]]:
+        """Samples every device of their patient has caught up with, or held long enough.
+
+        Per patient in time order (a device's batch arriving too late to be held for is passed
+        on as it is: the detector counts what it has to skip).
+        """
+        out = []
+        for patient_id, patient in self._patients.items():
+            samples = self._release(patient, now_s)
+            if samples:
+                out.append((patient_id, samples))
+        return out
+
+    def release_all(self) -> list[tuple[str, list[Sample]]]:
+        """Everything held (at shutdown: the detectors' checkpoint must not miss it)."""
+        return self.release(float("inf"))
+
+    def _release(self, patient: _Patient, now_s: float) -> list[Sample]:
+        if not patient.waiting:
+            return []
+        # no device left to wait for (the only one moved to another patient): hand all over
+        watermark = min(patient.newest_ms.values(), default=None)
+        if watermark is None:
+            watermark = max(w.sample.time_ms for w in patient.waiting)
+        due = [w.sample.time_ms for w in patient.waiting if now_s - w.arrived_s >= self.hold_s]
+        if due and max(due) > watermark:
+            late = max(due)
+            self.released_late += sum(
+                1 for w in patient.waiting if watermark < w.sample.time_ms <= late
+            )
+            watermark = late
+        ready = [w for w in patient.waiting if w.sample.time_ms <= watermark]
+        if not ready:
+            return []
+        patient.waiting = [w for w in patient.waiting if w.sample.time_ms > watermark]
+        ready.sort(key=lambda w: w.sample.time_ms)
+        newest = ready[-1].sample.time_ms
+        patient.released_ms = max(newest, patient.released_ms or newest)
+        for device_id, device_newest in list(patient.newest_ms.items()):
+            if device_newest < patient.released_ms - self.lag_ms:
+                del patient.newest_ms[device_id]
+                if self._device_patient.get(device_id) is not None:
+                    del self._device_patient[device_id]
+        return [w.sample for w in ready]
