@@ -60,3 +60,8 @@ ERROR_TEXT_MAX_CHARS: Final = 300
 SECRET_PART_MIN_CHARS: Final = 4
 """Parts of a channel URL this long or longer are scrubbed from Apprise's log lines (shorter ones
 would match ordinary words; a token or password is longer)."""
+
+CLOCK_STEP_TOLERANCE_S: Final = 5.0
+"""A system clock found this much behind the alert timers' past (a level notified "in the
+future", the previous scheduler pass) was stepped back: the timers follow it
+(``service.alerts.clock_step``). Above the jitter of a clock being slewed, far below a repeat."""

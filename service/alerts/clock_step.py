@@ -1,0 +1,77 @@
+"""Alert timers that follow the system clock when it is stepped back.
+
+The alert clocks in the database are wall-clock times (they must survive a restart). When the
+system clock is stepped back (NTP correcting a clock that ran ahead, a device without a
+real-time clock that booted with a later time), every timer set before the step lies that much
+further in the future: an unacknowledged critical alert stopped repeating, and escalating, for
+as long as the step (an hour for a wrong time zone).
+
+The newest entry of the audit trail (every delivery, decision and acknowledgement writes one)
+was written in the past, and so was an active alert's current level notified: one lying ahead of
+the clock tells the step, also across a restart. Within a process the scheduler's previous pass
+tells it too. The timers of live alerts and queued deliveries are then
+moved back with the clock, so that each keeps the time it had left. Times that record what
+happened (created, sent, acknowledged) are left as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import case, func, select, update
+
+from service.alerts.audit import record
+from service.alerts.const import CLOCK_STEP_TOLERANCE_S
+from service.alerts.transaction import AlertTransaction
+from service.db.models import Alert, AlertState, AuditEvent, Delivery, DeliveryState
+
+log = logging.getLogger(__name__)
+
+_LIVE = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
+
+
+def clock_step_back_s(txn: AlertTransaction, previous_pass_s: float | None) -> float:
+    """How far the clock went back, judged from the live alerts and the previous pass (0: not)."""
+    notified = txn.session.scalar(
+        select(func.max(Alert.level_notified_s)).where(Alert.state.in_(_LIVE))
+    )
+    newest_entry = txn.session.scalar(
+        select(AuditEvent.time_s).order_by(AuditEvent.id.desc()).limit(1)
+    )
+    known = [s for s in (notified, newest_entry, previous_pass_s) if s is not None]
+    step = max(known, default=txn.now_s) - txn.now_s
+    return step if step > CLOCK_STEP_TOLERANCE_S else 0.0
+
+
+def follow_clock_step(txn: AlertTransaction, previous_pass_s: float | None) -> float:
+    """Move the live timers back by the clock's step, if it went back; returns the step (s)."""
+    step = clock_step_back_s(txn, previous_pass_s)
+    if not step:
+        return 0.0
+    live = Alert.state.in_(_LIVE)
+    txn.session.execute(
+        update(Alert)
+        .where(live)
+        .values(
+            level_notified_s=Alert.level_notified_s - step,
+            next_action_s=Alert.next_action_s - step,
+            cancel_until_s=Alert.cancel_until_s - step,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    txn.session.execute(
+        update(Delivery)
+        .where(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_s > txn.now_s)
+        .values(
+            next_attempt_s=case(
+                (Delivery.next_attempt_s - step > txn.now_s, Delivery.next_attempt_s - step),
+                else_=txn.now_s,
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    log.warning(
+        "the system clock went back by %.0f s; the alert timers were moved back with it", step
+    )
+    record(txn.session, txn.now_s, "clock_stepped_back", step_s=round(step, 3))
+    return step
