@@ -191,7 +191,7 @@ def _contact_list(args: argparse.Namespace, session: Session) -> int:
 
 
 def _contact_order(args: argparse.Namespace, session: Session) -> int:
-    reorder_contacts(session, args.patient_id, args.contact_ids)
+    reorder_contacts(session, args.patient_id, args.contact_ids, time.time())
     print(f"escalation order of {args.patient_id}: {args.contact_ids}")
     return 0
 

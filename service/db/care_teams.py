@@ -27,11 +27,9 @@ from service.alerts.const import (
 )
 from service.alerts.errors import UnknownPatientError
 from service.alerts.policy import parse_hhmm
+from service.alerts.team_changes import close_level, keep_told_ahead, wake_stalled_alerts
 from service.db.channel_crypto import seal_url
 from service.db.models import (
-    OPEN_ALERT_STATES,
-    Alert,
-    AlertState,
     Channel,
     Contact,
     Delivery,
@@ -228,32 +226,21 @@ def add_contact(
     )
     session.add(contact)
     if role is not Role.PATIENT:
-        _wake_stalled_alerts(session, patient_id)
+        wake_stalled_alerts(session, patient_id)
     session.flush()
     return contact
 
 
-def _wake_stalled_alerts(session: Session, patient_id: str) -> None:
-    """Make the patient's live alerts that had nobody left to tell due again.
+def reorder_contacts(
+    session: Session, patient_id: str, contact_ids: Sequence[int], now_s: float
+) -> None:
+    """Set the escalation order: ``contact_ids`` first to last (all caregivers of the patient).
 
-    An alert raised while the care team was empty, or one that reached its last level, has no
-    next action; without this the contact just added would never hear of it. The scheduler (the
-    service's, which polls the database) plans them on its next pass.
+    Open alerts keep telling everyone they told; whoever the new order puts before one of them
+    is told now (:func:`~service.alerts.team_changes.keep_told_ahead`).
     """
-    stalled = session.scalars(
-        select(Alert).where(
-            Alert.patient_id == patient_id,
-            Alert.state.in_((AlertState.CANCEL_WINDOW, AlertState.ACTIVE)),
-            Alert.next_action_s.is_(None),
-        )
-    ).all()
-    for alert in stalled:
-        alert.next_action_s = alert.created_s  # due since it was raised: at once
-
-
-def reorder_contacts(session: Session, patient_id: str, contact_ids: Sequence[int]) -> None:
-    """Set the escalation order: ``contact_ids`` first to last (all caregivers of the patient)."""
     get_patient(session, patient_id)
+    told_before = [c.id for c in escalation_levels(session, patient_id)]
     caregivers = {
         c.id: c
         for c in session.scalars(
@@ -270,6 +257,8 @@ def reorder_contacts(session: Session, patient_id: str, contact_ids: Sequence[in
         )
     for position, contact_id in enumerate(contact_ids):
         caregivers[contact_id].position = position
+    session.flush()
+    keep_told_ahead(session, patient_id, told_before, now_s)
 
 
 def get_contact(session: Session, contact_id: int) -> Contact:
@@ -309,7 +298,7 @@ def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
             reason="contact_removed",
         )
     if contact.id in levels:
-        _close_level(session, contact, levels.index(contact.id), len(levels) - 1, now_s)
+        close_level(session, contact, levels.index(contact.id), len(levels) - 1, now_s)
     record(
         session,
         now_s,
@@ -321,41 +310,3 @@ def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
     )
     session.flush()
     return contact
-
-
-def _close_level(
-    session: Session, contact: Contact, index: int, remaining: int, now_s: float
-) -> None:
-    """Renumber the open alerts of ``contact``'s patient after it left escalation level ``index``.
-
-    An alert's ``level`` counts the care-team members told so far; they keep being the ones
-    told (repeats, all-clear), so a level past ``index`` moves down by one. An alert waiting on
-    the removed contact goes to the next member at once. A new ``round`` keeps the idempotency
-    keys of the renumbered levels from matching messages sent before.
-    """
-    patient = session.get_one(Patient, contact.patient_id)
-    alerts = session.scalars(
-        select(Alert).where(
-            Alert.patient_id == contact.patient_id,
-            Alert.state.in_(OPEN_ALERT_STATES),
-            Alert.level >= index,
-        )
-    ).all()
-    for alert in alerts:
-        waited_on = alert.level == index
-        alert.level -= 1
-        alert.round += 1
-        if waited_on and alert.state == AlertState.ACTIVE and index < remaining:
-            # as if the acknowledgement timeout ran out: the next member is alerted now
-            alert.level_notified_s = now_s - patient.ack_timeout_s
-            alert.next_action_s = now_s
-        record(
-            session,
-            now_s,
-            "alert_level_renumbered",
-            patient_id=alert.patient_id,
-            alert_id=alert.id,
-            level=alert.level,
-            round=alert.round,
-            reason="contact_removed",
-        )
