@@ -6,47 +6,33 @@ real-time clock that booted with a later time), every timer set before the step 
 further in the future: an unacknowledged critical alert stopped repeating, and escalating, for
 as long as the step (an hour for a wrong time zone).
 
-The newest entry of the audit trail (every delivery, decision and acknowledgement writes one)
-was written in the past, and so was an active alert's current level notified: one lying ahead of
-the clock tells the step, also across a restart. Within a process the scheduler's previous pass
-tells it too. The timers of live alerts and queued deliveries are then
-moved back with the clock, so that each keeps the time it had left. Times that record what
-happened (created, sent, acknowledged) are left as they are.
+The scheduler's previous pass lying ahead of the clock tells the step (not the database's
+times: an admin command run on a machine whose clock is a little ahead writes those too). The
+timers of live alerts and queued deliveries are then moved back with the clock, so that each
+keeps the time it had left; times that record what happened (created, sent, acknowledged) are
+left as they are. A step while the service is stopped is not seen.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, update
 
 from service.alerts.audit import record
 from service.alerts.const import CLOCK_STEP_TOLERANCE_S
 from service.alerts.transaction import AlertTransaction
-from service.db.models import Alert, AlertState, AuditEvent, Delivery, DeliveryState
+from service.db.models import Alert, AlertState, Delivery, DeliveryState
 
 log = logging.getLogger(__name__)
 
 _LIVE = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
 
 
-def clock_step_back_s(txn: AlertTransaction, previous_pass_s: float | None) -> float:
-    """How far the clock went back, judged from the live alerts and the previous pass (0: not)."""
-    notified = txn.session.scalar(
-        select(func.max(Alert.level_notified_s)).where(Alert.state.in_(_LIVE))
-    )
-    newest_entry = txn.session.scalar(
-        select(AuditEvent.time_s).order_by(AuditEvent.id.desc()).limit(1)
-    )
-    known = [s for s in (notified, newest_entry, previous_pass_s) if s is not None]
-    step = max(known, default=txn.now_s) - txn.now_s
-    return step if step > CLOCK_STEP_TOLERANCE_S else 0.0
-
-
 def follow_clock_step(txn: AlertTransaction, previous_pass_s: float | None) -> float:
     """Move the live timers back by the clock's step, if it went back; returns the step (s)."""
-    step = clock_step_back_s(txn, previous_pass_s)
-    if not step:
+    step = 0.0 if previous_pass_s is None else previous_pass_s - txn.now_s
+    if step <= CLOCK_STEP_TOLERANCE_S:
         return 0.0
     live = Alert.state.in_(_LIVE)
     txn.session.execute(
