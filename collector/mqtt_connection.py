@@ -132,10 +132,16 @@ def close_socket(client: mqtt.Client) -> None:
 
 
 class ProtocolChoice:
-    """The MQTT version the gateway speaks: 5 first, 3.1.1 for good once a broker refuses 5.
+    """The MQTT version the gateway speaks: 5 first, 3.1.1 once a broker shows it lacks 5.
 
-    With ``mqtt.protocol`` set to ``"5"`` or ``"3.1.1"`` the version is fixed and a refusal is an
-    ordinary connection failure. Which version is in use is logged once, at the first session.
+    A broker that refuses MQTT 5 in its CONNACK lacks it for good. One that leaves an MQTT 5
+    CONNECT unanswered may lack it too (amqtt), or may just be slow or starting: the fallback to
+    3.1.1 is then provisional. If 3.1.1 is unanswered as well, the broker was the cause and MQTT 5
+    is tried again; once a 3.1.1 session ends, MQTT 5 is tried once more, and only a second
+    unanswered MQTT 5 CONNECT makes 3.1.1 final. (Before, one slow CONNACK made the gateway speak
+    3.1.1 until it restarted, under which a publish the broker denies is acknowledged as if
+    delivered.) With ``mqtt.protocol`` set to ``"5"`` or ``"3.1.1"`` the version is fixed and a
+    refusal is an ordinary connection failure. Which version is in use is logged when it changes.
     """
 
     def __init__(self, settings: MqttSettings) -> None:
@@ -143,6 +149,10 @@ class ProtocolChoice:
         self._may_fall_back = settings.protocol == "auto"
         self._announced: MQTTProtocolVersion | None = None
         self._v5_accepted = False
+        self._unanswered_v5 = 0
+        """MQTT 5 CONNECTs left unanswered by a broker that then answered 3.1.1."""
+        self._provisional = False
+        """Speaking 3.1.1 after one unanswered MQTT 5 CONNECT: MQTT 5 is tried again."""
 
     @property
     def name(self) -> str:
@@ -157,7 +167,7 @@ class ProtocolChoice:
             and connack_reason == _CONNACK_UNSUPPORTED_PROTOCOL
         ):
             return False
-        self._fall_back(address)
+        self._fall_back(address, provisional=False)
         return True
 
     def no_connack(self, address: BrokerAddress) -> bool:
@@ -167,16 +177,42 @@ class ProtocolChoice:
         an MQTT 5 CONNECT carrying a Last Will and leaves it unanswered. A broker that accepted
         MQTT 5 once does not count: its silence has another cause.
         """
+        if self.current == MQTTProtocolVersion.MQTTv311 and self._provisional:
+            # unanswered under 3.1.1 too: the broker was silent, not short of MQTT 5
+            self._unanswered_v5 -= 1
+            return False
         if not self._may_fall_back or self._v5_accepted:
             return False
         if self.current != MQTTProtocolVersion.MQTTv5:
             return False
-        self._fall_back(address)
+        self._unanswered_v5 += 1
+        self._fall_back(address, provisional=self._unanswered_v5 < 2)
         return True
 
-    def _fall_back(self, address: BrokerAddress) -> None:
+    def retries_v5(self) -> bool:
+        """After a failed or ended connection: whether to try MQTT 5 again (new client needed).
+
+        True once after a provisional fallback, so that one slow broker does not cost the
+        gateway MQTT 5 until it restarts.
+        """
+        if not (self._provisional and self.current == MQTTProtocolVersion.MQTTv311):
+            return False
+        self._provisional = False
+        self.current = MQTTProtocolVersion.MQTTv5
+        log.info("trying MQTT 5 again")
+        return True
+
+    def _fall_back(self, address: BrokerAddress, *, provisional: bool) -> None:
         self.current = MQTTProtocolVersion.MQTTv311
-        self._may_fall_back = False
+        self._provisional = provisional
+        self._may_fall_back = provisional
+        if provisional:
+            log.warning(
+                "broker %s did not answer an MQTT 5 CONNECT; trying MQTT 3.1.1 (MQTT 5 is tried "
+                "again after this connection)",
+                address,
+            )
+            return
         log.warning(
             "broker %s does not speak MQTT 5; falling back to MQTT 3.1.1, under which a publish "
             "the broker denies is acknowledged as if delivered (see docs/deploy.md)",

@@ -282,9 +282,11 @@ class MqttPublisher(StartStop):
                 self._session_up = False
                 explained, self._refused_in_session = self._refused_in_session, False
                 self._session_watch.closed(self._monotonic_s(), explained=explained)
-                if not explained and self._session_watch.short_in_row:  # see PublishWindow.careful
+                careful = not explained and bool(self._session_watch.short_in_row)
+                if self._protocol.retries_v5() or careful:  # MQTT 5 again after a slow CONNACK
                     self._replace_client(client)
-                    first = self._window.careful = True
+                    first = True
+                    self._window.careful = self._window.careful or careful  # see PublishWindow
                 self._connect_failure = None
                 need_connect = True
                 attempt = 1 if explained else attempt + 1
