@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.11.0"
+MODEL_VERSION: Final = "fw-detect-1.11.1"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -140,6 +140,12 @@ stress-predict sessions the largest drop while worn was 1.2 degC (S07: the band 
 skin read warm again within a minute), while the four bands taken off at the end of a session
 fell 4.5-7.7 degC below it within half a minute. A wrist does not cool that fast: hyperventilation
 and cold rooms cool it by tenths of a degree a minute."""
+
+OFF_WRIST_FALL_C_PER_MIN: Final = 0.6
+"""... or the skin cooling faster than this (the 30-s against the three-minute average): a band's
+sensor cooling off the wrist more slowly than a reading's 2 degC drop shows (in a pocket, or a
+housing that holds the warmth). The fastest cooling while worn in the 35 stress-predict sessions
+was 0.25 degC/min (S07); a band taken off cools by several degrees a minute."""
 
 OFF_WRIST_REWARM_C: Final = 1.0
 """... and it is back on once its 30-s average is this much warmer than its coldest since it came

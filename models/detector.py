@@ -69,6 +69,7 @@ _TRACKER_TIMES = (
     "activity_signal_s",
     "hr_time_s",
     "temp_time_s",
+    "temp_on_skin_s",
     "acc_time_s",
     "off_wrist_since_s",
 )

@@ -27,6 +27,7 @@ from models.const import (
     HR_SLOW_TAU_S,
     MAX_STEP_S,
     OFF_WRIST_DROP_C,
+    OFF_WRIST_FALL_C_PER_MIN,
     OFF_WRIST_REWARM_C,
     REST_AFTER_ACTIVITY_S,
     TEMP_FAST_TAU_S,
@@ -84,6 +85,8 @@ class SignalTracker:
     temp_mid: float | None = None
     temp_ref: float | None = None
     temp_settled: bool = False
+    temp_on_skin_s: float | None = None
+    """When the temperature sensor last came (back) against the skin (None: at wear start)."""
     temp_peak: float | None = None
     """Recent peak of the 30-s skin temperature, forgetting TEMP_PEAK_DECAY_C_PER_MIN."""
     acc_time_s: float | None = None
@@ -187,10 +190,16 @@ class SignalTracker:
             else self.temp_peak - TEMP_PEAK_DECAY_C_PER_MIN * elapsed / 60.0
         )
         self.temp_peak = max(self.temp_fast, forgotten)
-        if not self.temp_settled and self.worn_for(time_s) >= TEMP_WARMUP_S:
+        # back on the skin after a short removal the sensor warms up again, from the room's
+        # temperature: until 1.11 the wear clock alone said "settled", and its re-warming read
+        # as a flush over a reference that had followed it down
+        on_skin_s = self.worn_for(time_s)
+        if self.temp_on_skin_s is not None:
+            on_skin_s = min(on_skin_s, time_s - self.temp_on_skin_s)
+        if not self.temp_settled and on_skin_s >= TEMP_WARMUP_S:
             self.temp_settled = (
                 abs(self.temp_slope_c_per_min()) < TEMP_SETTLED_SLOPE_C_PER_MIN
-                or self.worn_for(time_s) >= TEMP_MAX_WARMUP_S
+                or on_skin_s >= TEMP_MAX_WARMUP_S
             )
         if freeze:
             return
@@ -214,7 +223,7 @@ class SignalTracker:
         if not off_wrist:
             self.off_wrist_low_c = self.off_wrist_since_s = None
         self.hr_fast = self.hr_mid = self.hr_slow = None
-        self.resettle_temperature()
+        self.resettle_temperature(time_s)
 
     def back_on_skin(self, time_s: float, lost_s: float) -> None:
         """The band says it touches the skin again, after losing contact at ``lost_s``.
@@ -225,11 +234,12 @@ class SignalTracker:
         if time_s - lost_s >= GAP_RESET_S:
             self._start_wear(time_s)
         else:
-            self.resettle_temperature()
+            self.resettle_temperature(time_s)
 
-    def resettle_temperature(self) -> None:
+    def resettle_temperature(self, time_s: float) -> None:
         """The temperature sensor is (back) against the skin: it must warm up and settle again."""
         self.temp_settled = False
+        self.temp_on_skin_s = time_s
         self.temp_fast = self.temp_mid = self.temp_peak = None
 
     @property
@@ -240,17 +250,22 @@ class SignalTracker:
     def check_wrist(self, time_s: float, skin_temperature_c: float | None) -> bool:
         """Whether the band is off the wrist, judged from a new skin-temperature reading.
 
-        It comes off when a reading falls OFF_WRIST_DROP_C below the 30-s average, and is back
-        on once that average has warmed OFF_WRIST_REWARM_C above its coldest since. Back on
-        after GAP_RESET_S or more the wear clock restarts, as when a band is put on; after less
-        (the band adjusted, a wrist under cold water) only the temperature sensor settles again,
-        as after a short gap in the data. Call it before :meth:`step`, and keep the readings
+        It comes off when a reading falls OFF_WRIST_DROP_C below the 30-s average, or the skin
+        cools faster than OFF_WRIST_FALL_C_PER_MIN (a sensor cooling in a pocket), and is back on
+        once that average has warmed OFF_WRIST_REWARM_C above its coldest since. Back on after
+        GAP_RESET_S or more the wear clock restarts, as when a band is put on; after less (the
+        band adjusted, a wrist under cold water) only the temperature sensor warms up and settles
+        again, as after putting it on. Call it before :meth:`step`, and keep the readings
         taken off the wrist out of it.
         """
         temp, smoothed = skin_temperature_c, self.temp_fast
         if temp is None:
             return self.off_wrist
-        if not self.off_wrist and (smoothed is None or temp > smoothed - OFF_WRIST_DROP_C):
+        if (
+            not self.off_wrist
+            and (smoothed is None or temp > smoothed - OFF_WRIST_DROP_C)
+            and self.temp_slope_c_per_min() > -OFF_WRIST_FALL_C_PER_MIN
+        ):
             return False
         # off the wrist the 30-s average follows the band alone: handling it moves single
         # readings by a degree or two for seconds (S28), a wrist warms the average for minutes
@@ -263,7 +278,7 @@ class SignalTracker:
             if time_s - since >= GAP_RESET_S:
                 self._start_wear(time_s)
             else:
-                self.resettle_temperature()
+                self.resettle_temperature(time_s)
                 self.off_wrist_low_c = self.off_wrist_since_s = None
             return False
         self.off_wrist_low_c, self.off_wrist_since_s = low, since

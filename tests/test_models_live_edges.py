@@ -215,3 +215,56 @@ def test_a_band_put_back_on_after_it_said_no_contact_is_not_a_flush() -> None:
     ]
     flushes = onsets(PatientDetector().update(_band_in_a_pocket(120.0)), AlarmKind.FLUSH)
     assert [round((a.time_s - T0) / 60) for a in flushes] == [124]
+
+
+def _band_taken_off_briefly(
+    off_min: float, contact_bit: bool, flush_at_min: float | None = None
+) -> list[Sample]:
+    """Worn at 33 degC, off at minute 60 for ``off_min`` (its sensor cooling towards a 25-degC
+    room), back on: the sensor warms up again and the heart is up 10 % after the fiddling."""
+    rng = np.random.default_rng(1)
+    cold = 33.0 - 8.0 * (1 - math.exp(-off_min / 1.5))
+    out = []
+    for i in range(int(130 * 60 / 2)):
+        minute = i * 2.0 / 60
+        off = 60 <= minute < 60 + off_min
+        skin, hr = 33.0, 64.0 + rng.normal(0, 1.5)
+        if off:
+            skin = 33.0 - 8.0 * (1 - math.exp(-(minute - 60) / 1.5))
+        elif minute >= 60 + off_min:
+            back = minute - 60 - off_min
+            skin = 33.0 - (33.0 - cold) * math.exp(-back / 3.0)
+            hr *= 1 + 0.10 * math.exp(-back / 5.0)
+        if flush_at_min is not None and minute >= flush_at_min:
+            ramp = min((minute - flush_at_min) / 5, 1.0)
+            skin += 1.5 * (0.5 - 0.5 * math.cos(math.pi * ramp))
+            hr *= 1 + 0.10 * ramp
+        out.append(
+            Sample(
+                seq=i,
+                time_ms=int((T0 + i * 2.0) * 1000),
+                heart_rate_bpm=None if off else round(hr, 1),
+                skin_temperature_c=round(skin + rng.normal(0, 0.02), 2),
+                acceleration_sd_g=0.002,
+                contact_detected=(not off) if contact_bit else None,
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("contact_bit", [True, False], ids=["contact-bit", "no-contact-bit"])
+@pytest.mark.parametrize("off_min", [1.0, 3.0, 8.0])
+def test_a_band_back_on_within_minutes_is_not_a_flush(off_min: float, contact_bit: bool) -> None:
+    """Its sensor re-warming from the room's temperature is not the skin warming.
+
+    Before, the wear clock alone said the sensor had settled (the band was worn for an hour), so
+    the re-warming over a reference that had followed the cooling down raised a flush within
+    minutes, with or without a contact bit; a sensor cooling more slowly than one reading's 2-degC
+    drop was not even seen to leave the wrist.
+    """
+    alarms = PatientDetector().update(_band_taken_off_briefly(off_min, contact_bit))
+    assert onsets(alarms, AlarmKind.FLUSH) == []
+    # a real flush once the sensor has settled again is still one
+    later = _band_taken_off_briefly(off_min, contact_bit, flush_at_min=100.0)
+    flushes = onsets(PatientDetector().update(later), AlarmKind.FLUSH)
+    assert [round((a.time_s - T0) / 60) // 5 * 5 for a in flushes] == [100]
