@@ -137,11 +137,12 @@ class ProtocolChoice:
     A broker that refuses MQTT 5 in its CONNACK lacks it for good. One that leaves an MQTT 5
     CONNECT unanswered may lack it too (amqtt), or may just be slow or starting: the fallback to
     3.1.1 is then provisional. If 3.1.1 is unanswered as well, the broker was the cause and MQTT 5
-    is tried again; once a 3.1.1 session ends, MQTT 5 is tried once more, and only a second
-    unanswered MQTT 5 CONNECT makes 3.1.1 final. (Before, one slow CONNACK made the gateway speak
-    3.1.1 until it restarted, under which a publish the broker denies is acknowledged as if
-    delivered.) With ``mqtt.protocol`` set to ``"5"`` or ``"3.1.1"`` the version is fixed and a
-    refusal is an ordinary connection failure. Which version is in use is logged when it changes.
+    is tried again (so it is when 3.1.1 finds the port closed); once a 3.1.1 session ends, MQTT 5
+    is tried once more, and only a second unanswered MQTT 5 CONNECT after 3.1.1 was answered makes
+    3.1.1 final. (Before, one slow CONNACK made the gateway speak 3.1.1 until it restarted, under
+    which a publish the broker denies is acknowledged as if delivered.) With ``mqtt.protocol`` set
+    to ``"5"`` or ``"3.1.1"`` the version is fixed and a refusal is an ordinary connection failure.
+    Which version is in use is logged when it changes.
     """
 
     def __init__(self, settings: MqttSettings) -> None:
@@ -150,7 +151,8 @@ class ProtocolChoice:
         self._announced: MQTTProtocolVersion | None = None
         self._v5_accepted = False
         self._unanswered_v5 = 0
-        """MQTT 5 CONNECTs left unanswered by a broker that then answered 3.1.1."""
+        """MQTT 5 CONNECTs left unanswered by a broker that then answered 3.1.1 (counted only
+        then: a 3.1.1 attempt refused or unanswered too says the broker was down)."""
         self._provisional = False
         """Speaking 3.1.1 after one unanswered MQTT 5 CONNECT: MQTT 5 is tried again."""
 
@@ -177,16 +179,11 @@ class ProtocolChoice:
         an MQTT 5 CONNECT carrying a Last Will and leaves it unanswered. A broker that accepted
         MQTT 5 once does not count: its silence has another cause.
         """
-        if self.current == MQTTProtocolVersion.MQTTv311 and self._provisional:
-            # unanswered under 3.1.1 too: the broker was silent, not short of MQTT 5
-            self._unanswered_v5 -= 1
-            return False
         if not self._may_fall_back or self._v5_accepted:
             return False
         if self.current != MQTTProtocolVersion.MQTTv5:
-            return False
-        self._unanswered_v5 += 1
-        self._fall_back(address, provisional=self._unanswered_v5 < 2)
+            return False  # unanswered under 3.1.1 too: the broker was silent, not short of 5
+        self._fall_back(address, provisional=self._unanswered_v5 == 0)
         return True
 
     def retries_v5(self) -> bool:
@@ -222,6 +219,8 @@ class ProtocolChoice:
     def connected(self, address: BrokerAddress, client_id: str) -> None:
         """Log a new session, with the MQTT version the first time it is used."""
         self._v5_accepted = self._v5_accepted or self.current == MQTTProtocolVersion.MQTTv5
+        if self._provisional and self.current == MQTTProtocolVersion.MQTTv311:
+            self._unanswered_v5 += 1  # 3.1.1 answered where MQTT 5 was not
         version = "" if self._announced == self.current else f" speaking MQTT {self.name}"
         self._announced = self.current
         log.info("connected to MQTT broker %s as %s%s", address, client_id, version)

@@ -139,3 +139,16 @@ def test_a_device_moved_to_another_patient_stops_holding_the_first() -> None:
     alignment.add([moved], now_s=T0 + 21)
     released = times(alignment.release(T0 + 21))
     assert released == [("p1", [float(s) for s in range(1, 20)]), ("p2", [30])]
+
+
+def test_a_clock_stepped_back_does_not_hold_samples_for_the_length_of_the_step() -> None:
+    """The hold is measured on the ingest's wall clock, which NTP may step back (an hour)."""
+    alignment = DeviceAlignment(hold_s=5)
+    alignment.add([batch("thermo", samples_at(range(0, 1)))], now_s=T0 + 10)
+    alignment.add([batch("strap", samples_at(range(0, 10)))], now_s=T0 + 10)
+    assert times(alignment.release(T0 + 10)) == [("p1", [0, 0])]
+    assert alignment.waiting == 9
+    # the clock goes back an hour: held samples arrived "in the future"; they must not wait
+    # until the clock reads their arrival again (an hour without detection for the patient)
+    assert times(alignment.release(T0 + 11 - 3600)) == [("p1", [float(s) for s in range(1, 10)])]
+    assert alignment.waiting == 0

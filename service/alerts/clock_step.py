@@ -10,14 +10,15 @@ The scheduler's previous pass lying ahead of the clock tells the step (not the d
 times: an admin command run on a machine whose clock is a little ahead writes those too). The
 timers of live alerts and queued deliveries are then moved back with the clock, so that each
 keeps the time it had left; times that record what happened (created, sent, acknowledged) are
-left as they are. A step while the service is stopped is not seen.
+left as they are, and so is the end of quiet hours a delivery (and the wearer's window after it)
+waits for. A step while the service is stopped is not seen.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import case, update
+from sqlalchemy import and_, case, not_, select, update
 
 from service.alerts.audit import record
 from service.alerts.const import CLOCK_STEP_TOLERANCE_S
@@ -34,7 +35,15 @@ def follow_clock_step(txn: AlertTransaction, previous_pass_s: float | None) -> f
     step = 0.0 if previous_pass_s is None else previous_pass_s - txn.now_s
     if step <= CLOCK_STEP_TOLERANCE_S:
         return 0.0
-    live = Alert.state.in_(_LIVE)
+    # A delivery held for the end of quiet hours (queued for later, never tried) waits for a time
+    # the wall clock reads, not for a span of it; so does the wearer's window of its alert, which
+    # runs from then. Moved back, the wearer of a band charging overnight was woken in them.
+    held = and_(Delivery.attempts == 0, Delivery.next_attempt_s > Delivery.created_s)
+    held_windows = select(Delivery.alert_id).where(Delivery.state == DeliveryState.PENDING, held)
+    live = and_(
+        Alert.state.in_(_LIVE),
+        not_(and_(Alert.state == AlertState.CANCEL_WINDOW, Alert.id.in_(held_windows))),
+    )
     txn.session.execute(
         update(Alert)
         .where(live)
@@ -47,7 +56,11 @@ def follow_clock_step(txn: AlertTransaction, previous_pass_s: float | None) -> f
     )
     txn.session.execute(
         update(Delivery)
-        .where(Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_s > txn.now_s)
+        .where(
+            Delivery.state == DeliveryState.PENDING,
+            Delivery.next_attempt_s > txn.now_s,
+            not_(held),
+        )
         .values(
             next_attempt_s=case(
                 (Delivery.next_attempt_s - step > txn.now_s, Delivery.next_attempt_s - step),

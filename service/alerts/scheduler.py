@@ -167,7 +167,7 @@ class EscalationScheduler:
         self._settle_backlog()
         with self.manager.transaction() as txn:
             follow_clock_step(txn, self._previous_pass_s)
-            self._previous_pass_s = txn.now_s
+        self._previous_pass_s = txn.now_s  # once committed: a move rolled back is made again
         self._advance_alerts()
         for claimed in self._claim_deliveries():
             future = self._pool.submit(self._deliver, claimed)

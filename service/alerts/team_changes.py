@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.alarm import Severity
 from service.alerts.audit import record
-from service.alerts.care_team import escalation_levels
+from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.delivery_queue import enqueue_channel
 from service.alerts.lifecycle import Purpose, Send
+from service.alerts.policy import quiet_until_s
 from service.alerts.transaction import AlertTransaction
 from service.db.models import OPEN_ALERT_STATES, Alert, AlertState, Contact, Patient
 
@@ -86,8 +88,10 @@ def keep_told_ahead(
     repeats and all-clear still reach all of them; members now before that position who were
     not told get the alert at once (before, the one moved up was skipped, and a member moved
     down stopped hearing of an alert they had been told of). An active alert then waits the
-    acknowledgement timeout from now before it goes further. Returns how many were told.
+    acknowledgement timeout from now before it goes further. A warning is told once quiet hours
+    end, as the lifecycle holds it back (a critical alert at once). Returns how many were told.
     """
+    policy = policy_of(session.get_one(Patient, patient_id))
     levels = escalation_levels(session, patient_id)
     order = [c.id for c in levels]
     alerts = session.scalars(
@@ -122,8 +126,10 @@ def keep_told_ahead(
             round=alert.round,
             reason="contacts_reordered",
         )
+        warning = Severity(alert.severity) is Severity.WARNING
+        at_s = quiet_until_s(policy, now_s) if warning else None
         for index, contact in enumerate(levels[: level + 1]):
             if contact.id not in told:
                 send = Send(Purpose.NOTIFY, index, repeat=0, only_level=True)
-                told_now += enqueue_channel(txn, alert, send, contact, 0)
+                told_now += enqueue_channel(txn, alert, send, contact, 0, at_s)
     return told_now

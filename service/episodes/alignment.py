@@ -93,7 +93,14 @@ class DeviceAlignment:
         watermark = min(patient.newest_ms.values(), default=None)
         if watermark is None:
             watermark = max(w.sample.time_ms for w in patient.waiting)
-        due = [w.sample.time_ms for w in patient.waiting if now_s - w.arrived_s >= self.hold_s]
+        # a sample that arrived "after" now: the wall clock was stepped back (NTP), and how long
+        # it waited is unknown; held until the clock read its arrival again, it would keep the
+        # patient from the detectors for as long as the step (an hour)
+        due = [
+            w.sample.time_ms
+            for w in patient.waiting
+            if now_s - w.arrived_s >= self.hold_s or now_s < w.arrived_s
+        ]
         if due and max(due) > watermark:
             late = max(due)
             self.released_late += sum(
