@@ -131,3 +131,26 @@ def test_a_step_whose_move_the_database_did_not_commit_is_followed_on_the_next_p
     step(stack, clock, 60)  # the ack timeout (180 s) after ann was told: bob too
     assert (len(inbox.to("/ann")), len(inbox.to("/bob"))) == (3, 1)
     stack.close()
+
+
+def test_an_alert_raised_right_after_the_step_keeps_its_cancel_window(
+    service_db_url: str, inbox, http: HttpReceiver
+) -> None:
+    """The first transaction at the new time moves the old timers, not the ones it writes.
+
+    Found by the scheduler's next pass instead, a warning raised in between had its wearer's
+    window moved back with the old timers and reached the caregiver at once.
+    """
+    clock = FakeClock()
+    stack = build_stack(service_db_url, clock)
+    register_team(stack.db, "p1", [("ann", [http.url("ann")])])
+    open_alert(stack, "p1", Severity.CRITICAL)
+    stack.scheduler.run_until_idle()
+    assert len(inbox.to("/ann")) == 1
+    clock.advance(-HOUR_S)
+    open_alert(stack, "p1", Severity.WARNING, kind="flush")  # before any scheduler pass
+    step(stack, clock, 30)
+    assert [m.title for m in inbox.to("/ann") if "flush" in m.title.lower()] == []
+    step(stack, clock, 30)  # the window (60 s) is over
+    assert [m.title for m in inbox.to("/ann") if "flush" in m.title.lower()] != []
+    stack.close()

@@ -6,12 +6,13 @@ real-time clock that booted with a later time), every timer set before the step 
 further in the future: an unacknowledged critical alert stopped repeating, and escalating, for
 as long as the step (an hour for a wrong time zone).
 
-The scheduler's previous pass lying ahead of the clock tells the step (not the database's
-times: an admin command run on a machine whose clock is a little ahead writes those too). The
-timers of live alerts and queued deliveries are then moved back with the clock, so that each
-keeps the time it had left; times that record what happened (created, sent, acknowledged) are
-left as they are, and so is the end of quiet hours a delivery (and the wearer's window after it)
-waits for. A step while the service is stopped is not seen.
+The alert manager's previous transaction lying ahead of the clock tells the step, and the first
+transaction after it moves the timers, before anything is written at the new time (not the
+database's times: an admin command run on a machine whose clock is a little ahead writes those
+too). The timers of live alerts and queued deliveries are then moved back with the clock, so
+that each keeps the time it had left; times that record what happened (created, sent,
+acknowledged) are left as they are, and so is the end of quiet hours a delivery (and the
+wearer's window after it) waits for. A step while the service is stopped is not seen.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ log = logging.getLogger(__name__)
 _LIVE = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
 
 
-def follow_clock_step(txn: AlertTransaction, previous_pass_s: float | None) -> float:
+def follow_clock_step(txn: AlertTransaction, previous_s: float | None) -> float:
     """Move the live timers back by the clock's step, if it went back; returns the step (s)."""
-    step = 0.0 if previous_pass_s is None else previous_pass_s - txn.now_s
+    step = 0.0 if previous_s is None else previous_s - txn.now_s
     if step <= CLOCK_STEP_TOLERANCE_S:
         return 0.0
     # A delivery held for the end of quiet hours (queued for later, never tried) waits for a time

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from models.alarm import Severity
 from service.alerts.audit import Clock, record
 from service.alerts.care_team import policy_of
+from service.alerts.clock_step import follow_clock_step
 from service.alerts.const import ACK_TOKEN_TTL_S, LABEL_TOKEN_TTL_S
 from service.alerts.delivery_queue import enqueue
 from service.alerts.errors import (
@@ -77,15 +78,30 @@ class AlertManager:
         self.public_base_url = public_base_url.rstrip("/")
         self.listeners: list[AlertListener] = list(listeners)
         self.wakers: list[Callable[[], None]] = []
+        self._last_now_s: float | None = None
+        """The clock of the last transaction: one ahead of the clock now means it went back."""
 
     # -- transactions -------------------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[AlertTransaction]:
-        """A unit of work; events are announced and the scheduler woken after the commit."""
-        with self.db.session() as session:
-            txn = AlertTransaction(session, self.clock())
-            yield txn
+        """A unit of work; events are announced and the scheduler woken after the commit.
+
+        The first one to find the clock stepped back moves the alert timers back with it
+        (:mod:`service.alerts.clock_step`) before anything is written at the new time. Writers
+        are serialised (``service.db.session``), so the clock of the last one tells the step.
+        """
+        previous = self._last_now_s
+        try:
+            with self.db.session() as session:
+                txn = AlertTransaction(session, self.clock())
+                previous = self._last_now_s
+                follow_clock_step(txn, previous)
+                self._last_now_s = txn.now_s
+                yield txn
+        except BaseException:
+            self._last_now_s = previous  # not committed: a step it moved is moved again
+            raise
         for event in txn.events:
             for listener in self.listeners:
                 try:

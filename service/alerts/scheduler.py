@@ -23,7 +23,6 @@ from models.alarm import Severity
 from service.alerts.audit import record
 from service.alerts.backoff import FailureKind, retry_delay_s
 from service.alerts.care_team import escalation_levels, policy_of
-from service.alerts.clock_step import follow_clock_step
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
 from service.alerts.delivery_queue import enqueue_channel, wearer_was_asked
 from service.alerts.lifecycle import Purpose, Send, plan_alert
@@ -97,8 +96,6 @@ class EscalationScheduler:
         self._inflight_lock = threading.Lock()
         self._unsettled: list[tuple[_Claimed, SendResult]] = []
         """Send results the database refused to record (guarded by ``_inflight_lock``)."""
-        self._previous_pass_s: float | None = None
-        """Clock at the last pass: one later than the clock now means it was stepped back."""
         manager.wakers.append(self.wake)
         self.recover()
 
@@ -165,9 +162,6 @@ class EscalationScheduler:
         Returns the next due time.
         """
         self._settle_backlog()
-        with self.manager.transaction() as txn:
-            follow_clock_step(txn, self._previous_pass_s)
-        self._previous_pass_s = txn.now_s  # once committed: a move rolled back is made again
         self._advance_alerts()
         for claimed in self._claim_deliveries():
             future = self._pool.submit(self._deliver, claimed)
