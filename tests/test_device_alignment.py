@@ -16,7 +16,9 @@ from sqlalchemy import select
 
 from flarewatch.payloads import Sample, SampleBatch
 from models.bank import DetectorBank
+from service.const import ALIGN_HOLD_S
 from service.db import Episode
+from service.db.care_teams import add_device
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.episodes.alignment import DeviceAlignment
 from service.processing import IngestCycle
@@ -69,6 +71,45 @@ def test_a_round_split_across_cycles_still_shows_the_flush(stack: AlertingStack)
     assert bank.state_dict()["patients"]["p1"]["rejected_samples"] == 0
     assert processor.alignment.waiting == 0
     assert processor.alignment.released_late == 0
+
+
+def test_after_a_restart_the_registered_devices_are_waited_for(stack: AlertingStack) -> None:
+    """A new service meets the strap's backlog a cycle before the thermometer's: it knows both.
+
+    Before, the alignment learnt a device only from its batches, so the thermometer's first
+    batch after a restart was older than the strap's and skipped.
+    """
+    with stack.db.session() as session:
+        add_device(session, "p1", "strap")
+        add_device(session, "p1", "thermo")
+    strap, thermo = strap_and_thermometer(make_samples(10, temp=31.0))
+    bank = DetectorBank()
+    processor = AlertingProcessor(bank, EpisodeEngine(stack.manager))
+    now_ms = strap[-1].time_ms + 300
+    processor.process(IngestCycle(now_ms, batches=[batch("strap", strap)]))
+    assert processor.alignment.waiting == len(strap)
+    processor.process(IngestCycle(now_ms + 20, batches=[batch("thermo", thermo)]))
+    assert processor.alignment.waiting == 0
+    assert bank.state_dict()["patients"]["p1"]["rejected_samples"] == 0
+
+
+def test_a_registered_device_that_never_reports_holds_its_patient_at_most_hold_s(
+    stack: AlertingStack,
+) -> None:
+    with stack.db.session() as session:
+        add_device(session, "p1", "strap")
+        add_device(session, "p1", "spare")  # in a drawer
+    strap, _ = strap_and_thermometer(make_samples(2, temp=31.0))
+    bank = DetectorBank()
+    processor = AlertingProcessor(bank, EpisodeEngine(stack.manager))
+    now_ms = strap[-1].time_ms
+    processor.process(IngestCycle(now_ms, batches=[batch("strap", strap[:12])]))
+    assert processor.alignment.waiting == 12
+    processor.process(IngestCycle(now_ms + int(ALIGN_HOLD_S * 1000)))
+    assert processor.alignment.waiting == 0
+    processor.process(IngestCycle(now_ms + 6000, batches=[batch("strap", strap[12:])]))
+    assert processor.alignment.waiting == 0, "the spare stopped holding"
+    assert bank.detector("p1").last_time_s == strap[-1].time_ms / 1000
 
 
 def test_samples_held_at_shutdown_are_scored_before_the_checkpoint(stack: AlertingStack) -> None:

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from flarewatch.payloads import Sample, SampleBatch
 from service.const import ALIGN_DEVICE_LAG_S, ALIGN_HOLD_S
+
+_NOT_YET: Final = -1
+"""Newest sample time of a registered device that has not reported yet (older than any)."""
 
 
 @dataclass(slots=True)
@@ -54,6 +58,19 @@ class DeviceAlignment:
     def waiting(self) -> int:
         """Samples held back now."""
         return sum(len(p.waiting) for p in self._patients.values())
+
+    def expect(self, patient_id: str, device_ids: Iterable[str]) -> None:
+        """Devices registered to the patient, before any of them reported (the service started).
+
+        Each holds the patient's first samples like a device that reported long ago, for at most
+        ``hold_s``: after a restart the gateway's backlog may bring a thermometer's batch a cycle
+        after the strap's. One that does not report in time stops holding.
+        """
+        patient = self._patients.setdefault(patient_id, _Patient())
+        for device_id in device_ids:
+            if device_id not in self._device_patient:
+                self._device_patient[device_id] = patient_id
+                patient.newest_ms[device_id] = _NOT_YET
 
     def add(self, batches: Iterable[SampleBatch], now_s: float) -> None:
         """Take a cycle's new batches (received at ingest time ``now_s``)."""

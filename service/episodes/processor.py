@@ -23,7 +23,12 @@ from models.alarm import Alarm
 from service.episodes.alignment import DeviceAlignment
 from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
-from service.episodes.signals import SignalKind, active_signals, patients_of_devices
+from service.episodes.signals import (
+    SignalKind,
+    active_signals,
+    devices_of_patients,
+    patients_of_devices,
+)
 from service.processing import IngestCycle, Processor
 
 log = logging.getLogger(__name__)
@@ -80,6 +85,8 @@ class AlertingProcessor(Processor):
         self.checkpoint = checkpoint
         self.alignment = DeviceAlignment()
         """Lines up each patient's devices in sample time for the detectors."""
+        self._aligned: set[str] = set()
+        """Patients whose registered devices the alignment was told of."""
         self._signals: dict[tuple[str, SignalKind], bool] = dict.fromkeys(
             active_signals(engine.alerts.db), True
         )
@@ -112,6 +119,7 @@ class AlertingProcessor(Processor):
             if batch.gateway_id:
                 self._gateway_patients[batch.gateway_id].add(batch.patient_id)
         newer = [pid for pid, samples in per_patient.items() if self._fold_vitals(pid, samples)]
+        self._expect_registered({batch.patient_id for batch in cycle.batches})
         self.alignment.add(cycle.batches, now_s)
         alarms = self._score(self.alignment.release(now_s))
         alarms += [
@@ -157,6 +165,20 @@ class AlertingProcessor(Processor):
             return
         if self.checkpoint is not None:
             self.checkpoint.save(self.bank)
+
+    def _expect_registered(self, patient_ids: set[str]) -> None:
+        """Tell the alignment the registered devices of patients it meets for the first time."""
+        new = patient_ids - self._aligned
+        if not new:
+            return
+        self._aligned |= new
+        try:
+            registered = devices_of_patients(self.engine.alerts.db, new)
+        except TRANSIENT_DB_ERRORS as exc:  # the devices still line up once they report
+            log.warning("registered devices unreadable (%s); not waited for", type(exc).__name__)
+            return
+        for patient_id, device_ids in registered.items():
+            self.alignment.expect(patient_id, device_ids)
 
     def _score(self, items: Sequence[tuple[str, Sequence[Sample]]]) -> list[Alarm]:
         return self.bank.update(items) if items else []

@@ -6,7 +6,7 @@ Signal states are tracked per patient and never open an episode (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Final
 
@@ -49,6 +49,21 @@ def active_signals(db: Database) -> set[tuple[str, SignalKind]]:
             select(SignalState.patient_id, SignalState.signal).where(SignalState.active.is_(True))
         ).all()
     return {(patient_id, SignalKind(signal)) for patient_id, signal in rows}
+
+
+def devices_of_patients(db: Database, patient_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The devices registered to each of these patients (those with none are left out)."""
+    wanted = list(patient_ids)
+    if not wanted:
+        return {}
+    found: dict[str, list[str]] = {}
+    with db.session() as session:
+        rows = session.execute(
+            select(Device.patient_id, Device.id).where(Device.patient_id.in_(wanted))
+        ).all()
+    for patient_id, device_id in rows:
+        found.setdefault(patient_id, []).append(device_id)
+    return found
 
 
 def patients_of_devices(db: Database, device_ids: Sequence[str]) -> set[str]:
