@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flarewatch import cli_types
 from flarewatch.errors import ConfigError
+from flarewatch.output_files import check_writable, writing
 from models.const import SENSOR_COLUMNS
 from models.profiles import DetectionProfile
 
@@ -153,7 +152,7 @@ def run_detect(args: argparse.Namespace) -> int:
         if path is not None:
             if _same_file(path, args.input):
                 raise ConfigError(f"{option} {path} is the input recording: it would be replaced")
-            _check_writable(path, option)  # before the replay, not after it
+            check_writable(path, option)  # before the replay, not after it
     frame, quality = read_recording(args.input)
     if quality.dropped_rows or quality.dropped_cells or quality.merged_rows:
         log.warning(
@@ -176,7 +175,7 @@ def run_detect(args: argparse.Namespace) -> int:
     if args.out is None:
         count = write_events(alarms, sys.stdout)
     else:
-        with _writing("--out", args.out), args.out.open("w", encoding="utf-8") as out:
+        with writing("--out", args.out), args.out.open("w", encoding="utf-8") as out:
             count = write_events(alarms, out)
     log.info(
         "%d samples replayed, %d alarm events written (%s; model %s)",
@@ -229,12 +228,12 @@ def _compare_profiles(
     if args.plot is not None:
         from models.report import plot_profile_comparison
 
-        with _writing("--plot", args.plot):
+        with writing("--plot", args.plot):
             plot_profile_comparison(comparison, (), args.plot)
     if args.out is None:
         write_comparison(comparison, (), sys.stdout)
     else:
-        with _writing("--out", args.out):
+        with writing("--out", args.out):
             args.out.write_text(json.dumps(comparison_json(comparison, ()), indent=2) + "\n")
     return 0
 
@@ -245,28 +244,6 @@ def _same_file(path: Path, other: Path) -> bool:
         return path.samefile(other)
     except OSError:  # either does not exist (yet): not the same file
         return False
-
-
-def _check_writable(path: Path, option: str) -> None:
-    """Create the parent folders of an output file and make sure it can be written (or fail)."""
-    with _writing(option, path):
-        if path.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "is a directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        existed = path.exists()
-        with path.open("a", encoding="utf-8"):
-            pass
-        if not existed:
-            path.unlink()  # written after the replay; nothing is left behind if that fails
-
-
-@contextmanager
-def _writing(option: str, path: Path) -> Iterator[None]:
-    """Turn a failure to write the file of ``option`` into a clear error, not a traceback."""
-    try:
-        yield
-    except OSError as exc:
-        raise ConfigError(f"{option} {path}: cannot write ({exc.strerror or exc})") from exc
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -57,19 +57,22 @@ class LabelledOnsets:
 
 
 def load_labelled_onsets(path: Path) -> LabelledOnsets:
-    """Read an export of labelled episodes; a bad line is counted and skipped, never fatal."""
+    """Read an export of labelled episodes; a bad line is counted and skipped, never fatal.
+
+    Lines are decoded one by one: a damaged byte costs its line, not the whole file.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         detail = f"cannot read the labelled episodes ({exc.__class__.__name__})"
         raise RecordingError(path, detail) from exc
     out = LabelledOnsets()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         out.lines += 1
         try:
-            alarm, label = _onset(json.loads(line))
+            alarm, label = _onset(json.loads(line.decode("utf-8")))
         except (ValueError, TypeError, KeyError) as exc:
             out.rejected += 1
             log.warning("%s line %d is not a labelled onset (%s): skipped", path, number, exc)

@@ -42,7 +42,8 @@ class ReviewedEpisode:
 
     kind: AlarmKind
     opened_s: float
-    """When the patient's own alarm opened it."""
+    """When the patient's own alarm of ``kind`` came (for an episode that opened as a flush and
+    became anaphylaxis-like, its anaphylaxis-like onset: the alarm a profile is compared with)."""
     closed_s: float | None
     """When it ended (None: still open, or never closed; then it counts for MAX_EPISODE_S)."""
     reaction: bool

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 
 from sqlalchemy.orm import Session
 
-from flarewatch.settings import load_settings
+from flarewatch.settings import load_settings, require_secret_key
 from service.cli_tables import row_number
 from service.episodes.labels import export_labels, parse_label, set_label, write_jsonl
 
@@ -47,6 +47,9 @@ def _label(args: argparse.Namespace, session: Session) -> int:
 
 def _export(args: argparse.Namespace, session: Session) -> int:
     settings = load_settings(getattr(args, "config", None))
+    # the subjects are keyed by it: under the built-in (public) key, anyone can hash guessed
+    # patient ids to them, and they match no export made under the service's own key
+    require_secret_key(settings.service)
     export = export_labels(session, settings.service.secret_key.get_secret_value(), args.patient)
     write_jsonl(args.out, export.records)
     skipped = (

@@ -7,19 +7,35 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.cli_tables import print_table, row_number, when
+from service.db.care_teams import get_patient
 from service.db.models import Alert, AuditEvent, Episode, EpisodeState
 from service.episode_labels_cli import CommandFactory
+
+
+def _print(session: Session, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Print the rows once the transaction has ended.
+
+    Read in a pager (``| less``), the listing waits on the pipe; a transaction still open would
+    hold the service's one-writer lock (service/db/session.py) and with it every alert.
+    """
+    session.commit()
+    print_table(headers, rows)
+    return 0
 
 
 def _episodes(args: argparse.Namespace, session: Session) -> int:
     query = select(Episode).order_by(Episode.id.desc()).limit(args.limit)
     if args.patient:
-        query = query.where(Episode.patient_id == args.patient)
+        # every patient with episodes or alerts is registered (or auto-registered): an unknown
+        # id is a typo, which must not pass for a patient with nothing left to review
+        query = query.where(Episode.patient_id == get_patient(session, args.patient).id)
     if args.unlabelled:  # what a clinician should review
         query = query.where(Episode.state == EpisodeState.CLOSED, Episode.label.is_(None))
     rows = [
@@ -38,14 +54,13 @@ def _episodes(args: argparse.Namespace, session: Session) -> int:
         for e in session.scalars(query)
     ]
     headers = ["id", "patient", "kind", "severity", "state", "opened", "closed", "signal lost"]
-    print_table([*headers, "model", "label"], rows)
-    return 0
+    return _print(session, [*headers, "model", "label"], rows)
 
 
 def _alerts(args: argparse.Namespace, session: Session) -> int:
     query = select(Alert).order_by(Alert.id.desc()).limit(args.limit)
     if args.patient:
-        query = query.where(Alert.patient_id == args.patient)
+        query = query.where(Alert.patient_id == get_patient(session, args.patient).id)
     rows = [
         (
             a.id,
@@ -60,11 +75,11 @@ def _alerts(args: argparse.Namespace, session: Session) -> int:
         )
         for a in session.scalars(query)
     ]
-    print_table(
+    return _print(
+        session,
         ["id", "patient", "kind", "severity", "state", "level", "episode", "created", "acked by"],
         rows,
     )
-    return 0
 
 
 def _audit(args: argparse.Namespace, session: Session) -> int:
@@ -78,8 +93,7 @@ def _audit(args: argparse.Namespace, session: Session) -> int:
         (when(e.time_s), e.patient_id or "-", e.alert_id or "-", e.action, json.dumps(e.detail))
         for e in events
     ]
-    print_table(["time", "patient", "alert", "action", "detail"], rows)
-    return 0
+    return _print(session, ["time", "patient", "alert", "action", "detail"], rows)
 
 
 def add_history_commands(

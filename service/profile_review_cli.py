@@ -21,10 +21,12 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
+from flarewatch.const import MIN_VALID_TIME_MS
 from flarewatch.errors import ConfigError
+from flarewatch.output_files import check_writable, writing
 from flarewatch.payloads import Sample
 from flarewatch.settings import load_settings
-from models.const import EVAL_CHUNK_S
+from models.const import EVAL_CHUNK_S, LATEST_VALID_TIME_S
 from models.profile_comparison import compare_profiles, comparison_json, write_comparison
 from models.profiles import DetectionProfile
 from models.replay import chunk_by_time
@@ -37,8 +39,9 @@ from service.stores.factory import STORE_SETTINGS_HINT, create_store, describe_s
 DEFAULT_DAYS: Final = 30.0
 """A month: what the personal profile's calibration remembers (CALIBRATION_MEMORY_S)."""
 MAX_DAYS: Final = 366.0
-READ_SPAN_MS: Final = 86_400_000
-"""Samples are read a day at a time: a day of 1-Hz readings is ~86k rows, a month is not."""
+READ_SPAN_MS: Final = 3_600_000
+"""Samples are read an hour at a time: an hour of a 1-Hz band is 3,600 samples, a few MB as
+Python objects; a day of it took about 100 MB a band (290 MB for a strap and a watch)."""
 
 
 def stored_batches(
@@ -63,7 +66,11 @@ def stored_batches(
 
 
 def parse_until(text: str | None) -> float:
-    """``--until``: an ISO 8601 time (UTC unless it says otherwise) or now."""
+    """``--until``: an ISO 8601 time (UTC unless it says otherwise) or now.
+
+    Only times samples can have (2010 to 2100): beyond them the stores fail on the query
+    (InfluxDB's time overflows) or the message naming the window does (year 10000).
+    """
     if text is None:
         return time.time()
     try:
@@ -72,7 +79,10 @@ def parse_until(text: str | None) -> float:
         raise ConfigError(
             f"--until {text!r} is not an ISO 8601 time, e.g. 2026-11-20T08:00"
         ) from exc
-    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+    until_s = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+    if not MIN_VALID_TIME_MS / 1000.0 <= until_s <= LATEST_VALID_TIME_S:
+        raise ConfigError(f"--until {text!r}: give a time from 2010 to 2100")
+    return until_s
 
 
 def _profiles(args: argparse.Namespace, session: Session) -> int:
@@ -87,6 +97,12 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
     until_s = parse_until(args.until)
     since_s = until_s - args.days * 86_400.0
     episodes = reviewed_episodes(session, patient.id, since_s, until_s)
+    current = DetectionProfile(patient.detection_profile)
+    # The replay takes minutes for a month. Every transaction holds the service's one-writer
+    # lock (service/db/session.py) until it ends: kept open, it would hold up every alert.
+    session.commit()
+    if args.plot is not None:
+        check_writable(args.plot, "--plot")  # before the replay, not after it
     start_ms, end_ms = int(since_s * 1000), int(until_s * 1000)
     settings = load_settings(getattr(args, "config", None))
     store = create_store(settings)
@@ -95,7 +111,7 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
-            "{task.completed:.0f}/{task.total:.0f} days",
+            "[progress.percentage]{task.percentage:>3.0f}%",
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
@@ -123,11 +139,11 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
     if args.plot is not None:
         from models.report import plot_profile_comparison
 
-        plot_profile_comparison(comparison, episodes, args.plot)
+        with writing("--plot", args.plot):
+            plot_profile_comparison(comparison, episodes, args.plot)
     if args.json:
         print(json.dumps(comparison_json(comparison, episodes), indent=2))
     else:
-        current = DetectionProfile(patient.detection_profile)
         write_comparison(comparison, episodes, sys.stdout, current=current)
     return 0
 

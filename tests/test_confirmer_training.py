@@ -128,3 +128,21 @@ def test_labelled_export_is_read_with_bad_lines_counted_and_other_rules_left_out
     assert "71.5" not in caplog.text  # line numbers are logged, never values
     with pytest.raises(RecordingError, match="cannot read the labelled episodes"):
         load_labelled_onsets(tmp_path / "missing.jsonl")
+
+
+def test_a_damaged_byte_costs_its_line_not_the_file(tmp_path: Path) -> None:
+    """The export is ASCII; bytes that are not UTF-8 damaged one line, the others still count."""
+    good = {
+        "subject": "9f2c41d0aa7b11e3",
+        "label": "reaction",
+        "kind": "anaphylaxis",
+        "time_s": 1_764_000_000.0,
+        "severity": "critical",
+        "model_version": MODEL_VERSION,
+        "evidence": {"surge_score": 71.5, "onset": 1.0},
+    }
+    line = json.dumps(good).encode()
+    path = tmp_path / "labels.jsonl"
+    path.write_bytes(line + b"\n" + line.replace(b"reaction", b"reac\xfftion") + b"\n" + line)
+    read = load_labelled_onsets(path)
+    assert (read.lines, read.rejected, len(read.candidates)) == (3, 1, 2)

@@ -9,7 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import resource
+import signal
 import stat
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,16 +23,19 @@ from alembic import command
 from sqlalchemy import inspect, select, text
 
 from flarewatch.cli import main
+from flarewatch.errors import ConfigError
 from models.alarm import Alarm, AlarmKind, Severity
 from models.detector import PatientDetector
 from models.labels import load_labelled_onsets
 from service.alerts import AlertManager
+from service.alerts.audit import record
 from service.db import AuditEvent, Database, Episode
 from service.db.session import alembic_config, make_engine
 from service.episodes import EpisodeEngine
-from service.episodes.labels import export_labels, pseudonym
+from service.episodes.labels import export_labels, pseudonym, reviewed_episodes, write_jsonl
 from tests.alerting_helpers import insert_legacy_patient
 from tests.test_models_detector import make_samples
+from tests.test_profile_review_cli import service_writes_possible
 
 T0 = 1_764_000_000.0
 KEY = "episode-label-test-key"
@@ -334,3 +342,107 @@ def test_exported_labels_of_real_detector_alarms_train_the_confirmer(admin, tmp_
     onset_alarm = next(a for a in raised if a.evidence.get("onset"))
     assert onset.evidence == onset_alarm.evidence  # every feature the confirmer reads survives
     assert read.counts() == {"anaphylaxis_reactions": 1}
+
+
+def test_export_refuses_a_folder_or_a_pipe_and_keeps_them(admin, episodes, tmp_path):
+    assert admin("episode", "label", str(episodes["a"]), "--as", "reaction")[0] == 0
+    (tmp_path / "out").mkdir()
+    folder = tmp_path / "out" / "exports"
+    folder.mkdir()
+    pipe = tmp_path / "out" / "to-encrypt"
+    os.mkfifo(pipe)  # e.g. read by `gpg --encrypt`: a plain copy must not replace it
+    for target in (folder, pipe):
+        code, out, err = admin("episode", "export-labels", "--out", str(target))
+        assert code == 1 and out == "", err
+        assert f"cannot write {target}: not a regular file" in err
+    assert folder.is_dir() and stat.S_ISFIFO(pipe.stat().st_mode)
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["exports", "to-encrypt"]
+
+
+def test_a_failed_write_is_a_clear_error_and_keeps_the_last_export(tmp_path):
+    out_file = tmp_path / "labels.jsonl"
+    write_jsonl(out_file, [{"episode_id": 1}])
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, limit[1]))  # a full disk: EFBIG past 64 B
+    try:
+        with pytest.raises(ConfigError, match=f"cannot write {out_file}"):
+            write_jsonl(out_file, [{"episode_id": n, "evidence": {"x": 1.0}} for n in range(50)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert read_jsonl(out_file) == [{"episode_id": 1}]
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.jsonl"], "no temporary left"
+
+
+def test_an_escalated_episode_is_scored_from_its_own_kind_of_alarm(admin, episodes):
+    """Episode "a" opened as a flush at T0 and became anaphylaxis-like at T0 + 120."""
+    assert admin("episode", "label", str(episodes["a"]), "--as", "reaction")[0] == 0
+    db = Database(admin.url, secret_key=KEY)
+    with db.session() as session:
+        [reviewed] = reviewed_episodes(session, "p1", T0 - 60, T0 + 3000)
+    db.dispose()
+    # a profile alarming exactly when the patient's anaphylaxis-like alarm came was not late
+    assert (reviewed.kind, reviewed.opened_s) == (AlarmKind.ANAPHYLAXIS, T0 + 120)
+    assert (reviewed.closed_s, reviewed.reaction) == (T0 + 600, True)
+
+
+def test_export_refuses_the_public_demo_key(admin, episodes, tmp_path, monkeypatch):
+    """Under the built-in key (public), anyone could hash guessed patient ids to the subjects."""
+    assert admin("episode", "label", str(episodes["a"]), "--as", "reaction")[0] == 0
+    monkeypatch.delenv("FLAREWATCH_SERVICE__SECRET_KEY")  # an admin shell without the settings
+    out_file = tmp_path / "labels.jsonl"
+    code, out, err = admin("episode", "export-labels", "--out", str(out_file))
+    assert code == 1 and out == "", err
+    assert "service.secret_key is the built-in demo key" in err
+    assert not out_file.exists()
+
+
+def test_listing_an_unknown_patient_says_so(admin, episodes):
+    """A mistyped id must not look like a patient with nothing left to review."""
+    for argv in (("episodes", "--unlabelled"), ("alerts",)):
+        code, out, err = admin(*argv, "--patient", "P1")
+        assert code == 1 and out == "", (argv, out, err)
+        assert "patient 'P1' is not registered" in err
+    assert admin("alerts", "--patient", "p1")[0] == 0
+
+
+def long_audit_listing(url: str) -> subprocess.Popen[bytes]:
+    """``flarewatch admin audit`` of 3000 events (far more than a pipe holds), into a pipe."""
+    db = Database(url, secret_key=KEY)
+    with db.session() as session:
+        for n in range(3000):  # ~100 bytes a line, a pipe holds 64 KiB
+            record(session, T0 + n, "episode_labelled", patient_id="p1", episode_id=n)
+    db.dispose()
+    command = "import sys; from flarewatch.cli import main; sys.exit(main())"
+    argv = ["admin", "--database-url", url, "audit", "--limit", "3000"]
+    return subprocess.Popen(
+        [sys.executable, "-c", command, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+def test_a_listing_read_in_a_pager_does_not_hold_up_the_service(admin, episodes):
+    """``admin audit | less``: the listing waits on the pipe, the service must not wait on it."""
+    listing = long_audit_listing(admin.url)
+    try:
+        assert listing.stdout is not None
+        assert os.read(listing.stdout.fileno(), 1)  # the listing is printing
+        assert service_writes_possible(admin.url), "the service database stayed locked"
+    finally:
+        out, err = listing.communicate(timeout=60)
+    assert listing.returncode == 0, err
+    assert out.rstrip().endswith(b'"episode_id": 2999}'), "the listing printed to its end"
+
+
+def test_a_listing_cut_short_by_its_reader_ends_quietly(admin, episodes):
+    """``admin audit | head``: the reader leaves after a line, no traceback follows."""
+    with long_audit_listing(admin.url) as listing:
+        assert listing.stdout is not None and listing.stderr is not None
+        assert os.read(listing.stdout.fileno(), 1)
+        listing.stdout.close()
+        err = listing.stderr.read().decode()
+        code = listing.wait(timeout=60)
+    assert code == 0 and err == "", err

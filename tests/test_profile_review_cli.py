@@ -10,27 +10,34 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sqlite3
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, make_url, select, text
 
 from flarewatch.cli import main
 from flarewatch.localservers import InfluxServer
-from flarewatch.payloads import SampleBatch
+from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.settings import load_settings
 from models.detector import PatientDetector
 from service.alerts import AlertManager
 from service.db import Database, Episode
+from service.db.session import POSTGRES_WRITE_LOCK_KEY
 from service.episodes import EpisodeEngine
-from service.stores.base import SampleStore
+from service.profile_review_cli import stored_batches
+from service.stores.base import SampleStore, StoredSample
 from service.stores.factory import create_store, describe_store
+from service.stores.sqlite import SqliteStore
 from tests.test_models_detector import T0, make_samples
 
 KEY = "profile-review-test-key"
+DAY_MS = 86_400_000
 UNTIL = dt.datetime.fromtimestamp(T0 + 2 * 3600, dt.UTC).strftime("%Y-%m-%dT%H:%M")
 
 
@@ -198,3 +205,99 @@ def test_the_store_named_in_messages_never_shows_credentials(monkeypatch) -> Non
         describe_store(settings)
         == "the InfluxDB store at http://db.example.org:8086, database 'fw'"
     )
+
+
+def service_writes_possible(url: str) -> bool:
+    """Whether a service transaction could start now: the database's one-writer lock is free.
+
+    Every service transaction takes it (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
+    PostgreSQL, service/db/session.py); a transaction kept open blocks the service's alerts.
+    """
+    if url.startswith("sqlite"):
+        raw = sqlite3.connect(make_url(url).database or "", timeout=0.2, isolation_level=None)
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            raw.close()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT pg_try_advisory_xact_lock(:key)")
+            return bool(connection.execute(query, {"key": POSTGRES_WRITE_LOCK_KEY}).scalar())
+    finally:
+        engine.dispose()
+
+
+def test_the_service_keeps_writing_alerts_while_a_replay_runs(
+    store: SampleStore, admin, service_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replay of months takes minutes: the service database must not stay locked meanwhile."""
+    assert admin("patient", "add", "p1")[0] == 0
+    write(store, "p1", "band-1", make_samples(60, surge_at_min=25, surge_frac=0.3))
+    seen: list[bool] = []
+
+    def observed_store(settings: Any) -> SampleStore:
+        """The real store, noting at each day read whether the service could write."""
+        impl = create_store(settings)
+        read = impl.samples
+
+        def samples(**query: Any) -> list[StoredSample]:
+            seen.append(service_writes_possible(service_db_url))
+            return read(**query)
+
+        monkeypatch.setattr(impl, "samples", samples)
+        return impl
+
+    monkeypatch.setattr("service.profile_review_cli.create_store", observed_store)
+    code, out, err = admin("patient", "profiles", "p1", "--until", UNTIL, "--days", "2")
+    assert code == 0, err
+    assert "720 samples" in out
+    assert seen and all(seen), "the service database was locked during the replay"
+
+
+def test_an_unwritable_plot_is_refused_before_the_replay(
+    store: SampleStore, admin, tmp_path: Path
+) -> None:
+    assert admin("patient", "add", "p1")[0] == 0
+    write(store, "p1", "band-1", make_samples(60, surge_at_min=25, surge_frac=0.3))
+    for plot in ("/proc/flarewatch-test/alarms.png", str(tmp_path)):  # cannot be made; a folder
+        code, out, err = admin(
+            "patient", "profiles", "p1", "--until", UNTIL, "--days", "1", "--plot", plot
+        )
+        assert code == 1 and out == "", err
+        assert f"--plot {plot}: cannot write" in err and "Traceback" not in err
+
+
+def test_an_until_no_clock_can_reach_is_a_clear_error(store: SampleStore, admin) -> None:
+    assert admin("patient", "add", "p1")[0] == 0
+    for until in ("9999-12-31T23:00", "1969-07-20T20:17"):
+        code, out, err = admin("patient", "profiles", "p1", "--until", until)
+        assert code == 1 and out == "", err
+        assert f"--until {until!r}" in err and "2010" in err
+
+
+def test_months_of_one_hz_samples_are_not_read_a_day_at_once(tmp_path: Path) -> None:
+    """A day of a 1-Hz band is 86,400 samples: held at once, hundreds of MB (per band)."""
+    impl = SqliteStore(tmp_path / "samples.sqlite3")
+    impl.prepare()
+    start_ms = int(T0 * 1000)
+    day = [
+        Sample(seq=i, time_ms=start_ms + i * 1000, heart_rate_bpm=70.0, skin_temperature_c=33.0)
+        for i in range(86_400)
+    ]
+    with impl:
+        write(impl, "p1", "band-1", day)
+        tracemalloc.start()
+        try:
+            read = sum(
+                len(batch) for batch in stored_batches(impl, "p1", start_ms, start_ms + DAY_MS)
+            )
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert read == len(day)
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MiB held at once"

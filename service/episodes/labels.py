@@ -187,9 +187,12 @@ def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     """Write one JSON object per line atomically: readers see the old file or the whole new one.
 
     The temporary file is created owner-only (the records are health data) and renamed over
-    ``path`` once complete.
+    ``path`` once complete. A folder, a pipe or a device at ``path`` is refused: the rename would
+    fail, or put a plain copy in place of the pipe a reader (say, an encryption) waits on.
     """
     path = path.resolve()
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"cannot write {path}: not a regular file (name a file to replace)")
     try:
         handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as exc:
@@ -201,8 +204,10 @@ def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
             out.flush()
             os.fsync(out.fileno())
         Path(tmp_name).replace(path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # a full disk, a quota: the last export stays as it was
+            raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
 
 
@@ -212,6 +217,8 @@ def reviewed_episodes(
     """The patient's labelled flush and anaphylaxis-like episodes opened in ``[since_s, until_s)``.
 
     What a comparison of detection profiles is scored on (:mod:`models.profile_comparison`).
+    An episode is compared with the patient's own alarm of its kind: one that opened as a flush
+    and became anaphylaxis-like, with the anaphylaxis-like onset, not the flush before it.
     """
     kinds = (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)
     query = (
@@ -228,9 +235,19 @@ def reviewed_episodes(
     return [
         ReviewedEpisode(
             kind=AlarmKind(episode.kind),
-            opened_s=episode.opened_s,
+            opened_s=_onset_s(episode),
             closed_s=episode.closed_s,
             reaction=episode.label == EpisodeLabel.REACTION,
         )
         for episode in session.scalars(query)
     ]
+
+
+def _onset_s(episode: Episode) -> float:
+    """When the onset alarm of the episode's kind came (its opening, if the summary lacks it)."""
+    times = [
+        float(entry["time_s"])
+        for entry in _onsets(episode.summary.get("alarms", []))
+        if entry.get("kind") == episode.kind and isinstance(entry.get("time_s"), int | float)
+    ]
+    return min(times, default=episode.opened_s)
