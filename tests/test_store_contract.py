@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,6 +166,21 @@ def test_unreachable_influxdb_raises_retryable_store_error() -> None:
         store.write([batch("p1", "d1", range(2))])
     assert caught.value.retryable
     store.close()
+
+
+@pytest.mark.parametrize("timeout", [False, True], ids=["refused", "silent"])
+def test_an_influxdb_url_with_credentials_never_shows_them(timeout: bool) -> None:
+    """An unreachable or silent server is named by its address, never by the user:password."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1] if timeout else free_port()
+        store = InfluxStore(f"http://flare:S3cret-pw@127.0.0.1:{port}", timeout_s=0.5)
+        with pytest.raises(StoreError) as caught:
+            store.write([batch("p1", "d1", range(2))])
+        store.close()
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "S3cret-pw" not in str(caught.value) and "flare:" not in str(caught.value)
 
 
 def test_unwritable_sqlite_path_raises_store_error(tmp_path: Path) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from typing import Final
-from urllib.parse import urlsplit
 
 from flarewatch.errors import ConfigError
+from flarewatch.redaction import address_of
 from flarewatch.settings import Settings
 from service.stores.base import SampleStore
 
@@ -29,9 +29,7 @@ STORE_SETTINGS_HINT: Final = (
 def describe_store(settings: Settings) -> str:
     """Which store the settings select and where it is, without credentials (for messages)."""
     if store_kind(settings) == "influx" and settings.influx.url is not None:
-        parts = urlsplit(settings.influx.url)
-        host = parts.hostname or ""
-        where = f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        where = address_of(settings.influx.url)
         return f"the InfluxDB store at {where}, database {settings.influx.database!r}"
     return f"the SQLite store {settings.store.sqlite_path.resolve()}"
 

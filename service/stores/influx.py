@@ -17,6 +17,7 @@ import httpx
 from pydantic import SecretStr
 
 from flarewatch.payloads import Sample, SampleBatch
+from flarewatch.redaction import address_of, scrubbed
 from service.const import (
     INFLUX_CONNECT_TIMEOUT_S,
     INFLUX_GZIP_LEVEL,
@@ -94,6 +95,8 @@ class InfluxStore(SampleStore):
         lines_per_request: int = INFLUX_WRITE_LINES_MAX,
     ) -> None:
         self.url = url.rstrip("/")
+        self.address = address_of(self.url)
+        """Where the server is, for messages: the URL may carry a user and password."""
         self.database = database
         self.retention_policy = retention_policy
         self.gzip_body = gzip_body
@@ -114,14 +117,15 @@ class InfluxStore(SampleStore):
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise StoreError(
-                f"InfluxDB at {self.url} did not answer in time ({exc.__class__.__name__}); "
+                f"InfluxDB at {self.address} did not answer in time ({exc.__class__.__name__}); "
                 "is it overloaded?",
                 store=self.name,
                 retryable=True,
             ) from exc
         except httpx.HTTPError as exc:
             raise StoreError(
-                f"cannot reach InfluxDB at {self.url} ({exc.__class__.__name__}: {exc}); "
+                f"cannot reach InfluxDB at {self.address} "
+                f"({exc.__class__.__name__}: {scrubbed(str(exc), self.url)}); "
                 "is it running and is the URL right?",
                 store=self.name,
                 retryable=True,
