@@ -206,9 +206,12 @@ def _contact_test(args: argparse.Namespace, session: Session) -> int:
     contact = get_contact(session, args.contact_id)
     notifier = AppriseNotifier()
     message = Message("flarewatch test", f"Test message for {contact.name}.", Severity.WARNING)
+    urls = [open_url(session, channel) for channel in contact.channels]
+    # each send may take seconds (a timeout, a slow SMTP server): the transaction holds the
+    # service's one-writer lock (service/db/session.py), and with it every alert, until it ends
+    session.commit()
     failures = 0
-    for channel in contact.channels:
-        url = open_url(session, channel)
+    for url in urls:
         result = notifier.send(url, message)
         failures += not result.ok
         status = "ok" if result.ok else f"FAILED ({result.reason})"

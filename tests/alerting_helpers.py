@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import email
 import json
+import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from flarewatch.localservers import free_port
 from service.alerts import AlertManager, AppriseNotifier, EscalationScheduler
 from service.db import Database, Role
 from service.db.care_teams import PolicyUpdate, add_contact, add_patient
+from service.db.session import POSTGRES_WRITE_LOCK_KEY
 
 SECRET = "test-secret-key-not-for-production"
 BASE_URL = "http://127.0.0.1:9"
@@ -87,6 +90,8 @@ class HttpReceiver:
     def __init__(self, inbox: Inbox) -> None:
         self.inbox = inbox
         self.hits: dict[str, int] = {}
+        self.on_post: Callable[[], None] | None = None
+        """Called as each request arrives, before it is answered."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,6 +99,8 @@ class HttpReceiver:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
                 receiver.hits[self.path] = receiver.hits.get(self.path, 0) + 1
+                if receiver.on_post is not None:
+                    receiver.on_post()
                 if "fail" in self.path:
                     self.send_response(500)
                     self.end_headers()
@@ -310,3 +317,28 @@ class SyntheticPatient:
             contact_detected=True,
             battery_percent=80,
         )
+
+
+def service_writes_possible(url: str) -> bool:
+    """Whether a service transaction could start now: the database's one-writer lock is free.
+
+    Every service transaction takes it (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
+    PostgreSQL, service/db/session.py); a transaction kept open blocks the service's alerts.
+    """
+    if url.startswith("sqlite"):
+        raw = sqlite3.connect(make_url(url).database or "", timeout=0.2, isolation_level=None)
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            raw.close()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            query = text("SELECT pg_try_advisory_xact_lock(:key)")
+            return bool(connection.execute(query, {"key": POSTGRES_WRITE_LOCK_KEY}).scalar())
+    finally:
+        engine.dispose()

@@ -19,7 +19,14 @@ from service.alerts.errors import TokenError
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AuditEvent, Delivery, Patient
 from service.db.models import DeliveryState
-from tests.alerting_helpers import SECRET, AlertingStack, FakeClock, build_stack, register_team
+from tests.alerting_helpers import (
+    SECRET,
+    AlertingStack,
+    FakeClock,
+    build_stack,
+    register_team,
+    service_writes_possible,
+)
 
 
 @pytest.fixture
@@ -150,3 +157,16 @@ def test_removal_mid_escalation_keeps_who_was_told_and_revokes_their_links(
     assert refused.value.reason == "revoked"
     with stack.db.session() as session:
         assert session.get_one(Alert, alert_id).acked_by is None
+
+
+def test_a_test_message_does_not_hold_up_the_service_while_it_is_sent(
+    stacks, admin, inbox, http, service_db_url
+):
+    """`caregiver test` sends over the network; the service must be able to write meanwhile."""
+    stack = stacks(FakeClock())
+    ids = register_team(stack.db, "p1", [("ann", [http.url("ann")])])
+    seen: list[bool] = []
+    http.on_post = lambda: seen.append(service_writes_possible(service_db_url))
+    code, out, _ = admin("caregiver", "test", str(ids["ann"]))
+    assert code == 0 and ": ok" in out
+    assert seen == [True], "the service database was locked while the message was sent"

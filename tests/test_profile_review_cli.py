@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sqlite3
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from uuid import uuid4
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import select
 
 from flarewatch.cli import main
 from flarewatch.localservers import InfluxServer
@@ -28,12 +27,12 @@ from flarewatch.settings import load_settings
 from models.detector import PatientDetector
 from service.alerts import AlertManager
 from service.db import Database, Episode
-from service.db.session import POSTGRES_WRITE_LOCK_KEY
 from service.episodes import EpisodeEngine
 from service.profile_review_cli import stored_batches
 from service.stores.base import SampleStore, StoredSample
 from service.stores.factory import create_store, describe_store
 from service.stores.sqlite import SqliteStore
+from tests.alerting_helpers import service_writes_possible
 from tests.test_models_detector import T0, make_samples
 
 KEY = "profile-review-test-key"
@@ -205,31 +204,6 @@ def test_the_store_named_in_messages_never_shows_credentials(monkeypatch) -> Non
         describe_store(settings)
         == "the InfluxDB store at http://db.example.org:8086, database 'fw'"
     )
-
-
-def service_writes_possible(url: str) -> bool:
-    """Whether a service transaction could start now: the database's one-writer lock is free.
-
-    Every service transaction takes it (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
-    PostgreSQL, service/db/session.py); a transaction kept open blocks the service's alerts.
-    """
-    if url.startswith("sqlite"):
-        raw = sqlite3.connect(make_url(url).database or "", timeout=0.2, isolation_level=None)
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-            raw.execute("ROLLBACK")
-            return True
-        except sqlite3.OperationalError:
-            return False
-        finally:
-            raw.close()
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            query = text("SELECT pg_try_advisory_xact_lock(:key)")
-            return bool(connection.execute(query, {"key": POSTGRES_WRITE_LOCK_KEY}).scalar())
-    finally:
-        engine.dispose()
 
 
 def test_the_service_keeps_writing_alerts_while_a_replay_runs(
