@@ -183,6 +183,19 @@ def test_an_influxdb_url_with_credentials_never_shows_them(timeout: bool) -> Non
     assert "S3cret-pw" not in str(caught.value) and "flare:" not in str(caught.value)
 
 
+def test_an_answer_influxdb_cut_short_is_an_error_not_fewer_samples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server configured with a row limit flags a cut answer only as "partial"."""
+    monkeypatch.setenv("INFLUXDB_HTTP_MAX_ROW_LIMIT", "5")  # over the project's configuration
+    with InfluxServer(tmp_path) as server, InfluxStore(server.url) as store:
+        store.prepare()
+        store.write([batch("p1", "d1", range(12))])
+        with pytest.raises(StoreError, match="max-row-limit") as caught:
+            store.samples(patient_id="p1", start_ms=0, end_ms=T0 + 10**9)
+        assert not caught.value.retryable
+
+
 def test_unwritable_sqlite_path_raises_store_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -168,6 +168,15 @@ class InfluxStore(SampleStore):
             "results"
         ]
         for result in results:
+            if result.get("partial") or any(x.get("partial") for x in result.get("series", ())):
+                # a server whose [http] max-row-limit is set cuts long answers and says so only
+                # in this flag: read as whole, a month's replay would silently lack samples
+                raise StoreError(
+                    "InfluxDB cut its answer short (its [http] max-row-limit): set it to 0 "
+                    "(no limit), as deploy/influxdb/influxdb.conf does",
+                    store=self.name,
+                    retryable=False,
+                )
             if "error" in result:
                 missing = str(result["error"]).startswith(_MISSING_DATABASE)
                 advice = f" ({self._missing_database_advice()})" if missing else ""
