@@ -110,6 +110,17 @@ readings (stress-predict README: skin temperature climbs for ~10 min after the b
 TEMP_WARMUP_S: Final = 15 * 60.0
 """Skin-temperature detection waits at least as long, and then until the skin stops warming."""
 
+TEMP_RESETTLE_S: Final = TEMP_MID_TAU_S
+"""Back on the skin after a short removal (or a contact blip), skin-temperature detection waits
+this long, and then until the skin stops warming: the three-minute average must hold readings
+taken since, or its slope still says "settled" while the sensor re-warms (1.11.1)."""
+
+BACK_ON_COOLED_C: Final = 0.5
+"""A band back in contact re-warms its temperature sensor (TEMP_RESETTLE_S) only if the first
+reading back is this much below the 30-s average before contact was lost: off the skin for ten
+seconds a sensor cools by about 1 degC, while a loose strap's blips of a few seconds leave it
+warm (re-settling after each blip hid every flush they fell into)."""
+
 TEMP_MAX_WARMUP_S: Final = 25 * 60.0
 """... but at most 25 min: skin that keeps warming longer (relaxing, a warm room) is then followed
 by the rate-limited reference like any other slow warming."""

@@ -258,7 +258,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
             # 1.11 it became the skin's reference, and putting the band back on read as a flush)
             temp = acc_sd = None
         elif sample.contact_detected and self.no_contact_since_s is not None and not tr.off_wrist:
-            tr.back_on_skin(t, self.no_contact_since_s)
+            tr.back_on_skin(t, self.no_contact_since_s, temp)
         if tr.check_wrist(t, temp):
             # off the wrist its readings are the room's and the optical sensor's noise
             hr = temp = acc_sd = None

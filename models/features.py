@@ -15,6 +15,7 @@ from models.const import (
     ACC_SD_EXERCISE_G,
     ACC_SD_TAU_S,
     ACTIVITY_SIGNAL_MEMORY_S,
+    BACK_ON_COOLED_C,
     EXERCISE_RECOVERY_S,
     GAP_RESET_S,
     HR_FAST_TAU_S,
@@ -37,6 +38,7 @@ from models.const import (
     TEMP_REF_FOLLOW_TAU_S,
     TEMP_REF_MAX_RISE_C_PER_MIN,
     TEMP_REF_TAU_S,
+    TEMP_RESETTLE_S,
     TEMP_SETTLED_SLOPE_C_PER_MIN,
     TEMP_WARMUP_S,
     TOD_BINS,
@@ -193,10 +195,17 @@ class SignalTracker:
         # back on the skin after a short removal the sensor warms up again, from the room's
         # temperature: until 1.11 the wear clock alone said "settled", and its re-warming read
         # as a flush over a reference that had followed it down
+        # (the slope needs the three-minute average refilled first; a contact blip of a second
+        # costs those minutes, not the quarter of an hour of a band put on)
+        back_on = (
+            self.temp_on_skin_s is not None
+            and self.wear_start_s is not None
+            and self.temp_on_skin_s > self.wear_start_s
+        )
         on_skin_s = self.worn_for(time_s)
-        if self.temp_on_skin_s is not None:
-            on_skin_s = min(on_skin_s, time_s - self.temp_on_skin_s)
-        if not self.temp_settled and on_skin_s >= TEMP_WARMUP_S:
+        if back_on and self.temp_on_skin_s is not None:
+            on_skin_s = time_s - self.temp_on_skin_s
+        if not self.temp_settled and on_skin_s >= (TEMP_RESETTLE_S if back_on else TEMP_WARMUP_S):
             self.temp_settled = (
                 abs(self.temp_slope_c_per_min()) < TEMP_SETTLED_SLOPE_C_PER_MIN
                 or on_skin_s >= TEMP_MAX_WARMUP_S
@@ -225,15 +234,18 @@ class SignalTracker:
         self.hr_fast = self.hr_mid = self.hr_slow = None
         self.resettle_temperature(time_s)
 
-    def back_on_skin(self, time_s: float, lost_s: float) -> None:
+    def back_on_skin(self, time_s: float, lost_s: float, temp: float | None) -> None:
         """The band says it touches the skin again, after losing contact at ``lost_s``.
 
         As when the skin temperature says so (:meth:`check_wrist`): after GAP_RESET_S or more the
-        wear clock restarts, as when a band is put on; after less only the sensor settles again.
+        wear clock restarts, as when a band is put on; after less the temperature sensor warms up
+        and settles again if it came back BACK_ON_COOLED_C colder than it left (``temp``, the
+        first reading back). A contact blip of a loose strap, the sensor still warm, costs
+        nothing: a flush under way goes on being seen.
         """
         if time_s - lost_s >= GAP_RESET_S:
             self._start_wear(time_s)
-        else:
+        elif temp is None or self.temp_fast is None or temp <= self.temp_fast - BACK_ON_COOLED_C:
             self.resettle_temperature(time_s)
 
     def resettle_temperature(self, time_s: float) -> None:

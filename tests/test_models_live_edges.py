@@ -268,3 +268,21 @@ def test_a_band_back_on_within_minutes_is_not_a_flush(off_min: float, contact_bi
     later = _band_taken_off_briefly(off_min, contact_bit, flush_at_min=100.0)
     flushes = onsets(PatientDetector().update(later), AlarmKind.FLUSH)
     assert [round((a.time_s - T0) / 60) // 5 * 5 for a in flushes] == [100]
+
+
+def test_a_contact_blip_during_a_flush_does_not_hide_it() -> None:
+    """A loose strap loses contact for seconds, its sensor still warm: the flush goes on."""
+    samples = make_samples(70, period_s=1.0, temp=31.0, warm_at_min=40, warm_c=1.5)
+
+    def blips(every_s: float | None) -> list[Sample]:
+        out = []
+        for s in samples:
+            since = s.time_ms / 1000 - T0 - 40 * 60
+            lost = every_s is not None and since >= 0 and since % every_s < 5  # 5 s lost
+            out.append(s.model_copy(update={"contact_detected": not lost}))
+        return out
+
+    steady = onsets(PatientDetector().update(blips(None)), AlarmKind.FLUSH)
+    blipping = onsets(PatientDetector().update(blips(90.0)), AlarmKind.FLUSH)
+    assert len(steady) == 1 and len(blipping) == 1
+    assert blipping[0].time_s - steady[0].time_s <= 30
