@@ -53,7 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            log.debug("component %s unavailable: %s", module_name, exc)
+            # Said on stderr, not logged: logging is not set up yet, and without this line a
+            # broken install shows only "invalid choice" for the commands it lost.
+            print(
+                f"flarewatch: warning: the commands of {module_name} are unavailable "
+                f"({type(exc).__name__}: {exc}); reinstall flarewatch to get them back",
+                file=sys.stderr,
+            )
             continue
         module.add_commands(subparsers)
     return parser

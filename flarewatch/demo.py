@@ -236,14 +236,22 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
             raise ConfigError(f"the service could not subscribe at {settings.mqtt.url}")
         with Outbox(settings.collector.outbox_path) as outbox:
             display = LiveView(cohort.patient_ids, view, ingest, runtime, lambda: outbox.pending)
+            end_ms = (
+                None if args.duration is None else now_ms + round(args.duration * args.speed * 1000)
+            )
+            live = SimulatedSource(cohort, start_ms=now_ms, end_ms=end_ms, speed=args.speed)
             try:
                 with _stop_on_sigterm():
                     if args.ble_sim:
                         _stream_ble(args, settings, display)
                     else:
-                        _stream_simulated(args, settings, cohort, outbox, now_ms, display)
+                        _stream_simulated(settings, cohort, outbox, live, display)
             except KeyboardInterrupt:
                 log.info("stopping: Ctrl-C")
+            if not args.ble_sim and live.progress.simulated_ms <= flush_onset_ms:
+                # Stopped before the flush began: there is no flush window to check.
+                log.info("stopped before the flush of p1 began")
+                result.flush_patient = None
             _wait_ingested(ingest, outbox)
         result.rejected = ingest.stats().rejected_total
     finally:
@@ -265,17 +273,15 @@ def _register_patients(runtime: AlertingRuntime, cohort: Cohort) -> None:
 
 
 def _stream_simulated(
-    args: argparse.Namespace,
     settings: Settings,
     cohort: Cohort,
     outbox: Outbox,
-    now_ms: int,
+    live: SimulatedSource,
     display: LiveView,
 ) -> None:
-    """History as fast as possible, then live: simulated samples through outbox and publisher."""
-    end_ms = None if args.duration is None else now_ms + round(args.duration * args.speed * 1000)
+    """History as fast as possible, then ``live``: simulated samples via outbox and publisher."""
+    now_ms = live.start_ms
     history = SimulatedSource(cohort, start_ms=now_ms - HISTORY_S * 1000, end_ms=now_ms, speed=0)
-    live = SimulatedSource(cohort, start_ms=now_ms, end_ms=end_ms, speed=args.speed)
     software = f"flarewatch-demo {__version__}"
     with MqttPublisher(settings.mqtt, outbox, gateway_id=GATEWAY_ID, software=software) as pub:
 
@@ -334,7 +340,10 @@ def _collect(
         store.prepare()
         for patient in cohort.patient_ids:
             result.stored_by_patient[patient] = store.count(patient_id=patient)
-        result.flush_samples_in_store = len(store.samples(patient_id="p1", start_ms=flush_onset_ms))
+        if result.flush_patient is not None:  # no flush with --ble-sim, or stopped before it
+            result.flush_samples_in_store = len(
+                store.samples(patient_id=result.flush_patient, start_ms=flush_onset_ms)
+            )
     with runtime.db.session() as session:
         for episode in session.scalars(select(Episode).order_by(Episode.opened_s)):
             result.episodes.append(

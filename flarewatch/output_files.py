@@ -30,3 +30,11 @@ def writing(option: str, path: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         raise ConfigError(f"{option} {path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def make_folder(path: Path, option: str) -> None:
+    """Create the output folder of ``option`` (and its parents), or fail clearly before work."""
+    with writing(option, path):
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder")
+        path.mkdir(parents=True, exist_ok=True)

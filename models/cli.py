@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from flarewatch import cli_types
 from flarewatch.errors import ConfigError
-from flarewatch.output_files import check_writable, writing
+from flarewatch.output_files import check_writable, make_folder, writing
 from models.const import SENSOR_COLUMNS
 from models.profiles import DetectionProfile
 
@@ -67,7 +68,12 @@ def add_commands(subparsers: Any) -> None:
         help="inject synthetic episodes into the real recordings and measure the detectors",
     )
     evaluate.add_argument("--data", type=Path, default=None, help="recordings folder")
-    evaluate.add_argument("--out", type=Path, default=Path("docs"), help="report folder")
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="report folder (default: a new temporary folder; the published reports: --out docs)",
+    )
     evaluate.add_argument("--seed", type=cli_types.seed, default=20261125, help="random seed")
     evaluate.add_argument(
         "--split", choices=("holdout", "tuning", "all"), default="holdout", help="subjects to use"
@@ -250,4 +256,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Handler of ``flarewatch evaluate``."""
     from models.evaluation_cli import evaluate_command
 
+    if args.out is None:
+        # Not docs/: run from a checkout, a quick run, another seed or a new model would replace
+        # the published reports with its own figures.
+        args.out = Path(tempfile.mkdtemp(prefix="flarewatch-evaluate-"))
+    make_folder(args.out, "--out")  # before the evaluation, not after it
     return int(evaluate_command(args))

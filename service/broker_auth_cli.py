@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
+from flarewatch.output_files import make_folder, writing
 from flarewatch.settings import load_settings
 from service.broker_auth import (
     ALL_PATIENTS,
@@ -59,7 +60,13 @@ def add_broker_auth_command(groups: argparse._SubParsersAction[argparse.Argument
         metavar="USER=PATIENT[,PATIENT…]",
         help="a hall button that may read and acknowledge these patients' alerts only (repeatable)",
     )
-    parser.add_argument("--rotate", action="append", default=[], help="issue a new password")
+    parser.add_argument(
+        "--rotate",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="issue a new password to this user, one given in this run (repeatable)",
+    )
     parser.set_defaults(handler=run_broker_auth)
 
 
@@ -171,12 +178,45 @@ def run_broker_auth(args: argparse.Namespace) -> int:
             readers = _read_grants(session, args.alert_reader)
     finally:
         db.dispose()
-    args.out.mkdir(parents=True, exist_ok=True)
+    alert_users = [*(reader.user for reader in readers), *(grant.user for grant in grants)]
+    users = [SERVICE_USER, *routes, *alert_users]
+    for user in args.rotate:
+        if user not in users:  # a typo would otherwise rotate nothing, silently
+            raise ConfigError(
+                f"--rotate {user}: no such user in this run (given: {', '.join(users)}); "
+                "rotate a user given by --gateway, --alert-reader or --ack-device"
+            )
+    with writing("--out", args.out):
+        kept, removed, issued = _write_files(args, users, routes, readers, grants)
+    print(f"wrote {args.out / 'passwords'} ({kept} users) and {args.out / 'acl'}")
+    if removed:
+        print(
+            f"removed {len(removed)} users no longer given: {', '.join(removed)} "
+            "(restart Mosquitto for it to take effect)"
+        )
+    for user, password in issued.items():
+        print(f"new password for {user}: {password}")
+    if issued:
+        print("These passwords are shown once; only their hashes were written.")
+    return 0
+
+
+def _write_files(
+    args: argparse.Namespace,
+    users: list[str],
+    routes: dict[str, list[DeviceRoute]],
+    readers: list[ReadGrant],
+    grants: list[AckGrant],
+) -> tuple[int, list[str], dict[str, str]]:
+    """(Re)issue the passwords and write both files into ``args.out``.
+
+    Returns the number of users written, the users removed and the new passwords, printed by
+    the caller once both files are written.
+    """
+    make_folder(args.out, "--out")
     passwords_path = args.out / "passwords"
     existing = _existing_hashes(passwords_path)
     issued: dict[str, str] = {}
-    alert_users = [*(reader.user for reader in readers), *(grant.user for grant in grants)]
-    users = [SERVICE_USER, *routes, *alert_users]
     # The file is this command's: only the users it is given now stay (with their passwords).
     # One dropped here has no ACL rules left, and a login it should no longer have.
     hashes: dict[str, str] = {}
@@ -197,14 +237,4 @@ def run_broker_auth(args: argparse.Namespace) -> int:
             ack_grants=grants,
         )
     )
-    print(f"wrote {passwords_path} ({len(hashes)} users) and {args.out / 'acl'}")
-    if removed:
-        print(
-            f"removed {len(removed)} users no longer given: {', '.join(removed)} "
-            "(restart Mosquitto for it to take effect)"
-        )
-    for user, password in issued.items():
-        print(f"new password for {user}: {password}")
-    if issued:
-        print("These passwords are shown once; only their hashes were written.")
-    return 0
+    return len(hashes), removed, issued

@@ -85,7 +85,7 @@ def _alerts(args: argparse.Namespace, session: Session) -> int:
 def _audit(args: argparse.Namespace, session: Session) -> int:
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(args.limit)
     if args.patient:
-        query = query.where(AuditEvent.patient_id == args.patient)
+        query = query.where(AuditEvent.patient_id == get_patient(session, args.patient).id)
     if args.alert:
         query = query.where(AuditEvent.alert_id == args.alert)
     events = list(session.scalars(query))[::-1]

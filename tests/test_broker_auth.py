@@ -378,3 +378,45 @@ def test_users_no_longer_given_are_removed_and_cannot_log_in(
         assert not _login_refused(server, "gw-a", issued["gw-a"]), "a kept user lost its password"
         assert _login_refused(server, "gw-b", issued["gw-b"])
         assert _login_refused(server, "siren", issued["siren"])
+
+
+def _registered_band(tmp_path: Path) -> list[str]:
+    """A database with patient p1 wearing band-1; the broker-auth command line up to --out."""
+    from flarewatch.cli import main
+
+    db = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    assert main(["admin", "--database-url", db, "patient", "add", "p1"]) == 0
+    assert main(["admin", "--database-url", db, "device", "add", "p1", "band-1"]) == 0
+    return ["admin", "--database-url", db, "broker-auth", "--out"]
+
+
+@pytest.mark.parametrize("out", ["a-file", "a-file/auth"])
+def test_an_out_folder_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    """``--out`` naming a file (or a folder under one) says so, without a traceback."""
+    from flarewatch.cli import main
+
+    argv = _registered_band(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    assert main([*argv, str(tmp_path / out), "--gateway", "gw-a=band-1"]) == 1
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path / out}: cannot write" in err
+    assert "Traceback" not in err
+
+
+def test_rotating_a_user_not_given_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt ``--rotate`` is an error, not a run that rotates nothing and says all is well."""
+    from flarewatch.cli import main
+
+    argv = [*_registered_band(tmp_path), str(tmp_path / "auth"), "--gateway", "gw-a=band-1"]
+    assert main(argv) == 0
+    before = (tmp_path / "auth" / "passwords").read_text()
+    capsys.readouterr()
+    assert main([*argv, "--rotate", "gw-b"]) == 1
+    assert "--rotate gw-b: no such user in this run" in capsys.readouterr().err
+    assert (tmp_path / "auth" / "passwords").read_text() == before
+    assert main([*argv, "--rotate", "gw-a"]) == 0
+    assert "new password for gw-a" in capsys.readouterr().out

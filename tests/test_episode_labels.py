@@ -400,7 +400,7 @@ def test_export_refuses_the_public_demo_key(admin, episodes, tmp_path, monkeypat
 
 def test_listing_an_unknown_patient_says_so(admin, episodes):
     """A mistyped id must not look like a patient with nothing left to review."""
-    for argv in (("episodes", "--unlabelled"), ("alerts",)):
+    for argv in (("episodes", "--unlabelled"), ("alerts",), ("audit",)):
         code, out, err = admin(*argv, "--patient", "P1")
         assert code == 1 and out == "", (argv, out, err)
         assert "patient 'P1' is not registered" in err
