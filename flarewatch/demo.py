@@ -217,7 +217,9 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
         args.patients,
         seed=args.seed,
         band_on_ms=now_ms - HISTORY_S * 1000,
-        episodes=[] if args.ble_sim else [EpisodeScript("p1", EpisodeKind.FLUSH, flush_onset_ms)],
+        episodes=[]
+        if args.ble_sim
+        else [EpisodeScript("p1", EpisodeKind.FLUSH, flush_onset_ms, at_rest=True)],
     )
     view = LatestVitalsProcessor()
     # Clean sessions: a demo leaves no session queueing samples on a shared broker after it ends.

@@ -137,3 +137,19 @@ def test_the_same_hour_without_an_episode_raises_no_episode_alarm(seed: int) -> 
     band_on = onset - WORN_BEFORE_ONSET_MS
     alarms = _feed(Cohort(1, seed=seed, band_on_ms=band_on), band_on, onset + 15 * MIN)
     assert [a for a in alarms if a.kind in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)] == []
+
+
+@pytest.mark.parametrize("hour", [0, 6, 10, 12, 18])
+def test_a_flush_at_rest_is_raised_whatever_the_hour_of_the_demo(hour: int) -> None:
+    """The demo scripts p1's flush ``at_rest``: seated, it is raised at any time of the day.
+
+    Otherwise the day's plan goes on: seed 2's patient may be out walking through it, and
+    a flush while walking is, by design, not raised (the demo showed no episode; here 10:00).
+    """
+    now = DAY0 + hour * H
+    onset = now + MIN  # the demo's: twenty minutes of history, the flush a minute in
+    script = EpisodeScript("p1", EpisodeKind.FLUSH, onset, at_rest=True)
+    cohort = Cohort(1, seed=2, band_on_ms=now - 20 * MIN, episodes=[script])
+    alarms = [a for a in _feed(cohort, now - 20 * MIN, onset + 15 * MIN) if not a.resolved]
+    found = _minutes_after(onset, alarms, AlarmKind.FLUSH)
+    assert found and 0 < found[0] <= 10.0, alarms

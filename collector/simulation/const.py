@@ -156,3 +156,7 @@ DEFAULT_FLUSH_TIMEOUT_S: Final = 60.0
 """After the last sample, wait this long for the broker to acknowledge everything."""
 EXIT_PENDING: Final = 3
 """Exit code when samples are still waiting in the outbox (they are sent on the next run)."""
+
+AT_REST_BEFORE_S: Final = 10 * 60
+"""A scripted episode ``at_rest`` finds the patient seated this long before its onset: the
+detectors judge rest from the last 5 min without steps (models.const.REST_AFTER_ACTIVITY_S)."""

@@ -28,6 +28,7 @@ from collector.simulation.const import (
     ANAPHYLAXIS_SKIN_RISE_C,
     ANAPHYLAXIS_SUSTAIN_S,
     ANAPHYLAXIS_WARMING_PROBABILITY,
+    AT_REST_BEFORE_S,
     FLUSH_DECAY_S,
     FLUSH_HR_RISE_FRACTION,
     FLUSH_PLATEAU_S,
@@ -55,6 +56,10 @@ class EpisodeScript:
     onset_ms: int
     syncope: bool | None = None
     """Anaphylaxis only: force (True) or suppress (False) syncope; ``None`` draws it (72 %)."""
+    at_rest: bool = False
+    """The patient sits quietly from AT_REST_BEFORE_S before the onset to the end (no walks):
+    a demonstration the detectors can see, which look for a flush at rest only. Otherwise the
+    day's plan goes on, and a flush during a walk is, by design, not raised."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,8 @@ class EpisodeEffect:
     hr_bpm: npt.NDArray[np.float64]
     skin_c: npt.NDArray[np.float64]
     still: npt.NDArray[np.bool_]
+    seated: npt.NDArray[np.bool_]
+    """Where the patient sits quietly (``EpisodeScript.at_rest``): no walks, no pottering."""
 
 
 def parse_episode(text: str, start_ms: int, patient_ids: list[str]) -> EpisodeScript:
@@ -131,6 +138,8 @@ class RealisedEpisode:
     rise_s: float
     hold_s: float
     decay_s: float
+    seated_from_ms: int | None = None
+    """From when the patient sits quietly until the offset (``EpisodeScript.at_rest``)."""
 
     def effect(self, times_ms: npt.NDArray[np.int64]) -> EpisodeEffect:
         """Additive heart-rate and skin changes at ``times_ms`` and the stillness mask."""
@@ -140,7 +149,10 @@ class RealisedEpisode:
         still = np.zeros(times_ms.shape, dtype=bool)
         if truth.syncope_onset_ms is not None and truth.syncope_offset_ms is not None:
             still = (times_ms >= truth.syncope_onset_ms) & (times_ms < truth.syncope_offset_ms)
-        return EpisodeEffect(level * truth.hr_rise_bpm, level * truth.skin_rise_c, still)
+        seated = np.zeros(times_ms.shape, dtype=bool)
+        if self.seated_from_ms is not None:
+            seated = (times_ms >= self.seated_from_ms) & (times_ms < truth.offset_ms)
+        return EpisodeEffect(level * truth.hr_rise_bpm, level * truth.skin_rise_c, still, seated)
 
 
 def realise(
@@ -185,4 +197,5 @@ def realise(
         syncope_onset_ms=syncope_on,
         syncope_offset_ms=syncope_off,
     )
-    return RealisedEpisode(truth, rise, hold, decay)
+    seated_from = onset - AT_REST_BEFORE_S * 1000 if script.at_rest else None
+    return RealisedEpisode(truth, rise, hold, decay, seated_from)

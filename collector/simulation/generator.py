@@ -231,13 +231,15 @@ class PatientSimulator:
         skin_fx = np.zeros(t.shape)
         still = np.zeros(t.shape, dtype=bool)
         unwell = np.zeros(t.shape, dtype=bool)
+        seated = np.zeros(t.shape, dtype=bool)
         for episode in self._episodes:
             effect = episode.effect(t)
             hr_fx += effect.hr_bpm
             skin_fx += effect.skin_c
             still |= effect.still
             unwell |= (t >= episode.truth.onset_ms) & (t < episode.truth.offset_ms)
-        activity = np.where(still, 0.0, activity)
+            seated |= effect.seated
+        activity = np.where(still | seated, 0.0, activity)
         contact = band_on & ~inside(t, glitches)
 
         # heart rate
@@ -297,7 +299,7 @@ class PatientSimulator:
 
         # motion: seated stillness with gestures, pottering bursts, walks (const.py, calibrated)
         awake_worn = ~asleep & band_on & ~still
-        pottering = awake_worn & ~unwell & (activity <= 0.05) & self._pottering(t)
+        pottering = awake_worn & ~unwell & ~seated & (activity <= 0.05) & self._pottering(t)
         walking = np.where(pottering, POTTER_INTENSITY, activity)
         step_rate = np.where(
             pottering, POTTER_CADENCE_PER_S, activity * (90.0 + 80.0 * activity) / 60.0
