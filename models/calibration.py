@@ -1,6 +1,6 @@
 """Per-patient calibration of the surge evidence: how much it takes to alarm for this heart.
 
-One fixed evidence level suits nobody: the same 70 %·s gave one tuning Fitbit user an alarm every
+One fixed evidence level suits nobody: the same 70 frac·s gave one tuning Fitbit user an alarm every
 three days and another one every eighty. :class:`EvidenceCalibration` counts, per patient, how
 often the surge evidence reached each of a few levels (one count per excursion, at its peak) and
 picks the smallest level reached no more often than a target rate per day. A quiet heart alarms

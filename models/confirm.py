@@ -54,7 +54,7 @@ def feature_matrix(evidences: Sequence[Mapping[str, float]]) -> np.ndarray:
     """Rows of :data:`FEATURES` from alarm evidence (missing keys read as 0).
 
     ``surge_score`` is read relative to the evidence the detector needed (``surge_needed``,
-    since 1.6), in units of the balanced profile's level: a patient calibrated to 20 %·s, or on
+    since 1.6), in units of the balanced profile's level: a patient calibrated to 20 frac·s, or on
     the sensitive profile's 30, alarms with less evidence by design, and the confirmer, fitted on
     balanced onsets, must not take that as a sign of a false one. Balanced onsets, and evidence
     saved before 1.6, read unchanged.

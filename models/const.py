@@ -207,7 +207,7 @@ it found more (0.861, 5.0 min, against 0.839) but made 0.247 a day, above the ta
 balanced profile meets, so it is a choice for a care team, not the default (docs/evaluation.md)."""
 
 CALIBRATION_LEVELS: Final[tuple[float, ...]] = (20.0, 30.0, 45.0, 70.0, 100.0, 150.0)
-"""Evidence levels (%·s) the calibration counts excursions at and chooses from: roughly x1.5
+"""Evidence levels (frac·s) the calibration counts excursions at and chooses from: roughly x1.5
 apart. The lowest alarms a +45 % surge about a minute after it crosses the rise threshold; the
 highest (about twice the fixed default) bounds how deaf a noisy patient's detector may become."""
 
@@ -228,9 +228,9 @@ RECOVERY_SURGE_TOD_FRAC: Final = 0.45
 heart that does not slow down (two-minute rate not below its five-minute average) while 45 % or more
 above the usual resting rate of the hour is anaphylaxis-like: exercise is a trigger, and the short
 reference, which followed the heart up during the exercise, cannot show it. Chosen on the tuning
-split (Fitbit, rules only): +35 / +45 / +50 / +60 % over the hour with 60 %·s gave 0.847 / 0.841 /
-0.840 / 0.835 at 0.214 / 0.185 / 0.185 / 0.179 false alarms a day, against 0.832 at 0.179 without
-the path; the most sensitive setting keeping <= 0.2 was taken."""
+split (Fitbit, rules only): +35 / +45 / +50 / +60 % over the hour with 60 frac·s gave 0.847 /
+0.841 / 0.840 / 0.835 at 0.214 / 0.185 / 0.185 / 0.179 false alarms a day, against 0.832 at
+0.179 without the path; the most sensitive setting keeping <= 0.2 was taken."""
 
 RECOVERY_SURGE_SCORE_FRAC_S: Final = 60.0
 """Evidence of the non-recovery path: its excess over RECOVERY_SURGE_TOD_FRAC integrated over time
@@ -445,7 +445,7 @@ TRADEOFF_SURGE_SETTINGS: Final[tuple[tuple[float, float, float], ...]] = (
     (0.30, 0.40, 200.0),
 )
 """Surge settings swept by ``flarewatch evaluate --tradeoff``: (rise over the reference, margin
-over the usual hourly rate, evidence in %·s), from very eager to strict; the released setting
+over the usual hourly rate, evidence in frac·s), from very eager to strict; the released setting
 (SURGE_RISE_FRAC, SURGE_TOD_MARGIN_FRAC, SURGE_SCORE_FRAC_S) is one of them. The two strictest
 show how far a band without step counting has to go (``--tradeoff --without steps``)."""
 
@@ -454,18 +454,18 @@ TRADEOFF_FAST_S: Final = 120.0
 
 # --- detection profiles: operating points a care team may choose per patient (models/profiles.py)
 PROFILE_SENSITIVE_SURGE: Final[tuple[float, float, float]] = (0.15, 0.15, 30.0)
-"""'sensitive': surge +15 % over the reference, +15 % over the hour's usual rate, 30 %·s. Tuning
+"""'sensitive': surge +15 % over the reference, +15 % over the hour's usual rate, 30 frac·s. Tuning
 split (Fitbit, 1.4 rules): sensitivity 0.898, median delay 4.0 min, 0.52 false alarms per day."""
 
 PROFILE_QUIET_SURGE: Final[tuple[float, float, float]] = (0.20, 0.30, 60.0)
-"""'quiet': +20 %, +30 %, 60 %·s. Tuning split: sensitivity 0.712, 7.0 min, 0.11 per day. The
+"""'quiet': +20 %, +30 %, 60 frac·s. Tuning split: sensitivity 0.712, 7.0 min, 0.11 per day. The
 default ('balanced', SURGE_* above) gives 0.831, 7.0 min, 0.18 per day."""
 
 
 PROFILE_REVIEW_MATCH_BEFORE_S: Final = 15 * 60.0
 """Comparing profiles on a patient's labelled episodes: an alarm of another profile up to 15 min
 before the patient's own alarm counts as the same episode. Between the most and the least eager
-profile the evidence needed differs by about 100 %·s, some 11 min at a surge 15 % past the rise
+profile the evidence needed differs by about 100 frac·s, some 11 min at a surge 15 % past the rise
 threshold; an earlier alarm is more likely a different event."""
 
 

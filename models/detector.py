@@ -228,7 +228,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         return [self._alarm(last + self.no_data_after_s, AlarmKind.NO_DATA, Severity.WARNING)]
 
     def evidence_needed(self) -> float:
-        """Surge evidence (%·s) this patient needs for an alarm now: calibrated or fixed."""
+        """Surge evidence (frac·s) this patient needs for an alarm now: calibrated or fixed."""
         self._ensure_state()
         if self.surge_target_per_day is None:
             return self.surge_score_frac_s

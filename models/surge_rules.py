@@ -2,7 +2,7 @@
 
 * **main path** — heart rate at rest rises fast and stays up: smoothed rate >= 15 % and >= 10 bpm
   above the short resting reference and >= 20 % above this patient's usual resting rate at this
-  hour, not recovering from exercise, with the evidence (excess rise x time, CUSUM) at 70 %·s
+  hour, not recovering from exercise, with the evidence (excess rise x time, CUSUM) at 70 frac·s
   (or, in the 'personal' profile, the smallest level this patient's own rest reaches at most
   0.2 times a day: :mod:`models.calibration`); the baselines hold still while it builds.
 * **surge then stillness** — a +10 % surge followed by a motionless wrist (syncope) where motion
@@ -58,7 +58,7 @@ class SurgeRules(RuleAlarms):
 
     @abstractmethod
     def evidence_needed(self) -> float:
-        """Surge evidence (%·s) this patient needs for an alarm now."""
+        """Surge evidence (frac·s) this patient needs for an alarm now."""
 
     def _detect_surge(self, t: float, alarms: list[Alarm]) -> None:
         tr = self.tracker

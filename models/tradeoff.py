@@ -53,7 +53,7 @@ class TradeoffPoint:
     def label(self) -> str:
         """The setting in words: rise / hourly margin / evidence (fixed or calibrated)."""
         evidence = (
-            f"{self.score_frac_s:g} %·s"
+            f"{self.score_frac_s:g} frac·s"
             if self.target_per_day is None
             else f"calibrated to {self.target_per_day:g} / day"
         )

@@ -199,7 +199,7 @@ def test_surge_while_the_heart_still_slows_after_exercise_is_caught() -> None:
     samples = walk(110, surge_at_78, seed=7)
     started = onsets(PatientDetector().update(samples), AlarmKind.ANAPHYLAXIS)
     assert len(started) == 1
-    # 1.2: never (reference 84); 1.4 needs 70 %·s of evidence (docs/evaluation.md)
+    # 1.2: never (reference 84); 1.4 needs 70 frac·s of evidence (docs/evaluation.md)
     assert 0 < (started[0].time_s - (T0 + 78 * 60)) / 60 <= 9.0
 
 

@@ -227,7 +227,7 @@ def test_tradeoff_curve_orders_eager_and_strict_settings(tmp_path: Path) -> None
         == 0
     )
     table = (tmp_path / "evaluation-tuning-tradeoff.md").read_text()
-    assert table.count("%·s |") == len(TRADEOFF_SURGE_SETTINGS)
+    assert table.count("frac·s |") == len(TRADEOFF_SURGE_SETTINGS)
     assert table.count("calibrated to 0.2 / day |") == 1  # the 'personal' profile's point
     png = tmp_path / "img" / "evaluation-tuning-tradeoff.png"
     assert png.read_bytes()[:4] == b"\x89PNG"

@@ -34,7 +34,7 @@ def excursions(calibration: EvidenceCalibration, days: float, every_s: float, pe
 
 def test_default_until_three_days_then_the_smallest_rare_level() -> None:
     calibration = EvidenceCalibration()
-    excursions(calibration, 2.5, 6 * 3600.0, peak=50.0)  # four a day, each up to 50 %·s
+    excursions(calibration, 2.5, 6 * 3600.0, peak=50.0)  # four a day, each up to 50 frac·s
     assert calibration.level(70.0, 0.2) == 70.0  # not enough history yet
     excursions_after = EvidenceCalibration()
     excursions(excursions_after, 6.0, 6 * 3600.0, peak=50.0)

@@ -91,7 +91,7 @@ def test_surge_at_rest_raises_one_anaphylaxis_alarm_then_resolves() -> None:
     started = onsets(alarms, AlarmKind.ANAPHYLAXIS)
     assert len(started) == 1
     delay_min = (started[0].time_s - (T0 + 40 * 60)) / 60
-    # crossing +15 % takes ~1 min, then 70 %·s of evidence at +25 % another ~4.7 min: the
+    # crossing +15 % takes ~1 min, then 70 frac·s of evidence at +25 % another ~4.7 min: the
     # operating point that keeps false alarms <= 0.2 per patient-day (docs/evaluation.md)
     assert 0 < delay_min <= 7.0
     assert started[0].patient_id == "p1" and started[0].model_version == MODEL_VERSION
