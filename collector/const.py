@@ -77,7 +77,21 @@ deploy/mosquitto. The MQTT 5 default, 0, would end the session with each connect
 §3.1.2.11.2)."""
 
 CONNECT_TIMEOUT_S: Final = 10.0
-"""TCP/TLS connect timeout: a broker behind a dead route must not block the thread for minutes."""
+"""TCP/TLS connect timeout: a broker behind a dead route must not block the thread for minutes.
+Also how long a CONNECT may go unanswered before the attempt counts as failed."""
+
+MQTT5_REPROBE_AFTER_S: Final = 300.0
+"""A 3.1.1 session taken after one unanswered MQTT 5 CONNECT (maybe just a broker busy starting
+up) is ended after this long, at a moment without batches in flight, to try MQTT 5 again. Without
+it a session that never drops kept the gateway on 3.1.1 for weeks, where the broker acknowledges a
+publish its ACL denies and the gateway deletes those samples. Five minutes outlasts a broker's
+start-up while few samples are exposed meanwhile; a broker that truly lacks MQTT 5 costs one more
+unanswered CONNECT (``CONNECT_TIMEOUT_S``), once, and then keeps 3.1.1."""
+
+MQTT5_REPROBE_DRAIN_S: Final = 5.0
+"""Before that planned reconnect nothing new is published, and it waits up to this long for the
+PUBACKs of the batches in flight (milliseconds on a LAN) so that none is sent twice. What is still
+unacknowledged then is sent again from the outbox (the service drops duplicates by seq)."""
 
 # reconnect backoff (see collector.mqtt_reconnect.reconnect_delay_s)
 RECONNECT_BASE_DELAY_S: Final = 0.25

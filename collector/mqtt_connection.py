@@ -16,7 +16,13 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.const import CONNECT_TIMEOUT_S, PUBLISH_INFLIGHT_MESSAGES, SESSION_EXPIRY_S
+from collector.const import (
+    CONNECT_TIMEOUT_S,
+    LOOP_TIMEOUT_S,
+    MQTT5_REPROBE_AFTER_S,
+    PUBLISH_INFLIGHT_MESSAGES,
+    SESSION_EXPIRY_S,
+)
 from collector.mqtt_reconnect import ConnectFailure, advice, classify_exception
 from flarewatch import topics
 from flarewatch.mqtt import BrokerAddress, make_client
@@ -69,12 +75,13 @@ def build_client(
     gateway_id: str,
     protocol: ProtocolChoice,
     inflight_messages: int = PUBLISH_INFLIGHT_MESSAGES,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> mqtt.Client:
     """The shared paho client (:func:`flarewatch.mqtt.make_client`) with the offline Last Will.
 
     It speaks ``protocol.current``, allows ``inflight_messages`` batches in flight plus room for
     statuses, queues nothing more (the outbox is the queue) and gives up connecting after
-    ``CONNECT_TIMEOUT_S``.
+    ``connect_timeout_s``.
     """
     client, _ = make_client(settings, client_id, protocol=protocol.current)
     client.will_set(
@@ -85,7 +92,7 @@ def build_client(
     )
     client.max_inflight_messages_set(inflight_messages + 16)  # + statuses
     client.max_queued_messages_set(0)
-    client.connect_timeout = CONNECT_TIMEOUT_S
+    client.connect_timeout = connect_timeout_s
     return client
 
 
@@ -124,6 +131,13 @@ def connect_session(
     return None
 
 
+def end_session(client: mqtt.Client) -> None:
+    """Disconnect cleanly: a DISCONNECT tells the broker not to publish the Last Will (offline)."""
+    client.disconnect()
+    client.loop(LOOP_TIMEOUT_S)
+    close_socket(client)
+
+
 def close_socket(client: mqtt.Client) -> None:
     """Close a client's socket still open while connecting (no CONNACK yet) or half-closed."""
     sock = client.socket()
@@ -137,16 +151,21 @@ class ProtocolChoice:
     A broker that refuses MQTT 5 in its CONNACK lacks it for good. One that leaves an MQTT 5
     CONNECT unanswered may lack it too (amqtt), or may just be slow or starting: the fallback to
     3.1.1 is then provisional. If 3.1.1 is unanswered as well, the broker was the cause and MQTT 5
-    is tried again (so it is when 3.1.1 finds the port closed); once a 3.1.1 session ends, MQTT 5
-    is tried once more, and only a second unanswered MQTT 5 CONNECT after 3.1.1 was answered makes
-    3.1.1 final. (Before, one slow CONNACK made the gateway speak 3.1.1 until it restarted, under
-    which a publish the broker denies is acknowledged as if delivered.) With ``mqtt.protocol`` set
-    to ``"5"`` or ``"3.1.1"`` the version is fixed and a refusal is an ordinary connection failure.
-    Which version is in use is logged when it changes.
+    is tried again (so it is when 3.1.1 finds the port closed); once a 3.1.1 session ends, or has
+    lasted ``reprobe_after_s`` (:meth:`reprobe_due`: the publisher then reconnects on purpose),
+    MQTT 5 is tried once more, and only a second unanswered MQTT 5 CONNECT after 3.1.1 was answered
+    makes 3.1.1 final. (Before, one slow CONNACK made the gateway speak 3.1.1 until it restarted or
+    the session dropped, under which a publish the broker denies is acknowledged as if delivered
+    and its samples are deleted.) With ``mqtt.protocol`` set to ``"5"`` or ``"3.1.1"`` the version
+    is fixed and a refusal is an ordinary connection failure. Which version is in use is logged
+    when it changes.
     """
 
-    def __init__(self, settings: MqttSettings) -> None:
+    def __init__(
+        self, settings: MqttSettings, *, reprobe_after_s: float = MQTT5_REPROBE_AFTER_S
+    ) -> None:
         self.current = first_protocol(settings)
+        self.reprobe_after_s = reprobe_after_s
         self._may_fall_back = settings.protocol == "auto"
         self._announced: MQTTProtocolVersion | None = None
         self._v5_accepted = False
@@ -155,6 +174,8 @@ class ProtocolChoice:
         then: a 3.1.1 attempt refused or unanswered too says the broker was down)."""
         self._provisional = False
         """Speaking 3.1.1 after one unanswered MQTT 5 CONNECT: MQTT 5 is tried again."""
+        self._session_since_s: float | None = None
+        """When the session in use was accepted (monotonic), for :meth:`reprobe_due`."""
 
     @property
     def name(self) -> str:
@@ -192,11 +213,39 @@ class ProtocolChoice:
         True once after a provisional fallback, so that one slow broker does not cost the
         gateway MQTT 5 until it restarts.
         """
-        if not (self._provisional and self.current == MQTTProtocolVersion.MQTTv311):
+        return self._try_v5_again("trying MQTT 5 again")
+
+    def reprobe_due(self, now_s: float) -> bool:
+        """Whether a provisional 3.1.1 session has lasted ``reprobe_after_s`` (monotonic seconds).
+
+        The publisher then ends it at a safe moment and asks :meth:`reprobes_v5`: a session that
+        never drops must not keep the gateway on 3.1.1 after one slow CONNACK.
+        """
+        return (
+            self._on_provisional_3_1_1()
+            and self._session_since_s is not None
+            and now_s - self._session_since_s >= self.reprobe_after_s
+        )
+
+    def reprobes_v5(self, address: BrokerAddress) -> bool:
+        """Switch to MQTT 5 for the planned reconnect :meth:`reprobe_due` asked for (logged)."""
+        return self._try_v5_again(
+            "MQTT 3.1.1 session with %s stable for %.0f s after an unanswered MQTT 5 CONNECT; "
+            "reconnecting to try MQTT 5 again (samples wait in the outbox)",
+            address,
+            self.reprobe_after_s,
+        )
+
+    def _on_provisional_3_1_1(self) -> bool:
+        return self._provisional and self.current == MQTTProtocolVersion.MQTTv311
+
+    def _try_v5_again(self, message: str, *args: object) -> bool:
+        """Leave a provisional 3.1.1 for MQTT 5, logging ``message``; False if not provisional."""
+        if not self._on_provisional_3_1_1():
             return False
         self._provisional = False
         self.current = MQTTProtocolVersion.MQTTv5
-        log.info("trying MQTT 5 again")
+        log.info(message, *args)
         return True
 
     def _fall_back(self, address: BrokerAddress, *, provisional: bool) -> None:
@@ -206,8 +255,9 @@ class ProtocolChoice:
         if provisional:
             log.warning(
                 "broker %s did not answer an MQTT 5 CONNECT; trying MQTT 3.1.1 (MQTT 5 is tried "
-                "again after this connection)",
+                "again when this connection ends or after %.0f s)",
                 address,
+                self.reprobe_after_s,
             )
             return
         log.warning(
@@ -216,10 +266,11 @@ class ProtocolChoice:
             address,
         )
 
-    def connected(self, address: BrokerAddress, client_id: str) -> None:
-        """Log a new session, with the MQTT version the first time it is used."""
+    def connected(self, address: BrokerAddress, client_id: str, now_s: float) -> None:
+        """Note a session accepted at ``now_s`` (monotonic) and log it (the version when new)."""
         self._v5_accepted = self._v5_accepted or self.current == MQTTProtocolVersion.MQTTv5
-        if self._provisional and self.current == MQTTProtocolVersion.MQTTv311:
+        self._session_since_s = now_s
+        if self._on_provisional_3_1_1():
             self._unanswered_v5 += 1  # 3.1.1 answered where MQTT 5 was not
         version = "" if self._announced == self.current else f" speaking MQTT {self.name}"
         self._announced = self.current

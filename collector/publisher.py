@@ -35,6 +35,8 @@ from collector.const import (
     CONNECT_TIMEOUT_S,
     GATEWAY_STATUS_INTERVAL_S,
     LOOP_TIMEOUT_S,
+    MQTT5_REPROBE_AFTER_S,
+    MQTT5_REPROBE_DRAIN_S,
     PUBLISH_BATCH_MAX_SAMPLES,
     PUBLISH_INFLIGHT_MESSAGES,
     RECONNECT_MAX_DELAY_S,
@@ -47,6 +49,7 @@ from collector.mqtt_connection import (
     build_client,
     close_socket,
     connect_session,
+    end_session,
     gateway_status_payload,
 )
 from collector.mqtt_reconnect import ConnectFailure, advice, classify_connack, reconnect_delay_s
@@ -69,7 +72,9 @@ class MqttPublisher(StartStop):
     """Publishes the outbox to an MQTT broker from its own network thread; see the module doc.
 
     ``clock_ms`` (wall clock) only stamps status messages; ``monotonic_s`` times the status
-    refreshes and the retries of failed rounds, so an NTP step of the wall clock changes neither.
+    refreshes, the retries of failed rounds and the MQTT 5 re-probe, so an NTP step of the wall
+    clock changes none of them. ``mqtt5_reprobe_after_s`` and ``connect_timeout_s`` default to
+    the constants of :mod:`collector.const` (tests shorten them).
     """
 
     def __init__(
@@ -85,6 +90,8 @@ class MqttPublisher(StartStop):
         inflight_messages: int = PUBLISH_INFLIGHT_MESSAGES,
         batch_max_samples: int = PUBLISH_BATCH_MAX_SAMPLES,
         jitter_seed: int | None = None,
+        mqtt5_reprobe_after_s: float = MQTT5_REPROBE_AFTER_S,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.address = BrokerAddress.from_settings(settings)
         self.gateway_id = gateway_id
@@ -96,6 +103,7 @@ class MqttPublisher(StartStop):
         self._monotonic_s = monotonic_s
         self._max_reconnect_delay_s = max_reconnect_delay_s
         self._inflight_limit = inflight_messages
+        self._connect_timeout_s = connect_timeout_s
         self._rng = random.Random(jitter_seed)
         self._session_watch = SessionWatch(self.client_id)
         self._status_topic = topics.gateway_status_topic(gateway_id)
@@ -114,7 +122,9 @@ class MqttPublisher(StartStop):
             sent=self._sent,
             monotonic_s=monotonic_s,
         )
-        self._protocol = ProtocolChoice(settings)
+        self._protocol = ProtocolChoice(settings, reprobe_after_s=mqtt5_reprobe_after_s)
+        self._drain_until_s: float | None = None
+        """Set while draining before a planned reconnect with MQTT 5: nothing new is published."""
         self._fall_back = self._connack_seen = self._refused_in_session = False
         self._session_up = False
         self._just_connected = False
@@ -176,7 +186,12 @@ class MqttPublisher(StartStop):
     def _new_client(self) -> mqtt.Client:
         """A paho client speaking the current protocol version, with this publisher's callbacks."""
         client = build_client(
-            self._settings, self.client_id, self.gateway_id, self._protocol, self._inflight_limit
+            self._settings,
+            self.client_id,
+            self.gateway_id,
+            self._protocol,
+            self._inflight_limit,
+            self._connect_timeout_s,
         )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -226,9 +241,11 @@ class MqttPublisher(StartStop):
         failure = classify_connack(int(reason.value))
         if failure is None:
             self._session_up = self._just_connected = True
+            self._drain_until_s = None  # a new session: a drain for the last one is over
             self._connects += 1
-            self._session_watch.opened(self._monotonic_s())
-            self._protocol.connected(self.address, self.client_id)
+            now_s = self._monotonic_s()
+            self._session_watch.opened(now_s)
+            self._protocol.connected(self.address, self.client_id, now_s)
         else:
             self._connect_failure = failure
             self._fall_back = self._protocol.falls_back(int(reason.value), self.address)
@@ -270,7 +287,8 @@ class MqttPublisher(StartStop):
                 if self._network_loop(client) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     failure = self._connect_failure or ConnectFailure.LOST
                 elif (
-                    not self._session_up and time.monotonic() - connect_started > CONNECT_TIMEOUT_S
+                    not self._session_up
+                    and time.monotonic() - connect_started > self._connect_timeout_s
                 ):
                     failure = ConnectFailure.TIMEOUT  # TCP up but no CONNACK
                 if failure is not None and not self._connack_seen:  # MQTT 5 not understood?
@@ -297,6 +315,9 @@ class MqttPublisher(StartStop):
                 )
                 log.debug("MQTT connection failed (%s); retrying in %.2f s", failure, delay)
                 self._stopping.wait(delay)
+            elif self._session_up and self._reprobe_ready():
+                self._reconnect_with_mqtt_5(client)
+                first = need_connect = True
             elif self._session_up:
                 if self._session_watch.settled(self._monotonic_s()):
                     attempt = 0  # not after a short session: see collector.session_watch
@@ -304,6 +325,28 @@ class MqttPublisher(StartStop):
                 self._guarded_round(client)
         assert self._client is not None
         self._shutdown(self._client)
+
+    def _reprobe_ready(self) -> bool:
+        """Whether to end a provisional 3.1.1 session now to try MQTT 5 (``ProtocolChoice``).
+
+        Once the re-probe is due nothing new is published (:meth:`_pump` only settles acks); the
+        session ends when no batch is in flight any more, or after ``MQTT5_REPROBE_DRAIN_S``.
+        """
+        now_s = self._monotonic_s()
+        if not self._protocol.reprobe_due(now_s):
+            return False
+        if self._drain_until_s is None:
+            self._drain_until_s = now_s + MQTT5_REPROBE_DRAIN_S
+        return self._window.inflight_batches == 0 or now_s >= self._drain_until_s
+
+    def _reconnect_with_mqtt_5(self, client: mqtt.Client) -> None:
+        """End the session cleanly (no Last Will) and take a client speaking MQTT 5."""
+        self._session_up = False  # before the DISCONNECT: not reported as a lost connection
+        # ended by the gateway, not the broker: not a short session to back off from
+        self._session_watch.closed(self._monotonic_s(), explained=True)
+        end_session(client)
+        self._protocol.reprobes_v5(self.address)
+        self._replace_client(client)
 
     def _replace_client(self, old: mqtt.Client) -> None:
         """A new client (of the version chosen); what was in flight is read from the outbox anew."""
@@ -341,6 +384,8 @@ class MqttPublisher(StartStop):
     def _pump(self, client: mqtt.Client) -> None:
         """One round after network I/O: settle acks, publish status and the next batches."""
         self._window.settle()
+        if self._drain_until_s is not None:
+            return  # draining before a planned reconnect (see _reprobe_ready)
         if self._just_connected:
             self.devices.mark_all_dirty()
             self._publish_gateway_status(client, LinkState.ONLINE)
@@ -395,7 +440,6 @@ class MqttPublisher(StartStop):
                 self._window.settle()
             except Exception as exc:  # noqa: BLE001 - the clean disconnect must still follow
                 log.error("acknowledged samples stay in the outbox (%s)", loggable(exc))
-            client.disconnect()
-            client.loop(LOOP_TIMEOUT_S)
+            end_session(client)
         close_socket(client)
         self._session_up = False

@@ -17,7 +17,9 @@ import pytest
 from collector.ble.bumble_backend import close_central
 from collector.virtual.world import VirtualWorld
 from flarewatch.localservers import InfluxServer, MosquittoServer, PostgresServer
+from service.broker_auth import DeviceRoute, new_password
 from tests.alerting_helpers import HttpReceiver, Inbox, SmtpReceiver
+from tests.publisher_helpers import ALLOWED, GATEWAY, SERVICE, write_auth
 
 if TYPE_CHECKING:
     from tests.test_publisher import Recorder
@@ -79,6 +81,21 @@ async def world() -> AsyncIterator[VirtualWorld]:
     yield world
     await close_central(world.hci_transport)
     await world.close()
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[tuple[MosquittoServer, dict[str, str]]]:
+    """Mosquitto with broker-auth's files whose ACL lets the gateway publish for band-1 only."""
+    passwords = {SERVICE: new_password(), GATEWAY: new_password()}
+    write_auth(tmp_path, passwords, [DeviceRoute(*ALLOWED)])
+    data = tmp_path / "data"
+    data.mkdir()
+    extra = (
+        f"allow_anonymous false\npassword_file {tmp_path / 'passwords'}\n"
+        f"acl_file {tmp_path / 'acl'}"
+    )
+    with MosquittoServer(data, extra_config=extra) as server:
+        yield server, passwords
 
 
 @pytest.fixture

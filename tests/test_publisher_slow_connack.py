@@ -165,10 +165,10 @@ ADDRESS = BrokerAddress("broker.example", 1883, tls=False)
 def test_two_unanswered_mqtt_5_connects_make_3_1_1_final() -> None:
     choice = ProtocolChoice(MqttSettings(url="mqtt://broker.example:1883"))
     assert choice.no_connack(ADDRESS) and choice.name == "3.1.1"
-    choice.connected(ADDRESS, "gw")
+    choice.connected(ADDRESS, "gw", 0.0)
     assert choice.retries_v5() and choice.name == "5"
     assert choice.no_connack(ADDRESS) and choice.name == "3.1.1"
-    choice.connected(ADDRESS, "gw")
+    choice.connected(ADDRESS, "gw", 0.0)
     assert not choice.retries_v5() and choice.name == "3.1.1"
 
 
@@ -178,7 +178,7 @@ def test_a_broker_silent_to_3_1_1_too_was_silent_not_short_of_mqtt_5() -> None:
         assert choice.no_connack(ADDRESS) and choice.name == "3.1.1"
         assert not choice.no_connack(ADDRESS)
         assert choice.retries_v5() and choice.name == "5"
-    choice.connected(ADDRESS, "gw")  # up again, speaking MQTT 5: never falls back on silence
+    choice.connected(ADDRESS, "gw", 0.0)  # up again, speaking MQTT 5: never falls back on silence
     assert not choice.no_connack(ADDRESS) and choice.name == "5"
 
 
