@@ -25,14 +25,18 @@ from service.db import session as db_session
 from service.db.care_teams import PolicyUpdate, add_contact, remove_contact
 from tests.alerting_helpers import (
     SECRET,
+    AlertingStack,
     FakeClock,
+    SmtpReceiver,
     build_stack,
     refused_smtp_url,
     register_team,
 )
 
 
-def open_alert(stack, patient_id: str, severity: Severity, kind: str = "anaphylaxis") -> int:
+def open_alert(
+    stack: AlertingStack, patient_id: str, severity: Severity, kind: str = "anaphylaxis"
+) -> int:
     with stack.manager.transaction() as txn:
         patient = txn.session.get_one(Patient, patient_id)
         alert = stack.manager.open_alert(
@@ -241,6 +245,33 @@ def test_resolution_sends_all_clear_to_those_notified(service_db_url, inbox, htt
     stack.close()
 
 
+def test_a_notice_on_its_way_when_the_alert_ends_is_followed_by_the_all_clear(
+    service_db_url, inbox, http
+) -> None:
+    """Told means reached: a message still being sent when the episode ends counts once it lands."""
+    clock = FakeClock()
+    stack = build_stack(service_db_url, clock)
+    register_team(stack.db, "p1", [("ann", [http.url("ann")])])
+    alert_id = open_alert(stack, "p1", Severity.CRITICAL)
+    ended: list[bool] = []
+
+    def end_while_it_is_sent() -> None:
+        if not ended:
+            ended.append(True)
+            with stack.manager.transaction() as txn:
+                alert = txn.session.get_one(Alert, alert_id)
+                stack.manager.resolve_alert(txn, alert, "episode_closed")
+
+    http.on_post = end_while_it_is_sent
+    step(stack, clock, 0)
+    assert ended == [True]
+    assert [m.title.split(" - ")[0] for m in inbox.wait_for("/ann", 2)] == [
+        "CRITICAL: Alex",
+        "All clear",
+    ]
+    stack.close()
+
+
 SENDER_SCRIPT = """
 import sys, time
 sys.path.insert(0, sys.argv[2])
@@ -349,13 +380,16 @@ def test_all_clear_failing_after_a_caregiver_left_is_recorded(service_db_url, in
     """Resolved alerts keep their level; the care team shrank under it (an IndexError)."""
     clock = FakeClock()
     stack = build_stack(service_db_url, clock)
+    bobs_server = SmtpReceiver(inbox).__enter__()
     ids = register_team(
-        stack.db, "p1", [("ann", [http.url("ann")]), ("bob", ["json://127.0.0.1:9/bob"])]
+        stack.db, "p1", [("ann", [http.url("ann")]), ("bob", [bobs_server.url("bob@x.org")])]
     )
     try:
         alert_id = open_alert(stack, "p1", Severity.CRITICAL)
         step(stack, clock, 0)
-        step(stack, clock, 180)  # bob (level 1) is alerted; his channel is refused
+        step(stack, clock, 180)  # bob (level 1) is alerted
+        assert len(inbox.to("bob@x.org")) == 1
+        bobs_server.__exit__()  # and then his mail server is gone: his all-clear is refused
         with stack.manager.transaction() as txn:
             alert = txn.session.get_one(Alert, alert_id)
             stack.manager.resolve_alert(txn, alert, "episode_closed")

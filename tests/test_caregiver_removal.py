@@ -18,6 +18,7 @@ from models.alarm import Severity
 from service.alerts.errors import TokenError
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AuditEvent, Delivery, Patient
+from service.db.care_teams import remove_contact
 from service.db.models import DeliveryState
 from tests.alerting_helpers import (
     SECRET,
@@ -170,3 +171,66 @@ def test_a_test_message_does_not_hold_up_the_service_while_it_is_sent(
     code, out, _ = admin("caregiver", "test", str(ids["ann"]))
     assert code == 0 and ": ok" in out
     assert seen == [True], "the service database was locked while the message was sent"
+
+
+@pytest.mark.parametrize("second_channel", ["bob-ok", "bob-fail-2"])
+def test_a_delivery_retrying_across_a_removal_still_falls_through(
+    stacks, inbox, http, second_channel
+):
+    """bob's first channel answers 500; ann's removal renumbers the alert while he is retried.
+
+    His retries running out must move on to his next channel, and once all his channels failed,
+    to cat at once (not after the acknowledgement timeout).
+    """
+    clock = FakeClock()
+    stack = stacks(clock)
+    ids = register_team(
+        stack.db,
+        "p1",
+        [
+            ("ann", [http.url("ann")]),
+            ("bob", [http.url("bob-fail"), http.url(second_channel)]),
+            ("cat", [http.url("cat")]),
+        ],
+    )
+    open_critical(stack)
+    step(stack, clock, 0)
+    step(stack, clock, 180)  # bob's turn: his first channel fails, retried in 1 s
+    assert http.hits["/bob-fail"] == 1
+    with stack.db.session() as session:
+        remove_contact(session, ids["ann"], clock())
+    for _ in range(6):  # three attempts 1 s and 2 s apart on each channel
+        step(stack, clock, 2)
+    assert http.hits["/bob-fail"] == 3
+    if second_channel == "bob-ok":
+        assert len(inbox.to("/bob-ok")) == 1, "bob's second channel never got the alert"
+        assert inbox.to("/cat") == []
+    else:
+        assert http.hits.get("/bob-fail-2") == 3, "bob's second channel was never tried"
+        assert len(inbox.to("/cat")) == 1
+
+
+def test_a_message_in_flight_when_its_contact_is_removed_does_not_fall_through(stacks, inbox, http):
+    """The removed contact's other channels are never queued, whichever round its step was in."""
+    clock = FakeClock()
+    stack = stacks(clock)
+    ids = register_team(
+        stack.db,
+        "p1",
+        [("ann", [http.url("ann-fail"), http.url("ann-2")]), ("bob", [http.url("bob")])],
+    )
+
+    def remove_ann_while_she_is_sent() -> None:
+        http.on_post = None
+        with stack.db.session() as session:
+            remove_contact(session, ids["ann"], clock())
+
+    http.on_post = remove_ann_while_she_is_sent
+    open_critical(stack)
+    for _ in range(6):
+        step(stack, clock, 2)
+    assert len(inbox.to("/bob")) == 1  # the alert went on to bob at once
+    assert "/ann-2" not in http.hits
+    with stack.db.session() as session:
+        anns = session.scalars(select(Delivery).where(Delivery.contact_id == ids["ann"])).all()
+    assert len(anns) == 1, "a delivery was queued for a contact taken off the team"

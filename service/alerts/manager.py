@@ -19,7 +19,7 @@ from service.alerts.audit import Clock, record
 from service.alerts.care_team import policy_of
 from service.alerts.clock_step import follow_clock_step
 from service.alerts.const import ACK_TOKEN_TTL_S, LABEL_TOKEN_TTL_S
-from service.alerts.delivery_queue import enqueue
+from service.alerts.delivery_queue import enqueue, enqueue_all_clear
 from service.alerts.errors import (
     AlertNotFoundError,
     CancelNotAllowedError,
@@ -220,15 +220,17 @@ class AlertManager:
         txn.wake = True
 
     def resolve_alert(self, txn: AlertTransaction, alert: Alert, reason: str) -> None:
-        """The episode ended or the signal came back: stop everything, tell who was told."""
+        """The episode ended or the signal came back: stop everything, tell who was told.
+
+        Who was told is who a message of the alert reached, not its level: see
+        :func:`~service.alerts.delivery_queue.enqueue_all_clear`.
+        """
         if alert.state in (AlertState.RESOLVED, AlertState.CANCELLED):
             return
-        notified = alert.level
         alert.state = AlertState.RESOLVED
         alert.closed_s = txn.now_s
         alert.next_action_s = None
-        if notified >= 0:
-            enqueue(txn, alert, Send(Purpose.RESOLVED, notified, 0, False))
+        enqueue_all_clear(txn, alert)
         record(
             txn.session,
             txn.now_s,

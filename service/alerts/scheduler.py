@@ -24,8 +24,13 @@ from service.alerts.audit import record
 from service.alerts.backoff import FailureKind, retry_delay_s
 from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
-from service.alerts.delivery_queue import enqueue_channel, wearer_was_asked
-from service.alerts.lifecycle import Purpose, Send, plan_alert
+from service.alerts.delivery_queue import (
+    TELLING,
+    enqueue_all_clear,
+    enqueue_next_channel,
+    wearer_was_asked,
+)
+from service.alerts.lifecycle import Purpose, plan_alert
 from service.alerts.manager import AlertManager, clock_of
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.alerts.render import LOST_SIGNAL, AlertFacts, render_message
@@ -339,6 +344,9 @@ class EscalationScheduler:
             if result.ok:
                 delivery.state = DeliveryState.SENT
                 delivery.sent_s = txn.now_s
+                if alert.state == AlertState.RESOLVED and delivery.purpose in TELLING:
+                    # it was on its way when the alert ended: now told, so owed the all-clear
+                    enqueue_all_clear(txn, alert, only=delivery.contact_id)
                 return
             delivery.last_error = result.reason[:300]
             delay = (
@@ -357,8 +365,6 @@ class EscalationScheduler:
         """A channel gave up: try the contact's next channel, else escalate past the contact."""
         contact = txn.session.get_one(Contact, delivery.contact_id)
         index = next(i for i, c in enumerate(contact.channels) if c.id == delivery.channel_id)
-        _, round_, purpose, level, repeat, *_ = delivery.idempotency_key.split("/")
-        send = Send(Purpose(purpose), int(level), int(repeat), True)
         record(
             txn.session,
             txn.now_s,
@@ -369,7 +375,8 @@ class EscalationScheduler:
             contact_id=contact.id,
             channel_index=index,
         )
-        if int(round_) == alert.round and enqueue_channel(txn, alert, send, contact, index + 1):
+        # the same step, in the round it was planned in (the alert may have been renumbered since)
+        if enqueue_next_channel(txn, alert, delivery, contact, index):
             return
         record(
             txn.session,
@@ -382,7 +389,7 @@ class EscalationScheduler:
         levels = escalation_levels(txn.session, alert.patient_id)
         # a finished alert keeps its level while the care team may have shrunk under it
         at_level = 0 <= alert.level < len(levels) and levels[alert.level].id == contact.id
-        if alert.state == AlertState.ACTIVE and at_level and send.purpose is not Purpose.RESOLVED:
+        if alert.state == AlertState.ACTIVE and at_level and delivery.purpose != Purpose.RESOLVED:
             patient = txn.session.get_one(Patient, alert.patient_id)
             # Pretend the acknowledgement timeout ran out: the next level is alerted now.
             alert.level_notified_s = txn.now_s - patient.ack_timeout_s

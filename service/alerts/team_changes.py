@@ -80,16 +80,23 @@ def close_level(
 
 
 def keep_told_ahead(
-    session: Session, patient_id: str, levels_before: Sequence[int], now_s: float
+    session: Session,
+    patient_id: str,
+    levels_before: Sequence[int],
+    now_s: float,
+    reason: str = "contacts_reordered",
 ) -> int:
-    """After a reorder, tell now whoever was put ahead of someone an open alert told.
+    """After the order changed, tell now whoever was put ahead of someone an open alert told.
 
-    Each open alert's level becomes the new position of the last member it told, so that its
-    repeats and all-clear still reach all of them; members now before that position who were
-    not told get the alert at once (before, the one moved up was skipped, and a member moved
-    down stopped hearing of an alert they had been told of). An active alert then waits the
-    acknowledgement timeout from now before it goes further. A warning is told once quiet hours
-    end, as the lifecycle holds it back (a critical alert at once). Returns how many were told.
+    The order changes by a reorder, or by a caregiver added while an alert had reached an
+    emergency contact (caregivers come first). Each open alert's level becomes the new position
+    of the last member it told, so that its repeats still reach all of them; members now before
+    that position who were not told get the alert at once (before, the one put ahead got a
+    "REPEAT" of an alert never heard of, and a member moved down stopped hearing of one they had
+    been told of). An active alert then waits the acknowledgement timeout from now before it
+    goes further. A warning is told once quiet hours end, as the lifecycle holds it back (a
+    critical alert at once). ``levels_before`` is the escalation order before the change;
+    ``reason`` is audited. Returns how many were told.
     """
     policy = policy_of(session.get_one(Patient, patient_id))
     levels = escalation_levels(session, patient_id)
@@ -124,7 +131,7 @@ def keep_told_ahead(
             alert_id=alert.id,
             level=level,
             round=alert.round,
-            reason="contacts_reordered",
+            reason=reason,
         )
         warning = Severity(alert.severity) is Severity.WARNING
         at_s = quiet_until_s(policy, now_s) if warning else None

@@ -6,6 +6,7 @@ Kept apart from the CLI so the web API (a later issue) and the tests use the sam
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -204,9 +205,17 @@ def add_contact(
     urls: Sequence[str],
     *,
     role: Role = Role.CAREGIVER,
+    now_s: float | None = None,
 ) -> Contact:
-    """Add a caregiver, emergency contact or the patient's own channel, last in the order."""
+    """Add a caregiver, emergency contact or the patient's own channel, last in the order.
+
+    Caregivers come before emergency contacts, so a caregiver added while an open alert has
+    reached an emergency contact is put ahead of someone it told: it is told now
+    (:func:`~service.alerts.team_changes.keep_told_ahead`, at ``now_s``, default the wall
+    clock). An alert with nobody left to tell goes on to the new contact.
+    """
     get_patient(session, patient_id)
+    told_before = [c.id for c in escalation_levels(session, patient_id)]
     if not urls:
         raise ConfigError("a contact needs at least one Apprise URL (--url)")
     if not name.strip():
@@ -225,9 +234,12 @@ def add_contact(
         ],
     )
     session.add(contact)
-    if role is not Role.PATIENT:
-        wake_stalled_alerts(session, patient_id)
     session.flush()
+    if role is not Role.PATIENT:
+        now_s = time.time() if now_s is None else now_s
+        keep_told_ahead(session, patient_id, told_before, now_s, reason="contact_added")
+        wake_stalled_alerts(session, patient_id)
+        session.flush()
     return contact
 
 
@@ -274,8 +286,8 @@ def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
 
     Deliveries and the audit trail name the contact, so it is marked removed, not deleted:
     escalation skips it from now on, its queued messages are skipped and its channel URLs are
-    overwritten (see :data:`REMOVED_CHANNEL_URL`). Links it was already sent keep working until
-    they expire: it did get that alert.
+    overwritten (see :data:`REMOVED_CHANNEL_URL`). Links it was already sent stop working
+    (``AlertManager`` refuses them as ``revoked``): it can no longer stop an escalation.
     """
     contact = get_contact(session, contact_id)
     levels = [c.id for c in escalation_levels(session, contact.patient_id)]

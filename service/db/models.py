@@ -195,7 +195,8 @@ class Alert(Base):
     """What the care team is told about an episode or a lost signal, and how far it went.
 
     ``level`` is the escalation level reached (index into the ordered care team); ``round`` grows
-    every time a worsening re-arms an acknowledged alert, so idempotency keys stay unique.
+    every time a worsening re-arms the alert or a care-team change renumbers its levels, so
+    idempotency keys stay unique (a queued step keeps the round it was planned in).
     """
 
     __tablename__ = "alerts"
