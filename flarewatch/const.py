@@ -38,3 +38,16 @@ REPEATED_LOG_INTERVAL_S: Final = 60.0
 """The same complaint about the same source is logged at most this often, with a count of the
 ones held back: a band read once a second while the gateway's clock is unset (before NTP on a
 board without a real-time clock) would otherwise write a warning every second per device."""
+
+STALE_TEMPORARY_AGE_S: Final = 24 * 3600.0
+"""A temporary file untouched this long is stale even if a process of its id is alive (the id
+was reused) or it was written on another host sharing the folder (whose processes cannot be
+seen from here): every writer writes its file in one go, in well under a minute."""
+
+HOST_TAG_MAX_CHARS: Final = 32
+"""The host part of a temporary file's name is cut to this: names stay far below 255 bytes."""
+
+SECRET_ANYWHERE_MIN_CHARS: Final = 4
+"""A user or password this long is starred wherever it stands in a text; a shorter one only
+where it stands alone (a one-letter password starred inside every word left nothing to read).
+Inside the URL's own text the credentials are starred whatever their length."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import re
+from urllib.parse import unquote, urlsplit
+
+from flarewatch.const import SECRET_ANYWHERE_MIN_CHARS
 
 
 def address_of(url: str) -> str:
@@ -16,10 +19,29 @@ def address_of(url: str) -> str:
     return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}"
 
 
-def scrubbed(text: str, url: str) -> str:
-    """``text`` (an error's message) with the user and password of ``url`` starred out."""
-    parts = urlsplit(url)
-    for secret in (parts.password, parts.username):
-        if secret:
+def scrubbed(text: str, url: str, *, hide_user: bool = True) -> str:
+    """``text`` (an error's message) with the user and password of ``url`` starred out.
+
+    By position first: the ``user:password@`` of the URL, where the text quotes it, becomes
+    ``***@``. Then the user and password themselves (as written in the URL and percent-decoded),
+    where the text has them elsewhere: everywhere when long enough to be told from an ordinary
+    word (``SECRET_ANYWHERE_MIN_CHARS``), else only as a word of their own. ``hide_user=False``
+    keeps the user (a database role, which the redacted URL shows too: "role ... does not
+    exist" must stay readable) and stars the password only.
+    """
+    userinfo, at, _ = urlsplit(url).netloc.rpartition("@")
+    if not (at and userinfo):
+        return text
+    user, _, password = userinfo.partition(":")
+    for written in {userinfo, unquote(userinfo)}:
+        shown = "***" if hide_user else f"{written.partition(':')[0]}:***"
+        text = text.replace(f"{written}@", f"{shown}@")
+    hidden = (user, password) if hide_user else (password,)
+    secrets = {form for secret in hidden for form in (secret, unquote(secret)) if form}
+    # longest first: a user that is part of the password must not leave the rest of it showing
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= SECRET_ANYWHERE_MIN_CHARS:
             text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<![^\W_]){re.escape(secret)}(?![^\W_])", "***", text)
     return text

@@ -1,14 +1,16 @@
 """``flarewatch admin …``: patients, devices, care teams, policies and the service database.
 
 The web API replaces these later; until then they are how a deployment is set up. Channel URLs
-are printed redacted; vital values are never printed by the listings. This module builds the
-whole ``admin`` command tree; the listings of episodes, alerts and audit are in
-:mod:`service.history_cli`, episode labels in :mod:`service.episode_labels_cli`.
+are printed redacted; vital values are never printed by the listings. Under the built-in (public)
+or a short ``service.secret_key`` the commands warn, and refuse to encrypt channel URLs. This
+module builds the whole ``admin`` command tree; the listings of episodes, alerts and audit are
+in :mod:`service.history_cli`, episode labels in :mod:`service.episode_labels_cli`.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
-from flarewatch.settings import load_settings, read_secret_file
+from flarewatch.settings import ServiceSettings, load_settings, read_secret_file, require_secret_key
 from models.alarm import Severity
 from models.profiles import DetectionProfile
 from service.alerts.apprise_notifier import AppriseNotifier
@@ -44,24 +46,45 @@ from service.history_cli import add_history_commands
 from service.profile_review_cli import add_profile_review_command
 
 
-def _database(args: argparse.Namespace) -> Database:
-    settings = load_settings(getattr(args, "config", None))
-    return Database(
-        args.database_url or settings.service.database_url,
-        secret_key=settings.service.secret_key.get_secret_value(),
-    )
-
-
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        db = _database(args)
+        settings = load_settings(getattr(args, "config", None))
+        db = Database(
+            args.database_url or settings.service.database_url,
+            secret_key=settings.service.secret_key.get_secret_value(),
+        )
         try:
             with db.session() as session:
-                return handler(args, session)
+                code = handler(args, session)
         finally:
             db.dispose()
+        _warn_of_a_public_key(settings.service)  # after: a refusal has said it already
+        return code
 
     return run
+
+
+def _warn_of_a_public_key(service: ServiceSettings) -> None:
+    """Say on stderr that the command ran under a key anyone can know or guess.
+
+    It cannot be the service's key (``serve`` refuses it): most likely the shell lacks the
+    service's settings, and so may name another database than the service's.
+    """
+    try:
+        require_secret_key(service)
+    except ConfigError as exc:
+        print(
+            f"flarewatch: warning: {exc}. Run the admin commands with the service's settings",
+            file=sys.stderr,
+        )
+
+
+def _require_own_key(args: argparse.Namespace, refused: str) -> None:
+    """Refuse to encrypt secrets (channel URLs) with a key anyone can know or guess."""
+    try:
+        require_secret_key(load_settings(getattr(args, "config", None)).service)
+    except ConfigError as exc:
+        raise ConfigError(f"{refused}: {exc}") from exc
 
 
 def _policy_args(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +186,7 @@ def _contact_add(args: argparse.Namespace, session: Session) -> int:
         problem = notifier.validate(url)
         if problem:
             raise ConfigError(f"{notifier.redact(url)}: {problem}")
+    _require_own_key(args, "refusing to store channel URLs encrypted with this key")
     contact = add_contact(session, args.patient_id, args.name, args.url, role=Role(args.role))
     print(f"{args.role} {contact.name} added with id {contact.id}")
     return 0
@@ -226,6 +250,7 @@ def _db_upgrade(args: argparse.Namespace, session: Session) -> int:
 
 def _db_rekey(args: argparse.Namespace) -> int:
     """Re-encrypt the channel URLs after ``service.secret_key`` was changed."""
+    _require_own_key(args, "refusing to re-encrypt the channel URLs with this key")
     settings = load_settings(getattr(args, "config", None))
     url = args.database_url or settings.service.database_url
     old_key = read_secret_file(args.old_key_file, "--old-key-file")

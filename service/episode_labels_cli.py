@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Any, TypeAlias
 
 from sqlalchemy.orm import Session
 
+from flarewatch.output_files import replacing
 from flarewatch.settings import load_settings, require_secret_key
 from service.cli_tables import row_number
-from service.episodes.labels import export_labels, parse_label, set_label, write_jsonl
+from service.episodes.labels import export_labels, parse_label, set_label
 
 Handler: TypeAlias = Callable[[argparse.Namespace, Session], int]
 CommandFactory: TypeAlias = Callable[[Any, str, Handler, str], argparse.ArgumentParser]
@@ -51,7 +53,12 @@ def _export(args: argparse.Namespace, session: Session) -> int:
     # patient ids to them, and they match no export made under the service's own key
     require_secret_key(settings.service)
     export = export_labels(session, settings.service.secret_key.get_secret_value(), args.patient)
-    write_jsonl(args.out, export.records)
+    # writing (and its fsync) takes as long as the disk wants: an open transaction would hold
+    # the service's one-writer lock (service/db/session.py), and with it every alert, meanwhile
+    session.commit()
+    with replacing(args.out, "--out") as out:  # owner-only: health data
+        for record in export.records:
+            out.write(json.dumps(record, sort_keys=True) + "\n")
     skipped = (
         f"; {export.skipped_episodes} labelled episodes without an onset alarm skipped"
         if export.skipped_episodes

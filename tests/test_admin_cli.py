@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from flarewatch.cli import main
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts import AlertManager
-from service.db import Database
+from service.db import Contact, Database
 from service.episodes import EpisodeEngine
+
+KEY = "admin-cli-test-key-0123456789"
 
 
 @pytest.fixture
-def admin(service_db_url, capsys):
+def admin(service_db_url, capsys, monkeypatch):
+    """The admin CLI on an empty database, with a secret key of the deployment's own."""
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", KEY)
     url = service_db_url
 
     def run(*argv: str) -> tuple[int, str, str]:
@@ -200,3 +205,36 @@ def test_a_device_of_another_patient_moves_only_with_move_and_the_audit_says_so(
     assert "sam" in admin("device", "list")[1].split("band-1")[1].splitlines()[0]
     code, out, _ = admin("audit", "--patient", "sam")
     assert "device_moved" in out and "alex" in out
+
+
+def test_the_public_demo_key_never_encrypts_a_channel_and_is_warned_of(admin, monkeypatch):
+    """Run without the service's settings, the admin commands would seal channel URLs with the
+    built-in key, which anyone can read in the source, and ``serve`` refuses that key anyway."""
+    assert admin("patient", "add", "alex") == (0, "patient alex added\n", "")
+    monkeypatch.delenv("FLAREWATCH_SERVICE__SECRET_KEY")  # a shell without the settings
+    code, out, err = admin("caregiver", "add", "alex", "Ann", "--url", "ntfy://secret-topic")
+    assert code == 1 and out == "", err
+    assert "refusing to store channel URLs" in err and "built-in demo key" in err
+    assert "secret-topic" not in err
+    code, out, err = admin("patient", "add", "sam")  # nothing secret: done, but said
+    assert code == 0 and out == "patient sam added\n"
+    assert err.startswith("flarewatch: warning: service.secret_key is the built-in demo key")
+    assert "FLAREWATCH_SERVICE__SECRET_KEY" in err
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", "short")
+    code, _, err = admin("caregiver", "add", "alex", "Ann", "--url", "ntfy://secret-topic")
+    assert code == 1 and "shorter than 16 characters" in err
+    db = Database(admin.url, secret_key=KEY)
+    with db.session() as session:
+        assert session.scalars(select(Contact)).all() == [], "nothing stored"
+    db.dispose()
+
+
+def test_rekey_to_the_public_demo_key_is_refused(admin, monkeypatch, tmp_path):
+    assert admin("patient", "add", "alex")[0] == 0
+    assert admin("caregiver", "add", "alex", "Ann", "--url", "ntfy://secret-topic")[0] == 0
+    (tmp_path / "old.key").write_text(KEY + "\n")
+    monkeypatch.delenv("FLAREWATCH_SERVICE__SECRET_KEY")
+    code, out, err = admin("db", "rekey", "--old-key-file", str(tmp_path / "old.key"))
+    assert code == 1 and out == "" and "built-in demo key" in err
+    db = Database(admin.url, secret_key=KEY)  # still sealed with the deployment's key
+    db.dispose()

@@ -31,6 +31,8 @@ def test_documented_care_team_setup_runs_as_written(
     for name in [key for key in os.environ if key.startswith("FLAREWATCH_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("FLAREWATCH_SERVICE__DATABASE_URL", f"sqlite:///{tmp_path}/service.sqlite3")
+    # the docs export a key of the deployment's own first: `caregiver add` refuses the demo key
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", "care-team-docs-test-key-0123456789")
     parser = build_parser()
     commands = _care_team_commands()
     assert len(commands) >= 10

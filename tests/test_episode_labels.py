@@ -15,6 +15,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from sqlalchemy import inspect, select, text
 
 from flarewatch.cli import main
 from flarewatch.errors import ConfigError
+from flarewatch.output_files import replacing
 from models.alarm import Alarm, AlarmKind, Severity
 from models.detector import PatientDetector
 from models.labels import load_labelled_onsets
@@ -32,7 +34,7 @@ from service.alerts.audit import record
 from service.db import AuditEvent, Database, Episode
 from service.db.session import alembic_config, make_engine
 from service.episodes import EpisodeEngine
-from service.episodes.labels import export_labels, pseudonym, reviewed_episodes, write_jsonl
+from service.episodes.labels import export_labels, pseudonym, reviewed_episodes
 from tests.alerting_helpers import insert_legacy_patient
 from tests.test_models_detector import make_samples
 from tests.test_profile_review_cli import service_writes_possible
@@ -354,20 +356,24 @@ def test_export_refuses_a_folder_or_a_pipe_and_keeps_them(admin, episodes, tmp_p
     for target in (folder, pipe):
         code, out, err = admin("episode", "export-labels", "--out", str(target))
         assert code == 1 and out == "", err
-        assert f"cannot write {target}: not a regular file" in err
+        assert f"--out {target}: cannot write (not a regular file" in err
     assert folder.is_dir() and stat.S_ISFIFO(pipe.stat().st_mode)
     assert sorted(p.name for p in folder.parent.iterdir()) == ["exports", "to-encrypt"]
 
 
 def test_a_failed_write_is_a_clear_error_and_keeps_the_last_export(tmp_path):
     out_file = tmp_path / "labels.jsonl"
-    write_jsonl(out_file, [{"episode_id": 1}])
+    out_file.write_text('{"episode_id": 1}\n')
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (64, limit[1]))  # a full disk: EFBIG past 64 B
     try:
-        with pytest.raises(ConfigError, match=f"cannot write {out_file}"):
-            write_jsonl(out_file, [{"episode_id": n, "evidence": {"x": 1.0}} for n in range(50)])
+        with (
+            pytest.raises(ConfigError, match=f"--out {out_file}: cannot write"),
+            replacing(out_file, "--out") as out,
+        ):
+            for n in range(50):
+                out.write(json.dumps({"episode_id": n, "evidence": {"x": 1.0}}) + "\n")
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, limit)
         signal.signal(signal.SIGXFSZ, handler)
@@ -446,3 +452,85 @@ def test_a_listing_cut_short_by_its_reader_ends_quietly(admin, episodes):
         err = listing.stderr.read().decode()
         code = listing.wait(timeout=60)
     assert code == 0 and err == "", err
+
+
+def paused_export(url: str, out_file: Path) -> subprocess.Popen[str]:
+    """``flarewatch admin episode export-labels`` stopped with its export written but not yet in
+    place (at the ``fsync`` before the rename); it goes on once its stdin is closed."""
+    command = (
+        "import os, sys\n"
+        "def fsync(fd, real=os.fsync):\n"
+        "    print('writing', flush=True)\n"
+        "    sys.stdin.read()\n"
+        "    real(fd)\n"
+        "os.fsync = fsync\n"
+        "from flarewatch.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    argv = ["admin", "--database-url", url, "episode", "export-labels", "--out", str(out_file)]
+    writer = subprocess.Popen(
+        [sys.executable, "-c", command, *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert writer.stdout is not None
+    line = writer.stdout.readline()  # blocks until the writer is mid-write (or has failed)
+    assert line == "writing\n", writer.communicate(timeout=60)
+    return writer
+
+
+def test_an_export_killed_mid_write_leaves_no_temporary_after_the_next(admin, episodes, tmp_path):
+    """A killed export cannot remove its owner-only temporary file; the next export does."""
+    assert admin("episode", "label", str(episodes["a"]), "--as", "reaction")[0] == 0
+    folder = tmp_path / "export"
+    folder.mkdir()
+    out_file = folder / "labels.jsonl"
+    killed = paused_export(admin.url, out_file)
+    killed.kill()  # SIGKILL: no handler, no finally runs
+    killed.communicate(timeout=60)
+    assert len(list(folder.iterdir())) == 1, "the killed export left its temporary file"
+    assert not out_file.exists()
+    assert admin("episode", "export-labels", "--out", str(out_file))[0] == 0
+    assert [p.name for p in folder.iterdir()] == ["labels.jsonl"], "stale temporary removed"
+    assert [r["episode_id"] for r in read_jsonl(out_file)] == [episodes["a"]] * 2
+
+
+def test_an_export_running_meanwhile_keeps_its_temporary_and_finishes(admin, episodes, tmp_path):
+    assert admin("episode", "label", str(episodes["a"]), "--as", "reaction")[0] == 0
+    folder = tmp_path / "export"
+    folder.mkdir()
+    out_file = folder / "labels.jsonl"
+    running = paused_export(admin.url, out_file)
+    try:
+        assert admin("episode", "label", str(episodes["c"]), "--as", "false-alarm")[0] == 0
+        assert admin("episode", "export-labels", "--out", str(out_file))[0] == 0
+        assert len(read_jsonl(out_file)) == 3
+        assert len(list(folder.iterdir())) == 2, "the running export's file was kept"
+    finally:
+        _, err = running.communicate(timeout=60)  # closes its stdin: it goes on
+    assert running.returncode == 0, err
+    assert [p.name for p in folder.iterdir()] == ["labels.jsonl"]
+    assert len(read_jsonl(out_file)) == 2, "the running export finished last, with its records"
+
+
+def test_temporaries_of_other_hosts_are_removed_only_when_old(admin, episodes, tmp_path):
+    """Another host's processes cannot be seen: its temporary file goes once it is a day old."""
+    assert admin("episode", "label", str(episodes["a"]), "--as", "reaction")[0] == 0
+    folder = tmp_path / "export"
+    folder.mkdir()
+    out_file = folder / "labels.jsonl"
+    old = folder / ".labels.jsonl.4242@other-host.abcd1234.tmp"
+    recent = folder / ".labels.jsonl.4243@other-host.abcd1234.tmp"
+    unrelated = folder / ".labels.jsonl.notes"
+    for path in (old, recent, unrelated):
+        path.write_text("{}\n")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    os.utime(unrelated, (two_days_ago, two_days_ago))
+    assert admin("episode", "export-labels", "--out", str(out_file))[0] == 0
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [recent.name, unrelated.name, "labels.jsonl"]
+    )

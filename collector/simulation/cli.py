@@ -10,6 +10,7 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from collector.errors import SimulationError
 from collector.outbox import Outbox, wall_clock_ms
 from collector.publisher import MqttPublisher, PublisherStatus
 from collector.simulation.cohort import Cohort
@@ -27,9 +29,10 @@ from collector.simulation.const import (
     REFRESH_S,
 )
 from collector.simulation.driver import SimulatedSource
-from collector.simulation.episodes import parse_episode
+from collector.simulation.episodes import EpisodeScript, parse_episode
 from collector.simulation.profile import patient_id_for
 from flarewatch import __version__, cli_types
+from flarewatch.output_files import check_writable, writing
 from flarewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -109,6 +112,12 @@ def run_simulate(args: argparse.Namespace) -> int:
     end_ms = None if args.duration is None else start_ms + round(args.duration * 1000)
     patient_ids = [patient_id_for(i) for i in range(args.patients)]
     episodes = [parse_episode(text, start_ms, patient_ids) for text in args.episode]
+    for text, episode in zip(args.episode, episodes, strict=True):
+        if end_ms is not None and episode.onset_ms >= end_ms:
+            raise SimulationError(
+                f"episode {text!r} begins at or after the end of --duration {args.duration:g}: "
+                "it would not be simulated"
+            )
     cohort = Cohort(
         args.patients,
         seed=args.seed,
@@ -117,13 +126,17 @@ def run_simulate(args: argparse.Namespace) -> int:
         episodes=episodes,
     )
     if args.truth_file:
-        truth = [dataclasses.asdict(t) for t in cohort.ground_truth()]
-        args.truth_file.write_text(json.dumps(truth, indent=2) + "\n")
+        check_writable(args.truth_file, "--truth-file")  # before the outbox and the broker
     with Outbox(args.outbox or settings.collector.outbox_path) as outbox:
         resume = {c.device_id: c.last_time_ms for c in outbox.devices()}
         source = SimulatedSource(
             cohort, start_ms=start_ms, end_ms=end_ms, speed=args.speed, resume_ms=resume
         )
+        _check_resumed(source, episodes, outbox.path, truth_file=args.truth_file)
+        if args.truth_file:
+            truth = [dataclasses.asdict(t) for t in cohort.ground_truth()]
+            with writing("--truth-file", args.truth_file):
+                args.truth_file.write_text(json.dumps(truth, indent=2) + "\n")
         publisher = MqttPublisher(
             mqtt, outbox, gateway_id=gateway_id, software=f"flarewatch-simulate {__version__}"
         )
@@ -148,6 +161,52 @@ def run_simulate(args: argparse.Namespace) -> int:
         )
     )
     return 0 if stats.pending == 0 else EXIT_PENDING
+
+
+def _check_resumed(
+    source: SimulatedSource,
+    episodes: Sequence[EpisodeScript],
+    outbox: Path,
+    *,
+    truth_file: Path | None,
+) -> None:
+    """Say which devices resume after the outbox's newest samples, and which episodes that skips.
+
+    An episode whose onset lies before its device's resume point is not simulated by this run:
+    a truth file listing it would not match what is published, so that is refused.
+    """
+    resumed = source.resumed_ms
+    if not resumed:
+        return
+    device_of = {p.profile.patient_id: p.profile.device_id for p in source.cohort.patients}
+    skipped = [
+        f"{e.kind} of {e.patient_id} at {_fmt_time(e.onset_ms)}"
+        for e in episodes
+        if e.onset_ms < resumed.get(device_of[e.patient_id], e.onset_ms)
+    ]
+    if skipped and truth_file is not None:
+        raise SimulationError(
+            f"the outbox {outbox} already has samples of {_devices(resumed)}, past this run's "
+            "start: the run resumes after them and would not simulate the "
+            f"{', '.join(skipped)}, which --truth-file {truth_file} would list. Give the run an "
+            "outbox of its own (--outbox); to finish an interrupted run, run it again without "
+            "--truth-file (its first start wrote it)"
+        )
+    log.warning(
+        "the outbox %s already has samples of %s, past this run's start: they resume after "
+        "them, the time before is not simulated again (an outbox of its own simulates it all)",
+        outbox,
+        _devices(resumed),
+    )
+    for episode in skipped:
+        log.warning("the %s is not simulated: its device resumes after it", episode)
+
+
+def _devices(resumed_ms: Mapping[str, int]) -> str:
+    """``p1-band (up to …), …``: the first few resumed devices, and how many more."""
+    shown = [f"{device} (up to {_fmt_time(at - 1)})" for device, at in list(resumed_ms.items())[:3]]
+    more = len(resumed_ms) - len(shown)
+    return ", ".join(shown) + (f" and {more} more devices" if more else "")
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -72,6 +72,9 @@ class SimulatedSource(Source):
             p.profile.device_id: max(start_ms, (resume.get(p.profile.device_id) or -1) + 1)
             for p in cohort.patients
         }
+        self.resumed_ms = {device: at for device, at in self._cursor.items() if at > start_ms}
+        """Devices the outbox already had samples of after ``start_ms``: where each resumes.
+        Their time before that is not generated again, by this configuration or any other."""
         self.progress = SimulationProgress(simulated_ms=min(self._cursor.values()), end_ms=end_ms)
 
     async def run(self, sink: SampleSink) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flarewatch.errors import ConfigError
+from flarewatch.redaction import scrubbed
 from service.db.channel_crypto import (
     KEY_ADVICE,
     MIGRATION_CIPHER_KEY,
@@ -199,9 +200,7 @@ def _open_failure(url: str, exc: OperationalError) -> str:
     error is not used: it quotes the SQL statement and its parameters.
     """
     reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__
-    password = make_url(url).password
-    if password:
-        reason = reason.replace(str(password), "***")
+    reason = scrubbed(reason, url, hide_user=False)
     return (
         f"cannot open the service database {redact_database_url(url)}: {reason} "
         "(check service.database_url: that the server runs and takes connections, the user, "

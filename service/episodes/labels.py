@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import select
@@ -181,34 +177,6 @@ def export_labels(session: Session, secret_key: str, patient_id: str | None = No
         )
     records.sort(key=lambda r: (r["time_s"], r["episode_id"]))
     return LabelExport(records=records, episodes=exported, skipped_episodes=skipped)
-
-
-def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    """Write one JSON object per line atomically: readers see the old file or the whole new one.
-
-    The temporary file is created owner-only (the records are health data) and renamed over
-    ``path`` once complete. A folder, a pipe or a device at ``path`` is refused: the rename would
-    fail, or put a plain copy in place of the pipe a reader (say, an encryption) waits on.
-    """
-    path = path.resolve()
-    if path.exists() and not path.is_file():
-        raise ConfigError(f"cannot write {path}: not a regular file (name a file to replace)")
-    try:
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for item in records:
-                out.write(json.dumps(item, sort_keys=True) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        Path(tmp_name).replace(path)
-    except BaseException as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # a full disk, a quota: the last export stays as it was
-            raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        raise
 
 
 def reviewed_episodes(
