@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
-from flarewatch.output_files import make_folder, writing
+from flarewatch.output_files import make_folder, replacing, writing
 from flarewatch.settings import load_settings
 from service.broker_auth import (
     ALL_PATIENTS,
@@ -24,6 +24,8 @@ from service.db.models import Device, Patient
 from service.db.session import Database
 
 SERVICE_USER = "flarewatch-service"
+SERVICE_CLIENT_PREFIX = "flarewatch-"
+"""The service's account and MQTT client ids start with this; no device may be named so."""
 READER_EXAMPLE = f"siren=alex[,sam] (or display={ALL_PATIENTS} for a display of every patient)"
 
 
@@ -83,6 +85,13 @@ def _parse_assignments(specs: list[str], option: str, example: str) -> dict[str,
             raise ConfigError(
                 f"{option} user {user!r} cannot be a broker user: ':' and control characters "
                 "do not fit Mosquitto's password file"
+            )
+        if user.startswith(SERVICE_CLIENT_PREFIX):
+            # over TLS a device's client id is its user name (deploy/mosquitto/mosquitto.conf):
+            # this one could take the service's (flarewatch-{instance}-ingest) and its session
+            raise ConfigError(
+                f"{option} user {user!r}: names starting with {SERVICE_CLIENT_PREFIX!r} are the "
+                "service's own (its account and MQTT client ids); name the device otherwise"
             )
         assigned.setdefault(user, []).extend(listed)
     return assigned
@@ -227,14 +236,13 @@ def _write_files(
         else:
             hashes[user] = existing[user]
     removed = sorted(set(existing) - set(hashes))
-    passwords_path.write_text(password_file(hashes))
-    passwords_path.chmod(0o600)
-    (args.out / "acl").write_text(
-        acl_file(
-            routes,
-            service_user=SERVICE_USER,
-            alert_readers=readers,
-            ack_grants=grants,
-        )
-    )
+    acl = acl_file(routes, service_user=SERVICE_USER, alert_readers=readers, ack_grants=grants)
+    # Owner-only from the first byte (the hashes; the ACL names every patient and device) and
+    # whole or not at all: both are complete on disk before either replaces the old one.
+    with (
+        replacing(passwords_path, "--out") as passwords_out,
+        replacing(args.out / "acl", "--out") as acl_out,
+    ):
+        passwords_out.write(password_file(hashes))
+        acl_out.write(acl)
     return len(hashes), removed, issued

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import queue
+import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -328,6 +330,8 @@ def test_admin_command_writes_files_mosquitto_accepts(tmp_path: Path) -> None:
         # written, it could not log in: Mosquitto reads "siren" with the password "kitchen:…"
         ("siren:kitchen=p1", "user 'siren:kitchen' cannot be a broker user"),
         ("siren\ntopic readwrite #=p1", "cannot be a broker user"),
+        # over TLS a device's client id is its user name: this one was the service's
+        ("flarewatch-service-alerts=p1", "names starting with 'flarewatch-' are the service's"),
     ],
 )
 def test_bad_alert_reader_is_a_clear_error(
@@ -420,3 +424,47 @@ def test_rotating_a_user_not_given_is_refused(
     assert (tmp_path / "auth" / "passwords").read_text() == before
     assert main([*argv, "--rotate", "gw-a"]) == 0
     assert "new password for gw-a" in capsys.readouterr().out
+
+
+_WATCH_FILE_MODES = """
+import os, stat, sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+seen = []
+
+def watch(event, args):
+    # at every file operation, whether some file in --out holds text others may read
+    if event in ("open", "os.chmod", "os.rename", "os.remove") and out.is_dir():
+        for path in out.iterdir():
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_size and info.st_mode & 0o077:
+                seen.append(f"{path.name} {stat.S_IMODE(info.st_mode):o} at {event}")
+
+os.umask(0o022)
+sys.addaudithook(watch)
+from flarewatch.cli import main
+code = main(sys.argv[2:])
+print("\\n".join(dict.fromkeys(seen)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_password_and_acl_files_are_never_readable_by_others(tmp_path: Path) -> None:
+    """The hashes were written under the umask (0644) and only then made 0600: for that moment,
+    or for good when the write failed, any local user could read them; the ACL (patients and
+    their devices) stayed 0644. Both files are now written owner-only and renamed into place."""
+    out = tmp_path / "auth"
+    argv = [*_registered_band(tmp_path), str(out), "--gateway", "gw-a=band-1"]
+    for _ in range(2):  # the first run creates the files, the second replaces them
+        done = subprocess.run(
+            [sys.executable, "-c", _WATCH_FILE_MODES, str(out), *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.strip() == "", f"readable by others while written:\n{done.stderr}"
+        assert sorted(p.name for p in out.iterdir()) == ["acl", "passwords"]
+        for name in ("acl", "passwords"):
+            assert stat.S_IMODE((out / name).stat().st_mode) == 0o600, name

@@ -6,15 +6,18 @@ and calls :meth:`start` / :meth:`stop` around it. Tests and the benchmark build 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import uvicorn
 from sqlalchemy.engine import make_url
 
+from flarewatch.redaction import address_of
 from flarewatch.settings import Settings
 from models.artifacts import default_bank
 from service.alerts.annotations import InfluxAnnotations
@@ -50,6 +53,33 @@ def detector_state_path(settings: Settings) -> Path:
     return Path("var/detector-state.json")
 
 
+def warn_plain_http_links(public_base_url: str) -> bool:
+    """Warn (and say so) when the links in messages would travel over plain HTTP off this host.
+
+    Each acknowledgement link carries its token in the URL: over plain HTTP anyone on the path
+    (hotel Wi-Fi, a mobile carrier's proxy) can read it and acknowledge or label the alert. The
+    loopback default of a single-machine trial is fine.
+    """
+    url = urlsplit(public_base_url)
+    host = url.hostname or ""
+    if url.scheme != "http" or host == "localhost" or _is_loopback(host):
+        return False
+    log.warning(
+        "service.public_base_url %s is plain HTTP: the acknowledgement links in messages carry "
+        "their token in the URL, so anyone on the way can read and use it; put the service "
+        "behind an HTTPS reverse proxy and give its https:// address (docs/deploy.md)",
+        address_of(public_base_url),
+    )
+    return True
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _annotations(settings: Settings) -> InfluxAnnotations | None:
     """Grafana annotations of alert events when the samples go to InfluxDB."""
     if store_kind(settings) != "influx":
@@ -77,6 +107,7 @@ class AlertingRuntime:
     ) -> None:
         service = settings.service
         self.db = Database(service.database_url, secret_key=service.secret_key.get_secret_value())
+        warn_plain_http_links(service.public_base_url)
         self.manager = AlertManager(
             self.db,
             clock,
@@ -123,6 +154,7 @@ class AlertingRuntime:
                 log_level="warning",
                 # Access logs would record acknowledgement tokens (secrets) in URLs.
                 access_log=False,
+                server_header=False,  # no software version to look up exploits for
             )
             self._api = uvicorn.Server(config)
 

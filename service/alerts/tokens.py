@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from service.alerts.errors import TokenError
 
@@ -30,6 +32,10 @@ class TokenClaim:
     expires_s: int
 
 
+_SPELLING: Final = re.compile(r"[A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{27}")
+"""A token as signed: unpadded URL-safe base64 of the claim, a dot, of the 20-byte MAC."""
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -51,7 +57,14 @@ def sign_token(secret: str, claim: TokenClaim) -> str:
 
 
 def verify_token(secret: str, token: str, now_s: float) -> TokenClaim:
-    """Check the signature and expiry of ``token``; raise :class:`TokenError` if unusable."""
+    """Check the signature and expiry of ``token``; raise :class:`TokenError` if unusable.
+
+    Only the spelling :func:`sign_token` makes is taken: base64 decoding skips characters outside
+    its alphabet, which would give one token endless spellings (and a page that echoes the
+    spelling it was opened with, a way to change its meaning).
+    """
+    if not _SPELLING.fullmatch(token):
+        raise TokenError("malformed")
     try:
         body_part, mac_part = token.split(".")
         body = _unb64(body_part).decode()

@@ -17,21 +17,15 @@ from service.alerts.manager import AlertManager
 from service.alerts.render import LOST_SIGNAL, WHAT_HAPPENED
 from service.alerts.tokens import TokenAction
 from service.api.deps import AlertManagerDep
+from service.api.pages import message_page, page
 from service.api.status import status_of
-from service.db.models import Alert
+from service.db.models import Alert, AlertState
 from service.episodes.labels import label_by_link, parse_label
 
 router = APIRouter(tags=["links"])
 
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
-button{{font-size:1.4rem;padding:1rem 2rem}}</style></head><body><h1>{title}</h1>{body}
-</body></html>"""
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
+_OVER = (AlertState.RESOLVED, AlertState.CANCELLED)
+"""Alerts with nothing left to acknowledge: an old link must not say that it stopped anything."""
 
 
 def _describe(alert: Alert) -> str:
@@ -46,14 +40,16 @@ def _confirm(manager: AlertManager, token: str, action: TokenAction) -> HTMLResp
     try:
         alert = manager.inspect(token, action)
     except AlertingError as exc:
-        return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", status_of(exc))
+        return message_page("Link not usable", str(exc), status_of(exc))
+    if action is TokenAction.ACK and alert.state in _OVER:
+        return _over(alert)
     if action is TokenAction.ACK:
         title, label = "Acknowledge alert", "I'm on it: acknowledge"
     elif alert.kind in LOST_SIGNAL:
         title, label = "Check your band", "I took it off on purpose: don't alert my caregivers"
     else:
         title, label = "Are you OK?", "I'm OK: cancel the alarm"
-    return _page(
+    return page(
         title,
         f'{_describe(alert)}<form method="post"><button type="submit">{html.escape(label)}'
         "</button></form>",
@@ -64,18 +60,33 @@ def _act(manager: AlertManager, token: str, action: TokenAction) -> HTMLResponse
     try:
         alert = manager.redeem(token, action, via="link")
     except AlertingError as exc:
-        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", status_of(exc))
+        return message_page("Not done", str(exc), status_of(exc))
     if action is TokenAction.CANCEL and alert.kind in LOST_SIGNAL:
-        return _page(
+        return page(
             "Noted",
             f"{_describe(alert)}<p>Your caregivers will not be alerted. Nothing is watched until"
             " the band is back on; put it on again soon.</p>",
         )
     if action is TokenAction.CANCEL:
-        return _page("Cancelled", f"{_describe(alert)}<p>Nobody will be alerted. Take care.</p>")
-    return _page(
+        return page("Cancelled", f"{_describe(alert)}<p>Nobody will be alerted. Take care.</p>")
+    if alert.state in _OVER:
+        return _over(alert)
+    return page(
         "Acknowledged",
         f"{_describe(alert)}<p>Thank you. Repeats stop; you will hear again if it gets worse.</p>",
+    )
+
+
+def _over(alert: Alert) -> HTMLResponse:
+    """The page of an acknowledgement link whose alert is over: no button, nothing done.
+
+    A caregiver opening yesterday's link during today's emergency must not read "Acknowledged,
+    repeats stop" and ignore the repeats of the alert that is going on.
+    """
+    return page(
+        "Nothing to acknowledge",
+        f"{_describe(alert)}<p>This alert is over; nothing was changed. If you were alerted again "
+        "since, use the link in the newest message.</p>",
     )
 
 
@@ -110,14 +121,14 @@ def label_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
         alert = manager.inspect(token, TokenAction.LABEL)
         manager.episode_to_label(token)
     except AlertingError as exc:
-        return _page("Link not usable", f"<p>{html.escape(str(exc))}</p>", status_of(exc))
+        return message_page("Link not usable", str(exc), status_of(exc))
     # relative to /label/{token}: the form posts to /label/{token}/{answer}, behind any prefix
     forms = "".join(
         f'<form method="post" action="{html.escape(token)}/{answer}">'
         f'<button type="submit">{html.escape(text)}</button></form><p></p>'
         for answer, text in _ANSWERS.items()
     )
-    return _page(
+    return page(
         "Was it a real reaction?",
         f"{_describe(alert)}<p>Your answer is kept with the episode. Real reactions and false "
         f"alarms are what the detectors can learn from; you can change it later.</p>{forms}",
@@ -130,11 +141,11 @@ def label_submit(token: str, answer: str, manager: AlertManagerDep) -> HTMLRespo
     try:
         done = label_by_link(manager, token, parse_label(answer), via="link")
     except AlertingError as exc:
-        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", status_of(exc))
+        return message_page("Not done", str(exc), status_of(exc))
     except FlarewatchError as exc:  # an answer other than the two offered
-        return _page("Not done", f"<p>{html.escape(str(exc))}</p>", 400)
+        return message_page("Not done", str(exc), 400)
     said = "a real reaction" if done.label == "reaction" else "a false alarm"
-    return _page("Thank you", f"<p>Episode {done.episode_id} is kept as {said}.</p>")
+    return page("Thank you", f"<p>Episode {done.episode_id} is kept as {said}.</p>")
 
 
 _ANSWERS = {"reaction": "Yes, a real reaction", "false-alarm": "No, a false alarm"}
