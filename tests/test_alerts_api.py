@@ -337,7 +337,8 @@ def test_label_links_are_refused_for_other_tokens_expired_or_a_lost_signal(stack
     stack.scheduler.run_until_idle()
     with stack.db.session() as session:
         contact_id = session.query(Contact).filter_by(name="ann").one().id
-    token = stack.manager.link(TokenAction.LABEL, alert_id, contact_id).rsplit("/", 1)[1]
+        link = stack.manager.link(TokenAction.LABEL, session.get_one(Alert, alert_id), contact_id)
+    token = link.rsplit("/", 1)[1]
     refused = client.post("/api/v1/episodes/label", json={"token": token, "label": "reaction"})
     assert refused.status_code == 409 and "about the band" in refused.json()["detail"]
     page = client.post(f"/label/{token}/reaction")  # the page refuses it the same way

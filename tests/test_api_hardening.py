@@ -10,6 +10,7 @@ import base64
 import hashlib
 import logging
 import re
+import sqlite3
 from collections.abc import Iterator
 
 import httpx
@@ -187,3 +188,39 @@ def test_a_token_has_one_spelling(stack, inbox):
         assert stack.client.get(f"/ack/{spelling}").status_code == 403
     assert state_of(stack, alert_id) == AlertState.ACTIVE
     assert stack.client.post("/api/v1/alerts/ack", json={"token": token}).status_code == 200
+
+
+def test_a_link_of_an_alert_lost_in_a_restore_does_not_act_on_the_alert_given_its_id(
+    tmp_path, http: HttpReceiver, inbox: Inbox
+):
+    """A database restored from a backup hands out alert ids again; old links must not follow."""
+    clock = FakeClock()
+    live, backup = tmp_path / "fw.sqlite3", tmp_path / "backup.sqlite3"
+    first = build_stack(f"sqlite:///{live}", clock)
+    register_team(first.db, "p1", [("ann", [http.url("ann")])])
+    register_team(first.db, "p2", [("bob", [http.url("bob")])])
+    with sqlite3.connect(live) as source, sqlite3.connect(backup) as copy:
+        source.backup(copy)  # the nightly backup, before the alert
+    lost_id, lost_token = ack_token(first, inbox)
+    first.close()
+
+    for journal in tmp_path.glob("fw.sqlite3-*"):
+        journal.unlink()  # the disk died with the write-ahead log; the backup comes back
+    backup.replace(live)
+    clock.advance(3600)
+    restored = build_stack(f"sqlite:///{live}", clock)
+    with restored.manager.transaction() as txn:
+        patient = txn.session.get_one(Patient, "p2")
+        new_id = restored.manager.open_alert(
+            txn, patient, kind="anaphylaxis", severity=Severity.CRITICAL, since_s=txn.now_s
+        ).id
+    assert new_id == lost_id  # the id the lost alert had
+
+    with ApiServer(restored.manager) as api, httpx.Client(base_url=api.base_url) as client:
+        page = client.get(f"/ack/{lost_token}")
+        answer = client.post("/api/v1/alerts/ack", json={"token": lost_token})
+        pressed = client.post(f"/ack/{lost_token}")
+    assert page.status_code == answer.status_code == pressed.status_code == 403
+    assert answer.json()["reason"] == "other_alert"
+    assert state_of(restored, new_id) != AlertState.ACKNOWLEDGED  # p2's alert goes on
+    restored.close()

@@ -23,8 +23,9 @@ class AlertingError(FlarewatchError):
 class TokenError(AlertingError):
     """An acknowledgement or cancel token cannot be used.
 
-    ``reason`` is ``malformed``, ``bad_signature``, ``expired``, ``wrong_action`` or
-    ``revoked`` (sent to someone taken off the care team since).
+    ``reason`` is ``malformed``, ``bad_signature``, ``expired``, ``wrong_action``, ``revoked``
+    (sent to someone taken off the care team since) or ``other_alert`` (issued for an alert whose
+    id the database has since given to another, e.g. after a restore from a backup).
     """
 
     def __init__(self, reason: str) -> None:

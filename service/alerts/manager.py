@@ -30,7 +30,7 @@ from service.alerts.events import AlertListener, event_of
 from service.alerts.lifecycle import AlertClock, Plan, Purpose, Send, worsen
 from service.alerts.policy import quiet_until_s
 from service.alerts.render import LOST_SIGNAL
-from service.alerts.tokens import TokenAction, TokenClaim, sign_token, verify_token
+from service.alerts.tokens import TokenAction, TokenClaim, alert_key, sign_token, verify_token
 from service.alerts.transaction import AlertTransaction
 from service.db.models import Alert, AlertState, Contact, Patient
 from service.db.session import Database
@@ -305,10 +305,16 @@ class AlertManager:
 
     # -- tokens -------------------------------------------------------------------------------
 
-    def link(self, action: TokenAction, alert_id: int, contact_id: int) -> str:
+    def link(self, action: TokenAction, alert: Alert, contact_id: int) -> str:
         """A signed link that acknowledges, cancels (wearer) or labels one alert's episode."""
         ttl = LABEL_TOKEN_TTL_S if action is TokenAction.LABEL else ACK_TOKEN_TTL_S
-        claim = TokenClaim(action, alert_id, contact_id, int(self.clock() + ttl))
+        claim = TokenClaim(
+            action,
+            alert.id,
+            contact_id,
+            int(self.clock() + ttl),
+            alert_key(alert.patient_id, alert.created_s),
+        )
         return f"{self.public_base_url}/{_LINK_PATHS[action]}/{sign_token(self.secret_key, claim)}"
 
     def _claim(self, token: str, action: TokenAction) -> TokenClaim:
@@ -316,7 +322,17 @@ class AlertManager:
         if claim.action is not action:
             raise TokenError("wrong_action")
         with self.db.session() as session:
+            alert = session.get(Alert, claim.alert_id)
             holder = session.get(Contact, claim.contact_id)
+            if (
+                claim.alert_key is not None
+                and alert is not None
+                and (
+                    claim.alert_key != alert_key(alert.patient_id, alert.created_s)
+                    or (holder is not None and holder.patient_id != alert.patient_id)
+                )
+            ):
+                raise TokenError("other_alert")
             if holder is not None and holder.removed_s is not None:
                 # taken off the care team: their links stop at once, so that they can no longer
                 # acknowledge (and so stop) the escalation of an alert meant for the others

@@ -297,12 +297,12 @@ class EscalationScheduler:
         purpose = Purpose(delivery.purpose)
         link = None
         if purpose is Purpose.PATIENT_CHECK:
-            link = self.manager.link(TokenAction.CANCEL, alert.id, contact.id)
+            link = self.manager.link(TokenAction.CANCEL, alert, contact.id)
         elif purpose is not Purpose.RESOLVED:
-            link = self.manager.link(TokenAction.ACK, alert.id, contact.id)
+            link = self.manager.link(TokenAction.ACK, alert, contact.id)
         elif alert.episode_id is not None and alert.kind not in LOST_SIGNAL:
             # the all-clear asks whether it was a real reaction: labels teach the detectors
-            link = self.manager.link(TokenAction.LABEL, alert.id, contact.id)
+            link = self.manager.link(TokenAction.LABEL, alert, contact.id)
         return _Claimed(
             delivery.id,
             _channel_url(session, channel),

@@ -30,6 +30,24 @@ class TokenClaim:
     alert_id: int
     contact_id: int
     expires_s: int
+    alert_key: str | None = None
+    """:func:`alert_key` of the alert it was issued for (``None`` in tokens of earlier versions)."""
+
+
+ALERT_KEY_CHARS: Final = 12
+"""Hex characters of :func:`alert_key`: 48 bits, enough to tell one alert from another with the
+same id, not a secret (the token's MAC is what makes it unforgeable)."""
+
+
+def alert_key(patient_id: str, created_s: float) -> str:
+    """What ties a token to one alert, not just to its id.
+
+    A service database restored from a backup numbers its next alerts with ids handed out before;
+    a link of the lost alert (valid for a day) would otherwise acknowledge the new alert of the
+    same id, perhaps another patient's.
+    """
+    digest = hashlib.sha256(f"{patient_id}\x00{created_s!r}".encode()).hexdigest()
+    return digest[:ALERT_KEY_CHARS]
 
 
 _SPELLING: Final = re.compile(r"[A-Za-z0-9_-]{1,200}\.[A-Za-z0-9_-]{27}")
@@ -53,6 +71,8 @@ def _mac(secret: str, body: str) -> bytes:
 def sign_token(secret: str, claim: TokenClaim) -> str:
     """Encode and sign ``claim`` as a URL-safe token."""
     body = f"{claim.action}.{claim.alert_id}.{claim.contact_id}.{claim.expires_s}"
+    if claim.alert_key is not None:
+        body += f".{claim.alert_key}"
     return f"{_b64(body.encode())}.{_b64(_mac(secret, body))}"
 
 
@@ -74,8 +94,16 @@ def verify_token(secret: str, token: str, now_s: float) -> TokenClaim:
     if not hmac.compare_digest(mac, _mac(secret, body)):
         raise TokenError("bad_signature")
     try:
-        action, alert_id, contact_id, expires_s = body.split(".")
-        claim = TokenClaim(TokenAction(action), int(alert_id), int(contact_id), int(expires_s))
+        action, alert_id, contact_id, expires_s, *key = body.split(".")
+        if len(key) > 1 or (key and not re.fullmatch(rf"[0-9a-f]{{{ALERT_KEY_CHARS}}}", key[0])):
+            raise ValueError("not a token body")
+        claim = TokenClaim(
+            TokenAction(action),
+            int(alert_id),
+            int(contact_id),
+            int(expires_s),
+            key[0] if key else None,
+        )
     except ValueError as exc:
         raise TokenError("malformed") from exc
     if now_s > claim.expires_s:
