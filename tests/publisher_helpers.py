@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.sources.base import Reading
 from flarewatch import topics
-from flarewatch.payloads import decode_sample_batch
+from flarewatch.payloads import LinkState, decode_gateway_status, decode_sample_batch
 from service.broker_auth import DeviceRoute, acl_file, hash_password, password_file
 
 T0 = 1_764_081_600_000
@@ -40,17 +42,22 @@ def reading(i: int) -> Reading:
 
 
 class Subscriber:
-    """The service's view: every sample received, by (device, seq), as its contract fields."""
+    """The service's view: each sample received by (device, seq) as its contract fields, how
+    often it arrived, and the gateway's announced link states."""
 
     def __init__(self, port: int, user: str, password: str) -> None:
         self.samples: dict[tuple[str, int], dict[str, object]] = {}
+        self.deliveries: Counter[tuple[str, int]] = Counter()
         self.altered: list[tuple[str, int]] = []
+        self.gateway_states: list[LinkState] = []
         self.lock = threading.Lock()
         subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-service")
         if user:
             self.client.username_pw_set(user, password)
-        self.client.on_connect = lambda c, *a: c.subscribe(topics.SAMPLES_SUBSCRIPTION, qos=1)
+        self.client.on_connect = lambda c, *a: c.subscribe(
+            [(topics.SAMPLES_SUBSCRIPTION, 1), (topics.gateway_status_topic(GATEWAY), 1)]
+        )
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
@@ -58,10 +65,14 @@ class Subscriber:
         assert subscribed.wait(5)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        batch = decode_sample_batch(bytes(msg.payload))
         with self.lock:
+            if not msg.topic.endswith("/samples"):
+                self.gateway_states.append(decode_gateway_status(bytes(msg.payload)).state)
+                return
+            batch = decode_sample_batch(bytes(msg.payload))
             for sample in batch.samples:
                 key = (batch.device_id, sample.seq)
+                self.deliveries[key] += 1
                 fields = sample.model_dump(exclude_none=True, exclude={"seq"})
                 if self.samples.setdefault(key, fields) != fields:
                     self.altered.append(key)  # a duplicate must be the same sample
@@ -71,18 +82,25 @@ class Subscriber:
         with self.lock:
             return {seq: f for (device, seq), f in self.samples.items() if device == device_id}
 
+    def deliveries_of(self, device_id: str) -> Counter[int]:
+        """How often each sample of one device arrived, by seq."""
+        with self.lock:
+            return Counter({seq: n for (d, seq), n in self.deliveries.items() if d == device_id})
+
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
 
 
-def wait_until(condition: object, timeout_s: float = 20.0) -> bool:
-    """Poll ``condition`` (a callable) until it holds or the timeout passes."""
+def wait_until(
+    condition: Callable[[], object], timeout_s: float = 20.0, poll_s: float = 0.05
+) -> bool:
+    """Poll ``condition`` until it holds or the timeout passes."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return True
-        time.sleep(0.05)
+        time.sleep(poll_s)
     return False
 
 

@@ -13,24 +13,18 @@ monotonic clock is stepped, so the re-probe comes exactly when the test moves it
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
 
 from collector.mqtt_connection import ProtocolChoice
 from collector.outbox import Outbox
 from collector.publisher import MqttPublisher
-from flarewatch import topics
 from flarewatch.embedded_broker import EmbeddedBroker
 from flarewatch.localservers import MosquittoServer
-from flarewatch.payloads import LinkState, decode_gateway_status, decode_sample_batch
+from flarewatch.payloads import LinkState
 from flarewatch.settings import MqttSettings
 from tests.publisher_helpers import (
     ALLOWED,
@@ -39,7 +33,9 @@ from tests.publisher_helpers import (
     SERVICE,
     T0,
     SteppedClock,
+    Subscriber,
     reading,
+    wait_until,
 )
 from tests.test_publisher import Recorder
 from tests.test_publisher_slow_connack import ADDRESS, Relay
@@ -53,55 +49,6 @@ BACKLOG = 5000
 """Readings of the allowed band submitted before the switch."""
 
 
-def wait_until(
-    condition: Callable[[], bool], timeout_s: float = 20.0, poll_s: float = 0.05
-) -> bool:
-    """Poll ``condition`` until it holds or the timeout passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(poll_s)
-    return False
-
-
-class Service:
-    """The service's view: deliveries per (device, seq) and the gateway's announced states."""
-
-    def __init__(self, port: int, password: str) -> None:
-        self.deliveries: Counter[tuple[str, int]] = Counter()
-        self.gateway_states: list[LinkState] = []
-        self.lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-service")
-        self.client.username_pw_set(SERVICE, password)
-        self.client.on_connect = lambda c, *a: c.subscribe(
-            [(topics.SAMPLES_SUBSCRIPTION, 1), (topics.gateway_status_topic(GATEWAY), 1)]
-        )
-        self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        assert subscribed.wait(5)
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        with self.lock:
-            if msg.topic.endswith("/samples"):
-                batch = decode_sample_batch(bytes(msg.payload))
-                self.deliveries.update((batch.device_id, s.seq) for s in batch.samples)
-            else:
-                self.gateway_states.append(decode_gateway_status(bytes(msg.payload)).state)
-
-    def of(self, device_id: str) -> Counter[int]:
-        """Deliveries of one device's samples, by seq."""
-        with self.lock:
-            return Counter({seq: n for (d, seq), n in self.deliveries.items() if d == device_id})
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 def test_a_stable_3_1_1_session_goes_back_to_mqtt_5(
     secured: tuple[MosquittoServer, dict[str, str]],
     tmp_path: Path,
@@ -110,7 +57,7 @@ def test_a_stable_3_1_1_session_goes_back_to_mqtt_5(
     server, passwords = secured
     caplog.set_level(logging.INFO, logger="collector")
     relay = Relay(server.port, silent=1)  # the first CONNECT unanswered: a broker busy starting
-    service = Service(server.port, passwords[SERVICE])
+    service = Subscriber(server.port, SERVICE, passwords[SERVICE])
     clock = SteppedClock()
     outbox = Outbox(tmp_path / "outbox.db", clock_ms=lambda: T0)
     settings = MqttSettings(
@@ -154,10 +101,10 @@ def test_a_stable_3_1_1_session_goes_back_to_mqtt_5(
             publisher.submit(*MOVED, [reading(i) for i in range(10)])
             assert wait_until(lambda: publisher.status().refused_publishes >= 1)
             assert outbox.pending == 10  # (Mosquitto 2.0 may close the session after refusing)
-        band = service.of(ALLOWED[1])
+        band = service.deliveries_of(ALLOWED[1])
         assert sorted(band) == list(range(T0, T0 + BACKLOG + 50))
         assert set(band.values()) == {1}  # every sample delivered exactly once
-        assert service.of(MOVED[1]) == Counter()
+        assert service.deliveries_of(MOVED[1]) == Counter()
         assert switched.mqtt_version == "5"
         assert LinkState.OFFLINE not in states_after_switch  # a planned reconnect, not a loss
         messages = [r.getMessage() for r in caplog.records]
