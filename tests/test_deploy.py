@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import pwd
-import queue
 import re
 import secrets
 import shlex
@@ -25,15 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from flarewatch.cli import build_parser, main
 from flarewatch.localservers import find_binary, free_port
 from service.broker_auth import acl_file, hash_password, new_password, password_file
+from tests.broker_helpers import connack
 from tests.test_publisher import make_certificates
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -318,20 +315,6 @@ def _broker_config(path: Path, runtime: Path, port: int, tls_port: int) -> Path:
     return path
 
 
-def _connack(port: int, user: str, password: str) -> ReasonCode:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"deploy-{time.monotonic_ns()}")
-    client.username_pw_set(user, password)
-    answers: queue.Queue[ReasonCode] = queue.Queue()
-    client.on_connect = lambda c, u, flags, reason_code, props: answers.put(reason_code)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    try:
-        return answers.get(timeout=5)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-
-
 def test_broker_reads_secrets_that_are_unreadable_where_they_are_mounted(tmp_path: Path) -> None:
     """Mosquitto 2 opens its password file and TLS key after dropping root: in place it exits;
     through start-broker.sh (the container's entrypoint) it starts and checks passwords."""
@@ -369,8 +352,8 @@ def test_broker_reads_secrets_that_are_unreadable_where_they_are_mounted(tmp_pat
             try:
                 _wait_for_listener(tls_port, broker)
                 ((user, password),) = users.items()
-                assert not _connack(port, user, password).is_failure
-                assert _connack(port, user, "wrong").is_failure
+                assert not connack(port, user, password).is_failure
+                assert connack(port, user, "wrong").is_failure
             finally:
                 broker.terminate()
                 broker.wait(10)

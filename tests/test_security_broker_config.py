@@ -23,6 +23,7 @@ from flarewatch import topics
 from flarewatch.localservers import find_binary, free_port
 from flarewatch.localservers.base import DEPLOY_DIR
 from service.broker_auth import DeviceRoute, acl_file, hash_password, new_password, password_file
+from tests.broker_helpers import connack
 from tests.test_publisher import make_certificates
 
 SERVICE_CLIENT_ID = "flarewatch-service-ingest"  # FLAREWATCH_SERVICE__INSTANCE's default
@@ -169,30 +170,18 @@ def test_a_gateway_cannot_take_the_service_session_and_its_queued_samples(
         service.close()
 
 
-def _login_code(broker: Broker, *, tls: bool, user: str | None) -> mqtt.ReasonCode:
+def _login(broker: Broker, tls: bool, user: str | None) -> mqtt.ReasonCode:
     """The CONNACK of an anonymous login, or of ``user`` with a wrong password."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{time.monotonic_ns()}")
-    if user is not None:
-        client.username_pw_set(user, "not-the-password")
-    if tls:
-        client.tls_set(ca_certs=str(broker.ca))
-    answers: queue.Queue[mqtt.ReasonCode] = queue.Queue()
-    client.on_connect = lambda c, u, flags, code, props: answers.put(code)
-    client.connect("127.0.0.1", broker.tls_port if tls else broker.port)
-    client.loop_start()
-    try:
-        return answers.get(timeout=5)
-    finally:
-        client.loop_stop()
-        client.disconnect()
+    port, ca_file = (broker.tls_port, broker.ca) if tls else (broker.port, None)
+    return connack(port, user, "not-the-password", ca_file=ca_file)
 
 
 def test_both_listeners_refuse_strangers_and_a_gateway_reads_nothing_else(broker: Broker) -> None:
     """Per listener, each listener needs its own login settings: none may fall back to anonymous.
     A gateway subscribing to everything, $SYS included, gets only its own devices' status."""
     for tls in (False, True):
-        assert _login_code(broker, tls=tls, user=None).is_failure, f"anonymous, tls={tls}"
-        assert _login_code(broker, tls=tls, user="gw-a").is_failure, f"wrong password, tls={tls}"
+        assert _login(broker, tls, None).is_failure, f"anonymous, tls={tls}"
+        assert _login(broker, tls, "gw-a").is_failure, f"wrong password, tls={tls}"
     nosy = Client(broker, "gw-a", "nosy", tls=True)
     nosy.client.subscribe([("#", 1), ("$SYS/#", 1), (topics.SAMPLES_SUBSCRIPTION, 1)])
     assert nosy.subscribed.wait(5)
