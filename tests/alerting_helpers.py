@@ -11,12 +11,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, make_url, text
 
@@ -183,6 +185,10 @@ class AlertingStack:
     db: Database
     manager: AlertManager
     scheduler: EscalationScheduler
+    clock: Any = None
+    """The :class:`FakeClock` the stack runs on, where a test gives it one."""
+    client: Any = None
+    """An ``httpx.Client`` of the API, in :func:`served_stack`."""
 
     def close(self) -> None:
         self.scheduler.stop()
@@ -342,3 +348,19 @@ def service_writes_possible(url: str) -> bool:
             return bool(connection.execute(query, {"key": POSTGRES_WRITE_LOCK_KEY}).scalar())
     finally:
         engine.dispose()
+
+
+@contextmanager
+def served_stack(url: str, http: HttpReceiver) -> Iterator[AlertingStack]:
+    """Patient p1 with caregiver ann and a wearer (both at ``http``), the API on a real port.
+
+    The stack gets ``clock`` (a :class:`FakeClock`) and ``client`` (an httpx client of the API).
+    """
+    clock = FakeClock()
+    built = build_stack(url, clock)
+    register_team(built.db, "p1", [("ann", [http.url("ann")])], wearer=[http.url("wearer")])
+    built.clock = clock
+    with ApiServer(built.manager) as api, httpx.Client(base_url=api.base_url) as client:
+        built.client = client
+        yield built
+    built.close()

@@ -8,7 +8,6 @@ import re
 import time
 from collections.abc import Callable
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -25,25 +24,16 @@ from service.db.care_teams import add_contact
 from service.episodes import EpisodeEngine
 from tests.alerting_helpers import (
     SECRET,
-    ApiServer,
     FakeClock,
-    build_stack,
-    register_team,
+    served_stack,
     stack_for_ann,
 )
 
 
 @pytest.fixture
 def stack(service_db_url, http):
-    clock = FakeClock()
-    built = build_stack(service_db_url, clock)
-    register_team(built.db, "p1", [("ann", [http.url("ann")])], wearer=[http.url("wearer")])
-    built.clock = clock
-    with ApiServer(built.manager) as api:
-        built.client = httpx.Client(base_url=api.base_url)
+    with served_stack(service_db_url, http) as built:
         yield built
-        built.client.close()
-    built.close()
 
 
 def raise_alert(

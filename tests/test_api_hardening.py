@@ -28,6 +28,7 @@ from tests.alerting_helpers import (
     Inbox,
     build_stack,
     register_team,
+    served_stack,
 )
 
 
@@ -35,15 +36,8 @@ from tests.alerting_helpers import (
 def stack(tmp_path, http: HttpReceiver, monkeypatch: pytest.MonkeyPatch) -> Iterator[AlertingStack]:
     """Patient p1 with caregiver ann; the API on a real port; writers wait 0.3 s for the lock."""
     monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.3)
-    clock = FakeClock()
-    built = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
-    register_team(built.db, "p1", [("ann", [http.url("ann")])], wearer=[http.url("wearer")])
-    built.clock = clock
-    with ApiServer(built.manager) as api:
-        built.client = httpx.Client(base_url=api.base_url)
+    with served_stack(f"sqlite:///{tmp_path}/fw.sqlite3", http) as built:
         yield built
-        built.client.close()
-    built.close()
 
 
 def ack_token(stack: AlertingStack, inbox: Inbox) -> tuple[int, str]:
