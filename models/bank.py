@@ -2,19 +2,20 @@
 
 Rules run per patient and per sample (microseconds); a candidate alarm is then confirmed by the
 learned model, scored in one batch across every patient of the call (scikit-learn costs tens of
-microseconds per row in a batch but milliseconds per call, so never row by row).
+microseconds per row in a batch but milliseconds per call, so never row by row). Each patient's
+samples are folded in up to their next candidate before the batch is scored, so that a vetoed
+episode is silenced from its onset on, whatever the size of the call.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from itertools import pairwise
 from typing import Any
 
 from flarewatch.payloads import Sample
-from models.alarm import Alarm, AlarmKind, is_onset
+from models.alarm import Alarm, is_onset
 from models.confirm import Confirmer, from_recovery_path
 from models.detector import PatientDetector
 from models.errors import ModelError
@@ -98,42 +99,50 @@ class DetectorBank:
         A patient's samples of one call may come from several devices, each device's batch in
         turn (a chest strap's and a thermometer's of the same minutes): they are folded in
         oldest first. Samples older than those of an earlier call are skipped (and counted).
+
+        With a confirmer, each patient's samples are folded in up to the next onset it may
+        judge; the onsets of all patients are then scored together, and a vetoed episode is
+        silenced at once, before the samples after its onset. So the alarms are the same
+        however the samples are cut into calls. (Before, the whole call was folded in first: in
+        a gateway's backlog of an hour a still wrist minutes after a vetoed surge, the heart
+        back at rest, became a critical onset that 5-min batches never raised.)
         """
-        per_patient = [(pid, self._guarded(pid, _updating(samples))) for pid, samples in items]
+        streams = _per_patient(items)
         if self.confirmer is None:
-            return [alarm for _, alarms in per_patient for alarm in alarms]
-        candidates = [
-            alarm
-            for _, alarms in per_patient
-            for alarm in alarms
-            # a surge followed by a motionless wrist (syncope) is never vetoed by the model,
-            # nor a heart that does not slow down after exercise
-            if is_onset(alarm)
-            and alarm.evidence.get("still") != 1.0
-            and not from_recovery_path(alarm)
-        ]
+            return [
+                alarm
+                for pid, samples in streams.items()
+                for alarm in self._guarded(pid, _updating(samples))
+            ]
+        alarms: dict[str, list[Alarm]] = {pid: [] for pid in streams}
+        positions = dict.fromkeys(streams, 0)
+        while positions:
+            candidates: list[Alarm] = []
+            for pid, start in list(positions.items()):
+                step = _until_candidate(streams[pid], start, positions, pid)
+                found = self._guarded(pid, step)
+                if pid not in self.detectors:  # it failed: the rest of its samples are lost
+                    positions.pop(pid, None)
+                alarms[pid] += found
+                candidates += [a for a in found if _judged(a)]
+            for alarm in self._vetoed(candidates):
+                found = alarms[alarm.patient_id]
+                found[:] = [a for a in found if a is not alarm]
+                detector = self.detectors.get(alarm.patient_id)
+                if detector is not None:
+                    detector.retract(alarm.kind, int(alarm.evidence["episode_no"]))
+        return [alarm for found in alarms.values() for alarm in found]
+
+    def _vetoed(self, candidates: list[Alarm]) -> list[Alarm]:
+        """The onsets the confirmer rejects, scored in one batch (none if it fails)."""
+        if not candidates or self.confirmer is None:
+            return []
         try:
-            accepted = self.confirmer.accept(candidates) if candidates else []
+            accepted = self.confirmer.accept(candidates)
         except Exception as exc:  # noqa: BLE001 - a failing model must not silence the rules
             log.error("confirmer failed (%s); the rules' alarms go out unconfirmed", _kind(exc))
-            accepted = [True] * len(candidates)
-        # every vetoed episode of the call, not one per patient and kind: a backlog of hours
-        # (a gateway back from an outage) may hold two, and the first must stay silent too
-        rejected = {_episode(a) for a, ok in zip(candidates, accepted, strict=True) if not ok}
-        out: list[Alarm] = []
-        for pid, alarms in per_patient:
-            for alarm in alarms:
-                episode = _episode(alarm)
-                if episode not in rejected:
-                    out.append(alarm)
-                elif _syncope_after_veto(alarm):
-                    # the wrist went still after the vetoed onset, within this batch: the
-                    # surge-then-syncope path is never vetoed, so this opens the episode
-                    rejected.discard(episode)
-                    out.append(replace(alarm, evidence={**alarm.evidence, "onset": 1.0}))
-                elif not any(_syncope_after_veto(a) and _episode(a) == episode for a in alarms):
-                    self.detectors[pid].retract(alarm.kind, int(alarm.evidence["episode_no"]))
-        return out
+            return []
+        return [alarm for alarm, ok in zip(candidates, accepted, strict=True) if not ok]
 
     def tick(self, now_s: float) -> list[Alarm]:
         """``no_data`` alarms for patients whose last sample is older than the silence limit."""
@@ -212,15 +221,42 @@ def _in_time_order(samples: Sequence[Sample]) -> Sequence[Sample]:
     return merged
 
 
-def _syncope_after_veto(alarm: Alarm) -> bool:
-    """An escalation of a running surge because the wrist went still (possible syncope)."""
-    return not alarm.resolved and alarm.evidence.get("still") == 1.0
+def _judged(alarm: Alarm) -> bool:
+    """An onset the confirmer judges.
+
+    Not a surge followed by a motionless wrist (syncope), nor a heart that does not slow down
+    after exercise: those are never vetoed.
+    """
+    return is_onset(alarm) and alarm.evidence.get("still") != 1.0 and not from_recovery_path(alarm)
 
 
-def _episode(alarm: Alarm) -> tuple[str, AlarmKind, int] | None:
-    """The episode an alarm (onset, escalation or resolution) belongs to (None: a signal state)."""
-    number = alarm.evidence.get("episode_no")
-    return None if number is None else (alarm.patient_id, alarm.kind, int(number))
+def _per_patient(items: Sequence[PatientBatch]) -> dict[str, Sequence[Sample]]:
+    """Each patient's samples of the call, oldest first per item, items in their order."""
+    streams: dict[str, Sequence[Sample]] = {}
+    for pid, samples in items:
+        ordered = _in_time_order(samples)
+        streams[pid] = [*streams[pid], *ordered] if pid in streams else ordered
+    return streams
+
+
+def _until_candidate(
+    samples: Sequence[Sample], start: int, positions: dict[str, int], patient_id: str
+) -> Callable[[PatientDetector], list[Alarm]]:
+    """The step folding ``samples[start:]`` in up to the first onset the confirmer judges.
+
+    It leaves in ``positions`` where the patient's next step starts, or drops the patient once
+    every sample is in.
+    """
+
+    def step(detector: PatientDetector) -> list[Alarm]:
+        found, stop = detector.update_until(samples, start, _judged)
+        if stop < len(samples):
+            positions[patient_id] = stop
+        else:
+            positions.pop(patient_id, None)
+        return found
+
+    return step
 
 
 def _kind(exc: BaseException) -> str:
@@ -229,5 +265,5 @@ def _kind(exc: BaseException) -> str:
 
 
 def _updating(samples: Sequence[Sample]) -> Callable[[PatientDetector], list[Alarm]]:
-    """The step folding ``samples`` into a patient's detector, oldest first."""
-    return lambda detector: detector.update(_in_time_order(samples))
+    """The step folding all of ``samples`` into a patient's detector (in time order already)."""
+    return lambda detector: detector.update(samples)

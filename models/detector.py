@@ -19,7 +19,7 @@ one alarm (plus one escalation to critical) and one ``resolved`` alarm when it e
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from flarewatch.payloads import Sample
@@ -203,6 +203,24 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         for sample in samples:
             self._step(sample, alarms)
         return alarms
+
+    def update_until(
+        self, samples: Sequence[Sample], start: int, stop: Callable[[Alarm], bool]
+    ) -> tuple[list[Alarm], int]:
+        """Fold ``samples[start:]`` in up to the first sample raising an alarm ``stop`` picks.
+
+        Returns the alarms and the index of the next sample to fold in (``len(samples)`` once
+        all are in). The bank stops at every onset its confirmer judges, so that a vetoed
+        episode is silenced before the samples after it, however the samples come in batches.
+        """
+        self._ensure_state()
+        alarms: list[Alarm] = []
+        for index in range(start, len(samples)):
+            before = len(alarms)
+            self._step(samples[index], alarms)
+            if len(alarms) > before and any(stop(a) for a in alarms[before:]):
+                return alarms, index + 1
+        return alarms, len(samples)
 
     def check_silence(self, now_s: float) -> list[Alarm]:
         """A ``no_data`` alarm once no heart rate arrived for ``no_data_after_s`` (then silent).
