@@ -24,6 +24,16 @@ from flarewatch.const import HOST_TAG_MAX_CHARS, STALE_TEMPORARY_AGE_S
 from flarewatch.errors import ConfigError
 
 
+def same_file(path: Path, other: Path | None) -> bool:
+    """Whether both name one existing file (through links, relative paths or case)."""
+    if other is None:
+        return False
+    try:
+        return path.samefile(other)
+    except OSError:  # either does not exist (yet): not the same file
+        return False
+
+
 def check_writable(path: Path, option: str) -> None:
     """Create the parent folders of an output file and make sure it can be written (or fail)."""
     with writing(option, path):

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from flarewatch import cli_types
 from flarewatch.errors import ConfigError
-from flarewatch.output_files import check_writable, make_folder, writing
+from flarewatch.output_files import check_writable, make_folder, same_file, writing
 from models.const import SENSOR_COLUMNS
+from models.own_arguments import add_own_recordings_arguments
 from models.profiles import DetectionProfile
 
 if TYPE_CHECKING:
@@ -120,6 +121,7 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="sweep the surge thresholds on the split's Fitbit users and plot the trade-off curve",
     )
+    add_own_recordings_arguments(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -156,19 +158,11 @@ def run_detect(args: argparse.Namespace) -> int:
         raise ConfigError("--plot draws the profile comparison: add --compare-profiles")
     for option, path in (("--out", args.out), ("--plot", args.plot)):
         if path is not None:
-            if _same_file(path, args.input):
+            if same_file(path, args.input):
                 raise ConfigError(f"{option} {path} is the input recording: it would be replaced")
             check_writable(path, option)  # before the replay, not after it
     frame, quality = read_recording(args.input)
-    if quality.dropped_rows or quality.dropped_cells or quality.merged_rows:
-        log.warning(
-            "%s: dropped rows %s, blanked cells %s, %d rows merged into another of the same "
-            "millisecond",
-            args.input,
-            quality.dropped_rows,
-            quality.dropped_cells,
-            quality.merged_rows,
-        )
+    quality.log_losses(args.input)
     bank = default_bank(confirmer_path=args.model, rules_only=args.rules_only)
     if args.compare_profiles:
         return _compare_profiles(args, bank, iter_samples(frame), len(frame))
@@ -242,14 +236,6 @@ def _compare_profiles(
         with writing("--out", args.out):
             args.out.write_text(json.dumps(comparison_json(comparison, ()), indent=2) + "\n")
     return 0
-
-
-def _same_file(path: Path, other: Path) -> bool:
-    """Whether both name one existing file (through links, relative paths or case)."""
-    try:
-        return path.samefile(other)
-    except OSError:  # either does not exist (yet): not the same file
-        return False
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

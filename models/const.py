@@ -417,6 +417,10 @@ skin temperature), so 4 copies gave 68-72 per split and the held-out flush sensi
 9 points with the seed (0.75-0.84); 12 copies give ~210."""
 EVAL_MATCH_AFTER_END_S: Final = 5 * 60.0
 """An alarm up to 5 min after the injected change is over still counts as its detection."""
+EVAL_LABELLED_DEFAULT_LENGTH_S: Final = 30 * 60.0
+"""A labelled episode of ``evaluate --recordings`` without an end lasts this long: the injected
+episodes' courses run 18-70 min, and an alarm later than half an hour after onset is no timely
+detection anyway."""
 EVAL_NIGHT_HOURS: Final = range(0, 6)
 """Fitbit clocks are local: 00:00-06:00 is night (sleep, sleep onset and awakenings)."""
 

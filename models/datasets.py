@@ -37,12 +37,14 @@ Split = Literal["tuning", "holdout", "all"]
 class Recording:
     """One subject's real recording in the replay-CSV columns (plus ``phase`` for stress).
 
+    ``own`` recordings are a user's files read by :mod:`models.own_recordings`.
+
     ``hidden`` names columns the detectors do not get, as from a band without those sensors;
     where episodes go and how they are injected still use the whole recording, so a run with
     hidden sensors meets the same episodes as one without.
     """
 
-    source: Literal["stress_predict", "fitbit"]
+    source: Literal["stress_predict", "fitbit", "own"]
     subject: str
     frame: pd.DataFrame
     hidden: frozenset[str] = frozenset()

@@ -91,6 +91,8 @@ class Example:
     frame: pd.DataFrame
     episodes: list[Episode]
     alarms: list[Alarm]
+    labelled: bool = False
+    """A real episode someone labelled (its course unknown), not an injected one."""
 
 
 @dataclass(slots=True)
@@ -106,6 +108,9 @@ class EvaluationResult:
     sessions: dict[str, int] = field(default_factory=dict)
     candidates: list[tuple[Alarm, int]] = field(default_factory=list)
     examples: list[Example] = field(default_factory=list)
+    day_source: str = "fitbit"
+    """The source whose wearers ``exposure_days`` holds (false alarms per patient-day); the
+    others are counted per session."""
 
 
 def run_recording(
@@ -127,11 +132,8 @@ def score_episodes(
     onsets = [a for a in alarms if is_onset(a)]
     matched: set[int] = set()
     for episode in episodes:
-        window = [
-            (i, a)
-            for i, a in enumerate(onsets)
-            if episode.onset_s <= a.time_s <= episode.end_s + EVAL_MATCH_AFTER_END_S
-        ]
+        start, stop = matching_span(episode)
+        window = [(i, a) for i, a in enumerate(onsets) if start <= a.time_s <= stop]
         same = [(i, a) for i, a in window if a.kind is episode.kind]
         matched.update(i for i, _ in window)
         first = same[0][1] if same else None
@@ -217,11 +219,16 @@ def replay_with_snapshots(
     return alarms, snapshots
 
 
+def matching_span(episode: Episode) -> tuple[float, float]:
+    """From an episode's onset until the last moment an onset alarm counts as its detection."""
+    return episode.onset_s, episode.end_s + EVAL_MATCH_AFTER_END_S
+
+
 def episode_window(frame: pd.DataFrame, episode: Episode) -> pd.DataFrame:
     """Rows from an episode's onset until the last moment an alarm still counts for it."""
     time_s = frame["time_s"]
-    until = episode.end_s + EVAL_MATCH_AFTER_END_S
-    return frame[(time_s >= episode.onset_s) & (time_s <= until)]
+    start, stop = matching_span(episode)
+    return frame[(time_s >= start) & (time_s <= stop)]
 
 
 def evaluate_fitbit(
@@ -251,19 +258,41 @@ def evaluate_fitbit(
             bank_factory(), recording, frame, [e.onset_s for e in episodes], progress
         )
         record_false_alarms(recording, frame, alarms, result, context)
-        for episode, snapshot in zip(episodes, snapshots, strict=True):
-            injected = inject(episode_window(frame, episode), [episode], rng)
-            bank = bank_factory()
-            bank.load_state_dict(snapshot)
-            alarms = replay(bank, recording.subject, recording.samples(injected))
-            score_episodes(recording, frame, [episode], alarms, result, context)
-            if len(result.examples) < 3:
-                before = frame[
-                    (frame["time_s"] >= episode.onset_s - EXAMPLE_CONTEXT_BEFORE_S)
-                    & (frame["time_s"] < episode.onset_s)
-                ]
-                shown = pd.concat([before, injected], ignore_index=True)
-                result.examples.append(Example(recording, shown, [episode], alarms))
+        score_from_snapshots(
+            bank_factory, recording, frame, episodes, snapshots, rng, result, context
+        )
+
+
+def score_from_snapshots(
+    bank_factory: BankFactory,
+    recording: Recording,
+    frame: pd.DataFrame,
+    episodes: list[Episode],
+    snapshots: list[dict[str, Any]],
+    rng: np.random.Generator,
+    result: EvaluationResult,
+    context: Context | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Inject each episode alone into its window and replay it from the state saved before it.
+
+    ``snapshots`` come from :func:`replay_with_snapshots` of the untouched recording, one per
+    episode, so each episode meets what the detectors had learnt up to its onset, and nothing
+    of the other episodes.
+    """
+    for episode, snapshot in zip(episodes, snapshots, strict=True):
+        injected = inject(episode_window(frame, episode), [episode], rng)
+        bank = bank_factory()
+        bank.load_state_dict(snapshot)
+        alarms = replay(bank, recording.subject, recording.samples(injected), progress=progress)
+        score_episodes(recording, frame, [episode], alarms, result, context)
+        if len(result.examples) < 3:
+            before = frame[
+                (frame["time_s"] >= episode.onset_s - EXAMPLE_CONTEXT_BEFORE_S)
+                & (frame["time_s"] < episode.onset_s)
+            ]
+            shown = pd.concat([before, injected], ignore_index=True)
+            result.examples.append(Example(recording, shown, [episode], alarms))
 
 
 def evaluate_stress(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -27,6 +28,9 @@ from models.evaluation import (
 )
 from models.labels import load_labelled_onsets
 from models.metrics import markdown_report, summary, wearer_records
+from models.own_evaluation import evaluate_own, make_plans, samples_to_replay
+from models.own_recordings import load_episodes, load_recordings
+from models.own_report import write_report
 from models.profiles import DetectionProfile, profile_params, profile_surge, profile_target
 from models.report import plot_delays, plot_examples, plot_wearers
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
@@ -58,15 +62,7 @@ def run_split(
     stress = [r.without(without) for r in stress]
     stress_rng, fitbit_rng = evaluation_streams(seed)
     result = EvaluationResult()
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.completed:,}/{task.total:,} samples",
-        TimeRemainingColumn(),
-        console=console or Console(stderr=True),
-        transient=False,
-        disable=console is None,
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task(f"evaluating ({split})", total=samples_to_process(fitbit, stress))
 
         def advance(n: int) -> None:
@@ -77,6 +73,19 @@ def run_split(
     return result
 
 
+def progress_bar(console: Console | None) -> Progress:
+    """The samples-replayed bar of the long evaluations, on ``console`` (None: no bar)."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,}/{task.total:,} samples",
+        TimeRemainingColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+        disable=console is None,
+    )
+
+
 def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
     """``flarewatch evaluate --tradeoff``: the surge rule's curve on a split's Fitbit users."""
     data_dir: Path = args.data or DATA_DIR
@@ -85,13 +94,7 @@ def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
     fitbit = [r.without(without) for r in fitbit]
     settings = TRADEOFF_SURGE_SETTINGS
     points = []
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.completed:,}/{task.total:,} samples",
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console) as progress:
         calibrated = [p for p in DetectionProfile if profile_target(p) is not None]
         runs = [(setting, None) for setting in settings] + [
             (profile_surge(p), profile_target(p)) for p in calibrated
@@ -118,9 +121,87 @@ def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+OWN_RECORDINGS_CONFLICTS = (
+    ("train", "--train"),
+    ("labels", "--labels"),
+    ("tradeoff", "--tradeoff"),
+    ("data", "--data"),
+    ("max_fitbit_days", "--max-fitbit-days"),
+    ("max_sessions", "--max-sessions"),
+)
+"""Flags of the bundled recordings' evaluation that mean nothing with ``--recordings``."""
+
+
+def own_recordings_command(args: argparse.Namespace, console: Console) -> int:
+    """``flarewatch evaluate --recordings DIR``: the detectors on your recordings and episodes."""
+    used = [flag for name, flag in OWN_RECORDINGS_CONFLICTS if getattr(args, name, None)]
+    if args.split != "holdout":
+        used.append("--split")
+    if used:
+        console.print(
+            f"[red]{', '.join(used)}: for the bundled recordings, not with --recordings[/red]"
+        )
+        return 2
+    without = _without(args)
+    recordings = [
+        dataclasses.replace(own, recording=own.recording.without(without))
+        for own in load_recordings(args.recordings, skip=args.episodes)
+    ]
+    by_subject = {own.subject: own.recording for own in recordings}
+    episodes = [] if args.episodes is None else load_episodes(args.episodes, by_subject)
+    factory = bank_factory(args)
+    inject = not args.no_inject
+    plans = make_plans(recordings, episodes, args.seed, inject)
+    console.print(
+        f"[bold]evaluating {len(recordings)} recordings of {args.recordings} "
+        f"(seed {args.seed})[/bold]"
+    )
+    with progress_bar(console) as progress:
+        task = progress.add_task("evaluating", total=samples_to_replay(recordings, plans))
+        evaluation = evaluate_own(
+            factory,
+            recordings,
+            episodes,
+            plans,
+            lambda n: progress.advance(task, n),
+            inject=inject,
+        )
+    model_version = factory().model_version
+    meta = {
+        "model_version": model_version,
+        "profile": args.profile,
+        "seed": args.seed,
+        "without": without,
+        "episodes_file": None if args.episodes is None else args.episodes.name,
+        "injected_episodes": inject,
+    }
+    header = (
+        f"## Results: your recordings `{args.recordings.name}`, seed {args.seed}, "
+        f"model `{model_version}`, profile `{args.profile}`"
+        + (f", band without {', '.join(without)}" if without else "")
+    )
+    out: Path = args.out
+    stem = report_stem("evaluation-own", args, without)
+    report = write_report(evaluation, recordings, episodes, out, stem, header, meta)
+    headline = {key: report[key] for key in ("real", "injected")}
+    for part in headline.values():
+        if part is not None:
+            part.pop("wearers")
+            part.pop("signal_states", None)
+    console.print_json(json.dumps(headline))
+    console.print(f"report written to {out / f'{stem}.md'}")
+    return 0
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
     """Handler of ``flarewatch evaluate`` (see ``flarewatch evaluate --help``)."""
     console = Console(stderr=True)
+    # getattr: the flags come from models.own_arguments.add_own_recordings_arguments
+    if getattr(args, "recordings", None) is not None:
+        return own_recordings_command(args, console)
+    if getattr(args, "episodes", None) is not None or getattr(args, "no_inject", False):
+        console.print("[red]--episodes and --no-inject go with --recordings DIR[/red]")
+        return 2
     if args.tradeoff:
         return tradeoff_command(args, console)
     data_dir: Path = args.data or DATA_DIR
@@ -163,18 +244,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         console.print(f"saved {args.model} (threshold {confirmer.threshold:.3f})")
 
     profile = DetectionProfile(args.profile)
-
-    def factory() -> DetectorBank:
-        if args.rules_only:
-            bank = rules_only_bank()
-        elif confirmer is not None:
-            bank = DetectorBank(PatientDetector(), confirmer)
-        else:
-            bank = default_bank(confirmer_path=args.model)
-        if profile is not DetectionProfile.BALANCED:
-            bank.template = PatientDetector(**profile_params(profile))
-        return bank
-
+    factory = bank_factory(args, confirmer)
     console.print(f"[bold]evaluating split '{args.split}' (seed {args.seed})[/bold]")
     result = run_split(
         factory, args.split, args.seed, data_dir, console=console, without=without, **limits
@@ -189,12 +259,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         + (f", limits {limits}" if any(v is not None for v in limits.values()) else "")
     )
     out.mkdir(parents=True, exist_ok=True)
-    stem = (
-        f"evaluation-{args.split}"
-        + ("" if profile is DetectionProfile.BALANCED else f"-{profile}")
-        + ("-rules-only" if args.rules_only else "")
-        + _without_suffix(without)
-    )
+    stem = report_stem(f"evaluation-{args.split}", args, without)
     report = markdown_report(result, header) + "\n" + intervals_markdown(headline["ci95"])
     (out / f"{stem}.md").write_text(report, encoding="utf-8")
     (out / f"{stem}.json").write_text(
@@ -219,6 +284,35 @@ def evaluate_command(args: argparse.Namespace) -> int:
     console.print_json(json.dumps(headline))
     console.print(f"report written to {out / f'{stem}.md'}")
     return 0
+
+
+def bank_factory(args: argparse.Namespace, confirmer: Confirmer | None = None) -> BankFactory:
+    """New banks as the evaluation measures them: confirmer (or rules only) and profile."""
+    profile = DetectionProfile(args.profile)
+
+    def factory() -> DetectorBank:
+        if args.rules_only:
+            bank = rules_only_bank()
+        elif confirmer is not None:
+            bank = DetectorBank(PatientDetector(), confirmer)
+        else:
+            bank = default_bank(confirmer_path=args.model)
+        if profile is not DetectionProfile.BALANCED:
+            bank.template = PatientDetector(**profile_params(profile))
+        return bank
+
+    return factory
+
+
+def report_stem(prefix: str, args: argparse.Namespace, without: list[str]) -> str:
+    """A report's file name: the profile, rules only and hidden sensors say which run it is."""
+    profile = DetectionProfile(args.profile)
+    return (
+        prefix
+        + ("" if profile is DetectionProfile.BALANCED else f"-{profile}")
+        + ("-rules-only" if args.rules_only else "")
+        + _without_suffix(without)
+    )
 
 
 def _without(args: argparse.Namespace) -> list[str]:

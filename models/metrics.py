@@ -11,7 +11,11 @@ import numpy as np
 from models.const import EVAL_SIGNAL_LONG_S
 from models.evaluation import EpisodeOutcome, EvaluationResult
 
-SOURCE_LABELS = {"stress_predict": "stress-predict (E4)", "fitbit": "Fitbit free-living"}
+SOURCE_LABELS = {
+    "stress_predict": "stress-predict (E4)",
+    "fitbit": "Fitbit free-living",
+    "own": "your recordings",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +91,19 @@ def false_alarm_table(result: EvaluationResult) -> list[dict[str, Any]]:
             groups[(fa.source, group)] += 1
             contexts[group] = f"{name} = {value}"
     for source, exposure, unit in (
-        ("fitbit", fitbit_days, "patient-days"),
+        (result.day_source, fitbit_days, "patient-days"),
         ("stress_predict", float(sessions), "sessions"),
     ):
         total = sum(1 for fa in result.false_alarms if fa.source == source)
+        if not exposure and not total:
+            continue  # a source this evaluation did not use
         rows.append(_fa_row(source, "all kinds", total, exposure, unit))
         for (src, group), count in sorted(groups.items()):
             if src == source:
                 # a free-living context is divided by the days spent in it
                 days = result.context_days.get(contexts.get(group, ""), exposure)
-                rows.append(
-                    _fa_row(source, group, count, days if src == "fitbit" else exposure, unit)
-                )
+                free_living = src == result.day_source
+                rows.append(_fa_row(source, group, count, days if free_living else exposure, unit))
     return rows
 
 
@@ -134,7 +139,7 @@ class SignalRow:
 def signal_table(result: EvaluationResult) -> list[SignalRow]:
     """Signal-state alarms on the untouched recordings per source and kind."""
     exposure = {
-        "fitbit": (sum(result.exposure_days.values()), "patient-days"),
+        result.day_source: (sum(result.exposure_days.values()), "patient-days"),
         "stress_predict": (float(len(result.sessions)), "sessions"),
     }
     rows = []
@@ -213,13 +218,13 @@ def wearer_table(result: EvaluationResult) -> list[WearerRow]:
     alarms: dict[tuple[str, str], int] = defaultdict(int)
     for fa in result.false_alarms:
         alarms[(fa.source, fa.subject)] += 1
-    wearers = {("fitbit", s) for s in result.exposure_days} | {
+    wearers = {(result.day_source, s) for s in result.exposure_days} | {
         ("stress_predict", s) for s in result.sessions
     }
     rows = []
     for source, subject in sorted(wearers | set(outcomes)):
         mine = outcomes[(source, subject)]
-        fitbit = source == "fitbit"
+        fitbit = source == result.day_source
         rows.append(
             WearerRow(
                 source=SOURCE_LABELS.get(source, source),
@@ -260,10 +265,10 @@ def _detected(row: DetectionRow) -> str:
     return f"{row.detected}/{row.episodes} ({row.sensitivity:.2f}), {_minutes(row.median_delay_s)}"
 
 
-def wearer_markdown(result: EvaluationResult) -> str:
+def wearer_markdown(result: EvaluationResult, title: str = "### Per wearer") -> str:
     """The per-wearer table as Markdown."""
     lines = [
-        "### Per wearer",
+        title,
         "",
         "Detected/episodes (sensitivity), median delay in minutes; false alarms on the untouched"
         " recording.",
@@ -290,19 +295,25 @@ def _minutes(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 60:.1f}"
 
 
-def markdown_report(result: EvaluationResult, header: str) -> str:
-    """The evaluation table as Markdown (what docs/evaluation.md quotes)."""
-    lines = [header, "", "### Detection of injected episodes", ""]
+def detection_markdown(rows: list[DetectionRow], title: str) -> str:
+    """Detection rows as a Markdown table under ``title`` (a kind without episodes shows -)."""
+    lines = [title, ""]
     lines.append(
         "| group | episodes | sensitivity | median delay (min) | p90 delay (min) | other kind |"
     )
     lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for row in detection_table(result):
+    for row in rows:
+        sensitivity = f"{row.sensitivity:.3f}" if row.episodes else "-"
         lines.append(
-            f"| {row.group} | {row.episodes} | {row.sensitivity:.3f} | "
+            f"| {row.group} | {row.episodes} | {sensitivity} | "
             f"{_minutes(row.median_delay_s)} | {_minutes(row.p90_delay_s)} | {row.other_kind} |"
         )
-    lines += ["", "### False alarms on the untouched recordings", ""]
+    return "\n".join(lines) + "\n"
+
+
+def false_alarm_markdown(result: EvaluationResult, title: str) -> str:
+    """The false-alarm table (per source, kind and context) as Markdown under ``title``."""
+    lines = [title, ""]
     lines.append("| source | group | false alarms | exposure | per unit |")
     lines.append("| --- | --- | ---: | ---: | ---: |")
     for fa in false_alarm_table(result):
@@ -310,33 +321,36 @@ def markdown_report(result: EvaluationResult, header: str) -> str:
             f"| {fa['source']} | {fa['group']} | {fa['false_alarms']} | "
             f"{fa['exposure']} {fa['unit']} | {fa['per_unit']} |"
         )
-    report = "\n".join(lines) + "\n\n" + signal_markdown(result)
+    return "\n".join(lines) + "\n"
+
+
+def markdown_report(result: EvaluationResult, header: str) -> str:
+    """The evaluation table as Markdown (what docs/evaluation.md quotes)."""
+    report = (
+        header
+        + "\n\n"
+        + detection_markdown(detection_table(result), "### Detection of injected episodes")
+        + "\n"
+        + false_alarm_markdown(result, "### False alarms on the untouched recordings")
+        + "\n"
+        + signal_markdown(result)
+    )
     return report + "\n" + wearer_markdown(result)
 
 
-def summary(result: EvaluationResult) -> dict[str, Any]:
-    """Headline figures (the acceptance criteria of issue 4) as a JSON-able dict."""
-    table = {row.group: row for row in detection_table(result)}
-    out: dict[str, Any] = {}
-    for kind in ("flush", "anaphylaxis"):
-        row = table.get(f"{kind}: all")
-        if row is not None:
-            out[kind] = {
-                "episodes": row.episodes,
-                "sensitivity": round(row.sensitivity, 4),
-                "median_delay_min": _delay_min(row.median_delay_s),
-                "p90_delay_min": _delay_min(row.p90_delay_s),
-            }
-    fitbit_days = sum(result.exposure_days.values())
-    fitbit_fa = sum(1 for fa in result.false_alarms if fa.source == "fitbit")
-    stress_fa = sum(1 for fa in result.false_alarms if fa.source == "stress_predict")
-    out["fitbit"] = {
-        "patient_days": round(fitbit_days, 2),
-        "false_alarms": fitbit_fa,
-        "per_patient_day": round(fitbit_fa / fitbit_days, 3) if fitbit_days else None,
+def detection_record(row: DetectionRow) -> dict[str, Any]:
+    """One group's detection figures for the JSON reports (sensitivity None without episodes)."""
+    return {
+        "episodes": row.episodes,
+        "sensitivity": round(row.sensitivity, 4) if row.episodes else None,
+        "median_delay_min": _delay_min(row.median_delay_s),
+        "p90_delay_min": _delay_min(row.p90_delay_s),
     }
-    out["stress_predict"] = {"sessions": len(result.sessions), "false_alarms": stress_fa}
-    out["signal_states"] = [
+
+
+def signal_records(result: EvaluationResult) -> list[dict[str, Any]]:
+    """The signal-state table as JSON-able records."""
+    return [
         {
             "source": row.source,
             "kind": row.kind,
@@ -347,4 +361,24 @@ def summary(result: EvaluationResult) -> dict[str, Any]:
         }
         for row in signal_table(result)
     ]
+
+
+def summary(result: EvaluationResult) -> dict[str, Any]:
+    """Headline figures (the acceptance criteria of issue 4) as a JSON-able dict."""
+    table = {row.group: row for row in detection_table(result)}
+    out: dict[str, Any] = {}
+    for kind in ("flush", "anaphylaxis"):
+        row = table.get(f"{kind}: all")
+        if row is not None:
+            out[kind] = detection_record(row)
+    fitbit_days = sum(result.exposure_days.values())
+    fitbit_fa = sum(1 for fa in result.false_alarms if fa.source == "fitbit")
+    stress_fa = sum(1 for fa in result.false_alarms if fa.source == "stress_predict")
+    out["fitbit"] = {
+        "patient_days": round(fitbit_days, 2),
+        "false_alarms": fitbit_fa,
+        "per_patient_day": round(fitbit_fa / fitbit_days, 3) if fitbit_days else None,
+    }
+    out["stress_predict"] = {"sessions": len(result.sessions), "false_alarms": stress_fa}
+    out["signal_states"] = signal_records(result)
     return out

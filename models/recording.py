@@ -76,6 +76,18 @@ class RecordingQuality:
         if n:
             self.dropped_rows[reason] = self.dropped_rows.get(reason, 0) + n
 
+    def log_losses(self, origin: Path | str) -> None:
+        """Warn once about what reading ``origin`` dropped, blanked or merged (if anything)."""
+        if self.dropped_rows or self.dropped_cells or self.merged_rows:
+            log.warning(
+                "%s: dropped rows %s, blanked cells %s, %d rows merged into another of the same "
+                "millisecond",
+                origin,
+                self.dropped_rows,
+                self.dropped_cells,
+                self.merged_rows,
+            )
+
     def count_cells(self, column: str, n: int) -> None:
         """Count ``n`` values of ``column`` turned into missing values."""
         if n:

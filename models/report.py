@@ -47,9 +47,11 @@ def _plot_example(ax: Axes, example: Example) -> None:
     stop = episode.onset_s + CONTEXT_AFTER_S
     frame = example.frame[(example.frame["time_s"] >= start) & (example.frame["time_s"] <= stop)]
     minutes = (frame["time_s"].to_numpy() - episode.onset_s) / 60.0
-    ax.plot(minutes, frame["hr_bpm"], color="tab:blue", lw=0.8, label="heart rate (bpm)")
+    if "hr_bpm" in frame:  # a recording of one's own may have skin temperature only
+        ax.plot(minutes, frame["hr_bpm"], color="tab:blue", lw=0.8, label="heart rate (bpm)")
     ax.set_ylabel("bpm")
-    ax.axvspan(0, (episode.end_s - episode.onset_s) / 60.0, color="0.9", label="injected episode")
+    made = "labelled" if example.labelled else "injected"
+    ax.axvspan(0, (episode.end_s - episode.onset_s) / 60.0, color="0.9", label=f"{made} episode")
     if "skin_temp_c" in frame and frame["skin_temp_c"].notna().any():
         twin = ax.twinx()
         twin.plot(minutes, frame["skin_temp_c"], color="tab:green", lw=0.8)
@@ -60,11 +62,15 @@ def _plot_example(ax: Axes, example: Example) -> None:
         x = (alarm.time_s - episode.onset_s) / 60.0
         colour = KIND_COLOURS.get(alarm.kind, "k")
         ax.axvline(x, color=colour, ls="--", lw=1.2, label=f"{alarm.kind.value} alarm")
-    ax.set_xlabel("minutes from injected onset")
+    ax.set_xlabel(f"minutes from {made} onset")
+    course = (
+        "labelled, course unknown"
+        if example.labelled
+        else f"HR +{episode.hr_rise_frac:.0%}, skin +{episode.temp_rise_c:.1f} °C"
+        + (", syncope" if episode.syncope_after_s is not None else "")
+    )
     ax.set_title(
-        f"{example.recording.source} {example.recording.subject}: {episode.kind.value}, "
-        f"HR +{episode.hr_rise_frac:.0%}, skin +{episode.temp_rise_c:.1f} °C"
-        + (", syncope" if episode.syncope_after_s is not None else ""),
+        f"{example.recording.source} {example.recording.subject}: {episode.kind.value}, {course}",
         fontsize=9,
     )
     handles, labels = ax.get_legend_handles_labels()

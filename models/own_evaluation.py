@@ -1,0 +1,247 @@
+"""Measuring the detectors on your own recordings: real labelled episodes, and injected ones.
+
+Each wearer's untouched recording is replayed once through :func:`models.replay.replay` and a
+bank from the evaluation's factory (the service's code path). That one replay:
+
+* scores the **real labelled episodes** with the harness's matching rule
+  (:func:`models.evaluation.score_episodes`: an onset alarm of the same kind from the onset until
+  EVAL_MATCH_AFTER_END_S after the end);
+* counts **false alarms** outside the labelled episodes' matching windows, per patient-day of the
+  time covered by data outside them;
+* saves the detectors' state before every planned **injected episode** (unless told not to),
+  which is then injected alone into a copy of its window and replayed from that state, as the
+  built-in harness does with its free-living recordings (:func:`score_from_snapshots`).
+
+Injected onsets are drawn as the harness draws them (:func:`models.onsets.fitbit_onsets`: at
+rest, after 30 min of wear, one per 8 h), never in a labelled episode's window, and flushes only
+where skin temperature is recorded. Each wearer's episodes come from a stream of their own
+(seed and wearer name), so adding a file to the folder does not move the others' episodes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from models.alarm import Alarm, AlarmKind, is_onset
+from models.const import GAP_RESET_S
+from models.evaluation import (
+    EXAMPLE_CONTEXT_BEFORE_S,
+    BankFactory,
+    EvaluationResult,
+    Example,
+    Progress,
+    episode_window,
+    matching_span,
+    record_false_alarms,
+    replay_with_snapshots,
+    score_episodes,
+    score_from_snapshots,
+)
+from models.injection import Episode, draw_episode
+from models.onsets import fitbit_onsets
+from models.own_recordings import LabelledEpisode, OwnRecording, labelled_windows
+from models.recording import worn_intervals_s
+from models.report import CONTEXT_AFTER_S
+
+NO_CONTEXT: Final[dict[str, np.ndarray]] = {}
+"""Your recordings are not broken down by context: their clocks need not be local time (night
+would be UTC night); the per-wearer tables are the breakdown."""
+
+EXAMPLES_SHOWN: Final = 4
+"""Labelled episodes drawn in the examples PNG (the report draws at most four)."""
+
+
+@dataclass(slots=True)
+class Plan:
+    """The injected episodes of one wearer, per kind, with the stream that shapes them."""
+
+    episodes: dict[AlarmKind, list[Episode]] = field(default_factory=dict)
+    streams: dict[AlarmKind, np.random.Generator] = field(default_factory=dict)
+
+    def all(self) -> list[Episode]:
+        """Every planned episode, anaphylaxis-like ones first."""
+        return [e for kind in sorted(self.episodes) for e in self.episodes[kind]]
+
+
+@dataclass(slots=True)
+class OwnEvaluation:
+    """The real labelled episodes' result and, unless skipped, the injected episodes' result.
+
+    Both share the false alarms, signal states and exposure of the untouched recordings (outside
+    the labelled episodes), so each per-wearer table stands on its own.
+    """
+
+    real: EvaluationResult
+    injected: EvaluationResult | None
+
+
+def wearer_streams(seed: int, subject: str) -> dict[AlarmKind, np.random.Generator]:
+    """Independent random streams of one wearer's injected episodes, per kind."""
+    key = zlib.crc32(subject.encode("utf-8"))  # stable across runs, unlike hash()
+    streams = np.random.default_rng([seed, key]).spawn(2)
+    return {AlarmKind.ANAPHYLAXIS: streams[0], AlarmKind.FLUSH: streams[1]}
+
+
+def plan_injections(
+    frame: pd.DataFrame, windows: list[tuple[float, float]], seed: int, subject: str
+) -> Plan:
+    """Where and how this wearer's episodes are injected (seeded; none in a labelled window).
+
+    Flushes only where skin temperature is recorded within GAP_RESET_S: a flush is defined by
+    the skin warming (docs/models.md).
+    """
+    plan = Plan(streams=wearer_streams(seed, subject))
+    if "hr_bpm" not in frame or not frame["hr_bpm"].notna().any():
+        return plan
+    onset_frames = {AlarmKind.ANAPHYLAXIS: frame}
+    if "skin_temp_c" in frame and frame["skin_temp_c"].notna().any():
+        covered = _skin_covered(frame)
+        onset_frames[AlarmKind.FLUSH] = frame.assign(hr_bpm=frame["hr_bpm"].where(covered))
+    for kind, onset_frame in onset_frames.items():
+        rng = plan.streams[kind]
+        drawn = [draw_episode(rng, kind, t) for t in fitbit_onsets(onset_frame, rng)]
+        plan.episodes[kind] = [e for e in drawn if not _meets_window(e, windows)]
+    return plan
+
+
+def _skin_covered(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with a skin-temperature reading less than GAP_RESET_S away (before or after)."""
+    time_s = frame["time_s"].to_numpy(dtype="float64")
+    skin = time_s[frame["skin_temp_c"].notna().to_numpy()]
+    after = np.searchsorted(skin, time_s, side="left")
+    next_gap = np.where(after < len(skin), skin[np.minimum(after, len(skin) - 1)] - time_s, np.inf)
+    prev_gap = np.where(after > 0, time_s - skin[np.maximum(after - 1, 0)], np.inf)
+    return np.asarray(np.minimum(next_gap, prev_gap) < GAP_RESET_S)
+
+
+def _meets_window(episode: Episode, windows: list[tuple[float, float]]) -> bool:
+    """Whether an injected episode's matching span meets a labelled episode's."""
+    start, stop = matching_span(episode)
+    return any(start <= w_stop and w_start <= stop for w_start, w_stop in windows)
+
+
+def _inside(time_s: np.ndarray, windows: list[tuple[float, float]]) -> np.ndarray:
+    """Which of ``time_s`` fall in one of ``windows`` (closed intervals)."""
+    inside = np.zeros(len(time_s), dtype=bool)
+    for start, stop in windows:
+        inside |= (time_s >= start) & (time_s <= stop)
+    return inside
+
+
+def days_outside(frame: pd.DataFrame, windows: list[tuple[float, float]]) -> float:
+    """Days covered by data (as Recording.days counts them) outside the labelled windows."""
+    time_s = frame["time_s"].to_numpy(dtype="float64")
+    worn = worn_intervals_s(time_s)
+    return float(worn[~_inside(time_s, windows)].sum()) / 86_400.0
+
+
+def outside_windows(alarms: list[Alarm], windows: list[tuple[float, float]]) -> list[Alarm]:
+    """The alarms without the onsets inside a labelled window (those are no false alarms).
+
+    Signal states and resolutions stay, so a band silent across an episode is still counted.
+    """
+    times = np.array([a.time_s for a in alarms], dtype="float64")
+    inside = _inside(times, windows)
+    return [a for a, hit in zip(alarms, inside.tolist(), strict=True) if not (hit and is_onset(a))]
+
+
+def samples_to_replay(recordings: list[OwnRecording], plans: dict[str, Plan]) -> int:
+    """Samples replayed: each untouched recording once, and each injected episode's window."""
+    total = 0
+    for own in recordings:
+        frame = own.recording.frame
+        total += len(frame)
+        total += sum(len(episode_window(frame, e)) for e in plans[own.subject].all())
+    return total
+
+
+def make_plans(
+    recordings: list[OwnRecording], episodes: list[LabelledEpisode], seed: int, inject: bool
+) -> dict[str, Plan]:
+    """Every wearer's injected episodes (empty plans with ``inject`` off)."""
+    return {
+        own.subject: (
+            plan_injections(
+                own.recording.frame, labelled_windows(episodes, own.subject), seed, own.subject
+            )
+            if inject
+            else Plan()
+        )
+        for own in recordings
+    }
+
+
+def evaluate_own(
+    bank_factory: BankFactory,
+    recordings: list[OwnRecording],
+    episodes: list[LabelledEpisode],
+    plans: dict[str, Plan],
+    progress: Progress,
+    *,
+    inject: bool = True,
+) -> OwnEvaluation:
+    """Replay every wearer's recording; score labelled episodes, false alarms, injected ones."""
+    real = EvaluationResult(day_source="own")
+    injected = EvaluationResult(day_source="own") if inject else None
+    for own in recordings:
+        recording, frame = own.recording, own.recording.frame
+        labelled = [e for e in episodes if e.subject == own.subject]
+        windows = labelled_windows(episodes, own.subject)
+        plan = plans[own.subject]
+        planned = plan.all()
+        alarms, snapshots = replay_with_snapshots(
+            bank_factory(), recording, frame, [e.onset_s for e in planned], progress
+        )
+        real.exposure_days[own.subject] = days_outside(frame, windows)
+        record_false_alarms(recording, frame, outside_windows(alarms, windows), real, NO_CONTEXT)
+        score_episodes(recording, frame, [e.episode for e in labelled], alarms, real, NO_CONTEXT)
+        _add_examples(real, own, labelled, alarms)
+        if injected is None:
+            continue
+        start = 0
+        for kind in sorted(plan.episodes):
+            mine = plan.episodes[kind]
+            score_from_snapshots(
+                bank_factory,
+                recording,
+                frame,
+                mine,
+                snapshots[start : start + len(mine)],
+                plan.streams[kind],
+                injected,
+                NO_CONTEXT,
+                progress,
+            )
+            start += len(mine)
+    if injected is not None:
+        # the untouched recordings' figures, so the injected wearer table stands on its own
+        injected.false_alarms = real.false_alarms
+        injected.signal_losses = real.signal_losses
+        injected.exposure_days = real.exposure_days
+    return OwnEvaluation(real, injected)
+
+
+def _add_examples(
+    result: EvaluationResult,
+    own: OwnRecording,
+    labelled: list[LabelledEpisode],
+    alarms: list[Alarm],
+) -> None:
+    """The first labelled episodes with the signals around them, for the examples PNG."""
+    frame = own.recording.frame
+    time_s = frame["time_s"]
+    for episode in labelled[: max(EXAMPLES_SHOWN - len(result.examples), 0)]:
+        shown = frame[
+            (time_s >= episode.onset_s - EXAMPLE_CONTEXT_BEFORE_S)
+            & (time_s <= episode.onset_s + CONTEXT_AFTER_S)
+        ]
+        if shown.empty:  # labelled where the band recorded nothing: no signal to draw
+            continue
+        result.examples.append(
+            Example(own.recording, shown, [episode.episode], alarms, labelled=True)
+        )
