@@ -15,6 +15,7 @@ from flarewatch.settings import Settings, load_settings, require_secret_key
 from service.admin_cli import add_commands as add_admin_commands
 from service.alerts.runtime import start_alerting
 from service.const import STATS_LOG_INTERVAL_S
+from service.db.session import ServiceLock
 from service.ingest import IngestService
 from service.processing import Processor
 
@@ -59,6 +60,13 @@ def run_serve(args: argparse.Namespace) -> int:
     """Run the ingest until SIGTERM/SIGINT, logging counters periodically."""
     settings = load_settings(args.config, **serve_overrides(args))
     require_secret_key(settings.service)  # whatever the environment: the ack links face people
+    # before anything touches the database: a second service would send every alert twice
+    with ServiceLock(settings.service.database_url):
+        return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
+    """The body of ``serve``, run while this process holds the service database's lock."""
     ingest = IngestService.from_settings(settings, processor=build_processor(settings))
     stopping = threading.Event()
 

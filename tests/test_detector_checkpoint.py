@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from flarewatch.payloads import Sample, SampleBatch
-from flarewatch.settings import load_settings
+from flarewatch.settings import Settings, load_settings
 from models.artifacts import default_bank
 from service.alerts.runtime import AlertingRuntime, detector_state_path
 from service.episodes.checkpoint import DetectorCheckpoint
@@ -121,3 +122,120 @@ def test_service_starts_over_a_damaged_checkpoint(tmp_path: Path) -> None:
         assert "p1" in runtime.processor.bank.state_dict()["patients"]
     finally:
         runtime.stop()
+
+
+def _runtime_settings(tmp_path: Path, state_path: Path) -> Settings:
+    return load_settings(
+        service={
+            "database_url": f"sqlite:///{tmp_path}/service.sqlite3",
+            "detector_state_path": str(state_path),
+        },
+        mqtt={"url": None},
+    )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"\0" * 4096,
+        b'{"model_version": "fw-detect-1.11.1", "patients": {"p1": {"trac',
+        b"\xff\xfe{",
+    ],
+    ids=["empty", "zeroed-by-power-cut", "truncated", "not-utf8"],
+)
+def test_service_starts_afresh_over_a_checkpoint_a_crash_left_damaged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
+) -> None:
+    path = tmp_path / "detector-state.json"
+    path.write_bytes(content)
+    runtime = AlertingRuntime(_runtime_settings(tmp_path, path), serve_api=False)
+    try:
+        assert runtime.processor.bank.state_dict()["patients"] == {}
+        runtime.processor.process(resting_cycle("p1", T0_MS, 1))
+    finally:
+        runtime.stop()
+    assert (tmp_path / "detector-state.json.damaged").read_bytes() == content
+    assert "starts afresh" in caplog.text
+    assert "p1" in json.loads(path.read_text())["patients"]  # the next save is a good one
+
+
+def test_a_damaged_checkpoint_that_cannot_be_moved_aside_does_not_stop_the_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "detector-state.json"
+    path.write_text('{"patients": ')
+    blocked = tmp_path / "detector-state.json.damaged"  # stands in for a read-only folder
+    blocked.mkdir()
+    (blocked / "x").write_text("x")
+    runtime = AlertingRuntime(_runtime_settings(tmp_path, path), serve_api=False)
+    try:
+        assert runtime.processor.bank.state_dict()["patients"] == {}
+        runtime.processor.process(resting_cycle("p1", T0_MS, 1))
+    finally:
+        runtime.stop()
+    assert "could not be moved aside" in caplog.text
+    assert "p1" in json.loads(path.read_text())["patients"]  # overwritten by the next save
+
+
+def test_a_full_disk_is_warned_of_once_and_neither_stops_processing_nor_shutdown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    path = tmp_path / "detector-state.json"
+    tmp = tmp_path / "detector-state.json.tmp"
+    runtime = AlertingRuntime(_runtime_settings(tmp_path, path), serve_api=False)
+    try:
+        for minute in range(0, 6, 2):  # three saves due, each into a full disk
+            tmp.symlink_to("/dev/full")  # every write there fails with ENOSPC
+            runtime.processor.process(resting_cycle("p1", T0_MS + minute * 60_000, 2))
+            assert not tmp.is_symlink(), "a partial file is left behind"
+        assert not path.exists()
+        runtime.processor.process(resting_cycle("p1", T0_MS + 6 * 60_000, 2))  # room again
+        saved = path.read_text()
+        assert "p1" in json.loads(saved)["patients"]
+        tmp.symlink_to("/dev/full")
+    finally:
+        runtime.stop()  # the save at shutdown fails too: no exception, the rest stops
+    assert path.read_text() == saved  # the previous checkpoint is kept
+    failures = [r for r in caplog.records if "cannot save the detector checkpoint" in r.message]
+    assert len(failures) == 2  # once per outage, not once per cycle
+    assert all(r.levelno == logging.ERROR for r in failures)
+    assert "No space left on device" in failures[0].message
+    assert "saved again" in caplog.text
+
+
+def test_a_checkpoint_of_an_older_model_is_migrated_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    learned = default_bank()
+    learned.update([(b.patient_id, b.samples) for b in resting_cycle("p1", T0_MS, 20).batches])
+    saved = learned.state_dict()["patients"]["p1"]
+    for newer in ("calibration", "skin_trend", "flush_trend_since_s"):  # fields of later versions
+        saved.pop(newer)
+    path = tmp_path / "detector-state.json"
+    path.write_text(json.dumps({"model_version": "fw-detect-1.5.0", "patients": {"p1": saved}}))
+    bank = default_bank()
+    assert DetectorCheckpoint(path).restore(bank) == 1
+    restored = bank.state_dict()["patients"]["p1"]
+    assert restored["tracker"] == saved["tracker"]  # the baseline is kept
+    assert (
+        f"saved by model fw-detect-1.5.0, these detectors are {bank.model_version}" in caplog.text
+    )
+
+
+def test_a_checkpoint_of_a_newer_model_starts_afresh_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    learned = default_bank()
+    learned.update([(b.patient_id, b.samples) for b in resting_cycle("p1", T0_MS, 20).batches])
+    saved = learned.state_dict()["patients"]["p1"]
+    saved["pulse_wave"] = {"lag_s": 0.2}  # what a later version learns and this one does not know
+    path = tmp_path / "detector-state.json"
+    path.write_text(json.dumps({"model_version": "fw-detect-9.0.0", "patients": {"p1": saved}}))
+    bank = default_bank()
+    assert DetectorCheckpoint(path).restore(bank) == 0
+    assert bank.state_dict()["patients"] == {}
+    assert "fw-detect-9.0.0" in caplog.text and "'p1'" in caplog.text

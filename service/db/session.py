@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+import socket
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,8 +16,10 @@ from typing import Any, Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.engine import make_url
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +43,10 @@ writers, so a writer waits this long for the lock instead of failing at once (Po
 same bound on the service's write lock)."""
 POSTGRES_WRITE_LOCK_KEY: Final = 0x666C_7277
 """Advisory lock id that serialises service transactions on PostgreSQL ("flrw" in ASCII)."""
+POSTGRES_SERVICE_LOCK_KEY: Final = 0x666C_7273
+"""Session advisory lock id a running ``flarewatch serve`` holds on PostgreSQL ("flrs")."""
+SQLITE_SERVICE_LOCK_SUFFIX: Final = ".serve-lock"
+"""The file beside a SQLite service database that a running ``flarewatch serve`` locks."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -80,10 +92,10 @@ def redact_database_url(url: str) -> str:
         return "(not a URL)"
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; a SQLite file's directory is created if missing."""
+def _parsed(url: str) -> URL:
+    """``url`` parsed, or a :class:`ConfigError` that quotes none of it."""
     try:
-        parsed = make_url(url)
+        return make_url(url)
     except (ArgumentError, ValueError) as exc:
         # neither the URL nor the parser's words (they quote a part) are shown: a password in
         # a malformed URL cannot be told apart from the rest
@@ -91,6 +103,11 @@ def make_engine(url: str) -> Engine:
             "service.database_url is not a database URL (e.g. sqlite:///var/flarewatch.sqlite3 "
             "or postgresql+psycopg://USER:PASSWORD@HOST:5432/DB)"
         ) from exc
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url``; a SQLite file's directory is created if missing."""
+    parsed = _parsed(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).parent
@@ -130,11 +147,44 @@ def alembic_config(engine: Engine, cipher: ChannelCipher | None = None) -> Confi
     return config
 
 
-def upgrade_schema(engine: Engine, cipher: ChannelCipher | None = None) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
-    # Alembic narrates every run at INFO; only real migrations are worth a line.
+def schema_revision(engine: Engine) -> str | None:
+    """The migration revision the database is at (``None``: empty, never migrated)."""
+    with engine.connect() as connection:
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(heads) if heads else None
+
+
+def upgrade_schema(engine: Engine, cipher: ChannelCipher | None = None) -> tuple[str | None, str]:
+    """Bring the schema to the newest migration (idempotent); returns (before, after) revisions.
+
+    A database at a revision this code does not know was migrated by a newer flarewatch (the
+    software was downgraded since): it is refused with :class:`ConfigError`, untouched. Alembic
+    would fail with a bare "Can't locate revision", and an older service reading a newer schema
+    could misread or damage what it does not know about.
+    """
+    # Alembic narrates every run at INFO; only real migrations are worth a line (ours, below).
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-    command.upgrade(alembic_config(engine, cipher), "head")
+    config = alembic_config(engine, cipher)
+    script = ScriptDirectory.from_config(config)
+    head = script.get_current_head()
+    assert head is not None, "the package ships its migrations"
+    known = {revision.revision for revision in script.walk_revisions()}
+    before = schema_revision(engine)
+    unknown = sorted(set((before or "").split(",")) - known - {""})
+    if unknown:
+        raise ConfigError(
+            f"the service database {engine.url.render_as_string(hide_password=True)} is at "
+            f"schema revision {', '.join(unknown)}, newer than this flarewatch knows (its newest "
+            f"is {head}): a newer flarewatch has upgraded it. Run that newer version again, or "
+            'restore the backup taken before the upgrade (docs/deploy.md, "Backup and '
+            'restore"); nothing was changed'
+        )
+    command.upgrade(config, "head")
+    if before is None:
+        log.info("service database created at schema revision %s", head)
+    elif before != head:
+        log.info("service database schema upgraded from revision %s to %s", before, head)
+    return before, head
 
 
 class Database:
@@ -151,9 +201,13 @@ class Database:
         self.cipher = ChannelCipher(secret_key) if secret_key else None
         info = {SESSION_INFO_KEY: self.cipher} if self.cipher is not None else {}
         self.sessions = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self.schema_before: str | None = None
+        """The schema revision found on opening (before migrating), for the operator."""
+        self.schema_head: str | None = None
+        """The revision the database is at after opening with ``migrate``."""
         try:
             if migrate:
-                upgrade_schema(self.engine, self.cipher)
+                self.schema_before, self.schema_head = upgrade_schema(self.engine, self.cipher)
                 self.check_channel_key()
         except OperationalError as exc:
             self.engine.dispose()
@@ -206,3 +260,178 @@ def _open_failure(url: str, exc: OperationalError) -> str:
         "(check service.database_url: that the server runs and takes connections, the user, "
         "password and database name; for SQLite, that the file's directory is writable)"
     )
+
+
+class ServiceLock:
+    """At most one ``flarewatch serve`` per service database, held for the process's lifetime.
+
+    Two services on one database would both run the escalation scheduler: the second one's
+    start-up puts every delivery the first is sending back in the queue (as if a crash had
+    interrupted it), so caregivers are told twice; both would write one detector checkpoint, and
+    with one instance name throw each other off the broker every second. So ``serve`` takes this
+    lock before anything else and a second one is refused, naming the holder.
+
+    SQLite: an exclusive ``flock`` on ``<database>.serve-lock`` (a SQLite lock cannot be held
+    without blocking the service's own writers); it works across containers sharing the volume
+    on one host. PostgreSQL: a session advisory lock on a connection of its own. Either is
+    released by the kernel or the server when the process dies, so a crash never blocks the
+    restart. Admin commands do not take it: they are meant to run beside the service.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._file: int | None = None
+        self._engine: Engine | None = None
+        self._connection: Connection | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise :class:`ConfigError` saying who holds it."""
+        parsed = _parsed(self.url)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                self._lock_file(Path(parsed.database + SQLITE_SERVICE_LOCK_SUFFIX))
+        elif parsed.get_backend_name() == "postgresql":
+            self._lock_postgres()
+
+    def release(self) -> None:
+        """Give the lock up (idempotent)."""
+        if self._file is not None:
+            os.close(self._file)  # closing the descriptor releases the flock
+            self._file = None
+        if self._connection is not None:
+            self._connection.close()  # ends the session, and its advisory lock with it
+            self._connection = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> ServiceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def _lock_file(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create {path}, the lock that keeps a second service off the database: "
+                f"{exc.strerror}; the service database's directory must be writable"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(self._refusal(holder)) from None
+        self._file = fd
+        with contextlib.suppress(OSError):  # who holds it, for a refusal; not worth failing for
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{_holder_name()}\n".encode(), 0)
+
+    def _lock_postgres(self) -> None:
+        self._engine = make_engine(self.url)
+        try:
+            self._connection = self._engine.connect()
+            # the holder's name, for a second service's refusal (pg_stat_activity shows it)
+            name = text("SELECT set_config('application_name', :name, false)")
+            self._connection.execute(name, {"name": _holder_name()[:63]})
+            query = text("SELECT pg_try_advisory_lock(:key)")
+            held = self._connection.execute(query, {"key": POSTGRES_SERVICE_LOCK_KEY}).scalar()
+            holder = None if held else self._postgres_holder(self._connection)
+            self._connection.commit()  # the session lock outlives the transaction
+        except OperationalError as exc:
+            self.release()
+            raise ConfigError(_open_failure(self.url, exc)) from exc
+        if holder is not None:
+            self.release()
+            raise ConfigError(self._refusal(holder))
+
+    @staticmethod
+    def _postgres_holder(connection: Connection) -> str:
+        row = connection.execute(
+            text(
+                "SELECT a.application_name, a.client_addr FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                "AND l.granted AND l.classid = 0 AND l.objid = :key "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
+            {"key": POSTGRES_SERVICE_LOCK_KEY},
+        ).first()
+        if row is None:
+            return "unknown"
+        return (
+            f"{row.application_name or 'a client'}, connected from {row.client_addr or 'a socket'}"
+        )
+
+    def _refusal(self, holder: str) -> str:
+        return (
+            f"another flarewatch serve is already running on the service database "
+            f"{redact_database_url(self.url)} ({holder}): two services on one database would "
+            "send every alert twice. Stop the other one first, or give this one a database of "
+            "its own (service.database_url)"
+        )
+
+
+def _holder_name() -> str:
+    """Who holds a :class:`ServiceLock`, as a second service's refusal names it."""
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"flarewatch serve pid {os.getpid()} on {socket.gethostname()} since {stamp}"
+
+
+def backup_database(url: str, out: Path) -> str | None:
+    """Copy the SQLite service database at ``url`` to ``out`` while the service runs.
+
+    Returns the copy's schema revision. SQLite's online backup API copies one consistent
+    snapshot (in WAL mode the service's writers go on meanwhile); copying the file with ``cp``
+    could catch it half-written and miss what is still in the ``-wal`` file. The copy is written
+    beside ``out`` (mode 0600: it is health data), checked and synced, then renamed over it, so
+    an interrupted backup never leaves a damaged file under that name. PostgreSQL has
+    ``pg_dump`` for this. The database is not migrated: a backup is taken before an upgrade.
+    """
+    parsed = _parsed(url)
+    if parsed.get_backend_name() != "sqlite":
+        raise ConfigError(
+            "admin db backup copies a SQLite service database; back up PostgreSQL with "
+            'pg_dump (docs/deploy.md, "Backup and restore")'
+        )
+    source = Path(parsed.database or "")
+    if parsed.database in (None, "", ":memory:") or not source.is_file():
+        raise ConfigError(f"there is no SQLite service database at {source} to back up")
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        with (
+            contextlib.closing(sqlite3.connect(source, timeout=SQLITE_BUSY_TIMEOUT_S)) as src,
+            contextlib.closing(sqlite3.connect(partial)) as copy,
+        ):
+            src.backup(copy)  # all pages in one step: one snapshot, however busy the service
+            if copy.execute("PRAGMA quick_check").fetchone() != ("ok",):
+                raise ConfigError(f"the copy of {source} does not pass SQLite's quick_check")
+            revision = _copied_revision(copy)
+        with partial.open("rb+") as written:
+            os.fsync(written.fileno())
+        partial.replace(out)
+    except (OSError, sqlite3.Error) as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"cannot back up {source} to {out}: {reason}") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
+    return revision
+
+
+def _copied_revision(copy: sqlite3.Connection) -> str | None:
+    try:
+        row = copy.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.OperationalError:  # never migrated
+        return None
+    return None if row is None else str(row[0])

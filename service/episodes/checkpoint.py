@@ -5,10 +5,13 @@ anyone (``models.const.WARMUP_S``); without a checkpoint every restart or upgrad
 would open that blind spot for every patient at once. The bank's ``state_dict`` is written
 atomically (temporary file, fsync, rename) every ``CHECKPOINT_INTERVAL_S`` and on shutdown, and
 loaded at start-up. A damaged file is moved aside and the detectors start afresh: never a crash.
+A checkpoint that cannot be written (disk full, read-only volume) is logged when it starts and
+when it ends, never stops the alerts, and leaves the previous file as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,6 +26,11 @@ CHECKPOINT_INTERVAL_S: Final = 60.0
 
 class Checkpointable(Protocol):
     """What a detector bank offers for checkpoints (``models.bank.DetectorBank`` fits)."""
+
+    @property
+    def model_version(self) -> str:
+        """The detectors' version, stamped on each snapshot."""
+        ...
 
     def state_dict(self) -> dict[str, Any]:
         """Every patient's learned state, JSON-able."""
@@ -40,6 +48,8 @@ class DetectorCheckpoint:
         self.path = path
         self.interval_s = interval_s
         self._last_save_s: float | None = None
+        self._failing: str | None = None
+        """Why the last save failed (None: it worked), so that an outage is logged once."""
 
     def restore(self, bank: Checkpointable) -> int:
         """Load the saved state into ``bank``; returns the number of patients restored.
@@ -50,11 +60,30 @@ class DetectorCheckpoint:
         if not self.path.exists():
             return 0
         try:
-            state = json.loads(self.path.read_text())
+            raw = self.path.read_bytes()
+        except OSError as exc:  # not damaged, maybe: left in place, replaced by the next save
+            log.error(
+                "cannot read the detector checkpoint %s (%s); every patient's detector starts "
+                "afresh",
+                self.path,
+                exc.strerror,
+            )
+            return 0
+        try:
+            state = json.loads(raw)  # bytes: invalid UTF-8 is a ValueError here too
             patients = _patients_of(state)
-        except (OSError, ValueError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:
             self._move_aside(exc)
             return 0
+        saved_by = state.get("model_version")
+        if saved_by != bank.model_version:
+            log.info(
+                "detector checkpoint %s was saved by model %s, these detectors are %s: each "
+                "patient's state is checked; one that does not fit starts afresh",
+                self.path,
+                saved_by,
+                bank.model_version,
+            )
         afresh = sum(_load_patient(bank, state, pid, saved) for pid, saved in patients.items())
         restored = len(patients) - afresh
         log.info("restored the baselines of %d patient(s) from %s", restored, self.path)
@@ -62,26 +91,72 @@ class DetectorCheckpoint:
 
     def _move_aside(self, reason: Exception) -> None:
         aside = self.path.with_suffix(self.path.suffix + ".damaged")
-        log.error("detector checkpoint %s unreadable (%s); moved to %s", self.path, reason, aside)
-        self.path.replace(aside)
+        try:
+            self.path.replace(aside)
+        except OSError as exc:
+            log.error(
+                "detector checkpoint %s is damaged (%s) and could not be moved aside (%s); "
+                "every patient's detector starts afresh, and the next save replaces it",
+                self.path,
+                reason,
+                exc.strerror,
+            )
+            return
+        log.error(
+            "detector checkpoint %s is damaged (%s), moved to %s; every patient's detector "
+            "starts afresh",
+            self.path,
+            reason,
+            aside,
+        )
 
     def maybe_save(self, bank: Checkpointable, now_s: float) -> bool:
-        """Save when the interval has passed since the last save; returns whether it saved."""
+        """Save when the interval has passed since the last try; returns whether it saved.
+
+        A failed save is tried again after the interval too, not at every cycle.
+        """
         if self._last_save_s is not None and now_s - self._last_save_s < self.interval_s:
             return False
-        self.save(bank)
         self._last_save_s = now_s
+        return self.save(bank)
+
+    def save(self, bank: Checkpointable) -> bool:
+        """Write the bank's state atomically; returns whether it was written.
+
+        A crash mid-write leaves the previous file. A write that fails (disk full, read-only
+        volume) never raises: the previous file stays, the partial one is removed, and the
+        failure is logged once until a save works again.
+        """
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w") as out:
+                json.dump(bank.state_dict(), out, separators=(",", ":"))
+                out.flush()
+                os.fsync(out.fileno())
+            tmp.replace(self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # a partial file holds the space a full disk lacks
+                tmp.unlink(missing_ok=True)
+            self._save_failed(exc.strerror or type(exc).__name__)
+            return False
+        if self._failing is not None:
+            log.warning("detector checkpoint %s saved again", self.path)
+            self._failing = None
         return True
 
-    def save(self, bank: Checkpointable) -> None:
-        """Write the bank's state atomically (a crash mid-write leaves the previous file)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        with tmp.open("w") as out:
-            json.dump(bank.state_dict(), out, separators=(",", ":"))
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(self.path)
+    def _save_failed(self, reason: str) -> None:
+        if self._failing == reason:
+            return
+        self._failing = reason
+        log.error(
+            "cannot save the detector checkpoint %s (%s): the baselines learnt since the last "
+            "save would be lost by a restart (free space or make the folder writable; tried "
+            "again every %.0f s)",
+            self.path,
+            reason,
+            self.interval_s,
+        )
 
 
 def _patients_of(state: Any) -> dict[str, Any]:
