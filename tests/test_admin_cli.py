@@ -100,6 +100,9 @@ def test_care_team_setup_and_listing_hides_secrets(admin):
         ),
         (["patient", "add", "p", "--quiet-hours", "late"], "22:00-07:00"),
         (["patient", "add", "p", "--timezone", "Mars/Base"], "unknown time zone"),
+        # refused whatever the tzdata has (unknown there, or not a place's zone)
+        (["patient", "add", "p", "--timezone", "localtime"], "time zone"),
+        (["patient", "add", "p", "--timezone", "Factory"], "time zone"),
         (["patient", "add", "p", "--ack-timeout-s", "0"], "must be positive"),
         (["patient", "add", "p", "--signal-window-s", "-1"], "a window may be 0"),
         (["caregiver", "add", "nobody", "Ann", "--url", "json://127.0.0.1:9/x"], "not registered"),

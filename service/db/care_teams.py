@@ -140,12 +140,7 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
             patient.quiet_start = parse_hhmm(start).strftime("%H:%M")
             patient.quiet_end = parse_hhmm(end).strftime("%H:%M")
     if update.timezone is not None:
-        try:
-            ZoneInfo(update.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ConfigError(
-                f"unknown time zone {update.timezone!r} (e.g. Europe/Berlin)"
-            ) from exc
+        _check_timezone(update.timezone)
         patient.timezone = update.timezone
     if update.emergency_plan is not None:
         patient.emergency_plan = update.emergency_plan
@@ -322,3 +317,19 @@ def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
     )
     session.flush()
     return contact
+
+
+_NOT_A_PLACE = frozenset({"localtime", "posixrules", "Factory"})
+"""Names the time zone database answers to that are not a place's zone: ``localtime`` is the
+server's own (the container's, often UTC), ``Factory`` has no offset meant for use."""
+
+
+def _check_timezone(name: str) -> None:
+    """Refuse a name that is not an IANA zone of a place (quiet hours are read in it)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone {name!r} (e.g. Europe/Berlin)") from exc
+    if name in _NOT_A_PLACE or name.startswith(("right/", "posix/")):
+        # right/ zones count leap seconds, so their clock is 27 s off the epoch times stored
+        raise ConfigError(f"{name!r} is not a place's time zone: give one, e.g. Europe/Berlin")
