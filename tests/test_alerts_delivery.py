@@ -267,7 +267,7 @@ def test_a_notice_on_its_way_when_the_alert_ends_is_followed_by_the_all_clear(
     assert ended == [True]
     assert [m.title.split(" - ")[0] for m in inbox.wait_for("/ann", 2)] == [
         "CRITICAL: Alex",
-        "All clear",
+        "All clear: Alex",
     ]
     stack.close()
 

@@ -115,7 +115,10 @@ def test_the_all_clear_of_an_acknowledged_alert_skips_whoever_a_reorder_put_ahea
     step(stack, clock, 30)
     _resolve(stack, alert_id)
     step(stack, clock, 0)
-    assert [m.title.split(" - ")[0] for m in inbox.to("/ann")] == ["CRITICAL: Alex", "All clear"]
+    assert [m.title.split(" - ")[0] for m in inbox.to("/ann")] == [
+        "CRITICAL: Alex",
+        "All clear: Alex",
+    ]
     assert inbox.to("/bob") == [], "bob was told the all-clear of an alert he never heard of"
     stack.close()
 

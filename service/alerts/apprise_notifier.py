@@ -13,6 +13,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import apprise
+from apprise.plugins.base import NotifyBase
 
 from models.alarm import Severity
 from service.alerts.backoff import FailureKind
@@ -105,6 +106,28 @@ def _failure_text(result: object, secrets: set[str]) -> str:
     return scrub(" | ".join(lines), secrets)[:ERROR_TEXT_MAX_CHARS]
 
 
+def _fits(plugin: NotifyBase, message: Message) -> bool:
+    """Whether the service takes ``message`` in one piece (its limits as Apprise knows them)."""
+    title, body = len(message.title), len(message.body)
+    if plugin.title_maxlen <= 0:  # no title field: Apprise puts the title on the first line
+        return title + 2 + body <= plugin.body_maxlen
+    if plugin.overflow_amalgamate_title:
+        return title <= plugin.title_maxlen and title + body <= plugin.body_maxlen
+    return title <= plugin.title_maxlen and body <= plugin.body_maxlen
+
+
+def _split_if_too_long(plugin: NotifyBase, message: Message) -> None:
+    """Send a message too long for its service as several, instead of one it refuses.
+
+    Apprise's default ``overflow=upstream`` hands the whole text over, and Telegram (4096),
+    Discord (2000) or Pushover (1024) then refuse a long emergency plan: the caregiver would get
+    nothing from that channel. Split, the first piece holds the title, the action and the link
+    (``service.alerts.render`` puts them first). A URL's own ``?overflow=`` is kept.
+    """
+    if plugin.overflow_mode == apprise.OverflowMode.UPSTREAM and not _fits(plugin, message):
+        plugin.overflow_mode = apprise.OverflowMode.SPLIT
+
+
 class AppriseNotifier(Notifier):
     """Deliver through Apprise, one fresh ``Apprise`` object per send (thread-safe).
 
@@ -147,6 +170,7 @@ class AppriseNotifier(Notifier):
         client = apprise.Apprise()
         if not client.add(url):
             return SendResult(False, FailureKind.PERMANENT, "URL not understood by Apprise")
+        _split_if_too_long(client[0], message)
         notify_type = (
             apprise.NotifyType.FAILURE
             if message.severity is Severity.CRITICAL

@@ -65,3 +65,14 @@ CLOCK_STEP_TOLERANCE_S: Final = 5.0
 """A system clock found this much behind the alert timers' past (a level notified "in the
 future", the previous scheduler pass) was stepped back: the timers follow it
 (``service.alerts.clock_step``). Above the jitter of a clock being slewed, far below a repeat."""
+
+NAME_IN_TITLE_MAX_CHARS: Final = 24
+"""A patient's name is cut to this in a message title, so that what happened still shows on a
+lock screen (about 40-60 characters) and the title stays under the shortest title limit of the
+push services (Pushover 250, ntfy 200); the body has the full name."""
+
+PLAN_FIRST_LINE_MAX_CHARS: Final = 240
+"""An emergency plan up to this long (one line) is the first line of an alert, before the
+acknowledgement link; a longer one (or one of several lines) is named there and given in full at
+the end, so that the link stays in the first ~400 characters, which a channel that cuts long
+messages (SMS, Pushover's 1024) keeps."""

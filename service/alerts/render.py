@@ -1,35 +1,53 @@
-"""An alert in words: what happened, how severe, since when, latest vitals, what to do."""
+"""An alert in words, for a frightened person reading a lock screen at 3 am.
+
+The title alone (what a lock screen shows, about 40-60 characters) says which message this is,
+who, what and what to do: ``CRITICAL: Alex - possible anaphylaxis - act now``. The body starts
+with the action (the patient's emergency plan) and the link, then when it began (the patient's
+clock, zone named, and how long ago), the heart rate, and notes. So a channel that cuts a long
+message keeps what matters, and a long plan never pushes the link out of the first lines.
+Names and plans are typed by people: they are put on one line (no line breaks or control
+characters that would fake a line of the message), right-to-left text is isolated so that it
+cannot reorder the words around it, and a long name is shortened in the title.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from models.alarm import Severity
+from service.alerts.const import NAME_IN_TITLE_MAX_CHARS, PLAN_FIRST_LINE_MAX_CHARS
 from service.alerts.lifecycle import Purpose
 from service.alerts.notifier import Message
 
 WHAT_HAPPENED = {
     "anaphylaxis": "possible anaphylaxis",
-    "flush": "possible flush / mast-cell reaction",
-    "no_data": "no data from the wearable (no heart rate: band or gateway silent)",
+    "flush": "possible flush (mast-cell reaction)",
+    "no_data": "no data from the band (no heart rate: band or gateway silent)",
     "no_contact": "the band lost skin contact (off the wrist?)",
     "battery_low": "the band's battery is low",
 }
+"""What happened, in the body and on the link pages."""
+
+SHORT_WHAT = {
+    "anaphylaxis": "possible anaphylaxis",
+    "flush": "possible flush reaction",
+    "no_data": "no data from the band",
+    "no_contact": "band lost skin contact",
+    "battery_low": "band battery low",
+}
+"""What happened, in a title (short: it shares the lock screen's line with the name)."""
 
 LOST_SIGNAL = frozenset({"no_data", "no_contact"})
 """Alert kinds about the band, not the patient: the wearer is asked to see to it first."""
 
-VITAL_LABELS = {
-    "heart_rate_bpm": ("heart rate", "{:.0f} bpm"),
-    "hr_rise_bpm": ("heart-rate rise", "+{:.0f} bpm"),
-    "skin_temperature_c": ("skin temperature", "{:.1f} °C"),
-    "skin_temp_rise_c": ("skin warming", "+{:.1f} °C"),
-    "acceleration_sd_g": ("movement", "{:.2f} g"),
-    "battery_percent": ("battery", "{:.0f} %"),
-}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_BIDI_CONTROLS = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_FSI, _PDI = "\u2068", "\u2069"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +71,108 @@ class AlertFacts:
     """The episode was closed after hours without calming down, not because it calmed down."""
     wearer_unanswered: bool = False
     """The wearer was asked to check their band (a lost signal) and has not answered."""
+    escalated: bool = False
+    """This person is told because the people told before them have not answered."""
 
 
-def _local(time_s: float, zone: str) -> str:
-    return dt.datetime.fromtimestamp(time_s, ZoneInfo(zone)).strftime("%H:%M:%S %Z (%Y-%m-%d)")
+def one_line(text: str, max_chars: int | None = None) -> str:
+    """Untrusted text (a name, a plan line) safe inside a line of a message.
+
+    Line breaks and control characters become spaces (a name must not start a fake line);
+    text with right-to-left letters is wrapped in a Unicode isolate (FSI … PDI) and loses its
+    own direction marks, so it cannot reorder the words around it. Only such text gets the
+    isolate: the marks are not GSM-7 and would halve an SMS's length for everyone else.
+    """
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    if max_chars is not None and len(text) > max_chars:
+        text = text[: max_chars - 3].rstrip() + "..."
+    stripped = _BIDI_CONTROLS.sub("", text)
+    if stripped != text or any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
+        return f"{_FSI}{stripped}{_PDI}"
+    return text
 
 
-def format_vitals(vitals: Mapping[str, float]) -> str:
-    """The known vitals in a fixed, readable order; unknown keys are left out."""
-    parts = [
-        f"{label} {fmt.format(vitals[key])}"
-        for key, (label, fmt) in VITAL_LABELS.items()
-        if isinstance(vitals.get(key), int | float)
+def _when(time_s: float, facts: AlertFacts) -> str:
+    """``03:12 CET (4 min ago)`` on the patient's clock; with the day when it is not today."""
+    zone = ZoneInfo(facts.timezone)
+    at = dt.datetime.fromtimestamp(time_s, zone)
+    shown = at.strftime("%H:%M %Z")
+    if at.date() != dt.datetime.fromtimestamp(facts.now_s, zone).date():
+        shown += at.strftime(" on %a %d %b")
+    return f"{shown} ({_ago(facts.now_s - time_s)})"
+
+
+def _ago(seconds: float) -> str:
+    minutes = max(0, int(seconds // 60))
+    if minutes < 1:
+        return "less than a minute ago"
+    if minutes < 120:
+        return f"{minutes} min ago"
+    return f"{minutes // 60} h {minutes % 60} min ago"
+
+
+def _duration(seconds: float) -> str:
+    return _ago(seconds).removesuffix(" ago").replace("less than a minute", "under a minute")
+
+
+def _readings(facts: AlertFacts) -> str:
+    """The heart rate; for an alert about the band, its battery (a heart rate would be stale).
+
+    The heart rate is what a caregiver (or a paramedic on the phone) can use. A wrist's skin
+    temperature and its movement in g mean nothing without the detector's baseline: left out.
+    """
+    parts = []
+    hr = facts.vitals.get("heart_rate_bpm")
+    if facts.kind not in LOST_SIGNAL and isinstance(hr, int | float):  # else it is an old one
+        parts.append(f"last heart rate {hr:.0f} bpm")
+    battery = facts.vitals.get("battery_percent")
+    if facts.kind in LOST_SIGNAL and isinstance(battery, int | float):
+        parts.append(f"band battery {battery:.0f} %")
+    return ("; " + ", ".join(parts)) if parts else ""
+
+
+def _title(facts: AlertFacts, purpose: Purpose, name: str) -> str:
+    """Which message, who, what, what to do: the part a lock screen shows comes first."""
+    short = SHORT_WHAT.get(facts.kind, facts.kind.replace("_", " "))
+    severity = facts.severity.upper()
+    act = "act now" if facts.severity is Severity.CRITICAL else "check on them"
+    if purpose is Purpose.PATIENT_CHECK:
+        if facts.kind in LOST_SIGNAL:
+            return f"Check your band - {short}"
+        return f"Are you OK? {short.capitalize()} - tap I'm OK to cancel"
+    if purpose is Purpose.RESOLVED:
+        if facts.expired:
+            return f"Closed, still raised: {name} - {short} - check on them"
+        if facts.kind in LOST_SIGNAL:
+            return f"All clear: {name} - the band is back"
+        return f"All clear: {name} - {short} is over"
+    if purpose is Purpose.REPEAT:
+        return f"REPEAT {severity}: {name} - {short} - still no answer"
+    if purpose is Purpose.WORSENED:
+        return f"WORSE, now {severity}: {name} - {short} - {act}"
+    if facts.escalated:  # a NOTIFY to someone after the first: the others did not answer
+        return f"{severity}: {name} - {short} - nobody answered, {act}"
+    return f"{severity}: {name} - {short} - {act}"
+
+
+def _plan_lines(facts: AlertFacts, name: str) -> tuple[list[str], list[str]]:
+    """The action, first in the body; and the full plan for the end, if too long to come first.
+
+    A long plan first would push the acknowledgement link out of what a channel keeps.
+    """
+    plan_lines = [one_line(line) for line in facts.emergency_plan.splitlines()]
+    plan_lines = [line for line in plan_lines if line]
+    verb = "Act now" if facts.severity is Severity.CRITICAL else "What to do"
+    if facts.kind in LOST_SIGNAL:  # about the band: the plan for a reaction would alarm for nothing
+        return [f"{verb}: check on {name} (call or go): the band cannot watch over them now."], []
+    if not plan_lines:
+        return [f"{verb}: check on {name}."], []
+    if len(plan_lines) == 1 and len(plan_lines[0]) <= PLAN_FIRST_LINE_MAX_CHARS:
+        return [f"{verb}: {plan_lines[0]}"], []
+    return [f"{verb}: follow {name}'s emergency plan (at the end)."], [
+        f"{name}'s emergency plan:",
+        *plan_lines,
     ]
-    return ", ".join(parts) if parts else "not available"
 
 
 def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Message:
@@ -76,64 +182,72 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
     a real reaction (a label for the episode).
     """
     what = WHAT_HAPPENED.get(facts.kind, facts.kind.replace("_", " "))
-    name = facts.patient_name
-    severity = facts.severity.upper()
-    minutes = max(0, int((facts.now_s - facts.since_s) // 60))
-    prefix = {
-        Purpose.NOTIFY: "",
-        Purpose.REPEAT: "REPEAT - not yet acknowledged - ",
-        Purpose.WORSENED: "WORSE - ",
-        Purpose.RESOLVED: "All clear - ",
-        Purpose.PATIENT_CHECK: "Are you OK? - ",
-    }[purpose]
-    if purpose is Purpose.RESOLVED and facts.expired:
-        prefix = "Closed, still raised - "
-    if purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
-        prefix = "Check your band - "
-    title = f"{prefix}{severity}: {name} - {what}"
-    lines = [
-        f"{name}: {what}.",
-        f"Severity: {severity}. Since {_local(facts.since_s, facts.timezone)} ({minutes} min).",
-        f"Latest vitals: {format_vitals(facts.vitals)}.",
-    ]
-    if facts.signal_lost:
-        lines.append("The wearable's signal was LOST during this episode: check on them in person.")
+    name = one_line(facts.patient_name)
+    title = _title(facts, purpose, one_line(facts.patient_name, NAME_IN_TITLE_MAX_CHARS))
+    since = f"Since {_when(facts.since_s, facts)}{_readings(facts)}."
+    notes = []
     if facts.wearer_unanswered and purpose is not Purpose.PATIENT_CHECK:
-        lines.append(f"{name} was asked to check the band and has not answered.")
+        notes.append(f"{name} was asked to check the band and has not answered.")
     if not facts.activity_known and facts.kind == "anaphylaxis":
-        lines.append(
+        notes.append(
             "The band reported no steps or motion in the last day, so exercise cannot be ruled"
             " out: ask them."
         )
     if facts.after_exercise and facts.kind == "anaphylaxis":
-        lines.append(
+        notes.append(
             "It began after exercise: the heart did not slow down once they stopped. Exercise can"
             " trigger a reaction."
         )
-    if purpose is Purpose.RESOLVED and facts.expired:
+    if purpose is Purpose.RESOLVED:
+        lines = _all_clear(facts, name, what)
+        if link:
+            lines.append(f"Was it a real reaction? One tap helps the detectors learn: {link}")
+    elif purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
         lines = [
-            f"{name}: {what} - closed after {minutes} min without calming down.",
+            f"Your band: {what}. Put it back on, or check that the gateway is plugged in.",
+            "If you took it off on purpose, say so and your caregivers will not be alerted:",
+        ]
+        if link:
+            lines.append(f"I took it off: {link}")
+        lines.append(since)
+    elif purpose is Purpose.PATIENT_CHECK:
+        lines = [f"The band shows {what}. If you are fine, cancel before your caregivers are told:"]
+        if link:
+            lines.append(f"I'm OK: {link}")
+        lines.append(since)
+    else:
+        first, plan_at_end = _plan_lines(facts, name)
+        lines = []
+        if purpose is Purpose.WORSENED:
+            lines.append(f"It got worse: now {facts.severity.upper()}.")
+        elif facts.escalated and purpose is Purpose.NOTIFY:
+            lines.append("The people alerted before you have not answered.")
+        if facts.signal_lost:  # the readings below are old: said before anything else
+            lines.append(
+                "The wearable's signal was LOST during this episode: check on them in person."
+            )
+        lines += first
+        if link:
+            lines.append(f"I'm on it (stops the alarm for the others): {link}")
+        lines.append(f"{name}: {what}. {since}")
+        lines += notes
+        lines += plan_at_end
+    return Message(title=title, body="\n".join(lines), severity=facts.severity)
+
+
+def _all_clear(facts: AlertFacts, name: str, what: str) -> list[str]:
+    """Why it ended, and who (if anyone) was on it: nobody should wonder whether to go."""
+    lasted = _duration(facts.now_s - facts.since_s)
+    if facts.expired:
+        return [
+            f"{name}: {what} - closed after {lasted} without calming down.",
             f"The readings are still raised. They are now taken as {name}'s level, and a further"
             " rise alarms again. Check on them.",
         ]
-    elif purpose is Purpose.RESOLVED:
-        lines = [f"{name}: {what} - no longer detected (after {minutes} min)."]
-    elif purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
-        lines.append(
-            "Put the band back on, or check that the gateway is plugged in. If you took it off"
-            " on purpose, say so and your caregivers will not be alerted:"
-        )
-        if link:
-            lines.append(f"I took it off: {link}")
-    elif purpose is Purpose.PATIENT_CHECK:
-        lines.append("If you are fine, cancel before your caregivers are alerted:")
-        if link:
-            lines.append(f"I'm OK: {link}")
+    if facts.kind in LOST_SIGNAL:
+        ended = f"{name}'s band is sending again (after {lasted})."
     else:
-        if facts.emergency_plan:
-            lines.append(f"What to do: {facts.emergency_plan}")
-        if link:
-            lines.append(f"Acknowledge (I'm on it): {link}")
-    if purpose is Purpose.RESOLVED and link:
-        lines.append(f"Was it a real reaction? One tap helps the detectors learn: {link}")
-    return Message(title=title, body="\n".join(lines), severity=facts.severity)
+        ended = f"{name}: {what} - no longer detected (after {lasted})."
+    if facts.acked_by:
+        return [ended, f"{one_line(facts.acked_by)} had acknowledged it."]
+    return [ended, "Nobody acknowledged it: it ended by itself."]

@@ -26,6 +26,7 @@ from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
 from service.alerts.delivery_queue import (
     TELLING,
+    Step,
     enqueue_all_clear,
     enqueue_next_channel,
     wearer_was_asked,
@@ -293,6 +294,7 @@ class EscalationScheduler:
             after_exercise=evidence.get("recovery", 0.0) == 1.0,
             expired=bool(episode and episode.summary.get("expired")),
             wearer_unanswered=alert.kind in LOST_SIGNAL and wearer_was_asked(session, alert.id),
+            escalated=Step.of(delivery.idempotency_key).level > 0,
         )
         purpose = Purpose(delivery.purpose)
         link = None
