@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -205,13 +206,20 @@ def test_a_full_disk_is_warned_of_once_and_neither_stops_processing_nor_shutdown
     assert "saved again" in caplog.text
 
 
+def _learned_state(patient_id: str) -> dict[str, Any]:
+    """The saved state of a patient's detector after 20 min of resting data."""
+    learned = default_bank()
+    cycle = resting_cycle(patient_id, T0_MS, 20)
+    learned.update([(b.patient_id, b.samples) for b in cycle.batches])
+    state: dict[str, Any] = learned.state_dict()["patients"][patient_id]
+    return state
+
+
 def test_a_checkpoint_of_an_older_model_is_migrated_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    learned = default_bank()
-    learned.update([(b.patient_id, b.samples) for b in resting_cycle("p1", T0_MS, 20).batches])
-    saved = learned.state_dict()["patients"]["p1"]
+    saved = _learned_state("p1")
     for newer in ("calibration", "skin_trend", "flush_trend_since_s"):  # fields of later versions
         saved.pop(newer)
     path = tmp_path / "detector-state.json"
@@ -229,9 +237,7 @@ def test_a_checkpoint_of_a_newer_model_starts_afresh_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    learned = default_bank()
-    learned.update([(b.patient_id, b.samples) for b in resting_cycle("p1", T0_MS, 20).batches])
-    saved = learned.state_dict()["patients"]["p1"]
+    saved = _learned_state("p1")
     saved["pulse_wave"] = {"lag_s": 0.2}  # what a later version learns and this one does not know
     path = tmp_path / "detector-state.json"
     path.write_text(json.dumps({"model_version": "fw-detect-9.0.0", "patients": {"p1": saved}}))
