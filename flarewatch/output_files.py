@@ -58,13 +58,20 @@ def writing(option: str, path: Path) -> Iterator[None]:
 
 @contextmanager
 def replacing(path: Path, option: str) -> Iterator[TextIO]:
-    """A text file that replaces ``path`` once complete: readers see the old file or the new one.
+    """A text file that replaces ``path`` once complete (see :func:`replacing_file`)."""
+    with replacing_file(path, option) as temporary, temporary.open("w", encoding="utf-8") as out:
+        yield out
 
-    The text goes to an owner-only temporary file beside ``path`` (outputs may be health data),
-    which is flushed to disk and renamed over ``path`` when the ``with`` block ends; an error or
-    an interruption in the block removes it and leaves ``path`` as it was. The folder must exist
-    (a mistyped one is an error, not a new folder). A folder, a named pipe or a device at
-    ``path`` is refused: the rename would put a plain copy in place of the pipe a reader (say,
+
+@contextmanager
+def replacing_file(path: Path, option: str) -> Iterator[Path]:
+    """A file that replaces ``path`` once complete: readers see the old file or the new one.
+
+    The block writes to the owner-only temporary file it is given, beside ``path`` (outputs may
+    be health data); it is synced to disk and renamed over ``path`` when the ``with`` block ends;
+    an error or an interruption in the block removes it and leaves ``path`` as it was. The folder
+    must exist (a mistyped one is an error, not a new folder). A folder, a named pipe or a device
+    at ``path`` is refused: the rename would put a plain copy in place of the pipe a reader (say,
     an encryption) waits on. Stale temporary files of earlier, killed writers are removed first.
     """
     target = path.resolve()
@@ -75,13 +82,13 @@ def replacing(path: Path, option: str) -> Iterator[TextIO]:
         handle, name = tempfile.mkstemp(
             prefix=f".{target.name}.{os.getpid()}@{_host_tag()}.", suffix=".tmp", dir=target.parent
         )
+        os.close(handle)
     temporary = Path(name)
     try:
         with writing(option, path):
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                yield out
-                out.flush()
-                os.fsync(out.fileno())
+            yield temporary
+            with temporary.open("rb+") as written:
+                os.fsync(written.fileno())
             temporary.replace(target)
     finally:
         temporary.unlink(missing_ok=True)  # gone already once renamed

@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flarewatch.errors import ConfigError
+from flarewatch.output_files import replacing_file
 from flarewatch.redaction import scrubbed
 from service.db.channel_crypto import (
     KEY_ADVICE,
@@ -388,9 +389,10 @@ def backup_database(url: str, out: Path) -> str | None:
     Returns the copy's schema revision. SQLite's online backup API copies one consistent
     snapshot (in WAL mode the service's writers go on meanwhile); copying the file with ``cp``
     could catch it half-written and miss what is still in the ``-wal`` file. The copy is written
-    beside ``out`` (mode 0600: it is health data), checked and synced, then renamed over it, so
-    an interrupted backup never leaves a damaged file under that name. PostgreSQL has
-    ``pg_dump`` for this. The database is not migrated: a backup is taken before an upgrade.
+    beside ``out`` (mode 0600: it is health data), checked and synced, then renamed over it
+    (:func:`flarewatch.output_files.replacing_file`), so an interrupted backup never leaves a
+    damaged file under that name. PostgreSQL has ``pg_dump`` for this. The database is not
+    migrated: a backup is taken before an upgrade.
     """
     parsed = _parsed(url)
     if parsed.get_backend_name() != "sqlite":
@@ -401,12 +403,9 @@ def backup_database(url: str, out: Path) -> str | None:
     source = Path(parsed.database or "")
     if parsed.database in (None, "", ":memory:") or not source.is_file():
         raise ConfigError(f"there is no SQLite service database at {source} to back up")
-    partial = out.with_name(f".{out.name}.partial")
     try:
-        partial.unlink(missing_ok=True)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
         with (
+            replacing_file(out, "--out") as partial,
             contextlib.closing(sqlite3.connect(source, timeout=SQLITE_BUSY_TIMEOUT_S)) as src,
             contextlib.closing(sqlite3.connect(partial)) as copy,
         ):
@@ -414,18 +413,8 @@ def backup_database(url: str, out: Path) -> str | None:
             if copy.execute("PRAGMA quick_check").fetchone() != ("ok",):
                 raise ConfigError(f"the copy of {source} does not pass SQLite's quick_check")
             revision = _copied_revision(copy)
-        with partial.open("rb+") as written:
-            os.fsync(written.fileno())
-        partial.replace(out)
-    except (OSError, sqlite3.Error) as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise ConfigError(f"cannot back up {source} to {out}: {reason}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise
+    except sqlite3.Error as exc:
+        raise ConfigError(f"cannot back up {source} to {out}: {exc}") from exc
     return revision
 
 
