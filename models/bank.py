@@ -93,6 +93,15 @@ class DetectorBank:
             self.detectors[patient_id] = new
         return True
 
+    def forget(self, patient_id: str) -> bool:
+        """Drop everything learnt about the patient (their erasure); returns whether it had any.
+
+        Their next samples, if any come, start a detector from the template, as for a new
+        patient, and the next :meth:`state_dict` no longer holds them.
+        """
+        self.profiles.pop(patient_id, None)
+        return self.detectors.pop(patient_id, None) is not None
+
     def update(self, items: Sequence[PatientBatch]) -> list[Alarm]:
         """Fold in each patient's new samples; return the confirmed alarms.
 

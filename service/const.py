@@ -13,6 +13,9 @@ larger ones, and SQLite's driver raises on them."""
 INFLUX_MEASUREMENT: Final = "vitals"
 """One measurement for every sample; tags ``patient`` and ``device``, ``seq`` is a field."""
 
+INFLUX_ANNOTATION_MEASUREMENT: Final = "alert_events"
+"""Alert events for Grafana's episode marks (``service/alerts/annotations.py``), tag ``patient``."""
+
 INFLUX_WRITE_LINES_MAX: Final = 5000
 """Largest /write request. InfluxDB's docs recommend 5,000 to 10,000 points per request; smaller
 requests keep one retry cheap and the body well under the server's max-body-size."""
@@ -78,9 +81,15 @@ STOP_TIMEOUT_S: Final = 10.0
 """How long a clean stop waits for the worker to flush and acknowledge."""
 
 PROFILE_REFRESH_S: Final = 60.0
-"""How often the running service re-reads the patients' detection profiles: a change made with
-``flarewatch admin patient set --detection-profile`` (another process) applies within a minute,
-for one small query a minute."""
+"""How often the running service re-reads the patients' detection profiles and erasures: a change
+made with ``flarewatch admin patient set --detection-profile`` or ``patient erase`` (another
+process) applies within a minute, for two small queries a minute."""
+
+ERASE_QUIET_S: Final = 15 * 60.0
+"""``admin patient erase`` refuses while the patient's newest sample is younger than this: their
+band still sends, and its next samples would bring them back. A band's data arrives within
+seconds; a gateway that was cut off delivers its backlog later, which is why the advice is to
+take the band off the gateway first."""
 
 EPISODE_LOST_AFTER_S: Final = MAX_EPISODE_S + 15 * 60.0
 """An open episode whose patient's data runs this far past its newest alarm is closed as expired.

@@ -85,7 +85,11 @@ def _alerts(args: argparse.Namespace, session: Session) -> int:
 def _audit(args: argparse.Namespace, session: Session) -> int:
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(args.limit)
     if args.patient:
-        query = query.where(AuditEvent.patient_id == get_patient(session, args.patient).id)
+        # an erased patient's trail is the record of their erasure; an id never seen is a typo
+        seen = select(AuditEvent.id).where(AuditEvent.patient_id == args.patient).limit(1)
+        if session.scalar(seen) is None:
+            get_patient(session, args.patient)
+        query = query.where(AuditEvent.patient_id == args.patient)
     if args.alert:
         query = query.where(AuditEvent.alert_id == args.alert)
     events = list(session.scalars(query))[::-1]

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from flarewatch.localservers import InfluxServer, free_port
 from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.settings import load_settings
+from service.const import INFLUX_ANNOTATION_MEASUREMENT
 from service.errors import StoreError
 from service.stores.base import SampleStore
 from service.stores.factory import create_store
@@ -111,6 +112,32 @@ def test_filters_by_patient_device_and_time(store: SampleStore) -> None:
         ("d3", 2),
         ("d3", 3),
     ]
+
+
+def test_erasing_a_patient_deletes_only_their_samples(store: SampleStore) -> None:
+    store.write(
+        [batch("p1", "d1", range(10)), batch("p1", "d4", range(3)), batch("p2", "d2", range(5))]
+    )
+    assert store.erase_patient("p1") == 13
+    assert store.count(patient_id="p1") == 0
+    assert store.latest_vitals("p1") == {}
+    assert store.last_seqs() == {"d2": 4}
+    assert [s.sample.seq for s in store.samples(patient_id="p2")] == list(range(5))
+    assert store.erase_patient("p1") == 0  # idempotent: a re-run after an interruption
+    store.write([batch("p1", "d1", range(10, 12))])  # a patient added again starts afresh
+    assert store.count(patient_id="p1") == 2
+
+
+def test_erasing_a_patient_also_deletes_their_grafana_alert_marks(influxdb: InfluxServer) -> None:
+    store = InfluxStore(influxdb.url, database="marks")
+    store.prepare()
+    with store:
+        for patient in ("p1", "p2"):
+            event = f'{INFLUX_ANNOTATION_MEASUREMENT},patient={patient},kind=flush event="opened"'
+            store.write_bodies(store.bodies([f"{event} {T0}"]))
+        store.erase_patient("p1")
+        (result,) = store.query(f"SELECT * FROM {INFLUX_ANNOTATION_MEASUREMENT} GROUP BY patient")
+        assert [series["tags"]["patient"] for series in result["series"]] == ["p2"]
 
 
 def test_last_seq_per_device(store: SampleStore) -> None:

@@ -13,12 +13,12 @@ import threading
 from typing import Final
 
 from service.alerts.events import AlertEvent
+from service.const import INFLUX_ANNOTATION_MEASUREMENT
 from service.errors import StoreError
 from service.stores.influx import InfluxStore
 
 log = logging.getLogger(__name__)
 
-ANNOTATION_MEASUREMENT: Final = "alert_events"
 QUEUE_EVENTS: Final = 1000
 """Alert events are rare (a few per episode); a full queue means InfluxDB has been down long."""
 STOP_TIMEOUT_S: Final = 5.0
@@ -27,7 +27,7 @@ STOP_TIMEOUT_S: Final = 5.0
 def annotation_line(event: AlertEvent) -> str:
     """One line of line protocol for an alert event (ids and enums only: nothing to escape)."""
     return (
-        f"{ANNOTATION_MEASUREMENT},patient={event.patient_id},kind={event.kind},"
+        f"{INFLUX_ANNOTATION_MEASUREMENT},patient={event.patient_id},kind={event.kind},"
         f'severity={event.severity} event="{event.event}",state="{event.state}",'
         f"alert_id={event.alert_id}i {round(event.time_s * 1000)}"
     )

@@ -150,6 +150,21 @@ class MqttAlertBridge:
             self._client.publish(topic, state_payload, qos=1, retain=True)
             self._retained[event.patient_id] = state_payload
 
+    def forget(self, patient_id: str) -> None:
+        """Clear the patient's retained alert state from the broker (their erasure).
+
+        An empty retained message deletes the retained one, so a siren subscribing later reads
+        nothing about them.
+        """
+        with self._publishing:
+            self._latest = {
+                alert_id: event
+                for alert_id, event in self._latest.items()
+                if event.patient_id != patient_id
+            }
+            self._retained.pop(patient_id, None)
+            self._client.publish(alerts_topic(patient_id), b"", qos=1, retain=True)
+
     def _current_state(self, patient_id: str) -> AlertEvent | None:
         """The latest event of the patient's most urgent open alert, as the database has them.
 

@@ -122,18 +122,6 @@ class AlertingRuntime:
         log.info("detectors: model %s", detectors.model_version)
         checkpoint = DetectorCheckpoint(detector_state_path(settings))
         checkpoint.restore(detectors)
-        # Profiles are applied after the restore, so a switched detector keeps its baselines.
-        self.profiles = (
-            ProfileSync(self.db, detectors) if isinstance(detectors, ProfiledBank) else None
-        )
-        if self.profiles is not None:
-            self.profiles.refresh()
-        self.processor = ProfiledAlertingProcessor(
-            detectors, self.engine, checkpoint, self.profiles
-        )
-        self.annotations = _annotations(settings)
-        if self.annotations is not None:
-            self.manager.listeners.append(self.annotations)
         self.bridge = (
             MqttAlertBridge(
                 settings.mqtt,
@@ -144,6 +132,25 @@ class AlertingRuntime:
             if settings.mqtt.url is not None
             else None
         )
+        # Profiles are applied after the restore, so a switched detector keeps its baselines;
+        # patients erased meanwhile are forgotten before any sample is scored.
+        self.profiles = (
+            ProfileSync(
+                self.db,
+                detectors,
+                on_erased=[self.bridge.forget] if self.bridge is not None else [],
+            )
+            if isinstance(detectors, ProfiledBank)
+            else None
+        )
+        if self.profiles is not None:
+            self.profiles.refresh()
+        self.processor = ProfiledAlertingProcessor(
+            detectors, self.engine, checkpoint, self.profiles
+        )
+        self.annotations = _annotations(settings)
+        if self.annotations is not None:
+            self.manager.listeners.append(self.annotations)
         self._api: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
         if serve_api:

@@ -1,24 +1,30 @@
-"""Each patient's detection profile, carried from the service database into the detector bank.
+"""What the service database says of each patient, carried into the running detector bank.
 
-A care team chooses the profile with ``flarewatch admin patient set --detection-profile``, in
-another process. The running service applies what the database says at start (after the
-checkpoint restore, so learned baselines are kept) and follows changes: a background thread reads
-the database every ``PROFILE_REFRESH_S`` (database I/O stays off the ingest path), and the
-alerting hook applies what it found at the start of the next cycle, on the ingest worker thread:
-the only thread that calls the bank, so a profile never changes under a running ``update``.
+Two things change in another process, through ``flarewatch admin``: a patient's detection
+profile (``patient set --detection-profile``) and a patient's erasure (``patient erase``), after
+which nothing learnt about them may stay in the detectors (their baselines are health data, and
+the next checkpoint would keep them). The running service applies what the database says at start
+(after the checkpoint restore, so learned baselines are kept) and follows changes: a background
+thread reads the database every ``PROFILE_REFRESH_S`` (database I/O stays off the ingest path),
+and the alerting hook applies what it found at the start of the next cycle, on the ingest worker
+thread: the only thread that calls the bank, so a profile never changes under a running
+``update``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.profiles import DetectionProfile
 from service.const import PROFILE_REFRESH_S
+from service.db.erasure import Erasure, erasures_since
 from service.db.models import Patient
 from service.db.session import Database
 from service.episodes.checkpoint import DetectorCheckpoint
@@ -27,6 +33,12 @@ from service.episodes.processor import AlarmSource, AlertingProcessor
 from service.processing import IngestCycle
 
 log = logging.getLogger(__name__)
+
+ERASURE_ID_LAG: Final = 1000
+"""How far before the newest erasure read the next read looks again. PostgreSQL hands out audit
+ids when a row is inserted, not when it commits: an erasure whose transaction commits after a
+later event was read has a smaller id. A thousand ids outlast any transaction of an admin
+command, and the look-back is a primary-key range."""
 
 
 @runtime_checkable
@@ -37,32 +49,62 @@ class ProfiledBank(Protocol):
         """Use ``profile`` for the patient from now on; returns whether anything changed."""
         ...
 
+    def forget(self, patient_id: str) -> bool:
+        """Drop everything learnt about the patient; returns whether there was anything."""
+        ...
+
+
+@dataclass(slots=True)
+class PatientChanges:
+    """One read of the database: every patient's profile, and the erasures since the last read."""
+
+    profiles: dict[str, DetectionProfile]
+    erasures: list[Erasure] = field(default_factory=list)
+
 
 class ProfileSync:
-    """Reads ``patient id -> detection profile`` from the database and applies it to the bank.
+    """Reads the patients' detection profiles and erasures from the database; applies them.
 
     :meth:`refresh` reads and applies at once (at start, before ingest runs). While the service
     runs, :meth:`start` polls the database in a thread (:meth:`poll`) and the ingest thread calls
-    :meth:`apply_pending`, which does no I/O.
+    :meth:`apply_pending`, which does no I/O. An erased patient is forgotten by the bank, then by
+    every ``on_erased`` callback (e.g. the MQTT bridge's retained alert state), on that thread.
     """
 
     def __init__(
-        self, db: Database, bank: ProfiledBank, interval_s: float = PROFILE_REFRESH_S
+        self,
+        db: Database,
+        bank: ProfiledBank,
+        interval_s: float = PROFILE_REFRESH_S,
+        on_erased: Sequence[Callable[[str], None]] = (),
     ) -> None:
         self.db = db
         self.bank = bank
         self.interval_s = interval_s
+        self.on_erased = list(on_erased)
         self._applied: dict[str, DetectionProfile] = {}
         self._warned: set[tuple[str, str]] = set()
-        self._pending: dict[str, DetectionProfile] | None = None
+        self._pending: PatientChanges | None = None
+        self._erasures_read: set[int] = set()
+        """Audit ids of the erasures read so far (only the reading thread touches it)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def read(self) -> dict[str, DetectionProfile]:
-        """Every patient's profile as stored; an unknown stored value counts as balanced."""
+    def read(self) -> PatientChanges:
+        """Every patient's profile as stored, and the erasures not read before.
+
+        An unknown stored profile counts as balanced. Erasures are looked for a little before
+        the newest one read (``ERASURE_ID_LAG``): on PostgreSQL an erasure may commit after a
+        later audit event was read.
+        """
+        after = max(self._erasures_read, default=0) - ERASURE_ID_LAG
         with self.db.session() as session:
             rows = session.execute(select(Patient.id, Patient.detection_profile)).all()
+            erasures = [
+                e for e in erasures_since(session, after) if e.event_id not in self._erasures_read
+            ]
+        self._erasures_read.update(e.event_id for e in erasures)
         profiles: dict[str, DetectionProfile] = {}
         for patient_id, value in rows:
             try:
@@ -78,37 +120,45 @@ class ProfileSync:
                         value,
                     )
                 profiles[patient_id] = DetectionProfile.BALANCED
-        return profiles
+        return PatientChanges(profiles, [e for e in erasures if not e.registered_again])
 
     def refresh(self) -> int:
-        """Read and apply the stored profiles now; returns how many patients changed profile."""
+        """Read and apply the database now; returns how many patients changed profile."""
         return self._apply(self.read())
 
     def poll(self) -> bool:
-        """Read the stored profiles for the next :meth:`apply_pending` (any thread).
+        """Read the database for the next :meth:`apply_pending` (any thread).
 
         A database error is logged and the poll retried at the next interval: detection goes on
         with the profiles it has. Returns whether the read succeeded.
         """
         try:
-            wanted = self.read()
+            changes = self.read()
         except SQLAlchemyError as exc:
             log.warning(
                 "could not read the detection profiles (%s); retrying later", type(exc).__name__
             )
             return False
         with self._lock:
-            self._pending = wanted
+            if self._pending is not None:  # not applied yet: its erasures must not be lost
+                changes.erasures[:0] = self._pending.erasures
+            self._pending = changes
         return True
 
     def apply_pending(self) -> int:
         """Apply what the last :meth:`poll` read, if anything (the bank's thread; no I/O)."""
         with self._lock:
-            wanted, self._pending = self._pending, None
-        return 0 if wanted is None else self._apply(wanted)
+            changes, self._pending = self._pending, None
+        return 0 if changes is None else self._apply(changes)
 
-    def _apply(self, wanted: dict[str, DetectionProfile]) -> int:
-        """A patient no longer stored goes back to balanced."""
+    def _apply(self, changes: PatientChanges) -> int:
+        """Forget the erased patients; a patient no longer stored goes back to balanced."""
+        for erasure in changes.erasures:
+            self.bank.forget(erasure.patient_id)
+            for forget in self.on_erased:
+                forget(erasure.patient_id)
+            log.info("patient %s erased: their detector state is dropped", erasure.patient_id)
+        wanted = changes.profiles
         changed = 0
         for patient_id in sorted(wanted.keys() | self._applied.keys()):
             profile = wanted.get(patient_id, DetectionProfile.BALANCED)

@@ -129,6 +129,14 @@ class SampleStore(ABC):
         """Number of stored samples, optionally of one patient or device."""
 
     @abstractmethod
+    def erase_patient(self, patient_id: str) -> int:
+        """Delete every sample of the patient, and any other record of them the store keeps.
+
+        Returns how many samples there were. Idempotent: erasing again finds none. This is the
+        sample side of ``flarewatch admin patient erase`` (a patient's right to erasure).
+        """
+
+    @abstractmethod
     def last_seqs(self) -> dict[str, int]:
         """Highest stored ``seq`` per device id."""
 

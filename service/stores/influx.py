@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.redaction import address_of, scrubbed
 from service.const import (
+    INFLUX_ANNOTATION_MEASUREMENT,
     INFLUX_CONNECT_TIMEOUT_S,
     INFLUX_GZIP_LEVEL,
     INFLUX_MEASUREMENT,
@@ -161,10 +162,14 @@ class InfluxStore(SampleStore):
             params["rp"] = self.retention_policy
         return params
 
-    def query(self, influxql: str) -> list[dict[str, Any]]:
-        """Run InfluxQL statements (``;``-separated); one result per statement, errors raised."""
+    def query(self, influxql: str, *, changes: bool = False) -> list[dict[str, Any]]:
+        """Run InfluxQL statements (``;``-separated); one result per statement, errors raised.
+
+        ``changes``: the statements change data (``DELETE``), which InfluxDB takes only by POST.
+        """
         params = {**self._params(), "q": influxql, "epoch": "ms"}
-        results: list[dict[str, Any]] = self._request("GET", "/query", params=params).json()[
+        method = "POST" if changes else "GET"
+        results: list[dict[str, Any]] = self._request(method, "/query", params=params).json()[
             "results"
         ]
         for result in results:
@@ -278,6 +283,21 @@ class InfluxStore(SampleStore):
         (result,) = self.query(f"SELECT count(seq) FROM {INFLUX_MEASUREMENT}{where}")
         series = result.get("series")
         return int(series[0]["values"][0][1]) if series else 0
+
+    def erase_patient(self, patient_id: str) -> int:
+        """Delete the patient's samples and alert marks (InfluxQL ``DELETE``, a POST query).
+
+        Returns how many samples there were. InfluxDB deletes whole series by tag, across every
+        retention policy of the database.
+        """
+        found = self.count(patient_id=patient_id)
+        where = _where(patient_id)
+        statements = (
+            f"DELETE FROM {measurement}{where}"
+            for measurement in (INFLUX_MEASUREMENT, INFLUX_ANNOTATION_MEASUREMENT)
+        )
+        self.query("; ".join(statements), changes=True)
+        return found
 
     def last_seqs(self) -> dict[str, int]:
         """Highest ``seq`` per device."""

@@ -204,6 +204,17 @@ class SqliteStore(SampleStore):
             ).fetchone()[0]
         )
 
+    def erase_patient(self, patient_id: str) -> int:
+        """Delete the patient's samples in one transaction; returns how many there were."""
+
+        def delete(db: sqlite3.Connection) -> int:
+            with db:
+                return db.execute(
+                    "DELETE FROM samples WHERE patient_id = ?", (patient_id,)
+                ).rowcount
+
+        return self._run(delete)
+
     def last_seqs(self) -> dict[str, int]:
         """Highest ``seq`` per device."""
         rows = self._run(

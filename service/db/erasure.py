@@ -1,0 +1,186 @@
+"""Erasing a patient from the service database: the records side of ``admin patient erase``.
+
+A patient who leaves, or asks for their data to be erased, must leave nothing health-related
+behind: their episodes and labels, alerts and every message sent about them, their care team
+with its channel credentials, their devices, their signal states and their audit trail. One audit
+event stays, ``patient_erased`` with the patient id and counts only: the proof that the erasure
+was done, and the mark a running service follows to drop the patient's detector state
+(:func:`erasures_since`). The samples are erased from the sample store by the caller
+(:meth:`service.stores.base.SampleStore.erase_patient`).
+
+An erasure is refused while anything is still under way for the patient (an open episode, an
+alert not over, a message waiting to be sent): it would pull the rows from under the escalation
+scheduler, and the care team would never hear that an alarm they were told of is over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+from sqlalchemy import CursorResult, Delete, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from flarewatch.errors import ConfigError
+from service.alerts.audit import record
+from service.db.models import (
+    OPEN_ALERT_STATES,
+    Alert,
+    AuditEvent,
+    Channel,
+    Contact,
+    Delivery,
+    DeliveryState,
+    Device,
+    Episode,
+    EpisodeState,
+    Patient,
+    SignalState,
+)
+
+PATIENT_ERASED: Final = "patient_erased"
+"""The audit action of an erasure (the one record of the patient kept)."""
+
+_IN_FLIGHT: Final = (DeliveryState.PENDING, DeliveryState.SENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class ErasedRecords:
+    """How many rows of each kind an erasure deleted."""
+
+    registered: bool
+    """Whether the patient was registered (an id with samples only has no row)."""
+    episodes: int
+    alerts: int
+    messages: int
+    contacts: int
+    devices: int
+    audit_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """One ``patient_erased`` audit event, as a running service follows them."""
+
+    event_id: int
+    patient_id: str
+    time_s: float
+    registered_again: bool
+    """The patient was registered after it (``admin patient add``, or their band's data arriving
+    again): what the detectors learn of them now must be kept."""
+
+
+def erase_patient_records(session: Session, patient_id: str, now_s: float) -> ErasedRecords:
+    """Delete every row about ``patient_id`` and record the erasure; the caller commits.
+
+    Raises :class:`ConfigError` naming what is still under way (nothing is deleted then).
+    Erasing an id that has no rows records the erasure again, which is harmless: it is how a
+    re-run after the sample store failed finishes the job.
+    """
+    _refuse_while_under_way(session, patient_id)
+    alert_ids = select(Alert.id).where(Alert.patient_id == patient_id).scalar_subquery()
+    contact_ids = select(Contact.id).where(Contact.patient_id == patient_id).scalar_subquery()
+    messages = _deleted(
+        session,
+        delete(Delivery).where(
+            or_(Delivery.alert_id.in_(alert_ids), Delivery.contact_id.in_(contact_ids))
+        ),
+    )
+    audit_events = _deleted(
+        session,
+        delete(AuditEvent).where(
+            or_(AuditEvent.patient_id == patient_id, AuditEvent.alert_id.in_(alert_ids))
+        ),
+    )
+    alerts = _deleted(session, delete(Alert).where(Alert.patient_id == patient_id))
+    episodes = _deleted(session, delete(Episode).where(Episode.patient_id == patient_id))
+    _deleted(session, delete(SignalState).where(SignalState.patient_id == patient_id))
+    _deleted(session, delete(Channel).where(Channel.contact_id.in_(contact_ids)))
+    contacts = _deleted(session, delete(Contact).where(Contact.patient_id == patient_id))
+    devices = _deleted(session, delete(Device).where(Device.patient_id == patient_id))
+    registered = _deleted(session, delete(Patient).where(Patient.id == patient_id)) > 0
+    erased = ErasedRecords(
+        registered=registered,
+        episodes=episodes,
+        alerts=alerts,
+        messages=messages,
+        contacts=contacts,
+        devices=devices,
+        audit_events=audit_events,
+    )
+    record(
+        session,
+        now_s,
+        PATIENT_ERASED,
+        patient_id=patient_id,
+        registered=registered,
+        episodes=episodes,
+        alerts=alerts,
+        messages=messages,
+        contacts=contacts,
+        devices=devices,
+    )
+    return erased
+
+
+def erasures_since(session: Session, after_event_id: int) -> list[Erasure]:
+    """Erasures recorded after the audit event ``after_event_id``, oldest first."""
+    rows = session.execute(
+        select(AuditEvent.id, AuditEvent.patient_id, AuditEvent.time_s)
+        .where(AuditEvent.action == PATIENT_ERASED, AuditEvent.id > after_event_id)
+        .order_by(AuditEvent.id)
+    ).all()
+    created = {
+        patient_id: created_s
+        for patient_id, created_s in session.execute(
+            select(Patient.id, Patient.created_s).where(
+                Patient.id.in_({row.patient_id for row in rows})
+            )
+        )
+    }
+    return [
+        Erasure(
+            row.id,
+            row.patient_id,
+            row.time_s,
+            registered_again=created.get(row.patient_id, float("-inf")) >= row.time_s,
+        )
+        for row in rows
+        if row.patient_id is not None
+    ]
+
+
+def _refuse_while_under_way(session: Session, patient_id: str) -> None:
+    episode = session.scalars(
+        select(Episode).where(Episode.patient_id == patient_id, Episode.state == EpisodeState.OPEN)
+    ).first()
+    if episode is not None:
+        raise ConfigError(
+            f"patient {patient_id!r} has an open episode ({episode.id}, {episode.kind}): erase "
+            "them once it is over (an episode ends when the signals recover, at the latest "
+            "after two hours)"
+        )
+    alert = session.scalars(
+        select(Alert).where(Alert.patient_id == patient_id, Alert.state.in_(OPEN_ALERT_STATES))
+    ).first()
+    if alert is not None:
+        raise ConfigError(
+            f"patient {patient_id!r} has an alert that is not over ({alert.id}, {alert.kind}, "
+            f"{alert.state}): erase them once it is (a caregiver acknowledges it with the link "
+            "in its messages; a lost-signal alert also ends when the signal is back)"
+        )
+    waiting = session.scalar(
+        select(func.count(Delivery.id))
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .where(Alert.patient_id == patient_id, Delivery.state.in_(_IN_FLIGHT))
+    )
+    if waiting:
+        raise ConfigError(
+            f"patient {patient_id!r} has {waiting} message(s) still being sent to the care "
+            "team (an all-clear, or retries): erase them in a few minutes"
+        )
+
+
+def _deleted(session: Session, statement: Delete) -> int:
+    result = session.execute(statement)
+    return int(cast(CursorResult[Any], result).rowcount)

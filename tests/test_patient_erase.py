@@ -1,0 +1,296 @@
+"""``flarewatch admin patient erase``: everything about one patient goes, nobody else's data does,
+and a running service forgets what its detectors learnt of them."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from flarewatch.cli import main
+from flarewatch.payloads import Sample, SampleBatch
+from flarewatch.settings import load_settings
+from flarewatch.topics import alerts_topic
+from models.alarm import Alarm, AlarmKind, Severity
+from models.bank import DetectorBank
+from models.detector import PatientDetector
+from service.alerts.runtime import AlertingRuntime
+from service.db import (
+    Alert,
+    AuditEvent,
+    Channel,
+    Contact,
+    Delivery,
+    Device,
+    Episode,
+    Patient,
+)
+from service.db.care_teams import PolicyUpdate, add_device, add_patient
+from service.db.erasure import PATIENT_ERASED
+from service.episodes import EpisodeEngine
+from service.processing import IngestCycle
+from service.stores.sqlite import SqliteStore
+from tests.alerting_helpers import SECRET, FakeClock, HttpReceiver, build_stack, register_team
+from tests.broker_helpers import retained_payload
+
+HOUR_MS = 3_600_000
+
+
+@pytest.fixture
+def setting(service_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The admin CLI and a SQLite sample store, configured as a deployment's environment would."""
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", SECRET)
+    monkeypatch.setenv("FLAREWATCH_STORE__SQLITE_PATH", str(tmp_path / "samples.sqlite3"))
+    monkeypatch.delenv("FLAREWATCH_INFLUX__URL", raising=False)
+    return service_db_url
+
+
+def admin(url: str, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["admin", "--database-url", url, *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def store_samples(tmp_path: Path, patient_id: str, device_id: str, end_ms: int) -> None:
+    """An hour of one-minute samples ending at ``end_ms``."""
+    samples = tuple(
+        Sample(seq=i, time_ms=end_ms - (59 - i) * 60_000, heart_rate_bpm=70.0 + i % 5)
+        for i in range(60)
+    )
+    with SqliteStore(tmp_path / "samples.sqlite3") as store:
+        store.write([SampleBatch(patient_id=patient_id, device_id=device_id, samples=samples)])
+
+
+def sample_count(tmp_path: Path, patient_id: str) -> int:
+    with SqliteStore(tmp_path / "samples.sqlite3") as store:
+        return store.count(patient_id=patient_id)
+
+
+def rows_of(url: str, patient_id: str) -> dict[str, int]:
+    """How many rows of each table are about the patient."""
+    stack = build_stack(url)
+    try:
+        with stack.db.session() as s:
+            alert_ids = select(Alert.id).where(Alert.patient_id == patient_id)
+            contact_ids = select(Contact.id).where(Contact.patient_id == patient_id)
+            counts = {
+                "patient": s.scalar(select(func.count()).where(Patient.id == patient_id)),
+                "episodes": s.scalar(
+                    select(func.count(Episode.id)).where(Episode.patient_id == patient_id)
+                ),
+                "alerts": s.scalar(
+                    select(func.count(Alert.id)).where(Alert.patient_id == patient_id)
+                ),
+                "messages": s.scalar(
+                    select(func.count(Delivery.id)).where(Delivery.alert_id.in_(alert_ids))
+                ),
+                "contacts": s.scalar(
+                    select(func.count(Contact.id)).where(Contact.id.in_(contact_ids))
+                ),
+                "channels": s.scalar(
+                    select(func.count(Channel.id)).where(Channel.contact_id.in_(contact_ids))
+                ),
+                "devices": s.scalar(
+                    select(func.count()).select_from(Device).where(Device.patient_id == patient_id)
+                ),
+                "audit": s.scalar(
+                    select(func.count(AuditEvent.id)).where(
+                        AuditEvent.patient_id == patient_id, AuditEvent.action != PATIENT_ERASED
+                    )
+                ),
+            }
+    finally:
+        stack.close()
+    return {name: int(n or 0) for name, n in counts.items()}
+
+
+def past_alarm(url: str, patient_id: str, at_s: float) -> None:
+    """An anaphylaxis-like alarm that was raised, acknowledged and is over."""
+    clock = FakeClock(at_s)
+    stack = build_stack(url, clock)
+    try:
+        engine = EpisodeEngine(stack.manager)
+        onset = Alarm(patient_id, at_s, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-test")
+        engine.on_alarm(onset, {"heart_rate_bpm": 131.0})
+        stack.scheduler.run_due()  # the caregiver's message
+        with stack.db.session() as s:
+            alert_id = s.scalars(select(Alert.id).where(Alert.patient_id == patient_id)).one()
+        stack.manager.acknowledge(alert_id, by="ann", via="test")
+        clock.advance(1800)
+        engine.on_alarm(
+            Alarm(
+                patient_id, at_s + 1800, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-test", True
+            )
+        )
+        stack.scheduler.run_due()
+    finally:
+        stack.close()
+
+
+def registered(url: str, patient_id: str, device_id: str, at_s: float, channel: str) -> None:
+    stack = build_stack(url)
+    try:
+        register_team(stack.db, patient_id, [("ann", [channel])], now_s=at_s)
+        with stack.db.session() as s:
+            add_device(s, patient_id, device_id, "left wrist")
+    finally:
+        stack.close()
+
+
+def test_erase_removes_every_record_and_sample_of_the_patient_and_nothing_else(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], http: HttpReceiver
+) -> None:
+    url = setting
+    hour_ago_s = time.time() - 3600
+    for patient_id, device_id in (("p1", "band-1"), ("p2", "band-2")):
+        registered(url, patient_id, device_id, hour_ago_s - 86_400, http.url("ann"))
+        past_alarm(url, patient_id, hour_ago_s - 7200)
+        store_samples(tmp_path, patient_id, device_id, int(hour_ago_s * 1000))
+    before = rows_of(url, "p1")
+    assert before["episodes"] == 1 and before["alerts"] == 1 and before["messages"] >= 1
+    assert before["contacts"] == 1 and before["devices"] == 1 and before["audit"] > 3
+    others = rows_of(url, "p2")
+
+    # without --yes: what it would do, and nothing done
+    code, out, err = admin(url, capsys, "patient", "erase", "p1")
+    assert code == 0, err
+    assert "would erase patient p1: 60 samples, 1 episode, 1 alert" in out
+    assert "nothing was erased" in out
+    assert rows_of(url, "p1") == before and sample_count(tmp_path, "p1") == 60
+
+    code, out, _ = admin(url, capsys, "patient", "erase", "p1", "--yes")
+    assert code == 0, out
+    assert "erased patient p1: 60 samples, 1 episode, 1 alert" in out
+    assert "broker-auth" in out
+    assert set(rows_of(url, "p1").values()) == {0}
+    assert sample_count(tmp_path, "p1") == 0
+    assert rows_of(url, "p2") == others and sample_count(tmp_path, "p2") == 60
+
+    # the one record kept: that the erasure was done, with counts and nobody's name
+    code, out, _ = admin(url, capsys, "audit", "--patient", "p1")
+    assert code == 0 and PATIENT_ERASED in out
+    assert "Alex" not in out and "ann" not in out
+    code, out, _ = admin(url, capsys, "patient", "list")
+    assert "p1" not in out and "p2" in out
+
+    # erasing again: nothing left, said so (a mistyped id is not "done")
+    code, _, err = admin(url, capsys, "patient", "erase", "p1", "--yes")
+    assert code == 1 and "nothing of patient 'p1' to erase" in err
+    # the id can be used again, from scratch
+    assert admin(url, capsys, "patient", "add", "p1")[0] == 0
+
+
+def test_erase_is_refused_while_an_alarm_is_under_way(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], http: HttpReceiver
+) -> None:
+    url = setting
+    hour_ago_s = time.time() - 3600
+    registered(url, "p1", "band-1", hour_ago_s - 86_400, http.url("ann"))
+    store_samples(tmp_path, "p1", "band-1", int(hour_ago_s * 1000))
+    stack = build_stack(url, FakeClock(hour_ago_s))
+    try:
+        EpisodeEngine(stack.manager).on_alarm(
+            Alarm("p1", hour_ago_s, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-test")
+        )
+    finally:
+        stack.close()
+    before = rows_of(url, "p1")
+    code, _, err = admin(url, capsys, "patient", "erase", "p1", "--yes")
+    assert code == 1 and "has an open episode" in err
+    assert rows_of(url, "p1") == before and sample_count(tmp_path, "p1") == 60
+
+
+def test_erase_is_refused_while_the_band_still_sends_unless_forced(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], http: HttpReceiver
+) -> None:
+    url = setting
+    registered(url, "p1", "band-1", time.time() - 86_400, http.url("ann"))
+    store_samples(tmp_path, "p1", "band-1", int(time.time() * 1000) - 120_000)
+    code, _, err = admin(url, capsys, "patient", "erase", "p1", "--yes")
+    assert code == 1 and "band sent data 2 min ago" in err and "--force" in err
+    assert sample_count(tmp_path, "p1") == 60 and rows_of(url, "p1")["patient"] == 1
+    code, out, _ = admin(url, capsys, "patient", "erase", "p1", "--yes", "--force")
+    assert code == 0 and "erased patient p1: 60 samples" in out
+    assert sample_count(tmp_path, "p1") == 0 and rows_of(url, "p1")["patient"] == 0
+
+
+def test_samples_of_an_unregistered_id_can_be_erased(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_samples(tmp_path, "stray", "band-9", int(time.time() * 1000) - 2 * HOUR_MS)
+    code, out, _ = admin(setting, capsys, "patient", "erase", "stray", "--yes")
+    assert code == 0 and "60 samples" in out and "not registered: samples only" in out
+    assert sample_count(tmp_path, "stray") == 0
+
+
+def test_a_running_service_forgets_an_erased_patients_detector_state_and_retained_alert(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], mosquitto: Any
+) -> None:
+    url = setting
+    now_s = time.time()
+    stack = build_stack(url)
+    try:  # no care team: nothing to send, so the alert below is over once resolved
+        for patient_id in ("p1", "p2"):
+            with stack.db.session() as s:
+                add_patient(s, patient_id, now_s - 86_400, PolicyUpdate())
+    finally:
+        stack.close()
+    state_path = tmp_path / "state.json"
+    settings = load_settings(
+        service={"database_url": url, "detector_state_path": str(state_path), "secret_key": SECRET},
+        mqtt={"url": mosquitto.url},
+    )
+    bank = DetectorBank(PatientDetector())
+    runtime = AlertingRuntime(settings, bank=bank, serve_api=False)
+    runtime.start()
+    topic = alerts_topic("p1")
+    try:
+        assert runtime.bridge is not None and runtime.bridge.wait_ready()
+        start_ms = int((now_s - 3 * 3600) * 1000)
+        batches = tuple(
+            SampleBatch(
+                patient_id=pid,
+                device_id=f"band-{pid}",
+                samples=tuple(
+                    Sample(seq=i, time_ms=start_ms + i * 60_000, heart_rate_bpm=64.0)
+                    for i in range(60)
+                ),
+            )
+            for pid in ("p1", "p2")
+        )
+        runtime.processor.process(IngestCycle(now_ms=start_ms + HOUR_MS, batches=batches))
+        assert set(bank.detectors) == {"p1", "p2"}
+        # an alarm of p1 that is over: the bridge keeps its state retained on the broker
+        onset = Alarm("p1", now_s - 7200, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-test")
+        runtime.engine.on_alarm(onset)
+        runtime.engine.on_alarm(replace(onset, time_s=now_s - 5400, resolved=True))
+        assert rows_of(url, "p1")["alerts"] == 1
+        wait_for(lambda: retained_payload(mosquitto.port, topic) is not None)
+
+        assert admin(url, capsys, "patient", "erase", "p1", "--yes")[0] == 0
+        assert set(bank.detectors) == {"p1", "p2"}  # not polled yet
+        assert runtime.profiles is not None and runtime.profiles.poll()
+        runtime.processor.process(IngestCycle(now_ms=start_ms + HOUR_MS + 1000))
+        assert set(bank.detectors) == {"p2"}
+        wait_for(lambda: retained_payload(mosquitto.port, topic) is None)
+        # hours of silence later, nothing is raised about p1 (no "no data" brings them back)
+        runtime.processor.process(IngestCycle(now_ms=start_ms + 3 * HOUR_MS))
+        assert rows_of(url, "p1")["patient"] == 0
+        assert rows_of(url, "p2")["patient"] == 1
+    finally:
+        runtime.stop()
+    saved = json.loads(state_path.read_text())
+    assert set(saved["patients"]) == {"p2"}
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
