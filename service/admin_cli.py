@@ -35,6 +35,7 @@ from service.db.care_teams import (
     get_contact,
     get_patient,
     remove_contact,
+    remove_device,
     reorder_contacts,
     set_policy,
 )
@@ -170,6 +171,16 @@ def _device_add(args: argparse.Namespace, session: Session) -> int:
         )
     else:
         print(f"device {args.device_id} assigned to {args.patient_id}")
+    return 0
+
+
+def _device_remove(args: argparse.Namespace, session: Session) -> int:
+    device = remove_device(session, args.device_id, time.time())
+    print(
+        f"device {device.id} removed from patient {device.patient_id} (its samples stay): "
+        "take it off its gateway's devices file and run `flarewatch admin broker-auth` again "
+        "without it, so that the gateway may no longer publish for it"
+    )
     return 0
 
 
@@ -331,6 +342,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         action="store_true",
         help="move a device registered to another patient (recorded in the audit trail)",
     )
+    parser = command(
+        device_cmds, "remove", _device_remove, "take a lost, broken or retired wearable off"
+    )
+    parser.add_argument("device_id")
     command(device_cmds, "list", _device_list, "list wearables")
 
     caregiver = groups.add_parser("caregiver", help="care team: caregivers, emergency contact")

@@ -148,6 +148,24 @@ def test_episodes_alerts_and_audit_listings(admin):
     assert "hr_rise" not in out, "evidence (vital values) must not be in the audit listing"
 
 
+def test_a_retired_device_is_removed_audited_and_refused_by_broker_auth(admin, tmp_path):
+    admin("patient", "add", "alex")
+    admin("device", "add", "alex", "band-1")
+    admin("device", "add", "alex", "band-2")
+    code, out, _ = admin("device", "remove", "band-1")
+    assert code == 0 and "removed from patient alex" in out and "broker-auth" in out
+    assert "band-1" not in admin("device", "list")[1]
+    assert "band-2" in admin("device", "list")[1]
+    code, out, _ = admin("audit", "--patient", "alex")
+    assert "device_removed" in out and "band-1" in out
+    code, _, err = admin("device", "remove", "band-1")
+    assert code == 1 and "there is no device 'band-1'" in err
+    argv = ["broker-auth", "--out", str(tmp_path / "auth"), "--gateway"]
+    code, _, err = admin(*argv, "gw-a=band-1,band-2")
+    assert code == 1 and "device 'band-1' is not registered" in err
+    assert admin(*argv, "gw-a=band-2")[0] == 0
+
+
 def test_text_longer_than_its_column_is_refused_not_crashed(admin):
     """PostgreSQL refuses text longer than a column where SQLite stores it: both say so clearly."""
     code, _, err = admin("patient", "add", "alex", "--name", "A" * 201)

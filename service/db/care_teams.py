@@ -276,6 +276,22 @@ def get_contact(session: Session, contact_id: int) -> Contact:
     return contact
 
 
+def remove_device(session: Session, device_id: str, now_s: float) -> Device:
+    """Take a wearable off the registry (lost, broken, retired); recorded in the audit trail.
+
+    Its samples stay with its patient. What the broker lets its gateway publish for it changes
+    when ``admin broker-auth`` is run again; its gateway keeps reporting it until it is taken off
+    the gateway's devices file.
+    """
+    device = session.get(Device, device_id)
+    if device is None:
+        raise ConfigError(f"there is no device {device_id!r} (see `flarewatch admin device list`)")
+    session.delete(device)
+    record(session, now_s, "device_removed", patient_id=device.patient_id, device_id=device_id)
+    session.flush()
+    return device
+
+
 def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
     """Take a contact off its care team for good; the row stays for the record.
 
