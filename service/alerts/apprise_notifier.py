@@ -1,4 +1,11 @@
-"""The :class:`Notifier` for every service Apprise speaks (ntfy, Pushover, Telegram, e-mail, …)."""
+"""The :class:`Notifier` for every service Apprise speaks (ntfy, Pushover, Telegram, e-mail, …).
+
+Each service gets the message in the form it shows safely: an SMS service the message's SMS form
+(who, what, act and the link in the first part; no marks outside GSM-7); every other service the
+title and body with mass mentions defused, and a service that shows Markdown (Discord and
+Mattermost even for plain text) with Markdown escaped and links intact (``service.alerts.render``
+holds how; this module knows which service needs what).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +21,14 @@ from urllib.parse import urlsplit
 
 import apprise
 from apprise.plugins.base import NotifyBase
+from apprise.plugins.discord import NotifyDiscord
+from apprise.plugins.mattermost import NotifyMattermost
 
 from models.alarm import Severity
 from service.alerts.backoff import FailureKind
 from service.alerts.const import ERROR_TEXT_MAX_CHARS, SECRET_PART_MIN_CHARS
 from service.alerts.notifier import Message, Notifier, SendResult
+from service.alerts.render import SMS_SEGMENT_SEPTETS, defuse_mentions, markdown_literal
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +116,73 @@ def _failure_text(result: object, secrets: set[str]) -> str:
     return scrub(" | ".join(lines), secrets)[:ERROR_TEXT_MAX_CHARS]
 
 
-def _fits(plugin: NotifyBase, message: Message) -> bool:
-    """Whether the service takes ``message`` in one piece (its limits as Apprise knows them)."""
-    title, body = len(message.title), len(message.body)
+SMS_SCHEMES: Final = frozenset(
+    {
+        "46elks", "atalk", "bulksms", "bulkvs", "burstsms", "clickatell", "clicksend", "cm",
+        "d7sms", "eight00com", "elks", "exotel", "freemobile", "httpsms", "infobip", "kaleyra",
+        "kavenegar", "klr", "kudosity", "mobilemessage", "mobilemsg", "msg91", "msgbird", "nexmo",
+        "notifyre", "octopush", "plivo", "ringc", "serwersms", "seven", "sfr", "sinch", "smpp",
+        "smpps", "smsc", "smseagle", "smseagles", "smsmanager", "smsmgr", "smstunnel", "sns",
+        "telesign", "telnyx", "twilio", "voipms", "vonage",
+    }
+)  # fmt: skip
+"""Schemes of Apprise's SMS services (Apprise 2.3; its service list marks them 📲). Most take one
+SMS (160 characters) and are also told by that limit; these include the gateways that send a long
+text as a multi-part SMS (SMSEagle, Telesign, CM.com…). A plugin with a title field is not sending
+an SMS (Amazon SNS to a topic, a Twilio voice call)."""
+
+_MARKDOWN_AS_TEXT: Final = (NotifyDiscord, NotifyMattermost)
+"""Services that render what Apprise sends them as plain text as Markdown all the same.
+Guilded's plugin is Discord's."""
+
+
+def _schemes(plugin: NotifyBase) -> set[str]:
+    """The URL schemes of ``plugin``'s service (one or several names, plain or secure)."""
+    found: set[str] = set()
+    for attribute in ("protocol", "secure_protocol"):
+        value = getattr(plugin, attribute, None)
+        found.update([value] if isinstance(value, str) else value or ())
+    return found
+
+
+def is_sms(plugin: NotifyBase) -> bool:
+    """Whether ``plugin`` sends an SMS: an SMS service, or a title-less one of one SMS's length."""
+    if plugin.title_maxlen > 0:
+        return False
+    return bool(_schemes(plugin) & SMS_SCHEMES) or 0 < plugin.body_maxlen <= SMS_SEGMENT_SEPTETS
+
+
+def as_sent(plugin: NotifyBase, message: Message) -> tuple[str, str, apprise.NotifyFormat]:
+    r"""The title, body and format ``plugin``'s service gets of ``message``, shown safely.
+
+    An SMS has no title (Apprise would put it first, before the link) and no mentions; every
+    other service may be a chat where ``@everyone`` in a name pings everyone in it. A service
+    that shows Markdown gets it escaped here, links left as they are: Apprise's own conversion of
+    plain text to Markdown (Rocket.Chat, Google Chat, any ``?format=markdown``) escapes inside
+    links too, and ``flarewatch\.example\.org/ack/…`` is no longer the acknowledgement link.
+    """
+    text, markdown = apprise.NotifyFormat.TEXT, apprise.NotifyFormat.MARKDOWN
+    if is_sms(plugin):
+        return ("", message.sms, text) if message.sms else (message.title, message.body, text)
+    title, body = defuse_mentions(message.title), defuse_mentions(message.body)
+    if plugin.resolve_format(text) == markdown:
+        return markdown_literal(title), markdown_literal(body), markdown
+    if isinstance(plugin, _MARKDOWN_AS_TEXT):
+        return markdown_literal(title), markdown_literal(body), text
+    return title, body, text
+
+
+def _fits(plugin: NotifyBase, title_text: str, body_text: str) -> bool:
+    """Whether the service takes the message in one piece (its limits as Apprise knows them)."""
+    title, body = len(title_text), len(body_text)
     if plugin.title_maxlen <= 0:  # no title field: Apprise puts the title on the first line
-        return title + 2 + body <= plugin.body_maxlen
+        return (title + 2 if title else 0) + body <= plugin.body_maxlen
     if plugin.overflow_amalgamate_title:
         return title <= plugin.title_maxlen and title + body <= plugin.body_maxlen
     return title <= plugin.title_maxlen and body <= plugin.body_maxlen
 
 
-def _split_if_too_long(plugin: NotifyBase, message: Message) -> None:
+def _split_if_too_long(plugin: NotifyBase, title: str, body: str) -> None:
     """Send a message too long for its service as several, instead of one it refuses.
 
     Apprise's default ``overflow=upstream`` hands the whole text over, and Telegram (4096),
@@ -124,7 +190,7 @@ def _split_if_too_long(plugin: NotifyBase, message: Message) -> None:
     nothing from that channel. Split, the first piece holds the title, the action and the link
     (``service.alerts.render`` puts them first). A URL's own ``?overflow=`` is kept.
     """
-    if plugin.overflow_mode == apprise.OverflowMode.UPSTREAM and not _fits(plugin, message):
+    if plugin.overflow_mode == apprise.OverflowMode.UPSTREAM and not _fits(plugin, title, body):
         plugin.overflow_mode = apprise.OverflowMode.SPLIT
 
 
@@ -170,7 +236,8 @@ class AppriseNotifier(Notifier):
         client = apprise.Apprise()
         if not client.add(url):
             return SendResult(False, FailureKind.PERMANENT, "URL not understood by Apprise")
-        _split_if_too_long(client[0], message)
+        title, body, body_format = as_sent(client[0], message)
+        _split_if_too_long(client[0], title, body)
         notify_type = (
             apprise.NotifyType.FAILURE
             if message.severity is Severity.CRITICAL
@@ -178,10 +245,10 @@ class AppriseNotifier(Notifier):
         )
         try:
             result = client.notify(
-                title=message.title,
-                body=message.body,
+                title=title,
+                body=body,
                 notify_type=notify_type,
-                body_format=apprise.NotifyFormat.TEXT,
+                body_format=body_format,
             )
         except Exception as exc:  # noqa: BLE001 - a plugin bug must not kill the scheduler
             log.warning("apprise plugin raised %s", type(exc).__name__)

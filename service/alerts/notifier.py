@@ -16,6 +16,9 @@ class Message:
     title: str
     body: str
     severity: Severity
+    sms: str | None = None
+    """The whole message as one text for SMS, laid out so that its first part (153 GSM-7
+    characters) says who, what, to act and holds the link; ``None``: title and body are sent."""
 
 
 @dataclass(frozen=True, slots=True)

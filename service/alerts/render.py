@@ -7,16 +7,24 @@ clock, zone named, and how long ago), the heart rate, and notes. So a channel th
 message keeps what matters, and a long plan never pushes the link out of the first lines.
 Names and plans are typed by people: they are put on one line (no line breaks or control
 characters that would fake a line of the message), right-to-left text is isolated so that it
-cannot reorder the words around it, and a long name is shortened in the title.
+cannot reorder the words around it, and a long name is shortened in the title. This module is the
+one home of such text safety: the notifier also takes from it what makes a message safe on chat
+services (mass mentions defused, Markdown shown as typed), which only it knows a channel to be.
+
+An SMS has no title and arrives in parts of 153 GSM-7 characters; a phone may show the first part
+alone for a while. :attr:`Message.sms` starts with who, what, to act and the link, so they all fit
+in that part when the link leaves them room; the title and the rest follow.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from models.alarm import Severity
@@ -48,6 +56,39 @@ LOST_SIGNAL = frozenset({"no_data", "no_contact"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _BIDI_CONTROLS = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _FSI, _PDI = "\u2068", "\u2069"
+
+_MENTION = re.compile(
+    r"@(?=[*_]|(?:everyone|here|channel|all|room|stream|topic)\b|[!&]?\d{15,})", re.IGNORECASE
+)
+"""The ``@`` of a mention that pings many people or one by id: ``@everyone``, ``@here``
+(Discord, Mattermost, Rocket.Chat), ``@channel``, ``@all`` (Mattermost, Rocket.Chat), ``@room``
+(Matrix), ``@**all**`` and the other Zulip forms, ``<@id>``, ``<@!id>``, ``<@&role>`` (Discord).
+Matched inside words too (Discord pings ``x@everyone``); ``sam@example.org`` is left alone."""
+_ZERO_WIDTH_SPACE: Final = "\u200b"
+
+_MARKDOWN = re.compile(
+    r"(?P<url>(?i:https?)://\S+)|(?P<char>[\\`*_~|\[\]<>#])"
+    r"|(?m:^(?P<lead>[ \t]*)(?P<bullet>[-+]|\d+\.)(?=[ \t]))"
+)
+"""What a Markdown renderer takes as markup, and the URLs to leave as they are (an escape inside
+one, e.g. in a token's ``_``, would break the link)."""
+
+GSM7_BASIC: Final = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+"""The GSM 03.38 default alphabet (3GPP TS 23.038 §6.2.1), one septet each."""
+GSM7_EXTENSION: Final = frozenset("\f^{}\\[~]|€")
+"""Its extension table: an escape and the character, two septets each."""
+
+SMS_SEGMENT_SEPTETS: Final = 160
+"""GSM-7 characters of a one-part SMS."""
+SMS_PART_SEPTETS: Final = 153
+"""GSM-7 characters of each part of a multi-part SMS (the rest of 140 bytes is the header that
+joins them); a phone may show the first part alone for a while, so it must hold the essentials."""
+SMS_NAME_MIN_CHARS: Final = 12
+"""A name is cut down to this, no shorter, to make room for the link in an SMS's first part: below
+it a caregiver of several patients could not tell who it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +131,44 @@ def one_line(text: str, max_chars: int | None = None) -> str:
     if stripped != text or any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
         return f"{_FSI}{stripped}{_PDI}"
     return text
+
+
+def defuse_mentions(text: str) -> str:
+    """``text`` that pings nobody on a chat service: a zero-width space after a mention's ``@``.
+
+    What discord.py's ``escape_mentions`` does; the mention shows as typed. Apprise sets no
+    ``allowed_mentions`` for Discord, so the text is all that stops an ``@everyone`` in a name
+    from waking a whole server. Not for SMS: the mark is not GSM-7 and would halve every part.
+    """
+    return _MENTION.sub("@" + _ZERO_WIDTH_SPACE, text)
+
+
+def markdown_literal(text: str) -> str:
+    """Plain ``text`` that a Markdown renderer shows as typed (backslash escapes), URLs intact.
+
+    For services that show Markdown, also when they are sent plain text (Discord, Mattermost): a
+    name like ``[click](http://evil)`` would show a link under other words, and a backtick or
+    ``||`` could swallow the acknowledgement link into code or a spoiler. Apprise's own escaping
+    of plain text for Markdown escapes inside links too, which breaks them.
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        if match["url"]:
+            return match["url"]
+        if match["char"]:
+            return "\\" + match["char"]
+        bullet = match["bullet"]
+        escaped = "\\" + bullet if bullet in "-+" else bullet[:-1] + "\\."
+        return match["lead"] + escaped
+
+    return _MARKDOWN.sub(escape, text)
+
+
+def gsm7_septets(text: str) -> int | None:
+    """GSM-7 characters ``text`` takes in an SMS; ``None`` if it needs UCS-2 (70 a part)."""
+    if not set(text) <= GSM7_BASIC | GSM7_EXTENSION:
+        return None
+    return len(text) + sum(c in GSM7_EXTENSION for c in text)
 
 
 def _when(time_s: float, facts: AlertFacts) -> str:
@@ -176,7 +255,7 @@ def _plan_lines(facts: AlertFacts, name: str) -> tuple[list[str], list[str]]:
 
 
 def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Message:
-    """Render one delivery's message.
+    """Render one delivery's message, with its SMS form.
 
     ``link`` acknowledges (caregiver), cancels (wearer) or, in an all-clear, asks whether it was
     a real reaction (a label for the episode).
@@ -198,23 +277,29 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
             "It began after exercise: the heart did not slow down once they stopped. Exercise can"
             " trigger a reaction."
         )
+    link_line: str | None = None
     if purpose is Purpose.RESOLVED:
         lines = _all_clear(facts, name, what)
         if link:
             lines.append(f"Was it a real reaction? One tap helps the detectors learn: {link}")
-    elif purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
+        return Message(title=title, body="\n".join(lines), severity=facts.severity)
+    if purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
+        link_line = f"I took it off: {link}" if link else None
+        sms_ask = "Open the link if you took the band off on purpose."
         lines = [
             f"Your band: {what}. Put it back on, or check that the gateway is plugged in.",
             "If you took it off on purpose, say so and your caregivers will not be alerted:",
+            *([link_line] if link_line else []),
+            since,
         ]
-        if link:
-            lines.append(f"I took it off: {link}")
-        lines.append(since)
     elif purpose is Purpose.PATIENT_CHECK:
-        lines = [f"The band shows {what}. If you are fine, cancel before your caregivers are told:"]
-        if link:
-            lines.append(f"I'm OK: {link}")
-        lines.append(since)
+        link_line = f"I'm OK: {link}" if link else None
+        sms_ask = "Open the link if you are OK: it cancels the alarm."
+        lines = [
+            f"The band shows {what}. If you are fine, cancel before your caregivers are told:",
+            *([link_line] if link_line else []),
+            since,
+        ]
     else:
         first, plan_at_end = _plan_lines(facts, name)
         lines = []
@@ -227,12 +312,54 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
                 "The wearable's signal was LOST during this episode: check on them in person."
             )
         lines += first
+        sms_ask = "Open the link if you are on it: it stops the alarm for the others."
         if link:
-            lines.append(f"I'm on it (stops the alarm for the others): {link}")
+            link_line = f"I'm on it (stops the alarm for the others): {link}"
+            lines.append(link_line)
         lines.append(f"{name}: {what}. {since}")
         lines += notes
         lines += plan_at_end
-    return Message(title=title, body="\n".join(lines), severity=facts.severity)
+
+    sms = None
+    if link:
+        rest = [title, *(line for line in lines if line != link_line)]
+        head = functools.partial(_sms_head, facts, purpose)
+        sms = _sms(head, len(name), link, "\n".join([sms_ask, *rest]))
+    return Message(title=title, body="\n".join(lines), severity=facts.severity, sms=sms)
+
+
+def _sms_head(facts: AlertFacts, purpose: Purpose, name_chars: int) -> str:
+    """Who, what and what to do, for the first line of an SMS (the link comes next)."""
+    short = SHORT_WHAT.get(facts.kind, facts.kind.replace("_", " "))
+    if purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
+        return f"Check your band - {short}"
+    if purpose is Purpose.PATIENT_CHECK:
+        return f"Are you OK? {short.capitalize()}"
+    act = "act now" if facts.severity is Severity.CRITICAL else "check on them"
+    return f"{one_line(facts.patient_name, name_chars)}: {short}, {act}"
+
+
+def _sms(head: Callable[[int], str], name_chars: int, link: str, rest: str) -> str:
+    """Who, what and to act, then the link, then ``rest``: the first two in the first part.
+
+    What the link does is said after it (``rest`` starts with that): a label before it would take
+    the room of 11 characters of the public URL, and the page the link opens says it too.
+
+    The name is cut (not below :data:`SMS_NAME_MIN_CHARS`) until the head fits the first part.
+    A link too long even then still comes right after them and ends in the second part; the name
+    is then only cut as in a title, since cutting it further would not bring the link in. A
+    message that is not GSM-7 (a name in Arabic, say) goes as UCS-2, 67 characters a part, which
+    no link fits; it keeps the same order.
+    """
+    whole = f"{head(name_chars)}\n{link}\n{rest}"
+    septets = gsm7_septets(whole)
+    if septets is None or septets <= SMS_SEGMENT_SEPTETS:
+        return whole
+    for cut in range(name_chars, SMS_NAME_MIN_CHARS - 1, -1):
+        first = f"{head(cut)}\n{link}"
+        if (gsm7_septets(first) or 0) <= SMS_PART_SEPTETS:
+            return f"{first}\n{rest}"
+    return f"{head(min(name_chars, NAME_IN_TITLE_MAX_CHARS))}\n{link}\n{rest}"
 
 
 def _all_clear(facts: AlertFacts, name: str, what: str) -> list[str]:
