@@ -21,7 +21,7 @@ import io
 import logging
 import lzma
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -375,3 +375,20 @@ def _python_values(name: str, values: np.ndarray) -> list[Any]:
         int if name == "steps" else bool if name == "contact_detected" else float
     )
     return [None if v != v else cast(v) for v in values.tolist()]  # v != v: NaN
+
+
+def recording_rows(samples: Iterable[Sample]) -> Iterator[list[str]]:
+    """The replay format's header, then one row per sample: what :func:`read_recording` reads.
+
+    ``time_s`` keeps the millisecond; a missing value is an empty cell; ``contact`` is 0 or 1.
+    """
+    fields = [(column, name) for column, (name, _, _) in VITAL_COLUMNS.items()]
+    yield ["time_s", *(column for column, _ in fields)]
+    for sample in samples:
+        cells = [f"{sample.time_ms / 1000:.3f}"]
+        for _, name in fields:
+            value = getattr(sample, name)
+            cells.append(
+                "" if value is None else str(int(value) if isinstance(value, bool) else value)
+            )
+        yield cells

@@ -38,6 +38,7 @@ from service.db.care_teams import (
     remove_device,
     reorder_contacts,
     set_policy,
+    set_research_consent,
 )
 from service.db.channel_crypto import ChannelCipher, open_url, reseal_channels
 from service.db.models import Contact, Device, Patient, Role
@@ -46,6 +47,7 @@ from service.episode_labels_cli import Handler, add_episode_commands
 from service.erase_cli import add_erase_command
 from service.history_cli import add_history_commands
 from service.profile_review_cli import add_profile_review_command
+from service.research_cli import add_research_commands
 
 
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
@@ -110,6 +112,12 @@ def _policy_args(parser: argparse.ArgumentParser) -> None:
         help="how eager surge detection is: earlier alarms cost more false alarms "
         "(docs/alerts.md); default balanced",
     )
+    parser.add_argument(
+        "--research-consent",
+        choices=["yes", "no"],
+        help="whether the patient consented to research exports of their pseudonymised "
+        "episodes and recordings (docs/research.md); default no",
+    )
 
 
 def _policy_update(args: argparse.Namespace) -> PolicyUpdate:
@@ -127,13 +135,19 @@ def _policy_update(args: argparse.Namespace) -> PolicyUpdate:
 
 
 def _patient_add(args: argparse.Namespace, session: Session) -> int:
-    patient = add_patient(session, args.patient_id, time.time(), _policy_update(args))
+    now_s = time.time()
+    patient = add_patient(session, args.patient_id, now_s, _policy_update(args))
+    if args.research_consent is not None:
+        set_research_consent(session, patient, args.research_consent == "yes", now_s)
     print(f"patient {patient.id} added")
     return 0
 
 
 def _patient_set(args: argparse.Namespace, session: Session) -> int:
-    set_policy(get_patient(session, args.patient_id), _policy_update(args))
+    patient = get_patient(session, args.patient_id)
+    set_policy(patient, _policy_update(args))
+    if args.research_consent is not None:
+        set_research_consent(session, patient, args.research_consent == "yes", time.time())
     print(f"patient {args.patient_id} updated")
     return 0
 
@@ -149,11 +163,15 @@ def _patient_list(args: argparse.Namespace, session: Session) -> int:
             f"{p.quiet_start}-{p.quiet_end}" if p.quiet_start else "-",
             "yes" if p.emergency_plan else "NO",
             p.detection_profile,
+            "yes" if p.research_consent_s is not None else "no",
         )
         for p in session.scalars(select(Patient).order_by(Patient.id))
     ]
     print_table(
-        ["patient", "name", "timezone", "cancel/signal/ack/repeat s", "quiet", "plan", "profile"],
+        [
+            *("patient", "name", "timezone", "cancel/signal/ack/repeat s", "quiet", "plan"),
+            *("profile", "research"),
+        ],
         rows,
     )
     return 0
@@ -367,6 +385,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     add_history_commands(groups, command)
     add_episode_commands(groups, command)
+    add_research_commands(groups, command)
     add_broker_auth_command(groups)
     db = groups.add_parser("db", help="service database")
     db_cmds = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

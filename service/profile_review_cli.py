@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -24,49 +23,24 @@ from sqlalchemy.orm import Session
 from flarewatch.const import MIN_VALID_TIME_MS
 from flarewatch.errors import ConfigError
 from flarewatch.output_files import check_writable, writing
-from flarewatch.payloads import Sample
+from flarewatch.progress import percent_progress
 from flarewatch.settings import load_settings
-from models.const import EVAL_CHUNK_S, LATEST_VALID_TIME_S
+from models.const import LATEST_VALID_TIME_S
 from models.profile_comparison import compare_profiles, comparison_json, write_comparison
 from models.profiles import DetectionProfile
-from models.replay import chunk_by_time
 from service.db.care_teams import get_patient
 from service.episode_labels_cli import CommandFactory
 from service.episodes.labels import reviewed_episodes
-from service.stores.base import SampleStore
 from service.stores.factory import STORE_SETTINGS_HINT, create_store, describe_store
+from service.stores.reading import READ_SPAN_MS, stored_batches
 
 DEFAULT_DAYS: Final = 30.0
 """A month: what the personal profile's calibration remembers (CALIBRATION_MEMORY_S)."""
 MAX_DAYS: Final = 366.0
-READ_SPAN_MS: Final = 3_600_000
-"""Samples are read an hour at a time: an hour of a 1-Hz band is 3,600 samples, a few MB as
-Python objects; a day of it took about 100 MB a band (290 MB for a strap and a watch)."""
 
 
-def stored_batches(
-    store: SampleStore,
-    patient_id: str,
-    start_ms: int,
-    end_ms: int,
-    on_span: Callable[[], None] | None = None,
-) -> Iterator[list[Sample]]:
-    """The patient's stored samples in ``[start_ms, end_ms)``, oldest first, in 5-min batches.
-
-    Samples of every device of the patient are merged in time order, as the service fed them.
-    """
-    for low in range(start_ms, end_ms, READ_SPAN_MS):
-        found = store.samples(
-            patient_id=patient_id, start_ms=low, end_ms=min(low + READ_SPAN_MS, end_ms)
-        )
-        samples = sorted((s.sample for s in found), key=lambda s: s.time_ms)
-        yield from chunk_by_time(samples, EVAL_CHUNK_S)
-        if on_span is not None:
-            on_span()
-
-
-def parse_until(text: str | None) -> float:
-    """``--until``: an ISO 8601 time (UTC unless it says otherwise) or now.
+def parse_time(text: str | None, option: str = "--until") -> float:
+    """A time option: an ISO 8601 time (UTC unless it says otherwise), or now.
 
     Only times samples can have (2010 to 2100): beyond them the stores fail on the query
     (InfluxDB's time overflows) or the message naming the window does (year 10000).
@@ -77,24 +51,21 @@ def parse_until(text: str | None) -> float:
         when = dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise ConfigError(
-            f"--until {text!r} is not an ISO 8601 time, e.g. 2026-11-20T08:00"
+            f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-11-20T08:00"
         ) from exc
-    until_s = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
-    if not MIN_VALID_TIME_MS / 1000.0 <= until_s <= LATEST_VALID_TIME_S:
-        raise ConfigError(f"--until {text!r}: give a time from 2010 to 2100")
-    return until_s
+    time_s = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+    if not MIN_VALID_TIME_MS / 1000.0 <= time_s <= LATEST_VALID_TIME_S:
+        raise ConfigError(f"{option} {text!r}: give a time from 2010 to 2100")
+    return time_s
 
 
 def _profiles(args: argparse.Namespace, session: Session) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TimeRemainingColumn
-
     from models.artifacts import default_bank
 
     if not 0 < args.days <= MAX_DAYS:
         raise ConfigError(f"--days must be more than 0 and at most {MAX_DAYS:g}")
     patient = get_patient(session, args.patient_id)
-    until_s = parse_until(args.until)
+    until_s = parse_time(args.until)
     since_s = until_s - args.days * 86_400.0
     episodes = reviewed_episodes(session, patient.id, since_s, until_s)
     current = DetectionProfile(patient.detection_profile)
@@ -108,14 +79,7 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
     store = create_store(settings)
     with store:
         store.prepare()
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            "[progress.percentage]{task.percentage:>3.0f}%",
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        ) as progress:
+        with percent_progress() as progress:
             spans = -(-(end_ms - start_ms) // READ_SPAN_MS)
             task = progress.add_task("replaying under every profile", total=spans)
             comparison = compare_profiles(

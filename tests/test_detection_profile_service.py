@@ -86,8 +86,8 @@ def test_admin_cli_sets_lists_and_refuses_profiles(service_db_url, capsys):
     assert admin(url, "patient", "list") == 0
     out = capsys.readouterr().out
     header, *rows = out.splitlines()
-    assert header.split()[-1] == "profile"
-    assert {row.split()[0]: row.split()[-1] for row in rows} == {
+    assert header.split()[-2:] == ["profile", "research"]
+    assert {row.split()[0]: row.split()[-2] for row in rows} == {
         "alex": "sensitive",
         "bo": "balanced",
     }

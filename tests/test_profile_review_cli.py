@@ -28,9 +28,9 @@ from models.detector import PatientDetector
 from service.alerts import AlertManager
 from service.db import Database, Episode
 from service.episodes import EpisodeEngine
-from service.profile_review_cli import stored_batches
 from service.stores.base import SampleStore, StoredSample
 from service.stores.factory import create_store, describe_store
+from service.stores.reading import stored_batches
 from service.stores.sqlite import SqliteStore
 from tests.alerting_helpers import service_writes_possible
 from tests.test_models_detector import T0, make_samples

@@ -150,6 +150,20 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
         patient.detection_profile = parse_profile(update.detection_profile).value
 
 
+def set_research_consent(session: Session, patient: Patient, consent: bool, now_s: float) -> bool:
+    """Record that the patient gave (or withdrew) consent to research exports; audited.
+
+    Returns whether it changed. Withdrawn, the patient is left out of every export from then on;
+    exports already handed over cannot be recalled by the service.
+    """
+    if (patient.research_consent_s is not None) == consent:
+        return False
+    patient.research_consent_s = now_s if consent else None
+    action = "research_consent_given" if consent else "research_consent_withdrawn"
+    record(session, now_s, action, patient_id=patient.id)
+    return True
+
+
 def add_device(
     session: Session,
     patient_id: str,

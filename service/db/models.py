@@ -101,6 +101,9 @@ class Patient(Base):
         String(16), default=DetectionProfile.BALANCED, server_default=DetectionProfile.BALANCED
     )
     """How eager the surge detection is (``models.profiles.DetectionProfile`` value)."""
+    research_consent_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When the patient consented to their pseudonymised episodes and recordings going into
+    research exports (``admin research export``); NULL = no consent (the default)."""
 
     devices: Mapped[list[Device]] = relationship(back_populates="patient")
     contacts: Mapped[list[Contact]] = relationship(

@@ -36,15 +36,21 @@ ONSET_FLAG: Final = "onset"
 """Evidence key the detector sets to 1.0 on the alarm that opened an episode of its kind."""
 
 
+def keyed_digest(secret_key: str, context: bytes, patient_id: str) -> bytes:
+    """HMAC-SHA256(secret key, context + patient id): what exports derive per patient from.
+
+    Each ``context`` gives unrelated values; without the key none leads back to the patient.
+    """
+    return hmac.new(secret_key.encode(), context + patient_id.encode(), hashlib.sha256).digest()
+
+
 def pseudonym(secret_key: str, patient_id: str) -> str:
     """The patient's stable export key: HMAC-SHA256(secret key, context + id), 16 hex chars.
 
-    Without the service's secret key it cannot be traced back to the patient id.
+    Without the service's secret key it cannot be traced back to the patient id. The label and
+    research exports share it, so that one patient's labels and recordings go together.
     """
-    digest = hmac.new(
-        secret_key.encode(), PSEUDONYM_CONTEXT + patient_id.encode(), hashlib.sha256
-    ).hexdigest()
-    return digest[:PSEUDONYM_HEX_CHARS]
+    return keyed_digest(secret_key, PSEUDONYM_CONTEXT, patient_id).hex()[:PSEUDONYM_HEX_CHARS]
 
 
 def parse_label(value: str) -> EpisodeLabel:

@@ -1,0 +1,335 @@
+"""Research exports: consenting patients' episodes and the recordings around them, pseudonymised.
+
+What a research group needs to study real reactions, and what nobody else has: the signals
+around each episode the service raised, with the care team's label (a real reaction or a false
+alarm). Only patients who consented (``admin patient set ID --research-consent yes``) are in it,
+and nothing in it names them:
+
+* each patient is a ``subject``, the keyed pseudonym the label export uses too
+  (:func:`service.episodes.labels.pseudonym`);
+* every time of a subject is moved back by a whole number of weeks (1 to 10 years) drawn from
+  the service key and the patient, so that dates cannot be matched with a diary or a hospital
+  record, while the time of day and the day of the week (what physiology follows) stay;
+* no name, device, care team, emergency plan, message or alert goes out; only the vitals.
+
+The folder is laid out for ``flarewatch evaluate --recordings OUT/recordings --episodes
+OUT/episodes.csv``: one recording per subject (the windows around their episodes), and the
+episodes labelled a real reaction. ``alarms.csv`` lists every exported episode with its label.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from flarewatch.errors import ConfigError
+from flarewatch.output_files import writing
+from flarewatch.payloads import Sample
+from models.const import EVAL_MATCH_AFTER_END_S
+from models.recording import recording_rows
+from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
+from service.episodes.labels import keyed_digest, pseudonym
+from service.stores.base import SampleStore
+from service.stores.reading import stored_batches
+
+SHIFT_CONTEXT: Final = b"research-time-shift:"
+"""HMAC context of the time shift (unrelated to the subject's pseudonym)."""
+SHIFT_MIN_WEEKS: Final = 52
+SHIFT_SPAN_WEEKS: Final = 468
+"""Times move back 52 to 519 weeks: far enough that no date lines up with a record of the patient,
+by whole weeks, so that weekdays and times of day stay what they were."""
+WEEK_S: Final = 7 * 86_400.0
+
+DEFAULT_BEFORE_S: Final = 2 * 3600.0
+"""Recording before each episode: the detectors need 15-30 min to learn a baseline, and a study
+of what led up to a reaction wants the hour or two before it."""
+DEFAULT_AFTER_S: Final = 30 * 60.0
+"""Recording after each episode's end: the recovery."""
+
+EPISODE_COLUMNS: Final = ("subject", "onset_s", "end_s", "kind")
+"""``episodes.csv``: the columns ``flarewatch evaluate --episodes`` reads."""
+ALARM_COLUMNS: Final = (
+    *("subject", "onset_s", "end_s", "kind", "severity", "label", "model_version"),
+    "in_episodes_csv",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedEpisode:
+    """One closed episode of a consenting patient, on the true clock (not written as such)."""
+
+    patient_id: str
+    onset_s: float
+    end_s: float
+    kind: str
+    severity: str
+    label: str | None
+    model_version: str
+
+
+@dataclass(slots=True)
+class ResearchPlan:
+    """What an export will hold, read from the service database in one short transaction."""
+
+    episodes: list[PlannedEpisode]
+    without_consent: int
+    """Closed episodes in the period of patients who did not consent (left out)."""
+    still_open: int
+    """Episodes of consenting patients still going on (left out: they have no end yet)."""
+
+    def windows(self, before_s: float, after_s: float) -> dict[str, list[tuple[float, float]]]:
+        """Each patient's recording windows around their episodes, overlapping ones merged."""
+        spans: dict[str, list[tuple[float, float]]] = {}
+        for episode in sorted(self.episodes, key=lambda e: (e.patient_id, e.onset_s)):
+            start, end = episode.onset_s - before_s, episode.end_s + after_s
+            merged = spans.setdefault(episode.patient_id, [])
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return spans
+
+
+@dataclass(slots=True)
+class ExportSummary:
+    """What an export wrote."""
+
+    subjects: int = 0
+    episodes: int = 0
+    reactions: int = 0
+    samples: int = 0
+    without_samples: int = 0
+    """Exported episodes with no stored sample at their onset (not in ``episodes.csv``)."""
+    merged: int = 0
+    """Reactions merged into the one before (closer than the evaluation's matching window)."""
+    files: list[str] = field(default_factory=list)
+
+
+def time_shift_s(secret_key: str, patient_id: str) -> float:
+    """How far back the patient's times are moved in research exports (whole weeks)."""
+    number = int.from_bytes(keyed_digest(secret_key, SHIFT_CONTEXT, patient_id)[:4], "big")
+    return (SHIFT_MIN_WEEKS + number % SHIFT_SPAN_WEEKS) * WEEK_S
+
+
+def plan_export(session: Session, since_s: float, until_s: float) -> ResearchPlan:
+    """The closed episodes opened in ``[since_s, until_s)`` of every consenting patient."""
+    consenting = Patient.research_consent_s.is_not(None)
+    in_period = (Episode.opened_s >= since_s) & (Episode.opened_s < until_s)
+    rows = session.scalars(
+        select(Episode)
+        .join(Patient, Patient.id == Episode.patient_id)
+        .where(consenting, in_period, Episode.state == EpisodeState.CLOSED)
+        .order_by(Episode.patient_id, Episode.opened_s)
+    ).all()
+    episodes = [
+        PlannedEpisode(
+            patient_id=e.patient_id,
+            onset_s=e.opened_s,
+            end_s=max(e.closed_s or e.opened_s, e.opened_s),
+            kind=e.kind,
+            severity=e.severity,
+            label=e.label,
+            model_version=e.model_version,
+        )
+        for e in rows
+    ]
+    without_consent = session.scalar(
+        select(func.count(Episode.id))
+        .join(Patient, Patient.id == Episode.patient_id)
+        .where(~consenting, in_period, Episode.state == EpisodeState.CLOSED)
+    )
+    still_open = session.scalar(
+        select(func.count(Episode.id))
+        .join(Patient, Patient.id == Episode.patient_id)
+        .where(consenting, in_period, Episode.state == EpisodeState.OPEN)
+    )
+    return ResearchPlan(episodes, int(without_consent or 0), int(still_open or 0))
+
+
+def write_export(
+    plan: ResearchPlan,
+    store: SampleStore,
+    secret_key: str,
+    out: Path,
+    *,
+    before_s: float = DEFAULT_BEFORE_S,
+    after_s: float = DEFAULT_AFTER_S,
+    on_span: Callable[[], None] | None = None,
+) -> ExportSummary:
+    """Write the export folder ``out`` (which must not exist, or be empty) whole or not at all.
+
+    It is built in an owner-only folder beside ``out`` and renamed to it once complete, so an
+    interrupted export leaves no half folder under that name. ``on_span`` is called after each
+    hour of samples read (a progress bar).
+    """
+    summary = ExportSummary()
+    windows = plan.windows(before_s, after_s)
+    with _building(out) as folder:
+        (folder / "recordings").mkdir(mode=0o700)
+        spans: dict[str, tuple[float, float]] = {}
+        for patient_id, patient_windows in windows.items():
+            subject = pseudonym(secret_key, patient_id)
+            shift_s = time_shift_s(secret_key, patient_id)
+            written = _write_recording(
+                folder / "recordings" / f"{subject}.csv.gz",
+                _windowed_samples(store, patient_id, patient_windows, shift_s, on_span),
+            )
+            if written is not None:
+                count, first_s, last_s = written
+                spans[patient_id] = (first_s, last_s)
+                summary.samples += count
+                summary.subjects += 1
+        _write_episodes(folder, plan, spans, secret_key, summary)
+        _write_manifest(folder, plan, before_s, after_s, summary)
+    return summary
+
+
+def _windowed_samples(
+    store: SampleStore,
+    patient_id: str,
+    windows: list[tuple[float, float]],
+    shift_s: float,
+    on_span: Callable[[], None] | None,
+) -> Iterator[Sample]:
+    """The patient's samples in their windows, oldest first, with times moved back by the shift."""
+    shift_ms = round(shift_s * 1000)
+    for start_s, end_s in windows:
+        start_ms, end_ms = round(start_s * 1000), round(end_s * 1000)
+        for batch in stored_batches(store, patient_id, start_ms, end_ms, on_span):
+            for sample in batch:
+                yield sample.model_copy(update={"time_ms": sample.time_ms - shift_ms})
+
+
+def _write_recording(path: Path, samples: Iterator[Sample]) -> tuple[int, float, float] | None:
+    """Write one subject's recording; returns (samples, first, last shifted time) or None."""
+    count, first_s, last_s = 0, 0.0, 0.0
+
+    def counted() -> Iterator[Sample]:
+        nonlocal count, first_s, last_s
+        for sample in samples:
+            if count == 0:
+                first_s = sample.time_ms / 1000
+            last_s = sample.time_ms / 1000
+            count += 1
+            yield sample
+
+    with gzip.open(_owner_only(path), "wt", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows(recording_rows(counted()))
+    if count == 0:
+        path.unlink()
+        return None
+    return count, first_s, last_s
+
+
+def _write_episodes(
+    folder: Path,
+    plan: ResearchPlan,
+    spans: dict[str, tuple[float, float]],
+    secret_key: str,
+    summary: ExportSummary,
+) -> None:
+    """``alarms.csv`` (every episode) and ``episodes.csv`` (the reactions, for ``evaluate``)."""
+    reactions: list[list[str]] = []
+    last_window: dict[str, float] = {}
+    with (
+        _owner_only(folder / "alarms.csv").open("w", encoding="utf-8", newline="") as alarms_file,
+        _owner_only(folder / "episodes.csv").open("w", encoding="utf-8", newline="") as ep_file,
+    ):
+        alarms, episodes = csv.writer(alarms_file), csv.writer(ep_file)
+        alarms.writerow(ALARM_COLUMNS)
+        episodes.writerow(EPISODE_COLUMNS)
+        for episode in plan.episodes:
+            subject = pseudonym(secret_key, episode.patient_id)
+            shift_s = time_shift_s(secret_key, episode.patient_id)
+            onset, end = episode.onset_s - shift_s, episode.end_s - shift_s
+            span = spans.get(episode.patient_id)
+            recorded = span is not None and span[0] <= onset <= span[1]
+            listed = False
+            if episode.label == EpisodeLabel.REACTION and not recorded:
+                summary.without_samples += 1
+            elif episode.label == EpisodeLabel.REACTION:
+                previous_end = last_window.get(subject)
+                if previous_end is not None and onset <= previous_end:
+                    # one alarm would count for both (evaluate refuses that): one longer episode
+                    reactions[-1][2] = f"{max(float(reactions[-1][2]), end):.3f}"
+                    if episode.kind == "anaphylaxis":
+                        reactions[-1][3] = "anaphylaxis"
+                    summary.merged += 1
+                else:
+                    reactions.append([subject, f"{onset:.3f}", f"{end:.3f}", episode.kind])
+                listed = True
+                last_window[subject] = float(reactions[-1][2]) + EVAL_MATCH_AFTER_END_S
+            alarms.writerow(
+                [
+                    subject,
+                    f"{onset:.3f}",
+                    f"{end:.3f}",
+                    episode.kind,
+                    episode.severity,
+                    episode.label or "",
+                    episode.model_version,
+                    int(listed),
+                ]
+            )
+            summary.episodes += 1
+        episodes.writerows(reactions)
+        summary.reactions = len(reactions)
+
+
+def _write_manifest(
+    folder: Path, plan: ResearchPlan, before_s: float, after_s: float, summary: ExportSummary
+) -> None:
+    manifest = {
+        "format": "flarewatch research export 1",
+        "subjects": summary.subjects,
+        "episodes": summary.episodes,
+        "reactions_in_episodes_csv": summary.reactions,
+        "samples": summary.samples,
+        "recording_before_episode_s": before_s,
+        "recording_after_episode_s": after_s,
+        "model_versions": sorted({e.model_version for e in plan.episodes}),
+        "times": "epoch seconds, each subject's moved back by a whole number of weeks",
+        "onset_s": "when the service's alarm opened the episode, not the first sign",
+        "evaluate": "flarewatch evaluate --recordings recordings --episodes episodes.csv",
+    }
+    with _owner_only(folder / "export.json").open("w", encoding="utf-8") as out:
+        json.dump(manifest, out, indent=2, sort_keys=True)
+        out.write("\n")
+    summary.files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def _owner_only(path: Path) -> Path:
+    """Create ``path`` readable by its owner only (health data) before anything is written."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
+@contextmanager
+def _building(out: Path) -> Iterator[Path]:
+    """An owner-only folder beside ``out`` renamed to it when the block ends without error."""
+    with writing("--out", out):
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ConfigError(f"--out {out}: exists and is not an empty folder; name a new one")
+        if not out.parent.is_dir():
+            raise ConfigError(f"--out {out}: the folder {out.parent} does not exist")
+        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        try:
+            yield folder
+            if out.exists():
+                out.rmdir()  # empty (checked above): the rename takes its place
+            folder.replace(out)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise

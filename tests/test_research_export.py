@@ -1,0 +1,232 @@
+"""``flarewatch admin research export``: only consenting patients, nothing that names them, times
+moved back by whole weeks, and a folder ``flarewatch evaluate`` reads as it is."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flarewatch.cli import main
+from flarewatch.payloads import Sample, SampleBatch
+from models.alarm import Alarm, AlarmKind, Severity
+from service.episodes import EpisodeEngine
+from service.episodes.labels import pseudonym
+from service.research_export import SHIFT_MIN_WEEKS, SHIFT_SPAN_WEEKS, WEEK_S, time_shift_s
+from service.stores.sqlite import SqliteStore
+from tests.alerting_helpers import SECRET, FakeClock, build_stack
+
+DAY_S = 86_400.0
+T0 = float(int(time.time() // DAY_S) * DAY_S) - 3 * DAY_S
+"""Midnight UTC three days ago: the episodes happen on that day."""
+
+
+@pytest.fixture
+def admin(service_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", SECRET)
+    monkeypatch.setenv("FLAREWATCH_STORE__SQLITE_PATH", str(tmp_path / "samples.sqlite3"))
+    monkeypatch.delenv("FLAREWATCH_INFLUX__URL", raising=False)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(["admin", "--database-url", service_db_url, *argv])
+        return code, *_read(run.capsys)
+
+    run.url = service_db_url
+    return run
+
+
+def _read(capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def _capsys(admin: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    admin.capsys = capsys
+
+
+def episode(url: str, patient_id: str, onset_s: float, minutes: float, kind: AlarmKind) -> None:
+    """A closed episode: its onset alarm, then the recovery ``minutes`` later."""
+    clock = FakeClock(onset_s)
+    stack = build_stack(url, clock)
+    try:
+        engine = EpisodeEngine(stack.manager)
+        engine.on_alarm(Alarm(patient_id, onset_s, kind, Severity.CRITICAL, "fw-test"))
+        clock.advance(minutes * 60)
+        engine.on_alarm(
+            Alarm(patient_id, onset_s + minutes * 60, kind, Severity.CRITICAL, "fw-test", True)
+        )
+    finally:
+        stack.close()
+
+
+def store_day(tmp_path: Path, patient_id: str, device_id: str) -> None:
+    """A day of 15-s heart rate and skin temperature from T0."""
+    samples = tuple(
+        Sample(
+            seq=i,
+            time_ms=int((T0 + i * 15) * 1000),
+            heart_rate_bpm=62.0 + (i % 7),
+            skin_temperature_c=32.5,
+        )
+        for i in range(5760)
+    )
+    with SqliteStore(tmp_path / "samples.sqlite3") as store:
+        store.write(
+            [
+                SampleBatch(
+                    patient_id=patient_id, device_id=device_id, samples=samples[i : i + 1000]
+                )
+                for i in range(0, len(samples), 1000)
+            ]
+        )
+
+
+def read_text(path: Path) -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(read_text(path).splitlines()))
+
+
+@pytest.fixture
+def world(admin: Any, tmp_path: Path) -> Any:
+    """Alex consented (a reaction and a false alarm), Bo did not, Cy consented then withdrew."""
+    assert (
+        admin("patient", "add", "alex", "--name", "Alex Doe", "--research-consent", "yes")[0] == 0
+    )
+    assert admin("patient", "add", "bo", "--name", "Bo Roe")[0] == 0
+    assert admin("patient", "add", "cy", "--research-consent", "yes")[0] == 0
+    assert admin("patient", "set", "cy", "--research-consent", "no")[0] == 0
+    for patient_id in ("alex", "bo", "cy"):
+        assert admin("device", "add", patient_id, f"{patient_id}-band")[0] == 0
+        store_day(tmp_path, patient_id, f"{patient_id}-band")
+    episode(admin.url, "alex", T0 + 10 * 3600, 20, AlarmKind.ANAPHYLAXIS)  # episode 1
+    episode(admin.url, "alex", T0 + 16 * 3600, 10, AlarmKind.FLUSH)  # episode 2
+    episode(admin.url, "bo", T0 + 11 * 3600, 20, AlarmKind.ANAPHYLAXIS)  # 3
+    episode(admin.url, "cy", T0 + 12 * 3600, 20, AlarmKind.FLUSH)  # 4
+    assert admin("episode", "label", "1", "--as", "reaction")[0] == 0
+    assert admin("episode", "label", "2", "--as", "false-alarm")[0] == 0
+    assert admin("episode", "label", "3", "--as", "reaction")[0] == 0
+    return admin
+
+
+def test_only_consenting_patients_go_out_under_pseudonyms_and_shifted_times(
+    world: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "study"
+    code, stdout, _ = world("research", "export", "--out", str(out))
+    assert code == 0
+    assert "2 episodes of 1 consenting patients" in stdout
+    assert "1 real reactions in episodes.csv" in stdout
+    assert "2 episodes of patients without research consent left out" in stdout
+
+    alex = pseudonym(SECRET, "alex")
+    assert sorted(p.name for p in (out / "recordings").iterdir()) == [f"{alex}.csv.gz"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+            text = read_text(path)
+            for name in ("alex", "Alex", "Doe", "bo", "cy", "band", "fw.sqlite3"):
+                assert name not in text, (name, path)
+
+    shift_s = time_shift_s(SECRET, "alex")
+    assert shift_s % WEEK_S == 0
+    assert SHIFT_MIN_WEEKS * WEEK_S <= shift_s < (SHIFT_MIN_WEEKS + SHIFT_SPAN_WEEKS) * WEEK_S
+    recording = rows(out / "recordings" / f"{alex}.csv.gz")
+    times = [float(r["time_s"]) for r in recording]
+    # 2 h before each episode, 30 min after its end; windows of the two episodes apart
+    first_window = (T0 + 8 * 3600 - shift_s, T0 + 10 * 3600 + 50 * 60 - shift_s)
+    assert times[0] == pytest.approx(first_window[0], abs=15)
+    assert max(t for t in times if t < first_window[1] + 60) == pytest.approx(
+        first_window[1], abs=15
+    )
+    assert len(recording) == 2 * 2 * 60 * 4 + (20 + 30) * 4 + (10 + 30) * 4
+    assert set(recording[0]) >= {"time_s", "hr_bpm", "skin_temp_c"}
+
+    reactions = rows(out / "episodes.csv")
+    assert reactions == [
+        {
+            "subject": alex,
+            "onset_s": f"{T0 + 10 * 3600 - shift_s:.3f}",
+            "end_s": f"{T0 + 10 * 3600 + 20 * 60 - shift_s:.3f}",
+            "kind": "anaphylaxis",
+        }
+    ]
+    alarms = rows(out / "alarms.csv")
+    assert [(a["kind"], a["label"], a["in_episodes_csv"]) for a in alarms] == [
+        ("anaphylaxis", "reaction", "1"),
+        ("flush", "false_alarm", "0"),
+    ]
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["subjects"] == 1 and manifest["samples"] == len(recording)
+
+
+def test_the_export_is_what_evaluate_reads(world: Any, tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    assert world("research", "export", "--out", str(out))[0] == 0
+    report = tmp_path / "report"
+    code = main(
+        [
+            "evaluate",
+            "--recordings",
+            str(out / "recordings"),
+            "--episodes",
+            str(out / "episodes.csv"),
+            "--no-inject",
+            "--out",
+            str(report),
+        ]
+    )
+    assert code == 0
+    result = json.loads((report / "evaluation-own.json").read_text())
+    # the real reaction is scored (the synthetic calm signals hold no surge, so it is missed)
+    assert result["real"]["anaphylaxis"]["episodes"] == 1
+    assert result["real"]["flush"]["episodes"] == 0  # a false alarm is not a real episode
+    assert len(result["recordings"]) == 1
+
+
+def test_a_withdrawn_consent_is_audited_and_listed(world: Any) -> None:
+    out = world("audit", "--patient", "cy")[1]
+    assert "research_consent_given" in out and "research_consent_withdrawn" in out
+    out = world("patient", "list")[1]
+    research = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:] if line.strip()}
+    assert research["alex"] == "yes" and research["bo"] == "no" and research["cy"] == "no"
+
+
+def test_an_existing_folder_an_unknown_time_and_the_demo_key_are_refused(
+    world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    code, _, err = world("research", "export", "--out", str(taken))
+    assert code == 1 and "exists and is not an empty folder" in err
+    assert (taken / "notes.txt").read_text() == "mine"
+    code, _, err = world("research", "export", "--out", str(tmp_path / "x"), "--since", "soon")
+    assert code == 1 and "not an ISO 8601 time" in err
+    code, _, err = world(
+        "research",
+        "export",
+        "--out",
+        str(tmp_path / "x"),
+        "--since",
+        "2026-11-20",
+        "--until",
+        "2026-11-01",
+    )
+    assert code == 1 and "--since must be before --until" in err
+    monkeypatch.delenv("FLAREWATCH_SERVICE__SECRET_KEY")
+    code, _, err = world("research", "export", "--out", str(tmp_path / "x"))
+    assert code == 1 and "secret" in err.lower()
+    assert not (tmp_path / "x").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
