@@ -15,7 +15,7 @@ from flarewatch.settings import Settings, load_settings, require_secret_key
 from service.admin_cli import add_commands as add_admin_commands
 from service.alerts.runtime import start_alerting
 from service.const import STATS_LOG_INTERVAL_S
-from service.db.session import ServiceLock
+from service.db.service_lock import ServiceLock
 from service.ingest import IngestService
 from service.processing import Processor
 
@@ -60,15 +60,21 @@ def run_serve(args: argparse.Namespace) -> int:
     """Run the ingest until SIGTERM/SIGINT, logging counters periodically."""
     settings = load_settings(args.config, **serve_overrides(args))
     require_secret_key(settings.service)  # whatever the environment: the ack links face people
-    # before anything touches the database: a second service would send every alert twice
-    with ServiceLock(settings.service.database_url):
-        return _serve(settings)
-
-
-def _serve(settings: Settings) -> int:
-    """The body of ``serve``, run while this process holds the service database's lock."""
-    ingest = IngestService.from_settings(settings, processor=build_processor(settings))
     stopping = threading.Event()
+    # before anything touches the database: a second service would send every alert twice
+    with ServiceLock(settings.service.database_url) as lock:
+        # a lock lost with its database session and taken by another service stops this one
+        lock.watch(on_lost=stopping.set)
+        return _serve(settings, stopping, lock)
+
+
+def _serve(settings: Settings, stopping: threading.Event, lock: ServiceLock) -> int:
+    """The body of ``serve``, run while this process holds the service database's lock.
+
+    Returns the exit code: 1 when the ingest died or another service took the lock (both logged
+    as errors), so that a supervisor notices.
+    """
+    ingest = IngestService.from_settings(settings, processor=build_processor(settings))
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
@@ -93,4 +99,4 @@ def _serve(settings: Settings) -> int:
         log.info("%s", ingest.stats().summary())
     ingest.stop()
     log.info("stopped: %s", ingest.stats().summary())
-    return 0
+    return 0 if lock.lost_to is None else 1

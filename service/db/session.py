@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
-import socket
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +14,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from flarewatch.errors import ConfigError
@@ -44,10 +40,6 @@ writers, so a writer waits this long for the lock instead of failing at once (Po
 same bound on the service's write lock)."""
 POSTGRES_WRITE_LOCK_KEY: Final = 0x666C_7277
 """Advisory lock id that serialises service transactions on PostgreSQL ("flrw" in ASCII)."""
-POSTGRES_SERVICE_LOCK_KEY: Final = 0x666C_7273
-"""Session advisory lock id a running ``flarewatch serve`` holds on PostgreSQL ("flrs")."""
-SQLITE_SERVICE_LOCK_SUFFIX: Final = ".serve-lock"
-"""The file beside a SQLite service database that a running ``flarewatch serve`` locks."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -93,7 +85,7 @@ def redact_database_url(url: str) -> str:
         return "(not a URL)"
 
 
-def _parsed(url: str) -> URL:
+def parse_database_url(url: str) -> URL:
     """``url`` parsed, or a :class:`ConfigError` that quotes none of it."""
     try:
         return make_url(url)
@@ -108,7 +100,7 @@ def _parsed(url: str) -> URL:
 
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; a SQLite file's directory is created if missing."""
-    parsed = _parsed(url)
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             folder = Path(parsed.database).parent
@@ -126,13 +118,18 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"service.database_url needs the {exc.name} driver: "
-            "`pip install 'flarewatch[postgresql]'` for postgresql+psycopg:// URLs"
-        ) from exc
+        raise missing_driver(exc) from exc
     if parsed.get_backend_name() == "postgresql":
         event.listen(engine, "begin", _postgres_write_lock)
     return engine
+
+
+def missing_driver(exc: ModuleNotFoundError) -> ConfigError:
+    """The error for a database URL whose driver is not installed, saying how to install it."""
+    return ConfigError(
+        f"service.database_url needs the {exc.name} driver: "
+        "`pip install 'flarewatch[postgresql]'` for postgresql+psycopg:// URLs"
+    )
 
 
 def alembic_config(engine: Engine, cipher: ChannelCipher | None = None) -> Config:
@@ -212,7 +209,7 @@ class Database:
                 self.check_channel_key()
         except OperationalError as exc:
             self.engine.dispose()
-            raise ConfigError(_open_failure(url, exc)) from exc
+            raise ConfigError(open_failure(url, exc)) from exc
         except BaseException:
             self.engine.dispose()
             raise
@@ -247,140 +244,24 @@ class Database:
         self.engine.dispose()
 
 
-def _open_failure(url: str, exc: OperationalError) -> str:
-    """Why the database at ``url`` could not be opened, with advice and without its password.
-
-    The driver's own words (first line) say what went wrong: connection refused, password
-    authentication failed, no such database, unable to open the file. SQLAlchemy's text of the
-    error is not used: it quotes the SQL statement and its parameters.
-    """
-    reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__
-    reason = scrubbed(reason, url, hide_user=False)
+def open_failure(url: str, exc: DBAPIError) -> str:
+    """Why the database at ``url`` could not be opened, with advice and without its password."""
     return (
-        f"cannot open the service database {redact_database_url(url)}: {reason} "
+        f"cannot open the service database {redact_database_url(url)}: {driver_reason(url, exc)} "
         "(check service.database_url: that the server runs and takes connections, the user, "
         "password and database name; for SQLite, that the file's directory is writable)"
     )
 
 
-class ServiceLock:
-    """At most one ``flarewatch serve`` per service database, held for the process's lifetime.
+def driver_reason(url: str, exc: DBAPIError) -> str:
+    """The driver's own words for ``exc`` (first line), without the password of ``url``.
 
-    Two services on one database would both run the escalation scheduler: the second one's
-    start-up puts every delivery the first is sending back in the queue (as if a crash had
-    interrupted it), so caregivers are told twice; both would write one detector checkpoint, and
-    with one instance name throw each other off the broker every second. So ``serve`` takes this
-    lock before anything else and a second one is refused, naming the holder.
-
-    SQLite: an exclusive ``flock`` on ``<database>.serve-lock`` (a SQLite lock cannot be held
-    without blocking the service's own writers); it works across containers sharing the volume
-    on one host. PostgreSQL: a session advisory lock on a connection of its own. Either is
-    released by the kernel or the server when the process dies, so a crash never blocks the
-    restart. Admin commands do not take it: they are meant to run beside the service.
+    They say what went wrong: connection refused, password authentication failed, no such
+    database, unable to open the file, the server ended the session. SQLAlchemy's text of the
+    error is not used: it quotes the SQL statement and its parameters.
     """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._file: int | None = None
-        self._engine: Engine | None = None
-        self._connection: Connection | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise :class:`ConfigError` saying who holds it."""
-        parsed = _parsed(self.url)
-        if parsed.get_backend_name() == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
-                self._lock_file(Path(parsed.database + SQLITE_SERVICE_LOCK_SUFFIX))
-        elif parsed.get_backend_name() == "postgresql":
-            self._lock_postgres()
-
-    def release(self) -> None:
-        """Give the lock up (idempotent)."""
-        if self._file is not None:
-            os.close(self._file)  # closing the descriptor releases the flock
-            self._file = None
-        if self._connection is not None:
-            self._connection.close()  # ends the session, and its advisory lock with it
-            self._connection = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    def __enter__(self) -> ServiceLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
-
-    def _lock_file(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create {path}, the lock that keeps a second service off the database: "
-                f"{exc.strerror}; the service database's directory must be writable"
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
-            os.close(fd)
-            raise ConfigError(self._refusal(holder)) from None
-        self._file = fd
-        with contextlib.suppress(OSError):  # who holds it, for a refusal; not worth failing for
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{_holder_name()}\n".encode(), 0)
-
-    def _lock_postgres(self) -> None:
-        self._engine = make_engine(self.url)
-        try:
-            self._connection = self._engine.connect()
-            # the holder's name, for a second service's refusal (pg_stat_activity shows it)
-            name = text("SELECT set_config('application_name', :name, false)")
-            self._connection.execute(name, {"name": _holder_name()[:63]})
-            query = text("SELECT pg_try_advisory_lock(:key)")
-            held = self._connection.execute(query, {"key": POSTGRES_SERVICE_LOCK_KEY}).scalar()
-            holder = None if held else self._postgres_holder(self._connection)
-            self._connection.commit()  # the session lock outlives the transaction
-        except OperationalError as exc:
-            self.release()
-            raise ConfigError(_open_failure(self.url, exc)) from exc
-        if holder is not None:
-            self.release()
-            raise ConfigError(self._refusal(holder))
-
-    @staticmethod
-    def _postgres_holder(connection: Connection) -> str:
-        row = connection.execute(
-            text(
-                "SELECT a.application_name, a.client_addr FROM pg_locks l "
-                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
-                "AND l.granted AND l.classid = 0 AND l.objid = :key "
-                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            ),
-            {"key": POSTGRES_SERVICE_LOCK_KEY},
-        ).first()
-        if row is None:
-            return "unknown"
-        return (
-            f"{row.application_name or 'a client'}, connected from {row.client_addr or 'a socket'}"
-        )
-
-    def _refusal(self, holder: str) -> str:
-        return (
-            f"another flarewatch serve is already running on the service database "
-            f"{redact_database_url(self.url)} ({holder}): two services on one database would "
-            "send every alert twice. Stop the other one first, or give this one a database of "
-            "its own (service.database_url)"
-        )
-
-
-def _holder_name() -> str:
-    """Who holds a :class:`ServiceLock`, as a second service's refusal names it."""
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return f"flarewatch serve pid {os.getpid()} on {socket.gethostname()} since {stamp}"
+    reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc).__name__
+    return scrubbed(reason, url, hide_user=False)
 
 
 def backup_database(url: str, out: Path) -> str | None:
@@ -394,7 +275,7 @@ def backup_database(url: str, out: Path) -> str | None:
     damaged file under that name. PostgreSQL has ``pg_dump`` for this. The database is not
     migrated: a backup is taken before an upgrade.
     """
-    parsed = _parsed(url)
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() != "sqlite":
         raise ConfigError(
             "admin db backup copies a SQLite service database; back up PostgreSQL with "
