@@ -14,20 +14,18 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Final
 
 from sqlalchemy.orm import Session
 
-from flarewatch.const import MIN_VALID_TIME_MS
 from flarewatch.errors import ConfigError
 from flarewatch.output_files import check_writable, writing
 from flarewatch.progress import percent_progress
 from flarewatch.settings import load_settings
-from models.const import LATEST_VALID_TIME_S
 from models.profile_comparison import compare_profiles, comparison_json, write_comparison
 from models.profiles import DetectionProfile
+from service.cli_tables import parse_time
 from service.db.care_teams import get_patient
 from service.episode_labels_cli import CommandFactory
 from service.episodes.labels import reviewed_episodes
@@ -37,26 +35,6 @@ from service.stores.reading import READ_SPAN_MS, stored_batches
 DEFAULT_DAYS: Final = 30.0
 """A month: what the personal profile's calibration remembers (CALIBRATION_MEMORY_S)."""
 MAX_DAYS: Final = 366.0
-
-
-def parse_time(text: str | None, option: str = "--until") -> float:
-    """A time option: an ISO 8601 time (UTC unless it says otherwise), or now.
-
-    Only times samples can have (2010 to 2100): beyond them the stores fail on the query
-    (InfluxDB's time overflows) or the message naming the window does (year 10000).
-    """
-    if text is None:
-        return time.time()
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ConfigError(
-            f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-11-20T08:00"
-        ) from exc
-    time_s = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
-    if not MIN_VALID_TIME_MS / 1000.0 <= time_s <= LATEST_VALID_TIME_S:
-        raise ConfigError(f"{option} {text!r}: give a time from 2010 to 2100")
-    return time_s
 
 
 def _profiles(args: argparse.Namespace, session: Session) -> int:

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from flarewatch.errors import ConfigError
 from flarewatch.progress import percent_progress
 from flarewatch.settings import load_settings, require_secret_key
+from service.cli_tables import parse_time
 from service.episode_labels_cli import CommandFactory
 from service.errors import StoreError
-from service.profile_review_cli import parse_time
 from service.research_export import (
     DEFAULT_AFTER_S,
     DEFAULT_BEFORE_S,

@@ -40,7 +40,7 @@ from flarewatch.payloads import Sample
 from models.const import EVAL_MATCH_AFTER_END_S
 from models.recording import recording_rows
 from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
-from service.episodes.labels import keyed_digest, pseudonym
+from service.episodes.labels import MANUAL_MODEL_VERSION, keyed_digest, pseudonym
 from service.stores.base import SampleStore
 from service.stores.reading import stored_batches
 
@@ -62,8 +62,10 @@ EPISODE_COLUMNS: Final = ("subject", "onset_s", "end_s", "kind")
 """``episodes.csv``: the columns ``flarewatch evaluate --episodes`` reads."""
 ALARM_COLUMNS: Final = (
     *("subject", "onset_s", "end_s", "kind", "severity", "label", "model_version"),
-    "in_episodes_csv",
+    *("alarm_s", "in_episodes_csv"),
 )
+"""``alarms.csv``: ``onset_s`` is the first sign where the care team recorded it, else the alarm;
+``alarm_s`` is when the alarm opened the episode (empty for a reaction added by hand)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,9 @@ class PlannedEpisode:
 
     patient_id: str
     onset_s: float
+    """The first sign where the care team recorded it, else the alarm that opened it."""
+    alarm_s: float | None
+    """When the detectors' alarm opened it (None: a missed reaction added by hand)."""
     end_s: float
     kind: str
     severity: str
@@ -133,18 +138,22 @@ def plan_export(session: Session, since_s: float, until_s: float) -> ResearchPla
         .where(consenting, in_period, Episode.state == EpisodeState.CLOSED)
         .order_by(Episode.patient_id, Episode.opened_s)
     ).all()
-    episodes = [
-        PlannedEpisode(
-            patient_id=e.patient_id,
-            onset_s=e.opened_s,
-            end_s=max(e.closed_s or e.opened_s, e.opened_s),
-            kind=e.kind,
-            severity=e.severity,
-            label=e.label,
-            model_version=e.model_version,
-        )
-        for e in rows
-    ]
+    episodes = sorted(
+        (
+            PlannedEpisode(
+                patient_id=e.patient_id,
+                onset_s=e.first_sign_s if e.first_sign_s is not None else e.opened_s,
+                alarm_s=None if e.model_version == MANUAL_MODEL_VERSION else e.opened_s,
+                end_s=max(e.closed_s or e.opened_s, e.opened_s),
+                kind=e.kind,
+                severity=e.severity,
+                label=e.label,
+                model_version=e.model_version,
+            )
+            for e in rows
+        ),
+        key=lambda e: (e.patient_id, e.onset_s),
+    )
     without_consent = session.scalar(
         select(func.count(Episode.id))
         .join(Patient, Patient.id == Episode.patient_id)
@@ -280,6 +289,7 @@ def _write_episodes(
                     episode.severity,
                     episode.label or "",
                     episode.model_version,
+                    "" if episode.alarm_s is None else f"{episode.alarm_s - shift_s:.3f}",
                     int(listed),
                 ]
             )
@@ -301,7 +311,7 @@ def _write_manifest(
         "recording_after_episode_s": after_s,
         "model_versions": sorted({e.model_version for e in plan.episodes}),
         "times": "epoch seconds, each subject's moved back by a whole number of weeks",
-        "onset_s": "when the service's alarm opened the episode, not the first sign",
+        "onset_s": "the first sign where the care team recorded it, else the alarm (alarm_s)",
         "evaluate": "flarewatch evaluate --recordings recordings --episodes episodes.csv",
     }
     with _owner_only(folder / "export.json").open("w", encoding="utf-8") as out:

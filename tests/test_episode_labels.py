@@ -6,6 +6,7 @@ Episodes are made by the real episode engine from detector alarms; both database
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -534,3 +535,75 @@ def test_temporaries_of_other_hosts_are_removed_only_when_old(admin, episodes, t
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [recent.name, unrelated.name, "labels.jsonl"]
     )
+
+
+def iso(time_s: float) -> str:
+    return dt.datetime.fromtimestamp(time_s, dt.UTC).isoformat()
+
+
+def test_a_first_sign_before_the_alarm_is_recorded_with_a_reaction(admin, episodes):
+    a = str(episodes["a"])
+    code, out, _ = admin("episode", "label", a, "--as", "reaction", "--first-sign", iso(T0 - 240))
+    assert code == 0 and "240 s before the alarm" in out
+    code, out, _ = admin("audit", "--patient", "p1")
+    assert "first_sign_s" in out
+    refusals = [
+        (("--as", "reaction", "--first-sign", iso(T0 + 60)), "after the alarm"),
+        (("--as", "reaction", "--first-sign", iso(T0 - 7 * 3600)), "more than 6 h before"),
+        (("--as", "false-alarm", "--first-sign", iso(T0 - 60)), "is for a real reaction"),
+        (("--as", "reaction", "--first-sign", "yesterday"), "not an ISO 8601 time"),
+    ]
+    for argv, message in refusals:
+        code, _, err = admin("episode", "label", a, *argv)
+        assert code == 1 and message in err, (argv, err)
+    # a false alarm after all: no first sign any more
+    assert admin("episode", "label", a, "--as", "false-alarm")[0] == 0
+    db = Database(admin.url, secret_key=KEY)
+    with db.session() as session:
+        assert session.get_one(Episode, episodes["a"]).first_sign_s is None
+    db.dispose()
+
+
+def test_a_reaction_the_detectors_missed_is_added_closed_and_labelled(admin, episodes, tmp_path):
+    onset = T0 + 20_000
+    code, out, _ = admin(
+        "episode", "add", "p1", "--kind", "anaphylaxis", "--onset", iso(onset), "--by", "Dr Ann"
+    )
+    assert code == 0 and "a real reaction the detectors missed" in out
+    db = Database(admin.url, secret_key=KEY)
+    with db.session() as session:
+        added = session.scalars(select(Episode).where(Episode.opened_s == onset)).one()
+        assert (added.kind, added.state, added.label, added.model_version) == (
+            "anaphylaxis",
+            "closed",
+            "reaction",
+            "manual",
+        )
+        assert added.closed_s == onset + 1800 and added.first_sign_s == onset
+        # what a comparison of profiles is scored on: a reaction to catch
+        reviewed = reviewed_episodes(session, "p1", onset - 1, onset + 1)
+        assert [(r.kind, r.reaction) for r in reviewed] == [(AlarmKind.ANAPHYLAXIS, True)]
+    db.dispose()
+    code, out, _ = admin("audit", "--patient", "p1")
+    assert "episode_added" in out
+    # the label export holds alarms' evidence: an added episode has none, and says so
+    code, out, _ = admin("episode", "export-labels", "--out", str(tmp_path / "labels.jsonl"))
+    assert code == 0 and "1 labelled episodes without an onset alarm skipped" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("p1", "--kind", "flush", "--onset", iso(T0 + 300)), "covers that time"),
+        (("p9", "--kind", "flush", "--onset", iso(T0)), "not registered"),
+        (("p1", "--kind", "flush", "--onset", "2099-01-01T00:00"), "in the future"),
+        (
+            ("p1", "--kind", "flush", "--onset", iso(T0 + 9000), "--end", iso(T0 + 8000)),
+            "--end must be after --onset",
+        ),
+        (("p1", "--kind", "no_data", "--onset", iso(T0 + 9000)), "invalid choice"),
+    ],
+)
+def test_an_added_reaction_that_cannot_be_right_is_refused(admin, episodes, argv, message):
+    code, _, err = admin("episode", "add", *argv)
+    assert code != 0 and message in err, err

@@ -4,6 +4,7 @@ moved back by whole weeks, and a folder ``flarewatch evaluate`` reads as it is."
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import json
 import stat
@@ -93,13 +94,18 @@ def read_text(path: Path) -> str:
     return (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
 
 
+def iso(time_s: float) -> str:
+    return dt.datetime.fromtimestamp(time_s, dt.UTC).isoformat()
+
+
 def rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(read_text(path).splitlines()))
 
 
 @pytest.fixture
 def world(admin: Any, tmp_path: Path) -> Any:
-    """Alex consented (a reaction and a false alarm), Bo did not, Cy consented then withdrew."""
+    """Alex consented (a reaction with its first sign, a false alarm and a reaction the
+    detectors missed), Bo did not, Cy consented then withdrew."""
     assert (
         admin("patient", "add", "alex", "--name", "Alex Doe", "--research-consent", "yes")[0] == 0
     )
@@ -113,7 +119,10 @@ def world(admin: Any, tmp_path: Path) -> Any:
     episode(admin.url, "alex", T0 + 16 * 3600, 10, AlarmKind.FLUSH)  # episode 2
     episode(admin.url, "bo", T0 + 11 * 3600, 20, AlarmKind.ANAPHYLAXIS)  # 3
     episode(admin.url, "cy", T0 + 12 * 3600, 20, AlarmKind.FLUSH)  # 4
-    assert admin("episode", "label", "1", "--as", "reaction")[0] == 0
+    first_sign = iso(T0 + 10 * 3600 - 300)
+    assert admin("episode", "label", "1", "--as", "reaction", "--first-sign", first_sign)[0] == 0
+    missed = ("--kind", "flush", "--onset", iso(T0 + 20 * 3600))
+    assert admin("episode", "add", "alex", *missed, "--by", "Dr Ann")[0] == 0
     assert admin("episode", "label", "2", "--as", "false-alarm")[0] == 0
     assert admin("episode", "label", "3", "--as", "reaction")[0] == 0
     return admin
@@ -125,8 +134,8 @@ def test_only_consenting_patients_go_out_under_pseudonyms_and_shifted_times(
     out = tmp_path / "study"
     code, stdout, _ = world("research", "export", "--out", str(out))
     assert code == 0
-    assert "2 episodes of 1 consenting patients" in stdout
-    assert "1 real reactions in episodes.csv" in stdout
+    assert "3 episodes of 1 consenting patients" in stdout
+    assert "2 real reactions in episodes.csv" in stdout
     assert "2 episodes of patients without research consent left out" in stdout
 
     alex = pseudonym(SECRET, "alex")
@@ -144,29 +153,42 @@ def test_only_consenting_patients_go_out_under_pseudonyms_and_shifted_times(
     assert SHIFT_MIN_WEEKS * WEEK_S <= shift_s < (SHIFT_MIN_WEEKS + SHIFT_SPAN_WEEKS) * WEEK_S
     recording = rows(out / "recordings" / f"{alex}.csv.gz")
     times = [float(r["time_s"]) for r in recording]
-    # 2 h before each episode, 30 min after its end; windows of the two episodes apart
-    first_window = (T0 + 8 * 3600 - shift_s, T0 + 10 * 3600 + 50 * 60 - shift_s)
+    # 2 h before each episode's first sign, 30 min after its end; the three windows apart
+    first_window = (T0 + 7 * 3600 + 55 * 60 - shift_s, T0 + 10 * 3600 + 50 * 60 - shift_s)
     assert times[0] == pytest.approx(first_window[0], abs=15)
     assert max(t for t in times if t < first_window[1] + 60) == pytest.approx(
         first_window[1], abs=15
     )
-    assert len(recording) == 2 * 2 * 60 * 4 + (20 + 30) * 4 + (10 + 30) * 4
+    assert len(recording) == (175 + 160 + 180) * 4  # minutes of the windows, 4 samples each
     assert set(recording[0]) >= {"time_s", "hr_bpm", "skin_temp_c"}
 
     reactions = rows(out / "episodes.csv")
     assert reactions == [
         {
             "subject": alex,
-            "onset_s": f"{T0 + 10 * 3600 - shift_s:.3f}",
+            "onset_s": f"{T0 + 10 * 3600 - 300 - shift_s:.3f}",  # the first sign
             "end_s": f"{T0 + 10 * 3600 + 20 * 60 - shift_s:.3f}",
             "kind": "anaphylaxis",
-        }
+        },
+        {
+            "subject": alex,
+            "onset_s": f"{T0 + 20 * 3600 - shift_s:.3f}",
+            "end_s": f"{T0 + 20 * 3600 + 30 * 60 - shift_s:.3f}",
+            "kind": "flush",
+        },
     ]
     alarms = rows(out / "alarms.csv")
     assert [(a["kind"], a["label"], a["in_episodes_csv"]) for a in alarms] == [
         ("anaphylaxis", "reaction", "1"),
         ("flush", "false_alarm", "0"),
+        ("flush", "reaction", "1"),
     ]
+    assert [a["alarm_s"] for a in alarms] == [
+        f"{T0 + 10 * 3600 - shift_s:.3f}",
+        f"{T0 + 16 * 3600 - shift_s:.3f}",
+        "",  # the detectors raised no alarm for it
+    ]
+    assert [a["model_version"] for a in alarms] == ["fw-test", "fw-test", "manual"]
     manifest = json.loads((out / "export.json").read_text())
     assert manifest["subjects"] == 1 and manifest["samples"] == len(recording)
 
@@ -191,7 +213,7 @@ def test_the_export_is_what_evaluate_reads(world: Any, tmp_path: Path) -> None:
     result = json.loads((report / "evaluation-own.json").read_text())
     # the real reaction is scored (the synthetic calm signals hold no surge, so it is missed)
     assert result["real"]["anaphylaxis"]["episodes"] == 1
-    assert result["real"]["flush"]["episodes"] == 0  # a false alarm is not a real episode
+    assert result["real"]["flush"]["episodes"] == 1  # the missed one; a false alarm is not
     assert len(result["recordings"]) == 1
 
 

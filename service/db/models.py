@@ -180,6 +180,10 @@ class Episode(Base):
     """An :class:`EpisodeLabel` value once someone reviewed the episode; NULL = unlabelled."""
     labelled_by: Mapped[str | None] = mapped_column(String(100), default=None)
     labelled_s: Mapped[float | None] = mapped_column(Float, default=None)
+    first_sign_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When the reaction really began, as the care team knows it (at or before ``opened_s``, the
+    alarm); NULL = not known. An episode added by hand (a reaction the detectors missed,
+    ``model_version`` ``manual``) opens at it."""
 
 
 class SignalState(Base):

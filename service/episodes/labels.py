@@ -15,15 +15,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
-from models.alarm import AlarmKind
+from models.alarm import AlarmKind, Severity
+from models.const import EVAL_LABELLED_DEFAULT_LENGTH_S
 from models.profile_comparison import ReviewedEpisode
 from service.alerts.audit import record
 from service.db.care_teams import fits_column
-from service.db.models import Episode, EpisodeLabel, Patient
+from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
 
 if TYPE_CHECKING:
     from service.alerts.manager import AlertManager
@@ -32,6 +33,12 @@ PSEUDONYM_CONTEXT: Final = b"episode-labels:"
 """HMAC message prefix: the same secret key gives unrelated pseudonyms in other contexts."""
 PSEUDONYM_HEX_CHARS: Final = 16
 """64 bits of the HMAC: collisions are negligible for the patients of one deployment."""
+MANUAL_MODEL_VERSION: Final = "manual"
+"""``model_version`` of an episode added by hand: no detector raised it."""
+FIRST_SIGN_MAX_LEAD_S: Final = 6 * 3600.0
+"""How long before its alarm a reaction's first sign may be: mast-cell reactions unfold within
+minutes to a few hours (a late-phase reaction is a reaction of its own)."""
+EPISODE_KINDS: Final = (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)
 ONSET_FLAG: Final = "onset"
 """Evidence key the detector sets to 1.0 on the alarm that opened an episode of its kind."""
 
@@ -71,19 +78,26 @@ def set_label(
     now_s: float,
     *,
     via: str = "admin",
+    first_sign_s: float | None = None,
 ) -> Episode:
     """Label one episode (the latest label wins) and audit it; unknown ids are a ConfigError.
 
     ``via`` says how the label came (the admin command, a link in a message, the API).
+    ``first_sign_s``, for a real reaction, is when it really began, if before the alarm.
     """
-    if not by.strip():
-        raise ConfigError("say who labelled the episode (--by NAME)")
-    fits_column(by, Episode.labelled_by, "the labeller's name")
+    _check_labeller(by)
     episode = session.get(Episode, episode_id)
     if episode is None:
         raise ConfigError(
             f"no episode with id {episode_id} (see `flarewatch admin episodes --unlabelled`)"
         )
+    if first_sign_s is not None:
+        if label is not EpisodeLabel.REACTION:
+            raise ConfigError("--first-sign is for a real reaction (--as reaction)")
+        _check_first_sign(first_sign_s, episode.opened_s)
+        episode.first_sign_s = first_sign_s
+    elif label is not EpisodeLabel.REACTION and episode.model_version != MANUAL_MODEL_VERSION:
+        episode.first_sign_s = None  # a false alarm has no first sign
     previous = episode.label
     episode.label = str(label)
     episode.labelled_by = by
@@ -98,8 +112,94 @@ def set_label(
         previous_label=previous,
         labelled_by=by,
         via=via,
+        first_sign_s=first_sign_s,
     )
     return episode
+
+
+def add_missed_reaction(
+    session: Session,
+    patient_id: str,
+    kind: AlarmKind,
+    first_sign_s: float,
+    end_s: float | None,
+    by: str,
+    now_s: float,
+) -> Episode:
+    """Record a real reaction the detectors raised no alarm for, as a closed, labelled episode.
+
+    Only such episodes let a comparison of profiles or an evaluation count what was missed. One
+    that overlaps an episode of the patient is refused, naming it: that is the same reaction,
+    to be labelled (with its first sign) instead of counted twice.
+    """
+    _check_labeller(by)
+    if kind not in EPISODE_KINDS:
+        raise ConfigError(f"an episode is a flush or anaphylaxis, not {kind}")
+    if session.get(Patient, patient_id) is None:
+        raise ConfigError(f"patient {patient_id!r} is not registered")
+    if first_sign_s > now_s:
+        raise ConfigError("--onset is in the future")
+    end = first_sign_s + EVAL_LABELLED_DEFAULT_LENGTH_S if end_s is None else end_s
+    if not first_sign_s < end <= now_s:
+        raise ConfigError("--end must be after --onset and not in the future")
+    clash = session.scalars(
+        select(Episode)
+        .where(
+            Episode.patient_id == patient_id,
+            Episode.opened_s < end,
+            func.coalesce(Episode.closed_s, now_s) > first_sign_s,
+        )
+        .order_by(Episode.opened_s)
+    ).first()
+    if clash is not None:
+        raise ConfigError(
+            f"episode {clash.id} ({clash.kind}) of {patient_id} covers that time: it is the same "
+            f"reaction; label it instead (`admin episode label {clash.id} --as reaction "
+            "--first-sign TIME`)"
+        )
+    episode = Episode(
+        patient_id=patient_id,
+        kind=str(kind),
+        severity=str(Severity.CRITICAL if kind is AlarmKind.ANAPHYLAXIS else Severity.WARNING),
+        state=EpisodeState.CLOSED,
+        opened_s=first_sign_s,
+        closed_s=end,
+        model_version=MANUAL_MODEL_VERSION,
+        summary={"alarms": []},
+        label=str(EpisodeLabel.REACTION),
+        labelled_by=by,
+        labelled_s=now_s,
+        first_sign_s=first_sign_s,
+    )
+    session.add(episode)
+    session.flush()
+    record(
+        session,
+        now_s,
+        "episode_added",
+        patient_id=patient_id,
+        episode_id=episode.id,
+        kind=str(kind),
+        labelled_by=by,
+    )
+    return episode
+
+
+def _check_labeller(by: str) -> None:
+    if not by.strip():
+        raise ConfigError("say who labelled the episode (--by NAME)")
+    fits_column(by, Episode.labelled_by, "the labeller's name")
+
+
+def _check_first_sign(first_sign_s: float, alarm_s: float) -> None:
+    """A first sign comes before the alarm, and not so long before that it is another event."""
+    if first_sign_s > alarm_s:
+        raise ConfigError("--first-sign is after the alarm that opened the episode")
+    if alarm_s - first_sign_s > FIRST_SIGN_MAX_LEAD_S:
+        raise ConfigError(
+            f"--first-sign is more than {FIRST_SIGN_MAX_LEAD_S / 3600:g} h before the alarm: "
+            "record that reaction on its own (`admin episode add`)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +294,7 @@ def reviewed_episodes(
     An episode is compared with the patient's own alarm of its kind: one that opened as a flush
     and became anaphylaxis-like, with the anaphylaxis-like onset, not the flush before it.
     """
-    kinds = (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)
+    kinds = EPISODE_KINDS
     query = (
         select(Episode)
         .where(
