@@ -1,4 +1,7 @@
-"""Pure parts of alerting: lifecycle planning, backoff table, quiet hours, tokens, messages."""
+"""Pure parts of alerting: lifecycle planning, backoff table, quiet hours, messages.
+
+Tokens have their own file, tests/test_alerts_tokens.py.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,9 @@ import pytest
 
 from models.alarm import Severity
 from service.alerts.backoff import FailureKind, retry_delay_s
-from service.alerts.errors import TokenError
 from service.alerts.lifecycle import AlertClock, Purpose, Send, plan_alert, worsen
 from service.alerts.policy import Policy, quiet_until_s
 from service.alerts.render import AlertFacts, render_message
-from service.alerts.tokens import TokenAction, TokenClaim, sign_token, verify_token
 from service.db.models import AlertState
 
 POLICY = Policy(cancel_window_s=60, ack_timeout_s=180, repeat_interval_s=60)
@@ -185,23 +186,6 @@ def test_worsening_rearms_an_acknowledged_alert_for_everyone_notified():
     assert plan.clock.state is AlertState.ACTIVE and plan.clock.severity is Severity.CRITICAL
     assert plan.sends == (Send(Purpose.WORSENED, 1, 0, False),)
     assert plan.clock.level_notified_s == T0 + 500
-
-
-def test_token_roundtrip_and_rejections():
-    claim = TokenClaim(TokenAction.ACK, 42, 7, int(T0 + 100))
-    token = sign_token("k1", claim)
-    assert verify_token("k1", token, T0) == claim
-    with pytest.raises(TokenError, match="expired"):
-        verify_token("k1", token, T0 + 101)
-    with pytest.raises(TokenError, match="bad_signature"):
-        verify_token("other-key", token, T0)
-    _body, mac = token.split(".")
-    forged = sign_token("k1", TokenClaim(TokenAction.ACK, 43, 7, int(T0 + 100))).split(".")[0]
-    with pytest.raises(TokenError, match="bad_signature"):
-        verify_token("k1", f"{forged}.{mac}", T0)
-    for junk in ["", "abc", "a.b.c", "!!!.???"]:
-        with pytest.raises(TokenError):
-            verify_token("k1", junk, T0)
 
 
 def test_message_says_what_how_severe_since_when_vitals_and_what_to_do():

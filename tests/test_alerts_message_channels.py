@@ -21,11 +21,13 @@ from apprise.plugins.slack import NotifySlack
 
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.lifecycle import Purpose
+from service.alerts.manager import AlertManager
 from service.alerts.render import AlertFacts, render_message
-from service.alerts.tokens import TokenAction
+from service.alerts.tokens import TokenAction, verify_token
+from service.db import Alert, Database
 from service.db.care_teams import PolicyUpdate
 from service.episodes import EpisodeEngine
-from tests.alerting_helpers import FakeClock, build_stack, register_team
+from tests.alerting_helpers import SECRET, FakeClock, build_stack, register_team
 
 T0 = 1_764_036_720.0  # 03:12 in Berlin (CET), 2025-11-25
 PLAN = "Adrenaline auto-injector in the blue bag; call 112; lay flat, legs up."
@@ -52,7 +54,7 @@ def septets(text: str) -> int | None:
     return len(text) + sum(c in GSM7_EXTENSION for c in text)
 
 
-LINK = re.compile(r"http://127\.0\.0\.1:9/ack/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+LINK = re.compile(r"http://127\.0\.0\.1:9/ack/[A-Za-z0-9_.-]+")
 
 
 class Posts:
@@ -255,6 +257,28 @@ def test_a_link_too_long_for_the_first_sms_part_still_follows_who_and_what_at_on
         "Open the link if you are on it: it stops the alarm for the others.",
         "CRITICAL: Alexandra Montgomery - possible anaphylaxis - act now",
     ]
+
+
+def test_a_critical_sms_holds_the_whole_link_in_its_first_part_behind_a_40_character_url(
+    tmp_path,
+):
+    """The token was 70-76 characters: behind a 40-character public URL the link ended in the
+    second part whatever the name, so a phone showing the first part showed no link."""
+    public_url = "https://alerts.care-team.example.org:443"
+    name = "Alexandra Montgomery"
+    assert (len(public_url), len(name)) == (40, 20)
+    db = Database(f"sqlite:///{tmp_path}/fw.sqlite3", secret_key=SECRET)
+    manager = AlertManager(db, FakeClock(T0), secret_key=SECRET, public_base_url=public_url)
+    alert = Alert(id=2_000_000_000, patient_id="p1", created_s=T0)  # many alerts later
+    link = manager.link(TokenAction.ACK, alert, 4_000)
+    db.dispose()
+    sms = render_message(facts(patient_name=name), Purpose.NOTIFY, link).sms
+    assert sms is not None
+    who_what_link = f"{name}: possible anaphylaxis, act now\n{link}\n"
+    assert sms.startswith(who_what_link), "the name is not cut: the link leaves it room"
+    assert first_part(sms).startswith(who_what_link.rstrip()), "the whole link in the first part"
+    claim = verify_token(SECRET, link.rsplit("/", 1)[1], T0)
+    assert (claim.action, claim.alert_id, claim.contact_id) == (TokenAction.ACK, alert.id, 4_000)
 
 
 def test_a_short_sms_fits_one_segment_and_the_wearer_gets_their_own_words():
