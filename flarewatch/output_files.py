@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import socket
 import stat
 import tempfile
@@ -151,3 +152,35 @@ def make_folder(path: Path, option: str) -> None:
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "not a folder")
         path.mkdir(parents=True, exist_ok=True)
+
+
+def owner_only_file(path: Path) -> Path:
+    """Create ``path`` readable by its owner only (health data) before anything is written.
+
+    A file already there is an error: the folders this is used in are new.
+    """
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    return path
+
+
+@contextmanager
+def building_folder(out: Path, option: str) -> Iterator[Path]:
+    """An owner-only folder beside ``out``, renamed to it when the block ends without error.
+
+    ``out`` must not exist or be an empty folder, and its parent must exist. A reader never sees
+    a half-written folder under that name; an error or an interruption removes the partial one.
+    """
+    with writing(option, out):
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise ConfigError(f"{option} {out}: exists and is not an empty folder; name a new one")
+        if not out.parent.is_dir():
+            raise ConfigError(f"{option} {out}: the folder {out.parent} does not exist")
+        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        try:
+            yield folder
+            if out.exists():
+                out.rmdir()  # empty (checked above): the rename takes its place
+            folder.replace(out)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise

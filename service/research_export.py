@@ -20,13 +20,8 @@ episodes labelled a real reaction. ``alarms.csv`` lists every exported episode w
 from __future__ import annotations
 
 import csv
-import gzip
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -34,11 +29,10 @@ from typing import Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from flarewatch.errors import ConfigError
-from flarewatch.output_files import writing
+from flarewatch.output_files import building_folder, owner_only_file
 from flarewatch.payloads import Sample
 from models.const import EVAL_MATCH_AFTER_END_S
-from models.recording import recording_rows
+from models.recording import write_recording
 from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
 from service.episodes.labels import MANUAL_MODEL_VERSION, keyed_digest, pseudonym
 from service.stores.base import SampleStore
@@ -185,20 +179,19 @@ def write_export(
     """
     summary = ExportSummary()
     windows = plan.windows(before_s, after_s)
-    with _building(out) as folder:
+    with building_folder(out, "--out") as folder:
         (folder / "recordings").mkdir(mode=0o700)
         spans: dict[str, tuple[float, float]] = {}
         for patient_id, patient_windows in windows.items():
             subject = pseudonym(secret_key, patient_id)
             shift_s = time_shift_s(secret_key, patient_id)
-            written = _write_recording(
+            written = write_recording(
                 folder / "recordings" / f"{subject}.csv.gz",
                 _windowed_samples(store, patient_id, patient_windows, shift_s, on_span),
             )
             if written is not None:
-                count, first_s, last_s = written
-                spans[patient_id] = (first_s, last_s)
-                summary.samples += count
+                spans[patient_id] = (written.first_s, written.last_s)
+                summary.samples += written.samples
                 summary.subjects += 1
         _write_episodes(folder, plan, spans, secret_key, summary)
         _write_manifest(folder, plan, before_s, after_s, summary)
@@ -221,27 +214,6 @@ def _windowed_samples(
                 yield sample.model_copy(update={"time_ms": sample.time_ms - shift_ms})
 
 
-def _write_recording(path: Path, samples: Iterator[Sample]) -> tuple[int, float, float] | None:
-    """Write one subject's recording; returns (samples, first, last shifted time) or None."""
-    count, first_s, last_s = 0, 0.0, 0.0
-
-    def counted() -> Iterator[Sample]:
-        nonlocal count, first_s, last_s
-        for sample in samples:
-            if count == 0:
-                first_s = sample.time_ms / 1000
-            last_s = sample.time_ms / 1000
-            count += 1
-            yield sample
-
-    with gzip.open(_owner_only(path), "wt", encoding="utf-8", newline="") as out:
-        csv.writer(out).writerows(recording_rows(counted()))
-    if count == 0:
-        path.unlink()
-        return None
-    return count, first_s, last_s
-
-
 def _write_episodes(
     folder: Path,
     plan: ResearchPlan,
@@ -253,8 +225,10 @@ def _write_episodes(
     reactions: list[list[str]] = []
     last_window: dict[str, float] = {}
     with (
-        _owner_only(folder / "alarms.csv").open("w", encoding="utf-8", newline="") as alarms_file,
-        _owner_only(folder / "episodes.csv").open("w", encoding="utf-8", newline="") as ep_file,
+        owner_only_file(folder / "alarms.csv").open(
+            "w", encoding="utf-8", newline=""
+        ) as alarms_file,
+        owner_only_file(folder / "episodes.csv").open("w", encoding="utf-8", newline="") as ep_file,
     ):
         alarms, episodes = csv.writer(alarms_file), csv.writer(ep_file)
         alarms.writerow(ALARM_COLUMNS)
@@ -314,32 +288,7 @@ def _write_manifest(
         "onset_s": "the first sign where the care team recorded it, else the alarm (alarm_s)",
         "evaluate": "flarewatch evaluate --recordings recordings --episodes episodes.csv",
     }
-    with _owner_only(folder / "export.json").open("w", encoding="utf-8") as out:
+    with owner_only_file(folder / "export.json").open("w", encoding="utf-8") as out:
         json.dump(manifest, out, indent=2, sort_keys=True)
         out.write("\n")
     summary.files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-
-
-def _owner_only(path: Path) -> Path:
-    """Create ``path`` readable by its owner only (health data) before anything is written."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    return path
-
-
-@contextmanager
-def _building(out: Path) -> Iterator[Path]:
-    """An owner-only folder beside ``out`` renamed to it when the block ends without error."""
-    with writing("--out", out):
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise ConfigError(f"--out {out}: exists and is not an empty folder; name a new one")
-        if not out.parent.is_dir():
-            raise ConfigError(f"--out {out}: the folder {out.parent} does not exist")
-        folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        try:
-            yield folder
-            if out.exists():
-                out.rmdir()  # empty (checked above): the rename takes its place
-            folder.replace(out)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
