@@ -44,8 +44,8 @@ from service.db.channel_crypto import ChannelCipher, open_url, reseal_channels
 from service.db.models import Contact, Device, Patient, Role
 from service.db.session import Database, backup_database
 from service.episode_labels_cli import Handler, add_episode_commands
-from service.erase_cli import add_erase_command
 from service.history_cli import add_history_commands
+from service.patient_data_cli import add_patient_data_commands
 from service.profile_review_cli import add_profile_review_command
 from service.research_cli import add_research_commands
 
@@ -347,7 +347,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         _policy_args(parser)
     command(patient_cmds, "list", _patient_list, "list patients and policies")
     add_profile_review_command(patient_cmds, command)
-    add_erase_command(patient_cmds, command)
+    add_patient_data_commands(patient_cmds, command)
 
     device = groups.add_parser("device", help="wearables")
     device_cmds = device.add_subparsers(dest="device_command", metavar="ACTION", required=True)

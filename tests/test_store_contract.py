@@ -114,6 +114,19 @@ def test_filters_by_patient_device_and_time(store: SampleStore) -> None:
     ]
 
 
+def test_a_patients_time_span_is_their_first_and_last_sample(store: SampleStore) -> None:
+    assert store.time_span_ms("p1") is None
+    store.write(
+        [
+            batch("p1", "d1", range(3, 10)),
+            batch("p1", "d2", range(1, 4)),
+            batch("p2", "d3", range(50)),
+        ]
+    )
+    assert store.time_span_ms("p1") == (T0 + 1000, T0 + 9000)
+    assert store.time_span_ms("p2") == (T0, T0 + 49_000)
+
+
 def test_erasing_a_patient_deletes_only_their_samples(store: SampleStore) -> None:
     store.write(
         [batch("p1", "d1", range(10)), batch("p1", "d4", range(3)), batch("p2", "d2", range(5))]

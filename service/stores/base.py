@@ -129,6 +129,10 @@ class SampleStore(ABC):
         """Number of stored samples, optionally of one patient or device."""
 
     @abstractmethod
+    def time_span_ms(self, patient_id: str) -> tuple[int, int] | None:
+        """The patient's first and last sample times (UTC epoch ms); None if there is none."""
+
+    @abstractmethod
     def erase_patient(self, patient_id: str) -> int:
         """Delete every sample of the patient, and any other record of them the store keeps.
 

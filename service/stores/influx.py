@@ -284,6 +284,18 @@ class InfluxStore(SampleStore):
         series = result.get("series")
         return int(series[0]["values"][0][1]) if series else 0
 
+    def time_span_ms(self, patient_id: str) -> tuple[int, int] | None:
+        """The patient's first and last sample times (``first``/``last`` of ``seq``)."""
+        where = _where(patient_id)
+        found = []
+        for selector in ("first", "last"):
+            (result,) = self.query(f"SELECT {selector}(seq) FROM {INFLUX_MEASUREMENT}{where}")
+            series = result.get("series")
+            if not series:
+                return None
+            found.append(int(series[0]["values"][0][0]))
+        return found[0], found[1]
+
     def erase_patient(self, patient_id: str) -> int:
         """Delete the patient's samples and alert marks (InfluxQL ``DELETE``, a POST query).
 

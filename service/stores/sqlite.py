@@ -204,6 +204,16 @@ class SqliteStore(SampleStore):
             ).fetchone()[0]
         )
 
+    def time_span_ms(self, patient_id: str) -> tuple[int, int] | None:
+        """The patient's first and last sample times (the patient-time index answers it)."""
+        low, high = self._run(
+            lambda db: db.execute(
+                "SELECT min(time_ms), max(time_ms) FROM samples WHERE patient_id = ?",
+                (patient_id,),
+            ).fetchone()
+        )
+        return None if low is None else (int(low), int(high))
+
     def erase_patient(self, patient_id: str) -> int:
         """Delete the patient's samples in one transaction; returns how many there were."""
 

@@ -1,9 +1,13 @@
-"""``flarewatch admin patient erase``: everything about one patient goes, nobody else's data does,
-and a running service forgets what its detectors learnt of them."""
+"""A patient's rights over their data. ``admin patient export``: a copy of everything about them,
+nobody else's, and no channel credentials. ``admin patient erase``: everything about one patient
+goes, nobody else's data does, and a running service forgets what its detectors learnt of them."""
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -184,6 +188,60 @@ def test_erase_removes_every_record_and_sample_of_the_patient_and_nothing_else(
     assert code == 1 and "nothing of patient 'p1' to erase" in err
     # the id can be used again, from scratch
     assert admin(url, capsys, "patient", "add", "p1")[0] == 0
+
+
+def test_export_holds_everything_about_the_patient_and_nothing_else(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], http: HttpReceiver
+) -> None:
+    url = setting
+    hour_ago_s = time.time() - 3600
+    for patient_id, device_id in (("p1", "band-1"), ("p2", "band-2")):
+        registered(url, patient_id, device_id, hour_ago_s - 86_400, http.url(patient_id))
+        past_alarm(url, patient_id, hour_ago_s - 7200)
+        store_samples(tmp_path, patient_id, device_id, int(hour_ago_s * 1000))
+    out = tmp_path / "for-p1"
+    code, stdout, err = admin(url, capsys, "patient", "export", "p1", "--out", str(out))
+    assert code == 0, err
+    assert "patient p1: 60 samples, 1 episodes, 1 alerts" in stdout
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [
+        *("alerts.csv", "audit.csv", "episodes.csv", "messages.csv", "patient.json"),
+        "samples.csv.gz",
+    ]
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        text = read_text(path)
+        assert http.url("p1") not in text and "127.0.0.1" not in text  # channel credentials
+        assert "p2" not in text and "band-2" not in text  # nobody else's data
+    profile = json.loads((out / "patient.json").read_text())
+    assert profile["name"] == "Alex" and "adrenaline" in profile["emergency_plan"]
+    assert profile["care_team"] == [
+        {"name": "ann", "role": "caregiver", "position": 0, "channels": 1, "removed": None}
+    ]
+    assert profile["devices"] == [{"id": "band-1", "label": "left wrist"}]
+    episodes = csv_rows(out / "episodes.csv")
+    assert [(e["kind"], e["state"]) for e in episodes] == [("anaphylaxis", "closed")]
+    messages = csv_rows(out / "messages.csv")
+    assert messages and {m["to"] for m in messages} == {"ann"}
+    assert any(a["action"] == "alert_opened" for a in csv_rows(out / "audit.csv"))
+    samples = csv_rows(out / "samples.csv.gz")
+    assert len(samples) == 60
+    assert float(samples[-1]["time_s"]) == pytest.approx(hour_ago_s, abs=0.001)
+    assert {s["hr_bpm"] for s in samples} == {"70.0", "71.0", "72.0", "73.0", "74.0"}
+
+    code, _, err = admin(url, capsys, "patient", "export", "p1", "--out", str(out))
+    assert code == 1 and "exists and is not an empty folder" in err
+    code, _, err = admin(url, capsys, "patient", "export", "p9", "--out", str(tmp_path / "x"))
+    assert code == 1 and "p9" in err and not (tmp_path / "x").exists()
+
+
+def read_text(path: Path) -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(read_text(path).splitlines()))
 
 
 def test_erase_is_refused_while_an_alarm_is_under_way(

@@ -1,27 +1,34 @@
-"""``flarewatch admin patient erase ID``: erase everything the service holds about a patient.
+"""A patient's rights over their data: a copy of it, and its erasure.
 
-For a patient who leaves the service or asks for their data to be erased. Without ``--yes`` it
-only says what it would erase. It refuses while their band still sends data (its next samples
-would bring them back) or while an alarm is under way for them
+``admin patient export ID``: everything the service holds about them
+(:mod:`service.patient_export`), with a progress bar while the samples are read.
+
+``admin patient erase ID``: for a patient who leaves the service or asks for their data to be
+erased. Without ``--yes`` it only says what it would erase. It refuses while their band still
+sends data (its next samples would bring them back) or while an alarm is under way for them
 (:mod:`service.db.erasure`). The records go first, in one transaction: from then on nobody is
-alerted about the patient. Then the samples and Grafana marks in the sample store; if that fails,
-running the command again finishes the job. A running service drops the patient's detector state
-and retained alert status within ``PROFILE_REFRESH_S`` (:mod:`service.episodes.profile_sync`).
+alerted about the patient. Then the samples and Grafana marks in the sample store; if that
+fails, running the command again finishes the job. A running service drops the patient's
+detector state and retained alert status within ``PROFILE_REFRESH_S``
+(:mod:`service.episodes.profile_sync`).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
+from flarewatch.progress import percent_progress
 from flarewatch.settings import load_settings
 from service.const import ERASE_QUIET_S
 from service.db.erasure import ErasedRecords, erase_patient_records
 from service.episode_labels_cli import CommandFactory
 from service.errors import StoreError
+from service.patient_export import read_patient_records, sample_spans, write_patient_export
 from service.stores.base import SampleStore
 from service.stores.factory import STORE_SETTINGS_HINT, create_store, describe_store
 
@@ -68,6 +75,34 @@ def _erase(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace, session: Session) -> int:
+    settings = load_settings(getattr(args, "config", None))
+    records = read_patient_records(session, args.patient_id)
+    # reading the samples takes a while: an open transaction would hold up every alert meanwhile
+    session.commit()
+    store = create_store(settings)
+    try:
+        with store, percent_progress() as progress:
+            store.prepare()
+            task = progress.add_task(
+                "reading the samples", total=sample_spans(store, args.patient_id)
+            )
+            export = write_patient_export(
+                records, store, args.patient_id, args.out, lambda: progress.advance(task)
+            )
+    except StoreError as exc:
+        raise ConfigError(
+            f"cannot read {describe_store(settings)}: {exc}. {STORE_SETTINGS_HINT}"
+        ) from exc
+    print(
+        f"patient {args.patient_id}: {export.samples} samples, {len(records.episodes)} episodes, "
+        f"{len(records.alerts)} alerts, {len(records.messages)} messages and "
+        f"{len(records.audit)} audit events written to {args.out}"
+    )
+    print("their health data: hand it to them only, over a channel fit for it")
+    return 0
+
+
 def _refuse_while_sending(store: SampleStore, patient_id: str) -> None:
     latest_ms = max((r.time_ms for r in store.latest_vitals(patient_id).values()), default=None)
     if latest_ms is None:
@@ -96,10 +131,18 @@ def _counts(erased: ErasedRecords, samples: int) -> str:
     return counted + registration
 
 
-def add_erase_command(
+def add_patient_data_commands(
     patient_cmds: argparse._SubParsersAction[argparse.ArgumentParser], command: CommandFactory
 ) -> None:
-    """Add ``admin patient erase``."""
+    """Add ``admin patient export`` and ``admin patient erase``."""
+    parser = command(
+        patient_cmds,
+        "export",
+        _export,
+        "a copy of everything held about a patient, for them: profile, care team, history, samples",
+    )
+    parser.add_argument("patient_id")
+    parser.add_argument("--out", type=Path, required=True, help="folder to create")
     parser = command(
         patient_cmds,
         "erase",

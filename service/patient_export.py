@@ -1,0 +1,224 @@
+"""A copy of everything the service holds about one patient, for the patient (right of access).
+
+The counterpart of the erasure (:mod:`service.db.erasure`): what a patient may ask to see, or to
+take to another service, in plain files anyone can open. Nothing is pseudonymised (it is their
+own data) but nobody else's secrets go out: the care team's channel URLs hold their tokens and
+passwords, so only how many channels each contact has is written.
+
+The folder (``admin patient export ID --out DIR``):
+
+* ``patient.json``: the patient, their alerting policy, care team and devices;
+* ``episodes.csv``, ``alerts.csv``, ``messages.csv``, ``audit.csv``: their history, times in
+  UTC (ISO 8601);
+* ``samples.csv.gz``: every stored sample, all devices in time order, in the replay format of
+  ``flarewatch detect`` (epoch seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flarewatch.output_files import building_folder, owner_only_file
+from flarewatch.payloads import Sample
+from models.recording import write_recording
+from service.db.care_teams import get_patient
+from service.db.models import Alert, AuditEvent, Contact, Delivery, Device, Episode, Patient
+from service.stores.base import SampleStore
+from service.stores.reading import READ_SPAN_MS, stored_batches
+
+EPISODE_COLUMNS: Final = (
+    *("id", "kind", "severity", "state", "opened", "closed", "first_sign"),
+    *("label", "labelled_by", "model_version"),
+)
+ALERT_COLUMNS: Final = (
+    *("id", "episode", "kind", "severity", "state", "created", "acknowledged"),
+    *("acknowledged_by", "closed"),
+)
+MESSAGE_COLUMNS: Final = ("alert", "to", "purpose", "state", "created", "sent", "attempts")
+AUDIT_COLUMNS: Final = ("time", "action", "alert", "detail")
+
+
+@dataclass(frozen=True, slots=True)
+class PatientRecords:
+    """The patient's rows, read in one short transaction (the samples come later)."""
+
+    profile: dict[str, Any]
+    episodes: list[list[str]]
+    alerts: list[list[str]]
+    messages: list[list[str]]
+    audit: list[list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientExport:
+    """What :func:`write_patient_export` wrote."""
+
+    records: PatientRecords
+    samples: int
+
+
+def read_patient_records(session: Session, patient_id: str) -> PatientRecords:
+    """Everything the service database holds about the patient (unknown ids: a ConfigError)."""
+    patient = get_patient(session, patient_id)
+    contacts = session.scalars(
+        select(Contact).where(Contact.patient_id == patient_id).order_by(Contact.id)
+    ).all()
+    names = {c.id: c.name for c in contacts}
+    devices = session.scalars(select(Device).where(Device.patient_id == patient_id)).all()
+    episodes = session.scalars(
+        select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.opened_s)
+    ).all()
+    alerts = session.scalars(
+        select(Alert).where(Alert.patient_id == patient_id).order_by(Alert.id)
+    ).all()
+    messages = session.scalars(
+        select(Delivery)
+        .join(Alert, Alert.id == Delivery.alert_id)
+        .where(Alert.patient_id == patient_id)
+        .order_by(Delivery.id)
+    ).all()
+    audit = session.scalars(
+        select(AuditEvent).where(AuditEvent.patient_id == patient_id).order_by(AuditEvent.id)
+    ).all()
+    return PatientRecords(
+        profile=_profile(patient, contacts, devices),
+        episodes=[
+            [
+                str(e.id),
+                e.kind,
+                e.severity,
+                e.state,
+                _iso(e.opened_s),
+                _iso(e.closed_s),
+                _iso(e.first_sign_s),
+                e.label or "",
+                e.labelled_by or "",
+                e.model_version,
+            ]
+            for e in episodes
+        ],
+        alerts=[
+            [
+                str(a.id),
+                str(a.episode_id or ""),
+                a.kind,
+                a.severity,
+                a.state,
+                _iso(a.created_s),
+                _iso(a.acked_s),
+                a.acked_by or "",
+                _iso(a.closed_s),
+            ]
+            for a in alerts
+        ],
+        messages=[
+            [
+                str(m.alert_id),
+                names.get(m.contact_id, ""),
+                m.purpose,
+                m.state,
+                _iso(m.created_s),
+                _iso(m.sent_s),
+                str(m.attempts),
+            ]
+            for m in messages
+        ],
+        audit=[
+            [_iso(e.time_s), e.action, str(e.alert_id or ""), json.dumps(e.detail, sort_keys=True)]
+            for e in audit
+        ],
+    )
+
+
+def write_patient_export(
+    records: PatientRecords,
+    store: SampleStore,
+    patient_id: str,
+    out: Path,
+    on_span: Callable[[], None] | None = None,
+) -> PatientExport:
+    """Write the folder ``out`` (new, or empty) whole or not at all; returns what went in.
+
+    ``on_span`` is called after each hour of samples read (:func:`sample_spans` of them).
+    """
+    with building_folder(out, "--out") as folder:
+        with owner_only_file(folder / "patient.json").open("w", encoding="utf-8") as file:
+            json.dump(records.profile, file, indent=2, ensure_ascii=False)
+            file.write("\n")
+        tables: Sequence[tuple[str, Sequence[str], list[list[str]]]] = (
+            ("episodes.csv", EPISODE_COLUMNS, records.episodes),
+            ("alerts.csv", ALERT_COLUMNS, records.alerts),
+            ("messages.csv", MESSAGE_COLUMNS, records.messages),
+            ("audit.csv", AUDIT_COLUMNS, records.audit),
+        )
+        for name, columns, rows in tables:
+            with owner_only_file(folder / name).open("w", encoding="utf-8", newline="") as file:
+                writer = csv.writer(file)
+                writer.writerow(columns)
+                writer.writerows(rows)
+        span = store.time_span_ms(patient_id)
+        batches = (
+            stored_batches(store, patient_id, span[0], span[1] + 1, on_span) if span else iter(())
+        )
+        written = write_recording(folder / "samples.csv.gz", _samples(batches))
+    return PatientExport(records, 0 if written is None else written.samples)
+
+
+def sample_spans(store: SampleStore, patient_id: str) -> int:
+    """How many hour-long reads the patient's samples take (for a progress bar)."""
+    span = store.time_span_ms(patient_id)
+    return 0 if span is None else -(-(span[1] + 1 - span[0]) // READ_SPAN_MS)
+
+
+def _samples(batches: Iterator[list[Sample]]) -> Iterator[Sample]:
+    for batch in batches:
+        yield from batch
+
+
+def _profile(
+    patient: Patient, contacts: Sequence[Contact], devices: Sequence[Device]
+) -> dict[str, Any]:
+    return {
+        "id": patient.id,
+        "name": patient.display_name,
+        "timezone": patient.timezone,
+        "registered": _iso(patient.created_s),
+        "emergency_plan": patient.emergency_plan,
+        "alerting": {
+            "cancel_window_s": patient.cancel_window_s,
+            "signal_window_s": patient.signal_window_s,
+            "acknowledgement_timeout_s": patient.ack_timeout_s,
+            "repeat_interval_s": patient.repeat_interval_s,
+            "quiet_hours": (
+                f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else None
+            ),
+            "detection_profile": patient.detection_profile,
+        },
+        "research_consent": _iso(patient.research_consent_s) or None,
+        "care_team": [
+            {
+                "name": c.name,
+                "role": c.role,
+                "position": c.position,
+                "channels": len(c.channels),
+                "removed": _iso(c.removed_s) or None,
+            }
+            for c in contacts
+        ],
+        "devices": [{"id": d.id, "label": d.label} for d in devices],
+    }
+
+
+def _iso(time_s: float | None) -> str:
+    if time_s is None:
+        return ""
+    return dt.datetime.fromtimestamp(time_s, dt.UTC).isoformat(timespec="seconds")
