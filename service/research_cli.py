@@ -51,24 +51,26 @@ def _export(args: argparse.Namespace, session: Session) -> int:
     plan = plan_export(session, since_s, until_s)
     # reading the samples takes a while: an open transaction would hold up every alert meanwhile
     session.commit()
-    before_s, after_s = args.before_min * 60.0, args.after_min * 60.0
-    windows = plan.windows(before_s, after_s)
-    spans = sum(
-        math.ceil((end - start) * 1000 / READ_SPAN_MS) for w in windows.values() for start, end in w
-    )
     store = create_store(settings)
     try:
         with store, percent_progress() as progress:
             store.prepare()
+            if args.whole:
+                windows, recorded = plan.whole(store), "each patient's whole recording"
+            else:
+                windows = plan.windows(args.before_min * 60.0, args.after_min * 60.0)
+                recorded = (
+                    f"from {args.before_min:g} min before each episode to {args.after_min:g} "
+                    "min after its end"
+                )
+            spans = sum(
+                math.ceil((end - start) * 1000 / READ_SPAN_MS)
+                for patient_windows in windows.values()
+                for start, end in patient_windows
+            )
             task = progress.add_task("reading the recordings", total=spans)
             summary = write_export(
-                plan,
-                store,
-                secret_key,
-                args.out,
-                before_s=before_s,
-                after_s=after_s,
-                on_span=lambda: progress.advance(task),
+                plan, store, secret_key, args.out, windows, recorded, lambda: progress.advance(task)
             )
     except StoreError as exc:
         raise ConfigError(
@@ -118,4 +120,10 @@ def add_research_commands(
         type=_minutes,
         default=DEFAULT_AFTER_S / 60,
         help=f"recording after each episode's end (default {DEFAULT_AFTER_S / 60:g} min)",
+    )
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="each consenting patient's whole recording in the period, not only around episodes "
+        "(what false alarms per day need; large)",
     )

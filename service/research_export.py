@@ -83,6 +83,10 @@ class ResearchPlan:
     """What an export will hold, read from the service database in one short transaction."""
 
     episodes: list[PlannedEpisode]
+    consenting: list[str]
+    """Every consenting patient, with episodes in the period or not."""
+    since_s: float
+    until_s: float
     without_consent: int
     """Closed episodes in the period of patients who did not consent (left out)."""
     still_open: int
@@ -98,6 +102,23 @@ class ResearchPlan:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], end))
             else:
                 merged.append((start, end))
+        return spans
+
+    def whole(self, store: SampleStore) -> dict[str, list[tuple[float, float]]]:
+        """Each consenting patient's whole recording in the period, episodes or not.
+
+        What a false-alarm rate needs: the windows around episodes hold more alarms than a
+        patient's days do.
+        """
+        spans: dict[str, list[tuple[float, float]]] = {}
+        for patient_id in self.consenting:
+            found = store.time_span_ms(patient_id)
+            if found is not None:
+                # the last sample included, the period's end not (as for episodes: [since, until))
+                start = max(found[0] / 1000, self.since_s)
+                end = min((found[1] + 1) / 1000, self.until_s)
+                if start < end:
+                    spans[patient_id] = [(start, end)]
         return spans
 
 
@@ -158,7 +179,15 @@ def plan_export(session: Session, since_s: float, until_s: float) -> ResearchPla
         .join(Patient, Patient.id == Episode.patient_id)
         .where(consenting, in_period, Episode.state == EpisodeState.OPEN)
     )
-    return ResearchPlan(episodes, int(without_consent or 0), int(still_open or 0))
+    consenting_ids = session.scalars(select(Patient.id).where(consenting).order_by(Patient.id))
+    return ResearchPlan(
+        episodes=episodes,
+        consenting=list(consenting_ids),
+        since_s=since_s,
+        until_s=until_s,
+        without_consent=int(without_consent or 0),
+        still_open=int(still_open or 0),
+    )
 
 
 def write_export(
@@ -166,19 +195,19 @@ def write_export(
     store: SampleStore,
     secret_key: str,
     out: Path,
-    *,
-    before_s: float = DEFAULT_BEFORE_S,
-    after_s: float = DEFAULT_AFTER_S,
+    windows: dict[str, list[tuple[float, float]]],
+    recorded: str,
     on_span: Callable[[], None] | None = None,
 ) -> ExportSummary:
     """Write the export folder ``out`` (which must not exist, or be empty) whole or not at all.
 
-    It is built in an owner-only folder beside ``out`` and renamed to it once complete, so an
-    interrupted export leaves no half folder under that name. ``on_span`` is called after each
-    hour of samples read (a progress bar).
+    ``windows`` are each patient's recording windows (:meth:`ResearchPlan.windows` or
+    :meth:`ResearchPlan.whole`), which ``recorded`` describes in the manifest. The folder is
+    built owner-only beside ``out`` and renamed to it once complete, so an interrupted export
+    leaves no half folder under that name. ``on_span`` is called after each hour of samples read
+    (a progress bar).
     """
     summary = ExportSummary()
-    windows = plan.windows(before_s, after_s)
     with building_folder(out, "--out") as folder:
         (folder / "recordings").mkdir(mode=0o700)
         spans: dict[str, tuple[float, float]] = {}
@@ -194,7 +223,7 @@ def write_export(
                 summary.samples += written.samples
                 summary.subjects += 1
         _write_episodes(folder, plan, spans, secret_key, summary)
-        _write_manifest(folder, plan, before_s, after_s, summary)
+        _write_manifest(folder, plan, recorded, summary)
     return summary
 
 
@@ -273,7 +302,7 @@ def _write_episodes(
 
 
 def _write_manifest(
-    folder: Path, plan: ResearchPlan, before_s: float, after_s: float, summary: ExportSummary
+    folder: Path, plan: ResearchPlan, recorded: str, summary: ExportSummary
 ) -> None:
     manifest = {
         "format": "flarewatch research export 1",
@@ -281,8 +310,7 @@ def _write_manifest(
         "episodes": summary.episodes,
         "reactions_in_episodes_csv": summary.reactions,
         "samples": summary.samples,
-        "recording_before_episode_s": before_s,
-        "recording_after_episode_s": after_s,
+        "recordings": recorded,
         "model_versions": sorted({e.model_version for e in plan.episodes}),
         "times": "epoch seconds, each subject's moved back by a whole number of weeks",
         "onset_s": "the first sign where the care team recorded it, else the alarm (alarm_s)",

@@ -252,3 +252,20 @@ def test_an_existing_folder_an_unknown_time_and_the_demo_key_are_refused(
     assert code == 1 and "secret" in err.lower()
     assert not (tmp_path / "x").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_whole_recordings_give_the_days_between_episodes_too(world: Any, tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    assert world("research", "export", "--out", str(out), "--whole")[0] == 0
+    alex = pseudonym(SECRET, "alex")
+    recording = rows(out / "recordings" / f"{alex}.csv.gz")
+    assert len(recording) == 5760  # the whole stored day, not the windows around episodes
+    shift_s = time_shift_s(SECRET, "alex")
+    assert float(recording[0]["time_s"]) == pytest.approx(T0 - shift_s)
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["recordings"] == "each patient's whole recording"
+    # a period: the recording is cut to it
+    out = tmp_path / "morning"
+    period = ("--since", iso(T0 + 6 * 3600), "--until", iso(T0 + 12 * 3600))
+    assert world("research", "export", "--out", str(out), "--whole", *period)[0] == 0
+    assert len(rows(out / "recordings" / f"{alex}.csv.gz")) == 6 * 3600 // 15
