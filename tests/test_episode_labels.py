@@ -586,9 +586,14 @@ def test_a_reaction_the_detectors_missed_is_added_closed_and_labelled(admin, epi
     db.dispose()
     code, out, _ = admin("audit", "--patient", "p1")
     assert "episode_added" in out
+    # recorded ten minutes after it began, still going on: it ends now, not in the future
+    assert admin("patient", "add", "p3")[0] == 0
+    recent = time.time() - 600
+    code, _, err = admin("episode", "add", "p3", "--kind", "flush", "--onset", iso(recent))
+    assert code == 0, err
     # the label export holds alarms' evidence: an added episode has none, and says so
     code, out, _ = admin("episode", "export-labels", "--out", str(tmp_path / "labels.jsonl"))
-    assert code == 0 and "1 labelled episodes without an onset alarm skipped" in out
+    assert code == 0 and "2 labelled episodes without an onset alarm skipped" in out
 
 
 @pytest.mark.parametrize(

@@ -139,7 +139,8 @@ def add_missed_reaction(
         raise ConfigError(f"patient {patient_id!r} is not registered")
     if first_sign_s > now_s:
         raise ConfigError("--onset is in the future")
-    end = first_sign_s + EVAL_LABELLED_DEFAULT_LENGTH_S if end_s is None else end_s
+    # a reaction recorded while it lasts ends now by default, not in the future
+    end = min(first_sign_s + EVAL_LABELLED_DEFAULT_LENGTH_S, now_s) if end_s is None else end_s
     if not first_sign_s < end <= now_s:
         raise ConfigError("--end must be after --onset and not in the future")
     clash = session.scalars(
