@@ -48,6 +48,7 @@ from service.db.models import (
     Episode,
     Patient,
 )
+from service.db.outage_log import OutageLog, error_reason
 from service.errors import ChannelKeyError
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class EscalationScheduler:
         self._inflight_lock = threading.Lock()
         self._unsettled: list[tuple[_Claimed, SendResult]] = []
         """Send results the database refused to record (guarded by ``_inflight_lock``)."""
+        self._outage = OutageLog("escalation passes", manager.db.url, log)
         manager.wakers.append(self.wake)
         self.recover()
 
@@ -130,15 +132,24 @@ class EscalationScheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
-            try:
-                next_s = self.run_due()
-            except Exception:  # keep alerting alive; the pass is retried
-                log.exception("escalation pass failed; retrying")
-                next_s = None
-            delay = SCHEDULER_POLL_S
-            if next_s is not None:
-                delay = min(delay, max(0.0, next_s - self.manager.clock()))
-            self._wake.wait(delay)
+            self._wake.wait(self._pass())
+
+    def _pass(self) -> float:
+        """One pass of the thread; returns the wait before the next.
+
+        A failed pass is retried after ``SCHEDULER_POLL_S`` (one connection attempt, a cheap
+        one to a database that is down), and logged once per outage, not once per pass
+        (:class:`~service.db.outage_log.OutageLog`).
+        """
+        try:
+            next_s = self.run_due()
+        except Exception as exc:  # noqa: BLE001 - keep alerting alive; the pass is retried
+            self._outage.failed(exc)
+            return SCHEDULER_POLL_S
+        self._outage.succeeded()
+        if next_s is None:
+            return SCHEDULER_POLL_S
+        return min(SCHEDULER_POLL_S, max(0.0, next_s - self.manager.clock()))
 
     # -- passes -------------------------------------------------------------------------------
 
@@ -190,13 +201,24 @@ class EscalationScheduler:
         self._record(claimed, self._send(claimed))
         self.wake()
 
-    def _record(self, claimed: _Claimed, result: SendResult) -> None:
-        """Settle one send, or keep it for the next pass if the database refuses."""
+    def _record(self, claimed: _Claimed, result: SendResult, *, again: bool = False) -> None:
+        """Settle one send, or keep it for the next pass if the database refuses.
+
+        Told once per send (``again`` is a later pass's try); the tries after that count as the
+        passes' failures, logged once per outage.
+        """
         # left "sending", a failed message would not be retried nor passed on until a restart
         try:
             self._settle(claimed, result)
-        except Exception:  # a database error must not lose the outcome
-            log.exception("could not record the result of delivery %s", claimed.delivery_id)
+        except Exception as exc:  # noqa: BLE001 - a database error must not lose the outcome
+            if not again:
+                log.warning(
+                    "could not record the result of delivery %s (%s); kept, and tried again at "
+                    "every pass",
+                    claimed.delivery_id,
+                    error_reason(self.manager.db.url, exc),
+                )
+            self._outage.failed(exc)
             with self._inflight_lock:
                 self._unsettled.append((claimed, result))
 
@@ -204,7 +226,7 @@ class EscalationScheduler:
         with self._inflight_lock:
             backlog, self._unsettled = self._unsettled, []
         for claimed, result in backlog:
-            self._record(claimed, result)
+            self._record(claimed, result, again=True)
 
     def run_until_idle(self, max_passes: int = 50) -> None:
         """Run passes (waiting for sends) until nothing is due at the current clock."""

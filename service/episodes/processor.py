@@ -16,10 +16,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-
 from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
+from service.db.outage_log import TRANSIENT_DB_ERRORS
 from service.episodes.alignment import DeviceAlignment
 from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
@@ -49,9 +48,6 @@ VITAL_FIELDS: Final = (
 )
 """Sample fields quoted as "latest vitals" in caregiver messages."""
 
-TRANSIENT_DB_ERRORS: Final = (OperationalError, InterfaceError)
-"""A lock held too long, a database restarting, a connection lost: the same write succeeds
-later, so what the episode engine refused for these is kept and tried again every cycle."""
 
 
 class AlarmSource(Checkpointable, Protocol):
