@@ -8,8 +8,9 @@ sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
 # Real servers for the integration tests (their services are not started: the tests start their
-# own), and openssl, which makes the certificates of the TLS tests.
-packages="mosquitto influxdb postgresql python3-venv openssl"
+# own), openssl, which makes the certificates of the TLS tests, and chromium, the browser the link
+# page tests drive through Playwright (Debian's build: `playwright install` downloads its own).
+packages="mosquitto influxdb postgresql python3-venv openssl chromium"
 missing=""
 for pkg in $packages; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done
 if [ -n "$missing" ]; then

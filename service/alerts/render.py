@@ -171,14 +171,21 @@ def gsm7_septets(text: str) -> int | None:
     return len(text) + sum(c in GSM7_EXTENSION for c in text)
 
 
-def _when(time_s: float, facts: AlertFacts) -> str:
-    """``03:12 CET (4 min ago)`` on the patient's clock; with the day when it is not today."""
-    zone = ZoneInfo(facts.timezone)
+def on_patient_clock(time_s: float, now_s: float, timezone: str) -> str:
+    """``03:12 CET (4 min ago)``: the patient's clock, zone named; the day when it is not today.
+
+    The one way times are told to caregivers, in messages and on the link pages alike.
+    """
+    zone = ZoneInfo(timezone)
     at = dt.datetime.fromtimestamp(time_s, zone)
     shown = at.strftime("%H:%M %Z")
-    if at.date() != dt.datetime.fromtimestamp(facts.now_s, zone).date():
+    if at.date() != dt.datetime.fromtimestamp(now_s, zone).date():
         shown += at.strftime(" on %a %d %b")
-    return f"{shown} ({_ago(facts.now_s - time_s)})"
+    return f"{shown} ({_ago(now_s - time_s)})"
+
+
+def _when(time_s: float, facts: AlertFacts) -> str:
+    return on_patient_clock(time_s, facts.now_s, facts.timezone)
 
 
 def _ago(seconds: float) -> str:
@@ -201,13 +208,24 @@ def _readings(facts: AlertFacts) -> str:
     temperature and its movement in g mean nothing without the detector's baseline: left out.
     """
     parts = []
-    hr = facts.vitals.get("heart_rate_bpm")
-    if facts.kind not in LOST_SIGNAL and isinstance(hr, int | float):  # else it is an old one
+    hr = last_heart_rate(facts.kind, facts.vitals)
+    if hr is not None:
         parts.append(f"last heart rate {hr:.0f} bpm")
     battery = facts.vitals.get("battery_percent")
     if facts.kind in LOST_SIGNAL and isinstance(battery, int | float):
         parts.append(f"band battery {battery:.0f} %")
     return ("; " + ", ".join(parts)) if parts else ""
+
+
+def last_heart_rate(kind: str, vitals: Mapping[str, float]) -> float | None:
+    """The heart rate worth telling a caregiver: the episode's latest, none for a lost signal.
+
+    For an alert about the band the latest heart rate is from before the signal went: old.
+    """
+    hr = vitals.get("heart_rate_bpm")
+    if kind in LOST_SIGNAL or not isinstance(hr, int | float):
+        return None
+    return float(hr)
 
 
 def _title(facts: AlertFacts, purpose: Purpose, name: str) -> str:
@@ -234,13 +252,17 @@ def _title(facts: AlertFacts, purpose: Purpose, name: str) -> str:
     return f"{severity}: {name} - {short} - {act}"
 
 
+def emergency_plan_lines(plan: str) -> list[str]:
+    """The plan's own lines as typed, each made safe by :func:`one_line`; blank ones dropped."""
+    return [line for line in (one_line(text) for text in plan.splitlines()) if line]
+
+
 def _plan_lines(facts: AlertFacts, name: str) -> tuple[list[str], list[str]]:
     """The action, first in the body; and the full plan for the end, if too long to come first.
 
     A long plan first would push the acknowledgement link out of what a channel keeps.
     """
-    plan_lines = [one_line(line) for line in facts.emergency_plan.splitlines()]
-    plan_lines = [line for line in plan_lines if line]
+    plan_lines = emergency_plan_lines(facts.emergency_plan)
     verb = "Act now" if facts.severity is Severity.CRITICAL else "What to do"
     if facts.kind in LOST_SIGNAL:  # about the band: the plan for a reaction would alarm for nothing
         return [f"{verb}: check on {name} (call or go): the band cannot watch over them now."], []

@@ -4,7 +4,10 @@ The pages are opened from links that carry a token (a secret that acknowledges a
 phones, through mail and chat apps. So every response forbids what could leak or misuse it:
 caching (a shared proxy or the browser's cache keeping the page), the Referer header, being framed
 (a button to click under someone else's page), and any script, image or style from anywhere
-(the one inline style is allowed by its hash).
+(the one inline style is allowed by its hash; style attributes are not, so the pages use classes).
+
+A caregiver reads them on a phone, woken at night: the style is for a narrow screen first, with
+the one button to press full width and large, above everything else that can wait.
 """
 
 from __future__ import annotations
@@ -17,8 +20,19 @@ from typing import Final
 from fastapi.responses import HTMLResponse
 
 PAGE_STYLE: Final = (
-    "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}"
+    "body{font-family:system-ui,sans-serif;font-size:1.05rem;line-height:1.4;max-width:36rem;"
+    "margin:0 auto;padding:.5rem 1rem 2rem;overflow-wrap:anywhere}"
+    "h1{font-size:1.4rem;margin:.6rem 0}h2{font-size:1.1rem;margin:1.2rem 0 .3rem}"
     "button{font-size:1.4rem;padding:1rem 2rem}"
+    "button.act{display:block;width:100%;min-height:4.5rem;margin:.8rem 0 .3rem;font-weight:700;"
+    "color:#fff;background:#b00020;border:0;border-radius:.6rem}"
+    ".critical{color:#b00020}"
+    ".state{font-weight:600;margin:.6rem 0;padding:.6rem .8rem;border-left:.4rem solid #e0a000;"
+    "background:#fff4d6}.state.done{border-color:#1e7e34;background:#e6f4ea}"
+    ".state.over{border-color:#777;background:#eee}"
+    ".plan{margin:1rem 0;padding:.2rem 1rem .6rem;border:3px solid #b00020;border-radius:.5rem;"
+    "font-size:1.15rem}.plan p{margin:.3rem 0}"
+    ".note{color:#555;font-size:.9rem}ul{padding-left:1.2rem}li{margin:.3rem 0}"
 )
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(PAGE_STYLE.encode()).digest()).decode()
 
@@ -35,16 +49,45 @@ SECURITY_HEADERS: Final = {
 }
 """Set on every response of the API, replacing any value a route gave."""
 
+REFRESH_S: Final = 30
+"""How often a page about an alert that is going on loads itself again: the state and who has
+been told change by the minute (repeats, escalation), and a phone left open must not show an
+alert as waiting that someone took on meanwhile."""
+
 _PAGE: Final = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
-<style>{style}</style></head><body><h1>{title}</h1>{body}
+{refresh}<style>{style}</style></head><body><h1{heading_class}>{title}</h1>{body}
 </body></html>"""
 
 
-def page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    """A link page: ``title`` is escaped here, ``body`` is HTML whose values the caller escaped."""
+def page(
+    title: str,
+    body: str,
+    status: int = 200,
+    *,
+    refresh_url: str | None = None,
+    heading_class: str | None = None,
+) -> HTMLResponse:
+    """A link page: ``title`` is escaped here, ``body`` is HTML whose values the caller escaped.
+
+    ``refresh_url``: load that address again every :data:`REFRESH_S` seconds. A meta refresh
+    (no script: the CSP allows none) always navigates with a GET, so it can never post a form
+    again, also when the page shown is the answer to a POST.
+    """
+    refresh = (
+        f'<meta http-equiv="refresh" content="{REFRESH_S}; url={html.escape(refresh_url)}">'
+        if refresh_url is not None
+        else ""
+    )
     return HTMLResponse(
-        _PAGE.format(title=html.escape(title), style=PAGE_STYLE, body=body), status_code=status
+        _PAGE.format(
+            title=html.escape(title),
+            style=PAGE_STYLE,
+            body=body,
+            refresh=refresh,
+            heading_class=f' class="{html.escape(heading_class)}"' if heading_class else "",
+        ),
+        status_code=status,
     )
 
 

@@ -1,7 +1,10 @@
-"""The pages behind the links in messages: GET shows a confirmation, POST acts.
+"""The pages behind the links in messages: GET shows the alert, POST acts.
 
 A GET never changes anything: mail scanners and chat apps fetch links to build previews, and
 such a fetch must not acknowledge an alert nobody has read.
+
+The acknowledgement page (what a caregiver opens at night) is built by
+:mod:`service.api.alert_view`.
 """
 
 from __future__ import annotations
@@ -14,91 +17,64 @@ from fastapi.responses import HTMLResponse
 from flarewatch.errors import FlarewatchError
 from service.alerts.errors import AlertingError
 from service.alerts.manager import AlertManager
-from service.alerts.render import LOST_SIGNAL, WHAT_HAPPENED
+from service.alerts.render import LOST_SIGNAL
 from service.alerts.tokens import TokenAction
+from service.api.alert_view import OVER, began_line, load_alert_view, over_page, status_page
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page, page
 from service.api.status import status_of
-from service.db.models import Alert, AlertState
 from service.episodes.labels import label_by_link, parse_label
 
 router = APIRouter(tags=["links"])
 
-_OVER = (AlertState.RESOLVED, AlertState.CANCELLED)
-"""Alerts with nothing left to acknowledge: an old link must not say that it stopped anything."""
-
-
-def _describe(alert: Alert) -> str:
-    what = WHAT_HAPPENED.get(alert.kind, alert.kind)
-    return (
-        f"<p><strong>{html.escape(alert.severity.upper())}</strong>: {html.escape(what)} "
-        f"(alert {alert.id}, now {html.escape(alert.state)})</p>"
-    )
-
 
 def _confirm(manager: AlertManager, token: str, action: TokenAction) -> HTMLResponse:
     try:
-        alert = manager.inspect(token, action)
+        view = load_alert_view(manager, token, manager.inspect(token, action).id)
     except AlertingError as exc:
         return message_page("Link not usable", str(exc), status_of(exc))
-    if action is TokenAction.ACK and alert.state in _OVER:
-        return _over(alert)
+    alert = view.alert
     if action is TokenAction.ACK:
-        title, label = "Acknowledge alert", "I'm on it: acknowledge"
-    elif alert.kind in LOST_SIGNAL:
+        return over_page(view) if alert.state in OVER else status_page(view, token)
+    if alert.kind in LOST_SIGNAL:
         title, label = "Check your band", "I took it off on purpose: don't alert my caregivers"
+        ask = "Put it back on, or check that the gateway is plugged in."
     else:
         title, label = "Are you OK?", "I'm OK: cancel the alarm"
+        ask = "If you are fine, cancel before your caregivers are told."
     return page(
         title,
-        f'{_describe(alert)}<form method="post"><button type="submit">{html.escape(label)}'
-        "</button></form>",
+        f'{began_line(view)}<p>{ask}</p><form method="post"><button type="submit" class="act">'
+        f"{html.escape(label)}</button></form>",
     )
 
 
 def _act(manager: AlertManager, token: str, action: TokenAction) -> HTMLResponse:
     try:
-        alert = manager.redeem(token, action, via="link")
+        view = load_alert_view(manager, token, manager.redeem(token, action, via="link").id)
     except AlertingError as exc:
         return message_page("Not done", str(exc), status_of(exc))
+    alert = view.alert
     if action is TokenAction.CANCEL and alert.kind in LOST_SIGNAL:
         return page(
             "Noted",
-            f"{_describe(alert)}<p>Your caregivers will not be alerted. Nothing is watched until"
+            f"{began_line(view)}<p>Your caregivers will not be alerted. Nothing is watched until"
             " the band is back on; put it on again soon.</p>",
         )
     if action is TokenAction.CANCEL:
-        return page("Cancelled", f"{_describe(alert)}<p>Nobody will be alerted. Take care.</p>")
-    if alert.state in _OVER:
-        return _over(alert)
-    return page(
-        "Acknowledged",
-        f"{_describe(alert)}<p>Thank you. Repeats stop; you will hear again if it gets worse.</p>",
-    )
-
-
-def _over(alert: Alert) -> HTMLResponse:
-    """The page of an acknowledgement link whose alert is over: no button, nothing done.
-
-    A caregiver opening yesterday's link during today's emergency must not read "Acknowledged,
-    repeats stop" and ignore the repeats of the alert that is going on.
-    """
-    return page(
-        "Nothing to acknowledge",
-        f"{_describe(alert)}<p>This alert is over; nothing was changed. If you were alerted again "
-        "since, use the link in the newest message.</p>",
-    )
+        return page("Cancelled", f"{began_line(view)}<p>Nobody will be alerted. Take care.</p>")
+    return over_page(view) if alert.state in OVER else status_page(view, token)
 
 
 @router.get("/ack/{token}", response_class=HTMLResponse)
 def ack_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
-    """Show the alert and a button to acknowledge it."""
+    """Show the alert as it stands and, while nobody is on it, the button to acknowledge it."""
     return _confirm(manager, token, TokenAction.ACK)
 
 
 @router.post("/ack/{token}", response_class=HTMLResponse)
 def ack_submit(token: str, manager: AlertManagerDep) -> HTMLResponse:
-    """Acknowledge the alert."""
+    """Acknowledge the alert, then show it as it stands."""
     return _act(manager, token, TokenAction.ACK)
 
 
@@ -120,6 +96,7 @@ def label_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
     try:
         alert = manager.inspect(token, TokenAction.LABEL)
         manager.episode_to_label(token)
+        view = load_alert_view(manager, token, alert.id)
     except AlertingError as exc:
         return message_page("Link not usable", str(exc), status_of(exc))
     # relative to /label/{token}: the form posts to /label/{token}/{answer}, behind any prefix
@@ -130,7 +107,7 @@ def label_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
     )
     return page(
         "Was it a real reaction?",
-        f"{_describe(alert)}<p>Your answer is kept with the episode. Real reactions and false "
+        f"{began_line(view)}<p>Your answer is kept with the episode. Real reactions and false "
         f"alarms are what the detectors can learn from; you can change it later.</p>{forms}",
     )
 
