@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import pytest
+from sqlalchemy import select
 
 from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
+from service.alerts.render import HEART_RATE_TIME_KEY
+from service.db import Episode
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.processing import IngestCycle, LatestVitalsProcessor
 from tests.alerting_helpers import (
@@ -79,6 +82,11 @@ def test_reminders_quote_the_newest_vitals_not_a_late_replay(stack, inbox) -> No
     reminders = inbox.to("/ann")[1:]
     assert reminders, "the caregiver is reminded"
     assert all("heart rate 155 bpm" in r.body for r in reminders), [r.body for r in reminders]
+    # the episode keeps when that reading was measured (the acknowledgement page says its age)
+    with stack.db.session() as session:
+        [episode] = session.scalars(select(Episode)).all()
+        vitals = episode.summary["vitals"]
+    assert (vitals["heart_rate_bpm"], vitals[HEART_RATE_TIME_KEY]) == (155.0, T0 + 10)
 
 
 def test_the_live_view_keeps_the_newest_reading() -> None:

@@ -123,7 +123,12 @@ def link_in(body: str, base_url: str, path: str) -> str:
 
 def critical_episode(world: World) -> int:
     """A possible anaphylaxis at 17:00 with a heart rate of 131; Ann told, then Ben at 17:03."""
-    vitals = {"heart_rate_bpm": 131.0, "skin_temperature_c": 35.4, "battery_percent": 80.0}
+    vitals = {
+        "heart_rate_bpm": 131.0,
+        "heart_rate_time_s": world.clock() - 30,  # measured at 16:59:30
+        "skin_temperature_c": 35.4,
+        "battery_percent": 80.0,
+    }
     onset = {"onset": 1.0, "episode_no": 1.0}
     world.engine.on_alarm(
         Alarm(
@@ -166,7 +171,7 @@ def test_a_caregiver_sees_the_whole_alert_and_acknowledges_from_the_first_screen
     assert re.search(r"Ben <b>bold</b>\W.*17:03 CET", text), text
     assert "127.0.0.1" not in page.content().replace(world.api.base_url, "")
     # the last heart rate, and no other vitals
-    assert "131 bpm" in text
+    assert "131 bpm (measured 16:59 CET" in text  # how old the reading is
     assert "35.4" not in text and "80 %" not in text
     # the emergency plan, its lines as typed
     for line in PLAN.splitlines():

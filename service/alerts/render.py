@@ -217,6 +217,11 @@ def _readings(facts: AlertFacts) -> str:
     return ("; " + ", ".join(parts)) if parts else ""
 
 
+HEART_RATE_TIME_KEY: Final = "heart_rate_time_s"
+"""Key in an episode's vitals of when its heart rate was measured (epoch s; older episodes lack
+it): the acknowledgement page says how old the reading is."""
+
+
 def last_heart_rate(kind: str, vitals: Mapping[str, float]) -> float | None:
     """The heart rate worth telling a caregiver: the episode's latest, none for a lost signal.
 

@@ -23,6 +23,7 @@ from service.alerts.errors import AlertingError
 from service.alerts.lifecycle import Purpose
 from service.alerts.manager import AlertManager
 from service.alerts.render import (
+    HEART_RATE_TIME_KEY,
     LOST_SIGNAL,
     SHORT_WHAT,
     WHAT_HAPPENED,
@@ -74,6 +75,8 @@ class AlertView:
     timezone: str
     plan: list[str]
     heart_rate: float | None
+    heart_rate_s: float | None
+    """When it was measured (None: an episode from before this was kept)."""
     signal_lost: bool
     expired: bool
     told: list[_Told]
@@ -125,6 +128,7 @@ def load_alert_view(manager: AlertManager, token: str, alert_id: int) -> AlertVi
         patient = session.get_one(Patient, alert.patient_id)
         episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
         summary = episode.summary if episode else {}
+        vitals = summary.get("vitals") or {}
         holder = session.get(Contact, contact_id) if contact_id is not None else None
         sent = session.execute(
             select(Delivery.contact_id, Delivery.sent_s, Contact.name, Contact.role)
@@ -148,7 +152,8 @@ def load_alert_view(manager: AlertManager, token: str, alert_id: int) -> AlertVi
             patient_name=patient.display_name or patient.id,
             timezone=patient.timezone,
             plan=emergency_plan_lines(patient.emergency_plan),
-            heart_rate=last_heart_rate(alert.kind, summary.get("vitals") or {}),
+            heart_rate=last_heart_rate(alert.kind, vitals),
+            heart_rate_s=_time(vitals.get(HEART_RATE_TIME_KEY)),
             signal_lost=bool(episode and episode.signal_lost),
             expired=bool(summary.get("expired")),
             told=list(told.values()),
@@ -222,9 +227,13 @@ def _details(view: AlertView) -> str:
             " old. Check on them in person.</strong></p>"
         )
     if view.heart_rate is not None:
+        measured = (
+            f"measured {view.when(view.heart_rate_s)}"
+            if view.heart_rate_s is not None
+            else "the latest reading saved with this episode"
+        )
         parts.append(
-            f"<p>Last heart rate: <strong>{view.heart_rate:.0f} bpm</strong> (the latest reading"
-            " saved with this episode).</p>"
+            f"<p>Last heart rate: <strong>{view.heart_rate:.0f} bpm</strong> ({measured}).</p>"
         )
     parts.append("<h2>Who has been told</h2>")
     if not view.told:
@@ -279,3 +288,8 @@ def over_page(view: AlertView) -> HTMLResponse:
 def began_line(view: AlertView) -> str:
     """One line for the wearer's and the label pages: who, what, when it began."""
     return f"<p>{view.who}: {view.what}, began {view.when(view.alert.since_s)}.</p>"
+
+
+def _time(value: object) -> float | None:
+    """A stored time (epoch s), or None for anything else (a summary is JSON written long ago)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

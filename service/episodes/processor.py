@@ -18,6 +18,7 @@ from typing import Final, Protocol
 
 from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
+from service.alerts.render import HEART_RATE_TIME_KEY
 from service.db.outage_log import TRANSIENT_DB_ERRORS
 from service.episodes.alignment import DeviceAlignment
 from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
@@ -47,7 +48,6 @@ VITAL_FIELDS: Final = (
     "battery_percent",
 )
 """Sample fields quoted as "latest vitals" in caregiver messages."""
-
 
 
 class AlarmSource(Checkpointable, Protocol):
@@ -196,9 +196,18 @@ class AlertingProcessor(Processor):
         return changed
 
     def _latest_vitals(self, patient_id: str) -> dict[str, float] | None:
-        """The patient's newest value of each vital field, None before any."""
+        """The patient's newest value of each vital field, None before any.
+
+        With when the heart rate was measured (``HEART_RATE_TIME_KEY``): a caregiver is told how
+        old it is.
+        """
         newest = self._vitals.get(patient_id)
-        return {name: value for name, (_, value) in newest.items()} if newest else None
+        if not newest:
+            return None
+        vitals = {name: value for name, (_, value) in newest.items()}
+        if "heart_rate_bpm" in newest:
+            vitals[HEART_RATE_TIME_KEY] = newest["heart_rate_bpm"][0] / 1000.0
+        return vitals
 
     @property
     def undelivered(self) -> int:
