@@ -221,6 +221,22 @@ def stack_for_ann(url: str, http: HttpReceiver, clock: FakeClock) -> AlertingSta
     return stack
 
 
+REACTION_PLAN = "Adrenaline auto-injector in the blue bag; call 112; lay flat, legs up."
+"""A typical emergency plan, as a care team writes it."""
+
+
+def patient_policy(name: str = "Alex", plan: str = REACTION_PLAN) -> PolicyUpdate:
+    """A patient in Berlin with a short cancel window, timeout and repeat: messages and pages."""
+    return PolicyUpdate(
+        cancel_window_s=60,
+        ack_timeout_s=180,
+        repeat_interval_s=60,
+        emergency_plan=plan,
+        display_name=name,
+        timezone="Europe/Berlin",
+    )
+
+
 def register_team(
     db: Database,
     patient_id: str,

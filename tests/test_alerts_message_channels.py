@@ -25,12 +25,18 @@ from service.alerts.manager import AlertManager
 from service.alerts.render import AlertFacts, render_message
 from service.alerts.tokens import TokenAction, verify_token
 from service.db import Alert, Database
-from service.db.care_teams import PolicyUpdate
 from service.episodes import EpisodeEngine
-from tests.alerting_helpers import SECRET, FakeClock, build_stack, register_team
+from tests.alerting_helpers import (
+    REACTION_PLAN,
+    SECRET,
+    FakeClock,
+    build_stack,
+    patient_policy,
+    register_team,
+)
 
 T0 = 1_764_036_720.0  # 03:12 in Berlin (CET), 2025-11-25
-PLAN = "Adrenaline auto-injector in the blue bag; call 112; lay flat, legs up."
+PLAN = REACTION_PLAN
 VITALS = {"heart_rate_bpm": 131.0, "battery_percent": 80.0}
 SMS_PART_SEPTETS = 153
 """GSM-7 characters in each part of a multi-part SMS (a phone may show the first part alone)."""
@@ -98,15 +104,7 @@ def deliver_critical(tmp_path: Any, url: str, name: str = "Alex", plan: str = PL
     """Caregiver Ann (one channel, ``url``) is told of a critical episode; returns the stack."""
     clock = FakeClock(T0)
     stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
-    policy = PolicyUpdate(
-        cancel_window_s=60,
-        ack_timeout_s=180,
-        repeat_interval_s=60,
-        emergency_plan=plan,
-        display_name=name,
-        timezone="Europe/Berlin",
-    )
-    register_team(stack.db, "p1", [("Ann", [url])], policy=policy)
+    register_team(stack.db, "p1", [("Ann", [url])], policy=patient_policy(name, plan))
     alarm = Alarm("p1", T0, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-test-1", evidence={})
     EpisodeEngine(stack.manager).on_alarm(alarm, VITALS)
     stack.scheduler.run_until_idle()

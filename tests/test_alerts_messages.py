@@ -22,25 +22,20 @@ from flarewatch.localservers import free_port
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.tokens import TokenAction
 from service.db import Patient
-from service.db.care_teams import PolicyUpdate
 from service.episodes import EpisodeEngine
-from tests.alerting_helpers import FakeClock, Received, build_stack, register_team
+from tests.alerting_helpers import (
+    REACTION_PLAN,
+    FakeClock,
+    Received,
+    build_stack,
+    patient_policy,
+    register_team,
+)
 
 T0 = 1_764_036_720.0  # 03:12 in Berlin (CET), 2025-11-25
-PLAN = "Adrenaline auto-injector in the blue bag; call 112; lay flat, legs up."
+PLAN = REACTION_PLAN
 LOCK_SCREEN_CHARS = 60
 """What a lock screen shows of a title, about (40-60 characters)."""
-
-
-def policy(name: str = "Alex", plan: str = PLAN) -> PolicyUpdate:
-    return PolicyUpdate(
-        cancel_window_s=60,
-        ack_timeout_s=180,
-        repeat_interval_s=60,
-        emergency_plan=plan,
-        display_name=name,
-        timezone="Europe/Berlin",
-    )
 
 
 @pytest.fixture
@@ -51,7 +46,9 @@ def world(tmp_path, http):
     def make(name: str = "Alex", plan: str = PLAN, extra: list[tuple[str, list[str]]] = ()):
         stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
         team = [("Ann", [http.url("ann")]), ("Bob", [http.url("bob")]), *extra]
-        register_team(stack.db, "p1", team, wearer=[http.url("wearer")], policy=policy(name, plan))
+        register_team(
+            stack.db, "p1", team, wearer=[http.url("wearer")], policy=patient_policy(name, plan)
+        )
         made.append(stack)
         return stack, clock, EpisodeEngine(stack.manager)
 
@@ -256,7 +253,7 @@ def test_a_plan_too_long_for_the_channel_arrives_in_pieces_the_first_with_the_li
     clock = FakeClock(T0)
     stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
     try:
-        register_team(stack.db, "p1", [("Sam", [chat.url()])], policy=policy(plan=plan))
+        register_team(stack.db, "p1", [("Sam", [chat.url()])], policy=patient_policy(plan=plan))
         critical(stack, clock, EpisodeEngine(stack.manager))
     finally:
         stack.close()

@@ -18,7 +18,6 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 
 from models.alarm import Alarm, AlarmKind, Severity
 from service.db import Alert, AlertState
-from service.db.care_teams import PolicyUpdate
 from service.episodes import EpisodeEngine
 from tests.alerting_helpers import (
     AlertingStack,
@@ -27,6 +26,7 @@ from tests.alerting_helpers import (
     HttpReceiver,
     Inbox,
     build_stack,
+    patient_policy,
     register_team,
 )
 
@@ -100,14 +100,7 @@ def world(tmp_path, http: HttpReceiver, inbox: Inbox) -> Iterator[World]:
         [("Ann", [http.url("ann")]), ("Ben <b>bold</b>", [http.url("ben")])],
         emergency=("Emergency desk", [http.url("desk")]),
         wearer=[http.url("wearer")],
-        policy=PolicyUpdate(
-            cancel_window_s=60,
-            ack_timeout_s=180,
-            repeat_interval_s=60,
-            emergency_plan=PLAN,
-            display_name=NAME,
-            timezone="Europe/Berlin",
-        ),
+        policy=patient_policy(NAME, PLAN),
     )
     with ApiServer(stack.manager) as api:
         yield World(stack, clock, api, inbox, EpisodeEngine(stack.manager))
