@@ -5,8 +5,10 @@ stack (49 tracebacks, about 5,700 lines, in a 25-second PostgreSQL restart), and
 of an error, which a traceback ends with, quotes the SQL and its parameters. Here the running
 scheduler (its real thread, woken for pass after pass) meets a SQLite database whose file is gone
 (with and without a send's result waiting to be recorded), one whose statements fail, and a row
-that makes every pass fail (a bug); :class:`~service.db.outage_log.OutageLog` is checked on its
-own with a fake clock.
+that fails at every pass (set aside alone, ``tests/test_scheduler_bad_rows.py``);
+:class:`~service.db.outage_log.OutageLog` is checked on its own with a fake clock, a bug that
+fails whole passes too. The alerting hook's episode writes, refused through an outage, are told
+the same way.
 """
 
 from __future__ import annotations
@@ -26,9 +28,13 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from flarewatch.localservers import PostgresServer
+from flarewatch.payloads import DeviceStatus, LinkState
 from models.alarm import Severity
 from service.db import Delivery, Patient
+from service.db import session as db_session
 from service.db.outage_log import BUG_REPEAT_S, OUTAGE_REMINDER_S, OutageLog
+from service.episodes import AlertingProcessor, EpisodeEngine
+from service.processing import IngestCycle
 from tests.alerting_helpers import AlertingStack, FakeClock, build_stack, register_team
 
 SCHEDULER_LOG = "service.alerts.scheduler"
@@ -261,9 +267,10 @@ def test_failing_statements_are_logged_without_their_sql_or_parameters(
     assert_told_once(caplog, reason="OperationalError: no such table: alerts")
 
 
-def test_a_bug_that_fails_every_pass_is_logged_with_where_but_not_every_pass(
+def test_a_row_that_fails_at_every_pass_is_set_aside_and_logged_once_with_where(
     stack: AlertingStack, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """It used to fail every pass (nobody's alerts went on): now it alone is set aside."""
     with stack.manager.transaction() as txn:
         patient = txn.session.get_one(Patient, "p1")
         alert = stack.manager.open_alert(
@@ -271,16 +278,16 @@ def test_a_bug_that_fails_every_pass_is_logged_with_where_but_not_every_pass(
         )
         alert.severity = "bogus"  # no such severity: reading it back raises, at every pass
         alert.next_action_s = txn.now_s
-    counter = EventCounter(stack, "begin")
+    commits = EventCounter(stack, "commit")
     stack.scheduler.start()
-    counter.drive(stack, PASSES)
+    commits.drive(stack, PASSES)  # the passes go through
     stack.scheduler.stop()
 
     errors = [r for r in scheduler_records(caplog) if r.levelno >= logging.WARNING]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert errors[0].levelno == logging.ERROR
     text = full_text(errors[0])
-    assert "escalation passes failed with ValueError, not a database outage" in text, text
+    assert f"alert {alert.id} of patient p1 set aside (ValueError: a bug" in text, text
     assert 'File "' in text and "clock_of" in text, text  # where it happened
     assert "bogus" not in text, text  # not the message: it may quote a row
 
@@ -346,3 +353,62 @@ def test_outage_log_reminds_while_an_outage_lasts_and_repeats_a_bug_after_a_whil
         "things failed with IntegrityError, not a database outage (a bug?); retrying "
         "(3 more since the last report)"
     ]
+
+
+PROCESSOR_LOG = "service.episodes.processor"
+
+
+class NoAlarms:
+    """Detectors that see nothing: the line is held by a signal change."""
+
+    def update(self, items: object) -> list[object]:
+        return []
+
+    def tick(self, now_s: float) -> list[object]:
+        return []
+
+
+def test_episode_writes_refused_through_an_outage_are_told_once_and_their_end_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alerting hook logged an ERROR at the first refused write and every 10th, for ever."""
+    caplog.set_level(logging.DEBUG, logger=PROCESSOR_LOG)
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.1)  # wait 0.1 s for the lock
+    clock = FakeClock()
+    stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", clock)
+    register_team(stack.db, "p1", [("ann", ["json://127.0.0.1:9/ann"])])
+    processor = AlertingProcessor(NoAlarms(), EpisodeEngine(stack.manager))  # type: ignore[arg-type]
+    holder = stack.db.engine.connect()
+    held = holder.begin()  # another writer holds the database's write lock
+    t0_ms = int(clock() * 1000)
+    try:
+        offline = DeviceStatus(
+            patient_id="p1", device_id="band-1", time_ms=t0_ms, state=LinkState.OFFLINE
+        )
+        processor.process(IngestCycle(t0_ms, device_statuses=[offline]))
+        for second in range(1, 31):  # a cycle a second: the write is tried at each
+            processor.process(IngestCycle(t0_ms + second * 1000))
+        processor.process(IngestCycle(t0_ms + 301_000))  # five minutes on: a reminder
+        assert processor.deliveries_failed == 32 and processor.undelivered == 1
+    finally:
+        held.rollback()
+        holder.close()
+    processor.process(IngestCycle(t0_ms + 302_500))
+    assert processor.undelivered == 0 and processor.deliveries_dropped == 0
+    stack.close()
+
+    records = [r for r in caplog.records if r.name == PROCESSOR_LOG]
+    for record in records:  # DEBUG included: the frames, never the SQL or its parameters
+        text = full_text(record)
+        assert not any(marker in text for marker in SQL_MARKERS), text
+    told = [r.getMessage() for r in records if r.levelno >= logging.INFO]
+    assert told == [
+        "episode writes failing: the service database "
+        f"sqlite:///{tmp_path}/fw.sqlite3 is unavailable (OperationalError: database is "
+        "locked); retrying, quiet until it works again but for a reminder every 5 min",
+        "episode writes still failing after 301 s (32 attempts failed; OperationalError: "
+        "database is locked); retrying",
+        "episode writes resumed after 302.5 s (32 failed while the service database was "
+        "unavailable)",
+    ], told
+    assert all(r.levelno == logging.WARNING for r in records if "failing" in r.getMessage())

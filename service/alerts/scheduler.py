@@ -5,14 +5,21 @@ up where the previous one stopped. Deliveries are claimed (``sending``) in a com
 transaction before the network call and settled afterwards; a delivery found ``sending`` at start
 was interrupted by a crash and is sent again (at-least-once for that single message, never a
 re-run of the step: steps are deduplicated by idempotency key).
+
+Each alert and each delivery of a pass is worked in a savepoint of its own: a row that raises
+(a value no version knows, written by hand or by an older version) is rolled back alone and set
+aside (:class:`~service.db.outage_log.SetAside`), and every other patient's alerts go on. A
+database outage still fails the whole pass (it is retried, and logged once per outage).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -48,13 +55,17 @@ from service.db.models import (
     Episode,
     Patient,
 )
-from service.db.outage_log import OutageLog, error_reason
+from service.db.outage_log import TRANSIENT_DB_ERRORS, OutageLog, SetAside, error_reason
 from service.errors import ChannelKeyError
 
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH: Final = 200
 """Deliveries claimed per pass; more wait for the next pass (a few ms later)."""
+
+SET_ASIDE_RETRY_S: Final = 60.0
+"""A row set aside is tried again after a minute: one mended by hand goes on within a minute,
+and a broken one costs a savepoint a minute, not two a second (``SCHEDULER_POLL_S``)."""
 
 LIVE_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
 FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED)
@@ -70,6 +81,19 @@ class _Claimed:
 
 
 UNREADABLE_CHANNEL_REASON: Final = "channel URL cannot be decrypted with service.secret_key"
+
+
+@contextmanager
+def _savepoint(txn: AlertTransaction) -> Iterator[None]:
+    """One row's work in a savepoint: an error undoes its writes and drops its events only."""
+    events, wake = len(txn.events), txn.wake
+    try:
+        with txn.session.begin_nested():
+            yield
+    except BaseException:
+        del txn.events[events:]  # nobody hears of what was rolled back
+        txn.wake = wake
+        raise
 
 
 def _channel_url(session: Session, channel: Channel) -> str | None:
@@ -104,6 +128,8 @@ class EscalationScheduler:
         self._unsettled: list[tuple[_Claimed, SendResult]] = []
         """Send results the database refused to record (guarded by ``_inflight_lock``)."""
         self._outage = OutageLog("escalation passes", manager.db.url, log)
+        self._alerts_aside = SetAside(log, SET_ASIDE_RETRY_S, manager.clock)
+        self._deliveries_aside = SetAside(log, SET_ASIDE_RETRY_S, manager.clock)
         manager.wakers.append(self.wake)
         self.recover()
 
@@ -228,6 +254,11 @@ class EscalationScheduler:
         for claimed, result in backlog:
             self._record(claimed, result, again=True)
 
+    @property
+    def rows_set_aside(self) -> int:
+        """Alerts and deliveries set aside since the start (rows that raised; each logged once)."""
+        return self._alerts_aside.count + self._deliveries_aside.count
+
     def run_until_idle(self, max_passes: int = 50) -> None:
         """Run passes (waiting for sends) until nothing is due at the current clock."""
         for _ in range(max_passes):
@@ -236,60 +267,136 @@ class EscalationScheduler:
                 return
 
     def next_due_s(self) -> float | None:
-        """Earliest time an alert or a delivery needs the scheduler."""
+        """Earliest time an alert or a delivery needs the scheduler (rows set aside left out)."""
+        alerts = select(func.min(Alert.next_action_s)).where(Alert.state.in_(LIVE_STATES))
+        if held := self._alerts_aside.held():
+            alerts = alerts.where(Alert.id.not_in(held))
+        deliveries = select(func.min(Delivery.next_attempt_s)).where(
+            Delivery.state == DeliveryState.PENDING
+        )
+        if held := self._deliveries_aside.held():
+            deliveries = deliveries.where(Delivery.id.not_in(held))
         with self.manager.db.session() as session:
-            alert_s = session.scalar(
-                select(func.min(Alert.next_action_s)).where(Alert.state.in_(LIVE_STATES))
-            )
-            delivery_s = session.scalar(
-                select(func.min(Delivery.next_attempt_s)).where(
-                    Delivery.state == DeliveryState.PENDING
-                )
-            )
+            alert_s = session.scalar(alerts)
+            delivery_s = session.scalar(deliveries)
         times = [t for t in (alert_s, delivery_s) if t is not None]
         return min(times) if times else None
 
     def _advance_alerts(self) -> None:
+        query = select(Alert).where(Alert.state.in_(LIVE_STATES)).order_by(Alert.next_action_s)
+        if held := self._alerts_aside.held():
+            query = query.where(Alert.id.not_in(held))
         with self.manager.transaction() as txn:
-            due = txn.session.scalars(
-                select(Alert)
-                .where(Alert.state.in_(LIVE_STATES), Alert.next_action_s <= txn.now_s)
-                .order_by(Alert.next_action_s)
-            ).all()
+            due = txn.session.scalars(query.where(Alert.next_action_s <= txn.now_s)).all()
             for alert in due:
-                patient = txn.session.get_one(Patient, alert.patient_id)
-                levels = len(escalation_levels(txn.session, alert.patient_id))
-                plan = plan_alert(clock_of(alert), policy_of(patient), levels, txn.now_s)
-                self.manager.apply_plan(txn, alert, plan)
+                alert_id, patient_id = alert.id, alert.patient_id  # a rollback expires the row
+                try:
+                    with _savepoint(txn):
+                        self._advance(txn, alert)
+                except TRANSIENT_DB_ERRORS:
+                    raise  # an outage: the whole pass is retried
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
+                    what = f"alert {alert_id} of patient {patient_id}"
+                    if self._alerts_aside.failed(alert_id, what, exc):
+                        with _savepoint(txn):
+                            record(
+                                txn.session,
+                                txn.now_s,
+                                "alert_set_aside",
+                                patient_id=patient_id,
+                                alert_id=alert_id,
+                                error=type(exc).__name__,
+                            )
+                    continue
+                self._alerts_aside.succeeded(alert_id)
+
+    def _advance(self, txn: AlertTransaction, alert: Alert) -> None:
+        patient = txn.session.get_one(Patient, alert.patient_id)
+        levels = len(escalation_levels(txn.session, alert.patient_id))
+        plan = plan_alert(clock_of(alert), policy_of(patient), levels, txn.now_s)
+        self.manager.apply_plan(txn, alert, plan)
 
     def _claim_deliveries(self) -> list[_Claimed]:
         claimed: list[_Claimed] = []
+        query = (
+            select(Delivery)
+            .where(Delivery.state == DeliveryState.PENDING)
+            .order_by(Delivery.next_attempt_s, Delivery.id)
+            .limit(CLAIM_BATCH)
+        )
+        if held := self._deliveries_aside.held():
+            query = query.where(Delivery.id.not_in(held))
         with self.manager.transaction() as txn:
-            due = txn.session.scalars(
-                select(Delivery)
-                .where(
-                    Delivery.state == DeliveryState.PENDING, Delivery.next_attempt_s <= txn.now_s
-                )
-                .order_by(Delivery.next_attempt_s, Delivery.id)
-                .limit(CLAIM_BATCH)
-            ).all()
+            due = txn.session.scalars(query.where(Delivery.next_attempt_s <= txn.now_s)).all()
             for delivery in due:
-                alert = txn.session.get_one(Alert, delivery.alert_id)
-                if alert.state in FINISHED_STATES and delivery.purpose != Purpose.RESOLVED:
-                    delivery.state = DeliveryState.SKIPPED
+                delivery_id, alert_id = delivery.id, delivery.alert_id
+                try:
+                    with _savepoint(txn):
+                        item = self._claim(txn, delivery)
+                except TRANSIENT_DB_ERRORS:
+                    raise  # an outage: the whole pass is retried
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
+                    what = f"delivery {delivery_id} of alert {alert_id}"
+                    self._deliveries_aside.failed(delivery_id, what, exc)
+                    self._give_up(txn, delivery_id, exc)
+                    continue
+                self._deliveries_aside.succeeded(delivery_id)
+                if item is not None:
+                    claimed.append(item)
+        return claimed
+
+    def _claim(self, txn: AlertTransaction, delivery: Delivery) -> _Claimed | None:
+        """Mark ``delivery`` as being sent and prepare its message; ``None`` if it is skipped."""
+        alert = txn.session.get_one(Alert, delivery.alert_id)
+        if alert.state in FINISHED_STATES and delivery.purpose != Purpose.RESOLVED:
+            delivery.state = DeliveryState.SKIPPED
+            record(
+                txn.session,
+                txn.now_s,
+                "delivery_skipped",
+                alert_id=alert.id,
+                delivery_id=delivery.id,
+                alert_state=alert.state,
+            )
+            return None
+        delivery.state = DeliveryState.SENDING
+        delivery.attempts += 1
+        return self._prepare(txn, alert, delivery)
+
+    def _give_up(self, txn: AlertTransaction, delivery_id: int, exc: Exception) -> None:
+        """A delivery that cannot even be prepared fails, as a channel that refuses it does.
+
+        Trying it again would fail again: it is marked failed (and in the audit trail) and the
+        step falls through to the contact's next channel, else past the contact, so the patient
+        is not left without anyone told. If even that fails (no next channel can be told from
+        its own), it is only marked; if that too fails, it stays set aside and tried again.
+        """
+        reason = f"could not be prepared (a bug or a bad row): {type(exc).__name__}"
+        for fall_through in (True, False):
+            try:
+                with _savepoint(txn):
+                    delivery = txn.session.get_one(Delivery, delivery_id)
+                    alert = txn.session.get_one(Alert, delivery.alert_id)
+                    delivery.state = DeliveryState.FAILED
+                    delivery.last_error = reason
                     record(
                         txn.session,
                         txn.now_s,
-                        "delivery_skipped",
+                        "delivery_set_aside",
+                        patient_id=alert.patient_id,
                         alert_id=alert.id,
-                        delivery_id=delivery.id,
-                        alert_state=alert.state,
+                        delivery_id=delivery_id,
+                        error=type(exc).__name__,
+                        fell_through=fall_through,
                     )
-                    continue
-                delivery.state = DeliveryState.SENDING
-                delivery.attempts += 1
-                claimed.append(self._prepare(txn, alert, delivery))
-        return claimed
+                    if fall_through:
+                        self._fall_through(txn, alert, delivery)
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception:  # noqa: BLE001 - the next way, or held and tried again later
+                continue
+            self._deliveries_aside.settled(delivery_id)
+            return
 
     def _prepare(self, txn: AlertTransaction, alert: Alert, delivery: Delivery) -> _Claimed:
         session = txn.session

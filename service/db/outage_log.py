@@ -11,6 +11,9 @@ goes to DEBUG, frames only), a reminder every ``OUTAGE_REMINDER_S`` while it las
 when the work succeeds again. An error that is not a database outage is a bug: it is logged as an
 error with where it happened (frames, not its text), at most once per exception class every
 ``BUG_REPEAT_S``, with the count of those left out.
+
+One row that fails at every try is not a reason to stop the others: :class:`SetAside` holds such
+rows back, told once each, while the loop goes on with the rest.
 """
 
 from __future__ import annotations
@@ -158,3 +161,58 @@ class OutageLog:
             f" ({left_out} more since the last report)" if left_out else "",
             where(exc),
         )
+
+
+class SetAside:
+    """Rows a loop could not process for a reason of their own: held back, told once, retried.
+
+    A row that raises at every try (a value no version of the code knows, written by hand or by
+    an older version; a bug met only by that row) used to fail the loop's whole pass, so that
+    nobody else's work got done. The loop now works each row on its own and reports such a row
+    here: it is logged once (``describe``: its ids, and the error's class and frames, never the
+    error's text, which can quote the row), counted, and left out of the passes for ``retry_s``,
+    then tried again, quietly, so that a row mended by hand goes on by itself. ``clock`` is the
+    loop's clock (seconds). Used by one loop thread only.
+    """
+
+    def __init__(self, logger: logging.Logger, retry_s: float, clock: Callable[[], float]) -> None:
+        self.log = logger
+        self.retry_s = retry_s
+        self.clock = clock
+        self.count = 0
+        """Rows set aside since the start (each counted once)."""
+        self._until_s: dict[int, float] = {}
+        """Rows set aside: when each is tried again."""
+        self._told: dict[int, str] = {}
+        """Rows logged, and how they were described."""
+
+    def held(self) -> list[int]:
+        """The rows to leave out now (set aside, not yet due for another try)."""
+        now_s = self.clock()
+        return sorted(row for row, until_s in self._until_s.items() if until_s > now_s)
+
+    def failed(self, row: int, describe: str, exc: BaseException) -> bool:
+        """Set ``row`` aside after ``exc``; whether this is its first time (it was logged)."""
+        self._until_s[row] = self.clock() + self.retry_s
+        if row in self._told:
+            return False
+        self._told[row] = describe
+        self.count += 1
+        self.log.error(
+            "%s set aside (%s: a bug, or a value written by hand or by an older version; not a "
+            "database outage); the others go on. At:\n%s",
+            describe,
+            type(exc).__name__,
+            where(exc),
+        )
+        return True
+
+    def succeeded(self, row: int) -> None:
+        """``row`` went through (again): no longer held back; its recovery is logged."""
+        if self._until_s.pop(row, None) is not None:
+            self.log.info("%s, set aside before, went through", self._told.pop(row, row))
+
+    def settled(self, row: int) -> None:
+        """``row`` was dealt with otherwise (given up for good): nothing left to hold."""
+        self._until_s.pop(row, None)
+        self._told.pop(row, None)

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -36,6 +36,7 @@ from flarewatch.errors import ConfigError
 from service.db.session import (
     driver_reason,
     missing_driver,
+    network_timeouts,
     open_failure,
     parse_database_url,
     redact_database_url,
@@ -57,9 +58,6 @@ SERVICE_LOCK_RETRY_FIRST_S: Final = 0.5
 SERVICE_LOCK_RETRY_MAX_S: Final = 5.0
 """Longest wait between those attempts: a restarted PostgreSQL is noticed within 5 s, which
 leaves a second service little time to take the lock first."""
-SERVICE_LOCK_NETWORK_TIMEOUT_S: Final = 10
-"""A connect, or a check on a connection the network dropped, gives up after this long (libpq's
-``connect_timeout`` and ``tcp_user_timeout``) instead of waiting out TCP's many minutes."""
 
 
 class LockStatus(enum.Enum):
@@ -336,15 +334,10 @@ def _lock_engine(url: str) -> Engine:
 
     Not :func:`service.db.session.make_engine`'s: its transactions wait for the service's write
     lock, and a check must not queue behind the writers. Autocommit, so the idle connection is
-    never left inside a transaction; no pool, so a lost session is closed, not kept; and libpq's
-    timeouts (``SERVICE_LOCK_NETWORK_TIMEOUT_S``) where the driver is libpq's.
+    never left inside a transaction; no pool, so a lost session is closed, not kept; and the
+    same network timeouts as the service's other connections (``network_timeouts``).
     """
-    connect_args: dict[str, Any] = {}
-    if parse_database_url(url).get_driver_name() in ("psycopg", "psycopg2"):
-        connect_args = {
-            "connect_timeout": SERVICE_LOCK_NETWORK_TIMEOUT_S,
-            "tcp_user_timeout": SERVICE_LOCK_NETWORK_TIMEOUT_S * 1000,  # milliseconds
-        }
+    connect_args = network_timeouts(parse_database_url(url))
     try:
         return create_engine(
             url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=connect_args

@@ -40,6 +40,13 @@ writers, so a writer waits this long for the lock instead of failing at once (Po
 same bound on the service's write lock)."""
 POSTGRES_WRITE_LOCK_KEY: Final = 0x666C_7277
 """Advisory lock id that serialises service transactions on PostgreSQL ("flrw" in ASCII)."""
+DATABASE_NETWORK_TIMEOUT_S: Final = 10
+"""A PostgreSQL connection attempt, or a query on a connection the network dropped silently,
+gives up after this long (libpq's ``connect_timeout`` and ``tcp_user_timeout``) instead of
+waiting out TCP's minutes: a scheduler pass or an alarm write then fails fast, is retried and
+logged, and a critical alert is not held up by a dead link. Whole seconds (libpq's unit)."""
+LIBPQ_DRIVERS: Final = ("psycopg", "psycopg2")
+"""SQLAlchemy drivers that connect through libpq and so take its timeout parameters."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -99,7 +106,10 @@ def parse_database_url(url: str) -> URL:
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; a SQLite file's directory is created if missing."""
+    """Create an engine for ``url``; a SQLite file's directory is created if missing.
+
+    PostgreSQL connections give up on a silent network after ``DATABASE_NETWORK_TIMEOUT_S``.
+    """
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -116,12 +126,29 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _begin_immediate)
         return engine
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=network_timeouts(parsed))
     except ModuleNotFoundError as exc:
         raise missing_driver(exc) from exc
     if parsed.get_backend_name() == "postgresql":
         event.listen(engine, "begin", _postgres_write_lock)
     return engine
+
+
+def network_timeouts(parsed: URL) -> dict[str, Any]:
+    """Connect arguments bounding a connection's network waits (``DATABASE_NETWORK_TIMEOUT_S``).
+
+    libpq's ``connect_timeout`` (seconds) and ``tcp_user_timeout`` (milliseconds, Linux), for
+    drivers built on libpq, unless the URL sets them; none for the others (SQLite has no
+    network).
+    """
+    if parsed.get_driver_name() not in LIBPQ_DRIVERS:
+        return {}
+    timeouts = {
+        "connect_timeout": DATABASE_NETWORK_TIMEOUT_S,
+        "tcp_user_timeout": DATABASE_NETWORK_TIMEOUT_S * 1000,
+    }
+    # one given in the URL (``?connect_timeout=30``) is the operator's choice: kept
+    return {name: value for name, value in timeouts.items() if name not in parsed.query}
 
 
 def missing_driver(exc: ModuleNotFoundError) -> ConfigError:

@@ -19,7 +19,7 @@ from typing import Final, Protocol
 from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
 from service.alerts.render import HEART_RATE_TIME_KEY
-from service.db.outage_log import TRANSIENT_DB_ERRORS
+from service.db.outage_log import TRANSIENT_DB_ERRORS, OutageLog
 from service.episodes.alignment import DeviceAlignment
 from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
@@ -101,10 +101,16 @@ class AlertingProcessor(Processor):
         """Attempts the episode engine refused (each kept for the next cycle if transient)."""
         self.deliveries_dropped = 0
         """Alarms or signal changes given up after a non-transient error (logged)."""
+        self._now_s = 0.0
+        """The ingest clock of the current cycle (s): the outage log's clock."""
+        self._outage = OutageLog(
+            "episode writes", engine.alerts.db.url, log, clock=lambda: self._now_s
+        )
+        """Writes refused through an outage: told when it begins, every 5 min, when it ends."""
 
     def process(self, cycle: IngestCycle) -> None:
         """Score the cycle's samples, apply alarms and status changes."""
-        now_s = cycle.now_ms / 1000.0
+        now_s = self._now_s = cycle.now_ms / 1000.0
         per_patient: dict[str, list[Sample]] = defaultdict(list)
         for batch in cycle.batches:
             per_patient[batch.patient_id].extend(batch.samples)
@@ -254,19 +260,17 @@ class AlertingProcessor(Processor):
         it waits behind it, so that a patient's episode never sees its resolution before its
         onset. A call that fails for any other reason would fail again: it is logged and
         dropped, so that it cannot hold up every patient's alarms.
+
+        An outage is tried at every cycle (about once a second) and logged once when it begins,
+        every 5 min while it lasts and once when a write goes through again
+        (:class:`~service.db.outage_log.OutageLog`), not at every try.
         """
         while self._undelivered:
             try:
                 self._undelivered[0]()
             except TRANSIENT_DB_ERRORS as exc:
                 self.deliveries_failed += 1
-                if self.deliveries_failed == 1 or self.deliveries_failed % 10 == 0:
-                    log.error(
-                        "episode database refused a write (%s); %d alarm(s)/update(s) kept "
-                        "and retried every cycle",
-                        type(exc).__name__,
-                        len(self._undelivered),
-                    )
+                self._outage.failed(exc)
                 return
             except Exception as exc:  # noqa: BLE001 - logged, dropped: it must not block others
                 self.deliveries_failed += 1
@@ -275,6 +279,8 @@ class AlertingProcessor(Processor):
                 log.error("episode engine failed on an alarm or update (%s); dropped", type(exc))
                 where = "".join(traceback.format_tb(exc.__traceback__))  # not the message
                 log.debug("episode engine failure at:\n%s", where)
+            else:
+                self._outage.succeeded()
             self._undelivered.popleft()
 
     def _signal(self, patient_id: str, signal: SignalKind, active: bool, time_s: float) -> None:
