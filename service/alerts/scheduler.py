@@ -20,43 +20,37 @@ from collections.abc import Iterator
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from models.alarm import Severity
 from service.alerts.audit import record
 from service.alerts.backoff import FailureKind, retry_delay_s
 from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
+from service.alerts.delivery_prep import (
+    UNREADABLE_CHANNEL_REASON,
+    ClaimedDelivery,
+    prepare_delivery,
+)
 from service.alerts.delivery_queue import (
     TELLING,
-    Step,
     enqueue_all_clear,
     enqueue_next_channel,
-    wearer_was_asked,
 )
 from service.alerts.lifecycle import Purpose, plan_alert
 from service.alerts.manager import AlertManager, clock_of
-from service.alerts.notifier import Message, Notifier, SendResult
-from service.alerts.render import LOST_SIGNAL, AlertFacts, render_message
-from service.alerts.tokens import TokenAction
+from service.alerts.notifier import Notifier, SendResult
 from service.alerts.transaction import AlertTransaction
-from service.db.channel_crypto import open_url
 from service.db.models import (
     Alert,
     AlertState,
-    Channel,
     Contact,
     Delivery,
     DeliveryState,
-    Episode,
     Patient,
 )
 from service.db.outage_log import TRANSIENT_DB_ERRORS, OutageLog, SetAside, error_reason
-from service.errors import ChannelKeyError
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +65,6 @@ LIVE_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
 FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED)
 
 
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    delivery_id: int
-    url: str | None
-    """``None`` when the stored URL cannot be decrypted (see :func:`_channel_url`)."""
-    message: Message
-    severity: Severity
-
-
-UNREADABLE_CHANNEL_REASON: Final = "channel URL cannot be decrypted with service.secret_key"
-
-
 @contextmanager
 def _savepoint(txn: AlertTransaction) -> Iterator[None]:
     """One row's work in a savepoint: an error undoes its writes and drops its events only."""
@@ -94,19 +76,6 @@ def _savepoint(txn: AlertTransaction) -> Iterator[None]:
         del txn.events[events:]  # nobody hears of what was rolled back
         txn.wake = wake
         raise
-
-
-def _channel_url(session: Session, channel: Channel) -> str | None:
-    """The channel's URL, or ``None`` if it was stored under another key.
-
-    The service checks the key at start, but a channel added meanwhile by an admin command run
-    with another key must fail over to the next channel, not stop the scheduler.
-    """
-    try:
-        return open_url(session, channel)
-    except ChannelKeyError:
-        log.error("channel %s cannot be decrypted with service.secret_key", channel.id)
-        return None
 
 
 class EscalationScheduler:
@@ -125,7 +94,7 @@ class EscalationScheduler:
         self._pool = ThreadPoolExecutor(DELIVERY_WORKERS, thread_name_prefix="flarewatch-send")
         self._inflight: set[Future[None]] = set()
         self._inflight_lock = threading.Lock()
-        self._unsettled: list[tuple[_Claimed, SendResult]] = []
+        self._unsettled: list[tuple[ClaimedDelivery, SendResult]] = []
         """Send results the database refused to record (guarded by ``_inflight_lock``)."""
         self._outage = OutageLog("escalation passes", manager.db.url, log)
         self._alerts_aside = SetAside(log, SET_ASIDE_RETRY_S, manager.clock)
@@ -223,11 +192,11 @@ class EscalationScheduler:
         with self._inflight_lock:
             self._inflight.discard(future)
 
-    def _deliver(self, claimed: _Claimed) -> None:
+    def _deliver(self, claimed: ClaimedDelivery) -> None:
         self._record(claimed, self._send(claimed))
         self.wake()
 
-    def _record(self, claimed: _Claimed, result: SendResult, *, again: bool = False) -> None:
+    def _record(self, claimed: ClaimedDelivery, result: SendResult, *, again: bool = False) -> None:
         """Settle one send, or keep it for the next pass if the database refuses.
 
         Told once per send (``again`` is a later pass's try); the tries after that count as the
@@ -316,8 +285,8 @@ class EscalationScheduler:
         plan = plan_alert(clock_of(alert), policy_of(patient), levels, txn.now_s)
         self.manager.apply_plan(txn, alert, plan)
 
-    def _claim_deliveries(self) -> list[_Claimed]:
-        claimed: list[_Claimed] = []
+    def _claim_deliveries(self) -> list[ClaimedDelivery]:
+        claimed: list[ClaimedDelivery] = []
         query = (
             select(Delivery)
             .where(Delivery.state == DeliveryState.PENDING)
@@ -345,7 +314,7 @@ class EscalationScheduler:
                     claimed.append(item)
         return claimed
 
-    def _claim(self, txn: AlertTransaction, delivery: Delivery) -> _Claimed | None:
+    def _claim(self, txn: AlertTransaction, delivery: Delivery) -> ClaimedDelivery | None:
         """Mark ``delivery`` as being sent and prepare its message; ``None`` if it is skipped."""
         alert = txn.session.get_one(Alert, delivery.alert_id)
         if alert.state in FINISHED_STATES and delivery.purpose != Purpose.RESOLVED:
@@ -361,7 +330,7 @@ class EscalationScheduler:
             return None
         delivery.state = DeliveryState.SENDING
         delivery.attempts += 1
-        return self._prepare(txn, alert, delivery)
+        return prepare_delivery(self.manager, txn, alert, delivery)
 
     def _give_up(self, txn: AlertTransaction, delivery_id: int, exc: Exception) -> None:
         """A delivery that cannot even be prepared fails, as a channel that refuses it does.
@@ -398,50 +367,7 @@ class EscalationScheduler:
             self._deliveries_aside.settled(delivery_id)
             return
 
-    def _prepare(self, txn: AlertTransaction, alert: Alert, delivery: Delivery) -> _Claimed:
-        session = txn.session
-        patient = session.get_one(Patient, alert.patient_id)
-        contact = session.get_one(Contact, delivery.contact_id)
-        channel = next(c for c in contact.channels if c.id == delivery.channel_id)
-        episode = session.get(Episode, alert.episode_id) if alert.episode_id else None
-        vitals = (episode.summary.get("vitals", {}) if episode else {}) or {}
-        onset = ((episode.summary.get("alarms") or [{}])[0] if episode else {}) or {}
-        evidence = onset.get("evidence") or {}
-        facts = AlertFacts(
-            patient_name=patient.display_name or patient.id,
-            timezone=patient.timezone,
-            emergency_plan=patient.emergency_plan,
-            kind=alert.kind,
-            severity=Severity(alert.severity),
-            since_s=alert.since_s,
-            now_s=txn.now_s,
-            vitals=vitals,
-            signal_lost=bool(episode and episode.signal_lost),
-            acked_by=alert.acked_by,
-            # alarms from before the detector said so (no key) count as known
-            activity_known=evidence.get("activity_known", 1.0) != 0.0,
-            after_exercise=evidence.get("recovery", 0.0) == 1.0,
-            expired=bool(episode and episode.summary.get("expired")),
-            wearer_unanswered=alert.kind in LOST_SIGNAL and wearer_was_asked(session, alert.id),
-            escalated=Step.of(delivery.idempotency_key).level > 0,
-        )
-        purpose = Purpose(delivery.purpose)
-        link = None
-        if purpose is Purpose.PATIENT_CHECK:
-            link = self.manager.link(TokenAction.CANCEL, alert, contact.id)
-        elif purpose is not Purpose.RESOLVED:
-            link = self.manager.link(TokenAction.ACK, alert, contact.id)
-        elif alert.episode_id is not None and alert.kind not in LOST_SIGNAL:
-            # the all-clear asks whether it was a real reaction: labels teach the detectors
-            link = self.manager.link(TokenAction.LABEL, alert, contact.id)
-        return _Claimed(
-            delivery.id,
-            _channel_url(session, channel),
-            render_message(facts, purpose, link),
-            facts.severity,
-        )
-
-    def _send(self, claimed: _Claimed) -> SendResult:
+    def _send(self, claimed: ClaimedDelivery) -> SendResult:
         if claimed.url is None:
             return SendResult(False, FailureKind.PERMANENT, UNREADABLE_CHANNEL_REASON)
         try:
@@ -452,7 +378,7 @@ class EscalationScheduler:
             )
             return SendResult(False, FailureKind.TRANSIENT, f"notifier error {type(exc).__name__}")
 
-    def _settle(self, item: _Claimed, result: SendResult) -> None:
+    def _settle(self, item: ClaimedDelivery, result: SendResult) -> None:
         with self.manager.transaction() as txn:
             delivery = txn.session.get_one(Delivery, item.delivery_id)
             if delivery.state != DeliveryState.SENDING:
