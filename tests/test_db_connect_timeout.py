@@ -89,6 +89,10 @@ def test_the_service_engine_bounds_a_silently_dropped_connection(
         parameters = libpq_parameters(url)
         assert parameters.get("connect_timeout") == str(seconds), parameters
         assert parameters.get("tcp_user_timeout") == str(seconds * 1000), parameters
+        # a link that dies while the connection waits for an answer: keepalive probes find it
+        assert parameters.get("keepalives") == "1", parameters
+        assert parameters.get("keepalives_idle") == str(seconds), parameters
+        assert parameters.get("keepalives_count") == "3", parameters
         parameters = libpq_parameters(f"{url}?connect_timeout=30")
         assert parameters.get("connect_timeout") == "30", parameters
         assert parameters.get("tcp_user_timeout") == str(seconds * 1000), parameters

@@ -276,7 +276,10 @@ class AlertingProcessor(Processor):
                 self.deliveries_failed += 1
                 self.deliveries_dropped += 1
                 # the type only: a database error's text quotes the row, vitals included
-                log.error("episode engine failed on an alarm or update (%s); dropped", type(exc))
+                log.error(
+                    "episode engine failed on an alarm or update (%s); dropped",
+                    type(exc).__name__,
+                )
                 where = "".join(traceback.format_tb(exc.__traceback__))  # not the message
                 log.debug("episode engine failure at:\n%s", where)
             else:
