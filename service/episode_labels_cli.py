@@ -128,7 +128,11 @@ def add_episode_commands(
     parser.add_argument(
         "--onset", required=True, help="its first sign: ISO 8601 (UTC unless it says)"
     )
-    parser.add_argument("--end", help="when it was over (default: 30 min after the onset)")
+    parser.add_argument(
+        "--end",
+        help="when it was over: ISO 8601 (UTC unless it says; default: 30 min after the onset, "
+        "or now if sooner)",
+    )
     parser.add_argument("--by", help="who recorded it (default: your login name)")
     parser = command(
         cmds,

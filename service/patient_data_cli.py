@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from flarewatch.errors import ConfigError
 from flarewatch.progress import percent_progress
 from flarewatch.settings import load_settings
+from flarewatch.topics import device_status_topic
 from service.const import ERASE_QUIET_S
-from service.db.erasure import ErasedRecords, erase_patient_records
+from service.db.erasure import ErasedRecords, devices_of, erase_patient_records
 from service.episode_labels_cli import CommandFactory
 from service.errors import StoreError
 from service.patient_export import read_patient_records, sample_spans, write_patient_export
@@ -46,6 +47,7 @@ def _erase(args: argparse.Namespace, session: Session) -> int:
                 _refuse_while_sending(store, patient_id)
         except StoreError as exc:
             raise ConfigError(f"cannot read {where}: {exc}. {STORE_SETTINGS_HINT}") from exc
+        devices = devices_of(session, patient_id)
         erased = erase_patient_records(session, patient_id, time.time())
         if not erased.registered and samples == 0:
             session.rollback()
@@ -72,6 +74,15 @@ def _erase(args: argparse.Namespace, session: Session) -> int:
         "broker-auth` again (their gateway users keep the topics until then), and delete the "
         "episode labels exported and the backups that hold them (docs/deploy.md)"
     )
+    if devices:
+        # the service may read these topics, not clear them; a retained "offline" or "battery
+        # low" would register the patient anew at the service's next start
+        print(
+            "and clear their bands' retained status on the broker, as its administrator: "
+            + "; ".join(
+                f"mosquitto_pub -r -n -t {device_status_topic(patient_id, d)}" for d in devices
+            )
+        )
     return 0
 
 

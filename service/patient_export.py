@@ -2,8 +2,9 @@
 
 The counterpart of the erasure (:mod:`service.db.erasure`): what a patient may ask to see, or to
 take to another service, in plain files anyone can open. Nothing is pseudonymised (it is their
-own data) but nobody else's secrets go out: the care team's channel URLs hold their tokens and
-passwords, so only how many channels each contact has is written.
+own data) but nobody else's secrets or ids go out: the care team's channel URLs hold their tokens
+and passwords, so only how many channels each contact has is written, and a band moved to them
+from another patient says so without naming them.
 
 The folder (``admin patient export ID --out DIR``):
 
@@ -31,6 +32,7 @@ from flarewatch.output_files import building_folder, owner_only_file
 from flarewatch.payloads import Sample
 from models.recording import write_recording
 from service.db.care_teams import get_patient
+from service.db.erasure import OTHER_PATIENT, PATIENT_MENTIONS
 from service.db.models import Alert, AuditEvent, Contact, Delivery, Device, Episode, Patient
 from service.stores.base import SampleStore
 from service.stores.reading import READ_SPAN_MS, stored_batches
@@ -132,10 +134,7 @@ def read_patient_records(session: Session, patient_id: str) -> PatientRecords:
             ]
             for m in messages
         ],
-        audit=[
-            [_iso(e.time_s), e.action, str(e.alert_id or ""), json.dumps(e.detail, sort_keys=True)]
-            for e in audit
-        ],
+        audit=[[_iso(e.time_s), e.action, str(e.alert_id or ""), _detail(e)] for e in audit],
     )
 
 
@@ -216,6 +215,15 @@ def _profile(
         ],
         "devices": [{"id": d.id, "label": d.label} for d in devices],
     }
+
+
+def _detail(event: AuditEvent) -> str:
+    """An audit event's detail as JSON, without another patient's id (a band moved from them)."""
+    detail = dict(event.detail)
+    key = PATIENT_MENTIONS.get(event.action)
+    if key is not None and key in detail:
+        detail[key] = OTHER_PATIENT
+    return json.dumps(detail, sort_keys=True)
 
 
 def _iso(time_s: float | None) -> str:

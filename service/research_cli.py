@@ -107,8 +107,12 @@ def add_research_commands(
         "write consenting patients' episodes and the recordings around them, pseudonymised",
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to create")
-    parser.add_argument("--since", help="episodes opened from, ISO 8601 (default: all)")
-    parser.add_argument("--until", help="episodes opened before, ISO 8601 (default: now)")
+    parser.add_argument(
+        "--since", help="episodes opened from: ISO 8601, UTC unless it says (default: all)"
+    )
+    parser.add_argument(
+        "--until", help="episodes opened before: ISO 8601, UTC unless it says (default: now)"
+    )
     parser.add_argument(
         "--before-min",
         type=_minutes,

@@ -34,7 +34,12 @@ from flarewatch.payloads import Sample
 from models.const import EVAL_MATCH_AFTER_END_S
 from models.recording import write_recording
 from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
-from service.episodes.labels import MANUAL_MODEL_VERSION, keyed_digest, pseudonym
+from service.episodes.labels import (
+    MANUAL_MODEL_VERSION,
+    keyed_digest,
+    pseudonym,
+    withdrawn_addition,
+)
 from service.stores.base import SampleStore
 from service.stores.reading import stored_batches
 
@@ -108,14 +113,21 @@ class ResearchPlan:
         """Each consenting patient's whole recording in the period, episodes or not.
 
         What a false-alarm rate needs: the windows around episodes hold more alarms than a
-        patient's days do.
+        patient's days do. The period picks episodes by their alarm: a recording starts earlier
+        where an exported reaction's first sign came before the period.
         """
+        onsets: dict[str, float] = {}
+        for episode in self.episodes:
+            onsets[episode.patient_id] = min(
+                onsets.get(episode.patient_id, episode.onset_s), episode.onset_s
+            )
         spans: dict[str, list[tuple[float, float]]] = {}
         for patient_id in self.consenting:
             found = store.time_span_ms(patient_id)
             if found is not None:
                 # the last sample included, the period's end not (as for episodes: [since, until))
-                start = max(found[0] / 1000, self.since_s)
+                since_s = min(self.since_s, onsets.get(patient_id, self.since_s))
+                start = max(found[0] / 1000, since_s)
                 end = min((found[1] + 1) / 1000, self.until_s)
                 if start < end:
                     spans[patient_id] = [(start, end)]
@@ -150,7 +162,7 @@ def plan_export(session: Session, since_s: float, until_s: float) -> ResearchPla
     rows = session.scalars(
         select(Episode)
         .join(Patient, Patient.id == Episode.patient_id)
-        .where(consenting, in_period, Episode.state == EpisodeState.CLOSED)
+        .where(consenting, in_period, Episode.state == EpisodeState.CLOSED, ~withdrawn_addition())
         .order_by(Episode.patient_id, Episode.opened_s)
     ).all()
     episodes = sorted(

@@ -612,3 +612,68 @@ def test_a_reaction_the_detectors_missed_is_added_closed_and_labelled(admin, epi
 def test_an_added_reaction_that_cannot_be_right_is_refused(admin, episodes, argv, message):
     code, _, err = admin("episode", "add", *argv)
     assert code != 0 and message in err, err
+
+
+def added_id(out: str) -> str:
+    """The id ``admin episode add`` printed."""
+    assert out.startswith("episode "), out
+    return out.split()[1]
+
+
+def test_an_added_reaction_inside_another_reactions_first_sign_lead_is_refused(admin, episodes):
+    """The reaction of episode b began 25 min before its alarm: a reaction "missed" in those
+    minutes is the same one, counted twice."""
+    b = str(episodes["b"])
+    assert admin("episode", "label", b, "--as", "reaction", "--first-sign", iso(T0 + 2100))[0] == 0
+    argv = ("--kind", "flush", "--onset", iso(T0 + 2400), "--end", iso(T0 + 3000))
+    code, _, err = admin("episode", "add", "p1", *argv)
+    assert code == 1 and f"episode {b} (flush) of p1 covers that time" in err
+
+
+def test_a_first_sign_before_a_reaction_added_by_hand_is_refused(admin, episodes):
+    """Added as missed at T0+1000, then the alarm of episode b (T0+3600) turns out to be that
+    reaction's: its first sign at T0+1200 would make one reaction two."""
+    argv = ("--kind", "flush", "--onset", iso(T0 + 1000), "--end", iso(T0 + 1500))
+    code, out, err = admin("episode", "add", "p1", *argv)
+    assert code == 0, err
+    added = added_id(out)
+    b = str(episodes["b"])
+    code, _, err = admin("episode", "label", b, "--as", "reaction", "--first-sign", iso(T0 + 1200))
+    assert code == 1 and f"episode {added} (flush), added by hand" in err
+    # withdrawn, the first sign is taken
+    assert admin("episode", "label", added, "--as", "false-alarm")[0] == 0
+    code, _, err = admin("episode", "label", b, "--as", "reaction", "--first-sign", iso(T0 + 1200))
+    assert code == 0, err
+
+
+def test_a_reaction_added_by_mistake_and_labelled_no_reaction_is_withdrawn(admin, episodes):
+    """Nothing raised an alarm there: it is no false alarm a profile could be blamed for."""
+    onset = T0 + 20_000
+    code, out, err = admin("episode", "add", "p1", "--kind", "flush", "--onset", iso(onset))
+    assert code == 0, err
+    withdrawn = added_id(out)
+    assert admin("episode", "label", withdrawn, "--as", "false-alarm")[0] == 0
+    db = Database(admin.url, secret_key=KEY)
+    with db.session() as session:
+        assert reviewed_episodes(session, "p1", onset - 1, onset + 1) == []
+    db.dispose()
+    # and it no longer stands in the way of recording the reaction right
+    code, out, err = admin("episode", "add", "p1", "--kind", "flush", "--onset", iso(onset + 60))
+    assert code == 0, err
+    # brought back, it would be that reaction twice
+    code, _, err = admin("episode", "label", withdrawn, "--as", "reaction")
+    assert code == 1 and f"episode {added_id(out)} (flush) of p1 covers that time" in err
+
+
+def test_times_are_utc_unless_they_say_and_the_help_says_so(admin, episodes):
+    code, out, _ = admin("episode", "add", "--help")
+    assert code == 0 and " ".join(out.split()).count("UTC unless it says") == 2  # --onset, --end
+    a = str(episodes["a"])
+    local = dt.datetime.fromtimestamp(T0 - 600, dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    naive = dt.datetime.fromtimestamp(T0 - 300, dt.UTC).replace(tzinfo=None)
+    db = Database(admin.url, secret_key=KEY)
+    for given, expected in ((local.isoformat(), T0 - 600), (naive.isoformat(), T0 - 300)):
+        assert admin("episode", "label", a, "--as", "reaction", "--first-sign", given)[0] == 0
+        with db.session() as session:
+            assert session.get_one(Episode, episodes["a"]).first_sign_s == expected
+    db.dispose()

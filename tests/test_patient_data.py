@@ -28,16 +28,19 @@ from service.alerts.runtime import AlertingRuntime
 from service.db import (
     Alert,
     AuditEvent,
+    Base,
     Channel,
     Contact,
+    Database,
     Delivery,
     Device,
     Episode,
     Patient,
 )
 from service.db.care_teams import PolicyUpdate, add_device, add_patient
-from service.db.erasure import PATIENT_ERASED
+from service.db.erasure import ERASED_PATIENT, PATIENT_ERASED
 from service.episodes import EpisodeEngine
+from service.episodes.profile_sync import ProfileSync
 from service.processing import IngestCycle
 from service.stores.sqlite import SqliteStore
 from tests.alerting_helpers import SECRET, FakeClock, HttpReceiver, build_stack, register_team
@@ -132,7 +135,7 @@ def past_alarm(url: str, patient_id: str, at_s: float) -> None:
                 patient_id, at_s + 1800, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-test", True
             )
         )
-        stack.scheduler.run_due()
+        stack.scheduler.run_until_idle()  # the all-clear
     finally:
         stack.close()
 
@@ -188,6 +191,58 @@ def test_erase_removes_every_record_and_sample_of_the_patient_and_nothing_else(
     assert code == 1 and "nothing of patient 'p1' to erase" in err
     # the id can be used again, from scratch
     assert admin(url, capsys, "patient", "add", "p1")[0] == 0
+
+
+def traces_of(url: str, patient_id: str) -> list[tuple[str, str]]:
+    """Every row of every service table that holds ``patient_id``, but the erasure's own record.
+
+    Read as text, column by column, so that an id inside a JSON detail is found too."""
+    stack = build_stack(url)
+    found: list[tuple[str, str]] = []
+    try:
+        with stack.db.session() as s:
+            for table in Base.metadata.sorted_tables:
+                for row in s.execute(select(table)).mappings():
+                    if row.get("action") == PATIENT_ERASED:
+                        continue
+                    values = " ".join(
+                        json.dumps(v) if isinstance(v, dict) else str(v) for v in row.values()
+                    )
+                    if patient_id in values:
+                        found.append((table.name, values))
+    finally:
+        stack.close()
+    return found
+
+
+def test_an_erased_patient_leaves_no_trace_in_any_table_nor_on_another_patients_trail(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], http: HttpReceiver
+) -> None:
+    """Their band moved to someone else: the new owner's trail named them (``device_moved``),
+    and the new owner's own copy must not name them either."""
+    url = setting
+    hour_ago_s = time.time() - 3600
+    registered(url, "oldowner", "band-1", hour_ago_s - 86_400, http.url("ann"))
+    past_alarm(url, "oldowner", hour_ago_s - 7200)
+    assert admin(url, capsys, "patient", "add", "newowner")[0] == 0
+    assert admin(url, capsys, "device", "add", "newowner", "band-1", "--move")[0] == 0
+    assert traces_of(url, "oldowner")  # the test can see them
+
+    copy = tmp_path / "for-newowner"
+    code, _, err = admin(url, capsys, "patient", "export", "newowner", "--out", str(copy))
+    assert code == 0, err
+    audit = csv_rows(copy / "audit.csv")
+    assert [a["action"] for a in audit if "band-1" in a["detail"]] == ["device_moved"]
+    assert "oldowner" not in read_text(copy / "audit.csv")
+
+    code, out, err = admin(url, capsys, "patient", "erase", "oldowner", "--yes")
+    assert code == 0, err
+    assert traces_of(url, "oldowner") == []
+    # the band's retained status still names them on the broker, which only its admin may clear
+    assert "mosquitto_pub -r -n -t flarewatch/v1/oldowner/band-1/status" in out
+    code, trail, _ = admin(url, capsys, "audit", "--patient", "newowner")
+    assert "device_moved" in trail and "oldowner" not in trail
+    assert ERASED_PATIENT in trail
 
 
 def test_export_holds_everything_about_the_patient_and_nothing_else(
@@ -352,3 +407,29 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_a_patient_registered_again_before_the_service_polls_is_still_forgotten(
+    setting: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Erased, then their id added again (or an alarm of their detector, not yet forgotten,
+    registering them anew) within the poll interval: what was learnt before still goes."""
+    url = setting
+    assert admin(url, capsys, "patient", "add", "p1")[0] == 0
+    bank = DetectorBank(PatientDetector())
+    db = Database(url, secret_key=SECRET)
+    try:
+        sync = ProfileSync(db, bank)
+        sync.refresh()  # at start
+        bank.detector("p1")  # what the running service learns of them
+        assert admin(url, capsys, "patient", "erase", "p1", "--yes")[0] == 0
+        assert admin(url, capsys, "patient", "add", "p1")[0] == 0
+        assert sync.poll()
+        sync.apply_pending()
+        assert "p1" not in bank.detectors
+        # a restart later: the checkpoint holds what was learnt since they came back
+        bank.detector("p1")
+        ProfileSync(db, bank).refresh()
+        assert "p1" in bank.detectors
+    finally:
+        db.dispose()

@@ -269,3 +269,37 @@ def test_whole_recordings_give_the_days_between_episodes_too(world: Any, tmp_pat
     period = ("--since", iso(T0 + 6 * 3600), "--until", iso(T0 + 12 * 3600))
     assert world("research", "export", "--out", str(out), "--whole", *period)[0] == 0
     assert len(rows(out / "recordings" / f"{alex}.csv.gz")) == 6 * 3600 // 15
+
+
+def test_a_whole_export_from_after_a_first_sign_keeps_that_reaction_and_its_start(
+    world: Any, tmp_path: Path
+) -> None:
+    """Episode 1's alarm is in the period, its first sign 5 min before it is not."""
+    out = tmp_path / "study"
+    since = ("--since", iso(T0 + 10 * 3600 - 60))
+    code, stdout, _ = world("research", "export", "--out", str(out), "--whole", *since)
+    assert code == 0 and "without stored samples" not in stdout
+    alex, shift_s = pseudonym(SECRET, "alex"), time_shift_s(SECRET, "alex")
+    onset_s = T0 + 10 * 3600 - 300 - shift_s
+    assert rows(out / "episodes.csv")[0]["onset_s"] == f"{onset_s:.3f}"
+    recording = rows(out / "recordings" / f"{alex}.csv.gz")
+    assert float(recording[0]["time_s"]) == pytest.approx(onset_s)
+
+
+def test_a_reaction_added_by_mistake_and_withdrawn_is_not_exported(
+    world: Any, tmp_path: Path
+) -> None:
+    """Labelled no reaction after all, it is no false alarm either: nothing raised an alarm."""
+    code, out, err = world(
+        "episode", "add", "alex", "--kind", "flush", "--onset", iso(T0 + 22 * 3600)
+    )
+    assert code == 0, err
+    assert world("episode", "label", out.split()[1], "--as", "false-alarm")[0] == 0
+    study = tmp_path / "study"
+    code, stdout, _ = world("research", "export", "--out", str(study))
+    assert code == 0 and "3 episodes of 1 consenting patients" in stdout
+    assert [a["model_version"] for a in rows(study / "alarms.csv")] == [
+        "fw-test",
+        "fw-test",
+        "manual",
+    ]

@@ -2,8 +2,9 @@
 
 A patient who leaves, or asks for their data to be erased, must leave nothing health-related
 behind: their episodes and labels, alerts and every message sent about them, their care team
-with its channel credentials, their devices, their signal states and their audit trail. One audit
-event stays, ``patient_erased`` with the patient id and counts only: the proof that the erasure
+with its channel credentials, their devices, their signal states and their audit trail, and their
+id where another patient's trail names them (a band moved from them to someone). One audit event
+stays, ``patient_erased`` with the patient id and counts only: the proof that the erasure
 was done, and the mark a running service follows to drop the patient's detector state
 (:func:`erasures_since`). The samples are erased from the sample store by the caller
 (:meth:`service.stores.base.SampleStore.erase_patient`).
@@ -15,6 +16,7 @@ scheduler, and the care team would never hear that an alarm they were told of is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Final, cast
 
@@ -40,6 +42,15 @@ from service.db.models import (
 
 PATIENT_ERASED: Final = "patient_erased"
 """The audit action of an erasure (the one record of the patient kept)."""
+
+PATIENT_MENTIONS: Final = {"device_moved": "from_patient"}
+"""Audit actions whose detail names another patient, and the key that does: a band moved to
+someone (``service.db.care_teams.add_device``) is on the new owner's trail with its previous
+owner. Their erasure blanks the name there; a patient's own copy shows :data:`OTHER_PATIENT`."""
+ERASED_PATIENT: Final = "(erased)"
+"""What an erased patient's id becomes where another patient's records name them."""
+OTHER_PATIENT: Final = "(another patient)"
+"""What a patient's export shows where their records name someone else."""
 
 _IN_FLIGHT: Final = (DeliveryState.PENDING, DeliveryState.SENDING)
 
@@ -99,6 +110,7 @@ def erase_patient_records(session: Session, patient_id: str, now_s: float) -> Er
     contacts = _deleted(session, delete(Contact).where(Contact.patient_id == patient_id))
     devices = _deleted(session, delete(Device).where(Device.patient_id == patient_id))
     registered = _deleted(session, delete(Patient).where(Patient.id == patient_id)) > 0
+    _blank_mentions(session, patient_id)
     erased = ErasedRecords(
         registered=registered,
         episodes=episodes,
@@ -112,6 +124,20 @@ def erase_patient_records(session: Session, patient_id: str, now_s: float) -> Er
     counts = {name: value for name, value in asdict(erased).items() if name != "audit_events"}
     record(session, now_s, PATIENT_ERASED, patient_id=patient_id, **counts)
     return erased
+
+
+def devices_of(session: Session, patient_id: str) -> list[str]:
+    """The bands that published under the patient's id: theirs, and those moved from them.
+
+    Each has a retained status topic on the broker naming the patient (``flarewatch/v1/{patient}
+    /{device}/status``), which the service may read but not clear: read this before the erasure.
+    """
+    devices = set(session.scalars(select(Device.id).where(Device.patient_id == patient_id)))
+    for event, _ in _mentions(session, patient_id):
+        device_id = event.detail.get("device_id")
+        if isinstance(device_id, str):
+            devices.add(device_id)
+    return sorted(devices)
 
 
 def erasures_since(session: Session, after_event_id: int) -> list[Erasure]:
@@ -170,6 +196,25 @@ def _refuse_while_under_way(session: Session, patient_id: str) -> None:
             f"patient {patient_id!r} has {waiting} message(s) still being sent to the care "
             "team (an all-clear, or retries): erase them in a few minutes"
         )
+
+
+def _mentions(session: Session, patient_id: str) -> Iterator[tuple[AuditEvent, str]]:
+    """Audit events that name the patient in their detail (:data:`PATIENT_MENTIONS`), and the key.
+
+    Few rows (bands changing hands); the detail is JSON, compared here rather than in SQL so that
+    SQLite and PostgreSQL read it alike.
+    """
+    for action, key in PATIENT_MENTIONS.items():
+        for event in session.scalars(select(AuditEvent).where(AuditEvent.action == action)):
+            if event.detail.get(key) == patient_id:
+                yield event, key
+
+
+def _blank_mentions(session: Session, patient_id: str) -> None:
+    """Blank the patient's id where other patients' audit trails name them (their own is gone)."""
+    for event, key in list(_mentions(session, patient_id)):
+        # a new dict: SQLAlchemy does not see changes inside a JSON value
+        event.detail = {**event.detail, key: ERASED_PATIENT}
 
 
 def _deleted(session: Session, statement: Delete) -> int:

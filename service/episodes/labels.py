@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
@@ -95,9 +95,37 @@ def set_label(
         if label is not EpisodeLabel.REACTION:
             raise ConfigError("--first-sign is for a real reaction (--as reaction)")
         _check_first_sign(first_sign_s, episode.opened_s)
+        added = _overlapping(
+            session,
+            episode.patient_id,
+            first_sign_s,
+            episode.opened_s,
+            now_s,
+            besides=episode.id,
+            added_only=True,
+        )
+        if added is not None:
+            raise ConfigError(
+                f"episode {added.id} ({added.kind}), added by hand as a reaction the detectors "
+                "missed, lies between that first sign and this alarm: it is this reaction. "
+                f"Withdraw it first (`admin episode label {added.id} --as false-alarm`)"
+            )
         episode.first_sign_s = first_sign_s
     elif label is not EpisodeLabel.REACTION and episode.model_version != MANUAL_MODEL_VERSION:
         episode.first_sign_s = None  # a false alarm has no first sign
+    if (
+        label is EpisodeLabel.REACTION
+        and episode.model_version == MANUAL_MODEL_VERSION
+        and episode.label != str(EpisodeLabel.REACTION)
+    ):  # an addition withdrawn comes back: as if added again
+        _refuse_overlap(
+            session,
+            episode.patient_id,
+            episode.opened_s,
+            episode.closed_s or episode.opened_s,
+            now_s,
+            besides=episode.id,
+        )
     previous = episode.label
     episode.label = str(label)
     episode.labelled_by = by
@@ -143,21 +171,7 @@ def add_missed_reaction(
     end = min(first_sign_s + EVAL_LABELLED_DEFAULT_LENGTH_S, now_s) if end_s is None else end_s
     if not first_sign_s < end <= now_s:
         raise ConfigError("--end must be after --onset and not in the future")
-    clash = session.scalars(
-        select(Episode)
-        .where(
-            Episode.patient_id == patient_id,
-            Episode.opened_s < end,
-            func.coalesce(Episode.closed_s, now_s) > first_sign_s,
-        )
-        .order_by(Episode.opened_s)
-    ).first()
-    if clash is not None:
-        raise ConfigError(
-            f"episode {clash.id} ({clash.kind}) of {patient_id} covers that time: it is the same "
-            f"reaction; label it instead (`admin episode label {clash.id} --as reaction "
-            "--first-sign TIME`)"
-        )
+    _refuse_overlap(session, patient_id, first_sign_s, end, now_s)
     episode = Episode(
         patient_id=patient_id,
         kind=str(kind),
@@ -184,6 +198,64 @@ def add_missed_reaction(
         labelled_by=by,
     )
     return episode
+
+
+def _refuse_overlap(
+    session: Session,
+    patient_id: str,
+    start_s: float,
+    end_s: float,
+    now_s: float,
+    besides: int | None = None,
+) -> None:
+    """A reaction added by hand over another episode is that one: refused, naming it."""
+    clash = _overlapping(session, patient_id, start_s, end_s, now_s, besides=besides)
+    if clash is not None:
+        raise ConfigError(
+            f"episode {clash.id} ({clash.kind}) of {patient_id} covers that time: it is the same "
+            f"reaction; label it instead (`admin episode label {clash.id} --as reaction "
+            "--first-sign TIME`)"
+        )
+
+
+def _overlapping(
+    session: Session,
+    patient_id: str,
+    start_s: float,
+    end_s: float,
+    now_s: float,
+    *,
+    besides: int | None = None,
+    added_only: bool = False,
+) -> Episode | None:
+    """The patient's first episode that covers part of ``[start_s, end_s)``, if any.
+
+    An episode covers its reaction from its first sign, where recorded, to its end (now, while
+    it is open). A withdrawn addition (:func:`withdrawn_addition`) covers nothing.
+    ``added_only`` looks at episodes added by hand only.
+    """
+    query = select(Episode).where(
+        Episode.patient_id == patient_id,
+        func.coalesce(Episode.first_sign_s, Episode.opened_s) < end_s,
+        func.coalesce(Episode.closed_s, now_s) > start_s,
+        ~withdrawn_addition(),
+    )
+    if besides is not None:
+        query = query.where(Episode.id != besides)
+    if added_only:
+        query = query.where(Episode.model_version == MANUAL_MODEL_VERSION)
+    return session.scalars(query.order_by(Episode.opened_s)).first()
+
+
+def withdrawn_addition() -> ColumnElement[bool]:
+    """Episodes added by hand as a missed reaction, then labelled not one (a mistake withdrawn).
+
+    Nothing raised an alarm there, so it is no false alarm either: comparisons, research
+    exports and the overlap check leave it out (the audit trail keeps both steps).
+    """
+    return (Episode.model_version == MANUAL_MODEL_VERSION) & (
+        Episode.label != str(EpisodeLabel.REACTION)
+    )
 
 
 def _check_labeller(by: str) -> None:
@@ -304,6 +376,7 @@ def reviewed_episodes(
             Episode.kind.in_([str(k) for k in kinds]),
             Episode.opened_s >= since_s,
             Episode.opened_s < until_s,
+            ~withdrawn_addition(),
         )
         .order_by(Episode.opened_s, Episode.id)
     )

@@ -87,6 +87,8 @@ class ProfileSync:
         self._pending: PatientChanges | None = None
         self._erasures_read: set[int] = set()
         """Audit ids of the erasures read so far (only the reading thread touches it)."""
+        self._started = False
+        """Whether the first read (at start, over the restored checkpoint) was done."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,6 +99,12 @@ class ProfileSync:
         An unknown stored profile counts as balanced. Erasures are looked for a little before
         the newest one read (``ERASURE_ID_LAG``): on PostgreSQL an erasure may commit after a
         later audit event was read.
+
+        The first read, at start, leaves out the patients registered again since their erasure:
+        the restored checkpoint holds what was learnt of them since. Every later read keeps them:
+        the bank learnt of the patient before the erasure, and a re-registration within the poll
+        interval (``admin patient add`` again, or an alarm of the detector not yet forgotten
+        registering them anew) must not keep that.
         """
         after = max(self._erasures_read, default=0) - ERASURE_ID_LAG
         with self.db.session() as session:
@@ -120,7 +128,8 @@ class ProfileSync:
                         value,
                     )
                 profiles[patient_id] = DetectionProfile.BALANCED
-        return PatientChanges(profiles, [e for e in erasures if not e.registered_again])
+        first, self._started = not self._started, True
+        return PatientChanges(profiles, [e for e in erasures if not (first and e.registered_again)])
 
     def refresh(self) -> int:
         """Read and apply the database now; returns how many patients changed profile."""
