@@ -174,7 +174,8 @@ def building_folder(out: Path, option: str) -> Iterator[Path]:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise ConfigError(f"{option} {out}: exists and is not an empty folder; name a new one")
         if not out.parent.is_dir():
-            raise ConfigError(f"{option} {out}: the folder {out.parent} does not exist")
+            problem = "is not a folder" if out.parent.exists() else "does not exist"
+            raise ConfigError(f"{option} {out}: {out.parent} {problem}")
         folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         try:
             yield folder

@@ -17,10 +17,11 @@ from models.bank import DetectorBank
 from models.detector import PatientDetector
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.tokens import TokenAction
-from service.db import Alert, AlertState, Episode, SignalState
+from service.db import Alert, AlertState, Episode, Patient, SignalState
 from service.db import session as db_session
 from service.db.care_teams import PolicyUpdate, get_patient, set_policy
 from service.episodes import AlertingProcessor, EpisodeEngine
+from service.episodes.signals import SignalKind
 from service.processing import IngestCycle
 from tests.alerting_helpers import FakeClock, build_stack, register_team
 from tests.test_detector_baselines_and_vetoes import walk_then_rest
@@ -398,3 +399,15 @@ def test_band_on_the_table_asks_the_wearer_and_opens_no_episode(setup, inbox):
     assert check.title.startswith("Check your band") and "off the wrist" in check.body
     [notice] = inbox.to("/ann")  # unanswered for the signal window
     assert "skin contact" in notice.title and "WARNING" in notice.title
+
+
+def test_a_signal_that_was_never_lost_registers_nobody(setup, inbox):
+    """A band's retained "online" status, read again at every start, of an id nobody registered
+    (an erased patient's) changes nothing: nothing was lost, so there is nobody to tell."""
+    stack, _, engine = setup
+    engine.on_signal("gone", SignalKind.DEVICE_OFFLINE, False, T0)
+    with stack.db.session() as session:
+        assert session.get(Patient, "gone") is None
+    engine.on_signal("gone", SignalKind.DEVICE_OFFLINE, True, T0 + 1)  # lost: watched, registered
+    with stack.db.session() as session:
+        assert session.get(Patient, "gone") is not None

@@ -286,6 +286,10 @@ def test_export_holds_everything_about_the_patient_and_nothing_else(
 
     code, _, err = admin(url, capsys, "patient", "export", "p1", "--out", str(out))
     assert code == 1 and "exists and is not an empty folder" in err
+    code, _, err = admin(
+        url, capsys, "patient", "export", "p1", "--out", str(out / "patient.json" / "x")
+    )
+    assert code == 1 and "patient.json is not a folder" in err
     code, _, err = admin(url, capsys, "patient", "export", "p9", "--out", str(tmp_path / "x"))
     assert code == 1 and "p9" in err and not (tmp_path / "x").exists()
 

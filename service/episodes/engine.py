@@ -299,13 +299,15 @@ class EpisodeEngine:
     ) -> None:
         """Record a signal change; raise or resolve its alert, escalate an open episode."""
         with self.alerts.transaction() as txn:
-            patient = self._patient(txn, patient_id)
             state = txn.session.get(SignalState, (patient_id, str(signal)))
             if state is not None and state.active == active:
                 return  # retained status re-delivered, or a repeated detector verdict
+            if state is None and not active:
+                # nothing was lost: no patient to register (a retained "online" status of an
+                # erased patient's band, read again at every start, must not bring them back)
+                return
+            patient = self._patient(txn, patient_id)
             if state is None:
-                if not active:
-                    return
                 state = SignalState(patient_id=patient_id, signal=str(signal))
                 txn.session.add(state)
             state.active = active
