@@ -83,6 +83,41 @@ class Inbox:
         return self.to(who)
 
 
+class GatedReceiver:
+    """A webhook that holds every request until the test releases it, then answers ``status``.
+
+    ``hit`` is set by the first request: the test knows a send is under way and can change the
+    world (stop the database, say) before it ends.
+    """
+
+    def __init__(self, status: int = 200, hold_s: float = 10.0) -> None:
+        self.hit = threading.Event()
+        self.release = threading.Event()
+        self.received = 0
+        gate = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                gate.received += 1
+                gate.hit.set()
+                gate.release.wait(hold_s)
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/gated"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class HttpReceiver:
     """A loopback webhook endpoint.
 

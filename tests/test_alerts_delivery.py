@@ -10,9 +10,7 @@ import datetime as dt
 import re
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from tests.alerting_helpers import (
     SECRET,
     AlertingStack,
     FakeClock,
+    GatedReceiver,
     SmtpReceiver,
     build_stack,
     refused_smtp_url,
@@ -313,42 +312,12 @@ def test_crash_during_a_send_resends_that_message_after_restart(service_db_url, 
     restarted.close()
 
 
-class GatedFailingReceiver:
-    """A webhook that answers HTTP 500; the first request waits until the test says so."""
-
-    def __init__(self) -> None:
-        self.hit = threading.Event()
-        self.release = threading.Event()
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                if not gate.hit.is_set():
-                    gate.hit.set()
-                    gate.release.wait(10)
-                self.send_response(500)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/gated"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_result_the_database_refused_is_recorded_later_and_the_message_falls_through(
     service_db_url, inbox, http, monkeypatch, caplog
 ):
     """A failed send whose outcome could not be saved stayed "sending": never retried, lost."""
     monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.3)  # also PostgreSQL's lock wait
-    gated = GatedFailingReceiver()
+    gated = GatedReceiver(status=500)
     clock = FakeClock()
     stack = build_stack(service_db_url, clock)
     other = Database(service_db_url, secret_key=SECRET)

@@ -19,7 +19,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,13 @@ from service.db import session as db_session
 from service.db.outage_log import BUG_REPEAT_S, OUTAGE_REMINDER_S, OutageLog
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.processing import IngestCycle
-from tests.alerting_helpers import AlertingStack, FakeClock, build_stack, register_team
+from tests.alerting_helpers import (
+    AlertingStack,
+    FakeClock,
+    GatedReceiver,
+    build_stack,
+    register_team,
+)
 
 SCHEDULER_LOG = "service.alerts.scheduler"
 PASSES = 40
@@ -174,42 +179,11 @@ def delivery_states(stack: AlertingStack) -> list[str]:
         return list(session.scalars(select(Delivery.state)))
 
 
-class GatedReceiver:
-    """A webhook that holds its first request until the test releases it, then answers 200."""
-
-    def __init__(self) -> None:
-        self.hit = threading.Event()
-        self.release = threading.Event()
-        self.received = 0
-        gate = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                gate.received += 1
-                gate.hit.set()
-                gate.release.wait(WAIT_S)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/gated"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_send_result_held_through_an_outage_is_told_once_not_at_every_pass(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=SCHEDULER_LOG)
-    gated = GatedReceiver()
+    gated = GatedReceiver(hold_s=WAIT_S)
     stack = build_stack(f"sqlite:///{tmp_path}/fw.sqlite3", FakeClock())
     try:
         register_team(stack.db, "p1", [("ann", [gated.url])])
