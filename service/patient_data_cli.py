@@ -29,24 +29,19 @@ from service.const import ERASE_QUIET_S
 from service.db.erasure import ErasedRecords, devices_of, erase_patient_records
 from service.episode_labels_cli import CommandFactory
 from service.errors import StoreError
-from service.patient_export import read_patient_records, sample_spans, write_patient_export
+from service.patient_export import read_patient_records, write_patient_export
 from service.stores.base import SampleStore
-from service.stores.factory import STORE_SETTINGS_HINT, create_store, describe_store
+from service.stores.factory import STORE_SETTINGS_HINT, describe_store, opened_store
 
 
 def _erase(args: argparse.Namespace, session: Session) -> int:
     settings = load_settings(getattr(args, "config", None))
     where = describe_store(settings)
     patient_id: str = args.patient_id
-    store = create_store(settings)
-    with store:
-        try:
-            store.prepare()
-            samples = store.count(patient_id=patient_id)
-            if not args.force:
-                _refuse_while_sending(store, patient_id)
-        except StoreError as exc:
-            raise ConfigError(f"cannot read {where}: {exc}. {STORE_SETTINGS_HINT}") from exc
+    with opened_store(settings) as store:
+        samples = store.count(patient_id=patient_id)
+        if not args.force:
+            _refuse_while_sending(store, patient_id)
         devices = devices_of(session, patient_id)
         erased = erase_patient_records(session, patient_id, time.time())
         if not erased.registered and samples == 0:
@@ -91,20 +86,16 @@ def _export(args: argparse.Namespace, session: Session) -> int:
     records = read_patient_records(session, args.patient_id)
     # reading the samples takes a while: an open transaction would hold up every alert meanwhile
     session.commit()
-    store = create_store(settings)
-    try:
-        with store, percent_progress() as progress:
-            store.prepare()
-            task = progress.add_task(
-                "reading the samples", total=sample_spans(store, args.patient_id)
-            )
-            export = write_patient_export(
-                records, store, args.patient_id, args.out, lambda: progress.advance(task)
-            )
-    except StoreError as exc:
-        raise ConfigError(
-            f"cannot read {describe_store(settings)}: {exc}. {STORE_SETTINGS_HINT}"
-        ) from exc
+    with opened_store(settings) as store, percent_progress() as progress:
+        task = progress.add_task("reading the samples", total=None)
+        export = write_patient_export(
+            records,
+            store,
+            args.patient_id,
+            args.out,
+            on_spans=lambda spans: progress.update(task, total=spans),
+            on_span=lambda: progress.advance(task),
+        )
     print(
         f"patient {args.patient_id}: {export.samples} samples, {len(records.episodes)} episodes, "
         f"{len(records.alerts)} alerts, {len(records.messages)} messages and "

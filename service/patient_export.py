@@ -143,11 +143,13 @@ def write_patient_export(
     store: SampleStore,
     patient_id: str,
     out: Path,
+    on_spans: Callable[[int], None] | None = None,
     on_span: Callable[[], None] | None = None,
 ) -> PatientExport:
     """Write the folder ``out`` (new, or empty) whole or not at all; returns what went in.
 
-    ``on_span`` is called after each hour of samples read (:func:`sample_spans` of them).
+    For a progress bar: ``on_spans`` is told once how many hour-long reads the samples take,
+    ``on_span`` is called after each.
     """
     with building_folder(out, "--out") as folder:
         with owner_only_file(folder / "patient.json").open("w", encoding="utf-8") as file:
@@ -165,17 +167,13 @@ def write_patient_export(
                 writer.writerow(columns)
                 writer.writerows(rows)
         span = store.time_span_ms(patient_id)
+        if on_spans is not None:
+            on_spans(0 if span is None else -(-(span[1] + 1 - span[0]) // READ_SPAN_MS))
         batches = (
             stored_batches(store, patient_id, span[0], span[1] + 1, on_span) if span else iter(())
         )
         written = write_recording(folder / "samples.csv.gz", _samples(batches))
     return PatientExport(records, 0 if written is None else written.samples)
-
-
-def sample_spans(store: SampleStore, patient_id: str) -> int:
-    """How many hour-long reads the patient's samples take (for a progress bar)."""
-    span = store.time_span_ms(patient_id)
-    return 0 if span is None else -(-(span[1] + 1 - span[0]) // READ_SPAN_MS)
 
 
 def _samples(batches: Iterator[list[Sample]]) -> Iterator[Sample]:

@@ -29,7 +29,7 @@ from service.cli_tables import parse_time
 from service.db.care_teams import get_patient
 from service.episode_labels_cli import CommandFactory
 from service.episodes.labels import reviewed_episodes
-from service.stores.factory import STORE_SETTINGS_HINT, create_store, describe_store
+from service.stores.factory import STORE_SETTINGS_HINT, describe_store, opened_store
 from service.stores.reading import READ_SPAN_MS, stored_batches
 
 DEFAULT_DAYS: Final = 30.0
@@ -54,22 +54,19 @@ def _profiles(args: argparse.Namespace, session: Session) -> int:
         check_writable(args.plot, "--plot")  # before the replay, not after it
     start_ms, end_ms = int(since_s * 1000), int(until_s * 1000)
     settings = load_settings(getattr(args, "config", None))
-    store = create_store(settings)
-    with store:
-        store.prepare()
-        with percent_progress() as progress:
-            spans = -(-(end_ms - start_ms) // READ_SPAN_MS)
-            task = progress.add_task("replaying under every profile", total=spans)
-            comparison = compare_profiles(
-                default_bank(confirmer_path=settings.service.confirmer_path),
-                stored_batches(
-                    store,
-                    patient.id,
-                    start_ms,
-                    end_ms,
-                    on_span=lambda: progress.advance(task),
-                ),
-            )
+    with opened_store(settings) as store, percent_progress() as progress:
+        spans = -(-(end_ms - start_ms) // READ_SPAN_MS)
+        task = progress.add_task("replaying under every profile", total=spans)
+        comparison = compare_profiles(
+            default_bank(confirmer_path=settings.service.confirmer_path),
+            stored_batches(
+                store,
+                patient.id,
+                start_ms,
+                end_ms,
+                on_span=lambda: progress.advance(task),
+            ),
+        )
     if comparison.samples == 0:
         print(
             f"no stored samples of patient {patient.id} in the {args.days:g} days to "

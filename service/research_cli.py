@@ -18,14 +18,13 @@ from flarewatch.progress import percent_progress
 from flarewatch.settings import load_settings, require_secret_key
 from service.cli_tables import parse_time
 from service.episode_labels_cli import CommandFactory
-from service.errors import StoreError
 from service.research_export import (
     DEFAULT_AFTER_S,
     DEFAULT_BEFORE_S,
     plan_export,
     write_export,
 )
-from service.stores.factory import STORE_SETTINGS_HINT, create_store, describe_store
+from service.stores.factory import opened_store
 from service.stores.reading import READ_SPAN_MS
 
 MAX_WINDOW_MIN: Final = 24 * 60.0
@@ -51,31 +50,24 @@ def _export(args: argparse.Namespace, session: Session) -> int:
     plan = plan_export(session, since_s, until_s)
     # reading the samples takes a while: an open transaction would hold up every alert meanwhile
     session.commit()
-    store = create_store(settings)
-    try:
-        with store, percent_progress() as progress:
-            store.prepare()
-            if args.whole:
-                windows, recorded = plan.whole(store), "each patient's whole recording"
-            else:
-                windows = plan.windows(args.before_min * 60.0, args.after_min * 60.0)
-                recorded = (
-                    f"from {args.before_min:g} min before each episode to {args.after_min:g} "
-                    "min after its end"
-                )
-            spans = sum(
-                math.ceil((end - start) * 1000 / READ_SPAN_MS)
-                for patient_windows in windows.values()
-                for start, end in patient_windows
+    with opened_store(settings) as store, percent_progress() as progress:
+        if args.whole:
+            windows, recorded = plan.whole(store), "each patient's whole recording"
+        else:
+            windows = plan.windows(args.before_min * 60.0, args.after_min * 60.0)
+            recorded = (
+                f"from {args.before_min:g} min before each episode to {args.after_min:g} "
+                "min after its end"
             )
-            task = progress.add_task("reading the recordings", total=spans)
-            summary = write_export(
-                plan, store, secret_key, args.out, windows, recorded, lambda: progress.advance(task)
-            )
-    except StoreError as exc:
-        raise ConfigError(
-            f"cannot read {describe_store(settings)}: {exc}. {STORE_SETTINGS_HINT}"
-        ) from exc
+        spans = sum(
+            math.ceil((end - start) * 1000 / READ_SPAN_MS)
+            for patient_windows in windows.values()
+            for start, end in patient_windows
+        )
+        task = progress.add_task("reading the recordings", total=spans)
+        summary = write_export(
+            plan, store, secret_key, args.out, windows, recorded, lambda: progress.advance(task)
+        )
     print(
         f"{summary.episodes} episodes of {summary.subjects} consenting patients "
         f"({summary.samples} samples) written to {args.out}; {summary.reactions} real reactions "

@@ -226,7 +226,7 @@ def test_the_service_keeps_writing_alerts_while_a_replay_runs(
         monkeypatch.setattr(impl, "samples", samples)
         return impl
 
-    monkeypatch.setattr("service.profile_review_cli.create_store", observed_store)
+    monkeypatch.setattr("service.stores.factory.create_store", observed_store)
     code, out, err = admin("patient", "profiles", "p1", "--until", UNTIL, "--days", "2")
     assert code == 0, err
     assert "720 samples" in out

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 from flarewatch.errors import ConfigError
 from flarewatch.redaction import address_of
 from flarewatch.settings import Settings
+from service.errors import StoreError
 from service.stores.base import SampleStore
 
 
@@ -63,3 +66,22 @@ def create_store(settings: Settings) -> SampleStore:
     from service.stores.sqlite import SqliteStore
 
     return SqliteStore(settings.store.sqlite_path)
+
+
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[SampleStore]:
+    """The store the settings select, prepared, for a command that reads it; closed after.
+
+    A store error escaping the block becomes a :class:`ConfigError` naming the store and where
+    its settings come from: run with other settings than the service's, a command would
+    otherwise read an empty store, or fail with no hint why.
+    """
+    store = create_store(settings)
+    try:
+        with store:
+            store.prepare()
+            yield store
+    except StoreError as exc:
+        raise ConfigError(
+            f"cannot read {describe_store(settings)}: {exc}. {STORE_SETTINGS_HINT}"
+        ) from exc
