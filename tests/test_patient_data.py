@@ -37,6 +37,7 @@ from service.db import (
     Episode,
     Patient,
 )
+from service.db import session as db_session
 from service.db.care_teams import PolicyUpdate, add_device, add_patient
 from service.db.erasure import ERASED_PATIENT, PATIENT_ERASED
 from service.episodes import EpisodeEngine
@@ -437,3 +438,107 @@ def test_a_patient_registered_again_before_the_service_polls_is_still_forgotten(
         assert "p1" in bank.detectors
     finally:
         db.dispose()
+
+
+def band_cycle(patient_ids: tuple[str, ...], start_ms: int, minutes: int = 60) -> IngestCycle:
+    """An hour of resting readings of each patient, received at its end."""
+    batches = tuple(
+        SampleBatch(
+            patient_id=pid,
+            device_id=f"band-{pid}",
+            samples=tuple(
+                Sample(seq=i, time_ms=start_ms + i * 60_000, heart_rate_bpm=64.0)
+                for i in range(minutes)
+            ),
+        )
+        for pid in patient_ids
+    )
+    return IngestCycle(now_ms=start_ms + minutes * 60_000, batches=batches)
+
+
+def test_a_patient_erased_while_the_service_is_stopped_is_forgotten_at_its_start(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checkpoint saved at the stop holds what was learnt of the patient before their
+    erasure; registered again before the start, that must not come back with it. What is learnt
+    of them after the start is theirs and survives the next restart."""
+    url = setting
+    for pid in ("p1", "p2"):
+        assert admin(url, capsys, "patient", "add", pid)[0] == 0
+    settings = load_settings(
+        service={
+            "database_url": url,
+            "detector_state_path": str(tmp_path / "state.json"),
+            "secret_key": SECRET,
+        },
+        mqtt={"url": None},
+    )
+
+    def run(learn: tuple[str, ...]) -> set[str]:
+        """Start a service, let it learn of ``learn``, stop it; what it restored at start."""
+        bank = DetectorBank(PatientDetector())
+        runtime = AlertingRuntime(settings, bank=bank, serve_api=False)
+        restored = set(bank.detectors)
+        if learn:
+            start_ms = int((time.time() - 3600) * 1000)
+            runtime.processor.process(band_cycle(learn, start_ms))
+            assert set(learn) <= set(bank.detectors)
+        runtime.stop()  # the checkpoint is saved
+        return restored
+
+    assert run(("p1", "p2")) == set()
+    assert admin(url, capsys, "patient", "erase", "p1", "--yes")[0] == 0
+    assert admin(url, capsys, "patient", "add", "p1")[0] == 0
+    assert run(("p1",)) == {"p2"}  # p1's old state dropped; what it learns now is theirs
+    assert run(()) == {"p1", "p2"}  # that erasure is settled: nothing dropped again
+
+    # a checkpoint of a version that did not record its erasures: trusted as that version did
+    assert admin(url, capsys, "patient", "erase", "p1", "--yes")[0] == 0
+    assert admin(url, capsys, "patient", "add", "p1")[0] == 0
+    state_path = tmp_path / "state.json"
+    saved = json.loads(state_path.read_text())
+    del saved["erasures_applied"]
+    state_path.write_text(json.dumps(saved))
+    assert run(()) == {"p1", "p2"}
+
+
+def test_a_call_for_an_erased_patient_waiting_for_the_database_is_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A "no data" of the patient's detector queued while the database was busy, flushed after
+    their erasure, registered them again (and opened an episode about them)."""
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", SECRET)
+    monkeypatch.setenv("FLAREWATCH_STORE__SQLITE_PATH", str(tmp_path / "samples.sqlite3"))
+    monkeypatch.delenv("FLAREWATCH_INFLUX__URL", raising=False)
+    monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.1)
+    url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    for pid in ("p1", "p2"):
+        assert admin(url, capsys, "patient", "add", pid)[0] == 0
+    settings = load_settings(
+        service={
+            "database_url": url,
+            "detector_state_path": str(tmp_path / "state.json"),
+            "secret_key": SECRET,
+        },
+        mqtt={"url": None},
+    )
+    bank = DetectorBank(PatientDetector())
+    runtime = AlertingRuntime(settings, bank=bank, serve_api=False)
+    try:
+        start_ms = int((time.time() - 3 * 3600) * 1000)
+        runtime.processor.process(band_cycle(("p1",), start_ms))
+        holder = runtime.db.engine.connect()
+        held = holder.begin()  # another writer holds the database
+        runtime.processor.process(IngestCycle(now_ms=start_ms + 2 * HOUR_MS))  # "no data"
+        assert runtime.processor.undelivered >= 1
+        held.rollback()
+        holder.close()
+        assert admin(url, capsys, "patient", "erase", "p1", "--yes")[0] == 0
+        assert runtime.profiles is not None and runtime.profiles.poll()
+        runtime.processor.process(IngestCycle(now_ms=start_ms + 2 * HOUR_MS + 1000))
+        assert runtime.processor.undelivered == 0
+        assert rows_of(url, "p1")["patient"] == 0
+        assert rows_of(url, "p1")["episodes"] == 0
+        assert "p1" not in bank.detectors
+    finally:
+        runtime.stop()

@@ -139,6 +139,7 @@ class AlertingRuntime:
                 self.db,
                 detectors,
                 on_erased=[self.bridge.forget] if self.bridge is not None else [],
+                checkpoint=checkpoint,
             )
             if isinstance(detectors, ProfiledBank)
             else None

@@ -72,6 +72,15 @@ class DeviceAlignment:
                 self._device_patient[device_id] = patient_id
                 patient.newest_ms[device_id] = _NOT_YET
 
+    def forget(self, patient_id: str) -> None:
+        """Drop the patient's held samples and devices (their erasure)."""
+        self._patients.pop(patient_id, None)
+        self._device_patient = {
+            device: patient
+            for device, patient in self._device_patient.items()
+            if patient != patient_id
+        }
+
     def add(self, batches: Iterable[SampleBatch], now_s: float) -> None:
         """Take a cycle's new batches (received at ingest time ``now_s``)."""
         for batch in batches:

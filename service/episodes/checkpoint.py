@@ -7,6 +7,12 @@ atomically (temporary file, fsync, rename) every ``CHECKPOINT_INTERVAL_S`` and o
 loaded at start-up. A damaged file is moved aside and the detectors start afresh: never a crash.
 A checkpoint that cannot be written (disk full, read-only volume) is logged when it starts and
 when it ends, never stops the alerts, and leaves the previous file as it was.
+
+A snapshot also lists the patient erasures (their ``patient_erased`` audit ids) whose forgetting
+it reflects, so that at start an erasure made while the service was stopped, or before the
+running one applied it, is applied to the restored state: even when the patient was registered
+again since (their new detector state was learnt after the erasure only if the snapshot says
+so).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -22,6 +29,9 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S: Final = 60.0
 """At most a minute of baseline learning is lost on a crash; baselines move over many minutes."""
+
+ERASURES_KEY: Final = "erasures_applied"
+"""The snapshot's list of the erasures (audit event ids) its state reflects."""
 
 
 class Checkpointable(Protocol):
@@ -50,6 +60,10 @@ class DetectorCheckpoint:
         self._last_save_s: float | None = None
         self._failing: str | None = None
         """Why the last save failed (None: it worked), so that an outage is logged once."""
+        self.erasures_applied: set[int] | None = set()
+        """The erasures whose forgetting the bank's state reflects (audit event ids): those of
+        the restored snapshot, then those applied since (:meth:`note_erasures`). None: the
+        restored snapshot is from a version that did not record them."""
 
     def restore(self, bank: Checkpointable) -> int:
         """Load the saved state into ``bank``; returns the number of patients restored.
@@ -57,6 +71,7 @@ class DetectorCheckpoint:
         Never raises: a file that is not a snapshot at all is moved aside and every detector starts
         afresh; a patient whose part cannot be loaded starts afresh alone (logged by id).
         """
+        self.erasures_applied = set()
         if not self.path.exists():
             return 0
         try:
@@ -84,10 +99,15 @@ class DetectorCheckpoint:
                 saved_by,
                 bank.model_version,
             )
+        self.erasures_applied = _erasures_of(state)
         afresh = sum(_load_patient(bank, state, pid, saved) for pid, saved in patients.items())
         restored = len(patients) - afresh
         log.info("restored the baselines of %d patient(s) from %s", restored, self.path)
         return restored
+
+    def note_erasures(self, event_ids: Iterable[int]) -> None:
+        """Record erasures now reflected by the bank's state (their patients forgotten)."""
+        self.erasures_applied = (self.erasures_applied or set()) | set(event_ids)
 
     def _move_aside(self, reason: Exception) -> None:
         aside = self.path.with_suffix(self.path.suffix + ".damaged")
@@ -131,7 +151,7 @@ class DetectorCheckpoint:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("w") as out:
-                json.dump(bank.state_dict(), out, separators=(",", ":"))
+                json.dump(self._snapshot(bank), out, separators=(",", ":"))
                 out.flush()
                 os.fsync(out.fileno())
             tmp.replace(self.path)
@@ -144,6 +164,12 @@ class DetectorCheckpoint:
             log.warning("detector checkpoint %s saved again", self.path)
             self._failing = None
         return True
+
+    def _snapshot(self, bank: Checkpointable) -> dict[str, Any]:
+        state = bank.state_dict()
+        if self.erasures_applied is not None:
+            state[ERASURES_KEY] = sorted(self.erasures_applied)
+        return state
 
     def _save_failed(self, reason: str) -> None:
         if self._failing == reason:
@@ -167,6 +193,16 @@ def _patients_of(state: Any) -> dict[str, Any]:
     if not isinstance(patients, dict):
         raise TypeError("'patients' is not a JSON object")
     return patients
+
+
+def _erasures_of(state: dict[str, Any]) -> set[int] | None:
+    """The erasures a snapshot reflects; None if it does not say (or says it unreadably)."""
+    ids = state.get(ERASURES_KEY)
+    if not isinstance(ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in ids
+    ):
+        return None
+    return set(ids)
 
 
 def _load_patient(bank: Checkpointable, state: dict[str, Any], pid: str, saved: Any) -> int:

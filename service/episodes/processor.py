@@ -91,7 +91,8 @@ class AlertingProcessor(Processor):
         self._received_s: dict[str, float] = {}
         self._vitals: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
         """Each patient's newest reading of each vital field: (sample time in ms, value)."""
-        self._undelivered: deque[Callable[[], None]] = deque()
+        self._undelivered: deque[tuple[str, Callable[[], None]]] = deque()
+        """Calls the episode engine has not taken yet, oldest first, each with its patient."""
         self._waiting: set[tuple[str, str]] = set()
         """Refreshes (what, patient) in line already: an outage must not pile up one a cycle."""
         self._data_s: dict[str, float] = {}
@@ -132,7 +133,7 @@ class AlertingProcessor(Processor):
         ]
         self.alarms_seen += len(alarms)
         for alarm in alarms:
-            self._deliver(self.engine.on_alarm, alarm, self._latest_vitals(alarm.patient_id))
+            self._deliver_alarm(alarm)
         for patient_id in newer:
             self._refresh("vitals", patient_id, self._note_vitals)
         for patient_id in per_patient:
@@ -156,7 +157,7 @@ class AlertingProcessor(Processor):
         for a patient's other device are scored first, so that the checkpoint includes them.
         """
         for alarm in self._score(self.alignment.release_all()):
-            self._deliver(self.engine.on_alarm, alarm, self._latest_vitals(alarm.patient_id))
+            self._deliver_alarm(alarm)
         self._flush()
         if self._undelivered:
             log.error(
@@ -220,9 +221,36 @@ class AlertingProcessor(Processor):
         """Alarms, signal changes and vitals waiting for the episode engine to accept them."""
         return len(self._undelivered)
 
-    def _deliver(self, call: Callable[..., None], *args: object) -> None:
-        """Queue one call to the episode engine; :meth:`_flush` makes them in order."""
-        self._undelivered.append(functools.partial(call, *args))
+    def forget(self, patient_id: str) -> None:
+        """Drop everything held about an erased patient (``ProfileSync`` calls it).
+
+        Their latest vitals, signal states, devices and samples waiting to be lined up, and the
+        calls for them the episode engine has not taken yet: an onset queued while the database
+        was busy would register them again after their erasure and open an episode.
+        """
+        self._vitals.pop(patient_id, None)
+        self._data_s.pop(patient_id, None)
+        self._received_s.pop(patient_id, None)
+        self._aligned.discard(patient_id)
+        self.alignment.forget(patient_id)
+        self._signals = {key: on for key, on in self._signals.items() if key[0] != patient_id}
+        self._device_patient = {
+            device: patient
+            for device, patient in self._device_patient.items()
+            if patient != patient_id
+        }
+        for patients in self._gateway_patients.values():
+            patients.discard(patient_id)
+        self._undelivered = deque(call for call in self._undelivered if call[0] != patient_id)
+        self._waiting = {key for key in self._waiting if key[1] != patient_id}
+
+    def _deliver(self, patient_id: str, call: Callable[..., None], *args: object) -> None:
+        """Queue one call about the patient to the engine (:meth:`_flush` makes them in order)."""
+        self._undelivered.append((patient_id, functools.partial(call, *args)))
+
+    def _deliver_alarm(self, alarm: Alarm) -> None:
+        vitals = self._latest_vitals(alarm.patient_id)
+        self._deliver(alarm.patient_id, self.engine.on_alarm, alarm, vitals)
 
     def _refresh(self, what: str, patient_id: str, call: Callable[[str], None]) -> None:
         """Queue ``call(patient_id)`` unless it waits in line already.
@@ -233,7 +261,7 @@ class AlertingProcessor(Processor):
         key = (what, patient_id)
         if key not in self._waiting:
             self._waiting.add(key)
-            self._deliver(self._refreshing, key, call)
+            self._deliver(patient_id, self._refreshing, key, call)
 
     def _refreshing(self, key: tuple[str, str], call: Callable[[str], None]) -> None:
         transient = False
@@ -267,7 +295,7 @@ class AlertingProcessor(Processor):
         """
         while self._undelivered:
             try:
-                self._undelivered[0]()
+                self._undelivered[0][1]()
             except TRANSIENT_DB_ERRORS as exc:
                 self.deliveries_failed += 1
                 self._outage.failed(exc)
@@ -291,7 +319,7 @@ class AlertingProcessor(Processor):
         if self._signals.get(key, False) == active:
             return
         self._signals[key] = active
-        self._deliver(self.engine.on_signal, patient_id, signal, active, time_s)
+        self._deliver(patient_id, self.engine.on_signal, patient_id, signal, active, time_s)
 
     def _device_status(self, status: DeviceStatus) -> None:
         self._device_patient[status.device_id] = status.patient_id

@@ -60,6 +60,9 @@ class PatientChanges:
 
     profiles: dict[str, DetectionProfile]
     erasures: list[Erasure] = field(default_factory=list)
+    """Erasures to apply: their patients are forgotten."""
+    settled: list[int] = field(default_factory=list)
+    """Erasures (audit ids) the restored state already reflects: recorded, not applied again."""
 
 
 class ProfileSync:
@@ -77,11 +80,14 @@ class ProfileSync:
         bank: ProfiledBank,
         interval_s: float = PROFILE_REFRESH_S,
         on_erased: Sequence[Callable[[str], None]] = (),
+        checkpoint: DetectorCheckpoint | None = None,
     ) -> None:
         self.db = db
         self.bank = bank
         self.interval_s = interval_s
         self.on_erased = list(on_erased)
+        self.checkpoint = checkpoint
+        """Where the bank's state was restored from; it records the erasures applied to it."""
         self._applied: dict[str, DetectionProfile] = {}
         self._warned: set[tuple[str, str]] = set()
         self._pending: PatientChanges | None = None
@@ -100,11 +106,15 @@ class ProfileSync:
         the newest one read (``ERASURE_ID_LAG``): on PostgreSQL an erasure may commit after a
         later audit event was read.
 
-        The first read, at start, leaves out the patients registered again since their erasure:
-        the restored checkpoint holds what was learnt of them since. Every later read keeps them:
-        the bank learnt of the patient before the erasure, and a re-registration within the poll
-        interval (``admin patient add`` again, or an alarm of the detector not yet forgotten
-        registering them anew) must not keep that.
+        The first read, at start, leaves out the erasures the restored checkpoint says it
+        reflects: what it holds of a patient registered again since was learnt after their
+        erasure. Every other erasure is applied, the patient registered again or not: the
+        checkpoint was saved before it was applied (the service stopped, or not polled yet), so
+        it holds what was learnt before. A checkpoint of a version that did not record its
+        erasures is trusted for the patients registered again, as that version did. Every later
+        read applies them all: the bank learnt of the patient before the erasure, and a
+        re-registration within the poll interval (``admin patient add`` again, or an alarm of
+        the detector not yet forgotten registering them anew) must not keep that.
         """
         after = max(self._erasures_read, default=0) - ERASURE_ID_LAG
         with self.db.session() as session:
@@ -129,7 +139,19 @@ class ProfileSync:
                     )
                 profiles[patient_id] = DetectionProfile.BALANCED
         first, self._started = not self._started, True
-        return PatientChanges(profiles, [e for e in erasures if not (first and e.registered_again)])
+        if not first:
+            return PatientChanges(profiles, erasures)
+        settled = self._settled_at_start(erasures)
+        return PatientChanges(
+            profiles, [e for e in erasures if e.event_id not in settled], sorted(settled)
+        )
+
+    def _settled_at_start(self, erasures: list[Erasure]) -> set[int]:
+        """The erasures the restored state already reflects (see :meth:`read`)."""
+        known = self.checkpoint.erasures_applied if self.checkpoint is not None else None
+        if known is None:
+            return {e.event_id for e in erasures if e.registered_again}
+        return {e.event_id for e in erasures if e.event_id in known}
 
     def refresh(self) -> int:
         """Read and apply the database now; returns how many patients changed profile."""
@@ -151,6 +173,7 @@ class ProfileSync:
         with self._lock:
             if self._pending is not None:  # not applied yet: its erasures must not be lost
                 changes.erasures[:0] = self._pending.erasures
+                changes.settled[:0] = self._pending.settled
             self._pending = changes
         return True
 
@@ -167,6 +190,10 @@ class ProfileSync:
             for forget in self.on_erased:
                 forget(erasure.patient_id)
             log.info("patient %s erased: their detector state is dropped", erasure.patient_id)
+        if self.checkpoint is not None:
+            self.checkpoint.note_erasures(
+                [*changes.settled, *(e.event_id for e in changes.erasures)]
+            )
         wanted = changes.profiles
         changed = 0
         for patient_id in sorted(wanted.keys() | self._applied.keys()):
@@ -211,6 +238,8 @@ class ProfiledAlertingProcessor(AlertingProcessor):
     ) -> None:
         super().__init__(bank, engine, checkpoint)
         self.profiles = profiles
+        if profiles is not None:
+            profiles.on_erased.append(self.forget)
 
     def process(self, cycle: IngestCycle) -> None:
         """Apply profile changes read since the last cycle, then score the cycle."""
