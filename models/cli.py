@@ -97,9 +97,13 @@ def add_commands(subparsers: Any) -> None:
     evaluate.add_argument(
         "--labels",
         type=Path,
+        action="append",
         default=None,
-        help="with --train: also learn from real episodes a care team labelled "
-        "(JSONL from 'flarewatch admin episode export-labels')",
+        metavar="LABELS",
+        help="with --train: also learn from real episodes a care team labelled: a label export "
+        "(JSONL from 'flarewatch admin episode export-labels') or a research export folder "
+        "('flarewatch admin research export', replayed through these rules); repeat it to pool "
+        "several",
     )
     evaluate.add_argument("--rules-only", action="store_true", help="evaluate without confirmer")
     evaluate.add_argument(

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TimeRemainingColumn
 
+from models.alarm import Alarm
 from models.artifacts import default_bank, save_confirmer
 from models.bank import DetectorBank
 from models.confirm import Confirmer
@@ -33,6 +36,7 @@ from models.own_recordings import load_episodes, load_recordings
 from models.own_report import write_report
 from models.profiles import DetectionProfile, profile_params, profile_surge, profile_target
 from models.report import plot_delays, plot_examples, plot_wearers
+from models.study_labels import is_research_export, load_study, samples_in, study_onsets
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
 from models.training import train_confirmer, write_model_card
 from models.uncertainty import intervals_markdown, subject_intervals
@@ -221,25 +225,15 @@ def evaluate_command(args: argparse.Namespace) -> int:
         )
         return 2
     if args.train:
-        real = load_labelled_onsets(args.labels) if args.labels is not None else None
+        real, sources = real_labels(args.labels or [], console)
         console.print("[bold]training the confirmer on the tuning split (rules only)[/bold]")
         tuning = run_split(
             rules_only_bank, "tuning", args.seed, data_dir, console=console, **limits
         )
-        version = f"confirm-{args.seed}" + ("-labelled" if real and real.candidates else "")
-        confirmer, training_info = train_confirmer(
-            tuning.candidates, args.seed, version, real=real.candidates if real else ()
-        )
-        if real is not None:
-            training_info["real_labels"] = {
-                "file": args.labels.name,
-                "lines": real.lines,
-                "used": len(real.candidates),
-                "other_rules_version": real.other_rules,
-                "rejected": real.rejected,
-                **real.counts(),
-            }
-            console.print(f"real labelled onsets: {training_info['real_labels']}")
+        version = f"confirm-{args.seed}" + ("-labelled" if real else "")
+        confirmer, training_info = train_confirmer(tuning.candidates, args.seed, version, real=real)
+        if sources:
+            training_info["real_labels"] = sources
         save_confirmer(confirmer, args.model, {"seed": args.seed, **training_info})
         console.print(f"saved {args.model} (threshold {confirmer.threshold:.3f})")
 
@@ -322,6 +316,43 @@ def _without(args: argparse.Namespace) -> list[str]:
 
 def _without_suffix(without: list[str]) -> str:
     return "".join(f"-without-{sensor}" for sensor in without)
+
+
+def real_labels(
+    paths: list[Path], console: Console
+) -> tuple[list[tuple[Alarm, int]], list[dict[str, Any]]]:
+    """The real labelled onsets of every ``--labels`` source, and what each one gave.
+
+    A research export's recordings are replayed through the rules alone (a progress bar each),
+    as the tuning split is for training.
+    """
+    real: list[tuple[Alarm, int]] = []
+    sources: list[dict[str, Any]] = []
+    for path in paths:
+        if is_research_export(path):
+            loaded = load_study(path)
+            with progress_bar(console) as progress:
+                task = progress.add_task(f"replaying {path.name}", total=samples_in(loaded[0]))
+                study = study_onsets(
+                    path, rules_only_bank, functools.partial(progress.advance, task), loaded
+                )
+            candidates = study.candidates
+            info: dict[str, Any] = {"file": path.name, "source": "research export"}
+            info |= {"used": len(candidates), **study.counts()}
+        else:
+            labelled = load_labelled_onsets(path)
+            candidates = labelled.candidates
+            info = {"file": path.name, "source": "label export", "lines": labelled.lines}
+            info |= {
+                "used": len(candidates),
+                "other_rules_version": labelled.other_rules,
+                "rejected": labelled.rejected,
+                **labelled.counts(),
+            }
+        console.print(f"real labelled onsets from {path.name}: {info}")
+        real += candidates
+        sources.append(info)
+    return real, sources
 
 
 def rules_only_bank() -> DetectorBank:

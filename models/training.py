@@ -142,16 +142,13 @@ def write_model_card(
             f"| {kind} | {stats['positives']} | {stats['negatives']} | "
             f"{stats.get('tuning_kept_positive', '-')} | {stats.get('tuning_kept_negative', '-')} |"
         )
-    real = training.get("real_labels")
-    if real is not None:
+    sources = training.get("real_labels")
+    if sources:
+        lines += ["", "## Real labelled episodes", ""]
+        lines += [f"* {_source_line(source)}" for source in sources]
         lines += [
             "",
-            "## Real labelled episodes",
-            f"From `{real['file']}` (`flarewatch admin episode export-labels`):",
-            f"{real['used']} onsets used ({real['other_rules_version']} raised by other rules"
-            " versions and"
-            f" {real['rejected']} malformed lines left out), each weighing"
-            f" {CONFIRM_REAL_LABEL_WEIGHT:g} injected ones.",
+            f"Each real onset weighs {CONFIRM_REAL_LABEL_WEIGHT:g} injected ones.",
             "",
             "| kind | real reactions | real false alarms | reactions kept | false alarms kept |",
             "| --- | ---: | ---: | ---: | ---: |",
@@ -191,6 +188,24 @@ def write_model_card(
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _source_line(source: dict[str, Any]) -> str:
+    """What one ``--labels`` source gave, in words."""
+    if source.get("source") == "research export":
+        return (
+            f"`{source['file']}` (`flarewatch admin research export`, replayed through these"
+            f" rules): {source['used']} onsets used from {source['subjects']} subjects,"
+            f" {source['reactions_listed']} reactions ({source['reactions_without_onset']} with"
+            f" no onset of their kind: nothing to confirm) and {source['false_alarm_episodes']}"
+            f" false alarms; {source['unreviewed_onsets_left_out']} onsets nobody reviewed and"
+            f" {source['rejected_lines']} unusable lines left out."
+        )
+    return (
+        f"`{source['file']}` (`flarewatch admin episode export-labels`): {source['used']} onsets"
+        f" used ({source['other_rules_version']} raised by other rules versions and"
+        f" {source['rejected']} malformed lines left out)."
+    )
 
 
 def _json(value: Any) -> str:
