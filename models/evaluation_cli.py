@@ -36,7 +36,7 @@ from models.own_recordings import load_episodes, load_recordings
 from models.own_report import write_report
 from models.profiles import DetectionProfile, profile_params, profile_surge, profile_target
 from models.report import plot_delays, plot_examples, plot_wearers
-from models.study_labels import is_research_export, load_study, samples_in, study_onsets
+from models.study_labels import load_study, samples_in, study_onsets
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
 from models.training import train_confirmer, write_model_card
 from models.uncertainty import intervals_markdown, subject_intervals
@@ -329,7 +329,7 @@ def real_labels(
     real: list[tuple[Alarm, int]] = []
     sources: list[dict[str, Any]] = []
     for path in paths:
-        if is_research_export(path):
+        if path.is_dir():  # a research export, or told why it is not one
             loaded = load_study(path)
             with progress_bar(console) as progress:
                 task = progress.add_task(f"replaying {path.name}", total=samples_in(loaded[0]))

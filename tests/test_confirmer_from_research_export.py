@@ -168,3 +168,6 @@ def test_a_folder_that_is_not_a_research_export_is_refused_by_name(
     err = capsys.readouterr().err
     assert "episodes.csv" in err and "Traceback" not in err
     assert not (tmp_path / "m.skops").exists()
+    (tmp_path / "study" / "episodes.csv").unlink()  # a folder of recordings, not an export
+    assert main(["evaluate", "--train", "--labels", str(tmp_path / "study"), "--model", "m"]) != 0
+    assert "is not a research export" in capsys.readouterr().err
