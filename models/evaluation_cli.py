@@ -36,7 +36,7 @@ from models.own_recordings import load_episodes, load_recordings
 from models.own_report import write_report
 from models.profiles import DetectionProfile, profile_params, profile_surge, profile_target
 from models.report import plot_delays, plot_examples, plot_wearers
-from models.study_labels import load_study, samples_in, study_onsets
+from models.study_labels import load_study, study_onsets
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
 from models.training import train_confirmer, write_model_card
 from models.uncertainty import intervals_markdown, subject_intervals
@@ -125,6 +125,18 @@ def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def file_progress_bar(console: Console) -> Progress:
+    """The files-read bar of ``--recordings``: a large folder takes minutes to read."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,}/{task.total:,} files",
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 OWN_RECORDINGS_CONFLICTS = (
     ("train", "--train"),
     ("labels", "--labels"),
@@ -147,9 +159,15 @@ def own_recordings_command(args: argparse.Namespace, console: Console) -> int:
         )
         return 2
     without = _without(args)
+    with file_progress_bar(console) as reading:
+        task = reading.add_task("reading recordings", total=None)
+
+        def advance(done: int, files: int) -> None:
+            reading.update(task, completed=done, total=files)
+
+        loaded = load_recordings(args.recordings, skip=args.episodes, progress=advance)
     recordings = [
-        dataclasses.replace(own, recording=own.recording.without(without))
-        for own in load_recordings(args.recordings, skip=args.episodes)
+        dataclasses.replace(own, recording=own.recording.without(without)) for own in loaded
     ]
     by_subject = {own.subject: own.recording for own in recordings}
     episodes = [] if args.episodes is None else load_episodes(args.episodes, by_subject)
@@ -192,6 +210,7 @@ def own_recordings_command(args: argparse.Namespace, console: Console) -> int:
         if part is not None:
             part.pop("wearers")
             part.pop("signal_states", None)
+            part.pop("episodes", None)
     console.print_json(json.dumps(headline))
     console.print(f"report written to {out / f'{stem}.md'}")
     return 0
@@ -330,15 +349,15 @@ def real_labels(
     sources: list[dict[str, Any]] = []
     for path in paths:
         if path.is_dir():  # a research export, or told why it is not one
-            loaded = load_study(path)
+            study = load_study(path)
             with progress_bar(console) as progress:
-                task = progress.add_task(f"replaying {path.name}", total=samples_in(loaded[0]))
-                study = study_onsets(
-                    path, rules_only_bank, functools.partial(progress.advance, task), loaded
+                task = progress.add_task(f"replaying {path.name}", total=study.samples)
+                onsets = study_onsets(
+                    study, rules_only_bank, functools.partial(progress.advance, task)
                 )
-            candidates = study.candidates
+            candidates = onsets.candidates
             info: dict[str, Any] = {"file": path.name, "source": "research export"}
-            info |= {"used": len(candidates), **study.counts()}
+            info |= {"used": len(candidates), **onsets.counts()}
         else:
             labelled = load_labelled_onsets(path)
             candidates = labelled.candidates

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
@@ -93,13 +93,22 @@ def is_research_export(path: Path) -> bool:
     return path.is_dir() and (path / RECORDINGS).is_dir() and (path / REACTIONS).is_file()
 
 
-def samples_in(recordings: Iterable[OwnRecording]) -> int:
-    """Rows to replay, for a progress bar's total."""
-    return sum(len(r.recording.frame) for r in recordings)
+@dataclass(frozen=True, slots=True)
+class Study:
+    """A research export as read: its recordings and its reactions."""
+
+    folder: Path
+    recordings: list[OwnRecording]
+    reactions: list[LabelledEpisode]
+
+    @property
+    def samples(self) -> int:
+        """Rows to replay, for a progress bar's total."""
+        return sum(len(r.recording.frame) for r in self.recordings)
 
 
-def load_study(folder: Path) -> tuple[list[OwnRecording], list[LabelledEpisode]]:
-    """The export's recordings and reactions (RecordingError names what cannot be used)."""
+def load_study(folder: Path) -> Study:
+    """Read a research export (RecordingError names what cannot be used)."""
     if not is_research_export(folder):
         raise RecordingError(
             folder,
@@ -108,20 +117,16 @@ def load_study(folder: Path) -> tuple[list[OwnRecording], list[LabelledEpisode]]
         )
     recordings = load_recordings(folder / RECORDINGS)
     reactions = load_episodes(folder / REACTIONS, {r.subject: r.recording for r in recordings})
-    return recordings, reactions
+    return Study(folder, recordings, reactions)
 
 
 def study_onsets(
-    folder: Path,
+    study: Study,
     bank_factory: Callable[[], DetectorBank],
     progress: Callable[[int], None] | None = None,
-    loaded: tuple[list[OwnRecording], list[LabelledEpisode]] | None = None,
 ) -> StudyOnsets:
-    """Replay every recording of the export from an empty bank; label its onsets (see above).
-
-    ``loaded`` is what :func:`load_study` returned, when the caller read it already.
-    """
-    recordings, reactions = loaded if loaded is not None else load_study(folder)
+    """Replay every recording of the export from an empty bank; label its onsets (see above)."""
+    folder, recordings, reactions = study.folder, study.recordings, study.reactions
     subjects = {r.subject for r in recordings}
     refuted, rejected = _false_alarm_windows(folder / EPISODES, subjects)
     out = StudyOnsets(folder, subjects=len(subjects), reactions=len(reactions), rejected=rejected)

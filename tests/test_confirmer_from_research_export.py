@@ -25,7 +25,7 @@ from models.detector import PatientDetector
 from models.errors import RecordingError
 from models.injection import Episode, inject
 from models.labels import REAL_SUBJECT_PREFIX
-from models.study_labels import study_onsets
+from models.study_labels import load_study, study_onsets
 
 SURGE = Episode(AlarmKind.ANAPHYLAXIS, 0.0, 90.0, 15 * 60.0, 300.0, 0.5, 0.0, None)
 """A +50 % surge at rest (onset set below), no syncope."""
@@ -79,7 +79,7 @@ def rules_only() -> DetectorBank:
 def test_only_what_the_care_team_labelled_becomes_a_training_example(tmp_path: Path) -> None:
     times = build_export(tmp_path / "study")
     replayed: list[int] = []
-    study = study_onsets(tmp_path / "study", rules_only, progress=replayed.append)
+    study = study_onsets(load_study(tmp_path / "study"), rules_only, progress=replayed.append)
 
     labelled = {(a.patient_id, a.kind, label) for a, label in study.candidates}
     assert labelled == {
@@ -147,7 +147,7 @@ def test_a_folder_that_is_not_a_research_export_is_refused_by_name(
     build_export(tmp_path / "study")
     (tmp_path / "study" / "episodes.csv").write_text("subject,onset_s,end_s,kind\nb,x,1,flush\n")
     with pytest.raises(RecordingError, match="line 2"):
-        study_onsets(tmp_path / "study", rules_only)
+        load_study(tmp_path / "study")
     code = main(
         [
             "evaluate",
