@@ -88,11 +88,6 @@ class StudyOnsets:
         }
 
 
-def is_research_export(path: Path) -> bool:
-    """Whether ``path`` is a research export's folder (rather than a label export's file)."""
-    return path.is_dir() and (path / RECORDINGS).is_dir() and (path / REACTIONS).is_file()
-
-
 @dataclass(frozen=True, slots=True)
 class Study:
     """A research export as read: its recordings and its reactions."""
@@ -109,7 +104,7 @@ class Study:
 
 def load_study(folder: Path) -> Study:
     """Read a research export (RecordingError names what cannot be used)."""
-    if not is_research_export(folder):
+    if not (folder / RECORDINGS).is_dir() or not (folder / REACTIONS).is_file():
         raise RecordingError(
             folder,
             f"is not a research export: it needs a {RECORDINGS}/ folder and {REACTIONS} "
