@@ -27,9 +27,11 @@ from flarewatch.settings import load_settings
 from flarewatch.topics import device_status_topic
 from service.const import ERASE_QUIET_S
 from service.db.erasure import ErasedRecords, devices_of, erase_patient_records
+from service.db.research_register import inclusions
 from service.episode_labels_cli import CommandFactory
 from service.errors import StoreError
 from service.patient_export import read_patient_records, write_patient_export
+from service.research_cli import print_recall
 from service.stores.base import SampleStore
 from service.stores.factory import STORE_SETTINGS_HINT, describe_store, opened_store
 
@@ -43,6 +45,7 @@ def _erase(args: argparse.Namespace, session: Session) -> int:
         if not args.force:
             _refuse_while_sending(store, patient_id)
         devices = devices_of(session, patient_id)
+        exported = inclusions(session, patient_id)  # erasing blanks the id there
         erased = erase_patient_records(session, patient_id, time.time())
         if not erased.registered and samples == 0:
             session.rollback()
@@ -53,9 +56,12 @@ def _erase(args: argparse.Namespace, session: Session) -> int:
         if not args.yes:
             session.rollback()
             print(f"would erase patient {patient_id}: {_counts(erased, samples)}")
+            print_recall(patient_id, "to recall", exported)
             print("nothing was erased; run again with --yes to erase")
             return 0
         session.commit()  # nobody is alerted about them from here on
+        # now, not after the samples: the register no longer finds them by id if that fails
+        print_recall(patient_id, "erased", exported)
         try:
             store.erase_patient(patient_id)
         except StoreError as exc:

@@ -6,9 +6,10 @@ alarm). Only patients who consented (``admin patient set ID --research-consent y
 and nothing in it names them:
 
 * each patient is a ``subject``, the keyed pseudonym the label export uses too
-  (:func:`service.episodes.labels.pseudonym`);
+  (:func:`service.pseudonyms.pseudonym`);
 * every time of a subject is moved back by a whole number of weeks (1 to 10 years) drawn from
-  the service key and the patient, so that dates cannot be matched with a diary or a hospital
+  the service key and the patient (:func:`service.pseudonyms.time_shift_s`, the label export's
+  shift too), so that dates cannot be matched with a diary or a hospital
   record, while the time of day and the day of the week (what physiology follows) stay;
 * no name, device, care team, emergency plan, message or alert goes out; only the vitals.
 
@@ -34,22 +35,10 @@ from flarewatch.payloads import Sample
 from models.const import EVAL_MATCH_AFTER_END_S
 from models.recording import write_recording
 from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
-from service.episodes.labels import (
-    MANUAL_MODEL_VERSION,
-    keyed_digest,
-    pseudonym,
-    withdrawn_addition,
-)
+from service.episodes.labels import MANUAL_MODEL_VERSION, withdrawn_addition
+from service.pseudonyms import pseudonym, time_shift_s
 from service.stores.base import SampleStore
 from service.stores.reading import stored_batches
-
-SHIFT_CONTEXT: Final = b"research-time-shift:"
-"""HMAC context of the time shift (unrelated to the subject's pseudonym)."""
-SHIFT_MIN_WEEKS: Final = 52
-SHIFT_SPAN_WEEKS: Final = 468
-"""Times move back 52 to 519 weeks: far enough that no date lines up with a record of the patient,
-by whole weeks, so that weekdays and times of day stay what they were."""
-WEEK_S: Final = 7 * 86_400.0
 
 DEFAULT_BEFORE_S: Final = 2 * 3600.0
 """Recording before each episode: the detectors need 15-30 min to learn a baseline, and a study
@@ -147,12 +136,9 @@ class ExportSummary:
     merged: int = 0
     """Reactions merged into the one before (closer than the evaluation's matching window)."""
     files: list[str] = field(default_factory=list)
-
-
-def time_shift_s(secret_key: str, patient_id: str) -> float:
-    """How far back the patient's times are moved in research exports (whole weeks)."""
-    number = int.from_bytes(keyed_digest(secret_key, SHIFT_CONTEXT, patient_id)[:4], "big")
-    return (SHIFT_MIN_WEEKS + number % SHIFT_SPAN_WEEKS) * WEEK_S
+    included: dict[str, str] = field(default_factory=dict)
+    """Every patient in the export (a recording or an episode), and their subject: for the
+    register of exports (:mod:`service.db.research_register`), never written out."""
 
 
 def plan_export(session: Session, since_s: float, until_s: float) -> ResearchPlan:
@@ -209,15 +195,19 @@ def write_export(
     out: Path,
     windows: dict[str, list[tuple[float, float]]],
     recorded: str,
+    export_id: str,
+    on_written: Callable[[ExportSummary], None],
     on_span: Callable[[], None] | None = None,
 ) -> ExportSummary:
     """Write the export folder ``out`` (which must not exist, or be empty) whole or not at all.
 
     ``windows`` are each patient's recording windows (:meth:`ResearchPlan.windows` or
-    :meth:`ResearchPlan.whole`), which ``recorded`` describes in the manifest. The folder is
-    built owner-only beside ``out`` and renamed to it once complete, so an interrupted export
-    leaves no half folder under that name. ``on_span`` is called after each hour of samples read
-    (a progress bar).
+    :meth:`ResearchPlan.whole`), which ``recorded`` describes in the manifest, with
+    ``export_id``. The folder is built owner-only beside ``out`` and renamed to it once
+    complete, so an interrupted export leaves no half folder under that name. ``on_written``
+    registers it before that rename: an export that fails to register is not left behind, so
+    none goes out unrecorded. ``on_span`` is called after each hour of samples read (a progress
+    bar).
     """
     summary = ExportSummary()
     with building_folder(out, "--out") as folder:
@@ -234,8 +224,10 @@ def write_export(
                 spans[patient_id] = (written.first_s, written.last_s)
                 summary.samples += written.samples
                 summary.subjects += 1
+                summary.included[patient_id] = subject
         _write_episodes(folder, plan, spans, secret_key, summary)
-        _write_manifest(folder, plan, recorded, summary)
+        _write_manifest(folder, plan, recorded, export_id, summary)
+        on_written(summary)
     return summary
 
 
@@ -276,6 +268,7 @@ def _write_episodes(
         episodes.writerow(EPISODE_COLUMNS)
         for episode in plan.episodes:
             subject = pseudonym(secret_key, episode.patient_id)
+            summary.included[episode.patient_id] = subject
             shift_s = time_shift_s(secret_key, episode.patient_id)
             onset, end = episode.onset_s - shift_s, episode.end_s - shift_s
             span = spans.get(episode.patient_id)
@@ -314,10 +307,13 @@ def _write_episodes(
 
 
 def _write_manifest(
-    folder: Path, plan: ResearchPlan, recorded: str, summary: ExportSummary
+    folder: Path, plan: ResearchPlan, recorded: str, export_id: str, summary: ExportSummary
 ) -> None:
     manifest = {
         "format": "flarewatch research export 1",
+        "export_id": export_id,
+        "recall": "a subject whose patient withdraws or is erased is to be deleted when asked, "
+        "by export_id and subject",
         "subjects": summary.subjects,
         "episodes": summary.episodes,
         "reactions_in_episodes_csv": summary.reactions,

@@ -35,7 +35,8 @@ from service.alerts.audit import record
 from service.db import AuditEvent, Database, Episode
 from service.db.session import alembic_config, make_engine
 from service.episodes import EpisodeEngine
-from service.episodes.labels import export_labels, pseudonym, reviewed_episodes
+from service.episodes.labels import export_labels, reviewed_episodes
+from service.pseudonyms import episode_key, pseudonym, time_shift_s
 from tests.alerting_helpers import insert_legacy_patient
 from tests.test_models_detector import make_samples
 from tests.test_profile_review_cli import service_writes_possible
@@ -206,38 +207,43 @@ def test_export_writes_the_labelled_onsets_pseudonymised(admin, episodes, tmp_pa
     assert out.strip() == f"3 onset alarms of 2 labelled episodes written to {out_file}"
     records = read_jsonl(out_file)
     p1, p2 = pseudonym(KEY, "p1"), pseudonym(KEY, "p2")
-    assert records == [
-        {
-            "episode_id": a,
-            "subject": p1,
-            "label": "reaction",
-            "kind": "flush",
-            "time_s": T0,
-            "severity": "warning",
-            "model_version": MODEL,
-            "evidence": {"hr_trend_bpm": 12.0, "hr_rise_bpm": 22.0, "onset": 1.0},
-        },
-        {
-            "episode_id": a,
-            "subject": p1,
-            "label": "reaction",
-            "kind": "anaphylaxis",
-            "time_s": T0 + 120,
-            "severity": "critical",
-            "model_version": MODEL,
-            "evidence": {"hr_trend_bpm": 30.0, "hr_rise_bpm": 40.0, "onset": 1.0},
-        },
-        {
-            "episode_id": c,
-            "subject": p2,
-            "label": "false_alarm",
-            "kind": "flush",
-            "time_s": T0 + 1800,
-            "severity": "warning",
-            "model_version": MODEL,
-            "evidence": {"hr_trend_bpm": 9.0, "hr_rise_bpm": 19.0, "onset": 1.0},
-        },
-    ]
+    shift1, shift2 = time_shift_s(KEY, "p1"), time_shift_s(KEY, "p2")
+    # each patient's times moved back by their research-export shift; subject by subject
+    assert records == sorted(
+        [
+            {
+                "episode": episode_key(KEY, a),
+                "subject": p1,
+                "label": "reaction",
+                "kind": "flush",
+                "time_s": T0 - shift1,
+                "severity": "warning",
+                "model_version": MODEL,
+                "evidence": {"hr_trend_bpm": 12.0, "hr_rise_bpm": 22.0, "onset": 1.0},
+            },
+            {
+                "episode": episode_key(KEY, a),
+                "subject": p1,
+                "label": "reaction",
+                "kind": "anaphylaxis",
+                "time_s": T0 + 120 - shift1,
+                "severity": "critical",
+                "model_version": MODEL,
+                "evidence": {"hr_trend_bpm": 30.0, "hr_rise_bpm": 40.0, "onset": 1.0},
+            },
+            {
+                "episode": episode_key(KEY, c),
+                "subject": p2,
+                "label": "false_alarm",
+                "kind": "flush",
+                "time_s": T0 + 1800 - shift2,
+                "severity": "warning",
+                "model_version": MODEL,
+                "evidence": {"hr_trend_bpm": 9.0, "hr_rise_bpm": 19.0, "onset": 1.0},
+            },
+        ],
+        key=lambda r: (r["subject"], r["time_s"]),
+    )
     # the pseudonym: 16 hex chars, not the id, one per patient, keyed by the secret
     spec = hmac.new(KEY.encode(), b"episode-labels:p1", hashlib.sha256).hexdigest()[:16]
     assert p1 == spec and p1 != p2
@@ -251,7 +257,9 @@ def test_export_writes_the_labelled_onsets_pseudonymised(admin, episodes, tmp_pa
 
     code, out, _ = admin("episode", "export-labels", "--out", str(out_file), "--patient", "p2")
     assert code == 0 and out.startswith("1 onset alarms of 1 labelled episodes")
-    assert [(r["episode_id"], r["subject"]) for r in read_jsonl(out_file)] == [(c, p2)]
+    assert [(r["episode"], r["subject"]) for r in read_jsonl(out_file)] == [
+        (episode_key(KEY, c), p2)
+    ]
 
 
 def test_export_depends_on_the_key_and_refuses_bad_requests(admin, episodes, tmp_path, monkeypatch):
@@ -285,7 +293,7 @@ def test_labelled_episode_without_onset_is_skipped_and_counted(admin, episodes, 
         export = export_labels(session, KEY)
     db.dispose()
     assert (export.episodes, export.skipped_episodes) == (1, 1)
-    assert {r["episode_id"] for r in export.records} == {a}
+    assert {r["episode"] for r in export.records} == {episode_key(KEY, a)}
     out_file = tmp_path / "labels.jsonl"
     code, out, _ = admin("episode", "export-labels", "--out", str(out_file))
     assert code == 0 and out.strip() == (
@@ -496,7 +504,7 @@ def test_an_export_killed_mid_write_leaves_no_temporary_after_the_next(admin, ep
     assert not out_file.exists()
     assert admin("episode", "export-labels", "--out", str(out_file))[0] == 0
     assert [p.name for p in folder.iterdir()] == ["labels.jsonl"], "stale temporary removed"
-    assert [r["episode_id"] for r in read_jsonl(out_file)] == [episodes["a"]] * 2
+    assert [r["episode"] for r in read_jsonl(out_file)] == [episode_key(KEY, episodes["a"])] * 2
 
 
 def test_an_export_running_meanwhile_keeps_its_temporary_and_finishes(admin, episodes, tmp_path):

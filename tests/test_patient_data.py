@@ -43,6 +43,7 @@ from service.db.erasure import ERASED_PATIENT, PATIENT_ERASED
 from service.episodes import EpisodeEngine
 from service.episodes.profile_sync import ProfileSync
 from service.processing import IngestCycle
+from service.pseudonyms import pseudonym
 from service.stores.sqlite import SqliteStore
 from tests.alerting_helpers import SECRET, FakeClock, HttpReceiver, build_stack, register_team
 from tests.broker_helpers import retained_payload
@@ -244,6 +245,32 @@ def test_an_erased_patient_leaves_no_trace_in_any_table_nor_on_another_patients_
     code, trail, _ = admin(url, capsys, "audit", "--patient", "newowner")
     assert "device_moved" in trail and "oldowner" not in trail
     assert ERASED_PATIENT in trail
+
+
+def test_an_erased_patient_in_a_research_export_leaves_only_their_subject_to_recall(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], http: HttpReceiver
+) -> None:
+    """The register of research exports knew them by id (to recall them on a withdrawal); the
+    erasure names the export and subject to recall and leaves neither their id nor their trail."""
+    url = setting
+    hour_ago_s = time.time() - 3600
+    registered(url, "walter", "band-1", hour_ago_s - 86_400, http.url("ann"))
+    past_alarm(url, "walter", hour_ago_s - 7200)
+    store_samples(tmp_path, "walter", "band-1", int(hour_ago_s * 1000))
+    assert admin(url, capsys, "patient", "set", "walter", "--research-consent", "yes")[0] == 0
+    study = tmp_path / "study"
+    code, out, err = admin(url, capsys, "research", "export", "--out", str(study))
+    assert code == 0, err
+    export_id = json.loads((study / "export.json").read_text())["export_id"]
+    assert traces_of(url, "walter")  # the register and the audit trail name them
+
+    code, out, err = admin(url, capsys, "patient", "erase", "walter", "--yes")
+    assert code == 0, err
+    subject = pseudonym(SECRET, "walter")
+    assert f"export {export_id}" in out and f"delete subject {subject}" in out
+    assert traces_of(url, "walter") == []
+    code, out, _ = admin(url, capsys, "research", "exports")
+    assert code == 0 and export_id in out and "1 (1 recalled)" in out
 
 
 def test_export_holds_everything_about_the_patient_and_nothing_else(

@@ -13,13 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from flarewatch.cli import main
 from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
+from models.const import MODEL_VERSION
+from models.labels import REAL_SUBJECT_PREFIX, load_labelled_onsets
+from service import research_cli
+from service.db import Database
+from service.db.models import ResearchExportSubject
 from service.episodes import EpisodeEngine
-from service.episodes.labels import pseudonym
-from service.research_export import SHIFT_MIN_WEEKS, SHIFT_SPAN_WEEKS, WEEK_S, time_shift_s
+from service.pseudonyms import SHIFT_MIN_WEEKS, SHIFT_SPAN_WEEKS, WEEK_S, pseudonym, time_shift_s
 from service.stores.sqlite import SqliteStore
 from tests.alerting_helpers import SECRET, FakeClock, build_stack
 
@@ -52,13 +58,25 @@ def _capsys(admin: Any, capsys: pytest.CaptureFixture[str]) -> None:
     admin.capsys = capsys
 
 
-def episode(url: str, patient_id: str, onset_s: float, minutes: float, kind: AlarmKind) -> None:
+def episode(
+    url: str,
+    patient_id: str,
+    onset_s: float,
+    minutes: float,
+    kind: AlarmKind,
+    evidence: dict[str, float] | None = None,
+    model_version: str = "fw-test",
+) -> None:
     """A closed episode: its onset alarm, then the recovery ``minutes`` later."""
     clock = FakeClock(onset_s)
     stack = build_stack(url, clock)
     try:
         engine = EpisodeEngine(stack.manager)
-        engine.on_alarm(Alarm(patient_id, onset_s, kind, Severity.CRITICAL, "fw-test"))
+        engine.on_alarm(
+            Alarm(
+                patient_id, onset_s, kind, Severity.CRITICAL, model_version, evidence=evidence or {}
+            )
+        )
         clock.advance(minutes * 60)
         engine.on_alarm(
             Alarm(patient_id, onset_s + minutes * 60, kind, Severity.CRITICAL, "fw-test", True)
@@ -303,3 +321,152 @@ def test_a_reaction_added_by_mistake_and_withdrawn_is_not_exported(
         "fw-test",
         "manual",
     ]
+
+
+def subject_rows(url: str) -> list[tuple[str, str, str | None, float | None]]:
+    """The register's rows: (export, subject, patient id, recalled_s)."""
+    db = Database(url, secret_key=SECRET)
+    try:
+        with db.session() as session:
+            return [
+                (r.export_id, r.subject, r.patient_id, r.recalled_s)
+                for r in session.scalars(select(ResearchExportSubject))
+            ]
+    finally:
+        db.dispose()
+
+
+def test_every_export_is_registered_and_listed(world: Any, tmp_path: Path) -> None:
+    first, second = tmp_path / "study", tmp_path / "whole"
+    code, stdout, _ = world("research", "export", "--out", str(first))
+    assert code == 0
+    export_id = json.loads((first / "export.json").read_text())["export_id"]
+    assert f"registered as export {export_id}" in stdout
+    assert world("research", "export", "--out", str(second), "--whole")[0] == 0
+    second_id = json.loads((second / "export.json").read_text())["export_id"]
+    assert second_id != export_id
+
+    code, listing, _ = world("research", "exports")
+    assert code == 0
+    header, *lines = listing.splitlines()
+    assert header.split()[:4] == ["export", "time", "period", "subjects"]
+    assert [line.split()[0] for line in lines] == [export_id, second_id]
+    assert lines[0].endswith(str(first)) and "windows" in lines[0]
+    assert lines[1].endswith(str(second)) and "whole" in lines[1]
+    assert " 1 " in lines[0] and " 3 " in lines[0]  # one subject, three episodes
+    alex = pseudonym(SECRET, "alex")
+    assert subject_rows(world.url) == [
+        (export_id, alex, "alex", None),
+        (second_id, alex, "alex", None),
+    ]
+
+    audit = world("audit")[1]
+    assert "research_exported" in audit
+    trail = world("audit", "--patient", "alex")[1]  # their copy shows whom their data went to
+    assert "research_export_included" in trail and export_id in trail
+    assert "research_export" not in world("audit", "--patient", "cy")[1]
+
+
+def test_withdrawing_consent_names_the_exports_and_the_subject_to_recall(
+    world: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "study"
+    assert world("research", "export", "--out", str(out))[0] == 0
+    export_id = json.loads((out / "export.json").read_text())["export_id"]
+    alex = pseudonym(SECRET, "alex")
+
+    code, stdout, _ = world("patient", "set", "alex", "--research-consent", "no")
+    assert code == 0
+    assert "research consent withdrawn: patient alex was in 1 research export(s)" in stdout
+    assert f"delete subject {alex}" in stdout
+    assert f"export {export_id} of " in stdout and str(out) in stdout
+    [(_, _, patient_id, recalled_s)] = subject_rows(world.url)
+    assert patient_id == "alex" and recalled_s is not None  # still a patient: found by id
+    trail = world("audit", "--patient", "alex")[1]
+    assert "research_recall" in trail and "consent_withdrawn" in trail
+    assert "1 (1 recalled)" in world("research", "exports")[1]
+
+    # no change, no recall; consenting again and withdrawing again names it again, as asked
+    stdout = world("patient", "set", "alex", "--research-consent", "no")[1]
+    assert "research export" not in stdout
+    assert world("patient", "set", "alex", "--research-consent", "yes")[0] == 0
+    stdout = world("patient", "set", "alex", "--research-consent", "no")[1]
+    assert f"export {export_id}" in stdout and "recall asked before" in stdout
+    # a patient in no export: nothing to recall
+    assert "research export" not in world("patient", "set", "bo", "--research-consent", "no")[1]
+
+
+def test_erasing_a_patient_names_the_exports_and_keeps_only_the_subject(
+    world: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "study"
+    assert world("research", "export", "--out", str(out))[0] == 0
+    export_id = json.loads((out / "export.json").read_text())["export_id"]
+    alex = pseudonym(SECRET, "alex")
+
+    code, stdout, _ = world("patient", "erase", "alex")  # what it would do
+    assert code == 0 and f"export {export_id}" in stdout and f"subject {alex}" in stdout
+    assert subject_rows(world.url) == [(export_id, alex, "alex", None)]
+
+    code, stdout, err = world("patient", "erase", "alex", "--yes")
+    assert code == 0, err
+    assert "erased: patient alex was in 1 research export(s)" in stdout
+    assert f"delete subject {alex}" in stdout and f"export {export_id}" in stdout
+    [(_, subject, patient_id, recalled_s)] = subject_rows(world.url)
+    assert (subject, patient_id) == (alex, None) and recalled_s is not None
+    assert "1 (1 recalled)" in world("research", "exports")[1]
+    audit = world("audit")[1]
+    recall = [line for line in audit.splitlines() if "research_recall" in line]
+    assert len(recall) == 1 and "alex" not in recall[0] and alex in recall[0]
+    # registered again, the id finds none of the old exports
+    assert world("patient", "add", "alex", "--research-consent", "yes")[0] == 0
+    assert "research export" not in world("patient", "set", "alex", "--research-consent", "no")[1]
+
+
+def test_an_export_that_cannot_be_registered_is_not_left_behind(
+    world: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails as the export is registered (a scripted failure: the real one cannot
+    be timed between the samples read and the rename)."""
+
+    def refuse(*_: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(research_cli, "register_export", refuse)
+    out = tmp_path / "study"
+    code, _, err = world("research", "export", "--out", str(out))
+    assert code == 1 and "could not be registered" in err and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.glob(".study*")) == []
+    assert subject_rows(world.url) == []
+
+
+def test_a_label_export_handed_over_with_it_gives_no_shift_away(world: Any, tmp_path: Path) -> None:
+    """The label export moves each patient's times by their research shift, keys episodes by
+    no database id, and lists no order across patients; the trainer reads it as before."""
+    assert world("patient", "set", "bo", "--research-consent", "yes")[0] == 0
+    onset = {"onset": 1.0, "surge_score": 80.0, "hr_trend_bpm": 20.0}
+    episode(world.url, "alex", T0 + 14 * 3600, 10, AlarmKind.ANAPHYLAXIS, onset, MODEL_VERSION)
+    episode(world.url, "bo", T0 + 15 * 3600, 10, AlarmKind.FLUSH, onset, MODEL_VERSION)
+    assert world("episode", "label", "6", "--as", "reaction")[0] == 0
+    assert world("episode", "label", "7", "--as", "false-alarm")[0] == 0
+    study, labels = tmp_path / "study", tmp_path / "labels.jsonl"
+    assert world("research", "export", "--out", str(study))[0] == 0
+    code, stdout, _ = world("episode", "export-labels", "--out", str(labels))
+    assert code == 0 and stdout.startswith("2 onset alarms of 2 labelled episodes")
+
+    records = [json.loads(line) for line in labels.read_text().splitlines()]
+    subjects = {pseudonym(SECRET, p): p for p in ("alex", "bo")}
+    assert [r["subject"] for r in records] == sorted(subjects)
+    alarms = {(a["subject"], a["kind"]): a["alarm_s"] for a in rows(study / "alarms.csv")}
+    for record in records:
+        patient_id = subjects[record["subject"]]
+        true_s = T0 + (14 if patient_id == "alex" else 15) * 3600
+        assert record["time_s"] == pytest.approx(true_s - time_shift_s(SECRET, patient_id))
+        assert f"{record['time_s']:.3f}" == alarms[(record["subject"], record["kind"])]
+        assert "episode_id" not in record and len(record["episode"]) == 16
+    assert records[0]["episode"] != records[1]["episode"]
+
+    read = load_labelled_onsets(labels)
+    assert (read.lines, read.rejected, len(read.candidates)) == (2, 0, 2)
+    assert {a.patient_id for a, _ in read.candidates} == {REAL_SUBJECT_PREFIX + s for s in subjects}
+    assert sorted(label for _, label in read.candidates) == [0, 1]

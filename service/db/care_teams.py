@@ -154,7 +154,7 @@ def set_research_consent(session: Session, patient: Patient, consent: bool, now_
     """Record that the patient gave (or withdrew) consent to research exports; audited.
 
     Returns whether it changed. Withdrawn, the patient is left out of every export from then on;
-    exports already handed over cannot be recalled by the service.
+    the exports already handed over are for the caller to recall (``service.db.research_register``).
     """
     if (patient.research_consent_s is not None) == consent:
         return False

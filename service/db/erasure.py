@@ -3,11 +3,12 @@
 A patient who leaves, or asks for their data to be erased, must leave nothing health-related
 behind: their episodes and labels, alerts and every message sent about them, their care team
 with its channel credentials, their devices, their signal states and their audit trail, and their
-id where another patient's trail names them (a band moved from them to someone). One audit event
-stays, ``patient_erased`` with the patient id and counts only: the proof that the erasure
-was done, and the mark a running service follows to drop the patient's detector state
-(:func:`erasures_since`). The samples are erased from the sample store by the caller
-(:meth:`service.stores.base.SampleStore.erase_patient`).
+id where another patient's trail names them (a band moved from them to someone) or in the
+register of research exports (their subject stays there, marked recalled:
+:mod:`service.db.research_register`). One audit event stays, ``patient_erased`` with the
+patient id and counts only: the proof that the erasure was done, and the mark a running service
+follows to drop the patient's detector state (:func:`erasures_since`). The samples are erased
+from the sample store by the caller (:meth:`service.stores.base.SampleStore.erase_patient`).
 
 An erasure is refused while anything is still under way for the patient (an open episode, an
 alert not over, a message waiting to be sent): it would pull the rows from under the escalation
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
 from service.alerts.audit import record
+from service.db import research_register
 from service.db.models import (
     OPEN_ALERT_STATES,
     Alert,
@@ -67,6 +69,8 @@ class ErasedRecords:
     contacts: int
     devices: int
     audit_events: int
+    research_exports: int
+    """Research exports that held them: each recipient is to be asked to delete their subject."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,9 @@ def erase_patient_records(session: Session, patient_id: str, now_s: float) -> Er
     devices = _deleted(session, delete(Device).where(Device.patient_id == patient_id))
     registered = _deleted(session, delete(Patient).where(Patient.id == patient_id)) > 0
     _blank_mentions(session, patient_id)
+    recalled = research_register.recall(
+        session, patient_id, now_s, reason=research_register.RECALL_ERASED, forget=True
+    )
     erased = ErasedRecords(
         registered=registered,
         episodes=episodes,
@@ -119,6 +126,7 @@ def erase_patient_records(session: Session, patient_id: str, now_s: float) -> Er
         contacts=contacts,
         devices=devices,
         audit_events=audit_events,
+        research_exports=len(recalled),
     )
     # the counts, not what was counted: the audit events themselves are gone
     counts = {name: value for name, value in asdict(erased).items() if name != "audit_events"}

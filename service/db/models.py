@@ -268,3 +268,48 @@ class AuditEvent(Base):
     delivery_id: Mapped[int | None] = mapped_column(Integer, default=None)
     action: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ResearchExport(Base):
+    """One ``admin research export`` written: what recalling a patient from it needs.
+
+    A research group keeps what it was given; when a patient withdraws their consent or is
+    erased, the service must be able to say which exports held them, under which subject, and
+    where each went (GDPR art. 17(2) and 19: the recipients are told).
+    """
+
+    __tablename__ = "research_exports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """Also in the export's ``export.json``: what a recall names to the recipient."""
+    created_s: Mapped[float] = mapped_column(Float)
+    since_s: Mapped[float] = mapped_column(Float)
+    until_s: Mapped[float] = mapped_column(Float)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """``before_min``, ``after_min``, ``whole``: which recordings went out."""
+    folder: Mapped[str] = mapped_column(Text)
+    """Where it was written (absolute); whom it was handed to is the study's agreement."""
+    episodes: Mapped[int] = mapped_column(Integer, default=0)
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    subjects: Mapped[list[ResearchExportSubject]] = relationship(
+        back_populates="export", order_by="ResearchExportSubject.subject"
+    )
+
+
+class ResearchExportSubject(Base):
+    """One patient in one research export: their subject there, and whether a recall was asked.
+
+    ``patient_id`` is how the service finds a patient's exports when they withdraw their
+    consent; their erasure blanks it and keeps the subject, which is what the recipient deletes
+    by (and all a later question about that recall needs).
+    """
+
+    __tablename__ = "research_export_subjects"
+
+    export_id: Mapped[str] = mapped_column(ForeignKey("research_exports.id"), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(16), primary_key=True)
+    patient_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    """NULL once the patient is erased (no foreign key: the row outlives the patient)."""
+    recalled_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When the recipient was to be asked to delete the subject (consent withdrawn, or erased)."""
+    export: Mapped[ResearchExport] = relationship(back_populates="subjects")

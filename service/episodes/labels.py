@@ -4,13 +4,12 @@ Labelled real episodes are the only data from which the detectors' learned confi
 (``models/confirm.py``) can learn what a wearer's real reactions look like. The export gives
 one record per alarm that opened an episode (its evidence is what the confirmer sees), under a
 keyed pseudonym of the patient so that the raw patient id never leaves the service while one
-patient's episodes stay together (validation is split by patient).
+patient's episodes stay together (validation is split by patient), with their times moved as
+the research export moves them (:mod:`service.pseudonyms`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -25,14 +24,11 @@ from models.profile_comparison import ReviewedEpisode
 from service.alerts.audit import record
 from service.db.care_teams import fits_column
 from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
+from service.pseudonyms import episode_key, pseudonym, time_shift_s
 
 if TYPE_CHECKING:
     from service.alerts.manager import AlertManager
 
-PSEUDONYM_CONTEXT: Final = b"episode-labels:"
-"""HMAC message prefix: the same secret key gives unrelated pseudonyms in other contexts."""
-PSEUDONYM_HEX_CHARS: Final = 16
-"""64 bits of the HMAC: collisions are negligible for the patients of one deployment."""
 MANUAL_MODEL_VERSION: Final = "manual"
 """``model_version`` of an episode added by hand: no detector raised it."""
 FIRST_SIGN_MAX_LEAD_S: Final = 6 * 3600.0
@@ -41,23 +37,6 @@ minutes to a few hours (a late-phase reaction is a reaction of its own)."""
 EPISODE_KINDS: Final = (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)
 ONSET_FLAG: Final = "onset"
 """Evidence key the detector sets to 1.0 on the alarm that opened an episode of its kind."""
-
-
-def keyed_digest(secret_key: str, context: bytes, patient_id: str) -> bytes:
-    """HMAC-SHA256(secret key, context + patient id): what exports derive per patient from.
-
-    Each ``context`` gives unrelated values; without the key none leads back to the patient.
-    """
-    return hmac.new(secret_key.encode(), context + patient_id.encode(), hashlib.sha256).digest()
-
-
-def pseudonym(secret_key: str, patient_id: str) -> str:
-    """The patient's stable export key: HMAC-SHA256(secret key, context + id), 16 hex chars.
-
-    Without the service's secret key it cannot be traced back to the patient id. The label and
-    research exports share it, so that one patient's labels and recordings go together.
-    """
-    return keyed_digest(secret_key, PSEUDONYM_CONTEXT, patient_id).hex()[:PSEUDONYM_HEX_CHARS]
 
 
 def parse_label(value: str) -> EpisodeLabel:
@@ -326,7 +305,14 @@ def _onsets(alarms: Iterable[Any]) -> list[Mapping[str, Any]]:
 
 
 def export_labels(session: Session, secret_key: str, patient_id: str | None = None) -> LabelExport:
-    """One record per onset alarm of every labelled episode (of ``patient_id``), oldest first."""
+    """One record per onset alarm of every labelled episode (of ``patient_id``).
+
+    Pseudonymised as the research export is (:mod:`service.pseudonyms`): the patient's subject,
+    their times moved back by their time shift, the episode by its keyed export key (the
+    database's ids count up across patients). Records go subject by subject, oldest first: an
+    order across subjects would tell whose episode came first. The confirmer learns from the
+    evidence; it reads no date, and the time of day and weekday stay.
+    """
     query = select(Episode).where(Episode.label.is_not(None))
     if patient_id is not None:
         if session.get(Patient, patient_id) is None:
@@ -341,20 +327,22 @@ def export_labels(session: Session, secret_key: str, patient_id: str | None = No
             continue
         exported += 1
         subject = pseudonym(secret_key, episode.patient_id)
+        shift_s = time_shift_s(secret_key, episode.patient_id)
+        key = episode_key(secret_key, episode.id)
         records.extend(
             {
-                "episode_id": episode.id,
+                "episode": key,
                 "subject": subject,
                 "label": episode.label,
                 "kind": str(entry.get("kind", episode.kind)),
-                "time_s": float(entry.get("time_s", episode.opened_s)),
+                "time_s": float(entry.get("time_s", episode.opened_s)) - shift_s,
                 "severity": str(entry.get("severity", episode.severity)),
                 "model_version": str(entry.get("model_version", episode.model_version)),
                 "evidence": dict(entry["evidence"]),
             }
             for entry in onsets
         )
-    records.sort(key=lambda r: (r["time_s"], r["episode_id"]))
+    records.sort(key=lambda r: (r["subject"], r["time_s"], r["episode"]))
     return LabelExport(records=records, episodes=exported, skipped_episodes=skipped)
 
 
