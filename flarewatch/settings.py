@@ -236,6 +236,12 @@ def unknown_environment_sections(environ: Mapping[str, str]) -> list[str]:
     )
 
 
+def config_file_in_use() -> Path | None:
+    """The TOML file the settings come from (``--config`` or ``FLAREWATCH_CONFIG``), if any."""
+    toml = os.environ.get("FLAREWATCH_CONFIG")
+    return Path(toml) if toml else None
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; refuse placeholder secrets outside the demo and development."""
     if config_file is not None:

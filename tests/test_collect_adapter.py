@@ -57,3 +57,36 @@ def test_an_unknown_profile_in_the_devices_file_is_refused_at_start(
     assert "Traceback" not in err
     assert "device band-1: unknown device profile 'hart_rate'; known: " in err
     assert "cannot scan" not in err
+
+
+@pytest.mark.parametrize("named_by", ["environment", "global option"])
+def test_the_devices_file_is_found_beside_the_settings_however_they_are_named(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    named_by: str,
+) -> None:
+    """``devices_file`` is relative to the settings file with FLAREWATCH_CONFIG and with
+    ``flarewatch --config FILE collect`` too, not to the folder collect runs in."""
+    config = tmp_path / "flarewatch.toml"
+    config.write_text(
+        '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n[collector]\ndevices_file = "devices.toml"\n'
+        f'outbox_path = "{tmp_path / "outbox.db"}"\n'
+    )
+    (tmp_path / "devices.toml").write_text(
+        '[[devices]]\nid = "band-1"\npatient = "anna"\naddress = "C0:5E:00:00:00:01"\n'
+        'profiles = ["hart_rate"]\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    transport = f"bumble:tcp-client:127.0.0.1:{free_port()}"
+    if named_by == "environment":
+        monkeypatch.setenv("FLAREWATCH_CONFIG", str(config))
+        code = main(["collect", "--ble-backend", transport])
+    else:
+        code = main(["--config", str(config), "collect", "--ble-backend", transport])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "does not exist" not in err
+    assert "device band-1: unknown device profile 'hart_rate'" in err  # the file was read

@@ -19,8 +19,11 @@ from sqlalchemy.exc import OperationalError
 from flarewatch.cli import main
 from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
+from models.bank import DetectorBank
 from models.const import MODEL_VERSION
+from models.detector import PatientDetector
 from models.labels import REAL_SUBJECT_PREFIX, load_labelled_onsets
+from models.study_labels import load_study, study_onsets
 from service import research_cli
 from service.db import Database
 from service.db.models import ResearchExportSubject
@@ -470,3 +473,17 @@ def test_a_label_export_handed_over_with_it_gives_no_shift_away(world: Any, tmp_
     assert (read.lines, read.rejected, len(read.candidates)) == (2, 0, 2)
     assert {a.patient_id for a, _ in read.candidates} == {REAL_SUBJECT_PREFIX + s for s in subjects}
     assert sorted(label for _, label in read.candidates) == [0, 1]
+
+
+def test_the_export_is_what_the_confirmer_learns_from(world: Any, tmp_path: Path) -> None:
+    """``evaluate --train --labels STUDY`` reads the export as written: its reactions and the
+    episode labelled a false alarm, every line usable."""
+    out = tmp_path / "study"
+    assert world("research", "export", "--out", str(out))[0] == 0
+    counts = study_onsets(load_study(out), lambda: DetectorBank(PatientDetector())).counts()
+    assert counts["subjects"] == 1
+    assert counts["reactions_listed"] == 2  # with its first sign, and the missed one
+    assert counts["false_alarm_episodes"] == 1
+    assert counts["rejected_lines"] == 0
+    # the synthetic calm signals hold no surge: nothing for the confirmer to judge
+    assert counts["reactions_without_onset"] == 2

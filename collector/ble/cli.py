@@ -58,13 +58,14 @@ def add_ble_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
 
 def _collect(args: argparse.Namespace) -> int:
     from collector.gateway import collect
-    from flarewatch.settings import load_settings
+    from flarewatch.settings import config_file_in_use, load_settings
 
-    config: Path | None = getattr(args, "config", None)
-    settings = load_settings(config)
+    settings = load_settings(getattr(args, "config", None))
     if args.ble_backend:
         settings.collector.ble_backend = args.ble_backend
-    return collect(settings, config)
+    # devices_file is relative to the settings file, however it was named (before: to the
+    # folder collect ran in when named by FLAREWATCH_CONFIG or `flarewatch --config`)
+    return collect(settings, config_file_in_use())
 
 
 def _ble_sim(args: argparse.Namespace) -> int:
