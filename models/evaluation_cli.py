@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import logging
@@ -14,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TimeRemainingColumn
 
+from flarewatch.output_files import check_writable
 from models.alarm import Alarm
 from models.artifacts import default_bank, save_confirmer
 from models.bank import DetectorBank
@@ -31,8 +31,8 @@ from models.evaluation import (
 )
 from models.labels import load_labelled_onsets
 from models.metrics import markdown_report, summary, wearer_records
-from models.own_evaluation import evaluate_own, make_plans, samples_to_replay
-from models.own_recordings import load_episodes, load_recordings
+from models.own_evaluation import check_wearers, evaluate_own
+from models.own_recordings import read_episodes, recording_files
 from models.own_report import write_report
 from models.profiles import DetectionProfile, profile_params, profile_surge, profile_target
 from models.report import plot_delays, plot_examples, plot_wearers
@@ -125,12 +125,15 @@ def tradeoff_command(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def file_progress_bar(console: Console) -> Progress:
-    """The files-read bar of ``--recordings``: a large folder takes minutes to read."""
+def count_bar(console: Console, unit: str) -> Progress:
+    """A bar of ``--recordings`` counting ``unit`` (files read, pictures drawn), gone once done.
+
+    A study's folder takes minutes to read, and its hundreds of episodes a minute to draw.
+    """
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
-        "{task.completed:,}/{task.total:,} files",
+        "{task.completed:,}/{task.total:,} " + unit,
         TimeRemainingColumn(),
         console=console,
         transient=True,
@@ -159,34 +162,37 @@ def own_recordings_command(args: argparse.Namespace, console: Console) -> int:
         )
         return 2
     without = _without(args)
-    with file_progress_bar(console) as reading:
-        task = reading.add_task("reading recordings", total=None)
-
-        def advance(done: int, files: int) -> None:
-            reading.update(task, completed=done, total=files)
-
-        loaded = load_recordings(args.recordings, skip=args.episodes, progress=advance)
-    recordings = [
-        dataclasses.replace(own, recording=own.recording.without(without)) for own in loaded
-    ]
-    by_subject = {own.subject: own.recording for own in recordings}
-    episodes = [] if args.episodes is None else load_episodes(args.episodes, by_subject)
-    factory = bank_factory(args)
+    out: Path = args.out
+    stem = report_stem("evaluation-own", args, without)
+    check_writable(out / f"{stem}.md", "--out")  # before the evaluation, not after it
+    files = recording_files(args.recordings, skip=args.episodes)
+    # what the episodes file alone can tell is checked before reading any recording
+    episodes = [] if args.episodes is None else read_episodes(args.episodes, files.keys())
     inject = not args.no_inject
-    plans = make_plans(recordings, episodes, args.seed, inject)
+    with count_bar(console, "files") as reading:
+        task = reading.add_task("reading recordings", total=len(files))
+        wearers = check_wearers(
+            args.recordings,
+            files,
+            args.episodes,
+            episodes,
+            args.seed,
+            inject=inject,
+            progress=lambda done, _: reading.update(task, completed=done),
+        )
+    factory = bank_factory(args)
     console.print(
-        f"[bold]evaluating {len(recordings)} recordings of {args.recordings} "
-        f"(seed {args.seed})[/bold]"
+        f"[bold]evaluating {len(wearers)} recordings of {args.recordings} (seed {args.seed})[/bold]"
     )
     with progress_bar(console) as progress:
-        task = progress.add_task("evaluating", total=samples_to_replay(recordings, plans))
+        task = progress.add_task("evaluating", total=sum(w.samples for w in wearers))
         evaluation = evaluate_own(
             factory,
-            recordings,
+            wearers,
             episodes,
-            plans,
             lambda n: progress.advance(task, n),
             inject=inject,
+            without=without,
         )
     model_version = factory().model_version
     meta = {
@@ -202,9 +208,18 @@ def own_recordings_command(args: argparse.Namespace, console: Console) -> int:
         f"model `{model_version}`, profile `{args.profile}`"
         + (f", band without {', '.join(without)}" if without else "")
     )
-    out: Path = args.out
-    stem = report_stem("evaluation-own", args, without)
-    report = write_report(evaluation, recordings, episodes, out, stem, header, meta)
+    with count_bar(console, "pictures") as progress:
+        task = progress.add_task("drawing each labelled episode", total=len(episodes))
+        report = write_report(
+            evaluation,
+            wearers,
+            episodes,
+            out,
+            stem,
+            header,
+            meta,
+            lambda n: progress.advance(task, n),
+        )
     headline = {key: report[key] for key in ("real", "injected")}
     for part in headline.values():
         if part is not None:

@@ -97,7 +97,10 @@ def test_a_labelled_surge_is_found_and_a_label_on_quiet_data_is_missed(tmp_path:
     assert report["real"]["anaphylaxis"]["sensitivity"] == 0.5
     assert report["real"]["flush"] == {
         "episodes": 0,
+        "detected": 0,
+        "other_kind": 0,
         "sensitivity": None,
+        "sensitivity_ci95": None,
         "median_delay_min": None,
         "p90_delay_min": None,
     }
@@ -166,13 +169,20 @@ def test_injected_episodes_are_reported_apart_and_reproducible_from_the_seed(
         "false_alarms",
         "signal_states",
         "wearers",
+        "episodes",
     }
     assert set(first["injected"]) == {"flush", "anaphylaxis", "wearers"}
-    assert set(first["real"]["anaphylaxis"]) == {
+    assert set(first["injected"]["anaphylaxis"]) == {
         "episodes",
         "sensitivity",
         "median_delay_min",
         "p90_delay_min",
+    }
+    assert set(first["real"]["anaphylaxis"]) == {
+        *first["injected"]["anaphylaxis"],
+        "detected",
+        "other_kind",
+        "sensitivity_ci95",
     }
     assert first["real"]["anaphylaxis"]["episodes"] == 0  # no labels: nothing real to find
     # one per 8 h of the Fitbit day at rest after warm-up; the 55-min E4 session is too short
@@ -212,7 +222,7 @@ BAD_EPISODES = [
     ("w1,{early},,flush", "line 2: onset_s"),
     ("w1,{ms},,flush", "looks like milliseconds"),
     ("w1,{t},{before},flush", "line 2: end_s"),
-    ("w1,soon,,flush", "line 2: onset_s 'soon' is not a number"),
+    ("w1,soon,,flush", "line 2: onset_s 'soon' is neither epoch seconds nor an ISO 8601"),
     ("w1,{t},,flush\nw1,{t},,anaphylaxis", "line 3: duplicates line 2"),
     ("w1,{t},{t10},flush\nw1,{t12},,anaphylaxis", "line 3: overlaps line 2"),
 ]
