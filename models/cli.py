@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from flarewatch import cli_types
 from flarewatch.errors import ConfigError
@@ -20,6 +23,7 @@ from models.own_arguments import add_own_recordings_arguments
 from models.profiles import DetectionProfile
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress
 
     from flarewatch.payloads import Sample
@@ -27,6 +31,18 @@ if TYPE_CHECKING:
     from models.bank import DetectorBank
 
 log = logging.getLogger(__name__)
+
+STDOUT_CLOSED_EXIT: Final = 141
+"""Exit code when the reader of standard output went away (``| head``): 128 + SIGPIPE, what a
+shell reports for a process stopped by that signal, so that a script can tell the events were
+not all read."""
+
+STDOUT_PATH: Final = Path("-")
+"""``--out -``: standard output, as most command-line tools take it."""
+
+PROGRESS_LOG_INTERVAL_S: Final = 30.0
+"""How often a replay whose stderr is no terminal logs how far it got: 5 million rows take
+minutes; every 30 s tells a log reader it is alive without filling the log."""
 
 
 def add_commands(subparsers: Any) -> None:
@@ -41,7 +57,9 @@ def add_commands(subparsers: Any) -> None:
         ),
     )
     detect.add_argument("--input", type=Path, required=True, help="recording CSV (.gz allowed)")
-    detect.add_argument("--out", type=Path, default=None, help="events JSONL (default: stdout)")
+    detect.add_argument(
+        "--out", type=Path, default=None, help="events JSONL (default or '-': stdout)"
+    )
     detect.add_argument("--patient", default="replay", help="patient id stamped on the alarms")
     detect.add_argument(
         "--model", type=Path, default=None, help="confirmer artifact (default: the released one)"
@@ -138,16 +156,56 @@ def _profile_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
-def _sample_progress() -> Progress:
-    """A progress bar on stderr counting the samples replayed, gone once done."""
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """On a terminal, say the recording is being read: 5 million rows take 20 s."""
     from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(f"reading {path.name}"):
+        yield
+
+
+@contextmanager
+def _sample_progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A callback counting the samples replayed, shown on stderr.
+
+    On a terminal, a bar gone once done; otherwise (a log file, a job) a log line every
+    PROGRESS_LOG_INTERVAL_S, since a bar there prints nothing but a blank line at the end.
+    """
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if console.is_terminal:
+        with _bar(console) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+        return
+    done, logged_s = 0, time.monotonic()
+
+    def advance(n: int) -> None:
+        nonlocal done, logged_s
+        done += n
+        if time.monotonic() - logged_s >= PROGRESS_LOG_INTERVAL_S:
+            logged_s = time.monotonic()
+            share = 100 * done // max(total, 1)
+            log.info("%s: %d of %d samples (%d %%)", description, done, total, share)
+
+    yield advance
+
+
+def _bar(console: Console) -> Progress:
+    """The replay's bar: samples done of all, gone once done."""
     from rich.progress import BarColumn, Progress
 
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         "{task.completed:,}/{task.total:,} samples",
-        console=Console(stderr=True),
+        console=console,
         transient=True,
     )
 
@@ -160,31 +218,29 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if args.plot is not None and not args.compare_profiles:
         raise ConfigError("--plot draws the profile comparison: add --compare-profiles")
+    if (args.out is None or args.out == STDOUT_PATH) and sys.stdout is None:
+        # Python's stdout when descriptor 1 was closed (">&-"): said before the replay
+        raise ConfigError("standard output is closed: name a file with --out")
     for option, path in (("--out", args.out), ("--plot", args.plot)):
-        if path is not None:
+        if path is not None and not (option == "--out" and path == STDOUT_PATH):
             if same_file(path, args.input):
                 raise ConfigError(f"{option} {path} is the input recording: it would be replaced")
             check_writable(path, option)  # before the replay, not after it
-    frame, quality = read_recording(args.input)
+    with _reading(args.input):
+        frame, quality = read_recording(args.input)
     quality.log_losses(args.input)
     bank = default_bank(confirmer_path=args.model, rules_only=args.rules_only)
     if args.compare_profiles:
         return _compare_profiles(args, bank, iter_samples(frame), len(frame))
     bank.set_profile(args.patient, DetectionProfile(args.profile))
-    with _sample_progress() as progress:
-        task = progress.add_task("replaying", total=len(frame))
-        alarms = replay(
-            bank, args.patient, iter_samples(frame), progress=lambda n: progress.advance(task, n)
-        )
-    if args.out is None:
-        count = write_events(alarms, sys.stdout)
-    else:
-        with writing("--out", args.out), args.out.open("w", encoding="utf-8") as out:
-            count = write_events(alarms, out)
+    with _sample_progress("replaying", len(frame)) as progress:
+        alarms = replay(bank, args.patient, iter_samples(frame), progress=progress)
+    if not _write_output(args.out, lambda out: write_events(alarms, out)):
+        return STDOUT_CLOSED_EXIT
     log.info(
         "%d samples replayed, %d alarm events written (%s; model %s)",
         len(frame),
-        count,
+        len(alarms),
         raised_summary(alarms),
         bank.model_version,
     )
@@ -222,24 +278,61 @@ def _compare_profiles(
     from models.profile_comparison import compare_profiles, comparison_json, write_comparison
     from models.replay import chunk_by_time
 
-    with _sample_progress() as progress:
-        task = progress.add_task("replaying under every profile", total=total)
-        comparison = compare_profiles(
-            bank,
-            chunk_by_time(samples, EVAL_CHUNK_S),
-            progress=lambda n: progress.advance(task, n),
-        )
+    with _sample_progress("replaying under every profile", total) as progress:
+        comparison = compare_profiles(bank, chunk_by_time(samples, EVAL_CHUNK_S), progress=progress)
     if args.plot is not None:
         from models.report import plot_profile_comparison
 
         with writing("--plot", args.plot):
             plot_profile_comparison(comparison, (), args.plot)
     if args.out is None:
-        write_comparison(comparison, (), sys.stdout)
+        written = _to_stdout(lambda out: write_comparison(comparison, (), out))
     else:
-        with writing("--out", args.out):
-            args.out.write_text(json.dumps(comparison_json(comparison, ()), indent=2) + "\n")
-    return 0
+        as_json = json.dumps(comparison_json(comparison, ()), indent=2) + "\n"
+        written = _write_output(args.out, lambda out: out.write(as_json))
+    return 0 if written else STDOUT_CLOSED_EXIT
+
+
+def _write_output(path: Path | None, write: Callable[[IO[str]], object]) -> bool:
+    """``write`` to the ``--out`` file, or to stdout (no ``--out``, or ``-``).
+
+    False when the reader of stdout went away early (see :func:`_to_stdout`).
+    """
+    if path is None or path == STDOUT_PATH:
+        return _to_stdout(write)
+    with writing("--out", path), path.open("w", encoding="utf-8") as out:
+        write(out)
+    return True
+
+
+def _to_stdout(write: Callable[[IO[str]], object]) -> bool:
+    """``write(sys.stdout)``; False when its reader went away early (``| head``).
+
+    The rest of the output is dropped, quietly: a closed pipe is the reader's choice, not an
+    error worth a traceback.
+    """
+    try:
+        write(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+        log.info("standard output closed by its reader: the remaining events were not written")
+        return False
+    except OSError as exc:  # a full disk (> /dev/full), an I/O error
+        _discard_stdout()
+        raise ConfigError(f"standard output: cannot write ({exc.strerror or exc})") from exc
+    return True
+
+
+def _discard_stdout() -> None:
+    """Send what is left in stdout's buffer to /dev/null once writing it failed.
+
+    Python flushes stdout once more on exit and would report the failure again
+    ("Exception ignored ... BrokenPipeError"), after the command had said what happened.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

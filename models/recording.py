@@ -2,8 +2,10 @@
 
 The replay contract (docs/models.md): a header with ``time_s`` (epoch seconds, irregular spacing
 allowed) and any of ``hr_bpm``, ``skin_temp_c``, ``steps``, ``acc_g``, ``acc_sd_g`` (``contact``,
-0/1, optional); other columns are ignored and empty cells are missing values. Bad cells and rows
-are counted and dropped, never fatal: one unreadable value must not lose the rest of the file.
+0/1, optional), named in any case; other columns are ignored; empty cells and the usual markers
+(``NA``, ``null``…) are missing values. Bad cells and rows are counted and dropped, never fatal:
+one unreadable value must not lose the rest of the file. What would silently put values in the
+wrong place (a column named twice, a repeated header in another order) is refused instead.
 
 Lines are split on every comma (quotes do not span lines, so one stray ``"`` cannot swallow the
 rest of the file); a line with more fields than the header is re-read honouring its quotes (a
@@ -56,6 +58,10 @@ _COMPRESSED: tuple[tuple[bytes, type[gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile
     (b"\xfd7zXZ\x00", lzma.LZMAFile),
 )
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, csv.Error)
+# how spreadsheets, R, pandas and databases write a missing value (compared in lower case)
+_MISSING = frozenset({"nan", "na", "n/a", "#n/a", "null", "none", "-"})
+# the start of a date written as text, where time_s wants epoch seconds (2025-11-24T16:00Z)
+_DATE_TEXT = r"^\d{4}-\d{2}-\d{2}|^\d{1,2}[./]\d{1,2}[./]\d{2,4}"
 
 
 @dataclass(slots=True)
@@ -71,6 +77,8 @@ class RecordingQuality:
     dropped_rows: dict[str, int] = field(default_factory=dict)
     dropped_cells: dict[str, int] = field(default_factory=dict)
     merged_rows: int = 0
+    date_times: int = 0
+    """Rows whose ``time_s`` was a date written as text (counted among ``bad_time``)."""
 
     def count_rows(self, reason: str, n: int) -> None:
         """Count ``n`` rows dropped for ``reason``."""
@@ -115,9 +123,25 @@ def read_recording(path: Path) -> tuple[pd.DataFrame, RecordingQuality]:
             # hands such lines over, to be re-read or counted
             frame, quality = _parse(path, layout, "python")
     except FileNotFoundError as exc:
+        if str(path) == "-":
+            raise RecordingError(
+                path,
+                "standard input is not read: the recording is read more than once; save it "
+                "to a file (gzip allowed) and pass that",
+            ) from exc
         raise RecordingError(path, "file not found") from exc
     except IsADirectoryError as exc:
         raise RecordingError(path, "is a directory, not a CSV file") from exc
+    except EOFError as exc:  # only a compressed stream ends before its end
+        raise RecordingError(
+            path,
+            "not a readable CSV file: its compressed data ends early (cut short by a "
+            "download or a copy?); rows before the cut are not replayed on their own",
+        ) from exc
+    except (zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
+        raise RecordingError(
+            path, "not a readable CSV file: its compressed data is corrupt (check the copy)"
+        ) from exc
     except _READ_ERRORS as exc:
         raise RecordingError(path, f"not a readable CSV file ({exc.__class__.__name__})") from exc
     return _finish(frame, quality, path)
@@ -160,7 +184,9 @@ class _Layout:
 
 
 def _layout(path: Path) -> _Layout:
-    """Read the header: contract columns keep their name (first occurrence), others a placeholder.
+    """Read the header: contract columns keep their name (in lower case), others a placeholder.
+
+    A contract column named twice is an error, not a guess at which of the two holds the data.
 
     Overflow columns after the header's make room for the first data line's fields, so the
     parser never takes an extra field there for an index column.
@@ -174,7 +200,10 @@ def _layout(path: Path) -> _Layout:
                 header = line
                 break
         first = next((line for line in stream if line.strip()), "")
-    raw = [n.strip() for n in next(csv.reader([header]), [])]
+    if not header:
+        raise RecordingError(path, "is empty: expected a header line naming time_s, then rows")
+    # names as written by hand or by other tools: " HR_BPM " is hr_bpm
+    raw = [n.strip().lower() for n in next(csv.reader([header]), [])]
     if "time_s" not in raw and any("time_s" in n for n in raw):  # "time_s;hr_bpm" as one name
         raise RecordingError(
             path,
@@ -183,7 +212,11 @@ def _layout(path: Path) -> _Layout:
         )
     names: list[str] = []
     for i, name in enumerate(raw):
-        names.append(name if name in _CONTRACT and name not in names else f"{_IGNORED}{i}")
+        if name in names:  # which of the two holds the data is anyone's guess
+            raise RecordingError(
+                path, f"column {name} is named twice in the header: keep one of them"
+            )
+        names.append(name if name in _CONTRACT else f"{_IGNORED}{i}")
     width = len(names)
     overflow = max(first.rstrip("\r\n").count(",") + 1 - width, 0) + 1
     names += [f"{_IGNORED}{width + i}" for i in range(overflow)]
@@ -222,7 +255,8 @@ def _parse(path: Path, layout: _Layout, engine: str) -> tuple[pd.DataFrame, Reco
     ):
         for chunk in chunks:
             quality.rows += len(chunk)
-            parts.append(_numbers(_refit_overflowing(chunk, layout, quality), quality))
+            fitted = _refit_overflowing(chunk, layout, quality)
+            parts.append(_numbers(_drop_repeated_headers(fitted, layout, quality, path), quality))
     frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     return frame, quality
 
@@ -248,6 +282,35 @@ def _refit_overflowing(
     return chunk.drop(index=misfits)
 
 
+def _drop_repeated_headers(
+    chunk: pd.DataFrame, layout: _Layout, quality: RecordingQuality, path: Path
+) -> pd.DataFrame:
+    """Drop header lines met again (files joined with ``cat``), counted as ``header_line``.
+
+    One that puts a contract column elsewhere is refused: the rows after it would be read into
+    the wrong columns (heart rates as skin temperatures), mostly without a value out of range.
+    """
+    repeated = _header_text(chunk["time_s"]) == "time_s"
+    if not repeated.any():
+        return chunk
+    header = layout.names[: layout.width]
+    for _, row in chunk.loc[repeated, header].iterrows():
+        for name, cell in zip(header, _header_text(row).tolist(), strict=True):
+            if (cell != name) if name in _CONTRACT else (cell in _CONTRACT):
+                raise RecordingError(
+                    path,
+                    "a second header names the columns in another order (files joined?): "
+                    "split the file there, or give every part the same header",
+                )
+    quality.count_rows("header_line", int(repeated.sum()))
+    return chunk[~repeated]
+
+
+def _header_text(cells: pd.Series) -> pd.Series:
+    """Cells as header names are compared: no quotes, no surrounding spaces, lower case."""
+    return cells.fillna("").astype(str).str.strip().str.strip('"').str.strip().str.lower()
+
+
 def _refit(fields: list[str], width: int) -> list[str] | None:
     """A line split on every comma, re-read honouring its quotes; None if it still does not fit."""
     while fields and fields[-1] == "":
@@ -263,7 +326,11 @@ def _refit(fields: list[str], width: int) -> list[str] | None:
 
 def _numbers(raw: pd.DataFrame, quality: RecordingQuality) -> pd.DataFrame:
     """``time_s`` and the vital columns of ``raw`` as float64, bad vital cells counted, blanked."""
-    out = {"time_s": _cells(raw["time_s"])[0]}
+    times, unreadable = _cells(raw["time_s"])
+    if unreadable.any():
+        dates = raw["time_s"][unreadable].astype(str).str.strip().str.strip('"')
+        quality.date_times += int(dates.str.contains(_DATE_TEXT).sum())
+    out = {"time_s": times}
     for column, (_, low, high) in VITAL_COLUMNS.items():
         if column not in raw.columns:
             continue
@@ -285,7 +352,7 @@ def _cells(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     if quoted.any():  # "61": a quoted number
         text = text.where(~quoted, text.str.slice(1, -1).str.strip())
     values = pd.to_numeric(text, errors="coerce").astype("float64")
-    unreadable = values.isna() & (text != "") & (text.str.lower() != "nan")
+    unreadable = values.isna() & (text != "") & ~text.str.lower().isin(_MISSING)
     return values, unreadable
 
 
@@ -293,10 +360,24 @@ def _finish(
     frame: pd.DataFrame, quality: RecordingQuality, origin: Path | str
 ) -> tuple[pd.DataFrame, RecordingQuality]:
     """Drop rows with no plausible time, sort by time, merge rows of the same millisecond."""
+    if quality.rows == 0:
+        raise RecordingError(origin, "has a header but no rows")
+    if frame.empty and quality.dropped_rows.get("bad_line", 0) == quality.rows > 0:
+        raise RecordingError(
+            origin,
+            "every row has more fields than the header names: is a column name missing from "
+            "the header?",
+        )
     times = frame["time_s"].to_numpy(dtype="float64")
     plausible = _plausible_s(times)
     if not plausible.any():
         _refuse_milliseconds(times, origin)
+        if quality.date_times * 2 >= len(times) > 0:
+            raise RecordingError(
+                origin,
+                "time_s holds dates and times as text: it must be epoch seconds (convert it, "
+                "e.g. with pandas: pd.to_datetime(t, utc=True).astype('int64') / 1e9)",
+            )
     quality.count_rows("bad_time", int((~plausible).sum()))
     frame = frame[plausible].sort_values("time_s", kind="stable")
     if frame.empty:
