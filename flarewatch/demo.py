@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import signal
@@ -43,7 +44,7 @@ from service.alerts.runtime import AlertingRuntime
 from service.db.care_teams import PolicyUpdate, add_device, add_patient
 from service.db.models import Episode, Patient
 from service.ingest import IngestService
-from service.processing import LatestVitalsProcessor, ProcessorChain
+from service.processing import IngestCycle, LatestVitalsProcessor, Processor, ProcessorChain
 from service.stores.factory import create_store
 
 log = logging.getLogger("flarewatch.demo")
@@ -226,8 +227,9 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
     runtime = AlertingRuntime(settings, persistent_mqtt=False)
     _register_patients(runtime, cohort)
     runtime.start()
+    gate = EndOfDemoGate(runtime.processor)
     ingest = IngestService.from_settings(
-        settings, processor=ProcessorChain([view, runtime.processor]), persistent=False
+        settings, processor=ProcessorChain([view, gate]), persistent=False
     )
     result = DemoResult(
         broker=broker_kind, store=ingest.store.name, flush_patient=None if args.ble_sim else "p1"
@@ -245,9 +247,9 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
             try:
                 with _stop_on_sigterm():
                     if args.ble_sim:
-                        _stream_ble(args, settings, display)
+                        _stream_ble(args, settings, display, gate)
                     else:
-                        _stream_simulated(settings, cohort, outbox, live, display)
+                        _stream_simulated(settings, cohort, outbox, live, display, gate)
             except KeyboardInterrupt:
                 log.info("stopping: Ctrl-C")
             if not args.ble_sim and live.progress.simulated_ms <= flush_onset_ms:
@@ -261,6 +263,34 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
     _collect(result, settings, cohort, flush_onset_ms, runtime)
     runtime.stop()
     return result
+
+
+class EndOfDemoGate(Processor):
+    """Hands every cycle on; once the demo ends, without the bands' and gateway's statuses.
+
+    The demo's gateway stops cleanly at the end and says its bands are offline. The service,
+    still running to store the last samples, took that for every patient's signal lost, and an
+    episode open then (the scripted flush) turned critical in the summary. A real gateway that
+    stops is exactly that; the end of a demo is not.
+    """
+
+    def __init__(self, inner: Processor) -> None:
+        self.inner = inner
+        self._statuses_closed = False
+
+    def close_statuses(self) -> None:
+        """From now on, statuses do not reach the service (any thread)."""
+        self._statuses_closed = True
+
+    def process(self, cycle: IngestCycle) -> None:
+        """Hand the cycle on, its statuses left out once closed."""
+        if self._statuses_closed:
+            cycle = dataclasses.replace(cycle, device_statuses=(), gateway_statuses=())
+        self.inner.process(cycle)
+
+    def close(self) -> None:
+        """Close the service's processor."""
+        self.inner.close()
 
 
 def _register_patients(runtime: AlertingRuntime, cohort: Cohort) -> None:
@@ -280,6 +310,7 @@ def _stream_simulated(
     outbox: Outbox,
     live: SimulatedSource,
     display: LiveView,
+    gate: EndOfDemoGate,
 ) -> None:
     """History as fast as possible, then ``live``: simulated samples via outbox and publisher."""
     now_ms = live.start_ms
@@ -296,11 +327,18 @@ def _stream_simulated(
         try:
             asyncio.run(display.around(stream()))
         finally:
+            gate.close_statuses()  # the publisher, closing, says the band is offline
             pub.wait_until_sent(SETTLE_TIMEOUT_S)
 
 
-def _stream_ble(args: argparse.Namespace, settings: Settings, display: LiveView) -> None:
-    """Virtual BLE bands in their own process, read by the real collector (bleak on Bumble)."""
+def _stream_ble(
+    args: argparse.Namespace, settings: Settings, display: LiveView, gate: EndOfDemoGate
+) -> None:
+    """Virtual BLE bands in their own process, read by the real collector (bleak on Bumble).
+
+    At the end of ``--duration`` the gateway stops with its bands' statuses closed off first
+    (:class:`EndOfDemoGate`); stopped with Ctrl-C, its bands' "offline" still reaches the service.
+    """
     with WorldProcess(args.patients) as world:
         devices = [
             ConfiguredDevice(str(d["name"]), f"p{i + 1}", str(d["address"]))
@@ -314,7 +352,12 @@ def _stream_ble(args: argparse.Namespace, settings: Settings, display: LiveView)
         async def stream() -> None:
             stop = asyncio.Event()
             if args.duration is not None:
-                asyncio.get_running_loop().call_later(args.duration, stop.set)
+
+                def end() -> None:
+                    gate.close_statuses()
+                    stop.set()
+
+                asyncio.get_running_loop().call_later(args.duration, end)
             display.phase = "live from virtual BLE bands"
             await run_gateway(gateway_settings, devices, stop=stop)
 
