@@ -49,11 +49,16 @@ class LabelledOnsets:
 
     def counts(self) -> dict[str, int]:
         """Positives and negatives per kind, for the model card."""
-        out: dict[str, int] = {}
-        for alarm, label in self.candidates:
-            key = f"{alarm.kind.value}_{'reactions' if label else 'false_alarms'}"
-            out[key] = out.get(key, 0) + 1
-        return out
+        return label_counts(self.candidates)
+
+
+def label_counts(candidates: list[tuple[Alarm, int]]) -> dict[str, int]:
+    """Labelled onsets per kind and class (``anaphylaxis_reactions``, ``flush_false_alarms``...)."""
+    out: dict[str, int] = {}
+    for alarm, label in candidates:
+        key = f"{alarm.kind.value}_{'reactions' if label else 'false_alarms'}"
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def load_labelled_onsets(path: Path) -> LabelledOnsets:

@@ -30,7 +30,7 @@ from typing import Final
 from models.alarm import Alarm, AlarmKind, is_onset
 from models.bank import DetectorBank
 from models.errors import RecordingError
-from models.labels import REAL_SUBJECT_PREFIX
+from models.labels import REAL_SUBJECT_PREFIX, label_counts
 from models.own_recordings import (
     EPISODE_KINDS,
     LabelledEpisode,
@@ -73,12 +73,8 @@ class StudyOnsets:
 
     def counts(self) -> dict[str, int]:
         """Positives and negatives per kind, and the counts above, for the model card."""
-        out: dict[str, int] = {}
-        for alarm, label in self.candidates:
-            key = f"{alarm.kind.value}_{'reactions' if label else 'false_alarms'}"
-            out[key] = out.get(key, 0) + 1
         return {
-            **out,
+            **label_counts(self.candidates),
             "subjects": self.subjects,
             "reactions_listed": self.reactions,
             "reactions_without_onset": self.reactions_unseen,

@@ -18,17 +18,24 @@ def _restore_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FLAREWATCH_CONFIG")
 
 
+def gateway_files(folder: Path, broker_url: str, device_line: str = "") -> Path:
+    """A gateway's settings file and its devices file (one band) in ``folder``; the settings."""
+    config = folder / "flarewatch.toml"
+    config.write_text(
+        f'[mqtt]\nurl = "{broker_url}"\n[collector]\ndevices_file = "devices.toml"\n'
+        f'outbox_path = "{folder / "outbox.db"}"\n'
+    )
+    (folder / "devices.toml").write_text(
+        '[[devices]]\nid = "band-1"\npatient = "anna"\naddress = "C0:5E:00:00:00:01"\n'
+        + device_line
+    )
+    return config
+
+
 def test_an_unreachable_hci_transport_is_a_clear_error(
     mosquitto: MosquittoServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "flarewatch.toml"
-    config.write_text(
-        f'[mqtt]\nurl = "{mosquitto.url}"\n[collector]\ndevices_file = "devices.toml"\n'
-        f'outbox_path = "{tmp_path / "outbox.db"}"\n'
-    )
-    (tmp_path / "devices.toml").write_text(
-        '[[devices]]\nid = "band-1"\npatient = "anna"\naddress = "C0:5E:00:00:00:01"\n'
-    )
+    config = gateway_files(tmp_path, mosquitto.url)
     transport = f"bumble:tcp-client:127.0.0.1:{free_port()}"  # nothing listens there
     code = main(["collect", "--config", str(config), "--ble-backend", transport])
     err = capsys.readouterr().err
@@ -40,15 +47,8 @@ def test_an_unreachable_hci_transport_is_a_clear_error(
 def test_an_unknown_profile_in_the_devices_file_is_refused_at_start(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = tmp_path / "flarewatch.toml"
-    config.write_text(
-        '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n[collector]\ndevices_file = "devices.toml"\n'
-        f'outbox_path = "{tmp_path / "outbox.db"}"\n'
-    )
-    (tmp_path / "devices.toml").write_text(
-        '[[devices]]\nid = "band-1"\npatient = "anna"\naddress = "C0:5E:00:00:00:01"\n'
-        'profiles = ["heart_rate", "hart_rate"]\n'
-    )
+    profiles = 'profiles = ["heart_rate", "hart_rate"]\n'
+    config = gateway_files(tmp_path, "mqtt://127.0.0.1:1", profiles)
     # the transport does not exist: the profile must be refused before any Bluetooth is touched
     transport = f"bumble:tcp-client:127.0.0.1:{free_port()}"
     code = main(["collect", "--config", str(config), "--ble-backend", transport])
@@ -68,15 +68,7 @@ def test_the_devices_file_is_found_beside_the_settings_however_they_are_named(
 ) -> None:
     """``devices_file`` is relative to the settings file with FLAREWATCH_CONFIG and with
     ``flarewatch --config FILE collect`` too, not to the folder collect runs in."""
-    config = tmp_path / "flarewatch.toml"
-    config.write_text(
-        '[mqtt]\nurl = "mqtt://127.0.0.1:1"\n[collector]\ndevices_file = "devices.toml"\n'
-        f'outbox_path = "{tmp_path / "outbox.db"}"\n'
-    )
-    (tmp_path / "devices.toml").write_text(
-        '[[devices]]\nid = "band-1"\npatient = "anna"\naddress = "C0:5E:00:00:00:01"\n'
-        'profiles = ["hart_rate"]\n'
-    )
+    config = gateway_files(tmp_path, "mqtt://127.0.0.1:1", 'profiles = ["hart_rate"]\n')
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)

@@ -483,16 +483,11 @@ def band_cycle(patient_ids: tuple[str, ...], start_ms: int, minutes: int = 60) -
     return IngestCycle(now_ms=start_ms + minutes * 60_000, batches=batches)
 
 
-def test_a_patient_erased_while_the_service_is_stopped_is_forgotten_at_its_start(
-    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The checkpoint saved at the stop holds what was learnt of the patient before their
-    erasure; registered again before the start, that must not come back with it. What is learnt
-    of them after the start is theirs and survives the next restart."""
-    url = setting
+def two_patients_service(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    """p1 and p2 registered; the settings of a service on ``url`` without a broker."""
     for pid in ("p1", "p2"):
         assert admin(url, capsys, "patient", "add", pid)[0] == 0
-    settings = load_settings(
+    return load_settings(
         service={
             "database_url": url,
             "detector_state_path": str(tmp_path / "state.json"),
@@ -500,6 +495,16 @@ def test_a_patient_erased_while_the_service_is_stopped_is_forgotten_at_its_start
         },
         mqtt={"url": None},
     )
+
+
+def test_a_patient_erased_while_the_service_is_stopped_is_forgotten_at_its_start(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checkpoint saved at the stop holds what was learnt of the patient before their
+    erasure; registered again before the start, that must not come back with it. What is learnt
+    of them after the start is theirs and survives the next restart."""
+    url = setting
+    settings = two_patients_service(url, tmp_path, capsys)
 
     def run(learn: tuple[str, ...]) -> set[str]:
         """Start a service, let it learn of ``learn``, stop it; what it restored at start."""
@@ -539,16 +544,7 @@ def test_a_call_for_an_erased_patient_waiting_for_the_database_is_dropped(
     monkeypatch.delenv("FLAREWATCH_INFLUX__URL", raising=False)
     monkeypatch.setattr(db_session, "SQLITE_BUSY_TIMEOUT_S", 0.1)
     url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
-    for pid in ("p1", "p2"):
-        assert admin(url, capsys, "patient", "add", pid)[0] == 0
-    settings = load_settings(
-        service={
-            "database_url": url,
-            "detector_state_path": str(tmp_path / "state.json"),
-            "secret_key": SECRET,
-        },
-        mqtt={"url": None},
-    )
+    settings = two_patients_service(url, tmp_path, capsys)
     bank = DetectorBank(PatientDetector())
     runtime = AlertingRuntime(settings, bank=bank, serve_api=False)
     try:

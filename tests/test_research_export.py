@@ -339,6 +339,12 @@ def subject_rows(url: str) -> list[tuple[str, str, str | None, float | None]]:
         db.dispose()
 
 
+def exported(world: Any, out: Path) -> tuple[Path, str]:
+    """A research export written to ``out``; the folder and its export id."""
+    assert world("research", "export", "--out", str(out))[0] == 0
+    return out, json.loads((out / "export.json").read_text())["export_id"]
+
+
 def test_every_export_is_registered_and_listed(world: Any, tmp_path: Path) -> None:
     first, second = tmp_path / "study", tmp_path / "whole"
     code, stdout, _ = world("research", "export", "--out", str(first))
@@ -373,9 +379,7 @@ def test_every_export_is_registered_and_listed(world: Any, tmp_path: Path) -> No
 def test_withdrawing_consent_names_the_exports_and_the_subject_to_recall(
     world: Any, tmp_path: Path
 ) -> None:
-    out = tmp_path / "study"
-    assert world("research", "export", "--out", str(out))[0] == 0
-    export_id = json.loads((out / "export.json").read_text())["export_id"]
+    out, export_id = exported(world, tmp_path / "study")
     alex = pseudonym(SECRET, "alex")
 
     code, stdout, _ = world("patient", "set", "alex", "--research-consent", "no")
@@ -402,9 +406,7 @@ def test_withdrawing_consent_names_the_exports_and_the_subject_to_recall(
 def test_erasing_a_patient_names_the_exports_and_keeps_only_the_subject(
     world: Any, tmp_path: Path
 ) -> None:
-    out = tmp_path / "study"
-    assert world("research", "export", "--out", str(out))[0] == 0
-    export_id = json.loads((out / "export.json").read_text())["export_id"]
+    _, export_id = exported(world, tmp_path / "study")
     alex = pseudonym(SECRET, "alex")
 
     code, stdout, _ = world("patient", "erase", "alex")  # what it would do
