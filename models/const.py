@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.11.1"
+MODEL_VERSION: Final = "fw-detect-1.12.0"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -260,6 +260,24 @@ STILL_AFTER_SURGE_S: Final = 45.0
 stress-predict alarms (S10: 78 -> 141 bpm for two minutes; S25), both over within a minute of the
 alarm. Tuning split (3 seeds, 216 E4 surges): 45 s removed S25's alarm and found 0.921 instead of
 0.912, 0.1-0.25 min later; 60 and 75 s found 0.917, 90 s 0.912 (docs/evaluation.md, 1.8)."""
+
+STILL_SUDDEN_MAX_S: Final = 10 * 60.0
+"""Stillness is a syncope only while it is recent: a wrist that went still within the last 10 min.
+One still for longer is at rest or asleep, and its stillness says nothing of a faint."""
+
+STILL_SHARE_TAU_S: Final = 15 * 60.0
+"""Time constant of the share of the recent past the wrist was still (an exponential average of
+the motion readings below ACC_SD_STILL_G)."""
+
+STILL_SHARE_ASLEEP: Final = 0.25
+"""A stillness is a faint only if the wrist was still less than a quarter of the recent past
+before it began. Asleep, the wrist is still much of the time, and a turn in bed restarts the
+stillness every few minutes: until 1.12 any stillness counted, so in sleep a heart-rate rise of
+10 %, a dream or a flush, was a critical "possible anaphylaxis" on the spot, never vetoed (the
+demo's flush at night did that: its sleeping wrist was still 38-45 % of the time). An awake
+seated E4 wrist is still about 20 % of the time in the stress sessions. Tuning split: 0.25, 0.35
+and 0.5 give identical reports (the injected syncopes' surges are found by the main path too),
+the held-out one too at 0.25."""
 
 # --- flush: skin warming with a heart-rate rise at rest -----------------------------------------
 FLUSH_TEMP_RISE_C: Final = 0.25

@@ -53,6 +53,8 @@ _SCALAR_STATE: dict[str, str] = {
     "no_contact_since_s": "float | None",
     "no_contact_alarmed": "bool",
     "still_since_s": "float | None",
+    "still_share": "float",
+    "still_share_before": "float",
     "rejected_samples": "int",
     "surge_score": "float",
     "recovery_score": "float",
@@ -134,6 +136,8 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
             self.no_contact_since_s: float | None = None
             self.no_contact_alarmed = False
             self.still_since_s: float | None = None
+            self.still_share = 0.0
+            self.still_share_before = 0.0
             self.rejected_samples = 0
             self.surge_score = 0.0
             self.recovery_score = 0.0

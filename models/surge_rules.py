@@ -6,7 +6,8 @@
   (or, in the 'personal' profile, the smallest level this patient's own rest reaches at most
   0.2 times a day: :mod:`models.calibration`); the baselines hold still while it builds.
 * **surge then stillness** — a +10 % surge followed by a motionless wrist (syncope) where motion
-  is measured alarms on its own.
+  is measured alarms on its own; only a sudden stillness counts (1.12): the wrist went still
+  within 10 min, after being still less than a quarter of the recent past (not asleep).
 * **non-recovery** (1.6) — within 30 min after exercise, a heart that does not slow down once
   the steps have stopped, 45 % above the hour's usual rest.
 
@@ -15,6 +16,7 @@ Critical when the surge reaches 30 %, lasts 5 min, or is followed by stillness.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 
 from models.alarm import Alarm, AlarmKind, Severity
@@ -28,6 +30,9 @@ from models.const import (
     RELEASE_PERSIST_S,
     STILL_AFTER_SURGE_S,
     STILL_MOTION_MAX_AGE_S,
+    STILL_SHARE_ASLEEP,
+    STILL_SHARE_TAU_S,
+    STILL_SUDDEN_MAX_S,
     STILL_SURGE_RISE_FRAC,
     SURGE_CRITICAL_AFTER_S,
     SURGE_CRITICAL_FRAC,
@@ -54,6 +59,8 @@ class SurgeRules(RuleAlarms):
     recovery_score: float
     surge_time_s: float | None
     still_since_s: float | None
+    still_share: float
+    still_share_before: float
     still_reported: bool
 
     @abstractmethod
@@ -66,7 +73,7 @@ class SurgeRules(RuleAlarms):
         latch = self.surge
         dt = min(t - self.surge_time_s, 60.0) if self.surge_time_s is not None else 0.0
         self.surge_time_s = t
-        syncope = self._syncope(t)
+        syncope = self._syncope(t, dt)
         onset = False
         if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
             tod = tr.tod_rise_frac(t)
@@ -183,16 +190,29 @@ class SurgeRules(RuleAlarms):
             and tr.hr_rise_bpm() >= self.surge_min_bpm
         )
 
-    def _syncope(self, t: float) -> bool:
-        """The wrist has been motionless for a while (only where motion is measured, lately)."""
+    def _syncope(self, t: float, dt: float) -> bool:
+        """The wrist went still a while ago, suddenly (only where motion is measured, lately).
+
+        Sudden: within the last STILL_SUDDEN_MAX_S, from a wrist that had been still less than
+        STILL_SHARE_ASLEEP of the recent past. A wrist still for long, or most of the time
+        (asleep), says nothing of a faint.
+        """
         tr = self.tracker
-        acc = tr.acc_sd_fast
-        measured = tr.acc_time_s is not None and t - tr.acc_time_s <= STILL_MOTION_MAX_AGE_S
-        if acc is not None and measured and acc < ACC_SD_STILL_G and not tr.off_wrist:
-            self.still_since_s = self.still_since_s if self.still_since_s is not None else t
+        acc, acc_time_s = tr.acc_sd_fast, tr.acc_time_s
+        if acc is None or acc_time_s is None or t - acc_time_s > STILL_MOTION_MAX_AGE_S:
+            measured = still = False
         else:
+            measured, still = True, acc < ACC_SD_STILL_G and not tr.off_wrist
+        if still and self.still_since_s is None:
+            self.still_since_s, self.still_share_before = t, self.still_share
+        elif not still:
             self.still_since_s = None
-        return self.still_since_s is not None and t - self.still_since_s >= STILL_AFTER_SURGE_S
+        if measured:
+            weight = 1.0 - math.exp(-dt / STILL_SHARE_TAU_S)
+            self.still_share += weight * (float(still) - self.still_share)
+        if self.still_since_s is None or self.still_share_before >= STILL_SHARE_ASLEEP:
+            return False
+        return STILL_AFTER_SURGE_S <= t - self.still_since_s <= STILL_SUDDEN_MAX_S
 
     def _maybe_escalate(self, t: float, rise: float, syncope: bool, alarms: list[Alarm]) -> None:
         latch = self.surge

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from flarewatch.payloads import Sample
-from models.alarm import AlarmKind
+from models.alarm import Alarm, AlarmKind
 from models.bank import DetectorBank
 from models.const import MODEL_VERSION, NO_CONTACT_AFTER_S, NO_DATA_AFTER_S
 from models.detector import PatientDetector
@@ -162,13 +162,41 @@ def test_a_motion_stream_that_ended_does_not_make_a_small_rise_a_syncope() -> No
         for s in samples:
             minute = (s.time_ms / 1000 - T0) / 60
             ended = stops_at_min is not None and minute >= stops_at_min
-            acc = None if ended else float(rng.uniform(0.0005, 0.003))  # a still wrist
-            out.append(s.model_copy(update={"acceleration_sd_g": acc}))
+            moving = minute < 79  # the wrist goes still just before the rise
+            acc = float(rng.uniform(0.005, 0.012) if moving else rng.uniform(0.0005, 0.003))
+            out.append(s.model_copy(update={"acceleration_sd_g": None if ended else acc}))
         return out
 
     still = onsets(PatientDetector().update(motion(None)), AlarmKind.ANAPHYLAXIS)
     assert [a.evidence["still"] for a in still] == [1.0]  # measured still: surge then syncope
     assert onsets(PatientDetector().update(motion(10.0)), AlarmKind.ANAPHYLAXIS) == []
+
+
+def test_a_rise_in_sleep_is_no_syncope_however_often_the_sleeper_turns() -> None:
+    """A faint is sudden. Asleep, the wrist is still for an hour, or most of it between turns in
+    bed: a +14 % rise then (a dream, a flush) was a critical surge then syncope on the spot,
+    never vetoed (the demo's flush at night did that). The same rise when an awake wrist has
+    just gone still is one."""
+    rng = np.random.default_rng(5)
+    samples = make_samples(120, period_s=1.0, hr=80.0, surge_at_min=80, surge_frac=0.14)
+
+    def wrist(still_from_min: float, turns_every_min: float | None = None) -> list[Sample]:
+        out = []
+        for s in samples:
+            minute = (s.time_ms / 1000 - T0) / 60
+            turning = turns_every_min is not None and minute % turns_every_min < 0.5
+            still = minute >= still_from_min and not turning
+            acc = float(rng.uniform(0.0005, 0.003) if still else rng.uniform(0.005, 0.012))
+            out.append(s.model_copy(update={"acceleration_sd_g": acc}))
+        return out
+
+    def raised(motion: list[Sample]) -> list[Alarm]:
+        return onsets(PatientDetector().update(motion), AlarmKind.ANAPHYLAXIS)
+
+    assert raised(wrist(still_from_min=15)) == []  # still for an hour
+    assert raised(wrist(still_from_min=15, turns_every_min=4.0)) == []  # turns in bed
+    fainted = raised(wrist(still_from_min=81))
+    assert [a.evidence["still"] for a in fainted] == [1.0]
 
 
 def _band_in_a_pocket(flush_at_min: float | None) -> list[Sample]:
