@@ -67,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``flarewatch`` command line; returns the process exit code."""
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every component: seconds, when Ctrl-C often comes
+    except KeyboardInterrupt:
+        return 130
     args = parser.parse_args(argv)
     level = args.log_level or "INFO"
     logging.basicConfig(

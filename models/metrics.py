@@ -265,6 +265,14 @@ def _detected(row: DetectionRow) -> str:
     return f"{row.detected}/{row.episodes} ({row.sensitivity:.2f}), {_minutes(row.median_delay_s)}"
 
 
+def md_cell(text: str) -> str:
+    """``text`` fit for a Markdown table cell.
+
+    A ``|`` (legal in a file name, so in a wearer's name) ended the cell, a line break the row.
+    """
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
 def wearer_markdown(result: EvaluationResult, title: str = "### Per wearer") -> str:
     """The per-wearer table as Markdown."""
     lines = [
@@ -279,7 +287,7 @@ def wearer_markdown(result: EvaluationResult, title: str = "### Per wearer") -> 
     for row in wearer_table(result):
         per_unit = "-" if row.per_unit is None else f"{row.per_unit:.3f}"
         lines.append(
-            f"| {row.source} | {row.subject} | {_detected(row.anaphylaxis)} | "
+            f"| {row.source} | {md_cell(row.subject)} | {_detected(row.anaphylaxis)} | "
             f"{_detected(row.flush)} | {row.false_alarms} | {row.exposure:.2f} {row.unit} | "
             f"{per_unit} |"
         )

@@ -26,6 +26,7 @@ from models.metrics import (
     detection_table,
     false_alarm_markdown,
     false_alarm_table,
+    md_cell,
     signal_markdown,
     signal_records,
     wearer_markdown,
@@ -220,7 +221,7 @@ def episodes_markdown(records: list[dict[str, Any]]) -> str:
         delay = "-" if r["delay_min"] is None else f"{r['delay_min']:.1f}"
         picture = "-" if r["image"] is None else f"[png]({r['image']})"
         lines.append(
-            f"| {r['line']} | {r['subject']} | {r['kind']} | {r['onset_utc']} | "
+            f"| {r['line']} | {md_cell(r['subject'])} | {r['kind']} | {r['onset_utc']} | "
             f"{'yes' if r['detected'] else 'no'} | {delay} | {', '.join(notes)} | {picture} |"
         )
     return "\n".join(lines) + "\n"

@@ -21,3 +21,30 @@ def test_a_command_of_a_broken_component_says_why_it_is_missing(
     assert "invalid choice: 'admin'" in err
     assert "service.cli" in err  # before: only "invalid choice", no hint why
     assert "Traceback" not in err
+
+
+class _InterruptedImport:
+    """A meta-path finder that is interrupted while loading one module, as Ctrl-C does."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname == self.name:
+            raise KeyboardInterrupt
+        return None
+
+
+def test_ctrl_c_while_the_commands_load_ends_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The components load for a second or two at every start: Ctrl-C then printed a
+    KeyboardInterrupt traceback instead of ending like Ctrl-C later does (exit 130)."""
+    monkeypatch.delitem(sys.modules, "service.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport("service.cli"), *sys.meta_path])
+    try:
+        code = main(["admin", "patient", "list"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C while loading escaped main() as a traceback")
+    assert code == 130
+    assert "Traceback" not in capsys.readouterr().err

@@ -314,3 +314,25 @@ def test_a_rerun_into_the_same_folder_leaves_no_picture_of_the_run_before(tmp_pa
     evaluate(folder, out, "--no-inject")
     assert not (images / "evaluation-own-examples.png").exists()
     assert not (images / "evaluation-own-delays.png").exists()
+
+
+def test_a_wearer_named_with_a_bar_keeps_the_tables_in_their_columns(tmp_path: Path) -> None:
+    """``|`` is legal in a file name, so in a wearer's name: unescaped, it ended a Markdown cell
+    and shifted every column after it."""
+    folder = tmp_path / "recordings"
+    frame = session("S04")
+    write(folder, "ward 3|bed 2.csv", frame)
+    onset = at(frame, 30)
+    labels = episodes_file(tmp_path / "episodes.csv", f"ward 3|bed 2,{onset},,anaphylaxis")
+    evaluate(folder, tmp_path / "out", "--episodes", str(labels), "--no-inject")
+    text = (tmp_path / "out" / "evaluation-own.md").read_text()
+    assert "ward 3\\|bed 2" in text
+    table: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        if table:
+            cells = [len(row.replace("\\|", "").split("|")) for row in table]
+            assert len(set(cells)) == 1, table
+            table = []
