@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TimeRemainingColumn
 
 from flarewatch.output_files import check_writable
 from models.alarm import Alarm
@@ -364,7 +364,9 @@ def real_labels(
     sources: list[dict[str, Any]] = []
     for path in paths:
         if path.is_dir():  # a research export, or told why it is not one
-            study = load_study(path)
+            with count_bar(console, "files") as reading:
+                task = reading.add_task(f"reading {path.name}", total=0)
+                study = load_study(path, functools.partial(_files_read, reading, task))
             with progress_bar(console) as progress:
                 task = progress.add_task(f"replaying {path.name}", total=study.samples)
                 onsets = study_onsets(
@@ -387,6 +389,10 @@ def real_labels(
         real += candidates
         sources.append(info)
     return real, sources
+
+
+def _files_read(bar: Progress, task: TaskID, done: int, files: int) -> None:
+    bar.update(task, completed=done, total=files)
 
 
 def rules_only_bank() -> DetectorBank:

@@ -31,12 +31,12 @@ from models.alarm import Alarm, AlarmKind, is_onset
 from models.bank import DetectorBank
 from models.errors import RecordingError
 from models.labels import REAL_SUBJECT_PREFIX, label_counts
+from models.own_evaluation import Wearer, check_wearers
 from models.own_recordings import (
     EPISODE_KINDS,
     LabelledEpisode,
-    OwnRecording,
-    load_episodes,
-    load_recordings,
+    read_episodes,
+    recording_files,
 )
 from models.replay import replay
 
@@ -86,29 +86,42 @@ class StudyOnsets:
 
 @dataclass(frozen=True, slots=True)
 class Study:
-    """A research export as read: its recordings and its reactions."""
+    """A research export as checked: its wearers (read once, one at a time) and reactions."""
 
     folder: Path
-    recordings: list[OwnRecording]
+    wearers: list[Wearer]
     reactions: list[LabelledEpisode]
 
     @property
     def samples(self) -> int:
         """Rows to replay, for a progress bar's total."""
-        return sum(len(r.recording.frame) for r in self.recordings)
+        return sum(w.samples for w in self.wearers)
 
 
-def load_study(folder: Path) -> Study:
-    """Read a research export (RecordingError names what cannot be used)."""
+def load_study(folder: Path, progress: Callable[[int, int], None] | None = None) -> Study:
+    """Check a research export before any replay, one recording in memory at a time.
+
+    ``progress(done, files)`` after each file. RecordingError names what cannot be used: every
+    file the reader refuses, or every line of ``episodes.csv`` that is wrong.
+    """
     if not (folder / RECORDINGS).is_dir() or not (folder / REACTIONS).is_file():
         raise RecordingError(
             folder,
             f"is not a research export: it needs a {RECORDINGS}/ folder and {REACTIONS} "
             "(flarewatch admin research export)",
         )
-    recordings = load_recordings(folder / RECORDINGS)
-    reactions = load_episodes(folder / REACTIONS, {r.subject: r.recording for r in recordings})
-    return Study(folder, recordings, reactions)
+    files = recording_files(folder / RECORDINGS)
+    reactions = read_episodes(folder / REACTIONS, files.keys())
+    wearers = check_wearers(
+        folder / RECORDINGS,
+        files,
+        folder / REACTIONS,
+        reactions,
+        0,
+        inject=False,
+        progress=progress,
+    )
+    return Study(folder, wearers, reactions)
 
 
 def study_onsets(
@@ -117,22 +130,21 @@ def study_onsets(
     progress: Callable[[int], None] | None = None,
 ) -> StudyOnsets:
     """Replay every recording of the export from an empty bank; label its onsets (see above)."""
-    folder, recordings, reactions = study.folder, study.recordings, study.reactions
-    subjects = {r.subject for r in recordings}
+    folder, reactions = study.folder, study.reactions
+    subjects = {w.subject for w in study.wearers}
     refuted, rejected = _false_alarm_windows(folder / EPISODES, subjects)
     out = StudyOnsets(folder, subjects=len(subjects), reactions=len(reactions), rejected=rejected)
     out.false_alarm_episodes = sum(len(w) for w in refuted.values())
-    for own in recordings:
-        subject = own.subject
+    for wearer in study.wearers:
+        subject, recording = wearer.subject, wearer.recording().recording
         alarms = replay(
-            bank_factory(), subject, own.recording.samples(own.recording.frame), progress=progress
+            bank_factory(), subject, recording.samples(recording.frame), progress=progress
         )
         onsets = [
             replace(a, patient_id=REAL_SUBJECT_PREFIX + subject) for a in alarms if is_onset(a)
         ]
-        mine = [e for e in reactions if e.subject == subject]
         claimed: set[int] = set()
-        for episode in mine:
+        for episode in (e for e in reactions if e.subject == subject):
             start, stop = episode.window
             inside = [i for i, a in enumerate(onsets) if start <= a.time_s <= stop]
             claimed.update(inside)
