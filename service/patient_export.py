@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from flarewatch.output_files import building_folder, owner_only_file
 from flarewatch.payloads import Sample
-from models.recording import write_recording
+from models.recording_writer import write_recording
 from service.db.care_teams import get_patient
 from service.db.erasure import OTHER_PATIENT, PATIENT_MENTIONS
 from service.db.models import Alert, AuditEvent, Contact, Delivery, Device, Episode, Patient
