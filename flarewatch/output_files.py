@@ -146,12 +146,17 @@ def _host_tag() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:HOST_TAG_MAX_CHARS] or "host"
 
 
-def make_folder(path: Path, option: str) -> None:
-    """Create the output folder of ``option`` (and its parents), or fail clearly before work."""
+def make_folder(path: Path, option: str, *, private: bool = False) -> None:
+    """Create the output folder of ``option`` (and its parents), or fail clearly before work.
+
+    ``private``: a folder it creates is its owner's only (what goes in is health data); one that
+    exists keeps its permissions, which its owner chose.
+    """
     with writing(option, path):
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "not a folder")
-        path.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700 if private else 0o777, exist_ok=True)
 
 
 def owner_only_file(path: Path) -> Path:

@@ -343,5 +343,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         # Not docs/: run from a checkout, a quick run, another seed or a new model would replace
         # the published reports with its own figures.
         args.out = Path(tempfile.mkdtemp(prefix="flarewatch-evaluate-"))
-    make_folder(args.out, "--out")  # before the evaluation, not after it
+    # before the evaluation, not after it; a report on real people's recordings is theirs only
+    make_folder(args.out, "--out", private=getattr(args, "recordings", None) is not None)
     return int(evaluate_command(args))

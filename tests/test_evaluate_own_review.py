@@ -12,6 +12,7 @@ import gc
 import gzip
 import itertools
 import json
+import stat
 import weakref
 from pathlib import Path
 
@@ -336,3 +337,15 @@ def test_a_wearer_named_with_a_bar_keeps_the_tables_in_their_columns(tmp_path: P
             cells = [len(row.replace("\\|", "").split("|")) for row in table]
             assert len(set(cells)) == 1, table
             table = []
+
+
+def test_a_report_on_real_recordings_is_its_owners_only(tmp_path: Path) -> None:
+    """The report holds real people's signals (a picture of each episode): a folder it creates
+    was readable by everyone on the machine, unlike the research export it came from."""
+    folder = tmp_path / "recordings"
+    frame = session("S04")
+    write(folder, "w1.csv", frame)
+    labels = episodes_file(tmp_path / "episodes.csv", f"w1,{at(frame, 30)},,anaphylaxis")
+    out = tmp_path / "reports" / "study"
+    evaluate(folder, out, "--episodes", str(labels), "--no-inject")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
