@@ -57,6 +57,7 @@ _COMPRESSED: tuple[tuple[bytes, type[gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile
     (b"\xfd7zXZ\x00", lzma.LZMAFile),
 )
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, csv.Error)
+_CORRUPT = "not a readable CSV file: its compressed data is corrupt (check the copy)"
 # how spreadsheets, R, pandas and databases write a missing value (compared in lower case)
 _MISSING = frozenset({"nan", "na", "n/a", "#n/a", "null", "none", "-"})
 # the start of a date written as text, where time_s wants epoch seconds (2025-11-24T16:00Z)
@@ -138,9 +139,11 @@ def read_recording(path: Path) -> tuple[pd.DataFrame, RecordingQuality]:
             "download or a copy?); rows before the cut are not replayed on their own",
         ) from exc
     except (zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
-        raise RecordingError(
-            path, "not a readable CSV file: its compressed data is corrupt (check the copy)"
-        ) from exc
+        raise RecordingError(path, _CORRUPT) from exc
+    except OSError as exc:
+        if exc.errno is None and _compression(path) is not None:  # bz2: "Invalid data stream"
+            raise RecordingError(path, _CORRUPT) from exc
+        raise RecordingError(path, f"not a readable CSV file ({exc.__class__.__name__})") from exc
     except _READ_ERRORS as exc:
         raise RecordingError(path, f"not a readable CSV file ({exc.__class__.__name__})") from exc
     return _finish(frame, quality, path)
@@ -163,11 +166,16 @@ def _check_columns(columns: list[str], origin: Path | str) -> None:
         raise RecordingError(origin, f"no vital column: expected any of {wanted}")
 
 
-def _open_text(path: Path) -> io.TextIOWrapper:
-    """The file as UTF-8 text (undecodable bytes replaced), decompressed if its magic says so."""
+def _compression(path: Path) -> type[gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile] | None:
+    """The decompressing file class the file's first bytes call for (None: plain text)."""
     with path.open("rb") as probe:
         magic = probe.read(6)
-    kind = next((kind for prefix, kind in _COMPRESSED if magic.startswith(prefix)), None)
+    return next((kind for prefix, kind in _COMPRESSED if magic.startswith(prefix)), None)
+
+
+def _open_text(path: Path) -> io.TextIOWrapper:
+    """The file as UTF-8 text (undecodable bytes replaced), decompressed if its magic says so."""
+    kind = _compression(path)
     opened = kind(path, "rb") if kind is not None else path.open("rb")
     binary = cast(BinaryIO, opened)  # the compressed-file classes are binary files too
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")

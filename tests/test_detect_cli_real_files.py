@@ -7,6 +7,7 @@ the alarms of the data, a counted rejection or a clear error, never a traceback 
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
 import os
@@ -166,20 +167,29 @@ def test_rows_that_all_outgrow_the_header_are_explained(tmp_path: Path, capsys) 
     assert "every row has more fields than the header names" in capsys.readouterr().err
 
 
+def flipped_in_the_middle(data: bytes) -> bytes:
+    """``data`` with its middle byte inverted: a copy damaged on the way."""
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+
+
 def test_a_compressed_file_cut_short_or_corrupt_says_so(tmp_path: Path, capsys) -> None:
-    """Said "not a readable CSV file (EOFError)" or "(error)": nothing a researcher can act on."""
+    """Said "not a readable CSV file (EOFError)", "(error)" or "(OSError)": nothing a researcher
+    can act on."""
     text = "time_s,hr_bpm\n" + "".join(f"{T0 + i},{60 + i % 30}\n" for i in range(20_000))
     packed = gzip.compress(text.encode(), mtime=0)
     cut = tmp_path / "cut.csv.gz"
     cut.write_bytes(packed[: len(packed) // 2])  # a download or a copy cut short
     assert main(["detect", "--input", str(cut)]) == 1
     assert "compressed data ends early" in capsys.readouterr().err
-    middle = len(packed) // 2
-    flipped = packed[:middle] + bytes([packed[middle] ^ 0xFF]) + packed[middle + 1 :]
-    corrupt = tmp_path / "corrupt.csv.gz"
-    corrupt.write_bytes(flipped)
-    assert main(["detect", "--input", str(corrupt)]) == 1
-    assert "compressed data is corrupt" in capsys.readouterr().err
+    for name, data in (
+        ("corrupt.csv.gz", packed),
+        ("corrupt.csv.bz2", bz2.compress(text.encode())),
+    ):
+        corrupt = tmp_path / name
+        corrupt.write_bytes(flipped_in_the_middle(data))
+        assert main(["detect", "--input", str(corrupt)]) == 1
+        assert "compressed data is corrupt" in capsys.readouterr().err, name
 
 
 def test_a_terminal_is_told_the_recording_is_being_read(tmp_path: Path) -> None:
