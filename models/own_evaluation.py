@@ -56,6 +56,7 @@ from models.evaluation import (
 from models.injection import Episode, draw_episode
 from models.onsets import fitbit_onsets
 from models.own_recordings import (
+    ONSET_ALARM,
     LabelledEpisode,
     OwnRecording,
     labelled_windows,
@@ -289,7 +290,11 @@ def evaluate_own(
         real.exposure_days[wearer.subject] = days_outside(frame, windows)
         record_false_alarms(recording, frame, outside_windows(alarms, windows), real, NO_CONTEXT)
         score_episodes(recording, frame, [e.episode for e in labelled], alarms, real, NO_CONTEXT)
-        scored = real.outcomes[len(real.outcomes) - len(labelled) :]
+        first = len(real.outcomes) - len(labelled)
+        real.outcomes[first:] = [
+            _by_onset_source(e, o) for e, o in zip(labelled, real.outcomes[first:], strict=True)
+        ]
+        scored = real.outcomes[first:]
         mine = [_outcome(own, e, o, alarms) for e, o in zip(labelled, scored, strict=True)]
         outcomes += mine
         pictures = [m.example for m in mine if m.example is not None]
@@ -317,6 +322,16 @@ def evaluate_own(
         injected.signal_losses = real.signal_losses
         injected.exposure_days = real.exposure_days
     return OwnEvaluation(real, injected, outcomes)
+
+
+def _by_onset_source(labelled: LabelledEpisode, outcome: EpisodeOutcome) -> EpisodeOutcome:
+    """The outcome grouped by where its onset came from; no delay from the alarm's own time."""
+    if labelled.onset_from is None:
+        return outcome
+    delay_s = None if labelled.onset_from == ONSET_ALARM else outcome.delay_s
+    return dataclasses.replace(
+        outcome, delay_s=delay_s, confounders={"onset": labelled.onset_from.replace("_", " ")}
+    )
 
 
 def _outcome(

@@ -44,7 +44,17 @@ EPISODE_KINDS: Final = (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)
 """What a labelled episode can be (signal states are not episodes)."""
 
 EPISODE_COLUMNS: Final = ("subject", "onset_s", "kind")
-"""Columns the episodes file must have; ``end_s`` is optional, others are ignored."""
+"""Columns the episodes file must have; ``end_s`` and ``onset_from`` are optional, others are
+ignored."""
+
+ONSET_FIRST_SIGN: Final = "first_sign"
+ONSET_ADDED: Final = "added"
+ONSET_ALARM: Final = "alarm"
+"""Where an episode's ``onset_s`` came from (optional column ``onset_from``): a first sign the
+care team recorded, a missed reaction they added, or only the alarm that opened the episode. A
+delay measured from the alarm's own time says nothing of the detectors' speed, so such episodes
+count for sensitivity but give no delay."""
+ONSET_SOURCES: Final = (ONSET_FIRST_SIGN, ONSET_ADDED, ONSET_ALARM)
 
 WEARERS_SHOWN: Final = 10
 """Wearers named when a line names none of them (a study has hundreds)."""
@@ -77,6 +87,8 @@ class LabelledEpisode:
     onset_s: float
     end_s: float
     line: int
+    onset_from: str | None = None
+    """Where ``onset_s`` came from (ONSET_SOURCES), where the file says."""
 
     @property
     def episode(self) -> Episode:
@@ -226,7 +238,7 @@ def read_episodes(path: Path, subjects: Collection[str]) -> list[LabelledEpisode
             f"line 1: the header lacks {', '.join(missing)} (expected subject,onset_s,end_s,kind; "
             f"end_s may be left empty){hint}",
         )
-    names: tuple[str, ...] = (*EPISODE_COLUMNS, "end_s")
+    names: tuple[str, ...] = (*EPISODE_COLUMNS, "end_s", "onset_from")
     where = {name: header.index(name) for name in names if name in header}
     known = frozenset(subjects)
     episodes: list[LabelledEpisode] = []
@@ -298,7 +310,13 @@ def _episode(cells: dict[str, str], line: int, subjects: frozenset[str]) -> Labe
     end = onset + EVAL_LABELLED_DEFAULT_LENGTH_S if not end_text else seconds(end_text, "end_s")
     if end <= onset:
         raise ValueError(f"end_s {end_text} is not after onset_s {cells['onset_s']}")
-    return LabelledEpisode(subject, AlarmKind(kind), onset, end, line)
+    onset_from = cells.get("onset_from", "").lower() or None
+    if onset_from is not None and onset_from not in ONSET_SOURCES:
+        raise ValueError(
+            f"onset_from {cells['onset_from']!r} is not one of {', '.join(ONSET_SOURCES)} "
+            "(or empty)"
+        )
+    return LabelledEpisode(subject, AlarmKind(kind), onset, end, line, onset_from)
 
 
 def seconds(text: str, column: str) -> float:

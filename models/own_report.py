@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from flarewatch.output_files import writing
-from models.evaluation import EvaluationResult, Progress
+from models.evaluation import EpisodeOutcome, EvaluationResult, Progress
 from models.metrics import (
     SOURCE_LABELS,
     DetectionRow,
@@ -34,7 +34,7 @@ from models.metrics import (
 )
 from models.own_evaluation import LabelledOutcome, OwnEvaluation, Wearer
 from models.own_intervals import poisson_rate_interval, wilson_interval
-from models.own_recordings import EPISODE_KINDS, LabelledEpisode
+from models.own_recordings import EPISODE_KINDS, ONSET_ALARM, LabelledEpisode
 from models.report import plot_delays, plot_examples, plot_wearers
 
 PLOTS: Final = ("examples", "delays", "wearers")
@@ -52,6 +52,19 @@ def kind_rows(result: EvaluationResult, label: str) -> dict[str, DetectionRow]:
         )
         for kind in EPISODE_KINDS
     }
+
+
+def onset_rows(result: EvaluationResult, label: str) -> list[DetectionRow]:
+    """Per kind, one row per source of the labelled onsets, where the episodes file says it.
+
+    A delay means something only from a first sign or a reaction added by hand.
+    """
+    groups: dict[str, list[EpisodeOutcome]] = {}
+    for o in result.outcomes:
+        if "onset" in o.confounders:
+            name = f"{o.episode.kind.value}: {label}, onset = {o.confounders['onset']}"
+            groups.setdefault(name, []).append(o)
+    return [detection_row(name, outcomes) for name, outcomes in sorted(groups.items())]
 
 
 def _kind_records(result: EvaluationResult, label: str) -> dict[str, dict[str, Any]]:
@@ -96,6 +109,7 @@ def episode_records(episodes: list[LabelledOutcome], stem: str) -> list[dict[str
             "end_s": e.labelled.end_s,
             "detected": e.outcome.detected,
             "delay_min": None if e.outcome.delay_s is None else round(e.outcome.delay_s / 60, 2),
+            "onset_from": e.labelled.onset_from,
             "other_kind": e.outcome.other_kind,
             "severity": e.outcome.severity,
             "hr_readings": e.hr_readings,
@@ -215,6 +229,7 @@ def episodes_markdown(records: list[dict[str, Any]]) -> str:
             for text, applies in (
                 ("other kind raised", r["other_kind"]),
                 ("no heart rate", r["hr_readings"] == 0),
+                ("onset is the alarm's: no delay", r["onset_from"] == ONSET_ALARM),
             )
             if applies
         ]
@@ -257,7 +272,8 @@ def report_markdown(
         f"the labelled episodes; {labelled}.",
         "",
         detection_markdown(
-            list(kind_rows(real, "real labelled").values()), "### Real labelled episodes"
+            [*kind_rows(real, "real labelled").values(), *onset_rows(real, "real labelled")],
+            "### Real labelled episodes",
         ),
         false_alarm_markdown(real, "### False alarms outside the labelled episodes"),
         intervals_markdown(report),

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from flarewatch.output_files import building_folder, owner_only_file
 from flarewatch.payloads import Sample
 from models.const import EVAL_MATCH_AFTER_END_S
+from models.own_recordings import ONSET_ADDED, ONSET_ALARM, ONSET_FIRST_SIGN
 from models.recording_writer import write_recording
 from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
 from service.episodes.labels import MANUAL_MODEL_VERSION, withdrawn_addition
@@ -46,8 +47,9 @@ of what led up to a reaction wants the hour or two before it."""
 DEFAULT_AFTER_S: Final = 30 * 60.0
 """Recording after each episode's end: the recovery."""
 
-EPISODE_COLUMNS: Final = ("subject", "onset_s", "end_s", "kind")
-"""``episodes.csv``: the columns ``flarewatch evaluate --episodes`` reads."""
+EPISODE_COLUMNS: Final = ("subject", "onset_s", "end_s", "kind", "onset_from")
+"""``episodes.csv``: the columns ``flarewatch evaluate --episodes`` reads (``onset_from``: where
+``onset_s`` came from, so that delays are measured only from real onsets)."""
 ALARM_COLUMNS: Final = (
     *("subject", "onset_s", "end_s", "kind", "severity", "label", "model_version"),
     *("alarm_s", "in_episodes_csv"),
@@ -70,6 +72,13 @@ class PlannedEpisode:
     severity: str
     label: str | None
     model_version: str
+
+    @property
+    def onset_from(self) -> str:
+        """Where ``onset_s`` came from: a first sign, a reaction added by hand, or the alarm."""
+        if self.alarm_s is None:
+            return ONSET_ADDED
+        return ONSET_ALARM if self.onset_s == self.alarm_s else ONSET_FIRST_SIGN
 
 
 @dataclass(slots=True)
@@ -285,7 +294,9 @@ def _write_episodes(
                         reactions[-1][3] = "anaphylaxis"
                     summary.merged += 1
                 else:
-                    reactions.append([subject, f"{onset:.3f}", f"{end:.3f}", episode.kind])
+                    reactions.append(
+                        [subject, f"{onset:.3f}", f"{end:.3f}", episode.kind, episode.onset_from]
+                    )
                 listed = True
                 last_window[subject] = float(reactions[-1][2]) + EVAL_MATCH_AFTER_END_S
             alarms.writerow(

@@ -349,3 +349,38 @@ def test_a_report_on_real_recordings_is_its_owners_only(tmp_path: Path) -> None:
     out = tmp_path / "reports" / "study"
     evaluate(folder, out, "--episodes", str(labels), "--no-inject")
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
+
+
+def test_an_onset_that_is_only_the_alarm_counts_for_sensitivity_not_for_delay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A research export dates a reaction without a recorded first sign from the alarm that
+    opened it: a delay measured from there is the alarm's own, near zero, and pulled the median
+    down. Its ``onset_from`` says so; such an episode is found or missed, with no delay."""
+    folder = tmp_path / "recordings"
+    frame = session("S04")
+    onset = at(frame, 30)
+    surge = dataclasses.replace(SURGE, onset_s=onset)
+    surged = inject(frame, [surge], np.random.default_rng(0))
+    write(folder, "a.csv", surged)
+    write(folder, "b.csv", surged)
+    path = tmp_path / "episodes.csv"
+    path.write_text(
+        "subject,onset_s,end_s,kind,onset_from\n"
+        f"a,{onset},{surge.end_s},anaphylaxis,alarm\n"
+        f"b,{onset},{surge.end_s},anaphylaxis,first_sign\n"
+    )
+    report = evaluate(folder, tmp_path / "out", "--episodes", str(path), "--no-inject")
+    by_subject = {e["subject"]: e for e in report["real"]["episodes"]}
+    assert by_subject["a"]["detected"] and by_subject["a"]["delay_min"] is None
+    assert by_subject["b"]["detected"] and by_subject["b"]["delay_min"] > 0
+    kind = report["real"]["anaphylaxis"]
+    assert kind["detected"] == 2 and kind["median_delay_min"] == by_subject["b"]["delay_min"]
+    text = (tmp_path / "out" / "evaluation-own.md").read_text()
+    assert "onset is the alarm's: no delay" in text
+    assert "| anaphylaxis: real labelled, onset = alarm | 1 | 1.000 | - |" in text
+    assert "| anaphylaxis: real labelled, onset = first sign | 1 | 1.000 |" in text
+
+    path.write_text(f"subject,onset_s,end_s,kind,onset_from\na,{onset},,anaphylaxis,guess\n")
+    code, err = run(capsys, "--recordings", str(folder), "--episodes", str(path))
+    assert code == 1 and "line 2: onset_from 'guess' is not one of" in err

@@ -190,12 +190,14 @@ def test_only_consenting_patients_go_out_under_pseudonyms_and_shifted_times(
             "onset_s": f"{T0 + 10 * 3600 - 300 - shift_s:.3f}",  # the first sign
             "end_s": f"{T0 + 10 * 3600 + 20 * 60 - shift_s:.3f}",
             "kind": "anaphylaxis",
+            "onset_from": "first_sign",
         },
         {
             "subject": alex,
             "onset_s": f"{T0 + 20 * 3600 - shift_s:.3f}",
             "end_s": f"{T0 + 20 * 3600 + 30 * 60 - shift_s:.3f}",
             "kind": "flush",
+            "onset_from": "added",  # a reaction the detectors missed, added by hand
         },
     ]
     alarms = rows(out / "alarms.csv")
