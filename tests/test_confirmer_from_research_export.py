@@ -26,6 +26,7 @@ from models.errors import RecordingError
 from models.injection import Episode, inject
 from models.labels import REAL_SUBJECT_PREFIX
 from models.study_labels import load_study, study_onsets
+from tests.test_evaluate import LABELLED_ONSET
 
 SURGE = Episode(AlarmKind.ANAPHYLAXIS, 0.0, 90.0, 15 * 60.0, 300.0, 0.5, 0.0, None)
 """A +50 % surge at rest (onset set below), no syncope."""
@@ -105,17 +106,8 @@ def test_train_pools_a_research_export_and_a_label_export_on_the_model_card(
     tmp_path: Path,
 ) -> None:
     build_export(tmp_path / "study")
-    record = {
-        "subject": "0123456789abcdef",
-        "label": "reaction",
-        "kind": "anaphylaxis",
-        "time_s": 1_764_000_000.0,
-        "severity": "critical",
-        "model_version": f"{MODEL_VERSION}+confirm-20261125",
-        "evidence": {"surge_score": 80.0, "onset": 1.0},
-    }
     labels = tmp_path / "labels.jsonl"
-    labels.write_text(json.dumps(record) + "\n")
+    labels.write_text(json.dumps(LABELLED_ONSET) + "\n")
     model = tmp_path / "model" / "confirmer.skops"
     args = ["evaluate", "--split", "holdout", "--max-sessions", "2", "--max-fitbit-days", "2"]
     code = main(

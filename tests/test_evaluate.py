@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -311,19 +312,23 @@ def test_a_band_without_a_sensor_meets_the_same_episodes_without_its_signal(
     )
 
 
+LABELLED_ONSET: Final = {
+    "episode": "0123456789abcdef",
+    "subject": "0123456789abcdef",
+    "label": "reaction",
+    "kind": "anaphylaxis",
+    "time_s": 1_764_000_000.0,
+    "severity": "critical",
+    "model_version": f"{MODEL_VERSION}+confirm-20261125",
+    "evidence": {"surge_score": 80.0, "onset": 1.0},
+}
+"""One record of ``admin episode export-labels``: a reaction's onset, as the trainer reads it."""
+
+
 def test_train_with_labelled_real_episodes_records_them_on_the_model_card(
     tmp_path: Path,
 ) -> None:
-    record = {
-        "episode_id": 1,
-        "subject": "0123456789abcdef",
-        "label": "reaction",
-        "kind": "anaphylaxis",
-        "time_s": 1_764_000_000.0,
-        "severity": "critical",
-        "model_version": f"{MODEL_VERSION}+confirm-20261125",
-        "evidence": {"surge_score": 80.0, "onset": 1.0},
-    }
+    record = LABELLED_ONSET
     labels = tmp_path / "labels.jsonl"
     labels.write_text(
         json.dumps(record) + "\n" + json.dumps({**record, "label": "false_alarm"}) + "\n"

@@ -152,15 +152,24 @@ def registered(url: str, patient_id: str, device_id: str, at_s: float, channel: 
         stack.close()
 
 
+def two_patients_with_history(
+    url: str, tmp_path: Path, http: HttpReceiver, channel: str | None
+) -> float:
+    """p1 (band-1) and p2 (band-2), each with a care team on ``channel`` (None: their own), a
+    past alarm and a day of samples up to an hour ago; returns that hour ago (s)."""
+    hour_ago_s = time.time() - 3600
+    for patient_id, device_id in (("p1", "band-1"), ("p2", "band-2")):
+        registered(url, patient_id, device_id, hour_ago_s - 86_400, http.url(channel or patient_id))
+        past_alarm(url, patient_id, hour_ago_s - 7200)
+        store_samples(tmp_path, patient_id, device_id, int(hour_ago_s * 1000))
+    return hour_ago_s
+
+
 def test_erase_removes_every_record_and_sample_of_the_patient_and_nothing_else(
     setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], http: HttpReceiver
 ) -> None:
     url = setting
-    hour_ago_s = time.time() - 3600
-    for patient_id, device_id in (("p1", "band-1"), ("p2", "band-2")):
-        registered(url, patient_id, device_id, hour_ago_s - 86_400, http.url("ann"))
-        past_alarm(url, patient_id, hour_ago_s - 7200)
-        store_samples(tmp_path, patient_id, device_id, int(hour_ago_s * 1000))
+    two_patients_with_history(url, tmp_path, http, "ann")
     before = rows_of(url, "p1")
     assert before["episodes"] == 1 and before["alerts"] == 1 and before["messages"] >= 1
     assert before["contacts"] == 1 and before["devices"] == 1 and before["audit"] > 3
@@ -277,11 +286,7 @@ def test_export_holds_everything_about_the_patient_and_nothing_else(
     setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], http: HttpReceiver
 ) -> None:
     url = setting
-    hour_ago_s = time.time() - 3600
-    for patient_id, device_id in (("p1", "band-1"), ("p2", "band-2")):
-        registered(url, patient_id, device_id, hour_ago_s - 86_400, http.url(patient_id))
-        past_alarm(url, patient_id, hour_ago_s - 7200)
-        store_samples(tmp_path, patient_id, device_id, int(hour_ago_s * 1000))
+    hour_ago_s = two_patients_with_history(url, tmp_path, http, None)
     out = tmp_path / "for-p1"
     code, stdout, err = admin(url, capsys, "patient", "export", "p1", "--out", str(out))
     assert code == 0, err
