@@ -16,27 +16,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Final
 
 from sqlalchemy import func, select
 
 from service.alerts.audit import record
-from service.alerts.backoff import FailureKind, retry_delay_s
+from service.alerts.backoff import FailureKind
 from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
+from service.alerts.delivery_outcome import apply_result, fail_unprepared
 from service.alerts.delivery_prep import (
     UNREADABLE_CHANNEL_REASON,
     ClaimedDelivery,
     prepare_delivery,
-)
-from service.alerts.delivery_queue import (
-    TELLING,
-    enqueue_all_clear,
-    enqueue_next_channel,
 )
 from service.alerts.lifecycle import Purpose, plan_alert
 from service.alerts.manager import AlertManager, clock_of
@@ -45,7 +39,6 @@ from service.alerts.transaction import AlertTransaction
 from service.db.models import (
     Alert,
     AlertState,
-    Contact,
     Delivery,
     DeliveryState,
     Patient,
@@ -63,19 +56,6 @@ and a broken one costs a savepoint a minute, not two a second (``SCHEDULER_POLL_
 
 LIVE_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
 FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED)
-
-
-@contextmanager
-def _savepoint(txn: AlertTransaction) -> Iterator[None]:
-    """One row's work in a savepoint: an error undoes its writes and drops its events only."""
-    events, wake = len(txn.events), txn.wake
-    try:
-        with txn.session.begin_nested():
-            yield
-    except BaseException:
-        del txn.events[events:]  # nobody hears of what was rolled back
-        txn.wake = wake
-        raise
 
 
 class EscalationScheduler:
@@ -260,14 +240,14 @@ class EscalationScheduler:
             for alert in due:
                 alert_id, patient_id = alert.id, alert.patient_id  # a rollback expires the row
                 try:
-                    with _savepoint(txn):
+                    with txn.savepoint():
                         self._advance(txn, alert)
                 except TRANSIENT_DB_ERRORS:
                     raise  # an outage: the whole pass is retried
                 except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
                     what = f"alert {alert_id} of patient {patient_id}"
                     if self._alerts_aside.failed(alert_id, what, exc):
-                        with _savepoint(txn):
+                        with txn.savepoint():
                             record(
                                 txn.session,
                                 txn.now_s,
@@ -300,7 +280,7 @@ class EscalationScheduler:
             for delivery in due:
                 delivery_id, alert_id = delivery.id, delivery.alert_id
                 try:
-                    with _savepoint(txn):
+                    with txn.savepoint():
                         item = self._claim(txn, delivery)
                 except TRANSIENT_DB_ERRORS:
                     raise  # an outage: the whole pass is retried
@@ -340,26 +320,10 @@ class EscalationScheduler:
         is not left without anyone told. If even that fails (no next channel can be told from
         its own), it is only marked; if that too fails, it stays set aside and tried again.
         """
-        reason = f"could not be prepared (a bug or a bad row): {type(exc).__name__}"
-        for fall_through in (True, False):
+        for passed_on in (True, False):
             try:
-                with _savepoint(txn):
-                    delivery = txn.session.get_one(Delivery, delivery_id)
-                    alert = txn.session.get_one(Alert, delivery.alert_id)
-                    delivery.state = DeliveryState.FAILED
-                    delivery.last_error = reason
-                    record(
-                        txn.session,
-                        txn.now_s,
-                        "delivery_set_aside",
-                        patient_id=alert.patient_id,
-                        alert_id=alert.id,
-                        delivery_id=delivery_id,
-                        error=type(exc).__name__,
-                        fell_through=fall_through,
-                    )
-                    if fall_through:
-                        self._fall_through(txn, alert, delivery)
+                with txn.savepoint():
+                    fail_unprepared(txn, delivery_id, exc, then_pass_on=passed_on)
             except TRANSIENT_DB_ERRORS:
                 raise
             except Exception:  # noqa: BLE001 - the next way, or held and tried again later
@@ -380,75 +344,4 @@ class EscalationScheduler:
 
     def _settle(self, item: ClaimedDelivery, result: SendResult) -> None:
         with self.manager.transaction() as txn:
-            delivery = txn.session.get_one(Delivery, item.delivery_id)
-            if delivery.state != DeliveryState.SENDING:
-                return  # settled already (a commit that reported an error)
-            alert = txn.session.get_one(Alert, delivery.alert_id)
-            record(
-                txn.session,
-                txn.now_s,
-                "delivery_attempt",
-                patient_id=alert.patient_id,
-                alert_id=alert.id,
-                delivery_id=delivery.id,
-                attempt=delivery.attempts,
-                ok=result.ok,
-                purpose=delivery.purpose,
-                contact_id=delivery.contact_id,
-                channel_id=delivery.channel_id,
-                error=result.reason or None,
-            )
-            if result.ok:
-                delivery.state = DeliveryState.SENT
-                delivery.sent_s = txn.now_s
-                if alert.state == AlertState.RESOLVED and delivery.purpose in TELLING:
-                    # it was on its way when the alert ended: now told, so owed the all-clear
-                    enqueue_all_clear(txn, alert, only=delivery.contact_id)
-                return
-            delivery.last_error = result.reason[:300]
-            delay = (
-                retry_delay_s(delivery.attempts, result.failure, item.severity)
-                if result.failure is not None
-                else None
-            )
-            if delay is not None:
-                delivery.state = DeliveryState.PENDING
-                delivery.next_attempt_s = txn.now_s + delay
-                return
-            delivery.state = DeliveryState.FAILED
-            self._fall_through(txn, alert, delivery)
-
-    def _fall_through(self, txn: AlertTransaction, alert: Alert, delivery: Delivery) -> None:
-        """A channel gave up: try the contact's next channel, else escalate past the contact."""
-        contact = txn.session.get_one(Contact, delivery.contact_id)
-        index = next(i for i, c in enumerate(contact.channels) if c.id == delivery.channel_id)
-        record(
-            txn.session,
-            txn.now_s,
-            "channel_gave_up",
-            patient_id=alert.patient_id,
-            alert_id=alert.id,
-            delivery_id=delivery.id,
-            contact_id=contact.id,
-            channel_index=index,
-        )
-        # the same step, in the round it was planned in (the alert may have been renumbered since)
-        if enqueue_next_channel(txn, alert, delivery, contact, index):
-            return
-        record(
-            txn.session,
-            txn.now_s,
-            "contact_unreachable",
-            patient_id=alert.patient_id,
-            alert_id=alert.id,
-            contact_id=contact.id,
-        )
-        levels = escalation_levels(txn.session, alert.patient_id)
-        # a finished alert keeps its level while the care team may have shrunk under it
-        at_level = 0 <= alert.level < len(levels) and levels[alert.level].id == contact.id
-        if alert.state == AlertState.ACTIVE and at_level and delivery.purpose != Purpose.RESOLVED:
-            patient = txn.session.get_one(Patient, alert.patient_id)
-            # Pretend the acknowledgement timeout ran out: the next level is alerted now.
-            alert.level_notified_s = txn.now_s - patient.ack_timeout_s
-            alert.next_action_s = txn.now_s
-            txn.wake = True
+            apply_result(txn, item, result)
