@@ -42,7 +42,7 @@ def _subjects(result: EvaluationResult) -> dict[str, dict[str, _Subject]]:
     for fa in result.false_alarms:
         by_source[fa.source][fa.subject].false_alarms += 1
     for name, days in result.exposure_days.items():
-        by_source["fitbit"][name].days = days
+        by_source[result.day_source][name].days = days
     for name in result.sessions:
         by_source["stress_predict"][name].days = 0.0  # present even without alarms or episodes
     return by_source
@@ -76,10 +76,11 @@ def subject_intervals(
         pooled = [s for subjects in sample.values() for s in subjects]
         for name, value in _figures(pooled).items():
             draws[name].append(value)
-        fitbit = sample.get("fitbit", [])
-        days = sum(s.days for s in fitbit)
+        worn = sample.get(result.day_source, [])
+        days = sum(s.days for s in worn)
         if days:
-            draws["fitbit_false_alarms_per_day"].append(sum(s.false_alarms for s in fitbit) / days)
+            rate = sum(s.false_alarms for s in worn) / days
+            draws[f"{result.day_source}_false_alarms_per_day"].append(rate)
         if "stress_predict" in sample:
             draws["stress_predict_false_alarms"].append(
                 float(sum(s.false_alarms for s in sample["stress_predict"]))

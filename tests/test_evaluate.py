@@ -241,23 +241,25 @@ def _outcome(source: str, subject: str, detected: bool) -> EpisodeOutcome:
     )
 
 
-def test_intervals_resample_subjects_not_episodes() -> None:
-    result = EvaluationResult()
+@pytest.mark.parametrize("source", ["fitbit", "own"])
+def test_intervals_resample_subjects_not_episodes(source: str) -> None:
+    """Also for one's own recordings, whose wearers' days are not Fitbit days."""
+    result = EvaluationResult(day_source=source)
     # one wearer catches everything, the other nothing: 100 episodes each
-    result.outcomes += [_outcome("fitbit", "calm", True) for _ in range(100)]
-    result.outcomes += [_outcome("fitbit", "noisy", False) for _ in range(100)]
+    result.outcomes += [_outcome(source, "calm", True) for _ in range(100)]
+    result.outcomes += [_outcome(source, "noisy", False) for _ in range(100)]
     result.exposure_days.update(calm=10.0, noisy=10.0)
     result.false_alarms += [
         FalseAlarm(
-            "fitbit", "noisy", Alarm("noisy", 0.0, AlarmKind.ANAPHYLAXIS, Severity.WARNING, "v"), {}
+            source, "noisy", Alarm("noisy", 0.0, AlarmKind.ANAPHYLAXIS, Severity.WARNING, "v"), {}
         )
         for _ in range(4)
     ]
     ci = subject_intervals(result, seed=1, resamples=400)
     # an episode bootstrap would give about 0.43-0.57; two wearers can be both calm or both not
     assert ci["anaphylaxis_sensitivity"] == [0.0, 1.0]
-    assert ci["fitbit_false_alarms_per_day"] == [0.0, 0.4]
-    single = EvaluationResult(outcomes=result.outcomes[:100])
+    assert ci[f"{source}_false_alarms_per_day"] == [0.0, 0.4]
+    single = EvaluationResult(outcomes=result.outcomes[:100], day_source=source)
     assert subject_intervals(single, seed=1, resamples=50)["anaphylaxis_sensitivity"] == [1.0, 1.0]
 
 
