@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TimeRemainingColumn
 
 from flarewatch.output_files import check_writable
 from models.alarm import Alarm
+from models.artifact_identity import content_digest, software
 from models.artifacts import default_bank, save_confirmer
 from models.bank import DetectorBank
 from models.confirm import Confirmer
@@ -31,6 +32,7 @@ from models.evaluation import (
 )
 from models.labels import load_labelled_onsets
 from models.metrics import markdown_report, summary, wearer_records
+from models.model_card import Measured, model_card_path, training_data, write_model_card
 from models.own_evaluation import check_wearers, evaluate_own
 from models.own_recordings import read_episodes, recording_files
 from models.own_report import write_report
@@ -38,7 +40,7 @@ from models.profiles import DetectionProfile, profile_params, profile_surge, pro
 from models.report import plot_delays, plot_examples, plot_wearers
 from models.study_labels import load_study, study_onsets
 from models.tradeoff import plot_tradeoff, tradeoff_markdown, tradeoff_point
-from models.training import train_confirmer, write_model_card
+from models.training import train_confirmer
 from models.uncertainty import intervals_markdown, subject_intervals
 
 log = logging.getLogger(__name__)
@@ -259,6 +261,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
         )
         return 2
     if args.train:
+        card = model_card_path(args.model)
+        for path in (args.model, card):  # before the minutes of training, not after them
+            check_writable(path, "--model")
         real, sources = real_labels(args.labels or [], console)
         console.print("[bold]training the confirmer on the tuning split (rules only)[/bold]")
         tuning = run_split(
@@ -268,7 +273,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
         confirmer, training_info = train_confirmer(tuning.candidates, args.seed, version, real=real)
         if sources:
             training_info["real_labels"] = sources
+        training_info |= {
+            "data": training_data(tuning, args.seed, limits, args.data),
+            "software": software(),
+            "digest": content_digest(confirmer),
+        }
         save_confirmer(confirmer, args.model, {"seed": args.seed, **training_info})
+        # the card at once, measured or not: one left from an earlier model would describe it
+        write_model_card(card, confirmer.version, training_info, None)
         console.print(f"saved {args.model} (threshold {confirmer.threshold:.3f})")
 
     profile = DetectionProfile(args.profile)
@@ -307,8 +319,8 @@ def evaluate_command(args: argparse.Namespace) -> int:
     plot_delays(result, out / "img" / f"{stem}-delays.png")
     plot_wearers(result, out / "img" / f"{stem}-wearers.png")
     if training_info is not None and confirmer is not None:
-        card = args.model.with_name("MODEL_CARD.md")
-        write_model_card(card, confirmer.version, training_info, headline)
+        measured = Measured(headline, args.split, str(profile), args.rules_only, without)
+        write_model_card(model_card_path(args.model), confirmer.version, training_info, measured)
     console.print_json(json.dumps(headline))
     console.print(f"report written to {out / f'{stem}.md'}")
     return 0

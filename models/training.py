@@ -1,9 +1,8 @@
-"""Fitting the confirmer on labelled candidate alarms from the tuning split, and its model card."""
+"""Fitting the confirmer on labelled candidate alarms from the tuning split (card: model_card)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from models.alarm import Alarm, AlarmKind
+from models.artifact_identity import versioned
 from models.confirm import FEATURES, Confirmer, feature_matrix, from_recovery_path
 from models.const import (
     CONFIRM_CV_FOLDS,
@@ -20,7 +20,6 @@ from models.const import (
     CONFIRM_MIN_PER_CLASS,
     CONFIRM_REAL_LABEL_WEIGHT,
     CONFIRM_THRESHOLD,
-    MODEL_VERSION,
 )
 
 
@@ -31,6 +30,10 @@ def train_confirmer(
     real: Sequence[tuple[Alarm, int]] = (),
 ) -> tuple[Confirmer, dict[str, Any]]:
     """Fit one logistic regression per kind; the threshold keeps nearly every true episode.
+
+    The confirmer's version is ``version`` and the start of its content digest
+    (:func:`models.artifact_identity.versioned`): the same inputs give the same model under the
+    same name, other inputs another name.
 
     ``candidates`` come from the injected episodes of the tuning split; ``real`` are onsets of
     real episodes labelled by a care team (:mod:`models.labels`). Each real one weighs
@@ -92,6 +95,8 @@ def train_confirmer(
         )
     threshold = float(min(thresholds))
     confirmer = Confirmer(models, version, threshold, bounds)
+    # the alarms carry the version: two models, even of one seed, must not share it
+    confirmer.version = versioned(version, confirmer)
     for kind_stats, kind in ((stats[k.value], k) for k in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)):
         model = models.get(kind.value)
         if model is None:
@@ -112,103 +117,3 @@ def train_confirmer(
 def subjects(candidates: Sequence[tuple[Alarm, int]], kind: AlarmKind) -> list[str]:
     """The wearer (recording) of each candidate of ``kind``, in order: the CV groups."""
     return [a.patient_id for a, _ in candidates if a.kind is kind]
-
-
-def write_model_card(
-    path: Path, version: str, training: dict[str, Any], evaluation_summary: dict[str, Any] | None
-) -> None:
-    """Markdown model card next to the artifact: data, method, metrics, limits."""
-    lines = [
-        f"# Model card: flarewatch detectors {MODEL_VERSION} + confirmer {version}",
-        "",
-        "## What it is",
-        "Per-patient streaming rules (robust personal baselines, hysteresis; `models/detector.py`)",
-        "propose flush and anaphylaxis-like onsets; a logistic regression per kind",
-        "(`confirmer.skops`, loaded with skops, no pickle) confirms them in batches.",
-        "",
-        "## Training data",
-        "Tuning half of the subjects only (stress-predict odd-numbered sessions S01, S03, ...;",
-        "Fitbit users 1st, 3rd, 5th, 7th by name). Positives: onsets matched to episodes injected",
-        "into those recordings (`models/injection.py`, cited magnitudes); negatives: onsets on the",
-        "same recordings untouched.",
-        "",
-        f"Threshold: {training['threshold']:.4f}",
-        "",
-        "| kind | positives | negatives | kept positives (tuning) | kept negatives (tuning) |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    for kind, stats in training["kinds"].items():
-        lines.append(
-            f"| {kind} | {stats['positives']} | {stats['negatives']} | "
-            f"{stats.get('tuning_kept_positive', '-')} | {stats.get('tuning_kept_negative', '-')} |"
-        )
-    sources = training.get("real_labels")
-    if sources:
-        lines += ["", "## Real labelled episodes", ""]
-        lines += [f"* {_source_line(source)}" for source in sources]
-        lines += [
-            "",
-            f"Each real onset weighs {CONFIRM_REAL_LABEL_WEIGHT:g} injected ones.",
-            "",
-            "| kind | real reactions | real false alarms | reactions kept | false alarms kept |",
-            "| --- | ---: | ---: | ---: | ---: |",
-        ]
-        for kind, stats in training["kinds"].items():
-            kept = (stats.get("real_kept_positive", "-"), stats.get("real_kept_negative", "-"))
-            lines.append(
-                f"| {kind} | {stats.get('real_positives', 0)} | {stats.get('real_negatives', 0)} "
-                f"| {kept[0]} | {kept[1]} |"
-            )
-    if evaluation_summary is not None:
-        lines += ["", "## Held-out metrics", "", "```json", _json(evaluation_summary), "```"]
-    lines += [
-        "",
-        "## Limits",
-        "- No real flush or anaphylaxis was ever recorded: positives are injected into real data;",
-        "  the numbers measure detection of the documented physiology, not clinical validity.",
-        "- Flush needs a skin-temperature sensor; with heart rate only it is not reported.",
-        "- Anaphylaxis without tachycardia (beta-blockers, ~4 % bradycardic) is not detected;",
-        "  onsets during exercise or in the first 15 min of wear are not detected by design;",
-        "  after exercise only once the steps have stopped and the heart does not slow down.",
-        "- 8 Fitbit users and 35 lab sessions: small, mostly young adults; not SM patients.",
-        "- Surge alarms need an activity signal (steps or motion): a heart-rate-only band makes",
-        "  ~16x the false alarms (2.97 per Fitbit patient-day held-out against 0.18; see",
-        "  'What each sensor is worth' in docs/evaluation.md).",
-        "- A band off the wrist is recognised from its contact bit or, since 1.7, from its skin",
-        "  temperature (2 degC below its 30-s average within seconds; found in 4 of 4 removals",
-        "  in the stress-predict sessions, never while worn). A band with neither that goes on",
-        "  reporting a heart rate off the wrist is taken as worn.",
-        "- The held-out figures miss most targets of issue 4 (docs/evaluation.md): usable for",
-        "  research replay and tuning, not as a safety alarm. The metrics above are for the",
-        "  `balanced` detection profile; docs/models.md gives `sensitive`, `personal` (surge",
-        "  evidence calibrated per patient) and `quiet`.",
-        "- The confirmer is fitted on `balanced` onsets and reads the surge evidence relative to",
-        "  the level each onset needed; at its threshold it rejected none of the tuning false",
-        "  alarms, so on held-out subjects every profile alarms as its rules alone.",
-        "",
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
-
-
-def _source_line(source: dict[str, Any]) -> str:
-    """What one ``--labels`` source gave, in words."""
-    if source.get("source") == "research export":
-        return (
-            f"`{source['file']}` (`flarewatch admin research export`, replayed through these"
-            f" rules): {source['used']} onsets used from {source['subjects']} subjects,"
-            f" {source['reactions_listed']} reactions ({source['reactions_without_onset']} with"
-            f" no onset of their kind: nothing to confirm) and {source['false_alarm_episodes']}"
-            f" false alarms; {source['unreviewed_onsets_left_out']} onsets nobody reviewed and"
-            f" {source['rejected_lines']} unusable lines left out."
-        )
-    return (
-        f"`{source['file']}` (`flarewatch admin episode export-labels`): {source['used']} onsets"
-        f" used ({source['other_rules_version']} raised by other rules versions and"
-        f" {source['rejected']} malformed lines left out)."
-    )
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, indent=2)

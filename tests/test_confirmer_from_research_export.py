@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def test_train_pools_a_research_export_and_a_label_export_on_the_model_card(
     assert "1 onsets nobody reviewed" in card
     assert "`labels.jsonl` (`flarewatch admin episode export-labels`): 1 onsets used" in card
     report = json.loads((tmp_path / "out" / "evaluation-holdout.json").read_text())
-    assert report["model_version"].endswith("-labelled")
+    assert re.search(r"\+confirm-\d+-labelled-[0-9a-f]{12}$", report["model_version"])
 
 
 def test_a_folder_that_is_not_a_research_export_is_refused_by_name(
