@@ -51,6 +51,9 @@ _WAITING = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
 """Alerts nobody has acknowledged: the acknowledgement page offers its button."""
 _TOLD = (*TELLING, Purpose.PATIENT_CHECK)
 """Messages that tell someone of the alert (the wearer's check included) for "who has been told"."""
+UPDATES_OFF = "off"
+"""``?updates=off`` on an acknowledgement link: the page without its reloading
+(see :func:`status_page`)."""
 _ROLE_NOTE = {Role.EMERGENCY.value: " (emergency contact)", Role.PATIENT.value: " (the wearer)"}
 """Said after a name in "who has been told" (a caregiver is just named)."""
 
@@ -190,12 +193,9 @@ def _state(view: AlertView) -> str:
             )
         acked = f" {_person(alert.acked_by)} had acknowledged it." if alert.acked_by else ""
         return f'<p class="state over">Over: no longer detected since {at}.{acked}</p>'
-    going_on = (
-        "Everyone told is alerted again, then the next person, until someone does."
-        if alert.severity == Severity.CRITICAL
-        else "The next person is alerted if nobody does."
-    )
-    return f'<p class="state">Waiting for someone to acknowledge. {going_on}</p>'
+    # short: with large text, the button must still be on the first screen (what happens
+    # until someone acknowledges is said under it, see :func:`status_page`)
+    return '<p class="state">Waiting for someone to acknowledge.</p>'
 
 
 def _plan(view: AlertView) -> str:
@@ -252,23 +252,42 @@ def _details(view: AlertView) -> str:
     return "".join(parts)
 
 
-def status_page(view: AlertView, token: str) -> HTMLResponse:
-    """The acknowledgement page of an alert that is going on: state, button, plan, details."""
-    waiting = view.alert.state in _WAITING
-    button = (
-        '<form method="post"><button type="submit" class="act">I\'m on it: acknowledge</button>'
-        '</form><p class="note">It stops the alarm for the others: they learn that you are on'
-        " it.</p>"
-        if waiting
-        else ""
+def status_page(view: AlertView, token: str, *, updating: bool = True) -> HTMLResponse:
+    """The acknowledgement page of an alert that is going on: state, button, plan, details.
+
+    ``updating``: the page loads itself again every :data:`~service.api.pages.REFRESH_S`
+    seconds. That sends a screen reader back to the page's top and drops the keyboard's focus
+    (WCAG 2.2.1), so a link right under the button, before what takes long to read, turns it
+    off: the same page at ``?updates=off``, whose form posts there too.
+    """
+    alert = view.alert
+    if alert.state in _WAITING:
+        going_on = (
+            "Until someone does, everyone told is alerted again, then the next person."
+            if alert.severity == Severity.CRITICAL
+            else "If nobody does, the next person is alerted."
+        )
+        button = (
+            '<form method="post"><button type="submit" class="act">I\'m on it: acknowledge'
+            '</button></form><p class="note">It stops the alarm for the others: they learn that'
+            f" you are on it. {going_on}</p>"
+        )
+    else:
+        button = ""
+    escaped = html.escape(token)
+    updates = (
+        f'<p class="note">This page updates itself every {REFRESH_S} s. <a href="{escaped}'
+        f'?updates={UPDATES_OFF}">Stop updating this page</a></p>'
+        if updating
+        else '<p class="note">This page does not update itself. '
+        f'<a href="{escaped}">Update this page now</a></p>'
     )
     return page(
         view.title,
-        f"{_state(view)}{button}{_plan(view)}{_details(view)}"
-        f'<p class="note">This page updates itself every {REFRESH_S} s.</p>',
+        f"{_state(view)}{button}{updates}{_plan(view)}{_details(view)}",
         # relative to /ack/{token}: this same page, behind any prefix, loaded with a GET
-        refresh_url=token,
-        heading_class="critical" if view.alert.severity == Severity.CRITICAL else None,
+        refresh_url=token if updating else None,
+        heading_class="critical" if alert.severity == Severity.CRITICAL else None,
     )
 
 

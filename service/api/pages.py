@@ -7,7 +7,10 @@ caching (a shared proxy or the browser's cache keeping the page), the Referer he
 (the one inline style is allowed by its hash; style attributes are not, so the pages use classes).
 
 A caregiver reads them on a phone, woken at night: the style is for a narrow screen first, with
-the one button to press full width and large, above everything else that can wait.
+the one button to press full width and large, above everything else that can wait. Also with the
+phone's text at 200 % (sizes in rem, so they follow it), in dark mode (no white page at 3 am), on
+a screen reader (one ``main``, one ``h1`` that is also the title) and with a keyboard (a thick
+focus ring): ``tests/test_link_pages_accessibility.py`` runs axe-core over every page.
 """
 
 from __future__ import annotations
@@ -20,19 +23,30 @@ from typing import Final
 from fastapi.responses import HTMLResponse
 
 PAGE_STYLE: Final = (
+    ":root{color-scheme:light dark}"
     "body{font-family:system-ui,sans-serif;font-size:1.05rem;line-height:1.4;max-width:36rem;"
-    "margin:0 auto;padding:.5rem 1rem 2rem;overflow-wrap:anywhere}"
-    "h1{font-size:1.4rem;margin:.6rem 0}h2{font-size:1.1rem;margin:1.2rem 0 .3rem}"
-    "button{font-size:1.4rem;padding:1rem 2rem}"
-    "button.act{display:block;width:100%;min-height:4.5rem;margin:.8rem 0 .3rem;font-weight:700;"
-    "color:#fff;background:#b00020;border:0;border-radius:.6rem}"
+    "margin:0 auto;padding:.5rem .75rem 2rem;overflow-wrap:anywhere;color:#111;background:#fff}"
+    "h1{font-size:1.3rem;margin:.6rem 0}h2{font-size:1.1rem;margin:1.2rem 0 .3rem}"
+    "button{font-size:1.25rem;padding:.8rem 1.2rem;min-height:3rem}"
+    "button.act{display:block;width:100%;min-height:3.5rem;margin:.8rem 0 .3rem;"
+    "padding:.6rem .5rem;font-weight:700;color:#fff;background:#b00020;border:0;"
+    "border-radius:.6rem}"
+    ":focus-visible{outline:.2rem solid currentColor;outline-offset:.2rem}"
+    "button.act:focus-visible{outline-color:#111}"
+    "a{color:#0b57d0;display:inline-block;padding:.75rem 0}"
     ".critical{color:#b00020}"
-    ".state{font-weight:600;margin:.6rem 0;padding:.6rem .8rem;border-left:.4rem solid #e0a000;"
+    ".state{font-weight:600;margin:.6rem 0;padding:.5rem .8rem;border-left:.4rem solid #e0a000;"
     "background:#fff4d6}.state.done{border-color:#1e7e34;background:#e6f4ea}"
     ".state.over{border-color:#777;background:#eee}"
     ".plan{margin:1rem 0;padding:.2rem 1rem .6rem;border:3px solid #b00020;border-radius:.5rem;"
     "font-size:1.15rem}.plan p{margin:.3rem 0}"
-    ".note{color:#555;font-size:.9rem}ul{padding-left:1.2rem}li{margin:.3rem 0}"
+    ".note{color:#555;font-size:.9rem;margin:.3rem 0}ul{padding-left:1.2rem}li{margin:.3rem 0}"
+    # dark mode, for a phone read in the dark: no white page; the red button stays as it is
+    "@media (prefers-color-scheme:dark){body{color:#eee;background:#121212}"
+    "button.act:focus-visible{outline-color:#eee}a{color:#8ab4f8}"
+    ".critical{color:#ff8a80}.plan{border-color:#ff8a80}"
+    ".state{background:#3d3000}.state.done{background:#12361d}.state.over{background:#333}"
+    ".note{color:#bbb}}"
 )
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(PAGE_STYLE.encode()).digest()).decode()
 
@@ -56,8 +70,8 @@ alert as waiting that someone took on meanwhile."""
 
 _PAGE: Final = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
-{refresh}<style>{style}</style></head><body><h1{heading_class}>{title}</h1>{body}
-</body></html>"""
+{refresh}<style>{style}</style></head><body><main><h1{heading_class}>{title}</h1>{body}
+</main></body></html>"""
 
 
 def page(
