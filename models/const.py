@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.12.0"
+MODEL_VERSION: Final = "fw-detect-1.12.1"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------

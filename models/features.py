@@ -100,6 +100,9 @@ class SignalTracker:
     """The coldest skin-temperature reading since the band left the wrist (None: worn)."""
     off_wrist_since_s: float | None = None
     """When the band left the wrist (None: worn)."""
+    off_wrist_from_c: float | None = None
+    """The 30-s skin average before the reading whose drop said the band left (None: worn, or
+    it left by cooling): a reading back near it says the band never left."""
 
     def __post_init__(self) -> None:
         # a saved state that is damaged or from other hour bins must not be half-used
@@ -230,7 +233,7 @@ class SignalTracker:
         """
         self.wear_start_s = time_s
         if not off_wrist:
-            self.off_wrist_low_c = self.off_wrist_since_s = None
+            self.off_wrist_low_c = self.off_wrist_since_s = self.off_wrist_from_c = None
         self.hr_fast = self.hr_mid = self.hr_slow = None
         self.resettle_temperature(time_s)
 
@@ -264,7 +267,9 @@ class SignalTracker:
 
         It comes off when a reading falls OFF_WRIST_DROP_C below the 30-s average, or the skin
         cools faster than OFF_WRIST_FALL_C_PER_MIN (a sensor cooling in a pocket), and is back on
-        once that average has warmed OFF_WRIST_REWARM_C above its coldest since. Back on after
+        once that average has warmed OFF_WRIST_REWARM_C above its coldest since, or, when a
+        reading's drop said it left, once a reading is back near the average before that drop
+        (:meth:`_back_from_a_drop`). Back on after
         GAP_RESET_S or more the wear clock restarts, as when a band is put on; after less (the
         band adjusted, a wrist under cold water) only the temperature sensor warms up and settles
         again, as after putting it on. Call it before :meth:`step`, and keep the readings
@@ -273,12 +278,18 @@ class SignalTracker:
         temp, smoothed = skin_temperature_c, self.temp_fast
         if temp is None:
             return self.off_wrist
-        if (
-            not self.off_wrist
-            and (smoothed is None or temp > smoothed - OFF_WRIST_DROP_C)
-            and self.temp_slope_c_per_min() > -OFF_WRIST_FALL_C_PER_MIN
+        dropped = smoothed is not None and temp <= smoothed - OFF_WRIST_DROP_C
+        if not self.off_wrist:
+            if not dropped and self.temp_slope_c_per_min() > -OFF_WRIST_FALL_C_PER_MIN:
+                return False
+            self.off_wrist_from_c = smoothed if dropped else None
+        elif (
+            self.off_wrist_from_c is not None
+            and temp > self.off_wrist_from_c - OFF_WRIST_DROP_C
+            and self.off_wrist_since_s is not None
+            and time_s - self.off_wrist_since_s < GAP_RESET_S
         ):
-            return False
+            return self._back_from_a_drop(time_s, temp, self.off_wrist_from_c)
         # off the wrist the 30-s average follows the band alone: handling it moves single
         # readings by a degree or two for seconds (S28), a wrist warms the average for minutes
         dt = min(time_s - self.temp_time_s, MAX_STEP_S) if self.temp_time_s is not None else 1.0
@@ -291,10 +302,28 @@ class SignalTracker:
                 self._start_wear(time_s)
             else:
                 self.resettle_temperature(time_s)
-                self.off_wrist_low_c = self.off_wrist_since_s = None
+                self.off_wrist_low_c = self.off_wrist_since_s = self.off_wrist_from_c = None
             return False
         self.off_wrist_low_c, self.off_wrist_since_s = low, since
         return True
+
+    def _back_from_a_drop(self, time_s: float, temp: float, before_c: float) -> bool:
+        """A reading back within OFF_WRIST_DROP_C of where the skin was before a drop: worn again.
+
+        One reading of a band that slipped or a sensor glitch (a reading of 20 degC on a skin of
+        33.5) said the band left; the 30-s average moves a thirtieth of the way per reading, so
+        it never warmed OFF_WRIST_REWARM_C above its coldest under a steady skin, and the band
+        stayed "off" (heart rate ignored, no alarm) until the skin happened to warm by a degree
+        (1.12.1). A band taken off keeps cooling, far below it. Back as warm as before, the
+        readings in between were a glitch and are dropped; back BACK_ON_COOLED_C colder, the
+        sensor was off the skin and re-warms, as after any short removal.
+        """
+        self.off_wrist_low_c = self.off_wrist_since_s = self.off_wrist_from_c = None
+        if temp <= before_c - BACK_ON_COOLED_C:
+            self.resettle_temperature(time_s)
+        else:
+            self.temp_fast = before_c
+        return False
 
     def restart_heart_reference(self) -> None:
         """The short heart-rate reference restarts from the two-minute rate (a lasting level)."""

@@ -428,12 +428,6 @@ def test_detect_blanks_bad_cells_and_drops_bad_times(
 
 # -- the skin temperature: one reading says the band came off -----------------------------------
 
-OFF_WRIST_LATCH = pytest.mark.xfail(
-    strict=True,
-    reason="a band judged off the wrist is back on only once its 30-s skin average warms 1 degC "
-    "above its coldest, which a steady skin under a worn band never does; changing the rule "
-    "changes behaviour on valid data, so it is left to the rules' owner",
-)
 
 
 @FUZZ
@@ -465,7 +459,6 @@ def test_a_skin_glitch_short_of_the_off_wrist_drop_leaves_the_patient_watched(
     finite_snapshot(bank)
 
 
-@OFF_WRIST_LATCH
 @pytest.mark.parametrize(
     ("name", "lead_s", "offsets_c"),
     [
@@ -479,11 +472,12 @@ def test_a_skin_glitch_does_not_leave_the_band_off_the_wrist_for_good(
 ) -> None:
     """A few skin readings off (in range), then the skin as before; a surge 10 min later.
 
-    A reading 2 degC below its 30-s average says the band came off; it is back on once that
-    average has warmed 1 degC above its coldest. A reading moves the average by a thirtieth of
-    its distance, so after a glitch a steady skin never gets there: heart rate ignored,
-    ``no_contact`` raised, the surge missed, until the skin happens to warm by a degree. Three
-    readings 1.5 degC warm then one 1.9 degC cold do it too: the warm ones raised the average.
+    A reading 2 degC below its 30-s average says the band came off. Until 1.12.1 it was back on
+    only once that average had warmed 1 degC above its coldest; a reading moves the average by
+    a thirtieth of its distance, so after a glitch a steady skin never got there: heart rate
+    ignored, ``no_contact`` raised, the surge missed, until the skin happened to warm by a
+    degree. Three readings 1.5 degC warm then one 1.9 degC cold did it too (the warm ones raised
+    the average). Now a reading back near the average before the drop is the band worn again.
     """
     samples, episode = session(name, AlarmKind.ANAPHYLAXIS)
     at = index_before(samples, episode, lead_s)
@@ -499,7 +493,12 @@ def test_a_skin_glitch_does_not_leave_the_band_off_the_wrist_for_good(
     assert found(alarms, episode)
 
 
-@OFF_WRIST_LATCH
+@pytest.mark.xfail(
+    strict=True,
+    reason="a band cooling onto the wrist and one cooling off it towards the room look alike in "
+    "skin temperature alone (worn wrists read 26.5-35 degC in the stress-predict sessions): "
+    "a known limit, documented in docs/models.md",
+)
 def test_a_band_put_on_warm_is_not_off_the_wrist_for_good() -> None:
     """A band put on 8 degC warmer than the skin (off a charger, out of a hot car), cooling to it.
 
@@ -527,7 +526,6 @@ def test_a_band_put_on_warm_is_not_off_the_wrist_for_good() -> None:
     assert found(alarms, episode)
 
 
-@OFF_WRIST_LATCH
 @settings(FUZZ, phases=[Phase.explicit, Phase.generate])  # expected to fail: no shrinking
 @given(
     name=st.sampled_from(SESSIONS),
