@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 
 class AlarmKind(StrEnum):
@@ -43,6 +44,11 @@ class Alarm:
     model_version: str
     resolved: bool = False
     evidence: Mapping[str, float] = field(default_factory=dict)
+
+
+UNCONFIRMED: Final = "unconfirmed"
+"""Evidence key set (1.0) on an onset the confirmer was to judge but could not (it raised): its
+model version names the confirmer, which never saw it; the rules alone raised it."""
 
 
 def is_onset(alarm: Alarm) -> bool:

@@ -9,13 +9,14 @@ episode is silenced from its onset on, whatever the size of the call.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 from typing import Any
 
 from flarewatch.payloads import Sample
-from models.alarm import Alarm, is_onset
+from models.alarm import UNCONFIRMED, Alarm, is_onset
 from models.confirm import Confirmer, from_recovery_path
 from models.detector import PatientDetector
 from models.errors import ModelError
@@ -134,7 +135,14 @@ class DetectorBank:
                     positions.pop(pid, None)
                 alarms[pid] += found
                 candidates += [a for a in found if _judged(a)]
-            for alarm in self._vetoed(candidates):
+            vetoed = self._vetoed(candidates)
+            if vetoed is None:  # the confirmer failed: its version is on alarms it never judged
+                for alarm in candidates:
+                    found = alarms[alarm.patient_id]
+                    at = next(i for i, kept in enumerate(found) if kept is alarm)
+                    found[at] = _unconfirmed(alarm)
+                vetoed = []
+            for alarm in vetoed:
                 found = alarms[alarm.patient_id]
                 found[:] = [a for a in found if a is not alarm]
                 detector = self.detectors.get(alarm.patient_id)
@@ -142,15 +150,15 @@ class DetectorBank:
                     detector.retract(alarm.kind, int(alarm.evidence["episode_no"]))
         return [alarm for found in alarms.values() for alarm in found]
 
-    def _vetoed(self, candidates: list[Alarm]) -> list[Alarm]:
-        """The onsets the confirmer rejects, scored in one batch (none if it fails)."""
+    def _vetoed(self, candidates: list[Alarm]) -> list[Alarm] | None:
+        """The onsets the confirmer rejects, scored in one batch (None if it fails)."""
         if not candidates or self.confirmer is None:
             return []
         try:
             accepted = self.confirmer.accept(candidates)
         except Exception as exc:  # noqa: BLE001 - a failing model must not silence the rules
             log.error("confirmer failed (%s); the rules' alarms go out unconfirmed", _kind(exc))
-            return []
+            return None
         return [alarm for alarm, ok in zip(candidates, accepted, strict=True) if not ok]
 
     def tick(self, now_s: float) -> list[Alarm]:
@@ -276,3 +284,8 @@ def _kind(exc: BaseException) -> str:
 def _updating(samples: Sequence[Sample]) -> Callable[[PatientDetector], list[Alarm]]:
     """The step folding all of ``samples`` into a patient's detector (in time order already)."""
     return lambda detector: detector.update(samples)
+
+
+def _unconfirmed(alarm: Alarm) -> Alarm:
+    """``alarm`` saying that the confirmer its version names never judged it (UNCONFIRMED)."""
+    return dataclasses.replace(alarm, evidence={**alarm.evidence, UNCONFIRMED: 1.0})

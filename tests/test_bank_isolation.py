@@ -15,7 +15,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from flarewatch.payloads import Sample
-from models.alarm import Alarm, AlarmKind
+from models.alarm import UNCONFIRMED, Alarm, AlarmKind
 from models.bank import DetectorBank
 from models.confirm import Confirmer
 from models.detector import PatientDetector
@@ -63,3 +63,6 @@ def test_a_confirmer_that_fails_lets_the_rules_alarms_out(
         alarms = bank.update([("p1", surge)])
     assert AlarmKind.ANAPHYLAXIS in onsets(alarms, "p1")
     assert "confirmer failed (ValueError)" in caplog.text
+    # its version names the confirmer, which never judged it: the alarm says so
+    onset = next(a for a in alarms if a.kind is AlarmKind.ANAPHYLAXIS and not a.resolved)
+    assert onset.model_version.endswith("+bad-1") and onset.evidence[UNCONFIRMED] == 1.0
