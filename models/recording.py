@@ -16,17 +16,15 @@ file is parsed in chunks and only the contract columns are kept, as numbers.
 
 from __future__ import annotations
 
-import bz2
 import csv
 import gzip
-import io
 import logging
 import lzma
 import zlib
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +33,15 @@ from flarewatch.const import MIN_VALID_TIME_MS
 from flarewatch.payloads import Sample
 from models.const import LATEST_VALID_TIME_S, READ_CHUNK_ROWS, SAMPLE_BLOCK_ROWS, WORN_GAP_S
 from models.errors import RecordingError
+from models.recording_layout import (
+    Layout,
+    compression,
+    drop_repeated_headers,
+    open_text,
+    read_layout,
+    refit,
+    refit_overflowing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +55,8 @@ VITAL_COLUMNS: dict[str, tuple[str, float, float]] = {
     "contact": ("contact_detected", 0.0, 1.0),
 }
 
-_CONTRACT = ("time_s", *VITAL_COLUMNS)
+_CONTRACT = frozenset({"time_s", *VITAL_COLUMNS})
 _FLAGS = frozenset({"contact"})  # columns whose only values are 0 and 1
-_IGNORED = "\x00column"  # name given to ignored and overflow columns (never a real header name)
-_COMPRESSED: tuple[tuple[bytes, type[gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile]], ...] = (
-    (b"\x1f\x8b", gzip.GzipFile),
-    (b"BZh", bz2.BZ2File),
-    (b"\xfd7zXZ\x00", lzma.LZMAFile),
-)
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, csv.Error)
 _CORRUPT = "not a readable CSV file: its compressed data is corrupt (check the copy)"
 # how spreadsheets, R, pandas and databases write a missing value (compared in lower case)
@@ -114,7 +115,7 @@ def read_recording(path: Path) -> tuple[pd.DataFrame, RecordingQuality]:
                 "is a pipe or device, not a file: the recording is read more than once; "
                 "save it to a file (gzip allowed) and pass that",
             )
-        layout = _layout(path)
+        layout = read_layout(path, _CONTRACT)
         _check_columns(layout.names, path)
         try:
             frame, quality = _parse(path, layout, "c")
@@ -141,7 +142,7 @@ def read_recording(path: Path) -> tuple[pd.DataFrame, RecordingQuality]:
     except (zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
         raise RecordingError(path, _CORRUPT) from exc
     except OSError as exc:
-        if exc.errno is None and _compression(path) is not None:  # bz2: "Invalid data stream"
+        if exc.errno is None and compression(path) is not None:  # bz2: "Invalid data stream"
             raise RecordingError(path, _CORRUPT) from exc
         raise RecordingError(path, f"not a readable CSV file ({exc.__class__.__name__})") from exc
     except _READ_ERRORS as exc:
@@ -166,76 +167,12 @@ def _check_columns(columns: list[str], origin: Path | str) -> None:
         raise RecordingError(origin, f"no vital column: expected any of {wanted}")
 
 
-def _compression(path: Path) -> type[gzip.GzipFile | bz2.BZ2File | lzma.LZMAFile] | None:
-    """The decompressing file class the file's first bytes call for (None: plain text)."""
-    with path.open("rb") as probe:
-        magic = probe.read(6)
-    return next((kind for prefix, kind in _COMPRESSED if magic.startswith(prefix)), None)
-
-
-def _open_text(path: Path) -> io.TextIOWrapper:
-    """The file as UTF-8 text (undecodable bytes replaced), decompressed if its magic says so."""
-    kind = _compression(path)
-    opened = kind(path, "rb") if kind is not None else path.open("rb")
-    binary = cast(BinaryIO, opened)  # the compressed-file classes are binary files too
-    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """Parser column names, how many of them the header has, and the lines before the data."""
-
-    names: list[str]
-    width: int
-    skip: int
-
-
-def _layout(path: Path) -> _Layout:
-    """Read the header: contract columns keep their name (in lower case), others a placeholder.
-
-    A contract column named twice is an error, not a guess at which of the two holds the data.
-
-    Overflow columns after the header's make room for the first data line's fields, so the
-    parser never takes an extra field there for an index column.
-    """
-    with _open_text(path) as stream:
-        skip = 0
-        header = ""
-        for line in stream:
-            skip += 1
-            if line.strip():
-                header = line
-                break
-        first = next((line for line in stream if line.strip()), "")
-    if not header:
-        raise RecordingError(path, "is empty: expected a header line naming time_s, then rows")
-    # names as written by hand or by other tools: " HR_BPM " is hr_bpm
-    raw = [n.strip().lower() for n in next(csv.reader([header]), [])]
-    if "time_s" not in raw and any("time_s" in n for n in raw):  # "time_s;hr_bpm" as one name
-        raise RecordingError(
-            path,
-            "the header names no 'time_s' column: is the file not "
-            "comma-separated? (semicolons and tabs are not read)",
-        )
-    names: list[str] = []
-    for i, name in enumerate(raw):
-        if name in names:  # which of the two holds the data is anyone's guess
-            raise RecordingError(
-                path, f"column {name} is named twice in the header: keep one of them"
-            )
-        names.append(name if name in _CONTRACT else f"{_IGNORED}{i}")
-    width = len(names)
-    overflow = max(first.rstrip("\r\n").count(",") + 1 - width, 0) + 1
-    names += [f"{_IGNORED}{width + i}" for i in range(overflow)]
-    return _Layout(names, width, skip)
-
-
-def _parse(path: Path, layout: _Layout, engine: str) -> tuple[pd.DataFrame, RecordingQuality]:
+def _parse(path: Path, layout: Layout, engine: str) -> tuple[pd.DataFrame, RecordingQuality]:
     """Every data line as numbers in the contract columns (``time_s`` not yet checked)."""
     quality = RecordingQuality()
 
     def overlong(fields: list[str]) -> list[str] | None:
-        fitted = _refit(fields, layout.width)
+        fitted = refit(fields, layout.width)
         if fitted is None:
             quality.rows += 1  # never reaches a chunk
             quality.count_rows("bad_line", 1)
@@ -245,7 +182,7 @@ def _parse(path: Path, layout: _Layout, engine: str) -> tuple[pd.DataFrame, Reco
     options: dict[str, Any] = {"on_bad_lines": overlong} if engine == "python" else {}
     parts: list[pd.DataFrame] = []
     with (
-        _open_text(path) as stream,
+        open_text(path) as stream,
         pd.read_csv(
             stream,
             header=None,
@@ -262,73 +199,10 @@ def _parse(path: Path, layout: _Layout, engine: str) -> tuple[pd.DataFrame, Reco
     ):
         for chunk in chunks:
             quality.rows += len(chunk)
-            fitted = _refit_overflowing(chunk, layout, quality)
-            parts.append(_numbers(_drop_repeated_headers(fitted, layout, quality, path), quality))
+            fitted = refit_overflowing(chunk, layout, quality)
+            parts.append(_numbers(drop_repeated_headers(fitted, layout, quality, path), quality))
     frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     return frame, quality
-
-
-def _refit_overflowing(
-    chunk: pd.DataFrame, layout: _Layout, quality: RecordingQuality
-) -> pd.DataFrame:
-    """Re-read the lines with more fields than the header honouring quotes; drop the misfits."""
-    overflow = chunk.iloc[:, layout.width :]
-    spilled = (overflow.notna() & (overflow != "")).any(axis=1)
-    if not spilled.any():
-        return chunk
-    chunk = chunk.copy()
-    misfits = []
-    header = layout.names[: layout.width]
-    for index, row in chunk[spilled].iterrows():
-        fitted = _refit(["" if pd.isna(v) else str(v) for v in row.tolist()], layout.width)
-        if fitted is None:
-            misfits.append(index)
-        else:
-            chunk.loc[index, header] = fitted
-    quality.count_rows("bad_line", len(misfits))
-    return chunk.drop(index=misfits)
-
-
-def _drop_repeated_headers(
-    chunk: pd.DataFrame, layout: _Layout, quality: RecordingQuality, path: Path
-) -> pd.DataFrame:
-    """Drop header lines met again (files joined with ``cat``), counted as ``header_line``.
-
-    One that puts a contract column elsewhere is refused: the rows after it would be read into
-    the wrong columns (heart rates as skin temperatures), mostly without a value out of range.
-    """
-    repeated = _header_text(chunk["time_s"]) == "time_s"
-    if not repeated.any():
-        return chunk
-    header = layout.names[: layout.width]
-    for _, row in chunk.loc[repeated, header].iterrows():
-        for name, cell in zip(header, _header_text(row).tolist(), strict=True):
-            if (cell != name) if name in _CONTRACT else (cell in _CONTRACT):
-                raise RecordingError(
-                    path,
-                    "a second header names the columns in another order (files joined?): "
-                    "split the file there, or give every part the same header",
-                )
-    quality.count_rows("header_line", int(repeated.sum()))
-    return chunk[~repeated]
-
-
-def _header_text(cells: pd.Series) -> pd.Series:
-    """Cells as header names are compared: no quotes, no surrounding spaces, lower case."""
-    return cells.fillna("").astype(str).str.strip().str.strip('"').str.strip().str.lower()
-
-
-def _refit(fields: list[str], width: int) -> list[str] | None:
-    """A line split on every comma, re-read honouring its quotes; None if it still does not fit."""
-    while fields and fields[-1] == "":
-        fields = fields[:-1]
-    try:
-        parsed = next(csv.reader([",".join(fields)]), [])
-    except csv.Error:
-        return None
-    if len(parsed) > width:
-        return None
-    return parsed + [""] * (width - len(parsed))
 
 
 def _numbers(raw: pd.DataFrame, quality: RecordingQuality) -> pd.DataFrame:
