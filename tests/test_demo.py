@@ -85,18 +85,22 @@ def test_ctrl_c_before_the_flush_began_is_a_clean_stop(tmp_path: Path) -> None:
 
 def test_the_end_of_the_demo_is_no_signal_lost_during_the_flush(tmp_path: Path) -> None:
     """The gateway stops cleanly at the end and says its bands are offline: the service took
-    that for every patient's signal lost, and the flush episode open then escalated."""
+    that for every patient's signal lost, and the flush episode open then escalated.
+
+    A simulated band may come off during the history before (its schedule follows the time of
+    day the demo runs at): a signal lost then is the data's, not the end's.
+    """
     data = tmp_path / "data"
     report = run_demo(
         tmp_path, "--duration", "30", "--speed", "20", "--seed", "1", "--data-dir", str(data)
     )
     assert [e["state"] for e in report["episodes"] if e["patient_id"] == "p1"] == ["open"]
     with sqlite3.connect(data / "flarewatch.sqlite3") as db:
-        actions = [row[0] for row in db.execute("SELECT action FROM audit_events")]
+        actions = [row[0] for row in db.execute("SELECT action FROM audit_events ORDER BY id")]
         reasons = [
             json.loads(row[0]).get("reason")
             for row in db.execute("SELECT detail FROM audit_events WHERE action = 'alert_worsened'")
         ]
     assert "episode_opened" in actions
-    assert "signal_lost" not in actions
+    assert "signal_lost" not in actions[actions.index("episode_opened") :]
     assert all(reason == "episode_escalated" for reason in reasons)
