@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+from flarewatch.const import MAX_SAMPLES_PER_BATCH
 from flarewatch.payloads import Sample, SampleBatch
 from service.const import ALIGN_DEVICE_LAG_S, ALIGN_HOLD_S
 
@@ -31,6 +32,7 @@ _NOT_YET: Final = -1
 @dataclass(slots=True)
 class _Waiting:
     arrived_s: float
+    device_id: str
     sample: Sample
 
 
@@ -93,7 +95,9 @@ class DeviceAlignment:
             patient.newest_ms[batch.device_id] = max(
                 newest, patient.newest_ms.get(batch.device_id, newest)
             )
-            patient.waiting.extend(_Waiting(now_s, sample) for sample in batch.samples)
+            patient.waiting.extend(
+                _Waiting(now_s, batch.device_id, sample) for sample in batch.samples
+            )
 
     def release(self, now_s: float) -> list[tuple[str, list[Sample]]]:
         """Samples every device of their patient has caught up with, or held long enough.
@@ -109,8 +113,31 @@ class DeviceAlignment:
         return out
 
     def release_all(self) -> list[tuple[str, list[Sample]]]:
-        """Everything held (at shutdown: the detectors' checkpoint must not miss it)."""
+        """Everything held (at a shutdown without a checkpoint to keep it in)."""
         return self.release(float("inf"))
+
+    def held(self) -> list[SampleBatch]:
+        """What is held now, as batches per device (for the checkpoint: see ``add`` to resume).
+
+        Handed over at a stop, a device's held minute made the other device's minute, delivered
+        after the restart, older than the detector's newest sample: skipped.
+        """
+        batches = []
+        for patient_id, patient in self._patients.items():
+            by_device: dict[str, list[Sample]] = {}
+            for waiting in patient.waiting:
+                by_device.setdefault(waiting.device_id, []).append(waiting.sample)
+            for device_id, samples in by_device.items():
+                samples.sort(key=lambda sample: sample.seq)
+                for start in range(0, len(samples), MAX_SAMPLES_PER_BATCH):
+                    part = tuple(samples[start : start + MAX_SAMPLES_PER_BATCH])
+                    # not validated: a stop must not fail; the restore validates
+                    batches.append(
+                        SampleBatch.model_construct(
+                            patient_id=patient_id, device_id=device_id, samples=part
+                        )
+                    )
+        return batches
 
     def _release(self, patient: _Patient, now_s: float) -> list[Sample]:
         if not patient.waiting:

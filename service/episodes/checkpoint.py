@@ -8,6 +8,11 @@ loaded at start-up. A damaged file is moved aside and the detectors start afresh
 A checkpoint that cannot be written (disk full, read-only volume) is logged when it starts and
 when it ends, never stops the alerts, and leaves the previous file as it was.
 
+A snapshot also keeps the samples the processing holds back for a patient's other device at that
+moment (``service.episodes.alignment``): they were acknowledged, so the broker will not deliver
+them again, and scored at the stop they would make that other device's samples, delivered after
+the restart, too old for the detector. The restarted processing lines them up again.
+
 A snapshot also lists the patient erasures (their ``patient_erased`` audit ids) whose forgetting
 it reflects, so that at start an erasure made while the service was stopped, or before the
 running one applied it, is applied to the restored state: even when the patient was registered
@@ -21,9 +26,13 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
+
+from pydantic import ValidationError
+
+from flarewatch.payloads import SampleBatch
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +41,9 @@ CHECKPOINT_INTERVAL_S: Final = 60.0
 
 ERASURES_KEY: Final = "erasures_applied"
 """The snapshot's list of the erasures (audit event ids) its state reflects."""
+
+HELD_KEY: Final = "held_samples"
+"""The snapshot's batches held back for a patient's other device when it was taken."""
 
 
 class Checkpointable(Protocol):
@@ -64,6 +76,8 @@ class DetectorCheckpoint:
         """The erasures whose forgetting the bank's state reflects (audit event ids): those of
         the restored snapshot, then those applied since (:meth:`note_erasures`). None: the
         restored snapshot is from a version that did not record them."""
+        self.held: list[SampleBatch] = []
+        """The samples held back for another device when the restored snapshot was taken."""
 
     def restore(self, bank: Checkpointable) -> int:
         """Load the saved state into ``bank``; returns the number of patients restored.
@@ -72,6 +86,7 @@ class DetectorCheckpoint:
         afresh; a patient whose part cannot be loaded starts afresh alone (logged by id).
         """
         self.erasures_applied = set()
+        self.held = []
         if not self.path.exists():
             return 0
         try:
@@ -100,10 +115,15 @@ class DetectorCheckpoint:
                 bank.model_version,
             )
         self.erasures_applied = _erasures_of(state)
+        self.held = _held_of(state)
         afresh = sum(_load_patient(bank, state, pid, saved) for pid, saved in patients.items())
         restored = len(patients) - afresh
         log.info("restored the baselines of %d patient(s) from %s", restored, self.path)
         return restored
+
+    def forget(self, patient_id: str) -> None:
+        """Drop the restored samples held for the patient (their erasure, at start included)."""
+        self.held = [batch for batch in self.held if batch.patient_id != patient_id]
 
     def note_erasures(self, event_ids: Iterable[int]) -> None:
         """Record erasures now reflected by the bank's state (their patients forgotten)."""
@@ -130,18 +150,24 @@ class DetectorCheckpoint:
             aside,
         )
 
-    def maybe_save(self, bank: Checkpointable, now_s: float) -> bool:
+    def maybe_save(
+        self,
+        bank: Checkpointable,
+        now_s: float,
+        held: Callable[[], Sequence[SampleBatch]] | None = None,
+    ) -> bool:
         """Save when the interval has passed since the last try; returns whether it saved.
 
-        A failed save is tried again after the interval too, not at every cycle.
+        A failed save is tried again after the interval too, not at every cycle. ``held`` gives
+        the samples held back for another device, if any (read only when saving).
         """
         if self._last_save_s is not None and now_s - self._last_save_s < self.interval_s:
             return False
         self._last_save_s = now_s
-        return self.save(bank)
+        return self.save(bank, held() if held is not None else ())
 
-    def save(self, bank: Checkpointable) -> bool:
-        """Write the bank's state atomically; returns whether it was written.
+    def save(self, bank: Checkpointable, held: Sequence[SampleBatch] = ()) -> bool:
+        """Write the bank's state (and the samples ``held`` back) atomically; whether it was.
 
         A crash mid-write leaves the previous file. A write that fails (disk full, read-only
         volume) never raises: the previous file stays, the partial one is removed, and the
@@ -151,7 +177,7 @@ class DetectorCheckpoint:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("w") as out:
-                json.dump(self._snapshot(bank), out, separators=(",", ":"))
+                json.dump(self._snapshot(bank, held), out, separators=(",", ":"))
                 out.flush()
                 os.fsync(out.fileno())
             tmp.replace(self.path)
@@ -165,10 +191,12 @@ class DetectorCheckpoint:
             self._failing = None
         return True
 
-    def _snapshot(self, bank: Checkpointable) -> dict[str, Any]:
+    def _snapshot(self, bank: Checkpointable, held: Sequence[SampleBatch]) -> dict[str, Any]:
         state = bank.state_dict()
         if self.erasures_applied is not None:
             state[ERASURES_KEY] = sorted(self.erasures_applied)
+        if held:
+            state[HELD_KEY] = [batch.model_dump(mode="json", exclude_none=True) for batch in held]
         return state
 
     def _save_failed(self, reason: str) -> None:
@@ -203,6 +231,24 @@ def _erasures_of(state: dict[str, Any]) -> set[int] | None:
     ):
         return None
     return set(ids)
+
+
+def _held_of(state: dict[str, Any]) -> list[SampleBatch]:
+    """The held batches of a snapshot; none if it has none or they are damaged (logged)."""
+    found = state.get(HELD_KEY, [])
+    try:
+        if not isinstance(found, list):
+            raise TypeError(f"{HELD_KEY!r} is not a list")
+        # as received: the wire contract's models are strict about Python input (tuples)
+        return [SampleBatch.model_validate_json(json.dumps(batch)) for batch in found]
+    except (TypeError, ValidationError) as exc:
+        # the type only: the validation error quotes the (health) data
+        log.warning(
+            "samples held for another device in the detector checkpoint are unusable (%s); "
+            "they are left out",
+            type(exc).__name__,
+        )
+        return []
 
 
 def _load_patient(bank: Checkpointable, state: dict[str, Any], pid: str, saved: Any) -> int:

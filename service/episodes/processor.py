@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
-from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
+from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample, SampleBatch
 from models.alarm import Alarm
 from service.alerts.render import HEART_RATE_TIME_KEY
 from service.db.outage_log import TRANSIENT_DB_ERRORS, OutageLog
@@ -29,6 +29,7 @@ from service.episodes.signals import (
     devices_of_patients,
     patients_of_devices,
 )
+from service.episodes.silences import HeldSilences
 from service.processing import IngestCycle, Processor
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ class AlertingProcessor(Processor):
         self.checkpoint = checkpoint
         self.alignment = DeviceAlignment()
         """Lines up each patient's devices in sample time for the detectors."""
+        self._restored = checkpoint is not None
+        """Whether the samples the stopped service held for another device (checkpoint) are
+        still to be lined up: at the first cycle, after the erasures read at start."""
         self._aligned: set[str] = set()
         """Patients whose registered devices the alignment was told of."""
         self._signals: dict[tuple[str, SignalKind], bool] = dict.fromkeys(
@@ -89,6 +93,8 @@ class AlertingProcessor(Processor):
         self._gateway_patients: dict[str, set[str]] = defaultdict(set)
         self._device_patient: dict[str, str] = {}
         self._received_s: dict[str, float] = {}
+        self._silences = HeldSilences()
+        """Held "no data" of patients whose batches are arriving (told once it is clear)."""
         self._vitals: dict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
         """Each patient's newest reading of each vital field: (sample time in ms, value)."""
         self._undelivered: deque[tuple[str, Callable[[], None]]] = deque()
@@ -122,15 +128,14 @@ class AlertingProcessor(Processor):
             if batch.gateway_id:
                 self._gateway_patients[batch.gateway_id].add(batch.patient_id)
         newer = [pid for pid, samples in per_patient.items() if self._fold_vitals(pid, samples)]
-        self._expect_registered({batch.patient_id for batch in cycle.batches})
-        self.alignment.add(cycle.batches, now_s)
-        alarms = self._score(self.alignment.release(now_s))
-        alarms += [
-            alarm
-            for alarm in self.bank.tick(now_s)
-            if alarm.resolved
-            or now_s - self._received_s.get(alarm.patient_id, float("-inf")) > RECEIVING_GRACE_S
-        ]
+        restored = self._take_restored()
+        self._expect_registered({batch.patient_id for batch in [*restored, *cycle.batches]})
+        self.alignment.add([*restored, *cycle.batches], now_s)
+        alarms = self._silences.settle(
+            self._score(self.alignment.release(now_s)),
+            self.bank.tick(now_s),
+            self._receiving(now_s),
+        )
         self.alarms_seen += len(alarms)
         for alarm in alarms:
             self._deliver_alarm(alarm)
@@ -145,7 +150,19 @@ class AlertingProcessor(Processor):
             self._gateway_status(gateway, now_s)
         self._flush()
         if self.checkpoint is not None and not self._undelivered:
-            self.checkpoint.maybe_save(self.bank, now_s)
+            self.checkpoint.maybe_save(self.bank, now_s, self.alignment.held)
+
+    def _take_restored(self) -> list[SampleBatch]:
+        """The samples held at the last stop, once (see ``close``)."""
+        if not self._restored or self.checkpoint is None:
+            return []
+        self._restored = False
+        held, self.checkpoint.held = self.checkpoint.held, []
+        return held
+
+    def _receiving(self, now_s: float) -> Callable[[str], bool]:
+        """Whether a patient's batches arrived within ``RECEIVING_GRACE_S`` (catching up)."""
+        return lambda pid: now_s - self._received_s.get(pid, float("-inf")) <= RECEIVING_GRACE_S
 
     def close(self) -> None:
         """Save the detectors' baselines for the next start, unless alarms are still waiting.
@@ -154,10 +171,13 @@ class AlertingProcessor(Processor):
         their state would say the episode is known and running, and the restarted service would
         never raise it: the last checkpoint taken with nothing waiting is kept instead (so is it
         while the database is down), and the restarted detectors raise it again. Samples held
-        for a patient's other device are scored first, so that the checkpoint includes them.
+        for a patient's other device go into the checkpoint, to be lined up with that device's
+        after the restart (scored now, they made its samples of the same minutes, delivered after
+        the restart, too old for the detector: skipped). Without a checkpoint they are scored.
         """
-        for alarm in self._score(self.alignment.release_all()):
-            self._deliver_alarm(alarm)
+        if self.checkpoint is None:
+            for alarm in self._score(self.alignment.release_all()):
+                self._deliver_alarm(alarm)
         self._flush()
         if self._undelivered:
             log.error(
@@ -167,7 +187,7 @@ class AlertingProcessor(Processor):
             )
             return
         if self.checkpoint is not None:
-            self.checkpoint.save(self.bank)
+            self.checkpoint.save(self.bank, [*self._take_restored(), *self.alignment.held()])
 
     def _expect_registered(self, patient_ids: set[str]) -> None:
         """Tell the alignment the registered devices of patients it meets for the first time."""
@@ -233,6 +253,9 @@ class AlertingProcessor(Processor):
         self._received_s.pop(patient_id, None)
         self._aligned.discard(patient_id)
         self.alignment.forget(patient_id)
+        if self.checkpoint is not None:
+            self.checkpoint.forget(patient_id)
+        self._silences.forget(patient_id)
         self._signals = {key: on for key, on in self._signals.items() if key[0] != patient_id}
         self._device_patient = {
             device: patient

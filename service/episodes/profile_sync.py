@@ -187,6 +187,8 @@ class ProfileSync:
         """Forget the erased patients; a patient no longer stored goes back to balanced."""
         for erasure in changes.erasures:
             self.bank.forget(erasure.patient_id)
+            if self.checkpoint is not None:  # samples it kept for another device, not yet lined up
+                self.checkpoint.forget(erasure.patient_id)
             for forget in self.on_erased:
                 forget(erasure.patient_id)
             log.info("patient %s erased: their detector state is dropped", erasure.patient_id)
