@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy as email_policy
@@ -23,10 +23,12 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, make_url, text
 
 from flarewatch.localservers import free_port
+from models.alarm import Alarm
 from service.alerts import AlertManager, AppriseNotifier, EscalationScheduler
 from service.db import Database, Role
 from service.db.care_teams import PolicyUpdate, add_contact, add_patient
 from service.db.session import POSTGRES_WRITE_LOCK_KEY
+from service.episodes import EpisodeEngine
 
 SECRET = "test-secret-key-not-for-production"
 BASE_URL = "http://127.0.0.1:9"
@@ -415,3 +417,15 @@ def served_stack(url: str, http: HttpReceiver) -> Iterator[AlertingStack]:
         built.client = client
         yield built
     built.close()
+
+
+class RecordedEngine(EpisodeEngine):
+    """The real episode engine, noting every alarm the processing hands it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.alarms: list[Alarm] = []
+
+    def on_alarm(self, alarm: Alarm, vitals: Mapping[str, float] | None = None) -> None:
+        self.alarms.append(alarm)
+        super().on_alarm(alarm, vitals)

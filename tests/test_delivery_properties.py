@@ -70,7 +70,14 @@ from service.ingest.dedup import SeqWindow
 from service.ingest.store_retry import prepare_store
 from service.processing import IngestCycle
 from service.stores.sqlite import SqliteStore
-from tests.alerting_helpers import SECRET, AlertingStack, FakeClock, build_stack, register_team
+from tests.alerting_helpers import (
+    SECRET,
+    AlertingStack,
+    FakeClock,
+    RecordedEngine,
+    build_stack,
+    register_team,
+)
 
 PATIENT = "p1"
 GATEWAY = "gw1"
@@ -286,18 +293,6 @@ def messages(
 
 
 # -- the service --------------------------------------------------------------------------------
-
-
-class RecordedEngine(EpisodeEngine):
-    """The real episode engine, noting every alarm the processing hands it."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.alarms: list[Alarm] = []
-
-    def on_alarm(self, alarm: Alarm, vitals: Mapping[str, float] | None = None) -> None:
-        self.alarms.append(alarm)
-        super().on_alarm(alarm, vitals)
 
 
 class ScoredBank:

@@ -9,9 +9,7 @@ engine on SQLite: the alarms the engine is handed are those ``detect`` writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,23 +21,11 @@ from models.artifacts import default_bank
 from models.datasets import DATA_DIR
 from models.injection import Episode, inject
 from models.recording import iter_samples, read_recording
-from service.episodes import AlertingProcessor, EpisodeEngine
+from service.episodes import AlertingProcessor
 from service.processing import IngestCycle
-from tests.alerting_helpers import FakeClock, build_stack
+from tests.alerting_helpers import FakeClock, RecordedEngine, build_stack
 
 CYCLE_MS = 60_000  # a gateway's batch, and the ingest's cycle through a silence
-
-
-class RecordedEngine(EpisodeEngine):
-    """The episode engine, noting every alarm it is handed."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.alarms: list[Alarm] = []
-
-    def on_alarm(self, alarm: Alarm, vitals: Mapping[str, float] | None = None) -> None:
-        self.alarms.append(alarm)
-        super().on_alarm(alarm, vitals)
 
 
 def as_event(alarm: Alarm) -> tuple[object, ...]:
