@@ -285,13 +285,13 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     profile = DetectionProfile(args.profile)
     factory = bank_factory(args, confirmer)
+    bank = factory()  # a --model that cannot be used is said now, not after the replay
     console.print(f"[bold]evaluating split '{args.split}' (seed {args.seed})[/bold]")
     result = run_split(
         factory, args.split, args.seed, data_dir, console=console, without=without, **limits
     )
     headline = summary(result)
     headline["ci95"] = subject_intervals(result, args.seed)
-    bank = factory()
     header = (
         f"## Results: split `{args.split}`, seed {args.seed}, model `{bank.model_version}`, "
         f"profile `{profile}`"

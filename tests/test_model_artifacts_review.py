@@ -298,6 +298,19 @@ def test_train_to_a_model_path_that_cannot_be_written_fails_before_training(
     assert not out.exists() or not any(out.iterdir())  # nothing evaluated
 
 
+def test_evaluate_with_a_model_that_cannot_be_used_says_so_before_the_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The model is loaded first: with a damaged one, nothing is replayed, and no data is read."""
+    model = tmp_path / "confirmer.skops"
+    model.write_bytes(b"PK\x03\x04 not a zip")
+    missing_data = tmp_path / "no-such-data"
+    assert main(["evaluate", "--model", str(model), "--data", str(missing_data)]) == 1
+    err = capsys.readouterr().err
+    assert str(model) in err and "Traceback" not in err
+    assert "evaluating split" not in err
+
+
 @pytest.fixture(scope="module")
 def card_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One quick training, measured on the tuning split with the sensitive profile."""
