@@ -185,6 +185,20 @@ def test_with_large_text_the_button_is_on_the_first_screen_and_nothing_scrolls_s
     assert phone.problems == []
 
 
+def test_with_large_text_the_label_pages_answers_are_on_the_first_screen(world, phone, large_text):
+    """The question and both answers first; what happened and why it is asked below them."""
+    critical_episode(world)
+    end_of_reaction(world)
+    page = large_text
+    page.set_viewport_size(PHONE_SIZE)
+    page.goto(link_in(world.inbox.to("/ann")[-1].body, world.api.base_url, "label"))
+    for name in ("Yes, a real reaction", "No, a false alarm"):
+        box = page.get_by_role("button", name=name).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= PHONE["height"], (name, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert phone.problems == []
+
+
 def test_at_200_percent_browser_zoom_the_button_is_on_the_first_screen(world, browser: Browser):
     critical_episode(world)
     context = browser.new_context(viewport=SMALL_PHONE, is_mobile=True, has_touch=True)

@@ -157,10 +157,11 @@ def label_page(token: str, manager: AlertManagerDep) -> HTMLResponse:
         f'<button type="submit">{html.escape(text)}</button></form><p></p>'
         for answer, text in _ANSWERS.items()
     )
+    # the answers first: on the first screen, also with large text (what happened below them)
     return page(
         "Was it a real reaction?",
-        f"{began_line(view)}<p>Your answer is kept with the episode. Real reactions and false "
-        f"alarms are what the detectors can learn from; you can change it later.</p>{forms}",
+        f"{forms}{began_line(view)}<p>Your answer is kept with the episode. Real reactions and "
+        "false alarms are what the detectors can learn from; you can change it later.</p>",
     )
 
 
