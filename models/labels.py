@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.alarm import Alarm, AlarmKind, Severity
+from models.alarm import Alarm, AlarmKind, alarm_from_record
 from models.const import MODEL_VERSION
 from models.errors import RecordingError
 
@@ -94,27 +93,12 @@ def _onset(record: Any) -> tuple[Alarm, int]:
     if not isinstance(record, dict):
         raise TypeError("not a JSON object")
     label = LABELS[str(record["label"])]
-    kind = AlarmKind(record["kind"])
-    if kind not in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS):
-        raise ValueError(f"kind {kind.value!r} is a signal state, not an episode")
+    if AlarmKind(record["kind"]) not in (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS):
+        raise ValueError(f"kind {record['kind']!r} is a signal state, not an episode")
     subject = str(record["subject"])
-    evidence = record["evidence"]
-    if not subject or not isinstance(evidence, dict):
-        raise ValueError("no subject or no evidence")
-    try:
-        values = {str(k): float(v) for k, v in evidence.items()}
-    except (TypeError, ValueError):
-        # float()'s own message quotes the value: a vital sign must not reach the log
-        raise ValueError("evidence holds a value that is not a number") from None
-    if not all(math.isfinite(v) for v in values.values()):
-        raise ValueError("evidence holds a non-finite number")
-    time_s = float(record["time_s"])
-    alarm = Alarm(
-        patient_id=REAL_SUBJECT_PREFIX + subject,
-        time_s=time_s,
-        kind=kind,
-        severity=Severity(record["severity"]),
-        model_version=str(record["model_version"]),
-        evidence=values,
-    )
+    if not subject:
+        raise ValueError("no subject")
+    alarm = alarm_from_record({**record, "patient_id": REAL_SUBJECT_PREFIX + subject})
+    if alarm.resolved:
+        raise ValueError("an episode's end, not its onset")
     return alarm, label

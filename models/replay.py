@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import IO
 
 from flarewatch.payloads import Sample
-from models.alarm import Alarm
+from models.alarm import Alarm, alarm_record
 from models.bank import DetectorBank
 from models.const import EVAL_CHUNK_S
 
@@ -44,19 +44,6 @@ def replay(
         if progress is not None:
             progress(len(batch))
     return alarms
-
-
-def alarm_record(alarm: Alarm) -> dict[str, Any]:
-    """The JSON object of one alarm in an events file (docs/models.md, replay contract)."""
-    return {
-        "time_s": round(alarm.time_s, 3),
-        "kind": alarm.kind.value,
-        "severity": alarm.severity.value,
-        "resolved": alarm.resolved,
-        "patient_id": alarm.patient_id,
-        "model_version": alarm.model_version,
-        "evidence": dict(alarm.evidence),
-    }
 
 
 def write_events(alarms: Iterable[Alarm], out: IO[str]) -> int:

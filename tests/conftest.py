@@ -22,6 +22,7 @@ from tests.alerting_helpers import HttpReceiver, Inbox, SmtpReceiver
 from tests.publisher_helpers import ALLOWED, GATEWAY, SERVICE, write_auth
 
 if TYPE_CHECKING:
+    from tests.delivery_helpers import World
     from tests.test_publisher import Recorder
 
 
@@ -96,6 +97,18 @@ def secured(tmp_path: Path) -> Iterator[tuple[MosquittoServer, dict[str, str]]]:
     )
     with MosquittoServer(data, extra_config=extra) as server:
         yield server, passwords
+
+
+@pytest.fixture(scope="module")
+def delivery_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The service database and sample store a module's delivery examples share."""
+    from tests.alerting_helpers import FakeClock, build_stack
+    from tests.delivery_helpers import START_S, World
+
+    folder = tmp_path_factory.mktemp("delivery")
+    stack = build_stack(f"sqlite:///{folder}/fw.sqlite3", FakeClock(START_S))
+    yield World(folder, stack)
+    stack.close()
 
 
 @pytest.fixture

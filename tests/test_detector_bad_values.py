@@ -429,7 +429,6 @@ def test_detect_blanks_bad_cells_and_drops_bad_times(
 # -- the skin temperature: one reading says the band came off -----------------------------------
 
 
-
 @FUZZ
 @given(
     name=st.sampled_from(SESSIONS),

@@ -11,7 +11,9 @@ when it ends, never stops the alerts, and leaves the previous file as it was.
 A snapshot also keeps the samples the processing holds back for a patient's other device at that
 moment (``service.episodes.alignment``): they were acknowledged, so the broker will not deliver
 them again, and scored at the stop they would make that other device's samples, delivered after
-the restart, too old for the detector. The restarted processing lines them up again.
+the restart, too old for the detector. The restarted processing lines them up again. So does it
+keep the "no data" held while a patient's gateway catches up (``service.episodes.silences``): the
+detector raises it once, so lost at a stop it was never told, and the patient was unwatched.
 
 A snapshot also lists the patient erasures (their ``patient_erased`` audit ids) whose forgetting
 it reflects, so that at start an erasure made while the service was stopped, or before the
@@ -27,12 +29,14 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
 
 from flarewatch.payloads import SampleBatch
+from models.alarm import Alarm, AlarmKind, alarm_from_record, alarm_record
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,26 @@ ERASURES_KEY: Final = "erasures_applied"
 
 HELD_KEY: Final = "held_samples"
 """The snapshot's batches held back for a patient's other device when it was taken."""
+
+SILENCES_KEY: Final = "held_silences"
+"""The snapshot's "no data" alarms held back while their patient's gateway caught up."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """What the processing holds back at a snapshot, acknowledged but not yet told or scored."""
+
+    samples: Sequence[SampleBatch] = ()
+    """Batches waiting for the patient's other device (``service.episodes.alignment``)."""
+    silences: Sequence[Alarm] = ()
+    """"No data" waiting for the patient's gateway to catch up (``service.episodes.silences``)."""
+
+    def without(self, patient_id: str) -> HeldBack:
+        """The same without anything of the patient (their erasure)."""
+        return HeldBack(
+            [batch for batch in self.samples if batch.patient_id != patient_id],
+            [alarm for alarm in self.silences if alarm.patient_id != patient_id],
+        )
 
 
 class Checkpointable(Protocol):
@@ -76,8 +100,8 @@ class DetectorCheckpoint:
         """The erasures whose forgetting the bank's state reflects (audit event ids): those of
         the restored snapshot, then those applied since (:meth:`note_erasures`). None: the
         restored snapshot is from a version that did not record them."""
-        self.held: list[SampleBatch] = []
-        """The samples held back for another device when the restored snapshot was taken."""
+        self.held = HeldBack()
+        """What the processing held back when the restored snapshot was taken."""
 
     def restore(self, bank: Checkpointable) -> int:
         """Load the saved state into ``bank``; returns the number of patients restored.
@@ -86,7 +110,7 @@ class DetectorCheckpoint:
         afresh; a patient whose part cannot be loaded starts afresh alone (logged by id).
         """
         self.erasures_applied = set()
-        self.held = []
+        self.held = HeldBack()
         if not self.path.exists():
             return 0
         try:
@@ -115,15 +139,15 @@ class DetectorCheckpoint:
                 bank.model_version,
             )
         self.erasures_applied = _erasures_of(state)
-        self.held = _held_of(state)
+        self.held = HeldBack(_held_samples_of(state), _held_silences_of(state))
         afresh = sum(_load_patient(bank, state, pid, saved) for pid, saved in patients.items())
         restored = len(patients) - afresh
         log.info("restored the baselines of %d patient(s) from %s", restored, self.path)
         return restored
 
     def forget(self, patient_id: str) -> None:
-        """Drop the restored samples held for the patient (their erasure, at start included)."""
-        self.held = [batch for batch in self.held if batch.patient_id != patient_id]
+        """Drop what the restored snapshot held for the patient (their erasure, at start too)."""
+        self.held = self.held.without(patient_id)
 
     def note_erasures(self, event_ids: Iterable[int]) -> None:
         """Record erasures now reflected by the bank's state (their patients forgotten)."""
@@ -154,20 +178,20 @@ class DetectorCheckpoint:
         self,
         bank: Checkpointable,
         now_s: float,
-        held: Callable[[], Sequence[SampleBatch]] | None = None,
+        held: Callable[[], HeldBack] | None = None,
     ) -> bool:
         """Save when the interval has passed since the last try; returns whether it saved.
 
         A failed save is tried again after the interval too, not at every cycle. ``held`` gives
-        the samples held back for another device, if any (read only when saving).
+        what the processing holds back, if anything (read only when saving).
         """
         if self._last_save_s is not None and now_s - self._last_save_s < self.interval_s:
             return False
         self._last_save_s = now_s
-        return self.save(bank, held() if held is not None else ())
+        return self.save(bank, held() if held is not None else HeldBack())
 
-    def save(self, bank: Checkpointable, held: Sequence[SampleBatch] = ()) -> bool:
-        """Write the bank's state (and the samples ``held`` back) atomically; whether it was.
+    def save(self, bank: Checkpointable, held: HeldBack | None = None) -> bool:
+        """Write the bank's state (and what is ``held`` back) atomically; whether it was.
 
         A crash mid-write leaves the previous file. A write that fails (disk full, read-only
         volume) never raises: the previous file stays, the partial one is removed, and the
@@ -177,7 +201,7 @@ class DetectorCheckpoint:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("w") as out:
-                json.dump(self._snapshot(bank, held), out, separators=(",", ":"))
+                json.dump(self._snapshot(bank, held or HeldBack()), out, separators=(",", ":"))
                 out.flush()
                 os.fsync(out.fileno())
             tmp.replace(self.path)
@@ -191,12 +215,16 @@ class DetectorCheckpoint:
             self._failing = None
         return True
 
-    def _snapshot(self, bank: Checkpointable, held: Sequence[SampleBatch]) -> dict[str, Any]:
+    def _snapshot(self, bank: Checkpointable, held: HeldBack) -> dict[str, Any]:
         state = bank.state_dict()
         if self.erasures_applied is not None:
             state[ERASURES_KEY] = sorted(self.erasures_applied)
-        if held:
-            state[HELD_KEY] = [batch.model_dump(mode="json", exclude_none=True) for batch in held]
+        if held.samples:
+            state[HELD_KEY] = [
+                batch.model_dump(mode="json", exclude_none=True) for batch in held.samples
+            ]
+        if held.silences:
+            state[SILENCES_KEY] = [alarm_record(alarm) for alarm in held.silences]
         return state
 
     def _save_failed(self, reason: str) -> None:
@@ -233,7 +261,7 @@ def _erasures_of(state: dict[str, Any]) -> set[int] | None:
     return set(ids)
 
 
-def _held_of(state: dict[str, Any]) -> list[SampleBatch]:
+def _held_samples_of(state: dict[str, Any]) -> list[SampleBatch]:
     """The held batches of a snapshot; none if it has none or they are damaged (logged)."""
     found = state.get(HELD_KEY, [])
     try:
@@ -249,6 +277,29 @@ def _held_of(state: dict[str, Any]) -> list[SampleBatch]:
             type(exc).__name__,
         )
         return []
+
+
+def _held_silences_of(state: dict[str, Any]) -> list[Alarm]:
+    """The held "no data" of a snapshot; none if it has none or they are damaged (logged)."""
+    found = state.get(SILENCES_KEY, [])
+    try:
+        if not isinstance(found, list):
+            raise TypeError(f"{SILENCES_KEY!r} is not a list")
+        return [_silence(alarm_from_record(record)) for record in found]
+    except (TypeError, KeyError, ValueError) as exc:
+        log.warning(
+            "the 'no data' held in the detector checkpoint are unusable (%s); they are left out "
+            "(the detectors raise 'no data' again once the heart rate has come back and gone)",
+            type(exc).__name__,
+        )
+        return []
+
+
+def _silence(alarm: Alarm) -> Alarm:
+    """``alarm`` if it is a held "no data" (an onset, not its end); ValueError if not."""
+    if alarm.kind is not AlarmKind.NO_DATA or alarm.resolved:
+        raise ValueError("not the start of a 'no data'")
+    return alarm
 
 
 def _load_patient(bank: Checkpointable, state: dict[str, Any], pid: str, saved: Any) -> int:

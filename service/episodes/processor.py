@@ -16,12 +16,12 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
-from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample, SampleBatch
+from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
 from models.alarm import Alarm
 from service.alerts.render import HEART_RATE_TIME_KEY
 from service.db.outage_log import TRANSIENT_DB_ERRORS, OutageLog
 from service.episodes.alignment import DeviceAlignment
-from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint
+from service.episodes.checkpoint import Checkpointable, DetectorCheckpoint, HeldBack
 from service.episodes.engine import EpisodeEngine
 from service.episodes.signals import (
     SignalKind,
@@ -129,8 +129,11 @@ class AlertingProcessor(Processor):
                 self._gateway_patients[batch.gateway_id].add(batch.patient_id)
         newer = [pid for pid, samples in per_patient.items() if self._fold_vitals(pid, samples)]
         restored = self._take_restored()
-        self._expect_registered({batch.patient_id for batch in [*restored, *cycle.batches]})
-        self.alignment.add([*restored, *cycle.batches], now_s)
+        for alarm in restored.silences:  # the gateway has its grace again
+            self._received_s.setdefault(alarm.patient_id, now_s)
+        self._silences.restore(restored.silences)
+        self._expect_registered({batch.patient_id for batch in [*restored.samples, *cycle.batches]})
+        self.alignment.add([*restored.samples, *cycle.batches], now_s)
         alarms = self._silences.settle(
             self._score(self.alignment.release(now_s)),
             self.bank.tick(now_s),
@@ -150,14 +153,18 @@ class AlertingProcessor(Processor):
             self._gateway_status(gateway, now_s)
         self._flush()
         if self.checkpoint is not None and not self._undelivered:
-            self.checkpoint.maybe_save(self.bank, now_s, self.alignment.held)
+            self.checkpoint.maybe_save(self.bank, now_s, self._held_back)
 
-    def _take_restored(self) -> list[SampleBatch]:
-        """The samples held at the last stop, once (see ``close``)."""
+    def _held_back(self) -> HeldBack:
+        """What is held back now, for the checkpoint."""
+        return HeldBack(self.alignment.held(), self._silences.alarms())
+
+    def _take_restored(self) -> HeldBack:
+        """What was held back at the last stop, once (see ``close``)."""
         if not self._restored or self.checkpoint is None:
-            return []
+            return HeldBack()
         self._restored = False
-        held, self.checkpoint.held = self.checkpoint.held, []
+        held, self.checkpoint.held = self.checkpoint.held, HeldBack()
         return held
 
     def _receiving(self, now_s: float) -> Callable[[str], bool]:
@@ -187,7 +194,11 @@ class AlertingProcessor(Processor):
             )
             return
         if self.checkpoint is not None:
-            self.checkpoint.save(self.bank, [*self._take_restored(), *self.alignment.held()])
+            restored, now = self._take_restored(), self._held_back()
+            self.checkpoint.save(
+                self.bank,
+                HeldBack([*restored.samples, *now.samples], [*restored.silences, *now.silences]),
+            )
 
     def _expect_registered(self, patient_ids: set[str]) -> None:
         """Tell the alignment the registered devices of patients it meets for the first time."""

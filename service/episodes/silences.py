@@ -15,6 +15,9 @@ So it waits here instead, and is told:
   for (the data had the silence too: as the replay of the recording tells it);
 * never, with its end neither, when the heart rate comes back before that time (the data only
   came late: there was no silence to tell).
+
+A held one outlives a restart in the detector checkpoint (the detector, its latch set, raises it
+once only); the restarted processing gives the gateway the grace again before telling it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ class HeldSilences:
     def held(self) -> int:
         """Patients whose "no data" waits now."""
         return len(self._held)
+
+    def alarms(self) -> list[Alarm]:
+        """The held alarms, for the checkpoint."""
+        return list(self._held.values())
+
+    def restore(self, alarms: Sequence[Alarm]) -> None:
+        """Hold again the alarms a stopped service held (from its checkpoint)."""
+        self._held.update((alarm.patient_id, alarm) for alarm in alarms)
 
     def forget(self, patient_id: str) -> None:
         """Drop the patient's held alarm (their erasure)."""

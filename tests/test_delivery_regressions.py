@@ -1,0 +1,214 @@
+"""The counterexamples the delivery properties found, and the checkpoint's held-back parts.
+
+Each was found by a property of ``test_delivery_properties.py``; as a plain test it runs the
+exact delivery that failed, every time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flarewatch.cli import main
+from flarewatch.payloads import Sample, SampleBatch
+from flarewatch.settings import load_settings
+from models.alarm import Alarm, AlarmKind, Severity, alarm_record
+from models.artifacts import default_bank
+from service.alerts.runtime import AlertingRuntime
+from service.episodes.checkpoint import HELD_KEY, SILENCES_KEY, DetectorCheckpoint, HeldBack
+from service.processing import IngestCycle
+from tests.alerting_helpers import (
+    SECRET,
+)
+from tests.delivery_helpers import (
+    STRAP_THERMO,
+    T0_MS,
+    Devices,
+    Sampling,
+    Service,
+    World,
+    drive,
+    events,
+    in_time_order,
+    reference,
+    rounds,
+    silences,
+)
+
+
+def test_a_restart_between_two_devices_messages_of_a_round_skips_nothing(
+    delivery_world: World,
+) -> None:
+    """Regression: a restart after the strap's message of a round, before the thermometer's.
+
+    The stop handed the strap's held minute to the detectors, so the thermometer's minute,
+    delivered after the restart, was older than the detector's newest sample and skipped: the
+    surge alarm came 55 s late (found by the restart property).
+    """
+    split = Devices(two=True).split(Sampling("surge", None).samples())
+    expected = reference(in_time_order(split))
+    cycles = rounds(split, 60, ["strap", "thermo"])
+    onset_ms = expected[0].time_s * 1000
+    restart = next(  # before the thermometer's message of the minute before the onset
+        number
+        for number, (_, (message,)) in enumerate(cycles)
+        if message.device == "thermo" and message.samples[-1].time_ms + 60_000 >= onset_ms
+    )
+    served = drive(Service(delivery_world, list(split)), cycles, restart)
+    assert served.events == events(expected)
+    assert served.skipped_by_detector == 0
+
+
+def test_a_silence_while_the_gateway_is_minutes_behind_is_raised(delivery_world: World) -> None:
+    """Regression: a band's rounds of 30 s reach the service 250 s late; the band falls silent.
+
+    The tick found the silence within a minute of the last round's arrival: "no data" was
+    latched in the detector but held back (a gateway catching up is not a silent patient), and
+    then never told; only its end was (found by the slow-gateway property).
+    """
+    split = Devices(two=False).split(Sampling("surge", None, ((20, 600),)).samples())
+    expected = reference(split["band"])
+    assert [a.resolved for a in expected if a.kind is AlarmKind.NO_DATA] == [False, True]
+    cycles = [(arrive_ms + 250_000, sent) for arrive_ms, sent in rounds(split, 30, ["band"])]
+    served = drive(Service(delivery_world, ["band"]), cycles)
+    assert silences(served.alarms) == silences(expected)
+    assert served.events == events(expected)
+
+
+def test_a_silence_held_over_a_restart_is_raised(delivery_world: World) -> None:
+    """Regression: the service restarts while a "no data" waits for the gateway to catch up.
+
+    The held alarm lived in memory only, and the restored detector, its latch set, never raised
+    it again: the silence of the data was never told, only its end.
+    """
+    split = Devices(two=False).split(Sampling("surge", None, ((20, 600),)).samples())
+    expected = reference(split["band"])
+    silent_ms = next(round(a.time_s * 1000) for a in expected if a.kind is AlarmKind.NO_DATA)
+    cycles = [(arrive_ms + 250_000, sent) for arrive_ms, sent in rounds(split, 30, ["band"])]
+    # after the tick found the silence, before the minute since the last round ran out
+    last_ms = max(at_ms for at_ms, _ in cycles if at_ms <= silent_ms)
+    assert silent_ms < last_ms + 60_000
+    restart_ms = (silent_ms + last_ms + 60_000) // 2
+    restart = next(number for number, (at_ms, _) in enumerate(cycles) if at_ms > restart_ms)
+    cycles.insert(restart, (restart_ms, []))
+    served = drive(Service(delivery_world, ["band"]), cycles, restart)
+    assert silences(served.alarms) == silences(expected)
+    assert served.events == events(expected)
+
+
+def test_a_gateway_still_catching_up_after_a_restart_raises_no_silence(
+    delivery_world: World,
+) -> None:
+    """A gateway 7 min behind, with no silence in its data: the "no data" the service holds
+    over a restart is dropped when the next round comes, as without the restart; the restarted
+    service gives the gateway its grace again instead of telling it at once."""
+    split = Devices(two=False).split(Sampling("surge", None).samples())
+    expected = reference(split["band"])
+    assert silences(expected) == []
+    cycles = [(arrive_ms + 420_000, sent) for arrive_ms, sent in rounds(split, 30, ["band"])]
+    restart = len(cycles) // 2
+    cycles.insert(restart, (cycles[restart - 1][0] + 10_000, []))  # between two rounds
+    served = drive(Service(delivery_world, ["band"]), cycles, restart)
+    assert silences(served.alarms) == []
+    assert served.events == events(expected)
+
+
+def test_what_a_checkpoint_holds_back_is_checked_at_the_restore(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The samples a stop kept for another device and the "no data" it held are restored; a
+    damaged part is left out (logged, without its values), never a crash."""
+    path = tmp_path / "detectors.json"
+    samples = [
+        SampleBatch(patient_id="p1", device_id="strap", samples=(Sample(seq=1, time_ms=T0_MS),))
+    ]
+    silence = Alarm("p1", T0_MS / 1000 + 301.25, AlarmKind.NO_DATA, Severity.WARNING, "v1", False)
+    assert DetectorCheckpoint(path).save(default_bank(), HeldBack(samples, [silence]))
+    restored = DetectorCheckpoint(path)
+    restored.restore(default_bank())
+    assert restored.held == HeldBack(samples, [silence])
+    state = json.loads(path.read_text())
+    damaged_samples = (
+        {"v": 1},
+        "strap",
+        [{"patient_id": "p1", "device_id": "strap", "samples": []}],
+    )
+    record = alarm_record(silence)
+    damaged_silences = (
+        {"v": 1},
+        [{**record, "time_s": "NaN"}],
+        [{**record, "evidence": {"hr_bpm": "171 bpm"}}],
+        [{**record, "kind": "anaphylaxis"}],  # only a "no data" is ever held
+        [{**record, "resolved": True}],
+        [{**record, "patient_id": ""}],
+        [{key: value for key, value in record.items() if key != "severity"}],
+    )
+    for key, damaged in [
+        *((HELD_KEY, d) for d in damaged_samples),
+        *((SILENCES_KEY, d) for d in damaged_silences),
+    ]:
+        path.write_text(json.dumps({**state, key: damaged}))
+        caplog.clear()
+        restored.restore(default_bank())
+        assert restored.held == (
+            HeldBack([], [silence]) if key == HELD_KEY else HeldBack(samples, [])
+        ), damaged
+        assert "left out" in caplog.text
+        assert "171" not in caplog.text
+        assert restored.restore(default_bank()) == 0  # the patients' part: nothing saved
+
+
+def test_an_erasure_drops_what_the_checkpoint_held_for_the_patient(tmp_path: Path) -> None:
+    path = tmp_path / "detectors.json"
+    held = HeldBack(
+        [
+            SampleBatch(patient_id=p, device_id="strap", samples=(Sample(seq=1, time_ms=T0_MS),))
+            for p in ("p1", "p2")
+        ],
+        [Alarm(p, T0_MS / 1000, AlarmKind.NO_DATA, Severity.WARNING, "v1") for p in ("p1", "p2")],
+    )
+    assert DetectorCheckpoint(path).save(default_bank(), held)
+    restored = DetectorCheckpoint(path)
+    restored.restore(default_bank())
+    restored.forget("p1")
+    assert restored.held == HeldBack(held.samples[1:], held.silences[1:])
+
+
+def test_held_samples_of_a_patient_erased_while_stopped_are_dropped_at_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint keeps a stopped service's held samples: an erasure meanwhile drops them.
+
+    Lined up after the start, they would make the erased patient a detector again.
+    """
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", SECRET)
+    monkeypatch.setenv("FLAREWATCH_STORE__SQLITE_PATH", str(tmp_path / "samples.sqlite3"))
+    monkeypatch.delenv("FLAREWATCH_INFLUX__URL", raising=False)
+    url = f"sqlite:///{tmp_path}/fw.sqlite3"
+    for argv in (["patient", "add", "p1"], *(["device", "add", "p1", d] for d in STRAP_THERMO)):
+        assert main(["admin", "--database-url", url, *argv]) == 0
+    settings = load_settings(
+        service={
+            "database_url": url,
+            "detector_state_path": str(tmp_path / "state.json"),
+            "secret_key": SECRET,
+        },
+        mqtt={"url": None},
+    )
+    strap = Devices(two=True).split(Sampling("surge", None).samples()[:60])["strap"]
+    batch = SampleBatch(patient_id="p1", device_id="strap", samples=tuple(strap))
+    now_ms = strap[-1].time_ms + 1_000
+    runtime = AlertingRuntime(settings, serve_api=False)
+    runtime.processor.process(IngestCycle(now_ms, batches=(batch,)))
+    assert runtime.processor.alignment.waiting == len(strap)  # for the thermometer
+    runtime.stop()
+    assert main(["admin", "--database-url", url, "patient", "erase", "p1", "--yes"]) == 0
+    capsys.readouterr()
+
+    runtime = AlertingRuntime(settings, serve_api=False)
+    for later_s in (1, 10):  # past the alignment's wait
+        runtime.processor.process(IngestCycle(now_ms + later_s * 1000))
+    assert "p1" not in runtime.processor.bank.state_dict()["patients"]
+    runtime.stop()
