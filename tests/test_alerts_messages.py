@@ -112,6 +112,17 @@ def test_times_are_on_the_patients_clock_with_the_zone_and_how_long_ago(world, i
     assert "2025" not in repeat.body, "the day is named only when it is not today"
 
 
+def test_hours_are_a_word_a_screen_reader_says_as_one(world, inbox):
+    """Two hours on, "2 h 5 min ago" was read "2 H 5 minutes ago" by VoiceOver and TalkBack."""
+    stack, clock, engine = world()
+    critical(stack, clock, engine)
+    for _ in range(25):
+        step(stack, clock, 300)
+    repeat = inbox.to("/ann")[-1]
+    assert "Since 03:12 CET (2 hours 5 min ago)" in repeat.body
+    assert not re.search(r"\d h\b", repeat.body)
+
+
 def test_each_kind_of_message_is_told_apart_by_its_title(world, inbox):
     stack, clock, engine = world()
     engine.on_alarm(alarm(AlarmKind.FLUSH, Severity.WARNING, T0), VITALS)

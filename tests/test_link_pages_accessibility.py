@@ -61,6 +61,8 @@ def check_page(page: Page, *, skip: tuple[str, ...] = ()) -> None:
     assert page.locator("h1").count() == 1 and page.locator("main").count() == 1
     assert page.title() and page.title() == page.inner_text("h1")
     assert page.evaluate("document.getAnimations().length") == 0  # nothing moves
+    # no abbreviation a screen reader spells out letter by letter
+    assert not re.search(r"\bbpm\b|\d h\b", page.inner_text("main")), page.url
 
 
 def flush_for_the_wearer(world: World) -> str:

@@ -164,7 +164,7 @@ def test_a_caregiver_sees_the_whole_alert_and_acknowledges_from_the_first_screen
     assert re.search(r"Ben <b>bold</b>\W.*17:03 CET", text), text
     assert "127.0.0.1" not in page.content().replace(world.api.base_url, "")
     # the last heart rate, and no other vitals
-    assert "131 bpm (measured 16:59 CET" in text  # how old the reading is
+    assert "131 beats a minute (measured 16:59 CET" in text  # how old the reading is
     assert "35.4" not in text and "80 %" not in text
     # the emergency plan, its lines as typed
     for line in PLAN.splitlines():
@@ -189,7 +189,7 @@ def test_a_caregiver_sees_the_whole_alert_and_acknowledges_from_the_first_screen
     acked = alert_row(world, alert_id)
     assert (acked.state, acked.acked_by) == (AlertState.ACKNOWLEDGED, "Ben <b>bold</b>")
     text = page.inner_text("body")
-    assert "others stop being alerted" in text and "131 bpm" in text
+    assert "others stop being alerted" in text and "131 beats a minute" in text
     assert "Adrenaline" in text
     assert page.get_by_role("button", name=ACK_BUTTON).count() == 0
 

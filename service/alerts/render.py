@@ -189,12 +189,14 @@ def _when(time_s: float, facts: AlertFacts) -> str:
 
 
 def _ago(seconds: float) -> str:
+    """``4 min ago``, ``2 hours 5 min ago``: hours as a word, which a screen reader says as one
+    (it spelt "h" out as a letter)."""
     minutes = max(0, int(seconds // 60))
     if minutes < 1:
         return "less than a minute ago"
     if minutes < 120:
         return f"{minutes} min ago"
-    return f"{minutes // 60} h {minutes % 60} min ago"
+    return f"{minutes // 60} hours {minutes % 60} min ago"
 
 
 def _duration(seconds: float) -> str:

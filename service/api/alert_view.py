@@ -233,7 +233,9 @@ def _details(view: AlertView) -> str:
             else "the latest reading saved with this episode"
         )
         parts.append(
-            f"<p>Last heart rate: <strong>{view.heart_rate:.0f} bpm</strong> ({measured}).</p>"
+            # in words: a screen reader spells "bpm" out letter by letter
+            f"<p>Last heart rate: <strong>{view.heart_rate:.0f} beats a minute</strong>"
+            f" ({measured}).</p>"
         )
     parts.append("<h2>Who has been told</h2>")
     if not view.told:
