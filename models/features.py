@@ -269,7 +269,7 @@ class SignalTracker:
         cools faster than OFF_WRIST_FALL_C_PER_MIN (a sensor cooling in a pocket), and is back on
         once that average has warmed OFF_WRIST_REWARM_C above its coldest since, or, when a
         reading's drop said it left, once a reading is back near the average before that drop
-        (:meth:`_back_from_a_drop`). Back on after
+        (:meth:`_back_on_after_a_drop`). Back on after
         GAP_RESET_S or more the wear clock restarts, as when a band is put on; after less (the
         band adjusted, a wrist under cold water) only the temperature sensor warms up and settles
         again, as after putting it on. Call it before :meth:`step`, and keep the readings
@@ -289,7 +289,8 @@ class SignalTracker:
             and self.off_wrist_since_s is not None
             and time_s - self.off_wrist_since_s < GAP_RESET_S
         ):
-            return self._back_from_a_drop(time_s, temp, self.off_wrist_from_c)
+            self._back_on_after_a_drop(time_s, temp, self.off_wrist_from_c)
+            return False
         # off the wrist the 30-s average follows the band alone: handling it moves single
         # readings by a degree or two for seconds (S28), a wrist warms the average for minutes
         dt = min(time_s - self.temp_time_s, MAX_STEP_S) if self.temp_time_s is not None else 1.0
@@ -307,7 +308,7 @@ class SignalTracker:
         self.off_wrist_low_c, self.off_wrist_since_s = low, since
         return True
 
-    def _back_from_a_drop(self, time_s: float, temp: float, before_c: float) -> bool:
+    def _back_on_after_a_drop(self, time_s: float, temp: float, before_c: float) -> None:
         """A reading back within OFF_WRIST_DROP_C of where the skin was before a drop: worn again.
 
         One reading of a band that slipped or a sensor glitch (a reading of 20 degC on a skin of
@@ -323,7 +324,6 @@ class SignalTracker:
             self.resettle_temperature(time_s)
         else:
             self.temp_fast = before_c
-        return False
 
     def restart_heart_reference(self) -> None:
         """The short heart-rate reference restarts from the two-minute rate (a lasting level)."""
