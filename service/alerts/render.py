@@ -189,8 +189,10 @@ def _when(time_s: float, facts: AlertFacts) -> str:
 
 
 def _ago(seconds: float) -> str:
-    """``4 min ago``, ``2 hours 5 min ago``: hours as a word, which a screen reader says as one
-    (it spelt "h" out as a letter)."""
+    """``4 min ago``, ``2 hours 5 min ago``.
+
+    Hours as a word, which a screen reader says as one (it spelt "h" out as a letter).
+    """
     minutes = max(0, int(seconds // 60))
     if minutes < 1:
         return "less than a minute ago"
