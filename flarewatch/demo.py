@@ -244,18 +244,26 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
                 None if args.duration is None else now_ms + round(args.duration * args.speed * 1000)
             )
             live = SimulatedSource(cohort, start_ms=now_ms, end_ms=end_ms, speed=args.speed)
+            history = SimulatedSource(
+                cohort, start_ms=now_ms - HISTORY_S * 1000, end_ms=now_ms, speed=0
+            )
             try:
                 with _stop_on_sigterm():
                     if args.ble_sim:
                         _stream_ble(args, settings, display, gate)
                     else:
-                        _stream_simulated(settings, cohort, outbox, live, display, gate)
+                        _stream_simulated(settings, outbox, (history, live), display, gate)
             except KeyboardInterrupt:
                 log.info("stopping: Ctrl-C")
             if not args.ble_sim and live.progress.simulated_ms <= flush_onset_ms:
                 # Stopped before the flush began: there is no flush window to check.
                 log.info("stopped before the flush of p1 began")
                 result.flush_patient = None
+            if not args.ble_sim:
+                result.generated_by_patient = {
+                    patient: sum(s.progress.by_patient.get(patient, 0) for s in (history, live))
+                    for patient in cohort.patient_ids
+                }
             _wait_ingested(ingest, outbox)
         result.rejected = ingest.stats().rejected_total
     finally:
@@ -306,15 +314,13 @@ def _register_patients(runtime: AlertingRuntime, cohort: Cohort) -> None:
 
 def _stream_simulated(
     settings: Settings,
-    cohort: Cohort,
     outbox: Outbox,
-    live: SimulatedSource,
+    sources: tuple[SimulatedSource, SimulatedSource],
     display: LiveView,
     gate: EndOfDemoGate,
 ) -> None:
-    """History as fast as possible, then ``live``: simulated samples via outbox and publisher."""
-    now_ms = live.start_ms
-    history = SimulatedSource(cohort, start_ms=now_ms - HISTORY_S * 1000, end_ms=now_ms, speed=0)
+    """The history as fast as possible, then live: simulated samples via outbox and publisher."""
+    history, live = sources
     software = f"flarewatch-demo {__version__}"
     with MqttPublisher(settings.mqtt, outbox, gateway_id=GATEWAY_ID, software=software) as pub:
 

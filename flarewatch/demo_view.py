@@ -34,6 +34,8 @@ class DemoResult:
     broker: str
     store: str
     stored_by_patient: dict[str, int] = field(default_factory=dict)
+    generated_by_patient: dict[str, int] | None = None
+    """Samples the simulated bands produced (None: virtual BLE bands, whose radio decides)."""
     flush_patient: str | None = "p1"
     flush_samples_in_store: int = 0
     rejected: int = 0
@@ -41,13 +43,25 @@ class DemoResult:
 
     @property
     def ok(self) -> bool:
-        """Every patient has stored samples, the flush patient's flush window included."""
+        """Whether the demo worked: nothing lost, and the flush stored.
+
+        Every patient has stored samples, the flush patient's flush window included, and every
+        sample the simulated bands produced is stored.
+        """
         flush_ok = self.flush_patient is None or self.flush_samples_in_store > 0
         return (
             bool(self.stored_by_patient)
             and all(n > 0 for n in self.stored_by_patient.values())
             and flush_ok
+            and not self.lost_by_patient
         )
+
+    @property
+    def lost_by_patient(self) -> dict[str, int]:
+        """Samples produced but not stored, per patient (none: nothing was lost)."""
+        produced = self.generated_by_patient or {}
+        lost = {p: n - self.stored_by_patient.get(p, 0) for p, n in produced.items()}
+        return {p: n for p, n in lost.items() if n > 0}
 
 
 def report(result: DemoResult) -> None:
@@ -57,10 +71,16 @@ def report(result: DemoResult) -> None:
         title="flarewatch demo", caption=f"broker: {result.broker}, store: {result.store}"
     )
     table.add_column("patient")
+    produced = result.generated_by_patient
+    if produced is not None:
+        table.add_column("samples produced", justify="right")
     table.add_column("stored samples", justify="right")
     for patient, count in result.stored_by_patient.items():
-        table.add_row(patient, str(count))
+        made = [] if produced is None else [str(produced.get(patient, 0))]
+        table.add_row(patient, *made, str(count))
     console.print(table)
+    for patient, lost in result.lost_by_patient.items():
+        console.print(f"[red]{patient}: {lost} sample(s) produced but not stored[/red]")
     if result.flush_patient is not None:
         console.print(
             f"flush patient {result.flush_patient}: {result.flush_samples_in_store} samples "
@@ -79,6 +99,7 @@ def report(result: DemoResult) -> None:
                 "broker": result.broker,
                 "store": result.store,
                 "stored_by_patient": result.stored_by_patient,
+                "generated_by_patient": result.generated_by_patient,
                 "flush_patient": result.flush_patient,
                 "flush_samples_in_store": result.flush_samples_in_store,
                 "rejected": result.rejected,

@@ -30,7 +30,7 @@ def run_demo(tmp_path: Path, *extra: str) -> dict:
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["ok"] is True
     assert set(report["stored_by_patient"]) == {"p1", "p2", "p3"}
-    assert all(count > 0 for count in report["stored_by_patient"].values())
+    assert report["stored_by_patient"] == report["generated_by_patient"]  # nothing lost
     assert report["flush_samples_in_store"] > 0
     assert report["rejected"] == 0
     return report
@@ -40,8 +40,9 @@ def run_demo(tmp_path: Path, *extra: str) -> dict:
 def test_demo_on_embedded_defaults(tmp_path: Path, broker: str) -> None:
     report = run_demo(tmp_path, "--duration", "8", "--broker", broker)
     assert report["store"] == "sqlite"
-    # 20 simulated minutes of history at 1 Hz plus the live seconds, per patient
-    assert all(count >= 1200 for count in report["stored_by_patient"].values())
+    # 20 simulated minutes of history at 1 Hz (less the simulated radio's dropouts) and the live
+    # seconds, per patient
+    assert all(count >= 1150 for count in report["stored_by_patient"].values())
 
 
 def test_demo_against_real_servers(
@@ -81,7 +82,9 @@ def test_ctrl_c_before_the_flush_began_is_a_clean_stop(tmp_path: Path) -> None:
     assert proc.returncode == 0, err[-3000:]
     report = json.loads(out.strip().splitlines()[-1])
     assert report["ok"] is True
-    assert report["stored_by_patient"]["p1"] >= 1200
+    # the 20 min of history at 1 Hz (less the simulated radio's dropouts), and nothing lost
+    assert report["stored_by_patient"] == report["generated_by_patient"]
+    assert report["stored_by_patient"]["p1"] >= 1150
     assert report["flush_patient"] is None  # no flush happened in this run
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from collector.errors import SimulationError
@@ -36,6 +36,8 @@ class SimulationProgress:
     simulated_ms: int
     end_ms: int | None
     generated: int = 0
+    by_patient: dict[str, int] = field(default_factory=dict)
+    """Samples generated per patient (those handed to the sink)."""
 
 
 class SimulatedSource(Source):
@@ -114,7 +116,10 @@ class SimulatedSource(Source):
             readings = patient.generate(start, end).readings()
             self._cursor[device] = end
             if readings:
-                groups.append((patient.profile.patient_id, device, readings))
+                patient_id = patient.profile.patient_id
+                groups.append((patient_id, device, readings))
                 self.progress.generated += len(readings)
+                by_patient = self.progress.by_patient
+                by_patient[patient_id] = by_patient.get(patient_id, 0) + len(readings)
         self.progress.simulated_ms = min(self._cursor.values())
         return groups
