@@ -276,6 +276,22 @@ def test_silent_gateway_last_will_gives_no_data_alert_not_episode(setup, inbox):
     assert alerts(stack)[0].state == AlertState.RESOLVED
 
 
+def test_a_signal_restored_by_readings_from_before_it_was_lost_is_restored_then(setup):
+    """A gateway minutes behind: "no data" raised for 10:05 (data time), then the readings it
+    had come, the first from 10:02. The state said restored at 10:02, before it was lost."""
+    stack, _, engine = setup
+    engine.on_signal("p1", SignalKind.NO_DATA, True, T0 + 300)
+    engine.on_signal("p1", SignalKind.NO_DATA, False, T0 + 120)
+    with stack.db.session() as session:
+        state = session.get_one(SignalState, ("p1", "no_data"))
+        assert (state.active, state.since_s) == (False, T0 + 300)
+    engine.on_signal("p1", SignalKind.NO_DATA, True, T0 + 900)
+    engine.on_signal("p1", SignalKind.NO_DATA, False, T0 + 960)
+    with stack.db.session() as session:
+        state = session.get_one(SignalState, ("p1", "no_data"))
+        assert (state.active, state.since_s) == (False, T0 + 960)
+
+
 def test_device_offline_and_low_battery_are_signal_states(setup, inbox):
     stack, clock, engine = setup
     processor = AlertingProcessor(NoAlarms(), engine)

@@ -310,8 +310,11 @@ class EpisodeEngine:
             if state is None:
                 state = SignalState(patient_id=patient_id, signal=str(signal))
                 txn.session.add(state)
+            # a gateway minutes behind may bring readings from before the silence was raised
+            # for (data time): restored then, never before it was lost
+            restored_before = not active and state.since_s is not None and time_s < state.since_s
             state.active = active
-            state.since_s = time_s
+            state.since_s = state.since_s if restored_before else time_s
             state.detail = detail[:200]
             record(
                 txn.session,
