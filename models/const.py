@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.12.1"
+MODEL_VERSION: Final = "fw-detect-1.12.2"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -161,6 +161,19 @@ was 0.25 degC/min (S07); a band taken off cools by several degrees a minute."""
 OFF_WRIST_REWARM_C: Final = 1.0
 """... and it is back on once its 30-s average is this much warmer than its coldest since it came
 off (a band lying on a table only cools towards the room; a wrist warms it by degrees)."""
+
+OFF_WRIST_LEVEL_C: Final = 0.3
+OFF_WRIST_LEVEL_S: Final = 120.0
+WRIST_MIN_C: Final = 28.0
+"""... or once its 30-s average has held within OFF_WRIST_LEVEL_C for OFF_WRIST_LEVEL_S at
+WRIST_MIN_C or warmer (1.12.2): a band put on warmer than the skin (off a charger, out of a
+pocket or a hot car) cools onto the wrist as fast as one taken off, then holds at the skin's
+temperature. A band taken off cools on towards the room (by about a fifth of its distance to it a
+minute: it holds 0.3 degC for two minutes only within about a degree of the room's temperature).
+91.5 % of the worn readings of the 35 stress-predict sessions are at 28 degC or warmer (the E4
+reads wrists cool: 70 % at 30 or warmer); few rooms are. Where they meet, a band off the wrist in
+a room of 28 degC or more counts as worn after two minutes: a band that reports no heart rate off
+the wrist then says "no data" instead of "no contact"."""
 
 TOD_BINS: Final = 24
 """Hourly bins of the per-patient resting heart rate by time of day (circadian rhythm)."""

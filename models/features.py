@@ -29,6 +29,8 @@ from models.const import (
     MAX_STEP_S,
     OFF_WRIST_DROP_C,
     OFF_WRIST_FALL_C_PER_MIN,
+    OFF_WRIST_LEVEL_C,
+    OFF_WRIST_LEVEL_S,
     OFF_WRIST_REWARM_C,
     REST_AFTER_ACTIVITY_S,
     TEMP_FAST_TAU_S,
@@ -46,6 +48,7 @@ from models.const import (
     TOD_TAU_S,
     TOD_UPDATE_CLIP_FRAC,
     WARMUP_S,
+    WRIST_MIN_C,
 )
 from models.state_checks import check_state_fields
 
@@ -103,6 +106,10 @@ class SignalTracker:
     off_wrist_from_c: float | None = None
     """The 30-s skin average before the reading whose drop said the band left (None: worn, or
     it left by cooling): a reading back near it says the band never left."""
+    off_wrist_level_c: float | None = None
+    """Off the wrist: the 30-s skin average when it last moved OFF_WRIST_LEVEL_C (None: worn)."""
+    off_wrist_level_s: float | None = None
+    """... and when: it has held that level since (a band levelled at a wrist's warmth)."""
 
     def __post_init__(self) -> None:
         # a saved state that is damaged or from other hour bins must not be half-used
@@ -233,7 +240,7 @@ class SignalTracker:
         """
         self.wear_start_s = time_s
         if not off_wrist:
-            self.off_wrist_low_c = self.off_wrist_since_s = self.off_wrist_from_c = None
+            self._worn()
         self.hr_fast = self.hr_mid = self.hr_slow = None
         self.resettle_temperature(time_s)
 
@@ -267,9 +274,10 @@ class SignalTracker:
 
         It comes off when a reading falls OFF_WRIST_DROP_C below the 30-s average, or the skin
         cools faster than OFF_WRIST_FALL_C_PER_MIN (a sensor cooling in a pocket), and is back on
-        once that average has warmed OFF_WRIST_REWARM_C above its coldest since, or, when a
-        reading's drop said it left, once a reading is back near the average before that drop
-        (:meth:`_back_on_after_a_drop`). Back on after
+        once that average has warmed OFF_WRIST_REWARM_C above its coldest since, or has held
+        within OFF_WRIST_LEVEL_C for OFF_WRIST_LEVEL_S at a wrist's warmth (a band put on warmer
+        than the skin, cooling onto it), or, when a reading's drop said it left, once a reading
+        is back near the average before that drop (:meth:`_back_on_after_a_drop`). Back on after
         GAP_RESET_S or more the wear clock restarts, as when a band is put on; after less (the
         band adjusted, a wrist under cold water) only the temperature sensor warms up and settles
         again, as after putting it on. Call it before :meth:`step`, and keep the readings
@@ -298,15 +306,35 @@ class SignalTracker:
         self.temp_fast = smoothed = ewma(smoothed, temp, dt, TEMP_FAST_TAU_S)
         low = smoothed if self.off_wrist_low_c is None else min(self.off_wrist_low_c, smoothed)
         since = time_s if self.off_wrist_since_s is None else self.off_wrist_since_s
-        if smoothed >= low + OFF_WRIST_REWARM_C:
+        if smoothed >= low + OFF_WRIST_REWARM_C or self._levelled_on_a_wrist(time_s, smoothed):
             if time_s - since >= GAP_RESET_S:
                 self._start_wear(time_s)
             else:
                 self.resettle_temperature(time_s)
-                self.off_wrist_low_c = self.off_wrist_since_s = self.off_wrist_from_c = None
+                self._worn()
             return False
         self.off_wrist_low_c, self.off_wrist_since_s = low, since
         return True
+
+    def _levelled_on_a_wrist(self, time_s: float, smoothed: float) -> bool:
+        """Off the wrist, the 30-s average has held its level for a while at a wrist's warmth.
+
+        A band put on warmer than the skin (off a charger, out of a pocket or a hot car) cools
+        onto it as fast as one taken off, which says it came off; then it holds at the skin's
+        temperature, never warming a degree above its coldest, and stayed "off" (heart rate
+        ignored, ``no_contact``, surges missed) until the skin happened to warm (1.12.2). A band
+        taken off cools on towards the room, far below a wrist's warmth, and holds there.
+        """
+        level, level_s = self.off_wrist_level_c, self.off_wrist_level_s
+        if level is None or level_s is None or abs(smoothed - level) > OFF_WRIST_LEVEL_C:
+            self.off_wrist_level_c, self.off_wrist_level_s = smoothed, time_s
+            return False
+        return smoothed >= WRIST_MIN_C and time_s - level_s >= OFF_WRIST_LEVEL_S
+
+    def _worn(self) -> None:
+        """Forget the band's time off the wrist."""
+        self.off_wrist_low_c = self.off_wrist_since_s = self.off_wrist_from_c = None
+        self.off_wrist_level_c = self.off_wrist_level_s = None
 
     def _back_on_after_a_drop(self, time_s: float, temp: float, before_c: float) -> None:
         """A reading back within OFF_WRIST_DROP_C of where the skin was before a drop: worn again.
@@ -319,7 +347,7 @@ class SignalTracker:
         readings in between were a glitch and are dropped; back BACK_ON_COOLED_C colder, the
         sensor was off the skin and re-warms, as after any short removal.
         """
-        self.off_wrist_low_c = self.off_wrist_since_s = self.off_wrist_from_c = None
+        self._worn()
         if temp <= before_c - BACK_ON_COOLED_C:
             self.resettle_temperature(time_s)
         else:

@@ -492,19 +492,15 @@ def test_a_skin_glitch_does_not_leave_the_band_off_the_wrist_for_good(
     assert found(alarms, episode)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a band cooling onto the wrist and one cooling off it towards the room look alike in "
-    "skin temperature alone (worn wrists read 26.5-35 degC in the stress-predict sessions): "
-    "a known limit, documented in docs/models.md",
-)
-def test_a_band_put_on_warm_is_not_off_the_wrist_for_good() -> None:
-    """A band put on 8 degC warmer than the skin (off a charger, out of a hot car), cooling to it.
+@pytest.mark.parametrize("warmer_c", [3.0, 8.0])
+def test_a_band_put_on_warm_is_not_off_the_wrist_for_good(warmer_c: float) -> None:
+    """A band put on warmer than the skin (off a charger, out of a hot car), cooling onto it.
 
     The readings fall 2 degC below their 30-s average within seconds, which says the band came
     off; the average then falls to the skin's level and its coldest follows it down, so it never
-    warms 1 degC above it: ``no_contact`` a minute after the band went on, never resolved, and
-    the surge half an hour later missed.
+    warmed 1 degC above it: ``no_contact`` a minute after the band went on, never resolved, and
+    the surge half an hour later missed (until 1.12.2). A minute of "no contact" while it cools
+    is all it costs now: the band holding at a wrist's warmth for two minutes is worn.
     """
     samples, episode = session("S14", AlarmKind.ANAPHYLAXIS)
     start_ms, first_c = samples[0].time_ms, samples[0].skin_temperature_c
@@ -513,7 +509,8 @@ def test_a_band_put_on_warm_is_not_off_the_wrist_for_good() -> None:
         s.model_copy(
             update={
                 "skin_temperature_c": s.skin_temperature_c
-                + (first_c + 8.0 - s.skin_temperature_c) * math.exp(-(s.time_ms - start_ms) / 20e3)
+                + (first_c + warmer_c - s.skin_temperature_c)
+                * math.exp(-(s.time_ms - start_ms) / 20e3)
             }
         )
         if s.skin_temperature_c is not None
@@ -521,7 +518,9 @@ def test_a_band_put_on_warm_is_not_off_the_wrist_for_good() -> None:
         for s in samples
     ]
     alarms, _ = fed(*in_batches(bad))
-    assert not [a for a in alarms if a.kind is AlarmKind.NO_CONTACT]
+    no_contact = [a for a in alarms if a.kind is AlarmKind.NO_CONTACT]
+    assert [a.resolved for a in no_contact] in ([], [False, True])
+    assert all(a.time_s - start_ms / 1000 < 5 * 60 for a in no_contact)
     assert found(alarms, episode)
 
 

@@ -22,7 +22,9 @@ ROOM_C = 23.0
 SKIN_C = 32.5
 
 
-def band(minutes: float, start_min: float, rng: np.random.Generator, phase: str) -> list[Sample]:
+def band(
+    minutes: float, start_min: float, rng: np.random.Generator, phase: str, room_c: float = ROOM_C
+) -> list[Sample]:
     """One sample a second: worn at rest, lying on a table, or being put back on."""
     out = []
     for i in range(int(minutes * 60)):
@@ -32,10 +34,10 @@ def band(minutes: float, start_min: float, rng: np.random.Generator, phase: str)
             temp, acc = SKIN_C + rng.normal(0, 0.02), rng.uniform(0.005, 0.012)
         elif phase == "table":
             # the sensor cools to the room within a minute; the optical heart rate drifts up
-            temp = ROOM_C + (SKIN_C - ROOM_C) * math.exp(-i / 8.0) + rng.normal(0, 0.02)
+            temp = room_c + (SKIN_C - room_c) * math.exp(-i / 8.0) + rng.normal(0, 0.02)
             hr, acc = 80.0 + min(i, 300) / 6.0 + rng.normal(0, 1.0), rng.uniform(0.0005, 0.002)
         else:  # back on: the wrist warms the sensor over a few minutes
-            temp = SKIN_C - (SKIN_C - ROOM_C) * math.exp(-i / 90.0) + rng.normal(0, 0.02)
+            temp = SKIN_C - (SKIN_C - room_c) * math.exp(-i / 90.0) + rng.normal(0, 0.02)
             acc = rng.uniform(0.005, 0.012)
         out.append(
             Sample(
@@ -80,6 +82,19 @@ def test_band_on_the_table_is_no_contact_not_anaphylaxis() -> None:
     )  # a wrist warms the sensor by a degree within a minute or two
     # back on the wrist the wear clock restarted: the sensors settle before anything is judged
     assert detector.tracker.worn_for(later[0].time_s) < 1.0
+
+
+@pytest.mark.parametrize("room_c", [18.0, 23.0, 27.5])
+def test_a_band_on_the_table_stays_off_however_long_it_holds_the_rooms_temperature(
+    room_c: float,
+) -> None:
+    """Since 1.12.2 a band holding its level at a wrist's warmth (28 degC or more) is worn again
+    (one put on warm cools onto the skin); a band on a table holds the room's."""
+    rng = np.random.default_rng(5)
+    detector = PatientDetector()
+    alarms = detector.update(band(40, 0, rng, "worn") + band(60, 40, rng, "table", room_c))
+    assert detector.tracker.off_wrist
+    assert [(a.kind, a.resolved) for a in alarms] == [(AlarmKind.NO_CONTACT, False)]
 
 
 def test_handling_a_band_off_the_wrist_does_not_put_it_back_on() -> None:
