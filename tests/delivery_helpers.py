@@ -319,12 +319,12 @@ class World:
 class Service:
     """The service's detection path on a test clock: ingest cycle, store, processing hook."""
 
-    def __init__(self, world: World, devices: Sequence[str]) -> None:
+    def __init__(self, world: World, devices: Sequence[str], *, registered: bool = True) -> None:
         self.world = world
         self.patient = f"p{next(world.patients)}"
         register_team(world.stack.db, self.patient, [], now_s=START_S)
         with world.stack.db.session() as session:
-            for device in devices:
+            for device in devices if registered else ():
                 add_device(session, self.patient, self.device_id(device))
         self.store = SqliteStore(world.folder / f"{self.patient}.sqlite3")
         self.checkpoint_path = world.folder / f"{self.patient}-detectors.json"
@@ -345,6 +345,7 @@ class Service:
         self.bank = ScoredBank(default_bank(), self.served.scored)
         checkpoint = DetectorCheckpoint(self.checkpoint_path, interval_s=CHECKPOINT_S)
         checkpoint.restore(self.bank.inner)
+        self._skipped_before = self._skipped_by_detector()  # counted in the restored state
         self.engine = RecordedEngine(self.world.stack.manager)
         self.processor = AlertingProcessor(self.bank, self.engine, checkpoint)
 
@@ -355,9 +356,12 @@ class Service:
         """A clean stop (SIGTERM): what was received is processed, the checkpoint saved."""
         self.processor.close()
         self.alarms += self.engine.alarms
-        state = self.bank.inner.state_dict()["patients"].get(self.patient, {})
-        self.served.skipped_by_detector += int(state.get("rejected_samples", 0))
+        self.served.skipped_by_detector += self._skipped_by_detector() - self._skipped_before
         self.served.released_late += self.processor.alignment.released_late
+
+    def _skipped_by_detector(self) -> int:
+        state = self.bank.inner.state_dict()["patients"].get(self.patient, {})
+        return int(state.get("rejected_samples", 0))
 
     def restart(self) -> None:
         self._stop()

@@ -17,7 +17,13 @@ from flarewatch.settings import load_settings
 from models.alarm import Alarm, AlarmKind, Severity, alarm_record
 from models.artifacts import default_bank
 from service.alerts.runtime import AlertingRuntime
-from service.episodes.checkpoint import HELD_KEY, SILENCES_KEY, DetectorCheckpoint, HeldBack
+from service.episodes.checkpoint import (
+    DEVICES_KEY,
+    HELD_KEY,
+    SILENCES_KEY,
+    DetectorCheckpoint,
+    HeldBack,
+)
 from service.processing import IngestCycle
 from tests.alerting_helpers import (
     SECRET,
@@ -59,6 +65,30 @@ def test_a_restart_between_two_devices_messages_of_a_round_skips_nothing(
     served = drive(Service(delivery_world, list(split)), cycles, restart)
     assert served.events == events(expected)
     assert served.skipped_by_detector == 0
+
+
+def test_a_restart_between_two_unregistered_devices_messages_skips_nothing(
+    delivery_world: World,
+) -> None:
+    """The same restart, the two devices never registered: the alignment had learnt them from
+    their data, and forgot them at the stop. The restarted service handed the strap's minute on
+    without waiting for the thermometer's, whose readings came too old for the detector: 60 more
+    skipped, and the surge alarmed 56 s late."""
+    split = Devices(two=True).split(Sampling("surge", None).samples())
+    expected = reference(in_time_order(split))
+    cycles = rounds(split, 60, ["strap", "thermo"])
+    onset_ms = expected[0].time_s * 1000
+    restart = next(  # before the strap's message of the minute before the onset
+        number
+        for number, (_, (message,)) in enumerate(cycles)
+        if message.device == "strap" and message.samples[-1].time_ms + 60_000 >= onset_ms
+    )
+    served = drive(Service(delivery_world, list(split), registered=False), cycles, restart)
+    unbroken = drive(Service(delivery_world, list(split), registered=False), cycles)
+    # the thermometer's first minute, before the strap was known to wait for it: as without
+    # the restart (a device not registered is unknown until it reports)
+    assert served.skipped_by_detector == unbroken.skipped_by_detector == 60
+    assert served.events == unbroken.events
 
 
 def test_a_silence_while_the_gateway_is_minutes_behind_is_raised(delivery_world: World) -> None:
@@ -118,46 +148,52 @@ def test_a_gateway_still_catching_up_after_a_restart_raises_no_silence(
 def test_what_a_checkpoint_holds_back_is_checked_at_the_restore(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The samples a stop kept for another device and the "no data" it held are restored; a
-    damaged part is left out (logged, without its values), never a crash."""
+    """The samples a stop kept for another device, the "no data" it held and the devices it
+    lined up are restored; a damaged part is left out (logged, without its values), never a
+    crash, and the rest is kept."""
     path = tmp_path / "detectors.json"
     samples = [
         SampleBatch(patient_id="p1", device_id="strap", samples=(Sample(seq=1, time_ms=T0_MS),))
     ]
     silence = Alarm("p1", T0_MS / 1000 + 301.25, AlarmKind.NO_DATA, Severity.WARNING, "v1", False)
-    assert DetectorCheckpoint(path).save(default_bank(), HeldBack(samples, [silence]))
+    devices = {"p1": ["strap", "thermo"]}
+    held = HeldBack(samples, [silence], devices)
+    assert DetectorCheckpoint(path).save(default_bank(), held)
     restored = DetectorCheckpoint(path)
     restored.restore(default_bank())
-    assert restored.held == HeldBack(samples, [silence])
+    assert restored.held == held
     state = json.loads(path.read_text())
-    damaged_samples = (
-        {"v": 1},
-        "strap",
-        [{"patient_id": "p1", "device_id": "strap", "samples": []}],
-    )
     record = alarm_record(silence)
-    damaged_silences = (
-        {"v": 1},
-        [{**record, "time_s": "NaN"}],
-        [{**record, "evidence": {"hr_bpm": "171 bpm"}}],
-        [{**record, "kind": "anaphylaxis"}],  # only a "no data" is ever held
-        [{**record, "resolved": True}],
-        [{**record, "patient_id": ""}],
-        [{key: value for key, value in record.items() if key != "severity"}],
-    )
-    for key, damaged in [
-        *((HELD_KEY, d) for d in damaged_samples),
-        *((SILENCES_KEY, d) for d in damaged_silences),
-    ]:
-        path.write_text(json.dumps({**state, key: damaged}))
-        caplog.clear()
-        restored.restore(default_bank())
-        assert restored.held == (
-            HeldBack([], [silence]) if key == HELD_KEY else HeldBack(samples, [])
-        ), damaged
-        assert "left out" in caplog.text
-        assert "171" not in caplog.text
-        assert restored.restore(default_bank()) == 0  # the patients' part: nothing saved
+    damaged = {
+        HELD_KEY: (
+            {"v": 1},
+            "strap",
+            [{"patient_id": "p1", "device_id": "strap", "samples": []}],
+        ),
+        SILENCES_KEY: (
+            {"v": 1},
+            [{**record, "time_s": "NaN"}],
+            [{**record, "evidence": {"hr_bpm": "171 bpm"}}],
+            [{**record, "kind": "anaphylaxis"}],  # only a "no data" is ever held
+            [{**record, "resolved": True}],
+            [{**record, "patient_id": ""}],
+            [{key: value for key, value in record.items() if key != "severity"}],
+        ),
+        DEVICES_KEY: (["p1"], {"p1": "strap"}, {"p1": [171]}),
+    }
+    for key, values in damaged.items():
+        for value in values:
+            path.write_text(json.dumps({**state, key: value}))
+            caplog.clear()
+            restored.restore(default_bank())
+            assert restored.held == HeldBack(
+                [] if key == HELD_KEY else samples,
+                [] if key == SILENCES_KEY else [silence],
+                {} if key == DEVICES_KEY else devices,
+            ), value
+            assert "left out" in caplog.text
+            assert "171" not in caplog.text
+            assert restored.restore(default_bank()) == 0  # the patients' part: nothing saved
 
 
 def test_an_erasure_drops_what_the_checkpoint_held_for_the_patient(tmp_path: Path) -> None:
@@ -168,12 +204,15 @@ def test_an_erasure_drops_what_the_checkpoint_held_for_the_patient(tmp_path: Pat
             for p in ("p1", "p2")
         ],
         [Alarm(p, T0_MS / 1000, AlarmKind.NO_DATA, Severity.WARNING, "v1") for p in ("p1", "p2")],
+        {p: [f"{p}-strap", f"{p}-thermo"] for p in ("p1", "p2")},
     )
     assert DetectorCheckpoint(path).save(default_bank(), held)
     restored = DetectorCheckpoint(path)
     restored.restore(default_bank())
     restored.forget("p1")
-    assert restored.held == HeldBack(held.samples[1:], held.silences[1:])
+    assert restored.held == HeldBack(
+        held.samples[1:], held.silences[1:], {"p2": ["p2-strap", "p2-thermo"]}
+    )
 
 
 def test_held_samples_of_a_patient_erased_while_stopped_are_dropped_at_the_start(

@@ -116,6 +116,18 @@ class DeviceAlignment:
         """Everything held (at a shutdown without a checkpoint to keep it in)."""
         return self.release(float("inf"))
 
+    def devices(self) -> dict[str, list[str]]:
+        """The devices each patient is lined up across now (for the checkpoint: see ``expect``).
+
+        Registered ones are expected again at a start; one learnt from its data alone was
+        forgotten at a stop, and the other device's samples were handed on without waiting.
+        """
+        return {
+            patient_id: sorted(patient.newest_ms)
+            for patient_id, patient in self._patients.items()
+            if len(patient.newest_ms) > 1
+        }
+
     def held(self) -> list[SampleBatch]:
         """What is held now, as batches per device (for the checkpoint: see ``add`` to resume).
 

@@ -14,6 +14,8 @@ them again, and scored at the stop they would make that other device's samples, 
 the restart, too old for the detector. The restarted processing lines them up again. So does it
 keep the "no data" held while a patient's gateway catches up (``service.episodes.silences``): the
 detector raises it once, so lost at a stop it was never told, and the patient was unwatched.
+And it keeps the devices each patient is lined up across: one never registered, learnt from its
+data, was forgotten at a stop, and its next minute skipped.
 
 A snapshot also lists the patient erasures (their ``patient_erased`` audit ids) whose forgetting
 it reflects, so that at start an erasure made while the service was stopped, or before the
@@ -28,8 +30,8 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -52,6 +54,9 @@ HELD_KEY: Final = "held_samples"
 SILENCES_KEY: Final = "held_silences"
 """The snapshot's "no data" alarms held back while their patient's gateway caught up."""
 
+DEVICES_KEY: Final = "aligned_devices"
+"""The snapshot's devices each patient of several was lined up across (patient: device ids)."""
+
 
 @dataclass(frozen=True, slots=True)
 class HeldBack:
@@ -61,12 +66,16 @@ class HeldBack:
     """Batches waiting for the patient's other device (``service.episodes.alignment``)."""
     silences: Sequence[Alarm] = ()
     """"No data" waiting for the patient's gateway to catch up (``service.episodes.silences``)."""
+    devices: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """The devices each patient of several is lined up across, registered or learnt from their
+    data (``service.episodes.alignment``): expected again after the restart."""
 
     def without(self, patient_id: str) -> HeldBack:
         """The same without anything of the patient (their erasure)."""
         return HeldBack(
             [batch for batch in self.samples if batch.patient_id != patient_id],
             [alarm for alarm in self.silences if alarm.patient_id != patient_id],
+            {pid: ids for pid, ids in self.devices.items() if pid != patient_id},
         )
 
 
@@ -139,7 +148,9 @@ class DetectorCheckpoint:
                 bank.model_version,
             )
         self.erasures_applied = _erasures_of(state)
-        self.held = HeldBack(_held_samples_of(state), _held_silences_of(state))
+        self.held = HeldBack(
+            _held_samples_of(state), _held_silences_of(state), _aligned_devices_of(state)
+        )
         afresh = sum(_load_patient(bank, state, pid, saved) for pid, saved in patients.items())
         restored = len(patients) - afresh
         log.info("restored the baselines of %d patient(s) from %s", restored, self.path)
@@ -225,6 +236,8 @@ class DetectorCheckpoint:
             ]
         if held.silences:
             state[SILENCES_KEY] = [alarm_record(alarm) for alarm in held.silences]
+        if held.devices:
+            state[DEVICES_KEY] = {pid: list(ids) for pid, ids in held.devices.items()}
         return state
 
     def _save_failed(self, reason: str) -> None:
@@ -293,6 +306,21 @@ def _held_silences_of(state: dict[str, Any]) -> list[Alarm]:
             type(exc).__name__,
         )
         return []
+
+
+def _aligned_devices_of(state: dict[str, Any]) -> dict[str, list[str]]:
+    """The lined-up devices of a snapshot; none if it has none or they are damaged (logged)."""
+    found = state.get(DEVICES_KEY, {})
+    if isinstance(found, dict) and all(
+        isinstance(pid, str) and isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+        for pid, ids in found.items()
+    ):
+        return found
+    log.warning(
+        "the devices lined up per patient in the detector checkpoint are unusable; they are left "
+        "out (a patient's devices not registered are waited for once they report again)"
+    )
+    return {}
 
 
 def _silence(alarm: Alarm) -> Alarm:

@@ -132,6 +132,8 @@ class AlertingProcessor(Processor):
         for alarm in restored.silences:  # the gateway has its grace again
             self._received_s.setdefault(alarm.patient_id, now_s)
         self._silences.restore(restored.silences)
+        for patient_id, device_ids in restored.devices.items():
+            self.alignment.expect(patient_id, device_ids)
         self._expect_registered({batch.patient_id for batch in [*restored.samples, *cycle.batches]})
         self.alignment.add([*restored.samples, *cycle.batches], now_s)
         alarms = self._silences.settle(
@@ -157,7 +159,7 @@ class AlertingProcessor(Processor):
 
     def _held_back(self) -> HeldBack:
         """What is held back now, for the checkpoint."""
-        return HeldBack(self.alignment.held(), self._silences.alarms())
+        return HeldBack(self.alignment.held(), self._silences.alarms(), self.alignment.devices())
 
     def _take_restored(self) -> HeldBack:
         """What was held back at the last stop, once (see ``close``)."""
@@ -197,7 +199,11 @@ class AlertingProcessor(Processor):
             restored, now = self._take_restored(), self._held_back()
             self.checkpoint.save(
                 self.bank,
-                HeldBack([*restored.samples, *now.samples], [*restored.silences, *now.silences]),
+                HeldBack(
+                    [*restored.samples, *now.samples],
+                    [*restored.silences, *now.silences],
+                    {**restored.devices, **now.devices},
+                ),
             )
 
     def _expect_registered(self, patient_ids: set[str]) -> None:
