@@ -25,13 +25,12 @@ from service.episodes.checkpoint import (
     HeldBack,
 )
 from service.processing import IngestCycle
-from tests.alerting_helpers import (
-    SECRET,
-)
+from tests.alerting_helpers import SECRET
 from tests.delivery_helpers import (
     STRAP_THERMO,
     T0_MS,
     Devices,
+    Message,
     Sampling,
     Service,
     World,
@@ -43,6 +42,24 @@ from tests.delivery_helpers import (
     silences,
 )
 
+Cycles = list[tuple[int, list[Message]]]
+
+
+def strap_and_thermometer_by_the_minute() -> tuple[dict[str, list[Sample]], list[Alarm], Cycles]:
+    """The surge session from a strap and a thermometer, a round a minute, strap first; the
+    replay's alarms."""
+    split = Devices(two=True).split(Sampling("surge", None).samples())
+    return split, reference(in_time_order(split)), rounds(split, 60, ["strap", "thermo"])
+
+
+def restart_before(cycles: Cycles, device: str, onset: Alarm) -> int:
+    """The cycle of ``device``'s message of the minute before ``onset``: restart before it."""
+    return next(
+        number
+        for number, (_, (message,)) in enumerate(cycles)
+        if message.device == device and message.samples[-1].time_ms + 60_000 >= onset.time_s * 1000
+    )
+
 
 def test_a_restart_between_two_devices_messages_of_a_round_skips_nothing(
     delivery_world: World,
@@ -53,15 +70,8 @@ def test_a_restart_between_two_devices_messages_of_a_round_skips_nothing(
     delivered after the restart, was older than the detector's newest sample and skipped: the
     surge alarm came 55 s late (found by the restart property).
     """
-    split = Devices(two=True).split(Sampling("surge", None).samples())
-    expected = reference(in_time_order(split))
-    cycles = rounds(split, 60, ["strap", "thermo"])
-    onset_ms = expected[0].time_s * 1000
-    restart = next(  # before the thermometer's message of the minute before the onset
-        number
-        for number, (_, (message,)) in enumerate(cycles)
-        if message.device == "thermo" and message.samples[-1].time_ms + 60_000 >= onset_ms
-    )
+    split, expected, cycles = strap_and_thermometer_by_the_minute()
+    restart = restart_before(cycles, "thermo", expected[0])
     served = drive(Service(delivery_world, list(split)), cycles, restart)
     assert served.events == events(expected)
     assert served.skipped_by_detector == 0
@@ -74,15 +84,8 @@ def test_a_restart_between_two_unregistered_devices_messages_skips_nothing(
     their data, and forgot them at the stop. The restarted service handed the strap's minute on
     without waiting for the thermometer's, whose readings came too old for the detector: 60 more
     skipped, and the surge alarmed 56 s late."""
-    split = Devices(two=True).split(Sampling("surge", None).samples())
-    expected = reference(in_time_order(split))
-    cycles = rounds(split, 60, ["strap", "thermo"])
-    onset_ms = expected[0].time_s * 1000
-    restart = next(  # before the strap's message of the minute before the onset
-        number
-        for number, (_, (message,)) in enumerate(cycles)
-        if message.device == "strap" and message.samples[-1].time_ms + 60_000 >= onset_ms
-    )
+    split, expected, cycles = strap_and_thermometer_by_the_minute()
+    restart = restart_before(cycles, "strap", expected[0])
     served = drive(Service(delivery_world, list(split), registered=False), cycles, restart)
     unbroken = drive(Service(delivery_world, list(split), registered=False), cycles)
     # the thermometer's first minute, before the strap was known to wait for it: as without
