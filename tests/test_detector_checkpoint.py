@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.settings import Settings, load_settings
+from models.alarm import Alarm, AlarmKind, Severity
 from models.artifacts import default_bank
 from service.alerts.runtime import AlertingRuntime, detector_state_path
-from service.episodes.checkpoint import DetectorCheckpoint
+from service.episodes.checkpoint import (
+    DEVICES_KEY,
+    ERASURES_KEY,
+    HELD_KEY,
+    SILENCES_KEY,
+    DetectorCheckpoint,
+    HeldBack,
+)
 from service.processing import IngestCycle
 
 T0_MS = 1_764_081_600_000
@@ -245,3 +257,100 @@ def test_a_checkpoint_of_a_newer_model_starts_afresh_and_says_so(
     assert DetectorCheckpoint(path).restore(bank) == 0
     assert bank.state_dict()["patients"] == {}
     assert "fw-detect-9.0.0" in caplog.text and "'p1'" in caplog.text
+
+
+# -- any value anywhere in a snapshot -----------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def leaf_paths(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every path into a JSON value, containers included."""
+    if isinstance(value, dict):
+        children = [leaf_paths(v, (*path, k)) for k, v in value.items()]
+    elif isinstance(value, list):
+        children = [leaf_paths(v, (*path, i)) for i, v in enumerate(value)]
+    else:
+        children = []
+    return [path, *(p for c in children for p in c)]
+
+
+def replaced(value: Any, path: tuple[str | int, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: replaced(value[head], rest, new)}
+    return [replaced(v, rest, new) if i == head else v for i, v in enumerate(value)]
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A service's snapshot with every part: a patient's baselines, held samples and silences,
+    lined-up devices, the erasures it reflects."""
+    folder = tmp_path_factory.mktemp("snapshot")
+    settings = load_settings(
+        service={"database_url": f"sqlite:///{folder}/service.sqlite3"}, mqtt={"url": None}
+    )
+    runtime = AlertingRuntime(settings, serve_api=False)
+    cycle = resting_cycle("p1", T0_MS, 20)
+    runtime.processor.process(cycle)
+    silence = Alarm("p1", T0_MS / 1000 + 300, AlarmKind.NO_DATA, Severity.WARNING, "v1")
+    held = HeldBack(cycle.batches[:1], [silence], {"p1": ["p1-band", "p1-thermo"]})
+    assert runtime.processor.checkpoint is not None
+    runtime.processor.checkpoint.save(runtime.processor.bank, held)
+    state: dict[str, Any] = json.loads(detector_state_path(settings).read_text())
+    runtime.stop()
+    return {**state, ERASURES_KEY: [1, 2]}
+
+
+@hypothesis_settings(
+    max_examples=int(os.environ.get("FLAREWATCH_SNAPSHOT_EXAMPLES", "60")),
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    part=st.sampled_from(
+        ["model_version", "patients", ERASURES_KEY, HELD_KEY, SILENCES_KEY, DEVICES_KEY]
+    ),
+    where=st.integers(0, 10**6),
+    value=JSON_VALUES,
+)
+def test_any_value_anywhere_in_a_snapshot_never_stops_the_service(
+    tmp_path: Path, snapshot: dict[str, Any], part: str, where: int, value: Any
+) -> None:
+    """A snapshot edited by hand, or written by a buggy version: the service starts, scores the
+    next samples, and saves a snapshot it can read back; a part that does not fit starts
+    afresh or is left out."""
+    paths = leaf_paths(snapshot[part], (part,))
+    damaged = replaced(snapshot, paths[where % len(paths)], value)
+    path = tmp_path / f"state-{where}.json"
+    path.write_text(json.dumps(damaged))
+    settings = load_settings(
+        service={
+            "database_url": f"sqlite:///{tmp_path}/service-{where}.sqlite3",
+            "detector_state_path": str(path),
+        },
+        mqtt={"url": None},
+    )
+    runtime = AlertingRuntime(settings, serve_api=False)
+    try:
+        runtime.processor.process(resting_cycle("p1", T0_MS + 20 * 60_000, 2))
+        runtime.processor.process(IngestCycle(T0_MS + 40 * 60_000))  # 'no data' at the latest
+    finally:
+        runtime.stop()
+    restored = DetectorCheckpoint(path)
+    restored.restore(default_bank())
+    assert "p1" in json.loads(path.read_text())["patients"]
