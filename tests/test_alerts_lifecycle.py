@@ -203,7 +203,7 @@ def test_message_says_what_how_severe_since_when_vitals_and_what_to_do():
     assert "CRITICAL" in message.title and "anaphylaxis" in message.title
     assert "2 min" in message.body
     # the heart rate helps; a wrist's skin temperature means nothing without its baseline
-    assert "heart rate 131 bpm" in message.body and "35.2" not in message.body
+    assert "heart rate 131 beats a minute" in message.body and "35.2" not in message.body
     assert "Use the EpiPen, call 112." in message.body
     assert "http://x/ack/TOKEN" in message.body
     check = render_message(facts, Purpose.PATIENT_CHECK, "http://x/im-ok/T")

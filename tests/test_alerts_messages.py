@@ -105,7 +105,7 @@ def test_the_lock_screen_says_who_what_and_to_act_and_the_plan_and_link_come_fir
 @pytest.mark.parametrize(
     ("steps", "step_s", "since"),
     [
-        (4, 60, "Since 03:12 CET (4 min ago); last heart rate 131 bpm."),
+        (4, 60, "Since 03:12 CET (4 min ago); last heart rate 131 beats a minute."),
         # "2 h 5 min ago" was read "2 H 5 minutes ago" by VoiceOver and TalkBack
         (25, 300, "Since 03:12 CET (2 hours 5 min ago)"),
     ],
@@ -168,7 +168,7 @@ def test_only_the_heart_rate_no_raw_sensor_values_nor_internal_ids(world, inbox)
     stack, clock, engine = world()
     critical(stack, clock, engine)
     body = inbox.to("/ann")[0].body
-    assert "heart rate 131 bpm" in body
+    assert "heart rate 131 beats a minute" in body
     for jargon in ("°C", "skin temperature", "movement", " g,", "battery", "p1", "alert 1"):
         assert jargon not in body, jargon
     assert "Severity" not in body, "the title says it"

@@ -214,7 +214,7 @@ def _readings(facts: AlertFacts) -> str:
     parts = []
     hr = last_heart_rate(facts.kind, facts.vitals)
     if hr is not None:
-        parts.append(f"last heart rate {hr:.0f} bpm")
+        parts.append(f"last heart rate {heart_rate_words(hr)}")
     battery = facts.vitals.get("battery_percent")
     if facts.kind in LOST_SIGNAL and isinstance(battery, int | float):
         parts.append(f"band battery {battery:.0f} %")
@@ -224,6 +224,11 @@ def _readings(facts: AlertFacts) -> str:
 HEART_RATE_TIME_KEY: Final = "heart_rate_time_s"
 """Key in an episode's vitals of when its heart rate was measured (epoch s; older episodes lack
 it): the acknowledgement page says how old the reading is."""
+
+
+def heart_rate_words(bpm: float) -> str:
+    """``131 beats a minute``: a screen reader spells "bpm" out letter by letter."""
+    return f"{bpm:.0f} beats a minute"
 
 
 def last_heart_rate(kind: str, vitals: Mapping[str, float]) -> float | None:

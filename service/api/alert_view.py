@@ -28,6 +28,7 @@ from service.alerts.render import (
     SHORT_WHAT,
     WHAT_HAPPENED,
     emergency_plan_lines,
+    heart_rate_words,
     last_heart_rate,
     on_patient_clock,
     one_line,
@@ -233,8 +234,7 @@ def _details(view: AlertView) -> str:
             else "the latest reading saved with this episode"
         )
         parts.append(
-            # in words: a screen reader spells "bpm" out letter by letter
-            f"<p>Last heart rate: <strong>{view.heart_rate:.0f} beats a minute</strong>"
+            f"<p>Last heart rate: <strong>{heart_rate_words(view.heart_rate)}</strong>"
             f" ({measured}).</p>"
         )
     parts.append("<h2>Who has been told</h2>")
