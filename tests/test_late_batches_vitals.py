@@ -69,7 +69,7 @@ def test_reminders_quote_the_newest_vitals_not_a_late_replay(stack, inbox) -> No
     processor.process(IngestCycle(NOW_MS, batches=[batch(100, NOW_MS, 150.0)]))
     stack.scheduler.run_until_idle()
     [first] = inbox.wait_for("/ann", 1)
-    assert "heart rate 150 bpm" in first.body
+    assert "heart rate 150 beats a minute" in first.body
 
     clock.advance(10)
     live, replayed = batch(110, NOW_MS + 10_000, 155.0), batch(5, NOW_MS - HOUR_MS, 70.0)
@@ -81,7 +81,9 @@ def test_reminders_quote_the_newest_vitals_not_a_late_replay(stack, inbox) -> No
         stack.scheduler.run_until_idle()
     reminders = inbox.to("/ann")[1:]
     assert reminders, "the caregiver is reminded"
-    assert all("heart rate 155 bpm" in r.body for r in reminders), [r.body for r in reminders]
+    assert all("heart rate 155 beats a minute" in r.body for r in reminders), [
+        r.body for r in reminders
+    ]
     # the episode keeps when that reading was measured (the acknowledgement page says its age)
     with stack.db.session() as session:
         [episode] = session.scalars(select(Episode)).all()
