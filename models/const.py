@@ -173,7 +173,8 @@ minute: it holds 0.3 degC for two minutes only within about a degree of the room
 91.5 % of the worn readings of the 35 stress-predict sessions are at 28 degC or warmer (the E4
 reads wrists cool: 70 % at 30 or warmer); few rooms are. Where they meet, a band off the wrist in
 a room of 28 degC or more counts as worn after two minutes: a band that reports no heart rate off
-the wrist then says "no data" instead of "no contact"."""
+the wrist then says "no data" instead of "no contact", and one that reports a heart rate from the
+table without a contact bit (the E4) has it judged like a wearer's."""
 
 TOD_BINS: Final = 24
 """Hourly bins of the per-patient resting heart rate by time of day (circadian rhythm)."""
