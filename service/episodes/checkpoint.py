@@ -70,6 +70,14 @@ class HeldBack:
     """The devices each patient of several is lined up across, registered or learnt from their
     data (``service.episodes.alignment``): expected again after the restart."""
 
+    def __add__(self, other: HeldBack) -> HeldBack:
+        """Both together (what a restored snapshot held, not taken yet, and what is held now)."""
+        return HeldBack(
+            [*self.samples, *other.samples],
+            [*self.silences, *other.silences],
+            {**self.devices, **other.devices},
+        )
+
     def without(self, patient_id: str) -> HeldBack:
         """The same without anything of the patient (their erasure)."""
         return HeldBack(

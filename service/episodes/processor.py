@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
-from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample
+from flarewatch.payloads import DeviceStatus, GatewayStatus, LinkState, Sample, SampleBatch
 from models.alarm import Alarm
 from service.alerts.render import HEART_RATE_TIME_KEY
 from service.db.outage_log import TRANSIENT_DB_ERRORS, OutageLog
@@ -83,8 +83,8 @@ class AlertingProcessor(Processor):
         self.alignment = DeviceAlignment()
         """Lines up each patient's devices in sample time for the detectors."""
         self._restored = checkpoint is not None
-        """Whether the samples the stopped service held for another device (checkpoint) are
-        still to be lined up: at the first cycle, after the erasures read at start."""
+        """Whether what the stopped service held back (checkpoint: samples, "no data", lined-up
+        devices) is still to be taken up: at the first cycle, after the erasures read at start."""
         self._aligned: set[str] = set()
         """Patients whose registered devices the alignment was told of."""
         self._signals: dict[tuple[str, SignalKind], bool] = dict.fromkeys(
@@ -128,14 +128,9 @@ class AlertingProcessor(Processor):
             if batch.gateway_id:
                 self._gateway_patients[batch.gateway_id].add(batch.patient_id)
         newer = [pid for pid, samples in per_patient.items() if self._fold_vitals(pid, samples)]
-        restored = self._take_restored()
-        for alarm in restored.silences:  # the gateway has its grace again
-            self._received_s.setdefault(alarm.patient_id, now_s)
-        self._silences.restore(restored.silences)
-        for patient_id, device_ids in restored.devices.items():
-            self.alignment.expect(patient_id, device_ids)
-        self._expect_registered({batch.patient_id for batch in [*restored.samples, *cycle.batches]})
-        self.alignment.add([*restored.samples, *cycle.batches], now_s)
+        batches = [*self._resume(now_s), *cycle.batches]
+        self._expect_registered({batch.patient_id for batch in batches})
+        self.alignment.add(batches, now_s)
         alarms = self._silences.settle(
             self._score(self.alignment.release(now_s)),
             self.bank.tick(now_s),
@@ -160,6 +155,20 @@ class AlertingProcessor(Processor):
     def _held_back(self) -> HeldBack:
         """What is held back now, for the checkpoint."""
         return HeldBack(self.alignment.held(), self._silences.alarms(), self.alignment.devices())
+
+    def _resume(self, now_s: float) -> Sequence[SampleBatch]:
+        """Take up what the stopped service held back (at the first cycle); its held samples.
+
+        Its held "no data" wait again, the gateway given its grace again; its lined-up devices
+        are expected again, registered or not.
+        """
+        restored = self._take_restored()
+        for alarm in restored.silences:
+            self._received_s.setdefault(alarm.patient_id, now_s)
+        self._silences.restore(restored.silences)
+        for patient_id, device_ids in restored.devices.items():
+            self.alignment.expect(patient_id, device_ids)
+        return restored.samples
 
     def _take_restored(self) -> HeldBack:
         """What was held back at the last stop, once (see ``close``)."""
@@ -196,15 +205,7 @@ class AlertingProcessor(Processor):
             )
             return
         if self.checkpoint is not None:
-            restored, now = self._take_restored(), self._held_back()
-            self.checkpoint.save(
-                self.bank,
-                HeldBack(
-                    [*restored.samples, *now.samples],
-                    [*restored.silences, *now.silences],
-                    {**restored.devices, **now.devices},
-                ),
-            )
+            self.checkpoint.save(self.bank, self._take_restored() + self._held_back())
 
     def _expect_registered(self, patient_ids: set[str]) -> None:
         """Tell the alignment the registered devices of patients it meets for the first time."""
