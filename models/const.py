@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.12.2"
+MODEL_VERSION: Final = "fw-detect-1.12.3"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -171,10 +171,13 @@ pocket or a hot car) cools onto the wrist as fast as one taken off, then holds a
 temperature. A band taken off cools on towards the room (by about a fifth of its distance to it a
 minute: it holds 0.3 degC for two minutes only within about a degree of the room's temperature).
 91.5 % of the worn readings of the 35 stress-predict sessions are at 28 degC or warmer (the E4
-reads wrists cool: 70 % at 30 or warmer); few rooms are. Where they meet, a band off the wrist in
-a room of 28 degC or more counts as worn after two minutes: a band that reports no heart rate off
-the wrist then says "no data" instead of "no contact", and one that reports a heart rate from the
-table without a contact bit (the E4) has it judged like a wearer's."""
+reads wrists cool: 70 % at 30 or warmer); few rooms are. Where they meet, a band that reports
+motion must also have moved (at least ACC_SD_STILL_G) while it held that level (1.12.3): a wrist
+moves, a table does not. Until then a band left in a room of 28 degC or more counted as worn
+after two minutes, and the E4, which reports a heart rate from the table without a contact bit,
+had that rate, climbing like a surge, judged like a wearer's. A band without motion still counts
+as worn there. A band taken off in a room within about 2.5 degC of the skin is not seen to leave
+at all (it cools too little and too slowly), with or without this rule."""
 
 TOD_BINS: Final = 24
 """Hourly bins of the per-patient resting heart rate by time of day (circadian rhythm)."""

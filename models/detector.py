@@ -76,6 +76,9 @@ _TRACKER_TIMES = (
     "temp_on_skin_s",
     "acc_time_s",
     "off_wrist_since_s",
+    "off_wrist_level_s",
+    "off_wrist_moved_s",
+    "off_wrist_still_s",
 )
 """Times in the tracker: all at or before its newest sample (later ones are a damaged state)."""
 _SCALAR_TIMES = ("no_contact_since_s", "still_since_s", "surge_time_s", "flush_trend_since_s")
@@ -328,7 +331,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
             temp = acc_sd = None
         elif sample.contact_detected and self.no_contact_since_s is not None and not tr.off_wrist:
             tr.back_on_skin(t, self.no_contact_since_s, temp)
-        if tr.check_wrist(t, temp):
+        if tr.check_wrist(t, temp, acc_sd):
             # off the wrist its readings are the room's and the optical sensor's noise
             hr = temp = acc_sd = None
         if sample.contact_detected is False or tr.off_wrist:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from models.const import (
     ACC_SD_ACTIVE_G,
     ACC_SD_EXERCISE_G,
+    ACC_SD_STILL_G,
     ACC_SD_TAU_S,
     ACTIVITY_SIGNAL_MEMORY_S,
     BACK_ON_COOLED_C,
@@ -110,6 +111,10 @@ class SignalTracker:
     """Off the wrist: the 30-s skin average when it last moved OFF_WRIST_LEVEL_C (None: worn)."""
     off_wrist_level_s: float | None = None
     """... and when: it has held that level since (a band levelled at a wrist's warmth)."""
+    off_wrist_moved_s: float | None = None
+    """Off the wrist: its last motion reading of a moving wrist (None: none, or worn)."""
+    off_wrist_still_s: float | None = None
+    """... and of a motionless one: a band on a table shows no movement at all."""
 
     def __post_init__(self) -> None:
         # a saved state that is damaged or from other hour bins must not be half-used
@@ -269,21 +274,28 @@ class SignalTracker:
         """The skin temperature says the band is off the wrist (see :meth:`check_wrist`)."""
         return self.off_wrist_low_c is not None
 
-    def check_wrist(self, time_s: float, skin_temperature_c: float | None) -> bool:
+    def check_wrist(
+        self, time_s: float, skin_temperature_c: float | None, acc_sd_g: float | None
+    ) -> bool:
         """Whether the band is off the wrist, judged from a new skin-temperature reading.
 
         It comes off when a reading falls OFF_WRIST_DROP_C below the 30-s average, or the skin
         cools faster than OFF_WRIST_FALL_C_PER_MIN (a sensor cooling in a pocket), and is back on
         once that average has warmed OFF_WRIST_REWARM_C above its coldest since, or has held
-        within OFF_WRIST_LEVEL_C for OFF_WRIST_LEVEL_S at a wrist's warmth (a band put on warmer
-        than the skin, cooling onto it), or, when a reading's drop said it left, once a reading
-        is back near the average before that drop (:meth:`_back_on_after_a_drop`). Back on after
-        GAP_RESET_S or more the wear clock restarts, as when a band is put on; after less (the
-        band adjusted, a wrist under cold water) only the temperature sensor warms up and settles
-        again, as after putting it on. Call it before :meth:`step`, and keep the readings
-        taken off the wrist out of it.
+        within OFF_WRIST_LEVEL_C for OFF_WRIST_LEVEL_S at a wrist's warmth, moving if the band
+        reports motion (``acc_sd_g``: a band put on warmer than the skin, cooling onto it), or,
+        when a reading's drop said it left, once a reading is back near the average before that
+        drop (:meth:`_back_on_after_a_drop`). Back on after GAP_RESET_S or more the wear clock
+        restarts, as when a band is put on; after less (the band adjusted, a wrist under cold
+        water) only the temperature sensor warms up and settles again, as after putting it on.
+        Call it before :meth:`step`, and keep the readings taken off the wrist out of it.
         """
         temp, smoothed = skin_temperature_c, self.temp_fast
+        if self.off_wrist and acc_sd_g is not None:
+            if acc_sd_g < ACC_SD_STILL_G:
+                self.off_wrist_still_s = time_s
+            else:
+                self.off_wrist_moved_s = time_s
         if temp is None:
             return self.off_wrist
         dropped = smoothed is not None and temp <= smoothed - OFF_WRIST_DROP_C
@@ -323,18 +335,25 @@ class SignalTracker:
         onto it as fast as one taken off, which says it came off; then it holds at the skin's
         temperature, never warming a degree above its coldest, and stayed "off" (heart rate
         ignored, ``no_contact``, surges missed) until the skin happened to warm (1.12.2). A band
-        taken off cools on towards the room, far below a wrist's warmth, and holds there.
+        taken off cools on towards the room, far below a wrist's warmth, and holds there. In a
+        room as warm as a wrist, a band that reports motion tells them apart: on a wrist it
+        moves, on a table it does not (1.12.3). The E4 reports a heart rate from the table,
+        climbing like a surge: judged worn there, it raised one.
         """
         level, level_s = self.off_wrist_level_c, self.off_wrist_level_s
         if level is None or level_s is None or abs(smoothed - level) > OFF_WRIST_LEVEL_C:
             self.off_wrist_level_c, self.off_wrist_level_s = smoothed, time_s
             return False
-        return smoothed >= WRIST_MIN_C and time_s - level_s >= OFF_WRIST_LEVEL_S
+        if smoothed < WRIST_MIN_C or time_s - level_s < OFF_WRIST_LEVEL_S:
+            return False
+        still, moved = self.off_wrist_still_s, self.off_wrist_moved_s
+        return still is None or still < level_s or (moved is not None and moved >= level_s)
 
     def _worn(self) -> None:
         """Forget the band's time off the wrist."""
         self.off_wrist_low_c = self.off_wrist_since_s = self.off_wrist_from_c = None
         self.off_wrist_level_c = self.off_wrist_level_s = None
+        self.off_wrist_moved_s = self.off_wrist_still_s = None
 
     def _back_on_after_a_drop(self, time_s: float, temp: float, before_c: float) -> None:
         """A reading back within OFF_WRIST_DROP_C of where the skin was before a drop: worn again.

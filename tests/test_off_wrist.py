@@ -84,17 +84,44 @@ def test_band_on_the_table_is_no_contact_not_anaphylaxis() -> None:
     assert detector.tracker.worn_for(later[0].time_s) < 1.0
 
 
-@pytest.mark.parametrize("room_c", [18.0, 23.0, 27.5])
+@pytest.mark.parametrize("room_c", [18.0, 23.0, 27.5, 28.5, 29.0])
 def test_a_band_on_the_table_stays_off_however_long_it_holds_the_rooms_temperature(
     room_c: float,
 ) -> None:
     """Since 1.12.2 a band holding its level at a wrist's warmth (28 degC or more) is worn again
-    (one put on warm cools onto the skin); a band on a table holds the room's."""
+    (one put on warm cools onto the skin); a band on a table holds the room's. In a room as warm
+    as a wrist the table's stillness tells them apart (1.12.3): judged worn, its heart rate
+    climbing from the table raised an anaphylaxis-like alarm."""
     rng = np.random.default_rng(5)
     detector = PatientDetector()
     alarms = detector.update(band(40, 0, rng, "worn") + band(60, 40, rng, "table", room_c))
     assert detector.tracker.off_wrist
     assert [(a.kind, a.resolved) for a in alarms] == [(AlarmKind.NO_CONTACT, False)]
+
+
+def test_a_band_on_a_warm_table_is_worn_again_once_it_moves_on_a_wrist() -> None:
+    """The stillness that keeps it off is the table's: on a wrist it moves, and is worn again.
+
+    Put on a wrist reading 29.3 degC (the E4 reads wrists cool), the sensor at the room's 29
+    never warms the degree that says so: its level and its movement do.
+    """
+    rng = np.random.default_rng(5)
+    detector = PatientDetector()
+    detector.update(band(40, 0, rng, "worn") + band(20, 40, rng, "table", 29.0))
+    assert detector.tracker.off_wrist
+    cool_wrist = [
+        s.model_copy(update={"skin_temperature_c": (s.skin_temperature_c or 0) - 3.2})
+        for s in band(10, 60, rng, "worn")
+    ]
+    alarms = detector.update(cool_wrist)
+    assert [(a.kind, a.resolved) for a in alarms] == [(AlarmKind.NO_CONTACT, True)]
+    assert alarms[0].time_s - (T0 + 60 * 60) <= 3 * 60
+    assert not detector.tracker.off_wrist
+    still = [s.model_copy(update={"acceleration_sd_g": 0.001}) for s in cool_wrist]
+    held = PatientDetector()
+    held.update(band(40, 0, rng, "worn") + band(20, 40, rng, "table", 29.0))
+    assert held.update(still) == []
+    assert held.tracker.off_wrist  # the same, motionless: a table
 
 
 def test_handling_a_band_off_the_wrist_does_not_put_it_back_on() -> None:
