@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from flarewatch.payloads import Sample, SampleBatch
-from flarewatch.topics import samples_topic
+from flarewatch.payloads import DeviceStatus, LinkState, Sample, SampleBatch
+from flarewatch.topics import device_status_topic, samples_topic
 from models.alarm import Alarm, AlarmKind
 from models.artifacts import default_bank
 from models.bank import DetectorBank
@@ -367,9 +367,26 @@ class Service:
         self._stop()
         self._start()
 
-    def cycle(self, now_ms: int, delivered: Sequence[Message] = ()) -> None:
-        """One worker cycle: decode, drop duplicates, store, process (as ``IngestService``)."""
+    def cycle(
+        self, now_ms: int, delivered: Sequence[Message] = (), online: Sequence[str] = ()
+    ) -> None:
+        """One worker cycle: decode, drop duplicates, store, process (as ``IngestService``).
+
+        ``online``: devices whose gateway's status says they are connected (as it publishes it
+        when a device connects, before its first data).
+        """
         cycle = Cycle()
+        for device in online:
+            status = DeviceStatus(
+                patient_id=self.patient,
+                device_id=self.device_id(device),
+                gateway_id=GATEWAY,
+                time_ms=now_ms,
+                state=LinkState.ONLINE,
+            )
+            topic = device_status_topic(self.patient, self.device_id(device))
+            payload = status.model_dump_json(exclude_none=True).encode()
+            self.decoder.add(cycle, ReceivedMessage(1, 1, topic, payload), now_ms)
         for message in delivered:
             device = self.device_id(message.device)
             batch = SampleBatch(
@@ -385,7 +402,11 @@ class Service:
         self.served.new_samples += cycle.new_samples
         if cycle.batches:
             self.store.write(cycle.batches)
-        self.processor.process(IngestCycle(now_ms, batches=tuple(cycle.batches)))
+        self.processor.process(
+            IngestCycle(
+                now_ms, batches=tuple(cycle.batches), device_statuses=tuple(cycle.device_statuses)
+            )
+        )
 
     def finish(self) -> Served:
         self._stop()

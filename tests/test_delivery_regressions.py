@@ -94,6 +94,21 @@ def test_a_restart_between_two_unregistered_devices_messages_skips_nothing(
     assert served.events == unbroken.events
 
 
+def test_a_device_its_gateway_says_is_online_is_waited_for_from_its_first_data(
+    delivery_world: World,
+) -> None:
+    """Regression: two devices never registered, the thermometer's first minute a cycle after
+    the strap's. Unknown until it reported, it was not waited for: its first minute came too old
+    for the detector, 60 readings skipped. The gateway's "online" status, published when the
+    device connects, says it is coming."""
+    split, expected, cycles = strap_and_thermometer_by_the_minute()
+    service = Service(delivery_world, list(split), registered=False)
+    service.cycle(cycles[0][0] - 30_000, online=["strap", "thermo"])
+    served = drive(service, cycles)
+    assert served.skipped_by_detector == served.released_late == 0
+    assert served.events == events(expected)
+
+
 def test_a_silence_while_the_gateway_is_minutes_behind_is_raised(delivery_world: World) -> None:
     """Regression: a band's rounds of 30 s reach the service 250 s late; the band falls silent.
 

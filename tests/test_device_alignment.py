@@ -193,3 +193,29 @@ def test_a_clock_stepped_back_does_not_hold_samples_for_the_length_of_the_step()
     # until the clock reads their arrival again (an hour without detection for the patient)
     assert times(alignment.release(T0 + 11 - 3600)) == [("p1", [float(s) for s in range(1, 10)])]
     assert alignment.waiting == 0
+
+
+def test_a_device_announced_online_is_waited_for_from_its_first_data() -> None:
+    alignment = DeviceAlignment(hold_s=5)
+    alignment.announce("p1", "thermo")  # its gateway's status, before any data
+    alignment.add([batch("strap", samples_at(range(0, 60)))], now_s=T0 + 60)
+    assert alignment.release(T0 + 60) == []
+    alignment.add([batch("thermo", samples_at(range(0, 60, 10)))], now_s=T0 + 61)
+    released = times(alignment.release(T0 + 61))
+    assert released == [("p1", sorted([*map(float, range(0, 51)), 0, 10, 20, 30, 40, 50]))]
+    assert alignment.released_late == 0
+
+
+def test_a_device_announced_again_holds_nothing_once_seen() -> None:
+    """Connected but silent, its status refreshed every 30 s: the others wait once, not at
+    every refresh; a device seen before is waited for again only once it reports."""
+    alignment = DeviceAlignment(hold_s=5, lag_s=600)
+    alignment.announce("p1", "thermo")
+    alignment.add([batch("strap", samples_at(range(0, 10)))], now_s=T0 + 10)
+    assert alignment.release(T0 + 10) == []
+    assert len(times(alignment.release(T0 + 15))[0][1]) == 10  # held hold_s once
+    for minute in range(1, 4):
+        alignment.announce("p1", "thermo")
+        alignment.add([batch("strap", samples_at(range(60 * minute, 60 * minute + 10)))], T0)
+        assert len(times(alignment.release(T0))[0][1]) == 10  # at once
+    assert alignment.released_late == 10

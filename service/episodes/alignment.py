@@ -12,7 +12,8 @@ devices has reported so far, for at most ``hold_s`` of ingest time, and hands th
 order once every device has caught up (a watermark per patient, as stream processors do). A
 patient with one device is never held. A device that falls ``lag_s`` behind what was handed
 over (switched off, put away, moved to another patient) stops holding the others back until it
-reports again.
+reports again. A device never registered is expected from its gateway's first "online" status
+(:meth:`DeviceAlignment.announce`), which comes before its first data.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class DeviceAlignment:
         self.lag_ms = int(lag_s * 1000)
         self._patients: dict[str, _Patient] = {}
         self._device_patient: dict[str, str] = {}
+        self._known: set[str] = set()
+        """Devices ever expected or reported (an announcement of one of them is not news)."""
         self.released_late = 0
         """Samples handed over because a device did not catch up within ``hold_s``."""
 
@@ -70,9 +73,22 @@ class DeviceAlignment:
         """
         patient = self._patients.setdefault(patient_id, _Patient())
         for device_id in device_ids:
+            self._known.add(device_id)
             if device_id not in self._device_patient:
                 self._device_patient[device_id] = patient_id
                 patient.newest_ms[device_id] = _NOT_YET
+
+    def announce(self, patient_id: str, device_id: str) -> None:
+        """A device its gateway says is connected: expected (see ``expect``) if never seen.
+
+        A device never registered was unknown until it reported, so the patient's other device
+        was handed on without waiting, and the new one's first minute came too old for the
+        detector: skipped. The gateway publishes a device's status when it connects, before its
+        first data. Only a device never seen: one connected but silent, announced again at every
+        status refresh, would hold the others back every time.
+        """
+        if device_id not in self._known:
+            self.expect(patient_id, [device_id])
 
     def forget(self, patient_id: str) -> None:
         """Drop the patient's held samples and devices (their erasure)."""
@@ -90,6 +106,7 @@ class DeviceAlignment:
             if moved_from is not None and moved_from != batch.patient_id:
                 self._patients[moved_from].newest_ms.pop(batch.device_id, None)
             self._device_patient[batch.device_id] = batch.patient_id
+            self._known.add(batch.device_id)
             patient = self._patients.setdefault(batch.patient_id, _Patient())
             newest = max(sample.time_ms for sample in batch.samples)
             patient.newest_ms[batch.device_id] = max(

@@ -130,6 +130,9 @@ class AlertingProcessor(Processor):
         newer = [pid for pid, samples in per_patient.items() if self._fold_vitals(pid, samples)]
         batches = [*self._resume(now_s), *cycle.batches]
         self._expect_registered({batch.patient_id for batch in batches})
+        for status in cycle.device_statuses:
+            if status.state is LinkState.ONLINE:
+                self.alignment.announce(status.patient_id, status.device_id)
         self.alignment.add(batches, now_s)
         alarms = self._silences.settle(
             self._score(self.alignment.release(now_s)),
