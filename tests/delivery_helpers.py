@@ -137,10 +137,15 @@ def measured(sample: Sample, fields: Sequence[str], seq: int, shift_ms: int = 0)
 
 @dataclass(frozen=True)
 class Devices:
-    """One band, or a strap and a thermometer (its readings ``thermo_shift_ms`` later)."""
+    """One band, or a strap and a thermometer (its readings ``thermo_shift_ms`` later).
+
+    Registered with the service, or never: then their gateway says each is online when it
+    connects, before its first data.
+    """
 
     two: bool
     thermo_shift_ms: int = 0
+    registered: bool = True
 
     def split(self, samples: Sequence[Sample]) -> dict[str, list[Sample]]:
         """Each device's own samples, in its ``seq`` order."""
@@ -454,11 +459,19 @@ def serve(
     devices: Mapping[str, Sequence[Sample]],
     delivery: Delivery,
     cut_seed: int = 0,
+    *,
+    registered: bool = True,
 ) -> Served:
-    """Deliver the devices' samples as ``delivery`` says through the service; what it did."""
+    """Deliver the devices' samples as ``delivery`` says through the service; what it did.
+
+    Devices not ``registered`` are announced online by their gateway before their data.
+    """
     cycles = cycles_of(delivery, messages(devices, delivery, cut_seed))
     restart = None if delivery.restart_at is None else int(delivery.restart_at * len(cycles))
-    return drive(Service(world, list(devices)), cycles, restart)
+    service = Service(world, list(devices), registered=registered)
+    if not registered:
+        service.cycle(cycles[0][0] - TICK_MS, online=list(devices))
+    return drive(service, cycles, restart)
 
 
 def drive(
@@ -510,9 +523,12 @@ samplings = st.builds(
     ).map(tuple),
 )
 two_devices = st.builds(
-    Devices, two=st.just(True), thermo_shift_ms=st.just(0) | st.integers(1, 999)
+    Devices,
+    two=st.just(True),
+    thermo_shift_ms=st.just(0) | st.integers(1, 999),
+    registered=st.booleans(),
 )
-any_devices = st.just(Devices(two=False)) | two_devices
+any_devices = st.builds(Devices, two=st.just(False), registered=st.booleans()) | two_devices
 
 
 def in_turn(values: st.SearchStrategy[int], most: int = 4) -> st.SearchStrategy[tuple[int, ...]]:

@@ -10,7 +10,7 @@ goes, within what the protocol (docs/protocol.md, docs/ingest.md) allows:
 * the recording: a real stress-predict session with an injected surge or flush, sampled every
   second or at irregular 1-15 s, with silences;
 * one band, or a heart-rate strap and a thermometer of one patient (at the same instants or not),
-  both registered;
+  registered, or never registered and announced online by their gateway before their data;
 * the gateway's rounds and how each device's part is cut into messages, each message late by up
   to the alignment window (``ALIGN_HOLD_S``) after its round, so the devices interleave in any
   order; messages delivered again (at-least-once); messages arriving while the ingest worker is
@@ -72,7 +72,7 @@ def test_cut_and_interleaved_batches_raise_the_replays_alarms_and_episodes(
 ) -> None:
     split = devices.split(sampling.samples())
     expected = reference(in_time_order(split))
-    served = serve(delivery_world, split, delivery, cut_seed)
+    served = serve(delivery_world, split, delivery, cut_seed, registered=devices.registered)
     check(served, expected)
     assert served.skipped_by_detector == 0
     assert served.episodes == reference_episodes(delivery_world, expected)
@@ -89,7 +89,7 @@ def test_redelivered_batches_change_no_alarm_and_are_counted(
 ) -> None:
     split = devices.split(sampling.samples())
     expected = reference(in_time_order(split))
-    served = serve(delivery_world, split, delivery)
+    served = serve(delivery_world, split, delivery, registered=devices.registered)
     check(served, expected)
     assert served.duplicates == resent_samples(split, delivery)
     assert served.skipped_by_detector == 0
@@ -109,7 +109,7 @@ def test_a_restart_in_the_middle_changes_no_alarm(
     store (redeliveries from before the restart are dropped after it too)."""
     split = devices.split(sampling.samples())
     expected = reference(in_time_order(split))
-    served = serve(delivery_world, split, delivery, cut_seed)
+    served = serve(delivery_world, split, delivery, cut_seed, registered=devices.registered)
     check(served, expected)
     assert served.skipped_by_detector == 0
     assert served.duplicates == resent_samples(split, delivery, cut_seed)
@@ -165,7 +165,7 @@ def test_a_slow_gateway_raises_the_replays_alarms_and_every_silence(
     restart in the middle neither."""
     split = devices.split(sampling.samples())
     expected = reference(in_time_order(split))
-    served = serve(delivery_world, split, delivery)
+    served = serve(delivery_world, split, delivery, registered=devices.registered)
     assert served.rejected == []
     assert not_no_data(served.events) == not_no_data(events(expected)), describe(served)
     raised = silences(served.alarms)
@@ -191,7 +191,7 @@ def test_what_comes_too_late_is_counted_and_the_rest_raises_its_replays_alarms(
 ) -> None:
     """A device later than the alignment waits for: its older readings skipped, and counted."""
     split = devices.split(sampling.samples())
-    served = serve(delivery_world, split, delivery)
+    served = serve(delivery_world, split, delivery, registered=devices.registered)
     assert served.rejected == []
     assert sum(map(len, served.scored)) == served.new_samples == sum(map(len, split.values()))
     kept, skipped = folded(served.scored)
