@@ -261,13 +261,23 @@ class SignalTracker:
         if time_s - lost_s >= GAP_RESET_S:
             self._start_wear(time_s)
         elif temp is None or self.temp_fast is None or temp <= self.temp_fast - BACK_ON_COOLED_C:
-            self.resettle_temperature(time_s)
+            self.rewarm_sensor(time_s)
 
     def resettle_temperature(self, time_s: float) -> None:
         """The temperature sensor is (back) against the skin: it must warm up and settle again."""
+        self.rewarm_sensor(time_s)
+        self.temp_fast = self.temp_mid = self.temp_peak = None
+
+    def rewarm_sensor(self, time_s: float) -> None:
+        """Off the skin for moments, the sensor is back colder: no flush until it settles again.
+
+        The averages keep the skin's course from before the readings went missing, as after a
+        band put back on (:meth:`resettle_temperature`) they do not: restarted from one reading,
+        the slope read flat for minutes, and a heart rising at rest under a cooling skin, which
+        the cooling holds back, alarmed after one cold reading (1.12.3).
+        """
         self.temp_settled = False
         self.temp_on_skin_s = time_s
-        self.temp_fast = self.temp_mid = self.temp_peak = None
 
     @property
     def off_wrist(self) -> bool:
@@ -367,10 +377,9 @@ class SignalTracker:
         sensor was off the skin and re-warms, as after any short removal.
         """
         self._worn()
+        self.temp_fast = before_c
         if temp <= before_c - BACK_ON_COOLED_C:
-            self.resettle_temperature(time_s)
-        else:
-            self.temp_fast = before_c
+            self.rewarm_sensor(time_s)
 
     def restart_heart_reference(self) -> None:
         """The short heart-rate reference restarts from the two-minute rate (a lasting level)."""

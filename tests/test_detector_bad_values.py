@@ -495,6 +495,25 @@ def test_a_skin_glitch_does_not_leave_the_band_off_the_wrist_for_good(
     assert found(alarms, episode)
 
 
+def test_one_cold_reading_back_does_not_blind_the_cooling_that_holds_the_surge_back() -> None:
+    """Regression (found with 400 examples of the glitch property below): 10 degC, then 30.
+
+    The cold reading says the band came off; the next, within 2 degC of the skin's 31.65 but
+    colder, says the sensor is back and re-warms. Until 1.12.3 that restarted the skin averages
+    from it: the slope read flat for minutes, and S25's own heart rise at rest six minutes later
+    (+36 %, held back by its cooling skin) raised a critical alarm, whose episode hid the surge
+    injected four minutes after. The averages now keep the skin's course.
+    """
+    samples, episode = session("S25", AlarmKind.ANAPHYLAXIS)
+    at = index_before(samples, episode, 614)
+    bad = list(samples)
+    for k, temp in enumerate([10.0, 30.0]):
+        bad[at + k] = Sample.model_validate({**dict(bad[at + k]), "skin_temperature_c": temp})
+    alarms, _ = fed(*in_batches(bad))
+    assert [a.time_s >= episode.onset_s for a in alarms if a.evidence.get("onset")] == [True]
+    assert found(alarms, episode)
+
+
 @pytest.mark.parametrize("motion", [True, False])
 @pytest.mark.parametrize("warmer_c", [3.0, 8.0])
 def test_a_band_put_on_warm_is_not_off_the_wrist_for_good(warmer_c: float, motion: bool) -> None:
