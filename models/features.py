@@ -265,7 +265,8 @@ class SignalTracker:
 
     def resettle_temperature(self, time_s: float) -> None:
         """The temperature sensor is (back) against the skin: it must warm up and settle again."""
-        self.rewarm_sensor(time_s)
+        self.temp_settled = False
+        self.temp_on_skin_s = time_s
         self.temp_fast = self.temp_mid = self.temp_peak = None
 
     def rewarm_sensor(self, time_s: float) -> None:
@@ -274,10 +275,13 @@ class SignalTracker:
         The averages keep the skin's course from before the readings went missing, as after a
         band put back on (:meth:`resettle_temperature`) they do not: restarted from one reading,
         the slope read flat for minutes, and a heart rising at rest under a cooling skin, which
-        the cooling holds back, alarmed after one cold reading (1.12.3).
+        the cooling holds back, alarmed after one cold reading (1.12.3). A sensor still settling
+        goes on settling: restarted, the clock gave a skin warming slowly another 25 min
+        (TEMP_MAX_WARMUP_S), and a flush 14 min after one cold reading went unseen.
         """
-        self.temp_settled = False
-        self.temp_on_skin_s = time_s
+        if self.temp_settled:
+            self.temp_settled = False
+            self.temp_on_skin_s = time_s
 
     @property
     def off_wrist(self) -> bool:
