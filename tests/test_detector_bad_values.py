@@ -495,6 +495,19 @@ def test_a_skin_glitch_does_not_leave_the_band_off_the_wrist_for_good(
     assert found(alarms, episode)
 
 
+def skin_glitch(
+    name: str, kind: AlarmKind, lead_s: int, stretch: list[float]
+) -> tuple[tuple[Sample, ...], Episode, list[Sample]]:
+    """The session with its episode, and a copy with ``stretch`` as skin readings ``lead_s``
+    before the episode's onset."""
+    samples, episode = session(name, kind)
+    at = index_before(samples, episode, lead_s)
+    bad = list(samples)
+    for k, temp in enumerate(stretch):
+        bad[at + k] = Sample.model_validate({**dict(bad[at + k]), "skin_temperature_c": temp})
+    return samples, episode, bad
+
+
 @pytest.mark.parametrize(
     ("name", "kind", "lead_s", "stretch"),
     [
@@ -518,11 +531,7 @@ def test_the_glitches_the_property_found_leave_the_patient_watched(
       25 min to settle, and the flush 14 min later went unseen (found once the averages were
       kept). A sensor still settling now goes on settling.
     """
-    samples, episode = session(name, kind)
-    at = index_before(samples, episode, lead_s)
-    bad = list(samples)
-    for k, temp in enumerate(stretch):
-        bad[at + k] = Sample.model_validate({**dict(bad[at + k]), "skin_temperature_c": temp})
+    samples, episode, bad = skin_glitch(name, kind, lead_s, stretch)
     alarms, _ = fed(*in_batches(bad))
     untouched, _ = fed(*in_batches(samples))
     assert [a for a in alarms if a.time_s < episode.onset_s] == [
@@ -578,11 +587,7 @@ def test_a_skin_temperature_glitch_leaves_the_patient_watched(
     name: str, kind: AlarmKind, lead_s: int, stretch: list[float]
 ) -> None:
     """Up to 5 s of skin readings anywhere in the contract's range: the episode after is found."""
-    samples, episode = session(name, kind)
-    at = index_before(samples, episode, lead_s)
-    bad = list(samples)
-    for k, temp in enumerate(stretch):
-        bad[at + k] = Sample.model_validate({**dict(bad[at + k]), "skin_temperature_c": temp})
+    _, episode, bad = skin_glitch(name, kind, lead_s, stretch)
     alarms, bank = fed(*in_batches(bad))
     assert found(alarms, episode)
     finite_snapshot(bank)
