@@ -75,6 +75,7 @@ _TRACKER_TIMES = (
     "temp_time_s",
     "temp_on_skin_s",
     "acc_time_s",
+    "acc_dropped_s",
     "off_wrist_since_s",
     "off_wrist_level_s",
     "off_wrist_moved_s",
@@ -348,6 +349,8 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         # baselines learn nothing while an episode runs or surge evidence is building (before
         # 1.4 the reference crept up ~5 % during the build-up and hid small surges)
         engaged = self.surge.engaged or self.flush.engaged or self.surge_score > 0.0
+        if acc_sd is None and sample.acceleration_sd_g is not None:
+            tr.motion_dropped(t)
         tr.step(t, hr, temp, sample.steps, acc_sd, freeze=engaged)
         self._detect_surge(t, alarms)
         self._detect_flush(t, alarms)

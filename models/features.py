@@ -97,6 +97,8 @@ class SignalTracker:
     """Recent peak of the 30-s skin temperature, forgetting TEMP_PEAK_DECAY_C_PER_MIN."""
     acc_time_s: float | None = None
     acc_sd_fast: float | None = None
+    acc_dropped_s: float | None = None
+    """When a motion reading was last dropped (the band off the skin; None: none since)."""
     tod_rest_bpm: list[float | None] = field(default_factory=lambda: [None] * TOD_BINS)
     tod_rest_s: list[float] = field(default_factory=lambda: [0.0] * TOD_BINS)
     rest_bpm: float | None = None
@@ -144,7 +146,9 @@ class SignalTracker:
             self.activity_signal_s = time_s
         if acc_sd_g is not None:
             dt = 1.0 if self.acc_time_s is None else min(time_s - self.acc_time_s, MAX_STEP_S)
-            self.acc_time_s = time_s
+            if self.acc_dropped_s is not None:  # it covers the time since the one dropped
+                dt = min(dt, time_s - self.acc_dropped_s)
+            self.acc_time_s, self.acc_dropped_s = time_s, None
             self.acc_sd_fast = ewma(self.acc_sd_fast, acc_sd_g, dt, ACC_SD_TAU_S)
         moving = self.acc_sd_fast is not None and self.acc_sd_fast > ACC_SD_ACTIVE_G
         walking = self.acc_sd_fast is not None and self.acc_sd_fast > ACC_SD_EXERCISE_G
@@ -384,6 +388,15 @@ class SignalTracker:
         self.temp_fast = before_c
         if temp <= before_c - BACK_ON_COOLED_C:
             self.rewarm_sensor(time_s)
+
+    def motion_dropped(self, time_s: float) -> None:
+        """A motion reading was dropped (the band off the skin): the next one covers less time.
+
+        The smoothed movement holds across it. Until 1.12.3 the first reading after a contact
+        loss of 10 s weighed in as if it had lasted all of them: one gesture (0.33 g) made the
+        wearer "active" for 5 min and wiped the evidence of a surge under way (S02).
+        """
+        self.acc_dropped_s = time_s
 
     def restart_heart_reference(self) -> None:
         """The short heart-rate reference restarts from the two-minute rate (a lasting level)."""

@@ -540,6 +540,33 @@ def test_the_glitches_the_property_found_leave_the_patient_watched(
     assert found(alarms, episode)
 
 
+@pytest.mark.parametrize("after_s", [30, 60])
+def test_a_contact_loss_during_a_surge_leaves_it_found(after_s: int) -> None:
+    """Regression: 10 readings without skin contact while S02's heart rises (its wrist gestures).
+
+    The motion readings of the loss are dropped; the first one after it weighed in as if it had
+    lasted all of them, and one gesture (0.33 g) made the wearer "active" for 5 min: the surge
+    evidence was wiped, and the surge raised nothing (a flush 18 min later). Found at the end of
+    session 17 by hand.
+    """
+    samples, episode = session("S02", AlarmKind.ANAPHYLAXIS)
+    lost_s = episode.onset_s + after_s
+    bad = [
+        s.model_copy(update={"contact_detected": False})
+        if 0 <= s.time_ms / 1000 - lost_s < 10
+        else s
+        for s in samples
+    ]
+    alarms, _ = fed(*in_batches(bad))
+    untouched, _ = fed(*in_batches(samples))
+    onsets, expected = (
+        [a.time_s for a in raised if a.kind is AlarmKind.ANAPHYLAXIS and a.evidence.get("onset")]
+        for raised in (alarms, untouched)
+    )
+    assert len(expected) == 1
+    assert len(onsets) == 1 and abs(onsets[0] - expected[0]) <= 10
+
+
 @pytest.mark.parametrize("motion", [True, False])
 @pytest.mark.parametrize("warmer_c", [3.0, 8.0])
 def test_a_band_put_on_warm_is_not_off_the_wrist_for_good(warmer_c: float, motion: bool) -> None:
