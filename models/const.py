@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.12.3"
+MODEL_VERSION: Final = "fw-detect-1.12.4"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -115,11 +115,20 @@ TEMP_RESETTLE_S: Final = TEMP_MID_TAU_S
 this long, and then until the skin stops warming: the three-minute average must hold readings
 taken since, or its slope still says "settled" while the sensor re-warms (1.11.1)."""
 
-BACK_ON_COOLED_C: Final = 0.5
-"""A band back in contact re-warms its temperature sensor (TEMP_RESETTLE_S) only if the first
-reading back is this much below the 30-s average before contact was lost: off the skin for ten
-seconds a sensor cools by about 1 degC, while a loose strap's blips of a few seconds leave it
-warm (re-settling after each blip hid every flush they fell into)."""
+BACK_ON_REWARMED_C: Final = 0.1
+"""A temperature sensor back on the skin after moments off it (a contact loss, or a reading's drop
+that said the band left) is re-warming while its readings are this far below the 30-s average
+from before: they are dropped (at most TEMP_RESETTLE_S), for they are the sensor's, not the skin's
+(1.12.4). Off the skin for ten seconds a sensor cools by about 1 degC; a loose strap's blips of a
+few seconds leave it warm and cost nothing. (Until 1.12.4 a sensor back 0.5 degC colder settled
+again, its readings folded in: its re-warming held a surge under way back as a cooling skin, and
+each blip hid a flush under way.)"""
+
+REWARMING_RISE_C: Final = 0.05
+REWARMED_AFTER_S: Final = 30.0
+"""... or until they have not risen REWARMING_RISE_C for REWARMED_AFTER_S: the sensor is as warm
+as the skin, which cooled while it was off (S32's by 0.45 degC in a minute). A sensor back 1 degC
+colder re-warms within about a minute; the E4 reads in steps of 0.02 degC."""
 
 TEMP_MAX_WARMUP_S: Final = 25 * 60.0
 """... but at most 25 min: skin that keeps warming longer (relaxing, a warm room) is then followed

@@ -74,8 +74,11 @@ _TRACKER_TIMES = (
     "hr_time_s",
     "temp_time_s",
     "temp_on_skin_s",
+    "temp_back_s",
+    "temp_back_top_s",
     "acc_time_s",
     "acc_dropped_s",
+    "temp_dropped_s",
     "off_wrist_since_s",
     "off_wrist_level_s",
     "off_wrist_moved_s",
@@ -331,7 +334,7 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
             # 1.11 it became the skin's reference, and putting the band back on read as a flush)
             temp = acc_sd = None
         elif sample.contact_detected and self.no_contact_since_s is not None and not tr.off_wrist:
-            tr.back_on_skin(t, self.no_contact_since_s, temp)
+            tr.back_on_skin(t, self.no_contact_since_s)
         if tr.check_wrist(t, temp, acc_sd):
             # off the wrist its readings are the room's and the optical sensor's noise
             hr = temp = acc_sd = None
@@ -349,8 +352,10 @@ class PatientDetector(SurgeRules, FlushRules, StreamingDetector):
         # baselines learn nothing while an episode runs or surge evidence is building (before
         # 1.4 the reference crept up ~5 % during the build-up and hid small surges)
         engaged = self.surge.engaged or self.flush.engaged or self.surge_score > 0.0
-        if acc_sd is None and sample.acceleration_sd_g is not None:
-            tr.motion_dropped(t)
+        motion_dropped = acc_sd is None and sample.acceleration_sd_g is not None
+        temp_dropped = temp is None and sample.skin_temperature_c is not None
+        if motion_dropped or temp_dropped:
+            tr.readings_dropped(t, motion=motion_dropped, temperature=temp_dropped)
         tr.step(t, hr, temp, sample.steps, acc_sd, freeze=engaged)
         self._detect_surge(t, alarms)
         self._detect_flush(t, alarms)

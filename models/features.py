@@ -16,7 +16,7 @@ from models.const import (
     ACC_SD_STILL_G,
     ACC_SD_TAU_S,
     ACTIVITY_SIGNAL_MEMORY_S,
-    BACK_ON_COOLED_C,
+    BACK_ON_REWARMED_C,
     EXERCISE_RECOVERY_S,
     GAP_RESET_S,
     HR_FAST_TAU_S,
@@ -34,6 +34,8 @@ from models.const import (
     OFF_WRIST_LEVEL_S,
     OFF_WRIST_REWARM_C,
     REST_AFTER_ACTIVITY_S,
+    REWARMED_AFTER_S,
+    REWARMING_RISE_C,
     TEMP_FAST_TAU_S,
     TEMP_MAX_WARMUP_S,
     TEMP_MID_TAU_S,
@@ -93,12 +95,23 @@ class SignalTracker:
     temp_settled: bool = False
     temp_on_skin_s: float | None = None
     """When the temperature sensor last came (back) against the skin (None: at wear start)."""
+    temp_back_s: float | None = None
+    """When the sensor came back colder from moments off the skin (None: not re-warming): its
+    readings are dropped until it is back near ``temp_back_from_c``, for TEMP_RESETTLE_S at most."""
+    temp_back_from_c: float | None = None
+    """... the 30-s skin average before the sensor left the skin."""
+    temp_back_top_c: float | None = None
+    """... its warmest reading since it came back, and when it last rose REWARMING_RISE_C."""
+    temp_back_top_s: float | None = None
     temp_peak: float | None = None
     """Recent peak of the 30-s skin temperature, forgetting TEMP_PEAK_DECAY_C_PER_MIN."""
     acc_time_s: float | None = None
     acc_sd_fast: float | None = None
     acc_dropped_s: float | None = None
     """When a motion reading was last dropped (the band off the skin; None: none since)."""
+    temp_dropped_s: float | None = None
+    """When a skin-temperature reading was last dropped (the band off the skin, or its sensor
+    re-warming; None: none since)."""
     tod_rest_bpm: list[float | None] = field(default_factory=lambda: [None] * TOD_BINS)
     tod_rest_s: list[float] = field(default_factory=lambda: [0.0] * TOD_BINS)
     rest_bpm: float | None = None
@@ -198,9 +211,14 @@ class SignalTracker:
             self.rest_bpm = ewma(self.rest_bpm, rest, dt, TOD_TAU_S)
 
     def _step_temperature(self, time_s: float, temp: float, freeze: bool) -> None:
+        if self.temp_back_s is not None and self._still_rewarming(time_s, temp):
+            self.temp_dropped_s = time_s
+            return
         elapsed = time_s - self.temp_time_s if self.temp_time_s is not None else 1.0
         dt = min(elapsed, MAX_STEP_S)
-        self.temp_time_s = time_s
+        if self.temp_dropped_s is not None:  # it covers the time since the one dropped
+            dt = min(dt, time_s - self.temp_dropped_s)
+        self.temp_time_s, self.temp_dropped_s = time_s, None
         self.temp_fast = ewma(self.temp_fast, temp, dt, TEMP_FAST_TAU_S)
         self.temp_mid = ewma(self.temp_mid, temp, dt, TEMP_MID_TAU_S)
         # the peak forgets over the real time elapsed: across a gap the skin may have cooled
@@ -253,18 +271,18 @@ class SignalTracker:
         self.hr_fast = self.hr_mid = self.hr_slow = None
         self.resettle_temperature(time_s)
 
-    def back_on_skin(self, time_s: float, lost_s: float, temp: float | None) -> None:
+    def back_on_skin(self, time_s: float, lost_s: float) -> None:
         """The band says it touches the skin again, after losing contact at ``lost_s``.
 
         As when the skin temperature says so (:meth:`check_wrist`): after GAP_RESET_S or more the
-        wear clock restarts, as when a band is put on; after less the temperature sensor warms up
-        and settles again if it came back BACK_ON_COOLED_C colder than it left (``temp``, the
-        first reading back). A contact blip of a loose strap, the sensor still warm, costs
-        nothing: a flush under way goes on being seen.
+        wear clock restarts, as when a band is put on; after less the temperature sensor's
+        readings are dropped while it re-warms, if it came back colder (:meth:`rewarm_sensor`).
+        A contact blip of a loose strap, the sensor still warm, costs nothing, and a flush under
+        way goes on being seen.
         """
         if time_s - lost_s >= GAP_RESET_S:
             self._start_wear(time_s)
-        elif temp is None or self.temp_fast is None or temp <= self.temp_fast - BACK_ON_COOLED_C:
+        else:
             self.rewarm_sensor(time_s)
 
     def resettle_temperature(self, time_s: float) -> None:
@@ -272,16 +290,63 @@ class SignalTracker:
         self.temp_settled = False
         self.temp_on_skin_s = time_s
         self.temp_fast = self.temp_mid = self.temp_peak = None
+        self._rewarmed()
 
     def rewarm_sensor(self, time_s: float) -> None:
-        """Off the skin for moments, the sensor is back colder: no flush until it settles again.
+        """Off the skin for moments, the sensor is back colder: drop its readings while it warms.
 
-        The averages keep the skin's course from before the readings went missing, as after a
-        band put back on (:meth:`resettle_temperature`) they do not: restarted from one reading,
-        the slope read flat for minutes, and a heart rising at rest under a cooling skin, which
-        the cooling holds back, alarmed after one cold reading (1.12.3). A sensor still settling
-        goes on settling: restarted, the clock gave a skin warming slowly another 25 min
-        (TEMP_MAX_WARMUP_S), and a flush 14 min after one cold reading went unseen.
+        Its readings are dropped until one is back within BACK_ON_REWARMED_C of the 30-s skin
+        average before it left, or they have stopped rising (REWARMED_AFTER_S without rising
+        REWARMING_RISE_C: a skin that cooled while the sensor was off): the skin's averages,
+        slope, reference and settling go on from where they were, for the re-warming readings
+        are the sensor's, not the skin's (1.12.4), and no flush is judged until they are taken
+        again (the averages held could be a warm glitch's). Until then they were folded in.
+        Read as the skin cooling, they held back the evidence of a surge under way (up to 70 s
+        late; S15's, delayed past its wearer's next movement, missed); the reference followed
+        them down and then up, so a flush under way was taken into it and missed; and back
+        colder as the band's warm-up ended, their re-warming offset the skin's own warming, the
+        sensor read "settled", and the re-warming a flush. Before 1.12.3 the averages even
+        restarted from the first reading back.
+
+        Still rising after TEMP_RESETTLE_S (a sensor cooled for minutes in a pocket), the
+        readings are taken, and a settled sensor settles again. Without an average from before,
+        it settles again at once.
+        """
+        if self.temp_fast is None:
+            self._unsettle(time_s)
+            return
+        self.temp_back_s, self.temp_back_from_c = time_s, self.temp_fast
+        self.temp_back_top_c = self.temp_back_top_s = None
+
+    def _still_rewarming(self, time_s: float, temp: float) -> bool:
+        """Whether ``temp`` is the re-warming sensor's, to drop (see :meth:`rewarm_sensor`)."""
+        from_c, back_s = self.temp_back_from_c, self.temp_back_s
+        if from_c is None or back_s is None or temp >= from_c - BACK_ON_REWARMED_C:
+            self._rewarmed()
+            return False
+        top, top_s = self.temp_back_top_c, self.temp_back_top_s
+        if top is None or top_s is None or temp >= top + REWARMING_RISE_C:
+            self.temp_back_top_c, self.temp_back_top_s = temp, time_s
+        elif time_s - top_s >= REWARMED_AFTER_S:
+            self._rewarmed()
+            return False
+        if time_s - back_s < TEMP_RESETTLE_S:
+            return True
+        self._rewarmed()
+        self._unsettle(time_s)
+        return False
+
+    def _rewarmed(self) -> None:
+        """The sensor is not (or no longer) re-warming: its readings are the skin's."""
+        self.temp_back_s = self.temp_back_from_c = None
+        self.temp_back_top_c = self.temp_back_top_s = None
+
+    def _unsettle(self, time_s: float) -> None:
+        """The sensor is back on the skin colder: skin temperature waits until it settles again.
+
+        A sensor still settling goes on settling: restarted, the clock gave a skin warming
+        slowly another 25 min (TEMP_MAX_WARMUP_S), and a flush 14 min after one cold reading
+        went unseen (1.12.3).
         """
         if self.temp_settled:
             self.temp_settled = False
@@ -327,7 +392,7 @@ class SignalTracker:
             and self.off_wrist_since_s is not None
             and time_s - self.off_wrist_since_s < GAP_RESET_S
         ):
-            self._back_on_after_a_drop(time_s, temp, self.off_wrist_from_c)
+            self._back_on_after_a_drop(time_s, self.off_wrist_from_c)
             return False
         # off the wrist the 30-s average follows the band alone: handling it moves single
         # readings by a degree or two for seconds (S28), a wrist warms the average for minutes
@@ -373,30 +438,33 @@ class SignalTracker:
         self.off_wrist_level_c = self.off_wrist_level_s = None
         self.off_wrist_moved_s = self.off_wrist_still_s = None
 
-    def _back_on_after_a_drop(self, time_s: float, temp: float, before_c: float) -> None:
+    def _back_on_after_a_drop(self, time_s: float, before_c: float) -> None:
         """A reading back within OFF_WRIST_DROP_C of where the skin was before a drop: worn again.
 
         One reading of a band that slipped or a sensor glitch (a reading of 20 degC on a skin of
         33.5) said the band left; the 30-s average moves a thirtieth of the way per reading, so
         it never warmed OFF_WRIST_REWARM_C above its coldest under a steady skin, and the band
         stayed "off" (heart rate ignored, no alarm) until the skin happened to warm by a degree
-        (1.12.1). A band taken off keeps cooling, far below it. Back as warm as before, the
-        readings in between were a glitch and are dropped; back BACK_ON_COOLED_C colder, the
-        sensor was off the skin and re-warms, as after any short removal.
+        (1.12.1). A band taken off keeps cooling, far below it. The readings in between were a
+        glitch and are dropped; back colder, the sensor was off the skin, and its readings are
+        dropped while it re-warms, as after any short removal (:meth:`rewarm_sensor`).
         """
         self._worn()
         self.temp_fast = before_c
-        if temp <= before_c - BACK_ON_COOLED_C:
-            self.rewarm_sensor(time_s)
+        self.rewarm_sensor(time_s)
 
-    def motion_dropped(self, time_s: float) -> None:
-        """A motion reading was dropped (the band off the skin): the next one covers less time.
+    def readings_dropped(self, time_s: float, *, motion: bool, temperature: bool) -> None:
+        """Readings were dropped (the band off the skin): the next ones cover less time.
 
-        The smoothed movement holds across it. Until 1.12.3 the first reading after a contact
-        loss of 10 s weighed in as if it had lasted all of them: one gesture (0.33 g) made the
-        wearer "active" for 5 min and wiped the evidence of a surge under way (S02).
+        The smoothed movement and skin temperature hold across them. Until 1.12.3 the first
+        motion reading after a contact loss of 10 s weighed in as if it had lasted all of them:
+        one gesture (0.33 g) made the wearer "active" for 5 min and wiped the evidence of a
+        surge under way (S02); the first skin reading did so until 1.12.4.
         """
-        self.acc_dropped_s = time_s
+        if motion:
+            self.acc_dropped_s = time_s
+        if temperature:
+            self.temp_dropped_s = time_s
 
     def restart_heart_reference(self) -> None:
         """The short heart-rate reference restarts from the two-minute rate (a lasting level)."""
@@ -510,3 +578,19 @@ class SignalTracker:
         if self.temp_fast is None or self.temp_mid is None:
             return 0.0
         return (self.temp_fast - self.temp_mid) / (TEMP_MID_TAU_S - TEMP_FAST_TAU_S) * 60.0
+
+    @property
+    def sensor_rewarming(self) -> bool:
+        """The sensor is back colder from moments off the skin: its readings are dropped."""
+        return self.temp_back_s is not None
+
+    def skin_slope_c_per_min(self) -> float | None:
+        """The skin's warming rate, or None while it is not measured (the sensor re-warming).
+
+        None with no reading yet, and while the readings of a sensor back colder from moments
+        off the skin are dropped (:meth:`rewarm_sensor`): the averages then hold the course
+        from before, which a surge is not held back on for a minute or more (1.12.4).
+        """
+        if self.temp_fast is None or self.sensor_rewarming:
+            return None
+        return self.temp_slope_c_per_min()

@@ -62,6 +62,7 @@ class FlushRules(RuleAlarms):
             )
             onset = (
                 tr.temp_settled
+                and not tr.sensor_rewarming
                 and not tr.exercised_recently(t)
                 and tr.temp_fall_c() <= self.flush_max_fall_c
                 and (

@@ -78,7 +78,8 @@ class SurgeRules(RuleAlarms):
         if latch.state is LatchState.IDLE or latch.state is LatchState.PENDING:
             tod = tr.tod_rise_frac(t)
             gated = tr.worn_for(t) >= WARMUP_S and tr.resting(t)
-            cooling = tr.temp_fast is not None and tr.temp_slope_c_per_min() < SURGE_MIN_TEMP_SLOPE
+            skin_slope = tr.skin_slope_c_per_min()
+            cooling = skin_slope is not None and skin_slope < SURGE_MIN_TEMP_SLOPE
             surging = (
                 gated
                 and not cooling

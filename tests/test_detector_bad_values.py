@@ -143,6 +143,17 @@ def found(alarms: Sequence[Alarm], episode: Episode, shift_s: float = 0.0) -> bo
     return any(is_onset(a) and a.kind is episode.kind and start <= a.time_s <= end for a in alarms)
 
 
+def alarmed(alarms: Sequence[Alarm], episode: Episode) -> bool:
+    """:func:`found`, or an alarm of the episode's kind raised before it and still open at its
+    onset (the wearer's own surge minutes before, whose episode runs into the injected one)."""
+    open_before = False
+    for alarm in sorted(alarms, key=lambda a: a.time_s):
+        if alarm.kind is not episode.kind or alarm.time_s >= episode.onset_s:
+            continue
+        open_before = is_onset(alarm) or (open_before and not alarm.resolved)
+    return open_before or found(alarms, episode)
+
+
 def finite_snapshot(bank: DetectorBank) -> None:
     """The bank's snapshot goes through strict JSON (no NaN, no infinity) and restores whole."""
     snapshot = json.loads(json.dumps(bank.state_dict(), allow_nan=False))
@@ -513,6 +524,7 @@ def skin_glitch(
     [
         pytest.param("S25", AlarmKind.ANAPHYLAXIS, 614, [10.0, 30.0], id="cooling-blinded"),
         pytest.param("S28", AlarmKind.FLUSH, 840, [45.0, 20.0], id="warm-up-restarted"),
+        pytest.param("S35", AlarmKind.FLUSH, 601, [45.0, 10.0, 20.0, 45.0, 30.0], id="held-warm"),
     ],
 )
 def test_the_glitches_the_property_found_leave_the_patient_watched(
@@ -530,6 +542,11 @@ def test_the_glitches_the_property_found_leave_the_patient_watched(
     * S28: its skin, still warming slowly 16 min after the band went on, was given another
       25 min to settle, and the flush 14 min later went unseen (found once the averages were
       kept). A sensor still settling now goes on settling.
+    * S35 (found with 1,000 examples in a first design of 1.12.4, never released): the warm
+      readings raised the average by 0.9 degC; back after the last cold one, the sensor's
+      readings were dropped as re-warming, the average held warm and warming, and a flush was
+      raised on it 9.5 min before the injected one, whose episode it then hid. No flush is
+      judged while the readings are dropped.
     """
     samples, episode, bad = skin_glitch(name, kind, lead_s, stretch)
     alarms, _ = fed(*in_batches(bad))
@@ -540,23 +557,44 @@ def test_the_glitches_the_property_found_leave_the_patient_watched(
     assert found(alarms, episode)
 
 
-@pytest.mark.parametrize("after_s", [30, 60])
-def test_a_contact_loss_during_a_surge_leaves_it_found(after_s: int) -> None:
-    """Regression: 10 readings without skin contact while S02's heart rises (its wrist gestures).
+def contact_lost(
+    samples: Sequence[Sample], lost_s: float, cold_c: float, for_s: float = 10.0
+) -> list[Sample]:
+    """``samples`` from a band with a contact bit, without contact for ``for_s`` from
+    ``lost_s``; back ``cold_c`` colder, the sensor re-warming onto the skin within a minute."""
+    bad = []
+    for sample in samples:
+        since_s = sample.time_ms / 1000 - lost_s
+        update: dict[str, Any] = {"contact_detected": not 0 <= since_s < for_s}
+        if since_s >= for_s and sample.skin_temperature_c is not None:
+            update["skin_temperature_c"] = sample.skin_temperature_c - cold_c * math.exp(
+                -(since_s - for_s) / 20
+            )
+        bad.append(sample.model_copy(update=update))
+    return bad
 
-    The motion readings of the loss are dropped; the first one after it weighed in as if it had
-    lasted all of them, and one gesture (0.33 g) made the wearer "active" for 5 min: the surge
-    evidence was wiped, and the surge raised nothing (a flush 18 min later). Found at the end of
-    session 17 by hand.
+
+@pytest.mark.parametrize("cold_c", [0.0, 1.0])
+@pytest.mark.parametrize("after_s", [30, 60, 90])
+@pytest.mark.parametrize("name", ["S02", "S15"])
+def test_a_contact_loss_during_a_surge_leaves_it_found(
+    name: str, after_s: int, cold_c: float
+) -> None:
+    """Regressions: 10 readings without skin contact while the heart rises at rest.
+
+    * Motion (S02 at 30 s, its wrist gestures): the motion readings of the loss are dropped; the
+      first one after it weighed in as if it had lasted all of them, and one gesture (0.33 g)
+      made the wearer "active" for 5 min. The surge evidence was wiped, and the surge raised
+      nothing (a flush 18 min later). Found at the end of session 17 by hand; fixed in 1.12.3.
+    * The sensor back a degree colder: its re-warming read as the skin cooling, which holds
+      the surge evidence back. S02 came 70 s late; S15's, delayed past its wearer's next
+      movement, never came (1.12.4). While it re-warms the skin's slope is unknown now.
+
+    The surge is raised within 30 s of when it is without the loss, or sooner (while the sensor
+    re-warms the skin's cooling holds nothing back).
     """
-    samples, episode = session("S02", AlarmKind.ANAPHYLAXIS)
-    lost_s = episode.onset_s + after_s
-    bad = [
-        s.model_copy(update={"contact_detected": False})
-        if 0 <= s.time_ms / 1000 - lost_s < 10
-        else s
-        for s in samples
-    ]
+    samples, episode = session(name, AlarmKind.ANAPHYLAXIS)
+    bad = contact_lost(samples, episode.onset_s + after_s, cold_c)
     alarms, _ = fed(*in_batches(bad))
     untouched, _ = fed(*in_batches(samples))
     onsets, expected = (
@@ -564,7 +602,93 @@ def test_a_contact_loss_during_a_surge_leaves_it_found(after_s: int) -> None:
         for raised in (alarms, untouched)
     )
     assert len(expected) == 1
-    assert len(onsets) == 1 and abs(onsets[0] - expected[0]) <= 10
+    assert len(onsets) == 1 and episode.onset_s < onsets[0] <= expected[0] + 30
+
+
+@settings(FUZZ, phases=[Phase.explicit, Phase.generate])  # expected to fail: no shrinking
+@given(
+    name=st.sampled_from(SESSIONS),
+    kind=st.sampled_from(KINDS),
+    lost_s=st.integers(-LEAD_S[1], 120),
+    for_s=st.integers(1, 50),
+    cold_c=st.floats(0.0, 3.0),
+)
+def test_a_contact_loss_leaves_the_patient_watched(
+    name: str, kind: AlarmKind, lost_s: int, for_s: int, cold_c: float
+) -> None:
+    """Up to 50 s without skin contact from 14 min before the episode's onset, up to 10 s from
+    its onset to 2 min into it, the sensor back up to 3 degC colder: the episode is found, and
+    the sensor's re-warming raises no flush before it.
+
+    Longer in the episode, the loss hides the heart for that long: S15's surge, its wearer
+    moving 3.5 min in, is missed after 36 s without contact 36 s in, with or without the rules.
+    A surge may be raised before the episode: while the sensor re-warms the skin's course is
+    unknown, and a cooling no longer holds a heart rising at rest back (S02's own rise to 137
+    bpm, 3 min before the episode, is raised after a loss of 15 s in its first minute; its
+    alarm, still open, covers an injected surge).
+    """
+    if lost_s + for_s > 0:
+        for_s = min(for_s, 10)
+    samples, episode = session(name, kind)
+    bad = contact_lost(samples, episode.onset_s + lost_s, cold_c, for_s)
+    alarms, bank = fed(*in_batches(bad))
+    untouched, _ = fed(*in_batches(samples))
+    assert alarmed(alarms, episode)
+    flushes_before = [
+        [
+            a.time_s
+            for a in raised
+            if is_onset(a) and a.kind is AlarmKind.FLUSH and a.time_s < episode.onset_s
+        ]
+        for raised in (alarms, untouched)
+    ]
+    assert flushes_before[0] == flushes_before[1]
+    finite_snapshot(bank)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "lost_s", "for_s", "cold_c"),
+    [
+        pytest.param("S25", AlarmKind.FLUSH, 61, 14, 3.0, id="flush-under-way"),
+        pytest.param("S27", AlarmKind.ANAPHYLAXIS, 37, 10, 0.38, id="a-little-colder"),
+        pytest.param("S32", AlarmKind.FLUSH, -358, 39, 1.9, id="skin-cooled-meanwhile"),
+    ],
+)
+def test_the_contact_losses_the_property_found_leave_the_patient_watched(
+    name: str, kind: AlarmKind, lost_s: int, for_s: int, cold_c: float
+) -> None:
+    """Regressions found by the contact-loss property above (1.12.4).
+
+    * S25: a loss of 14 s a minute into a flush's rise, the sensor back 3 degC colder. Its
+      readings, folded in, took the skin's reference down and back up while it re-settled,
+      and the flush was taken into it: missed.
+    * S27: back 0.38 degC colder, 37 s into a surge. Less than 0.5 degC, the re-warming was
+      taken for the skin cooling, which held the surge back until the wearer's own cooling
+      minutes later vetoed it: missed. Any sensor back colder now re-warms.
+    * S32: the skin cooled by 0.45 degC while the sensor was off, so its readings never came
+      back near the average from before. Dropped for 3 min (the first design of 1.12.4) and
+      then taken as a sudden cooling, they kept the sensor from settling through the flush 5
+      min later. Readings that have stopped rising are the skin's.
+    """
+    samples, episode = session(name, kind)
+    alarms, _ = fed(*in_batches(contact_lost(samples, episode.onset_s + lost_s, cold_c, for_s)))
+    assert found(alarms, episode)
+
+
+@pytest.mark.parametrize(("name", "lost_s"), [("S07", 870), ("S13", 900), ("S28", 870)])
+def test_a_contact_loss_as_the_warm_up_ends_raises_no_flush(name: str, lost_s: int) -> None:
+    """Regression: back a degree colder as the band's warm-up ended (15 min), the sensor's
+    re-warming offset the skin's own warming: the slope read flat, the sensor "settled", and
+    its re-warming read as a flush over a reference that had followed its cold readings down
+    (a flush alarm 2-4 min later; losses 14.0-15.5 min after the band went on raised one in
+    four of the seven sessions tried; 1.12.4). A sensor back colder is not judged settled
+    before it has re-warmed."""
+    frame = pd.read_csv(DATA_DIR / "stress_predict" / f"{name}.csv.gz").drop(columns=["phase"])
+    samples = list(iter_samples(clean_recording(frame)[0]))
+    start_s = samples[0].time_ms / 1000
+    first_hour = [s for s in samples if s.time_ms / 1000 - start_s < 3600]
+    alarms, _ = fed(*in_batches(contact_lost(first_hour, start_s + lost_s, 1.0)))
+    assert [a.time_s for a in alarms if a.kind is AlarmKind.FLUSH] == []
 
 
 @pytest.mark.parametrize("motion", [True, False])
