@@ -574,6 +574,44 @@ def contact_lost(
     return bad
 
 
+def sensor_lifted(samples: Sequence[Sample], lifted_s: float, cold_c: float) -> list[Sample]:
+    """``samples`` from a band without a contact bit whose sensor leaves the skin for 10 s from
+    ``lifted_s`` (the band shifting): it cools towards ``cold_c`` below the skin, then
+    re-warms within a minute."""
+    bad = []
+    for sample in samples:
+        since_s = sample.time_ms / 1000 - lifted_s
+        temp = sample.skin_temperature_c
+        if temp is None or since_s < 0:
+            bad.append(sample)
+            continue
+        fallen_c = cold_c * (1 - math.exp(-min(since_s, 10.0) / 4))
+        if since_s >= 10.0:
+            fallen_c *= math.exp(-(since_s - 10.0) / 20)
+        bad.append(sample.model_copy(update={"skin_temperature_c": temp - fallen_c}))
+    return bad
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit: without a contact bit a sensor lifted for seconds is taken for the skin",
+)
+def test_a_sensor_lifted_during_a_surge_without_a_contact_bit_leaves_it_found() -> None:
+    """A known limit, kept failing on purpose (strict): a band without a contact bit (most
+    bands, the E4 of the recordings) shifts 60 s into S15's surge, its sensor off the skin for
+    10 s (1.4 degC colder), then re-warming.
+
+    Nothing says the sensor left, so its readings are the skin's: they read as the skin cooling,
+    which holds the surge evidence back, and S15's surge (its wearer moving 3.5 min in) is
+    missed. Dropping readings 0.5 degC below the 30-s average, as a contact loss's are since
+    1.12.4, was tried and not released: a real E4 shift (S07, 1.2 degC) re-warms over two
+    minutes, at a lower level, and a flush rising meanwhile was lost with the readings.
+    """
+    samples, episode = session("S15", AlarmKind.ANAPHYLAXIS)
+    alarms, _ = fed(*in_batches(sensor_lifted(samples, episode.onset_s + 60, 1.5)))
+    assert found(alarms, episode)
+
+
 @pytest.mark.parametrize("cold_c", [0.0, 1.0])
 @pytest.mark.parametrize("after_s", [30, 60, 90])
 @pytest.mark.parametrize("name", ["S02", "S15"])
