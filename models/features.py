@@ -63,6 +63,16 @@ def ewma(previous: float | None, value: float, dt_s: float, tau_s: float) -> flo
     return previous + (1.0 - math.exp(-dt_s / tau_s)) * (value - previous)
 
 
+def covered_s(time_s: float, last_s: float | None, dropped_s: float | None) -> float:
+    """The time a reading at ``time_s`` stands for in an average.
+
+    Since the one before (``last_s``; 1 s for the first), at most MAX_STEP_S (longer is a gap),
+    and no longer than since the last one dropped (``dropped_s``), over which the average holds.
+    """
+    step_s = 1.0 if last_s is None else min(time_s - last_s, MAX_STEP_S)
+    return step_s if dropped_s is None else min(step_s, time_s - dropped_s)
+
+
 def hour_bin(time_s: float) -> int:
     """Hourly time-of-day bin of a timestamp (the patient's clock as the wearable reports it)."""
     return int(time_s % 86_400.0 // 3600.0) % TOD_BINS
@@ -158,9 +168,7 @@ class SignalTracker:
         if steps is not None or acc_sd_g is not None:
             self.activity_signal_s = time_s
         if acc_sd_g is not None:
-            dt = 1.0 if self.acc_time_s is None else min(time_s - self.acc_time_s, MAX_STEP_S)
-            if self.acc_dropped_s is not None:  # it covers the time since the one dropped
-                dt = min(dt, time_s - self.acc_dropped_s)
+            dt = covered_s(time_s, self.acc_time_s, self.acc_dropped_s)
             self.acc_time_s, self.acc_dropped_s = time_s, None
             self.acc_sd_fast = ewma(self.acc_sd_fast, acc_sd_g, dt, ACC_SD_TAU_S)
         moving = self.acc_sd_fast is not None and self.acc_sd_fast > ACC_SD_ACTIVE_G
@@ -176,7 +184,7 @@ class SignalTracker:
             self._step_temperature(time_s, skin_temperature_c, freeze)
 
     def _step_heart_rate(self, time_s: float, hr: float, freeze: bool) -> None:
-        dt = min(time_s - self.hr_time_s, MAX_STEP_S) if self.hr_time_s is not None else 1.0
+        dt = covered_s(time_s, self.hr_time_s, None)
         self.hr_time_s = time_s
         if self.hr_fast is not None:
             # signal quality: typical jump of a reading away from the smoothed rate
@@ -215,9 +223,7 @@ class SignalTracker:
             self.temp_dropped_s = time_s
             return
         elapsed = time_s - self.temp_time_s if self.temp_time_s is not None else 1.0
-        dt = min(elapsed, MAX_STEP_S)
-        if self.temp_dropped_s is not None:  # it covers the time since the one dropped
-            dt = min(dt, time_s - self.temp_dropped_s)
+        dt = covered_s(time_s, self.temp_time_s, self.temp_dropped_s)
         self.temp_time_s, self.temp_dropped_s = time_s, None
         self.temp_fast = ewma(self.temp_fast, temp, dt, TEMP_FAST_TAU_S)
         self.temp_mid = ewma(self.temp_mid, temp, dt, TEMP_MID_TAU_S)
@@ -301,7 +307,7 @@ class SignalTracker:
         slope, reference and settling go on from where they were, for the re-warming readings
         are the sensor's, not the skin's (1.12.4), and no flush is judged until they are taken
         again (the averages held could be a warm glitch's). Until then they were folded in.
-        Read as the skin cooling, they held back the evidence of a surge under way (up to 70 s
+        Read as the skin cooling, they held back the evidence of a surge under way (up to 89 s
         late; S15's, delayed past its wearer's next movement, missed); the reference followed
         them down and then up, so a flush under way was taken into it and missed; and back
         colder as the band's warm-up ended, their re-warming offset the skin's own warming, the
@@ -396,7 +402,7 @@ class SignalTracker:
             return False
         # off the wrist the 30-s average follows the band alone: handling it moves single
         # readings by a degree or two for seconds (S28), a wrist warms the average for minutes
-        dt = min(time_s - self.temp_time_s, MAX_STEP_S) if self.temp_time_s is not None else 1.0
+        dt = covered_s(time_s, self.temp_time_s, None)
         self.temp_time_s = time_s
         self.temp_fast = smoothed = ewma(smoothed, temp, dt, TEMP_FAST_TAU_S)
         low = smoothed if self.off_wrist_low_c is None else min(self.off_wrist_low_c, smoothed)
