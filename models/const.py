@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MODEL_VERSION: Final = "fw-detect-1.12.4"
+MODEL_VERSION: Final = "fw-detect-1.12.5"
 """Version stamped on every alarm; bump it whenever a default below or the artifact changes."""
 
 # --- signal conditioning -------------------------------------------------------------------
@@ -129,6 +129,18 @@ REWARMED_AFTER_S: Final = 30.0
 """... or until they have not risen REWARMING_RISE_C for REWARMED_AFTER_S: the sensor is as warm
 as the skin, which cooled while it was off (S32's by 0.45 degC in a minute). A sensor back 1 degC
 colder re-warms within about a minute; the E4 reads in steps of 0.02 degC."""
+
+SENSOR_LIFT_DROP_C: Final = 0.5
+"""A skin reading this far below its 30-s average (but not OFF_WRIST_DROP_C) says the sensor left
+the skin for moments: a band without a contact bit (most bands, the E4) shifting on the wrist.
+Its readings are dropped while it re-warms, as after a contact loss (1.12.5). No skin cools that
+fast (the fastest cooling while worn in the 35 stress-predict sessions was 0.25 degC/min). There,
+readings this far below come from band shifts (S07: 1.2 degC, re-warmed within 75 s onto a spot
+0.35 degC cooler; S01: 0.85 degC, re-warming slowly), from the jumpy first minutes of S29's
+warm-up, and from bands taken off at the end. Until 1.12.5 the dip and the re-warming were the
+skin's: the dip held a surge under way back as a cooling skin (S15's missed), and the re-warming,
+over a reference that had followed the dip down, read as a flush (a sensor lifted every 5 min:
+16 alarms in the 35 sessions instead of 3)."""
 
 TEMP_MAX_WARMUP_S: Final = 25 * 60.0
 """... but at most 25 min: skin that keeps warming longer (relaxing, a warm room) is then followed

@@ -36,6 +36,7 @@ from models.const import (
     REST_AFTER_ACTIVITY_S,
     REWARMED_AFTER_S,
     REWARMING_RISE_C,
+    SENSOR_LIFT_DROP_C,
     TEMP_FAST_TAU_S,
     TEMP_MAX_WARMUP_S,
     TEMP_MID_TAU_S,
@@ -71,6 +72,11 @@ def covered_s(time_s: float, last_s: float | None, dropped_s: float | None) -> f
     """
     step_s = 1.0 if last_s is None else min(time_s - last_s, MAX_STEP_S)
     return step_s if dropped_s is None else min(step_s, time_s - dropped_s)
+
+
+def lag_slope_c_per_min(fast_c: float, mid_c: float) -> float:
+    """Warming rate from how far the 30-s skin average leads the three-minute one."""
+    return (fast_c - mid_c) / (TEMP_MID_TAU_S - TEMP_FAST_TAU_S) * 60.0
 
 
 def hour_bin(time_s: float) -> int:
@@ -113,6 +119,12 @@ class SignalTracker:
     temp_back_top_c: float | None = None
     """... its warmest reading since it came back, and when it last rose REWARMING_RISE_C."""
     temp_back_top_s: float | None = None
+    temp_back_rose: bool = False
+    """... whether it has risen REWARMING_RISE_C since it came back (until then the warmest
+    reading is the coldest: a sensor lifted off the skin is still cooling when it is seen)."""
+    temp_mid_step_c: float = 0.0
+    """How much of a step down the three-minute average still holds: readings taken again below
+    where the skin was before the sensor left (:meth:`_taken_again`), fading as it refills."""
     temp_peak: float | None = None
     """Recent peak of the 30-s skin temperature, forgetting TEMP_PEAK_DECAY_C_PER_MIN."""
     acc_time_s: float | None = None
@@ -219,6 +231,8 @@ class SignalTracker:
             self.rest_bpm = ewma(self.rest_bpm, rest, dt, TOD_TAU_S)
 
     def _step_temperature(self, time_s: float, temp: float, freeze: bool) -> None:
+        if self.temp_back_s is None and self._sensor_lifted(temp):
+            self.rewarm_sensor(time_s)
         if self.temp_back_s is not None and self._still_rewarming(time_s, temp):
             self.temp_dropped_s = time_s
             return
@@ -227,6 +241,8 @@ class SignalTracker:
         self.temp_time_s, self.temp_dropped_s = time_s, None
         self.temp_fast = ewma(self.temp_fast, temp, dt, TEMP_FAST_TAU_S)
         self.temp_mid = ewma(self.temp_mid, temp, dt, TEMP_MID_TAU_S)
+        if self.temp_mid_step_c:
+            self.temp_mid_step_c *= math.exp(-dt / TEMP_MID_TAU_S)
         # the peak forgets over the real time elapsed: across a gap the skin may have cooled
         # slowly all along, and the averages above follow it at once
         forgotten = (
@@ -296,6 +312,7 @@ class SignalTracker:
         self.temp_settled = False
         self.temp_on_skin_s = time_s
         self.temp_fast = self.temp_mid = self.temp_peak = None
+        self.temp_mid_step_c = 0.0
         self._rewarmed()
 
     def rewarm_sensor(self, time_s: float) -> None:
@@ -303,7 +320,9 @@ class SignalTracker:
 
         Its readings are dropped until one is back within BACK_ON_REWARMED_C of the 30-s skin
         average before it left, or they have stopped rising (REWARMED_AFTER_S without rising
-        REWARMING_RISE_C: a skin that cooled while the sensor was off): the skin's averages,
+        REWARMING_RISE_C since the warmest, or while still falling since the coldest: a band
+        shifted onto a cooler spot, or a skin that cooled while the sensor was off; then
+        :meth:`_taken_again`): the skin's averages,
         slope, reference and settling go on from where they were, for the re-warming readings
         are the sensor's, not the skin's (1.12.4), and no flush is judged until they are taken
         again (the averages held could be a warm glitch's). Until then they were folded in.
@@ -314,38 +333,79 @@ class SignalTracker:
         sensor read "settled", and the re-warming a flush. Before 1.12.3 the averages even
         restarted from the first reading back.
 
-        Still rising after TEMP_RESETTLE_S (a sensor cooled for minutes in a pocket), the
-        readings are taken, and a settled sensor settles again. Without an average from before,
-        it settles again at once.
+        Still rising after TEMP_RESETTLE_S, the readings are taken; a settled sensor still
+        SENSOR_LIFT_DROP_C below settles again (it cooled for minutes, in a pocket), while a
+        rise nearer the skin is the skin's own (a flush a band's shift came before: settling
+        again through it, S19's was missed; 1.12.5). Without an average from before, it
+        settles again at once.
         """
         if self.temp_fast is None:
             self._unsettle(time_s)
             return
         self.temp_back_s, self.temp_back_from_c = time_s, self.temp_fast
         self.temp_back_top_c = self.temp_back_top_s = None
+        self.temp_back_rose = False
+
+    def _sensor_lifted(self, temp: float) -> bool:
+        """A reading SENSOR_LIFT_DROP_C below the 30-s average: the sensor left the skin."""
+        return self.temp_fast is not None and temp <= self.temp_fast - SENSOR_LIFT_DROP_C
 
     def _still_rewarming(self, time_s: float, temp: float) -> bool:
-        """Whether ``temp`` is the re-warming sensor's, to drop (see :meth:`rewarm_sensor`)."""
+        """Whether ``temp`` is the re-warming sensor's, to drop (see :meth:`rewarm_sensor`).
+
+        Taken again below where the skin was, the 30-s average steps down (:meth:`_taken_again`).
+        """
         from_c, back_s = self.temp_back_from_c, self.temp_back_s
-        if from_c is None or back_s is None or temp >= from_c - BACK_ON_REWARMED_C:
+        if from_c is None or back_s is None:
             self._rewarmed()
+            return False
+        if temp >= from_c - BACK_ON_REWARMED_C:
+            self._taken_again(temp)
             return False
         top, top_s = self.temp_back_top_c, self.temp_back_top_s
         if top is None or top_s is None or temp >= top + REWARMING_RISE_C:
+            self.temp_back_rose = top is not None and top_s is not None
+            self.temp_back_top_c, self.temp_back_top_s = temp, time_s
+        elif temp < top and not self.temp_back_rose:
             self.temp_back_top_c, self.temp_back_top_s = temp, time_s
         elif time_s - top_s >= REWARMED_AFTER_S:
-            self._rewarmed()
+            self._taken_again(temp)
             return False
         if time_s - back_s < TEMP_RESETTLE_S:
             return True
-        self._rewarmed()
-        self._unsettle(time_s)
+        self._taken_again(temp)
+        if temp < from_c - SENSOR_LIFT_DROP_C:
+            self._unsettle(time_s)
         return False
+
+    def _taken_again(self, temp: float) -> None:
+        """The sensor's readings are taken again from ``temp``: below the average, a step down.
+
+        The band reads a cooler spot (S07's shifted 0.35 degC), the skin cooled meanwhile, or
+        the sensor is still re-warming its last tenth of a degree: the 30-s average starts from
+        ``temp``, and the skin's course for a surge leaves out the step the three-minute
+        average then holds (:meth:`skin_slope_c_per_min`; 1.12.5). That last tenth, averaged
+        in, read as the skin cooling and held back the surge of a wearer whose skin cools at
+        about the rate that does (S27's, a lift 74 s in).
+        Held where it was, the 30-s average made the next reading, as far below, say the
+        sensor left again (after a warm glitch had raised it, every reading was dropped); and
+        followed by the three-minute average over minutes, the step read as a cooling skin,
+        which holds a surge back (S07's shift 1 min before to 1.5 min into 44 strong surges:
+        10 missed). A flush still sees the step: after its quick re-warming a sensor may go
+        on warming slowly back to where it was (S01's, by 0.8 degC over 3.5 min), which would
+        read as a flush over it. A flush begun as the band shifted is then late or missed
+        (S07's, 39 s after its shift).
+        """
+        self._rewarmed()
+        if self.temp_fast is not None and temp < self.temp_fast:
+            self.temp_mid_step_c += self.temp_fast - temp
+            self.temp_fast = temp
 
     def _rewarmed(self) -> None:
         """The sensor is not (or no longer) re-warming: its readings are the skin's."""
         self.temp_back_s = self.temp_back_from_c = None
         self.temp_back_top_c = self.temp_back_top_s = None
+        self.temp_back_rose = False
 
     def _unsettle(self, time_s: float) -> None:
         """The sensor is back on the skin colder: skin temperature waits until it settles again.
@@ -583,11 +643,16 @@ class SignalTracker:
         """Warming rate estimated from the lag between the fast and three-minute averages."""
         if self.temp_fast is None or self.temp_mid is None:
             return 0.0
-        return (self.temp_fast - self.temp_mid) / (TEMP_MID_TAU_S - TEMP_FAST_TAU_S) * 60.0
+        return lag_slope_c_per_min(self.temp_fast, self.temp_mid)
 
     @property
     def sensor_rewarming(self) -> bool:
-        """The sensor is back colder from moments off the skin: its readings are dropped."""
+        """The sensor is back colder from moments off the skin: its readings are dropped.
+
+        After a contact loss, after a reading's drop that said the band left, or when a
+        reading SENSOR_LIFT_DROP_C below the 30-s average says the sensor left the skin on a
+        band without a contact bit (1.12.5).
+        """
         return self.temp_back_s is not None
 
     def skin_slope_c_per_min(self) -> float | None:
@@ -595,8 +660,9 @@ class SignalTracker:
 
         None with no reading yet, and while the readings of a sensor back colder from moments
         off the skin are dropped (:meth:`rewarm_sensor`): the averages then hold the course
-        from before, which a surge is not held back on for a minute or more (1.12.4).
+        from before, which a surge is not held back on for a minute or more (1.12.4). A step
+        down as the readings are taken again is left out (:meth:`_taken_again`).
         """
-        if self.temp_fast is None or self.sensor_rewarming:
+        if self.temp_fast is None or self.temp_mid is None or self.sensor_rewarming:
             return None
-        return self.temp_slope_c_per_min()
+        return lag_slope_c_per_min(self.temp_fast, self.temp_mid - self.temp_mid_step_c)

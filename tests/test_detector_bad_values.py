@@ -54,6 +54,8 @@ SESSIONS = ("S02", "S14", "S15", "S19", "S25", "S27", "S28", "S31", "S32", "S33"
 KINDS = (AlarmKind.ANAPHYLAXIS, AlarmKind.FLUSH)
 LEAD_S = (10 * 60, 14 * 60)
 """How long before the episode's onset the bad stretch lies: the time allowed to recover."""
+AN_EPISODE = {"name": st.sampled_from(SESSIONS), "kind": st.sampled_from(KINDS)}
+"""A property's draw of a session and the kind of its strong episode."""
 FUZZ = settings(
     max_examples=int(os.environ.get("FLAREWATCH_FUZZ_EXAMPLES", "40")),
     deadline=None,
@@ -152,6 +154,25 @@ def alarmed(alarms: Sequence[Alarm], episode: Episode) -> bool:
             continue
         open_before = is_onset(alarm) or (open_before and not alarm.resolved)
     return open_before or found(alarms, episode)
+
+
+def flushes_before(alarms: Sequence[Alarm], episode: Episode) -> list[float]:
+    """When flush onsets were raised before the episode's onset."""
+    return [
+        a.time_s
+        for a in alarms
+        if is_onset(a) and a.kind is AlarmKind.FLUSH and a.time_s < episode.onset_s
+    ]
+
+
+def watched_through(samples: Sequence[Sample], bad: Sequence[Sample], episode: Episode) -> None:
+    """Fed ``bad`` instead of ``samples``, the episode is still alarmed, no flush is raised
+    before it that the untouched samples do not raise, and the snapshot restores."""
+    alarms, bank = fed(*in_batches(bad))
+    untouched, _ = fed(*in_batches(samples))
+    assert alarmed(alarms, episode)
+    assert flushes_before(alarms, episode) == flushes_before(untouched, episode)
+    finite_snapshot(bank)
 
 
 def finite_snapshot(bank: DetectorBank) -> None:
@@ -574,10 +595,17 @@ def contact_lost(
     return bad
 
 
-def sensor_lifted(samples: Sequence[Sample], lifted_s: float, cold_c: float) -> list[Sample]:
-    """``samples`` from a band without a contact bit whose sensor leaves the skin for 10 s from
-    ``lifted_s`` (the band shifting): it cools towards ``cold_c`` below the skin, then
-    re-warms within a minute."""
+def sensor_lifted(
+    samples: Sequence[Sample],
+    lifted_s: float,
+    cold_c: float,
+    *,
+    for_s: float = 10.0,
+    below_c: float = 0.0,
+) -> list[Sample]:
+    """``samples`` from a band without a contact bit whose sensor leaves the skin for ``for_s``
+    from ``lifted_s`` (the band shifting): it cools towards ``cold_c`` below the skin, then
+    re-warms within a minute onto a spot that reads ``below_c`` colder from then on."""
     bad = []
     for sample in samples:
         since_s = sample.time_ms / 1000 - lifted_s
@@ -585,31 +613,98 @@ def sensor_lifted(samples: Sequence[Sample], lifted_s: float, cold_c: float) -> 
         if temp is None or since_s < 0:
             bad.append(sample)
             continue
-        fallen_c = cold_c * (1 - math.exp(-min(since_s, 10.0) / 4))
-        if since_s >= 10.0:
-            fallen_c *= math.exp(-(since_s - 10.0) / 20)
+        fallen_c = cold_c * (1 - math.exp(-min(since_s, for_s) / 4))
+        if since_s >= for_s:
+            fallen_c = below_c + (fallen_c - below_c) * math.exp(-(since_s - for_s) / 20)
         bad.append(sample.model_copy(update={"skin_temperature_c": temp - fallen_c}))
     return bad
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit: without a contact bit a sensor lifted for seconds is taken for the skin",
-)
-def test_a_sensor_lifted_during_a_surge_without_a_contact_bit_leaves_it_found() -> None:
-    """A known limit, kept failing on purpose (strict): a band without a contact bit (most
-    bands, the E4 of the recordings) shifts 60 s into S15's surge, its sensor off the skin for
-    10 s (1.4 degC colder), then re-warming.
+def band_shifted(samples: Sequence[Sample], shifted_s: float) -> list[Sample]:
+    """``samples`` with S07's band shift at ``shifted_s``, as the E4 of the recordings read it:
+    1.2 degC colder at once, re-warmed within about 75 s onto a spot 0.35 degC colder."""
+    bad = []
+    for sample in samples:
+        since_s = sample.time_ms / 1000 - shifted_s
+        temp = sample.skin_temperature_c
+        if temp is None or since_s < 0:
+            bad.append(sample)
+            continue
+        fallen_c = 0.35 + 0.85 * math.exp(-since_s / 30)
+        bad.append(sample.model_copy(update={"skin_temperature_c": temp - fallen_c}))
+    return bad
 
-    Nothing says the sensor left, so its readings are the skin's: they read as the skin cooling,
-    which holds the surge evidence back, and S15's surge (its wearer moving 3.5 min in) is
-    missed. Dropping readings 0.5 degC below the 30-s average, as a contact loss's are since
-    1.12.4, was tried and not released: a real E4 shift (S07, 1.2 degC) re-warms over two
-    minutes, at a lower level, and a flush rising meanwhile was lost with the readings.
+
+def onsets_of(alarms: Sequence[Alarm], episode: Episode) -> list[float]:
+    """When onset alarms of the episode's kind were raised, from its onset on."""
+    return [
+        a.time_s
+        for a in alarms
+        if is_onset(a) and a.kind is episode.kind and a.time_s > episode.onset_s
+    ]
+
+
+@pytest.mark.parametrize("after_s", [30, 60, 90])
+@pytest.mark.parametrize("name", ["S02", "S15", "S27"])
+def test_a_sensor_lifted_during_a_surge_without_a_contact_bit_leaves_it_found(
+    name: str, after_s: int
+) -> None:
+    """A band without a contact bit (most bands, the E4 of the recordings) shifts during a
+    surge, its sensor off the skin for 10 s (1.4 degC colder), then re-warming (1.12.5).
+
+    Nothing says the sensor left, so until 1.12.5 its readings were the skin's: the dip read as
+    the skin cooling, which holds the surge evidence back. S15's surge (its wearer moving 3.5
+    min in) was missed; the others came up to 98 s late. A reading 0.5 degC below the 30-s
+    average now says the sensor left: its readings are dropped while it re-warms, as after a
+    contact loss. The surge is raised within 40 s of when it is untouched, or sooner.
     """
-    samples, episode = session("S15", AlarmKind.ANAPHYLAXIS)
-    alarms, _ = fed(*in_batches(sensor_lifted(samples, episode.onset_s + 60, 1.5)))
-    assert found(alarms, episode)
+    samples, episode = session(name, AlarmKind.ANAPHYLAXIS)
+    bad = sensor_lifted(samples, episode.onset_s + after_s, 1.5)
+    onsets = onsets_of(fed(*in_batches(bad))[0], episode)
+    expected = onsets_of(fed(*in_batches(samples))[0], episode)
+    assert len(expected) == 1
+    assert len(onsets) == 1 and onsets[0] <= expected[0] + 40
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("after_s", [30, 60, 90])
+@pytest.mark.parametrize("name", ["S27", "S35"])
+def test_a_band_shifted_as_the_e4s_did_leaves_the_episode_found(
+    name: str, after_s: int, kind: AlarmKind
+) -> None:
+    """S07's band shift (1.2 degC at once, re-warmed in about 75 s onto a spot 0.35 degC
+    colder) 30-90 s into an episode (1.12.5).
+
+    Until 1.12.5 the step down read as the skin cooling for minutes, and the surges of S27
+    and S35 were missed. The readings are now dropped while the sensor re-warms; taken again,
+    the 30-s average starts from them, and the skin's slope for the surge rule leaves out the
+    step. The episode is raised within 60 s of when it is untouched, or sooner (no flush is
+    judged while the sensor re-warms, so a flush waits for it).
+    """
+    samples, episode = session(name, kind)
+    bad = band_shifted(samples, episode.onset_s + after_s)
+    onsets = onsets_of(fed(*in_batches(bad))[0], episode)
+    expected = onsets_of(fed(*in_batches(samples))[0], episode)
+    assert len(expected) == 1
+    assert onsets and onsets[0] <= expected[0] + 60
+
+
+@pytest.mark.parametrize("name", ["S05", "S13", "S18", "S28"])
+def test_a_sensor_lifted_every_five_minutes_raises_no_alarm(name: str) -> None:
+    """A stress-predict session without an episode, whose band (no contact bit) shifts every 5
+    min, its sensor off the skin for 10 s each time (1.4 degC colder): no alarm (1.12.5).
+
+    Until 1.12.5 the re-warming after each dip, over a reference that had followed the dip
+    down, read as a flush: these four sessions raised one each (the 35 sessions 16 alarms
+    instead of 3).
+    """
+    frame = pd.read_csv(DATA_DIR / "stress_predict" / f"{name}.csv.gz").drop(columns=["phase"])
+    samples: Sequence[Sample] = list(iter_samples(clean_recording(frame)[0]))
+    assert not [a for a in fed(*in_batches(samples))[0] if is_onset(a)]
+    first_s, last_s = samples[0].time_ms / 1000, samples[-1].time_ms / 1000
+    for lifted_s in np.arange(first_s + 300, last_s, 300):
+        samples = sensor_lifted(samples, lifted_s, 1.5)
+    assert not [a for a in fed(*in_batches(samples))[0] if is_onset(a)]
 
 
 @pytest.mark.parametrize("cold_c", [0.0, 1.0])
@@ -645,8 +740,7 @@ def test_a_contact_loss_during_a_surge_leaves_it_found(
 
 @settings(FUZZ, phases=[Phase.explicit, Phase.generate])  # expected to fail: no shrinking
 @given(
-    name=st.sampled_from(SESSIONS),
-    kind=st.sampled_from(KINDS),
+    **AN_EPISODE,
     lost_s=st.integers(-LEAD_S[1], 120),
     for_s=st.integers(1, 50),
     cold_c=st.floats(0.0, 3.0),
@@ -669,19 +763,35 @@ def test_a_contact_loss_leaves_the_patient_watched(
         for_s = min(for_s, 10)
     samples, episode = session(name, kind)
     bad = contact_lost(samples, episode.onset_s + lost_s, cold_c, for_s)
-    alarms, bank = fed(*in_batches(bad))
-    untouched, _ = fed(*in_batches(samples))
-    assert alarmed(alarms, episode)
-    flushes_before = [
-        [
-            a.time_s
-            for a in raised
-            if is_onset(a) and a.kind is AlarmKind.FLUSH and a.time_s < episode.onset_s
-        ]
-        for raised in (alarms, untouched)
-    ]
-    assert flushes_before[0] == flushes_before[1]
-    finite_snapshot(bank)
+    watched_through(samples, bad, episode)
+
+
+@settings(FUZZ, phases=[Phase.explicit, Phase.generate])  # expected to fail: no shrinking
+@given(
+    **AN_EPISODE,
+    lifted_s=st.integers(-LEAD_S[1], 120),
+    for_s=st.integers(5, 30),
+    cold_c=st.floats(1.0, 3.0),
+)
+def test_a_sensor_lift_leaves_the_patient_watched(
+    name: str, kind: AlarmKind, lifted_s: int, for_s: int, cold_c: float
+) -> None:
+    """A band without a contact bit shifts from 14 min before the episode's onset to 2 min
+    into it, its sensor off the skin for 5-30 s (cooling by 0.7-3 degC) and re-warming onto
+    the skin: the episode is found, and no flush is raised before it.
+
+    A band shifted onto a cooler spot is not always harmless (the cases the property found
+    with a spot up to 0.5 degC cooler, with 1.12.5): S27's wearer cools at about the rate that
+    holds a surge back (-0.02 degC/min), and a spot 0.29 degC cooler 169 s before its surge
+    tips it over (missed; found without the shift). A step down while the skin warms on its
+    own is not told from the skin's level (S15's warming surge, shifted 0.35 degC 30 s in,
+    reads as a cooling skin and is missed). A sensor that cools less than SENSOR_LIFT_DROP_C
+    is not seen to leave: its step down reads as the skin cooling (0.5 degC within 20 s holds
+    S27's surge back until it is missed, with or without the rules of 1.12.5).
+    """
+    samples, episode = session(name, kind)
+    bad = sensor_lifted(samples, episode.onset_s + lifted_s, cold_c, for_s=for_s)
+    watched_through(samples, bad, episode)
 
 
 @pytest.mark.parametrize(
@@ -775,10 +885,17 @@ def test_a_band_put_on_warm_is_not_off_the_wrist_for_good(warmer_c: float, motio
 def test_a_skin_temperature_glitch_leaves_the_patient_watched(
     name: str, kind: AlarmKind, lead_s: int, stretch: list[float]
 ) -> None:
-    """Up to 5 s of skin readings anywhere in the contract's range: the episode after is found."""
+    """Up to 5 s of skin readings anywhere in the contract's range: the episode after is found.
+
+    Or an alarm of its kind is still open at its onset: warm glitches that raise the 30-s
+    average by a degree make the real readings after them look like a sensor lifted off the
+    skin (1.12.5), and while those are dropped a cooling no longer holds a heart rising at rest
+    back (S02's own rise to 137 bpm is raised 91 s before the injected surge after
+    [40, 45, 45, 40] degC 766 s before it; its alarm, still open, covers the surge).
+    """
     _, episode, bad = skin_glitch(name, kind, lead_s, stretch)
     alarms, bank = fed(*in_batches(bad))
-    assert found(alarms, episode)
+    assert alarmed(alarms, episode)
     finite_snapshot(bank)
 
 
