@@ -34,4 +34,4 @@ fi
 .venv/bin/ruff check .
 .venv/bin/mypy
 # pytest-timeout bounds each test; this bounds the whole run should anything still hang.
-timeout --kill-after=30 1500 .venv/bin/python -m pytest "$@"
+timeout --kill-after=30 1650 .venv/bin/python -m pytest "$@"
