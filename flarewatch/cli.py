@@ -1,8 +1,11 @@
 """The ``flarewatch`` command: the composition root that gathers every component's subcommands.
 
-Each component owns a ``cli`` module with ``add_commands(subparsers)``; a command sets
-``handler(args) -> int`` as its default. Components are imported lazily so that a missing optional
-dependency (e.g. the ``ble`` extra) only affects the commands that need it.
+Each command is declared by a module with ``add_commands(subparsers)``, named in
+:data:`COMMAND_MODULES`; a command sets ``handler(args) -> int`` as its default. Only the module of
+the command being run is imported: the others bring scikit-learn, Bumble or Apprise, seconds of
+start-up that ``flarewatch gatt decode`` has no use for. ``--help`` and a command nobody declares
+import them all, to list every command. A module that cannot be imported (a broken install) costs
+only the commands it declares.
 """
 
 from __future__ import annotations
@@ -18,7 +21,20 @@ from typing import Final
 from flarewatch import __version__
 from flarewatch.errors import FlarewatchError
 
-COMPONENT_CLIS = ("service.cli", "collector.cli", "models.cli", "flarewatch.demo")
+COMMAND_MODULES: Final = {
+    "serve": "service.cli",
+    "admin": "service.admin_cli",
+    "gatt": "collector.gatt.cli",
+    "collect": "collector.ble.cli",
+    "ble-sim": "collector.ble.cli",
+    "simulate": "collector.simulation.cli",
+    "detect": "models.cli",
+    "evaluate": "models.cli",
+    "demo": "flarewatch.demo",
+}
+"""Each top-level command and the module whose ``add_commands`` declares it, in ``--help`` order."""
+
+GLOBAL_OPTIONS_WITH_VALUE: Final = ("--config", "--log-level")
 
 log = logging.getLogger("flarewatch")
 
@@ -31,8 +47,26 @@ LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """What ``--log-level`` takes (any case); anything else is a usage error, not a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with the subcommands of every installed component."""
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command named on a command line, past the global options; None when there is none."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token in GLOBAL_OPTIONS_WITH_VALUE:
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def modules_for(command: str | None) -> list[str]:
+    """The modules to import for ``command``: its own, or every one (help, unknown command)."""
+    if command in COMMAND_MODULES:
+        return [COMMAND_MODULES[command]]
+    return list(dict.fromkeys(COMMAND_MODULES.values()))
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser with ``command``, or with every command when it is None."""
     parser = argparse.ArgumentParser(
         prog="flarewatch",
         description="Watch people with mast-cell disorders through wearables and alert caregivers.",
@@ -49,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="DEBUG, INFO, WARNING, ERROR (default INFO)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMPONENT_CLIS:
+    for module_name in modules_for(command):
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -67,11 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``flarewatch`` command line; returns the process exit code."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
     try:
-        parser = build_parser()  # imports every component: seconds, when Ctrl-C often comes
+        # imports the command's module: up to seconds, when Ctrl-C often comes
+        parser = build_parser(command_in(arguments))
     except KeyboardInterrupt:
         return 130
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     level = args.log_level or "INFO"
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr

@@ -1,4 +1,4 @@
-"""The service's ``flarewatch`` subcommands, gathered by ``flarewatch.cli`` (composition root)."""
+"""``flarewatch serve``, declared for ``flarewatch.cli`` (the composition root)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from typing import Any
 
 from flarewatch.mqtt import BrokerAddress
 from flarewatch.settings import Settings, load_settings, require_secret_key
-from service.admin_cli import add_commands as add_admin_commands
-from service.alerts.runtime import start_alerting
 from service.const import STATS_LOG_INTERVAL_S
 from service.db.service_lock import ServiceLock
 from service.ingest import IngestService
@@ -23,7 +21,7 @@ log = logging.getLogger("flarewatch.serve")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add every service command to the ``flarewatch`` CLI."""
+    """Add ``flarewatch serve`` to the ``flarewatch`` CLI."""
     serve = subparsers.add_parser(
         "serve",
         help="run the service: MQTT ingest, storage, detection, episodes, alerts, ack API",
@@ -35,7 +33,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     serve.add_argument("--influx-url", help="InfluxDB v1-compatible API, e.g. http://host:8086")
     serve.add_argument("--sqlite", type=Path, metavar="PATH", help="use the SQLite store at PATH")
     serve.set_defaults(handler=run_serve)
-    add_admin_commands(subparsers)
 
 
 def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,7 +49,13 @@ def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_processor(settings: Settings) -> Processor:
-    """The processing hook ``serve`` runs behind the ingest (detectors plug in here)."""
+    """The processing hook ``serve`` runs behind the ingest (detectors plug in here).
+
+    Imported here, not at the top: the detectors and their model (scikit-learn) take seconds to
+    load, which a ``serve`` refused for its settings should not wait for.
+    """
+    from service.alerts.runtime import start_alerting
+
     return start_alerting(settings)
 
 

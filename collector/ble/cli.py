@@ -9,7 +9,7 @@ from flarewatch import cli_types
 from flarewatch.errors import ConfigError
 
 
-def add_ble_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``collect`` and ``ble-sim`` commands."""
     collect = subparsers.add_parser(
         "collect",

@@ -41,7 +41,7 @@ def _decode_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_gatt_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``gatt`` command group (``gatt decode``) to the ``flarewatch`` CLI."""
     gatt = subparsers.add_parser("gatt", help="decode Bluetooth GATT characteristic values")
     commands = gatt.add_subparsers(dest="gatt_command", metavar="GATT_COMMAND", required=True)

@@ -38,7 +38,7 @@ from flarewatch.settings import load_settings
 log = logging.getLogger(__name__)
 
 
-def add_simulate_commands(
+def add_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
     """Add ``flarewatch simulate``."""
