@@ -30,7 +30,7 @@ COMMAND_MODULES: Final = {
     "simulate": "collector.simulation.cli",
     "detect": "models.cli",
     "evaluate": "models.cli",
-    "demo": "flarewatch.demo",
+    "demo": "flarewatch.demo_cli",
 }
 """Each top-level command and the module whose ``add_commands`` declares it, in ``--help`` order."""
 

@@ -34,7 +34,8 @@ from collector.simulation.cohort import Cohort
 from collector.simulation.driver import SimulatedSource
 from collector.simulation.episodes import EpisodeKind, EpisodeScript
 from collector.virtual.control import WorldProcess
-from flarewatch import __version__, cli_types
+from flarewatch import __version__
+from flarewatch.demo_cli import FLUSH_AT_S
 from flarewatch.demo_view import DemoResult, LiveView, report
 from flarewatch.embedded_broker import EmbeddedBroker
 from flarewatch.errors import ConfigError
@@ -51,8 +52,6 @@ log = logging.getLogger("flarewatch.demo")
 
 HISTORY_S: Final = 20 * 60
 """Simulated history replayed before real time: the detectors' baselines need ~10-15 min."""
-FLUSH_AT_S: Final = 60.0
-"""The scripted flush starts one simulated minute after the live phase begins."""
 SETTLE_TIMEOUT_S: Final = 30.0
 """After the last sample: how long to wait for the outbox and the ingest to catch up."""
 REFRESH_S: Final = 0.5
@@ -62,54 +61,6 @@ DEMO_EMERGENCY_PLAN: Final = (
     "Simulated patient. In a real plan: signs to check, when to use the adrenaline auto-injector, "
     "whom to call."
 )
-
-
-def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``flarewatch demo``."""
-    cmd = subparsers.add_parser(
-        "demo",
-        help="run broker, simulated patients and the service together, with a live view",
-        description="Start everything on this machine: a broker (unless --mqtt-url), the sample "
-        "store (SQLite unless --influx-url), N simulated patients (one has a flush) and the "
-        "service with detection and episodes. Ctrl-C stops cleanly.",
-    )
-    cmd.add_argument(
-        "--patients", type=cli_types.positive_int, default=5, help="simulated patients (default 5)"
-    )
-    cmd.add_argument(
-        "--duration", type=cli_types.positive, default=None, help="seconds to run (default: ∞)"
-    )
-    cmd.add_argument(
-        "--speed",
-        type=cli_types.non_negative,
-        default=1.0,
-        help="simulated s per real s (default 1)",
-    )
-    cmd.add_argument(
-        "--flush-at",
-        type=cli_types.non_negative,
-        default=None,
-        help=f"simulated seconds until p1's flush (default {FLUSH_AT_S:.0f}, or half the run)",
-    )
-    cmd.add_argument(
-        "--seed", type=cli_types.seed, default=1, help="random seed of the patients (default 1)"
-    )
-    cmd.add_argument("--mqtt-url", help="use this broker instead of starting one")
-    cmd.add_argument("--influx-url", help="store in this InfluxDB instead of SQLite")
-    cmd.add_argument(
-        "--broker",
-        choices=("auto", "mosquitto", "embedded"),
-        default="auto",
-        help="which local broker to start without --mqtt-url (auto: mosquitto if installed)",
-    )
-    cmd.add_argument("--data-dir", type=Path, help="keep the demo's files here (default: temp)")
-    cmd.add_argument(
-        "--ble-sim",
-        action="store_true",
-        help="stream from virtual Bluetooth LE wearables through the real collector (Bumble) "
-        "instead of feeding simulated samples straight to MQTT",
-    )
-    cmd.set_defaults(handler=run_demo)
 
 
 def _start_broker(stack: contextlib.ExitStack, choice: str, data_dir: Path) -> tuple[str, str]:
