@@ -121,11 +121,6 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo until ``--duration`` or Ctrl-C; exit 0 when every patient's data was stored."""
     if args.patients < 1:
         raise ConfigError("--patients must be at least 1")
-    if args.ble_sim and (args.speed != 1 or args.flush_at is not None):
-        raise ConfigError(
-            "--ble-sim streams live from virtual bands in real time, without history or a "
-            "scripted flush: leave out --speed and --flush-at"
-        )
     # The embedded broker logs every state transition at INFO: it would drown the live view
     # (httpx is quieted for every command by flarewatch.cli).
     for noisy in ("amqtt", "transitions"):

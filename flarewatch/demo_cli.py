@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Final
 
 from flarewatch import cli_types
+from flarewatch.errors import ConfigError
 
 FLUSH_AT_S: Final = 60.0
 """The scripted flush starts one simulated minute after the live phase begins."""
@@ -65,7 +66,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Load the demo and run it (:func:`flarewatch.demo.run_demo`)."""
+    """Refuse options that do not go together, then load and run the demo (:mod:`.demo`)."""
+    if args.ble_sim and (args.speed != 1 or args.flush_at is not None):
+        raise ConfigError(
+            "--ble-sim streams live from virtual bands in real time, without history or a "
+            "scripted flush: leave out --speed and --flush-at"
+        )
     from flarewatch import demo
 
     return demo.run_demo(args)

@@ -57,6 +57,14 @@ def test_decoding_a_payload_loads_none_of_the_other_commands_modules() -> None:
     assert heavy == []
 
 
+def test_demo_options_that_do_not_go_together_are_refused_before_the_demo_loads() -> None:
+    """The demo loads every component (7.5 s on a slow machine) only to run."""
+    argv = ["demo", "--ble-sim", "--speed", "20"]
+    code, heavy, _ = _run_and_list_imports(argv, (*HEAVY_MODULES, "flarewatch.demo"))
+    assert code == 1
+    assert heavy == []
+
+
 def test_help_lists_every_command_without_loading_the_model_or_bluetooth() -> None:
     """The command modules declare options only: the demo, the detectors' model and the service
     load when a command runs (``flarewatch --help`` took 9 s on a slow machine, now 0.4 s)."""
