@@ -35,7 +35,7 @@ fi
 .venv/bin/mypy
 # One pytest worker per core, two at least (pytest-xdist): every test starts its own servers on free
 # ports in its own directories, so they run side by side. On a slow 2-core machine the suite takes
-# 17 min this way and 35 min in one process. `-n 0` among the arguments runs it in one.
+# 14 min this way and 35 min in one process. `-n 0` among the arguments runs it in one.
 workers=$(nproc)
 [ "$workers" -ge 2 ] || workers=2
 # pytest-timeout bounds each test; this bounds the whole run should anything still hang (25 min:
