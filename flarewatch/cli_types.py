@@ -83,3 +83,8 @@ def port(text: str) -> int:
     if not 0 <= value <= MAX_PORT:
         raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_PORT}, got {value}")
     return value
+
+
+def add_speed_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """Add ``--speed``: simulated seconds per real second (default 1), for every simulation."""
+    parser.add_argument("--speed", type=non_negative, default=1.0, help=help_text)

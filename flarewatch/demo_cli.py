@@ -32,12 +32,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     cmd.add_argument(
         "--duration", type=cli_types.positive, default=None, help="seconds to run (default: ∞)"
     )
-    cmd.add_argument(
-        "--speed",
-        type=cli_types.non_negative,
-        default=1.0,
-        help="simulated s per real s (default 1)",
-    )
+    cli_types.add_speed_argument(cmd, "simulated s per real s (default 1)")
     cmd.add_argument(
         "--flush-at",
         type=cli_types.non_negative,

@@ -54,11 +54,8 @@ def add_commands(
         "--patients", type=cli_types.positive_int, default=5, help="number of patients (default 5)"
     )
     cmd.add_argument("--mqtt-url", default=None, help="broker, e.g. mqtt://127.0.0.1:1883")
-    cmd.add_argument(
-        "--speed",
-        type=cli_types.non_negative,
-        default=1.0,
-        help="simulated seconds per real second; 0 = as fast as possible (default 1)",
+    cli_types.add_speed_argument(
+        cmd, "simulated seconds per real second; 0 = as fast as possible (default 1)"
     )
     cmd.add_argument(
         "--duration", type=cli_types.positive, default=None, help="simulated seconds to run"
