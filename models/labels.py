@@ -35,6 +35,20 @@ def rules_version(model_version: str) -> str:
     return model_version.split("+", 1)[0].split("@", 1)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewedEpisode:
+    """A real episode of the patient and what the care team said it was."""
+
+    kind: AlarmKind
+    opened_s: float
+    """When the patient's own alarm of ``kind`` came (for an episode that opened as a flush and
+    became anaphylaxis-like, its anaphylaxis-like onset: the alarm a profile is compared with)."""
+    closed_s: float | None
+    """When it ended (None: still open, or never closed; then it counts for MAX_EPISODE_S)."""
+    reaction: bool
+    """True for a real reaction, False for a false alarm."""
+
+
 @dataclass(slots=True)
 class LabelledOnsets:
     """Labelled onsets usable with these rules, and what was left out and why (counts)."""

@@ -38,6 +38,7 @@ import pandas as pd
 
 from models.alarm import Alarm, AlarmKind, is_onset
 from models.const import GAP_RESET_S
+from models.episodes_file import ONSET_ALARM
 from models.errors import RecordingError
 from models.evaluation import (
     EXAMPLE_CONTEXT_BEFORE_S,
@@ -56,7 +57,6 @@ from models.evaluation import (
 from models.injection import Episode, draw_episode
 from models.onsets import fitbit_onsets
 from models.own_recordings import (
-    ONSET_ALARM,
     LabelledEpisode,
     OwnRecording,
     labelled_windows,

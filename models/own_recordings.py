@@ -29,6 +29,10 @@ from flarewatch.output_files import same_file
 from models.alarm import AlarmKind
 from models.const import EVAL_LABELLED_DEFAULT_LENGTH_S, EVAL_MATCH_AFTER_END_S
 from models.datasets import Recording
+from models.episodes_file import (
+    EPISODE_COLUMNS,
+    ONSET_SOURCES,
+)
 from models.errors import RecordingError
 from models.evaluation import matching_span
 from models.injection import Episode
@@ -42,19 +46,6 @@ first bytes, the suffix only says which files are meant)."""
 
 EPISODE_KINDS: Final = (AlarmKind.FLUSH, AlarmKind.ANAPHYLAXIS)
 """What a labelled episode can be (signal states are not episodes)."""
-
-EPISODE_COLUMNS: Final = ("subject", "onset_s", "kind")
-"""Columns the episodes file must have; ``end_s`` and ``onset_from`` are optional, others are
-ignored."""
-
-ONSET_FIRST_SIGN: Final = "first_sign"
-ONSET_ADDED: Final = "added"
-ONSET_ALARM: Final = "alarm"
-"""Where an episode's ``onset_s`` came from (optional column ``onset_from``): a first sign the
-care team recorded, a missed reaction they added, or only the alarm that opened the episode. A
-delay measured from the alarm's own time says nothing of the detectors' speed, so such episodes
-count for sensitivity but give no delay."""
-ONSET_SOURCES: Final = (ONSET_FIRST_SIGN, ONSET_ADDED, ONSET_ALARM)
 
 WEARERS_SHOWN: Final = 10
 """Wearers named when a line names none of them (a study has hundreds)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from flarewatch.output_files import writing
+from models.episodes_file import ONSET_ALARM
 from models.evaluation import EpisodeOutcome, EvaluationResult, Progress
 from models.metrics import (
     SOURCE_LABELS,
@@ -34,7 +35,7 @@ from models.metrics import (
 )
 from models.own_evaluation import LabelledOutcome, OwnEvaluation, Wearer
 from models.own_intervals import poisson_rate_interval, wilson_interval
-from models.own_recordings import EPISODE_KINDS, ONSET_ALARM, LabelledEpisode
+from models.own_recordings import EPISODE_KINDS, LabelledEpisode
 from models.report import plot_delays, plot_examples, plot_wearers
 
 PLOTS: Final = ("examples", "delays", "wearers")

@@ -30,24 +30,11 @@ from models.const import (
     PROFILE_REVIEW_MIN_DAYS,
     WARMUP_S,
 )
+from models.labels import ReviewedEpisode
 from models.profiles import DetectionProfile
 from models.recording import worn_intervals_s
 
 _DAY_S = 86_400.0
-
-
-@dataclass(frozen=True, slots=True)
-class ReviewedEpisode:
-    """A real episode of the patient and what the care team said it was."""
-
-    kind: AlarmKind
-    opened_s: float
-    """When the patient's own alarm of ``kind`` came (for an episode that opened as a flush and
-    became anaphylaxis-like, its anaphylaxis-like onset: the alarm a profile is compared with)."""
-    closed_s: float | None
-    """When it ended (None: still open, or never closed; then it counts for MAX_EPISODE_S)."""
-    reaction: bool
-    """True for a real reaction, False for a false alarm."""
 
 
 @dataclass(slots=True)

@@ -33,6 +33,7 @@ from flarewatch.const import MIN_VALID_TIME_MS
 from flarewatch.payloads import Sample
 from models.const import LATEST_VALID_TIME_S, READ_CHUNK_ROWS, SAMPLE_BLOCK_ROWS, WORN_GAP_S
 from models.errors import RecordingError
+from models.recording_columns import VITAL_COLUMNS
 from models.recording_layout import (
     Layout,
     compression,
@@ -44,16 +45,6 @@ from models.recording_layout import (
 )
 
 log = logging.getLogger(__name__)
-
-# CSV column -> (Sample field, lowest, highest accepted value): the ranges of the wire contract
-VITAL_COLUMNS: dict[str, tuple[str, float, float]] = {
-    "hr_bpm": ("heart_rate_bpm", 20.0, 300.0),
-    "skin_temp_c": ("skin_temperature_c", 10.0, 45.0),
-    "steps": ("steps", 0.0, 10_000.0),
-    "acc_g": ("acceleration_g", 0.0, 32.0),
-    "acc_sd_g": ("acceleration_sd_g", 0.0, 32.0),
-    "contact": ("contact_detected", 0.0, 1.0),
-}
 
 _CONTRACT = frozenset({"time_s", *VITAL_COLUMNS})
 _FLAGS = frozenset({"contact"})  # columns whose only values are 0 and 1

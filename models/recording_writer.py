@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flarewatch.output_files import owner_only_file
 from flarewatch.payloads import Sample
-from models.recording import VITAL_COLUMNS
+from models.recording_columns import VITAL_COLUMNS
 
 
 def recording_rows(samples: Iterable[Sample]) -> Iterator[list[str]]:

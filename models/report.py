@@ -20,8 +20,9 @@ from models.const import (
     TARGET_FLUSH_MEDIAN_DELAY_MIN,
 )
 from models.evaluation import EXAMPLE_CONTEXT_BEFORE_S, EvaluationResult, Example
+from models.labels import ReviewedEpisode
 from models.metrics import wearer_table
-from models.profile_comparison import ProfileComparison, ReviewedEpisode
+from models.profile_comparison import ProfileComparison
 
 KIND_COLOURS = {AlarmKind.FLUSH: "tab:orange", AlarmKind.ANAPHYLAXIS: "tab:red"}
 CONTEXT_AFTER_S = 50 * 60.0

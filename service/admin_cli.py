@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,8 +23,6 @@ from flarewatch.errors import ConfigError
 from flarewatch.settings import ServiceSettings, load_settings, read_secret_file, require_secret_key
 from models.alarm import Severity
 from models.profiles import DetectionProfile
-from service.alerts.apprise_notifier import AppriseNotifier
-from service.alerts.notifier import Message
 from service.broker_auth_cli import add_broker_auth_command
 from service.cli_tables import print_table, row_number
 from service.db.care_teams import (
@@ -49,6 +47,9 @@ from service.history_cli import add_history_commands
 from service.patient_data_cli import add_patient_data_commands
 from service.profile_review_cli import add_profile_review_command
 from service.research_cli import add_research_commands, print_recall
+
+if TYPE_CHECKING:
+    from service.alerts.apprise_notifier import AppriseNotifier
 
 
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
@@ -221,8 +222,15 @@ def _device_list(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
+def _notifier() -> AppriseNotifier:
+    """Apprise, loaded by the commands that check, redact or send channel URLs (about 1 s)."""
+    from service.alerts.apprise_notifier import AppriseNotifier
+
+    return AppriseNotifier()
+
+
 def _contact_add(args: argparse.Namespace, session: Session) -> int:
-    notifier = AppriseNotifier()
+    notifier = _notifier()
     for url in args.url:
         problem = notifier.validate(url)
         if problem:
@@ -235,7 +243,7 @@ def _contact_add(args: argparse.Namespace, session: Session) -> int:
 
 def _contact_list(args: argparse.Namespace, session: Session) -> int:
     get_patient(session, args.patient_id)
-    notifier = AppriseNotifier()
+    notifier = _notifier()
     contacts = session.scalars(
         select(Contact)
         .where(Contact.patient_id == args.patient_id, Contact.removed_s.is_(None))
@@ -268,8 +276,10 @@ def _contact_remove(args: argparse.Namespace, session: Session) -> int:
 
 
 def _contact_test(args: argparse.Namespace, session: Session) -> int:
+    from service.alerts.notifier import Message
+
     contact = get_contact(session, args.contact_id)
-    notifier = AppriseNotifier()
+    notifier = _notifier()
     message = Message("flarewatch test", f"Test message for {contact.name}.", Severity.WARNING)
     urls = [open_url(session, channel) for channel in contact.channels]
     # each send may take seconds (a timeout, a slow SMTP server): the transaction holds the

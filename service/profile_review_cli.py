@@ -23,7 +23,6 @@ from flarewatch.errors import ConfigError
 from flarewatch.output_files import check_writable, writing
 from flarewatch.progress import percent_progress
 from flarewatch.settings import load_settings
-from models.profile_comparison import compare_profiles, comparison_json, write_comparison
 from models.profiles import DetectionProfile
 from service.cli_tables import parse_time
 from service.db.care_teams import get_patient
@@ -39,6 +38,7 @@ MAX_DAYS: Final = 366.0
 
 def _profiles(args: argparse.Namespace, session: Session) -> int:
     from models.artifacts import default_bank
+    from models.profile_comparison import compare_profiles, comparison_json, write_comparison
 
     if not 0 < args.days <= MAX_DAYS:
         raise ConfigError(f"--days must be more than 0 and at most {MAX_DAYS:g}")

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from flarewatch.output_files import building_folder, owner_only_file
 from flarewatch.payloads import Sample
 from models.const import EVAL_MATCH_AFTER_END_S
-from models.own_recordings import ONSET_ADDED, ONSET_ALARM, ONSET_FIRST_SIGN
+from models.episodes_file import ONSET_ADDED, ONSET_ALARM, ONSET_FIRST_SIGN
 from models.recording_writer import write_recording
 from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
 from service.episodes.labels import MANUAL_MODEL_VERSION, withdrawn_addition

@@ -24,7 +24,9 @@ from sqlalchemy import create_engine, make_url, text
 
 from flarewatch.localservers import free_port
 from models.alarm import Alarm
-from service.alerts import AlertManager, AppriseNotifier, EscalationScheduler
+from service.alerts.apprise_notifier import AppriseNotifier
+from service.alerts.manager import AlertManager
+from service.alerts.scheduler import EscalationScheduler
 from service.db import Database, Role
 from service.db.care_teams import PolicyUpdate, add_contact, add_patient
 from service.db.session import POSTGRES_WRITE_LOCK_KEY

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from flarewatch.cli import main
 from models.alarm import Alarm, AlarmKind, Severity
-from service.alerts import AlertManager
+from service.alerts.manager import AlertManager
 from service.db import Contact, Database
 from service.episodes import EpisodeEngine
 

@@ -7,6 +7,7 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,7 +80,30 @@ def test_help_lists_every_command_without_loading_the_model_or_bluetooth() -> No
     ]
     assert listed == list(COMMAND_MODULES)
     assert set(command_modules) <= set(loaded)
-    assert not {"sklearn", "skops", "bumble"} & set(loaded)
+    assert not {"sklearn", "skops", "bumble", "apprise", "pandas"} & set(loaded)
+
+
+def test_an_admin_listing_loads_neither_push_delivery_nor_pandas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the commands that check, show or send channel URLs load Apprise, and only those that
+    read or replay recordings load pandas (every ``admin`` command loaded both: 2.5 s on a slow
+    machine)."""
+    monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", "k" * 40)
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    argv = ["--log-level", "error", "admin", "--database-url", url]
+    code, heavy, _ = _run_and_list_imports([*argv, "patient", "add", "p-1", "--name", "Ann"])
+    assert (code, heavy) == (0, ["sqlalchemy"])
+    code, heavy, stdout = _run_and_list_imports([*argv, "patient", "list"])
+    assert (code, heavy) == (0, ["sqlalchemy"])
+    assert "p-1" in stdout and "Ann" in stdout
+    # a channel URL is checked and redacted by Apprise itself
+    channel = ["--url", "json://localhost:1/hook"]
+    code, heavy, _ = _run_and_list_imports([*argv, "caregiver", "add", "p-1", "Bo", *channel])
+    assert (code, heavy) == (0, ["apprise", "sqlalchemy"])
+    code, heavy, stdout = _run_and_list_imports([*argv, "caregiver", "list", "p-1"])
+    assert (code, heavy) == (0, ["apprise", "sqlalchemy"])
+    assert "Bo" in stdout and "json://" in stdout
 
 
 def test_a_command_of_a_broken_module_says_why_it_is_missing(

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 
 from flarewatch.localservers import InfluxServer
-from service.alerts import AlertEvent
 from service.alerts.annotations import InfluxAnnotations
+from service.alerts.events import AlertEvent
 from service.stores.influx import InfluxStore
 
 DASHBOARDS = Path(__file__).resolve().parent.parent / "dashboards" / "json"

@@ -30,8 +30,8 @@ from flarewatch.output_files import replacing
 from models.alarm import Alarm, AlarmKind, Severity
 from models.detector import PatientDetector
 from models.labels import load_labelled_onsets
-from service.alerts import AlertManager
 from service.alerts.audit import record
+from service.alerts.manager import AlertManager
 from service.db import AuditEvent, Database, Episode
 from service.db.session import alembic_config, make_engine
 from service.episodes import EpisodeEngine

@@ -25,7 +25,7 @@ from flarewatch.localservers import InfluxServer
 from flarewatch.payloads import Sample, SampleBatch
 from flarewatch.settings import load_settings
 from models.detector import PatientDetector
-from service.alerts import AlertManager
+from service.alerts.manager import AlertManager
 from service.db import Database, Episode
 from service.episodes import EpisodeEngine
 from service.stores.base import SampleStore, StoredSample

@@ -1,20 +1,5 @@
-"""Caregiver alerts: lifecycle, escalation scheduler, notifiers, messages and acknowledgement."""
+"""Caregiver alerts: lifecycle, escalation scheduler, notifiers, messages and acknowledgement.
 
-from service.alerts.apprise_notifier import AppriseNotifier
-from service.alerts.events import AlertEvent, AlertListener
-from service.alerts.manager import AlertManager
-from service.alerts.notifier import Message, Notifier, SendResult
-from service.alerts.scheduler import EscalationScheduler
-from service.alerts.tokens import TokenAction
-
-__all__ = [
-    "AlertEvent",
-    "AlertListener",
-    "AlertManager",
-    "AppriseNotifier",
-    "EscalationScheduler",
-    "Message",
-    "Notifier",
-    "SendResult",
-    "TokenAction",
-]
+Import each part from its own module: the package loads none of them (Apprise among them), so a
+command that needs one part, such as the audit trail, does not pay for the rest.
+"""

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from flarewatch.errors import ConfigError
 from models.alarm import AlarmKind, Severity
 from models.const import EVAL_LABELLED_DEFAULT_LENGTH_S
-from models.profile_comparison import ReviewedEpisode
+from models.labels import ReviewedEpisode
 from service.alerts.audit import record
 from service.db.care_teams import fits_column
 from service.db.models import Episode, EpisodeLabel, EpisodeState, Patient
