@@ -38,24 +38,37 @@ GLOBAL_OPTIONS_WITH_VALUE: Final = ("--config", "--log-level")
 
 log = logging.getLogger("flarewatch")
 
-CHATTY_LOGGERS: Final = ("httpx",)
-"""Libraries that log every request at INFO (httpx: one line per InfluxDB request, its query and
-the patient id in it). Heard only at DEBUG."""
+CHATTY_LOGGERS: Final = ("httpx", "alembic")
+"""Libraries that narrate at INFO (httpx: one line per InfluxDB request, its query and the patient
+id in it; alembic: each of its plugins as it loads, seven lines, and each migration step, which
+the service database says in one line of its own). Heard only at DEBUG."""
 
 
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """What ``--log-level`` takes (any case); anything else is a usage error, not a traceback."""
 
 
-def command_in(argv: Sequence[str]) -> str | None:
-    """The command named on a command line, past the global options; None when there is none."""
+def _before_command(argv: Sequence[str]) -> tuple[dict[str, str], str | None]:
+    """The global options' values (``--log-level``) and the command named on a command line."""
+    values: dict[str, str] = {}
     tokens = iter(argv)
     for token in tokens:
-        if token in GLOBAL_OPTIONS_WITH_VALUE:
-            next(tokens, None)
+        name, equals, value = token.partition("=")
+        if name in GLOBAL_OPTIONS_WITH_VALUE:
+            values[name] = value if equals else next(tokens, "")
         elif not token.startswith("-"):
-            return token
-    return None
+            return values, token
+    return values, None
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command named on a command line, past the global options; None when there is none."""
+    return _before_command(argv)[1]
+
+
+def _quiet_chatty_loggers(level: str) -> None:
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
 
 
 def modules_for(command: str | None) -> list[str]:
@@ -102,6 +115,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``flarewatch`` command line; returns the process exit code."""
     arguments = sys.argv[1:] if argv is None else list(argv)
+    # before the command's module loads: some libraries narrate as they are imported
+    _quiet_chatty_loggers(_before_command(arguments)[0].get("--log-level", "").upper())
     try:
         # imports the command's module: up to seconds, when Ctrl-C often comes
         parser = build_parser(command_in(arguments))
@@ -112,9 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    if level != "DEBUG":
-        for name in CHATTY_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
+    _quiet_chatty_loggers(level)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

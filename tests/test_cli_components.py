@@ -106,6 +106,27 @@ def test_an_admin_listing_loads_neither_push_delivery_nor_pandas(
     assert "Bo" in stdout and "json://" in stdout
 
 
+@pytest.mark.parametrize(("level", "heard"), [("info", False), ("debug", True)])
+def test_alembic_is_heard_only_at_debug(tmp_path: Path, level: str, heard: bool) -> None:
+    """Alembic 1.16 and newer log each of their plugins at INFO as they load: seven lines at
+    every start of ``serve`` and ``demo``, which load the service database after logging is set
+    up. A fresh interpreter with logging set up first, for alembic loads once a process."""
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    argv = ["--log-level", level, "admin", "--database-url", url, "patient", "list"]
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format='%(name)s')\n"
+        "from flarewatch.cli import main\n"
+        f"sys.exit(main({argv!r}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    said = result.stdout.splitlines()
+    assert any(line.startswith("alembic") for line in said) is heard
+    assert "service.db.session" in said  # the database says it was created, in one line
+
+
 def test_a_command_of_a_broken_module_says_why_it_is_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
