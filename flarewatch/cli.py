@@ -26,6 +26,7 @@ COMMAND_MODULES: Final = {
     "admin": "service.admin_cli",
     "gatt": "collector.gatt.cli",
     "collect": "collector.ble.cli",
+    "scan": "collector.ble.cli",
     "ble-sim": "collector.ble.cli",
     "simulate": "collector.simulation.cli",
     "detect": "models.cli",

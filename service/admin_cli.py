@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flarewatch.cli_text import print_table
 from flarewatch.errors import ConfigError
 from flarewatch.settings import ServiceSettings, load_settings, read_secret_file, require_secret_key
 from models.alarm import Severity
 from models.profiles import DetectionProfile
 from service.broker_auth_cli import add_broker_auth_command
-from service.cli_tables import print_table, row_number
+from service.cli_tables import row_number
 from service.db.care_teams import (
     PolicyUpdate,
     add_contact,

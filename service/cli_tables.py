@@ -1,14 +1,10 @@
-"""What the ``flarewatch admin`` commands share: plain-text tables, UTC times, row numbers."""
+"""What the ``flarewatch admin`` commands share: UTC times and row numbers."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import sys
 import time
-from collections.abc import Sequence
-from typing import Any
 
 from flarewatch.const import MIN_VALID_TIME_MS
 from flarewatch.errors import ConfigError
@@ -52,19 +48,3 @@ def when(time_s: float | None) -> str:
     if time_s is None:
         return "-"
     return dt.datetime.fromtimestamp(time_s, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print ``rows`` under ``headers`` in left-aligned columns.
-
-    A reader that stops early (``| head``, a pager quit) ends the listing quietly.
-    """
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    try:
-        for row in cells:
-            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # what is left in the buffer would fail again when Python flushes it at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

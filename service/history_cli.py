@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.cli_tables import print_table, row_number, when
+from flarewatch.cli_text import print_table
+from service.cli_tables import row_number, when
 from service.db.care_teams import get_patient
 from service.db.models import Alert, AuditEvent, Episode, EpisodeState
 from service.episode_labels_cli import CommandFactory

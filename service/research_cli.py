@@ -18,10 +18,11 @@ from typing import Final
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from flarewatch.cli_text import print_table
 from flarewatch.errors import ConfigError
 from flarewatch.progress import percent_progress
 from flarewatch.settings import load_settings, require_secret_key
-from service.cli_tables import parse_time, print_table, when
+from service.cli_tables import parse_time, when
 from service.db.models import ResearchExport
 from service.db.research_register import (
     Inclusion,

@@ -1,16 +1,22 @@
-"""``flarewatch collect`` (run the BLE gateway) and ``flarewatch ble-sim`` (virtual wearables)."""
+"""``flarewatch collect`` (the BLE gateway), ``scan`` (bands in range), ``ble-sim`` (virtual)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
+from typing import Final
 
 from flarewatch import cli_types
 from flarewatch.errors import ConfigError
 
+SCAN_SECONDS: Final = (1.0, 120.0)
+"""How long ``scan`` may listen: bands advertise every 0.1-2 s, some slower when idle."""
+
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``collect`` and ``ble-sim`` commands."""
+    """Add the ``collect``, ``scan`` and ``ble-sim`` commands."""
     collect = subparsers.add_parser(
         "collect",
         help="read the configured BLE wearables and publish their samples to MQTT",
@@ -28,6 +34,36 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="override collector.ble_backend, e.g. bumble:usb:0 (default: BlueZ)",
     )
     collect.set_defaults(handler=_collect)
+
+    scan = subparsers.add_parser(
+        "scan",
+        help="list the BLE wearables in range and what flarewatch can read of them",
+        description="Listen to Bluetooth advertisements through the gateway's backend and list "
+        "the wearables heard, nearest first: which device profiles each matches, and which "
+        "devices.toml entry it is already (see docs/ble.md).",
+    )
+    scan.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="TOML settings file ([collector] ble_backend, devices_file, profile_plugins)",
+    )
+    scan.add_argument(
+        "--ble-backend", default=None, help="override collector.ble_backend, e.g. bumble:usb:0"
+    )
+    scan.add_argument("--seconds", type=float, default=10.0, help="how long to listen (default 10)")
+    scan.add_argument(
+        "--all", action="store_true", help="also list advertisers without a name or profile"
+    )
+    shown = scan.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true", help="one JSON object per wearable")
+    shown.add_argument(
+        "--toml",
+        metavar="PATIENT",
+        help="print [[devices]] tables for the readable wearables not yet in devices.toml, "
+        "for PATIENT",
+    )
+    scan.set_defaults(handler=_scan)
 
     sim = subparsers.add_parser(
         "ble-sim",
@@ -66,6 +102,79 @@ def _collect(args: argparse.Namespace) -> int:
     # devices_file is relative to the settings file, however it was named (before: to the
     # folder collect ran in when named by FLAREWATCH_CONFIG or `flarewatch --config`)
     return collect(settings, config_file_in_use())
+
+
+def _scan(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from collector.ble.backend import select_backend
+    from collector.ble.scan import devices_toml, scan_wearables
+    from collector.gateway import devices_of
+    from collector.profiles.registry import default_registry
+    from flarewatch.cli_text import print_table
+    from flarewatch.progress import percent_progress
+    from flarewatch.settings import config_file_in_use, load_settings
+    from flarewatch.topics import is_valid_id
+
+    low, high = SCAN_SECONDS
+    if not low <= args.seconds <= high:
+        raise ConfigError(f"--seconds must be from {low:g} to {high:g}")
+    if args.toml is not None and not is_valid_id(args.toml):
+        raise ConfigError(f"--toml {args.toml!r}: a patient id is letters, digits, _ . -")
+    settings = load_settings(getattr(args, "config", None))
+    backend = select_backend(args.ble_backend or settings.collector.ble_backend)
+    registry = default_registry(settings.collector.profile_plugins)
+    configured = (
+        devices_of(settings, config_file_in_use())
+        if settings.collector.devices_file is not None
+        else []
+    )
+    with percent_progress() as progress:
+        task = progress.add_task(f"listening ({backend.description})", total=args.seconds)
+        heard = asyncio.run(
+            scan_wearables(
+                backend,
+                args.seconds,
+                registry,
+                configured,
+                lambda elapsed: progress.update(task, completed=elapsed),
+            )
+        )
+    shown = [w for w in heard if args.all or w.readable or w.configured_as or w.name]
+    if args.json:
+        for w in shown:
+            record = {
+                "address": w.address,
+                "name": w.name,
+                "rssi_dbm": w.rssi,
+                "profiles": list(w.profiles),
+                "service_uuids": sorted(w.service_uuids),
+                "manufacturer_ids": sorted(w.manufacturer_ids),
+                "devices_toml_id": w.configured_as,
+            }
+            print(json.dumps(record))
+    elif args.toml is not None:
+        print(devices_toml([w for w in shown if w.readable and not w.configured_as], args.toml))
+    else:
+        rows = [
+            (
+                w.address,
+                w.name or "-",
+                "?" if w.rssi is None else w.rssi,
+                ", ".join(w.profiles) or "connect to tell",
+                w.configured_as or "-",
+            )
+            for w in shown
+        ]
+        print_table(["address", "name", "dBm", "reads", "in devices.toml"], rows)
+    hidden = len(heard) - len(shown)
+    print(
+        f"{len(heard)} advertiser(s) heard in {args.seconds:g} s, "
+        f"{sum(w.readable for w in heard)} readable"
+        + (f"; {hidden} without a name or profile hidden (--all lists them)" if hidden else ""),
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _ble_sim(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ Shapes and figures (GUIDE §3, with its sources):
 - ``flush``: skin warms by 0.6-2.7 °C over minutes (niacin flush: mean +0.6 °C; hot flashes at
   the finger +2.7 ± 0.2 °C lasting ~31 min; nasal skin +0.8 °C within 20 min in food challenges,
   Clark, Allergy 2007) with heart rate up 8.4-14.8 % of the resting rate (food-challenge
-  reactions: +11.6 %, 95 % CI 8.4-14.8, Ruiz-Garcia et al., JACI 2021). No sweating, so no motion change.
+  reactions: +11.6 %, 95 % CI 8.4-14.8, Ruiz-Garcia et al., JACI 2021). No sweating, so no
+  motion change.
 - ``anaphylaxis``: a rapid, sustained heart-rate surge (+30-60 bpm within 1-3 min), optional
   warming, then, in most systemic-mastocytosis anaphylaxis (72 % had syncope), sudden stillness.
   Median time to cardiac arrest in fatal anaphylaxis is ~5-30 min, so the surge lasts tens of

@@ -1,0 +1,185 @@
+"""``flarewatch scan`` lists the wearables in range, what it reads of each, and their entries.
+
+Virtual wearables on Bumble, a gadget that advertises only a battery and a nameless beacon share
+the radio; the command runs in its own process through the Bumble backend, as on a gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from bumble import hci
+from bumble.controller import Controller
+from bumble.device import Device
+from bumble.host import Host
+from bumble.transport.common import AsyncPipeSink
+
+from collector.ble.backend import select_backend
+from collector.ble.devices import ConfiguredDevice, parse_devices
+from collector.ble.scan import SeenWearable, proposed_id, scan_wearables
+from collector.profiles.registry import default_registry
+from collector.virtual.world import VirtualWorld
+
+GADGET_ADDRESS = "C0:5E:00:00:F0:01"
+BEACON_ADDRESS = "C0:5E:00:00:F0:02"
+GADGET_ADVERTISEMENT = bytes(
+    [
+        *(0x02, 0x01, 0x06),  # flags
+        *(0x03, 0x03, 0x0F, 0x18),  # complete list of 16-bit services: Battery 0x180F
+        *(0x07, 0x09, *b"mouse1"),  # complete local name
+    ]
+)
+BEACON_ADVERTISEMENT = bytes([0x02, 0x01, 0x06, 0x05, 0xFF, 0x4C, 0x00, 0x02, 0x15])
+
+
+async def _advertiser(world: VirtualWorld, address: str, data: bytes) -> Device:
+    controller = Controller(f"ctl-{address}", link=world.link)
+    device = Device(
+        name=address, address=hci.Address(address), host=Host(controller, AsyncPipeSink(controller))
+    )
+    await device.power_on()
+    await device.start_advertising(
+        auto_restart=True,
+        advertising_data=data,
+        advertising_interval_min=100,
+        advertising_interval_max=100,
+    )
+    return device
+
+
+@pytest.fixture
+async def radio(world: VirtualWorld) -> AsyncIterator[VirtualWorld]:
+    """Two bands, a gadget with a battery service only, and a beacon with neither name nor
+    service."""
+    await world.add_wearable("band-1")
+    await world.add_wearable("band-2")
+    others = [
+        await _advertiser(world, GADGET_ADDRESS, GADGET_ADVERTISEMENT),
+        await _advertiser(world, BEACON_ADDRESS, BEACON_ADVERTISEMENT),
+    ]
+    yield world
+    for device in others:
+        await device.stop_advertising()
+
+
+async def test_the_scan_tells_bands_from_gadgets_and_knows_the_configured_ones(
+    radio: VirtualWorld,
+) -> None:
+    band_1 = radio.wearables["band-1"].address
+    configured = [ConfiguredDevice("strap-anna", "anna", address=band_1)]
+    backend = select_backend("bumble:" + radio.hci_transport)
+    ticks: list[float] = []
+    heard = await scan_wearables(backend, 2.0, default_registry(), configured, ticks.append)
+    by_address = {w.address: w for w in heard}
+    assert set(by_address) == {
+        band_1,
+        radio.wearables["band-2"].address,
+        GADGET_ADDRESS,
+        BEACON_ADDRESS,
+    }
+    # the bands first (readable), then the others
+    assert [w.readable for w in heard] == [True, True, False, False]
+    assert by_address[band_1].profiles == ("health_thermometer", "heart_rate")
+    assert by_address[band_1].configured_as == "strap-anna"
+    assert by_address[radio.wearables["band-2"].address].configured_as is None
+    gadget = by_address[GADGET_ADDRESS]
+    assert (gadget.name, gadget.profiles, gadget.readable) == ("mouse1", (), False)
+    assert "0000180f-0000-1000-8000-00805f9b34fb" in gadget.service_uuids
+    beacon = by_address[BEACON_ADDRESS]
+    assert (beacon.name, beacon.manufacturer_ids) == (None, {0x004C})
+    assert all(w.rssi is not None for w in heard)
+    assert ticks[0] == pytest.approx(0.0, abs=0.1) and ticks[-1] == 2.0
+
+
+async def _flarewatch(*argv: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "flarewatch.cli",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(120):
+        stdout, stderr = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def test_scan_writes_the_entries_the_gateway_reads(
+    radio: VirtualWorld, tmp_path: Path
+) -> None:
+    """``--toml`` proposes the bands that devices.toml lacks, as tables the gateway accepts."""
+    devices = tmp_path / "devices.toml"
+    band_1 = radio.wearables["band-1"].address
+    devices.write_text(f'[[devices]]\nid = "strap-anna"\npatient = "anna"\naddress = "{band_1}"\n')
+    config = tmp_path / "flarewatch.toml"
+    config.write_text(
+        "[collector]\n"
+        'devices_file = "devices.toml"\n'
+        f'ble_backend = "bumble:{radio.hci_transport}"\n'
+    )
+    code, stdout, stderr = await _flarewatch("scan", "--config", str(config), "--seconds", "2")
+    assert code == 0, stderr
+    table = stdout.splitlines()
+    assert table[0].split() == ["address", "name", "dBm", "reads", "in", "devices.toml"]
+    assert band_1 in table[1] and "strap-anna" in table[1]  # readable first; ties by address
+    assert "mouse1" in table[3] and "connect to tell" in table[3]
+    assert BEACON_ADDRESS not in stdout  # no name, nothing readable: only with --all
+    assert "4 advertiser(s) heard in 2 s, 2 readable; 1 without a name or profile hidden" in stderr
+
+    code, stdout, stderr = await _flarewatch(
+        "scan", "--config", str(config), "--seconds", "2", "--toml", "bob"
+    )
+    assert code == 0, stderr
+    proposed = parse_devices(tomllib.loads(stdout))
+    assert proposed == [
+        ConfiguredDevice("band-2", "bob", address=radio.wearables["band-2"].address)
+    ]
+
+    code, stdout, _ = await _flarewatch(
+        "scan", "--config", str(config), "--seconds", "1", "--all", "--json"
+    )
+    records = {r["address"]: r for r in map(json.loads, stdout.splitlines())}
+    assert set(records) == {
+        band_1,
+        radio.wearables["band-2"].address,
+        GADGET_ADDRESS,
+        BEACON_ADDRESS,
+    }
+    assert records[band_1]["devices_toml_id"] == "strap-anna"
+    assert records[band_1]["profiles"] == ["health_thermometer", "heart_rate"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--seconds", "0"], "--seconds must be from 1 to 120"),
+        (["--toml", "bob smith"], "a patient id is letters, digits"),
+        (["--ble-backend", "bumble:tcp-client:127.0.0.1:1"], "cannot scan for wearables"),
+    ],
+)
+async def test_a_scan_that_cannot_run_says_why(argv: list[str], said: str) -> None:
+    code, stdout, stderr = await _flarewatch("scan", "--seconds", "1", *argv)
+    assert (code, stdout) == (1, "")
+    assert said in stderr
+    assert "Traceback" not in stderr
+
+
+def test_proposed_ids_are_valid_and_unique() -> None:
+    taken: list[str] = []
+    for name in ["Polar H10 1234ABCD", "Polar H10 1234ABCD", "ÄÖ ☺", None, "x" * 80]:
+        device_id = proposed_id(SeenWearable("C0:5E:00:00:12:AB", name=name), taken)
+        parse_devices(
+            {"devices": [{"id": device_id, "patient": "p", "address": "C0:5E:00:00:12:AB"}]}
+        )
+        assert device_id not in taken
+        taken.append(device_id)
+    assert taken[:2] == ["polar-h10-1234abcd", "polar-h10-1234abcd-0012ab"]
+    assert taken[2] == "band-0012ab"
