@@ -14,11 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from bumble import hci
-from bumble.controller import Controller
-from bumble.device import Device
-from bumble.host import Host
-from bumble.transport.common import AsyncPipeSink
 
 from collector.ble.backend import select_backend
 from collector.ble.devices import ConfiguredDevice, parse_devices
@@ -38,34 +33,15 @@ GADGET_ADVERTISEMENT = bytes(
 BEACON_ADVERTISEMENT = bytes([0x02, 0x01, 0x06, 0x05, 0xFF, 0x4C, 0x00, 0x02, 0x15])
 
 
-async def _advertiser(world: VirtualWorld, address: str, data: bytes) -> Device:
-    controller = Controller(f"ctl-{address}", link=world.link)
-    device = Device(
-        name=address, address=hci.Address(address), host=Host(controller, AsyncPipeSink(controller))
-    )
-    await device.power_on()
-    await device.start_advertising(
-        auto_restart=True,
-        advertising_data=data,
-        advertising_interval_min=100,
-        advertising_interval_max=100,
-    )
-    return device
-
-
 @pytest.fixture
 async def radio(world: VirtualWorld) -> AsyncIterator[VirtualWorld]:
     """Two bands, a gadget with a battery service only, and a beacon with neither name nor
     service."""
     await world.add_wearable("band-1")
     await world.add_wearable("band-2")
-    others = [
-        await _advertiser(world, GADGET_ADDRESS, GADGET_ADVERTISEMENT),
-        await _advertiser(world, BEACON_ADDRESS, BEACON_ADVERTISEMENT),
-    ]
+    await world.add_advertiser(GADGET_ADDRESS, GADGET_ADVERTISEMENT)
+    await world.add_advertiser(BEACON_ADDRESS, BEACON_ADVERTISEMENT)
     yield world
-    for device in others:
-        await device.stop_advertising()
 
 
 async def test_the_scan_tells_bands_from_gadgets_and_knows_the_configured_ones(

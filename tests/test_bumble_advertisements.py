@@ -14,11 +14,6 @@ import pytest
 from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bumble import hci
-from bumble.controller import Controller
-from bumble.device import Device
-from bumble.host import Host
-from bumble.transport.common import AsyncPipeSink
 
 from collector.ble.backend import select_backend
 from collector.virtual.world import VirtualWorld
@@ -38,19 +33,7 @@ async def test_a_malformed_advertiser_is_seen_without_errors(
     world: VirtualWorld, caplog: pytest.LogCaptureFixture
 ) -> None:
     await world.add_wearable("band-1")
-    controller = Controller("ctl-junk", link=world.link)
-    junk = Device(
-        name="junk",
-        address=hci.Address(JUNK_ADDRESS),
-        host=Host(controller, AsyncPipeSink(controller)),
-    )
-    await junk.power_on()
-    await junk.start_advertising(
-        auto_restart=True,
-        advertising_data=JUNK_ADVERTISEMENT,
-        advertising_interval_min=100,
-        advertising_interval_max=100,
-    )
+    junk = await world.add_advertiser(JUNK_ADDRESS, JUNK_ADVERTISEMENT)
     seen: dict[str, AdvertisementData] = {}
 
     def detected(device: BLEDevice, adv: AdvertisementData) -> None:

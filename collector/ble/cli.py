@@ -22,17 +22,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="read the configured BLE wearables and publish their samples to MQTT",
         description="Run the gateway: BLE wearables -> durable outbox -> MQTT (see docs/ble.md).",
     )
-    collect.add_argument(
-        "--config",
-        type=Path,
-        default=argparse.SUPPRESS,
-        help="TOML settings file with [mqtt] url and [collector] devices_file",
-    )
-    collect.add_argument(
-        "--ble-backend",
-        default=None,
-        help="override collector.ble_backend, e.g. bumble:usb:0 (default: BlueZ)",
-    )
+    _add_gateway_options(collect, "[mqtt] url and [collector] devices_file")
     collect.set_defaults(handler=_collect)
 
     scan = subparsers.add_parser(
@@ -42,15 +32,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "the wearables heard, nearest first: which device profiles each matches, and which "
         "devices.toml entry it is already (see docs/ble.md).",
     )
-    scan.add_argument(
-        "--config",
-        type=Path,
-        default=argparse.SUPPRESS,
-        help="TOML settings file ([collector] ble_backend, devices_file, profile_plugins)",
-    )
-    scan.add_argument(
-        "--ble-backend", default=None, help="override collector.ble_backend, e.g. bumble:usb:0"
-    )
+    _add_gateway_options(scan, "[collector] ble_backend, devices_file and profile_plugins")
     scan.add_argument("--seconds", type=float, default=10.0, help="how long to listen (default 10)")
     scan.add_argument(
         "--all", action="store_true", help="also list advertisers without a name or profile"
@@ -90,6 +72,21 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="also serve Running Speed and Cadence (0x1814): cadence of the simulated steps",
     )
     sim.set_defaults(handler=_ble_sim)
+
+
+def _add_gateway_options(parser: argparse.ArgumentParser, settings_used: str) -> None:
+    """The options of the commands that run the gateway's Bluetooth: its settings, its backend."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help=f"TOML settings file with {settings_used}",
+    )
+    parser.add_argument(
+        "--ble-backend",
+        default=None,
+        help="override collector.ble_backend, e.g. bumble:usb:0 (default: BlueZ)",
+    )
 
 
 def _collect(args: argparse.Namespace) -> int:

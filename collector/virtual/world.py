@@ -21,9 +21,11 @@ from typing import Any
 
 from bumble import core, hci, ll
 from bumble.controller import Controller
+from bumble.device import Device
+from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.profiles.heart_rate_service import HeartRateService
-from bumble.transport.common import StreamPacketSink, StreamPacketSource
+from bumble.transport.common import AsyncPipeSink, StreamPacketSink, StreamPacketSource
 
 from collector.virtual.const import SUPERVISION_TIMEOUT_REASON, WEARABLE_ADDRESS_PREFIX
 from collector.virtual.wearable import VirtualWearable, VitalsFeed
@@ -144,6 +146,8 @@ class VirtualWorld:
         self.wearables: dict[str, VirtualWearable] = {}
         self.delivered: defaultdict[str, Delivered] = defaultdict(Delivered)
         self.centrals: set[CentralController] = set()
+        self.advertisers: list[Device] = []
+        """Devices in range that only advertise (beacons, a neighbour's gadgets)."""
         self._server: asyncio.Server | None = None
         self.hci_port = 0
         self.hci_transport = ""
@@ -162,6 +166,29 @@ class VirtualWorld:
         await wearable.start()
         return wearable
 
+    async def add_advertiser(
+        self, address: str, advertising_data: bytes, interval_ms: int = 100
+    ) -> Device:
+        """Power on a device that only advertises ``advertising_data`` (raw AD structures).
+
+        Anything in radio range may: a beacon, a neighbour's gadget, malformed data or not.
+        """
+        controller = Controller(f"ctl-{address}", link=self.link)
+        device = Device(
+            name=address,
+            address=hci.Address(address),
+            host=Host(controller, AsyncPipeSink(controller)),
+        )
+        await device.power_on()
+        await device.start_advertising(
+            auto_restart=True,
+            advertising_data=advertising_data,
+            advertising_interval_min=interval_ms,
+            advertising_interval_max=interval_ms,
+        )
+        self.advertisers.append(device)
+        return device
+
     async def start_hci_server(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen for collectors; returns their transport string ``tcp-client:HOST:PORT``."""
         self._server = await asyncio.get_running_loop().create_server(
@@ -179,6 +206,9 @@ class VirtualWorld:
                 await self._server.wait_closed()
         for wearable in self.wearables.values():
             await wearable.stop()
+        for device in self.advertisers:
+            with contextlib.suppress(Exception):
+                await device.stop_advertising()
 
     # --- harness -------------------------------------------------------------------------------
 
