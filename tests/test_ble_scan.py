@@ -17,7 +17,7 @@ import pytest
 
 from collector.ble.backend import select_backend
 from collector.ble.devices import ConfiguredDevice, parse_devices
-from collector.ble.scan import SeenWearable, proposed_id, scan_wearables
+from collector.ble.scan import SeenWearable, proposed_id, reads, scan_wearables
 from collector.profiles.registry import default_registry
 from collector.virtual.world import VirtualWorld
 
@@ -131,6 +131,36 @@ async def test_scan_writes_the_entries_the_gateway_reads(
     }
     assert records[band_1]["devices_toml_id"] == "strap-anna"
     assert records[band_1]["profiles"] == ["health_thermometer", "heart_rate"]
+
+
+async def test_connect_reads_the_services_a_band_does_not_advertise(world: VirtualWorld) -> None:
+    """Many bands advertise their name only: ``--connect`` reads their services, one at a time,
+    and a gadget that offers nothing flarewatch reads says so."""
+    await world.add_wearable("band-quiet", advertise_services=False)
+    await world.add_advertiser(GADGET_ADDRESS, GADGET_ADVERTISEMENT)
+    await world.add_advertiser(BEACON_ADDRESS, BEACON_ADVERTISEMENT)
+    band = world.wearables["band-quiet"].address
+    backend = select_backend("bumble:" + world.hci_transport)
+    listened = await scan_wearables(backend, 1.5, default_registry())
+    assert {w.address: reads(w) for w in listened} == {
+        band: "connect to tell (--connect)",
+        GADGET_ADDRESS: "connect to tell (--connect)",
+        BEACON_ADDRESS: "connect to tell (--connect)",
+    }
+    progress: list[tuple[int, int]] = []
+    heard = await scan_wearables(
+        backend, 1.5, default_registry(), connect=True, on_connected=lambda *p: progress.append(p)
+    )
+    assert [(w.address, reads(w)) for w in heard] == [
+        (band, "health_thermometer, heart_rate"),  # readable now: first
+        *sorted(
+            [
+                (GADGET_ADDRESS, "nothing flarewatch reads"),
+                (BEACON_ADDRESS, "connect to tell (--connect)"),  # no name: not connected to
+            ]
+        ),
+    ]
+    assert progress == [(1, 2), (2, 2)]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from flarewatch import cli_types
 from flarewatch.errors import ConfigError
@@ -36,6 +36,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     scan.add_argument("--seconds", type=float, default=10.0, help="how long to listen (default 10)")
     scan.add_argument(
         "--all", action="store_true", help="also list advertisers without a name or profile"
+    )
+    scan.add_argument(
+        "--connect",
+        action="store_true",
+        help="connect to the named devices whose advertisement shows nothing readable (10 at "
+        "the most, nearest first) and read their services",
     )
     shown = scan.add_mutually_exclusive_group()
     shown.add_argument("--json", action="store_true", help="one JSON object per wearable")
@@ -105,7 +111,7 @@ def _scan(args: argparse.Namespace) -> int:
     import asyncio
 
     from collector.ble.backend import select_backend
-    from collector.ble.scan import devices_toml, scan_wearables
+    from collector.ble.scan import devices_toml, reads, scan_wearables
     from collector.gateway import devices_of
     from collector.profiles.registry import default_registry
     from flarewatch.cli_text import print_table
@@ -127,14 +133,23 @@ def _scan(args: argparse.Namespace) -> int:
         else []
     )
     with percent_progress() as progress:
-        task = progress.add_task(f"listening ({backend.description})", total=args.seconds)
+        listening = progress.add_task(f"listening ({backend.description})", total=args.seconds)
+        reading: list[Any] = []
+
+        def connected(done: int, total: int) -> None:
+            if not reading:
+                reading.append(progress.add_task("reading their services", total=total))
+            progress.update(reading[0], completed=done)
+
         heard = asyncio.run(
             scan_wearables(
                 backend,
                 args.seconds,
                 registry,
                 configured,
-                lambda elapsed: progress.update(task, completed=elapsed),
+                lambda elapsed: progress.update(listening, completed=elapsed),
+                connect=args.connect,
+                on_connected=connected,
             )
         )
     shown = [w for w in heard if args.all or w.readable or w.configured_as or w.name]
@@ -148,6 +163,8 @@ def _scan(args: argparse.Namespace) -> int:
                 "service_uuids": sorted(w.service_uuids),
                 "manufacturer_ids": sorted(w.manufacturer_ids),
                 "devices_toml_id": w.configured_as,
+                "connected": w.connected,
+                "connect_error": w.connect_error,
             }
             print(json.dumps(record))
     elif args.toml is not None:
@@ -158,7 +175,7 @@ def _scan(args: argparse.Namespace) -> int:
                 w.address,
                 w.name or "-",
                 "?" if w.rssi is None else w.rssi,
-                ", ".join(w.profiles) or "connect to tell",
+                reads(w),
                 w.configured_as or "-",
             )
             for w in shown

@@ -6,7 +6,8 @@ same bleak backend as the gateway, and tells per device what the gateway would d
 device profiles its advertisement matches (the standard services, or a plug-in's name pattern or
 manufacturer), and the entry of ``devices.toml`` it already matches. Many bands advertise none
 of their services: their profiles are found only once the gateway connects, so they are listed
-as "connect to tell" when they are named.
+as "connect to tell" when they are named, and :func:`read_services` connects to them (one at a
+time, nearest first) to read the services they offer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from bleak import BleakScanner
+from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
@@ -32,6 +33,11 @@ TICK_S: Final = 0.25
 """How often the scan reports its progress."""
 DEVICE_ID_MAX_CHARS: Final = 40
 """Length of a device id proposed from an advertised name."""
+CONNECT_TIMEOUT_S: Final = 10.0
+"""How long reading one device's services may take, connecting included."""
+MAX_CONNECTS: Final = 10
+"""Devices :func:`read_services` connects to at the most, nearest first: a crowded room (a
+neighbour's headphones, a TV) should not hold a scan for minutes."""
 
 
 @dataclass(slots=True)
@@ -50,6 +56,11 @@ class SeenWearable:
     perhaps notified after (battery, device information), which any gadget may offer."""
     configured_as: str | None = None
     """The id of the ``devices.toml`` entry it matches, if any."""
+    connected: bool | None = None
+    """Whether :func:`read_services` read its services (None: not tried)."""
+    connect_error: str | None = None
+    """Why it could not (the kind of error: nothing a device sent)."""
+    ble_device: BLEDevice | None = field(default=None, repr=False, compare=False)
 
     @property
     def readable(self) -> bool:
@@ -61,6 +72,7 @@ def _heard(
     seen: dict[str, SeenWearable], device: BLEDevice, advertisement: AdvertisementData
 ) -> None:
     wearable = seen.setdefault(device.address.upper(), SeenWearable(device.address.upper()))
+    wearable.ble_device = device
     wearable.name = advertisement.local_name or device.name or wearable.name
     if advertisement.rssi is not None and (
         wearable.rssi is None or advertisement.rssi > wearable.rssi
@@ -95,10 +107,15 @@ async def scan_wearables(
     registry: ProfileRegistry,
     configured: Sequence[ConfiguredDevice] = (),
     on_progress: Callable[[float], None] | None = None,
+    *,
+    connect: bool = False,
+    on_connected: Callable[[int, int], None] | None = None,
 ) -> list[SeenWearable]:
     """Listen for ``seconds``; every advertiser heard, readable ones first, nearest first.
 
-    Raises :class:`collector.errors.BluetoothAdapterError` when scanning cannot start.
+    With ``connect``, then read the services of those :func:`to_connect` picks
+    (:func:`read_services`; ``on_connected(done, total)`` after each). Raises
+    :class:`collector.errors.BluetoothAdapterError` when scanning cannot start.
     """
     seen: dict[str, SeenWearable] = {}
     try:
@@ -119,8 +136,66 @@ async def scan_wearables(
         await scanner.stop()
     if on_progress is not None:
         on_progress(seconds)
-    judged = [_judged(w, registry, configured) for w in seen.values()]
-    return sorted(judged, key=lambda w: (not w.readable, -(w.rssi or -999), w.address))
+    heard = [_judged(w, registry, configured) for w in seen.values()]
+    unknown = to_connect(heard) if connect else []
+
+    def reading(done: int) -> None:
+        if on_connected is not None:
+            on_connected(done, len(unknown))
+
+    await read_services(backend, unknown, registry, configured, reading)
+    return readable_first(heard)
+
+
+def readable_first(wearables: Iterable[SeenWearable]) -> list[SeenWearable]:
+    """The readable wearables first, each part nearest first (then by address)."""
+    return sorted(wearables, key=lambda w: (not w.readable, -(w.rssi or -999), w.address))
+
+
+def reads(wearable: SeenWearable) -> str:
+    """What flarewatch reads of the wearable, in words for the table."""
+    if wearable.profiles:
+        return ", ".join(wearable.profiles)
+    if wearable.connected:
+        return "nothing flarewatch reads"
+    if wearable.connected is False:
+        return f"could not connect ({wearable.connect_error})"
+    return "connect to tell (--connect)"
+
+
+def to_connect(wearables: Sequence[SeenWearable]) -> list[SeenWearable]:
+    """The devices :func:`read_services` would connect to, nearest first.
+
+    Named or configured ones whose advertisement shows nothing readable, at most
+    :data:`MAX_CONNECTS`.
+    """
+    unknown = [w for w in wearables if not w.readable and (w.name or w.configured_as)]
+    return sorted(unknown, key=lambda w: -(w.rssi or -999))[:MAX_CONNECTS]
+
+
+async def read_services(
+    backend: BleakBackend,
+    wearables: Sequence[SeenWearable],
+    registry: ProfileRegistry,
+    configured: Sequence[ConfiguredDevice] = (),
+    on_done: Callable[[int], None] | None = None,
+) -> None:
+    """Connect to each of ``wearables`` in turn, read its services and judge it again."""
+    for done, wearable in enumerate(wearables, start=1):
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                target = wearable.ble_device or wearable.address
+                async with BleakClient(target, backend=backend.client) as client:
+                    wearable.service_uuids.update(s.uuid for s in client.services)
+            wearable.connected = True
+        except Exception as exc:  # noqa: BLE001 - a device that refuses or vanishes is said
+            wearable.connected = False
+            wearable.connect_error = (
+                "timed out" if isinstance(exc, TimeoutError) else (type(exc).__name__)
+            )
+        _judged(wearable, registry, configured)
+        if on_done is not None:
+            on_done(done)
 
 
 def proposed_id(wearable: SeenWearable, taken: Iterable[str] = ()) -> str:

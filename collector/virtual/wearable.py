@@ -123,8 +123,12 @@ class VirtualWearable:
         temperature_interval_s: float = TEMPERATURE_INTERVAL_S,
         rsc_interval_s: float | None = None,
         clock: Callable[[], float] | None = None,
+        advertise_services: bool = True,
     ) -> None:
         self.name = name
+        self.advertise_services = advertise_services
+        """False: the advertisement names the band only, as many bands' do; its services are
+        found once connected."""
         self.address = address
         self.feed: VitalsFeed = feed or SteadyVitals()
         self.heart_rate_interval_s = heart_rate_interval_s
@@ -195,13 +199,14 @@ class VirtualWearable:
     async def start(self) -> None:
         """Power on, advertise (restarting after every disconnection) and start streaming."""
         await self.device.power_on()
+        services = (
+            AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+            struct.pack(f"<{len(self._advertised_services)}H", *self._advertised_services),
+        )
         advertising = AdvertisingData(
             [
                 (AdvertisingData.FLAGS, bytes([0x06])),
-                (
-                    AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
-                    struct.pack(f"<{len(self._advertised_services)}H", *self._advertised_services),
-                ),
+                *([services] if self.advertise_services else []),
                 (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
             ]
         )
