@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.ble import scan
 from collector.ble.backend import select_backend
 from collector.ble.devices import ConfiguredDevice, parse_devices
 from collector.ble.scan import SeenWearable, proposed_id, reads, scan_wearables
@@ -161,6 +162,31 @@ async def test_connect_reads_the_services_a_band_does_not_advertise(world: Virtu
         ),
     ]
     assert progress == [(1, 2), (2, 2)]
+
+
+async def test_a_band_gone_before_its_turn_is_said_and_the_next_is_read(
+    world: VirtualWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A band that walked out of range after it was heard times out; the controller is left
+    free for the next device, which is read (nearest first, then by address: the band first)."""
+    monkeypatch.setattr(scan, "CONNECT_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(scan, "READ_TIMEOUT_S", 5.0)
+    await world.add_wearable("band-quiet", advertise_services=False)
+    await world.add_advertiser(GADGET_ADDRESS, GADGET_ADVERTISEMENT)
+    band = world.wearables["band-quiet"].address
+
+    def walk_away(elapsed: float) -> None:
+        if elapsed >= 1.0:
+            world.take_out_of_range("band-quiet")
+
+    backend = select_backend("bumble:" + world.hci_transport)
+    heard = await scan_wearables(
+        backend, 1.5, default_registry(), on_progress=walk_away, connect=True
+    )
+    assert {w.address: reads(w) for w in heard} == {
+        band: "could not connect (timed out)",
+        GADGET_ADDRESS: "nothing flarewatch reads",
+    }
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,10 @@ TICK_S: Final = 0.25
 DEVICE_ID_MAX_CHARS: Final = 40
 """Length of a device id proposed from an advertised name."""
 CONNECT_TIMEOUT_S: Final = 10.0
-"""How long reading one device's services may take, connecting included."""
+"""How long connecting to one device may take (the backend cancels the attempt properly: a
+controller left with a connect pending serves no other)."""
+READ_TIMEOUT_S: Final = 2 * CONNECT_TIMEOUT_S
+"""How long connecting and reading one device's services may take together."""
 MAX_CONNECTS: Final = 10
 """Devices :func:`read_services` connects to at the most, nearest first: a crowded room (a
 neighbour's headphones, a TV) should not hold a scan for minutes."""
@@ -170,7 +173,7 @@ def to_connect(wearables: Sequence[SeenWearable]) -> list[SeenWearable]:
     :data:`MAX_CONNECTS`.
     """
     unknown = [w for w in wearables if not w.readable and (w.name or w.configured_as)]
-    return sorted(unknown, key=lambda w: -(w.rssi or -999))[:MAX_CONNECTS]
+    return sorted(unknown, key=lambda w: (-(w.rssi or -999), w.address))[:MAX_CONNECTS]
 
 
 async def read_services(
@@ -183,9 +186,10 @@ async def read_services(
     """Connect to each of ``wearables`` in turn, read its services and judge it again."""
     for done, wearable in enumerate(wearables, start=1):
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            async with asyncio.timeout(READ_TIMEOUT_S):
                 target = wearable.ble_device or wearable.address
-                async with BleakClient(target, backend=backend.client) as client:
+                client = BleakClient(target, backend=backend.client, timeout=CONNECT_TIMEOUT_S)
+                async with client:
                     wearable.service_uuids.update(s.uuid for s in client.services)
             wearable.connected = True
         except Exception as exc:  # noqa: BLE001 - a device that refuses or vanishes is said
