@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from flarewatch import cli_types
 from flarewatch.errors import ConfigError
@@ -134,12 +134,10 @@ def _scan(args: argparse.Namespace) -> int:
     )
     with percent_progress() as progress:
         listening = progress.add_task(f"listening ({backend.description})", total=args.seconds)
-        reading: list[Any] = []
+        reading = progress.add_task("reading their services", visible=False)
 
         def connected(done: int, total: int) -> None:
-            if not reading:
-                reading.append(progress.add_task("reading their services", total=total))
-            progress.update(reading[0], completed=done)
+            progress.update(reading, total=total, completed=done, visible=True)
 
         heard = asyncio.run(
             scan_wearables(
