@@ -24,6 +24,7 @@ from flarewatch.errors import ConfigError
 from flarewatch.settings import ServiceSettings, load_settings, read_secret_file, require_secret_key
 from models.alarm import Severity
 from models.profiles import DetectionProfile
+from service.account_cli import add_account_commands
 from service.broker_auth_cli import add_broker_auth_command
 from service.cli_tables import row_number
 from service.db.care_teams import (
@@ -408,6 +409,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     add_history_commands(groups, command)
     add_episode_commands(groups, command)
     add_research_commands(groups, command)
+    add_account_commands(groups, command)
     add_broker_auth_command(groups)
     db = groups.add_parser("db", help="service database")
     db_cmds = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

@@ -95,7 +95,7 @@ class AlertView:
     @property
     def who(self) -> str:
         """The patient's whole name, escaped and isolated (a name may be in any script)."""
-        return _person(self.patient_name)
+        return person_html(self.patient_name)
 
     @property
     def what(self) -> str:
@@ -116,7 +116,7 @@ class AlertView:
         return f"{self.alert.severity.upper()}: {name} - {short}"
 
 
-def _person(name: str) -> str:
+def person_html(name: str) -> str:
     """A name typed by someone, as HTML: on one line, escaped, its direction kept to itself."""
     return f"<bdi>{html.escape(one_line(name))}</bdi>"
 
@@ -174,7 +174,7 @@ def _state(view: AlertView) -> str:
         if view.holder is not None and alert.acked_by == view.holder:
             said = f"You acknowledged at {at}"
         else:
-            said = f"Acknowledged by {_person(alert.acked_by or 'someone')} at {at}"
+            said = f"Acknowledged by {person_html(alert.acked_by or 'someone')} at {at}"
         return (
             f'<p class="state done">{said}; the others stop being alerted. Everyone told hears'
             " again if it gets worse.</p>"
@@ -192,7 +192,7 @@ def _state(view: AlertView) -> str:
                 f'<p class="state over">Closed at {at} without calming down: the readings are'
                 " still raised. Check on them.</p>"
             )
-        acked = f" {_person(alert.acked_by)} had acknowledged it." if alert.acked_by else ""
+        acked = f" {person_html(alert.acked_by)} had acknowledged it." if alert.acked_by else ""
         return f'<p class="state over">Over: no longer detected since {at}.{acked}</p>'
     # short: with large text, the button must still be on the first screen (what happens
     # until someone acknowledges is said under it, see :func:`status_page`)
@@ -243,7 +243,7 @@ def _details(view: AlertView) -> str:
     else:
         items = []
         for told in view.told:
-            who = _person(told.name) + _ROLE_NOTE.get(told.role, "")
+            who = person_html(told.name) + _ROLE_NOTE.get(told.role, "")
             who += " (you)" if told.is_holder else ""
             said = "asked if they are OK" if told.role == Role.PATIENT else "told"
             latest = (

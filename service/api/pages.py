@@ -41,12 +41,21 @@ PAGE_STYLE: Final = (
     ".plan{margin:1rem 0;padding:.2rem 1rem .6rem;border:3px solid #b00020;border-radius:.5rem;"
     "font-size:1.15rem}.plan p{margin:.3rem 0}"
     ".note{color:#555;font-size:.9rem;margin:.3rem 0}ul{padding-left:1.2rem}li{margin:.3rem 0}"
+    # the signed-in app (service.api.web_pages): forms, the account line, tables of episodes
+    "label{display:block;font-weight:600;margin:.8rem 0 .2rem}"
+    "input{font-size:1.1rem;width:100%;box-sizing:border-box;padding:.6rem;min-height:3rem}"
+    ".account{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;font-size:.9rem}"
+    ".account form{margin:0}button.link{font-size:.95rem;min-height:2.75rem;padding:.3rem .8rem}"
+    "table{border-collapse:collapse;width:100%;font-size:.95rem}"
+    "th,td{text-align:left;padding:.4rem .3rem;border-bottom:1px solid #ccc;vertical-align:top}"
+    "td form{display:inline}td button{font-size:.95rem;min-height:2.75rem;padding:.3rem .6rem;"
+    "margin:.1rem 0}.error{color:#b00020;font-weight:600}"
     # dark mode, for a phone read in the dark: no white page; the red button stays as it is
     "@media (prefers-color-scheme:dark){body{color:#eee;background:#121212}"
     "button.act:focus-visible{outline-color:#eee}a{color:#8ab4f8}"
     ".critical{color:#ff8a80}.plan{border-color:#ff8a80}"
     ".state{background:#3d3000}.state.done{background:#12361d}.state.over{background:#333}"
-    ".note{color:#bbb}}"
+    ".note{color:#bbb}th,td{border-color:#555}.error{color:#ff8a80}}"
 )
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(PAGE_STYLE.encode()).digest()).decode()
 

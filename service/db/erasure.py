@@ -2,8 +2,9 @@
 
 A patient who leaves, or asks for their data to be erased, must leave nothing health-related
 behind: their episodes and labels, alerts and every message sent about them, their care team
-with its channel credentials, their devices, their signal states and their audit trail, and their
-id where another patient's trail names them (a band moved from them to someone) or in the
+with its channel credentials, their devices, their signal states and their audit trail, their
+own sign-in to the web app and their caregivers' access to them, and their id where another
+patient's trail names them (a band moved from them to someone) or in the
 register of research exports (their subject stays there, marked recalled:
 :mod:`service.db.research_register`). One audit event stays, ``patient_erased`` with the
 patient id and counts only: the proof that the erasure was done, and the mark a running service
@@ -29,6 +30,8 @@ from service.alerts.audit import record
 from service.db import research_register
 from service.db.models import (
     OPEN_ALERT_STATES,
+    Account,
+    AccountContact,
     Alert,
     AuditEvent,
     Channel,
@@ -40,6 +43,7 @@ from service.db.models import (
     EpisodeState,
     Patient,
     SignalState,
+    WebSession,
 )
 
 PATIENT_ERASED: Final = "patient_erased"
@@ -111,6 +115,10 @@ def erase_patient_records(session: Session, patient_id: str, now_s: float) -> Er
     episodes = _deleted(session, delete(Episode).where(Episode.patient_id == patient_id))
     _deleted(session, delete(SignalState).where(SignalState.patient_id == patient_id))
     _deleted(session, delete(Channel).where(Channel.contact_id.in_(contact_ids)))
+    _deleted(session, delete(AccountContact).where(AccountContact.contact_id.in_(contact_ids)))
+    account_ids = select(Account.id).where(Account.patient_id == patient_id).scalar_subquery()
+    _deleted(session, delete(WebSession).where(WebSession.account_id.in_(account_ids)))
+    _deleted(session, delete(Account).where(Account.patient_id == patient_id))
     contacts = _deleted(session, delete(Contact).where(Contact.patient_id == patient_id))
     devices = _deleted(session, delete(Device).where(Device.patient_id == patient_id))
     registered = _deleted(session, delete(Patient).where(Patient.id == patient_id)) > 0

@@ -33,6 +33,17 @@ class Role(StrEnum):
     """The wearer's own channel: gets the "I'm OK" cancel link and signal notices."""
 
 
+class AccountRole(StrEnum):
+    """What a person signed in to the web app may see (:mod:`service.access`)."""
+
+    PATIENT = "patient"
+    """Their own record only."""
+    CAREGIVER = "caregiver"
+    """The patients on whose care teams they stand (:class:`AccountContact`), while they do."""
+    RESEARCHER = "researcher"
+    """Consenting patients only, pseudonymised: no name, id, device or care team."""
+
+
 class EpisodeState(StrEnum):
     """Life of one physiological event."""
 
@@ -313,3 +324,64 @@ class ResearchExportSubject(Base):
     recalled_s: Mapped[float | None] = mapped_column(Float, default=None)
     """When the recipient was to be asked to delete the subject (consent withdrawn, or erased)."""
     export: Mapped[ResearchExport] = relationship(back_populates="subjects")
+
+
+class Account(Base):
+    """A person who signs in to the web app: a patient, a caregiver or a researcher.
+
+    The password is stored only as an Argon2id hash (:mod:`service.passwords`). What the account
+    sees follows its role (:mod:`service.access`); a caregiver's patients are the care teams its
+    contacts stand on (:class:`AccountContact`), so taking them off a team takes the access too.
+    """
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    patient_id: Mapped[str | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), default=None, index=True
+    )
+    """The patient a patient account is (NULL for the other roles)."""
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_s: Mapped[float] = mapped_column(Float)
+    disabled_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When it was disabled (``admin account disable``): it can no longer sign in."""
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    """Wrong passwords in a row since the last sign-in: past a few the account waits."""
+    locked_until_s: Mapped[float | None] = mapped_column(Float, default=None)
+    last_login_s: Mapped[float | None] = mapped_column(Float, default=None)
+    contacts: Mapped[list[AccountContact]] = relationship(
+        back_populates="account", cascade="all, delete-orphan"
+    )
+
+
+class AccountContact(Base):
+    """A caregiver account standing as one contact on one patient's care team."""
+
+    __tablename__ = "account_contacts"
+
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    """A contact is one person: at most one account."""
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    account: Mapped[Account] = relationship(back_populates="contacts")
+    contact: Mapped[Contact] = relationship()
+
+
+class WebSession(Base):
+    """One signed-in browser: the cookie holds a random token, the table only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    created_s: Mapped[float] = mapped_column(Float)
+    last_seen_s: Mapped[float] = mapped_column(Float)
+    account: Mapped[Account] = relationship()

@@ -1,0 +1,193 @@
+"""``flarewatch admin account …``: who may sign in to the web app, and what they see.
+
+A password is never taken on the command line (other users of the machine can read it there):
+it is asked for twice on a terminal, read from standard input with ``--password-stdin``, or
+made up and shown once with ``--generate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import secrets
+import sys
+import time
+from typing import Final
+
+from sqlalchemy.orm import Session
+
+from flarewatch.cli_text import print_table
+from flarewatch.errors import ConfigError
+from service.accounts.access import visible_patient_ids
+from service.cli_tables import row_number
+from service.db.accounts import (
+    add_account,
+    get_account,
+    link_contact,
+    list_accounts,
+    remove_account,
+    set_disabled,
+    set_password,
+    unlink_contact,
+)
+from service.db.models import Account, AccountRole
+from service.episode_labels_cli import CommandFactory
+
+GENERATED_PASSWORD_BYTES: Final = 15
+"""A made-up password: 20 URL-safe characters, 120 random bits."""
+
+
+def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The new password and whether it was made up here (then it is shown once)."""
+    if args.generate:
+        return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES), True
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "no terminal to ask the password on: give --password-stdin (and the password on "
+            "standard input) or --generate"
+        )
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ConfigError("the two passwords differ: nothing was changed")
+    return first, False
+
+
+def _show_generated(username: str, password: str, generated: bool) -> None:
+    if generated:
+        print(f"password of {username} (shown once, give it to them in person): {password}")
+
+
+def _add(args: argparse.Namespace, session: Session) -> int:
+    password, generated = _password(args)
+    now_s = time.time()
+    account = add_account(
+        session,
+        args.username,
+        password,
+        AccountRole(args.role),
+        now_s,
+        patient_id=args.patient,
+        display_name=args.name or "",
+    )
+    for contact_id in args.contact or ():
+        link_contact(session, account, contact_id, now_s)
+    print(f"account {account.username} ({account.role}) added")
+    _show_generated(account.username, password, generated)
+    return 0
+
+
+def _list(args: argparse.Namespace, session: Session) -> int:
+    rows = []
+    for account in list_accounts(session):
+        sees = (
+            "consenting patients, pseudonymised"
+            if account.role == AccountRole.RESEARCHER
+            else ", ".join(visible_patient_ids(session, account)) or "(nobody yet)"
+        )
+        state = "disabled" if account.disabled_s is not None else "active"
+        if account.locked_until_s is not None and account.locked_until_s > time.time():
+            state = "waiting (wrong passwords)"
+        rows.append(
+            (account.username, account.role, account.display_name, sees, state, _day(account))
+        )
+    print_table(["username", "role", "name", "sees", "state", "last sign-in"], rows)
+    return 0
+
+
+def _day(account: Account) -> str:
+    last = account.last_login_s
+    return "never" if last is None else dt.datetime.fromtimestamp(last, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _password_cmd(args: argparse.Namespace, session: Session) -> int:
+    account = get_account(session, args.username)
+    password, generated = _password(args)
+    signed_out = set_password(session, account, password, time.time())
+    print(f"password of {account.username} changed; signed out of {signed_out} browsers")
+    _show_generated(account.username, password, generated)
+    return 0
+
+
+def _disable(args: argparse.Namespace, session: Session) -> int:
+    signed_out = set_disabled(session, get_account(session, args.username), True, time.time())
+    print(f"account {args.username} disabled; signed out of {signed_out} browsers")
+    return 0
+
+
+def _enable(args: argparse.Namespace, session: Session) -> int:
+    set_disabled(session, get_account(session, args.username), False, time.time())
+    print(f"account {args.username} enabled")
+    return 0
+
+
+def _remove(args: argparse.Namespace, session: Session) -> int:
+    remove_account(session, get_account(session, args.username), time.time())
+    print(f"account {args.username} removed (kept in the audit trail by name)")
+    return 0
+
+
+def _link(args: argparse.Namespace, session: Session) -> int:
+    account = get_account(session, args.username)
+    for contact_id in args.contact_ids:
+        link_contact(session, account, contact_id, time.time())
+    print(f"{account.username} now sees: {', '.join(visible_patient_ids(session, account))}")
+    return 0
+
+
+def _unlink(args: argparse.Namespace, session: Session) -> int:
+    for contact_id in args.contact_ids:
+        username = unlink_contact(session, contact_id, time.time())
+        said = f"unlinked from {username}" if username else "was not linked to an account"
+        print(f"contact {contact_id} {said}")
+    return 0
+
+
+def _password_args(parser: argparse.ArgumentParser) -> None:
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    given.add_argument(
+        "--generate", action="store_true", help="make a strong password up and show it once"
+    )
+
+
+def add_account_commands(
+    groups: argparse._SubParsersAction[argparse.ArgumentParser], command: CommandFactory
+) -> None:
+    """Add ``admin account …`` to the admin group."""
+    account = groups.add_parser(
+        "account", help="web app sign-in: patients, caregivers, researchers"
+    )
+    cmds = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
+    parser = command(cmds, "add", _add, "let someone sign in to the web app")
+    parser.add_argument("username")
+    parser.add_argument("--role", required=True, choices=[r.value for r in AccountRole])
+    parser.add_argument("--patient", help="a patient account: the patient it is")
+    parser.add_argument(
+        "--contact",
+        type=row_number,
+        action="append",
+        help="a caregiver account: the care-team contact it is (repeatable; "
+        "see `admin caregiver list PATIENT`)",
+    )
+    parser.add_argument("--name", help="the name shown (default: the username)")
+    _password_args(parser)
+    command(cmds, "list", _list, "list accounts: role, whom each sees, state")
+    parser = command(cmds, "password", _password_cmd, "set a new password (signs them out)")
+    parser.add_argument("username")
+    _password_args(parser)
+    for name, handler, text in (
+        ("disable", _disable, "stop an account signing in (signs it out everywhere)"),
+        ("enable", _enable, "let a disabled account sign in again"),
+        ("remove", _remove, "delete an account"),
+    ):
+        command(cmds, name, handler, text).add_argument("username")
+    parser = command(cmds, "link", _link, "let a caregiver account see the patients of contacts")
+    parser.add_argument("username")
+    parser.add_argument("contact_ids", type=row_number, nargs="+", metavar="CONTACT_ID")
+    parser = command(cmds, "unlink", _unlink, "take care-team contacts from their account")
+    parser.add_argument("contact_ids", type=row_number, nargs="+", metavar="CONTACT_ID")

@@ -1,0 +1,1 @@
+"""Web app accounts: who signs in, how their password is kept, what each role may see."""

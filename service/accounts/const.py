@@ -1,0 +1,38 @@
+"""Tunables of the web app's sign-in, each with the reason for its value."""
+
+from __future__ import annotations
+
+from typing import Final
+
+ARGON2_TIME_COST: Final = 2
+ARGON2_MEMORY_KIB: Final = 19 * 1024
+ARGON2_PARALLELISM: Final = 1
+"""Argon2id with 19 MiB, 2 passes, 1 lane: the OWASP Password Storage Cheat Sheet's minimum
+configuration. About 50 ms per sign-in on a small server, and 19 MiB, not the library default's
+64 MiB, per concurrent sign-in."""
+
+MIN_PASSWORD_CHARS: Final = 12
+"""NIST SP 800-63B-4 asks at least 15 characters of a password used alone; 12 with the lockout
+below is the floor OWASP gives. Longer is taken: no composition rules, no upper bound below
+:data:`MAX_PASSWORD_CHARS`."""
+MAX_PASSWORD_CHARS: Final = 256
+"""A bound that keeps hashing a request body cheap; a passphrase fits many times over."""
+
+MAX_FAILED_LOGINS: Final = 5
+"""Wrong passwords in a row before the account waits :data:`LOCKOUT_S` (then one more try each
+time): an online guesser gets a few hundred tries a day instead of millions."""
+LOCKOUT_S: Final = 15 * 60.0
+"""How long an account waits after :data:`MAX_FAILED_LOGINS` wrong passwords."""
+
+SESSION_IDLE_S: Final = 12 * 3600.0
+"""A browser unused this long signs in again: a caregiver's phone stays signed in through a day
+and a night of alerts, a shared computer left signed in does not stay so for days."""
+SESSION_MAX_S: Final = 7 * 86400.0
+"""A browser signs in again at least weekly, however often it is used."""
+SESSION_TOUCH_S: Final = 60.0
+"""``last_seen_s`` is written at most this often per session (every page view would write)."""
+SESSION_TOKEN_BYTES: Final = 32
+"""256 random bits in the cookie; the database keeps their SHA-256 only."""
+
+USERNAME_PATTERN: Final = r"[a-z0-9][a-z0-9._@-]{1,63}"
+"""Lowercase letters, digits and ``. _ @ -`` (an e-mail address fits), 2-64 characters."""

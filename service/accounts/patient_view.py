@@ -1,0 +1,158 @@
+"""What the web app shows of one patient: read in one transaction, no channel, no vital series.
+
+A caregiver opening the app wants first whether anything is going on (an open episode, an alert
+nobody took on, a band that went quiet), then the emergency plan, then the history they may
+label. The care team is named, never its channels (their URLs hold credentials).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.alerts.render import HEART_RATE_TIME_KEY, last_heart_rate
+from service.db.models import (
+    OPEN_ALERT_STATES,
+    Alert,
+    Contact,
+    Device,
+    Episode,
+    EpisodeState,
+    Patient,
+    Role,
+    SignalState,
+)
+from service.episodes.labels import withdrawn_addition
+
+HISTORY_EPISODES: Final = 50
+"""Episodes listed on a patient's page, newest first: months of a patient with a few a week."""
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeRow:
+    """One episode as the app lists it."""
+
+    id: int
+    kind: str
+    severity: str
+    state: str
+    opened_s: float
+    closed_s: float | None
+    label: str | None
+    labelled_by: str | None
+    acked_by: str | None
+    """Who took the episode's alert on (None: nobody, or no alert)."""
+    heart_rate: float | None
+    heart_rate_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlertRow:
+    """An alert not over: waiting, or taken on by someone."""
+
+    id: int
+    kind: str
+    severity: str
+    state: str
+    since_s: float
+    acked_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientView:
+    """One patient's page (or line on the home page)."""
+
+    id: str
+    name: str
+    timezone: str
+    plan: str
+    detection_profile: str
+    open_alerts: list[OpenAlertRow]
+    lost_signals: list[tuple[str, float]]
+    """(signal kind, since) of each signal lost now."""
+    episodes: list[EpisodeRow]
+    care_team: list[tuple[str, str]]
+    """(name, role) in escalation order: caregivers, then emergency contacts."""
+    devices: list[str]
+
+    @property
+    def open_episode(self) -> EpisodeRow | None:
+        """The episode going on, if any."""
+        return next((e for e in self.episodes if e.state == EpisodeState.OPEN), None)
+
+
+def load_patient_view(
+    session: Session, patient: Patient, *, history: int = HISTORY_EPISODES
+) -> PatientView:
+    """Read everything :class:`PatientView` holds for ``patient``."""
+    alerts = session.scalars(
+        select(Alert)
+        .where(Alert.patient_id == patient.id, Alert.state.in_(OPEN_ALERT_STATES))
+        .order_by(Alert.since_s)
+    ).all()
+    episodes = session.scalars(
+        select(Episode)
+        .where(Episode.patient_id == patient.id, ~withdrawn_addition())
+        .order_by(Episode.opened_s.desc(), Episode.id.desc())
+        .limit(history)
+    ).all()
+    acked = {
+        alert.episode_id: alert.acked_by
+        for alert in session.scalars(
+            select(Alert)
+            .where(Alert.episode_id.in_([e.id for e in episodes]), Alert.acked_by.is_not(None))
+            .order_by(Alert.acked_s)
+        )
+    }
+    signals = session.scalars(
+        select(SignalState)
+        .where(SignalState.patient_id == patient.id, SignalState.active.is_(True))
+        .order_by(SignalState.since_s)
+    ).all()
+    contacts = session.scalars(
+        select(Contact)
+        .where(
+            Contact.patient_id == patient.id,
+            Contact.removed_s.is_(None),
+            Contact.role != Role.PATIENT,
+        )
+        .order_by(Contact.role, Contact.position)
+    ).all()
+    devices = session.scalars(
+        select(Device.id).where(Device.patient_id == patient.id).order_by(Device.id)
+    ).all()
+    return PatientView(
+        id=patient.id,
+        name=patient.display_name or patient.id,
+        timezone=patient.timezone,
+        plan=patient.emergency_plan,
+        detection_profile=patient.detection_profile,
+        open_alerts=[
+            OpenAlertRow(a.id, a.kind, a.severity, a.state, a.since_s, a.acked_by) for a in alerts
+        ],
+        lost_signals=[(s.signal, s.since_s) for s in signals],
+        episodes=[_episode_row(e, acked.get(e.id)) for e in episodes],
+        care_team=[(c.name, c.role) for c in contacts],
+        devices=list(devices),
+    )
+
+
+def _episode_row(episode: Episode, acked_by: str | None) -> EpisodeRow:
+    vitals = episode.summary.get("vitals") or {}
+    hr_time = vitals.get(HEART_RATE_TIME_KEY)
+    return EpisodeRow(
+        id=episode.id,
+        kind=episode.kind,
+        severity=episode.severity,
+        state=episode.state,
+        opened_s=episode.opened_s,
+        closed_s=episode.closed_s,
+        label=episode.label,
+        labelled_by=episode.labelled_by,
+        acked_by=acked_by,
+        heart_rate=last_heart_rate(episode.kind, vitals) if isinstance(vitals, dict) else None,
+        heart_rate_s=float(hr_time) if isinstance(hr_time, int | float) else None,
+    )

@@ -1,0 +1,146 @@
+"""Signing in and out of the web app: passwords checked with a lockout, sessions by cookie.
+
+A browser that signed in holds a random token in a cookie; the database holds only its SHA-256
+(:class:`~service.db.models.WebSession`), so a copy of the database signs nobody in. A session
+ends when signed out, after :data:`SESSION_IDLE_S` unused or :data:`SESSION_MAX_S` in all, when
+the account's password changes or it is disabled or removed.
+
+Every refusal says the same thing, whether the username exists, the password is wrong or the
+account waits after too many wrong ones: the page must not tell a guesser which usernames exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from service.accounts.const import (
+    LOCKOUT_S,
+    MAX_FAILED_LOGINS,
+    SESSION_IDLE_S,
+    SESSION_MAX_S,
+    SESSION_TOKEN_BYTES,
+    SESSION_TOUCH_S,
+)
+from service.accounts.passwords import hash_password, needs_rehash, verify_password
+from service.alerts.audit import record
+from service.db.accounts import find_account
+from service.db.models import Account, WebSession
+
+REFUSED_TEXT = (
+    f"Wrong username or password. After {MAX_FAILED_LOGINS} wrong tries in a row an account "
+    f"waits {LOCKOUT_S / 60:.0f} minutes before the next."
+)
+"""The one answer to every refused sign-in."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A session just opened: the token goes into the cookie and nowhere else."""
+
+    account: Account
+    token: str
+
+
+def token_hash(token: str) -> str:
+    """What the database keeps of a session token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign_in(session: Session, username: str, password: str, now_s: float) -> SignedIn | None:
+    """Check the password and open a session; None when refused (:data:`REFUSED_TEXT`).
+
+    A refusal is written too (the count of wrong passwords, the audit line): the caller commits
+    either way.
+    """
+    account = find_account(session, username)
+    if account is None:
+        verify_password(None, password)  # the same cost as a wrong password
+        return None
+    if account.locked_until_s is not None and now_s < account.locked_until_s:
+        _refused(session, account, now_s, "locked")
+        return None
+    if not verify_password(account.password_hash, password):
+        account.failed_logins += 1
+        if account.failed_logins >= MAX_FAILED_LOGINS:
+            account.locked_until_s = now_s + LOCKOUT_S
+        _refused(session, account, now_s, "wrong_password")
+        return None
+    if account.disabled_s is not None:
+        _refused(session, account, now_s, "disabled")
+        return None
+    if needs_rehash(account.password_hash):
+        account.password_hash = hash_password(password)
+    account.failed_logins = 0
+    account.locked_until_s = None
+    account.last_login_s = now_s
+    token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+    session.add(
+        WebSession(
+            token_hash=token_hash(token), account_id=account.id, created_s=now_s, last_seen_s=now_s
+        )
+    )
+    record(session, now_s, "sign_in", patient_id=account.patient_id, username=account.username)
+    session.flush()
+    return SignedIn(account, token)
+
+
+def _refused(session: Session, account: Account, now_s: float, reason: str) -> None:
+    """Record a refused sign-in of an existing account (the reason is for the trail only)."""
+    record(
+        session,
+        now_s,
+        "sign_in_refused",
+        username=account.username,
+        reason=reason,
+        failed_logins=account.failed_logins,
+    )
+    session.flush()
+
+
+def signed_in_account(session: Session, token: str | None, now_s: float) -> Account | None:
+    """The account whose browser holds ``token``, or None (no session, expired, disabled)."""
+    if not token:
+        return None
+    web_session = session.get(WebSession, token_hash(token))
+    if web_session is None:
+        return None
+    expired = (
+        now_s - web_session.last_seen_s > SESSION_IDLE_S
+        or now_s - web_session.created_s > SESSION_MAX_S
+    )
+    if expired or web_session.account.disabled_s is not None:
+        session.delete(web_session)
+        session.flush()
+        return None
+    if now_s - web_session.last_seen_s > SESSION_TOUCH_S:
+        web_session.last_seen_s = now_s
+    return web_session.account
+
+
+def sign_out(session: Session, token: str | None, now_s: float) -> bool:
+    """End the session of ``token``; whether there was one."""
+    if not token:
+        return False
+    web_session = session.get(WebSession, token_hash(token))
+    if web_session is None:
+        return False
+    record(session, now_s, "sign_out", username=web_session.account.username)
+    session.delete(web_session)
+    session.flush()
+    return True
+
+
+def forget_expired_sessions(session: Session, now_s: float) -> int:
+    """Delete every session past its idle or absolute limit; how many."""
+    result = session.execute(
+        delete(WebSession).where(
+            (WebSession.last_seen_s < now_s - SESSION_IDLE_S)
+            | (WebSession.created_s < now_s - SESSION_MAX_S)
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,254 @@
+"""The signed-in web app's pages: sign-in, a person's patients, one patient, research.
+
+Built like the link pages (:mod:`service.api.pages`: one layout, no script, every value escaped
+here), for a phone first. What is going on comes first on every page: an alert nobody has taken
+on, an episode, a band that went quiet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable
+from typing import Final, TypeAlias
+
+from fastapi.responses import HTMLResponse
+
+from models.alarm import Severity
+from service.accounts.patient_view import EpisodeRow, PatientView
+from service.accounts.research_view import ResearchEpisode
+from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
+from service.api.alert_view import person_html
+from service.api.pages import page
+from service.api.web_session import APP_PATH, FORM_TOKEN_FIELD
+from service.db.models import Account, AlertState, EpisodeLabel, EpisodeState
+
+LABEL_WORDS: Final = {
+    EpisodeLabel.REACTION.value: "a real reaction",
+    EpisodeLabel.FALSE_ALARM.value: "a false alarm",
+}
+_ROLE_WORDS: Final = {"caregiver": "caregiver", "emergency": "emergency contact"}
+
+Clock: TypeAlias = Callable[[float], str]
+"""A time (epoch s) on the patient's clock, in words."""
+
+
+def _what(kind: str) -> str:
+    return html.escape(SHORT_WHAT.get(kind, kind.replace("_", " ")))
+
+
+def _hidden(form_token: str) -> str:
+    return f'<input type="hidden" name="{FORM_TOKEN_FIELD}" value="{html.escape(form_token)}">'
+
+
+def account_bar(account: Account, form_token: str) -> str:
+    """Who is signed in, and the button to sign out (a form: a link would sign out on preview)."""
+    return (
+        f'<div class="account"><span>Signed in as {person_html(account.display_name)}'
+        f" ({html.escape(account.role)})</span>"
+        f'<form method="post" action="{APP_PATH}/logout">{_hidden(form_token)}'
+        '<button type="submit" class="link">Sign out</button></form></div>'
+    )
+
+
+def login_page(
+    *, refused: str | None = None, username: str = "", status: int = 200
+) -> HTMLResponse:
+    """The sign-in form; ``refused`` says why the last try did not sign in."""
+    error = f'<p class="error" role="alert">{html.escape(refused)}</p>' if refused else ""
+    return page(
+        "Sign in to flarewatch",
+        f'{error}<form method="post" action="{APP_PATH}/login">'
+        '<label for="username">Username</label><input id="username" name="username" '
+        f'autocomplete="username" autocapitalize="none" spellcheck="false" required '
+        f'value="{html.escape(username)}">'
+        '<label for="password">Password</label><input id="password" name="password" '
+        'type="password" autocomplete="current-password" required>'
+        '<button type="submit" class="act">Sign in</button></form>'
+        '<p class="note">No account? The service\'s administrator gives one to patients, '
+        "their caregivers and researchers.</p>",
+        status,
+    )
+
+
+def status_lines(view: PatientView, now_s: float) -> str:
+    """What is going on for the patient, in words: alerts, the open episode, lost signals."""
+    when = _clock(view, now_s)
+    lines = []
+    for alert in view.open_alerts:
+        css = "state done" if alert.state == AlertState.ACKNOWLEDGED else "state"
+        taken = (
+            f"; {person_html(alert.acked_by)} is on it"
+            if alert.acked_by
+            else "; nobody has acknowledged it yet"
+        )
+        critical = ' class="critical"' if alert.severity == Severity.CRITICAL else ""
+        lines.append(
+            f'<p class="{css}"><span{critical}>{html.escape(alert.severity.upper())}</span>: '
+            f"{_what(alert.kind)} since {when(alert.since_s)}{taken}.</p>"
+        )
+    episode = view.open_episode
+    if episode is not None and not view.open_alerts:
+        lines.append(
+            f'<p class="state">Episode going on: {_what(episode.kind)} since '
+            f"{when(episode.opened_s)}.</p>"
+        )
+    for signal, since_s in view.lost_signals:
+        if not any(alert.kind == signal for alert in view.open_alerts):
+            lines.append(f'<p class="state over">{_what(signal)} since {when(since_s)}.</p>')
+    if not lines:
+        lines.append('<p class="state done">Nothing going on.</p>')
+    return "".join(lines)
+
+
+def _clock(view: PatientView, now_s: float) -> Clock:
+    return lambda time_s: on_patient_clock(time_s, now_s, view.timezone)
+
+
+def home_page(
+    account: Account, views: list[PatientView], now_s: float, form_token: str
+) -> HTMLResponse:
+    """The patients an account may see, each with what is going on."""
+    if not views:
+        body = (
+            "<p>No patient is shared with you yet. The service's administrator links your "
+            "account to the care teams you are on.</p>"
+        )
+    else:
+        body = "".join(
+            f'<section><h2><a href="{APP_PATH}/patients/{html.escape(view.id)}">'
+            f"{person_html(view.name)}</a></h2>{status_lines(view, now_s)}</section>"
+            for view in views
+        )
+    title = "Your record" if account.role == "patient" else "Your patients"
+    going_on = any(view.open_alerts or view.open_episode for view in views)
+    return page(
+        title,
+        account_bar(account, form_token) + body,
+        refresh_url=APP_PATH if going_on else None,
+    )
+
+
+def patient_page(
+    account: Account, view: PatientView, now_s: float, form_token: str
+) -> HTMLResponse:
+    """One patient: what is going on, the emergency plan, the episodes to label, the team."""
+    when = _clock(view, now_s)
+    plan = "".join(f"<p>{html.escape(line)}</p>" for line in view.plan.splitlines() if line)
+    parts = [
+        account_bar(account, form_token),
+        status_lines(view, now_s),
+        '<section class="plan"><h2>Emergency plan</h2>'
+        + (plan or "<p>None recorded: ask the administrator to add it.</p>")
+        + "</section>",
+        "<h2>Episodes</h2>",
+        _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
+        "<h2>Care team</h2>",
+        "<ul>"
+        + "".join(
+            f"<li>{person_html(name)} ({_ROLE_WORDS.get(role, role)})</li>"
+            for name, role in view.care_team
+        )
+        + "</ul>"
+        if view.care_team
+        else "<p>Nobody: alerts reach no one. Tell the administrator.</p>",
+        f'<p class="note">Bands: {html.escape(", ".join(view.devices)) or "none registered"}. '
+        f"Detection: {html.escape(view.detection_profile)}. Times on the patient's clock "
+        f"({html.escape(view.timezone)}).</p>",
+        f'<p><a href="{APP_PATH}">All your patients</a></p>',
+    ]
+    going_on = bool(view.open_alerts or view.open_episode)
+    return page(
+        view.name,
+        "".join(parts),
+        refresh_url=f"{APP_PATH}/patients/{view.id}" if going_on else None,
+    )
+
+
+def _episode_table(view: PatientView, when: Clock, form_token: str) -> str:
+    rows = []
+    for episode in view.episodes:
+        rows.append(
+            "<tr>"
+            f"<td>{when(episode.opened_s)}</td>"
+            f"<td>{_what(episode.kind)} ({html.escape(episode.severity)})</td>"
+            f"<td>{_course(episode, when)}</td>"
+            f"<td>{_label_cell(view, episode, form_token)}</td>"
+            "</tr>"
+        )
+    return (
+        '<table><thead><tr><th scope="col">Began</th><th scope="col">What</th>'
+        '<th scope="col">Course</th><th scope="col">Was it a reaction?</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _course(episode: EpisodeRow, when: Clock) -> str:
+    parts = []
+    if episode.state == EpisodeState.OPEN:
+        parts.append("going on")
+    elif episode.closed_s is not None:
+        parts.append(f"over after {max(1, round((episode.closed_s - episode.opened_s) / 60))} min")
+    if episode.acked_by:
+        parts.append(f"{person_html(episode.acked_by)} acknowledged")
+    if episode.heart_rate is not None:
+        parts.append(f"last heart rate {heart_rate_words(episode.heart_rate)}")
+    return "; ".join(parts)
+
+
+def _label_cell(view: PatientView, episode: EpisodeRow, form_token: str) -> str:
+    said = (
+        f"{LABEL_WORDS.get(episode.label, html.escape(episode.label))}, said by "
+        f"{person_html(episode.labelled_by or 'someone')}. "
+        if episode.label
+        else ""
+    )
+    action = f"{APP_PATH}/patients/{html.escape(view.id)}/episodes/{episode.id}/label"
+    buttons = "".join(
+        f'<form method="post" action="{action}">{_hidden(form_token)}'
+        f'<input type="hidden" name="label" value="{value}">'
+        f'<button type="submit">{"Yes" if value == EpisodeLabel.REACTION else "No"}'
+        f'<span class="note"> ({words})</span></button></form> '
+        for value, words in LABEL_WORDS.items()
+        if value != episode.label
+    )
+    return said + buttons
+
+
+def research_page(
+    account: Account, episodes: list[ResearchEpisode], form_token: str
+) -> HTMLResponse:
+    """Consenting patients' episodes, pseudonymised, with the CSV download."""
+    subjects = len({episode.subject for episode in episodes})
+    rows = "".join(
+        "<tr>"
+        f"<td>{html.escape(e.subject)}</td><td>{_utc(e.onset_s)}</td>"
+        f"<td>{_what(e.kind)} ({html.escape(e.severity)})</td>"
+        f"<td>{'going on' if e.end_s is None else f'{(e.end_s - e.onset_s) / 60:.0f} min'}</td>"
+        f"<td>{html.escape(LABEL_WORDS.get(e.label or '', 'not labelled'))}</td>"
+        "</tr>"
+        for e in episodes
+    )
+    table = (
+        '<table><thead><tr><th scope="col">Subject</th><th scope="col">Onset (shifted, UTC)</th>'
+        '<th scope="col">What</th><th scope="col">Length</th><th scope="col">Label</th></tr>'
+        f"</thead><tbody>{rows}</tbody></table>"
+        if episodes
+        else "<p>No consenting patient has an episode yet.</p>"
+    )
+    return page(
+        "Research: episodes",
+        account_bar(account, form_token)
+        + f"<p>{_count(len(episodes), 'episode')} of {_count(subjects, 'consenting subject')}. "
+        "Subjects are "
+        "pseudonyms and every time is moved back by whole weeks, as in the research exports. "
+        f'<a href="{APP_PATH}/research/episodes.csv" download>Download as CSV</a></p>' + table,
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _utc(time_s: float) -> str:
+    return dt.datetime.fromtimestamp(time_s, dt.UTC).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,89 @@
+"""The web app's signed-in browser: its cookie, the account behind it, forms and their guard.
+
+The cookie is ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page sends
+it) and ``Secure`` when the service is reached over HTTPS. Every form that changes something
+carries a token derived from the session (:func:`form_token`) and, from a browser that says where
+it posts from, must come from this origin: a page elsewhere cannot post as the signed-in person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Final
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from service.accounts.const import SESSION_MAX_S
+from service.accounts.sign_in import signed_in_account
+from service.alerts.manager import AlertManager
+from service.db.models import Account
+
+COOKIE: Final = "fw_session"
+APP_PATH: Final = "/app"
+FORM_TOKEN_FIELD: Final = "csrf"
+_FORM_CONTEXT: Final = b"web-form:"
+
+
+def session_token(request: Request) -> str | None:
+    """The session token the browser sent, if any."""
+    return request.cookies.get(COOKIE) or None
+
+
+def account_of(request: Request, session: Session, manager: AlertManager) -> Account | None:
+    """The account signed in on this browser, or None."""
+    return signed_in_account(session, session_token(request), manager.clock())
+
+
+def set_session_cookie(response: Response, token: str, manager: AlertManager) -> None:
+    """Hand the browser its session (the lifetime bound is also checked by the server)."""
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(SESSION_MAX_S),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=manager.public_base_url.startswith("https://"),
+    )
+
+
+def clear_session_cookie(response: Response, manager: AlertManager) -> None:
+    """Make the browser forget its session."""
+    response.delete_cookie(
+        COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=manager.public_base_url.startswith("https://"),
+    )
+
+
+def form_token(manager: AlertManager, token: str | None) -> str:
+    """The value a form of this session carries: HMAC of the session token under the service key."""
+    message = _FORM_CONTEXT + (token or "").encode()
+    return hmac.new(manager.secret_key.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A posted urlencoded form: the first value of each field (the body is bounded upstream)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {name: values[0] for name, values in parse_qs(body, max_num_fields=20).items()}
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a POST comes from this origin (true when the browser does not say)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    host = request.headers.get("host", "")
+    return urlsplit(origin).netloc == host
+
+
+def form_allowed(request: Request, form: dict[str, str], manager: AlertManager) -> bool:
+    """Whether a posted form comes from this app's page for this session."""
+    expected = form_token(manager, session_token(request))
+    return same_origin(request) and hmac.compare_digest(form.get(FORM_TOKEN_FIELD, ""), expected)

@@ -1,0 +1,114 @@
+"""A care world for the web app tests: three patients, their teams, accounts, one server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+from models.alarm import Alarm, AlarmKind, Severity
+from service.db.accounts import add_account, link_contact
+from service.db.care_teams import get_patient, set_research_consent
+from service.db.models import AccountRole
+from service.episodes import EpisodeEngine
+from tests.alerting_helpers import (
+    AlertingStack,
+    ApiServer,
+    FakeClock,
+    build_stack,
+    patient_policy,
+    register_team,
+)
+
+PASSWORD = "correct horse battery staple"
+"""Everyone's password in these tests (long enough, not the username)."""
+VITALS = {"heart_rate_bpm": 131.0, "skin_temperature_c": 35.4}
+
+
+@dataclass
+class CareWorld:
+    """Alex (p1: caregiver Ann), Bo (p2: caregiver Ben, consents to research), Cy (p3: nobody's).
+
+    Accounts: ``ann`` and ``ben`` (caregivers), ``bo`` (patient p2), ``rita`` (researcher).
+    """
+
+    stack: AlertingStack
+    clock: FakeClock
+    api: ApiServer
+    contacts: dict[str, int]
+    engine: EpisodeEngine
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def client(self) -> httpx.Client:
+        """A browser-like client of the app (cookies kept, redirects not followed)."""
+        client = httpx.Client(base_url=self.api.base_url, follow_redirects=False, timeout=10)
+        self.clients.append(client)
+        return client
+
+    def signed_in(self, username: str, password: str = PASSWORD) -> httpx.Client:
+        """A client signed in as ``username``."""
+        client = self.client()
+        answer = client.post("/app/login", data={"username": username, "password": password})
+        assert answer.status_code == 303, answer.text
+        return client
+
+    def episode(self, patient_id: str, kind: AlarmKind = AlarmKind.FLUSH) -> int:
+        """Raise an alarm for the patient (an episode and its alert); the episode's id."""
+        severity = Severity.CRITICAL if kind is AlarmKind.ANAPHYLAXIS else Severity.WARNING
+        alarm = Alarm(patient_id, self.clock(), kind, severity, "fw-test", evidence={"onset": 1.0})
+        self.engine.on_alarm(alarm, VITALS)
+        self.stack.scheduler.run_until_idle()
+        from service.db.models import Episode
+
+        with self.stack.db.session() as session:
+            return max(e.id for e in session.query(Episode).filter_by(patient_id=patient_id))
+
+
+@contextmanager
+def care_world(url: str, receiver_url: str) -> Iterator[CareWorld]:
+    """The world of :class:`CareWorld` on database ``url`` (messages go to ``receiver_url``)."""
+    clock = FakeClock()
+    stack = build_stack(url, clock)
+    contacts = {}
+    for patient_id, name, caregiver in (
+        ("p1", "Alex", "Ann"),
+        ("p2", "Bo", "Ben"),
+        ("p3", "Cy", "Cid"),
+    ):
+        ids = register_team(
+            stack.db,
+            patient_id,
+            [(caregiver, [f"{receiver_url}/{caregiver.lower()}"])],
+            policy=patient_policy(name),
+        )
+        contacts.update(ids)
+    with stack.db.session() as session:
+        set_research_consent(session, get_patient(session, "p2"), True, clock())
+        now_s = clock()
+        for username, role, patient_id in (
+            ("ann", AccountRole.CAREGIVER, None),
+            ("ben", AccountRole.CAREGIVER, None),
+            ("bo", AccountRole.PATIENT, "p2"),
+            ("rita", AccountRole.RESEARCHER, None),
+        ):
+            account = add_account(
+                session,
+                username,
+                PASSWORD,
+                role,
+                now_s,
+                patient_id=patient_id,
+                display_name=username.title(),
+            )
+            if username in ("ann", "ben"):
+                link_contact(session, account, contacts[username.title()], now_s)
+    with ApiServer(stack.manager) as api:
+        built = CareWorld(stack, clock, api, contacts, EpisodeEngine(stack.manager))
+        try:
+            yield built
+        finally:
+            for client in built.clients:
+                client.close()
+    stack.close()
