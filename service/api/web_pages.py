@@ -121,12 +121,7 @@ def home_page(
             for view in views
         )
     title = "Your record" if account.role == "patient" else "Your patients"
-    going_on = any(view.open_alerts or view.open_episode for view in views)
-    return page(
-        title,
-        account_bar(account, form_token) + body,
-        refresh_url=APP_PATH if going_on else None,
-    )
+    return page(title, account_bar(account, form_token) + body + _as_of(now_s))
 
 
 def patient_page(
@@ -155,14 +150,10 @@ def patient_page(
         f'<p class="note">Bands: {html.escape(", ".join(view.devices)) or "none registered"}. '
         f"Detection: {html.escape(view.detection_profile)}. Times on the patient's clock "
         f"({html.escape(view.timezone)}).</p>",
+        _as_of(now_s),
         f'<p><a href="{APP_PATH}">All your patients</a></p>',
     ]
-    going_on = bool(view.open_alerts or view.open_episode)
-    return page(
-        view.name,
-        "".join(parts),
-        refresh_url=f"{APP_PATH}/patients/{view.id}" if going_on else None,
-    )
+    return page(view.name, "".join(parts))
 
 
 def _episode_table(view: PatientView, when: Clock, form_token: str) -> str:
@@ -244,6 +235,15 @@ def research_page(
         "pseudonyms and every time is moved back by whole weeks, as in the research exports. "
         f'<a href="{APP_PATH}/research/episodes.csv" download>Download as CSV</a></p>' + table,
     )
+
+
+def _as_of(now_s: float) -> str:
+    """When the page was read: it does not reload itself.
+
+    A reload moves a screen reader back to the top (WCAG 2.2.1); alerts come by message, with
+    their own page that updates itself.
+    """
+    return f'<p class="note">As of {_utc(now_s)} UTC: reload the page for the latest.</p>'
 
 
 def _count(number: int, noun: str) -> str:

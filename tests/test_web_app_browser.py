@@ -1,0 +1,117 @@
+"""The web app in headless Chromium, at phone size: sign in, see, label, sign out.
+
+Debian's ``chromium`` (the fixtures of ``tests/test_link_pages_browser.py``); every page under
+the same Content-Security-Policy as the link pages (no script, the one hashed style), checked by
+axe-core (WCAG 2.2 A/AA) light and dark, and with no console error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from models.alarm import AlarmKind
+from service.db.models import Episode
+from tests import test_link_pages_accessibility as accessibility_tests
+from tests import test_link_pages_browser as browser_tests
+from tests.alerting_helpers import HttpReceiver
+from tests.test_link_pages_accessibility import MIN_TARGET_PX, PHONE_SIZE, SMALL_PHONE, check_page
+from tests.test_link_pages_browser import PHONE, Phone
+from tests.web_app_helpers import PASSWORD, CareWorld, care_world
+
+browser = browser_tests.browser
+phone = browser_tests.phone
+large_text = accessibility_tests.large_text
+"""One Chromium for the module, a phone-sized tab that records console errors, 200 % text."""
+
+
+@pytest.fixture
+def world(tmp_path, http: HttpReceiver) -> Iterator[CareWorld]:
+    with care_world(f"sqlite:///{tmp_path / 'service.sqlite3'}", http.url("")) as built:
+        yield built
+
+
+def sign_in(phone: Phone, world: CareWorld, username: str, password: str = PASSWORD) -> None:
+    page = phone.page
+    page.goto(f"{world.api.base_url}/app")
+    expect(page).to_have_url(f"{world.api.base_url}/app/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_caregiver_signs_in_sees_the_alert_labels_the_episode_and_signs_out(world, phone):
+    episode_id = world.episode("p1", AlarmKind.ANAPHYLAXIS)
+    page = phone.page
+    sign_in(phone, world, "ann", "a wrong password!")
+    expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
+    check_page(page)
+    assert phone.problems == [
+        "console error: Failed to load resource: the server responded with a status of 401 "
+        "(Unauthorized)"
+    ]  # Chromium's note of the refusal's status, nothing else
+    phone.problems.clear()
+
+    sign_in(phone, world, "ann")
+    expect(page).to_have_url(f"{world.api.base_url}/app")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your patients")
+    expect(page.locator("main")).to_contain_text("possible anaphylaxis since")
+    expect(page.locator("main")).not_to_contain_text("Bo")
+    check_page(page)
+
+    page.get_by_role("link", name="Alex").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Alex")
+    expect(page.locator(".plan")).to_contain_text("Adrenaline auto-injector")
+    check_page(page)
+    page.get_by_role("button", name="Yes (a real reaction)").click()
+    expect(page.locator("table")).to_contain_text("a real reaction, said by Ann")
+    with world.stack.db.session() as session:
+        assert session.get_one(Episode, episode_id).label == "reaction"
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{world.api.base_url}/app/login")
+    page.goto(f"{world.api.base_url}/app/patients/p1")
+    expect(page).to_have_url(f"{world.api.base_url}/app/login")
+    assert phone.problems == []
+
+
+def test_a_researcher_sees_pseudonymised_episodes_and_downloads_them(world, phone):
+    world.episode("p2")
+    page = phone.page
+    sign_in(phone, world, "rita")
+    expect(page).to_have_url(f"{world.api.base_url}/app/research")
+    expect(page.locator("main")).to_contain_text("1 episode of 1 consenting subject")
+    expect(page.locator("main")).not_to_contain_text("Bo")
+    check_page(page)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download as CSV").click()
+    assert download.value.suggested_filename == "flarewatch-episodes.csv"
+    assert phone.problems == []
+
+
+def test_with_large_text_the_app_reflows_on_a_phone_and_sign_in_is_on_the_first_screen(
+    world, phone, large_text
+):
+    world.episode("p1", AlarmKind.ANAPHYLAXIS)
+    page = large_text
+    page.goto(f"{world.api.base_url}/app/login")
+    assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 32
+    box = page.get_by_role("button", name="Sign in").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"], box
+    assert box["height"] >= MIN_TARGET_PX
+    sign_in(phone, world, "ann")
+    for path in ("/app", "/app/patients/p1"):
+        page.goto(f"{world.api.base_url}{path}")
+        for viewport in (PHONE_SIZE, SMALL_PHONE):
+            page.set_viewport_size(viewport)
+            page.reload()
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], (
+                path,
+                viewport,
+            )
+    for button in page.get_by_role("button").all():
+        size = button.bounding_box()
+        assert size is not None and size["height"] >= MIN_TARGET_PX, button.inner_text()
+    assert phone.problems == []
