@@ -289,3 +289,61 @@ def test_erasing_a_patient_removes_their_account_and_their_caregivers_access(wor
         assert session.scalars(select(WebSession)).all() == []
     ben = world.signed_in("ben")
     assert ben.get("/app/patients/p2").status_code == 404
+
+
+def test_the_json_api_answers_with_the_same_rules(world):
+    world.episode("p1", AlarmKind.ANAPHYLAXIS)
+    world.episode("p2")
+    assert world.client().get("/api/v1/me").status_code == 401
+    assert world.client().get("/api/v1/patients").status_code == 401
+    ann = world.signed_in("ann")
+    assert ann.get("/api/v1/me").json() == {
+        "username": "ann",
+        "display_name": "Ann",
+        "role": "caregiver",
+        "patients": ["p1"],
+    }
+    [alex] = ann.get("/api/v1/patients").json()
+    assert alex["id"] == "p1" and alex["open_alerts"][0]["kind"] == "anaphylaxis"
+    assert alex["care_team"] == [["Ann", "caregiver"]]
+    assert RECEIVER not in ann.get("/api/v1/patients/p1").text
+    assert ann.get("/api/v1/patients/p1").json()["episodes"][0]["severity"] == "critical"
+    assert ann.get("/api/v1/patients/p2").status_code == 404
+    assert ann.get("/api/v1/research/episodes").status_code == 404
+    rita = world.signed_in("rita")
+    assert rita.get("/api/v1/patients").json() == []
+    [episode] = rita.get("/api/v1/research/episodes").json()
+    assert episode["subject"] == pseudonym(SECRET, "p2") and "p2" not in str(episode)
+
+
+def test_changing_ones_password_keeps_this_browser_and_signs_out_the_others(world):
+    ann = world.signed_in("ann")
+    elsewhere = world.signed_in("ann")
+    token = form_token(ann.get("/app/account").text)
+    new = "another long passphrase"
+
+    def change(current: str, again: str = new, wanted: str = new) -> int:
+        data = {"csrf": token, "current": current, "new": wanted, "again": again}
+        return ann.post("/app/account/password", data=data).status_code
+
+    assert change(PASSWORD, again="a different one!") == 422
+    assert change(PASSWORD, again="short", wanted="short") == 422
+    assert (
+        ann.post(
+            "/app/account/password", data={"current": PASSWORD, "new": new, "again": new}
+        ).status_code
+        == 403
+    )  # no form token
+    assert change("not my password") == 403
+    with world.stack.db.session() as session:
+        assert get_account(session, "ann").failed_logins == 1  # counted as a wrong sign-in
+    assert change(PASSWORD) == 303
+    assert ann.get("/app").status_code == 200  # this browser stays signed in
+    assert elsewhere.get("/app").status_code == 303  # the other one is signed out
+    assert (
+        world.client()
+        .post("/app/login", data={"username": "ann", "password": PASSWORD})
+        .status_code
+        == 401
+    )
+    world.signed_in("ann", new)

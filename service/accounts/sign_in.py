@@ -61,14 +61,7 @@ def sign_in(session: Session, username: str, password: str, now_s: float) -> Sig
     if account is None:
         verify_password(None, password)  # the same cost as a wrong password
         return None
-    if account.locked_until_s is not None and now_s < account.locked_until_s:
-        _refused(session, account, now_s, "locked")
-        return None
-    if not verify_password(account.password_hash, password):
-        account.failed_logins += 1
-        if account.failed_logins >= MAX_FAILED_LOGINS:
-            account.locked_until_s = now_s + LOCKOUT_S
-        _refused(session, account, now_s, "wrong_password")
+    if not check_password(session, account, password, now_s):
         return None
     if account.disabled_s is not None:
         _refused(session, account, now_s, "disabled")
@@ -87,6 +80,24 @@ def sign_in(session: Session, username: str, password: str, now_s: float) -> Sig
     record(session, now_s, "sign_in", patient_id=account.patient_id, username=account.username)
     session.flush()
     return SignedIn(account, token)
+
+
+def check_password(session: Session, account: Account, password: str, now_s: float) -> bool:
+    """Whether ``password`` is the account's, counting wrong ones towards the lockout.
+
+    A waiting account's password is not even checked. Also what changing one's own password
+    asks first: a browser left signed in cannot be used to guess it.
+    """
+    if account.locked_until_s is not None and now_s < account.locked_until_s:
+        _refused(session, account, now_s, "locked")
+        return False
+    if not verify_password(account.password_hash, password):
+        account.failed_logins += 1
+        if account.failed_logins >= MAX_FAILED_LOGINS:
+            account.locked_until_s = now_s + LOCKOUT_S
+        _refused(session, account, now_s, "wrong_password")
+        return False
+    return True
 
 
 def _refused(session: Session, account: Account, now_s: float, reason: str) -> None:

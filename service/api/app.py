@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from service.alerts.errors import AlertingError, TokenError
 from service.alerts.manager import AlertManager
 from service.api.middleware import GuardMiddleware
-from service.api.routes import acks, episodes, links, web
+from service.api.routes import acks, episodes, links, me, web
 from service.api.status import STATUS, status_of
 
 
@@ -31,6 +31,7 @@ def create_app(manager: AlertManager) -> FastAPI:
     app.include_router(web.router)
     app.include_router(acks.router, prefix="/api/v1")
     app.include_router(episodes.router, prefix="/api/v1")
+    app.include_router(me.router, prefix="/api/v1")
     app.add_middleware(GuardMiddleware)
 
     async def alerting_error(request: Request, exc: Exception) -> JSONResponse:

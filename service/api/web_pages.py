@@ -15,6 +15,7 @@ from typing import Final, TypeAlias
 from fastapi.responses import HTMLResponse
 
 from models.alarm import Severity
+from service.accounts.const import MIN_PASSWORD_CHARS
 from service.accounts.patient_view import EpisodeRow, PatientView
 from service.accounts.research_view import ResearchEpisode
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
@@ -47,7 +48,8 @@ def account_bar(account: Account, form_token: str) -> str:
         f'<div class="account"><span>Signed in as {person_html(account.display_name)}'
         f" ({html.escape(account.role)})</span>"
         f'<form method="post" action="{APP_PATH}/logout">{_hidden(form_token)}'
-        '<button type="submit" class="link">Sign out</button></form></div>'
+        '<button type="submit" class="link">Sign out</button></form>'
+        f'<a href="{APP_PATH}/account">Your password</a></div>'
     )
 
 
@@ -252,3 +254,28 @@ def _count(number: int, noun: str) -> str:
 
 def _utc(time_s: float) -> str:
     return dt.datetime.fromtimestamp(time_s, dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def account_page(
+    account: Account, form_token: str, *, said: str | None = None, status: int = 200
+) -> HTMLResponse:
+    """The account's own page: change the password (every other browser is signed out)."""
+    note = f'<p class="error" role="alert">{html.escape(said)}</p>' if said else ""
+    fields = "".join(
+        f'<label for="{name}">{text}</label><input id="{name}" name="{name}" type="password" '
+        f'autocomplete="{auto}" required>'
+        for name, text, auto in (
+            ("current", "Your password now", "current-password"),
+            ("new", f"New password (at least {MIN_PASSWORD_CHARS} characters)", "new-password"),
+            ("again", "New password again", "new-password"),
+        )
+    )
+    return page(
+        "Your password",
+        f"{account_bar(account, form_token)}{note}"
+        f'<form method="post" action="{APP_PATH}/account/password">{_hidden(form_token)}'
+        f'{fields}<button type="submit" class="act">Change the password</button></form>'
+        '<p class="note">Every other browser signed in as you is signed out.</p>'
+        f'<p><a href="{APP_PATH}">Back</a></p>',
+        status,
+    )

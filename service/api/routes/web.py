@@ -14,10 +14,16 @@ from flarewatch.errors import ConfigError
 from service.accounts.access import care_team_name, visible_patient, visible_patient_ids
 from service.accounts.patient_view import load_patient_view
 from service.accounts.research_view import research_csv, research_episodes
-from service.accounts.sign_in import REFUSED_TEXT, sign_in, sign_out
+from service.accounts.sign_in import REFUSED_TEXT, check_password, sign_in, sign_out
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
-from service.api.web_pages import home_page, login_page, patient_page, research_page
+from service.api.web_pages import (
+    account_page,
+    home_page,
+    login_page,
+    patient_page,
+    research_page,
+)
 from service.api.web_session import (
     APP_PATH,
     account_of,
@@ -29,6 +35,7 @@ from service.api.web_session import (
     session_token,
     set_session_cookie,
 )
+from service.db.accounts import set_password
 from service.db.models import AccountRole, Episode
 from service.episodes.labels import parse_label, set_label
 
@@ -168,3 +175,44 @@ def research_download(request: Request, manager: AlertManagerDep) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": 'attachment; filename="flarewatch-episodes.csv"'},
     )
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, manager: AlertManagerDep) -> Response:
+    """The account's own page (its password)."""
+    with manager.db.session() as session:
+        found = account_of(request, session, manager)
+        if found is None:
+            return _to(f"{APP_PATH}/login")
+        return account_page(found, form_token(manager, session_token(request)))
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def change_password(request: Request, manager: AlertManagerDep) -> Response:
+    """Set a new password: this browser stays signed in, every other one is signed out."""
+    form = await read_form(request)
+    if not form_allowed(request, form, manager):
+        return message_page("Not changed", _FORM_REFUSED, 403)
+    with manager.db.session() as session:
+        found = account_of(request, session, manager)
+        if found is None:
+            return _to(f"{APP_PATH}/login")
+        token = form_token(manager, session_token(request))
+        if not check_password(session, found, form.get("current", ""), manager.clock()):
+            said = (
+                "That is not your password now: nothing was changed (wrong tries count as "
+                "wrong sign-ins)."
+            )
+            return account_page(found, token, said=said, status=403)
+        if form.get("new", "") != form.get("again"):
+            said = "The two new passwords differ: nothing was changed."
+            return account_page(found, token, said=said, status=422)
+        try:
+            set_password(session, found, form.get("new", ""), manager.clock())
+        except ConfigError as exc:
+            return account_page(found, token, said=f"Not changed: {exc}.", status=422)
+        signed = sign_in(session, found.username, form["new"], manager.clock())
+    response = _to(APP_PATH)
+    if signed is not None:
+        set_session_cookie(response, signed.token, manager)
+    return response

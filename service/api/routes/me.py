@@ -1,0 +1,88 @@
+"""The web app's JSON API: what the signed-in account may see, for scripts and other front ends.
+
+The same session cookie and the same rules as the pages (:mod:`service.accounts.access`): 401
+without a session, 404 for a patient not shared with the account, as for one that does not
+exist. Read-only: labelling goes through the pages' forms, which carry their session's token.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from service.accounts.access import visible_patient, visible_patient_ids
+from service.accounts.patient_view import PatientView, load_patient_view
+from service.accounts.research_view import ResearchEpisode, research_episodes
+from service.alerts.manager import AlertManager
+from service.api.deps import AlertManagerDep
+from service.api.web_session import account_of
+from service.db.models import Account, AccountRole
+
+router = APIRouter(tags=["app"])
+
+_SIGNED_OUT = "sign in first: POST /app/login, then send the session cookie"
+
+
+class AccountPublic(BaseModel):
+    """The signed-in account: who, which role, whom it sees (no password, no session)."""
+
+    username: str
+    display_name: str
+    role: str
+    patients: list[str]
+
+
+def _signed_in(request: Request, manager: AlertManager, session: Session) -> Account:
+    """The session's account, or 401."""
+    account = account_of(request, session, manager)
+    if account is None:
+        raise HTTPException(401, _SIGNED_OUT)
+    return account
+
+
+@router.get("/me")
+def me(request: Request, manager: AlertManagerDep) -> AccountPublic:
+    """Who is signed in on this session."""
+    with manager.db.session() as session:
+        account = _signed_in(request, manager, session)
+        return AccountPublic(
+            username=account.username,
+            display_name=account.display_name,
+            role=account.role,
+            patients=visible_patient_ids(session, account),
+        )
+
+
+@router.get("/patients")
+def patients(request: Request, manager: AlertManagerDep) -> list[PatientView]:
+    """Every patient the account sees, with what is going on and their latest episode."""
+    with manager.db.session() as session:
+        account = _signed_in(request, manager, session)
+        views = []
+        for patient_id in visible_patient_ids(session, account):
+            found = visible_patient(session, account, patient_id)
+            if found is not None:
+                views.append(load_patient_view(session, found, history=1))
+        return views
+
+
+@router.get("/patients/{patient_id}")
+def patient(patient_id: str, request: Request, manager: AlertManagerDep) -> PatientView:
+    """One patient the account sees, with their recent episodes."""
+    with manager.db.session() as session:
+        account = _signed_in(request, manager, session)
+        found = visible_patient(session, account, patient_id)
+        if found is None:
+            raise HTTPException(404, "no such patient, or not shared with this account")
+        return load_patient_view(session, found)
+
+
+@router.get("/research/episodes")
+def research(request: Request, manager: AlertManagerDep) -> list[ResearchEpisode]:
+    """Consenting patients' episodes, pseudonymised (researchers only)."""
+    with manager.db.session() as session:
+        account = _signed_in(request, manager, session)
+        if account.role != AccountRole.RESEARCHER:
+            raise HTTPException(404, "for researchers only")
+        return research_episodes(session, manager.secret_key)
