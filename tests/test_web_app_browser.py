@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from models.alarm import AlarmKind
 from service.db.models import Episode
+from service.stores.sqlite import SqliteStore
 from tests import test_link_pages_accessibility as accessibility_tests
 from tests import test_link_pages_browser as browser_tests
 from tests.alerting_helpers import HttpReceiver
@@ -29,7 +30,12 @@ large_text = accessibility_tests.large_text
 
 @pytest.fixture
 def world(tmp_path, http: HttpReceiver) -> Iterator[CareWorld]:
-    with care_world(f"sqlite:///{tmp_path / 'service.sqlite3'}", http.url("")) as built:
+    """The care world with a SQLite sample store holding Alex's last two hours (a surge)."""
+    with (
+        SqliteStore(tmp_path / "samples.sqlite3") as store,
+        care_world(f"sqlite:///{tmp_path / 'service.sqlite3'}", http.url(""), store) as built,
+    ):
+        built.record_vitals("p1", range(0, 120), lambda minute: 125.0 if minute < 10 else 64.0)
         yield built
 
 
@@ -64,6 +70,10 @@ def test_a_caregiver_signs_in_sees_the_alert_labels_the_episode_and_signs_out(wo
     page.get_by_role("link", name="Alex").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Alex")
     expect(page.locator(".plan")).to_contain_text("Adrenaline auto-injector")
+    chart = page.get_by_role("img", name="The last 6 hours")
+    expect(chart).to_be_visible()
+    box = chart.bounding_box()
+    assert box is not None and box["width"] <= PHONE["width"]  # fits the phone
     check_page(page)
     page.get_by_role("button", name="Yes (a real reaction)").click()
     expect(page.locator("table")).to_contain_text("a real reaction, said by Ann")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
 
+from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
 from service.db.accounts import add_account, link_contact
 from service.db.care_teams import get_patient, set_research_consent
 from service.db.models import AccountRole
 from service.episodes import EpisodeEngine
+from service.stores.base import SampleStore
 from tests.alerting_helpers import (
     AlertingStack,
     ApiServer,
@@ -39,6 +41,7 @@ class CareWorld:
     api: ApiServer
     contacts: dict[str, int]
     engine: EpisodeEngine
+    store: SampleStore | None = None
     clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self) -> httpx.Client:
@@ -65,9 +68,42 @@ class CareWorld:
         with self.stack.db.session() as session:
             return max(e.id for e in session.query(Episode).filter_by(patient_id=patient_id))
 
+    def record_vitals(
+        self, patient_id: str, minutes: range, heart_rate: Callable[[int], float]
+    ) -> None:
+        """Write 1-Hz samples of the patient's band to the store, ``minutes`` before now.
+
+        ``heart_rate`` gives the rate of each minute (counted back from now, 0 the latest); the
+        skin is 33 °C, 1 °C warmer where the rate is over 100.
+        """
+        assert self.store is not None
+        now_ms = int(self.clock() * 1000)
+        samples = []
+        for minute in sorted(minutes, reverse=True):
+            rate = heart_rate(minute)
+            for second in range(0, 60):
+                time_ms = now_ms - minute * 60_000 - (60 - second) * 1000
+                samples.append(
+                    Sample(
+                        seq=time_ms // 1000,  # one numbering across calls
+                        time_ms=time_ms,
+                        heart_rate_bpm=rate,
+                        skin_temperature_c=34.0 if rate > 100 else 33.0,
+                    )
+                )
+        for start in range(0, len(samples), 500):
+            batch = SampleBatch(
+                patient_id=patient_id,
+                device_id=f"band-{patient_id}",
+                samples=tuple(samples[start : start + 500]),
+            )
+            self.store.write([batch])
+
 
 @contextmanager
-def care_world(url: str, receiver_url: str) -> Iterator[CareWorld]:
+def care_world(
+    url: str, receiver_url: str, store: SampleStore | None = None
+) -> Iterator[CareWorld]:
     """The world of :class:`CareWorld` on database ``url`` (messages go to ``receiver_url``)."""
     clock = FakeClock()
     stack = build_stack(url, clock)
@@ -104,8 +140,8 @@ def care_world(url: str, receiver_url: str) -> Iterator[CareWorld]:
             )
             if username in ("ann", "ben"):
                 link_contact(session, account, contacts[username.title()], now_s)
-    with ApiServer(stack.manager) as api:
-        built = CareWorld(stack, clock, api, contacts, EpisodeEngine(stack.manager))
+    with ApiServer(stack.manager, store) as api:
+        built = CareWorld(stack, clock, api, contacts, EpisodeEngine(stack.manager), store)
         try:
             yield built
         finally:

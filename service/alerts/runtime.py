@@ -34,6 +34,7 @@ from service.episodes.engine import EpisodeEngine
 from service.episodes.processor import AlarmSource
 from service.episodes.profile_sync import ProfiledAlertingProcessor, ProfiledBank, ProfileSync
 from service.processing import IngestCycle, Processor
+from service.stores.base import SampleStore
 from service.stores.factory import create_store, store_kind
 from service.stores.influx import InfluxStore
 
@@ -154,9 +155,12 @@ class AlertingRuntime:
             self.manager.listeners.append(self.annotations)
         self._api: uvicorn.Server | None = None
         self._api_thread: threading.Thread | None = None
+        self._api_store: SampleStore | None = None
         if serve_api:
+            # a store of its own for the web app's charts (read-only; the ingest's is busy)
+            self._api_store = create_store(settings)
             config = uvicorn.Config(
-                create_app(self.manager),
+                create_app(self.manager, self._api_store),
                 host=service.api_host,
                 port=service.api_port,
                 log_level="warning",
@@ -200,6 +204,8 @@ class AlertingRuntime:
         if self._api is not None and self._api_thread is not None:
             self._api.should_exit = True
             self._api_thread.join()
+        if self._api_store is not None:
+            self._api_store.close()
         if self.bridge is not None:
             self.bridge.stop()
         if self.profiles is not None:

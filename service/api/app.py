@@ -11,10 +11,14 @@ from service.alerts.manager import AlertManager
 from service.api.middleware import GuardMiddleware
 from service.api.routes import acks, episodes, links, me, web
 from service.api.status import STATUS, status_of
+from service.stores.base import SampleStore
 
 
-def create_app(manager: AlertManager) -> FastAPI:
+def create_app(manager: AlertManager, store: SampleStore | None = None) -> FastAPI:
     """Build the app around an :class:`AlertManager` (nothing is built at import time).
+
+    ``store``: the sample store the web app's patient pages chart the recent vitals from (no
+    chart without one).
 
     No interactive documentation page: Swagger UI runs scripts from a CDN, which the pages'
     Content-Security-Policy forbids on an origin whose URLs carry acknowledgement tokens. The
@@ -27,6 +31,7 @@ def create_app(manager: AlertManager) -> FastAPI:
         openapi_url="/api/openapi.json",
     )
     app.state.alert_manager = manager
+    app.state.sample_store = store
     app.include_router(links.router)
     app.include_router(web.router)
     app.include_router(acks.router, prefix="/api/v1")

@@ -1,4 +1,4 @@
-"""Dependencies shared by the routers (the alert manager the app was built with)."""
+"""Dependencies shared by the routers: the alert manager and sample store of the app."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.alerts.manager import AlertManager
+from service.stores.base import SampleStore
 
 
 def get_alert_manager(request: Request) -> AlertManager:
@@ -16,3 +17,12 @@ def get_alert_manager(request: Request) -> AlertManager:
 
 
 AlertManagerDep = Annotated[AlertManager, Depends(get_alert_manager)]
+
+
+def get_sample_store(request: Request) -> SampleStore | None:
+    """The sample store the app was built with, if any (the web app's vitals chart)."""
+    store: SampleStore | None = request.app.state.sample_store
+    return store
+
+
+SampleStoreDep = Annotated[SampleStore | None, Depends(get_sample_store)]

@@ -50,12 +50,19 @@ PAGE_STYLE: Final = (
     "th,td{text-align:left;padding:.4rem .3rem;border-bottom:1px solid #ccc;vertical-align:top}"
     "td form{display:inline}td button{font-size:.95rem;min-height:2.75rem;padding:.3rem .6rem;"
     "margin:.1rem 0}.error{color:#b00020;font-weight:600}"
+    ".chart{margin:.6rem 0}.chart svg{display:block;max-width:100%;height:auto}"
+    ".chart .frame{fill:none;stroke:#999;stroke-width:1}.chart .episode{fill:#f6c7cd}"
+    ".chart .hr{fill:none;stroke:#b00020;stroke-width:2}"
+    ".chart .temp{fill:none;stroke:#0b57d0;stroke-width:2}"
+    ".chart .tick{font-size:12px;fill:#333}figcaption{font-size:.9rem;color:#333}"
     # dark mode, for a phone read in the dark: no white page; the red button stays as it is
     "@media (prefers-color-scheme:dark){body{color:#eee;background:#121212}"
     "button.act:focus-visible{outline-color:#eee}a{color:#8ab4f8}"
     ".critical{color:#ff8a80}.plan{border-color:#ff8a80}"
     ".state{background:#3d3000}.state.done{background:#12361d}.state.over{background:#333}"
-    ".note{color:#bbb}th,td{border-color:#555}.error{color:#ff8a80}}"
+    ".note{color:#bbb}th,td{border-color:#555}.error{color:#ff8a80}"
+    ".chart .episode{fill:#5c1f27}.chart .hr{stroke:#ff8a80}.chart .temp{stroke:#8ab4f8}"
+    ".chart .tick{fill:#ddd}figcaption{color:#ddd}}"
 )
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(PAGE_STYLE.encode()).digest()).decode()
 

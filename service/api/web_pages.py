@@ -127,9 +127,9 @@ def home_page(
 
 
 def patient_page(
-    account: Account, view: PatientView, now_s: float, form_token: str
+    account: Account, view: PatientView, now_s: float, form_token: str, *, chart: str = ""
 ) -> HTMLResponse:
-    """One patient: what is going on, the emergency plan, the episodes to label, the team."""
+    """One patient: what is going on, the plan, the vitals chart, the episodes, the team."""
     when = _clock(view, now_s)
     plan = "".join(f"<p>{html.escape(line)}</p>" for line in view.plan.splitlines() if line)
     parts = [
@@ -138,6 +138,7 @@ def patient_page(
         '<section class="plan"><h2>Emergency plan</h2>'
         + (plan or "<p>None recorded: ask the administrator to add it.</p>")
         + "</section>",
+        f"<h2>Heart and skin</h2>{chart}" if chart else "",
         "<h2>Episodes</h2>",
         _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
         "<h2>Care team</h2>",

@@ -15,8 +15,10 @@ from service.accounts.access import care_team_name, visible_patient, visible_pat
 from service.accounts.patient_view import load_patient_view
 from service.accounts.research_view import research_csv, research_episodes
 from service.accounts.sign_in import REFUSED_TEXT, check_password, sign_in, sign_out
-from service.api.deps import AlertManagerDep
+from service.accounts.vitals import recent_vitals
+from service.api.deps import AlertManagerDep, SampleStoreDep
 from service.api.pages import message_page
+from service.api.vitals_svg import vitals_chart
 from service.api.web_pages import (
     account_page,
     home_page,
@@ -107,8 +109,10 @@ async def logout(request: Request, manager: AlertManagerDep) -> Response:
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
-    """One patient's page, if the account may see them."""
+def patient(
+    patient_id: str, request: Request, manager: AlertManagerDep, store: SampleStoreDep
+) -> Response:
+    """One patient's page, if the account may see them: its chart read after the database."""
     with manager.db.session() as session:
         account = account_of(request, session, manager)
         if account is None:
@@ -117,9 +121,17 @@ def patient(patient_id: str, request: Request, manager: AlertManagerDep) -> Resp
         if found is None:
             return message_page("Not found", _NOT_FOUND, 404)
         view = load_patient_view(session, found)
-        return patient_page(
-            account, view, manager.clock(), form_token(manager, session_token(request))
+    now_s = manager.clock()
+    chart = (
+        vitals_chart(
+            recent_vitals(store, patient_id, int(now_s * 1000)), view.episodes, view.timezone, now_s
         )
+        if store is not None
+        else ""
+    )
+    return patient_page(
+        account, view, now_s, form_token(manager, session_token(request)), chart=chart
+    )
 
 
 @router.post("/patients/{patient_id}/episodes/{episode_id}/label", response_class=HTMLResponse)

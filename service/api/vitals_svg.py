@@ -1,0 +1,182 @@
+"""The patient page's chart: heart rate and skin temperature over the last hours, as inline SVG.
+
+No script and no image request (the pages' Content-Security-Policy allows neither): the chart is
+markup in the page, coloured by the page's style sheet (classes, so dark mode recolours it).
+Episodes are shaded behind the lines, the course is broken where the band sent nothing for a
+while, and a sentence says in words what the picture shows, for a screen reader (and for
+anyone who cannot tell the colours apart).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from service.accounts.patient_view import EpisodeRow
+from service.accounts.vitals import VitalsSeries
+from service.alerts.render import SHORT_WHAT, on_patient_clock
+
+WIDTH: Final = 600
+PANEL_HEIGHT: Final = 120
+LEFT: Final = 44
+"""Room for the value labels left of the plot."""
+TOP: Final = 14
+BOTTOM: Final = 22
+"""Room for the hour labels under each panel."""
+GAP_MS: Final = 5 * 60_000
+"""No reading for this long breaks the line: a band off the wrist is not a flat heart rate."""
+HOUR_MS: Final = 3_600_000
+
+
+def _scale(low: float, high: float, value: float) -> float:
+    return (value - low) / (high - low) if high > low else 0.5
+
+
+def _bounds(values: Sequence[float], pad: float) -> tuple[float, float]:
+    low, high = min(values), max(values)
+    return low - pad, high + pad
+
+
+def _lines(
+    points: Sequence[tuple[int, float]],
+    x_of: Callable[[int], float],
+    y_of: Callable[[float], float],
+) -> list[str]:
+    """The ``points`` attributes of the polylines, one per stretch without a gap."""
+    stretches: list[list[str]] = []
+    last_ms: int | None = None
+    for time_ms, value in points:
+        if last_ms is None or time_ms - last_ms > GAP_MS:
+            stretches.append([])
+        stretches[-1].append(f"{x_of(time_ms):.1f},{y_of(value):.1f}")
+        last_ms = time_ms
+    return [" ".join(stretch) for stretch in stretches]
+
+
+def _panel(
+    series: VitalsSeries,
+    points: Sequence[tuple[int, float]],
+    *,
+    top: float,
+    css: str,
+    unit: str,
+    pad: float,
+    digits: int,
+    episodes: Sequence[EpisodeRow],
+    timezone: str,
+    now_s: float,
+) -> str:
+    low, high = _bounds([v for _, v in points], pad)
+    plot_w = WIDTH - LEFT - 6
+    plot_h = PANEL_HEIGHT - TOP - BOTTOM
+
+    def x_of(time_ms: int) -> float:
+        return LEFT + plot_w * _scale(series.start_ms, series.end_ms, time_ms)
+
+    def y_of(value: float) -> float:
+        return top + TOP + plot_h * (1 - _scale(low, high, value))
+
+    parts = [
+        f'<rect class="frame" x="{LEFT}" y="{top + TOP}" width="{plot_w}" height="{plot_h}"/>'
+    ]
+    for episode in episodes:
+        start = max(series.start_ms, int(episode.opened_s * 1000))
+        end = min(series.end_ms, int((episode.closed_s or now_s) * 1000))
+        if end > start:
+            parts.append(
+                f'<rect class="episode" x="{x_of(start):.1f}" y="{top + TOP}" '
+                f'width="{max(2.0, x_of(end) - x_of(start)):.1f}" height="{plot_h}"/>'
+            )
+    for value in (low + pad, high - pad):
+        parts.append(
+            f'<text class="tick" x="{LEFT - 4}" y="{y_of(value) + 4:.1f}" text-anchor="end">'
+            f"{value:.{digits}f}</text>"
+        )
+    first_hour = series.start_ms - series.start_ms % HOUR_MS + HOUR_MS
+    for hour_ms in range(first_hour, series.end_ms, 2 * HOUR_MS):
+        label = on_patient_clock(hour_ms / 1000, hour_ms / 1000, timezone).split(" ")[0]
+        parts.append(
+            f'<text class="tick" x="{x_of(hour_ms):.1f}" y="{top + PANEL_HEIGHT - 6}" '
+            f'text-anchor="middle">{html.escape(label)}</text>'
+        )
+    parts.extend(
+        f'<polyline class="{css}" points="{line}"/>' for line in _lines(points, x_of, y_of)
+    )
+    parts.append(f'<text class="tick" x="{LEFT + 4}" y="{top + TOP - 3}">{unit}</text>')
+    return "".join(parts)
+
+
+def vitals_chart(
+    series: VitalsSeries, episodes: Sequence[EpisodeRow], timezone: str, now_s: float
+) -> str:
+    """The chart and its sentence, or a sentence alone when there is nothing to draw."""
+    hours = (series.end_ms - series.start_ms) / HOUR_MS
+    if series.unavailable:
+        return (
+            '<p class="note">The readings cannot be read now (the sample store did not answer);'
+            " the rest of this page is up to date.</p>"
+        )
+    if not series.heart_rate and not series.skin_temp:
+        return f'<p class="note">No readings in the last {hours:.0f} hours.</p>'
+    panels = [
+        (series.heart_rate, "hr", "beats a minute", 5.0, 0),
+        (series.skin_temp, "temp", "skin °C", 0.2, 1),
+    ]
+    shown = [(p, css, unit, pad, digits) for p, css, unit, pad, digits in panels if p]
+    within = [
+        e
+        for e in episodes
+        if (e.closed_s or now_s) * 1000 > series.start_ms and e.opened_s * 1000 < series.end_ms
+    ]
+    drawn = "".join(
+        _panel(
+            series,
+            points,
+            top=i * PANEL_HEIGHT,
+            css=css,
+            unit=unit,
+            pad=pad,
+            digits=digits,
+            episodes=within,
+            timezone=timezone,
+            now_s=now_s,
+        )
+        for i, (points, css, unit, pad, digits) in enumerate(shown)
+    )
+    height = PANEL_HEIGHT * len(shown)
+    return (
+        f'<figure class="chart"><svg viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+        f'aria-labelledby="chart-words" focusable="false">{drawn}</svg>'
+        f'<figcaption id="chart-words">{_words(series, within, timezone, now_s, hours)}'
+        "</figcaption></figure>"
+    )
+
+
+def _words(
+    series: VitalsSeries,
+    episodes: Sequence[EpisodeRow],
+    timezone: str,
+    now_s: float,
+    hours: float,
+) -> str:
+    """The chart in one or two sentences: ranges, the latest values, the shaded episodes."""
+    said = [f"The last {hours:.0f} hours, one point a minute."]
+    for points, what, digits, unit in (
+        (series.heart_rate, "Heart rate", 0, " beats a minute"),
+        (series.skin_temp, "Skin temperature", 1, " °C"),
+    ):
+        if points:
+            values = [v for _, v in points]
+            latest_ms, latest = points[-1]
+            said.append(
+                f"{what} {min(values):.{digits}f} to {max(values):.{digits}f}{unit}, "
+                f"{latest:.{digits}f} at {on_patient_clock(latest_ms / 1000, now_s, timezone)}."
+            )
+    if episodes:
+        kinds = ", ".join(
+            f"{SHORT_WHAT.get(e.kind, e.kind)} from {on_patient_clock(e.opened_s, now_s, timezone)}"
+            for e in episodes
+        )
+        said.append(f"Shaded: {html.escape(kinds)}.")
+    return " ".join(said)
