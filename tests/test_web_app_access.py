@@ -21,7 +21,7 @@ from service.accounts.const import LOCKOUT_S, MAX_FAILED_LOGINS, SESSION_IDLE_S
 from service.db.accounts import get_account, set_disabled, set_password
 from service.db.care_teams import remove_contact
 from service.db.erasure import erase_patient_records
-from service.db.models import Account, AccountContact, AuditEvent, Episode, WebSession
+from service.db.models import Account, AccountContact, Alert, AuditEvent, Episode, WebSession
 from service.pseudonyms import pseudonym
 from tests.alerting_helpers import SECRET
 from tests.web_app_helpers import PASSWORD, CareWorld, care_world
@@ -347,3 +347,63 @@ def test_changing_ones_password_keeps_this_browser_and_signs_out_the_others(worl
         == 401
     )
     world.signed_in("ann", new)
+
+
+def alert_of(world: CareWorld, patient_id: str) -> Alert:
+    with world.stack.db.session() as session:
+        return session.scalars(select(Alert).where(Alert.patient_id == patient_id)).one()
+
+
+def test_a_caregiver_acknowledges_from_the_app_and_the_escalation_stops(world):
+    world.episode("p1", AlarmKind.ANAPHYLAXIS)
+    alert = alert_of(world, "p1")
+    ann, ben, bo = world.signed_in("ann"), world.signed_in("ben"), world.signed_in("bo")
+    page = ann.get("/app/patients/p1").text
+    assert "I'm on it: acknowledge" in words(page)
+    path = f"/app/patients/p1/alerts/{alert.id}"
+    token = form_token(page)
+    assert (
+        ben.post(f"{path}/ack", data={"csrf": form_token(ben.get("/app").text)}).status_code == 404
+    )
+    assert (
+        bo.post(
+            f"/app/patients/p2/alerts/{alert.id}/ack",
+            data={"csrf": form_token(bo.get("/app").text)},
+        ).status_code
+        == 404
+    )
+    assert ann.post(f"{path}/cancel", data={"csrf": token}).status_code == 403  # not the wearer's
+    assert ann.post(f"{path}/ack", data={}).status_code == 403  # no form token
+    assert alert_of(world, "p1").state == "active"
+
+    assert ann.post(f"{path}/ack", data={"csrf": token}).status_code == 303
+    acked = alert_of(world, "p1")
+    assert (acked.state, acked.acked_by, acked.next_action_s) == ("acknowledged", "Ann", None)
+    after = ann.get("/app/patients/p1").text
+    assert "Ann is on it" in words(after) and "acknowledge</button>" not in after
+    with world.stack.db.session() as session:
+        [event] = session.scalars(select(AuditEvent).where(AuditEvent.action == "acknowledged"))
+        assert event.detail["via"] == "web"
+
+
+def test_the_patient_cancels_their_warning_in_time_and_is_told_when_too_late(world):
+    world.episode("p2")
+    alert = alert_of(world, "p2")
+    assert alert.state == "cancel_window"
+    bo = world.signed_in("bo")
+    page = bo.get("/app/patients/p2").text
+    assert "cancel the alarm" in page
+    token = form_token(page)
+    path = f"/app/patients/p2/alerts/{alert.id}"
+    assert bo.post(f"{path}/ack", data={"csrf": token}).status_code == 403  # not a caregiver
+    assert bo.post(f"{path}/cancel", data={"csrf": token}).status_code == 303
+    assert alert_of(world, "p2").state == "cancelled"
+
+    world.clock.advance(3600)
+    world.episode("p2", AlarmKind.FLUSH)  # a new warning, let run past its window
+    with world.stack.db.session() as session:
+        late = max(session.scalars(select(Alert.id).where(Alert.patient_id == "p2")))
+    world.clock.advance(120)
+    world.stack.scheduler.run_until_idle()
+    answer = bo.post(f"/app/patients/p2/alerts/{late}/cancel", data={"csrf": token})
+    assert answer.status_code == 409 and "Too late to cancel" in answer.text

@@ -16,19 +16,21 @@ from fastapi.responses import HTMLResponse
 
 from models.alarm import Severity
 from service.accounts.const import MIN_PASSWORD_CHARS
-from service.accounts.patient_view import EpisodeRow, PatientView
+from service.accounts.patient_view import EpisodeRow, OpenAlertRow, PatientView
 from service.accounts.research_view import ResearchEpisode
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
 from service.api.pages import page
 from service.api.web_session import APP_PATH, FORM_TOKEN_FIELD
-from service.db.models import Account, AlertState, EpisodeLabel, EpisodeState
+from service.db.models import Account, AccountRole, AlertState, EpisodeLabel, EpisodeState
 
 LABEL_WORDS: Final = {
     EpisodeLabel.REACTION.value: "a real reaction",
     EpisodeLabel.FALSE_ALARM.value: "a false alarm",
 }
 _ROLE_WORDS: Final = {"caregiver": "caregiver", "emergency": "emergency contact"}
+WAITING_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
+"""Alerts nobody has taken on: a caregiver's page offers to acknowledge them."""
 
 Clock: TypeAlias = Callable[[float], str]
 """A time (epoch s) on the patient's clock, in words."""
@@ -73,8 +75,12 @@ def login_page(
     )
 
 
-def status_lines(view: PatientView, now_s: float) -> str:
-    """What is going on for the patient, in words: alerts, the open episode, lost signals."""
+def status_lines(view: PatientView, now_s: float, account: Account, form_token: str) -> str:
+    """What is going on for the patient, in words: alerts, the open episode, lost signals.
+
+    Under an alert nobody has taken on, its button for the account: a caregiver's "I'm on it"
+    (as the acknowledgement link does), the patient's own "I'm OK" while they may still cancel.
+    """
     when = _clock(view, now_s)
     lines = []
     for alert in view.open_alerts:
@@ -89,6 +95,7 @@ def status_lines(view: PatientView, now_s: float) -> str:
             f'<p class="{css}"><span{critical}>{html.escape(alert.severity.upper())}</span>: '
             f"{_what(alert.kind)} since {when(alert.since_s)}{taken}.</p>"
         )
+        lines.append(_alert_button(view, alert, account, form_token))
     episode = view.open_episode
     if episode is not None and not view.open_alerts:
         lines.append(
@@ -101,6 +108,21 @@ def status_lines(view: PatientView, now_s: float) -> str:
     if not lines:
         lines.append('<p class="state done">Nothing going on.</p>')
     return "".join(lines)
+
+
+def _alert_button(view: PatientView, alert: OpenAlertRow, account: Account, token: str) -> str:
+    """The form that acts on ``alert`` for ``account``, or nothing."""
+    if account.role == AccountRole.CAREGIVER and alert.state in WAITING_STATES:
+        action, label = "ack", "I'm on it: acknowledge"
+    elif account.role == AccountRole.PATIENT and alert.state == AlertState.CANCEL_WINDOW:
+        action, label = "cancel", "I'm OK: cancel the alarm"
+    else:
+        return ""
+    path = f"{APP_PATH}/patients/{html.escape(view.id)}/alerts/{alert.id}/{action}"
+    return (
+        f'<form method="post" action="{path}">{_hidden(token)}'
+        f'<button type="submit" class="act">{label}</button></form>'
+    )
 
 
 def _clock(view: PatientView, now_s: float) -> Clock:
@@ -119,7 +141,8 @@ def home_page(
     else:
         body = "".join(
             f'<section><h2><a href="{APP_PATH}/patients/{html.escape(view.id)}">'
-            f"{person_html(view.name)}</a></h2>{status_lines(view, now_s)}</section>"
+            f"{person_html(view.name)}</a></h2>"
+            f"{status_lines(view, now_s, account, form_token)}</section>"
             for view in views
         )
     title = "Your record" if account.role == "patient" else "Your patients"
@@ -134,7 +157,7 @@ def patient_page(
     plan = "".join(f"<p>{html.escape(line)}</p>" for line in view.plan.splitlines() if line)
     parts = [
         account_bar(account, form_token),
-        status_lines(view, now_s),
+        status_lines(view, now_s, account, form_token),
         '<section class="plan"><h2>Emergency plan</h2>'
         + (plan or "<p>None recorded: ask the administrator to add it.</p>")
         + "</section>",

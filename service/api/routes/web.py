@@ -16,6 +16,7 @@ from service.accounts.patient_view import load_patient_view
 from service.accounts.research_view import research_csv, research_episodes
 from service.accounts.sign_in import REFUSED_TEXT, check_password, sign_in, sign_out
 from service.accounts.vitals import recent_vitals
+from service.alerts.errors import CancelNotAllowedError
 from service.api.deps import AlertManagerDep, SampleStoreDep
 from service.api.pages import message_page
 from service.api.vitals_svg import vitals_chart
@@ -38,7 +39,7 @@ from service.api.web_session import (
     set_session_cookie,
 )
 from service.db.accounts import set_password
-from service.db.models import AccountRole, Episode
+from service.db.models import AccountRole, Alert, Episode
 from service.episodes.labels import parse_label, set_label
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
@@ -156,6 +157,41 @@ async def label(
             set_label(session, episode_id, answer, by, manager.clock(), via="web")
         except ConfigError as exc:
             return message_page("Not labelled", str(exc), 422)
+    return _to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/patients/{patient_id}/alerts/{alert_id}/{action}", response_class=HTMLResponse)
+async def act_on_alert(
+    patient_id: str, alert_id: int, action: str, request: Request, manager: AlertManagerDep
+) -> Response:
+    """A caregiver acknowledges an alert (``ack``); the patient cancels their own (``cancel``)."""
+    form = await read_form(request)
+    if not form_allowed(request, form, manager):
+        return message_page("Not done", _FORM_REFUSED, 403)
+    with manager.db.session() as session:
+        account = account_of(request, session, manager)
+        if account is None:
+            return _to(f"{APP_PATH}/login")
+        found = visible_patient(session, account, patient_id)
+        alert = session.get(Alert, alert_id)
+        if found is None or alert is None or alert.patient_id != patient_id:
+            return message_page("Not found", _NOT_FOUND, 404)
+        allowed = {AccountRole.CAREGIVER: "ack", AccountRole.PATIENT: "cancel"}
+        if allowed.get(AccountRole(account.role)) != action:
+            return message_page("Not done", "Your account cannot do that here.", 403)
+        by = care_team_name(session, account, patient_id)
+    try:
+        if action == "ack":
+            manager.acknowledge(alert_id, by=by, via="web")
+        else:
+            manager.cancel(alert_id, via="web")
+    except CancelNotAllowedError:
+        return message_page(
+            "Too late to cancel",
+            "Your caregivers have already been told: call or message them to tell them you are "
+            "OK.",
+            409,
+        )
     return _to(f"{APP_PATH}/patients/{patient_id}")
 
 
