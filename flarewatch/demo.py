@@ -36,14 +36,16 @@ from collector.simulation.episodes import EpisodeKind, EpisodeScript
 from collector.virtual.control import WorldProcess
 from flarewatch import __version__
 from flarewatch.demo_cli import FLUSH_AT_S
-from flarewatch.demo_view import DemoResult, LiveView, report
+from flarewatch.demo_view import DemoResult, LiveView, WebAppSignIn, report
 from flarewatch.embedded_broker import EmbeddedBroker
 from flarewatch.errors import ConfigError
 from flarewatch.localservers import MosquittoServer, find_binary, free_port
+from flarewatch.output_files import owner_only_file
 from flarewatch.settings import Settings, load_settings
 from service.alerts.runtime import AlertingRuntime
+from service.db.accounts import add_account, find_account, set_password
 from service.db.care_teams import PolicyUpdate, add_device, add_patient
-from service.db.models import Episode, Patient
+from service.db.models import AccountRole, Episode, Patient
 from service.ingest import IngestService
 from service.processing import IngestCycle, LatestVitalsProcessor, Processor, ProcessorChain
 from service.stores.factory import create_store
@@ -57,6 +59,8 @@ SETTLE_TIMEOUT_S: Final = 30.0
 REFRESH_S: Final = 0.5
 LOG_EVERY_S: Final = 5.0
 GATEWAY_ID: Final = "demo-gateway"
+DEMO_PASSWORD_BYTES: Final = 12
+"""The demo's web app password: 16 URL-safe characters, new each run."""
 DEMO_EMERGENCY_PLAN: Final = (
     "Simulated patient. In a real plan: signs to check, when to use the adrenaline auto-injector, "
     "whom to call."
@@ -171,7 +175,13 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
     view = LatestVitalsProcessor()
     # Clean sessions: a demo leaves no session queueing samples on a shared broker after it ends.
     runtime = AlertingRuntime(settings, persistent_mqtt=False)
-    _register_patients(runtime, cohort)
+    password = _register_patients(runtime, cohort)
+    password_file = settings.collector.outbox_path.parent / "web-password.txt"
+    password_file.unlink(missing_ok=True)  # a --data-dir used before: last run's password
+    owner_only_file(password_file).write_text(password + "\n")
+    web = WebAppSignIn(
+        f"{settings.service.public_base_url}/app", cohort.patient_ids[0], password, password_file
+    )
     runtime.start()
     gate = EndOfDemoGate(runtime.processor)
     ingest = IngestService.from_settings(
@@ -185,7 +195,9 @@ def _run(args: argparse.Namespace, settings: Settings, broker_kind: str) -> Demo
         if not ingest.wait_ready(SETTLE_TIMEOUT_S):
             raise ConfigError(f"the service could not subscribe at {settings.mqtt.url}")
         with Outbox(settings.collector.outbox_path) as outbox:
-            display = LiveView(cohort.patient_ids, view, ingest, runtime, lambda: outbox.pending)
+            display = LiveView(
+                cohort.patient_ids, view, ingest, runtime, lambda: outbox.pending, web=web
+            )
             end_ms = (
                 None if args.duration is None else now_ms + round(args.duration * args.speed * 1000)
             )
@@ -247,15 +259,29 @@ class EndOfDemoGate(Processor):
         self.inner.close()
 
 
-def _register_patients(runtime: AlertingRuntime, cohort: Cohort) -> None:
-    """Enrol the simulated patients (no caregivers: the demo's episodes notify nobody)."""
+def _register_patients(runtime: AlertingRuntime, cohort: Cohort) -> str:
+    """Enrol the simulated patients (no caregivers: the demo's episodes notify nobody).
+
+    The first patient gets a web app account of their own, under their id, with a new password
+    each run: what the live view's caption offers to sign in with.
+    """
     plan = PolicyUpdate(emergency_plan=DEMO_EMERGENCY_PLAN)
+    password = secrets.token_urlsafe(DEMO_PASSWORD_BYTES)
     with runtime.db.session() as session:
         for simulator in cohort.patients:
             profile = simulator.profile
             if session.get(Patient, profile.patient_id) is None:
                 add_patient(session, profile.patient_id, time.time(), plan)
                 add_device(session, profile.patient_id, profile.device_id, "simulated band")
+        first = cohort.patients[0].profile.patient_id
+        account = find_account(session, first)
+        if account is None:
+            add_account(
+                session, first, password, AccountRole.PATIENT, time.time(), patient_id=first
+            )
+        else:
+            set_password(session, account, password, time.time())
+    return password
 
 
 def _stream_simulated(

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from rich.console import Console
@@ -109,6 +110,17 @@ def report(result: DemoResult) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WebAppSignIn:
+    """Where the demo's web app is and how to sign in (the first patient's own account)."""
+
+    url: str
+    username: str
+    password: str
+    password_file: Path
+    """The password, also in this file (mode 0600): a log line names the file, not the password."""
+
+
 class LiveView:
     """The live terminal table (or a log line every few seconds without a terminal)."""
 
@@ -119,8 +131,11 @@ class LiveView:
         ingest: IngestService,
         runtime: AlertingRuntime,
         outbox_pending: Callable[[], int],
+        *,
+        web: WebAppSignIn | None = None,
     ) -> None:
         self.patients = patients
+        self.web = web
         self.view = view
         self.ingest = ingest
         self.runtime = runtime
@@ -144,6 +159,13 @@ class LiveView:
         if self.console.is_terminal:
             self._live = Live(self.table(), console=self.console, refresh_per_second=2)
             self._live.start()
+        elif self.web is not None:  # a log line: the password stays in its file
+            log.info(
+                "web app: %s (sign in as %s with the password in %s)",
+                self.web.url,
+                self.web.username,
+                self.web.password_file,
+            )
         last_log = 0.0
         while True:
             if self._live is not None:
@@ -172,7 +194,10 @@ class LiveView:
         table = Table(
             title=f"flarewatch demo — {self.phase} — stored {stats.stored_samples} samples, "
             f"rejected {stats.rejected_total}, gateway outbox {self.outbox_pending()}",
-            caption="Ctrl-C to stop",
+            caption="Ctrl-C to stop"
+            if self.web is None
+            else f"web app: {self.web.url} (sign in as {self.web.username}, password "
+            f"{self.web.password}) · Ctrl-C to stop",
         )
         for column in ("patient", "heart rate", "skin temp", "movement", "stored", "rejects"):
             table.add_column(column, justify="left" if column == "patient" else "right")

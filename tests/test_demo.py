@@ -132,3 +132,50 @@ def test_the_end_of_the_demo_is_no_signal_lost_during_the_flush(tmp_path: Path) 
     assert "episode_opened" in actions
     assert "signal_lost" not in actions
     assert all(reason == "episode_escalated" for reason in reasons)
+
+
+def test_the_demo_offers_its_first_patients_web_app_with_their_chart(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flarewatch.cli",
+            "demo",
+            "--patients",
+            "2",
+            "--duration",
+            "40",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.stderr is not None
+    said = ""
+    deadline = time.monotonic() + 120
+    while "web app:" not in said and time.monotonic() < deadline:
+        said = proc.stderr.readline()
+        assert said or proc.poll() is None, "the demo ended before offering its web app"
+    found = re.search(r"web app: (\S+) \(sign in as (\S+) with the password in (\S+)\)", said)
+    assert found is not None, said
+    url, username, password_file = found.groups()
+    password = Path(password_file).read_text().strip()
+    assert password not in said  # the log names the file, not the password
+    assert Path(password_file).stat().st_mode & 0o777 == 0o600
+    with httpx.Client(base_url=url.removesuffix("/app"), timeout=10) as client:
+        answer = client.post("/app/login", data={"username": username, "password": password})
+        assert answer.status_code == 303
+        page = client.get("/app/patients/p1")
+        assert page.status_code == 200
+        assert '<polyline class="hr"' in page.text  # the 20 minutes of history, charted
+        assert client.get("/app/patients/p2").status_code == 404  # p1's own record only
+    _out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err[-3000:]
+    assert password not in err
