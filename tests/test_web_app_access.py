@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from models.alarm import AlarmKind
-from service.accounts.const import LOCKOUT_S, MAX_FAILED_LOGINS, SESSION_IDLE_S
+from service.accounts.const import LOCKOUT_S, MAX_FAILED_LOGINS, SESSION_IDLE_S, SESSION_MAX_S
 from service.db.accounts import get_account, set_disabled, set_password
 from service.db.care_teams import remove_contact
 from service.db.erasure import erase_patient_records
@@ -79,6 +79,8 @@ def test_a_refusal_says_the_same_whatever_was_wrong(world):
         client.post("/app/login", data={"username": "nobody", "password": PASSWORD}),
         client.post("/app/login", data={"username": "", "password": ""}),
         client.post("/app/login", content=b"\xff\xfe garbage=&&=", headers={"content-type": "x"}),
+        client.post("/app/login", content="&".join(f"f{i}=v" for i in range(50)).encode()),
+        client.post("/app/login", data={"username": "ann" * 400, "password": PASSWORD}),
     ]
     for answer in answers:
         assert answer.status_code == 401, answer.text
@@ -198,6 +200,12 @@ def test_sessions_end_on_sign_out_idleness_password_change_and_disabling(world):
     assert ann.get("/app").status_code == 200
     world.clock.advance(SESSION_IDLE_S + 1)
     assert ann.get("/app").status_code == 303
+    left_open = world.signed_in("ben")  # never signs out
+    world.clock.advance(SESSION_MAX_S + 1)
+    world.signed_in("ben")  # a sign-in forgets every expired session
+    with world.stack.db.session() as session:
+        assert len(session.scalars(select(WebSession)).all()) == 1
+    assert left_open.get("/app").status_code == 303
 
     for change in ("password", "disable"):
         ann = world.signed_in("ann")

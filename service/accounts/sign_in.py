@@ -71,6 +71,7 @@ def sign_in(session: Session, username: str, password: str, now_s: float) -> Sig
     account.failed_logins = 0
     account.locked_until_s = None
     account.last_login_s = now_s
+    forget_expired_sessions(session, now_s)  # browsers that never signed out
     token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     session.add(
         WebSession(

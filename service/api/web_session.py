@@ -26,6 +26,8 @@ COOKIE: Final = "fw_session"
 APP_PATH: Final = "/app"
 FORM_TOKEN_FIELD: Final = "csrf"
 _FORM_CONTEXT: Final = b"web-form:"
+MAX_FORM_FIELDS: Final = 20
+"""The app's largest form has five fields; more is not one of its forms."""
 
 
 def session_token(request: Request) -> str | None:
@@ -69,9 +71,17 @@ def form_token(manager: AlertManager, token: str | None) -> str:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """A posted urlencoded form: the first value of each field (the body is bounded upstream)."""
+    """A posted urlencoded form: the first value of each field (the body is bounded upstream).
+
+    A body that is no such form (too many fields, not text) reads as an empty form: what it
+    asked is then refused like a form with nothing filled in.
+    """
     body = (await request.body()).decode("utf-8", errors="replace")
-    return {name: values[0] for name, values in parse_qs(body, max_num_fields=20).items()}
+    try:
+        fields = parse_qs(body, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        return {}
+    return {name: values[0] for name, values in fields.items()}
 
 
 def same_origin(request: Request) -> bool:
