@@ -53,6 +53,7 @@ def create_app(manager: AlertManager, store: SampleStore | None = None) -> FastA
     for kind in STATUS:
         app.add_exception_handler(kind, alerting_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(web.EarlyAnswer, web.answer_early)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

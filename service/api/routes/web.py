@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
 from service.accounts.access import care_team_name, visible_patient, visible_patient_ids
@@ -17,6 +18,7 @@ from service.accounts.research_view import research_csv, research_episodes
 from service.accounts.sign_in import REFUSED_TEXT, check_password, sign_in, sign_out
 from service.accounts.vitals import recent_vitals
 from service.alerts.errors import CancelNotAllowedError
+from service.alerts.manager import AlertManager
 from service.api.deps import AlertManagerDep, SampleStoreDep
 from service.api.pages import message_page
 from service.api.vitals_svg import vitals_chart
@@ -39,26 +41,83 @@ from service.api.web_session import (
     set_session_cookie,
 )
 from service.db.accounts import set_password
-from service.db.models import AccountRole, Alert, Episode
+from service.db.models import Account, AccountRole, Alert, Episode, Patient
 from service.episodes.labels import parse_label, set_label
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
 
 _NOT_FOUND = "There is no such patient, or it is not shared with your account."
 _FORM_REFUSED = "This form is out of date or came from another site: nothing was done. Reload it."
+_RESEARCHERS_ONLY = "This page is for researchers."
+
+
+class EarlyAnswer(Exception):
+    """A route's answer found before its work: sign in first, not found, a refused form.
+
+    Raised by the guards below and answered as it is (``create_app`` installs the handler);
+    the transaction it leaves is rolled back, so a guard never half-does anything.
+    """
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def answer_early(request: Request, exc: Exception) -> Response:
+    """The exception handler of :class:`EarlyAnswer`."""
+    assert isinstance(exc, EarlyAnswer)
+    return exc.response
 
 
 def _to(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303)
 
 
+def _signed_in(request: Request, session: Session, manager: AlertManager) -> Account:
+    """The account signed in on this browser; else the browser goes to the sign-in form."""
+    account = account_of(request, session, manager)
+    if account is None:
+        raise EarlyAnswer(_to(f"{APP_PATH}/login"))
+    return account
+
+
+def _shared(session: Session, account: Account, patient_id: str) -> None:
+    """404 unless ``account`` sees the patient."""
+    if visible_patient(session, account, patient_id) is None:
+        raise EarlyAnswer(message_page("Not found", _NOT_FOUND, 404))
+
+
+def _of_patient(row: Episode | Alert | None, patient_id: str) -> None:
+    """404 unless ``row`` exists and is about ``patient_id`` (an id taken from another's page)."""
+    if row is None or row.patient_id != patient_id:
+        raise EarlyAnswer(message_page("Not found", _NOT_FOUND, 404))
+
+
+def _researcher(request: Request, session: Session, manager: AlertManager) -> Account:
+    """The signed-in researcher (404 to any other role)."""
+    account = _signed_in(request, session, manager)
+    if account.role != AccountRole.RESEARCHER:
+        raise EarlyAnswer(message_page("Not found", _RESEARCHERS_ONLY, 404))
+    return account
+
+
+async def _posted(request: Request, manager: AlertManager, title: str) -> dict[str, str]:
+    """The posted form, if it is this session's from this site (else 403, nothing done)."""
+    form = await read_form(request)
+    if not form_allowed(request, form, manager):
+        raise EarlyAnswer(message_page(title, _FORM_REFUSED, 403))
+    return form
+
+
+def _token(request: Request, manager: AlertManager) -> str:
+    return form_token(manager, session_token(request))
+
+
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, manager: AlertManagerDep) -> Response:
     """The patients the account may see (a researcher's home is the research page)."""
     with manager.db.session() as session:
-        account = account_of(request, session, manager)
-        if account is None:
-            return _to(f"{APP_PATH}/login")
+        account = _signed_in(request, session, manager)
         if account.role == AccountRole.RESEARCHER:
             return _to(f"{APP_PATH}/research")
         views = []
@@ -66,9 +125,7 @@ def home(request: Request, manager: AlertManagerDep) -> Response:
             patient = visible_patient(session, account, patient_id)
             if patient is not None:
                 views.append(load_patient_view(session, patient, history=1))
-        return home_page(
-            account, views, manager.clock(), form_token(manager, session_token(request))
-        )
+        return home_page(account, views, manager.clock(), _token(request, manager))
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -99,9 +156,7 @@ async def login(request: Request, manager: AlertManagerDep) -> Response:
 @router.post("/logout", response_class=HTMLResponse)
 async def logout(request: Request, manager: AlertManagerDep) -> Response:
     """End this browser's session."""
-    form = await read_form(request)
-    if not form_allowed(request, form, manager):
-        return message_page("Not signed out", _FORM_REFUSED, 403)
+    await _posted(request, manager, "Not signed out")
     with manager.db.session() as session:
         sign_out(session, session_token(request), manager.clock())
     response = _to(f"{APP_PATH}/login")
@@ -115,13 +170,9 @@ def patient(
 ) -> Response:
     """One patient's page, if the account may see them: its chart read after the database."""
     with manager.db.session() as session:
-        account = account_of(request, session, manager)
-        if account is None:
-            return _to(f"{APP_PATH}/login")
-        found = visible_patient(session, account, patient_id)
-        if found is None:
-            return message_page("Not found", _NOT_FOUND, 404)
-        view = load_patient_view(session, found)
+        account = _signed_in(request, session, manager)
+        _shared(session, account, patient_id)
+        view = load_patient_view(session, session.get_one(Patient, patient_id))
     now_s = manager.clock()
     chart = (
         vitals_chart(
@@ -130,9 +181,7 @@ def patient(
         if store is not None
         else ""
     )
-    return patient_page(
-        account, view, now_s, form_token(manager, session_token(request)), chart=chart
-    )
+    return patient_page(account, view, now_s, _token(request, manager), chart=chart)
 
 
 @router.post("/patients/{patient_id}/episodes/{episode_id}/label", response_class=HTMLResponse)
@@ -140,17 +189,11 @@ async def label(
     patient_id: str, episode_id: int, request: Request, manager: AlertManagerDep
 ) -> Response:
     """Say whether an episode was a real reaction (what the detectors learn from)."""
-    form = await read_form(request)
-    if not form_allowed(request, form, manager):
-        return message_page("Not labelled", _FORM_REFUSED, 403)
+    form = await _posted(request, manager, "Not labelled")
     with manager.db.session() as session:
-        account = account_of(request, session, manager)
-        if account is None:
-            return _to(f"{APP_PATH}/login")
-        found = visible_patient(session, account, patient_id)
-        episode = session.get(Episode, episode_id)
-        if found is None or episode is None or episode.patient_id != patient_id:
-            return message_page("Not found", _NOT_FOUND, 404)
+        account = _signed_in(request, session, manager)
+        _shared(session, account, patient_id)
+        _of_patient(session.get(Episode, episode_id), patient_id)
         try:
             answer = parse_label(form.get("label", ""))
             by = care_team_name(session, account, patient_id)
@@ -165,17 +208,11 @@ async def act_on_alert(
     patient_id: str, alert_id: int, action: str, request: Request, manager: AlertManagerDep
 ) -> Response:
     """A caregiver acknowledges an alert (``ack``); the patient cancels their own (``cancel``)."""
-    form = await read_form(request)
-    if not form_allowed(request, form, manager):
-        return message_page("Not done", _FORM_REFUSED, 403)
+    await _posted(request, manager, "Not done")
     with manager.db.session() as session:
-        account = account_of(request, session, manager)
-        if account is None:
-            return _to(f"{APP_PATH}/login")
-        found = visible_patient(session, account, patient_id)
-        alert = session.get(Alert, alert_id)
-        if found is None or alert is None or alert.patient_id != patient_id:
-            return message_page("Not found", _NOT_FOUND, 404)
+        account = _signed_in(request, session, manager)
+        _shared(session, account, patient_id)
+        _of_patient(session.get(Alert, alert_id), patient_id)
         allowed = {AccountRole.CAREGIVER: "ack", AccountRole.PATIENT: "cancel"}
         if allowed.get(AccountRole(account.role)) != action:
             return message_page("Not done", "Your account cannot do that here.", 403)
@@ -188,8 +225,7 @@ async def act_on_alert(
     except CancelNotAllowedError:
         return message_page(
             "Too late to cancel",
-            "Your caregivers have already been told: call or message them to tell them you are "
-            "OK.",
+            "Your caregivers have already been told: call or message them to tell them you are OK.",
             409,
         )
     return _to(f"{APP_PATH}/patients/{patient_id}")
@@ -199,24 +235,16 @@ async def act_on_alert(
 def research(request: Request, manager: AlertManagerDep) -> Response:
     """Consenting patients' episodes, pseudonymised (researchers only)."""
     with manager.db.session() as session:
-        account = account_of(request, session, manager)
-        if account is None:
-            return _to(f"{APP_PATH}/login")
-        if account.role != AccountRole.RESEARCHER:
-            return message_page("Not found", "This page is for researchers.", 404)
+        account = _researcher(request, session, manager)
         episodes = research_episodes(session, manager.secret_key)
-        return research_page(account, episodes, form_token(manager, session_token(request)))
+        return research_page(account, episodes, _token(request, manager))
 
 
 @router.get("/research/episodes.csv")
 def research_download(request: Request, manager: AlertManagerDep) -> Response:
     """The research page's episodes as CSV."""
     with manager.db.session() as session:
-        account = account_of(request, session, manager)
-        if account is None:
-            return _to(f"{APP_PATH}/login")
-        if account.role != AccountRole.RESEARCHER:
-            return message_page("Not found", "This page is for researchers.", 404)
+        _researcher(request, session, manager)
         text = research_csv(research_episodes(session, manager.secret_key))
     return Response(
         text,
@@ -229,23 +257,16 @@ def research_download(request: Request, manager: AlertManagerDep) -> Response:
 def account(request: Request, manager: AlertManagerDep) -> Response:
     """The account's own page (its password)."""
     with manager.db.session() as session:
-        found = account_of(request, session, manager)
-        if found is None:
-            return _to(f"{APP_PATH}/login")
-        return account_page(found, form_token(manager, session_token(request)))
+        return account_page(_signed_in(request, session, manager), _token(request, manager))
 
 
 @router.post("/account/password", response_class=HTMLResponse)
 async def change_password(request: Request, manager: AlertManagerDep) -> Response:
     """Set a new password: this browser stays signed in, every other one is signed out."""
-    form = await read_form(request)
-    if not form_allowed(request, form, manager):
-        return message_page("Not changed", _FORM_REFUSED, 403)
+    form = await _posted(request, manager, "Not changed")
     with manager.db.session() as session:
-        found = account_of(request, session, manager)
-        if found is None:
-            return _to(f"{APP_PATH}/login")
-        token = form_token(manager, session_token(request))
+        found = _signed_in(request, session, manager)
+        token = _token(request, manager)
         if not check_password(session, found, form.get("current", ""), manager.clock()):
             said = (
                 "That is not your password now: nothing was changed (wrong tries count as "
