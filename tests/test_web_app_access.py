@@ -283,9 +283,15 @@ def test_passwords_are_kept_as_argon2id_hashes_and_never_audited(world):
 
 
 def test_erasing_a_patient_removes_their_account_and_their_caregivers_access(world):
-    world.signed_in("bo")
+    world.client().post("/app/login", data={"username": "bo", "password": "a wrong password"})
+    bo = world.signed_in("bo")
+    bo.post("/app/logout", data={"csrf": form_token(bo.get("/app").text)})
     with world.stack.db.session() as session:
+        set_password(session, get_account(session, "bo"), "yet another passphrase", world.clock())
         erase_patient_records(session, "p2", world.clock())
+        # no line of their trail is left to name them by their username
+        usernames = {e.detail.get("username") for e in session.scalars(select(AuditEvent))}
+    assert "bo" not in usernames and {"ann", "ben"} <= usernames
     with world.stack.db.session() as session:
         assert session.scalar(select(Account).where(Account.username == "bo")) is None
         assert (

@@ -107,6 +107,7 @@ def _refused(session: Session, account: Account, now_s: float, reason: str) -> N
         session,
         now_s,
         "sign_in_refused",
+        patient_id=account.patient_id,
         username=account.username,
         reason=reason,
         failed_logins=account.failed_logins,
@@ -141,7 +142,8 @@ def sign_out(session: Session, token: str | None, now_s: float) -> bool:
     web_session = session.get(WebSession, token_hash(token))
     if web_session is None:
         return False
-    record(session, now_s, "sign_out", username=web_session.account.username)
+    account = web_session.account
+    record(session, now_s, "sign_out", patient_id=account.patient_id, username=account.username)
     session.delete(web_session)
     session.flush()
     return True

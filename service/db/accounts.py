@@ -89,7 +89,7 @@ def set_password(session: Session, account: Account, password: str, now_s: float
     account.failed_logins = 0
     account.locked_until_s = None
     signed_out = end_sessions(session, account)
-    record(session, now_s, "account_password_set", username=account.username)
+    _record(session, now_s, "account_password_set", account)
     return signed_out
 
 
@@ -100,7 +100,7 @@ def set_disabled(session: Session, account: Account, disabled: bool, now_s: floa
     account.locked_until_s = None
     signed_out = end_sessions(session, account) if disabled else 0
     action = "account_disabled" if disabled else "account_enabled"
-    record(session, now_s, action, username=account.username)
+    _record(session, now_s, action, account)
     return signed_out
 
 
@@ -109,7 +109,7 @@ def remove_account(session: Session, account: Account, now_s: float) -> None:
     end_sessions(session, account)
     session.execute(delete(AccountContact).where(AccountContact.account_id == account.id))
     session.delete(account)
-    record(session, now_s, "account_removed", username=account.username, role=account.role)
+    _record(session, now_s, "account_removed", account, role=account.role)
     session.flush()
 
 
@@ -162,6 +162,18 @@ def unlink_contact(session: Session, contact_id: int, now_s: float) -> str | Non
     )
     session.flush()
     return username
+
+
+def _record(
+    session: Session, now_s: float, action: str, account: Account, role: str | None = None
+) -> None:
+    """Audit an account's change, on its patient's trail for a patient account.
+
+    On that trail, the patient's erasure takes it too: a username is often the person's name.
+    """
+    record(
+        session, now_s, action, patient_id=account.patient_id, username=account.username, role=role
+    )
 
 
 def list_accounts(session: Session) -> Sequence[Account]:
