@@ -8,7 +8,8 @@ from another patient says so without naming them.
 
 The folder (``admin patient export ID --out DIR``):
 
-* ``patient.json``: the patient, their alerting policy, care team and devices;
+* ``patient.json``: the patient, their alerting policy, care team (and which of its members
+  sign in to see them), devices and their own web app account;
 * ``episodes.csv``, ``alerts.csv``, ``messages.csv``, ``audit.csv``: their history, times in
   UTC (ISO 8601);
 * ``samples.csv.gz``: every stored sample, all devices in time order, in the replay format of
@@ -33,7 +34,17 @@ from flarewatch.payloads import Sample
 from models.recording_writer import write_recording
 from service.db.care_teams import get_patient
 from service.db.erasure import OTHER_PATIENT, PATIENT_MENTIONS
-from service.db.models import Alert, AuditEvent, Contact, Delivery, Device, Episode, Patient
+from service.db.models import (
+    Account,
+    AccountContact,
+    Alert,
+    AuditEvent,
+    Contact,
+    Delivery,
+    Device,
+    Episode,
+    Patient,
+)
 from service.stores.base import SampleStore
 from service.stores.reading import READ_SPAN_MS, stored_batches
 
@@ -76,6 +87,16 @@ def read_patient_records(session: Session, patient_id: str) -> PatientRecords:
     ).all()
     names = {c.id: c.name for c in contacts}
     devices = session.scalars(select(Device).where(Device.patient_id == patient_id)).all()
+    accounts = session.scalars(
+        select(Account).where(Account.patient_id == patient_id).order_by(Account.id)
+    ).all()
+    with_access = set(
+        session.scalars(
+            select(AccountContact.contact_id).where(
+                AccountContact.contact_id.in_([c.id for c in contacts])
+            )
+        )
+    )
     episodes = session.scalars(
         select(Episode).where(Episode.patient_id == patient_id).order_by(Episode.opened_s)
     ).all()
@@ -92,7 +113,7 @@ def read_patient_records(session: Session, patient_id: str) -> PatientRecords:
         select(AuditEvent).where(AuditEvent.patient_id == patient_id).order_by(AuditEvent.id)
     ).all()
     return PatientRecords(
-        profile=_profile(patient, contacts, devices),
+        profile=_profile(patient, contacts, devices, accounts, with_access),
         episodes=[
             [
                 str(e.id),
@@ -182,8 +203,13 @@ def _samples(batches: Iterator[list[Sample]]) -> Iterator[Sample]:
 
 
 def _profile(
-    patient: Patient, contacts: Sequence[Contact], devices: Sequence[Device]
+    patient: Patient,
+    contacts: Sequence[Contact],
+    devices: Sequence[Device],
+    accounts: Sequence[Account],
+    with_access: set[int],
 ) -> dict[str, Any]:
+    """``patient.json``: the patient, policy, care team (who can sign in to see them), bands."""
     return {
         "id": patient.id,
         "name": patient.display_name,
@@ -208,10 +234,20 @@ def _profile(
                 "position": c.position,
                 "channels": len(c.channels),
                 "removed": _iso(c.removed_s) or None,
+                "sees_the_record_in_the_web_app": c.id in with_access,
             }
             for c in contacts
         ],
         "devices": [{"id": d.id, "label": d.label} for d in devices],
+        "web_app_accounts": [
+            {
+                "username": a.username,
+                "created": _iso(a.created_s),
+                "last_sign_in": _iso(a.last_login_s) or None,
+                "disabled": _iso(a.disabled_s) or None,
+            }
+            for a in accounts
+        ],
     }
 
 

@@ -287,6 +287,12 @@ def test_export_holds_everything_about_the_patient_and_nothing_else(
 ) -> None:
     url = setting
     hour_ago_s = two_patients_with_history(url, tmp_path, http, None)
+    for argv in (
+        ("--role", "patient", "--patient", "p1"),
+        ("--role", "caregiver", "--contact", "1"),  # ann, on p1's care team
+    ):
+        username = "alex" if "patient" in argv else "ann"
+        assert admin(url, capsys, "account", "add", username, *argv, "--generate")[0] == 0
     out = tmp_path / "for-p1"
     code, stdout, err = admin(url, capsys, "patient", "export", "p1", "--out", str(out))
     assert code == 0, err
@@ -304,8 +310,17 @@ def test_export_holds_everything_about_the_patient_and_nothing_else(
     profile = json.loads((out / "patient.json").read_text())
     assert profile["name"] == "Alex" and "adrenaline" in profile["emergency_plan"]
     assert profile["care_team"] == [
-        {"name": "ann", "role": "caregiver", "position": 0, "channels": 1, "removed": None}
+        {
+            "name": "ann",
+            "role": "caregiver",
+            "position": 0,
+            "channels": 1,
+            "removed": None,
+            "sees_the_record_in_the_web_app": True,
+        }
     ]
+    [account] = profile["web_app_accounts"]
+    assert account["username"] == "alex" and account["last_sign_in"] is None
     assert profile["devices"] == [{"id": "band-1", "label": "left wrist"}]
     episodes = csv_rows(out / "episodes.csv")
     assert [(e["kind"], e["state"]) for e in episodes] == [("anaphylaxis", "closed")]
