@@ -109,3 +109,19 @@ ALIGN_DEVICE_LAG_S: Final = 600.0
 """A device this far behind (sample time) what was handed over stops holding the patient's
 other devices back until it reports again: switched off or put away, it would otherwise add
 ``ALIGN_HOLD_S`` to every detection."""
+
+DIARY_TEXT_MAX_CHARS: Final = 500
+"""A diary line: what was eaten, taken or felt, in a sentence or two (a paragraph fits)."""
+DIARY_FUTURE_SLACK_S: Final = 300.0
+"""An entry may be dated this far ahead of the service's clock (a phone's clock runs ahead)."""
+DIARY_PAST_MAX_S: Final = 366 * 86_400.0
+"""An entry may be dated up to a year back: a diary kept on paper, typed in later."""
+DIARY_SHOWN: Final = 30
+"""Diary entries on a patient's page, newest first (a few a day over a week or two)."""
+DIARY_WORDS: Final = {
+    "trigger": "A possible trigger",
+    "symptom": "A symptom",
+    "medication": "A dose taken",
+    "note": "A note",
+}
+"""How the app names each diary kind (``service.db.models.DiaryKind`` values)."""

@@ -124,6 +124,10 @@ def _refuse_while_sending(store: SampleStore, patient_id: str) -> None:
         )
 
 
+def _plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+
+
 def _counts(erased: ErasedRecords, samples: int) -> str:
     parts = (
         (samples, "sample"),
@@ -133,8 +137,9 @@ def _counts(erased: ErasedRecords, samples: int) -> str:
         (erased.contacts, "care-team contact"),
         (erased.devices, "device"),
         (erased.audit_events, "audit event"),
+        (erased.diary_entries, "diary entry"),
     )
-    counted = ", ".join(f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in parts)
+    counted = ", ".join(f"{n} {noun if n == 1 else _plural(noun)}" for n, noun in parts)
     registration = "" if erased.registered else " (not registered: samples only)"
     return counted + registration
 

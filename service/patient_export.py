@@ -10,8 +10,8 @@ The folder (``admin patient export ID --out DIR``):
 
 * ``patient.json``: the patient, their alerting policy, care team (and which of its members
   sign in to see them), devices and their own web app account;
-* ``episodes.csv``, ``alerts.csv``, ``messages.csv``, ``audit.csv``: their history, times in
-  UTC (ISO 8601);
+* ``episodes.csv``, ``alerts.csv``, ``messages.csv``, ``audit.csv``, ``diary.csv``: their
+  history and their diary, times in UTC (ISO 8601);
 * ``samples.csv.gz``: every stored sample, all devices in time order, in the replay format of
   ``flarewatch detect`` (epoch seconds).
 """
@@ -33,6 +33,7 @@ from flarewatch.output_files import building_folder, owner_only_file
 from flarewatch.payloads import Sample
 from models.recording_writer import write_recording
 from service.db.care_teams import get_patient
+from service.db.diary import entries_of
 from service.db.erasure import OTHER_PATIENT, PATIENT_MENTIONS
 from service.db.models import (
     Account,
@@ -58,6 +59,7 @@ ALERT_COLUMNS: Final = (
 )
 MESSAGE_COLUMNS: Final = ("alert", "to", "purpose", "state", "created", "sent", "attempts")
 AUDIT_COLUMNS: Final = ("time", "action", "alert", "detail")
+DIARY_COLUMNS: Final = ("time", "kind", "text", "written_by", "written")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,7 @@ class PatientRecords:
     alerts: list[list[str]]
     messages: list[list[str]]
     audit: list[list[str]]
+    diary: list[list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,10 @@ def read_patient_records(session: Session, patient_id: str) -> PatientRecords:
             for m in messages
         ],
         audit=[[_iso(e.time_s), e.action, str(e.alert_id or ""), _detail(e)] for e in audit],
+        diary=[
+            [_iso(d.time_s), d.kind, d.text, d.written_by, _iso(d.written_s)]
+            for d in reversed(entries_of(session, patient_id))
+        ],
     )
 
 
@@ -181,6 +188,7 @@ def write_patient_export(
             ("alerts.csv", ALERT_COLUMNS, records.alerts),
             ("messages.csv", MESSAGE_COLUMNS, records.messages),
             ("audit.csv", AUDIT_COLUMNS, records.audit),
+            ("diary.csv", DIARY_COLUMNS, records.diary),
         )
         for name, columns, rows in tables:
             with owner_only_file(folder / name).open("w", encoding="utf-8", newline="") as file:

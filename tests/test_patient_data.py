@@ -299,7 +299,8 @@ def test_export_holds_everything_about_the_patient_and_nothing_else(
     assert "patient p1: 60 samples, 1 episodes, 1 alerts" in stdout
     files = sorted(p.name for p in out.iterdir())
     assert files == [
-        *("alerts.csv", "audit.csv", "episodes.csv", "messages.csv", "patient.json"),
+        *("alerts.csv", "audit.csv", "diary.csv", "episodes.csv", "messages.csv"),
+        "patient.json",
         "samples.csv.gz",
     ]
     for path in out.iterdir():

@@ -75,6 +75,10 @@ def test_a_caregiver_signs_in_sees_the_alert_labels_the_episode_and_signs_out(wo
     box = chart.bounding_box()
     assert box is not None and box["width"] <= PHONE["width"]  # fits the phone
     check_page(page)
+    page.get_by_label("What").select_option("trigger")
+    page.get_by_label("In a few words").fill("ate a curry at lunch")
+    page.get_by_role("button", name="Add to the diary").click()
+    expect(page.locator("main")).to_contain_text("A possible trigger: ate a curry at lunch")
     page.get_by_role("button", name="Yes (a real reaction)").click()
     expect(page.locator("table")).to_contain_text("a real reaction, said by Ann")
     with world.stack.db.session() as session:

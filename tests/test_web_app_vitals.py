@@ -7,11 +7,13 @@ answer costs the chart, not the page; another patient's readings never appear.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -66,8 +68,22 @@ def test_the_chart_shows_the_last_hours_with_the_episode_and_the_gap(world):
     world.episode("p1", AlarmKind.ANAPHYLAXIS)
     world.clock.advance(40 * 60)
     ann = world.signed_in("ann")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', ann.get("/app").text)
+    assert token is not None
+    noted = dt.datetime.fromtimestamp(world.clock() - 45 * 60, ZoneInfo("Europe/Berlin"))
+    ann.post(
+        "/app/patients/p1/diary",
+        data={
+            "csrf": token.group(1),
+            "when": noted.strftime("%Y-%m-%dT%H:%M"),
+            "kind": "trigger",
+            "text": "red wine",
+        },
+    )
     page = ann.get("/app/patients/p1").text
     svg, words = chart_of(page)
+    assert svg.count('class="mark"') == 1 and "<title>A possible trigger</title>" in svg
+    assert "Diary: a possible trigger at" in words and "red wine" not in svg
     assert 'role="img"' in svg and 'aria-labelledby="chart-words"' in svg
     heart = re.findall(r'<polyline class="hr" points="([^"]+)"', svg)
     skin = re.findall(r'<polyline class="temp" points="([^"]+)"', svg)

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.alerts.render import HEART_RATE_TIME_KEY, last_heart_rate
+from service.const import DIARY_SHOWN
+from service.db.diary import entries_of
 from service.db.models import (
     OPEN_ALERT_STATES,
     Alert,
@@ -62,6 +64,17 @@ class OpenAlertRow:
 
 
 @dataclass(frozen=True, slots=True)
+class DiaryRow:
+    """One diary entry as the app lists it."""
+
+    id: int
+    time_s: float
+    kind: str
+    text: str
+    written_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class PatientView:
     """One patient's page (or line on the home page)."""
 
@@ -77,6 +90,8 @@ class PatientView:
     care_team: list[tuple[str, str]]
     """(name, role) in escalation order: caregivers, then emergency contacts."""
     devices: list[str]
+    diary: list[DiaryRow]
+    """The newest entries first."""
 
     @property
     def open_episode(self) -> EpisodeRow | None:
@@ -85,9 +100,12 @@ class PatientView:
 
 
 def load_patient_view(
-    session: Session, patient: Patient, *, history: int = HISTORY_EPISODES
+    session: Session, patient: Patient, *, history: int = HISTORY_EPISODES, diary: int = DIARY_SHOWN
 ) -> PatientView:
-    """Read everything :class:`PatientView` holds for ``patient``."""
+    """Read everything :class:`PatientView` holds for ``patient``.
+
+    At most ``history`` episodes and ``diary`` entries, the newest.
+    """
     alerts = session.scalars(
         select(Alert)
         .where(Alert.patient_id == patient.id, Alert.state.in_(OPEN_ALERT_STATES))
@@ -137,6 +155,10 @@ def load_patient_view(
         episodes=[_episode_row(e, acked.get(e.id)) for e in episodes],
         care_team=[(c.name, c.role) for c in contacts],
         devices=list(devices),
+        diary=[
+            DiaryRow(d.id, d.time_s, d.kind, d.text, d.written_by)
+            for d in (entries_of(session, patient.id, limit=diary) if diary else ())
+        ],
     )
 
 

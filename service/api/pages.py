@@ -43,7 +43,8 @@ PAGE_STYLE: Final = (
     ".note{color:#555;font-size:.9rem;margin:.3rem 0}ul{padding-left:1.2rem}li{margin:.3rem 0}"
     # the signed-in app (service.api.web_pages): forms, the account line, tables of episodes
     "label{display:block;font-weight:600;margin:.8rem 0 .2rem}"
-    "input{font-size:1.1rem;width:100%;box-sizing:border-box;padding:.6rem;min-height:3rem}"
+    "input,select,textarea{font-size:1.1rem;width:100%;box-sizing:border-box;padding:.6rem;"
+    "min-height:3rem;font-family:inherit}li form{display:inline}"
     ".account{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;font-size:.9rem}"
     ".account form{margin:0}button.link{font-size:.95rem;min-height:2.75rem;padding:.3rem .8rem}"
     "table{border-collapse:collapse;width:100%;font-size:.95rem}"
@@ -54,7 +55,8 @@ PAGE_STYLE: Final = (
     ".chart .frame{fill:none;stroke:#999;stroke-width:1}.chart .episode{fill:#f6c7cd}"
     ".chart .hr{fill:none;stroke:#b00020;stroke-width:2}"
     ".chart .temp{fill:none;stroke:#0b57d0;stroke-width:2}"
-    ".chart .tick{font-size:12px;fill:#333}figcaption{font-size:.9rem;color:#333}"
+    ".chart .tick{font-size:12px;fill:#333}.chart .mark{fill:#333}"
+    "figcaption{font-size:.9rem;color:#333}"
     # dark mode, for a phone read in the dark: no white page; the red button stays as it is
     "@media (prefers-color-scheme:dark){body{color:#eee;background:#121212}"
     "button.act:focus-visible{outline-color:#eee}a{color:#8ab4f8}"
@@ -62,7 +64,7 @@ PAGE_STYLE: Final = (
     ".state{background:#3d3000}.state.done{background:#12361d}.state.over{background:#333}"
     ".note{color:#bbb}th,td{border-color:#555}.error{color:#ff8a80}"
     ".chart .episode{fill:#5c1f27}.chart .hr{stroke:#ff8a80}.chart .temp{stroke:#8ab4f8}"
-    ".chart .tick{fill:#ddd}figcaption{color:#ddd}}"
+    ".chart .tick,.chart .mark{fill:#ddd}figcaption{color:#ddd}}"
 )
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(PAGE_STYLE.encode()).digest()).decode()
 

@@ -13,9 +13,10 @@ import html
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from service.accounts.patient_view import EpisodeRow
+from service.accounts.patient_view import DiaryRow, EpisodeRow
 from service.accounts.vitals import VitalsSeries
 from service.alerts.render import SHORT_WHAT, on_patient_clock
+from service.const import DIARY_WORDS
 
 WIDTH: Final = 600
 PANEL_HEIGHT: Final = 120
@@ -107,10 +108,30 @@ def _panel(
     return "".join(parts)
 
 
+def _diary_marks(series: VitalsSeries, diary: Sequence[DiaryRow], height: int) -> str:
+    """A small triangle under the chart (``height``) for each entry (its kind in a title)."""
+    plot_w = WIDTH - LEFT - 6
+    marks = []
+    for entry in diary:
+        x = LEFT + plot_w * _scale(series.start_ms, series.end_ms, int(entry.time_s * 1000))
+        marks.append(
+            f'<path class="mark" d="M{x:.1f},{height + 1} l-5,9 h10 z">'
+            f"<title>{html.escape(DIARY_WORDS.get(entry.kind, entry.kind))}</title></path>"
+        )
+    return "".join(marks)
+
+
 def vitals_chart(
-    series: VitalsSeries, episodes: Sequence[EpisodeRow], timezone: str, now_s: float
+    series: VitalsSeries,
+    episodes: Sequence[EpisodeRow],
+    timezone: str,
+    now_s: float,
+    diary: Sequence[DiaryRow] = (),
 ) -> str:
-    """The chart and its sentence, or a sentence alone when there is nothing to draw."""
+    """The chart and its sentence, or a sentence alone when there is nothing to draw.
+
+    ``diary`` entries within the span are marked under the last panel and said in the sentence.
+    """
     hours = (series.end_ms - series.start_ms) / HOUR_MS
     if series.unavailable:
         return (
@@ -145,11 +166,19 @@ def vitals_chart(
         for i, (points, css, unit, pad, digits) in enumerate(shown)
     )
     height = PANEL_HEIGHT * len(shown)
+    noted = [e for e in diary if series.start_ms <= e.time_s * 1000 < series.end_ms]
+    said = _words(series, within, timezone, now_s, hours)
+    if noted:
+        said += " Diary: " + "; ".join(
+            f"{DIARY_WORDS.get(e.kind, e.kind).lower()} at "
+            f"{on_patient_clock(e.time_s, now_s, timezone)}"
+            for e in sorted(noted, key=lambda e: e.time_s)
+        ) + " (the triangles)."
     return (
-        f'<figure class="chart"><svg viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
-        f'aria-labelledby="chart-words" focusable="false">{drawn}</svg>'
-        f'<figcaption id="chart-words">{_words(series, within, timezone, now_s, hours)}'
-        "</figcaption></figure>"
+        f'<figure class="chart"><svg viewBox="0 0 {WIDTH} {height + 12}" width="100%" '
+        f'role="img" aria-labelledby="chart-words" focusable="false">{drawn}'
+        f"{_diary_marks(series, noted, height)}</svg>"
+        f'<figcaption id="chart-words">{said}</figcaption></figure>'
     )
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import html
 from collections.abc import Callable
 from typing import Final, TypeAlias
+from zoneinfo import ZoneInfo
 
 from fastapi.responses import HTMLResponse
 
@@ -22,7 +23,14 @@ from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
 from service.api.pages import page
 from service.api.web_session import APP_PATH, FORM_TOKEN_FIELD
-from service.db.models import Account, AccountRole, AlertState, EpisodeLabel, EpisodeState
+from service.const import DIARY_TEXT_MAX_CHARS, DIARY_WORDS
+from service.db.models import (
+    Account,
+    AccountRole,
+    AlertState,
+    EpisodeLabel,
+    EpisodeState,
+)
 
 LABEL_WORDS: Final = {
     EpisodeLabel.REACTION.value: "a real reaction",
@@ -162,6 +170,7 @@ def patient_page(
         + (plan or "<p>None recorded: ask the administrator to add it.</p>")
         + "</section>",
         f"<h2>Heart and skin</h2>{chart}" if chart else "",
+        _diary(view, now_s, form_token),
         "<h2>Episodes</h2>",
         _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
         "<h2>Care team</h2>",
@@ -180,6 +189,38 @@ def patient_page(
         f'<p><a href="{APP_PATH}">All your patients</a></p>',
     ]
     return page(view.name, "".join(parts))
+
+
+def _diary(view: PatientView, now_s: float, form_token: str) -> str:
+    """The diary: a form to add what happened (now, on the patient's clock), then the entries."""
+    when = _clock(view, now_s)
+    local_now = dt.datetime.fromtimestamp(now_s, ZoneInfo(view.timezone)).strftime("%Y-%m-%dT%H:%M")
+    base = f"{APP_PATH}/patients/{html.escape(view.id)}/diary"
+    options = "".join(
+        f'<option value="{kind}">{words}</option>' for kind, words in DIARY_WORDS.items()
+    )
+    form = (
+        f'<form method="post" action="{base}">{_hidden(form_token)}'
+        f'<label for="diary-when">When ({html.escape(view.timezone)})</label>'
+        f'<input id="diary-when" name="when" type="datetime-local" value="{local_now}" required>'
+        '<label for="diary-kind">What</label>'
+        f'<select id="diary-kind" name="kind">{options}</select>'
+        f'<label for="diary-text">In a few words</label><textarea id="diary-text" name="text" '
+        f'rows="2" maxlength="{DIARY_TEXT_MAX_CHARS}" required></textarea>'
+        '<button type="submit">Add to the diary</button></form>'
+    )
+    items = "".join(
+        f"<li>{when(entry.time_s)}: <strong>{DIARY_WORDS.get(entry.kind, 'A note')}</strong>: "
+        f'{html.escape(entry.text)} <span class="note">({person_html(entry.written_by)})</span>'
+        f'<form method="post" action="{base}/{entry.id}/remove">{_hidden(form_token)}'
+        '<button type="submit" class="link">Remove</button></form></li>'
+        for entry in view.diary
+    )
+    entries = f"<ul>{items}</ul>" if items else "<p>Nothing noted yet.</p>"
+    return (
+        '<h2>Diary</h2><p class="note">Triggers, symptoms, doses: what the band cannot measure, '
+        f"and what tells a reaction from a false alarm.</p>{form}{entries}"
+    )
 
 
 def _episode_table(view: PatientView, when: Clock, form_token: str) -> str:

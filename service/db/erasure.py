@@ -1,11 +1,11 @@
 """Erasing a patient from the service database: the records side of ``admin patient erase``.
 
 A patient who leaves, or asks for their data to be erased, must leave nothing health-related
-behind: their episodes and labels, alerts and every message sent about them, their care team
-with its channel credentials, their devices, their signal states and their audit trail, their
-own sign-in to the web app and their caregivers' access to them, and their id where another
-patient's trail names them (a band moved from them to someone) or in the
-register of research exports (their subject stays there, marked recalled:
+behind: their episodes and labels, their diary, alerts and every message sent about them, their
+care team with its channel credentials, their devices, their signal states and their audit
+trail, their own sign-in to the web app and their caregivers' access to them, and their id
+where another patient's trail names them (a band moved from them to someone) or in the register
+of research exports (their subject stays there, marked recalled:
 :mod:`service.db.research_register`). One audit event stays, ``patient_erased`` with the
 patient id and counts only: the proof that the erasure was done, and the mark a running service
 follows to drop the patient's detector state (:func:`erasures_since`). The samples are erased
@@ -39,6 +39,7 @@ from service.db.models import (
     Delivery,
     DeliveryState,
     Device,
+    DiaryEntry,
     Episode,
     EpisodeState,
     Patient,
@@ -68,6 +69,7 @@ class ErasedRecords:
     registered: bool
     """Whether the patient was registered (an id with samples only has no row)."""
     episodes: int
+    diary_entries: int
     alerts: int
     messages: int
     contacts: int
@@ -113,6 +115,9 @@ def erase_patient_records(session: Session, patient_id: str, now_s: float) -> Er
     )
     alerts = _deleted(session, delete(Alert).where(Alert.patient_id == patient_id))
     episodes = _deleted(session, delete(Episode).where(Episode.patient_id == patient_id))
+    diary_entries = _deleted(
+        session, delete(DiaryEntry).where(DiaryEntry.patient_id == patient_id)
+    )
     _deleted(session, delete(SignalState).where(SignalState.patient_id == patient_id))
     _deleted(session, delete(Channel).where(Channel.contact_id.in_(contact_ids)))
     _deleted(session, delete(AccountContact).where(AccountContact.contact_id.in_(contact_ids)))
@@ -129,6 +134,7 @@ def erase_patient_records(session: Session, patient_id: str, now_s: float) -> Er
     erased = ErasedRecords(
         registered=registered,
         episodes=episodes,
+        diary_entries=diary_entries,
         alerts=alerts,
         messages=messages,
         contacts=contacts,

@@ -44,6 +44,18 @@ class AccountRole(StrEnum):
     """Consenting patients only, pseudonymised: no name, id, device or care team."""
 
 
+class DiaryKind(StrEnum):
+    """What a diary entry records (the patient's or a caregiver's word, not a measurement)."""
+
+    TRIGGER = "trigger"
+    """A possible trigger met: a food, heat, a sting, a medicine, exercise, stress…"""
+    SYMPTOM = "symptom"
+    """Something felt or seen: flushing, itching, hives, dizziness, cramps…"""
+    MEDICATION = "medication"
+    """A dose taken: an antihistamine, a mast-cell stabiliser, adrenaline."""
+    NOTE = "note"
+
+
 class EpisodeState(StrEnum):
     """Life of one physiological event."""
 
@@ -385,3 +397,24 @@ class WebSession(Base):
     created_s: Mapped[float] = mapped_column(Float)
     last_seen_s: Mapped[float] = mapped_column(Float)
     account: Mapped[Account] = relationship()
+
+
+class DiaryEntry(Base):
+    """One line of a patient's diary: what happened when, in the words of whoever wrote it.
+
+    The text is health data: it is shown to whoever sees the patient and goes into the patient's
+    own copy of their data, never into a log, the audit trail or a research export.
+    """
+
+    __tablename__ = "diary_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    time_s: Mapped[float] = mapped_column(Float, index=True)
+    """When it happened (not when it was written)."""
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    written_by: Mapped[str] = mapped_column(String(200))
+    written_s: Mapped[float] = mapped_column(Float)

@@ -63,7 +63,7 @@ def patients(request: Request, manager: AlertManagerDep) -> list[PatientView]:
         for patient_id in visible_patient_ids(session, account):
             found = visible_patient(session, account, patient_id)
             if found is not None:
-                views.append(load_patient_view(session, found, history=1))
+                views.append(load_patient_view(session, found, history=1, diary=0))
         return views
 
 

@@ -7,6 +7,9 @@ patient the account may not see answers 404, as for a patient that does not exis
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -41,7 +44,8 @@ from service.api.web_session import (
     set_session_cookie,
 )
 from service.db.accounts import set_password
-from service.db.models import Account, AccountRole, Alert, Episode, Patient
+from service.db.diary import add_entry, parse_kind, remove_entry
+from service.db.models import Account, AccountRole, Alert, DiaryEntry, Episode, Patient
 from service.episodes.labels import parse_label, set_label
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
@@ -87,7 +91,7 @@ def _shared(session: Session, account: Account, patient_id: str) -> None:
         raise EarlyAnswer(message_page("Not found", _NOT_FOUND, 404))
 
 
-def _of_patient(row: Episode | Alert | None, patient_id: str) -> None:
+def _of_patient(row: Episode | Alert | DiaryEntry | None, patient_id: str) -> None:
     """404 unless ``row`` exists and is about ``patient_id`` (an id taken from another's page)."""
     if row is None or row.patient_id != patient_id:
         raise EarlyAnswer(message_page("Not found", _NOT_FOUND, 404))
@@ -124,7 +128,7 @@ def home(request: Request, manager: AlertManagerDep) -> Response:
         for patient_id in visible_patient_ids(session, account):
             patient = visible_patient(session, account, patient_id)
             if patient is not None:
-                views.append(load_patient_view(session, patient, history=1))
+                views.append(load_patient_view(session, patient, history=1, diary=0))
         return home_page(account, views, manager.clock(), _token(request, manager))
 
 
@@ -176,7 +180,11 @@ def patient(
     now_s = manager.clock()
     chart = (
         vitals_chart(
-            recent_vitals(store, patient_id, int(now_s * 1000)), view.episodes, view.timezone, now_s
+            recent_vitals(store, patient_id, int(now_s * 1000)),
+            view.episodes,
+            view.timezone,
+            now_s,
+            view.diary,
         )
         if store is not None
         else ""
@@ -229,6 +237,59 @@ async def act_on_alert(
             409,
         )
     return _to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/patients/{patient_id}/diary", response_class=HTMLResponse)
+async def add_to_diary(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
+    """Note what happened, at a time on the patient's clock."""
+    form = await _posted(request, manager, "Not added")
+    with manager.db.session() as session:
+        account = _signed_in(request, session, manager)
+        _shared(session, account, patient_id)
+        patient = session.get_one(Patient, patient_id)
+        try:
+            time_s = _local_time(form.get("when", ""), patient.timezone)
+            kind = parse_kind(form.get("kind", ""))
+            by = care_team_name(session, account, patient_id)
+            add_entry(
+                session,
+                patient_id,
+                time_s,
+                kind,
+                form.get("text", ""),
+                by,
+                manager.clock(),
+                via="web",
+            )
+        except ConfigError as exc:
+            return message_page("Not added", f"Nothing was added: {exc}.", 422)
+    return _to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/patients/{patient_id}/diary/{entry_id}/remove", response_class=HTMLResponse)
+async def remove_from_diary(
+    patient_id: str, entry_id: int, request: Request, manager: AlertManagerDep
+) -> Response:
+    """Take an entry out of the diary (one written by mistake)."""
+    await _posted(request, manager, "Not removed")
+    with manager.db.session() as session:
+        account = _signed_in(request, session, manager)
+        _shared(session, account, patient_id)
+        _of_patient(session.get(DiaryEntry, entry_id), patient_id)
+        by = care_team_name(session, account, patient_id)
+        remove_entry(session, patient_id, entry_id, by, manager.clock(), via="web")
+    return _to(f"{APP_PATH}/patients/{patient_id}")
+
+
+def _local_time(value: str, timezone: str) -> float:
+    """A ``datetime-local`` field's value (``2026-11-28T17:05``) on the patient's clock, as UTC."""
+    try:
+        local = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"the time {value[:40]!r} is not a date and time") from None
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=ZoneInfo(timezone))
+    return local.timestamp()
 
 
 @router.get("/research", response_class=HTMLResponse)
