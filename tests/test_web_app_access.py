@@ -13,6 +13,7 @@ import html
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -421,3 +422,16 @@ def test_the_patient_cancels_their_warning_in_time_and_is_told_when_too_late(wor
     world.stack.scheduler.run_until_idle()
     answer = bo.post(f"/app/patients/p2/alerts/{late}/cancel", data={"csrf": token})
     assert answer.status_code == 409 and "Too late to cancel" in answer.text
+
+
+def test_behind_https_the_session_cookie_is_secure(world):
+    from service.alerts.manager import AlertManager
+    from tests.alerting_helpers import ApiServer
+
+    https = AlertManager(
+        world.stack.db, world.clock, secret_key=SECRET, public_base_url="https://care.example"
+    )
+    with ApiServer(https) as api, httpx.Client(base_url=api.base_url) as client:
+        answer = client.post("/app/login", data={"username": "ann", "password": PASSWORD})
+    assert answer.status_code == 303
+    assert "Secure" in answer.headers["set-cookie"]

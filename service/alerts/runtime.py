@@ -67,8 +67,9 @@ def warn_plain_http_links(public_base_url: str) -> bool:
         return False
     log.warning(
         "service.public_base_url %s is plain HTTP: the acknowledgement links in messages carry "
-        "their token in the URL, so anyone on the way can read and use it; put the service "
-        "behind an HTTPS reverse proxy and give its https:// address (docs/deploy.md)",
+        "their token in the URL, so anyone on the way can read and use it, and the web app's "
+        "passwords and session cookie go unencrypted; put the service behind an HTTPS reverse "
+        "proxy and give its https:// address (docs/deploy.md)",
         address_of(public_base_url),
     )
     return True
@@ -191,7 +192,12 @@ class AlertingRuntime:
                 and time.monotonic() < deadline
             ):
                 time.sleep(0.02)
-            if not self._api.started:
+            if self._api.started:
+                log.info(
+                    "web app at %s/app (and the acknowledgement links under that address)",
+                    address_of(self.manager.public_base_url).rstrip("/"),
+                )
+            else:
                 log.error(
                     "the acknowledgement API did not start on %s:%s (port in use?): "
                     "acknowledgement links will not work",
