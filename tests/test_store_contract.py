@@ -316,3 +316,40 @@ def test_missing_influx_database_is_retryable_with_operator_advice(influxdb: Inf
         store.query('CREATE DATABASE "not-created-yet"')  # what the operator does
         store.write([batch("p1", "d1", range(2))])
         assert store.last_seqs() == {"d1": 1}
+
+
+def test_minute_means_reduce_every_device_of_the_patient_in_the_span(store: SampleStore) -> None:
+    minute = T0 - T0 % 60_000  # a whole minute
+    store.write(
+        [
+            SampleBatch(  # minute 0: 60 and 70 (two devices), skin 33 then 34
+                patient_id="p1",
+                device_id="strap",
+                samples=(
+                    Sample(seq=1, time_ms=minute + 1_000, heart_rate_bpm=60.0),
+                    Sample(seq=2, time_ms=minute + 2_000, skin_temperature_c=33.0),
+                    Sample(seq=3, time_ms=minute + 61_000, steps=4),  # minute 1: nothing charted
+                    Sample(seq=4, time_ms=minute + 125_000, heart_rate_bpm=90.0),
+                    Sample(seq=5, time_ms=minute + 185_000, heart_rate_bpm=99.0),  # past the end
+                ),
+            ),
+            SampleBatch(
+                patient_id="p1",
+                device_id="watch",
+                samples=(
+                    Sample(seq=1, time_ms=minute + 59_999, heart_rate_bpm=70.0),
+                    Sample(seq=2, time_ms=minute + 30_000, skin_temperature_c=34.0),
+                ),
+            ),
+            batch("p2", "d9", range(3), step_ms=1000),  # another patient, same minutes
+        ]
+    )
+    found = store.minute_means("p1", minute, minute + 180_000)
+    assert [(m.minute_ms - minute, m.heart_rate_bpm, m.skin_temperature_c) for m in found] == [
+        (0, 65.0, 33.5),
+        (120_000, 90.0, None),
+    ]
+    assert store.minute_means("p1", minute + 180_000, minute + 3_600_000) == [
+        type(found[0])(minute + 180_000, 99.0, None)
+    ]
+    assert store.minute_means("nobody", minute, minute + 3_600_000) == []

@@ -1,27 +1,24 @@
 """A patient's recent vital signs for the web app's chart: per-minute means of the stored samples.
 
-Read an hour at a time from the sample store (:data:`~service.stores.reading.READ_SPAN_MS`) and
-reduced as they come, so six hours of a 1-Hz band (21,600 samples) become at most 360 points
-per signal: the chart needs the course over hours, not each beat.
+The store reduces them itself (:meth:`~service.stores.base.SampleStore.minute_means`), so six
+hours of a 1-Hz band (21,600 samples) come back as at most 360 rows: the chart needs the course
+over hours, not each beat.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Final
 
 from service.errors import StoreError
 from service.stores.base import SampleStore
-from service.stores.reading import READ_SPAN_MS
 
 log = logging.getLogger(__name__)
 
 CHART_SPAN_MS: Final = 6 * 3_600_000
 """What the patient's page charts: the last six hours, long enough to see a reaction's build-up
 and recovery against the resting level before it."""
-MINUTE_MS: Final = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,27 +39,15 @@ def recent_vitals(
 ) -> VitalsSeries:
     """The patient's per-minute vitals over the ``span_ms`` before ``end_ms``."""
     start_ms = end_ms - span_ms
-    sums: dict[str, dict[int, list[float]]] = {
-        "heart_rate_bpm": defaultdict(lambda: [0.0, 0.0]),
-        "skin_temperature_c": defaultdict(lambda: [0.0, 0.0]),
-    }
     try:
-        for low in range(start_ms, end_ms, READ_SPAN_MS):
-            high = min(low + READ_SPAN_MS, end_ms)
-            for stored in store.samples(patient_id=patient_id, start_ms=low, end_ms=high):
-                minute = stored.sample.time_ms - stored.sample.time_ms % MINUTE_MS
-                for name, per_minute in sums.items():
-                    value = getattr(stored.sample, name)
-                    if value is not None:
-                        total = per_minute[minute]
-                        total[0] += value
-                        total[1] += 1
+        minutes = store.minute_means(patient_id, start_ms, end_ms)
     except StoreError as exc:
         # the error names the store and what to check, never a value or a patient
         log.warning("the web app could not read vitals for its chart: %s", exc)
         return VitalsSeries(start_ms, end_ms, unavailable=True)
-
-    def means(name: str) -> list[tuple[int, float]]:
-        return [(minute, s / n) for minute, (s, n) in sorted(sums[name].items())]
-
-    return VitalsSeries(start_ms, end_ms, means("heart_rate_bpm"), means("skin_temperature_c"))
+    return VitalsSeries(
+        start_ms,
+        end_ms,
+        [(m.minute_ms, m.heart_rate_bpm) for m in minutes if m.heart_rate_bpm is not None],
+        [(m.minute_ms, m.skin_temperature_c) for m in minutes if m.skin_temperature_c is not None],
+    )

@@ -61,6 +61,16 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class MinuteMeans:
+    """One minute of a patient's samples reduced to the means a chart draws (None: no reading)."""
+
+    minute_ms: int
+    """The minute's start (UTC epoch ms, a whole minute)."""
+    heart_rate_bpm: float | None
+    skin_temperature_c: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class EncodedWrite:
     """A write prepared by :meth:`SampleStore.encode`: the batches and the store's own payload."""
 
@@ -123,6 +133,15 @@ class SampleStore(ABC):
         seq: int | None = None,
     ) -> list[StoredSample]:
         """Samples matching every filter (time in ``[start_ms, end_ms)``), by device then time."""
+
+    @abstractmethod
+    def minute_means(self, patient_id: str, start_ms: int, end_ms: int) -> list[MinuteMeans]:
+        """Per-minute means of the patient's heart rate and skin temperature, oldest first.
+
+        Samples in ``[start_ms, end_ms)`` of every device of the patient, reduced by the store
+        itself (a chart of hours reads hundreds of rows, not tens of thousands of samples).
+        Minutes with neither reading are left out.
+        """
 
     @abstractmethod
     def count(self, *, patient_id: str | None = None, device_id: str | None = None) -> int:

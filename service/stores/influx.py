@@ -29,6 +29,7 @@ from service.errors import StoreError
 from service.stores.base import (
     LATEST_VITAL_FIELDS,
     EncodedWrite,
+    MinuteMeans,
     Reading,
     SampleStore,
     StoredSample,
@@ -275,6 +276,20 @@ class InfluxStore(SampleStore):
                     values[RR_FIELD] = rr_from_field(values[RR_FIELD])
                 sample = Sample.model_validate(values, strict=False)
                 found.append(StoredSample(tags["patient"], tags["device"], sample))
+        return found
+
+    def minute_means(self, patient_id: str, start_ms: int, end_ms: int) -> list[MinuteMeans]:
+        """Per-minute means, grouped by InfluxDB (``GROUP BY time(1m)``, empty minutes dropped)."""
+        where = _where(patient_id, start_ms=start_ms, end_ms=end_ms)
+        (result,) = self.query(
+            "SELECT mean(heart_rate_bpm), mean(skin_temperature_c) "
+            f"FROM {INFLUX_MEASUREMENT}{where} GROUP BY time(1m)"
+        )
+        found = []
+        for series in result.get("series", ()):
+            for minute, hr, temp in series["values"]:
+                if hr is not None or temp is not None:
+                    found.append(MinuteMeans(int(minute), hr, temp))
         return found
 
     def count(self, *, patient_id: str | None = None, device_id: str | None = None) -> int:

@@ -20,6 +20,7 @@ from service.stores.base import (
     LATEST_VITAL_FIELDS,
     SAMPLE_FIELDS,
     EncodedWrite,
+    MinuteMeans,
     Reading,
     SampleStore,
     StoredSample,
@@ -194,6 +195,18 @@ class SqliteStore(SampleStore):
                 values["contact_detected"] = bool(values["contact_detected"])
             found.append(StoredSample(row[2], row[0], Sample.model_validate(values, strict=False)))
         return found
+
+    def minute_means(self, patient_id: str, start_ms: int, end_ms: int) -> list[MinuteMeans]:
+        """Per-minute means, grouped by SQLite on the patient-time index."""
+        sql = (
+            "SELECT time_ms - time_ms % 60000 AS minute, avg(heart_rate_bpm), "
+            "avg(skin_temperature_c) FROM samples "
+            "WHERE patient_id = ? AND time_ms >= ? AND time_ms < ? "
+            "GROUP BY minute HAVING count(heart_rate_bpm) + count(skin_temperature_c) > 0 "
+            "ORDER BY minute"
+        )
+        rows = self._run(lambda db: db.execute(sql, (patient_id, start_ms, end_ms)).fetchall())
+        return [MinuteMeans(int(minute), hr, temp) for minute, hr, temp in rows]
 
     def count(self, *, patient_id: str | None = None, device_id: str | None = None) -> int:
         """Number of stored samples."""
