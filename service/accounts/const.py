@@ -36,3 +36,13 @@ SESSION_TOKEN_BYTES: Final = 32
 
 USERNAME_PATTERN: Final = r"[a-z0-9][a-z0-9._@-]{1,63}"
 """Lowercase letters, digits and ``. _ @ -`` (an e-mail address fits), 2-64 characters."""
+
+ADDRESS_FAILURES_MAX: Final = 10
+ADDRESS_WINDOW_S: Final = 5 * 60.0
+"""Refused sign-ins from one network address within the window before it waits: the lockout
+above guards one account, this guards them all from one guesser trying many usernames."""
+ADDRESSES_TRACKED_MAX: Final = 10_000
+"""Addresses remembered at once (the oldest forgotten first): bounded memory under a flood."""
+SIGN_IN_HASHES_AT_ONCE: Final = 2
+"""Passwords checked at the same time: each costs ~50 ms of a core and 19 MiB, and the same server
+answers the acknowledgement links, which a flood of sign-ins must not starve."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from service.accounts.const import SIGN_IN_HASHES_AT_ONCE
+from service.accounts.throttle import SignInThrottle
 from service.alerts.errors import AlertingError, TokenError
 from service.alerts.manager import AlertManager
 from service.api.middleware import GuardMiddleware
@@ -32,6 +36,8 @@ def create_app(manager: AlertManager, store: SampleStore | None = None) -> FastA
     )
     app.state.alert_manager = manager
     app.state.sample_store = store
+    app.state.sign_in_throttle = SignInThrottle()
+    app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_HASHES_AT_ONCE)
     app.include_router(links.router)
     app.include_router(web.router)
     app.include_router(acks.router, prefix="/api/v1")

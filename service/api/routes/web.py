@@ -8,17 +8,26 @@ patient the account may not see answers 404, as for a patient that does not exis
 from __future__ import annotations
 
 import datetime as dt
+import math
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
 from service.accounts.access import care_team_name, visible_patient, visible_patient_ids
 from service.accounts.patient_view import load_patient_view
 from service.accounts.research_view import research_csv, research_episodes
-from service.accounts.sign_in import REFUSED_TEXT, check_password, sign_in, sign_out
+from service.accounts.sign_in import (
+    REFUSED_TEXT,
+    SignedIn,
+    check_password,
+    sign_in,
+    sign_out,
+)
+from service.accounts.throttle import SignInThrottle
 from service.accounts.vitals import recent_vitals
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.manager import AlertManager
@@ -53,6 +62,9 @@ router = APIRouter(prefix=APP_PATH, tags=["app"])
 _NOT_FOUND = "There is no such patient, or it is not shared with your account."
 _FORM_REFUSED = "This form is out of date or came from another site: nothing was done. Reload it."
 _RESEARCHERS_ONLY = "This page is for researchers."
+_TOO_MANY = (
+    "Too many refused sign-ins from your network: try again in {minutes} min. Nothing was checked."
+)
 
 
 class EarlyAnswer(Exception):
@@ -148,9 +160,24 @@ async def login(request: Request, manager: AlertManagerDep) -> Response:
     username = form.get("username", "")[:64]
     if not same_origin(request):
         return login_page(refused=_FORM_REFUSED, status=403)
-    with manager.db.session() as session:
-        signed = sign_in(session, username, form.get("password", ""), manager.clock())
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client is not None else "(unknown)"
+    wait_s = throttle.wait_s(address, manager.clock())
+    if wait_s > 0:
+        refused = login_page(refused=_TOO_MANY.format(minutes=math.ceil(wait_s / 60)), status=429)
+        refused.headers["retry-after"] = str(math.ceil(wait_s))
+        return refused
+
+    def check() -> SignedIn | None:
+        with manager.db.session() as session:
+            return sign_in(session, username, form.get("password", ""), manager.clock())
+
+    # a worker thread, a few at a time: the hash takes a core for ~50 ms, and this server's
+    # event loop also answers the acknowledgement links
+    async with request.app.state.sign_in_slots:
+        signed = await run_in_threadpool(check)
     if signed is None:
+        throttle.refused(address, manager.clock())
         return login_page(refused=REFUSED_TEXT, username=username, status=401)
     response = _to(APP_PATH)
     set_session_cookie(response, signed.token, manager)
