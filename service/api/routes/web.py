@@ -109,6 +109,20 @@ def _of_patient(row: Episode | Alert | DiaryEntry | None, patient_id: str) -> No
         raise EarlyAnswer(message_page("Not found", _NOT_FOUND, 404))
 
 
+def _acting_on(
+    request: Request,
+    session: Session,
+    manager: AlertManager,
+    patient_id: str,
+    row: Episode | Alert | DiaryEntry | None,
+) -> Account:
+    """The signed-in account acting on ``row`` of a patient it sees (else the early answer)."""
+    account = _signed_in(request, session, manager)
+    _shared(session, account, patient_id)
+    _of_patient(row, patient_id)
+    return account
+
+
 def _researcher(request: Request, session: Session, manager: AlertManager) -> Account:
     """The signed-in researcher (404 to any other role)."""
     account = _signed_in(request, session, manager)
@@ -226,9 +240,9 @@ async def label(
     """Say whether an episode was a real reaction (what the detectors learn from)."""
     form = await _posted(request, manager, "Not labelled")
     with manager.db.session() as session:
-        account = _signed_in(request, session, manager)
-        _shared(session, account, patient_id)
-        _of_patient(session.get(Episode, episode_id), patient_id)
+        account = _acting_on(
+            request, session, manager, patient_id, session.get(Episode, episode_id)
+        )
         try:
             answer = parse_label(form.get("label", ""))
             by = care_team_name(session, account, patient_id)
@@ -245,9 +259,7 @@ async def act_on_alert(
     """A caregiver acknowledges an alert (``ack``); the patient cancels their own (``cancel``)."""
     await _posted(request, manager, "Not done")
     with manager.db.session() as session:
-        account = _signed_in(request, session, manager)
-        _shared(session, account, patient_id)
-        _of_patient(session.get(Alert, alert_id), patient_id)
+        account = _acting_on(request, session, manager, patient_id, session.get(Alert, alert_id))
         allowed = {AccountRole.CAREGIVER: "ack", AccountRole.PATIENT: "cancel"}
         if allowed.get(AccountRole(account.role)) != action:
             return message_page("Not done", "Your account cannot do that here.", 403)
@@ -300,9 +312,9 @@ async def remove_from_diary(
     """Take an entry out of the diary (one written by mistake)."""
     await _posted(request, manager, "Not removed")
     with manager.db.session() as session:
-        account = _signed_in(request, session, manager)
-        _shared(session, account, patient_id)
-        _of_patient(session.get(DiaryEntry, entry_id), patient_id)
+        account = _acting_on(
+            request, session, manager, patient_id, session.get(DiaryEntry, entry_id)
+        )
         by = care_team_name(session, account, patient_id)
         remove_entry(session, patient_id, entry_id, by, manager.clock(), via="web")
     return _to(f"{APP_PATH}/patients/{patient_id}")
