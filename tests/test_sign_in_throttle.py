@@ -14,7 +14,7 @@ import pytest
 
 from service.accounts.const import ADDRESS_FAILURES_MAX, ADDRESS_WINDOW_S
 from service.accounts.throttle import SignInThrottle
-from tests.web_app_helpers import PASSWORD, CareWorld, care_world
+from tests.web_app_helpers import PASSWORD, RECEIVER, CareWorld, care_world
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_memory_is_bounded_the_oldest_address_forgotten_first():
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[CareWorld]:
-    with care_world(f"sqlite:///{tmp_path / 'service.sqlite3'}", "json://127.0.0.1:9") as built:
+    with care_world(f"sqlite:///{tmp_path / 'service.sqlite3'}", RECEIVER) as built:
         yield built
 
 

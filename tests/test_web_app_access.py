@@ -9,12 +9,9 @@ and a form posted without its session's token or from another site does nothing.
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from models.alarm import AlarmKind
@@ -24,28 +21,14 @@ from service.db.care_teams import remove_contact
 from service.db.erasure import erase_patient_records
 from service.db.models import Account, AccountContact, Alert, AuditEvent, Episode, WebSession
 from service.pseudonyms import pseudonym
+from tests import web_app_helpers
 from tests.alerting_helpers import SECRET
-from tests.web_app_helpers import PASSWORD, CareWorld, care_world
+from tests.web_app_helpers import PASSWORD, RECEIVER, CareWorld, form_token, words
 
-RECEIVER = "json://127.0.0.1:9"
+world = web_app_helpers.world
+"""The care world on SQLite and PostgreSQL."""
+
 REFUSED = "Wrong username or password"
-
-
-@pytest.fixture
-def world(service_db_url: str) -> Iterator[CareWorld]:
-    with care_world(service_db_url, RECEIVER) as built:
-        yield built
-
-
-def words(page: str) -> str:
-    """A page's text as a reader sees it (tags dropped, entities read)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", page))
-
-
-def form_token(page: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert found is not None, page
-    return found.group(1)
 
 
 def test_signing_in_sets_a_guarded_cookie_and_shows_only_ones_patients(world):

@@ -9,8 +9,6 @@ stores nothing.
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,23 +16,14 @@ from sqlalchemy import select
 
 from service.db.erasure import erase_patient_records
 from service.db.models import AuditEvent, DiaryEntry
-from tests.web_app_helpers import CareWorld, care_world
+from tests import web_app_helpers
+from tests.web_app_helpers import CareWorld, form_token
 
-RECEIVER = "json://127.0.0.1:9"
+world = web_app_helpers.world
+"""The care world on SQLite and PostgreSQL."""
+
 BERLIN = ZoneInfo("Europe/Berlin")
 SCRIPT = '<script>alert("x")</script> ate chilli'
-
-
-@pytest.fixture
-def world(service_db_url: str) -> Iterator[CareWorld]:
-    with care_world(service_db_url, RECEIVER) as built:
-        yield built
-
-
-def form_token(page: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
-    assert found is not None, page
-    return found.group(1)
 
 
 def local(world: CareWorld, minutes_ago: float) -> str:

@@ -22,9 +22,7 @@ from models.alarm import AlarmKind
 from service.stores.base import SampleStore
 from service.stores.influx import InfluxStore
 from service.stores.sqlite import SqliteStore
-from tests.web_app_helpers import CareWorld, care_world
-
-RECEIVER = "json://127.0.0.1:9"
+from tests.web_app_helpers import RECEIVER, CareWorld, care_world, form_token
 
 
 def resting_then_surge(minute: int) -> float:
@@ -68,13 +66,11 @@ def test_the_chart_shows_the_last_hours_with_the_episode_and_the_gap(world):
     world.episode("p1", AlarmKind.ANAPHYLAXIS)
     world.clock.advance(40 * 60)
     ann = world.signed_in("ann")
-    token = re.search(r'name="csrf" value="([0-9a-f]+)"', ann.get("/app").text)
-    assert token is not None
     noted = dt.datetime.fromtimestamp(world.clock() - 45 * 60, ZoneInfo("Europe/Berlin"))
     ann.post(
         "/app/patients/p1/diary",
         data={
-            "csrf": token.group(1),
+            "csrf": form_token(ann.get("/app").text),
             "when": noted.strftime("%Y-%m-%dT%H:%M"),
             "kind": "trigger",
             "text": "red wine",

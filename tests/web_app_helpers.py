@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 
 from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
@@ -24,6 +27,8 @@ from tests.alerting_helpers import (
     register_team,
 )
 
+RECEIVER = "json://127.0.0.1:9"
+"""Where the care teams' messages go in the tests that do not read them (nothing listens)."""
 PASSWORD = "correct horse battery staple"
 """Everyone's password in these tests (long enough, not the username)."""
 VITALS = {"heart_rate_bpm": 131.0, "skin_temperature_c": 35.4}
@@ -148,3 +153,22 @@ def care_world(
             for client in built.clients:
                 client.close()
     stack.close()
+
+
+@pytest.fixture
+def world(service_db_url: str) -> Iterator[CareWorld]:
+    """The care world on SQLite and on PostgreSQL (``service_db_url``), messages unread."""
+    with care_world(service_db_url, RECEIVER) as built:
+        yield built
+
+
+def form_token(page: str) -> str:
+    """The session's form token in a page of the app."""
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert found is not None, page
+    return found.group(1)
+
+
+def words(page: str) -> str:
+    """A page's text as a reader sees it (tags dropped, entities read)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
