@@ -418,3 +418,35 @@ def test_behind_https_the_session_cookie_is_secure(world):
         answer = client.post("/app/login", data={"username": "ann", "password": PASSWORD})
     assert answer.status_code == 303
     assert "Secure" in answer.headers["set-cookie"]
+
+
+def test_who_read_a_record_is_on_the_patients_trail_hourly(world):
+    def views() -> list[tuple[str | None, str, str]]:
+        with world.stack.db.session() as session:
+            events = session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "record_viewed")
+            ).all()
+        return [(e.patient_id, e.detail["username"], e.detail["via"]) for e in events]
+
+    ann, ben = world.signed_in("ann"), world.signed_in("ben")
+    for _ in range(3):
+        ann.get("/app/patients/p1")
+    ann.get("/app")
+    ann.get("/api/v1/patients/p1")
+    ben.get("/api/v1/patients")
+    assert views() == [("p1", "ann", "app"), ("p2", "ben", "api")]
+    world.clock.advance(3600)
+    ann.get("/api/v1/patients/p1")
+    assert views()[-1] == ("p1", "ann", "api")
+    ann.get("/app/patients/p2")  # not hers: refused, and nothing noted
+    assert len(views()) == 3
+
+    world.episode("p2")
+    rita = world.signed_in("rita")
+    rita.get("/app/research/episodes.csv")
+    with world.stack.db.session() as session:
+        [read] = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "research_episodes_read")
+        ).all()
+    assert read.patient_id is None
+    assert read.detail == {"username": "rita", "episodes": 1, "subjects": 1, "via": "app"}

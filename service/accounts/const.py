@@ -46,3 +46,9 @@ ADDRESSES_TRACKED_MAX: Final = 10_000
 SIGN_IN_HASHES_AT_ONCE: Final = 2
 """Passwords checked at the same time: each costs ~50 ms of a core and 19 MiB, and the same server
 answers the acknowledgement links, which a flood of sign-ins must not starve."""
+
+VIEW_NOTED_EVERY_S: Final = 3600.0
+"""A person's reading of one patient's record goes on the patient's trail at most hourly: who
+looked, and when, without a line for every page load of a caregiver watching an alert."""
+VIEWS_REMEMBERED_MAX: Final = 10_000
+"""(Account, patient) pairs remembered at once for that, the oldest forgotten first."""

@@ -13,11 +13,13 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.accounts.access import visible_patient, visible_patient_ids
 from service.alerts.render import HEART_RATE_TIME_KEY, last_heart_rate
 from service.const import DIARY_SHOWN
 from service.db.diary import entries_of
 from service.db.models import (
     OPEN_ALERT_STATES,
+    Account,
     Alert,
     Contact,
     Device,
@@ -178,3 +180,13 @@ def _episode_row(episode: Episode, acked_by: str | None) -> EpisodeRow:
         heart_rate=last_heart_rate(episode.kind, vitals) if isinstance(vitals, dict) else None,
         heart_rate_s=float(hr_time) if isinstance(hr_time, int | float) else None,
     )
+
+
+def visible_views(session: Session, account: Account) -> list[PatientView]:
+    """A line's worth of every patient ``account`` sees (what is going on, the latest episode)."""
+    views = []
+    for patient_id in visible_patient_ids(session, account):
+        patient = visible_patient(session, account, patient_id)
+        if patient is not None:
+            views.append(load_patient_view(session, patient, history=1, diary=0))
+    return views

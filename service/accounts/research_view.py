@@ -17,7 +17,8 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Episode, Patient
+from service.alerts.audit import record
+from service.db.models import Account, Episode, Patient
 from service.episodes.labels import withdrawn_addition
 from service.pseudonyms import episode_key, pseudonym, time_shift_s
 
@@ -80,3 +81,18 @@ def research_csv(episodes: list[ResearchEpisode]) -> str:
     for episode in episodes:
         writer.writerow(["" if value is None else value for value in astuple(episode)])
     return out.getvalue()
+
+
+def note_research_read(
+    session: Session, account: Account, episodes: list[ResearchEpisode], now_s: float, via: str
+) -> None:
+    """Audit that a researcher took the episodes away (a download or an API read): how many."""
+    record(
+        session,
+        now_s,
+        "research_episodes_read",
+        username=account.username,
+        episodes=len(episodes),
+        subjects=len({e.subject for e in episodes}),
+        via=via,
+    )

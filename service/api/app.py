@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from service.accounts.const import SIGN_IN_HASHES_AT_ONCE
 from service.accounts.throttle import SignInThrottle
+from service.accounts.view_log import ViewLog
 from service.alerts.errors import AlertingError, TokenError
 from service.alerts.manager import AlertManager
 from service.api.middleware import GuardMiddleware
@@ -37,6 +38,7 @@ def create_app(manager: AlertManager, store: SampleStore | None = None) -> FastA
     app.state.alert_manager = manager
     app.state.sample_store = store
     app.state.sign_in_throttle = SignInThrottle()
+    app.state.view_log = ViewLog()
     app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_HASHES_AT_ONCE)
     app.include_router(links.router)
     app.include_router(web.router)

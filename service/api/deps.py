@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.accounts.view_log import ViewLog
 from service.alerts.manager import AlertManager
 from service.stores.base import SampleStore
 
@@ -26,3 +27,12 @@ def get_sample_store(request: Request) -> SampleStore | None:
 
 
 SampleStoreDep = Annotated[SampleStore | None, Depends(get_sample_store)]
+
+
+def get_view_log(request: Request) -> ViewLog:
+    """The app's :class:`~service.accounts.view_log.ViewLog` (who read whose record)."""
+    view_log: ViewLog = request.app.state.view_log
+    return view_log
+
+
+ViewLogDep = Annotated[ViewLog, Depends(get_view_log)]

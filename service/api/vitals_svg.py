@@ -78,9 +78,7 @@ def _panel(
     def y_of(value: float) -> float:
         return top + TOP + plot_h * (1 - _scale(low, high, value))
 
-    parts = [
-        f'<rect class="frame" x="{LEFT}" y="{top + TOP}" width="{plot_w}" height="{plot_h}"/>'
-    ]
+    parts = [f'<rect class="frame" x="{LEFT}" y="{top + TOP}" width="{plot_w}" height="{plot_h}"/>']
     for episode in episodes:
         start = max(series.start_ms, int(episode.opened_s * 1000))
         end = min(series.end_ms, int((episode.closed_s or now_s) * 1000))
@@ -169,11 +167,15 @@ def vitals_chart(
     noted = [e for e in diary if series.start_ms <= e.time_s * 1000 < series.end_ms]
     said = _words(series, within, timezone, now_s, hours)
     if noted:
-        said += " Diary: " + "; ".join(
-            f"{DIARY_WORDS.get(e.kind, e.kind).lower()} at "
-            f"{on_patient_clock(e.time_s, now_s, timezone)}"
-            for e in sorted(noted, key=lambda e: e.time_s)
-        ) + " (the triangles)."
+        said += (
+            " Diary: "
+            + "; ".join(
+                f"{DIARY_WORDS.get(e.kind, e.kind).lower()} at "
+                f"{on_patient_clock(e.time_s, now_s, timezone)}"
+                for e in sorted(noted, key=lambda e: e.time_s)
+            )
+            + " (the triangles)."
+        )
     return (
         f'<figure class="chart"><svg viewBox="0 0 {WIDTH} {height + 12}" width="100%" '
         f'role="img" aria-labelledby="chart-words" focusable="false">{drawn}'

@@ -12,10 +12,14 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from service.accounts.access import visible_patient, visible_patient_ids
-from service.accounts.patient_view import PatientView, load_patient_view
-from service.accounts.research_view import ResearchEpisode, research_episodes
+from service.accounts.patient_view import PatientView, load_patient_view, visible_views
+from service.accounts.research_view import (
+    ResearchEpisode,
+    note_research_read,
+    research_episodes,
+)
 from service.alerts.manager import AlertManager
-from service.api.deps import AlertManagerDep
+from service.api.deps import AlertManagerDep, ViewLogDep
 from service.api.web_session import account_of
 from service.db.models import Account, AccountRole
 
@@ -55,26 +59,26 @@ def me(request: Request, manager: AlertManagerDep) -> AccountPublic:
 
 
 @router.get("/patients")
-def patients(request: Request, manager: AlertManagerDep) -> list[PatientView]:
+def patients(request: Request, manager: AlertManagerDep, view_log: ViewLogDep) -> list[PatientView]:
     """Every patient the account sees, with what is going on and their latest episode."""
     with manager.db.session() as session:
         account = _signed_in(request, manager, session)
-        views = []
-        for patient_id in visible_patient_ids(session, account):
-            found = visible_patient(session, account, patient_id)
-            if found is not None:
-                views.append(load_patient_view(session, found, history=1, diary=0))
+        views = visible_views(session, account)
+        view_log.viewed(session, account, [v.id for v in views], manager.clock(), via="api")
         return views
 
 
 @router.get("/patients/{patient_id}")
-def patient(patient_id: str, request: Request, manager: AlertManagerDep) -> PatientView:
+def patient(
+    patient_id: str, request: Request, manager: AlertManagerDep, view_log: ViewLogDep
+) -> PatientView:
     """One patient the account sees, with their recent episodes."""
     with manager.db.session() as session:
         account = _signed_in(request, manager, session)
         found = visible_patient(session, account, patient_id)
         if found is None:
             raise HTTPException(404, "no such patient, or not shared with this account")
+        view_log.viewed(session, account, [patient_id], manager.clock(), via="api")
         return load_patient_view(session, found)
 
 
@@ -85,4 +89,6 @@ def research(request: Request, manager: AlertManagerDep) -> list[ResearchEpisode
         account = _signed_in(request, manager, session)
         if account.role != AccountRole.RESEARCHER:
             raise HTTPException(404, "for researchers only")
-        return research_episodes(session, manager.secret_key)
+        episodes = research_episodes(session, manager.secret_key)
+        note_research_read(session, account, episodes, manager.clock(), via="api")
+        return episodes

@@ -17,9 +17,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
-from service.accounts.access import care_team_name, visible_patient, visible_patient_ids
-from service.accounts.patient_view import load_patient_view
-from service.accounts.research_view import research_csv, research_episodes
+from service.accounts.access import care_team_name, visible_patient
+from service.accounts.patient_view import load_patient_view, visible_views
+from service.accounts.research_view import (
+    note_research_read,
+    research_csv,
+    research_episodes,
+)
 from service.accounts.sign_in import (
     REFUSED_TEXT,
     SignedIn,
@@ -31,7 +35,7 @@ from service.accounts.throttle import SignInThrottle
 from service.accounts.vitals import recent_vitals
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.manager import AlertManager
-from service.api.deps import AlertManagerDep, SampleStoreDep
+from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
 from service.api.pages import message_page
 from service.api.vitals_svg import vitals_chart
 from service.api.web_pages import (
@@ -144,17 +148,14 @@ def _token(request: Request, manager: AlertManager) -> str:
 
 
 @router.get("", response_class=HTMLResponse)
-def home(request: Request, manager: AlertManagerDep) -> Response:
+def home(request: Request, manager: AlertManagerDep, view_log: ViewLogDep) -> Response:
     """The patients the account may see (a researcher's home is the research page)."""
     with manager.db.session() as session:
         account = _signed_in(request, session, manager)
         if account.role == AccountRole.RESEARCHER:
             return _to(f"{APP_PATH}/research")
-        views = []
-        for patient_id in visible_patient_ids(session, account):
-            patient = visible_patient(session, account, patient_id)
-            if patient is not None:
-                views.append(load_patient_view(session, patient, history=1, diary=0))
+        views = visible_views(session, account)
+        view_log.viewed(session, account, [v.id for v in views], manager.clock(), via="app")
         return home_page(account, views, manager.clock(), _token(request, manager))
 
 
@@ -211,13 +212,18 @@ async def logout(request: Request, manager: AlertManagerDep) -> Response:
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def patient(
-    patient_id: str, request: Request, manager: AlertManagerDep, store: SampleStoreDep
+    patient_id: str,
+    request: Request,
+    manager: AlertManagerDep,
+    store: SampleStoreDep,
+    view_log: ViewLogDep,
 ) -> Response:
     """One patient's page, if the account may see them: its chart read after the database."""
     with manager.db.session() as session:
         account = _signed_in(request, session, manager)
         _shared(session, account, patient_id)
         view = load_patient_view(session, session.get_one(Patient, patient_id))
+        view_log.viewed(session, account, [patient_id], manager.clock(), via="app")
     now_s = manager.clock()
     chart = (
         vitals_chart(
@@ -344,8 +350,10 @@ def research(request: Request, manager: AlertManagerDep) -> Response:
 def research_download(request: Request, manager: AlertManagerDep) -> Response:
     """The research page's episodes as CSV."""
     with manager.db.session() as session:
-        _researcher(request, session, manager)
-        text = research_csv(research_episodes(session, manager.secret_key))
+        account = _researcher(request, session, manager)
+        episodes = research_episodes(session, manager.secret_key)
+        note_research_read(session, account, episodes, manager.clock(), via="app")
+        text = research_csv(episodes)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
