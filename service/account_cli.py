@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from flarewatch.cli_text import print_table
 from flarewatch.errors import ConfigError
 from service.accounts.access import visible_patient_ids
+from service.accounts.second_factor import has_second_factor, turn_off
 from service.cli_tables import row_number
 from service.db.accounts import (
     add_account,
@@ -90,10 +91,19 @@ def _list(args: argparse.Namespace, session: Session) -> int:
         state = "disabled" if account.disabled_s is not None else "active"
         if account.locked_until_s is not None and account.locked_until_s > time.time():
             state = "waiting (wrong passwords)"
+        two_step = "on" if has_second_factor(account) else "off"
         rows.append(
-            (account.username, account.role, account.display_name, sees, state, _day(account))
+            (
+                account.username,
+                account.role,
+                account.display_name,
+                sees,
+                state,
+                two_step,
+                _day(account),
+            )
         )
-    print_table(["username", "role", "name", "sees", "state", "last sign-in"], rows)
+    print_table(["username", "role", "name", "sees", "state", "two-step", "last sign-in"], rows)
     return 0
 
 
@@ -120,6 +130,18 @@ def _disable(args: argparse.Namespace, session: Session) -> int:
 def _enable(args: argparse.Namespace, session: Session) -> int:
     set_disabled(session, get_account(session, args.username), False, time.time())
     print(f"account {args.username} enabled")
+    return 0
+
+
+def _second_factor_off(args: argparse.Namespace, session: Session) -> int:
+    account = get_account(session, args.username)
+    if not turn_off(session, account, time.time(), by_admin=True):
+        print(f"{account.username} signs in with a password alone already; nothing changed")
+        return 0
+    print(
+        f"two-step sign-in of {account.username} turned off, recovery codes deleted; signed out "
+        "everywhere: they sign in with their password and can turn it on again"
+    )
     return 0
 
 
@@ -184,6 +206,11 @@ def add_account_commands(
         ("disable", _disable, "stop an account signing in (signs it out everywhere)"),
         ("enable", _enable, "let a disabled account sign in again"),
         ("remove", _remove, "delete an account"),
+        (
+            "second-factor-off",
+            _second_factor_off,
+            "turn off two-step sign-in (a lost phone and lost recovery codes)",
+        ),
     ):
         command(cmds, name, handler, text).add_argument("username")
     parser = command(cmds, "link", _link, "let a caregiver account see the patients of contacts")

@@ -66,7 +66,7 @@ def test_missing_or_wrong_key_refuses_to_open(service_db_url):
     stack.close()
     with pytest.raises(ConfigError, match="cannot be decrypted with the configured") as wrong:
         Database(service_db_url, secret_key="not-the-key-it-was-stored-with")
-    assert "1 of 1 channel URLs" in str(wrong.value) and "admin db rekey" in str(wrong.value)
+    assert "1 of 1 encrypted values" in str(wrong.value) and "admin db rekey" in str(wrong.value)
     with pytest.raises(ChannelKeyError, match=r"no service\.secret_key was given"):
         Database(service_db_url)
     Database(service_db_url, secret_key=SECRET).dispose()

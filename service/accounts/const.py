@@ -52,3 +52,18 @@ VIEW_NOTED_EVERY_S: Final = 3600.0
 looked, and when, without a line for every page load of a caregiver watching an alert."""
 VIEWS_REMEMBERED_MAX: Final = 10_000
 """(Account, patient) pairs remembered at once for that, the oldest forgotten first."""
+
+TOTP_STEP_S: Final = 30
+TOTP_DIGITS: Final = 6
+"""RFC 6238's defaults (SHA-1, 30 s, 6 digits): what every authenticator app reads from a QR."""
+TOTP_DRIFT_STEPS: Final = 1
+"""Codes of one step either side of now are taken too: RFC 6238 §5.2 recommends at most one
+step for the time it takes to type and send a code, and a phone's clock off by up to 30 s."""
+TOTP_ISSUER: Final = "flarewatch"
+"""The name an authenticator app lists the account under, beside the username."""
+RECOVERY_CODE_COUNT: Final = 10
+RECOVERY_CODE_CHARS: Final = 10
+"""Ten single-use codes of ten characters out of 31 (49 random bits each): with the lockout
+above, a guesser's chance is nil; only their SHA-256 is kept, as for session tokens."""
+SECOND_FACTOR_WINDOW_S: Final = 5 * 60.0
+"""After the right password, how long a browser has to give the code before signing in again."""

@@ -7,6 +7,12 @@ the account's password changes or it is disabled or removed.
 
 Every refusal says the same thing, whether the username exists, the password is wrong or the
 account waits after too many wrong ones: the page must not tell a guesser which usernames exist.
+
+An account with a second factor (:mod:`service.accounts.second_factor`) gets, for the right
+password, a session that sees nothing yet (``second_factor_due``) for
+:data:`SECOND_FACTOR_WINDOW_S`: the right code ends it and opens a new one under a new token.
+Wrong codes count with wrong passwords, and a right password alone does not reset the count, so
+a guesser who has the password still gets only a few codes a lockout.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from sqlalchemy.orm import Session
 from service.accounts.const import (
     LOCKOUT_S,
     MAX_FAILED_LOGINS,
+    SECOND_FACTOR_WINDOW_S,
     SESSION_IDLE_S,
     SESSION_MAX_S,
     SESSION_TOKEN_BYTES,
     SESSION_TOUCH_S,
 )
 from service.accounts.passwords import hash_password, needs_rehash, verify_password
+from service.accounts.second_factor import check_code, has_second_factor
 from service.alerts.audit import record
 from service.db.accounts import find_account
 from service.db.models import Account, WebSession
@@ -36,6 +44,11 @@ REFUSED_TEXT = (
     f"waits {LOCKOUT_S / 60:.0f} minutes before the next."
 )
 """The one answer to every refused sign-in."""
+REFUSED_CODE_TEXT = (
+    f"Wrong code. After {MAX_FAILED_LOGINS} wrong tries in a row, passwords and codes together, "
+    f"an account waits {LOCKOUT_S / 60:.0f} minutes before the next."
+)
+"""The one answer to every refused code of a second factor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +57,8 @@ class SignedIn:
 
     account: Account
     token: str
+    second_factor_due: bool = False
+    """The password was right; the code is still to come (:func:`finish_sign_in`)."""
 
 
 def token_hash(token: str) -> str:
@@ -51,11 +66,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_in(session: Session, username: str, password: str, now_s: float) -> SignedIn | None:
+def sign_in(
+    session: Session, username: str, password: str, now_s: float, code: str = ""
+) -> SignedIn | None:
     """Check the password and open a session; None when refused (:data:`REFUSED_TEXT`).
 
-    A refusal is written too (the count of wrong passwords, the audit line): the caller commits
-    either way.
+    With a second factor, the session waits for the code, unless ``code`` came with the
+    password (a script signing in with both in one form). A refusal is written too (the count
+    of wrong tries, the audit line): the caller commits either way.
     """
     account = find_account(session, username)
     if account is None:
@@ -68,19 +86,87 @@ def sign_in(session: Session, username: str, password: str, now_s: float) -> Sig
         return None
     if needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
-    account.failed_logins = 0
-    account.locked_until_s = None
-    account.last_login_s = now_s
     forget_expired_sessions(session, now_s)  # browsers that never signed out
+    if has_second_factor(account):
+        if not code.strip():
+            return open_session(session, account, now_s, second_factor_due=True)
+        if not take_code(session, account, code, now_s):
+            return None
+    return open_session(session, account, now_s)
+
+
+def open_session(
+    session: Session, account: Account, now_s: float, *, second_factor_due: bool = False
+) -> SignedIn:
+    """A new session of ``account``, whose sign-in was just checked (the token, once)."""
+    if not second_factor_due:
+        account.failed_logins = 0
+        account.locked_until_s = None
+        account.last_login_s = now_s
     token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     session.add(
         WebSession(
-            token_hash=token_hash(token), account_id=account.id, created_s=now_s, last_seen_s=now_s
+            token_hash=token_hash(token),
+            account_id=account.id,
+            created_s=now_s,
+            last_seen_s=now_s,
+            second_factor_due=second_factor_due,
         )
     )
-    record(session, now_s, "sign_in", patient_id=account.patient_id, username=account.username)
+    action = "second_factor_asked" if second_factor_due else "sign_in"
+    record(session, now_s, action, patient_id=account.patient_id, username=account.username)
     session.flush()
-    return SignedIn(account, token)
+    return SignedIn(account, token, second_factor_due)
+
+
+def awaiting_code(session: Session, token: str | None, now_s: float) -> Account | None:
+    """The account whose browser gave the right password and owes its code (within the window)."""
+    web_session = session.get(WebSession, token_hash(token)) if token else None
+    if web_session is None or not web_session.second_factor_due:
+        return None
+    if now_s - web_session.created_s > SECOND_FACTOR_WINDOW_S:
+        session.delete(web_session)
+        session.flush()
+        return None
+    return web_session.account
+
+
+def finish_sign_in(session: Session, token: str | None, code: str, now_s: float) -> SignedIn | None:
+    """Take the code owed by the browser holding ``token``: a complete session, or None.
+
+    A wrong code counts towards the lockout; once the account waits, the browser starts over
+    with the password.
+    """
+    account = awaiting_code(session, token, now_s)
+    if account is None or token is None:
+        return None
+    if not take_code(session, account, code, now_s):
+        if account.locked_until_s is not None and now_s < account.locked_until_s:
+            session.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
+        return None
+    session.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
+    return open_session(session, account, now_s)
+
+
+def take_code(session: Session, account: Account, code: str, now_s: float) -> bool:
+    """Whether ``code`` is the account's (never while it waits); a wrong one counts.
+
+    What signing in and turning the factor off ask, counted as wrong sign-ins.
+    """
+    if account.locked_until_s is not None and now_s < account.locked_until_s:
+        _refused(session, account, now_s, "locked")
+        return False
+    if check_code(session, account, code, now_s):
+        return True
+    _count_failure(account, now_s)
+    _refused(session, account, now_s, "wrong_code")
+    return False
+
+
+def _count_failure(account: Account, now_s: float) -> None:
+    account.failed_logins += 1
+    if account.failed_logins >= MAX_FAILED_LOGINS:
+        account.locked_until_s = now_s + LOCKOUT_S
 
 
 def check_password(session: Session, account: Account, password: str, now_s: float) -> bool:
@@ -93,9 +179,7 @@ def check_password(session: Session, account: Account, password: str, now_s: flo
         _refused(session, account, now_s, "locked")
         return False
     if not verify_password(account.password_hash, password):
-        account.failed_logins += 1
-        if account.failed_logins >= MAX_FAILED_LOGINS:
-            account.locked_until_s = now_s + LOCKOUT_S
+        _count_failure(account, now_s)
         _refused(session, account, now_s, "wrong_password")
         return False
     return True
@@ -121,6 +205,8 @@ def signed_in_account(session: Session, token: str | None, now_s: float) -> Acco
         return None
     web_session = session.get(WebSession, token_hash(token))
     if web_session is None:
+        return None
+    if web_session.second_factor_due:
         return None
     expired = (
         now_s - web_session.last_seen_s > SESSION_IDLE_S
@@ -155,6 +241,10 @@ def forget_expired_sessions(session: Session, now_s: float) -> int:
         delete(WebSession).where(
             (WebSession.last_seen_s < now_s - SESSION_IDLE_S)
             | (WebSession.created_s < now_s - SESSION_MAX_S)
+            | (
+                WebSession.second_factor_due
+                & (WebSession.created_s < now_s - SECOND_FACTOR_WINDOW_S)
+            )
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -14,8 +14,9 @@ from service.accounts.view_log import ViewLog
 from service.alerts.errors import AlertingError, TokenError
 from service.alerts.manager import AlertManager
 from service.api.middleware import GuardMiddleware
-from service.api.routes import acks, episodes, links, me, web
+from service.api.routes import acks, episodes, links, me, web, web_account, web_sign_in
 from service.api.status import STATUS, status_of
+from service.api.web_guards import EarlyAnswer, answer_early
 from service.stores.base import SampleStore
 
 
@@ -41,7 +42,9 @@ def create_app(manager: AlertManager, store: SampleStore | None = None) -> FastA
     app.state.view_log = ViewLog()
     app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_HASHES_AT_ONCE)
     app.include_router(links.router)
+    app.include_router(web_sign_in.router)
     app.include_router(web.router)
+    app.include_router(web_account.router)
     app.include_router(acks.router, prefix="/api/v1")
     app.include_router(episodes.router, prefix="/api/v1")
     app.include_router(me.router, prefix="/api/v1")
@@ -61,7 +64,7 @@ def create_app(manager: AlertManager, store: SampleStore | None = None) -> FastA
     for kind in STATUS:
         app.add_exception_handler(kind, alerting_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(web.EarlyAnswer, web.answer_early)
+    app.add_exception_handler(EarlyAnswer, answer_early)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

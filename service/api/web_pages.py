@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from fastapi.responses import HTMLResponse
 
 from models.alarm import Severity
-from service.accounts.const import MIN_PASSWORD_CHARS
 from service.accounts.patient_view import EpisodeRow, OpenAlertRow, PatientView
 from service.accounts.research_view import ResearchEpisode
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
@@ -48,7 +47,8 @@ def _what(kind: str) -> str:
     return html.escape(SHORT_WHAT.get(kind, kind.replace("_", " ")))
 
 
-def _hidden(form_token: str) -> str:
+def hidden_token(form_token: str) -> str:
+    """The form's hidden field carrying the session's form token."""
     return f'<input type="hidden" name="{FORM_TOKEN_FIELD}" value="{html.escape(form_token)}">'
 
 
@@ -57,9 +57,9 @@ def account_bar(account: Account, form_token: str) -> str:
     return (
         f'<div class="account"><span>Signed in as {person_html(account.display_name)}'
         f" ({html.escape(account.role)})</span>"
-        f'<form method="post" action="{APP_PATH}/logout">{_hidden(form_token)}'
+        f'<form method="post" action="{APP_PATH}/logout">{hidden_token(form_token)}'
         '<button type="submit" class="link">Sign out</button></form>'
-        f'<a href="{APP_PATH}/account">Your password</a></div>'
+        f'<a href="{APP_PATH}/account">Your account</a></div>'
     )
 
 
@@ -128,7 +128,7 @@ def _alert_button(view: PatientView, alert: OpenAlertRow, account: Account, toke
         return ""
     path = f"{APP_PATH}/patients/{html.escape(view.id)}/alerts/{alert.id}/{action}"
     return (
-        f'<form method="post" action="{path}">{_hidden(token)}'
+        f'<form method="post" action="{path}">{hidden_token(token)}'
         f'<button type="submit" class="act">{label}</button></form>'
     )
 
@@ -200,7 +200,7 @@ def _diary(view: PatientView, now_s: float, form_token: str) -> str:
         f'<option value="{kind}">{words}</option>' for kind, words in DIARY_WORDS.items()
     )
     form = (
-        f'<form method="post" action="{base}">{_hidden(form_token)}'
+        f'<form method="post" action="{base}">{hidden_token(form_token)}'
         f'<label for="diary-when">When ({html.escape(view.timezone)})</label>'
         f'<input id="diary-when" name="when" type="datetime-local" value="{local_now}" required>'
         '<label for="diary-kind">What</label>'
@@ -212,7 +212,7 @@ def _diary(view: PatientView, now_s: float, form_token: str) -> str:
     items = "".join(
         f"<li>{when(entry.time_s)}: <strong>{DIARY_WORDS.get(entry.kind, 'A note')}</strong>: "
         f'{html.escape(entry.text)} <span class="note">({person_html(entry.written_by)})</span>'
-        f'<form method="post" action="{base}/{entry.id}/remove">{_hidden(form_token)}'
+        f'<form method="post" action="{base}/{entry.id}/remove">{hidden_token(form_token)}'
         '<button type="submit" class="link">Remove</button></form></li>'
         for entry in view.diary
     )
@@ -263,7 +263,7 @@ def _label_cell(view: PatientView, episode: EpisodeRow, form_token: str) -> str:
     )
     action = f"{APP_PATH}/patients/{html.escape(view.id)}/episodes/{episode.id}/label"
     buttons = "".join(
-        f'<form method="post" action="{action}">{_hidden(form_token)}'
+        f'<form method="post" action="{action}">{hidden_token(form_token)}'
         f'<input type="hidden" name="label" value="{value}">'
         f'<button type="submit">{"Yes" if value == EpisodeLabel.REACTION else "No"}'
         f'<span class="note"> ({words})</span></button></form> '
@@ -319,28 +319,3 @@ def _count(number: int, noun: str) -> str:
 
 def _utc(time_s: float) -> str:
     return dt.datetime.fromtimestamp(time_s, dt.UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def account_page(
-    account: Account, form_token: str, *, said: str | None = None, status: int = 200
-) -> HTMLResponse:
-    """The account's own page: change the password (every other browser is signed out)."""
-    note = f'<p class="error" role="alert">{html.escape(said)}</p>' if said else ""
-    fields = "".join(
-        f'<label for="{name}">{text}</label><input id="{name}" name="{name}" type="password" '
-        f'autocomplete="{auto}" required>'
-        for name, text, auto in (
-            ("current", "Your password now", "current-password"),
-            ("new", f"New password (at least {MIN_PASSWORD_CHARS} characters)", "new-password"),
-            ("again", "New password again", "new-password"),
-        )
-    )
-    return page(
-        "Your password",
-        f"{account_bar(account, form_token)}{note}"
-        f'<form method="post" action="{APP_PATH}/account/password">{_hidden(form_token)}'
-        f'{fields}<button type="submit" class="act">Change the password</button></form>'
-        '<p class="note">Every other browser signed in as you is signed out.</p>'
-        f'<p><a href="{APP_PATH}">Back</a></p>',
-        status,
-    )

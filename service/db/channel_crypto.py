@@ -1,4 +1,4 @@
-"""Channel credentials encrypted at rest: Apprise URLs (tokens, passwords) never stored in clear.
+"""Credentials encrypted at rest: Apprise URLs and second-factor secrets never stored in clear.
 
 The key is derived from the operator's ``service.secret_key`` with HKDF-SHA256 under its own
 label, so it is independent of the key that signs acknowledgement links although one secret
@@ -7,7 +7,8 @@ behind a version prefix, which tells sealed values from plaintext ones (rows wri
 encryption migration) and leaves room for another scheme later.
 
 A session made by :class:`service.db.session.Database` carries the cipher in ``Session.info``;
-:func:`seal_url` and :func:`open_url` are the only ways code stores and reads a channel URL.
+:func:`seal_url` and :func:`open_url` are the only ways code stores and reads a channel URL;
+:func:`seal_secret` and :func:`open_secret` do the same for an account's TOTP secret.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Channel
+from service.db.models import Account, Channel
 from service.errors import ChannelKeyError
 
 SEALED_PREFIX: Final = "fernet1:"
@@ -102,9 +103,27 @@ def open_url(session: Session, channel: Channel) -> str:
     return session_cipher(session).open(channel.sealed_url)
 
 
+def seal_secret(session: Session, secret: str) -> str:
+    """An account's second-factor secret sealed for storage (as channel URLs are)."""
+    return session_cipher(session).seal(secret)
+
+
+def open_secret(session: Session, sealed: str) -> str:
+    """A second-factor secret in clear (to check a code or show it at enrolment; never to log)."""
+    return session_cipher(session).open(sealed)
+
+
 def reseal_channels(session: Session, old: ChannelCipher, new: ChannelCipher) -> int:
-    """Re-encrypt every channel URL from ``old``'s key to ``new``'s; returns how many."""
+    """Re-encrypt every channel URL and second-factor secret from ``old``'s key to ``new``'s.
+
+    Returns how many channel URLs (the secrets go along, uncounted).
+    """
     channels = session.scalars(select(Channel)).all()
     for channel in channels:
         channel.sealed_url = new.seal(old.open(channel.sealed_url))
+    for account in session.scalars(select(Account)).all():
+        if account.totp_secret is not None:
+            account.totp_secret = new.seal(old.open(account.totp_secret))
+        if account.totp_enrolling is not None:
+            account.totp_enrolling = new.seal(old.open(account.totp_enrolling))
     return len(channels)

@@ -43,6 +43,7 @@ from service.db.models import (
     Episode,
     EpisodeState,
     Patient,
+    RecoveryCode,
     SignalState,
     WebSession,
 )
@@ -115,14 +116,13 @@ def erase_patient_records(session: Session, patient_id: str, now_s: float) -> Er
     )
     alerts = _deleted(session, delete(Alert).where(Alert.patient_id == patient_id))
     episodes = _deleted(session, delete(Episode).where(Episode.patient_id == patient_id))
-    diary_entries = _deleted(
-        session, delete(DiaryEntry).where(DiaryEntry.patient_id == patient_id)
-    )
+    diary_entries = _deleted(session, delete(DiaryEntry).where(DiaryEntry.patient_id == patient_id))
     _deleted(session, delete(SignalState).where(SignalState.patient_id == patient_id))
     _deleted(session, delete(Channel).where(Channel.contact_id.in_(contact_ids)))
     _deleted(session, delete(AccountContact).where(AccountContact.contact_id.in_(contact_ids)))
     account_ids = select(Account.id).where(Account.patient_id == patient_id).scalar_subquery()
     _deleted(session, delete(WebSession).where(WebSession.account_id.in_(account_ids)))
+    _deleted(session, delete(RecoveryCode).where(RecoveryCode.account_id.in_(account_ids)))
     _deleted(session, delete(Account).where(Account.patient_id == patient_id))
     contacts = _deleted(session, delete(Contact).where(Contact.patient_id == patient_id))
     devices = _deleted(session, delete(Device).where(Device.patient_id == patient_id))

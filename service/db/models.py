@@ -10,7 +10,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from models.profiles import DetectionProfile
@@ -364,7 +374,16 @@ class Account(Base):
     """Wrong passwords in a row since the last sign-in: past a few the account waits."""
     locked_until_s: Mapped[float | None] = mapped_column(Float, default=None)
     last_login_s: Mapped[float | None] = mapped_column(Float, default=None)
+    totp_secret: Mapped[str | None] = mapped_column(String(300), default=None)
+    """The second factor's TOTP secret, sealed like channel URLs (NULL: password only)."""
+    totp_enrolling: Mapped[str | None] = mapped_column(String(300), default=None)
+    """A secret shown for enrolment, sealed, until a code from it confirms it."""
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
+    """The 30-s step of the last code taken: a code is good once (RFC 6238 §5.2)."""
     contacts: Mapped[list[AccountContact]] = relationship(
+        back_populates="account", cascade="all, delete-orphan"
+    )
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
         back_populates="account", cascade="all, delete-orphan"
     )
 
@@ -396,7 +415,24 @@ class WebSession(Base):
     )
     created_s: Mapped[float] = mapped_column(Float)
     last_seen_s: Mapped[float] = mapped_column(Float)
+    second_factor_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The password was right and a code is still asked: this browser sees nothing yet."""
     account: Mapped[Account] = relationship()
+
+
+class RecoveryCode(Base):
+    """One of an account's single-use codes for signing in without its authenticator.
+
+    Only the SHA-256 of each is kept (49 random bits each, shown once, at enrolment).
+    """
+
+    __tablename__ = "recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    account: Mapped[Account] = relationship(back_populates="recovery_codes")
 
 
 class DiaryEntry(Base):

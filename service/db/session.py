@@ -28,7 +28,7 @@ from service.db.channel_crypto import (
     SESSION_INFO_KEY,
     ChannelCipher,
 )
-from service.db.models import Channel
+from service.db.models import Account, Channel
 from service.errors import ChannelKeyError
 
 log = logging.getLogger(__name__)
@@ -255,20 +255,30 @@ class Database:
             yield session
 
     def check_channel_key(self) -> None:
-        """Raise :class:`ChannelKeyError` unless every stored channel URL opens with our key."""
+        """Raise :class:`ChannelKeyError` unless every stored channel URL opens with our key.
+
+        The accounts' second-factor secrets, sealed with the same key, are counted with them.
+        """
         with self.session() as session:
-            sealed = session.scalars(select(Channel.sealed_url)).all()
+            sealed = [
+                *session.scalars(select(Channel.sealed_url)),
+                *session.scalars(
+                    select(Account.totp_secret).where(Account.totp_secret.isnot(None))
+                ),
+            ]
         if not sealed:
             return
         if self.cipher is None:
             raise ChannelKeyError(
-                f"the service database holds {len(sealed)} encrypted channel URLs but no "
+                f"the service database holds {len(sealed)} encrypted values (channel URLs, "
+                "second-factor secrets) but no "
                 f"service.secret_key was given: {KEY_ADVICE}"
             )
         unreadable = sum(not self.cipher.can_open(value) for value in sealed)
         if unreadable:
             raise ChannelKeyError(
-                f"{unreadable} of {len(sealed)} channel URLs in the service database cannot be "
+                f"{unreadable} of {len(sealed)} encrypted values (channel URLs, second-factor "
+                "secrets) in the service database cannot be "
                 f"decrypted with the configured service.secret_key (a different key?): "
                 f"{KEY_ADVICE}"
             )

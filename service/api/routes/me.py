@@ -25,7 +25,10 @@ from service.db.models import Account, AccountRole
 
 router = APIRouter(tags=["app"])
 
-_SIGNED_OUT = "sign in first: POST /app/login, then send the session cookie"
+_SIGNED_OUT = (
+    "sign in first: POST /app/login (username, password, and code with two-step sign-in), then "
+    "send the session cookie"
+)
 
 
 class AccountPublic(BaseModel):

@@ -1,0 +1,180 @@
+"""The web app's pages about one's own account: the password, the second factor, its code.
+
+Built like the other app pages (:mod:`service.api.web_pages`): no script, every value escaped
+here. The QR code of a new second factor is an inline SVG (black on white in dark mode too, as
+authenticator apps read it best); its secret is beside it as text for a phone that cannot scan.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Final
+
+import segno
+from fastapi.responses import HTMLResponse
+
+from service.accounts.const import MIN_PASSWORD_CHARS, RECOVERY_CODE_COUNT, TOTP_DIGITS
+from service.api.pages import page
+from service.api.web_pages import account_bar, hidden_token
+from service.api.web_session import APP_PATH
+from service.db.models import Account
+
+SECOND_FACTOR_PATH: Final = f"{APP_PATH}/account/second-factor"
+_QR_SCALE: Final = 5
+"""Pixels per module: a 45-module code (an ``otpauth`` URI) is 225 px, easy to scan on a screen."""
+
+
+def _said(said: str | None) -> str:
+    return f'<p class="error" role="alert">{html.escape(said)}</p>' if said else ""
+
+
+def _password_field(name: str, text: str, auto: str = "current-password") -> str:
+    return (
+        f'<label for="{name}">{text}</label><input id="{name}" name="{name}" type="password" '
+        f'autocomplete="{auto}" required>'
+    )
+
+
+def _code_field(label: str) -> str:
+    return (
+        f'<label for="code">{label}</label><input id="code" name="code" '
+        'autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required>'
+    )
+
+
+def _form(action: str, form_token: str, fields: str, button: str) -> str:
+    return (
+        f'<form method="post" action="{action}">{hidden_token(form_token)}{fields}'
+        f'<button type="submit" class="act">{button}</button></form>'
+    )
+
+
+def account_page(
+    account: Account,
+    form_token: str,
+    codes_left: int | None,
+    *,
+    said: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The account's own page: change the password; turn the second factor on or off.
+
+    ``codes_left``: its unused recovery codes, None without a second factor.
+    """
+    password = _form(
+        f"{APP_PATH}/account/password",
+        form_token,
+        _password_field("current", "Your password now")
+        + _password_field(
+            "new", f"New password (at least {MIN_PASSWORD_CHARS} characters)", "new-password"
+        )
+        + _password_field("again", "New password again", "new-password"),
+        "Change the password",
+    )
+    return page(
+        "Your account",
+        f"{account_bar(account, form_token)}{_said(said)}<h2>Password</h2>{password}"
+        '<p class="note">Every other browser signed in as you is signed out.</p>'
+        f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left)}"
+        f'<p><a href="{APP_PATH}">Back</a></p>',
+        status,
+    )
+
+
+def _second_factor_part(form_token: str, codes_left: int | None) -> str:
+    """Turning it on, or, once on, renewing the recovery codes and turning it off."""
+    if codes_left is None:
+        return (
+            "<p>Off: your password alone signs you in. With it on, signing in also asks for a "
+            f"{TOTP_DIGITS}-digit code from an authenticator app on your phone, so a stolen "
+            "password is not enough.</p>"
+            + _form(
+                f"{SECOND_FACTOR_PATH}/start",
+                form_token,
+                _password_field("sf-password", "Your password"),
+                "Turn on two-step sign-in",
+            )
+        )
+    return (
+        f'<p class="state done">On. {codes_left} of {RECOVERY_CODE_COUNT} recovery codes '
+        "unused.</p>"
+        + _form(
+            f"{SECOND_FACTOR_PATH}/codes",
+            form_token,
+            _password_field("codes-password", "Your password"),
+            "New recovery codes",
+        )
+        + '<p class="note">The old recovery codes stop working.</p>'
+        + _form(
+            f"{SECOND_FACTOR_PATH}/off",
+            form_token,
+            _password_field("off-password", "Your password")
+            + _code_field("A code from your authenticator app"),
+            "Turn two-step sign-in off",
+        )
+    )
+
+
+def enrolment_page(
+    account: Account,
+    form_token: str,
+    secret: str,
+    uri: str,
+    *,
+    said: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The new secret as a QR code and as text, and the form for the first code from it."""
+    qr = segno.make(uri, error="m").svg_inline(scale=_QR_SCALE, light="#fff")
+    qr = qr.replace("<svg ", '<svg role="img" aria-label="QR code of your new second factor" ', 1)
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return page(
+        "Turn on two-step sign-in",
+        f"{account_bar(account, form_token)}{_said(said)}"
+        "<ol><li>Open an authenticator app on your phone (any that takes TOTP codes: Aegis, "
+        "FreeOTP, Google Authenticator, 1Password and others) and add an account by scanning "
+        f'this code:</li></ol><div class="qr">{qr}</div>'
+        f'<p>Or type this key: <code class="secret">{html.escape(grouped)}</code> '
+        "(time-based).</p>"
+        '<ol start="2"><li>Type the code the app now shows, to prove it works.</li></ol>'
+        + _form(
+            f"{SECOND_FACTOR_PATH}/confirm",
+            form_token,
+            _code_field(f"The {TOTP_DIGITS}-digit code"),
+            "Turn on",
+        )
+        + '<p class="note">Until a code comes back from it, nothing changes: you sign in with '
+        "your password alone.</p>"
+        f'<p><a href="{APP_PATH}/account">Not now</a></p>',
+        status,
+    )
+
+
+def recovery_codes_page(account: Account, form_token: str, codes: list[str]) -> HTMLResponse:
+    """New recovery codes, shown this once."""
+    items = "".join(f'<li><code class="secret">{html.escape(code)}</code></li>' for code in codes)
+    return page(
+        "Your recovery codes",
+        f"{account_bar(account, form_token)}"
+        '<p class="state done">Two-step sign-in is on.</p>'
+        "<p>Print these codes or write them down, and keep them away from your phone. Each "
+        "one signs you in once in place of a code from the app, if you lose your phone. They "
+        "are not shown again.</p>"
+        f'<ul class="codes">{items}</ul>'
+        '<p class="note">Every other browser signed in as you was signed out.</p>'
+        f'<p><a href="{APP_PATH}">Continue</a></p>',
+    )
+
+
+def code_page(*, refused: str | None = None, status: int = 200) -> HTMLResponse:
+    """The second step of signing in: the code from the authenticator app."""
+    return page(
+        "Your sign-in code",
+        f'{_said(refused)}<form method="post" action="{APP_PATH}/login/code">'
+        + _code_field(f"The {TOTP_DIGITS}-digit code from your authenticator app")
+        + '<button type="submit" class="act">Sign in</button></form>'
+        '<p class="note">Lost your phone? Type one of your recovery codes instead. Lost '
+        "them too? The service's administrator can turn two-step sign-in off for you.</p>"
+        f'<p><a href="{APP_PATH}/login">Start again</a></p>',
+        status,
+    )

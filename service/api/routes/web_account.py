@@ -1,0 +1,172 @@
+"""The signed-in person's own account: their password and their second factor.
+
+Every change asks for the current password first (a browser left signed in must not be enough
+to take the account over); wrong ones count as wrong sign-ins. Turning the second factor on or
+changing the password signs every other browser out; this one stays signed in on a new session.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from flarewatch.errors import ConfigError
+from service.accounts.second_factor import (
+    confirm_enrolment,
+    enrolling_secret,
+    has_second_factor,
+    provisioning_uri,
+    recovery_codes_left,
+    renew_recovery_codes,
+    start_enrolment,
+    turn_off,
+)
+from service.accounts.sign_in import check_password, open_session, take_code
+from service.alerts.manager import AlertManager
+from service.api.account_pages import (
+    SECOND_FACTOR_PATH,
+    account_page,
+    enrolment_page,
+    recovery_codes_page,
+)
+from service.api.deps import AlertManagerDep
+from service.api.web_guards import page_token, posted_form, redirect_to
+from service.api.web_guards import signed_in_or_login as signed_in
+from service.api.web_session import APP_PATH, form_token, set_session_cookie
+from service.db.accounts import set_password
+from service.db.models import Account
+
+router = APIRouter(prefix=APP_PATH, tags=["app"])
+
+_WRONG_PASSWORD = (
+    "That is not your password now: nothing was changed (wrong tries count as wrong sign-ins)."
+)
+
+
+def _own_page(
+    session: Session, account: Account, token: str, said: str | None = None, status: int = 200
+) -> HTMLResponse:
+    codes_left = recovery_codes_left(session, account) if has_second_factor(account) else None
+    return account_page(account, token, codes_left, said=said, status=status)
+
+
+def _wrong_password(
+    request: Request, session: Session, manager: AlertManager, account: Account
+) -> HTMLResponse:
+    """The account's page saying no (403); returned, not raised, so the wrong try is kept."""
+    return _own_page(session, account, page_token(request, manager), _WRONG_PASSWORD, 403)
+
+
+def _new_session(session: Session, account: Account, manager: AlertManager) -> Response:
+    """Home, on a new session for this browser (every session of the account was ended)."""
+    signed = open_session(session, account, manager.clock())
+    response = redirect_to(APP_PATH)
+    set_session_cookie(response, signed.token, manager)
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, manager: AlertManagerDep) -> Response:
+    """The account's own page."""
+    with manager.db.session() as session:
+        found = signed_in(request, session, manager)
+        return _own_page(session, found, page_token(request, manager))
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def change_password(request: Request, manager: AlertManagerDep) -> Response:
+    """Set a new password: this browser stays signed in, every other one is signed out."""
+    form = await posted_form(request, manager, "Not changed")
+    with manager.db.session() as session:
+        found = signed_in(request, session, manager)
+        if not check_password(session, found, form.get("current", ""), manager.clock()):
+            return _wrong_password(request, session, manager, found)
+        token = page_token(request, manager)
+        if form.get("new", "") != form.get("again"):
+            said = "The two new passwords differ: nothing was changed."
+            return _own_page(session, found, token, said, 422)
+        try:
+            set_password(session, found, form.get("new", ""), manager.clock())
+        except ConfigError as exc:
+            return _own_page(session, found, token, f"Not changed: {exc}.", 422)
+        return _new_session(session, found, manager)
+
+
+@router.post("/account/second-factor/start", response_class=HTMLResponse)
+async def start_second_factor(request: Request, manager: AlertManagerDep) -> Response:
+    """A new secret to enrol (after the password), shown on the enrolment page."""
+    form = await posted_form(request, manager, "Not started")
+    with manager.db.session() as session:
+        found = signed_in(request, session, manager)
+        if not check_password(session, found, form.get("sf-password", ""), manager.clock()):
+            return _wrong_password(request, session, manager, found)
+        if has_second_factor(found):
+            return redirect_to(f"{APP_PATH}/account")
+        start_enrolment(session, found)
+    return redirect_to(SECOND_FACTOR_PATH)
+
+
+@router.get("/account/second-factor", response_class=HTMLResponse)
+def second_factor_enrolment(request: Request, manager: AlertManagerDep) -> Response:
+    """The secret being enrolled, as a QR code and text (none under way: the account page)."""
+    with manager.db.session() as session:
+        found = signed_in(request, session, manager)
+        secret = enrolling_secret(session, found)
+        if secret is None:
+            return redirect_to(f"{APP_PATH}/account")
+        token = page_token(request, manager)
+        return enrolment_page(found, token, secret, provisioning_uri(secret, found))
+
+
+@router.post("/account/second-factor/confirm", response_class=HTMLResponse)
+async def confirm_second_factor(request: Request, manager: AlertManagerDep) -> Response:
+    """The first code from the new secret turns the factor on: its recovery codes, once."""
+    form = await posted_form(request, manager, "Not turned on")
+    with manager.db.session() as session:
+        found = signed_in(request, session, manager)
+        secret = enrolling_secret(session, found)
+        if secret is None:
+            return redirect_to(f"{APP_PATH}/account")
+        codes = confirm_enrolment(session, found, form.get("code", "")[:64], manager.clock())
+        if codes is None:
+            said = (
+                "That is not the code the app shows now: nothing was changed. Check that the "
+                "phone's clock is right, and type the code shown now."
+            )
+            token = page_token(request, manager)
+            uri = provisioning_uri(secret, found)
+            return enrolment_page(found, token, secret, uri, said=said, status=422)
+        signed = open_session(session, found, manager.clock())
+        page = recovery_codes_page(found, form_token(manager, signed.token), codes)
+        set_session_cookie(page, signed.token, manager)
+        return page
+
+
+@router.post("/account/second-factor/codes", response_class=HTMLResponse)
+async def new_recovery_codes(request: Request, manager: AlertManagerDep) -> Response:
+    """Replace the recovery codes (after the password): the new ones, once."""
+    form = await posted_form(request, manager, "No new codes")
+    with manager.db.session() as session:
+        found = signed_in(request, session, manager)
+        if not check_password(session, found, form.get("codes-password", ""), manager.clock()):
+            return _wrong_password(request, session, manager, found)
+        if not has_second_factor(found):
+            return redirect_to(f"{APP_PATH}/account")
+        codes = renew_recovery_codes(session, found, manager.clock())
+        return recovery_codes_page(found, page_token(request, manager), codes)
+
+
+@router.post("/account/second-factor/off", response_class=HTMLResponse)
+async def second_factor_off(request: Request, manager: AlertManagerDep) -> Response:
+    """Turn the factor off: the password and a current code (or a recovery code) first."""
+    form = await posted_form(request, manager, "Not turned off")
+    with manager.db.session() as session:
+        found = signed_in(request, session, manager)
+        if not check_password(session, found, form.get("off-password", ""), manager.clock()):
+            return _wrong_password(request, session, manager, found)
+        if not take_code(session, found, form.get("code", "")[:64], manager.clock()):
+            said = "That code is not right: two-step sign-in is still on."
+            return _own_page(session, found, page_token(request, manager), said, 403)
+        turn_off(session, found, manager.clock(), by_admin=False)
+    return redirect_to(f"{APP_PATH}/account")
