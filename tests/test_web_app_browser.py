@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -128,4 +129,42 @@ def test_with_large_text_the_app_reflows_on_a_phone_and_sign_in_is_on_the_first_
     for button in page.get_by_role("button").all():
         size = button.bounding_box()
         assert size is not None and size["height"] >= MIN_TARGET_PX, button.inner_text()
+    assert phone.problems == []
+
+
+def test_a_researcher_turns_on_two_step_sign_in_from_a_phone_and_signs_in_with_it(world, phone):
+    page = phone.page
+    sign_in(phone, world, "rita")
+    page.get_by_role("link", name="Your account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
+    check_page(page)
+    page.get_by_label("Your password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Turn on two-step sign-in").click()
+    expect(page).to_have_url(f"{world.api.base_url}/app/account/second-factor")
+    qr = page.get_by_role("img", name="QR code of your new second factor")
+    expect(qr).to_be_visible()
+    box = qr.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]  # whole on the phone
+    check_page(page)
+    secret = page.locator("code.secret").inner_text().replace(" ", "")
+    page.get_by_label("The 6-digit code").fill(pyotp.TOTP(secret).at(int(world.clock())))
+    page.get_by_role("button", name="Turn on", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your recovery codes")
+    assert page.locator("ul.codes li").count() == 10
+    check_page(page)
+    page.get_by_role("button", name="Sign out").click()
+
+    world.clock.advance(30)
+    sign_in(phone, world, "rita")
+    expect(page).to_have_url(f"{world.api.base_url}/app/login/code")
+    check_page(page)
+    page.get_by_label("The 6-digit code from your authenticator app").fill("000000")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong code")
+    phone.problems.clear()  # Chromium's note of the 401
+    page.get_by_label("The 6-digit code from your authenticator app").fill(
+        pyotp.TOTP(secret).at(int(world.clock()))
+    )
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{world.api.base_url}/app/research")
     assert phone.problems == []
