@@ -134,6 +134,12 @@ class ServiceSettings(_Section):
         "flarewatch. One trained on your own labelled episodes: `flarewatch evaluate --train "
         "--labels labels.jsonl --model PATH`",
     )
+    second_factor_roles: list[Literal["patient", "caregiver", "researcher"]] = Field(
+        default_factory=list,
+        description="web app accounts of these roles must turn on two-step sign-in (a code from "
+        "an authenticator app after the password) before they see anything, e.g. "
+        '["researcher", "caregiver"]; the others may',
+    )
     instance: str = Field(
         "service",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",

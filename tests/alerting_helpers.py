@@ -316,7 +316,9 @@ def register_team(
 class ApiServer:
     """The real acknowledgement API (uvicorn) on a free loopback port, in a thread."""
 
-    def __init__(self, manager: AlertManager, store: Any = None) -> None:
+    def __init__(
+        self, manager: AlertManager, store: Any = None, second_factor_roles: tuple[str, ...] = ()
+    ) -> None:
         import uvicorn
 
         from service.api import create_app
@@ -324,7 +326,7 @@ class ApiServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(manager, store),
+            create_app(manager, store, second_factor_roles=second_factor_roles),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -29,6 +29,7 @@ import yaml
 
 from flarewatch.cli import build_parser, main
 from flarewatch.localservers import find_binary, free_port
+from flarewatch.settings import load_settings
 from service.broker_auth import acl_file, hash_password, new_password, password_file
 from tests.broker_helpers import connack
 from tests.test_publisher import make_certificates
@@ -382,3 +383,14 @@ def _wait_for_listener(port: int, process: subprocess.Popen[bytes]) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"nothing listens on {port}")
+
+
+def test_the_service_container_makes_researchers_sign_in_in_two_steps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [key for key in os.environ if key.startswith("FLAREWATCH_")]:
+        monkeypatch.delenv(name)
+    for extra, roles in (({}, ["researcher"]), ({"FLAREWATCH_SECOND_FACTOR_ROLES": "[]"}, [])):
+        for name, value in service_environment("service", documented_env() | extra).items():
+            monkeypatch.setenv(name, value)
+        assert load_settings(None).service.second_factor_roles == roles

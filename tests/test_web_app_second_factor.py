@@ -27,7 +27,7 @@ from service.db.models import Account, AuditEvent, RecoveryCode, WebSession
 from service.db.session import Database
 from tests import web_app_helpers
 from tests.alerting_helpers import SECRET
-from tests.web_app_helpers import PASSWORD, CareWorld, form_token, words
+from tests.web_app_helpers import PASSWORD, RECEIVER, CareWorld, care_world, form_token, words
 
 world = web_app_helpers.world
 """The care world on SQLite and PostgreSQL."""
@@ -302,3 +302,32 @@ def test_erasing_a_patient_takes_their_second_factor_too(world):
     with world.stack.db.session() as session:
         owners = {code.account.username for code in session.scalars(select(RecoveryCode))}
     assert owners == {"ann"}
+
+
+def test_a_role_made_to_use_it_sees_nothing_until_it_is_on(tmp_path):
+    url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    with care_world(url, RECEIVER, second_factor_roles=("researcher",)) as required:
+        rita = required.signed_in("rita")
+        for path in ("/app", "/app/research", "/app/research/episodes.csv"):
+            assert rita.get(path).headers["location"] == "/app/account", path
+        api = rita.get("/api/v1/research/episodes")
+        assert api.status_code == 403 and "two-step" in api.json()["detail"]
+        page = rita.get("/app/account")
+        assert "Every researcher signs in in two steps on this service" in words(page.text)
+        assert required.signed_in("ann").get("/app/patients/p1").status_code == 200  # not hers
+
+        secret, _ = enrol(required, rita)
+        assert rita.get("/app/research").status_code == 200
+        assert rita.get("/api/v1/research/episodes").status_code == 200
+        page = rita.get("/app/account").text
+        assert "Turn two-step sign-in off" not in page and "it stays on" in words(page)
+        required.clock.advance(TOTP_STEP_S)
+        off = {
+            "csrf": form_token(page),
+            "off-password": PASSWORD,
+            "code": code_at(secret, required.clock()),
+        }
+        refused = rita.post("/app/account/second-factor/off", data=off)
+        assert refused.status_code == 403 and "it stays on" in words(refused.text)
+        with required.stack.db.session() as session:
+            assert get_account(session, "rita").totp_secret is not None

@@ -107,9 +107,15 @@ class CareWorld:
 
 @contextmanager
 def care_world(
-    url: str, receiver_url: str, store: SampleStore | None = None
+    url: str,
+    receiver_url: str,
+    store: SampleStore | None = None,
+    second_factor_roles: tuple[str, ...] = (),
 ) -> Iterator[CareWorld]:
-    """The world of :class:`CareWorld` on database ``url`` (messages go to ``receiver_url``)."""
+    """The world of :class:`CareWorld` on database ``url`` (messages go to ``receiver_url``).
+
+    ``second_factor_roles``: the roles that must turn on two-step sign-in.
+    """
     clock = FakeClock()
     stack = build_stack(url, clock)
     contacts = {}
@@ -145,7 +151,7 @@ def care_world(
             )
             if username in ("ann", "ben"):
                 link_contact(session, account, contacts[username.title()], now_s)
-    with ApiServer(stack.manager, store) as api:
+    with ApiServer(stack.manager, store, second_factor_roles) as api:
         built = CareWorld(stack, clock, api, contacts, EpisodeEngine(stack.manager), store)
         try:
             yield built

@@ -161,7 +161,11 @@ class AlertingRuntime:
             # a store of its own for the web app's charts (read-only; the ingest's is busy)
             self._api_store = create_store(settings)
             config = uvicorn.Config(
-                create_app(self.manager, self._api_store),
+                create_app(
+                    self.manager,
+                    self._api_store,
+                    second_factor_roles=service.second_factor_roles,
+                ),
                 host=service.api_host,
                 port=service.api_port,
                 log_level="warning",

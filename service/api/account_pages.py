@@ -54,13 +54,21 @@ def account_page(
     form_token: str,
     codes_left: int | None,
     *,
+    required: bool = False,
     said: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     """The account's own page: change the password; turn the second factor on or off.
 
-    ``codes_left``: its unused recovery codes, None without a second factor.
+    ``codes_left``: its unused recovery codes, None without a second factor. ``required``: the
+    account's role must use one (then it cannot be turned off, and until it is on, the page
+    says that it must be).
     """
+    if required and codes_left is None:
+        said = (
+            f"Every {account.role} signs in in two steps on this service: turn on two-step "
+            f"sign-in below to go on.{' ' + said if said else ''}"
+        )
     password = _form(
         f"{APP_PATH}/account/password",
         form_token,
@@ -75,14 +83,14 @@ def account_page(
         "Your account",
         f"{account_bar(account, form_token)}{_said(said)}<h2>Password</h2>{password}"
         '<p class="note">Every other browser signed in as you is signed out.</p>'
-        f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left)}"
+        f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left, required)}"
         f'<p><a href="{APP_PATH}">Back</a></p>',
         status,
     )
 
 
-def _second_factor_part(form_token: str, codes_left: int | None) -> str:
-    """Turning it on, or, once on, renewing the recovery codes and turning it off."""
+def _second_factor_part(form_token: str, codes_left: int | None, required: bool) -> str:
+    """Turning it on, or, once on, renewing the recovery codes and turning it off (if allowed)."""
     if codes_left is None:
         return (
             "<p>Off: your password alone signs you in. With it on, signing in also asks for a "
@@ -105,13 +113,22 @@ def _second_factor_part(form_token: str, codes_left: int | None) -> str:
             "New recovery codes",
         )
         + '<p class="note">The old recovery codes stop working.</p>'
-        + _form(
-            f"{SECOND_FACTOR_PATH}/off",
-            form_token,
-            _password_field("off-password", "Your password")
-            + _code_field("A code from your authenticator app"),
-            "Turn two-step sign-in off",
+        + (
+            '<p class="note">Every account of your role signs in in two steps here: it stays '
+            "on.</p>"
+            if required
+            else _off_form(form_token)
         )
+    )
+
+
+def _off_form(form_token: str) -> str:
+    return _form(
+        f"{SECOND_FACTOR_PATH}/off",
+        form_token,
+        _password_field("off-password", "Your password")
+        + _code_field("A code from your authenticator app"),
+        "Turn two-step sign-in off",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,11 +21,17 @@ from service.api.web_guards import EarlyAnswer, answer_early
 from service.stores.base import SampleStore
 
 
-def create_app(manager: AlertManager, store: SampleStore | None = None) -> FastAPI:
+def create_app(
+    manager: AlertManager,
+    store: SampleStore | None = None,
+    *,
+    second_factor_roles: Collection[str] = (),
+) -> FastAPI:
     """Build the app around an :class:`AlertManager` (nothing is built at import time).
 
     ``store``: the sample store the web app's patient pages chart the recent vitals from (no
-    chart without one).
+    chart without one). ``second_factor_roles``: the account roles that must turn on two-step
+    sign-in before they see anything (``service.second_factor_roles``).
 
     No interactive documentation page: Swagger UI runs scripts from a CDN, which the pages'
     Content-Security-Policy forbids on an origin whose URLs carry acknowledgement tokens. The
@@ -38,6 +45,7 @@ def create_app(manager: AlertManager, store: SampleStore | None = None) -> FastA
     )
     app.state.alert_manager = manager
     app.state.sample_store = store
+    app.state.second_factor_roles = frozenset(second_factor_roles)
     app.state.sign_in_throttle = SignInThrottle()
     app.state.view_log = ViewLog()
     app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_HASHES_AT_ONCE)

@@ -18,6 +18,7 @@ from service.api.web_session import (
     account_of,
     form_allowed,
     form_token,
+    must_enrol,
     read_form,
     session_token,
 )
@@ -54,7 +55,18 @@ def redirect_to(path: str) -> RedirectResponse:
 
 
 def signed_in_or_login(request: Request, session: Session, manager: AlertManager) -> Account:
-    """The account signed in on this browser; else the browser goes to the sign-in form."""
+    """The account signed in on this browser; else the browser goes to the sign-in form.
+
+    An account that must turn on two-step sign-in first goes to its account page instead.
+    """
+    account = own_account(request, session, manager)
+    if must_enrol(request, account):
+        raise EarlyAnswer(redirect_to(f"{APP_PATH}/account"))
+    return account
+
+
+def own_account(request: Request, session: Session, manager: AlertManager) -> Account:
+    """The account signed in on this browser, for its own page (else the sign-in form)."""
     account = account_of(request, session, manager)
     if account is None:
         raise EarlyAnswer(redirect_to(f"{APP_PATH}/login"))

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from service.accounts.const import SESSION_MAX_S
+from service.accounts.second_factor import has_second_factor
 from service.accounts.sign_in import signed_in_account
 from service.alerts.manager import AlertManager
 from service.db.models import Account
@@ -38,6 +39,20 @@ def session_token(request: Request) -> str | None:
 def account_of(request: Request, session: Session, manager: AlertManager) -> Account | None:
     """The account signed in on this browser, or None."""
     return signed_in_account(session, session_token(request), manager.clock())
+
+
+def second_factor_required(request: Request, account: Account) -> bool:
+    """Whether ``account``'s role must use two-step sign-in (``service.second_factor_roles``)."""
+    roles: frozenset[str] = request.app.state.second_factor_roles
+    return account.role in roles
+
+
+def must_enrol(request: Request, account: Account) -> bool:
+    """Whether ``account`` must turn on two-step sign-in and has not yet.
+
+    Such an account sees only its own account page until it does.
+    """
+    return second_factor_required(request, account) and not has_second_factor(account)
 
 
 def set_session_cookie(response: Response, token: str, manager: AlertManager) -> None:

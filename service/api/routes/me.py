@@ -20,7 +20,7 @@ from service.accounts.research_view import (
 )
 from service.alerts.manager import AlertManager
 from service.api.deps import AlertManagerDep, ViewLogDep
-from service.api.web_session import account_of
+from service.api.web_session import account_of, must_enrol
 from service.db.models import Account, AccountRole
 
 router = APIRouter(tags=["app"])
@@ -29,6 +29,8 @@ _SIGNED_OUT = (
     "sign in first: POST /app/login (username, password, and code with two-step sign-in), then "
     "send the session cookie"
 )
+
+_ENROL_FIRST = "your account must turn on two-step sign-in first: /app/account in the web app"
 
 
 class AccountPublic(BaseModel):
@@ -41,10 +43,12 @@ class AccountPublic(BaseModel):
 
 
 def _signed_in(request: Request, manager: AlertManager, session: Session) -> Account:
-    """The session's account, or 401."""
+    """The session's account, or 401 (403 while it must still turn on two-step sign-in)."""
     account = account_of(request, session, manager)
     if account is None:
         raise HTTPException(401, _SIGNED_OUT)
+    if must_enrol(request, account):
+        raise HTTPException(403, _ENROL_FIRST)
     return account
 
 

@@ -31,9 +31,13 @@ from service.api.account_pages import (
     recovery_codes_page,
 )
 from service.api.deps import AlertManagerDep
-from service.api.web_guards import page_token, posted_form, redirect_to
-from service.api.web_guards import signed_in_or_login as signed_in
-from service.api.web_session import APP_PATH, form_token, set_session_cookie
+from service.api.web_guards import own_account, page_token, posted_form, redirect_to
+from service.api.web_session import (
+    APP_PATH,
+    form_token,
+    second_factor_required,
+    set_session_cookie,
+)
 from service.db.accounts import set_password
 from service.db.models import Account
 
@@ -45,17 +49,24 @@ _WRONG_PASSWORD = (
 
 
 def _own_page(
-    session: Session, account: Account, token: str, said: str | None = None, status: int = 200
+    request: Request,
+    session: Session,
+    manager: AlertManager,
+    account: Account,
+    said: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     codes_left = recovery_codes_left(session, account) if has_second_factor(account) else None
-    return account_page(account, token, codes_left, said=said, status=status)
+    token = page_token(request, manager)
+    required = second_factor_required(request, account)
+    return account_page(account, token, codes_left, required=required, said=said, status=status)
 
 
 def _wrong_password(
     request: Request, session: Session, manager: AlertManager, account: Account
 ) -> HTMLResponse:
     """The account's page saying no (403); returned, not raised, so the wrong try is kept."""
-    return _own_page(session, account, page_token(request, manager), _WRONG_PASSWORD, 403)
+    return _own_page(request, session, manager, account, _WRONG_PASSWORD, 403)
 
 
 def _new_session(session: Session, account: Account, manager: AlertManager) -> Response:
@@ -70,8 +81,8 @@ def _new_session(session: Session, account: Account, manager: AlertManager) -> R
 def account(request: Request, manager: AlertManagerDep) -> Response:
     """The account's own page."""
     with manager.db.session() as session:
-        found = signed_in(request, session, manager)
-        return _own_page(session, found, page_token(request, manager))
+        found = own_account(request, session, manager)
+        return _own_page(request, session, manager, found)
 
 
 @router.post("/account/password", response_class=HTMLResponse)
@@ -79,17 +90,16 @@ async def change_password(request: Request, manager: AlertManagerDep) -> Respons
     """Set a new password: this browser stays signed in, every other one is signed out."""
     form = await posted_form(request, manager, "Not changed")
     with manager.db.session() as session:
-        found = signed_in(request, session, manager)
+        found = own_account(request, session, manager)
         if not check_password(session, found, form.get("current", ""), manager.clock()):
             return _wrong_password(request, session, manager, found)
-        token = page_token(request, manager)
         if form.get("new", "") != form.get("again"):
             said = "The two new passwords differ: nothing was changed."
-            return _own_page(session, found, token, said, 422)
+            return _own_page(request, session, manager, found, said, 422)
         try:
             set_password(session, found, form.get("new", ""), manager.clock())
         except ConfigError as exc:
-            return _own_page(session, found, token, f"Not changed: {exc}.", 422)
+            return _own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
         return _new_session(session, found, manager)
 
 
@@ -98,7 +108,7 @@ async def start_second_factor(request: Request, manager: AlertManagerDep) -> Res
     """A new secret to enrol (after the password), shown on the enrolment page."""
     form = await posted_form(request, manager, "Not started")
     with manager.db.session() as session:
-        found = signed_in(request, session, manager)
+        found = own_account(request, session, manager)
         if not check_password(session, found, form.get("sf-password", ""), manager.clock()):
             return _wrong_password(request, session, manager, found)
         if has_second_factor(found):
@@ -111,7 +121,7 @@ async def start_second_factor(request: Request, manager: AlertManagerDep) -> Res
 def second_factor_enrolment(request: Request, manager: AlertManagerDep) -> Response:
     """The secret being enrolled, as a QR code and text (none under way: the account page)."""
     with manager.db.session() as session:
-        found = signed_in(request, session, manager)
+        found = own_account(request, session, manager)
         secret = enrolling_secret(session, found)
         if secret is None:
             return redirect_to(f"{APP_PATH}/account")
@@ -124,7 +134,7 @@ async def confirm_second_factor(request: Request, manager: AlertManagerDep) -> R
     """The first code from the new secret turns the factor on: its recovery codes, once."""
     form = await posted_form(request, manager, "Not turned on")
     with manager.db.session() as session:
-        found = signed_in(request, session, manager)
+        found = own_account(request, session, manager)
         secret = enrolling_secret(session, found)
         if secret is None:
             return redirect_to(f"{APP_PATH}/account")
@@ -148,7 +158,7 @@ async def new_recovery_codes(request: Request, manager: AlertManagerDep) -> Resp
     """Replace the recovery codes (after the password): the new ones, once."""
     form = await posted_form(request, manager, "No new codes")
     with manager.db.session() as session:
-        found = signed_in(request, session, manager)
+        found = own_account(request, session, manager)
         if not check_password(session, found, form.get("codes-password", ""), manager.clock()):
             return _wrong_password(request, session, manager, found)
         if not has_second_factor(found):
@@ -162,11 +172,14 @@ async def second_factor_off(request: Request, manager: AlertManagerDep) -> Respo
     """Turn the factor off: the password and a current code (or a recovery code) first."""
     form = await posted_form(request, manager, "Not turned off")
     with manager.db.session() as session:
-        found = signed_in(request, session, manager)
+        found = own_account(request, session, manager)
+        if second_factor_required(request, found):
+            said = f"Every {found.role} signs in in two steps on this service: it stays on."
+            return _own_page(request, session, manager, found, said, 403)
         if not check_password(session, found, form.get("off-password", ""), manager.clock()):
             return _wrong_password(request, session, manager, found)
         if not take_code(session, found, form.get("code", "")[:64], manager.clock()):
             said = "That code is not right: two-step sign-in is still on."
-            return _own_page(session, found, page_token(request, manager), said, 403)
+            return _own_page(request, session, manager, found, said, 403)
         turn_off(session, found, manager.clock(), by_admin=False)
     return redirect_to(f"{APP_PATH}/account")
