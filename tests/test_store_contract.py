@@ -223,17 +223,26 @@ def test_an_influxdb_url_with_credentials_never_shows_them(timeout: bool) -> Non
     assert "S3cret-pw" not in str(caught.value) and "flare:" not in str(caught.value)
 
 
-def test_an_answer_influxdb_cut_short_is_an_error_not_fewer_samples(
+def test_influxdb_answers_of_any_length_are_read_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A server configured with a row limit flags a cut answer only as "partial"."""
+    """Queries are read in chunks: past a server's row limit, and past the 10,000 points that
+    InfluxDB 1.6 flags "partial" in an unchunked answer it sent whole."""
     monkeypatch.setenv("INFLUXDB_HTTP_MAX_ROW_LIMIT", "5")  # over the project's configuration
     with InfluxServer(tmp_path) as server, InfluxStore(server.url) as store:
         store.prepare()
         store.write([batch("p1", "d1", range(12))])
-        with pytest.raises(StoreError, match="max-row-limit") as caught:
-            store.samples(patient_id="p1", start_ms=0, end_ms=T0 + 10**9)
-        assert not caught.value.retryable
+        assert len(store.samples(patient_id="p1", start_ms=0, end_ms=T0 + 10**9)) == 12
+        for low in range(0, 25_000, 1000):  # 25,000 more of another band: 3 chunks
+            samples = tuple(
+                Sample(seq=s, time_ms=T0 + s * 1000, heart_rate_bpm=70.0)
+                for s in range(low, low + 1000)
+            )
+            store.write([SampleBatch(patient_id="p1", device_id="d2", samples=samples)])
+        found = store.samples(patient_id="p1", start_ms=0, end_ms=T0 + 10**9)
+        assert len(found) == 25_012
+        assert [s.sample.seq for s in found if s.device_id == "d2"] == list(range(25_000))
+        assert store.count(patient_id="p1") == 25_012
 
 
 def test_unwritable_sqlite_path_raises_store_error(tmp_path: Path) -> None:
@@ -318,7 +327,7 @@ def test_missing_influx_database_is_retryable_with_operator_advice(influxdb: Inf
         assert store.last_seqs() == {"d1": 1}
 
 
-def test_minute_means_reduce_every_device_of_the_patient_in_the_span(store: SampleStore) -> None:
+def test_interval_means_reduce_every_device_of_the_patient_in_the_span(store: SampleStore) -> None:
     minute = T0 - T0 % 60_000  # a whole minute
     store.write(
         [
@@ -344,12 +353,18 @@ def test_minute_means_reduce_every_device_of_the_patient_in_the_span(store: Samp
             batch("p2", "d9", range(3), step_ms=1000),  # another patient, same minutes
         ]
     )
-    found = store.minute_means("p1", minute, minute + 180_000)
-    assert [(m.minute_ms - minute, m.heart_rate_bpm, m.skin_temperature_c) for m in found] == [
+    found = store.interval_means("p1", minute, minute + 180_000)
+    assert [(m.start_ms - minute, m.heart_rate_bpm, m.skin_temperature_c) for m in found] == [
         (0, 65.0, 33.5),
         (120_000, 90.0, None),
     ]
-    assert store.minute_means("p1", minute + 180_000, minute + 3_600_000) == [
+    assert store.interval_means("p1", minute + 180_000, minute + 3_600_000) == [
         type(found[0])(minute + 180_000, 99.0, None)
     ]
-    assert store.minute_means("nobody", minute, minute + 3_600_000) == []
+    assert store.interval_means("nobody", minute, minute + 3_600_000) == []
+    # longer intervals (a chart of days), counted from the epoch as the minutes are
+    hour = T0 - T0 % 3_600_000
+    wide = store.interval_means("p1", hour, hour + 2 * 3_600_000, interval_ms=3_600_000)
+    assert [(m.start_ms, m.heart_rate_bpm, m.skin_temperature_c) for m in wide] == [
+        (hour, (60.0 + 70.0 + 90.0 + 99.0) / 4, 33.5)
+    ]

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flarewatch.localservers import InfluxServer
+from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import AlarmKind
 from service.stores.base import SampleStore
 from service.stores.influx import InfluxStore
@@ -110,3 +111,81 @@ def test_a_store_that_does_not_answer_costs_the_chart_not_the_page(tmp_path, cap
     down.close()
     said = [r.getMessage() for r in caplog.records if "vitals for its chart" in r.getMessage()]
     assert said and all("p1" not in line and "Alex" not in line for line in said)
+
+
+def record_every(world: CareWorld, step_s: int, count: int, skip: range = range(0)) -> None:
+    """Alex's band: one reading every ``step_s`` back from now, ``count`` of them (not ``skip``)."""
+    assert world.store is not None
+    now_ms = int(world.clock() * 1000)
+    samples = tuple(
+        Sample(
+            seq=k,
+            time_ms=now_ms - k * step_s * 1000 - 1000,
+            heart_rate_bpm=60.0 + k % 7,
+            skin_temperature_c=33.0,
+        )
+        for k in range(count)
+        if k not in skip
+    )
+    for start in range(0, len(samples), 500):
+        world.store.write(
+            [
+                SampleBatch(
+                    patient_id="p1", device_id="band-p1", samples=samples[start : start + 500]
+                )
+            ]
+        )
+
+
+def test_a_day_and_a_week_are_one_link_away(world):
+    record_every(world, 300, 30 * 12)  # 30 hours, every 5 minutes
+    ann = world.signed_in("ann")
+    page = ann.get("/app/patients/p1").text
+    assert '<strong aria-current="page">6 hours</strong>' in page
+    assert 'href="/app/patients/p1?span=24h#chart"' in page
+    assert 'href="/app/patients/p1?span=7d#chart"' in page
+    day = ann.get("/app/patients/p1", params={"span": "24h"}).text
+    svg, words = chart_of(day)
+    assert '<strong aria-current="page">24 hours</strong>' in day
+    assert "The last 24 hours, one point every 5 minutes." in words
+    heart = re.findall(r'<polyline class="hr" points="([^"]+)"', svg)
+    assert len(heart) == 1 and len(heart[0].split()) == 24 * 12  # a reading in each 5 minutes
+    labels = re.findall(r'text-anchor="middle">([^<]+)</text>', svg)
+    assert labels and all(re.fullmatch(r"(00|04|08|12|16|20):00", label) for label in labels)
+
+
+def test_a_week_charts_half_hours_labels_days_and_breaks_at_a_gap(world):
+    record_every(world, 1800, 8 * 48, skip=range(100, 110))  # 8 days; 5 hours off the wrist
+    week = world.signed_in("ann").get("/app/patients/p1?span=7d").text
+    svg, words = chart_of(week)
+    assert "The last 7 days, one point every 30 minutes." in words
+    heart = re.findall(r'<polyline class="hr" points="([^"]+)"', svg)
+    assert len(heart) == 2 and sum(len(line.split()) for line in heart) == 7 * 48 - 10
+    days = re.findall(r'text-anchor="middle">([^<]+)</text>', svg)
+    assert len(days) == 2 * 6 or len(days) == 2 * 7  # each panel: the midnights inside the week
+    assert set(days) <= {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
+    assert "Heart rate 60 to 66 beats a minute" in words
+
+
+def test_a_span_that_is_not_offered_is_refused_plainly(world):
+    answer = world.signed_in("ann").get("/app/patients/p1?span=1y")
+    assert answer.status_code == 422
+    assert "there is no chart span '1y': one of 6h, 24h, 7d" in html.unescape(answer.text)
+
+
+def test_the_json_api_gives_the_same_series(world):
+    record_every(world, 300, 30 * 12)
+    world.record_vitals("p2", range(0, 5), lambda minute: 150.0)
+    ann = world.signed_in("ann")
+    day = ann.get("/api/v1/patients/p1/vitals", params={"span": "24h"})
+    assert day.status_code == 200
+    body = day.json()
+    assert body["span"] == "24h" and body["step_s"] == 300
+    assert body["end_s"] - body["start_s"] == 24 * 3600
+    assert len(body["heart_rate_bpm"]) == 24 * 12 and len(body["skin_temperature_c"]) == 24 * 12
+    assert all(body["start_s"] <= t < body["end_s"] for t, _ in body["heart_rate_bpm"])
+    assert {v for _, v in body["heart_rate_bpm"]} <= {60.0 + k for k in range(7)}
+    assert len(ann.get("/api/v1/patients/p1/vitals").json()["heart_rate_bpm"]) == 6 * 12
+    assert ann.get("/api/v1/patients/p2/vitals").status_code == 404  # Bo is not Ann's
+    assert ann.get("/api/v1/patients/p1/vitals?span=1y").status_code == 422
+    assert world.client().get("/api/v1/patients/p1/vitals").status_code == 401

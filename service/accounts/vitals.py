@@ -1,8 +1,8 @@
-"""A patient's recent vital signs for the web app's chart: per-minute means of the stored samples.
+"""A patient's recent vital signs for the web app's chart: means of the stored samples.
 
-The store reduces them itself (:meth:`~service.stores.base.SampleStore.minute_means`), so six
-hours of a 1-Hz band (21,600 samples) come back as at most 360 rows: the chart needs the course
-over hours, not each beat.
+The store reduces them itself (:meth:`~service.stores.base.SampleStore.interval_means`), so six
+hours of a 1-Hz band (21,600 samples) come back as at most 360 rows, and a week as 336: the
+chart needs the course over hours or days, not each beat.
 """
 
 from __future__ import annotations
@@ -11,43 +11,82 @@ import logging
 from dataclasses import dataclass, field
 from typing import Final
 
+from flarewatch.errors import ConfigError
 from service.errors import StoreError
 from service.stores.base import SampleStore
 
 log = logging.getLogger(__name__)
 
-CHART_SPAN_MS: Final = 6 * 3_600_000
-"""What the patient's page charts: the last six hours, long enough to see a reaction's build-up
-and recovery against the resting level before it."""
+MINUTE_MS: Final = 60_000
+HOUR_MS: Final = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSpan:
+    """How far back a chart looks, one point per ``step_ms``, a label every ``tick_ms``."""
+
+    name: str
+    """As in the page's address: ``?span=24h``."""
+    words: str
+    span_ms: int
+    step_ms: int
+    tick_ms: int
+
+
+CHART_SPANS: Final = {
+    span.name: span
+    for span in (
+        ChartSpan("6h", "6 hours", 6 * HOUR_MS, MINUTE_MS, 2 * HOUR_MS),
+        ChartSpan("24h", "24 hours", 24 * HOUR_MS, 5 * MINUTE_MS, 4 * HOUR_MS),
+        ChartSpan("7d", "7 days", 7 * 24 * HOUR_MS, 30 * MINUTE_MS, 24 * HOUR_MS),
+    )
+}
+"""The spans a page offers, each about 300 points wide. Six hours by default: a reaction's
+build-up and recovery against the resting level before it; a day for a night's course; a week
+for what comes back at the same hours."""
+DEFAULT_SPAN: Final = CHART_SPANS["6h"]
+
+
+def chart_span(name: str | None) -> ChartSpan:
+    """The span called ``name`` (None: the default); :class:`ConfigError` naming the others."""
+    if name is None:
+        return DEFAULT_SPAN
+    found = CHART_SPANS.get(name)
+    if found is None:
+        raise ConfigError(f"there is no chart span {name[:20]!r}: one of {', '.join(CHART_SPANS)}")
+    return found
 
 
 @dataclass(frozen=True, slots=True)
 class VitalsSeries:
-    """Per-minute means of heart rate and skin temperature in ``[start_ms, end_ms)``."""
+    """Means of heart rate and skin temperature per ``span.step_ms`` in ``[start_ms, end_ms)``."""
 
     start_ms: int
     end_ms: int
+    span: ChartSpan = DEFAULT_SPAN
     heart_rate: list[tuple[int, float]] = field(default_factory=list)
-    """(minute start, mean beats a minute), oldest first; minutes without a reading left out."""
+    """(interval start, mean beats a minute), oldest first; intervals without a reading left
+    out."""
     skin_temp: list[tuple[int, float]] = field(default_factory=list)
     unavailable: bool = False
     """The store could not be read: the page says so instead of an empty chart."""
 
 
 def recent_vitals(
-    store: SampleStore, patient_id: str, end_ms: int, span_ms: int = CHART_SPAN_MS
+    store: SampleStore, patient_id: str, end_ms: int, span: ChartSpan = DEFAULT_SPAN
 ) -> VitalsSeries:
-    """The patient's per-minute vitals over the ``span_ms`` before ``end_ms``."""
-    start_ms = end_ms - span_ms
+    """The patient's vitals over the ``span`` before ``end_ms``."""
+    start_ms = end_ms - span.span_ms
     try:
-        minutes = store.minute_means(patient_id, start_ms, end_ms)
+        means = store.interval_means(patient_id, start_ms, end_ms, span.step_ms)
     except StoreError as exc:
         # the error names the store and what to check, never a value or a patient
         log.warning("the web app could not read vitals for its chart: %s", exc)
-        return VitalsSeries(start_ms, end_ms, unavailable=True)
+        return VitalsSeries(start_ms, end_ms, span, unavailable=True)
     return VitalsSeries(
         start_ms,
         end_ms,
-        [(m.minute_ms, m.heart_rate_bpm) for m in minutes if m.heart_rate_bpm is not None],
-        [(m.minute_ms, m.skin_temperature_c) for m in minutes if m.skin_temperature_c is not None],
+        span,
+        [(m.start_ms, m.heart_rate_bpm) for m in means if m.heart_rate_bpm is not None],
+        [(m.start_ms, m.skin_temperature_c) for m in means if m.skin_temperature_c is not None],
     )

@@ -59,6 +59,7 @@ PAGE_STYLE: Final = (
     "figcaption{font-size:.9rem;color:#333}"
     ".qr svg{display:block;margin:.6rem 0}code.secret{font-size:1.1rem;letter-spacing:.05em}"
     "ul.codes{list-style:none;padding:0;columns:2}"
+    "nav.spans a,nav.spans strong{display:inline-block;padding:.75rem .2rem}"
     # dark mode, for a phone read in the dark: no white page; the red button stays as it is
     "@media (prefers-color-scheme:dark){body{color:#eee;background:#121212}"
     "button.act:focus-visible{outline-color:#eee}a{color:#8ab4f8}"

@@ -1,4 +1,4 @@
-"""The patient page's chart: heart rate and skin temperature over the last hours, as inline SVG.
+"""The patient page's chart: heart rate and skin temperature over hours or days, as inline SVG.
 
 No script and no image request (the pages' Content-Security-Policy allows neither): the chart is
 markup in the page, coloured by the page's style sheet (classes, so dark mode recolours it).
@@ -9,12 +9,14 @@ anyone who cannot tell the colours apart).
 
 from __future__ import annotations
 
+import datetime as dt
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from service.accounts.patient_view import DiaryRow, EpisodeRow
-from service.accounts.vitals import VitalsSeries
+from service.accounts.vitals import HOUR_MS, MINUTE_MS, ChartSpan, VitalsSeries
 from service.alerts.render import SHORT_WHAT, on_patient_clock
 from service.const import DIARY_WORDS
 
@@ -26,8 +28,9 @@ TOP: Final = 14
 BOTTOM: Final = 22
 """Room for the hour labels under each panel."""
 GAP_MS: Final = 5 * 60_000
-"""No reading for this long breaks the line: a band off the wrist is not a flat heart rate."""
-HOUR_MS: Final = 3_600_000
+"""No reading for this long (or for one whole point of a longer span) breaks the line: a band off
+the wrist is not a flat heart rate."""
+DAY_MS: Final = 24 * HOUR_MS
 
 
 def _scale(low: float, high: float, value: float) -> float:
@@ -43,12 +46,14 @@ def _lines(
     points: Sequence[tuple[int, float]],
     x_of: Callable[[int], float],
     y_of: Callable[[float], float],
+    step_ms: int,
 ) -> list[str]:
     """The ``points`` attributes of the polylines, one per stretch without a gap."""
+    gap_ms = max(GAP_MS, step_ms)
     stretches: list[list[str]] = []
     last_ms: int | None = None
     for time_ms, value in points:
-        if last_ms is None or time_ms - last_ms > GAP_MS:
+        if last_ms is None or time_ms - last_ms > gap_ms:
             stretches.append([])
         stretches[-1].append(f"{x_of(time_ms):.1f},{y_of(value):.1f}")
         last_ms = time_ms
@@ -92,18 +97,38 @@ def _panel(
             f'<text class="tick" x="{LEFT - 4}" y="{y_of(value) + 4:.1f}" text-anchor="end">'
             f"{value:.{digits}f}</text>"
         )
-    first_hour = series.start_ms - series.start_ms % HOUR_MS + HOUR_MS
-    for hour_ms in range(first_hour, series.end_ms, 2 * HOUR_MS):
-        label = on_patient_clock(hour_ms / 1000, hour_ms / 1000, timezone).split(" ")[0]
+    for tick_ms, label in _ticks(series, timezone):
         parts.append(
-            f'<text class="tick" x="{x_of(hour_ms):.1f}" y="{top + PANEL_HEIGHT - 6}" '
+            f'<text class="tick" x="{x_of(tick_ms):.1f}" y="{top + PANEL_HEIGHT - 6}" '
             f'text-anchor="middle">{html.escape(label)}</text>'
         )
     parts.extend(
-        f'<polyline class="{css}" points="{line}"/>' for line in _lines(points, x_of, y_of)
+        f'<polyline class="{css}" points="{line}"/>'
+        for line in _lines(points, x_of, y_of, series.span.step_ms)
     )
     parts.append(f'<text class="tick" x="{LEFT + 4}" y="{top + TOP - 3}">{unit}</text>')
     return "".join(parts)
+
+
+def _ticks(series: VitalsSeries, timezone: str) -> Iterator[tuple[int, str]]:
+    """The time labels under a panel, on the patient's clock: whole hours, or days at midnight.
+
+    Inside the span and clear of its ends (a label there would be cut off).
+    """
+    span = series.span
+    zone = ZoneInfo(timezone)
+    local = dt.datetime.fromtimestamp(series.start_ms / 1000, zone)
+    if span.tick_ms >= DAY_MS:
+        at = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        hours = span.tick_ms // HOUR_MS
+        at = local.replace(hour=local.hour - local.hour % hours, minute=0, second=0, microsecond=0)
+    step = dt.timedelta(milliseconds=span.tick_ms)
+    margin_ms = span.span_ms // 40
+    while (time_ms := int(at.timestamp() * 1000)) < series.end_ms - margin_ms:
+        if time_ms > series.start_ms + margin_ms:
+            yield time_ms, at.strftime("%a" if span.tick_ms >= DAY_MS else "%H:%M")
+        at += step  # on the wall clock (aware arithmetic): midnight stays midnight over DST
 
 
 def _diary_marks(series: VitalsSeries, diary: Sequence[DiaryRow], height: int) -> str:
@@ -130,14 +155,14 @@ def vitals_chart(
 
     ``diary`` entries within the span are marked under the last panel and said in the sentence.
     """
-    hours = (series.end_ms - series.start_ms) / HOUR_MS
+    span = series.span
     if series.unavailable:
         return (
             '<p class="note">The readings cannot be read now (the sample store did not answer);'
             " the rest of this page is up to date.</p>"
         )
     if not series.heart_rate and not series.skin_temp:
-        return f'<p class="note">No readings in the last {hours:.0f} hours.</p>'
+        return f'<p class="note">No readings in the last {span.words}.</p>'
     panels = [
         (series.heart_rate, "hr", "beats a minute", 5.0, 0),
         (series.skin_temp, "temp", "skin °C", 0.2, 1),
@@ -165,7 +190,7 @@ def vitals_chart(
     )
     height = PANEL_HEIGHT * len(shown)
     noted = [e for e in diary if series.start_ms <= e.time_s * 1000 < series.end_ms]
-    said = _words(series, within, timezone, now_s, hours)
+    said = _words(series, within, timezone, now_s)
     if noted:
         said += (
             " Diary: "
@@ -189,10 +214,9 @@ def _words(
     episodes: Sequence[EpisodeRow],
     timezone: str,
     now_s: float,
-    hours: float,
 ) -> str:
     """The chart in one or two sentences: ranges, the latest values, the shaded episodes."""
-    said = [f"The last {hours:.0f} hours, one point a minute."]
+    said = [f"The last {series.span.words}, {_every(series.span)}."]
     for points, what, digits, unit in (
         (series.heart_rate, "Heart rate", 0, " beats a minute"),
         (series.skin_temp, "Skin temperature", 1, " °C"),
@@ -211,3 +235,9 @@ def _words(
         )
         said.append(f"Shaded: {html.escape(kinds)}.")
     return " ".join(said)
+
+
+def _every(span: ChartSpan) -> str:
+    """``one point a minute``, ``one point every 30 minutes`` (each the mean of its readings)."""
+    minutes = span.step_ms // MINUTE_MS
+    return "one point a minute" if minutes == 1 else f"one point every {minutes} minutes"

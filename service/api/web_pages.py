@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from models.alarm import Severity
 from service.accounts.patient_view import EpisodeRow, OpenAlertRow, PatientView
 from service.accounts.research_view import ResearchEpisode
+from service.accounts.vitals import CHART_SPANS, DEFAULT_SPAN, ChartSpan
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
 from service.api.pages import page
@@ -158,9 +159,18 @@ def home_page(
 
 
 def patient_page(
-    account: Account, view: PatientView, now_s: float, form_token: str, *, chart: str = ""
+    account: Account,
+    view: PatientView,
+    now_s: float,
+    form_token: str,
+    *,
+    chart: str = "",
+    span: ChartSpan = DEFAULT_SPAN,
 ) -> HTMLResponse:
-    """One patient: what is going on, the plan, the vitals chart, the episodes, the team."""
+    """One patient: what is going on, the plan, the vitals chart, the episodes, the team.
+
+    Above the chart, links to its other spans (the one shown is marked, not a link).
+    """
     when = _clock(view, now_s)
     plan = "".join(f"<p>{html.escape(line)}</p>" for line in view.plan.splitlines() if line)
     parts = [
@@ -169,7 +179,7 @@ def patient_page(
         '<section class="plan"><h2>Emergency plan</h2>'
         + (plan or "<p>None recorded: ask the administrator to add it.</p>")
         + "</section>",
-        f"<h2>Heart and skin</h2>{chart}" if chart else "",
+        f'<h2 id="chart">Heart and skin</h2>{_span_links(view, span)}{chart}' if chart else "",
         _diary(view, now_s, form_token),
         "<h2>Episodes</h2>",
         _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
@@ -189,6 +199,17 @@ def patient_page(
         f'<p><a href="{APP_PATH}">All your patients</a></p>',
     ]
     return page(view.name, "".join(parts))
+
+
+def _span_links(view: PatientView, shown: ChartSpan) -> str:
+    links = [
+        f'<strong aria-current="page">{span.words}</strong>'
+        if span == shown
+        else f'<a href="{APP_PATH}/patients/{html.escape(view.id)}?span={span.name}#chart">'
+        f"{span.words}</a>"
+        for span in CHART_SPANS.values()
+    ]
+    return f'<nav class="spans" aria-label="Chart span">Show the last {" · ".join(links)}</nav>'
 
 
 def _diary(view: PatientView, now_s: float, form_token: str) -> str:

@@ -61,11 +61,11 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
-class MinuteMeans:
-    """One minute of a patient's samples reduced to the means a chart draws (None: no reading)."""
+class IntervalMeans:
+    """One interval of a patient's samples reduced to the means a chart draws (None: no reading)."""
 
-    minute_ms: int
-    """The minute's start (UTC epoch ms, a whole minute)."""
+    start_ms: int
+    """The interval's start (UTC epoch ms, a whole number of intervals since the epoch)."""
     heart_rate_bpm: float | None
     skin_temperature_c: float | None
 
@@ -135,12 +135,15 @@ class SampleStore(ABC):
         """Samples matching every filter (time in ``[start_ms, end_ms)``), by device then time."""
 
     @abstractmethod
-    def minute_means(self, patient_id: str, start_ms: int, end_ms: int) -> list[MinuteMeans]:
-        """Per-minute means of the patient's heart rate and skin temperature, oldest first.
+    def interval_means(
+        self, patient_id: str, start_ms: int, end_ms: int, interval_ms: int = 60_000
+    ) -> list[IntervalMeans]:
+        """Means of the patient's heart rate and skin temperature per interval, oldest first.
 
         Samples in ``[start_ms, end_ms)`` of every device of the patient, reduced by the store
-        itself (a chart of hours reads hundreds of rows, not tens of thousands of samples).
-        Minutes with neither reading are left out.
+        itself (a chart of hours reads hundreds of rows, not tens of thousands of samples), in
+        intervals of ``interval_ms`` (whole seconds) counted from the epoch. Intervals with
+        neither reading are left out.
         """
 
     @abstractmethod

@@ -9,9 +9,10 @@ timestamp, so writing a sample twice overwrites it with itself: writes are idemp
 from __future__ import annotations
 
 import gzip
+import json
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
 import httpx
 from pydantic import SecretStr
@@ -29,7 +30,7 @@ from service.errors import StoreError
 from service.stores.base import (
     LATEST_VITAL_FIELDS,
     EncodedWrite,
-    MinuteMeans,
+    IntervalMeans,
     Reading,
     SampleStore,
     StoredSample,
@@ -167,21 +168,30 @@ class InfluxStore(SampleStore):
         """Run InfluxQL statements (``;``-separated); one result per statement, errors raised.
 
         ``changes``: the statements change data (``DELETE``), which InfluxDB takes only by POST.
+
+        Read in chunks (``chunked=true``, one JSON object a line) and put back together here:
+        a server's ``[http] max-row-limit`` cuts only unchunked answers, and InfluxDB 1.6 flags
+        an unchunked series of over 10,000 points "partial" even when it sent it whole. A
+        result whose last chunk is still partial is refused: read as whole, a month's replay
+        would silently lack samples.
         """
-        params = {**self._params(), "q": influxql, "epoch": "ms"}
+        params = {
+            **self._params(),
+            "q": influxql,
+            "epoch": "ms",
+            "chunked": "true",
+            "chunk_size": str(QUERY_CHUNK_POINTS),
+        }
         method = "POST" if changes else "GET"
-        results: list[dict[str, Any]] = self._request(method, "/query", params=params).json()[
-            "results"
-        ]
+        answer = self._request(method, "/query", params=params).text
+        results = _merged_chunks(json.loads(line) for line in answer.splitlines() if line.strip())
         for result in results:
-            if result.get("partial") or any(x.get("partial") for x in result.get("series", ())):
-                # a server whose [http] max-row-limit is set cuts long answers and says so only
-                # in this flag: read as whole, a month's replay would silently lack samples
+            if result.get("partial"):
                 raise StoreError(
-                    "InfluxDB cut its answer short (its [http] max-row-limit): set it to 0 "
-                    "(no limit), as deploy/influxdb/influxdb.conf does",
+                    "InfluxDB sent only part of its answer (the last chunk said more would "
+                    "follow); try again, and check the server's log",
                     store=self.name,
-                    retryable=False,
+                    retryable=True,
                 )
             if "error" in result:
                 missing = str(result["error"]).startswith(_MISSING_DATABASE)
@@ -278,18 +288,20 @@ class InfluxStore(SampleStore):
                 found.append(StoredSample(tags["patient"], tags["device"], sample))
         return found
 
-    def minute_means(self, patient_id: str, start_ms: int, end_ms: int) -> list[MinuteMeans]:
-        """Per-minute means, grouped by InfluxDB (``GROUP BY time(1m)``, empty minutes dropped)."""
+    def interval_means(
+        self, patient_id: str, start_ms: int, end_ms: int, interval_ms: int = 60_000
+    ) -> list[IntervalMeans]:
+        """Means per interval, grouped by InfluxDB (``GROUP BY time(…s)``, empty ones dropped)."""
         where = _where(patient_id, start_ms=start_ms, end_ms=end_ms)
         (result,) = self.query(
             "SELECT mean(heart_rate_bpm), mean(skin_temperature_c) "
-            f"FROM {INFLUX_MEASUREMENT}{where} GROUP BY time(1m)"
+            f"FROM {INFLUX_MEASUREMENT}{where} GROUP BY time({interval_ms // 1000}s)"
         )
         found = []
         for series in result.get("series", ()):
-            for minute, hr, temp in series["values"]:
+            for start, hr, temp in series["values"]:
                 if hr is not None or temp is not None:
-                    found.append(MinuteMeans(int(minute), hr, temp))
+                    found.append(IntervalMeans(int(start), hr, temp))
         return found
 
     def count(self, *, patient_id: str | None = None, device_id: str | None = None) -> int:
@@ -370,3 +382,36 @@ class InfluxStore(SampleStore):
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._http.close()
+
+
+QUERY_CHUNK_POINTS: Final = 10_000
+"""Points per chunk of a query's answer: InfluxDB's own default, a few hundred kB of JSON each."""
+
+
+def _merged_chunks(chunks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results of a chunked answer put back together: one per statement, in order.
+
+    A series continued in the next chunk (same name and tags) gets its values appended; the
+    result keeps the ``partial`` flag of its last chunk (false once complete) and any error.
+    """
+    merged: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for piece in chunk.get("results", ()):
+            result = merged.setdefault(
+                piece.get("statement_id", 0), {"statement_id": piece.get("statement_id", 0)}
+            )
+            if "error" in piece:
+                result["error"] = piece["error"]
+            for series in piece.get("series", ()):
+                kept = result.setdefault("series", [])
+                last = kept[-1] if kept else None
+                if (
+                    last is not None
+                    and last.get("name") == series.get("name")
+                    and last.get("tags") == series.get("tags")
+                ):
+                    last["values"].extend(series.get("values", ()))
+                else:
+                    kept.append(series)
+            result["partial"] = bool(piece.get("partial"))
+    return [merged[key] for key in sorted(merged)]

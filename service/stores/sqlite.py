@@ -20,7 +20,7 @@ from service.stores.base import (
     LATEST_VITAL_FIELDS,
     SAMPLE_FIELDS,
     EncodedWrite,
-    MinuteMeans,
+    IntervalMeans,
     Reading,
     SampleStore,
     StoredSample,
@@ -196,17 +196,20 @@ class SqliteStore(SampleStore):
             found.append(StoredSample(row[2], row[0], Sample.model_validate(values, strict=False)))
         return found
 
-    def minute_means(self, patient_id: str, start_ms: int, end_ms: int) -> list[MinuteMeans]:
-        """Per-minute means, grouped by SQLite on the patient-time index."""
+    def interval_means(
+        self, patient_id: str, start_ms: int, end_ms: int, interval_ms: int = 60_000
+    ) -> list[IntervalMeans]:
+        """Means per interval, grouped by SQLite on the patient-time index."""
         sql = (
-            "SELECT time_ms - time_ms % 60000 AS minute, avg(heart_rate_bpm), "
+            "SELECT time_ms - time_ms % :step AS interval, avg(heart_rate_bpm), "
             "avg(skin_temperature_c) FROM samples "
-            "WHERE patient_id = ? AND time_ms >= ? AND time_ms < ? "
-            "GROUP BY minute HAVING count(heart_rate_bpm) + count(skin_temperature_c) > 0 "
-            "ORDER BY minute"
+            "WHERE patient_id = :patient AND time_ms >= :start AND time_ms < :end "
+            "GROUP BY interval HAVING count(heart_rate_bpm) + count(skin_temperature_c) > 0 "
+            "ORDER BY interval"
         )
-        rows = self._run(lambda db: db.execute(sql, (patient_id, start_ms, end_ms)).fetchall())
-        return [MinuteMeans(int(minute), hr, temp) for minute, hr, temp in rows]
+        values = {"step": interval_ms, "patient": patient_id, "start": start_ms, "end": end_ms}
+        rows = self._run(lambda db: db.execute(sql, values).fetchall())
+        return [IntervalMeans(int(start), hr, temp) for start, hr, temp in rows]
 
     def count(self, *, patient_id: str | None = None, device_id: str | None = None) -> int:
         """Number of stored samples."""

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from flarewatch.errors import ConfigError
 from service.accounts.access import visible_patient, visible_patient_ids
 from service.accounts.patient_view import PatientView, load_patient_view, visible_views
 from service.accounts.research_view import (
@@ -18,8 +19,9 @@ from service.accounts.research_view import (
     note_research_read,
     research_episodes,
 )
+from service.accounts.vitals import DEFAULT_SPAN, chart_span, recent_vitals
 from service.alerts.manager import AlertManager
-from service.api.deps import AlertManagerDep, ViewLogDep
+from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
 from service.api.web_session import account_of, must_enrol
 from service.db.models import Account, AccountRole
 
@@ -87,6 +89,52 @@ def patient(
             raise HTTPException(404, "no such patient, or not shared with this account")
         view_log.viewed(session, account, [patient_id], manager.clock(), via="api")
         return load_patient_view(session, found)
+
+
+class VitalsPublic(BaseModel):
+    """A patient's vitals over a span, as the page's chart draws them (epoch seconds, UTC)."""
+
+    span: str
+    start_s: float
+    end_s: float
+    step_s: float
+    """Each point is the mean of the readings in the ``step_s`` from its time."""
+    heart_rate_bpm: list[tuple[float, float]]
+    skin_temperature_c: list[tuple[float, float]]
+
+
+@router.get("/patients/{patient_id}/vitals")
+def vitals(
+    patient_id: str,
+    request: Request,
+    manager: AlertManagerDep,
+    store: SampleStoreDep,
+    view_log: ViewLogDep,
+    span: str = DEFAULT_SPAN.name,
+) -> VitalsPublic:
+    """The patient's heart rate and skin temperature over ``span`` (``6h``, ``24h``, ``7d``)."""
+    try:
+        shown = chart_span(span)
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    with manager.db.session() as session:
+        account = _signed_in(request, manager, session)
+        if visible_patient(session, account, patient_id) is None:
+            raise HTTPException(404, "no such patient, or not shared with this account")
+        view_log.viewed(session, account, [patient_id], manager.clock(), via="api")
+    if store is None:
+        raise HTTPException(503, "this service keeps no sample store to read vitals from")
+    series = recent_vitals(store, patient_id, int(manager.clock() * 1000), shown)
+    if series.unavailable:
+        raise HTTPException(503, "the sample store did not answer: try again shortly")
+    return VitalsPublic(
+        span=shown.name,
+        start_s=series.start_ms / 1000,
+        end_s=series.end_ms / 1000,
+        step_s=shown.step_ms / 1000,
+        heart_rate_bpm=[(t / 1000, v) for t, v in series.heart_rate],
+        skin_temperature_c=[(t / 1000, v) for t, v in series.skin_temp],
+    )
 
 
 @router.get("/research/episodes")

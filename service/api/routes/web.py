@@ -21,7 +21,7 @@ from service.accounts.research_view import (
     research_csv,
     research_episodes,
 )
-from service.accounts.vitals import recent_vitals
+from service.accounts.vitals import chart_span, recent_vitals
 from service.alerts.errors import CancelNotAllowedError
 from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
 from service.api.pages import message_page
@@ -63,8 +63,16 @@ def patient(
     manager: AlertManagerDep,
     store: SampleStoreDep,
     view_log: ViewLogDep,
+    span: str | None = None,
 ) -> Response:
-    """One patient's page, if the account may see them: its chart read after the database."""
+    """One patient's page, if the account may see them: its chart read after the database.
+
+    ``span``: how far back the chart looks (``6h`` by default, ``24h``, ``7d``).
+    """
+    try:
+        shown = chart_span(span)
+    except ConfigError as exc:
+        return message_page("No such chart", f"{exc}.", 422)
     with manager.db.session() as session:
         account = signed_in_or_login(request, session, manager)
         shared_or_404(session, account, patient_id)
@@ -73,7 +81,7 @@ def patient(
     now_s = manager.clock()
     chart = (
         vitals_chart(
-            recent_vitals(store, patient_id, int(now_s * 1000)),
+            recent_vitals(store, patient_id, int(now_s * 1000), shown),
             view.episodes,
             view.timezone,
             now_s,
@@ -82,7 +90,8 @@ def patient(
         if store is not None
         else ""
     )
-    return patient_page(account, view, now_s, page_token(request, manager), chart=chart)
+    token = page_token(request, manager)
+    return patient_page(account, view, now_s, token, chart=chart, span=shown)
 
 
 @router.post("/patients/{patient_id}/episodes/{episode_id}/label", response_class=HTMLResponse)
