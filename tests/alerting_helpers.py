@@ -317,7 +317,11 @@ class ApiServer:
     """The real acknowledgement API (uvicorn) on a free loopback port, in a thread."""
 
     def __init__(
-        self, manager: AlertManager, store: Any = None, second_factor_roles: tuple[str, ...] = ()
+        self,
+        manager: AlertManager,
+        store: Any = None,
+        second_factor_roles: tuple[str, ...] = (),
+        notifier: Any = None,
     ) -> None:
         import uvicorn
 
@@ -326,7 +330,7 @@ class ApiServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(manager, store, second_factor_roles=second_factor_roles),
+            create_app(manager, store, second_factor_roles=second_factor_roles, notifier=notifier),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

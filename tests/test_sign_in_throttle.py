@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from service.accounts.const import ADDRESS_FAILURES_MAX, ADDRESS_WINDOW_S
-from service.accounts.throttle import SignInThrottle
+from service.accounts.throttle import WindowLimit
 from tests.web_app_helpers import PASSWORD, RECEIVER, CareWorld, care_world
 
 
@@ -29,17 +29,17 @@ from tests.web_app_helpers import PASSWORD, RECEIVER, CareWorld, care_world
     ],
 )
 def test_an_address_waits_once_it_reaches_the_maximum(failures_at, now_s, wait_s):
-    throttle = SignInThrottle(max_failures=3, window_s=300.0)
+    throttle = WindowLimit(max_failures=3, window_s=300.0)
     for at in failures_at:
-        throttle.refused("192.0.2.7", at)
+        throttle.count("192.0.2.7", at)
     assert throttle.wait_s("192.0.2.7", now_s) == pytest.approx(wait_s)
     assert throttle.wait_s("198.51.100.1", now_s) == 0.0
 
 
 def test_memory_is_bounded_the_oldest_address_forgotten_first():
-    throttle = SignInThrottle(max_failures=1, window_s=300.0, max_addresses=2)
+    throttle = WindowLimit(max_failures=1, window_s=300.0, max_addresses=2)
     for address in ("a", "b", "c"):
-        throttle.refused(address, 0.0)
+        throttle.count(address, 0.0)
     assert [throttle.wait_s(a, 1.0) > 0 for a in ("a", "b", "c")] == [False, True, True]
 
 

@@ -168,3 +168,16 @@ def test_a_researcher_turns_on_two_step_sign_in_from_a_phone_and_signs_in_with_i
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{world.api.base_url}/app/research")
     assert phone.problems == []
+
+
+def test_a_caregiver_sends_herself_a_test_message_from_a_phone(world, phone, inbox):
+    page = phone.page
+    sign_in(phone, world, "ann")
+    page.get_by_role("link", name="Your account").click()
+    expect(page.locator("main")).to_contain_text("About Alex: json://127.0.0.1")
+    check_page(page)
+    page.get_by_role("button", name="Send me a test message").click()
+    expect(page.get_by_role("status")).to_contain_text("Sent through 1 channel")
+    check_page(page)
+    assert inbox.wait_for("ann", 1)[0].title == "flarewatch test"
+    assert phone.problems == []

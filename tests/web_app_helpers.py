@@ -151,7 +151,7 @@ def care_world(
             )
             if username in ("ann", "ben"):
                 link_contact(session, account, contacts[username.title()], now_s)
-    with ApiServer(stack.manager, store, second_factor_roles) as api:
+    with ApiServer(stack.manager, store, second_factor_roles, stack.scheduler.notifier) as api:
         built = CareWorld(stack, clock, api, contacts, EpisodeEngine(stack.manager), store)
         try:
             yield built

@@ -1,4 +1,7 @@
-"""Refused sign-ins counted per network address: a guesser trying many usernames waits.
+"""Events counted per key in a sliding window: past a maximum, the key waits.
+
+What the web app limits this way: refused sign-ins per network address (a guesser trying many
+usernames waits), and test messages per account (:mod:`service.accounts.own_channels`).
 
 In memory, per service process, bounded (:data:`ADDRESSES_TRACKED_MAX`): a restart forgets, which
 the per-account lockout (:mod:`service.accounts.sign_in`) does not. Behind a reverse proxy the
@@ -13,8 +16,11 @@ from collections import OrderedDict, deque
 from service.accounts.const import ADDRESS_FAILURES_MAX, ADDRESS_WINDOW_S, ADDRESSES_TRACKED_MAX
 
 
-class SignInThrottle:
-    """Refused sign-ins per address in a sliding window; past the maximum, the address waits."""
+class WindowLimit:
+    """Events per key (an address, an account) in a sliding window; past the maximum, it waits.
+
+    Built for refused sign-ins per address: the defaults are theirs.
+    """
 
     def __init__(
         self,
@@ -28,14 +34,14 @@ class SignInThrottle:
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
 
     def wait_s(self, address: str, now_s: float) -> float:
-        """How long ``address`` must wait before its next try (0: it may try now)."""
+        """How long ``address`` (any key) must wait before its next try (0: it may try now)."""
         failures = self._recent(address, now_s)
         if len(failures) < self.max_failures:
             return 0.0
         return failures[0] + self.window_s - now_s
 
-    def refused(self, address: str, now_s: float) -> None:
-        """Count one refused sign-in from ``address``."""
+    def count(self, address: str, now_s: float) -> None:
+        """Count one event (a refused sign-in) of ``address`` (any key)."""
         failures = self._recent(address, now_s)
         failures.append(now_s)
         self._failures[address] = failures

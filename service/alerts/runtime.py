@@ -165,6 +165,7 @@ class AlertingRuntime:
                     self.manager,
                     self._api_store,
                     second_factor_roles=service.second_factor_roles,
+                    notifier=self.scheduler.notifier,
                 ),
                 host=service.api_host,
                 port=service.api_port,

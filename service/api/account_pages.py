@@ -8,12 +8,15 @@ authenticator apps read it best); its secret is beside it as text for a phone th
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Final
 
 import segno
 from fastapi.responses import HTMLResponse
 
 from service.accounts.const import MIN_PASSWORD_CHARS, RECOVERY_CODE_COUNT, TOTP_DIGITS
+from service.accounts.own_channels import CheckOutcome
+from service.api.alert_view import person_html
 from service.api.pages import page
 from service.api.web_pages import account_bar, hidden_token
 from service.api.web_session import APP_PATH
@@ -55,6 +58,7 @@ def account_page(
     codes_left: int | None,
     *,
     required: bool = False,
+    alert_routes: Sequence[tuple[str, Sequence[str]]] | None = None,
     said: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
@@ -62,7 +66,8 @@ def account_page(
 
     ``codes_left``: its unused recovery codes, None without a second factor. ``required``: the
     account's role must use one (then it cannot be turned off, and until it is on, the page
-    says that it must be).
+    says that it must be). ``alert_routes``: a caregiver's patients, each with the channels
+    (redacted) their alerts take, and the button to test them; None: no such section.
     """
     if required and codes_left is None:
         said = (
@@ -83,10 +88,75 @@ def account_page(
         "Your account",
         f"{account_bar(account, form_token)}{_said(said)}<h2>Password</h2>{password}"
         '<p class="note">Every other browser signed in as you is signed out.</p>'
+        f"{_alerts_part(form_token, alert_routes)}"
         f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left, required)}"
         f'<p><a href="{APP_PATH}">Back</a></p>',
         status,
     )
+
+
+def _alerts_part(form_token: str, routes: Sequence[tuple[str, Sequence[str]]] | None) -> str:
+    """Where a caregiver's alerts go, patient by patient, and the test button."""
+    if routes is None:
+        return ""
+    if not routes:
+        return (
+            "<h2>Your alerts</h2><p>You are on no care team: no alert reaches you. Ask the "
+            "administrator.</p>"
+        )
+    items = "".join(
+        f"<li>About {person_html(patient)}: "
+        + (
+            ", then ".join(f"<code>{html.escape(channel)}</code>" for channel in channels)
+            if channels
+            else "<strong>no channel</strong>: ask the administrator to add one"
+        )
+        + "</li>"
+        for patient, channels in routes
+    )
+    return (
+        f"<h2>Your alerts</h2><p>Alerts reach you through these channels, in this order "
+        f"(addresses and tokens hidden):</p><ul>{items}</ul>"
+        + _form(
+            f"{APP_PATH}/account/test-message",
+            form_token,
+            "",
+            "Send me a test message",
+        )
+        + '<p class="note">One message through every channel above, saying nothing about '
+        "anyone's health, so that you find a broken one before an alert needs it.</p>"
+    )
+
+
+def checks_page(
+    account: Account, form_token: str, outcomes: Sequence[CheckOutcome]
+) -> HTMLResponse:
+    """What became of the test message on each channel."""
+    failed = [o for o in outcomes if not o.result.ok]
+    head = (
+        f'<p class="state done" role="status">Sent through {_channels(len(outcomes))}: check '
+        "that each one reached you.</p>"
+        if not failed
+        else f'<p class="state" role="alert">{len(failed)} of {_channels(len(outcomes))} '
+        "failed: an alert would not reach you there. Tell the administrator what it says.</p>"
+    )
+    rows = "".join(
+        f"<tr><td>{person_html(o.patient_name)}</td><td><code>{html.escape(o.channel)}</code>"
+        f"</td><td>{'sent' if o.result.ok else 'FAILED: ' + html.escape(o.result.reason)}"
+        "</td></tr>"
+        for o in outcomes
+    )
+    return page(
+        "Test message",
+        f"{account_bar(account, form_token)}{head}"
+        "<table><thead><tr><th>About</th><th>Channel</th><th>Result</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        f'<p><a href="{APP_PATH}/account">Back to your account</a></p>',
+    )
+
+
+def _channels(count: int) -> str:
+    return f"{count} channel{'' if count == 1 else 's'}"
 
 
 def _second_factor_part(form_token: str, codes_left: int | None, required: bool) -> str:

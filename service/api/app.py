@@ -10,10 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from service.accounts.const import SIGN_IN_HASHES_AT_ONCE
-from service.accounts.throttle import SignInThrottle
+from service.accounts.own_channels import TEST_EVERY_S
+from service.accounts.throttle import WindowLimit
 from service.accounts.view_log import ViewLog
 from service.alerts.errors import AlertingError, TokenError
 from service.alerts.manager import AlertManager
+from service.alerts.notifier import Notifier
 from service.api.middleware import GuardMiddleware
 from service.api.routes import acks, episodes, links, me, web, web_account, web_sign_in
 from service.api.status import STATUS, status_of
@@ -26,12 +28,14 @@ def create_app(
     store: SampleStore | None = None,
     *,
     second_factor_roles: Collection[str] = (),
+    notifier: Notifier | None = None,
 ) -> FastAPI:
     """Build the app around an :class:`AlertManager` (nothing is built at import time).
 
     ``store``: the sample store the web app's patient pages chart the recent vitals from (no
     chart without one). ``second_factor_roles``: the account roles that must turn on two-step
-    sign-in before they see anything (``service.second_factor_roles``).
+    sign-in before they see anything (``service.second_factor_roles``). ``notifier``: what
+    sends a caregiver's test message from their account page (none: no such button).
 
     No interactive documentation page: Swagger UI runs scripts from a CDN, which the pages'
     Content-Security-Policy forbids on an origin whose URLs carry acknowledgement tokens. The
@@ -46,7 +50,9 @@ def create_app(
     app.state.alert_manager = manager
     app.state.sample_store = store
     app.state.second_factor_roles = frozenset(second_factor_roles)
-    app.state.sign_in_throttle = SignInThrottle()
+    app.state.sign_in_throttle = WindowLimit()
+    app.state.notifier = notifier
+    app.state.channel_checks = WindowLimit(max_failures=1, window_s=TEST_EVERY_S)
     app.state.view_log = ViewLog()
     app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_HASHES_AT_ONCE)
     app.include_router(links.router)

@@ -7,11 +7,15 @@ changing the password signs every other browser out; this one stays signed in on
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
+from service.accounts.own_channels import own_channels, record_checks, send_checks
 from service.accounts.second_factor import (
     confirm_enrolment,
     enrolling_secret,
@@ -23,15 +27,25 @@ from service.accounts.second_factor import (
     turn_off,
 )
 from service.accounts.sign_in import check_password, open_session, take_code
+from service.accounts.throttle import WindowLimit
 from service.alerts.manager import AlertManager
+from service.alerts.notifier import Notifier
 from service.api.account_pages import (
     SECOND_FACTOR_PATH,
     account_page,
+    checks_page,
     enrolment_page,
     recovery_codes_page,
 )
 from service.api.deps import AlertManagerDep
-from service.api.web_guards import own_account, page_token, posted_form, redirect_to
+from service.api.pages import message_page
+from service.api.web_guards import (
+    own_account,
+    page_token,
+    posted_form,
+    redirect_to,
+    signed_in_or_login,
+)
 from service.api.web_session import (
     APP_PATH,
     form_token,
@@ -39,7 +53,7 @@ from service.api.web_session import (
     set_session_cookie,
 )
 from service.db.accounts import set_password
-from service.db.models import Account
+from service.db.models import Account, AccountRole
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
 
@@ -59,7 +73,24 @@ def _own_page(
     codes_left = recovery_codes_left(session, account) if has_second_factor(account) else None
     token = page_token(request, manager)
     required = second_factor_required(request, account)
-    return account_page(account, token, codes_left, required=required, said=said, status=status)
+    notifier: Notifier | None = request.app.state.notifier
+    routes = (
+        [
+            (own.patient_name, [notifier.redact(u) for u in own.urls])
+            for own in own_channels(session, account)
+        ]
+        if notifier is not None and account.role == AccountRole.CAREGIVER
+        else None
+    )
+    return account_page(
+        account,
+        token,
+        codes_left,
+        required=required,
+        alert_routes=routes,
+        said=said,
+        status=status,
+    )
 
 
 def _wrong_password(
@@ -183,3 +214,28 @@ async def second_factor_off(request: Request, manager: AlertManagerDep) -> Respo
             return _own_page(request, session, manager, found, said, 403)
         turn_off(session, found, manager.clock(), by_admin=False)
     return redirect_to(f"{APP_PATH}/account")
+
+
+@router.post("/account/test-message", response_class=HTMLResponse)
+async def send_test_message(request: Request, manager: AlertManagerDep) -> Response:
+    """A caregiver's test message through each of their channels: what became of each."""
+    await posted_form(request, manager, "Not sent")
+    notifier: Notifier | None = request.app.state.notifier
+    limit: WindowLimit = request.app.state.channel_checks
+    with manager.db.session() as session:
+        found = signed_in_or_login(request, session, manager)
+        if found.role != AccountRole.CAREGIVER or notifier is None:
+            return message_page("Not sent", "Test messages are for caregivers' channels.", 404)
+        wait_s = limit.wait_s(str(found.id), manager.clock())
+        if wait_s > 0:
+            said = f"You sent one less than a minute ago: try again in {math.ceil(wait_s)} s."
+            return _own_page(request, session, manager, found, said, 429)
+        limit.count(str(found.id), manager.clock())
+        channels = own_channels(session, found)
+        account_id = found.id
+    # seconds per channel (a slow SMTP server, a timeout): outside the database transaction
+    outcomes = await run_in_threadpool(send_checks, notifier, channels)
+    with manager.db.session() as session:
+        found = session.get_one(Account, account_id)
+        record_checks(session, found, channels, outcomes, manager.clock())
+        return checks_page(found, page_token(request, manager), outcomes)

@@ -2,7 +2,7 @@
 
 Every refusal is the same one answer (:data:`~service.accounts.sign_in.REFUSED_TEXT`), and each
 counts towards the per-account lockout and the per-address throttle
-(:class:`~service.accounts.throttle.SignInThrottle`). The sign-in forms carry no form token (no
+(:class:`~service.accounts.throttle.WindowLimit`). The sign-in forms carry no form token (no
 session yet): a post from another site is refused from its ``Sec-Fetch-Site`` or ``Origin``.
 """
 
@@ -24,7 +24,7 @@ from service.accounts.sign_in import (
     sign_in,
     sign_out,
 )
-from service.accounts.throttle import SignInThrottle
+from service.accounts.throttle import WindowLimit
 from service.alerts.manager import AlertManager
 from service.api.account_pages import code_page
 from service.api.deps import AlertManagerDep
@@ -55,7 +55,7 @@ def _throttled(
     request: Request, manager: AlertManager, form_page: Callable[..., HTMLResponse]
 ) -> Response | None:
     """``form_page`` saying to wait, if this address was refused too often lately; else None."""
-    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    throttle: WindowLimit = request.app.state.sign_in_throttle
     wait_s = throttle.wait_s(_address(request), manager.clock())
     if wait_s <= 0:
         return None
@@ -65,8 +65,8 @@ def _throttled(
 
 
 def _count_refusal(request: Request, manager: AlertManager) -> None:
-    throttle: SignInThrottle = request.app.state.sign_in_throttle
-    throttle.refused(_address(request), manager.clock())
+    throttle: WindowLimit = request.app.state.sign_in_throttle
+    throttle.count(_address(request), manager.clock())
 
 
 def _signed(signed: SignedIn, manager: AlertManager) -> Response:

@@ -1,0 +1,118 @@
+"""A caregiver's own alert channels, as their account page shows them, and the test message.
+
+A caregiver account stands on care teams through its contacts (:class:`AccountContact`); each
+contact's channels are where that patient's alerts reach them, in order. The page lists them
+redacted (no token or password), and **Send me a test message** sends one message, with no
+health data, through every one of them, so that a caregiver learns a channel is broken before
+an alert needs it. At most one test a minute per account (:data:`TEST_EVERY_S`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy.orm import Session
+
+from models.alarm import Severity
+from service.alerts.audit import record
+from service.alerts.notifier import Message, Notifier, SendResult
+from service.db.channel_crypto import open_url
+from service.db.models import Account
+
+TEST_EVERY_S: Final = 60.0
+"""One test a minute per account: enough to try again after fixing a channel, too few to use
+the service to flood someone's phone."""
+
+
+@dataclass(frozen=True, slots=True)
+class OwnChannels:
+    """The channels of one of the account's contacts: where one patient's alerts reach them."""
+
+    patient_id: str
+    patient_name: str
+    contact_id: int
+    contact_name: str
+    urls: tuple[str, ...]
+    """In clear: to send, and to show redacted (never to show or log as they are)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """What became of the test message on one channel (redacted, with the reason of a failure)."""
+
+    contact_id: int
+    patient_name: str
+    channel: str
+    result: SendResult
+
+
+def own_channels(session: Session, account: Account) -> list[OwnChannels]:
+    """The account's contacts still on their care teams, with their channels, by patient."""
+    found = []
+    for link in account.contacts:
+        contact = link.contact
+        if contact.removed_s is not None:
+            continue
+        patient = contact.patient
+        found.append(
+            OwnChannels(
+                patient.id,
+                patient.display_name or patient.id,
+                contact.id,
+                contact.name,
+                tuple(open_url(session, channel) for channel in contact.channels),
+            )
+        )
+    return sorted(found, key=lambda own: (own.patient_name, own.contact_id))
+
+
+def check_message(own: OwnChannels) -> Message:
+    """The test: who it is for and whose alerts come this way; nothing about their health."""
+    return Message(
+        "flarewatch test",
+        f"Test message for {own.contact_name}: alerts about {own.patient_name} reach you here. "
+        "Nothing is wrong; there is nothing to do.",
+        Severity.WARNING,
+    )
+
+
+def send_checks(notifier: Notifier, channels: list[OwnChannels]) -> list[CheckOutcome]:
+    """Send the test through every channel, one after the other (blocking: seconds each).
+
+    A notifier that raises counts as a failed channel, as in the escalation scheduler.
+    """
+    outcomes = []
+    for own in channels:
+        message = check_message(own)
+        for url in own.urls:
+            try:
+                result = notifier.send(url, message)
+            except Exception as exc:  # noqa: BLE001 - one broken channel must not hide the rest
+                result = SendResult(False, reason=f"notifier error {type(exc).__name__}")
+            outcomes.append(
+                CheckOutcome(own.contact_id, own.patient_name, notifier.redact(url), result)
+            )
+    return outcomes
+
+
+def record_checks(
+    session: Session,
+    account: Account,
+    channels: list[OwnChannels],
+    outcomes: list[CheckOutcome],
+    now_s: float,
+) -> None:
+    """Put the test on each patient's trail: who tested, how many channels, how many failed."""
+    for own in channels:
+        mine = [o for o in outcomes if o.contact_id == own.contact_id]
+        record(
+            session,
+            now_s,
+            "channels_tested",
+            patient_id=own.patient_id,
+            username=account.username,
+            contact_id=own.contact_id,
+            channels=len(own.urls),
+            failed=sum(not o.result.ok for o in mine),
+        )
