@@ -181,3 +181,20 @@ def test_a_caregiver_sends_herself_a_test_message_from_a_phone(world, phone, inb
     check_page(page)
     assert inbox.wait_for("ann", 1)[0].title == "flarewatch test"
     assert phone.problems == []
+
+
+def test_a_patient_asks_for_help_from_a_phone_and_ends_it(world, phone, inbox):
+    page = phone.page
+    sign_in(phone, world, "bo")
+    help_button = page.get_by_role("button", name="I need help now")
+    box = help_button.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"]  # on the first screen
+    check_page(page)
+    help_button.click()
+    expect(page.locator("main")).to_contain_text("CRITICAL: call for help since")
+    check_page(page)
+    world.stack.scheduler.run_until_idle()
+    assert inbox.wait_for("ben", 1)[0].title == "CRITICAL: Bo - call for help - act now"
+    page.get_by_role("button", name="It's over: all clear").click()
+    expect(page.locator("main")).to_contain_text("Nothing going on")
+    assert phone.problems == []

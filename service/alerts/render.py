@@ -38,6 +38,7 @@ WHAT_HAPPENED = {
     "no_data": "no data from the band (no heart rate: band or gateway silent)",
     "no_contact": "the band lost skin contact (off the wrist?)",
     "battery_low": "the band's battery is low",
+    "help": "asked you for help from the flarewatch app (pressed I need help now)",
 }
 """What happened, in the body and on the link pages."""
 
@@ -47,6 +48,7 @@ SHORT_WHAT = {
     "no_data": "no data from the band",
     "no_contact": "band lost skin contact",
     "battery_low": "band battery low",
+    "help": "call for help",
 }
 """What happened, in a title (short: it shares the lock screen's line with the name)."""
 

@@ -32,7 +32,7 @@ PAGE_STYLE: Final = (
     "padding:.6rem .5rem;font-weight:700;color:#fff;background:#b00020;border:0;"
     "border-radius:.6rem}"
     ":focus-visible{outline:.2rem solid currentColor;outline-offset:.2rem}"
-    "button.act:focus-visible{outline-color:#111}"
+    "button.act:focus-visible{outline-color:#111}button.act.calm{background:#1e6b34}"
     "a{color:#0b57d0;display:inline-block;padding:.75rem 0}"
     ".critical{color:#b00020}"
     ".state{font-weight:600;margin:.6rem 0;padding:.5rem .8rem;border-left:.4rem solid #e0a000;"

@@ -19,6 +19,7 @@ from models.alarm import Severity
 from service.accounts.patient_view import EpisodeRow, OpenAlertRow, PatientView
 from service.accounts.research_view import ResearchEpisode
 from service.accounts.vitals import CHART_SPANS, DEFAULT_SPAN, ChartSpan
+from service.alerts.help_requests import HELP
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
 from service.api.pages import page
@@ -120,17 +121,31 @@ def status_lines(view: PatientView, now_s: float, account: Account, form_token: 
 
 
 def _alert_button(view: PatientView, alert: OpenAlertRow, account: Account, token: str) -> str:
-    """The form that acts on ``alert`` for ``account``, or nothing."""
+    """The forms that act on ``alert`` for ``account`` (none, one, or two for a call for help)."""
+    actions = []
     if account.role == AccountRole.CAREGIVER and alert.state in WAITING_STATES:
-        action, label = "ack", "I'm on it: acknowledge"
+        actions.append(("ack", "I'm on it: acknowledge", "act"))
     elif account.role == AccountRole.PATIENT and alert.state == AlertState.CANCEL_WINDOW:
-        action, label = "cancel", "I'm OK: cancel the alarm"
-    else:
+        actions.append(("cancel", "I'm OK: cancel the alarm", "act"))
+    if alert.kind == HELP and account.role in (AccountRole.CAREGIVER, AccountRole.PATIENT):
+        actions.append(("end", "It's over: all clear", "act calm"))
+    return "".join(
+        f'<form method="post" action="{APP_PATH}/patients/{html.escape(view.id)}/alerts/'
+        f'{alert.id}/{action}">{hidden_token(token)}'
+        f'<button type="submit" class="{css}">{label}</button></form>'
+        for action, label, css in actions
+    )
+
+
+def _help_button(view: PatientView, account: Account, token: str) -> str:
+    """The patient's own "I need help now", first on their page."""
+    if account.role != AccountRole.PATIENT:
         return ""
-    path = f"{APP_PATH}/patients/{html.escape(view.id)}/alerts/{alert.id}/{action}"
     return (
-        f'<form method="post" action="{path}">{hidden_token(token)}'
-        f'<button type="submit" class="act">{label}</button></form>'
+        f'<form method="post" action="{APP_PATH}/patients/{html.escape(view.id)}/help">'
+        f'{hidden_token(token)}<button type="submit" class="act">I need help now</button></form>'
+        '<p class="note">Alerts your care team at once, with your emergency plan, as a critical '
+        "alarm does. It does not call an ambulance: call your emergency number if you can.</p>"
     )
 
 
@@ -150,7 +165,7 @@ def home_page(
     else:
         body = "".join(
             f'<section><h2><a href="{APP_PATH}/patients/{html.escape(view.id)}">'
-            f"{person_html(view.name)}</a></h2>"
+            f"{person_html(view.name)}</a></h2>{_help_button(view, account, form_token)}"
             f"{status_lines(view, now_s, account, form_token)}</section>"
             for view in views
         )
@@ -175,6 +190,7 @@ def patient_page(
     plan = "".join(f"<p>{html.escape(line)}</p>" for line in view.plan.splitlines() if line)
     parts = [
         account_bar(account, form_token),
+        _help_button(view, account, form_token),
         status_lines(view, now_s, account, form_token),
         '<section class="plan"><h2>Emergency plan</h2>'
         + (plan or "<p>None recorded: ask the administrator to add it.</p>")

@@ -23,6 +23,7 @@ from service.accounts.research_view import (
 )
 from service.accounts.vitals import chart_span, recent_vitals
 from service.alerts.errors import CancelNotAllowedError
+from service.alerts.help_requests import HELP, end_help, request_help
 from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
 from service.api.pages import message_page
 from service.api.vitals_svg import vitals_chart
@@ -115,17 +116,24 @@ async def label(
 async def act_on_alert(
     patient_id: str, alert_id: int, action: str, request: Request, manager: AlertManagerDep
 ) -> Response:
-    """A caregiver acknowledges an alert (``ack``); the patient cancels their own (``cancel``)."""
+    """A caregiver acknowledges an alert (``ack``); the patient cancels their own (``cancel``).
+
+    Either ends a call for help (``end``): it is over, all clear to whoever was told.
+    """
     await posted_form(request, manager, "Not done")
     with manager.db.session() as session:
-        account = acting_on(request, session, manager, patient_id, session.get(Alert, alert_id))
-        allowed = {AccountRole.CAREGIVER: "ack", AccountRole.PATIENT: "cancel"}
-        if allowed.get(AccountRole(account.role)) != action:
+        alert = session.get(Alert, alert_id)
+        account = acting_on(request, session, manager, patient_id, alert)
+        allowed = {AccountRole.CAREGIVER: ("ack", "end"), AccountRole.PATIENT: ("cancel", "end")}
+        help_only = action == "end" and (alert is None or alert.kind != HELP)
+        if action not in allowed.get(AccountRole(account.role), ()) or help_only:
             return message_page("Not done", "Your account cannot do that here.", 403)
         by = care_team_name(session, account, patient_id)
     try:
         if action == "ack":
             manager.acknowledge(alert_id, by=by, via="web")
+        elif action == "end":
+            end_help(manager, patient_id, alert_id, by=by, via="web")
         else:
             manager.cancel(alert_id, via="web")
     except CancelNotAllowedError:
@@ -134,6 +142,20 @@ async def act_on_alert(
             "Your caregivers have already been told: call or message them to tell them you are OK.",
             409,
         )
+    return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/patients/{patient_id}/help", response_class=HTMLResponse)
+async def ask_for_help(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
+    """The patient's own "I need help now": a critical alert to their whole care team."""
+    await posted_form(request, manager, "Not sent")
+    with manager.db.session() as session:
+        account = signed_in_or_login(request, session, manager)
+        shared_or_404(session, account, patient_id)
+        if account.role != AccountRole.PATIENT:
+            return message_page("Not sent", "Only the patient asks for help here.", 403)
+        by = care_team_name(session, account, patient_id)
+    request_help(manager, patient_id, by=by, via="web")
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
 
 
