@@ -134,6 +134,12 @@ class ServiceSettings(_Section):
         "flarewatch. One trained on your own labelled episodes: `flarewatch evaluate --train "
         "--labels labels.jsonl --model PATH`",
     )
+    mail_url: SecretStr | None = Field(
+        None,
+        description="Apprise mailto:// or mailtos:// URL (SMTP server, login, from=) the web app "
+        "sends links to set a new password with, to accounts that have an e-mail address; "
+        "unset: the administrator resets passwords",
+    )
     second_factor_roles: list[Literal["patient", "caregiver", "researcher"]] = Field(
         default_factory=list,
         description="web app accounts of these roles must turn on two-step sign-in (a code from "

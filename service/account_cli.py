@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from flarewatch.cli_text import print_table
 from flarewatch.errors import ConfigError
 from service.accounts.access import visible_patient_ids
+from service.accounts.password_reset import set_email
 from service.accounts.second_factor import has_second_factor, turn_off
 from service.cli_tables import row_number
 from service.db.accounts import (
@@ -75,6 +76,8 @@ def _add(args: argparse.Namespace, session: Session) -> int:
     )
     for contact_id in args.contact or ():
         link_contact(session, account, contact_id, now_s)
+    if args.email:
+        set_email(session, account, args.email, now_s)
     print(f"account {account.username} ({account.role}) added")
     _show_generated(account.username, password, generated)
     return 0
@@ -145,6 +148,18 @@ def _second_factor_off(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
+def _email(args: argparse.Namespace, session: Session) -> int:
+    account = get_account(session, args.username)
+    set_email(session, account, None if args.none else args.address, time.time())
+    said = (
+        f"links to set a new password go to {account.email}"
+        if account.email
+        else ("no e-mail address: you set their new passwords")
+    )
+    print(f"{account.username}: {said}")
+    return 0
+
+
 def _remove(args: argparse.Namespace, session: Session) -> int:
     remove_account(session, get_account(session, args.username), time.time())
     print(f"account {args.username} removed (kept in the audit trail by name)")
@@ -197,8 +212,16 @@ def add_account_commands(
         "see `admin caregiver list PATIENT`)",
     )
     parser.add_argument("--name", help="the name shown (default: the username)")
+    parser.add_argument(
+        "--email", help="where links to set a new password go (service.mail_url sends them)"
+    )
     _password_args(parser)
     command(cmds, "list", _list, "list accounts: role, whom each sees, state")
+    parser = command(cmds, "email", _email, "set or clear the address of password reset links")
+    parser.add_argument("username")
+    address = parser.add_mutually_exclusive_group(required=True)
+    address.add_argument("address", nargs="?", help="the e-mail address")
+    address.add_argument("--none", action="store_true", help="no address: no reset by e-mail")
     parser = command(cmds, "password", _password_cmd, "set a new password (signs them out)")
     parser.add_argument("username")
     _password_args(parser)

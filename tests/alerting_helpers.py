@@ -322,6 +322,7 @@ class ApiServer:
         store: Any = None,
         second_factor_roles: tuple[str, ...] = (),
         notifier: Any = None,
+        mail_url: str | None = None,
     ) -> None:
         import uvicorn
 
@@ -330,7 +331,13 @@ class ApiServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(manager, store, second_factor_roles=second_factor_roles, notifier=notifier),
+            create_app(
+                manager,
+                store,
+                second_factor_roles=second_factor_roles,
+                notifier=notifier,
+                mail_url=mail_url,
+            ),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

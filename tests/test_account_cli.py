@@ -147,3 +147,38 @@ def test_disable_enable_remove_are_audited_without_secrets(admin):
     actions = [e.action for e in events if e.action.startswith("account_")]
     assert actions == ["account_added", "account_disabled", "account_enabled", "account_removed"]
     assert all(PASSWORD not in str(e.detail) and "argon2" not in str(e.detail) for e in events)
+
+
+def test_an_accounts_address_for_reset_links_is_set_and_cleared(admin):
+    code, out, _ = admin(
+        "account",
+        "add",
+        "rita",
+        "--role",
+        "researcher",
+        "--email",
+        "Rita@Example.org",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert code == 0
+    code, out, _ = admin("account", "email", "rita", "r.new@example.org")
+    assert code == 0 and "links to set a new password go to r.new@example.org" in out
+    code, _, err = admin("account", "email", "rita", "not-an-address")
+    assert code != 0 and "is not an e-mail address" in err
+    code, out, _ = admin("account", "email", "rita", "--none")
+    assert code == 0 and "no e-mail address" in out
+    db = Database(admin.url, secret_key=KEY)
+    try:
+        with db.session() as session:
+            rita = session.scalars(select(Account).where(Account.username == "rita")).one()
+            assert rita.email is None
+            said = [
+                e.detail["has_email"]
+                for e in session.scalars(
+                    select(AuditEvent).where(AuditEvent.action == "account_email_set")
+                )
+            ]
+    finally:
+        db.dispose()
+    assert said == [True, True, False]

@@ -111,10 +111,12 @@ def care_world(
     receiver_url: str,
     store: SampleStore | None = None,
     second_factor_roles: tuple[str, ...] = (),
+    mail_url: str | None = None,
 ) -> Iterator[CareWorld]:
     """The world of :class:`CareWorld` on database ``url`` (messages go to ``receiver_url``).
 
-    ``second_factor_roles``: the roles that must turn on two-step sign-in.
+    ``second_factor_roles``: the roles that must turn on two-step sign-in; ``mail_url``: where
+    links to set a new password are sent from (none: no such links).
     """
     clock = FakeClock()
     stack = build_stack(url, clock)
@@ -151,7 +153,9 @@ def care_world(
             )
             if username in ("ann", "ben"):
                 link_contact(session, account, contacts[username.title()], now_s)
-    with ApiServer(stack.manager, store, second_factor_roles, stack.scheduler.notifier) as api:
+    with ApiServer(
+        stack.manager, store, second_factor_roles, stack.scheduler.notifier, mail_url
+    ) as api:
         built = CareWorld(stack, clock, api, contacts, EpisodeEngine(stack.manager), store)
         try:
             yield built

@@ -67,3 +67,14 @@ RECOVERY_CODE_CHARS: Final = 10
 above, a guesser's chance is nil; only their SHA-256 is kept, as for session tokens."""
 SECOND_FACTOR_WINDOW_S: Final = 5 * 60.0
 """After the right password, how long a browser has to give the code before signing in again."""
+
+RESET_LINK_S: Final = 30 * 60.0
+"""How long a link to set a new password works (once): long enough to find the mail, short
+enough that an old mailbox holds no key to the account (OWASP Forgot Password Cheat Sheet)."""
+RESET_MAIL_EVERY_S: Final = 5 * 60.0
+"""At most one such mail per account in this time: the form cannot be used to flood a mailbox."""
+RESET_REQUESTS_MAX: Final = 5
+RESET_REQUESTS_WINDOW_S: Final = 15 * 60.0
+"""Requests for links from one network address within the window before it waits."""
+EMAIL_PATTERN: Final = r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+"
+"""An e-mail address as far as a form can tell: something, ``@``, a domain with a dot."""

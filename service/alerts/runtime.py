@@ -166,6 +166,11 @@ class AlertingRuntime:
                     self._api_store,
                     second_factor_roles=service.second_factor_roles,
                     notifier=self.scheduler.notifier,
+                    mail_url=(
+                        service.mail_url.get_secret_value() or None
+                        if service.mail_url is not None
+                        else None
+                    ),
                 ),
                 host=service.api_host,
                 port=service.api_port,

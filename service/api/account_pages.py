@@ -59,6 +59,7 @@ def account_page(
     *,
     required: bool = False,
     alert_routes: Sequence[tuple[str, Sequence[str]]] | None = None,
+    mail: bool = False,
     said: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
@@ -68,6 +69,7 @@ def account_page(
     account's role must use one (then it cannot be turned off, and until it is on, the page
     says that it must be). ``alert_routes``: a caregiver's patients, each with the channels
     (redacted) their alerts take, and the button to test them; None: no such section.
+    ``mail``: the service mails links to set a new password (the account's address can be set).
     """
     if required and codes_left is None:
         said = (
@@ -88,10 +90,29 @@ def account_page(
         "Your account",
         f"{account_bar(account, form_token)}{_said(said)}<h2>Password</h2>{password}"
         '<p class="note">Every other browser signed in as you is signed out.</p>'
+        f"{_email_part(account, form_token) if mail else ''}"
         f"{_alerts_part(form_token, alert_routes)}"
         f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left, required)}"
         f'<p><a href="{APP_PATH}">Back</a></p>',
         status,
+    )
+
+
+def _email_part(account: Account, form_token: str) -> str:
+    """The address links to set a new password go to (a forgotten password, no administrator)."""
+    now = (
+        f"Now: <strong>{html.escape(account.email)}</strong>."
+        if account.email
+        else "None yet: if you forget your password, only the administrator can set a new one."
+    )
+    return f"<h2>E-mail address</h2><p>Where a link to set a new password goes. {now}</p>" + _form(
+        f"{APP_PATH}/account/email",
+        form_token,
+        '<label for="email">E-mail address (empty: none)</label><input id="email" '
+        'name="email" type="email" autocomplete="email" '
+        f'value="{html.escape(account.email or "")}">'
+        + _password_field("email-password", "Your password"),
+        "Save the address",
     )
 
 
@@ -264,4 +285,65 @@ def code_page(*, refused: str | None = None, status: int = 200) -> HTMLResponse:
         "them too? The service's administrator can turn two-step sign-in off for you.</p>"
         f'<p><a href="{APP_PATH}/login">Start again</a></p>',
         status,
+    )
+
+
+RESET_ASKED_TEXT = (
+    "If an account has that username or e-mail address, and an address to write to, a link to "
+    "set a new password is on its way. It works for 30 minutes, once. No mail? Check the spam "
+    "folder, or ask the administrator."
+)
+"""The one answer to every request for a link, whatever exists."""
+
+
+def reset_request_page(*, said: str | None = None, status: int = 200) -> HTMLResponse:
+    """Ask for a link to set a new password: the username or the e-mail address."""
+    return page(
+        "Set a new password",
+        f'{_said(said)}<form method="post" action="{APP_PATH}/reset">'
+        '<label for="named">Your username or e-mail address</label><input id="named" '
+        'name="named" autocomplete="username" autocapitalize="none" spellcheck="false" '
+        "required>"
+        '<button type="submit" class="act">Send me a link</button></form>'
+        '<p class="note">The link goes to the e-mail address the account has. An account '
+        "without one: the administrator sets a new password.</p>"
+        f'<p><a href="{APP_PATH}/login">Back to sign in</a></p>',
+        status,
+    )
+
+
+def reset_asked_page() -> HTMLResponse:
+    """What every request for a link is answered, whatever exists."""
+    return page(
+        "Check your e-mail",
+        f'<p class="state done" role="status">{html.escape(RESET_ASKED_TEXT)}</p>'
+        f'<p><a href="{APP_PATH}/login">Back to sign in</a></p>',
+    )
+
+
+def new_password_page(
+    account: Account, path: str, *, said: str | None = None, status: int = 200
+) -> HTMLResponse:
+    """The form of a reset link: the new password twice, for the account it names."""
+    return page(
+        "Set a new password",
+        f"{_said(said)}<p>For the account <strong>{html.escape(account.username)}</strong>.</p>"
+        f'<form method="post" action="{html.escape(path)}">'
+        + _password_field(
+            "new", f"New password (at least {MIN_PASSWORD_CHARS} characters)", "new-password"
+        )
+        + _password_field("again", "New password again", "new-password")
+        + '<button type="submit" class="act">Set the password</button></form>'
+        '<p class="note">Every browser signed in as you is signed out.</p>',
+        status,
+    )
+
+
+def reset_gone_page() -> HTMLResponse:
+    """A reset link that does not work (any more): why it may be, and what to do."""
+    return page(
+        "This link does not work",
+        "<p>It was used already, is older than 30 minutes, or was replaced by a newer one.</p>"
+        f'<p><a href="{APP_PATH}/reset">Ask for a new link</a></p>',
+        410,
     )

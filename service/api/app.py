@@ -9,7 +9,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service.accounts.const import SIGN_IN_HASHES_AT_ONCE
+from service.accounts.const import (
+    RESET_REQUESTS_MAX,
+    RESET_REQUESTS_WINDOW_S,
+    SIGN_IN_HASHES_AT_ONCE,
+)
 from service.accounts.own_channels import TEST_EVERY_S
 from service.accounts.throttle import WindowLimit
 from service.accounts.view_log import ViewLog
@@ -17,7 +21,16 @@ from service.alerts.errors import AlertingError, TokenError
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Notifier
 from service.api.middleware import GuardMiddleware
-from service.api.routes import acks, episodes, links, me, web, web_account, web_sign_in
+from service.api.routes import (
+    acks,
+    episodes,
+    links,
+    me,
+    web,
+    web_account,
+    web_reset,
+    web_sign_in,
+)
 from service.api.status import STATUS, status_of
 from service.api.web_guards import EarlyAnswer, answer_early
 from service.stores.base import SampleStore
@@ -29,13 +42,15 @@ def create_app(
     *,
     second_factor_roles: Collection[str] = (),
     notifier: Notifier | None = None,
+    mail_url: str | None = None,
 ) -> FastAPI:
     """Build the app around an :class:`AlertManager` (nothing is built at import time).
 
     ``store``: the sample store the web app's patient pages chart the recent vitals from (no
     chart without one). ``second_factor_roles``: the account roles that must turn on two-step
     sign-in before they see anything (``service.second_factor_roles``). ``notifier``: what
-    sends a caregiver's test message from their account page (none: no such button).
+    sends a caregiver's test message from their account page (none: no such button), and with
+    ``mail_url`` (``service.mail_url``) the links to set a new password.
 
     No interactive documentation page: Swagger UI runs scripts from a CDN, which the pages'
     Content-Security-Policy forbids on an origin whose URLs carry acknowledgement tokens. The
@@ -52,6 +67,8 @@ def create_app(
     app.state.second_factor_roles = frozenset(second_factor_roles)
     app.state.sign_in_throttle = WindowLimit()
     app.state.notifier = notifier
+    app.state.mail_url = mail_url if notifier is not None else None
+    app.state.reset_requests = WindowLimit(RESET_REQUESTS_MAX, RESET_REQUESTS_WINDOW_S)
     app.state.channel_checks = WindowLimit(max_failures=1, window_s=TEST_EVERY_S)
     app.state.view_log = ViewLog()
     app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_HASHES_AT_ONCE)
@@ -59,6 +76,7 @@ def create_app(
     app.include_router(web_sign_in.router)
     app.include_router(web.router)
     app.include_router(web_account.router)
+    app.include_router(web_reset.router)
     app.include_router(acks.router, prefix="/api/v1")
     app.include_router(episodes.router, prefix="/api/v1")
     app.include_router(me.router, prefix="/api/v1")

@@ -66,10 +66,26 @@ def account_bar(account: Account, form_token: str) -> str:
 
 
 def login_page(
-    *, refused: str | None = None, username: str = "", status: int = 200
+    *,
+    refused: str | None = None,
+    username: str = "",
+    status: int = 200,
+    can_reset: bool = False,
+    note: str | None = None,
 ) -> HTMLResponse:
-    """The sign-in form; ``refused`` says why the last try did not sign in."""
+    """The sign-in form; ``refused`` says why the last try did not sign in.
+
+    ``can_reset``: the service mails links to set a new password (a link to ask for one).
+    ``note``: a message above the form that is no refusal (a new password was set).
+    """
     error = f'<p class="error" role="alert">{html.escape(refused)}</p>' if refused else ""
+    if note:
+        error += f'<p class="state done" role="status">{html.escape(note)}</p>'
+    forgot = (
+        f'<p><a href="{APP_PATH}/reset">Forgot your password?</a></p>'
+        if can_reset
+        else '<p class="note">Forgot your password? The administrator sets a new one.</p>'
+    )
     return page(
         "Sign in to flarewatch",
         f'{error}<form method="post" action="{APP_PATH}/login">'
@@ -79,6 +95,7 @@ def login_page(
         '<label for="password">Password</label><input id="password" name="password" '
         'type="password" autocomplete="current-password" required>'
         '<button type="submit" class="act">Sign in</button></form>'
+        f"{forgot}"
         '<p class="note">No account? The service\'s administrator gives one to patients, '
         "their caregivers and researchers.</p>",
         status,

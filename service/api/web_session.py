@@ -31,6 +31,11 @@ MAX_FORM_FIELDS: Final = 20
 """The app's largest form has five fields; more is not one of its forms."""
 
 
+def client_address(request: Request) -> str:
+    """The network address a request came from (the proxy's, unless it passes the client's)."""
+    return request.client.host if request.client is not None else "(unknown)"
+
+
 def session_token(request: Request) -> str | None:
     """The session token the browser sent, if any."""
     return request.cookies.get(COOKIE) or None

@@ -374,6 +374,8 @@ class Account(Base):
     """Wrong passwords in a row since the last sign-in: past a few the account waits."""
     locked_until_s: Mapped[float | None] = mapped_column(Float, default=None)
     last_login_s: Mapped[float | None] = mapped_column(Float, default=None)
+    email: Mapped[str | None] = mapped_column(String(254), default=None, index=True)
+    """Where a link to set a new password goes (lowercase; NULL: the administrator resets it)."""
     totp_secret: Mapped[str | None] = mapped_column(String(300), default=None)
     """The second factor's TOTP secret, sealed like channel URLs (NULL: password only)."""
     totp_enrolling: Mapped[str | None] = mapped_column(String(300), default=None)
@@ -417,6 +419,23 @@ class WebSession(Base):
     last_seen_s: Mapped[float] = mapped_column(Float)
     second_factor_due: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """The password was right and a code is still asked: this browser sees nothing yet."""
+    account: Mapped[Account] = relationship()
+
+
+class PasswordReset(Base):
+    """A link sent to an account's e-mail address to set a new password: good once, briefly.
+
+    Only the SHA-256 of its token is kept, as for sessions.
+    """
+
+    __tablename__ = "password_resets"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    created_s: Mapped[float] = mapped_column(Float)
+    used_s: Mapped[float | None] = mapped_column(Float, default=None)
     account: Mapped[Account] = relationship()
 
 

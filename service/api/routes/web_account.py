@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
 from service.accounts.own_channels import own_channels, record_checks, send_checks
+from service.accounts.password_reset import set_email
 from service.accounts.second_factor import (
     confirm_enrolment,
     enrolling_secret,
@@ -88,6 +89,7 @@ def _own_page(
         codes_left,
         required=required,
         alert_routes=routes,
+        mail=request.app.state.mail_url is not None,
         said=said,
         status=status,
     )
@@ -239,3 +241,19 @@ async def send_test_message(request: Request, manager: AlertManagerDep) -> Respo
         found = session.get_one(Account, account_id)
         record_checks(session, found, channels, outcomes, manager.clock())
         return checks_page(found, page_token(request, manager), outcomes)
+
+
+@router.post("/account/email", response_class=HTMLResponse)
+async def change_email(request: Request, manager: AlertManagerDep) -> Response:
+    """Set (or, empty, clear) the address links to set a new password go to."""
+    form = await posted_form(request, manager, "Not changed")
+    with manager.db.session() as session:
+        found = own_account(request, session, manager)
+        if not check_password(session, found, form.get("email-password", ""), manager.clock()):
+            return _wrong_password(request, session, manager, found)
+        address = form.get("email", "").strip()
+        try:
+            set_email(session, found, address or None, manager.clock())
+        except ConfigError as exc:
+            return _own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
+    return redirect_to(f"{APP_PATH}/account")

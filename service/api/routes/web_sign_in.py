@@ -34,6 +34,7 @@ from service.api.web_session import (
     APP_PATH,
     account_of,
     clear_session_cookie,
+    client_address,
     read_form,
     same_origin,
     session_token,
@@ -47,16 +48,12 @@ _TOO_MANY = (
 )
 
 
-def _address(request: Request) -> str:
-    return request.client.host if request.client is not None else "(unknown)"
-
-
 def _throttled(
     request: Request, manager: AlertManager, form_page: Callable[..., HTMLResponse]
 ) -> Response | None:
     """``form_page`` saying to wait, if this address was refused too often lately; else None."""
     throttle: WindowLimit = request.app.state.sign_in_throttle
-    wait_s = throttle.wait_s(_address(request), manager.clock())
+    wait_s = throttle.wait_s(client_address(request), manager.clock())
     if wait_s <= 0:
         return None
     response = form_page(refused=_TOO_MANY.format(minutes=math.ceil(wait_s / 60)), status=429)
@@ -66,7 +63,7 @@ def _throttled(
 
 def _count_refusal(request: Request, manager: AlertManager) -> None:
     throttle: WindowLimit = request.app.state.sign_in_throttle
-    throttle.count(_address(request), manager.clock())
+    throttle.count(client_address(request), manager.clock())
 
 
 def _signed(signed: SignedIn, manager: AlertManager) -> Response:
@@ -76,13 +73,18 @@ def _signed(signed: SignedIn, manager: AlertManager) -> Response:
     return response
 
 
+def _can_reset(request: Request) -> bool:
+    return request.app.state.mail_url is not None
+
+
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, manager: AlertManagerDep) -> Response:
-    """The sign-in form (signed in already: home)."""
+def login_form(request: Request, manager: AlertManagerDep, done: str | None = None) -> Response:
+    """The sign-in form (signed in already: home); ``?done=reset`` after a new password."""
     with manager.db.session() as session:
         if account_of(request, session, manager) is not None:
             return redirect_to(APP_PATH)
-    return login_page()
+    note = "Your new password is set: sign in with it." if done == "reset" else None
+    return login_page(can_reset=_can_reset(request), note=note)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -95,7 +97,7 @@ async def login(request: Request, manager: AlertManagerDep) -> Response:
     form = await read_form(request)
     username = form.get("username", "")[:64]
     if not same_origin(request):
-        return login_page(refused=FORM_REFUSED_TEXT, status=403)
+        return login_page(refused=FORM_REFUSED_TEXT, status=403, can_reset=_can_reset(request))
     too_many = _throttled(request, manager, login_page)
     if too_many is not None:
         return too_many
@@ -112,7 +114,9 @@ async def login(request: Request, manager: AlertManagerDep) -> Response:
         signed = await run_in_threadpool(check)
     if signed is None:
         _count_refusal(request, manager)
-        return login_page(refused=REFUSED_TEXT, username=username, status=401)
+        return login_page(
+            refused=REFUSED_TEXT, username=username, status=401, can_reset=_can_reset(request)
+        )
     return _signed(signed, manager)
 
 

@@ -1,0 +1,36 @@
+"""E-mail about an account (a link to set a new password), sent with the service's mail URL.
+
+The operator gives one Apprise ``mailto://``/``mailtos://`` URL (``service.mail_url``: the SMTP
+server, its login and the sender); each message goes to the account's own address, put in as
+the URL's ``to``. The message holds the link and the username, nothing about anyone's health.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from models.alarm import Severity
+from service.accounts.const import RESET_LINK_S
+from service.alerts.notifier import Message
+from service.db.models import Account
+
+
+def mail_url_to(mail_url: str, address: str) -> str:
+    """``mail_url`` sending to ``address`` (any ``to`` it had replaced)."""
+    parts = urlsplit(mail_url)
+    query = [(key, value) for key, value in parse_qsl(parts.query) if key != "to"]
+    query.append(("to", address))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def reset_message(account: Account, link: str) -> Message:
+    """The mail with the link to set a new password."""
+    minutes = RESET_LINK_S / 60
+    return Message(
+        "flarewatch: set a new password",
+        f"Someone, you we hope, asked to set a new password for the flarewatch account "
+        f"{account.username}.\n"
+        f"Set it here within {minutes:.0f} minutes (the link works once):\n{link}\n"
+        "If it was not you, ignore this message: your password stays as it is.",
+        Severity.WARNING,
+    )
