@@ -95,11 +95,17 @@ def _own_page(
     )
 
 
-def _wrong_password(
-    request: Request, session: Session, manager: AlertManager, account: Account
-) -> HTMLResponse:
-    """The account's page saying no (403); returned, not raised, so the wrong try is kept."""
-    return _own_page(request, session, manager, account, _WRONG_PASSWORD, 403)
+def _password_refused(
+    request: Request, session: Session, manager: AlertManager, form: dict[str, str], field: str
+) -> tuple[Account, HTMLResponse | None]:
+    """The signed-in account, and unless ``form[field]`` is its password, its page saying no.
+
+    The refusal (403) is returned, not raised, so that the wrong try is counted and kept.
+    """
+    account = own_account(request, session, manager)
+    if check_password(session, account, form.get(field, ""), manager.clock()):
+        return account, None
+    return account, _own_page(request, session, manager, account, _WRONG_PASSWORD, 403)
 
 
 def _new_session(session: Session, account: Account, manager: AlertManager) -> Response:
@@ -123,9 +129,9 @@ async def change_password(request: Request, manager: AlertManagerDep) -> Respons
     """Set a new password: this browser stays signed in, every other one is signed out."""
     form = await posted_form(request, manager, "Not changed")
     with manager.db.session() as session:
-        found = own_account(request, session, manager)
-        if not check_password(session, found, form.get("current", ""), manager.clock()):
-            return _wrong_password(request, session, manager, found)
+        found, refused = _password_refused(request, session, manager, form, "current")
+        if refused is not None:
+            return refused
         if form.get("new", "") != form.get("again"):
             said = "The two new passwords differ: nothing was changed."
             return _own_page(request, session, manager, found, said, 422)
@@ -141,9 +147,9 @@ async def start_second_factor(request: Request, manager: AlertManagerDep) -> Res
     """A new secret to enrol (after the password), shown on the enrolment page."""
     form = await posted_form(request, manager, "Not started")
     with manager.db.session() as session:
-        found = own_account(request, session, manager)
-        if not check_password(session, found, form.get("sf-password", ""), manager.clock()):
-            return _wrong_password(request, session, manager, found)
+        found, refused = _password_refused(request, session, manager, form, "sf-password")
+        if refused is not None:
+            return refused
         if has_second_factor(found):
             return redirect_to(f"{APP_PATH}/account")
         start_enrolment(session, found)
@@ -191,9 +197,9 @@ async def new_recovery_codes(request: Request, manager: AlertManagerDep) -> Resp
     """Replace the recovery codes (after the password): the new ones, once."""
     form = await posted_form(request, manager, "No new codes")
     with manager.db.session() as session:
-        found = own_account(request, session, manager)
-        if not check_password(session, found, form.get("codes-password", ""), manager.clock()):
-            return _wrong_password(request, session, manager, found)
+        found, refused = _password_refused(request, session, manager, form, "codes-password")
+        if refused is not None:
+            return refused
         if not has_second_factor(found):
             return redirect_to(f"{APP_PATH}/account")
         codes = renew_recovery_codes(session, found, manager.clock())
@@ -209,8 +215,9 @@ async def second_factor_off(request: Request, manager: AlertManagerDep) -> Respo
         if second_factor_required(request, found):
             said = f"Every {found.role} signs in in two steps on this service: it stays on."
             return _own_page(request, session, manager, found, said, 403)
-        if not check_password(session, found, form.get("off-password", ""), manager.clock()):
-            return _wrong_password(request, session, manager, found)
+        found, refused = _password_refused(request, session, manager, form, "off-password")
+        if refused is not None:
+            return refused
         if not take_code(session, found, form.get("code", "")[:64], manager.clock()):
             said = "That code is not right: two-step sign-in is still on."
             return _own_page(request, session, manager, found, said, 403)
@@ -248,9 +255,9 @@ async def change_email(request: Request, manager: AlertManagerDep) -> Response:
     """Set (or, empty, clear) the address links to set a new password go to."""
     form = await posted_form(request, manager, "Not changed")
     with manager.db.session() as session:
-        found = own_account(request, session, manager)
-        if not check_password(session, found, form.get("email-password", ""), manager.clock()):
-            return _wrong_password(request, session, manager, found)
+        found, refused = _password_refused(request, session, manager, form, "email-password")
+        if refused is not None:
+            return refused
         address = form.get("email", "").strip()
         try:
             set_email(session, found, address or None, manager.clock())
