@@ -61,11 +61,13 @@ def test_the_patient_asks_for_help_and_the_caregiver_is_alerted_at_once(world, i
     said = words(page)
     assert "CRITICAL: call for help since" in said and "nobody has acknowledged it yet" in said
     assert "I need help now" not in said  # the patient's own button
+    assert "It's over" not in said  # not beside "I'm on it", for a caregiver: once on it
     assert press(ben, f"/app/patients/p2/alerts/{alert.id}/ack", page).status_code == 303
     world.clock.advance(600)
     world.stack.scheduler.run_until_idle()
     assert len(inbox.to("/ben")) == 1  # acknowledged: no repeat
     assert "Ben is on it" in words(bo.get("/app/patients/p2").text)
+    assert "It's over: all clear" in words(ben.get("/app/patients/p2").text)
 
     mine = bo.get("/app/patients/p2").text
     assert press(bo, f"/app/patients/p2/alerts/{alert.id}/end", mine).status_code == 303

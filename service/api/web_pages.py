@@ -144,7 +144,12 @@ def _alert_button(view: PatientView, alert: OpenAlertRow, account: Account, toke
         actions.append(("ack", "I'm on it: acknowledge", "act"))
     elif account.role == AccountRole.PATIENT and alert.state == AlertState.CANCEL_WINDOW:
         actions.append(("cancel", "I'm OK: cancel the alarm", "act"))
-    if alert.kind == HELP and account.role in (AccountRole.CAREGIVER, AccountRole.PATIENT):
+    # a call for help ends by the patient, or by a caregiver once someone is on it (not a
+    # second big button under "I'm on it", where a hurried thumb would end it instead)
+    if alert.kind == HELP and (
+        account.role == AccountRole.PATIENT
+        or (account.role == AccountRole.CAREGIVER and alert.state == AlertState.ACKNOWLEDGED)
+    ):
         actions.append(("end", "It's over: all clear", "act calm"))
     return "".join(
         f'<form method="post" action="{APP_PATH}/patients/{html.escape(view.id)}/alerts/'
