@@ -42,7 +42,7 @@ from service.db.care_teams import (
 )
 from service.db.channel_crypto import ChannelCipher, open_url, reseal_channels
 from service.db.models import Contact, Device, Patient, Role
-from service.db.research_register import RECALL_CONSENT_WITHDRAWN, recall
+from service.db.research_register import change_consent
 from service.db.session import Database, backup_database
 from service.episode_labels_cli import Handler, add_episode_commands
 from service.history_cli import add_history_commands
@@ -150,15 +150,10 @@ def _patient_add(args: argparse.Namespace, session: Session) -> int:
 def _patient_set(args: argparse.Namespace, session: Session) -> int:
     patient = get_patient(session, args.patient_id)
     set_policy(patient, _policy_update(args))
-    now_s = time.time()
-    withdrawn = False
-    if args.research_consent is not None:
-        consent = args.research_consent == "yes"
-        withdrawn = set_research_consent(session, patient, consent, now_s) and not consent
     # exports already handed over keep them: the recipients are to be asked to delete them
     found = (
-        recall(session, patient.id, now_s, reason=RECALL_CONSENT_WITHDRAWN, forget=False)
-        if withdrawn
+        change_consent(session, patient, args.research_consent == "yes", time.time())
+        if args.research_consent is not None
         else []
     )
     print(f"patient {args.patient_id} updated")

@@ -94,6 +94,8 @@ class PatientView:
     devices: list[str]
     diary: list[DiaryRow]
     """The newest entries first."""
+    research_consent: bool = False
+    """Whether the patient shares their pseudonymised episodes with researchers."""
 
     @property
     def open_episode(self) -> EpisodeRow | None:
@@ -161,6 +163,7 @@ def load_patient_view(
             DiaryRow(d.id, d.time_s, d.kind, d.text, d.written_by)
             for d in (entries_of(session, patient.id, limit=diary) if diary else ())
         ],
+        research_consent=patient.research_consent_s is not None,
     )
 
 

@@ -230,6 +230,7 @@ def patient_page(
         + "</ul>"
         if view.care_team
         else "<p>Nobody: alerts reach no one. Tell the administrator.</p>",
+        _research_part(view, account, form_token),
         f'<p class="note">Bands: {html.escape(", ".join(view.devices)) or "none registered"}. '
         f"Detection: {html.escape(view.detection_profile)}. Times on the patient's clock "
         f"({html.escape(view.timezone)}).</p>",
@@ -237,6 +238,31 @@ def patient_page(
         f'<p><a href="{APP_PATH}">All your patients</a></p>',
     ]
     return page(view.name, "".join(parts))
+
+
+def _research_part(view: PatientView, account: Account, form_token: str) -> str:
+    """A patient's own research consent, to give or withdraw as easily (GDPR Art. 7(3))."""
+    if account.role != AccountRole.PATIENT:
+        return ""
+    if view.research_consent:
+        said = (
+            "You share your episodes with researchers: pseudonymised (no name, no id, times "
+            "moved by whole weeks), never your diary. You can stop at any time."
+        )
+        value, label = "no", "Stop sharing with researchers"
+    else:
+        said = (
+            "You do not share your episodes with researchers. Shared, they would go out "
+            "pseudonymised (no name, no id, times moved by whole weeks), never your diary, and "
+            "help tell reactions from false alarms."
+        )
+        value, label = "yes", "Share my episodes with researchers"
+    return (
+        f"<h2>Research</h2><p>{said}</p>"
+        f'<form method="post" action="{APP_PATH}/patients/{html.escape(view.id)}/research">'
+        f'{hidden_token(form_token)}<input type="hidden" name="consent" value="{value}">'
+        f'<button type="submit" class="link">{label}</button></form>'
+    )
 
 
 def _span_links(view: PatientView, shown: ChartSpan) -> str:

@@ -27,7 +27,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.alerts.audit import record
-from service.db.models import ResearchExport, ResearchExportSubject
+from service.db.care_teams import set_research_consent
+from service.db.models import Patient, ResearchExport, ResearchExportSubject
 
 RESEARCH_EXPORTED: Final = "research_exported"
 """Audit action of an export (no patient: ids and counts)."""
@@ -178,3 +179,17 @@ def registered_exports(session: Session) -> list[RegisteredExport]:
         )
         for export, count, recalled in rows
     ]
+
+
+def change_consent(
+    session: Session, patient: Patient, consent: bool, now_s: float
+) -> list[Inclusion]:
+    """Give or withdraw the patient's research consent (audited).
+
+    Withdrawn, the exports already handed over that held them are marked to be asked back
+    (:func:`recall`, audited) and returned: their recipients are to delete them.
+    """
+    withdrawn = set_research_consent(session, patient, consent, now_s) and not consent
+    if not withdrawn:
+        return []
+    return recall(session, patient.id, now_s, reason=RECALL_CONSENT_WITHDRAWN, forget=False)

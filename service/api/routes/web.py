@@ -40,6 +40,7 @@ from service.api.web_pages import home_page, patient_page, research_page
 from service.api.web_session import APP_PATH
 from service.db.diary import add_entry, parse_kind, remove_entry
 from service.db.models import AccountRole, Alert, DiaryEntry, Episode, Patient
+from service.db.research_register import change_consent
 from service.episodes.labels import parse_label, set_label
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
@@ -156,6 +157,28 @@ async def ask_for_help(patient_id: str, request: Request, manager: AlertManagerD
             return message_page("Not sent", "Only the patient asks for help here.", 403)
         by = care_team_name(session, account, patient_id)
     request_help(manager, patient_id, by=by, via="web")
+    return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/patients/{patient_id}/research", response_class=HTMLResponse)
+async def research_consent(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
+    """The patient gives or withdraws their research consent themselves."""
+    form = await posted_form(request, manager, "Not changed")
+    with manager.db.session() as session:
+        account = signed_in_or_login(request, session, manager)
+        shared_or_404(session, account, patient_id)
+        if account.role != AccountRole.PATIENT or form.get("consent") not in ("yes", "no"):
+            return message_page("Not changed", "Only the patient says this, yes or no.", 403)
+        patient = session.get_one(Patient, patient_id)
+        recalled = change_consent(session, patient, form["consent"] == "yes", manager.clock())
+    if recalled:
+        return message_page(
+            "You no longer share with researchers",
+            f"Nothing more goes to researchers. {len(recalled)} research export(s) made before "
+            "held your pseudonymised episodes: the administrator sees them, to ask their "
+            "recipients to delete your part.",
+            200,
+        )
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
 
 
