@@ -450,3 +450,22 @@ def test_who_read_a_record_is_on_the_patients_trail_hourly(world):
         ).all()
     assert read.patient_id is None
     assert read.detail == {"username": "rita", "episodes": 1, "subjects": 1, "via": "app"}
+
+
+def test_one_signs_out_every_other_browser_from_ones_account_page(world):
+    ann = world.signed_in("ann")
+    assert "Only on this browser" in words(ann.get("/app/account").text)
+    lost_phone, laptop = world.signed_in("ann"), world.signed_in("ann")
+    ben = world.signed_in("ben")
+    page = ann.get("/app/account").text
+    assert "On this browser and 2 others" in words(page)
+    done = ann.post("/app/account/sign-out-others", data={"csrf": form_token(page)})
+    assert done.status_code == 200 and "Signed out of 2 other browsers." in words(done.text)
+    assert lost_phone.get("/app").status_code == 303 and laptop.get("/app").status_code == 303
+    assert ann.get("/app").status_code == 200 and ben.get("/app").status_code == 200
+    assert ann.post("/app/account/sign-out-others", data={}).status_code == 403  # no token
+    with world.stack.db.session() as session:
+        (event,) = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "signed_out_elsewhere")
+        ).all()
+    assert event.detail == {"username": "ann", "browsers": 2}

@@ -21,7 +21,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from service.accounts.const import (
@@ -248,3 +248,36 @@ def forget_expired_sessions(session: Session, now_s: float) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def signed_in_browsers(session: Session, account: Account, now_s: float) -> int:
+    """How many browsers are signed in as ``account`` now (complete, unexpired sessions)."""
+    return len(
+        session.scalars(
+            select(WebSession.token_hash).where(
+                WebSession.account_id == account.id,
+                WebSession.second_factor_due.is_(False),
+                WebSession.last_seen_s >= now_s - SESSION_IDLE_S,
+                WebSession.created_s >= now_s - SESSION_MAX_S,
+            )
+        ).all()
+    )
+
+
+def sign_out_others(session: Session, account: Account, token: str | None, now_s: float) -> int:
+    """Sign ``account`` out of every browser but the one holding ``token``; how many."""
+    keep = token_hash(token) if token else ""
+    result = session.execute(
+        delete(WebSession).where(WebSession.account_id == account.id, WebSession.token_hash != keep)
+    )
+    ended = int(getattr(result, "rowcount", 0) or 0)
+    record(
+        session,
+        now_s,
+        "signed_out_elsewhere",
+        patient_id=account.patient_id,
+        username=account.username,
+        browsers=ended,
+    )
+    session.flush()
+    return ended

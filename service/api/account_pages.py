@@ -60,7 +60,9 @@ def account_page(
     required: bool = False,
     alert_routes: Sequence[tuple[str, Sequence[str]]] | None = None,
     mail: bool = False,
+    browsers: int = 1,
     said: str | None = None,
+    done: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     """The account's own page: change the password; turn the second factor on or off.
@@ -70,6 +72,8 @@ def account_page(
     says that it must be). ``alert_routes``: a caregiver's patients, each with the channels
     (redacted) their alerts take, and the button to test them; None: no such section.
     ``mail``: the service mails links to set a new password (the account's address can be set).
+    ``browsers``: how many are signed in as the account, this one included. ``said``: why
+    what was asked was not done; ``done``: what was.
     """
     if required and codes_left is None:
         said = (
@@ -88,13 +92,31 @@ def account_page(
     )
     return page(
         "Your account",
-        f"{account_bar(account, form_token)}{_said(said)}<h2>Password</h2>{password}"
+        f"{account_bar(account, form_token)}{_said(said)}"
+        + (f'<p class="state done" role="status">{html.escape(done)}</p>' if done else "")
+        + f"<h2>Password</h2>{password}"
         '<p class="note">Every other browser signed in as you is signed out.</p>'
+        f"{_browsers_part(form_token, browsers)}"
         f"{_email_part(account, form_token) if mail else ''}"
         f"{_alerts_part(form_token, alert_routes)}"
         f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left, required)}"
         f'<p><a href="{APP_PATH}">Back</a></p>',
         status,
+    )
+
+
+def _browsers_part(form_token: str, browsers: int) -> str:
+    """How many browsers are signed in as the account, and a button to sign out the others."""
+    others = browsers - 1
+    if others < 1:
+        return "<h2>Signed in</h2><p>Only on this browser.</p>"
+    return (
+        f"<h2>Signed in</h2><p>On this browser and {others} other"
+        f"{'' if others == 1 else 's'}. A phone lost or a computer left signed in? Sign them "
+        "out.</p>"
+        f'<form method="post" action="{APP_PATH}/account/sign-out-others">'
+        f'{hidden_token(form_token)}<button type="submit" class="link">Sign out everywhere '
+        "else</button></form>"
     )
 
 

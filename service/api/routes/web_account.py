@@ -27,7 +27,13 @@ from service.accounts.second_factor import (
     start_enrolment,
     turn_off,
 )
-from service.accounts.sign_in import check_password, open_session, take_code
+from service.accounts.sign_in import (
+    check_password,
+    open_session,
+    sign_out_others,
+    signed_in_browsers,
+    take_code,
+)
 from service.accounts.throttle import WindowLimit
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Notifier
@@ -51,6 +57,7 @@ from service.api.web_session import (
     APP_PATH,
     form_token,
     second_factor_required,
+    session_token,
     set_session_cookie,
 )
 from service.db.accounts import set_password
@@ -70,6 +77,7 @@ def _own_page(
     account: Account,
     said: str | None = None,
     status: int = 200,
+    done: str | None = None,
 ) -> HTMLResponse:
     codes_left = recovery_codes_left(session, account) if has_second_factor(account) else None
     token = page_token(request, manager)
@@ -90,7 +98,9 @@ def _own_page(
         required=required,
         alert_routes=routes,
         mail=request.app.state.mail_url is not None,
+        browsers=signed_in_browsers(session, account, manager.clock()),
         said=said,
+        done=done,
         status=status,
     )
 
@@ -264,3 +274,14 @@ async def change_email(request: Request, manager: AlertManagerDep) -> Response:
         except ConfigError as exc:
             return _own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
     return redirect_to(f"{APP_PATH}/account")
+
+
+@router.post("/account/sign-out-others", response_class=HTMLResponse)
+async def sign_out_elsewhere(request: Request, manager: AlertManagerDep) -> Response:
+    """End every other session of the account (a lost phone); this browser stays signed in."""
+    await posted_form(request, manager, "Not signed out")
+    with manager.db.session() as session:
+        found = own_account(request, session, manager)
+        ended = sign_out_others(session, found, session_token(request), manager.clock())
+        done = f"Signed out of {ended} other browser{'' if ended == 1 else 's'}."
+        return _own_page(request, session, manager, found, done=done)
