@@ -7,6 +7,7 @@ axe-core (WCAG 2.2 A/AA) light and dark, and with no console error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pyotp
@@ -198,3 +199,43 @@ def test_a_patient_asks_for_help_from_a_phone_and_ends_it(world, phone, inbox):
     page.get_by_role("button", name="It's over: all clear").click()
     expect(page.locator("main")).to_contain_text("Nothing going on")
     assert phone.problems == []
+
+
+def test_a_forgotten_password_is_set_again_from_the_mailed_link(tmp_path, smtp, inbox, phone):
+    from service.accounts.password_reset import set_email
+    from service.db.accounts import get_account
+
+    url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    with care_world(url, "json://127.0.0.1:9", mail_url=smtp.url("x@example.org")) as world:
+        with world.stack.db.session() as session:
+            set_email(session, get_account(session, "bo"), "bo@example.org", world.clock())
+        page = phone.page
+        page.goto(f"{world.api.base_url}/app/login")
+        page.get_by_role("link", name="Forgot your password?").click()
+        check_page(page)
+        page.get_by_label("Your username or e-mail address").fill("bo@example.org")
+        page.get_by_role("button", name="Send me a link").click()
+        expect(page.get_by_role("status")).to_contain_text("a link to set a new password")
+        check_page(page)
+        (mail,) = inbox.wait_for("bo@example.org", 1)
+        link = re.search(r"/app/reset/[A-Za-z0-9_-]+", mail.body)
+        assert link is not None
+        page.goto(f"{world.api.base_url}{link.group(0)}")
+        expect(page.locator("main")).to_contain_text("For the account bo")
+        check_page(page)
+        page.get_by_label("New password (at least 12 characters)").fill("a fresh passphrase, long enough")
+        page.get_by_label("New password again").fill("a fresh passphrase, long enough")
+        page.get_by_role("button", name="Set the password").click()
+        expect(page.get_by_role("status")).to_contain_text("Your new password is set")
+        check_page(page)
+        page.get_by_label("Username").fill("bo")
+        page.get_by_label("Password").fill("a fresh passphrase, long enough")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Your record")
+        page.get_by_role("link", name="Bo").click()
+        expect(page.get_by_role("button", name="Stop sharing with researchers")).to_be_visible()
+        check_page(page)
+        page.goto(f"{world.api.base_url}{link.group(0)}")
+        expect(page.get_by_role("heading", level=1)).to_have_text("This link does not work")
+        check_page(page)
+        phone.problems.clear()  # Chromium's note of the 410
