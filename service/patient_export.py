@@ -21,6 +21,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -272,3 +274,16 @@ def _iso(time_s: float | None) -> str:
     if time_s is None:
         return ""
     return dt.datetime.fromtimestamp(time_s, dt.UTC).isoformat(timespec="seconds")
+
+
+def zip_patient_export(
+    records: PatientRecords, store: SampleStore, patient_id: str, zip_path: Path
+) -> PatientExport:
+    """The export's folder as one ZIP file at ``zip_path`` (a download from the web app)."""
+    with tempfile.TemporaryDirectory(prefix="flarewatch-my-data-") as scratch:
+        folder = Path(scratch) / "flarewatch-data"
+        export = write_patient_export(records, store, patient_id, folder)
+        with zipfile.ZipFile(owner_only_file(zip_path), "w", zipfile.ZIP_DEFLATED) as archive:
+            for member in sorted(folder.iterdir()):
+                archive.write(member, f"flarewatch-data/{member.name}")
+    return export

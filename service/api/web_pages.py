@@ -258,6 +258,10 @@ def _research_part(view: PatientView, account: Account, form_token: str) -> str:
         )
         value, label = "yes", "Share my episodes with researchers"
     return (
+        f'<h2>Your data</h2><p><a href="{APP_PATH}/patients/{html.escape(view.id)}/my-data.zip" '
+        "download>Download a copy of everything flarewatch holds about you</a> (a ZIP: your "
+        "record, episodes, alerts, messages, who looked at your record, diary, and every "
+        "reading, which takes a while for months of them).</p>"
         f"<h2>Research</h2><p>{said}</p>"
         f'<form method="post" action="{APP_PATH}/patients/{html.escape(view.id)}/research">'
         f'{hidden_token(form_token)}<input type="hidden" name="consent" value="{value}">'

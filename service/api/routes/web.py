@@ -8,10 +8,15 @@ patient the account may not see answers 404, as for a patient that does not exis
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
 from service.accounts.access import care_team_name
@@ -22,6 +27,7 @@ from service.accounts.research_view import (
     research_episodes,
 )
 from service.accounts.vitals import chart_span, recent_vitals
+from service.alerts.audit import record
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.help_requests import HELP, end_help, request_help
 from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
@@ -42,6 +48,7 @@ from service.db.diary import add_entry, parse_kind, remove_entry
 from service.db.models import AccountRole, Alert, DiaryEntry, Episode, Patient
 from service.db.research_register import change_consent
 from service.episodes.labels import parse_label, set_label
+from service.patient_export import read_patient_records, zip_patient_export
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
 
@@ -158,6 +165,41 @@ async def ask_for_help(patient_id: str, request: Request, manager: AlertManagerD
         by = care_team_name(session, account, patient_id)
     request_help(manager, patient_id, by=by, via="web")
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.get("/patients/{patient_id}/my-data.zip")
+async def my_data(
+    patient_id: str, request: Request, manager: AlertManagerDep, store: SampleStoreDep
+) -> Response:
+    """A patient's copy of everything the service holds about them (as `admin patient export`)."""
+    with manager.db.session() as session:
+        account = signed_in_or_login(request, session, manager)
+        shared_or_404(session, account, patient_id)
+        if account.role != AccountRole.PATIENT or store is None:
+            return message_page("Not here", "Only the patient downloads their own data.", 404)
+        records = read_patient_records(session, patient_id)
+        record(
+            session,
+            manager.clock(),
+            "patient_data_downloaded",
+            patient_id=patient_id,
+            username=account.username,
+            via="app",
+        )
+    # months of readings take a while to read and pack: outside the transaction, in a thread
+    scratch = Path(tempfile.mkdtemp(prefix="flarewatch-download-"))
+    zip_path = scratch / "flarewatch-data.zip"
+    try:
+        await run_in_threadpool(zip_patient_export, records, store, patient_id, zip_path)
+    except Exception:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return FileResponse(
+        zip_path,
+        media_type="application/zip",
+        filename="flarewatch-data.zip",
+        background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True),
+    )
 
 
 @router.post("/patients/{patient_id}/research", response_class=HTMLResponse)
