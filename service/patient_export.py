@@ -6,7 +6,8 @@ own data) but nobody else's secrets or ids go out: the care team's channel URLs 
 and passwords, so only how many channels each contact has is written, and a band moved to them
 from another patient says so without naming them.
 
-The folder (``admin patient export ID --out DIR``):
+The folder (``admin patient export ID --out DIR``, or as a ZIP from the patient's own page in the
+web app, :func:`zip_patient_export`):
 
 * ``patient.json``: the patient, their alerting policy, care team (and which of its members
   sign in to see them), devices and their own web app account;
