@@ -240,3 +240,28 @@ def test_a_forgotten_password_is_set_again_from_the_mailed_link(tmp_path, smtp, 
         expect(page.get_by_role("heading", level=1)).to_have_text("This link does not work")
         check_page(page)
         phone.problems.clear()  # Chromium's note of the 410
+
+
+def test_a_patients_help_link_works_on_a_phone_without_signing_in(world, phone, inbox):
+    page = phone.page
+    sign_in(phone, world, "bo")
+    page.get_by_role("link", name="Your account").click()
+    page.get_by_label("Your password", exact=True).first.fill(PASSWORD)
+    page.get_by_role("button", name="Make my help link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your help link")
+    check_page(page)
+    link = page.locator("main a[href*=\"/help/\"]").get_attribute("href")
+    assert link is not None and "/help/" in link
+    page.context.clear_cookies()  # signed out: the link needs no session
+    page.goto(f"{world.api.base_url}{link[link.index('/help/') :]}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Help for Bo")
+    check_page(page)
+    page.get_by_role("button", name="I need help now").click()
+    expect(page.locator("main")).to_contain_text("Your care team is being alerted now")
+    check_page(page, skip=("meta-refresh",))  # reloads itself while the call lasts, unless:
+    page.get_by_role("link", name="Stop updating this page").click()
+    expect(page.locator("main")).to_contain_text("This page does not update itself")
+    check_page(page)
+    world.stack.scheduler.run_until_idle()
+    assert inbox.wait_for("ben", 1)[0].title == "CRITICAL: Bo - call for help - act now"
+    assert phone.problems == []

@@ -35,15 +35,7 @@ def request_help(manager: AlertManager, patient_id: str, *, by: str, via: str) -
         patient = txn.session.get(Patient, patient_id)
         if patient is None:
             raise UnknownPatientError(patient_id)
-        alert = txn.session.scalars(
-            select(Alert)
-            .where(
-                Alert.patient_id == patient_id,
-                Alert.kind == HELP,
-                Alert.state.in_(OPEN_ALERT_STATES),
-            )
-            .order_by(Alert.created_s.desc())
-        ).first()
+        alert = open_help(txn.session, patient_id)
         again = alert is not None
         if alert is None:
             alert = manager.open_alert(
@@ -62,6 +54,19 @@ def request_help(manager: AlertManager, patient_id: str, *, by: str, via: str) -
             again=again,
         )
         return alert
+
+
+def open_help(session: Session, patient_id: str) -> Alert | None:
+    """The patient's call for help going on, if any."""
+    return session.scalars(
+        select(Alert)
+        .where(
+            Alert.patient_id == patient_id,
+            Alert.kind == HELP,
+            Alert.state.in_(OPEN_ALERT_STATES),
+        )
+        .order_by(Alert.created_s.desc())
+    ).first()
 
 
 def end_help(manager: AlertManager, patient_id: str, alert_id: int, *, by: str, via: str) -> Alert:

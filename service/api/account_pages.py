@@ -61,6 +61,7 @@ def account_page(
     alert_routes: Sequence[tuple[str, Sequence[str]]] | None = None,
     mail: bool = False,
     browsers: int = 1,
+    has_help_link: bool | None = None,
     said: str | None = None,
     done: str | None = None,
     status: int = 200,
@@ -72,7 +73,8 @@ def account_page(
     says that it must be). ``alert_routes``: a caregiver's patients, each with the channels
     (redacted) their alerts take, and the button to test them; None: no such section.
     ``mail``: the service mails links to set a new password (the account's address can be set).
-    ``browsers``: how many are signed in as the account, this one included. ``said``: why
+    ``browsers``: how many are signed in as the account, this one included. ``has_help_link``:
+    whether a patient account has made its help link (None: not a patient). ``said``: why
     what was asked was not done; ``done``: what was.
     """
     if required and codes_left is None:
@@ -96,12 +98,53 @@ def account_page(
         + (f'<p class="state done" role="status">{html.escape(done)}</p>' if done else "")
         + f"<h2>Password</h2>{password}"
         '<p class="note">Every other browser signed in as you is signed out.</p>'
+        f"{_help_link_part(form_token, has_help_link)}"
         f"{_browsers_part(form_token, browsers)}"
         f"{_email_part(account, form_token) if mail else ''}"
         f"{_alerts_part(form_token, alert_routes)}"
         f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left, required)}"
         f'<p><a href="{APP_PATH}">Back</a></p>',
         status,
+    )
+
+
+def _help_link_part(form_token: str, has_link: bool | None) -> str:
+    """A patient's help link: make one, or replace or remove the one they have."""
+    if has_link is None:
+        return ""
+    intro = (
+        "<h2>Your help link</h2><p>A link that alerts your care team without signing in, for "
+        "when typing a password is too much. Keep it on your phone's home screen, and to "
+        "yourself: whoever has it can alert your caregivers (and nothing else).</p>"
+    )
+    password = _password_field("link-password", "Your password")
+    if not has_link:
+        return intro + _form(
+            f"{APP_PATH}/account/help-link", form_token, password, "Make my help link"
+        )
+    return (
+        intro + '<p class="state done">You have one. Lost it, or shared it by mistake? A new one '
+        "replaces it.</p>"
+        + _form(f"{APP_PATH}/account/help-link", form_token, password, "Make a new help link")
+        + f'<form method="post" action="{APP_PATH}/account/help-link/remove">'
+        f'{hidden_token(form_token)}<button type="submit" class="link">Remove my help '
+        "link</button></form>"
+    )
+
+
+def help_link_page(account: Account, form_token: str, link: str) -> HTMLResponse:
+    """A new help link, shown once: open it on the phone and keep it on the home screen."""
+    return page(
+        "Your help link",
+        f"{account_bar(account, form_token)}"
+        f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>'
+        "<ol><li>Open it on your phone (send it to yourself, or type it).</li>"
+        "<li>In the browser's menu, choose <strong>Add to Home Screen</strong>.</li>"
+        "<li>Tap it once to see it works: it shows the button, and nothing is sent until you "
+        "press it.</li></ol>"
+        '<p class="note">It is shown only now. Lost it? Make a new one on your account page; '
+        "the old one stops working.</p>"
+        f'<p><a href="{APP_PATH}/account">Back to your account</a></p>',
     )
 
 

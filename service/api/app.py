@@ -24,6 +24,7 @@ from service.api.middleware import GuardMiddleware
 from service.api.routes import (
     acks,
     episodes,
+    help_link,
     links,
     me,
     web,
@@ -73,6 +74,7 @@ def create_app(
     app.state.view_log = ViewLog()
     app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_HASHES_AT_ONCE)
     app.include_router(links.router)
+    app.include_router(help_link.router)
     app.include_router(web_sign_in.router)
     app.include_router(web.router)
     app.include_router(web_account.router)

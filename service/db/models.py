@@ -374,6 +374,11 @@ class Account(Base):
     """Wrong passwords in a row since the last sign-in: past a few the account waits."""
     locked_until_s: Mapped[float | None] = mapped_column(Float, default=None)
     last_login_s: Mapped[float | None] = mapped_column(Float, default=None)
+    help_link_hash: Mapped[str | None] = mapped_column(
+        String(64), default=None, unique=True, index=True
+    )
+    """SHA-256 of a patient account's help link token (``/help/TOKEN``): the link alerts their
+    care team without signing in; a new one replaces it (NULL: none)."""
     email: Mapped[str | None] = mapped_column(String(254), default=None, index=True)
     """Where a link to set a new password goes (lowercase; NULL: the administrator resets it)."""
     totp_secret: Mapped[str | None] = mapped_column(String(300), default=None)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
+from service.accounts.help_link import HELP_PATH, make_help_link, remove_help_link
 from service.accounts.own_channels import own_channels, record_checks, send_checks
 from service.accounts.password_reset import set_email
 from service.accounts.second_factor import (
@@ -42,6 +43,7 @@ from service.api.account_pages import (
     account_page,
     checks_page,
     enrolment_page,
+    help_link_page,
     recovery_codes_page,
 )
 from service.api.deps import AlertManagerDep
@@ -99,6 +101,9 @@ def _own_page(
         alert_routes=routes,
         mail=request.app.state.mail_url is not None,
         browsers=signed_in_browsers(session, account, manager.clock()),
+        has_help_link=(
+            account.help_link_hash is not None if account.role == AccountRole.PATIENT else None
+        ),
         said=said,
         done=done,
         status=status,
@@ -285,3 +290,28 @@ async def sign_out_elsewhere(request: Request, manager: AlertManagerDep) -> Resp
         ended = sign_out_others(session, found, session_token(request), manager.clock())
         done = f"Signed out of {ended} other browser{'' if ended == 1 else 's'}."
         return _own_page(request, session, manager, found, done=done)
+
+
+@router.post("/account/help-link", response_class=HTMLResponse)
+async def new_help_link(request: Request, manager: AlertManagerDep) -> Response:
+    """A patient's new help link (after the password), shown once; the old one stops working."""
+    form = await posted_form(request, manager, "Not made")
+    with manager.db.session() as session:
+        found, refused = _password_refused(request, session, manager, form, "link-password")
+        if refused is not None:
+            return refused
+        if found.role != AccountRole.PATIENT:
+            return message_page("Not made", "Help links are for patients.", 404)
+        token = make_help_link(session, found, manager.clock())
+        link = f"{manager.public_base_url}{HELP_PATH}/{token}"
+        return help_link_page(found, page_token(request, manager), link)
+
+
+@router.post("/account/help-link/remove", response_class=HTMLResponse)
+async def drop_help_link(request: Request, manager: AlertManagerDep) -> Response:
+    """The patient's help link stops working."""
+    await posted_form(request, manager, "Not removed")
+    with manager.db.session() as session:
+        found = own_account(request, session, manager)
+        remove_help_link(session, found, manager.clock())
+        return _own_page(request, session, manager, found, done="Your help link is removed.")
