@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from service.alerts.help_requests import HELP, HELP_AGAIN_AFTER_S
-from service.db.models import Alert, AlertState, AuditEvent
+from service.db.care_teams import add_contact
+from service.db.models import Alert, AlertState, AuditEvent, Role
 from tests.alerting_helpers import REACTION_PLAN, HttpReceiver, Inbox
 from tests.web_app_helpers import CareWorld, care_world, form_token, words
 
@@ -129,3 +130,26 @@ def _open_alerts(world: CareWorld) -> list[Alert]:
         alerts = session.scalars(select(Alert)).all()
         session.expunge_all()
         return list(alerts)
+
+
+def test_the_wearer_answers_not_ok_to_a_warning_and_the_team_is_alerted_at_once(
+    tmp_path, http: HttpReceiver, inbox: Inbox
+):
+    with care_world(f"sqlite:///{tmp_path / 'w.sqlite3'}", http.url("")) as world:
+        with world.stack.db.session() as session:  # Bo's own phone: asked first
+            add_contact(session, "p2", "Bo", [http.url("bo-phone")], role=Role.PATIENT)
+        world.episode("p2")  # a flush warning: the wearer is asked first (60-s window)
+        (check,) = inbox.wait_for("/bo-phone", 1)
+        link = re.search(r"/im-ok/[A-Za-z0-9_-]+", check.body)
+        assert link is not None
+        client = world.client()
+        asked = client.get(link.group(0))
+        assert "I'm not OK: alert my caregivers now" in words(asked.text)
+        assert inbox.to("/ben") == []  # the window is still open
+        answer = client.post(f"{link.group(0)}/help")
+        assert answer.status_code == 200 and "being alerted now" in words(answer.text)
+        world.stack.scheduler.run_until_idle()
+        titles = [m.title for m in inbox.wait_for("/ben", 1)]
+        assert titles == ["CRITICAL: Bo - call for help - act now"]  # at once, not in 60 s
+        bad = client.post("/im-ok/forged-token/help")
+        assert bad.status_code in (400, 403, 404) and len(inbox.to("/ben")) == 1

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 
 from flarewatch.errors import FlarewatchError
 from service.alerts.errors import AlertingError, CancelNotAllowedError
+from service.alerts.help_requests import request_help
 from service.alerts.manager import AlertManager
 from service.alerts.render import LOST_SIGNAL
 from service.alerts.tokens import TokenAction
@@ -32,7 +33,7 @@ from service.api.alert_view import (
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page, page
 from service.api.status import status_of
-from service.db.models import AlertState
+from service.db.models import AlertState, Patient
 from service.episodes.labels import label_by_link, parse_label
 
 router = APIRouter(tags=["links"])
@@ -58,11 +59,18 @@ def _confirm(
     else:
         title, label = "Are you OK?", "I'm OK: cancel the alarm"
         ask = "If you are fine, cancel before your caregivers are told."
+    # not OK: the wearer need not wait out the window (a call for help: help_requests)
+    need_help = (
+        ""
+        if alert.kind in LOST_SIGNAL
+        else f'<form method="post" action="{html.escape(token)}/help"><button type="submit" '
+        'class="act">I\'m not OK: alert my caregivers now</button></form>'
+    )
     return page(
         title,
         # the button before what the band shows: on the first screen, also with large text
-        f'<p>{ask}</p><form method="post"><button type="submit" class="act">'
-        f"{html.escape(label)}</button></form>{began_line(view)}",
+        f'<p>{ask}</p><form method="post"><button type="submit" class="act calm">'
+        f"{html.escape(label)}</button></form>{need_help}{began_line(view)}",
     )
 
 
@@ -180,3 +188,22 @@ def label_submit(token: str, answer: str, manager: AlertManagerDep) -> HTMLRespo
 
 _ANSWERS = {"reaction": "Yes, a real reaction", "false-alarm": "No, a false alarm"}
 """The two answers a label page offers (path segment: button text)."""
+
+
+@router.post("/im-ok/{token}/help", response_class=HTMLResponse)
+def not_ok_submit(token: str, manager: AlertManagerDep) -> HTMLResponse:
+    """The wearer is not OK: their care team is alerted now, as by I need help now."""
+    try:
+        alert = manager.inspect(token, TokenAction.CANCEL)
+    except AlertingError as exc:
+        return message_page("Not sent", str(exc), status_of(exc))
+    with manager.db.session() as session:
+        patient = session.get_one(Patient, alert.patient_id)
+        by = patient.display_name or patient.id
+    request_help(manager, alert.patient_id, by=by, via="link")
+    return page(
+        "Your caregivers are being alerted",
+        '<p class="state" role="status">Your care team is being alerted now, with your '
+        "emergency plan. It does not call an ambulance: call your emergency number if you "
+        "can.</p>",
+    )
