@@ -99,6 +99,18 @@ def acting_on(
     return account
 
 
+def own_record(
+    request: Request, session: Session, manager: AlertManager, patient_id: str, title: str
+) -> Account:
+    """The signed-in patient acting on their own record (404 unseen, 403 to any other role)."""
+    account = signed_in_or_login(request, session, manager)
+    shared_or_404(session, account, patient_id)
+    if account.role != AccountRole.PATIENT:
+        said = "Only the patient does this, on their own page."
+        raise EarlyAnswer(message_page(title, said, 403))
+    return account
+
+
 def researcher_only(request: Request, session: Session, manager: AlertManager) -> Account:
     """The signed-in researcher (404 to any other role)."""
     account = signed_in_or_login(request, session, manager)

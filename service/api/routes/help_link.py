@@ -95,24 +95,10 @@ def help_link_page(token: str, manager: AlertManagerDep, updates: str = "") -> H
     return _help_page(manager, token, updating=updates != UPDATES_OFF)
 
 
-@router.post("/{token}", response_class=HTMLResponse)
-async def help_by_link(token: str, request: Request, manager: AlertManagerDep) -> HTMLResponse:
-    """Alert the patient's care team now (again at most once a minute)."""
-    await read_form(request)
-    if not same_origin(request):
-        return message_page("Not sent", "This came from another site: nothing was sent.", 403)
-    with manager.db.session() as session:
-        account = help_link_account(session, token[:100])
-        if account is None or account.patient_id is None:
-            return message_page("Link not usable", _GONE, 404)
-        patient_id, by = account.patient_id, account.display_name or account.username
-    request_help(manager, patient_id, by=by, via="help_link")
-    return _help_page(manager, token, "Your care team is being alerted now.")
-
-
-@router.post("/{token}/end", response_class=HTMLResponse)
-async def help_over_by_link(token: str, request: Request, manager: AlertManagerDep) -> HTMLResponse:
-    """The call for help is over: all clear to whoever was told."""
+async def _link_holder(
+    request: Request, manager: AlertManager, token: str
+) -> tuple[str, str] | HTMLResponse:
+    """The patient (id, name) whose link this is, for a post from this site; else the refusal."""
     await read_form(request)
     if not same_origin(request):
         return message_page("Not done", "This came from another site: nothing was done.", 403)
@@ -120,7 +106,27 @@ async def help_over_by_link(token: str, request: Request, manager: AlertManagerD
         account = help_link_account(session, token[:100])
         if account is None or account.patient_id is None:
             return message_page("Link not usable", _GONE, 404)
-        patient_id, by = account.patient_id, account.display_name or account.username
+        return account.patient_id, account.display_name or account.username
+
+
+@router.post("/{token}", response_class=HTMLResponse)
+async def help_by_link(token: str, request: Request, manager: AlertManagerDep) -> HTMLResponse:
+    """Alert the patient's care team now (again at most once a minute)."""
+    holder = await _link_holder(request, manager, token)
+    if isinstance(holder, HTMLResponse):
+        return holder
+    request_help(manager, holder[0], by=holder[1], via="help_link")
+    return _help_page(manager, token, "Your care team is being alerted now.")
+
+
+@router.post("/{token}/end", response_class=HTMLResponse)
+async def help_over_by_link(token: str, request: Request, manager: AlertManagerDep) -> HTMLResponse:
+    """The call for help is over: all clear to whoever was told."""
+    holder = await _link_holder(request, manager, token)
+    if isinstance(holder, HTMLResponse):
+        return holder
+    patient_id, by = holder
+    with manager.db.session() as session:
         alert = open_help(session, patient_id)
         alert_id = alert.id if alert is not None else None
     if alert_id is not None:

@@ -35,6 +35,7 @@ from service.api.pages import message_page
 from service.api.vitals_svg import vitals_chart
 from service.api.web_guards import (
     acting_on,
+    own_record,
     page_token,
     posted_form,
     redirect_to,
@@ -158,10 +159,7 @@ async def ask_for_help(patient_id: str, request: Request, manager: AlertManagerD
     """The patient's own "I need help now": a critical alert to their whole care team."""
     await posted_form(request, manager, "Not sent")
     with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
-        if account.role != AccountRole.PATIENT:
-            return message_page("Not sent", "Only the patient asks for help here.", 403)
+        account = own_record(request, session, manager, patient_id, "Not sent")
         by = care_team_name(session, account, patient_id)
     request_help(manager, patient_id, by=by, via="web")
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
@@ -173,10 +171,9 @@ async def my_data(
 ) -> Response:
     """A patient's copy of everything the service holds about them (as `admin patient export`)."""
     with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
-        if account.role != AccountRole.PATIENT or store is None:
-            return message_page("Not here", "Only the patient downloads their own data.", 404)
+        account = own_record(request, session, manager, patient_id, "Not here")
+        if store is None:
+            return message_page("Not here", "This service keeps no readings to copy.", 404)
         records = read_patient_records(session, patient_id)
         record(
             session,
@@ -207,10 +204,9 @@ async def research_consent(patient_id: str, request: Request, manager: AlertMana
     """The patient gives or withdraws their research consent themselves."""
     form = await posted_form(request, manager, "Not changed")
     with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
-        if account.role != AccountRole.PATIENT or form.get("consent") not in ("yes", "no"):
-            return message_page("Not changed", "Only the patient says this, yes or no.", 403)
+        own_record(request, session, manager, patient_id, "Not changed")
+        if form.get("consent") not in ("yes", "no"):
+            return message_page("Not changed", "The answer is yes or no.", 422)
         patient = session.get_one(Patient, patient_id)
         recalled = change_consent(session, patient, form["consent"] == "yes", manager.clock())
     if recalled:
