@@ -153,3 +153,18 @@ def test_the_wearer_answers_not_ok_to_a_warning_and_the_team_is_alerted_at_once(
         assert titles == ["CRITICAL: Bo - call for help - act now"]  # at once, not in 60 s
         bad = client.post("/im-ok/forged-token/help")
         assert bad.status_code in (400, 403, 404) and len(inbox.to("/ben")) == 1
+
+
+def test_a_patient_who_must_still_turn_on_two_step_sign_in_can_still_ask(
+    tmp_path, http: HttpReceiver, inbox: Inbox
+):
+    url = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+    with care_world(url, http.url(""), second_factor_roles=("patient",)) as world:
+        bo = world.signed_in("bo")
+        assert bo.get("/app").headers["location"] == "/app/account"  # the policy holds...
+        page = bo.get("/app/account").text
+        assert "I need help now" in words(page)  # ...but never holds back a call for help
+        answer = press(bo, "/app/patients/p2/help", page)
+        assert answer.status_code == 200 and "being alerted now" in words(answer.text)
+        world.stack.scheduler.run_until_idle()
+        assert inbox.wait_for("/ben", 1)[0].title == "CRITICAL: Bo - call for help - act now"

@@ -18,7 +18,7 @@ from service.accounts.const import MIN_PASSWORD_CHARS, RECOVERY_CODE_COUNT, TOTP
 from service.accounts.own_channels import CheckOutcome
 from service.api.alert_view import person_html
 from service.api.pages import page
-from service.api.web_pages import account_bar, hidden_token
+from service.api.web_pages import account_bar, help_button, hidden_token
 from service.api.web_session import APP_PATH
 from service.db.models import Account
 
@@ -94,7 +94,7 @@ def account_page(
     )
     return page(
         "Your account",
-        f"{account_bar(account, form_token)}{_said(said)}"
+        f"{account_bar(account, form_token)}{help_button(account, form_token)}{_said(said)}"
         + (f'<p class="state done" role="status">{html.escape(done)}</p>' if done else "")
         + f"<h2>Password</h2>{password}"
         '<p class="note">Every other browser signed in as you is signed out.</p>'

@@ -100,10 +100,24 @@ def acting_on(
 
 
 def own_record(
-    request: Request, session: Session, manager: AlertManager, patient_id: str, title: str
+    request: Request,
+    session: Session,
+    manager: AlertManager,
+    patient_id: str,
+    title: str,
+    *,
+    before_enrolment: bool = False,
 ) -> Account:
-    """The signed-in patient acting on their own record (404 unseen, 403 to any other role)."""
-    account = signed_in_or_login(request, session, manager)
+    """The signed-in patient acting on their own record (404 unseen, 403 to any other role).
+
+    ``before_enrolment``: also a patient who must still turn on two-step sign-in (a call for
+    help is never held back by a policy on signing in).
+    """
+    account = (
+        own_account(request, session, manager)
+        if before_enrolment
+        else signed_in_or_login(request, session, manager)
+    )
     shared_or_404(session, account, patient_id)
     if account.role != AccountRole.PATIENT:
         said = "Only the patient does this, on their own page."

@@ -159,12 +159,12 @@ def _alert_button(view: PatientView, alert: OpenAlertRow, account: Account, toke
     )
 
 
-def _help_button(view: PatientView, account: Account, token: str) -> str:
-    """The patient's own "I need help now", first on their page."""
-    if account.role != AccountRole.PATIENT:
+def help_button(account: Account, token: str) -> str:
+    """A patient's own "I need help now", first on each of their pages (else nothing)."""
+    if account.role != AccountRole.PATIENT or account.patient_id is None:
         return ""
     return (
-        f'<form method="post" action="{APP_PATH}/patients/{html.escape(view.id)}/help">'
+        f'<form method="post" action="{APP_PATH}/patients/{html.escape(account.patient_id)}/help">'
         f'{hidden_token(token)}<button type="submit" class="act">I need help now</button></form>'
         '<p class="note">Alerts your care team at once, with your emergency plan, as a critical '
         "alarm does. It does not call an ambulance: call your emergency number if you can.</p>"
@@ -187,7 +187,7 @@ def home_page(
     else:
         body = "".join(
             f'<section><h2><a href="{APP_PATH}/patients/{html.escape(view.id)}">'
-            f"{person_html(view.name)}</a></h2>{_help_button(view, account, form_token)}"
+            f"{person_html(view.name)}</a></h2>{help_button(account, form_token)}"
             f"{status_lines(view, now_s, account, form_token)}</section>"
             for view in views
         )
@@ -212,7 +212,7 @@ def patient_page(
     plan = "".join(f"<p>{html.escape(line)}</p>" for line in view.plan.splitlines() if line)
     parts = [
         account_bar(account, form_token),
-        _help_button(view, account, form_token),
+        help_button(account, form_token),
         status_lines(view, now_s, account, form_token),
         '<section class="plan"><h2>Emergency plan</h2>'
         + (plan or "<p>None recorded: ask the administrator to add it.</p>")

@@ -44,7 +44,7 @@ from service.api.web_guards import (
     signed_in_or_login,
 )
 from service.api.web_pages import home_page, patient_page, research_page
-from service.api.web_session import APP_PATH
+from service.api.web_session import APP_PATH, must_enrol
 from service.db.diary import add_entry, parse_kind, remove_entry
 from service.db.models import AccountRole, Alert, DiaryEntry, Episode, Patient
 from service.db.research_register import change_consent
@@ -159,10 +159,19 @@ async def ask_for_help(patient_id: str, request: Request, manager: AlertManagerD
     """The patient's own "I need help now": a critical alert to their whole care team."""
     await posted_form(request, manager, "Not sent")
     with manager.db.session() as session:
-        account = own_record(request, session, manager, patient_id, "Not sent")
+        account = own_record(
+            request, session, manager, patient_id, "Not sent", before_enrolment=True
+        )
         by = care_team_name(session, account, patient_id)
+        shown_after = not must_enrol(request, account)  # else their page is the account page
     request_help(manager, patient_id, by=by, via="web")
-    return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+    if shown_after:
+        return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+    return message_page(
+        "Your caregivers are being alerted",
+        "Your care team is being alerted now, with your emergency plan.",
+        200,
+    )
 
 
 @router.get("/patients/{patient_id}/my-data.zip")
