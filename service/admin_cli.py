@@ -25,8 +25,9 @@ from flarewatch.settings import ServiceSettings, load_settings, read_secret_file
 from models.alarm import Severity
 from models.profiles import DetectionProfile
 from service.account_cli import add_account_commands
+from service.alerts.absence import away_length_s, come_back, go_away
 from service.broker_auth_cli import add_broker_auth_command
-from service.cli_tables import row_number
+from service.cli_tables import parse_time, row_number, when
 from service.db.care_teams import (
     PolicyUpdate,
     add_contact,
@@ -252,11 +253,32 @@ def _contact_list(args: argparse.Namespace, session: Session) -> int:
             c.role,
             c.position,
             c.name,
+            when(c.away_until_s) if c.away_until_s is not None else "",
             " | ".join(notifier.redact(open_url(session, ch)) for ch in c.channels),
         )
         for c in contacts
     ]
-    print_table(["id", "role", "order", "name", "channels (redacted)"], rows)
+    print_table(["id", "role", "order", "name", "away until", "channels (redacted)"], rows)
+    return 0
+
+
+def _contact_away(args: argparse.Namespace, session: Session) -> int:
+    now_s = time.time()
+    until_s = (
+        parse_time(args.until, "--until") if args.until else now_s + away_length_s(args.length)
+    )
+    contact = get_contact(session, args.contact_id)
+    go_away(session, contact, until_s, now_s)
+    print(f"{contact.name} is away until {when(until_s)}: alerts go to everyone available first")
+    return 0
+
+
+def _contact_back(args: argparse.Namespace, session: Session) -> int:
+    contact = get_contact(session, args.contact_id)
+    if come_back(session, contact, time.time(), reason="by_hand"):
+        print(f"{contact.name} is back in their place in the escalation order")
+    else:
+        print(f"{contact.name} was not away")
     return 0
 
 
@@ -399,6 +421,15 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser = command(cg_cmds, "remove", _contact_remove, "remove a contact")
     parser.add_argument("contact_id", type=row_number)
     parser = command(cg_cmds, "test", _contact_test, "send a test message to every channel")
+    parser.add_argument("contact_id", type=row_number)
+    parser = command(
+        cg_cmds, "away", _contact_away, "set a contact away: last in the escalation order"
+    )
+    parser.add_argument("contact_id", type=row_number)
+    length = parser.add_mutually_exclusive_group(required=True)
+    length.add_argument("--for", dest="length", help="how long: 90m, 8h, 3d, 1w (30 days at most)")
+    length.add_argument("--until", help="until an ISO 8601 time (UTC unless it says otherwise)")
+    parser = command(cg_cmds, "back", _contact_back, "end a contact's absence now")
     parser.add_argument("contact_id", type=row_number)
 
     add_history_commands(groups, command)

@@ -245,6 +245,7 @@ def _profile(
                 "position": c.position,
                 "channels": len(c.channels),
                 "removed": _iso(c.removed_s) or None,
+                "away_until": _iso(c.away_until_s) or None,
                 "sees_the_record_in_the_web_app": c.id in with_access,
             }
             for c in contacts

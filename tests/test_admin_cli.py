@@ -259,3 +259,28 @@ def test_rekey_to_the_public_demo_key_is_refused(admin, monkeypatch, tmp_path):
     assert code == 1 and out == "" and "built-in demo key" in err
     db = Database(admin.url, secret_key=KEY)  # still sealed with the deployment's key
     db.dispose()
+
+
+def test_a_caregiver_away_and_back(admin):
+    assert admin("patient", "add", "alex")[0] == 0
+    for name in ("Ann", "Bob"):
+        assert admin("caregiver", "add", "alex", name, "--url", "json://127.0.0.1:9/x")[0] == 0
+    code, out, _ = admin("caregiver", "away", "1", "--for", "8h")
+    assert code == 0 and "Ann is away until 20" in out
+    code, out, _ = admin("caregiver", "list", "alex")
+    ann = next(line for line in out.splitlines() if "Ann" in line)
+    assert "Z" in ann, "the list says until when"
+    for bad, said in (
+        (["--for", "forever"], "not a length such as"),
+        (["--for", "31d"], "30 days at most"),
+        (["--until", "2011-01-01T00:00"], "must end in the future"),
+        (["--until", "soon"], "not an ISO 8601 time"),
+    ):
+        code, _, err = admin("caregiver", "away", "2", *bad)
+        assert code != 0 and said in err
+    with pytest.raises(SystemExit):
+        admin("caregiver", "away", "2")  # --for or --until is required
+    code, out, _ = admin("caregiver", "back", "1")
+    assert code == 0 and "Ann is back" in out
+    code, out, _ = admin("caregiver", "back", "1")
+    assert code == 0 and "Ann was not away" in out

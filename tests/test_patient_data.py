@@ -317,6 +317,7 @@ def test_export_holds_everything_about_the_patient_and_nothing_else(
             "position": 0,
             "channels": 1,
             "removed": None,
+            "away_until": None,
             "sees_the_record_in_the_web_app": True,
         }
     ]

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.accounts.access import visible_patient, visible_patient_ids
+from service.alerts.care_team import escalation_levels
 from service.alerts.render import HEART_RATE_TIME_KEY, last_heart_rate
 from service.const import DIARY_SHOWN
 from service.db.diary import entries_of
@@ -21,12 +22,10 @@ from service.db.models import (
     OPEN_ALERT_STATES,
     Account,
     Alert,
-    Contact,
     Device,
     Episode,
     EpisodeState,
     Patient,
-    Role,
     SignalState,
 )
 from service.episodes.labels import withdrawn_addition
@@ -77,6 +76,16 @@ class DiaryRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamMember:
+    """One person on the care team, as the patient's page shows them."""
+
+    name: str
+    role: str
+    away_until_s: float | None
+    """Until when they are away (last in line until then), None if available."""
+
+
+@dataclass(frozen=True, slots=True)
 class PatientView:
     """One patient's page (or line on the home page)."""
 
@@ -89,8 +98,8 @@ class PatientView:
     lost_signals: list[tuple[str, float]]
     """(signal kind, since) of each signal lost now."""
     episodes: list[EpisodeRow]
-    care_team: list[tuple[str, str]]
-    """(name, role) in escalation order: caregivers, then emergency contacts."""
+    care_team: list[TeamMember]
+    """In escalation order: caregivers, then emergency contacts, those away last."""
     devices: list[str]
     diary: list[DiaryRow]
     """The newest entries first."""
@@ -134,15 +143,6 @@ def load_patient_view(
         .where(SignalState.patient_id == patient.id, SignalState.active.is_(True))
         .order_by(SignalState.since_s)
     ).all()
-    contacts = session.scalars(
-        select(Contact)
-        .where(
-            Contact.patient_id == patient.id,
-            Contact.removed_s.is_(None),
-            Contact.role != Role.PATIENT,
-        )
-        .order_by(Contact.role, Contact.position)
-    ).all()
     devices = session.scalars(
         select(Device.id).where(Device.patient_id == patient.id).order_by(Device.id)
     ).all()
@@ -157,7 +157,10 @@ def load_patient_view(
         ],
         lost_signals=[(s.signal, s.since_s) for s in signals],
         episodes=[_episode_row(e, acked.get(e.id)) for e in episodes],
-        care_team=[(c.name, c.role) for c in contacts],
+        care_team=[
+            TeamMember(c.name, c.role, c.away_until_s)
+            for c in escalation_levels(session, patient.id)
+        ],
         devices=list(devices),
         diary=[
             DiaryRow(d.id, d.time_s, d.kind, d.text, d.written_by)

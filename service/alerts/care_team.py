@@ -24,6 +24,9 @@ def policy_of(patient: Patient) -> Policy:
 def escalation_levels(session: Session, patient_id: str) -> list[Contact]:
     """Caregivers in care-team order, then emergency contacts: one contact per level.
 
+    Members away (``Contact.away_until_s`` set, :mod:`service.alerts.absence`) come after
+    everyone available, in the same order among themselves: alerts reach them only once
+    everyone available was told and did not answer, or at once if the whole team is away.
     Removed contacts (``Contact.removed_s`` set) are not on the team any more and are skipped.
     """
     contacts = session.scalars(
@@ -33,7 +36,12 @@ def escalation_levels(session: Session, patient_id: str) -> list[Contact]:
             Contact.role != Role.PATIENT,
             Contact.removed_s.is_(None),
         )
-        .order_by(Contact.role == Role.EMERGENCY, Contact.position, Contact.id)
+        .order_by(
+            Contact.away_until_s.is_not(None),
+            Contact.role == Role.EMERGENCY,
+            Contact.position,
+            Contact.id,
+        )
     ).all()
     return list(contacts)
 

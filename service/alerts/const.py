@@ -76,3 +76,7 @@ PLAN_FIRST_LINE_MAX_CHARS: Final = 240
 acknowledgement link; a longer one (or one of several lines) is named there and given in full at
 the end, so that the link stays in the first ~400 characters, which a channel that cuts long
 messages (SMS, Pushover's 1024) keeps."""
+
+MAX_AWAY_S: Final = 30 * 86_400.0
+"""A care-team member can be away for 30 days at most at a time. An absence always ends by
+itself: a forgotten "away" must not leave a caregiver last in line for good."""

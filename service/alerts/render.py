@@ -176,6 +176,8 @@ def gsm7_septets(text: str) -> int | None:
 def on_patient_clock(time_s: float, now_s: float, timezone: str) -> str:
     """``03:12 CET (4 min ago)``: the patient's clock, zone named; the day when it is not today.
 
+    A time a minute or more ahead is told as such (``(in 7 hours 5 min)``, an absence's end).
+
     The one way times are told to caregivers, in messages and on the link pages alike.
     """
     zone = ZoneInfo(timezone)
@@ -183,7 +185,18 @@ def on_patient_clock(time_s: float, now_s: float, timezone: str) -> str:
     shown = at.strftime("%H:%M %Z")
     if at.date() != dt.datetime.fromtimestamp(now_s, zone).date():
         shown += at.strftime(" on %a %d %b")
-    return f"{shown} ({_ago(now_s - time_s)})"
+    return f"{shown} ({_ago(now_s - time_s) if time_s < now_s + 60 else _from_now(time_s - now_s)})"
+
+
+def _from_now(seconds: float) -> str:
+    """``in 45 min``, ``in 7 hours 5 min``, ``in 3 days 2 hours``: how far ahead a time is."""
+    minutes = int(seconds // 60)
+    if minutes < 120:
+        return f"in {minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"in {hours} hours {minutes % 60} min"
+    return f"in {hours // 24} days {hours % 24} hours"
 
 
 def _when(time_s: float, facts: AlertFacts) -> str:

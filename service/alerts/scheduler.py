@@ -22,6 +22,7 @@ from typing import Final
 
 from sqlalchemy import func, select
 
+from service.alerts.absence import end_absences, next_return_s
 from service.alerts.audit import record
 from service.alerts.backoff import FailureKind
 from service.alerts.care_team import escalation_levels, policy_of
@@ -154,6 +155,7 @@ class EscalationScheduler:
         Returns the next due time.
         """
         self._settle_backlog()
+        self._end_absences()
         self._advance_alerts()
         for claimed in self._claim_deliveries():
             future = self._pool.submit(self._deliver, claimed)
@@ -216,7 +218,10 @@ class EscalationScheduler:
                 return
 
     def next_due_s(self) -> float | None:
-        """Earliest time an alert or a delivery needs the scheduler (rows set aside left out)."""
+        """Earliest time an alert, a delivery or an absence's end needs the scheduler.
+
+        Rows set aside are left out.
+        """
         alerts = select(func.min(Alert.next_action_s)).where(Alert.state.in_(LIVE_STATES))
         if held := self._alerts_aside.held():
             alerts = alerts.where(Alert.id.not_in(held))
@@ -228,8 +233,15 @@ class EscalationScheduler:
         with self.manager.db.session() as session:
             alert_s = session.scalar(alerts)
             delivery_s = session.scalar(deliveries)
-        times = [t for t in (alert_s, delivery_s) if t is not None]
+            return_s = next_return_s(session)
+        times = [t for t in (alert_s, delivery_s, return_s) if t is not None]
         return min(times) if times else None
+
+    def _end_absences(self) -> None:
+        """Bring back the care-team members whose absence ended (told at once of open alerts)."""
+        with self.manager.transaction() as txn:
+            if end_absences(txn.session, txn.now_s):
+                txn.wake = True
 
     def _advance_alerts(self) -> None:
         query = select(Alert).where(Alert.state.in_(LIVE_STATES)).order_by(Alert.next_action_s)

@@ -42,14 +42,21 @@ def wake_stalled_alerts(session: Session, patient_id: str) -> None:
 
 
 def close_level(
-    session: Session, contact: Contact, index: int, remaining: int, now_s: float
+    session: Session,
+    contact: Contact,
+    index: int,
+    remaining: int,
+    now_s: float,
+    reason: str = "contact_removed",
 ) -> None:
     """Renumber the open alerts of ``contact``'s patient after it left escalation level ``index``.
 
     An alert's ``level`` counts the care-team members told so far; they keep being the ones
     told (repeats, all-clear), so a level past ``index`` moves down by one. An alert waiting on
-    the removed contact goes to the next member at once. A new ``round`` keeps the idempotency
-    keys of the renumbered levels from matching messages sent before.
+    the contact goes to the next member at once. ``remaining`` is the number of levels now;
+    ``reason`` is audited (the contact was removed, or went away and stands last). A new
+    ``round`` keeps the idempotency keys of the renumbered levels from matching messages sent
+    before.
     """
     patient = session.get_one(Patient, contact.patient_id)
     alerts = session.scalars(
@@ -75,7 +82,7 @@ def close_level(
             alert_id=alert.id,
             level=alert.level,
             round=alert.round,
-            reason="contact_removed",
+            reason=reason,
         )
 
 

@@ -14,8 +14,10 @@ from typing import Final
 import segno
 from fastapi.responses import HTMLResponse
 
+from service.accounts.away import AWAY_CHOICES, AwayState
 from service.accounts.const import MIN_PASSWORD_CHARS, RECOVERY_CODE_COUNT, TOTP_DIGITS
 from service.accounts.own_channels import CheckOutcome
+from service.alerts.render import on_patient_clock
 from service.api.alert_view import person_html
 from service.api.pages import page
 from service.api.web_pages import account_bar, help_button, hidden_token
@@ -62,6 +64,7 @@ def account_page(
     mail: bool = False,
     browsers: int = 1,
     has_help_link: bool | None = None,
+    away: AwayState | None = None,
     said: str | None = None,
     done: str | None = None,
     status: int = 200,
@@ -74,7 +77,8 @@ def account_page(
     (redacted) their alerts take, and the button to test them; None: no such section.
     ``mail``: the service mails links to set a new password (the account's address can be set).
     ``browsers``: how many are signed in as the account, this one included. ``has_help_link``:
-    whether a patient account has made its help link (None: not a patient). ``said``: why
+    whether a patient account has made its help link (None: not a patient). ``away``: a
+    caregiver's absence, and the form to set or end it (None: no such section). ``said``: why
     what was asked was not done; ``done``: what was.
     """
     if required and codes_left is None:
@@ -102,10 +106,34 @@ def account_page(
         f"{_browsers_part(form_token, browsers)}"
         f"{_email_part(account, form_token) if mail else ''}"
         f"{_alerts_part(form_token, alert_routes)}"
+        f"{_away_part(form_token, away)}"
         f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left, required)}"
         f'<p><a href="{APP_PATH}">Back</a></p>',
         status,
     )
+
+
+def _away_part(form_token: str, away: AwayState | None) -> str:
+    """A caregiver's absence: away until when, "I'm back"; or the lengths to be away for."""
+    if away is None:
+        return ""
+    intro = (
+        "<h2>Away</h2><p>On a flight, asleep after a night shift, out of reach: while you are "
+        "away, alerts go to everyone else on your care teams first. You hear of one only if "
+        "nobody else answered, or if everyone is away.</p>"
+    )
+    if away.until_s is not None:
+        until = on_patient_clock(away.until_s, away.now_s, away.timezone)
+        return f'{intro}<p class="state" role="status">You are away until {until}.</p>' + _form(
+            f"{APP_PATH}/account/back", form_token, "", "I&#8217;m back"
+        )
+    options = "".join(
+        f'<option value="{value}">{words}</option>' for value, words in AWAY_CHOICES.items()
+    )
+    field = (
+        f'<label for="away-for">Away for</label><select id="away-for" name="for">{options}</select>'
+    )
+    return intro + _form(f"{APP_PATH}/account/away", form_token, field, "I&#8217;m away")
 
 
 def _help_link_part(form_token: str, has_link: bool | None) -> str:

@@ -222,14 +222,7 @@ def patient_page(
         "<h2>Episodes</h2>",
         _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
         "<h2>Care team</h2>",
-        "<ul>"
-        + "".join(
-            f"<li>{person_html(name)} ({_ROLE_WORDS.get(role, role)})</li>"
-            for name, role in view.care_team
-        )
-        + "</ul>"
-        if view.care_team
-        else "<p>Nobody: alerts reach no one. Tell the administrator.</p>",
+        _care_team(view, when),
         _research_part(view, account, form_token),
         f'<p class="note">Bands: {html.escape(", ".join(view.devices)) or "none registered"}. '
         f"Detection: {html.escape(view.detection_profile)}. Times on the patient's clock "
@@ -238,6 +231,36 @@ def patient_page(
         f'<p><a href="{APP_PATH}">All your patients</a></p>',
     ]
     return page(view.name, "".join(parts))
+
+
+def _care_team(view: PatientView, when: Clock) -> str:
+    """The care team in the order alerts reach them; who is away, until when."""
+    if not view.care_team:
+        return "<p>Nobody: alerts reach no one. Tell the administrator.</p>"
+    items = "".join(
+        f"<li>{person_html(member.name)} ({_ROLE_WORDS.get(member.role, member.role)}"
+        + (
+            f', <span class="away">away until {when(member.away_until_s)}</span>'
+            if member.away_until_s is not None
+            else ""
+        )
+        + ")</li>"
+        for member in view.care_team
+    )
+    away = sum(member.away_until_s is not None for member in view.care_team)
+    if away == len(view.care_team):
+        note = (
+            '<p class="state" role="status">Everyone on the care team is away: alerts '
+            "still reach them, in this order.</p>"
+        )
+    elif away:
+        note = (
+            '<p class="note">In the order alerts reach them. Whoever is away hears of an alert '
+            "only once everyone else was told and nobody answered.</p>"
+        )
+    else:
+        note = '<p class="note">In the order alerts reach them.</p>'
+    return f"<ol>{items}</ol>{note}"
 
 
 def _research_part(view: PatientView, account: Account, form_token: str) -> str:

@@ -169,6 +169,9 @@ class Contact(Base):
     """When the contact left the care team (``admin caregiver remove``); NULL = on the team.
     A removed contact is never notified again but its row stays: deliveries and the audit trail
     name it."""
+    away_until_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """Until when the contact is away (``service.alerts.absence``); NULL = available. Away, they
+    stand last in the escalation order: alerts go to everyone available first."""
     patient: Mapped[Patient] = relationship(back_populates="contacts")
     channels: Mapped[list[Channel]] = relationship(
         back_populates="contact", order_by="Channel.position", cascade="all, delete-orphan"

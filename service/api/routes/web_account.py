@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
+from service.accounts.away import AWAY_CHOICES, away_state, set_account_away
 from service.accounts.help_link import HELP_PATH, make_help_link, remove_help_link
 from service.accounts.own_channels import own_channels, record_checks, send_checks
 from service.accounts.password_reset import set_email
@@ -36,6 +37,7 @@ from service.accounts.sign_in import (
     take_code,
 )
 from service.accounts.throttle import WindowLimit
+from service.alerts.absence import away_length_s
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Notifier
 from service.api.account_pages import (
@@ -103,6 +105,9 @@ def _own_page(
         browsers=signed_in_browsers(session, account, manager.clock()),
         has_help_link=(
             account.help_link_hash is not None if account.role == AccountRole.PATIENT else None
+        ),
+        away=(
+            away_state(account, manager.clock()) if account.role == AccountRole.CAREGIVER else None
         ),
         said=said,
         done=done,
@@ -315,3 +320,34 @@ async def drop_help_link(request: Request, manager: AlertManagerDep) -> Response
         found = own_account(request, session, manager)
         remove_help_link(session, found, manager.clock())
         return _own_page(request, session, manager, found, done="Your help link is removed.")
+
+
+@router.post("/account/away", response_class=HTMLResponse)
+async def go_away(request: Request, manager: AlertManagerDep) -> Response:
+    """A caregiver away for one of the offered lengths, on every care team they are on."""
+    form = await posted_form(request, manager, "Not changed")
+    choice = form.get("for", "")
+    with manager.db.session() as session:
+        found = signed_in_or_login(request, session, manager)
+        if found.role != AccountRole.CAREGIVER:
+            return message_page("Not changed", "Only caregivers can be away.", 404)
+        if choice not in AWAY_CHOICES:
+            said = "Choose how long you are away from the list."
+            return _own_page(request, session, manager, found, said, 422)
+        now_s = manager.clock()
+        if not set_account_away(session, found, now_s + away_length_s(choice), now_s):
+            said = "You are on no care team: no alert reaches you anyway."
+            return _own_page(request, session, manager, found, said, 409)
+    return redirect_to(f"{APP_PATH}/account")
+
+
+@router.post("/account/back", response_class=HTMLResponse)
+async def come_back(request: Request, manager: AlertManagerDep) -> Response:
+    """A caregiver back before their absence ends: first in their place on each team again."""
+    await posted_form(request, manager, "Not changed")
+    with manager.db.session() as session:
+        found = signed_in_or_login(request, session, manager)
+        if found.role != AccountRole.CAREGIVER:
+            return message_page("Not changed", "Only caregivers can be away.", 404)
+        set_account_away(session, found, None, manager.clock())
+    return redirect_to(f"{APP_PATH}/account")
