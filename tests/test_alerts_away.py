@@ -61,6 +61,9 @@ def test_an_alert_passes_over_a_caregiver_away_and_reaches_them_last(
     assert heard(inbox, "ann") == []
     step(stack, clock, 180)  # nobody available answered: ann is told all the same
     assert heard(inbox, "ann") == ["first"]
+    [told] = inbox.to("/ann")
+    assert "nobody answered" in told.title
+    assert "You are marked away, but the people alerted before you have not answered" in told.body
     stack.close()
 
 
@@ -74,6 +77,7 @@ def test_a_whole_team_away_is_told_as_if_nobody_were(
     open_alert(stack, "p1", Severity.CRITICAL)
     step(stack, clock, 0)
     assert (heard(inbox, "ann"), heard(inbox, "bob")) == (["first"], [])
+    assert "You are marked away, and so is everyone else" in inbox.to("/ann")[0].body
     step(stack, clock, 180)
     assert heard(inbox, "bob")[0] == "first"
     stack.close()

@@ -83,6 +83,7 @@ def prepare_delivery(
         expired=bool(episode and episode.summary.get("expired")),
         wearer_unanswered=alert.kind in LOST_SIGNAL and wearer_was_asked(session, alert.id),
         escalated=Step.of(delivery.idempotency_key).level > 0,
+        away=contact.away_until_s is not None,
     )
     purpose = Purpose(delivery.purpose)
     link = None

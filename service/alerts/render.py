@@ -116,6 +116,8 @@ class AlertFacts:
     """The wearer was asked to check their band (a lost signal) and has not answered."""
     escalated: bool = False
     """This person is told because the people told before them have not answered."""
+    away: bool = False
+    """This person said they are away (:mod:`service.alerts.absence`): told all the same."""
 
 
 def one_line(text: str, max_chars: int | None = None) -> str:
@@ -356,6 +358,12 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
         lines = []
         if purpose is Purpose.WORSENED:
             lines.append(f"It got worse: now {facts.severity.upper()}.")
+        elif purpose is Purpose.NOTIFY and facts.away:
+            lines.append(
+                "You are marked away, but the people alerted before you have not answered."
+                if facts.escalated
+                else "You are marked away, and so is everyone else on the care team."
+            )
         elif facts.escalated and purpose is Purpose.NOTIFY:
             lines.append("The people alerted before you have not answered.")
         if facts.signal_lost:  # the readings below are old: said before anything else
