@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from service.db.care_teams import (
     set_research_consent,
 )
 from service.db.channel_crypto import ChannelCipher, open_url, reseal_channels
+from service.db.emergency_plan import change_plan
 from service.db.models import Contact, Device, Patient, Role
 from service.db.research_register import change_consent
 from service.db.session import Database, backup_database
@@ -150,7 +152,18 @@ def _patient_add(args: argparse.Namespace, session: Session) -> int:
 
 def _patient_set(args: argparse.Namespace, session: Session) -> int:
     patient = get_patient(session, args.patient_id)
-    set_policy(patient, _policy_update(args))
+    update = _policy_update(args)
+    set_policy(patient, replace(update, emergency_plan=None))
+    if update.emergency_plan is not None:
+        change_plan(
+            session,
+            patient,
+            update.emergency_plan,
+            was=None,
+            by="administrator",
+            now_s=time.time(),
+            via="cli",
+        )
     # exports already handed over keep them: the recipients are to be asked to delete them
     found = (
         change_consent(session, patient, args.research_consent == "yes", time.time())

@@ -112,6 +112,12 @@ other devices back until it reports again: switched off or put away, it would ot
 
 DIARY_TEXT_MAX_CHARS: Final = 500
 """A diary line: what was eaten, taken or felt, in a sentence or two (a paragraph fits)."""
+EMERGENCY_PLAN_MAX_CHARS: Final = 10_000
+"""An emergency plan is a few lines (the auto-injector, where it is, whom to call, how to lay
+them), but a care team may paste a whole written action plan: every alert carries it in full,
+named first and given at the end when longer than 240 characters, and split over several
+messages on a channel that takes less (docs/alerts.md, Messages). Ten thousand characters hold
+any such plan; beyond them it is a document, not a plan."""
 DIARY_FUTURE_SLACK_S: Final = 300.0
 """An entry may be dated this far ahead of the service's clock (a phone's clock runs ahead)."""
 DIARY_PAST_MAX_S: Final = 366 * 86_400.0

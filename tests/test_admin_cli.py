@@ -8,7 +8,7 @@ from sqlalchemy import select
 from flarewatch.cli import main
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.manager import AlertManager
-from service.db import Contact, Database
+from service.db import Contact, Database, Patient
 from service.episodes import EpisodeEngine
 
 KEY = "admin-cli-test-key-0123456789"
@@ -284,3 +284,17 @@ def test_a_caregiver_away_and_back(admin):
     assert code == 0 and "Ann is back" in out
     code, out, _ = admin("caregiver", "back", "1")
     assert code == 0 and "Ann was not away" in out
+
+
+def test_a_plan_set_by_the_administrator_is_tidied_and_audited(admin):
+    assert admin("patient", "add", "alex", "--plan", "First.")[0] == 0
+    assert admin("patient", "set", "alex", "--plan", "EpiPen.\r\nCall 112.  ")[0] == 0
+    assert admin("patient", "set", "alex", "--plan", "x" * 10_001)[0] != 0
+    code, out, _ = admin("audit", "--patient", "alex")
+    assert code == 0 and out.count("emergency_plan_changed") == 1
+    db = Database(admin.url)
+    with db.session() as session:
+        patient = session.get_one(Patient, "alex")
+        assert patient.emergency_plan == "EpiPen.\nCall 112."
+        assert patient.plan_changed_by == "administrator"
+    db.dispose()

@@ -103,6 +103,8 @@ class PatientView:
     devices: list[str]
     diary: list[DiaryRow]
     """The newest entries first."""
+    plan_changed: tuple[str, float] | None = None
+    """Who changed the emergency plan last and when (epoch s), if known."""
     research_consent: bool = False
     """Whether the patient shares their pseudonymised episodes with researchers."""
 
@@ -151,6 +153,11 @@ def load_patient_view(
         name=patient.display_name or patient.id,
         timezone=patient.timezone,
         plan=patient.emergency_plan,
+        plan_changed=(
+            (patient.plan_changed_by or "", patient.plan_changed_s)
+            if patient.plan_changed_s is not None
+            else None
+        ),
         detection_profile=patient.detection_profile,
         open_alerts=[
             OpenAlertRow(a.id, a.kind, a.severity, a.state, a.since_s, a.acked_by) for a in alerts

@@ -24,7 +24,8 @@ from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
 from service.api.pages import page
 from service.api.web_session import APP_PATH, FORM_TOKEN_FIELD
-from service.const import DIARY_TEXT_MAX_CHARS, DIARY_WORDS
+from service.const import DIARY_TEXT_MAX_CHARS, DIARY_WORDS, EMERGENCY_PLAN_MAX_CHARS
+from service.db.emergency_plan import plan_digest
 from service.db.models import (
     Account,
     AccountRole,
@@ -215,8 +216,10 @@ def patient_page(
         help_button(account, form_token),
         status_lines(view, now_s, account, form_token),
         '<section class="plan"><h2>Emergency plan</h2>'
-        + (plan or "<p>None recorded: ask the administrator to add it.</p>")
-        + "</section>",
+        + (plan or "<p>None recorded yet: add it below.</p>")
+        + _plan_changed(view, when)
+        + "</section>"
+        + _plan_form(view, form_token),
         f'<h2 id="chart">Heart and skin</h2>{_span_links(view, span)}{chart}' if chart else "",
         _diary(view, now_s, form_token),
         "<h2>Episodes</h2>",
@@ -231,6 +234,60 @@ def patient_page(
         f'<p><a href="{APP_PATH}">All your patients</a></p>',
     ]
     return page(view.name, "".join(parts))
+
+
+def _plan_changed(view: PatientView, when: Clock) -> str:
+    if view.plan_changed is None:
+        return ""
+    by, time_s = view.plan_changed
+    return f'<p class="note">Changed by {person_html(by)}, {when(time_s)}.</p>'
+
+
+def _plan_form(view: PatientView, form_token: str) -> str:
+    """The plan to change, folded away: every alert tells it first, to whoever it reaches."""
+    most = f"{EMERGENCY_PLAN_MAX_CHARS:,}"
+    label = f"The plan: every alert starts with it (at most {most} characters)"
+    form = _plan_editor(view.id, view.plan, view.plan, form_token, label, "Save the plan")
+    return f"<details><summary>Change the plan</summary>{form}</details>"
+
+
+def _plan_editor(
+    patient_id: str, plan: str, text: str, form_token: str, label: str, button: str
+) -> str:
+    """A form changing ``plan`` (the one in force, named by its digest) to ``text`` as edited."""
+    return (
+        f'<form method="post" action="{APP_PATH}/patients/{html.escape(patient_id)}/plan">'
+        f"{hidden_token(form_token)}"
+        f'<input type="hidden" name="was" value="{plan_digest(plan)}">'
+        f'<label for="plan-text">{label}</label>'
+        f'<textarea id="plan-text" name="plan" rows="6" maxlength="{EMERGENCY_PLAN_MAX_CHARS}">'
+        f"{html.escape(text)}</textarea>"
+        f'<button type="submit" class="act">{button}</button></form>'
+    )
+
+
+def plan_conflict_page(patient_id: str, plan: str, yours: str, form_token: str) -> HTMLResponse:
+    """409: the plan changed since the form was loaded. The one in force, and theirs to save."""
+    lines = "".join(f"<p>{html.escape(line)}</p>" for line in plan.splitlines() if line)
+    return page(
+        "Not changed",
+        '<p class="state" role="alert">Someone else changed the plan since you opened the page: '
+        "yours was not saved.</p>"
+        '<h2>The plan now</h2><section class="plan">'
+        + (lines or "<p>None recorded.</p>")
+        + "</section><h2>Yours</h2>"
+        + _plan_editor(
+            patient_id,
+            plan,
+            yours,
+            form_token,
+            "Yours, to save instead of the plan now, or to copy from",
+            "Save mine instead",
+        )
+        + f'<p><a href="{APP_PATH}/patients/{html.escape(patient_id)}">'
+        "Back, keeping the plan now</a></p>",
+        409,
+    )
 
 
 def _care_team(view: PatientView, when: Clock) -> str:

@@ -30,6 +30,7 @@ from service.alerts.errors import UnknownPatientError
 from service.alerts.policy import parse_hhmm
 from service.alerts.team_changes import close_level, keep_told_ahead, wake_stalled_alerts
 from service.db.channel_crypto import seal_url
+from service.db.emergency_plan import tidy_plan
 from service.db.models import (
     Channel,
     Contact,
@@ -143,7 +144,7 @@ def set_policy(patient: Patient, update: PolicyUpdate) -> None:
         _check_timezone(update.timezone)
         patient.timezone = update.timezone
     if update.emergency_plan is not None:
-        patient.emergency_plan = update.emergency_plan
+        patient.emergency_plan = tidy_plan(update.emergency_plan)
     if update.display_name is not None:
         patient.display_name = fits_column(update.display_name, Patient.display_name, "the name")
     if update.detection_profile is not None:

@@ -120,6 +120,10 @@ class Patient(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     emergency_plan: Mapped[str] = mapped_column(Text, default="")
+    plan_changed_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When the plan was last changed (``service.db.emergency_plan``); NULL: not since 0016."""
+    plan_changed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    """Who changed it: their name on the care team, the patient's, or "administrator"."""
     cancel_window_s: Mapped[float] = mapped_column(Float)
     signal_window_s: Mapped[float] = mapped_column(Float, server_default="600.0")
     """The wearer's time to answer a lost-signal notice before caregivers are told (rows from
