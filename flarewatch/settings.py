@@ -140,6 +140,20 @@ class ServiceSettings(_Section):
         "sends links to set a new password with, to accounts that have an e-mail address; "
         "unset: the administrator resets passwords",
     )
+    heartbeat_url: SecretStr | None = Field(
+        None,
+        description="URL the service calls (POST) every heartbeat_interval_s while every check of "
+        "/readyz passes: an outside monitor (healthchecks.io, Uptime Kuma push, Better Stack) "
+        "that hears nothing reports the service down, stopped or unreachable alike",
+    )
+    heartbeat_fail_url: SecretStr | None = Field(
+        None,
+        description="URL called instead while a check fails, e.g. healthchecks.io's URL with "
+        "/fail (unset: the pings stop, which the monitor reports once it stops waiting)",
+    )
+    heartbeat_interval_s: float = Field(
+        60.0, ge=1.0, le=3600.0, description="seconds between two heartbeats"
+    )
     second_factor_roles: list[Literal["patient", "caregiver", "researcher"]] = Field(
         default_factory=list,
         description="web app accounts of these roles must turn on two-step sign-in (a code from "

@@ -14,6 +14,8 @@ from flarewatch.mqtt import BrokerAddress
 from flarewatch.settings import Settings, load_settings, require_secret_key
 from service.const import STATS_LOG_INTERVAL_S
 from service.db.service_lock import ServiceLock
+from service.health import HealthBoard
+from service.heartbeat import Heartbeat
 from service.ingest import IngestService
 from service.processing import Processor
 
@@ -48,7 +50,7 @@ def serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def build_processor(settings: Settings) -> Processor:
+def build_processor(settings: Settings, health: HealthBoard) -> Processor:
     """The processing hook ``serve`` runs behind the ingest (detectors plug in here).
 
     Imported here, not at the top: the detectors and their model (scikit-learn) take seconds to
@@ -56,7 +58,7 @@ def build_processor(settings: Settings) -> Processor:
     """
     from service.alerts.runtime import start_alerting
 
-    return start_alerting(settings)
+    return start_alerting(settings, health=health)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -77,7 +79,11 @@ def _serve(settings: Settings, stopping: threading.Event, lock: ServiceLock) -> 
     Returns the exit code: 1 when the ingest died or another service took the lock (both logged
     as errors), so that a supervisor notices.
     """
-    ingest = IngestService.from_settings(settings, processor=build_processor(settings))
+    health = HealthBoard()
+    ingest = IngestService.from_settings(settings, processor=build_processor(settings, health))
+    health.add("broker (ingest)", ingest.broker_health)
+    health.add("sample store", ingest.store_health)
+    heartbeat = Heartbeat.from_settings(settings.service, health)
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
@@ -94,12 +100,18 @@ def _serve(settings: Settings, stopping: threading.Event, lock: ServiceLock) -> 
         )
     log.info("serving: broker %s, %s store", broker, ingest.store.name)
     ingest.start()
-    while not stopping.wait(STATS_LOG_INTERVAL_S):
-        if not ingest.running:
-            log.error("ingest stopped unexpectedly; see the errors above")
-            ingest.stop()
-            return 1
-        log.info("%s", ingest.stats().summary())
+    if heartbeat is not None:
+        heartbeat.start()
+    try:
+        while not stopping.wait(STATS_LOG_INTERVAL_S):
+            if not ingest.running:
+                log.error("ingest stopped unexpectedly; see the errors above")
+                ingest.stop()
+                return 1
+            log.info("%s", ingest.stats().summary())
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()  # first: a service stopping must not be reported healthy
     ingest.stop()
     log.info("stopped: %s", ingest.stats().summary())
     return 0 if lock.lost_to is None else 1

@@ -48,6 +48,11 @@ WARNING_MAX_ATTEMPTS: Final = 4
 SCHEDULER_POLL_S: Final = 0.5
 """The escalation scheduler wakes at least this often; new alerts wake it at once."""
 
+SCHEDULER_STALL_S: Final = 30.0
+"""Without a successful pass for this long the scheduler is reported unhealthy (``/readyz``, the
+heartbeat): a pass runs every half second, so 30 s is a database outage or a stuck thread, not a
+slow moment, and still well inside the 3-min acknowledgement timeout it would hold back."""
+
 DELIVERY_WORKERS: Final = 16
 """Concurrent sends: Apprise blocks on network I/O, a burst of alerts must not queue behind one."""
 

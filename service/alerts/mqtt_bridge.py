@@ -35,6 +35,7 @@ from service.alerts.manager import AlertManager
 from service.alerts.tokens import TokenAction
 from service.const import MAX_ROW_NUMBER
 from service.db.models import OPEN_ALERT_STATES, Alert
+from service.health import Check
 from service.mqtt_link import BrokerLinkLog
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class MqttAlertBridge:
         self.rejected: Counter[str] = Counter()
         self.acked = 0
         self._connected = threading.Event()
+        self._up = False
+        """Connected now (``_connected`` stays set once the first connection is made)."""
         self._client, self._address = make_client(settings, client_id, persistent=persistent)
         self._link = BrokerLinkLog("alerts", self._address, client_id, log)
         self._client.on_connect = self._on_connect
@@ -121,6 +124,12 @@ class MqttAlertBridge:
     def wait_ready(self, timeout_s: float = 10.0) -> bool:
         """Wait until connected and subscribed."""
         return self._connected.wait(timeout_s)
+
+    def health(self) -> Check:
+        """Whether the alert events and MQTT acknowledgements have their broker link."""
+        if self._up:
+            return Check("broker (alerts)", True, "connected")
+        return Check("broker (alerts)", False, "not connected to the MQTT broker")
 
     def stop(self) -> None:
         """Stop publishing and disconnect."""
@@ -206,12 +215,14 @@ class MqttAlertBridge:
             return
         self._link.connected(flags.session_present)
         client.subscribe(ALERT_ACKS_SUBSCRIPTION, qos=1)
+        self._up = True
         self._connected.set()
 
     def _on_connect_fail(self, _client: mqtt.Client, _u: Any) -> None:
         self._link.connect_failed()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._up = False
         self._link.lost(reason)
 
     def _on_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:

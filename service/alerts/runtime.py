@@ -33,6 +33,7 @@ from service.episodes.checkpoint import DetectorCheckpoint
 from service.episodes.engine import EpisodeEngine
 from service.episodes.processor import AlarmSource
 from service.episodes.profile_sync import ProfiledAlertingProcessor, ProfiledBank, ProfileSync
+from service.health import Check, HealthBoard
 from service.processing import IngestCycle, Processor
 from service.stores.base import SampleStore
 from service.stores.factory import create_store, store_kind
@@ -106,8 +107,10 @@ class AlertingRuntime:
         bank: AlarmSource | None = None,
         serve_api: bool = True,
         persistent_mqtt: bool = True,
+        health: HealthBoard | None = None,
     ) -> None:
         service = settings.service
+        self.health = health if health is not None else HealthBoard()
         self.db = Database(service.database_url, secret_key=service.secret_key.get_secret_value())
         warn_plain_http_links(service.public_base_url)
         self.manager = AlertManager(
@@ -117,6 +120,7 @@ class AlertingRuntime:
             public_base_url=service.public_base_url,
         )
         self.scheduler = EscalationScheduler(self.manager, notifier or AppriseNotifier())
+        self.health.add("escalation", self.scheduler.health)
         self.engine = EpisodeEngine(self.manager)
         detectors = (
             bank if bank is not None else default_bank(confirmer_path=service.confirmer_path)
@@ -134,6 +138,8 @@ class AlertingRuntime:
             if settings.mqtt.url is not None
             else None
         )
+        if self.bridge is not None:
+            self.health.add("broker (alerts)", self.bridge.health)
         # Profiles are applied after the restore, so a switched detector keeps its baselines;
         # patients erased meanwhile are forgotten before any sample is scored.
         self.profiles = (
@@ -171,6 +177,7 @@ class AlertingRuntime:
                         if service.mail_url is not None
                         else None
                     ),
+                    health=self.health,
                 ),
                 host=service.api_host,
                 port=service.api_port,
@@ -180,6 +187,7 @@ class AlertingRuntime:
                 server_header=False,  # no software version to look up exploits for
             )
             self._api = uvicorn.Server(config)
+            self.health.add("web app", self._api_health)
 
     def start(self) -> None:
         """Start the scheduler, the profile poller, the MQTT bridge and the API server."""
@@ -214,6 +222,13 @@ class AlertingRuntime:
                     self._api.config.host,
                     self._api.config.port,
                 )
+
+    def _api_health(self) -> Check:
+        """Whether the web app answers: the acknowledgement links and the pages need it."""
+        alive = self._api_thread is not None and self._api_thread.is_alive()
+        if self._api is not None and self._api.started and alive:
+            return Check("web app", True, "serving")
+        return Check("web app", False, "not serving: acknowledgement links do not work")
 
     def stop(self) -> None:
         """Stop everything started by :meth:`start`, the scheduler last (pending sends finish)."""

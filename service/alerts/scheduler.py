@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final
@@ -26,7 +27,7 @@ from service.alerts.absence import end_absences, next_return_s
 from service.alerts.audit import record
 from service.alerts.backoff import FailureKind
 from service.alerts.care_team import escalation_levels, policy_of
-from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S
+from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S, SCHEDULER_STALL_S
 from service.alerts.delivery_outcome import apply_result, fail_unprepared
 from service.alerts.delivery_prep import (
     UNREADABLE_CHANNEL_REASON,
@@ -45,6 +46,7 @@ from service.db.models import (
     Patient,
 )
 from service.db.outage_log import TRANSIENT_DB_ERRORS, OutageLog, SetAside, error_reason
+from service.health import Check
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,9 @@ class EscalationScheduler:
         self._unsettled: list[tuple[ClaimedDelivery, SendResult]] = []
         """Send results the database refused to record (guarded by ``_inflight_lock``)."""
         self._outage = OutageLog("escalation passes", manager.db.url, log)
+        self._started_s: float | None = None
+        self._last_ok_s: float | None = None
+        """When the thread started, and when a pass of it last succeeded (monotonic s)."""
         self._alerts_aside = SetAside(log, SET_ASIDE_RETRY_S, manager.clock)
         self._deliveries_aside = SetAside(log, SET_ASIDE_RETRY_S, manager.clock)
         manager.wakers.append(self.wake)
@@ -92,6 +97,7 @@ class EscalationScheduler:
     def start(self) -> None:
         """Run passes in a background thread."""
         self._stop.clear()
+        self._started_s = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="flarewatch-escalation")
         self._thread.daemon = True
         self._thread.start()
@@ -123,9 +129,24 @@ class EscalationScheduler:
             self._outage.failed(exc)
             return SCHEDULER_POLL_S
         self._outage.succeeded()
+        self._last_ok_s = time.monotonic()
         if next_s is None:
             return SCHEDULER_POLL_S
         return min(SCHEDULER_POLL_S, max(0.0, next_s - self.manager.clock()))
+
+    def health(self) -> Check:
+        """Whether the thread runs and its passes succeed (they need the service database)."""
+        name = "escalation"
+        if self._thread is None or not self._thread.is_alive() or self._started_s is None:
+            return Check(name, False, "the escalation scheduler is not running")
+        since_s = time.monotonic() - (self._last_ok_s or self._started_s)
+        if since_s > SCHEDULER_STALL_S:
+            return Check(
+                name,
+                False,
+                f"no pass succeeded for {since_s:.0f} s: is the service database reachable?",
+            )
+        return Check(name, True, "passes succeed")
 
     # -- passes -------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from service.api.routes import (
 )
 from service.api.status import STATUS, status_of
 from service.api.web_guards import EarlyAnswer, answer_early
+from service.health import Health, HealthBoard
 from service.stores.base import SampleStore
 
 
@@ -44,6 +45,7 @@ def create_app(
     second_factor_roles: Collection[str] = (),
     notifier: Notifier | None = None,
     mail_url: str | None = None,
+    health: HealthBoard | None = None,
 ) -> FastAPI:
     """Build the app around an :class:`AlertManager` (nothing is built at import time).
 
@@ -51,7 +53,8 @@ def create_app(
     chart without one). ``second_factor_roles``: the account roles that must turn on two-step
     sign-in before they see anything (``service.second_factor_roles``). ``notifier``: what
     sends a caregiver's test message from their account page (none: no such button), and with
-    ``mail_url`` (``service.mail_url``) the links to set a new password.
+    ``mail_url`` (``service.mail_url``) the links to set a new password. ``health``: the
+    service's checks, reported at ``/readyz`` (none: nothing to report, always ready).
 
     No interactive documentation page: Swagger UI runs scripts from a CDN, which the pages'
     Content-Security-Policy forbids on an origin whose URLs carry acknowledgement tokens. The
@@ -102,7 +105,17 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
-        """Liveness probe."""
+        """Liveness probe: the process answers (see ``/readyz`` for whether it does its job)."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """Readiness: every part alerting needs, by name; 503 while one fails."""
+        found = health.check() if health is not None else Health(())
+        body = {
+            "status": "ok" if found.ok else "degraded",
+            "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in found.checks},
+        }
+        return JSONResponse(body, status_code=200 if found.ok else 503)
 
     return app

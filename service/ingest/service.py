@@ -41,6 +41,7 @@ from service.const import (
     PROCESS_TICK_S,
     STOP_TIMEOUT_S,
 )
+from service.health import Check
 from service.ingest.cycle import Cycle, CycleDecoder, ReceivedMessage, deadletter_report, patient_of
 from service.ingest.dedup import SeqWindow
 from service.ingest.stats import IngestCounters, IngestStats
@@ -156,6 +157,21 @@ class IngestService:
         return self._counters.snapshot(
             queue_depth=self._queue.qsize(), unacked_messages=self._enqueued - self._acked
         )
+
+    def broker_health(self) -> Check:
+        """Whether samples can arrive: the worker runs and the broker link is up."""
+        if not self.running:
+            return Check("ingest", False, "the ingest has stopped")
+        if not self._counters.connected:
+            return Check("broker (ingest)", False, "not connected to the MQTT broker")
+        return Check("broker (ingest)", True, "connected")
+
+    def store_health(self) -> Check:
+        """Whether samples are stored: the last write to the sample store succeeded."""
+        name = f"sample store ({self.store.name})"
+        if self._counters.store_failing:
+            return Check(name, False, "writes fail: retrying, samples held in the broker")
+        return Check(name, True, "writes succeed")
 
     def device_statuses(self) -> dict[str, DeviceStatus]:
         """Latest status of every device seen, by device id."""

@@ -28,6 +28,8 @@ class IngestStats:
     unacked_messages: int = 0
     store_writes: int = 0
     store_errors: int = 0
+    store_failing: bool = False
+    """The last store write failed (the store is down or refusing): nothing stored since."""
     store_latency_ms_last: float = 0.0
     store_latency_ms_max: float = 0.0
     processing_errors: int = 0
@@ -68,6 +70,7 @@ class IngestCounters:
         self.rejected: Counter[str] = Counter()
         self.store_writes = 0
         self.store_errors = 0
+        self.store_failing = False
         self.store_latency_ms_last = 0.0
         self.store_latency_ms_max = 0.0
         self.processing_errors = 0
@@ -103,6 +106,7 @@ class IngestCounters:
         """Count one accepted store write."""
         with self._lock:
             self.store_writes += 1
+            self.store_failing = False
             self.store_latency_ms_last = latency_ms
             self.store_latency_ms_max = max(self.store_latency_ms_max, latency_ms)
 
@@ -110,6 +114,7 @@ class IngestCounters:
         """Count one failed store write."""
         with self._lock:
             self.store_errors += 1
+            self.store_failing = True
 
     def processing_error(self) -> None:
         """Count one exception raised by the processing hook."""
@@ -131,6 +136,7 @@ class IngestCounters:
                 unacked_messages=unacked_messages,
                 store_writes=self.store_writes,
                 store_errors=self.store_errors,
+                store_failing=self.store_failing,
                 store_latency_ms_last=self.store_latency_ms_last,
                 store_latency_ms_max=self.store_latency_ms_max,
                 processing_errors=self.processing_errors,
