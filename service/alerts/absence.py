@@ -30,8 +30,8 @@ from service.alerts.audit import record
 from service.alerts.care_team import escalation_levels
 from service.alerts.const import MAX_AWAY_S
 from service.alerts.delivery_queue import TELLING
-from service.alerts.team_changes import close_level, keep_told_ahead
-from service.db.models import Contact, Delivery, DeliveryState, Role
+from service.alerts.team_changes import close_level, keep_told_ahead, skip_pending
+from service.db.models import Contact, Role
 
 _UNITS_S: Final = {"m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 7 * 86_400.0}
 
@@ -84,7 +84,7 @@ def go_away(session: Session, contact: Contact, until_s: float, now_s: float) ->
     if after.index(contact.id) == index:
         return  # nobody available after them: they stay where they were
     close_level(session, contact, index, len(after), now_s, reason="contact_away")
-    _skip_unsent(session, contact, now_s)
+    skip_pending(session, contact, now_s, reason="contact_away", purposes=TELLING)
 
 
 def come_back(session: Session, contact: Contact, now_s: float, *, reason: str) -> bool:
@@ -148,25 +148,3 @@ def end_absences(session: Session, now_s: float) -> int:
 def next_return_s(session: Session) -> float | None:
     """When the next absence ends (epoch s), if anyone is away."""
     return session.scalar(select(func.min(Contact.away_until_s)).where(Contact.removed_s.is_(None)))
-
-
-def _skip_unsent(session: Session, contact: Contact, now_s: float) -> None:
-    """Skip the messages of open alerts still waiting to reach ``contact`` (not the all-clears)."""
-    pending = session.scalars(
-        select(Delivery).where(
-            Delivery.contact_id == contact.id,
-            Delivery.state == DeliveryState.PENDING,
-            Delivery.purpose.in_(TELLING),
-        )
-    ).all()
-    for delivery in pending:
-        delivery.state = DeliveryState.SKIPPED
-        record(
-            session,
-            now_s,
-            "delivery_skipped",
-            patient_id=contact.patient_id,
-            alert_id=delivery.alert_id,
-            delivery_id=delivery.id,
-            reason="contact_away",
-        )

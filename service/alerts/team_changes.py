@@ -20,7 +20,15 @@ from service.alerts.delivery_queue import enqueue_channel
 from service.alerts.lifecycle import Purpose, Send
 from service.alerts.policy import quiet_until_s
 from service.alerts.transaction import AlertTransaction
-from service.db.models import OPEN_ALERT_STATES, Alert, AlertState, Contact, Patient
+from service.db.models import (
+    OPEN_ALERT_STATES,
+    Alert,
+    AlertState,
+    Contact,
+    Delivery,
+    DeliveryState,
+    Patient,
+)
 
 
 def wake_stalled_alerts(session: Session, patient_id: str) -> None:
@@ -147,3 +155,36 @@ def keep_told_ahead(
                 send = Send(Purpose.NOTIFY, index, repeat=0, only_level=True)
                 told_now += enqueue_channel(txn, alert, send, contact, 0, at_s)
     return told_now
+
+
+def skip_pending(
+    session: Session,
+    contact: Contact,
+    now_s: float,
+    *,
+    reason: str,
+    purposes: Sequence[Purpose] | None = None,
+) -> int:
+    """Skip the messages still waiting to reach ``contact`` (of ``purposes``, default all).
+
+    Each is audited as ``delivery_skipped`` with ``reason`` (the contact was removed, or went
+    away). Returns how many.
+    """
+    query = select(Delivery).where(
+        Delivery.contact_id == contact.id, Delivery.state == DeliveryState.PENDING
+    )
+    if purposes is not None:
+        query = query.where(Delivery.purpose.in_(purposes))
+    pending = session.scalars(query).all()
+    for delivery in pending:
+        delivery.state = DeliveryState.SKIPPED
+        record(
+            session,
+            now_s,
+            "delivery_skipped",
+            patient_id=contact.patient_id,
+            alert_id=delivery.alert_id,
+            delivery_id=delivery.id,
+            reason=reason,
+        )
+    return len(pending)

@@ -28,14 +28,17 @@ from service.alerts.const import (
 )
 from service.alerts.errors import UnknownPatientError
 from service.alerts.policy import parse_hhmm
-from service.alerts.team_changes import close_level, keep_told_ahead, wake_stalled_alerts
+from service.alerts.team_changes import (
+    close_level,
+    keep_told_ahead,
+    skip_pending,
+    wake_stalled_alerts,
+)
 from service.db.channel_crypto import seal_url
 from service.db.emergency_plan import tidy_plan
 from service.db.models import (
     Channel,
     Contact,
-    Delivery,
-    DeliveryState,
     Device,
     Patient,
     Role,
@@ -320,21 +323,7 @@ def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
     contact.removed_s = now_s
     for channel in contact.channels:
         channel.sealed_url = seal_url(session, REMOVED_CHANNEL_URL)
-    pending = session.scalars(
-        select(Delivery).where(
-            Delivery.contact_id == contact.id, Delivery.state == DeliveryState.PENDING
-        )
-    ).all()
-    for delivery in pending:
-        delivery.state = DeliveryState.SKIPPED
-        record(
-            session,
-            now_s,
-            "delivery_skipped",
-            alert_id=delivery.alert_id,
-            delivery_id=delivery.id,
-            reason="contact_removed",
-        )
+    skipped = skip_pending(session, contact, now_s, reason="contact_removed")
     if contact.id in levels:
         close_level(session, contact, levels.index(contact.id), len(levels) - 1, now_s)
     record(
@@ -344,7 +333,7 @@ def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
         patient_id=contact.patient_id,
         contact_id=contact.id,
         role=contact.role,
-        deliveries_skipped=len(pending),
+        deliveries_skipped=skipped,
     )
     session.flush()
     return contact
