@@ -303,7 +303,15 @@ def test_the_json_api_answers_with_the_same_rules(world):
     }
     [alex] = ann.get("/api/v1/patients").json()
     assert alex["id"] == "p1" and alex["open_alerts"][0]["kind"] == "anaphylaxis"
-    assert alex["care_team"] == [{"name": "Ann", "role": "caregiver", "away_until_s": None}]
+    assert alex["care_team"] == [
+        {
+            "contact_id": world.contacts["Ann"],
+            "name": "Ann",
+            "role": "caregiver",
+            "away_until_s": None,
+        }
+    ]
+    assert alex["quiet_hours"] is None
     assert RECEIVER not in ann.get("/api/v1/patients/p1").text
     assert ann.get("/api/v1/patients/p1").json()["episodes"][0]["severity"] == "critical"
     assert ann.get("/api/v1/patients/p2").status_code == 404

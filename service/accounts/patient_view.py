@@ -26,6 +26,7 @@ from service.db.models import (
     Episode,
     EpisodeState,
     Patient,
+    Role,
     SignalState,
 )
 from service.episodes.labels import withdrawn_addition
@@ -79,10 +80,11 @@ class DiaryRow:
 class TeamMember:
     """One person on the care team, as the patient's page shows them."""
 
+    contact_id: int
     name: str
     role: str
     away_until_s: float | None
-    """Until when they are away (last in line until then), None if available."""
+    """Until when they are away (passed over until then), None if available."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,9 @@ class PatientView:
     """(signal kind, since) of each signal lost now."""
     episodes: list[EpisodeRow]
     care_team: list[TeamMember]
-    """In escalation order: caregivers, then emergency contacts, those away last."""
+    """In their order: caregivers, then emergency contacts (those away are passed over)."""
+    quiet_hours: str | None
+    """"22:00-07:00" on the patient's clock (warnings wait for their end), None: none."""
     devices: list[str]
     diary: list[DiaryRow]
     """The newest entries first."""
@@ -165,9 +169,13 @@ def load_patient_view(
         lost_signals=[(s.signal, s.since_s) for s in signals],
         episodes=[_episode_row(e, acked.get(e.id)) for e in episodes],
         care_team=[
-            TeamMember(c.name, c.role, c.away_until_s)
-            for c in escalation_levels(session, patient.id)
+            TeamMember(c.id, c.name, c.role, c.away_until_s)
+            for c in sorted(
+                escalation_levels(session, patient.id),
+                key=lambda c: (c.role == Role.EMERGENCY, c.position, c.id),
+            )
         ],
+        quiet_hours=(f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else None),
         devices=list(devices),
         diary=[
             DiaryRow(d.id, d.time_s, d.kind, d.text, d.written_by)

@@ -20,8 +20,8 @@ from service.accounts.own_channels import CheckOutcome
 from service.alerts.render import on_patient_clock
 from service.api.alert_view import person_html
 from service.api.pages import page
-from service.api.web_pages import account_bar, help_button, hidden_token
-from service.api.web_session import APP_PATH
+from service.api.web_pages import account_bar, help_button
+from service.api.web_session import APP_PATH, hidden_token
 from service.db.models import Account
 
 SECOND_FACTOR_PATH: Final = f"{APP_PATH}/account/second-factor"

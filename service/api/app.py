@@ -29,6 +29,7 @@ from service.api.routes import (
     me,
     web,
     web_account,
+    web_care,
     web_reset,
     web_sign_in,
 )
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(web_sign_in.router)
     app.include_router(web.router)
     app.include_router(web_account.router)
+    app.include_router(web_care.router)
     app.include_router(web_reset.router)
     app.include_router(acks.router, prefix="/api/v1")
     app.include_router(episodes.router, prefix="/api/v1")

@@ -18,9 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeAlias
 
 from fastapi.responses import HTMLResponse
+
+Clock: TypeAlias = Callable[[float], str]
+"""A time (epoch s) on the patient's clock, in words."""
 
 PAGE_STYLE: Final = (
     ":root{color-scheme:light dark}"

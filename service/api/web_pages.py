@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Callable
-from typing import Final, TypeAlias
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from fastapi.responses import HTMLResponse
@@ -22,10 +21,16 @@ from service.accounts.vitals import CHART_SPANS, DEFAULT_SPAN, ChartSpan
 from service.alerts.help_requests import HELP
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
-from service.api.pages import page
-from service.api.web_session import APP_PATH, FORM_TOKEN_FIELD
-from service.const import DIARY_TEXT_MAX_CHARS, DIARY_WORDS, EMERGENCY_PLAN_MAX_CHARS
-from service.db.emergency_plan import plan_digest
+from service.api.care_pages import (
+    care_team_part,
+    plan_changed_part,
+    plan_form,
+    quiet_hours_part,
+    small_form,
+)
+from service.api.pages import Clock, page
+from service.api.web_session import APP_PATH, hidden_token
+from service.const import DIARY_TEXT_MAX_CHARS, DIARY_WORDS
 from service.db.models import (
     Account,
     AccountRole,
@@ -38,21 +43,12 @@ LABEL_WORDS: Final = {
     EpisodeLabel.REACTION.value: "a real reaction",
     EpisodeLabel.FALSE_ALARM.value: "a false alarm",
 }
-_ROLE_WORDS: Final = {"caregiver": "caregiver", "emergency": "emergency contact"}
 WAITING_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
 """Alerts nobody has taken on: a caregiver's page offers to acknowledge them."""
-
-Clock: TypeAlias = Callable[[float], str]
-"""A time (epoch s) on the patient's clock, in words."""
 
 
 def _what(kind: str) -> str:
     return html.escape(SHORT_WHAT.get(kind, kind.replace("_", " ")))
-
-
-def hidden_token(form_token: str) -> str:
-    """The form's hidden field carrying the session's form token."""
-    return f'<input type="hidden" name="{FORM_TOKEN_FIELD}" value="{html.escape(form_token)}">'
 
 
 def account_bar(account: Account, form_token: str) -> str:
@@ -217,15 +213,16 @@ def patient_page(
         status_lines(view, now_s, account, form_token),
         '<section class="plan"><h2>Emergency plan</h2>'
         + (plan or "<p>None recorded yet: add it below.</p>")
-        + _plan_changed(view, when)
+        + plan_changed_part(view, when)
         + "</section>"
-        + _plan_form(view, form_token),
+        + plan_form(view, form_token),
         f'<h2 id="chart">Heart and skin</h2>{_span_links(view, span)}{chart}' if chart else "",
         _diary(view, now_s, form_token),
         "<h2>Episodes</h2>",
         _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
         "<h2>Care team</h2>",
-        _care_team(view, when),
+        care_team_part(view, when, form_token),
+        quiet_hours_part(view, form_token),
         _research_part(view, account, form_token),
         f'<p class="note">Bands: {html.escape(", ".join(view.devices)) or "none registered"}. '
         f"Detection: {html.escape(view.detection_profile)}. Times on the patient's clock "
@@ -234,90 +231,6 @@ def patient_page(
         f'<p><a href="{APP_PATH}">All your patients</a></p>',
     ]
     return page(view.name, "".join(parts))
-
-
-def _plan_changed(view: PatientView, when: Clock) -> str:
-    if view.plan_changed is None:
-        return ""
-    by, time_s = view.plan_changed
-    return f'<p class="note">Changed by {person_html(by)}, {when(time_s)}.</p>'
-
-
-def _plan_form(view: PatientView, form_token: str) -> str:
-    """The plan to change, folded away: every alert tells it first, to whoever it reaches."""
-    most = f"{EMERGENCY_PLAN_MAX_CHARS:,}"
-    label = f"The plan: every alert starts with it (at most {most} characters)"
-    form = _plan_editor(view.id, view.plan, view.plan, form_token, label, "Save the plan")
-    return f"<details><summary>Change the plan</summary>{form}</details>"
-
-
-def _plan_editor(
-    patient_id: str, plan: str, text: str, form_token: str, label: str, button: str
-) -> str:
-    """A form changing ``plan`` (the one in force, named by its digest) to ``text`` as edited."""
-    return (
-        f'<form method="post" action="{APP_PATH}/patients/{html.escape(patient_id)}/plan">'
-        f"{hidden_token(form_token)}"
-        f'<input type="hidden" name="was" value="{plan_digest(plan)}">'
-        f'<label for="plan-text">{label}</label>'
-        f'<textarea id="plan-text" name="plan" rows="6" maxlength="{EMERGENCY_PLAN_MAX_CHARS}">'
-        f"{html.escape(text)}</textarea>"
-        f'<button type="submit" class="act">{button}</button></form>'
-    )
-
-
-def plan_conflict_page(patient_id: str, plan: str, yours: str, form_token: str) -> HTMLResponse:
-    """409: the plan changed since the form was loaded. The one in force, and theirs to save."""
-    lines = "".join(f"<p>{html.escape(line)}</p>" for line in plan.splitlines() if line)
-    return page(
-        "Not changed",
-        '<p class="state" role="alert">Someone else changed the plan since you opened the page: '
-        "yours was not saved.</p>"
-        '<h2>The plan now</h2><section class="plan">'
-        + (lines or "<p>None recorded.</p>")
-        + "</section><h2>Yours</h2>"
-        + _plan_editor(
-            patient_id,
-            plan,
-            yours,
-            form_token,
-            "Yours, to save instead of the plan now, or to copy from",
-            "Save mine instead",
-        )
-        + f'<p><a href="{APP_PATH}/patients/{html.escape(patient_id)}">'
-        "Back, keeping the plan now</a></p>",
-        409,
-    )
-
-
-def _care_team(view: PatientView, when: Clock) -> str:
-    """The care team in the order alerts reach them; who is away, until when."""
-    if not view.care_team:
-        return "<p>Nobody: alerts reach no one. Tell the administrator.</p>"
-    items = "".join(
-        f"<li>{person_html(member.name)} ({_ROLE_WORDS.get(member.role, member.role)}"
-        + (
-            f', <span class="away">away until {when(member.away_until_s)}</span>'
-            if member.away_until_s is not None
-            else ""
-        )
-        + ")</li>"
-        for member in view.care_team
-    )
-    away = sum(member.away_until_s is not None for member in view.care_team)
-    if away == len(view.care_team):
-        note = (
-            '<p class="state" role="status">Everyone on the care team is away: alerts '
-            "still reach them, in this order.</p>"
-        )
-    elif away:
-        note = (
-            '<p class="note">In the order alerts reach them. Whoever is away hears of an alert '
-            "only once everyone else was told and nobody answered.</p>"
-        )
-    else:
-        note = '<p class="note">In the order alerts reach them.</p>'
-    return f"<ol>{items}</ol>{note}"
 
 
 def _research_part(view: PatientView, account: Account, form_token: str) -> str:
@@ -381,8 +294,7 @@ def _diary(view: PatientView, now_s: float, form_token: str) -> str:
     items = "".join(
         f"<li>{when(entry.time_s)}: <strong>{DIARY_WORDS.get(entry.kind, 'A note')}</strong>: "
         f'{html.escape(entry.text)} <span class="note">({person_html(entry.written_by)})</span>'
-        f'<form method="post" action="{base}/{entry.id}/remove">{hidden_token(form_token)}'
-        '<button type="submit" class="link">Remove</button></form></li>'
+        f"{small_form(f'{base}/{entry.id}/remove', form_token, 'Remove')}</li>"
         for entry in view.diary
     )
     entries = f"<ul>{items}</ul>" if items else "<p>Nothing noted yet.</p>"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 from typing import Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -123,3 +124,8 @@ def form_allowed(request: Request, form: dict[str, str], manager: AlertManager) 
     """Whether a posted form comes from this app's page for this session."""
     expected = form_token(manager, session_token(request))
     return same_origin(request) and hmac.compare_digest(form.get(FORM_TOKEN_FIELD, ""), expected)
+
+
+def hidden_token(form_token: str) -> str:
+    """A form's hidden field carrying the session's form token (HTML)."""
+    return f'<input type="hidden" name="{FORM_TOKEN_FIELD}" value="{html.escape(form_token)}">'

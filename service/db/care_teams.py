@@ -257,12 +257,19 @@ def add_contact(
 
 
 def reorder_contacts(
-    session: Session, patient_id: str, contact_ids: Sequence[int], now_s: float
+    session: Session,
+    patient_id: str,
+    contact_ids: Sequence[int],
+    now_s: float,
+    *,
+    by: str = "administrator",
+    via: str = "cli",
 ) -> None:
     """Set the escalation order: ``contact_ids`` first to last (all caregivers of the patient).
 
     Open alerts keep telling everyone they told; whoever the new order puts before one of them
-    is told now (:func:`~service.alerts.team_changes.keep_told_ahead`).
+    is told now (:func:`~service.alerts.team_changes.keep_told_ahead`). Audited with ``by`` and
+    ``via``.
     """
     get_patient(session, patient_id)
     told_before = [c.id for c in escalation_levels(session, patient_id)]
@@ -283,7 +290,60 @@ def reorder_contacts(
     for position, contact_id in enumerate(contact_ids):
         caregivers[contact_id].position = position
     session.flush()
+    record(
+        session,
+        now_s,
+        "contacts_reordered",
+        patient_id=patient_id,
+        order=",".join(str(contact_id) for contact_id in contact_ids),
+        by=by,
+        via=via,
+    )
     keep_told_ahead(session, patient_id, told_before, now_s)
+
+
+def move_up(
+    session: Session, patient_id: str, contact_id: int, now_s: float, *, by: str, via: str
+) -> None:
+    """Put caregiver ``contact_id`` one place earlier in the patient's order (see reorder)."""
+    order = list(
+        session.scalars(
+            select(Contact.id)
+            .where(
+                Contact.patient_id == patient_id,
+                Contact.role == Role.CAREGIVER,
+                Contact.removed_s.is_(None),
+            )
+            .order_by(Contact.position, Contact.id)
+        )
+    )
+    if contact_id not in order:
+        raise ConfigError(f"contact {contact_id} is no caregiver of {patient_id}")
+    index = order.index(contact_id)
+    if index == 0:
+        raise ConfigError("they are first already")
+    order[index - 1], order[index] = order[index], order[index - 1]
+    reorder_contacts(session, patient_id, order, now_s, by=by, via=via)
+
+
+def set_quiet_hours(
+    session: Session, patient: Patient, quiet_hours: str, now_s: float, *, by: str, via: str
+) -> None:
+    """Set the patient's quiet hours ("22:00-07:00", "" for none); audited with who and how.
+
+    Only warnings wait for their end; critical alerts never do.
+    """
+    set_policy(patient, PolicyUpdate(quiet_hours=quiet_hours))
+    shown = f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else "off"
+    record(
+        session,
+        now_s,
+        "quiet_hours_changed",
+        patient_id=patient.id,
+        quiet_hours=shown,
+        by=by,
+        via=via,
+    )
 
 
 def get_contact(session: Session, contact_id: int) -> Contact:

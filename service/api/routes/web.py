@@ -43,10 +43,9 @@ from service.api.web_guards import (
     shared_or_404,
     signed_in_or_login,
 )
-from service.api.web_pages import home_page, patient_page, plan_conflict_page, research_page
+from service.api.web_pages import home_page, patient_page, research_page
 from service.api.web_session import APP_PATH, must_enrol
 from service.db.diary import add_entry, parse_kind, remove_entry
-from service.db.emergency_plan import PlanConflict, change_plan
 from service.db.models import AccountRole, Alert, DiaryEntry, Episode, Patient
 from service.db.research_register import change_consent
 from service.episodes.labels import parse_label, set_label
@@ -227,35 +226,6 @@ async def research_consent(patient_id: str, request: Request, manager: AlertMana
             "recipients to delete your part.",
             200,
         )
-    return redirect_to(f"{APP_PATH}/patients/{patient_id}")
-
-
-@router.post("/patients/{patient_id}/plan", response_class=HTMLResponse)
-async def change_emergency_plan(
-    patient_id: str, request: Request, manager: AlertManagerDep
-) -> Response:
-    """The patient or a caregiver of theirs changes the emergency plan every alert tells first."""
-    form = await posted_form(request, manager, "Not changed")
-    with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
-        patient = session.get_one(Patient, patient_id)
-        by = care_team_name(session, account, patient_id)
-        try:
-            change_plan(
-                session,
-                patient,
-                form.get("plan", ""),
-                was=form.get("was", ""),
-                by=by,
-                now_s=manager.clock(),
-                via="web",
-            )
-        except PlanConflict:
-            yours, token = form.get("plan", ""), page_token(request, manager)
-            return plan_conflict_page(patient_id, patient.emergency_plan, yours, token)
-        except ConfigError as exc:
-            return message_page("Not changed", f"The plan was not changed: {exc}.", 422)
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
 
 

@@ -1,0 +1,155 @@
+"""The patient's page parts about their care, and the page of a plan changed meanwhile.
+
+The emergency plan and its editor, the care team in its order (who is away, "Move up") and quiet
+hours.
+
+Built like the other app pages (:mod:`service.api.web_pages`): no script, every value escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Final
+
+from fastapi.responses import HTMLResponse
+
+from service.accounts.patient_view import PatientView
+from service.api.alert_view import person_html
+from service.api.pages import Clock, page
+from service.api.web_session import APP_PATH, hidden_token
+from service.const import EMERGENCY_PLAN_MAX_CHARS
+from service.db.emergency_plan import plan_digest
+
+_ROLE_WORDS: Final = {"caregiver": "caregiver", "emergency": "emergency contact"}
+
+
+def plan_conflict_page(patient_id: str, plan: str, yours: str, form_token: str) -> HTMLResponse:
+    """409: the plan changed since the form was loaded. The one in force, and theirs to save."""
+    lines = "".join(f"<p>{html.escape(line)}</p>" for line in plan.splitlines() if line)
+    return page(
+        "Not changed",
+        '<p class="state" role="alert">Someone else changed the plan since you opened the page: '
+        "yours was not saved.</p>"
+        '<h2>The plan now</h2><section class="plan">'
+        + (lines or "<p>None recorded.</p>")
+        + "</section><h2>Yours</h2>"
+        + _plan_editor(
+            patient_id,
+            plan,
+            yours,
+            form_token,
+            "Yours, to save instead of the plan now, or to copy from",
+            "Save mine instead",
+        )
+        + f'<p><a href="{APP_PATH}/patients/{html.escape(patient_id)}">'
+        "Back, keeping the plan now</a></p>",
+        409,
+    )
+
+
+def plan_changed_part(view: PatientView, when: Clock) -> str:
+    """Who changed the emergency plan last, and when (nothing if unknown)."""
+    if view.plan_changed is None:
+        return ""
+    by, time_s = view.plan_changed
+    return f'<p class="note">Changed by {person_html(by)}, {when(time_s)}.</p>'
+
+
+def plan_form(view: PatientView, form_token: str) -> str:
+    """The plan to change, folded away: every alert tells it first, to whoever it reaches."""
+    most = f"{EMERGENCY_PLAN_MAX_CHARS:,}"
+    label = f"The plan: every alert starts with it (at most {most} characters)"
+    form = _plan_editor(view.id, view.plan, view.plan, form_token, label, "Save the plan")
+    return f"<details><summary>Change the plan</summary>{form}</details>"
+
+
+def _plan_editor(
+    patient_id: str, plan: str, text: str, form_token: str, label: str, button: str
+) -> str:
+    """A form changing ``plan`` (the one in force, named by its digest) to ``text`` as edited."""
+    return (
+        f'<form method="post" action="{APP_PATH}/patients/{html.escape(patient_id)}/plan">'
+        f"{hidden_token(form_token)}"
+        f'<input type="hidden" name="was" value="{plan_digest(plan)}">'
+        f'<label for="plan-text">{label}</label>'
+        f'<textarea id="plan-text" name="plan" rows="6" maxlength="{EMERGENCY_PLAN_MAX_CHARS}">'
+        f"{html.escape(text)}</textarea>"
+        f'<button type="submit" class="act">{button}</button></form>'
+    )
+
+
+def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
+    """The care team in their order, who is away until when, and a caregiver's "Move up"."""
+    if not view.care_team:
+        return "<p>Nobody: alerts reach no one. Tell the administrator.</p>"
+    first = next((m.contact_id for m in view.care_team if m.role == "caregiver"), None)
+    items = "".join(
+        f"<li>{person_html(member.name)} ({_ROLE_WORDS.get(member.role, member.role)}"
+        + (
+            f', <span class="away">away until {when(member.away_until_s)}</span>'
+            if member.away_until_s is not None
+            else ""
+        )
+        + ")"
+        + (
+            small_form(
+                f"{_patient_path(view)}/team/{member.contact_id}/up",
+                form_token,
+                f"Move {person_html(member.name)} up",
+            )
+            if member.role == "caregiver" and member.contact_id != first
+            else ""
+        )
+        + "</li>"
+        for member in view.care_team
+    )
+    away = sum(member.away_until_s is not None for member in view.care_team)
+    if away == len(view.care_team):
+        note = (
+            '<p class="state" role="status">Everyone on the care team is away: alerts still '
+            "reach them, in this order.</p>"
+        )
+    elif away:
+        note = (
+            '<p class="note">Alerts reach them in this order. Whoever is away is passed over: '
+            "they hear of an alert only once everyone else was told and nobody answered.</p>"
+        )
+    else:
+        note = '<p class="note">Alerts reach them in this order.</p>'
+    return f"<ol>{items}</ol>{note}"
+
+
+def quiet_hours_part(view: PatientView, form_token: str) -> str:
+    """Quiet hours: when warnings wait (critical alerts never do); set them or turn them off."""
+    start, _, end = (view.quiet_hours or "22:00-07:00").partition("-")
+    now = (
+        f"Quiet hours: {html.escape(view.quiet_hours.replace('-', ' to '))}, on the patient's "
+        "clock. A warning raised then waits until they end; a critical alert never waits."
+        if view.quiet_hours
+        else "No quiet hours: warnings reach the care team at any time, as critical alerts do."
+    )
+    fields = (
+        f'<label for="quiet-start">Quiet from</label><input id="quiet-start" name="start" '
+        f'type="time" value="{html.escape(start)}" required>'
+        f'<label for="quiet-end">until</label><input id="quiet-end" name="end" type="time" '
+        f'value="{html.escape(end)}" required>'
+    )
+    path = f"{_patient_path(view)}/quiet-hours"
+    return (
+        f"<h3>Quiet hours</h3><p>{now}</p>"
+        f'<form method="post" action="{path}">{hidden_token(form_token)}{fields}'
+        '<button type="submit" class="act">Set the quiet hours</button></form>'
+        + (small_form(f"{path}/off", form_token, "No quiet hours") if view.quiet_hours else "")
+    )
+
+
+def _patient_path(view: PatientView) -> str:
+    return f"{APP_PATH}/patients/{html.escape(view.id)}"
+
+
+def small_form(action: str, form_token: str, button: str) -> str:
+    """A form that is only a small button, beside a line it acts on (its words escaped)."""
+    return (
+        f'<form method="post" action="{action}">{hidden_token(form_token)}'
+        f'<button type="submit" class="link">{button}</button></form>'
+    )
