@@ -7,6 +7,7 @@ told of it at once. Messages go to the local HTTP receiver; time is a fake clock
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -54,8 +55,12 @@ def test_away_from_the_account_page_puts_her_last_until_she_is_back(
 
     world.episode("p1", AlarmKind.ANAPHYLAXIS)
     world.stack.scheduler.run_until_idle()
-    inbox.wait_for("/dee", 1)
+    [told] = inbox.wait_for("/dee", 1)
     assert inbox.to("/ann") == [], "away: Dee is told first"
+    link = re.search(r"/ack/[A-Za-z0-9_-]+", told.body)
+    assert link is not None
+    ack_page = words(world.client().get(link.group(0)).text)
+    assert "Away, and told only if nobody else answers: Ann (until " in ack_page
 
     back = ann.post("/app/account/back", data={"csrf": form_token(page)})
     assert back.status_code == 303

@@ -11,12 +11,13 @@ the page loads itself again (:data:`~service.api.pages.REFRESH_S`), with a GET.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from models.alarm import Severity
+from service.alerts.care_team import escalation_levels
 from service.alerts.const import NAME_IN_TITLE_MAX_CHARS
 from service.alerts.delivery_queue import TELLING
 from service.alerts.errors import AlertingError
@@ -87,6 +88,8 @@ class AlertView:
     holder: str | None
     """The name of the person the link was sent to."""
     now_s: float
+    away: list[tuple[str, float]] = field(default_factory=list)
+    """(name, until when) of the care team's members away now, not told of the alert."""
 
     def when(self, time_s: float) -> str:
         """``03:12 CET (4 min ago)`` on the patient's clock."""
@@ -151,6 +154,11 @@ def load_alert_view(manager: AlertManager, token: str, alert_id: int) -> AlertVi
             told[contact] = _Told(
                 name, role, first.first_s if first else at, at, contact == contact_id
             )
+        away = [
+            (c.name, c.away_until_s)
+            for c in escalation_levels(session, alert.patient_id)
+            if c.away_until_s is not None and c.id not in told
+        ]
         return AlertView(
             alert=alert,
             patient_name=patient.display_name or patient.id,
@@ -163,6 +171,7 @@ def load_alert_view(manager: AlertManager, token: str, alert_id: int) -> AlertVi
             told=list(told.values()),
             holder=holder.name if holder is not None else None,
             now_s=manager.clock(),
+            away=away,
         )
 
 
@@ -251,6 +260,11 @@ def _details(view: AlertView) -> str:
             )
             items.append(f"<li>{who}: {said} at {view.when(told.first_s)}{latest}</li>")
         parts.append("<ul>" + "".join(items) + "</ul>")
+    if view.away:
+        names = ", ".join(
+            f"{person_html(name)} (until {view.when(until_s)})" for name, until_s in view.away
+        )
+        parts.append(f'<p class="note">Away, and told only if nobody else answers: {names}.</p>')
     return "".join(parts)
 
 
