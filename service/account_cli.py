@@ -19,8 +19,11 @@ from sqlalchemy.orm import Session
 
 from flarewatch.cli_text import print_table
 from flarewatch.errors import ConfigError
+from flarewatch.settings import load_settings
 from service.accounts.access import visible_patient_ids
-from service.accounts.password_reset import set_email
+from service.accounts.account_mail import invitation_message, mail_url_to, password_link
+from service.accounts.const import INVITE_LINK_S
+from service.accounts.password_reset import set_email, start_invitation
 from service.accounts.second_factor import has_second_factor, turn_off
 from service.cli_tables import row_number
 from service.db.accounts import (
@@ -63,7 +66,8 @@ def _show_generated(username: str, password: str, generated: bool) -> None:
 
 
 def _add(args: argparse.Namespace, session: Session) -> int:
-    password, generated = _password(args)
+    # invited, nobody knows the password the account is made with: the person sets theirs
+    password, generated = (secrets.token_urlsafe(32), False) if args.invite else _password(args)
     now_s = time.time()
     account = add_account(
         session,
@@ -80,7 +84,45 @@ def _add(args: argparse.Namespace, session: Session) -> int:
         set_email(session, account, args.email, now_s)
     print(f"account {account.username} ({account.role}) added")
     _show_generated(account.username, password, generated)
+    if args.invite:
+        _send_invitation(args, session, account)
     return 0
+
+
+def _invite(args: argparse.Namespace, session: Session) -> int:
+    account = get_account(session, args.username)
+    if account.disabled_s is not None:
+        raise ConfigError(f"{account.username} is disabled: `admin account enable` it first")
+    _send_invitation(args, session, account)
+    return 0
+
+
+def _send_invitation(args: argparse.Namespace, session: Session, account: Account) -> None:
+    """A new invitation of ``account``: mailed to its address if the service mails, else shown.
+
+    Committed before it is mailed: the link must work when it arrives, and a slow SMTP server
+    must not hold the service's one-writer lock.
+    """
+    service = load_settings(getattr(args, "config", None)).service
+    link = password_link(service.public_base_url, start_invitation(session, account, time.time()))
+    username, email = account.username, account.email
+    mail_url = service.mail_url.get_secret_value() if service.mail_url is not None else ""
+    days = f"{INVITE_LINK_S / 86_400:.0f} days"
+    if email and mail_url:
+        session.commit()
+        from service.alerts.apprise_notifier import AppriseNotifier
+
+        result = AppriseNotifier().send(
+            mail_url_to(mail_url, email), invitation_message(account, link)
+        )
+        if result.ok:
+            print(f"invitation mailed to the address of {username} (works once, for {days})")
+            return
+        print(f"flarewatch: the invitation mail was not sent ({result.reason})", file=sys.stderr)
+    print(
+        f"invitation of {username} (works once, for {days}; hand it over as you would a "
+        f"password): {link}"
+    )
 
 
 def _list(args: argparse.Namespace, session: Session) -> int:
@@ -182,8 +224,15 @@ def _unlink(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
-def _password_args(parser: argparse.ArgumentParser) -> None:
+def _password_args(parser: argparse.ArgumentParser, *, invite: bool = False) -> None:
     given = parser.add_mutually_exclusive_group()
+    if invite:
+        given.add_argument(
+            "--invite",
+            action="store_true",
+            help="no password: a link for them to choose it (mailed to --email if the service "
+            "mails, else shown once)",
+        )
     given.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
@@ -215,8 +264,10 @@ def add_account_commands(
     parser.add_argument(
         "--email", help="where links to set a new password go (service.mail_url sends them)"
     )
-    _password_args(parser)
+    _password_args(parser, invite=True)
     command(cmds, "list", _list, "list accounts: role, whom each sees, state")
+    parser = command(cmds, "invite", _invite, "a new link to choose the password (7 days)")
+    parser.add_argument("username")
     parser = command(cmds, "email", _email, "set or clear the address of password reset links")
     parser.add_argument("username")
     address = parser.add_mutually_exclusive_group(required=True)

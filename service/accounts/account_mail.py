@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from models.alarm import Severity
-from service.accounts.const import RESET_LINK_S
+from service.accounts.const import INVITE_LINK_S, PASSWORD_LINK_PATH, RESET_LINK_S
 from service.alerts.notifier import Message
 from service.db.models import Account
 
@@ -23,6 +23,11 @@ def mail_url_to(mail_url: str, address: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def password_link(public_base_url: str, token: str) -> str:
+    """The link that sets a password with ``token`` (a reset or an invitation)."""
+    return f"{public_base_url.rstrip('/')}{PASSWORD_LINK_PATH}/{token}"
+
+
 def reset_message(account: Account, link: str) -> Message:
     """The mail with the link to set a new password."""
     minutes = RESET_LINK_S / 60
@@ -32,5 +37,18 @@ def reset_message(account: Account, link: str) -> Message:
         f"{account.username}.\n"
         f"Set it here within {minutes:.0f} minutes (the link works once):\n{link}\n"
         "If it was not you, ignore this message: your password stays as it is.",
+        Severity.WARNING,
+    )
+
+
+def invitation_message(account: Account, link: str) -> Message:
+    """The mail inviting someone to their new account: the link to choose its password."""
+    days = INVITE_LINK_S / 86_400
+    return Message(
+        "flarewatch: your account",
+        f"An account was made for you on flarewatch: {account.username}.\n"
+        f"Choose its password here within {days:.0f} days (the link works once):\n{link}\n"
+        "Then sign in with it on the same site. If you did not expect this, ignore this "
+        "message.",
         Severity.WARNING,
     )

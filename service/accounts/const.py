@@ -71,6 +71,13 @@ SECOND_FACTOR_WINDOW_S: Final = 5 * 60.0
 RESET_LINK_S: Final = 30 * 60.0
 """How long a link to set a new password works (once): long enough to find the mail, short
 enough that an old mailbox holds no key to the account (OWASP Forgot Password Cheat Sheet)."""
+PASSWORD_LINK_PATH: Final = "/app/reset"
+"""Where a link to set a password points, under the service's public address (the web app's
+``/reset/{token}`` pages)."""
+INVITE_LINK_S: Final = 7 * 86_400.0
+"""How long an invitation (a link to set the first password of a new account) works, once: a
+week to find the mail or the message it was passed on in; it holds no password, and a new one
+replaces it."""
 RESET_MAIL_EVERY_S: Final = 5 * 60.0
 """At most one such mail per account in this time: the form cannot be used to flood a mailbox."""
 RESET_REQUESTS_MAX: Final = 5

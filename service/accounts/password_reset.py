@@ -1,4 +1,4 @@
-"""Setting a new password from a link sent by e-mail, for accounts that have an address.
+"""Setting a password from a link: a reset sent by e-mail, or an invitation to a new account.
 
 Asking names the account by its username or its e-mail address, and gets the same answer
 whatever exists: the form must not tell a guesser which usernames or addresses have accounts.
@@ -6,6 +6,10 @@ A link holds a random token (the database keeps its SHA-256 only), works once an
 :data:`RESET_LINK_S`; at most one mail goes to an account every :data:`RESET_MAIL_EVERY_S`.
 Setting the password signs the account out everywhere and ends its wait after wrong
 passwords; a second factor is still asked at the next sign-in (a mailbox alone is not enough).
+
+An invitation is the same link made by the administrator for a new account (or one whose
+password nobody knows), good for :data:`~service.accounts.const.INVITE_LINK_S`: the person sets
+their own password, and none passes through other hands.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy.orm import Session
 from flarewatch.errors import ConfigError
 from service.accounts.const import (
     EMAIL_PATTERN,
+    INVITE_LINK_S,
     RESET_LINK_S,
     RESET_MAIL_EVERY_S,
     SESSION_TOKEN_BYTES,
@@ -89,10 +94,41 @@ def start_resets(session: Session, named: str, now_s: float) -> list[tuple[Accou
     return links
 
 
+def start_invitation(session: Session, account: Account, now_s: float) -> str:
+    """A new invitation of ``account``: the token of a link to set its password, for days.
+
+    It replaces the account's other links. Audited (``account_invited``).
+    """
+    session.execute(delete(PasswordReset).where(PasswordReset.account_id == account.id))
+    token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+    session.add(
+        PasswordReset(
+            token_hash=token_hash(token),
+            account_id=account.id,
+            created_s=now_s,
+            expires_s=now_s + INVITE_LINK_S,
+        )
+    )
+    record(
+        session, now_s, "account_invited", patient_id=account.patient_id, username=account.username
+    )
+    session.flush()
+    return token
+
+
+def is_invitation(session: Session, token: str) -> bool:
+    """Whether ``token`` is an invitation's (a first password), not a reset link's."""
+    reset = session.get(PasswordReset, token_hash(token))
+    return reset is not None and reset.expires_s is not None
+
+
 def reset_account(session: Session, token: str, now_s: float) -> Account | None:
     """The account a link's ``token`` sets a password for, while it works; else None."""
     reset = session.get(PasswordReset, token_hash(token))
-    if reset is None or reset.used_s is not None or now_s - reset.created_s > RESET_LINK_S:
+    if reset is None or reset.used_s is not None:
+        return None
+    ends_s = reset.expires_s if reset.expires_s is not None else reset.created_s + RESET_LINK_S
+    if now_s > ends_s:
         return None
     if reset.account.disabled_s is not None:
         return None

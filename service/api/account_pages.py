@@ -415,12 +415,26 @@ def reset_asked_page() -> HTMLResponse:
 
 
 def new_password_page(
-    account: Account, path: str, *, said: str | None = None, status: int = 200
+    account: Account,
+    path: str,
+    *,
+    welcome: bool = False,
+    said: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
-    """The form of a reset link: the new password twice, for the account it names."""
+    """The form of a reset link: the new password twice, for the account it names.
+
+    ``welcome``: the link is an invitation to a new account (its first password).
+    """
+    name = f"<strong>{html.escape(account.username)}</strong>"
+    intro = (
+        f"<p>An account was made for you: {name}. Choose its password; then sign in with it.</p>"
+        if welcome
+        else f"<p>For the account {name}.</p>"
+    )
     return page(
-        "Set a new password",
-        f"{_said(said)}<p>For the account <strong>{html.escape(account.username)}</strong>.</p>"
+        "Welcome to flarewatch" if welcome else "Set a new password",
+        f"{_said(said)}{intro}"
         f'<form method="post" action="{html.escape(path)}">'
         + _password_field(
             "new", f"New password (at least {MIN_PASSWORD_CHARS} characters)", "new-password"
@@ -436,7 +450,8 @@ def reset_gone_page() -> HTMLResponse:
     """A reset link that does not work (any more): why it may be, and what to do."""
     return page(
         "This link does not work",
-        "<p>It was used already, is older than 30 minutes, or was replaced by a newer one.</p>"
+        "<p>It was used already, is older than 30 minutes (an invitation: 7 days), or was "
+        "replaced by a newer one. An invitation is renewed by whoever made your account.</p>"
         f'<p><a href="{APP_PATH}/reset">Ask for a new link</a></p>',
         410,
     )

@@ -448,6 +448,9 @@ class PasswordReset(Base):
     )
     created_s: Mapped[float] = mapped_column(Float)
     used_s: Mapped[float | None] = mapped_column(Float, default=None)
+    expires_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """An invitation's end (the first password, set within days); NULL: a reset link, good for
+    ``RESET_LINK_S`` from ``created_s``."""
     account: Mapped[Account] = relationship()
 
 

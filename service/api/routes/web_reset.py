@@ -18,8 +18,13 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
-from service.accounts.account_mail import mail_url_to, reset_message
-from service.accounts.password_reset import finish_reset, reset_account, start_resets
+from service.accounts.account_mail import mail_url_to, password_link, reset_message
+from service.accounts.password_reset import (
+    finish_reset,
+    is_invitation,
+    reset_account,
+    start_resets,
+)
 from service.accounts.throttle import WindowLimit
 from service.alerts.notifier import Message, Notifier
 from service.api.account_pages import (
@@ -74,7 +79,7 @@ async def ask_for_reset(request: Request, manager: AlertManagerDep) -> Response:
         mails = [
             (
                 mail_url_to(mailer[1], account.email or ""),
-                reset_message(account, f"{manager.public_base_url}{APP_PATH}/reset/{token}"),
+                reset_message(account, password_link(manager.public_base_url, token)),
             )
             for account, token in links
         ]
@@ -97,7 +102,8 @@ def reset_link(token: str, request: Request, manager: AlertManagerDep) -> Respon
         account = reset_account(session, token[:100], manager.clock())
         if account is None:
             return reset_gone_page()
-        return new_password_page(account, str(request.url.path))
+        welcome = is_invitation(session, token[:100])
+        return new_password_page(account, str(request.url.path), welcome=welcome)
 
 
 @router.post("/reset/{token}", response_class=HTMLResponse)
@@ -109,13 +115,17 @@ async def set_new_password(token: str, request: Request, manager: AlertManagerDe
         account = reset_account(session, token[:100], manager.clock())
         if account is None:
             return reset_gone_page()
+        welcome = is_invitation(session, token[:100])
         if not same_origin(request):
-            return new_password_page(account, path, said=FORM_REFUSED_TEXT, status=403)
+            return new_password_page(
+                account, path, welcome=welcome, said=FORM_REFUSED_TEXT, status=403
+            )
         if form.get("new", "") != form.get("again"):
             said = "The two passwords differ: nothing was changed."
-            return new_password_page(account, path, said=said, status=422)
+            return new_password_page(account, path, welcome=welcome, said=said, status=422)
         try:
             finish_reset(session, token[:100], form.get("new", ""), manager.clock())
         except ConfigError as exc:
-            return new_password_page(account, path, said=f"Not set: {exc}.", status=422)
+            said = f"Not set: {exc}."
+            return new_password_page(account, path, welcome=welcome, said=said, status=422)
     return redirect_to(f"{APP_PATH}/login?done=reset")
