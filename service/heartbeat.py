@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Final
 
 import httpx
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_TIMEOUT_S: Final = 10.0
 """A monitor that takes longer is counted unreachable for that beat (the next one tries again)."""
+START_GRACE_S: Final = 30.0
+"""At start the brokers connect and the store is prepared in the background: the first beat
+waits until every check passes, or this long, so that a start is not reported as an outage."""
+_START_POLL_S: Final = 0.25
 
 
 class Heartbeat:
@@ -60,7 +65,10 @@ class Heartbeat:
         )
 
     def start(self) -> None:
-        """Beat now, then every ``interval_s`` until :meth:`stop`."""
+        """Beat every ``interval_s`` in a thread until :meth:`stop`.
+
+        The first beat comes once every check passes (:data:`START_GRACE_S` at most).
+        """
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="flarewatch-heartbeat", daemon=True)
         self._thread.start()
@@ -118,6 +126,10 @@ class Heartbeat:
         self._reached = True
 
     def _run(self) -> None:
+        deadline = time.monotonic() + START_GRACE_S
+        while time.monotonic() < deadline and not self.board.check().ok:
+            if self._stop.wait(_START_POLL_S):
+                return
         while True:
             try:
                 self.beat()

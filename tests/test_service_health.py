@@ -116,6 +116,7 @@ def test_a_served_service_reports_its_parts_and_beats_only_while_healthy(
         }
         assert all(check["ok"] for check in ready["checks"].values())
 
+        assert "service degraded" not in served.output, "a start is no outage"
         mosquitto.stop()
         degraded = _wait_ready(port, 503)
         assert degraded["status"] == "degraded"
@@ -133,6 +134,7 @@ def test_a_served_service_reports_its_parts_and_beats_only_while_healthy(
         )
         served.wait_for("service degraded: ")
 
+        assert "service healthy again" not in served.output
         mosquitto.start()
         _wait_ready(port, 200)
         monitor.wait_for(lambda call: call == (f"/ping/{TOKEN}", "ok"))

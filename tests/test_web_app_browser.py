@@ -250,7 +250,7 @@ def test_a_patients_help_link_works_on_a_phone_without_signing_in(world, phone, 
     page.get_by_role("button", name="Make my help link").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your help link")
     check_page(page)
-    link = page.locator("main a[href*=\"/help/\"]").get_attribute("href")
+    link = page.locator('main a[href*="/help/"]').get_attribute("href")
     assert link is not None and "/help/" in link
     page.context.clear_cookies()  # signed out: the link needs no session
     page.goto(f"{world.api.base_url}{link[link.index('/help/') :]}")

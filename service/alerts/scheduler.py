@@ -80,6 +80,8 @@ class EscalationScheduler:
         self._unsettled: list[tuple[ClaimedDelivery, SendResult]] = []
         """Send results the database refused to record (guarded by ``_inflight_lock``)."""
         self._outage = OutageLog("escalation passes", manager.db.url, log)
+        self._next_return_s: float | None = None
+        """The earliest end of an absence, as the last pass read it (None: nobody away)."""
         self._started_s: float | None = None
         self._last_ok_s: float | None = None
         """When the thread started, and when a pass of it last succeeded (monotonic s)."""
@@ -254,15 +256,22 @@ class EscalationScheduler:
         with self.manager.db.session() as session:
             alert_s = session.scalar(alerts)
             delivery_s = session.scalar(deliveries)
-            return_s = next_return_s(session)
+            return_s = self._next_return_s = next_return_s(session)
         times = [t for t in (alert_s, delivery_s, return_s) if t is not None]
         return min(times) if times else None
 
     def _end_absences(self) -> None:
-        """Bring back the care-team members whose absence ended (told at once of open alerts)."""
+        """Bring back the care-team members whose absence ended (told at once of open alerts).
+
+        Only when the earliest end, as the last pass read it (:meth:`next_due_s`), has come: a
+        pass takes no write transaction of its own for absences otherwise.
+        """
+        if self._next_return_s is None or self._next_return_s > self.manager.clock():
+            return
         with self.manager.transaction() as txn:
             if end_absences(txn.session, txn.now_s):
                 txn.wake = True
+        self._next_return_s = None  # read again at the end of the pass
 
     def _advance_alerts(self) -> None:
         query = select(Alert).where(Alert.state.in_(LIVE_STATES)).order_by(Alert.next_action_s)
