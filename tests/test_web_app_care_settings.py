@@ -74,7 +74,12 @@ def test_quiet_hours_set_shown_and_turned_off(world: CareWorld) -> None:
     with world.stack.db.session() as session:
         patient = session.get_one(Patient, "p2")
         assert (patient.quiet_start, patient.quiet_end) == ("22:30", "06:45")
-    for bad in ({"start": "25:00", "end": "07:00"}, {"start": "", "end": ""}, {"start": "22:00"}):
+    for bad in (
+        {"start": "25:00", "end": "07:00"},
+        {"start": "", "end": ""},
+        {"start": "22:00"},
+        {"start": "22:00", "end": "22:00"},
+    ):
         refused = bo.post("/app/patients/p2/quiet-hours", data={"csrf": form_token(page)} | bad)
         assert refused.status_code == 422 and "quiet hours were not changed" in words(refused.text)
     off = bo.post("/app/patients/p2/quiet-hours/off", data={"csrf": form_token(page)})

@@ -333,6 +333,9 @@ def set_quiet_hours(
 
     Only warnings wait for their end; critical alerts never do.
     """
+    start, _, end = quiet_hours.partition("-")
+    if quiet_hours and start.strip() == end.strip():
+        raise ConfigError("quiet hours that start when they end are none: choose No quiet hours")
     set_policy(patient, PolicyUpdate(quiet_hours=quiet_hours))
     shown = f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else "off"
     record(
