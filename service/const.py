@@ -112,6 +112,9 @@ other devices back until it reports again: switched off or put away, it would ot
 
 DIARY_TEXT_MAX_CHARS: Final = 500
 """A diary line: what was eaten, taken or felt, in a sentence or two (a paragraph fits)."""
+CHANNEL_HEALTH_DAYS: Final = 30
+"""The deliveries a channel's health is read from: a month holds a few alerts of most patients
+(a channel unused longer says nothing; test messages are not deliveries and do not count)."""
 EMERGENCY_PLAN_MAX_CHARS: Final = 10_000
 """An emergency plan is a few lines (the auto-injector, where it is, whom to call, how to lay
 them), but a care team may paste a whole written action plan: every alert carries it in full,

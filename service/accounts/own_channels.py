@@ -35,6 +35,10 @@ class OwnChannels:
     contact_name: str
     urls: tuple[str, ...]
     """In clear: to send, and to show redacted (never to show or log as they are)."""
+    channel_ids: tuple[int, ...] = ()
+    """The channels of ``urls``, in the same order."""
+    timezone: str = "UTC"
+    """The patient's: times about these channels are told on the patient's clock."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ def own_channels(session: Session, account: Account) -> list[OwnChannels]:
                 contact.id,
                 contact.name,
                 tuple(open_url(session, channel) for channel in contact.channels),
+                tuple(channel.id for channel in contact.channels),
+                patient.timezone,
             )
         )
     return sorted(found, key=lambda own: (own.patient_name, own.contact_id))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.accounts.access import visible_patient, visible_patient_ids
+from service.accounts.channel_health import channel_states, failing_since
 from service.alerts.care_team import escalation_levels
 from service.alerts.render import HEART_RATE_TIME_KEY, last_heart_rate
 from service.const import DIARY_SHOWN
@@ -85,6 +86,9 @@ class TeamMember:
     role: str
     away_until_s: float | None
     """Until when they are away (passed over until then), None if available."""
+    failing_since_s: float | None = None
+    """When the last message of one of their channels failed, if it did (none got through on
+    that channel since: it may be broken)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +123,14 @@ class PatientView:
 
 
 def load_patient_view(
-    session: Session, patient: Patient, *, history: int = HISTORY_EPISODES, diary: int = DIARY_SHOWN
+    session: Session,
+    patient: Patient,
+    now_s: float,
+    *,
+    history: int = HISTORY_EPISODES,
+    diary: int = DIARY_SHOWN,
 ) -> PatientView:
-    """Read everything :class:`PatientView` holds for ``patient``.
+    """Read everything :class:`PatientView` holds for ``patient`` at ``now_s``.
 
     At most ``history`` episodes and ``diary`` entries, the newest.
     """
@@ -152,6 +161,11 @@ def load_patient_view(
     devices = session.scalars(
         select(Device.id).where(Device.patient_id == patient.id).order_by(Device.id)
     ).all()
+    team = sorted(
+        escalation_levels(session, patient.id),
+        key=lambda c: (c.role == Role.EMERGENCY, c.position, c.id),
+    )
+    states = channel_states(session, [c.id for c in team], now_s)
     return PatientView(
         id=patient.id,
         name=patient.display_name or patient.id,
@@ -169,11 +183,8 @@ def load_patient_view(
         lost_signals=[(s.signal, s.since_s) for s in signals],
         episodes=[_episode_row(e, acked.get(e.id)) for e in episodes],
         care_team=[
-            TeamMember(c.id, c.name, c.role, c.away_until_s)
-            for c in sorted(
-                escalation_levels(session, patient.id),
-                key=lambda c: (c.role == Role.EMERGENCY, c.position, c.id),
-            )
+            TeamMember(c.id, c.name, c.role, c.away_until_s, failing_since(states, c.channels))
+            for c in team
         ],
         quiet_hours=(f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else None),
         devices=list(devices),
@@ -203,11 +214,11 @@ def _episode_row(episode: Episode, acked_by: str | None) -> EpisodeRow:
     )
 
 
-def visible_views(session: Session, account: Account) -> list[PatientView]:
+def visible_views(session: Session, account: Account, now_s: float) -> list[PatientView]:
     """A line's worth of every patient ``account`` sees (what is going on, the latest episode)."""
     views = []
     for patient_id in visible_patient_ids(session, account):
         patient = visible_patient(session, account, patient_id)
         if patient is not None:
-            views.append(load_patient_view(session, patient, history=1, diary=0))
+            views.append(load_patient_view(session, patient, now_s, history=1, diary=0))
     return views

@@ -60,7 +60,7 @@ def account_page(
     codes_left: int | None,
     *,
     required: bool = False,
-    alert_routes: Sequence[tuple[str, Sequence[str]]] | None = None,
+    alert_routes: Sequence[tuple[str, Sequence[tuple[str, str]]]] | None = None,
     mail: bool = False,
     browsers: int = 1,
     has_help_link: bool | None = None,
@@ -74,7 +74,8 @@ def account_page(
     ``codes_left``: its unused recovery codes, None without a second factor. ``required``: the
     account's role must use one (then it cannot be turned off, and until it is on, the page
     says that it must be). ``alert_routes``: a caregiver's patients, each with the channels
-    (redacted) their alerts take, and the button to test them; None: no such section.
+    (redacted) their alerts take and what became of each one's last message, and the button to
+    test them; None: no such section.
     ``mail``: the service mails links to set a new password (the account's address can be set).
     ``browsers``: how many are signed in as the account, this one included. ``has_help_link``:
     whether a patient account has made its help link (None: not a patient). ``away``: a
@@ -209,7 +210,9 @@ def _email_part(account: Account, form_token: str) -> str:
     )
 
 
-def _alerts_part(form_token: str, routes: Sequence[tuple[str, Sequence[str]]] | None) -> str:
+def _alerts_part(
+    form_token: str, routes: Sequence[tuple[str, Sequence[tuple[str, str]]]] | None
+) -> str:
     """Where a caregiver's alerts go, patient by patient, and the test button."""
     if routes is None:
         return ""
@@ -221,7 +224,10 @@ def _alerts_part(form_token: str, routes: Sequence[tuple[str, Sequence[str]]] | 
     items = "".join(
         f"<li>About {person_html(patient)}: "
         + (
-            ", then ".join(f"<code>{html.escape(channel)}</code>" for channel in channels)
+            ", then ".join(
+                f"<code>{html.escape(channel)}</code> ({html.escape(state)})"
+                for channel, state in channels
+            )
             if channels
             else "<strong>no channel</strong>: ask the administrator to add one"
         )

@@ -79,7 +79,7 @@ def _plan_editor(
 
 
 def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
-    """The care team in their order, who is away until when, and a caregiver's "Move up"."""
+    """The care team in their order: who is away, whose last message failed, "Move up"."""
     if not view.care_team:
         return "<p>Nobody: alerts reach no one. Tell the administrator.</p>"
     first = next((m.contact_id for m in view.care_team if m.role == "caregiver"), None)
@@ -91,6 +91,13 @@ def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
             else ""
         )
         + ")"
+        + (
+            f'. <strong class="critical">Their last message did not arrive</strong> '
+            f"({when(member.failing_since_s)}): their channel may be broken. They can test it "
+            "from their account page; the administrator can fix it."
+            if member.failing_since_s is not None
+            else ""
+        )
         + (
             small_form(
                 f"{_patient_path(view)}/team/{member.contact_id}/up",

@@ -72,7 +72,7 @@ def patients(request: Request, manager: AlertManagerDep, view_log: ViewLogDep) -
     """Every patient the account sees, with what is going on and their latest episode."""
     with manager.db.session() as session:
         account = _signed_in(request, manager, session)
-        views = visible_views(session, account)
+        views = visible_views(session, account, manager.clock())
         view_log.viewed(session, account, [v.id for v in views], manager.clock(), via="api")
         return views
 
@@ -88,7 +88,7 @@ def patient(
         if found is None:
             raise HTTPException(404, "no such patient, or not shared with this account")
         view_log.viewed(session, account, [patient_id], manager.clock(), via="api")
-        return load_patient_view(session, found)
+        return load_patient_view(session, found, manager.clock())
 
 
 class VitalsPublic(BaseModel):

@@ -61,7 +61,7 @@ def home(request: Request, manager: AlertManagerDep, view_log: ViewLogDep) -> Re
         account = signed_in_or_login(request, session, manager)
         if account.role == AccountRole.RESEARCHER:
             return redirect_to(f"{APP_PATH}/research")
-        views = visible_views(session, account)
+        views = visible_views(session, account, manager.clock())
         view_log.viewed(session, account, [v.id for v in views], manager.clock(), via="app")
         return home_page(account, views, manager.clock(), page_token(request, manager))
 
@@ -86,7 +86,7 @@ def patient(
     with manager.db.session() as session:
         account = signed_in_or_login(request, session, manager)
         shared_or_404(session, account, patient_id)
-        view = load_patient_view(session, session.get_one(Patient, patient_id))
+        view = load_patient_view(session, session.get_one(Patient, patient_id), manager.clock())
         view_log.viewed(session, account, [patient_id], manager.clock(), via="app")
     now_s = manager.clock()
     chart = (

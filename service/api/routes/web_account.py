@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
 from service.accounts.away import AWAY_CHOICES, away_state, set_account_away
+from service.accounts.channel_health import channel_states, channel_words
 from service.accounts.help_link import HELP_PATH, make_help_link, remove_help_link
 from service.accounts.own_channels import own_channels, record_checks, send_checks
 from service.accounts.password_reset import set_email
@@ -88,10 +89,7 @@ def _own_page(
     required = second_factor_required(request, account)
     notifier: Notifier | None = request.app.state.notifier
     routes = (
-        [
-            (own.patient_name, [notifier.redact(u) for u in own.urls])
-            for own in own_channels(session, account)
-        ]
+        _alert_routes(session, account, notifier, manager.clock())
         if notifier is not None and account.role == AccountRole.CAREGIVER
         else None
     )
@@ -113,6 +111,24 @@ def _own_page(
         done=done,
         status=status,
     )
+
+
+def _alert_routes(
+    session: Session, account: Account, notifier: Notifier, now_s: float
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Each patient's channels to the account, redacted, with what became of their last message."""
+    owned = own_channels(session, account)
+    states = channel_states(session, [own.contact_id for own in owned], now_s)
+    return [
+        (
+            own.patient_name,
+            [
+                (notifier.redact(url), channel_words(states.get(channel_id), now_s, own.timezone))
+                for url, channel_id in zip(own.urls, own.channel_ids, strict=True)
+            ],
+        )
+        for own in owned
+    ]
 
 
 def _password_refused(
