@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from service.accounts.access import visible_patient, visible_patient_ids
 from service.accounts.channel_health import channel_states, failing_since
 from service.alerts.care_team import escalation_levels
+from service.alerts.drills import DrillResult, last_drill
 from service.alerts.render import HEART_RATE_TIME_KEY, last_heart_rate
 from service.const import DIARY_SHOWN
 from service.db.diary import entries_of
@@ -113,6 +114,8 @@ class PatientView:
     """The newest entries first."""
     plan_changed: tuple[str, float] | None = None
     """Who changed the emergency plan last and when (epoch s), if known."""
+    last_drill: DrillResult | None = None
+    """How the patient's latest drill went (None: no drill yet)."""
     research_consent: bool = False
     """Whether the patient shares their pseudonymised episodes with researchers."""
 
@@ -186,6 +189,7 @@ def load_patient_view(
             TeamMember(c.id, c.name, c.role, c.away_until_s, failing_since(states, c.channels))
             for c in team
         ],
+        last_drill=last_drill(session, patient.id),
         quiet_hours=(f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else None),
         devices=list(devices),
         diary=[

@@ -85,3 +85,11 @@ messages (SMS, Pushover's 1024) keeps."""
 MAX_AWAY_S: Final = 30 * 86_400.0
 """A care-team member can be away for 30 days at most at a time. An absence always ends by
 itself: a forgotten "away" must not leave a caregiver last in line for good."""
+
+DRILL: Final = "drill"
+"""The alert kind of a drill (``service.alerts.drills``): a practice alert, nothing is wrong."""
+
+DRILL_MAX_S: Final = 600.0
+"""A drill nobody answers ends by itself after 10 min: long enough for the acknowledgement
+timeouts of a team of three (3 min each by default) to run, short enough not to repeat into
+the evening."""

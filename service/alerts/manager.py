@@ -18,7 +18,7 @@ from models.alarm import Severity
 from service.alerts.audit import Clock, record
 from service.alerts.care_team import policy_of
 from service.alerts.clock_step import follow_clock_step
-from service.alerts.const import ACK_TOKEN_TTL_S, LABEL_TOKEN_TTL_S
+from service.alerts.const import ACK_TOKEN_TTL_S, DRILL, LABEL_TOKEN_TTL_S
 from service.alerts.delivery_queue import enqueue, enqueue_all_clear
 from service.alerts.errors import (
     AlertNotFoundError,
@@ -273,6 +273,8 @@ class AlertManager:
                 by=by,
             )
             txn.events.append(event_of(alert, "acknowledged", txn.now_s))
+            if alert.kind == DRILL:  # the first answer ends a drill (service.alerts.drills)
+                self.resolve_alert(txn, alert, "drill_answered")
             return alert
 
     def cancel(self, alert_id: int, *, via: str) -> Alert:

@@ -28,7 +28,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from models.alarm import Severity
-from service.alerts.const import NAME_IN_TITLE_MAX_CHARS, PLAN_FIRST_LINE_MAX_CHARS
+from service.alerts.const import DRILL, NAME_IN_TITLE_MAX_CHARS, PLAN_FIRST_LINE_MAX_CHARS
 from service.alerts.lifecycle import Purpose
 from service.alerts.notifier import Message
 
@@ -39,6 +39,7 @@ WHAT_HAPPENED = {
     "no_contact": "the band lost skin contact (off the wrist?)",
     "battery_low": "the band's battery is low",
     "help": "asked you for help from the flarewatch app (pressed I need help now)",
+    DRILL: "a drill (a practice alert): nothing is wrong",
 }
 """What happened, in the body and on the link pages."""
 
@@ -49,6 +50,7 @@ SHORT_WHAT = {
     "no_contact": "band lost skin contact",
     "battery_low": "band battery low",
     "help": "call for help",
+    DRILL: "practice alert",
 }
 """What happened, in a title (short: it shares the lock screen's line with the name)."""
 
@@ -260,6 +262,12 @@ def last_heart_rate(kind: str, vitals: Mapping[str, float]) -> float | None:
 
 
 def _title(facts: AlertFacts, purpose: Purpose, name: str) -> str:
+    """Which message, who, what, what to do; a drill says so first."""
+    title = _alert_title(facts, purpose, name)
+    return f"DRILL - {title}" if facts.kind == DRILL else title
+
+
+def _alert_title(facts: AlertFacts, purpose: Purpose, name: str) -> str:
     """Which message, who, what, what to do: the part a lock screen shows comes first."""
     short = SHORT_WHAT.get(facts.kind, facts.kind.replace("_", " "))
     severity = facts.severity.upper()
@@ -295,6 +303,8 @@ def _plan_lines(facts: AlertFacts, name: str) -> tuple[list[str], list[str]]:
     """
     plan_lines = emergency_plan_lines(facts.emergency_plan)
     verb = "Act now" if facts.severity is Severity.CRITICAL else "What to do"
+    if facts.kind == DRILL:
+        verb = "In a real alert"
     if facts.kind in LOST_SIGNAL:  # about the band: the plan for a reaction would alarm for nothing
         return [f"{verb}: check on {name} (call or go): the band cannot watch over them now."], []
     if not plan_lines:
@@ -356,6 +366,11 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
     else:
         first, plan_at_end = _plan_lines(facts, name)
         lines = []
+        if facts.kind == DRILL:
+            lines.append(
+                "This is a DRILL: nothing is wrong. Answer it as you would a real alert: "
+                "I'm on it ends it."
+            )
         if purpose is Purpose.WORSENED:
             lines.append(f"It got worse: now {facts.severity.upper()}.")
         elif purpose is Purpose.NOTIFY and facts.away:
@@ -395,7 +410,8 @@ def _sms_head(facts: AlertFacts, purpose: Purpose, name_chars: int) -> str:
     if purpose is Purpose.PATIENT_CHECK:
         return f"Are you OK? {short.capitalize()}"
     act = "act now" if facts.severity is Severity.CRITICAL else "check on them"
-    return f"{one_line(facts.patient_name, name_chars)}: {short}, {act}"
+    drill = "DRILL - " if facts.kind == DRILL else ""
+    return f"{drill}{one_line(facts.patient_name, name_chars)}: {short}, {act}"
 
 
 def _sms(head: Callable[[int], str], name_chars: int, link: str, rest: str) -> str:
@@ -430,6 +446,10 @@ def _all_clear(facts: AlertFacts, name: str, what: str) -> list[str]:
             f"The readings are still raised. They are now taken as {name}'s level, and a further"
             " rise alarms again. Check on them.",
         ]
+    if facts.kind == DRILL:
+        if facts.acked_by:
+            return [f"The drill is over: {one_line(facts.acked_by)} answered (after {lasted})."]
+        return [f"The drill is over: nobody answered in {lasted}. Check your channels."]
     if facts.kind in LOST_SIGNAL:
         ended = f"{name}'s band is sending again (after {lasted})."
     else:

@@ -34,6 +34,7 @@ from service.alerts.delivery_prep import (
     ClaimedDelivery,
     prepare_delivery,
 )
+from service.alerts.drills import end_if_unanswered
 from service.alerts.lifecycle import Purpose, plan_alert
 from service.alerts.manager import AlertManager, clock_of
 from service.alerts.notifier import Notifier, SendResult
@@ -302,6 +303,8 @@ class EscalationScheduler:
                 self._alerts_aside.succeeded(alert_id)
 
     def _advance(self, txn: AlertTransaction, alert: Alert) -> None:
+        if end_if_unanswered(self.manager, txn, alert):
+            return
         patient = txn.session.get_one(Patient, alert.patient_id)
         levels = len(escalation_levels(txn.session, alert.patient_id))
         plan = plan_alert(clock_of(alert), policy_of(patient), levels, txn.now_s)

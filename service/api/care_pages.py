@@ -160,3 +160,37 @@ def small_form(action: str, form_token: str, button: str) -> str:
         f'<form method="post" action="{action}">{hidden_token(form_token)}'
         f'<button type="submit" class="link">{button}</button></form>'
     )
+
+
+def drill_part(view: PatientView, when: Clock, form_token: str) -> str:
+    """The last drill's result, and the button to start one."""
+    drill = view.last_drill
+    if drill is None:
+        last = "No drill yet."
+    elif drill.open:
+        last = f"A drill is going on (begun {when(drill.started_s)})."
+    elif drill.answered_by is not None and drill.answered_s is not None:
+        after = _minutes_seconds(drill.answered_s - drill.started_s)
+        last = (
+            f"Last drill {when(drill.started_s)}: {person_html(drill.answered_by)} answered "
+            f"after {after}."
+        )
+    else:
+        last = (
+            f'Last drill {when(drill.started_s)}: <strong class="critical">nobody answered'
+            "</strong>. Check everyone's channels (each caregiver can test theirs from their "
+            "account page)."
+        )
+    return (
+        f"<h3>Drill</h3><p>{last}</p>"
+        f'<form method="post" action="{_patient_path(view)}/drill">{hidden_token(form_token)}'
+        '<button type="submit">Start a drill</button></form>'
+        '<p class="note">A practice alert to the care team, going as a real one would (each '
+        "person in turn, repeats, the same channels), with DRILL first in every message. The "
+        "first I&#8217;m on it ends it; unanswered, it ends after 10 minutes.</p>"
+    )
+
+
+def _minutes_seconds(seconds: float) -> str:
+    minutes, rest = divmod(max(0, round(seconds)), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"

@@ -23,6 +23,7 @@ from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
 from service.api.care_pages import (
     care_team_part,
+    drill_part,
     plan_changed_part,
     plan_form,
     quiet_hours_part,
@@ -223,6 +224,7 @@ def patient_page(
         "<h2>Care team</h2>",
         care_team_part(view, when, form_token),
         quiet_hours_part(view, form_token),
+        drill_part(view, when, form_token),
         _research_part(view, account, form_token),
         f'<p class="note">Bands: {html.escape(", ".join(view.devices)) or "none registered"}. '
         f"Detection: {html.escape(view.detection_profile)}. Times on the patient's clock "

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from flarewatch.errors import ConfigError
 from service.accounts.access import care_team_name
+from service.alerts.drills import start_drill
 from service.alerts.errors import AlertingError
 from service.alerts.manager import AlertManager
 from service.api.care_pages import plan_conflict_page
@@ -107,4 +108,19 @@ def _set_quiet_hours(
             set_quiet_hours(session, patient, quiet, manager.clock(), by=by, via="web")
         except (ConfigError, AlertingError) as exc:  # a time that is none: AlertingError
             return message_page("Not changed", f"The quiet hours were not changed: {exc}.", 422)
+    return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/patients/{patient_id}/drill", response_class=HTMLResponse)
+async def drill(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
+    """Start a drill: a practice alert to the whole care team (service.alerts.drills)."""
+    await posted_form(request, manager, "Not started")
+    with manager.db.session() as session:
+        account = signed_in_or_login(request, session, manager)
+        shared_or_404(session, account, patient_id)
+        by = care_team_name(session, account, patient_id)
+    try:
+        start_drill(manager, patient_id, by=by, via="web")
+    except ConfigError as exc:
+        return message_page("Not started", f"No drill was started: {exc}.", 409)
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
