@@ -86,6 +86,10 @@ MAX_AWAY_S: Final = 30 * 86_400.0
 """A care-team member can be away for 30 days at most at a time. An absence always ends by
 itself: a forgotten "away" must not leave a caregiver last in line for good."""
 
+HELP: Final = "help"
+"""The alert kind of a call for help (``service.alerts.help_requests``): not a detector's, no
+episode, never from the bands."""
+
 DRILL: Final = "drill"
 """The alert kind of a drill (``service.alerts.drills``): a practice alert, nothing is wrong."""
 

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from models.alarm import Severity
 from service.alerts.audit import record
+from service.alerts.const import HELP
 from service.alerts.errors import AlertNotFoundError, UnknownPatientError
 from service.alerts.manager import AlertManager
 from service.db.models import OPEN_ALERT_STATES, Alert, AuditEvent, Patient
 
-HELP: Final = "help"
-"""The alert kind of a call for help (not a detector's: no episode, never from the bands)."""
+__all__ = ["HELP", "HELP_AGAIN_AFTER_S", "end_help", "open_help", "request_help"]
+
 HELP_AGAIN_AFTER_S: Final = 60.0
 """A second press re-alerts the team only this long after the last: a frantic double tap or a
 page reloaded must not send every message twice."""

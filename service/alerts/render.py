@@ -28,7 +28,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from models.alarm import Severity
-from service.alerts.const import DRILL, NAME_IN_TITLE_MAX_CHARS, PLAN_FIRST_LINE_MAX_CHARS
+from service.alerts.const import DRILL, HELP, NAME_IN_TITLE_MAX_CHARS, PLAN_FIRST_LINE_MAX_CHARS
 from service.alerts.lifecycle import Purpose
 from service.alerts.notifier import Message
 
@@ -452,6 +452,8 @@ def _all_clear(facts: AlertFacts, name: str, what: str) -> list[str]:
         return [f"The drill is over: nobody answered in {lasted}. Check your channels."]
     if facts.kind in LOST_SIGNAL:
         ended = f"{name}'s band is sending again (after {lasted})."
+    elif facts.kind == HELP:
+        ended = f"{name}'s call for help is over (after {lasted})."
     else:
         ended = f"{name}: {what} - no longer detected (after {lasted})."
     if facts.acked_by:
