@@ -309,8 +309,10 @@ def test_the_json_api_answers_with_the_same_rules(world):
             "name": "Ann",
             "role": "caregiver",
             "away_until_s": None,
+            "failing_since_s": None,
         }
     ]
+    assert alex["last_drill"] is None
     assert alex["quiet_hours"] is None
     assert RECEIVER not in ann.get("/api/v1/patients/p1").text
     assert ann.get("/api/v1/patients/p1").json()["episodes"][0]["severity"] == "critical"
