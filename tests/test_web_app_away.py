@@ -50,7 +50,7 @@ def test_away_from_the_account_page_puts_her_last_until_she_is_back(
     assert "You are away until" in words(page) and "(in 8 hours 0 min)" in words(page)
 
     team = words(ann.get("/app/patients/p1").text).split("Care team")[1]
-    assert "Ann (caregiver, away until " in team and "Dee (caregiver)" in team
+    assert "Ann (caregiver): away until " in team and "Dee (caregiver)" in team
     assert "Whoever is away is passed over: they hear of an alert only once everyone else" in team
 
     world.episode("p1", AlarmKind.ANAPHYLAXIS)

@@ -52,10 +52,10 @@ def test_whose_last_message_failed_is_shown(world: CareWorld, inbox: Inbox) -> N
     inbox.wait_for("/cid", 1)
 
     team = words(ann.get("/app/patients/p1").text).split("Care team")[1]
-    assert "Dee (caregiver). Their last message did not arrive (" in team
+    assert "Dee (caregiver). Their last message did not arrive, " in team
     assert "Ann (caregiver)." not in team, "Ann's messages arrived"
     account = words(ann.get("/app/account").text)
     alex, cy = account.split("About Alex: ")[1], account.split("About Cy: ")[1]
-    assert "(the last message arrived " in alex.split("About")[0]
-    assert "(the last message FAILED " in cy.split("About")[0]
+    assert ": the last message arrived " in alex.split("About")[0]
+    assert ": the last message FAILED " in cy.split("About")[0]
     assert "dead-end" not in account, "channels stay redacted"

@@ -225,7 +225,7 @@ def _alerts_part(
         f"<li>About {person_html(patient)}: "
         + (
             ", then ".join(
-                f"<code>{html.escape(channel)}</code> ({html.escape(state)})"
+                f"<code>{html.escape(channel)}</code>: {html.escape(state)}"
                 for channel, state in channels
             )
             if channels

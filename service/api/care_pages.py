@@ -84,16 +84,15 @@ def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
         return "<p>Nobody: alerts reach no one. Tell the administrator.</p>"
     first = next((m.contact_id for m in view.care_team if m.role == "caregiver"), None)
     items = "".join(
-        f"<li>{person_html(member.name)} ({_ROLE_WORDS.get(member.role, member.role)}"
+        f"<li>{person_html(member.name)} ({_ROLE_WORDS.get(member.role, member.role)})"
         + (
-            f', <span class="away">away until {when(member.away_until_s)}</span>'
+            f': <span class="away">away until {when(member.away_until_s)}</span>'
             if member.away_until_s is not None
             else ""
         )
-        + ")"
         + (
-            f'. <strong class="critical">Their last message did not arrive</strong> '
-            f"({when(member.failing_since_s)}): their channel may be broken. They can test it "
+            f'. <strong class="critical">Their last message did not arrive</strong>, '
+            f"{when(member.failing_since_s)}: their channel may be broken. They can test it "
             "from their account page; the administrator can fix it."
             if member.failing_since_s is not None
             else ""
