@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from service.accounts.access import visible_patient
+from service.accounts.access import care_team_name, visible_patient
 from service.alerts.manager import AlertManager
 from service.api.pages import message_page
 from service.api.web_session import (
@@ -77,6 +77,18 @@ def shared_or_404(session: Session, account: Account, patient_id: str) -> None:
     """404 unless ``account`` sees the patient."""
     if visible_patient(session, account, patient_id) is None:
         raise EarlyAnswer(message_page("Not found", NOT_FOUND_TEXT, 404))
+
+
+def named_on_team(
+    request: Request, session: Session, manager: AlertManager, patient_id: str
+) -> str:
+    """The signed-in account's name on a patient's care team (the patient's own name for them).
+
+    The early answer (sign in first, 404) if it does not see the patient.
+    """
+    account = signed_in_or_login(request, session, manager)
+    shared_or_404(session, account, patient_id)
+    return care_team_name(session, account, patient_id)
 
 
 def of_patient_or_404(row: Episode | Alert | DiaryEntry | None, patient_id: str) -> None:

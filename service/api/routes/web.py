@@ -35,6 +35,7 @@ from service.api.pages import message_page
 from service.api.vitals_svg import vitals_chart
 from service.api.web_guards import (
     acting_on,
+    named_on_team,
     own_record,
     page_token,
     posted_form,
@@ -234,13 +235,11 @@ async def add_to_diary(patient_id: str, request: Request, manager: AlertManagerD
     """Note what happened, at a time on the patient's clock."""
     form = await posted_form(request, manager, "Not added")
     with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
+        by = named_on_team(request, session, manager, patient_id)
         patient = session.get_one(Patient, patient_id)
         try:
             time_s = _local_time(form.get("when", ""), patient.timezone)
             kind = parse_kind(form.get("kind", ""))
-            by = care_team_name(session, account, patient_id)
             add_entry(
                 session,
                 patient_id,

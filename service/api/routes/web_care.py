@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from flarewatch.errors import ConfigError
-from service.accounts.access import care_team_name
 from service.alerts.drills import start_drill
 from service.alerts.errors import AlertingError
 from service.alerts.manager import AlertManager
@@ -19,11 +18,10 @@ from service.api.care_pages import plan_conflict_page
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
 from service.api.web_guards import (
+    named_on_team,
     page_token,
     posted_form,
     redirect_to,
-    shared_or_404,
-    signed_in_or_login,
 )
 from service.api.web_session import APP_PATH
 from service.db.care_teams import move_up, set_quiet_hours
@@ -40,10 +38,8 @@ async def change_emergency_plan(
     """The patient or a caregiver of theirs changes the emergency plan every alert tells first."""
     form = await posted_form(request, manager, "Not changed")
     with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
+        by = named_on_team(request, session, manager, patient_id)
         patient = session.get_one(Patient, patient_id)
-        by = care_team_name(session, account, patient_id)
         try:
             change_plan(
                 session,
@@ -69,9 +65,7 @@ async def move_caregiver_up(
     """Put a caregiver one place earlier in the order alerts reach the care team."""
     await posted_form(request, manager, "Not changed")
     with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
-        by = care_team_name(session, account, patient_id)
+        by = named_on_team(request, session, manager, patient_id)
         try:
             move_up(session, patient_id, contact_id, manager.clock(), by=by, via="web")
         except ConfigError as exc:
@@ -100,10 +94,8 @@ def _set_quiet_hours(
     request: Request, manager: AlertManager, patient_id: str, quiet: str
 ) -> Response:
     with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
+        by = named_on_team(request, session, manager, patient_id)
         patient = session.get_one(Patient, patient_id)
-        by = care_team_name(session, account, patient_id)
         try:
             set_quiet_hours(session, patient, quiet, manager.clock(), by=by, via="web")
         except (ConfigError, AlertingError) as exc:  # a time that is none: AlertingError
@@ -116,9 +108,7 @@ async def drill(patient_id: str, request: Request, manager: AlertManagerDep) -> 
     """Start a drill: a practice alert to the whole care team (service.alerts.drills)."""
     await posted_form(request, manager, "Not started")
     with manager.db.session() as session:
-        account = signed_in_or_login(request, session, manager)
-        shared_or_404(session, account, patient_id)
-        by = care_team_name(session, account, patient_id)
+        by = named_on_team(request, session, manager, patient_id)
     try:
         start_drill(manager, patient_id, by=by, via="web")
     except ConfigError as exc:
