@@ -11,20 +11,17 @@ import pytest
 from sqlalchemy import select
 
 from models.alarm import AlarmKind
-from service.db.care_teams import add_contact
 from service.db.models import AuditEvent, Patient
 from tests import web_app_helpers
 from tests.alerting_helpers import HttpReceiver, Inbox
-from tests.web_app_helpers import CareWorld, care_world, form_token, words
+from tests.web_app_helpers import CareWorld, form_token, words, world_with_dee
 
 world = web_app_helpers.world  # on SQLite and on PostgreSQL
 
 
 @pytest.fixture
 def delivering(tmp_path, http: HttpReceiver) -> Iterator[CareWorld]:
-    with care_world(f"sqlite:///{tmp_path / 'service.sqlite3'}", http.url("")) as built:
-        with built.stack.db.session() as session:
-            add_contact(session, "p1", "Dee", [http.url("dee")], now_s=built.clock())
+    with world_with_dee(tmp_path, http) as built:
         yield built
 
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
 from service.db.accounts import add_account, link_contact
-from service.db.care_teams import get_patient, set_research_consent
+from service.db.care_teams import add_contact, get_patient, set_research_consent
 from service.db.models import AccountRole
 from service.episodes import EpisodeEngine
 from service.stores.base import SampleStore
@@ -22,6 +23,7 @@ from tests.alerting_helpers import (
     AlertingStack,
     ApiServer,
     FakeClock,
+    HttpReceiver,
     build_stack,
     patient_policy,
     register_team,
@@ -163,6 +165,17 @@ def care_world(
             for client in built.clients:
                 client.close()
     stack.close()
+
+
+@contextmanager
+def world_with_dee(folder: Path, receiver: HttpReceiver) -> Iterator[CareWorld]:
+    """The care world on SQLite in ``folder``, delivering to ``receiver``; Dee after Ann on Alex's
+    team.
+    """
+    with care_world(f"sqlite:///{folder / 'service.sqlite3'}", receiver.url("")) as built:
+        with built.stack.db.session() as session:
+            add_contact(session, "p1", "Dee", [receiver.url("dee")], now_s=built.clock())
+        yield built
 
 
 @pytest.fixture
