@@ -93,3 +93,22 @@ def test_no_drill_beside_a_real_alert_nor_for_others(world: CareWorld) -> None:
     assert ann.post("/app/patients/p1/drill", data={}).status_code == 403
     bo = world.signed_in("bo")
     assert _start(world, bo, "p2").status_code == 303, "a patient starts their own"
+
+
+def test_a_real_alert_stops_the_drill_at_once(world: CareWorld, inbox: Inbox) -> None:
+    ann = world.signed_in("ann")
+    assert _start(world, ann).status_code == 303
+    _step(world, 0)
+    inbox.wait_for("/ann", 1)
+    world.episode("p1", AlarmKind.ANAPHYLAXIS)
+    _step(world, 0)
+    _step(world, 120)
+    titles = [m.title for m in inbox.to("/ann")]
+    assert titles[0].startswith("DRILL - CRITICAL")
+    assert not any(t.startswith("DRILL") for t in titles[1:]), titles
+    assert any(t.startswith("CRITICAL: Alex - possible anaphylaxis") for t in titles)
+    with world.stack.db.session() as session:
+        drill = session.scalars(select(Alert).where(Alert.kind == "drill")).one()
+        assert drill.state == "cancelled"
+        actions = set(session.scalars(select(AuditEvent.action)))
+    assert "drill_interrupted" in actions

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.alarm import Severity
@@ -175,6 +176,8 @@ class AlertManager:
             repeat_count=0,
             next_action_s=asked_s + window,
         )
+        if kind != DRILL:
+            self._stop_drills(txn, patient.id)
         txn.session.add(alert)
         txn.session.flush()
         record(
@@ -193,6 +196,32 @@ class AlertManager:
         txn.events.append(event_of(alert, "opened", txn.now_s))
         txn.wake = True
         return alert
+
+    def _stop_drills(self, txn: AlertTransaction, patient_id: str) -> None:
+        """A real alert stops the patient's drill at once, without an all-clear beside it.
+
+        Its repeats and escalation stop (its unsent messages are skipped as for any cancelled
+        alert); nothing must stand beside, or be taken for, the real one.
+        """
+        drills = txn.session.scalars(
+            select(Alert).where(
+                Alert.patient_id == patient_id,
+                Alert.kind == DRILL,
+                Alert.state.in_((AlertState.CANCEL_WINDOW, AlertState.ACTIVE)),
+            )
+        ).all()
+        for drill in drills:
+            drill.state = AlertState.CANCELLED
+            drill.closed_s = txn.now_s
+            drill.next_action_s = None
+            record(
+                txn.session,
+                txn.now_s,
+                "drill_interrupted",
+                patient_id=patient_id,
+                alert_id=drill.id,
+            )
+            txn.events.append(event_of(drill, "cancelled", txn.now_s))
 
     def worsen_alert(
         self, txn: AlertTransaction, alert: Alert, severity: Severity, reason: str
