@@ -125,12 +125,14 @@ class GatedReceiver:
 class HttpReceiver:
     """A loopback webhook endpoint.
 
-    Paths containing ``fail`` answer HTTP 500; ``hang-once`` answers its first request after 8 s.
+    Paths containing ``fail`` answer HTTP 500, and so do those in :attr:`refusing` while they are
+    there (a channel that breaks and is mended); ``hang-once`` answers its first request after 8 s.
     """
 
     def __init__(self, inbox: Inbox) -> None:
         self.inbox = inbox
         self.hits: dict[str, int] = {}
+        self.refusing: set[str] = set()
         self.on_post: Callable[[], None] | None = None
         """Called as each request arrives, before it is answered."""
         receiver = self
@@ -142,7 +144,7 @@ class HttpReceiver:
                 receiver.hits[self.path] = receiver.hits.get(self.path, 0) + 1
                 if receiver.on_post is not None:
                     receiver.on_post()
-                if "fail" in self.path:
+                if "fail" in self.path or self.path in receiver.refusing:
                     self.send_response(500)
                     self.end_headers()
                     return

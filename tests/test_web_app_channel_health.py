@@ -3,6 +3,8 @@
 Alex's team is Ann (a working channel at the local HTTP receiver) then Dee (a channel where
 nothing listens); Cy's is Cid then Ann again, on a dead channel. After real alerts, each page
 says whose last message failed, and Ann's account page says what became of each of her channels.
+A channel that broke and was mended is cleared by a test message that arrives, and a test that
+fails marks it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from models.alarm import AlarmKind
 from service.db.accounts import get_account, link_contact
 from service.db.care_teams import add_contact
 from tests.alerting_helpers import HttpReceiver, Inbox
-from tests.web_app_helpers import CareWorld, care_world, words
+from tests.web_app_helpers import CareWorld, care_world, form_token, words
 
 DEAD = "json://127.0.0.1:9/dead-end"
 """A channel where nothing listens."""
@@ -59,3 +61,47 @@ def test_whose_last_message_failed_is_shown(world: CareWorld, inbox: Inbox) -> N
     assert ": the last message arrived " in alex.split("About")[0]
     assert ": the last message FAILED " in cy.split("About")[0]
     assert "dead-end" not in account, "channels stay redacted"
+
+
+def _test_message(world: CareWorld, username: str) -> str:
+    """What the test message page says (a minute after any earlier test: one a minute)."""
+    world.clock.advance(61)
+    client = world.signed_in(username)
+    token = form_token(client.get("/app/account").text)
+    answer = client.post("/app/account/test-message", data={"csrf": token})
+    assert answer.status_code == 200
+    return words(answer.text)
+
+
+def _ann_on_alexs_team(world: CareWorld) -> str:
+    team = words(world.signed_in("ann").get("/app/patients/p1").text).split("Care team")[1]
+    return team.split("Dee (caregiver)")[0]
+
+
+def test_a_test_message_that_arrives_clears_the_mark_and_one_that_fails_sets_it(
+    world: CareWorld, http: HttpReceiver, inbox: Inbox
+) -> None:
+    http.refusing.add("/ann")  # Ann's phone app was logged out: her pushes fail
+    world.episode("p1", AlarmKind.ANAPHYLAXIS)
+    _escalate(world)
+    assert "Their last message did not arrive" in _ann_on_alexs_team(world)
+    alex = words(world.signed_in("ann").get("/app/account").text).split("About Alex: ")[1]
+    assert ": the last message FAILED " in alex.split("About")[0]
+
+    http.refusing.discard("/ann")  # she signs in again, and tests
+    _test_message(world, "ann")
+    inbox.wait_for("/ann", 1)
+    assert "did not arrive" not in _ann_on_alexs_team(world), "the test got through"
+    alex = words(world.signed_in("ann").get("/app/account").text).split("About Alex: ")[1]
+    assert ": your test message arrived " in alex.split("About")[0]
+    cy = words(world.signed_in("ann").get("/app/account").text).split("About Cy: ")[1]
+    assert ": your test message FAILED " in cy.split("About")[0], "her dead channel for Cy"
+
+    http.refusing.add("/ann")  # broken again: a test that fails says so at once
+    said = _test_message(world, "ann")
+    assert "FAILED" in said
+    team = _ann_on_alexs_team(world)
+    assert "Ann (caregiver). Their last message did not arrive, " in team
+    alex = words(world.signed_in("ann").get("/app/account").text).split("About Alex: ")[1]
+    assert ": your test message FAILED " in alex.split("About")[0]
+    assert "dead-end" not in alex, "channels stay redacted"

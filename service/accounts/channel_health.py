@@ -12,7 +12,7 @@ when its last message arrived or failed, and why. Read from the deliveries of th
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -31,6 +31,8 @@ class ChannelState:
     last_sent_s: float | None
     last_failed_s: float | None
     last_error: str | None
+    last_was_test: bool = False
+    """The latest of the two was its owner's test message, not an alert's."""
 
     @property
     def failing(self) -> bool:
@@ -40,11 +42,28 @@ class ChannelState:
         )
 
 
+@dataclass(slots=True)
+class _Outcomes:
+    """The latest sent and failed message of each channel, alert or test, as they are read."""
+
+    owner: dict[int, int] = field(default_factory=dict)
+    sent: dict[int, float] = field(default_factory=dict)
+    failed: dict[int, float] = field(default_factory=dict)
+    tests: dict[int, tuple[float, str | None]] = field(default_factory=dict)
+
+    def add(self, channel_id: int, contact_id: int, time_s: float, ok: bool) -> None:
+        self.owner[channel_id] = contact_id
+        latest = self.sent if ok else self.failed
+        latest[channel_id] = max(time_s, latest.get(channel_id, time_s))
+
+
 def channel_states(
     session: Session, contact_ids: Collection[int], now_s: float
 ) -> dict[int, ChannelState]:
     """The state of each used channel of ``contact_ids``, by channel id.
 
+    Alert messages and their owner's test messages both count: a test that arrives clears a
+    channel marked broken (the mailbox emptied, the app reinstalled), one that fails marks it.
     A failed delivery's time is that of its last attempt (``next_attempt_s``, when it was made).
     """
     if not contact_ids:
@@ -64,20 +83,32 @@ def channel_states(
         )
         .group_by(Delivery.channel_id, Delivery.contact_id, Delivery.state)
     ).all()
-    sent: dict[int, float] = {}
-    failed: dict[int, float] = {}
-    owner: dict[int, int] = {}
+    found = _Outcomes()
     for channel_id, contact_id, state, time_s in rows:
-        owner[channel_id] = contact_id
-        (sent if state == DeliveryState.SENT else failed)[channel_id] = float(time_s)
-    states = {}
-    for channel_id, contact_id in owner.items():
-        failed_s = failed.get(channel_id)
-        error = _last_error(session, channel_id) if failed_s is not None else None
-        states[channel_id] = ChannelState(
-            channel_id, contact_id, sent.get(channel_id), failed_s, error
+        found.add(channel_id, contact_id, float(time_s), state == DeliveryState.SENT)
+    checks = session.execute(
+        select(Channel.id, Channel.contact_id, Channel.checked_s, Channel.check_error).where(
+            Channel.contact_id.in_(contact_ids), Channel.checked_s >= since_s
         )
-    return states
+    ).all()
+    for channel_id, contact_id, checked_s, error in checks:
+        found.add(channel_id, contact_id, float(checked_s), error is None)
+        found.tests[channel_id] = (float(checked_s), error)
+    return {
+        channel_id: _state_of(session, found, channel_id, contact_id)
+        for channel_id, contact_id in found.owner.items()
+    }
+
+
+def _state_of(session: Session, found: _Outcomes, channel_id: int, contact_id: int) -> ChannelState:
+    sent_s, failed_s = found.sent.get(channel_id), found.failed.get(channel_id)
+    latest_s = max(t for t in (sent_s, failed_s) if t is not None)
+    test_s, test_error = found.tests.get(channel_id, (None, None))
+    was_test = test_s == latest_s
+    error = None
+    if failed_s is not None:
+        error = test_error if was_test and test_error else _last_error(session, channel_id)
+    return ChannelState(channel_id, contact_id, sent_s, failed_s, error, was_test)
 
 
 def _last_error(session: Session, channel_id: int) -> str | None:
@@ -106,11 +137,10 @@ def channel_words(state: ChannelState | None, now_s: float, timezone: str) -> st
     """What a channel's owner is told of it: its last message, arrived or failed and why."""
     if state is None:
         return f"no alert sent this way in the last {CHANNEL_HEALTH_DAYS} days"
+    which = "your test message" if state.last_was_test else "the last message"
     if state.failing and state.last_failed_s is not None:
         why = f": {state.last_error}" if state.last_error else ""
-        return (
-            f"the last message FAILED {on_patient_clock(state.last_failed_s, now_s, timezone)}{why}"
-        )
+        return f"{which} FAILED {on_patient_clock(state.last_failed_s, now_s, timezone)}{why}"
     if state.last_sent_s is not None:
-        return f"the last message arrived {on_patient_clock(state.last_sent_s, now_s, timezone)}"
+        return f"{which} arrived {on_patient_clock(state.last_sent_s, now_s, timezone)}"
     return f"no alert sent this way in the last {CHANNEL_HEALTH_DAYS} days"

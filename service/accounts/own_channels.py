@@ -18,7 +18,7 @@ from models.alarm import Severity
 from service.alerts.audit import record
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.db.channel_crypto import open_url
-from service.db.models import Account
+from service.db.models import Account, Channel
 
 TEST_EVERY_S: Final = 60.0
 """One test a minute per account: enough to try again after fixing a channel, too few to use
@@ -35,7 +35,7 @@ class OwnChannels:
     contact_name: str
     urls: tuple[str, ...]
     """In clear: to send, and to show redacted (never to show or log as they are)."""
-    channel_ids: tuple[int, ...] = ()
+    channel_ids: tuple[int, ...]
     """The channels of ``urls``, in the same order."""
     timezone: str = "UTC"
     """The patient's: times about these channels are told on the patient's clock."""
@@ -49,6 +49,7 @@ class CheckOutcome:
     patient_name: str
     channel: str
     result: SendResult
+    channel_id: int
 
 
 def own_channels(session: Session, account: Account) -> list[OwnChannels]:
@@ -91,13 +92,15 @@ def send_checks(notifier: Notifier, channels: list[OwnChannels]) -> list[CheckOu
     outcomes = []
     for own in channels:
         message = check_message(own)
-        for url in own.urls:
+        for url, channel_id in zip(own.urls, own.channel_ids, strict=True):
             try:
                 result = notifier.send(url, message)
             except Exception as exc:  # noqa: BLE001 - one broken channel must not hide the rest
                 result = SendResult(False, reason=f"notifier error {type(exc).__name__}")
             outcomes.append(
-                CheckOutcome(own.contact_id, own.patient_name, notifier.redact(url), result)
+                CheckOutcome(
+                    own.contact_id, own.patient_name, notifier.redact(url), result, channel_id
+                )
             )
     return outcomes
 
@@ -109,7 +112,17 @@ def record_checks(
     outcomes: list[CheckOutcome],
     now_s: float,
 ) -> None:
-    """Put the test on each patient's trail: who tested, how many channels, how many failed."""
+    """Keep each channel's outcome and put the test on each patient's trail.
+
+    The outcome is what the patient's page and the account page say of the channel next
+    (:mod:`service.accounts.channel_health`); the trail says who tested, how many channels, how
+    many failed.
+    """
+    for outcome in outcomes:
+        channel = session.get(Channel, outcome.channel_id)
+        if channel is not None:  # None: removed while the test was being sent
+            channel.checked_s = now_s
+            channel.check_error = None if outcome.result.ok else outcome.result.reason[:300]
     for own in channels:
         mine = [o for o in outcomes if o.contact_id == own.contact_id]
         record(

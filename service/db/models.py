@@ -196,6 +196,10 @@ class Channel(Base):
     sealed_url: Mapped[str] = mapped_column(Text)
     """The Apprise URL sealed with the service key: read it with ``channel_crypto.open_url``."""
     position: Mapped[int] = mapped_column(Integer, default=0)
+    checked_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When its owner last sent themselves a test message this way; NULL = never."""
+    check_error: Mapped[str | None] = mapped_column(Text, default=None)
+    """Why that test failed (scrubbed of secrets); NULL = it was sent."""
     contact: Mapped[Contact] = relationship(back_populates="channels")
 
 
