@@ -110,6 +110,12 @@ def _policy_args(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="wearer's time to answer a lost-signal notice before caregivers are told",
     )
+    parser.add_argument(
+        "--off-reminder-s",
+        type=float,
+        help="after the wearer says they took the band off, remind them it is still off after "
+        "this long, then twice as long each time (default 7200; 0 = never)",
+    )
     parser.add_argument("--ack-timeout-s", type=float, help="escalate to the next person after")
     parser.add_argument("--repeat-interval-s", type=float, help="repeat critical alerts every")
     parser.add_argument("--quiet-hours", help='e.g. "22:00-07:00" (warnings only); "" = off')
@@ -131,6 +137,7 @@ def _policy_update(args: argparse.Namespace) -> PolicyUpdate:
     return PolicyUpdate(
         cancel_window_s=args.cancel_window_s,
         signal_window_s=args.signal_window_s,
+        off_reminder_s=args.off_reminder_s,
         ack_timeout_s=args.ack_timeout_s,
         repeat_interval_s=args.repeat_interval_s,
         quiet_hours=args.quiet_hours,

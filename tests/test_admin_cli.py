@@ -104,7 +104,12 @@ def test_care_team_setup_and_listing_hides_secrets(admin):
         (["patient", "add", "p", "--timezone", "localtime"], "time zone"),
         (["patient", "add", "p", "--timezone", "Factory"], "time zone"),
         (["patient", "add", "p", "--ack-timeout-s", "0"], "must be positive"),
-        (["patient", "add", "p", "--signal-window-s", "-1"], "a window may be 0"),
+        (
+            ["patient", "add", "p", "--signal-window-s", "-1"],
+            "signal_window_s must be positive or 0",
+        ),
+        (["patient", "add", "p", "--off-reminder-s", "nan"], "off_reminder_s must be a number"),
+        (["patient", "add", "p", "--ack-timeout-s", "0"], "ack_timeout_s must be positive, got"),
         (["caregiver", "add", "nobody", "Ann", "--url", "json://127.0.0.1:9/x"], "not registered"),
         (["caregiver", "remove", "99"], "no contact"),
         # NaN passes `value < 0`; NaN or infinity would stop the escalation timer for good

@@ -17,6 +17,16 @@ detectors' false alarms. The wearer is told at once and can answer "I took it of
 ones reach caregivers 1.23 times a day (those lasting 10 min more). A signal lost during an open
 episode is never held back: the episode turns critical at once."""
 
+DEFAULT_OFF_REMINDER_S: Final = 2 * 3600.0
+"""A wearer who answered "I took it off" is reminded after 2 hours that the band is still off:
+until it is back nobody watches over them and no alert can reach their caregivers, and a band
+put on the charger or left by the basin is easily forgotten. Two hours lets a charge or a long
+bath pass without a word (a band charges in one to two hours)."""
+
+OFF_REMINDER_MAX_GAP_S: Final = 86_400.0
+"""Reminders come after twice as long each time (2, 4, 8, 16 hours by default), then once a day:
+a wearer who leaves the band off on purpose is not nagged, and one who forgot is not left."""
+
 DEFAULT_ACK_TIMEOUT_S: Final = 180.0
 """Without an acknowledgement the next person on the care team is alerted after 3 min: the median
 time to cardiac arrest in fatal drug-induced anaphylaxis is about 5 min (GUIDE §1), so a second

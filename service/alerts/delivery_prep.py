@@ -89,6 +89,8 @@ def prepare_delivery(
     link = None
     if purpose is Purpose.PATIENT_CHECK:
         link = manager.link(TokenAction.CANCEL, alert, contact.id)
+    elif purpose is Purpose.OFF_REMINDER:
+        pass  # a reminder has nothing to answer: the band reporting again ends them
     elif purpose is not Purpose.RESOLVED:
         link = manager.link(TokenAction.ACK, alert, contact.id)
     elif alert.episode_id is not None and alert.kind not in LOST_SIGNAL:

@@ -68,7 +68,7 @@ def enqueue(txn: AlertTransaction, alert: Alert, send: Send, at_s: float | None 
     ``at_s`` holds the messages back until then (default: send now).
     """
     session = txn.session
-    if send.purpose is Purpose.PATIENT_CHECK:
+    if send.purpose in (Purpose.PATIENT_CHECK, Purpose.OFF_REMINDER):
         contacts = patient_contacts(session, alert.patient_id)
     else:
         levels = escalation_levels(session, alert.patient_id)

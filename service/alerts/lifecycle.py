@@ -24,6 +24,8 @@ class Purpose(StrEnum):
     WORSENED = "worsened"
     RESOLVED = "resolved"
     PATIENT_CHECK = "patient_check"
+    OFF_REMINDER = "off_reminder"
+    """To the wearer: the band they said they took off is still off (no link, no caregiver)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from service.alerts.errors import (
 )
 from service.alerts.events import AlertListener, event_of
 from service.alerts.lifecycle import AlertClock, Plan, Purpose, Send, worsen
+from service.alerts.off_reminders import start_reminders, stop_reminders
 from service.alerts.policy import quiet_until_s
 from service.alerts.render import LOST_SIGNAL
 from service.alerts.tokens import TokenAction, TokenClaim, alert_key, sign_token, verify_token
@@ -178,6 +179,8 @@ class AlertManager:
         )
         if kind != DRILL:
             self._stop_drills(txn, patient.id)
+        if lost_signal:  # asked anew: an earlier "I took it off" is not reminded of any more
+            stop_reminders(txn.session, patient.id, kind)
         txn.session.add(alert)
         txn.session.flush()
         record(
@@ -320,6 +323,9 @@ class AlertManager:
                 alert.closed_s = txn.now_s
                 alert.next_action_s = None
                 txn.events.append(event_of(alert, "cancelled", txn.now_s))
+                if alert.kind in LOST_SIGNAL:  # "I took it off": reminded while it stays off
+                    patient = txn.session.get_one(Patient, alert.patient_id)
+                    start_reminders(patient, alert, txn.now_s)
             # The refusal is audited too: committed before the error is raised.
             record(
                 txn.session,

@@ -272,6 +272,8 @@ def _alert_title(facts: AlertFacts, purpose: Purpose, name: str) -> str:
     short = SHORT_WHAT.get(facts.kind, facts.kind.replace("_", " "))
     severity = facts.severity.upper()
     act = "act now" if facts.severity is Severity.CRITICAL else "check on them"
+    if purpose is Purpose.OFF_REMINDER:
+        return "Your band is still off - flarewatch is not watching over you"
     if purpose is Purpose.PATIENT_CHECK:
         if facts.kind in LOST_SIGNAL:
             return f"Check your band - {short}"
@@ -345,6 +347,14 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
         lines = _all_clear(facts, name, what)
         if link:
             lines.append(f"Was it a real reaction? One tap helps the detectors learn: {link}")
+        return Message(title=title, body="\n".join(lines), severity=facts.severity)
+    if purpose is Purpose.OFF_REMINDER:
+        lines = [
+            f"You said you took your band off. It still shows {what}. {since}",
+            "Until it is back on, flarewatch cannot watch over you and no alert can reach your "
+            "caregivers. Put it back on when you can, or check that the gateway is plugged in.",
+            "Your caregivers have not been told.",
+        ]
         return Message(title=title, body="\n".join(lines), severity=facts.severity)
     if purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
         link_line = f"I took it off: {link}" if link else None

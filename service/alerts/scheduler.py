@@ -38,6 +38,7 @@ from service.alerts.drills import end_if_unanswered
 from service.alerts.lifecycle import Purpose, plan_alert
 from service.alerts.manager import AlertManager, clock_of
 from service.alerts.notifier import Notifier, SendResult
+from service.alerts.off_reminders import next_reminder_s, send_due_reminders
 from service.alerts.transaction import AlertTransaction
 from service.db.models import (
     Alert,
@@ -59,6 +60,7 @@ SET_ASIDE_RETRY_S: Final = 60.0
 and a broken one costs a savepoint a minute, not two a second (``SCHEDULER_POLL_S``)."""
 
 LIVE_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
+AFTER_THE_END: Final = (Purpose.RESOLVED, Purpose.OFF_REMINDER)
 FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED)
 
 
@@ -83,6 +85,8 @@ class EscalationScheduler:
         self._outage = OutageLog("escalation passes", manager.db.url, log)
         self._next_return_s: float | None = None
         """The earliest end of an absence, as the last pass read it (None: nobody away)."""
+        self._next_reminder_s: float | None = None
+        """The earliest reminder of a band taken off, as the last pass read it (None: none)."""
         self._started_s: float | None = None
         self._last_ok_s: float | None = None
         """When the thread started, and when a pass of it last succeeded (monotonic s)."""
@@ -180,6 +184,7 @@ class EscalationScheduler:
         """
         self._settle_backlog()
         self._end_absences()
+        self._remind_wearers()
         self._advance_alerts()
         for claimed in self._claim_deliveries():
             future = self._pool.submit(self._deliver, claimed)
@@ -242,7 +247,7 @@ class EscalationScheduler:
                 return
 
     def next_due_s(self) -> float | None:
-        """Earliest time an alert, a delivery or an absence's end needs the scheduler.
+        """Earliest time an alert, a delivery, an absence's end or a reminder needs the scheduler.
 
         Rows set aside are left out.
         """
@@ -258,7 +263,8 @@ class EscalationScheduler:
             alert_s = session.scalar(alerts)
             delivery_s = session.scalar(deliveries)
             return_s = self._next_return_s = next_return_s(session)
-        times = [t for t in (alert_s, delivery_s, return_s) if t is not None]
+            remind_s = self._next_reminder_s = next_reminder_s(session)
+        times = [t for t in (alert_s, delivery_s, return_s, remind_s) if t is not None]
         return min(times) if times else None
 
     def _end_absences(self) -> None:
@@ -273,6 +279,14 @@ class EscalationScheduler:
             if end_absences(txn.session, txn.now_s):
                 txn.wake = True
         self._next_return_s = None  # read again at the end of the pass
+
+    def _remind_wearers(self) -> None:
+        """Queue the reminders of bands taken off that are due, as :meth:`_end_absences` does."""
+        if self._next_reminder_s is None or self._next_reminder_s > self.manager.clock():
+            return
+        with self.manager.transaction() as txn:
+            send_due_reminders(txn)
+        self._next_reminder_s = None  # read again at the end of the pass
 
     def _advance_alerts(self) -> None:
         query = select(Alert).where(Alert.state.in_(LIVE_STATES)).order_by(Alert.next_action_s)
@@ -342,7 +356,8 @@ class EscalationScheduler:
     def _claim(self, txn: AlertTransaction, delivery: Delivery) -> ClaimedDelivery | None:
         """Mark ``delivery`` as being sent and prepare its message; ``None`` if it is skipped."""
         alert = txn.session.get_one(Alert, delivery.alert_id)
-        if alert.state in FINISHED_STATES and delivery.purpose != Purpose.RESOLVED:
+        # an all-clear, and a reminder of a band taken off, come after their alert is over
+        if alert.state in FINISHED_STATES and delivery.purpose not in AFTER_THE_END:
             delivery.state = DeliveryState.SKIPPED
             record(
                 txn.session,

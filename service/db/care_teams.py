@@ -23,6 +23,7 @@ from service.alerts.care_team import escalation_levels
 from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
+    DEFAULT_OFF_REMINDER_S,
     DEFAULT_REPEAT_INTERVAL_S,
     DEFAULT_SIGNAL_WINDOW_S,
 )
@@ -57,6 +58,8 @@ class PolicyUpdate:
     cancel_window_s: float | None = None
     signal_window_s: float | None = None
     """The wearer's time to answer a lost-signal notice before caregivers are told."""
+    off_reminder_s: float | None = None
+    """After "I took it off", when to remind the wearer the band is still off (0: never)."""
     ack_timeout_s: float | None = None
     repeat_interval_s: float | None = None
     quiet_hours: str | None = None
@@ -111,6 +114,7 @@ def add_patient(session: Session, patient_id: str, now_s: float, update: PolicyU
         emergency_plan="",
         cancel_window_s=DEFAULT_CANCEL_WINDOW_S,
         signal_window_s=DEFAULT_SIGNAL_WINDOW_S,
+        off_reminder_s=DEFAULT_OFF_REMINDER_S,
         ack_timeout_s=DEFAULT_ACK_TIMEOUT_S,
         repeat_interval_s=DEFAULT_REPEAT_INTERVAL_S,
         created_s=now_s,
@@ -122,16 +126,28 @@ def add_patient(session: Session, patient_id: str, now_s: float, update: PolicyU
     return patient
 
 
+_DURATIONS: Final = (
+    "cancel_window_s",
+    "signal_window_s",
+    "off_reminder_s",
+    "ack_timeout_s",
+    "repeat_interval_s",
+)
+_MAY_BE_ZERO: Final = frozenset({"cancel_window_s", "signal_window_s", "off_reminder_s"})
+"""No window (tell the caregivers at once), no reminder."""
+
+
 def set_policy(patient: Patient, update: PolicyUpdate) -> None:
     """Apply ``update`` to ``patient`` after checking every value."""
-    for name in ("cancel_window_s", "signal_window_s", "ack_timeout_s", "repeat_interval_s"):
+    for name in _DURATIONS:
         value = getattr(update, name)
         if value is not None:
             # NaN passes both comparisons; NaN or infinity would stop the alert's timer for good
             if not math.isfinite(value):
                 raise ConfigError(f"{name} must be a number of seconds, got {value}")
-            if value < 0 or (not name.endswith("window_s") and value <= 0):
-                raise ConfigError(f"{name} must be positive (a window may be 0), got {value}")
+            if value < 0 or (name not in _MAY_BE_ZERO and value <= 0):
+                zero = " or 0" if name in _MAY_BE_ZERO else ""
+                raise ConfigError(f"{name} must be positive{zero}, got {value}")
             setattr(patient, name, float(value))
     if update.quiet_hours is not None:
         if update.quiet_hours == "":

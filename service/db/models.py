@@ -128,6 +128,10 @@ class Patient(Base):
     signal_window_s: Mapped[float] = mapped_column(Float, server_default="600.0")
     """The wearer's time to answer a lost-signal notice before caregivers are told (rows from
     before migration 0005 get DEFAULT_SIGNAL_WINDOW_S)."""
+    off_reminder_s: Mapped[float] = mapped_column(Float, server_default="7200.0")
+    """After the wearer said they took the band off, remind them it is still off after this long
+    (then after twice as long each time, at most a day apart); 0: never
+    (:mod:`service.alerts.off_reminders`)."""
     ack_timeout_s: Mapped[float] = mapped_column(Float)
     repeat_interval_s: Mapped[float] = mapped_column(Float)
     quiet_start: Mapped[str | None] = mapped_column(String(5), default=None)
@@ -270,6 +274,11 @@ class Alert(Base):
     acked_s: Mapped[float | None] = mapped_column(Float, default=None)
     acked_by: Mapped[str | None] = mapped_column(String(200), default=None)
     closed_s: Mapped[float | None] = mapped_column(Float, default=None)
+    remind_s: Mapped[float | None] = mapped_column(Float, default=None, index=True)
+    """A lost signal the wearer answered "I took it off": when to remind them the band is still
+    off (NULL: no reminder due)."""
+    reminders: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    """How many reminders were sent so far."""
 
 
 class Delivery(Base):

@@ -19,11 +19,13 @@ from service.alerts.audit import record
 from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
+    DEFAULT_OFF_REMINDER_S,
     DEFAULT_REPEAT_INTERVAL_S,
     DEFAULT_SIGNAL_WINDOW_S,
     VITALS_REFRESH_S,
 )
 from service.alerts.manager import AlertManager
+from service.alerts.off_reminders import stop_reminders
 from service.alerts.transaction import AlertTransaction
 from service.const import EPISODE_LOST_AFTER_S
 from service.db.models import (
@@ -73,6 +75,7 @@ class EpisodeEngine:
                 display_name=patient_id,
                 cancel_window_s=DEFAULT_CANCEL_WINDOW_S,
                 signal_window_s=DEFAULT_SIGNAL_WINDOW_S,
+                off_reminder_s=DEFAULT_OFF_REMINDER_S,
                 ack_timeout_s=DEFAULT_ACK_TIMEOUT_S,
                 repeat_interval_s=DEFAULT_REPEAT_INTERVAL_S,
                 created_s=txn.now_s,
@@ -366,8 +369,10 @@ class EpisodeEngine:
             )
         ).first()
         alert = self._signal_alert(txn, patient_id, alert_kind)
-        if still_lost is None and alert is not None:
-            self.alerts.resolve_alert(txn, alert, "signal_restored")
+        if still_lost is None:
+            stop_reminders(txn.session, patient_id, alert_kind)  # the band is back
+            if alert is not None:
+                self.alerts.resolve_alert(txn, alert, "signal_restored")
 
     @staticmethod
     def _signal_alert(txn: AlertTransaction, patient_id: str, alert_kind: str) -> Alert | None:
