@@ -92,8 +92,9 @@ def channel_states(
         )
     ).all()
     for channel_id, contact_id, checked_s, error in checks:
-        found.add(channel_id, contact_id, float(checked_s), error is None)
-        found.tests[channel_id] = (float(checked_s), error)
+        tested_s = float(checked_s or 0.0)  # never NULL here: the query compares it
+        found.add(channel_id, contact_id, tested_s, error is None)
+        found.tests[channel_id] = (tested_s, error)
     return {
         channel_id: _state_of(session, found, channel_id, contact_id)
         for channel_id, contact_id in found.owner.items()

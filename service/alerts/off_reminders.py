@@ -32,7 +32,7 @@ from service.db.models import Alert, Patient
 
 def reminder_gap_s(patient: Patient, reminders: int) -> float:
     """How long after the answer (``reminders`` = 0) or the last reminder the next one comes."""
-    return min(patient.off_reminder_s * 2**reminders, OFF_REMINDER_MAX_GAP_S)
+    return min(patient.off_reminder_s * 2.0**reminders, OFF_REMINDER_MAX_GAP_S)
 
 
 def _awake_at(patient: Patient, at_s: float) -> float:
