@@ -27,6 +27,8 @@ from models.alarm import Severity
 from models.profiles import DetectionProfile
 from service.account_cli import add_account_commands
 from service.alerts.absence import away_length_s, come_back, go_away
+from service.alerts.drill_schedule import schedule_drills
+from service.alerts.render import on_patient_clock
 from service.broker_auth_cli import add_broker_auth_command
 from service.cli_tables import parse_time, row_number, when
 from service.db.care_teams import (
@@ -116,6 +118,16 @@ def _policy_args(parser: argparse.ArgumentParser) -> None:
         help="after the wearer says they took the band off, remind them it is still off after "
         "this long, then twice as long each time (default 7200; 0 = never)",
     )
+    parser.add_argument(
+        "--drills-every-days",
+        type=int,
+        metavar="DAYS",
+        help="a drill (a practice alert to the care team) every DAYS days at --drills-at; "
+        "0 = only when started (docs/alerts.md#drills)",
+    )
+    parser.add_argument(
+        "--drills-at", metavar="HH:MM", default="18:00", help="on the patient's clock (18:00)"
+    )
     parser.add_argument("--ack-timeout-s", type=float, help="escalate to the next person after")
     parser.add_argument("--repeat-interval-s", type=float, help="repeat critical alerts every")
     parser.add_argument("--quiet-hours", help='e.g. "22:00-07:00" (warnings only); "" = off')
@@ -153,6 +165,7 @@ def _patient_add(args: argparse.Namespace, session: Session) -> int:
     patient = add_patient(session, args.patient_id, now_s, _policy_update(args))
     if args.research_consent is not None:
         set_research_consent(session, patient, args.research_consent == "yes", now_s)
+    _drills(args, session, patient, now_s)
     print(f"patient {patient.id} added")
     return 0
 
@@ -177,9 +190,20 @@ def _patient_set(args: argparse.Namespace, session: Session) -> int:
         if args.research_consent is not None
         else []
     )
+    _drills(args, session, patient, time.time())
     print(f"patient {args.patient_id} updated")
     print_recall(args.patient_id, "research consent withdrawn", found)
     return 0
+
+
+def _drills(args: argparse.Namespace, session: Session, patient: Patient, now_s: float) -> None:
+    """Drills on a schedule, if asked (``--drills-every-days``)."""
+    if args.drills_every_days is None:
+        return
+    days = args.drills_every_days or None
+    schedule_drills(session, patient, days, args.drills_at, now_s, by="administrator", via="cli")
+    if patient.next_drill_s is not None:
+        print(f"next drill: {on_patient_clock(patient.next_drill_s, now_s, patient.timezone)}")
 
 
 def _patient_list(args: argparse.Namespace, session: Session) -> int:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from service.accounts.access import visible_patient, visible_patient_ids
 from service.accounts.channel_health import channel_states, failing_since
 from service.alerts.care_team import escalation_levels
+from service.alerts.drill_schedule import DrillSchedule, drill_schedule_of
 from service.alerts.drills import DrillResult, last_drill
 from service.alerts.render import HEART_RATE_TIME_KEY, last_heart_rate
 from service.const import DIARY_SHOWN
@@ -116,6 +117,8 @@ class PatientView:
     """Who changed the emergency plan last and when (epoch s), if known."""
     last_drill: DrillResult | None = None
     """How the patient's latest drill went (None: no drill yet)."""
+    drill_schedule: DrillSchedule | None = None
+    """When drills come by themselves (None: only when someone starts one)."""
     research_consent: bool = False
     """Whether the patient shares their pseudonymised episodes with researchers."""
 
@@ -190,6 +193,7 @@ def load_patient_view(
             for c in team
         ],
         last_drill=last_drill(session, patient.id),
+        drill_schedule=drill_schedule_of(patient),
         quiet_hours=(f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else None),
         devices=list(devices),
         diary=[

@@ -103,6 +103,14 @@ episode, never from the bands."""
 DRILL: Final = "drill"
 """The alert kind of a drill (``service.alerts.drills``): a practice alert, nothing is wrong."""
 
+DRILL_NOTICE_S: Final = 3600.0
+"""A drill put on a schedule comes at its time at least an hour later: whoever set it can tell
+the others, and nobody meets one a minute after choosing 18:00 at 17:59."""
+
+DRILL_RETRY_S: Final = 3600.0
+"""A scheduled drill due while an alert is open waits an hour: a drill must never stand beside a
+real alert, and the team has just had the real thing."""
+
 DRILL_MAX_S: Final = 600.0
 """A drill nobody answers ends by itself after 10 min: long enough for the acknowledgement
 timeouts of a team of three (3 min each by default) to run, short enough not to repeat into

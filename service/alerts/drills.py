@@ -47,24 +47,29 @@ def start_drill(manager: AlertManager, patient_id: str, *, by: str, via: str) ->
         patient = txn.session.get(Patient, patient_id)
         if patient is None:
             raise UnknownPatientError(patient_id)
-        busy = txn.session.scalars(
-            select(Alert.kind).where(
-                Alert.patient_id == patient_id, Alert.state.in_(OPEN_ALERT_STATES)
-            )
-        ).first()
-        if busy is not None:
-            what = "a drill is going on" if busy == DRILL else "an alert is open"
-            raise ConfigError(f"{what}: no drill now")
-        if not escalation_levels(txn.session, patient_id):
-            raise ConfigError("nobody is on the care team: a drill would reach no one")
-        alert = manager.open_alert(
-            txn, patient, kind=DRILL, severity=Severity.CRITICAL, since_s=txn.now_s
-        )
-        record(
-            txn.session, txn.now_s, "drill_started", patient_id=patient_id, alert_id=alert.id,
-            by=by, via=via,
-        )  # fmt: skip
-        return alert
+        return open_drill(manager, txn, patient, by=by, via=via)
+
+
+def open_drill(
+    manager: AlertManager, txn: AlertTransaction, patient: Patient, *, by: str, via: str
+) -> Alert:
+    """Open a drill in ``txn``; :class:`ConfigError` if an alert is open or nobody is told."""
+    busy = txn.session.scalars(
+        select(Alert.kind).where(Alert.patient_id == patient.id, Alert.state.in_(OPEN_ALERT_STATES))
+    ).first()
+    if busy is not None:
+        what = "a drill is going on" if busy == DRILL else "an alert is open"
+        raise ConfigError(f"{what}: no drill now")
+    if not escalation_levels(txn.session, patient.id):
+        raise ConfigError("nobody is on the care team: a drill would reach no one")
+    alert = manager.open_alert(
+        txn, patient, kind=DRILL, severity=Severity.CRITICAL, since_s=txn.now_s
+    )
+    record(
+        txn.session, txn.now_s, "drill_started", patient_id=patient.id, alert_id=alert.id,
+        by=by, via=via,
+    )  # fmt: skip
+    return alert
 
 
 def end_if_unanswered(manager: AlertManager, txn: AlertTransaction, alert: Alert) -> bool:

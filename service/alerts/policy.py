@@ -48,7 +48,7 @@ def quiet_until_s(policy: Policy, now_s: float) -> float | None:
     end_day = _quiet_end_day(start, end, local)
     if end_day is None:
         return None
-    instants = _instants_reading_s(dt.datetime.combine(end_day, end), zone)
+    instants = instants_reading_s(dt.datetime.combine(end_day, end), zone)
     return next((instant for instant in instants if instant > now_s), None)
 
 
@@ -62,7 +62,7 @@ def _quiet_end_day(start: dt.time, end: dt.time, local: dt.datetime) -> dt.date 
     return today if wall < end else None
 
 
-def _instants_reading_s(wall: dt.datetime, zone: ZoneInfo) -> list[float]:
+def instants_reading_s(wall: dt.datetime, zone: ZoneInfo) -> list[float]:
     """The instants (epoch s, ascending) from which clocks in ``zone`` read ``wall`` (naive).
 
     Usually one; two on the night clocks go back (02:30 in Berlin is 00:30 and 01:30 UTC);
@@ -71,6 +71,17 @@ def _instants_reading_s(wall: dt.datetime, zone: ZoneInfo) -> list[float]:
     both = sorted({wall.replace(tzinfo=zone, fold=fold).timestamp() for fold in (0, 1)})
     real = [instant for instant in both if _wall_clock(instant, zone) == wall]
     return real or [_clock_change_s(both[0], both[-1], zone)]
+
+
+def next_wall_time_s(at: dt.time, zone: ZoneInfo, after_s: float) -> float:
+    """The first instant after ``after_s`` at which clocks in ``zone`` read ``at``."""
+    day = dt.datetime.fromtimestamp(after_s, zone).date()
+    for offset in range(3):  # today, tomorrow, or the day after a skipped wall time
+        wall = dt.datetime.combine(day + dt.timedelta(days=offset), at)
+        later = [instant for instant in instants_reading_s(wall, zone) if instant > after_s]
+        if later:
+            return later[0]
+    raise AssertionError("a wall-clock time is read at least once every two days")
 
 
 def _wall_clock(instant_s: float, zone: ZoneInfo) -> dt.datetime:

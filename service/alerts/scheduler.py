@@ -17,11 +17,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.alerts.absence import end_absences, next_return_s
 from service.alerts.audit import record
@@ -34,6 +37,7 @@ from service.alerts.delivery_prep import (
     ClaimedDelivery,
     prepare_delivery,
 )
+from service.alerts.drill_schedule import next_scheduled_drill_s, start_due_drills
 from service.alerts.drills import end_if_unanswered
 from service.alerts.lifecycle import Purpose, plan_alert
 from service.alerts.manager import AlertManager, clock_of
@@ -64,6 +68,22 @@ AFTER_THE_END: Final = (Purpose.RESOLVED, Purpose.OFF_REMINDER)
 FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED)
 
 
+@dataclass(slots=True)
+class _Timer:
+    """Work the scheduler does at a time kept in the database (an absence's end, say)."""
+
+    next_at: Callable[[Session], float | None]
+    """The earliest time it is due (None: never)."""
+    run: Callable[[AlertTransaction], object]
+    """Do what is due; a true result wakes the scheduler at once."""
+    next_s: float | None = None
+    """:attr:`next_at` as the last pass read it."""
+
+    def read(self, session: Session) -> float | None:
+        self.next_s = self.next_at(session)
+        return self.next_s
+
+
 class EscalationScheduler:
     """Runs alert lifecycles and deliveries.
 
@@ -83,10 +103,12 @@ class EscalationScheduler:
         self._unsettled: list[tuple[ClaimedDelivery, SendResult]] = []
         """Send results the database refused to record (guarded by ``_inflight_lock``)."""
         self._outage = OutageLog("escalation passes", manager.db.url, log)
-        self._next_return_s: float | None = None
-        """The earliest end of an absence, as the last pass read it (None: nobody away)."""
-        self._next_reminder_s: float | None = None
-        """The earliest reminder of a band taken off, as the last pass read it (None: none)."""
+        self._timers = (
+            _Timer(next_return_s, lambda txn: end_absences(txn.session, txn.now_s)),
+            _Timer(next_reminder_s, send_due_reminders),
+            _Timer(next_scheduled_drill_s, lambda txn: start_due_drills(manager, txn)),
+        )
+        """Absences that end, reminders of bands taken off, scheduled drills."""
         self._started_s: float | None = None
         self._last_ok_s: float | None = None
         """When the thread started, and when a pass of it last succeeded (monotonic s)."""
@@ -183,8 +205,7 @@ class EscalationScheduler:
         Returns the next due time.
         """
         self._settle_backlog()
-        self._end_absences()
-        self._remind_wearers()
+        self._run_timers()
         self._advance_alerts()
         for claimed in self._claim_deliveries():
             future = self._pool.submit(self._deliver, claimed)
@@ -262,31 +283,22 @@ class EscalationScheduler:
         with self.manager.db.session() as session:
             alert_s = session.scalar(alerts)
             delivery_s = session.scalar(deliveries)
-            return_s = self._next_return_s = next_return_s(session)
-            remind_s = self._next_reminder_s = next_reminder_s(session)
-        times = [t for t in (alert_s, delivery_s, return_s, remind_s) if t is not None]
+            timed = [timer.read(session) for timer in self._timers]
+        times = [t for t in (alert_s, delivery_s, *timed) if t is not None]
         return min(times) if times else None
 
-    def _end_absences(self) -> None:
-        """Bring back the care-team members whose absence ended (told at once of open alerts).
+    def _run_timers(self) -> None:
+        """Run the timed work whose earliest time, as the last pass read it, has come.
 
-        Only when the earliest end, as the last pass read it (:meth:`next_due_s`), has come: a
-        pass takes no write transaction of its own for absences otherwise.
+        A pass takes no write transaction of its own for them otherwise.
         """
-        if self._next_return_s is None or self._next_return_s > self.manager.clock():
-            return
-        with self.manager.transaction() as txn:
-            if end_absences(txn.session, txn.now_s):
-                txn.wake = True
-        self._next_return_s = None  # read again at the end of the pass
-
-    def _remind_wearers(self) -> None:
-        """Queue the reminders of bands taken off that are due, as :meth:`_end_absences` does."""
-        if self._next_reminder_s is None or self._next_reminder_s > self.manager.clock():
-            return
-        with self.manager.transaction() as txn:
-            send_due_reminders(txn)
-        self._next_reminder_s = None  # read again at the end of the pass
+        for timer in self._timers:
+            if timer.next_s is None or timer.next_s > self.manager.clock():
+                continue
+            with self.manager.transaction() as txn:
+                if timer.run(txn):
+                    txn.wake = True
+            timer.next_s = None  # read again at the end of the pass
 
     def _advance_alerts(self) -> None:
         query = select(Alert).where(Alert.state.in_(LIVE_STATES)).order_by(Alert.next_action_s)

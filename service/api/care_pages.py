@@ -14,6 +14,7 @@ from typing import Final
 from fastapi.responses import HTMLResponse
 
 from service.accounts.patient_view import PatientView
+from service.alerts.drill_schedule import DRILL_EVERY_CHOICES, every_words
 from service.api.alert_view import person_html
 from service.api.pages import Clock, page
 from service.api.web_session import APP_PATH, hidden_token
@@ -187,6 +188,34 @@ def drill_part(view: PatientView, when: Clock, form_token: str) -> str:
         '<p class="note">A practice alert to the care team, going as a real one would (each '
         "person in turn, repeats, the same channels), with DRILL first in every message. The "
         "first I&#8217;m on it ends it; unanswered, it ends after 10 minutes.</p>"
+        + _drill_schedule_part(view, when, form_token)
+    )
+
+
+def _drill_schedule_part(view: PatientView, when: Clock, form_token: str) -> str:
+    """When drills come by themselves, and the form to set that."""
+    schedule = view.drill_schedule
+    if schedule is None:
+        now = "Drills come only when someone starts one."
+    else:
+        upcoming = f" The next: {when(schedule.next_s)}." if schedule.next_s is not None else ""
+        now = f"A drill comes {every_words(schedule.every_days)} at {schedule.at}.{upcoming}"
+    chosen = schedule.every_days if schedule else None
+    options = "".join(
+        f'<option value="{days}"{" selected" if days == chosen else ""}>{words}</option>'
+        for days, words in (("", "only when started"), *DRILL_EVERY_CHOICES.items())
+    )
+    at = html.escape(schedule.at if schedule else "18:00")
+    return (
+        f"<p>{now}</p>"
+        f'<form method="post" action="{_patient_path(view)}/drill/schedule">'
+        f"{hidden_token(form_token)}"
+        f'<label for="drill-every">Drills</label><select id="drill-every" name="every">'
+        f'{options}</select><label for="drill-at">at</label><input id="drill-at" name="at" '
+        f'type="time" value="{at}" required>'
+        '<button type="submit" class="act">Set the drills</button></form>'
+        '<p class="note">On the patient&#8217;s clock. One due in quiet hours waits until they '
+        "end, and one due while an alert is open waits an hour.</p>"
     )
 
 

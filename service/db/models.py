@@ -128,6 +128,13 @@ class Patient(Base):
     signal_window_s: Mapped[float] = mapped_column(Float, server_default="600.0")
     """The wearer's time to answer a lost-signal notice before caregivers are told (rows from
     before migration 0005 get DEFAULT_SIGNAL_WINDOW_S)."""
+    drill_every_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    """A drill every so many days at ``drill_at`` (:mod:`service.alerts.drill_schedule`);
+    NULL: drills only by hand."""
+    drill_at: Mapped[str | None] = mapped_column(String(5), default=None)
+    """Local "HH:MM" of scheduled drills."""
+    next_drill_s: Mapped[float | None] = mapped_column(Float, default=None, index=True)
+    """When the next scheduled drill starts (NULL: none scheduled)."""
     off_reminder_s: Mapped[float] = mapped_column(Float, server_default="7200.0")
     """After the wearer said they took the band off, remind them it is still off after this long
     (then after twice as long each time, at most a day apart); 0: never

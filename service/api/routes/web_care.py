@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from flarewatch.errors import ConfigError
+from service.alerts.drill_schedule import schedule_drills
 from service.alerts.drills import start_drill
 from service.alerts.errors import AlertingError
 from service.alerts.manager import AlertManager
@@ -113,4 +114,23 @@ async def drill(patient_id: str, request: Request, manager: AlertManagerDep) -> 
         start_drill(manager, patient_id, by=by, via="web")
     except ConfigError as exc:
         return message_page("Not started", f"No drill was started: {exc}.", 409)
+    return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/patients/{patient_id}/drill/schedule", response_class=HTMLResponse)
+async def drill_schedule(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
+    """Drills every so many days at a time on the patient's clock, or only when started."""
+    form = await posted_form(request, manager, "Not changed")
+    every, at = form.get("every", "").strip()[:8], form.get("at", "").strip()[:8]
+    with manager.db.session() as session:
+        by = named_on_team(request, session, manager, patient_id)
+        patient = session.get_one(Patient, patient_id)
+        try:
+            days = int(every) if every else None
+        except ValueError:
+            return message_page("Not changed", "Choose how often drills come.", 422)
+        try:
+            schedule_drills(session, patient, days, at, manager.clock(), by=by, via="web")
+        except ConfigError as exc:
+            return message_page("Not changed", f"The drills were not changed: {exc}.", 422)
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
