@@ -303,3 +303,23 @@ def test_a_plan_set_by_the_administrator_is_tidied_and_audited(admin):
         assert patient.emergency_plan == "EpiPen.\nCall 112."
         assert patient.plan_changed_by == "administrator"
     db.dispose()
+
+
+def test_drills_on_a_schedule_and_the_reminder_of_a_band_taken_off(admin):
+    code, out, _ = admin(
+        "patient", "add", "alex", "--timezone", "Europe/Berlin", "--off-reminder-s", "3600",
+        "--drills-every-days", "28", "--drills-at", "07:15",
+    )  # fmt: skip
+    assert code == 0 and "next drill: 07:15 " in out
+    db = Database(admin.url, secret_key=KEY)
+    with db.session() as session:
+        alex = session.get_one(Patient, "alex")
+        assert (alex.drill_every_days, alex.drill_at, alex.off_reminder_s) == (28, "07:15", 3600)
+        assert alex.next_drill_s is not None
+    assert admin("patient", "set", "alex", "--drills-every-days", "0")[0] == 0
+    with db.session() as session:
+        alex = session.get_one(Patient, "alex")
+        assert (alex.drill_every_days, alex.next_drill_s) == (None, None)
+    code, _, err = admin("patient", "set", "alex", "--drills-every-days", "7", "--drills-at", "7")
+    assert code == 1 and "must look like 18:00" in err
+    db.dispose()
