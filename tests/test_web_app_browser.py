@@ -86,6 +86,18 @@ def test_a_caregiver_signs_in_sees_the_alert_labels_the_episode_and_signs_out(wo
     with world.stack.db.session() as session:
         assert session.get_one(Episode, episode_id).label == "reaction"
 
+    page.locator(f'a[href="/app/patients/p1/episodes/{episode_id}"]').click()
+    expect(page.get_by_role("heading", level=2).first).to_have_text(
+        "Possible anaphylaxis (critical)"
+    )
+    expect(page.get_by_role("img", name="From ")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Ann was told")
+    expect(page.locator("main")).to_contain_text("A possible trigger: ate a curry at lunch")
+    check_page(page)
+    page.get_by_role("button", name="No (a false alarm)").click()
+    expect(page).to_have_url(f"{world.api.base_url}/app/patients/p1/episodes/{episode_id}")
+    expect(page.locator("main")).to_contain_text("a false alarm, said by Ann")
+
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{world.api.base_url}/app/login")
     page.goto(f"{world.api.base_url}/app/patients/p1")
@@ -110,7 +122,7 @@ def test_a_researcher_sees_pseudonymised_episodes_and_downloads_them(world, phon
 def test_with_large_text_the_app_reflows_on_a_phone_and_sign_in_is_on_the_first_screen(
     world, phone, large_text
 ):
-    world.episode("p1", AlarmKind.ANAPHYLAXIS)
+    episode_id = world.episode("p1", AlarmKind.ANAPHYLAXIS)
     page = large_text
     page.goto(f"{world.api.base_url}/app/login")
     assert page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 32
@@ -118,7 +130,7 @@ def test_with_large_text_the_app_reflows_on_a_phone_and_sign_in_is_on_the_first_
     assert box is not None and box["y"] + box["height"] <= PHONE["height"], box
     assert box["height"] >= MIN_TARGET_PX
     sign_in(phone, world, "ann")
-    for path in ("/app", "/app/patients/p1"):
+    for path in ("/app", "/app/patients/p1", f"/app/patients/p1/episodes/{episode_id}"):
         page.goto(f"{world.api.base_url}{path}")
         for viewport in (PHONE_SIZE, SMALL_PHONE):
             page.set_viewport_size(viewport)

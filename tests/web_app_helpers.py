@@ -168,11 +168,14 @@ def care_world(
 
 
 @contextmanager
-def world_with_dee(folder: Path, receiver: HttpReceiver) -> Iterator[CareWorld]:
+def world_with_dee(
+    folder: Path, receiver: HttpReceiver, store: SampleStore | None = None
+) -> Iterator[CareWorld]:
     """The care world on SQLite in ``folder``, delivering to ``receiver``; Dee after Ann on Alex's
-    team.
+    team. ``store``: where the band's readings are (none: no chart).
     """
-    with care_world(f"sqlite:///{folder / 'service.sqlite3'}", receiver.url("")) as built:
+    url = f"sqlite:///{folder / 'service.sqlite3'}"
+    with care_world(url, receiver.url(""), store) as built:
         with built.stack.db.session() as session:
             add_contact(session, "p1", "Dee", [receiver.url("dee")], now_s=built.clock())
         yield built

@@ -26,6 +26,7 @@ from service.db.models import (
     Account,
     Alert,
     Device,
+    DiaryEntry,
     Episode,
     EpisodeState,
     Patient,
@@ -187,7 +188,7 @@ def load_patient_view(
             OpenAlertRow(a.id, a.kind, a.severity, a.state, a.since_s, a.acked_by) for a in alerts
         ],
         lost_signals=[(s.signal, s.since_s) for s in signals],
-        episodes=[_episode_row(e, acked.get(e.id)) for e in episodes],
+        episodes=[episode_row(e, acked.get(e.id)) for e in episodes],
         care_team=[
             TeamMember(c.id, c.name, c.role, c.away_until_s, failing_since(states, c.channels))
             for c in team
@@ -197,14 +198,19 @@ def load_patient_view(
         quiet_hours=(f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else None),
         devices=list(devices),
         diary=[
-            DiaryRow(d.id, d.time_s, d.kind, d.text, d.written_by)
-            for d in (entries_of(session, patient.id, limit=diary) if diary else ())
+            diary_row(d) for d in (entries_of(session, patient.id, limit=diary) if diary else ())
         ],
         research_consent=patient.research_consent_s is not None,
     )
 
 
-def _episode_row(episode: Episode, acked_by: str | None) -> EpisodeRow:
+def diary_row(entry: DiaryEntry) -> DiaryRow:
+    """A diary entry as the app lists it."""
+    return DiaryRow(entry.id, entry.time_s, entry.kind, entry.text, entry.written_by)
+
+
+def episode_row(episode: Episode, acked_by: str | None) -> EpisodeRow:
+    """An episode as the app lists it; ``acked_by``: who took its alert on."""
     vitals = episode.summary.get("vitals") or {}
     hr_time = vitals.get(HEART_RATE_TIME_KEY)
     return EpisodeRow(

@@ -31,6 +31,9 @@ class ChartSpan:
     span_ms: int
     step_ms: int
     tick_ms: int
+    window: str = ""
+    """A fixed window in words, to follow "No readings" ("from 16:32 to 18:10 CET"); empty:
+    the last ``words``."""
 
 
 CHART_SPANS: Final = {
@@ -70,6 +73,25 @@ class VitalsSeries:
     skin_temp: list[tuple[int, float]] = field(default_factory=list)
     unavailable: bool = False
     """The store could not be read: the page says so instead of an empty chart."""
+
+
+def window_span(start_ms: int, end_ms: int, window: str) -> ChartSpan:
+    """A chart of ``[start_ms, end_ms)``, an episode and around it; ``window`` says when.
+
+    About as many points as the recent spans have: one a minute up to 6 hours, then every 5 or
+    30 minutes (longer still, as many more as needed).
+    """
+    length_ms = max(end_ms - start_ms, MINUTE_MS)
+    steps = [span.step_ms for span in CHART_SPANS.values() if span.span_ms >= length_ms]
+    step_ms = steps[0] if steps else CHART_SPANS["7d"].step_ms * -(-length_ms // (7 * 24 * HOUR_MS))
+    hours = length_ms / HOUR_MS
+    tick_ms = next((t for limit, t in _WINDOW_TICKS if hours <= limit), 24 * HOUR_MS)
+    return ChartSpan("window", window, length_ms, step_ms, tick_ms, window=window)
+
+
+_WINDOW_TICKS: Final = ((4, HOUR_MS), (8, 2 * HOUR_MS), (36, 4 * HOUR_MS))
+"""A label every hour on a chart of up to 4 hours, every 2 up to 8, every 4 up to 36, else at
+midnight."""
 
 
 def recent_vitals(

@@ -44,7 +44,8 @@ PAGE_STYLE: Final = (
     ".state.over{border-color:#777;background:#eee}"
     ".plan{margin:1rem 0;padding:.2rem 1rem .6rem;border:3px solid #b00020;border-radius:.5rem;"
     "font-size:1.15rem}.plan p{margin:.3rem 0}"
-    ".note{color:#555;font-size:.9rem;margin:.3rem 0}ul{padding-left:1.2rem}li{margin:.3rem 0}"
+    ".note{color:#555;font-size:.9rem;margin:.3rem 0}button .note{color:inherit}"
+    "ul{padding-left:1.2rem}li{margin:.3rem 0}"
     # the signed-in app (service.api.web_pages): forms, the account line, tables of episodes
     "label{display:block;font-weight:600;margin:.8rem 0 .2rem}"
     "input,select,textarea{font-size:1.1rem;width:100%;box-sizing:border-box;padding:.6rem;"

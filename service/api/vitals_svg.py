@@ -162,7 +162,7 @@ def vitals_chart(
             " the rest of this page is up to date.</p>"
         )
     if not series.heart_rate and not series.skin_temp:
-        return f'<p class="note">No readings in the last {span.words}.</p>'
+        return f'<p class="note">No readings {span.window or "in the last " + span.words}.</p>'
     panels = [
         (series.heart_rate, "hr", "beats a minute", 5.0, 0),
         (series.skin_temp, "temp", "skin °C", 0.2, 1),
@@ -216,7 +216,9 @@ def _words(
     now_s: float,
 ) -> str:
     """The chart in one or two sentences: ranges, the latest values, the shaded episodes."""
-    said = [f"The last {series.span.words}, {_every(series.span)}."]
+    window = series.span.window
+    lead = window[:1].upper() + window[1:] if window else f"The last {series.span.words}"
+    said = [f"{lead}, {_every(series.span)}."]
     for points, what, digits, unit in (
         (series.heart_rate, "Heart rate", 0, " beats a minute"),
         (series.skin_temp, "Skin temperature", 1, " °C"),

@@ -311,10 +311,10 @@ def _episode_table(view: PatientView, when: Clock, form_token: str) -> str:
     for episode in view.episodes:
         rows.append(
             "<tr>"
-            f"<td>{when(episode.opened_s)}</td>"
+            f'<td><a href="{episode_path(view.id, episode.id)}">{when(episode.opened_s)}</a></td>'
             f"<td>{_what(episode.kind)} ({html.escape(episode.severity)})</td>"
-            f"<td>{_course(episode, when)}</td>"
-            f"<td>{_label_cell(view, episode, form_token)}</td>"
+            f"<td>{course_words(episode, when)}</td>"
+            f"<td>{label_cell(view.id, episode, form_token)}</td>"
             "</tr>"
         )
     return (
@@ -324,7 +324,13 @@ def _episode_table(view: PatientView, when: Clock, form_token: str) -> str:
     )
 
 
-def _course(episode: EpisodeRow, when: Clock) -> str:
+def episode_path(patient_id: str, episode_id: int) -> str:
+    """The address of an episode's page."""
+    return f"{APP_PATH}/patients/{html.escape(patient_id)}/episodes/{episode_id}"
+
+
+def course_words(episode: EpisodeRow, when: Clock) -> str:
+    """Going on or how long it lasted, who acknowledged, the last heart rate."""
     parts = []
     if episode.state == EpisodeState.OPEN:
         parts.append("going on")
@@ -337,16 +343,20 @@ def _course(episode: EpisodeRow, when: Clock) -> str:
     return "; ".join(parts)
 
 
-def _label_cell(view: PatientView, episode: EpisodeRow, form_token: str) -> str:
+def label_cell(
+    patient_id: str, episode: EpisodeRow, form_token: str, *, back_to_episode: bool = False
+) -> str:
+    """The answer so far, and buttons for the others (back to the episode's page, if asked)."""
     said = (
         f"{LABEL_WORDS.get(episode.label, html.escape(episode.label))}, said by "
         f"{person_html(episode.labelled_by or 'someone')}. "
         if episode.label
         else ""
     )
-    action = f"{APP_PATH}/patients/{html.escape(view.id)}/episodes/{episode.id}/label"
+    action = f"{episode_path(patient_id, episode.id)}/label"
+    back = '<input type="hidden" name="back" value="episode">' if back_to_episode else ""
     buttons = "".join(
-        f'<form method="post" action="{action}">{hidden_token(form_token)}'
+        f'<form method="post" action="{action}">{hidden_token(form_token)}{back}'
         f'<input type="hidden" name="label" value="{value}">'
         f'<button type="submit">{"Yes" if value == EpisodeLabel.REACTION else "No"}'
         f'<span class="note"> ({words})</span></button></form> '

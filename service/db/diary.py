@@ -96,12 +96,18 @@ def remove_entry(
 
 
 def entries_of(
-    session: Session, patient_id: str, *, limit: int | None = None
+    session: Session,
+    patient_id: str,
+    *,
+    limit: int | None = None,
+    between: tuple[float, float] | None = None,
 ) -> Sequence[DiaryEntry]:
-    """The patient's diary, newest first (``limit`` entries at most)."""
+    """The patient's diary, newest first (``limit`` entries at most; ``between`` two times)."""
     query = (
         select(DiaryEntry)
         .where(DiaryEntry.patient_id == patient_id)
         .order_by(DiaryEntry.time_s.desc(), DiaryEntry.id.desc())
     )
+    if between is not None:
+        query = query.where(DiaryEntry.time_s >= between[0], DiaryEntry.time_s <= between[1])
     return session.scalars(query.limit(limit) if limit is not None else query).all()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
 from service.accounts.access import visible_patient, visible_patient_ids
+from service.accounts.episode_view import EpisodeView, load_episode_view
 from service.accounts.patient_view import PatientView, load_patient_view, visible_views
 from service.accounts.research_view import (
     ResearchEpisode,
@@ -89,6 +90,30 @@ def patient(
             raise HTTPException(404, "no such patient, or not shared with this account")
         view_log.viewed(session, account, [patient_id], manager.clock(), via="api")
         return load_patient_view(session, found, manager.clock())
+
+
+@router.get("/patients/{patient_id}/episodes/{episode_id}")
+def episode(
+    patient_id: str,
+    episode_id: int,
+    request: Request,
+    manager: AlertManagerDep,
+    view_log: ViewLogDep,
+) -> EpisodeView:
+    """One episode of the patient: its course (who was told, who answered), the diary around it.
+
+    Its readings: ``vitals``, or the chart of the episode's page.
+    """
+    with manager.db.session() as session:
+        account = _signed_in(request, manager, session)
+        found = visible_patient(session, account, patient_id)
+        if found is None:
+            raise HTTPException(404, "no such patient, or not shared with this account")
+        view = load_episode_view(session, found, episode_id, manager.clock())
+        if view is None:
+            raise HTTPException(404, "no such episode of this patient")
+        view_log.viewed(session, account, [patient_id], manager.clock(), via="api")
+        return view
 
 
 class VitalsPublic(BaseModel):

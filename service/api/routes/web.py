@@ -20,17 +20,19 @@ from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
 from service.accounts.access import care_team_name
+from service.accounts.episode_view import load_episode_view
 from service.accounts.patient_view import load_patient_view, visible_views
 from service.accounts.research_view import (
     note_research_read,
     research_csv,
     research_episodes,
 )
-from service.accounts.vitals import chart_span, recent_vitals
+from service.accounts.vitals import chart_span, recent_vitals, window_span
 from service.alerts.audit import record
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.help_requests import HELP, end_help, request_help
 from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
+from service.api.episode_page import episode_page
 from service.api.pages import message_page
 from service.api.vitals_svg import vitals_chart
 from service.api.web_guards import (
@@ -105,6 +107,41 @@ def patient(
     return patient_page(account, view, now_s, token, chart=chart, span=shown)
 
 
+@router.get("/patients/{patient_id}/episodes/{episode_id}", response_class=HTMLResponse)
+def episode(
+    patient_id: str,
+    episode_id: int,
+    request: Request,
+    manager: AlertManagerDep,
+    store: SampleStoreDep,
+    view_log: ViewLogDep,
+) -> Response:
+    """One episode: the readings around it, what the service did, and its label."""
+    with manager.db.session() as session:
+        account = signed_in_or_login(request, session, manager)
+        shared_or_404(session, account, patient_id)
+        found = load_episode_view(
+            session, session.get_one(Patient, patient_id), episode_id, manager.clock()
+        )
+        if found is None:
+            return message_page("No such episode", "There is no such episode.", 404)
+        view_log.viewed(session, account, [patient_id], manager.clock(), via="app")
+    now_s = manager.clock()
+    chart = ""
+    if store is not None:
+        start_ms, end_ms = int(found.chart_start_s * 1000), int(found.chart_end_s * 1000)
+        zone = ZoneInfo(found.timezone)
+        window = "from {} to {}".format(
+            *(
+                dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%H:%M %Z on %a %d %b")
+                for ms in (start_ms, end_ms)
+            )
+        )
+        series = recent_vitals(store, patient_id, end_ms, window_span(start_ms, end_ms, window))
+        chart = vitals_chart(series, [found.episode], found.timezone, now_s, found.diary)
+    return episode_page(account, found, now_s, page_token(request, manager), chart)
+
+
 @router.post("/patients/{patient_id}/episodes/{episode_id}/label", response_class=HTMLResponse)
 async def label(
     patient_id: str, episode_id: int, request: Request, manager: AlertManagerDep
@@ -119,7 +156,8 @@ async def label(
             set_label(session, episode_id, answer, by, manager.clock(), via="web")
         except ConfigError as exc:
             return message_page("Not labelled", str(exc), 422)
-    return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+    back = f"/episodes/{episode_id}" if form.get("back") == "episode" else ""
+    return redirect_to(f"{APP_PATH}/patients/{patient_id}{back}")
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/{action}", response_class=HTMLResponse)
