@@ -9,6 +9,7 @@ caregivers' own account pages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -110,7 +111,7 @@ def load_episode_view(
     )
 
 
-def _course(session: Session, episode: Episode, alerts: list[Alert]) -> list[CourseStep]:
+def _course(session: Session, episode: Episode, alerts: Sequence[Alert]) -> list[CourseStep]:
     what = SHORT_WHAT.get(episode.kind, episode.kind.replace("_", " "))
     raised = "Added by the care team" if episode.model_version == MANUAL_MODEL_VERSION else "Alarm"
     steps = [CourseStep(episode.opened_s, f"{raised}: {what} ({episode.severity})")]
@@ -149,6 +150,8 @@ def _alert_steps(session: Session, alert: Alert) -> list[CourseStep]:
         who = f"{name} (the patient)" if role == Role.PATIENT else name
         if state == DeliveryState.FAILED:
             failures.setdefault(who, []).append(tried_s)
+        elif sent_s is None:  # never: a message sent has its time
+            continue
         elif purpose == Purpose.REPEAT:
             repeats.setdefault(who, []).append(sent_s)
         elif purpose in _TOLD:
