@@ -94,6 +94,7 @@ def test_the_page_shows_the_readings_around_it_and_its_course_in_order(
     # 20 min ago): 70 one-minute points
     assert re.match(r"From \d\d:\d\d CET on \w{3} \d\d \w{3} to \d\d:\d\d CET", chart_words)
     assert "one point a minute" in chart_words
+    assert "A heart rate came in 70 min of these 70 min (100 %)." in chart_words
     heart = re.findall(r'<polyline class="hr" points="([^"]+)"', svg)
     assert sum(len(line.split()) for line in heart) == 70
     assert "Heart rate 62 to 120 beats a minute" in chart_words

@@ -88,6 +88,8 @@ def test_the_chart_shows_the_last_hours_with_the_episode_and_the_gap(world):
     assert sum(len(line.split()) for line in heart) == 150  # one point a minute
     assert svg.count('class="episode"') == 2  # shaded in both panels
     assert "The last 6 hours, one point a minute." in words
+    # 150 of the 360 minutes had readings (the band wrote 3 hours, off for 30 min of them)
+    assert "A heart rate came in 2 hours 30 min of these 6 hours (42 %)." in words
     assert "Heart rate 62 to 120 beats a minute" in words  # never Bo's 150
     assert "Skin temperature 33.0 to 34.0 °C" in words
     assert "Shaded: possible anaphylaxis from" in words

@@ -220,7 +220,8 @@ def _ago(seconds: float) -> str:
     return f"{minutes // 60} hours {minutes % 60} min ago"
 
 
-def _duration(seconds: float) -> str:
+def duration_words(seconds: float) -> str:
+    """``4 min``, ``2 hours 5 min``, ``under a minute``."""
     return _ago(seconds).removesuffix(" ago").replace("less than a minute", "under a minute")
 
 
@@ -449,7 +450,7 @@ def _sms(head: Callable[[int], str], name_chars: int, link: str, rest: str) -> s
 
 def _all_clear(facts: AlertFacts, name: str, what: str) -> list[str]:
     """Why it ended, and who (if anyone) was on it: nobody should wonder whether to go."""
-    lasted = _duration(facts.now_s - facts.since_s)
+    lasted = duration_words(facts.now_s - facts.since_s)
     if facts.expired:
         return [
             f"{name}: {what} - closed after {lasted} without calming down.",

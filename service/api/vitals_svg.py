@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from service.accounts.patient_view import DiaryRow, EpisodeRow
 from service.accounts.vitals import HOUR_MS, MINUTE_MS, ChartSpan, VitalsSeries
-from service.alerts.render import SHORT_WHAT, on_patient_clock
+from service.alerts.render import SHORT_WHAT, duration_words, on_patient_clock
 from service.const import DIARY_WORDS
 
 WIDTH: Final = 600
@@ -230,6 +230,7 @@ def _words(
                 f"{what} {min(values):.{digits}f} to {max(values):.{digits}f}{unit}, "
                 f"{latest:.{digits}f} at {on_patient_clock(latest_ms / 1000, now_s, timezone)}."
             )
+    said.append(_watched(series))
     if episodes:
         kinds = ", ".join(
             f"{SHORT_WHAT.get(e.kind, e.kind)} from {on_patient_clock(e.opened_s, now_s, timezone)}"
@@ -237,6 +238,23 @@ def _words(
         )
         said.append(f"Shaded: {html.escape(kinds)}.")
     return " ".join(said)
+
+
+def _watched(series: VitalsSeries) -> str:
+    """How much of the span the band sent a heart rate in: the time the detectors watched.
+
+    Counted in the chart's points (a point with one reading counts whole), so said in which.
+    """
+    span = series.span
+    covered_ms = min(len(series.heart_rate) * span.step_ms, span.span_ms)
+    share = round(100 * covered_ms / span.span_ms)
+    steps = span.step_ms // MINUTE_MS
+    counted = "" if steps == 1 else f", counted in {steps}-minute steps"
+    shown = duration_words(span.span_ms / 1000) if span.window else span.words
+    return (
+        f"A heart rate came in {duration_words(covered_ms / 1000)} of these {shown} "
+        f"({share} %{counted})."
+    )
 
 
 def _every(span: ChartSpan) -> str:
