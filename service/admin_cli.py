@@ -27,6 +27,7 @@ from models.alarm import Severity
 from models.profiles import DetectionProfile
 from service.account_cli import add_account_commands
 from service.alerts.absence import away_length_s, come_back, go_away
+from service.alerts.away_schedule import AwaySchedule, parse_days, schedule_of, set_away_schedule
 from service.alerts.drill_schedule import schedule_drills
 from service.alerts.render import on_patient_clock
 from service.broker_auth_cli import add_broker_auth_command
@@ -298,22 +299,41 @@ def _contact_list(args: argparse.Namespace, session: Session) -> int:
             c.position,
             c.name,
             when(c.away_until_s) if c.away_until_s is not None else "",
+            schedule.words() if (schedule := schedule_of(c)) else "",
             " | ".join(notifier.redact(open_url(session, ch)) for ch in c.channels),
         )
         for c in contacts
     ]
-    print_table(["id", "role", "order", "name", "away until", "channels (redacted)"], rows)
+    heads = ["id", "role", "order", "name", "away until", "away every week", "channels (redacted)"]
+    print_table(heads, rows)
     return 0
 
 
 def _contact_away(args: argparse.Namespace, session: Session) -> int:
     now_s = time.time()
+    if args.every is not None:
+        return _contact_away_every_week(args, session, now_s)
     until_s = (
         parse_time(args.until, "--until") if args.until else now_s + away_length_s(args.length)
     )
     contact = get_contact(session, args.contact_id)
     go_away(session, contact, until_s, now_s)
     print(f"{contact.name} is away until {when(until_s)}: alerts go to everyone available first")
+    return 0
+
+
+def _contact_away_every_week(args: argparse.Namespace, session: Session, now_s: float) -> int:
+    contact = get_contact(session, args.contact_id)
+    every = args.every.strip().lower()
+    schedule = None if every == "none" else AwaySchedule(parse_days(every), args.start, args.end)
+    set_away_schedule(session, contact, schedule, now_s, by="administrator", via="cli")
+    found = schedule_of(contact)
+    if found is None:
+        print(f"{contact.name} has no weekly absence")
+        return 0
+    print(f"{contact.name} is away every week: {found.words()} ({contact.patient.timezone})")
+    if contact.away_until_s is not None:
+        print(f"away now, until {when(contact.away_until_s)}")
     return 0
 
 
@@ -473,6 +493,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     length = parser.add_mutually_exclusive_group(required=True)
     length.add_argument("--for", dest="length", help="how long: 90m, 8h, 3d, 1w (30 days at most)")
     length.add_argument("--until", help="until an ISO 8601 time (UTC unless it says otherwise)")
+    length.add_argument(
+        "--every",
+        metavar="DAYS",
+        help="every week on DAYS (mon-fri, mon,wed,fri, weekdays, weekends, daily) from --from "
+        "to --to on the patient's clock; none: no weekly absence",
+    )
+    parser.add_argument("--from", dest="start", default="08:00", help="with --every (08:00)")
+    parser.add_argument("--to", dest="end", default="17:00", help="with --every (17:00)")
     parser = command(cg_cmds, "back", _contact_back, "end a contact's absence now")
     parser.add_argument("contact_id", type=row_number)
 

@@ -323,3 +323,19 @@ def test_drills_on_a_schedule_and_the_reminder_of_a_band_taken_off(admin):
     code, _, err = admin("patient", "set", "alex", "--drills-every-days", "7", "--drills-at", "7")
     assert code == 1 and "must look like 18:00" in err
     db.dispose()
+
+
+def test_a_caregiver_away_every_week(admin):
+    assert admin("patient", "add", "alex", "--timezone", "Europe/Berlin")[0] == 0
+    assert admin("caregiver", "add", "alex", "Ann", "--url", "json://127.0.0.1:9/x")[0] == 0
+    code, out, _ = admin(
+        "caregiver", "away", "1", "--every", "mon-fri", "--from", "22:00", "--to", "06:00"
+    )
+    assert code == 0
+    assert "Ann is away every week: Mon, Tue, Wed, Thu, Fri from 22:00 to 06:00 the next day" in out
+    code, out, _ = admin("caregiver", "list", "alex")
+    assert "Mon, Tue, Wed, Thu, Fri from 22:00 to 06:00 the next day" in out
+    code, _, err = admin("caregiver", "away", "1", "--every", "someday")
+    assert code == 1 and "is not days of the week" in err
+    code, out, _ = admin("caregiver", "away", "1", "--every", "none")
+    assert code == 0 and "Ann has no weekly absence" in out

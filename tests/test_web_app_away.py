@@ -123,3 +123,57 @@ def test_a_caregiver_on_no_team_is_told_so(world: CareWorld) -> None:
     page = ann.get("/app/account").text
     refused = ann.post("/app/account/away", data={"csrf": form_token(page), "for": "8h"})
     assert refused.status_code == 409 and "on no care team" in words(refused.text)
+
+
+def test_away_every_week_from_the_account_page(world: CareWorld, inbox: Inbox) -> None:
+    # the clock: Monday 17:00 in Berlin (Alex's and Cy's clock)
+    ann = world.signed_in("ann")
+    page = ann.get("/app/account").text
+    assert "Away every" in words(page) and "Set the weekly absence" in words(page)
+    weekdays = {f"day{day}": "on" for day in range(1, 6)}
+    form = {"csrf": form_token(page), **weekdays, "from": "17:30", "to": "19:00"}
+    assert ann.post("/app/account/away/schedule", data=form).status_code == 303
+    said = words(ann.get("/app/account").text)
+    assert "You are away every week: Mon, Tue, Wed, Thu, Fri from 17:30 to 19:00" in said
+    assert _ann_away_until(world) == {None}, "not before 17:30"
+
+    for _ in range(4):  # 17:40: away on both teams until 19:00
+        world.clock.advance(600)
+        world.stack.scheduler.run_until_idle()
+    assert _ann_away_until(world) == {world.clock() - 40 * 60 + 2 * 3600}
+    team = words(ann.get("/app/patients/p1").text).split("Care team")[1]
+    assert "Ann (caregiver): away until 19:00" in team
+    world.episode("p1", AlarmKind.ANAPHYLAXIS)
+    assert inbox.wait_for("/dee", 1) and inbox.to("/ann") == [], "Dee first, as for any absence"
+
+    page = ann.get("/app/account").text
+    off = ann.post("/app/account/away/schedule/off", data={"csrf": form_token(page)})
+    assert off.status_code == 303
+    assert "You are away every week" not in words(ann.get("/app/account").text)
+    with world.stack.db.session() as session:
+        actions = [
+            e.detail["schedule"]
+            for e in session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "away_schedule_set")
+            )
+        ]
+    assert actions.count("Mon, Tue, Wed, Thu, Fri from 17:30 to 19:00") == 2  # her two teams
+    assert actions.count(None) == 2
+
+
+def test_a_weekly_absence_without_days_or_times_is_refused(world: CareWorld) -> None:
+    ann = world.signed_in("ann")
+    token = form_token(ann.get("/app/account").text)
+    for form, says in (
+        ({"from": "08:00", "to": "17:00"}, "choose at least one day of the week"),
+        ({"day1": "on", "from": "08:00", "to": "08:00"}, "an absence that ends when it starts"),
+        ({"day1": "on", "from": "8", "to": "17:00"}, "HH:MM"),
+    ):
+        answer = ann.post("/app/account/away/schedule", data={"csrf": token, **form})
+        assert answer.status_code == 422 and says in words(answer.text)
+    dee_like = world.signed_in("bo")  # a patient: not a caregiver
+    page = dee_like.get("/app/account").text
+    refused = dee_like.post(
+        "/app/account/away/schedule", data={"csrf": form_token(page), "day1": "on"}
+    )
+    assert refused.status_code == 404

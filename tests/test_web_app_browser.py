@@ -193,6 +193,13 @@ def test_a_caregiver_sends_herself_a_test_message_from_a_phone(world, phone, inb
     expect(page.get_by_role("status")).to_contain_text("Sent through 1 channel")
     check_page(page)
     assert inbox.wait_for("ann", 1)[0].title == "flarewatch test"
+    page.get_by_role("link", name="Back to your account").click()
+    page.get_by_label("Sat").check()
+    page.get_by_role("button", name="Set the weekly absence").click()
+    expect(page.locator("main")).to_contain_text(
+        "You are away every week: Mon, Tue, Wed, Thu, Fri, Sat from 08:00 to 17:00"
+    )
+    check_page(page)
     assert phone.problems == []
 
 

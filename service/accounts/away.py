@@ -14,6 +14,7 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from service.alerts.absence import set_away
+from service.alerts.away_schedule import AwaySchedule, schedule_of, set_away_schedule
 from service.db.models import Account, Contact
 
 AWAY_CHOICES: Final = {
@@ -40,11 +41,19 @@ class AwayState:
     """Until when they are away (the latest end on their teams), None if available."""
     timezone: str
     now_s: float
+    schedule: AwaySchedule | None = None
+    """Their weekly absence (the same on every team), None if none."""
 
 
 def away_state(account: Account, now_s: float) -> AwayState:
     """The account's absence as its page shows it."""
-    return AwayState(away_until_s(account), account_timezone(account), now_s)
+    schedules = [schedule_of(c) for c in team_contacts(account)]
+    return AwayState(
+        away_until_s(account),
+        account_timezone(account),
+        now_s,
+        next((s for s in schedules if s is not None), None),
+    )
 
 
 def team_contacts(account: Account) -> list[Contact]:
@@ -72,3 +81,19 @@ def set_account_away(
     Returns on how many teams it changed.
     """
     return set_away(session, team_contacts(account), until_s, now_s)
+
+
+def set_account_away_schedule(
+    session: Session, account: Account, schedule: AwaySchedule | None, now_s: float
+) -> int:
+    """Give the account the weekly absence ``schedule`` on each care team (``None``: none).
+
+    Times are on each patient's clock. Returns on how many teams it was set.
+    """
+    contacts = team_contacts(account)
+    for contact in contacts:
+        set_away_schedule(
+            session, contact, schedule, now_s, by=account.display_name or account.username,
+            via="web",
+        )  # fmt: skip
+    return len(contacts)

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from service.alerts.absence import end_absences, next_return_s
 from service.alerts.audit import record
+from service.alerts.away_schedule import next_scheduled_away_s, start_scheduled_absences
 from service.alerts.backoff import FailureKind
 from service.alerts.care_team import escalation_levels, policy_of
 from service.alerts.const import DELIVERY_WORKERS, SCHEDULER_POLL_S, SCHEDULER_STALL_S
@@ -105,10 +106,11 @@ class EscalationScheduler:
         self._outage = OutageLog("escalation passes", manager.db.url, log)
         self._timers = (
             _Timer(next_return_s, lambda txn: end_absences(txn.session, txn.now_s)),
+            _Timer(next_scheduled_away_s, start_scheduled_absences),
             _Timer(next_reminder_s, send_due_reminders),
             _Timer(next_scheduled_drill_s, lambda txn: start_due_drills(manager, txn)),
         )
-        """Absences that end, reminders of bands taken off, scheduled drills."""
+        """Absences that end and that begin by schedule, reminders of bands taken off, drills."""
         self._started_s: float | None = None
         self._last_ok_s: float | None = None
         """When the thread started, and when a pass of it last succeeded (monotonic s)."""

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from service.accounts.away import AWAY_CHOICES, AwayState
 from service.accounts.const import MIN_PASSWORD_CHARS, RECOVERY_CODE_COUNT, TOTP_DIGITS
 from service.accounts.own_channels import CheckOutcome
+from service.alerts.away_schedule import DAY_NAMES
 from service.alerts.render import on_patient_clock
 from service.api.alert_view import person_html
 from service.api.pages import page
@@ -107,7 +108,7 @@ def account_page(
         f"{_browsers_part(form_token, browsers)}"
         f"{_email_part(account, form_token) if mail else ''}"
         f"{_alerts_part(form_token, alert_routes)}"
-        f"{_away_part(form_token, away)}"
+        f"{_away_part(form_token, away)}{_away_schedule_part(form_token, away)}"
         f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left, required)}"
         f'<p><a href="{APP_PATH}">Back</a></p>',
         status,
@@ -135,6 +136,43 @@ def _away_part(form_token: str, away: AwayState | None) -> str:
         f'<label for="away-for">Away for</label><select id="away-for" name="for">{options}</select>'
     )
     return intro + _form(f"{APP_PATH}/account/away", form_token, field, "I&#8217;m away")
+
+
+def _away_schedule_part(form_token: str, away: AwayState | None) -> str:
+    """Away every week at the same hours: the days and times, or none."""
+    if away is None:
+        return ""
+    schedule = away.schedule
+    now = (
+        f'<p class="state" role="status">You are away every week: {schedule.words()}, on the '
+        f"patient&#8217;s clock ({html.escape(away.timezone)}).</p>"
+        if schedule
+        else "<p>At work with the phone in a locker, on nights: be away at the same hours "
+        "every week without saying so each time.</p>"
+    )
+    days = schedule.days if schedule else "12345"
+    boxes = "".join(
+        f'<label><input type="checkbox" name="day{number}" value="on"'
+        f"{' checked' if str(number) in days else ''}>{name}</label>"
+        for number, name in enumerate(DAY_NAMES, start=1)
+    )
+    fields = (
+        f"<fieldset><legend>Away every</legend>{boxes}</fieldset>"
+        '<label for="away-from">from</label><input id="away-from" name="from" type="time" '
+        f'value="{html.escape(schedule.start if schedule else "08:00")}" required>'
+        '<label for="away-to">to</label><input id="away-to" name="to" type="time" '
+        f'value="{html.escape(schedule.end if schedule else "17:00")}" required>'
+    )
+    off = (
+        _form(f"{APP_PATH}/account/away/schedule/off", form_token, "", "No weekly absence")
+        if schedule
+        else ""
+    )
+    return (
+        f"<h3>Every week</h3>{now}"
+        + _form(f"{APP_PATH}/account/away/schedule", form_token, fields, "Set the weekly absence")
+        + off
+    )
 
 
 def _help_link_part(form_token: str, has_link: bool | None) -> str:

@@ -187,6 +187,14 @@ class Contact(Base):
     away_until_s: Mapped[float | None] = mapped_column(Float, default=None)
     """Until when the contact is away (``service.alerts.absence``); NULL = available. Away, they
     stand last in the escalation order: alerts go to everyone available first."""
+    away_days: Mapped[str | None] = mapped_column(String(7), default=None)
+    """Away every week on these ISO weekdays ("12345": Monday to Friday), from ``away_from`` to
+    ``away_to`` on the patient's clock (``service.alerts.away_schedule``); NULL: no schedule."""
+    away_from: Mapped[str | None] = mapped_column(String(5), default=None)
+    away_to: Mapped[str | None] = mapped_column(String(5), default=None)
+    """Before ``away_from``: the window ends the next day (a night shift)."""
+    away_next_s: Mapped[float | None] = mapped_column(Float, default=None, index=True)
+    """When the next scheduled absence begins (NULL: none)."""
     patient: Mapped[Patient] = relationship(back_populates="contacts")
     channels: Mapped[list[Channel]] = relationship(
         back_populates="contact", order_by="Channel.position", cascade="all, delete-orphan"

@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
-from service.accounts.away import AWAY_CHOICES, away_state, set_account_away
+from service.accounts.away import (
+    AWAY_CHOICES,
+    away_state,
+    set_account_away,
+    set_account_away_schedule,
+)
 from service.accounts.channel_health import channel_states, channel_words
 from service.accounts.help_link import HELP_PATH, make_help_link, remove_help_link
 from service.accounts.own_channels import own_channels, record_checks, send_checks
@@ -39,6 +44,7 @@ from service.accounts.sign_in import (
 )
 from service.accounts.throttle import WindowLimit
 from service.alerts.absence import away_length_s
+from service.alerts.away_schedule import AwaySchedule
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Notifier
 from service.api.account_pages import (
@@ -352,6 +358,39 @@ async def go_away(request: Request, manager: AlertManagerDep) -> Response:
             return _own_page(request, session, manager, found, said, 422)
         now_s = manager.clock()
         if not set_account_away(session, found, now_s + away_length_s(choice), now_s):
+            said = "You are on no care team: no alert reaches you anyway."
+            return _own_page(request, session, manager, found, said, 409)
+    return redirect_to(f"{APP_PATH}/account")
+
+
+@router.post("/account/away/schedule", response_class=HTMLResponse)
+async def away_every_week(request: Request, manager: AlertManagerDep) -> Response:
+    """A caregiver away every week on some days, from a time to a time (on every care team)."""
+    form = await posted_form(request, manager, "Not changed")
+    days = "".join(str(day) for day in range(1, 8) if form.get(f"day{day}") == "on")
+    schedule = AwaySchedule(days, form.get("from", "").strip()[:8], form.get("to", "").strip()[:8])
+    return _set_away_schedule(request, manager, schedule)
+
+
+@router.post("/account/away/schedule/off", response_class=HTMLResponse)
+async def no_weekly_absence(request: Request, manager: AlertManagerDep) -> Response:
+    """No weekly absence any more (an absence going on now keeps its end)."""
+    await posted_form(request, manager, "Not changed")
+    return _set_away_schedule(request, manager, None)
+
+
+def _set_away_schedule(
+    request: Request, manager: AlertManager, schedule: AwaySchedule | None
+) -> Response:
+    with manager.db.session() as session:
+        found = signed_in_or_login(request, session, manager)
+        if found.role != AccountRole.CAREGIVER:
+            return message_page("Not changed", "Only caregivers can be away.", 404)
+        try:
+            teams = set_account_away_schedule(session, found, schedule, manager.clock())
+        except ConfigError as exc:
+            return _own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
+        if not teams:
             said = "You are on no care team: no alert reaches you anyway."
             return _own_page(request, session, manager, found, said, 409)
     return redirect_to(f"{APP_PATH}/account")
