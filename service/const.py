@@ -115,6 +115,9 @@ DIARY_TEXT_MAX_CHARS: Final = 500
 CHANNEL_HEALTH_DAYS: Final = 30
 """The deliveries a channel's health is read from: a month holds a few alerts of most patients
 (a channel unused longer says nothing; test messages are not deliveries and do not count)."""
+RESPONSE_DAYS: Final = 90
+"""How far back the patient's page counts the care team's answering: a season holds the few
+alerts and monthly drills of most patients, and what a team did a year ago says little now."""
 EMERGENCY_PLAN_MAX_CHARS: Final = 10_000
 """An emergency plan is a few lines (the auto-injector, where it is, whom to call, how to lay
 them), but a care team may paste a whole written action plan: every alert carries it in full,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.accounts.access import visible_patient, visible_patient_ids
 from service.accounts.channel_health import channel_states, failing_since
+from service.accounts.response_times import ResponseTimes, response_times
 from service.alerts.care_team import escalation_levels
 from service.alerts.drill_schedule import DrillSchedule, drill_schedule_of
 from service.alerts.drills import DrillResult, last_drill
@@ -120,6 +121,8 @@ class PatientView:
     """How the patient's latest drill went (None: no drill yet)."""
     drill_schedule: DrillSchedule | None = None
     """When drills come by themselves (None: only when someone starts one)."""
+    answering: ResponseTimes | None = None
+    """How fast the care team took on alerts and drills lately (None: not read, on a list)."""
     research_consent: bool = False
     """Whether the patient shares their pseudonymised episodes with researchers."""
 
@@ -136,6 +139,7 @@ def load_patient_view(
     *,
     history: int = HISTORY_EPISODES,
     diary: int = DIARY_SHOWN,
+    answering: bool = True,
 ) -> PatientView:
     """Read everything :class:`PatientView` holds for ``patient`` at ``now_s``.
 
@@ -195,6 +199,7 @@ def load_patient_view(
         ],
         last_drill=last_drill(session, patient.id),
         drill_schedule=drill_schedule_of(patient),
+        answering=response_times(session, patient.id, now_s) if answering else None,
         quiet_hours=(f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else None),
         devices=list(devices),
         diary=[
@@ -234,5 +239,7 @@ def visible_views(session: Session, account: Account, now_s: float) -> list[Pati
     for patient_id in visible_patient_ids(session, account):
         patient = visible_patient(session, account, patient_id)
         if patient is not None:
-            views.append(load_patient_view(session, patient, now_s, history=1, diary=0))
+            views.append(
+                load_patient_view(session, patient, now_s, history=1, diary=0, answering=False)
+            )
     return views

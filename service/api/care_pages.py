@@ -14,14 +14,18 @@ from typing import Final
 from fastapi.responses import HTMLResponse
 
 from service.accounts.patient_view import PatientView
+from service.accounts.response_times import Answering
 from service.alerts.drill_schedule import DRILL_EVERY_CHOICES, every_words
 from service.api.alert_view import person_html
 from service.api.pages import Clock, page
 from service.api.web_session import APP_PATH, hidden_token
-from service.const import EMERGENCY_PLAN_MAX_CHARS
+from service.const import EMERGENCY_PLAN_MAX_CHARS, RESPONSE_DAYS
 from service.db.emergency_plan import plan_digest
 
 _ROLE_WORDS: Final = {"caregiver": "caregiver", "emergency": "emergency contact"}
+SLOW_ANSWER_S: Final = 300.0
+"""A median answer slower than this is flagged: the median time to cardiac arrest in fatal
+drug-induced anaphylaxis is about 5 minutes."""
 
 
 def plan_conflict_page(patient_id: str, plan: str, yours: str, form_token: str) -> HTMLResponse:
@@ -124,6 +128,48 @@ def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
     else:
         note = '<p class="note">Alerts reach them in this order.</p>'
     return f"<ol>{items}</ol>{note}"
+
+
+def answering_part(view: PatientView) -> str:
+    """How fast the care team took on alerts and drills in the last months, and who did."""
+    answering = view.answering
+    if answering is None:
+        return ""
+    if not answering.alerts.reached and not answering.drills.reached:
+        return f"<p>No alert or drill reached the care team in the last {RESPONSE_DAYS} days.</p>"
+    lines = [
+        _answering_line(what, tally)
+        for what, tally in (("Alerts", answering.alerts), ("Drills", answering.drills))
+        if tally.reached
+    ]
+    slow = [
+        tally.median_s
+        for tally in (answering.alerts, answering.drills)
+        if tally.median_s is not None and tally.median_s > SLOW_ANSWER_S
+    ]
+    if slow:
+        lines.append(
+            '<strong class="critical">That is slower than the 5 minutes a severe reaction may '
+            "leave.</strong> Check the order, who is away when, and everyone&#8217;s channels; a "
+            "drill shows whether it helped."
+        )
+    return f"<h3>Answering, last {RESPONSE_DAYS} days</h3>" + "".join(
+        f"<p>{line}</p>" for line in lines
+    )
+
+
+def _answering_line(what: str, tally: Answering) -> str:
+    said = f"{what}: {tally.reached} reached the care team, {tally.answered} taken on"
+    if tally.median_s is not None and tally.slowest_s is not None:
+        said += (
+            f", after {_minutes_seconds(tally.median_s)} at the median (the slowest after "
+            f"{_minutes_seconds(tally.slowest_s)}), by "
+            + ", ".join(f"{person_html(name)} {count}" for name, count in tally.by.items())
+        )
+    missed = tally.reached - tally.answered
+    if missed:
+        said += f'; <strong class="critical">{missed} nobody took on</strong>'
+    return said + "."
 
 
 def quiet_hours_part(view: PatientView, form_token: str) -> str:

@@ -22,6 +22,7 @@ from service.alerts.help_requests import HELP
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
 from service.api.care_pages import (
+    answering_part,
     care_team_part,
     drill_part,
     plan_changed_part,
@@ -223,6 +224,7 @@ def patient_page(
         _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
         "<h2>Care team</h2>",
         care_team_part(view, when, form_token),
+        answering_part(view),
         quiet_hours_part(view, form_token),
         drill_part(view, when, form_token),
         _research_part(view, account, form_token),
