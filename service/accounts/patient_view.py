@@ -7,6 +7,7 @@ label. The care team is named, never its channels (their URLs hold credentials).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -26,6 +27,7 @@ from service.db.models import (
     OPEN_ALERT_STATES,
     Account,
     Alert,
+    AlertState,
     Device,
     DiaryEntry,
     Episode,
@@ -35,6 +37,7 @@ from service.db.models import (
     SignalState,
 )
 from service.episodes.labels import withdrawn_addition
+from service.episodes.signals import ALERT_KIND_OF_SIGNAL, SignalKind
 
 HISTORY_EPISODES: Final = 50
 """Episodes listed on a patient's page, newest first: months of a patient with a few a week."""
@@ -125,6 +128,8 @@ class PatientView:
     """How fast the care team took on alerts and drills lately (None: not read, on a list)."""
     research_consent: bool = False
     """Whether the patient shares their pseudonymised episodes with researchers."""
+    taken_off: frozenset[str] = frozenset()
+    """The lost signals the wearer said they took the band off for ("I took it off")."""
 
     @property
     def open_episode(self) -> EpisodeRow | None:
@@ -192,6 +197,7 @@ def load_patient_view(
             OpenAlertRow(a.id, a.kind, a.severity, a.state, a.since_s, a.acked_by) for a in alerts
         ],
         lost_signals=[(s.signal, s.since_s) for s in signals],
+        taken_off=_taken_off(session, patient.id, signals),
         episodes=[episode_row(e, acked.get(e.id)) for e in episodes],
         care_team=[
             TeamMember(c.id, c.name, c.role, c.away_until_s, failing_since(states, c.channels))
@@ -207,6 +213,29 @@ def load_patient_view(
         ],
         research_consent=patient.research_consent_s is not None,
     )
+
+
+def _taken_off(session: Session, patient_id: str, signals: Sequence[SignalState]) -> frozenset[str]:
+    """The lost signals whose latest alert the wearer answered "I took it off" (cancelled)."""
+    taken = set()
+    for signal in signals:
+        kind = ALERT_KIND_OF_SIGNAL.get(SignalKind(signal.signal))
+        if kind is None:
+            continue
+        latest = session.scalars(
+            select(Alert)
+            .where(Alert.patient_id == patient_id, Alert.kind == kind, Alert.episode_id.is_(None))
+            .order_by(Alert.created_s.desc(), Alert.id.desc())
+            .limit(1)
+        ).first()
+        # raised for this loss (a gateway's readings arrive up to a minute late), then answered
+        if (
+            latest is not None
+            and latest.state == AlertState.CANCELLED
+            and latest.created_s >= signal.since_s - 60
+        ):
+            taken.add(signal.signal)
+    return frozenset(taken)
 
 
 def diary_row(entry: DiaryEntry) -> DiaryRow:

@@ -130,7 +130,12 @@ def status_lines(view: PatientView, now_s: float, account: Account, form_token: 
         )
     for signal, since_s in view.lost_signals:
         if not any(alert.kind == signal for alert in view.open_alerts):
-            lines.append(f'<p class="state over">{_what(signal)} since {when(since_s)}.</p>')
+            said = (
+                f": {person_html(view.name)} said they took the band off"
+                if signal in view.taken_off
+                else ""
+            )
+            lines.append(f'<p class="state over">{_what(signal)} since {when(since_s)}{said}.</p>')
     if not lines:
         lines.append('<p class="state done">Nothing going on.</p>')
     return "".join(lines)
