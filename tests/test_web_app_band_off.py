@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from service.db.models import Alert
+from service.db.models import Alert, AuditEvent, Patient
 from service.episodes.signals import SignalKind
-from tests.web_app_helpers import RECEIVER, CareWorld, care_world, words
+from tests.web_app_helpers import RECEIVER, CareWorld, care_world, form_token, words
 
 
 @pytest.fixture
@@ -45,3 +45,28 @@ def test_the_page_says_when_the_wearer_took_the_band_off(world: CareWorld) -> No
     world.engine.on_signal("p1", SignalKind.NO_DATA, True, world.clock())  # not answered
     status = _status(world)
     assert "no data from the band" in status and "took the band off" not in status
+
+
+def test_a_patient_chooses_when_to_be_reminded_of_a_band_taken_off(world: CareWorld) -> None:
+    bo = world.signed_in("bo")
+    page = bo.get("/app/patients/p2").text
+    assert '<option value="7200" selected>2 hours</option>' in page  # the default
+    token = form_token(page)
+    answer = bo.post("/app/patients/p2/band-reminder", data={"csrf": token, "after": "14400"})
+    assert answer.status_code == 303
+    assert '<option value="14400" selected>4 hours</option>' in bo.get("/app/patients/p2").text
+    with world.stack.db.session() as session:
+        assert session.get_one(Patient, "p2").off_reminder_s == 14_400
+        [changed] = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "off_reminder_changed")
+        ).all()
+        assert changed.detail == {"off_reminder_s": 14_400.0, "by": "Bo", "via": "web"}
+    refused = bo.post("/app/patients/p2/band-reminder", data={"csrf": token, "after": "5"})
+    assert refused.status_code == 422
+    other = bo.post("/app/patients/p1/band-reminder", data={"csrf": token, "after": "0"})
+    assert other.status_code == 404
+    ann = world.signed_in("ann")  # a caregiver: the patient's own choice
+    ann_token = form_token(ann.get("/app/account").text)
+    answer = ann.post("/app/patients/p1/band-reminder", data={"csrf": ann_token, "after": "0"})
+    assert answer.status_code == 403
+    assert "Remind me after" not in ann.get("/app/patients/p1").text

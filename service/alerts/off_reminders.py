@@ -17,6 +17,8 @@ included.
 
 from __future__ import annotations
 
+from typing import Final
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -27,7 +29,28 @@ from service.alerts.delivery_queue import enqueue
 from service.alerts.lifecycle import Purpose, Send
 from service.alerts.policy import quiet_until_s
 from service.alerts.transaction import AlertTransaction
+from service.db.care_teams import PolicyUpdate, set_policy
 from service.db.models import Alert, Patient
+
+REMINDER_CHOICES: Final = {
+    3600: "1 hour",
+    7200: "2 hours",
+    4 * 3600: "4 hours",
+    8 * 3600: "8 hours",
+    0: "never",
+}
+"""What a patient's page offers them (seconds: words); the administrator may set any delay."""
+
+
+def set_off_reminder(
+    session: Session, patient: Patient, delay_s: float, now_s: float, *, by: str, via: str
+) -> None:
+    """Remind the wearer after ``delay_s`` (0: never) from now on; audited with who and how."""
+    set_policy(patient, PolicyUpdate(off_reminder_s=delay_s))
+    record(
+        session, now_s, "off_reminder_changed", patient_id=patient.id,
+        off_reminder_s=patient.off_reminder_s, by=by, via=via,
+    )  # fmt: skip
 
 
 def reminder_gap_s(patient: Patient, reminders: int) -> float:

@@ -31,6 +31,7 @@ from service.accounts.vitals import chart_span, recent_vitals, window_span
 from service.alerts.audit import record
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.help_requests import HELP, end_help, request_help
+from service.alerts.off_reminders import REMINDER_CHOICES, set_off_reminder
 from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
 from service.api.episode_page import episode_page
 from service.api.pages import message_page
@@ -265,6 +266,22 @@ async def research_consent(patient_id: str, request: Request, manager: AlertMana
             "recipients to delete your part.",
             200,
         )
+    return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/patients/{patient_id}/band-reminder", response_class=HTMLResponse)
+async def band_reminder(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
+    """The patient chooses when they are reminded of a band they took off (or never)."""
+    form = await posted_form(request, manager, "Not changed")
+    with manager.db.session() as session:
+        account = own_record(request, session, manager, patient_id, "Not changed")
+        choice = form.get("after", "")
+        delay_s = next((s for s in REMINDER_CHOICES if str(s) == choice), None)
+        if delay_s is None:
+            return message_page("Not changed", "Choose when to be reminded from the list.", 422)
+        patient = session.get_one(Patient, patient_id)
+        by = care_team_name(session, account, patient_id)
+        set_off_reminder(session, patient, delay_s, manager.clock(), by=by, via="web")
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
 
 
