@@ -120,6 +120,12 @@ def _policy_args(parser: argparse.ArgumentParser) -> None:
         "this long, then twice as long each time (default 7200; 0 = never)",
     )
     parser.add_argument(
+        "--off-notice-s",
+        type=float,
+        help="a band the wearer took off and still silent this long after it went silent: "
+        "the caregivers are told once (default 86400; 0 = never)",
+    )
+    parser.add_argument(
         "--drills-every-days",
         type=int,
         metavar="DAYS",
@@ -151,6 +157,7 @@ def _policy_update(args: argparse.Namespace) -> PolicyUpdate:
         cancel_window_s=args.cancel_window_s,
         signal_window_s=args.signal_window_s,
         off_reminder_s=args.off_reminder_s,
+        off_notice_s=args.off_notice_s,
         ack_timeout_s=args.ack_timeout_s,
         repeat_interval_s=args.repeat_interval_s,
         quiet_hours=args.quiet_hours,

@@ -231,6 +231,7 @@ def _profile(
             "cancel_window_s": patient.cancel_window_s,
             "signal_window_s": patient.signal_window_s,
             "off_reminder_s": patient.off_reminder_s,
+            "off_notice_s": patient.off_notice_s,
             "acknowledgement_timeout_s": patient.ack_timeout_s,
             "repeat_interval_s": patient.repeat_interval_s,
             "quiet_hours": (

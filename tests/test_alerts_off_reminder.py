@@ -1,4 +1,5 @@
-"""A wearer who said "I took it off" is reminded that the band is still off, and nobody else is.
+"""A wearer who said "I took it off" is reminded that the band is still off; the caregivers are
+told once, a day after it went silent.
 
 Real deliveries (Apprise to a loopback HTTP receiver), SQLite and PostgreSQL, a fake clock. The
 band goes silent at 16:00 UTC; the wearer answers "I took it off" four minutes later.
@@ -72,15 +73,17 @@ def _run_until(stack: AlertingStack, until_s: float, step_s: float = 300.0) -> N
         stack.scheduler.run_until_idle()
 
 
-def _reminded_at(stack: AlertingStack) -> list[float]:
+def _audited_at(stack: AlertingStack, action: str) -> list[float]:
     with stack.db.session() as session:
         return list(
             session.scalars(
-                select(AuditEvent.time_s)
-                .where(AuditEvent.action == "off_reminder_queued")
-                .order_by(AuditEvent.id)
+                select(AuditEvent.time_s).where(AuditEvent.action == action).order_by(AuditEvent.id)
             )
         )
+
+
+def _reminded_at(stack: AlertingStack) -> list[float]:
+    return _audited_at(stack, "off_reminder_queued")
 
 
 def test_the_wearer_is_reminded_ever_less_often_until_the_band_is_back(
@@ -106,8 +109,16 @@ def test_the_wearer_is_reminded_ever_less_often_until_the_band_is_back(
     _run_until(stack, ANSWERED_S + (2 + 4 + 8 + 16 + 24 + 24) * HOUR + 60, step_s=1800)
     gaps = [round((b - a) / HOUR, 1) for a, b in itertools.pairwise(_reminded_at(stack))]
     assert gaps == [4.0, 8.0, 16.0, 24.0, 24.0]
-    assert inbox.to("/ann") == [], "caregivers hear nothing of a band taken off on purpose"
+    # the caregivers hear of it once, a day after the band went silent, and never again
+    [noticed_s] = _audited_at(stack, "off_notice_queued")
+    assert T0 + 86_400 <= noticed_s < T0 + 86_400 + 1800
+    [notice] = inbox.wait_for("/ann", 1)
+    assert notice.title == "Alex's band has been off for long - check in with them"
+    assert "Alex said they took it off, and it has not sent anything since." in notice.body
+    assert "Since 16:00 UTC" in notice.body and "http" not in notice.body
     inbox.wait_for("/wearer", 7)
+    last = inbox.to("/wearer")[-1].body
+    assert "Your caregivers were told that it has been off for long." in last
 
     # the band reports again: no more reminders
     back_s = _clock(stack)()
@@ -139,11 +150,12 @@ def test_a_reminder_due_in_quiet_hours_waits_until_they_end(
 
 def test_no_reminder_when_the_patient_wants_none(stack: AlertingStack, inbox: Inbox) -> None:
     with stack.db.session() as session:
-        set_policy(get_patient(session, "p1"), PolicyUpdate(off_reminder_s=0))
+        set_policy(get_patient(session, "p1"), PolicyUpdate(off_reminder_s=0, off_notice_s=0))
     engine = EpisodeEngine(stack.manager)
     _band_off(stack, inbox, engine)
     _run_until(stack, T0 + 3 * 24 * HOUR, step_s=3600)
     assert _reminded_at(stack) == [] and len(inbox.to("/wearer")) == 1
+    assert _audited_at(stack, "off_notice_queued") == [] and inbox.to("/ann") == []
 
 
 def test_a_new_loss_asks_anew_and_the_old_reminders_stop(

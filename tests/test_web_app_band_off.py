@@ -52,16 +52,23 @@ def test_a_patient_chooses_when_to_be_reminded_of_a_band_taken_off(world: CareWo
     page = bo.get("/app/patients/p2").text
     assert '<option value="7200" selected>2 hours</option>' in page  # the default
     token = form_token(page)
-    answer = bo.post("/app/patients/p2/band-reminder", data={"csrf": token, "after": "14400"})
+    assert '<option value="86400" selected>1 day</option>' in page
+    chosen = {"csrf": token, "after": "14400", "notice": "0"}
+    answer = bo.post("/app/patients/p2/band-reminder", data=chosen)
     assert answer.status_code == 303
     assert '<option value="14400" selected>4 hours</option>' in bo.get("/app/patients/p2").text
     with world.stack.db.session() as session:
-        assert session.get_one(Patient, "p2").off_reminder_s == 14_400
+        bo_record = session.get_one(Patient, "p2")
+        assert (bo_record.off_reminder_s, bo_record.off_notice_s) == (14_400, 0)
         [changed] = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "off_reminder_changed")
         ).all()
-        assert changed.detail == {"off_reminder_s": 14_400.0, "by": "Bo", "via": "web"}
-    refused = bo.post("/app/patients/p2/band-reminder", data={"csrf": token, "after": "5"})
+        assert changed.detail == {
+            "off_reminder_s": 14_400.0, "off_notice_s": 0.0, "by": "Bo", "via": "web"
+        }  # fmt: skip
+    refused = bo.post(
+        "/app/patients/p2/band-reminder", data={"csrf": token, "after": "5", "notice": "0"}
+    )
     assert refused.status_code == 422
     other = bo.post("/app/patients/p1/band-reminder", data={"csrf": token, "after": "0"})
     assert other.status_code == 404

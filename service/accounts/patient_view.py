@@ -18,7 +18,7 @@ from service.accounts.access import visible_patient, visible_patient_ids
 from service.accounts.channel_health import channel_states, failing_since
 from service.accounts.response_times import ResponseTimes, response_times
 from service.alerts.care_team import escalation_levels
-from service.alerts.const import DEFAULT_OFF_REMINDER_S
+from service.alerts.const import DEFAULT_OFF_NOTICE_S, DEFAULT_OFF_REMINDER_S
 from service.alerts.drill_schedule import DrillSchedule, drill_schedule_of
 from service.alerts.drills import DrillResult, last_drill
 from service.alerts.render import HEART_RATE_TIME_KEY, last_heart_rate
@@ -133,6 +133,8 @@ class PatientView:
     """The lost signals the wearer said they took the band off for ("I took it off")."""
     off_reminder_s: float = DEFAULT_OFF_REMINDER_S
     """After "I took it off", when the wearer is reminded the band is still off (0: never)."""
+    off_notice_s: float = DEFAULT_OFF_NOTICE_S
+    """A band taken off and silent this long: the caregivers are told once (0: never)."""
 
     @property
     def open_episode(self) -> EpisodeRow | None:
@@ -202,6 +204,7 @@ def load_patient_view(
         lost_signals=[(s.signal, s.since_s) for s in signals],
         taken_off=_taken_off(session, patient.id, signals),
         off_reminder_s=patient.off_reminder_s,
+        off_notice_s=patient.off_notice_s,
         episodes=[episode_row(e, acked.get(e.id)) for e in episodes],
         care_team=[
             TeamMember(c.id, c.name, c.role, c.away_until_s, failing_since(states, c.channels))

@@ -23,6 +23,12 @@ until it is back nobody watches over them and no alert can reach their caregiver
 put on the charger or left by the basin is easily forgotten. Two hours lets a charge or a long
 bath pass without a word (a band charges in one to two hours)."""
 
+DEFAULT_OFF_NOTICE_S: Final = 86_400.0
+"""A band the wearer said they took off and still silent a day after it went silent: the
+caregivers are told once. They count on flarewatch to alert them, and a day unwatched that
+nobody knows of is the gap alarm services close by telling the family when a device has not
+checked in for a day."""
+
 OFF_REMINDER_MAX_GAP_S: Final = 86_400.0
 """Reminders come after twice as long each time (2, 4, 8, 16 hours by default), then once a day:
 a wearer who leaves the band off on purpose is not nagged, and one who forgot is not left."""

@@ -13,7 +13,7 @@ from typing import Final
 from sqlalchemy.orm import Session
 
 from models.alarm import Severity
-from service.alerts.delivery_queue import Step, wearer_was_asked
+from service.alerts.delivery_queue import Step, was_sent
 from service.alerts.lifecycle import Purpose
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Message
@@ -81,16 +81,19 @@ def prepare_delivery(
         activity_known=evidence.get("activity_known", 1.0) != 0.0,
         after_exercise=evidence.get("recovery", 0.0) == 1.0,
         expired=bool(episode and episode.summary.get("expired")),
-        wearer_unanswered=alert.kind in LOST_SIGNAL and wearer_was_asked(session, alert.id),
+        wearer_unanswered=alert.kind in LOST_SIGNAL
+        and was_sent(session, alert.id, Purpose.PATIENT_CHECK),
         escalated=Step.of(delivery.idempotency_key).level > 0,
         away=contact.away_until_s is not None,
+        caregivers_noticed=alert.kind in LOST_SIGNAL
+        and was_sent(session, alert.id, Purpose.OFF_NOTICE),
     )
     purpose = Purpose(delivery.purpose)
     link = None
     if purpose is Purpose.PATIENT_CHECK:
         link = manager.link(TokenAction.CANCEL, alert, contact.id)
-    elif purpose is Purpose.OFF_REMINDER:
-        pass  # a reminder has nothing to answer: the band reporting again ends them
+    elif purpose in (Purpose.OFF_REMINDER, Purpose.OFF_NOTICE):
+        pass  # nothing to answer: the band reporting again ends them
     elif purpose is not Purpose.RESOLVED:
         link = manager.link(TokenAction.ACK, alert, contact.id)
     elif alert.episode_id is not None and alert.kind not in LOST_SIGNAL:

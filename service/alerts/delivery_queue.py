@@ -16,7 +16,7 @@ from service.alerts.audit import record
 from service.alerts.care_team import escalation_levels, patient_contacts
 from service.alerts.lifecycle import Purpose, Send
 from service.alerts.transaction import AlertTransaction
-from service.db.models import Alert, Contact, Delivery, DeliveryState
+from service.db.models import Alert, Contact, Delivery, DeliveryState, Role
 
 TELLING: Final = (Purpose.NOTIFY, Purpose.REPEAT, Purpose.WORSENED)
 """Messages that tell a caregiver of an alert: whoever one reached gets its all-clear."""
@@ -70,6 +70,9 @@ def enqueue(txn: AlertTransaction, alert: Alert, send: Send, at_s: float | None 
     session = txn.session
     if send.purpose in (Purpose.PATIENT_CHECK, Purpose.OFF_REMINDER):
         contacts = patient_contacts(session, alert.patient_id)
+    elif send.purpose is Purpose.OFF_NOTICE:  # the family, not an emergency line
+        levels = escalation_levels(session, alert.patient_id)
+        contacts = [c for c in levels if c.role == Role.CAREGIVER]
     else:
         levels = escalation_levels(session, alert.patient_id)
         first = send.level if send.only_level else 0
@@ -185,12 +188,16 @@ def enqueue_all_clear(txn: AlertTransaction, alert: Alert, only: int | None = No
     return queued
 
 
-def wearer_was_asked(session: Session, alert_id: int) -> bool:
-    """A check of this alert reached the wearer (a lost signal's "Check your band")."""
+def was_sent(session: Session, alert_id: int, purpose: Purpose) -> bool:
+    """A message of this alert for ``purpose`` reached someone.
+
+    A lost signal's "Check your band" the wearer (``patient_check``), the caregivers' notice of
+    a band off for long (``off_notice``).
+    """
     sent = session.scalar(
         select(Delivery.id).where(
             Delivery.alert_id == alert_id,
-            Delivery.purpose == Purpose.PATIENT_CHECK,
+            Delivery.purpose == purpose,
             Delivery.state == DeliveryState.SENT,
         )
     )

@@ -26,6 +26,8 @@ class Purpose(StrEnum):
     PATIENT_CHECK = "patient_check"
     OFF_REMINDER = "off_reminder"
     """To the wearer: the band they said they took off is still off (no link, no caregiver)."""
+    OFF_NOTICE = "off_notice"
+    """To the caregivers, once: the band the wearer took off has been silent for long."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,8 @@ class AlertFacts:
     """This person is told because the people told before them have not answered."""
     away: bool = False
     """This person said they are away (:mod:`service.alerts.absence`): told all the same."""
+    caregivers_noticed: bool = False
+    """A band taken off and silent for long: the caregivers were told of it (off_notice)."""
 
 
 def one_line(text: str, max_chars: int | None = None) -> str:
@@ -275,6 +277,8 @@ def _alert_title(facts: AlertFacts, purpose: Purpose, name: str) -> str:
     act = "act now" if facts.severity is Severity.CRITICAL else "check on them"
     if purpose is Purpose.OFF_REMINDER:
         return "Your band is still off - flarewatch is not watching over you"
+    if purpose is Purpose.OFF_NOTICE:
+        return f"{name}'s band has been off for long - check in with them"
     if purpose is Purpose.PATIENT_CHECK:
         if facts.kind in LOST_SIGNAL:
             return f"Check your band - {short}"
@@ -354,7 +358,17 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
             f"You said you took your band off. It still shows {what}. {since}",
             "Until it is back on, flarewatch cannot watch over you and no alert can reach your "
             "caregivers. Put it back on when you can, or check that the gateway is plugged in.",
-            "Your caregivers have not been told.",
+            "Your caregivers were told that it has been off for long."
+            if facts.caregivers_noticed
+            else "Your caregivers have not been told.",
+        ]
+        return Message(title=title, body="\n".join(lines), severity=facts.severity)
+    if purpose is Purpose.OFF_NOTICE:
+        lines = [
+            f"{name}'s band shows {what}. {since}",
+            f"{name} said they took it off, and it has not sent anything since. Until it is "
+            f"back on, flarewatch cannot watch over {name} and no alert can reach you.",
+            f"Check in with {name}. You are told of this once; the band reporting again ends it.",
         ]
         return Message(title=title, body="\n".join(lines), severity=facts.severity)
     if purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:

@@ -65,7 +65,7 @@ SET_ASIDE_RETRY_S: Final = 60.0
 and a broken one costs a savepoint a minute, not two a second (``SCHEDULER_POLL_S``)."""
 
 LIVE_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
-AFTER_THE_END: Final = (Purpose.RESOLVED, Purpose.OFF_REMINDER)
+AFTER_THE_END: Final = (Purpose.RESOLVED, Purpose.OFF_REMINDER, Purpose.OFF_NOTICE)
 FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED)
 
 

@@ -19,7 +19,7 @@ from service.accounts.patient_view import EpisodeRow, OpenAlertRow, PatientView
 from service.accounts.research_view import ResearchEpisode
 from service.accounts.vitals import CHART_SPANS, DEFAULT_SPAN, ChartSpan
 from service.alerts.help_requests import HELP
-from service.alerts.off_reminders import REMINDER_CHOICES
+from service.alerts.off_reminders import NOTICE_CHOICES, REMINDER_CHOICES
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
 from service.api.care_pages import (
@@ -248,19 +248,25 @@ def _band_part(view: PatientView, account: Account, form_token: str) -> str:
     """A patient's own reminder of a band they took off: after how long, or never."""
     if account.role != AccountRole.PATIENT:
         return ""
-    options = "".join(
-        f'<option value="{seconds}"{" selected" if seconds == view.off_reminder_s else ""}>'
-        f"{words}</option>"
-        for seconds, words in REMINDER_CHOICES.items()
-    )
     return (
         "<h2>Your band</h2><p>When flarewatch hears nothing from your band, it asks you first. "
         "If you say you took it off, your caregivers are not alerted, and you are reminded that "
-        "it is still off (then after twice as long each time, never in quiet hours).</p>"
+        "it is still off (then after twice as long each time, never in quiet hours). If it stays "
+        "off for long, your caregivers are told once, since they count on being alerted.</p>"
         f'<form method="post" action="{APP_PATH}/patients/{html.escape(view.id)}/band-reminder">'
         f'{hidden_token(form_token)}<label for="off-reminder">Remind me after</label>'
-        f'<select id="off-reminder" name="after">{options}</select>'
+        f'<select id="off-reminder" name="after">'
+        f"{_options(REMINDER_CHOICES, view.off_reminder_s)}</select>"
+        '<label for="off-notice">Tell my caregivers after</label><select id="off-notice" '
+        f'name="notice">{_options(NOTICE_CHOICES, view.off_notice_s)}</select>'
         '<button type="submit" class="act">Set the reminder</button></form>'
+    )
+
+
+def _options(choices: dict[int, str], chosen: float) -> str:
+    return "".join(
+        f'<option value="{value}"{" selected" if value == chosen else ""}>{words}</option>'
+        for value, words in choices.items()
     )
 
 

@@ -23,6 +23,7 @@ from service.alerts.care_team import escalation_levels
 from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
+    DEFAULT_OFF_NOTICE_S,
     DEFAULT_OFF_REMINDER_S,
     DEFAULT_REPEAT_INTERVAL_S,
     DEFAULT_SIGNAL_WINDOW_S,
@@ -60,6 +61,8 @@ class PolicyUpdate:
     """The wearer's time to answer a lost-signal notice before caregivers are told."""
     off_reminder_s: float | None = None
     """After "I took it off", when to remind the wearer the band is still off (0: never)."""
+    off_notice_s: float | None = None
+    """A band taken off and silent this long: the caregivers are told once (0: never)."""
     ack_timeout_s: float | None = None
     repeat_interval_s: float | None = None
     quiet_hours: str | None = None
@@ -115,6 +118,7 @@ def add_patient(session: Session, patient_id: str, now_s: float, update: PolicyU
         cancel_window_s=DEFAULT_CANCEL_WINDOW_S,
         signal_window_s=DEFAULT_SIGNAL_WINDOW_S,
         off_reminder_s=DEFAULT_OFF_REMINDER_S,
+        off_notice_s=DEFAULT_OFF_NOTICE_S,
         ack_timeout_s=DEFAULT_ACK_TIMEOUT_S,
         repeat_interval_s=DEFAULT_REPEAT_INTERVAL_S,
         created_s=now_s,
@@ -130,11 +134,14 @@ _DURATIONS: Final = (
     "cancel_window_s",
     "signal_window_s",
     "off_reminder_s",
+    "off_notice_s",
     "ack_timeout_s",
     "repeat_interval_s",
 )
-_MAY_BE_ZERO: Final = frozenset({"cancel_window_s", "signal_window_s", "off_reminder_s"})
-"""No window (tell the caregivers at once), no reminder."""
+_MAY_BE_ZERO: Final = frozenset(
+    {"cancel_window_s", "signal_window_s", "off_reminder_s", "off_notice_s"}
+)
+"""No window (tell the caregivers at once), no reminder, no notice."""
 
 
 def set_policy(patient: Patient, update: PolicyUpdate) -> None:

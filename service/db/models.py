@@ -135,6 +135,9 @@ class Patient(Base):
     """Local "HH:MM" of scheduled drills."""
     next_drill_s: Mapped[float | None] = mapped_column(Float, default=None, index=True)
     """When the next scheduled drill starts (NULL: none scheduled)."""
+    off_notice_s: Mapped[float] = mapped_column(Float, server_default="86400.0")
+    """A band the wearer said they took off and still silent this long after it went silent:
+    the caregivers are told once (:mod:`service.alerts.off_reminders`); 0: never."""
     off_reminder_s: Mapped[float] = mapped_column(Float, server_default="7200.0")
     """After the wearer said they took the band off, remind them it is still off after this long
     (then after twice as long each time, at most a day apart); 0: never
@@ -294,6 +297,8 @@ class Alert(Base):
     off (NULL: no reminder due)."""
     reminders: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     """How many reminders were sent so far."""
+    notice_s: Mapped[float | None] = mapped_column(Float, default=None, index=True)
+    """When to tell the caregivers that the band is still off (NULL: not due, or told)."""
 
 
 class Delivery(Base):

@@ -19,6 +19,7 @@ from service.alerts.audit import record
 from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
+    DEFAULT_OFF_NOTICE_S,
     DEFAULT_OFF_REMINDER_S,
     DEFAULT_REPEAT_INTERVAL_S,
     DEFAULT_SIGNAL_WINDOW_S,
@@ -76,6 +77,7 @@ class EpisodeEngine:
                 cancel_window_s=DEFAULT_CANCEL_WINDOW_S,
                 signal_window_s=DEFAULT_SIGNAL_WINDOW_S,
                 off_reminder_s=DEFAULT_OFF_REMINDER_S,
+                off_notice_s=DEFAULT_OFF_NOTICE_S,
                 ack_timeout_s=DEFAULT_ACK_TIMEOUT_S,
                 repeat_interval_s=DEFAULT_REPEAT_INTERVAL_S,
                 created_s=txn.now_s,

@@ -31,7 +31,7 @@ from service.accounts.vitals import chart_span, recent_vitals, window_span
 from service.alerts.audit import record
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.help_requests import HELP, end_help, request_help
-from service.alerts.off_reminders import REMINDER_CHOICES, set_off_reminder
+from service.alerts.off_reminders import NOTICE_CHOICES, REMINDER_CHOICES, set_off_reminder
 from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
 from service.api.episode_page import episode_page
 from service.api.pages import message_page
@@ -275,13 +275,13 @@ async def band_reminder(patient_id: str, request: Request, manager: AlertManager
     form = await posted_form(request, manager, "Not changed")
     with manager.db.session() as session:
         account = own_record(request, session, manager, patient_id, "Not changed")
-        choice = form.get("after", "")
-        delay_s = next((s for s in REMINDER_CHOICES if str(s) == choice), None)
-        if delay_s is None:
-            return message_page("Not changed", "Choose when to be reminded from the list.", 422)
+        delay_s = next((s for s in REMINDER_CHOICES if str(s) == form.get("after")), None)
+        notice_s = next((s for s in NOTICE_CHOICES if str(s) == form.get("notice")), None)
+        if delay_s is None or notice_s is None:
+            return message_page("Not changed", "Choose from the lists.", 422)
         patient = session.get_one(Patient, patient_id)
         by = care_team_name(session, account, patient_id)
-        set_off_reminder(session, patient, delay_s, manager.clock(), by=by, via="web")
+        set_off_reminder(session, patient, delay_s, notice_s, manager.clock(), by=by, via="web")
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
 
 
