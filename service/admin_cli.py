@@ -27,8 +27,14 @@ from models.alarm import Severity
 from models.profiles import DetectionProfile
 from service.account_cli import add_account_commands
 from service.alerts.absence import away_length_s, come_back, go_away
-from service.alerts.away_schedule import AwaySchedule, parse_days, schedule_of, set_away_schedule
-from service.alerts.drill_schedule import schedule_drills
+from service.alerts.away_schedule import (
+    AwaySchedule,
+    absences_follow_timezone,
+    parse_days,
+    schedule_of,
+    set_away_schedule,
+)
+from service.alerts.drill_schedule import drills_follow_timezone, schedule_drills
 from service.alerts.render import on_patient_clock
 from service.broker_auth_cli import add_broker_auth_command
 from service.cli_tables import parse_time, row_number, when
@@ -181,7 +187,11 @@ def _patient_add(args: argparse.Namespace, session: Session) -> int:
 def _patient_set(args: argparse.Namespace, session: Session) -> int:
     patient = get_patient(session, args.patient_id)
     update = _policy_update(args)
+    clock_before = patient.timezone
     set_policy(patient, replace(update, emergency_plan=None))
+    if patient.timezone != clock_before:  # drills and weekly absences go by the new clock
+        drills_follow_timezone(patient, time.time())
+        absences_follow_timezone(session, patient.id, time.time())
     if update.emergency_plan is not None:
         change_plan(
             session,

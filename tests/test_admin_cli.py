@@ -339,3 +339,25 @@ def test_a_caregiver_away_every_week(admin):
     assert code == 1 and "is not days of the week" in err
     code, out, _ = admin("caregiver", "away", "1", "--every", "none")
     assert code == 0 and "Ann has no weekly absence" in out
+
+
+def test_drills_and_weekly_absences_follow_the_patient_to_another_clock(admin):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    assert admin("patient", "add", "alex", "--timezone", "Europe/Berlin",
+                 "--drills-every-days", "7", "--drills-at", "07:15")[0] == 0  # fmt: skip
+    assert admin("caregiver", "add", "alex", "Ann", "--url", "json://127.0.0.1:9/x")[0] == 0
+    assert admin("caregiver", "away", "1", "--every", "daily", "--from", "09:00")[0] == 0
+    assert admin("patient", "set", "alex", "--timezone", "America/New_York")[0] == 0
+    db = Database(admin.url, secret_key=KEY)
+    with db.session() as session:
+        alex = session.get_one(Patient, "alex")
+        ann = session.get_one(Contact, 1)
+        assert alex.next_drill_s is not None and ann.away_next_s is not None
+        new_york = ZoneInfo("America/New_York")
+        drill = dt.datetime.fromtimestamp(alex.next_drill_s, new_york)
+        away = dt.datetime.fromtimestamp(ann.away_next_s, new_york)
+    assert (drill.hour, drill.minute) == (7, 15), "07:15 on the new clock"
+    assert (away.hour, away.minute) == (9, 0), "09:00 on the new clock, today or tomorrow"
+    db.dispose()

@@ -109,6 +109,21 @@ def set_away_schedule(
     _begin_or_wait(session, contact, schedule, now_s)
 
 
+def absences_follow_timezone(session: Session, patient_id: str, now_s: float) -> None:
+    """The patient's clock changed: each weekly absence on their team goes by the new one."""
+    contacts = session.scalars(
+        select(Contact).where(
+            Contact.patient_id == patient_id,
+            Contact.removed_s.is_(None),
+            Contact.away_days.is_not(None),
+        )
+    ).all()
+    for contact in contacts:
+        schedule = schedule_of(contact)
+        if schedule is not None:
+            _begin_or_wait(session, contact, schedule, now_s)
+
+
 def next_scheduled_away_s(session: Session) -> float | None:
     """When the earliest scheduled absence begins (None: none is scheduled)."""
     return session.scalar(select(func.min(Contact.away_next_s)).where(Contact.removed_s.is_(None)))

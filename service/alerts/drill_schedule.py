@@ -106,6 +106,14 @@ def schedule_drills(
     )
 
 
+def drills_follow_timezone(patient: Patient, now_s: float) -> None:
+    """The patient's clock changed (they moved): the next drill at its time on the new clock."""
+    if patient.drill_every_days is not None and patient.drill_at is not None:
+        patient.next_drill_s = next_wall_time_s(
+            parse_hhmm(patient.drill_at), ZoneInfo(patient.timezone), now_s
+        )
+
+
 def next_scheduled_drill_s(session: Session) -> float | None:
     """When the earliest scheduled drill is due (None: none is)."""
     return session.scalar(select(func.min(Patient.next_drill_s)))
