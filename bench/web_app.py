@@ -1,4 +1,5 @@
-"""The web app's cost per request: signing in, a patient's page, its chart of 6 h, 24 h, 7 days.
+"""The web app's cost per request: signing in, a patient's page, its chart of 6 h, 24 h, 7 days,
+an episode's page.
 
 A caregiver opens a patient's page from a phone while an alert goes on: how long the page takes
 with its chart (six hours of a 1-Hz band, 21,600 samples, read from the sample store and reduced
@@ -32,6 +33,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 from rich.progress import Progress
+from sqlalchemy import func, select
 
 from flarewatch.localservers import InfluxServer
 from flarewatch.localservers.base import free_port
@@ -43,7 +45,7 @@ from service.api import create_app
 from service.db import Database
 from service.db.accounts import add_account, link_contact
 from service.db.care_teams import PolicyUpdate, add_contact, add_patient
-from service.db.models import AccountRole
+from service.db.models import AccountRole, Episode
 from service.episodes import EpisodeEngine
 from service.stores.base import SampleStore
 from service.stores.influx import InfluxStore
@@ -80,7 +82,8 @@ def _median_ms(action: Callable[[], object], runs: int, tick: Callable[[], None]
 
 
 def _world(folder: Path, store: SampleStore) -> AlertManager:
-    """Alex, caregiver Ann with an account, a week of 1-Hz samples and 50 past episodes."""
+    """Alex, caregiver Ann with an account, a week of 1-Hz samples and 50 past episodes (the
+    latest a day ago, 40 minutes long: its page charts 100 minutes)."""
     now_s = time.time()
     db = Database(f"sqlite:///{folder / 'service.sqlite3'}", secret_key=KEY)
     manager = AlertManager(db, time.time, secret_key=KEY, public_base_url="http://127.0.0.1:9")
@@ -90,9 +93,12 @@ def _world(folder: Path, store: SampleStore) -> AlertManager:
         account = add_account(session, "ann", PASSWORD, AccountRole.CAREGIVER, now_s)
         link_contact(session, account, contact.id, now_s)
     engine = EpisodeEngine(manager)
-    for day in range(50, 0, -1):  # an episode a day, each closed at the next
-        alarm = Alarm("p1", now_s - day * 86_400, AlarmKind.FLUSH, Severity.WARNING, "bench")
+    for day in range(50, 0, -1):  # an episode a day, each over after 40 minutes
+        onset_s = now_s - day * 86_400
+        alarm = Alarm("p1", onset_s, AlarmKind.FLUSH, Severity.WARNING, "bench")
         engine.on_alarm(alarm, {"heart_rate_bpm": 90.0})
+        kind, severity = AlarmKind.FLUSH, Severity.WARNING
+        engine.on_alarm(Alarm("p1", onset_s + 2400, kind, severity, "bench", resolved=True))
     store.prepare()
     week_ms = CHART_SPANS["7d"].span_ms
     start_ms = int(now_s * 1000) - week_ms
@@ -132,7 +138,7 @@ def main() -> None:
             httpx.Client(base_url=url) as client,
             httpx.Client(base_url=bare_url) as bare,
         ):
-            task = progress.add_task("requests", total=args.runs * (4 + 2 * len(CHART_SPANS)))
+            task = progress.add_task("requests", total=args.runs * (5 + 2 * len(CHART_SPANS)))
 
             def tick() -> None:
                 progress.advance(task)
@@ -174,6 +180,13 @@ def main() -> None:
                 figures[f"patient page with its chart of {span.name}"] = _median_ms(
                     partial(client.get, path), args.runs, tick
                 )
+            with manager.db.session() as session:
+                latest = session.scalar(select(func.max(Episode.id)))
+            path = f"/app/patients/p1/episodes/{latest}"
+            assert '<polyline class="hr"' in client.get(path).text, "the episode's chart"
+            figures["an episode's page with its chart"] = _median_ms(
+                partial(client.get, path), args.runs, tick
+            )
         with_chart.should_exit = without_chart.should_exit = True
         store.close()
         if influx is not None:

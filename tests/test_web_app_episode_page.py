@@ -148,3 +148,14 @@ def test_the_episode_as_json_and_who_may_see_it(world: CareWorld, surge: int) ->
     assert ann.get(f"/app/patients/p1/episodes/{surge + 100}").status_code == 404
     assert ann.get("/app/patients/p1/episodes/first").status_code == 422
     assert world.client().get(f"/app/patients/p1/episodes/{surge}").status_code in (303, 307)
+
+
+def test_the_chart_of_an_episode_going_on_for_days_covers_its_first_week(
+    world: CareWorld,
+) -> None:
+    world.clock.advance(-10 * 86_400)
+    long_one = world.episode("p1")  # a flush nobody closed (added by hand, say)
+    world.clock.advance(10 * 86_400)
+    found = world.signed_in("ann").get(f"/api/v1/patients/p1/episodes/{long_one}").json()
+    assert found["episode"]["state"] == "open"
+    assert found["chart_end_s"] - found["chart_start_s"] == 7 * 86_400, "a week from its start"

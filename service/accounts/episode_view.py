@@ -36,6 +36,9 @@ from service.episodes.labels import MANUAL_MODEL_VERSION, withdrawn_addition
 AROUND_S: Final = 30 * 60.0
 """The chart of an episode starts half an hour before its first sign and goes on half an hour
 after its end (until now, for one going on): the resting level it rose from and the recovery."""
+CHART_MAX_S: Final = 7 * 86_400.0
+"""An episode's chart covers a week at most, from its start (the onset is what tells a reaction):
+as long as a patient page's longest chart, and as costly to read."""
 
 _TOLD: Final = {
     Purpose.NOTIFY: "was told",
@@ -94,7 +97,8 @@ def load_episode_view(
     acked_by = next((a.acked_by for a in alerts if a.acked_by), None)
     began_s = min(episode.first_sign_s or episode.opened_s, episode.opened_s)
     ended_s = episode.closed_s if episode.closed_s is not None else now_s
-    start_s, end_s = began_s - AROUND_S, min(now_s, ended_s + AROUND_S)
+    start_s = began_s - AROUND_S
+    end_s = min(now_s, ended_s + AROUND_S, start_s + CHART_MAX_S)
     diary = entries_of(session, patient.id, between=(start_s, end_s))
     return EpisodeView(
         patient_id=patient.id,
