@@ -217,6 +217,12 @@ def test_a_patient_asks_for_help_from_a_phone_and_ends_it(world, phone, inbox):
     assert inbox.wait_for("ben", 1)[0].title == "CRITICAL: Bo - call for help - act now"
     page.get_by_role("button", name="It's over: all clear").click()
     expect(page.locator("main")).to_contain_text("Nothing going on")
+    page.goto(f"{world.api.base_url}/app/patients/p2")  # their own page: the band's reminder
+    page.get_by_label("Remind me after").select_option("14400")
+    page.get_by_label("Tell my caregivers after").select_option("0")
+    page.get_by_role("button", name="Set the reminder").click()
+    expect(page.get_by_label("Remind me after")).to_have_value("14400")
+    check_page(page)
     assert phone.problems == []
 
 
