@@ -159,3 +159,13 @@ def test_the_chart_of_an_episode_going_on_for_days_covers_its_first_week(
     found = world.signed_in("ann").get(f"/api/v1/patients/p1/episodes/{long_one}").json()
     assert found["episode"]["state"] == "open"
     assert found["chart_end_s"] - found["chart_start_s"] == 7 * 86_400, "a week from its start"
+
+
+def test_the_acknowledgement_page_links_to_the_episode(
+    world: CareWorld, surge: int, inbox: Inbox
+) -> None:
+    link = re.search(r"/ack/[A-Za-z0-9_-]+", inbox.to("/ann")[0].body)
+    assert link is not None
+    page = world.client().get(link.group(0)).text
+    assert f'href="/app/patients/p1/episodes/{surge}"' in page
+    assert "The readings around it, minute by minute" in page

@@ -36,6 +36,7 @@ from service.alerts.render import (
 )
 from service.alerts.tokens import verify_token
 from service.api.pages import REFRESH_S, page
+from service.api.web_session import APP_PATH
 from service.db.models import (
     Alert,
     AlertState,
@@ -245,6 +246,12 @@ def _details(view: AlertView) -> str:
         parts.append(
             f"<p>Last heart rate: <strong>{heart_rate_words(view.heart_rate)}</strong>"
             f" ({measured}).</p>"
+        )
+    if alert.episode_id is not None:  # the app asks whoever opens it to sign in
+        path = f"{APP_PATH}/patients/{html.escape(alert.patient_id)}/episodes/{alert.episode_id}"
+        parts.append(
+            f'<p><a href="{path}">The readings around it, minute by minute</a> (in the web app, '
+            "signed in).</p>"
         )
     parts.append("<h2>Who has been told</h2>")
     if not view.told:
