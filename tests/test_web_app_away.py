@@ -143,6 +143,7 @@ def test_away_every_week_from_the_account_page(world: CareWorld, inbox: Inbox) -
     assert _ann_away_until(world) == {world.clock() - 40 * 60 + 2 * 3600}
     team = words(ann.get("/app/patients/p1").text).split("Care team")[1]
     assert "Ann (caregiver): away until 19:00" in team
+    assert "(away every week: Mon, Tue, Wed, Thu, Fri from 17:30 to 19:00)" in team
     world.episode("p1", AlarmKind.ANAPHYLAXIS)
     assert inbox.wait_for("/dee", 1) and inbox.to("/ann") == [], "Dee first, as for any absence"
 

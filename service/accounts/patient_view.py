@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from service.accounts.access import visible_patient, visible_patient_ids
 from service.accounts.channel_health import channel_states, failing_since
 from service.accounts.response_times import ResponseTimes, response_times
+from service.alerts.away_schedule import schedule_of
 from service.alerts.care_team import escalation_levels
 from service.alerts.const import DEFAULT_OFF_NOTICE_S, DEFAULT_OFF_REMINDER_S
 from service.alerts.drill_schedule import DrillSchedule, drill_schedule_of
@@ -97,6 +98,8 @@ class TeamMember:
     failing_since_s: float | None = None
     """When the last message of one of their channels failed, if it did (none got through on
     that channel since: it may be broken)."""
+    away_every: str | None = None
+    """Their weekly absence in words ("Mon, Tue from 08:00 to 17:00"), None if none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +210,14 @@ def load_patient_view(
         off_notice_s=patient.off_notice_s,
         episodes=[episode_row(e, acked.get(e.id)) for e in episodes],
         care_team=[
-            TeamMember(c.id, c.name, c.role, c.away_until_s, failing_since(states, c.channels))
+            TeamMember(
+                c.id,
+                c.name,
+                c.role,
+                c.away_until_s,
+                failing_since(states, c.channels),
+                schedule.words() if (schedule := schedule_of(c)) else None,
+            )
             for c in team
         ],
         last_drill=last_drill(session, patient.id),

@@ -96,6 +96,11 @@ def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
             else ""
         )
         + (
+            f" (away every week: {html.escape(member.away_every)})"
+            if member.away_every is not None
+            else ""
+        )
+        + (
             f'. <strong class="critical">Their last message did not arrive</strong>, '
             f"{when(member.failing_since_s)}: their channel may be broken. They can test it "
             "from their account page; the administrator can fix it."
