@@ -235,6 +235,21 @@ class AlertingStack:
         self.scheduler.stop()
         self.db.dispose()
 
+    @property
+    def fake_clock(self) -> FakeClock:
+        """The manager's clock, which the test moves."""
+        clock = self.manager.clock
+        assert isinstance(clock, FakeClock)
+        return clock
+
+    def run_until(self, until_s: float, step_s: float = 300.0) -> None:
+        """Move the fake clock to ``until_s`` in steps of ``step_s``, a scheduler pass after each
+        (timed work due between passes happens at the next one, as in the service)."""
+        clock = self.fake_clock
+        while clock() < until_s:
+            clock.advance(min(step_s, until_s - clock()))
+            self.scheduler.run_until_idle()
+
 
 def insert_legacy_patient(connection: Any) -> None:
     """Patient p1 written as the first schema revisions knew it (for migration tests)."""

@@ -40,28 +40,15 @@ def team(service_db_url: str, http: HttpReceiver) -> Iterator[tuple[AlertingStac
     stack.close()
 
 
-def _clock(stack: AlertingStack) -> FakeClock:
-    clock = stack.manager.clock
-    assert isinstance(clock, FakeClock)
-    return clock
-
-
 def _schedule(stack: AlertingStack, contact_id: int, schedule: AwaySchedule | None) -> None:
     with stack.db.session() as session:
         contact = session.get_one(Contact, contact_id)
-        set_away_schedule(session, contact, schedule, _clock(stack)(), by="Ann", via="test")
+        set_away_schedule(session, contact, schedule, stack.fake_clock(), by="Ann", via="test")
 
 
 def _away_until(stack: AlertingStack, contact_id: int) -> float | None:
     with stack.db.session() as session:
         return session.get_one(Contact, contact_id).away_until_s
-
-
-def _run_until(stack: AlertingStack, until_s: float, step_s: float = 600.0) -> None:
-    clock = _clock(stack)
-    while clock() < until_s:
-        clock.advance(min(step_s, until_s - clock()))
-        stack.scheduler.run_until_idle()
 
 
 def test_away_in_each_window_of_the_week_and_passed_over_then(
@@ -70,19 +57,19 @@ def test_away_in_each_window_of_the_week_and_passed_over_then(
     stack, ann = team
     _schedule(stack, ann, AT_WORK)
     assert _away_until(stack, ann) is None, "not yet: the window starts at 16:30"
-    _run_until(stack, T0 + 1800)
+    stack.run_until(T0 + 1800)
     assert _away_until(stack, ann) == T0 + 1.5 * HOUR, "away until 17:30"
 
     open_alert(stack, "p1", Severity.CRITICAL)  # at 16:30: Bob first, Ann passed over
-    step(stack, _clock(stack), 0)
+    step(stack, stack.fake_clock, 0)
     assert (heard(inbox, "bob"), heard(inbox, "ann")) == (["first"], [])
-    _run_until(stack, T0 + 1.5 * HOUR, step_s=60)
+    stack.run_until(T0 + 1.5 * HOUR, step_s=60)
     assert _away_until(stack, ann) is None, "back at 17:30"
 
     # every weekday at 16:30, never on the weekend: Tuesday to Friday, then next Monday
     starts = []
-    while _clock(stack)() < T0 + 7 * DAY + HOUR:
-        _run_until(stack, _clock(stack)() + 1800, step_s=1800)
+    while stack.fake_clock() < T0 + 7 * DAY + HOUR:
+        stack.run_until(stack.fake_clock() + 1800, step_s=1800)
         until_s = _away_until(stack, ann)
         if until_s is not None and (not starts or until_s != starts[-1]):
             starts.append(until_s)
@@ -96,14 +83,16 @@ def test_back_by_hand_ends_one_window_and_a_longer_absence_is_kept(
 ) -> None:
     stack, ann = team
     _schedule(stack, ann, AT_WORK)
-    _run_until(stack, T0 + 2400)  # 16:40, in the window
+    stack.run_until(T0 + 2400)  # 16:40, in the window
     with stack.db.session() as session:
-        come_back(session, session.get_one(Contact, ann), _clock(stack)(), reason="by_hand")
-    _run_until(stack, T0 + DAY)  # Tuesday 16:00
+        come_back(session, session.get_one(Contact, ann), stack.fake_clock(), reason="by_hand")
+    stack.run_until(T0 + DAY)  # Tuesday 16:00
     assert _away_until(stack, ann) is None
     with stack.db.session() as session:  # off to a conference until Tuesday 20:00
-        go_away(session, session.get_one(Contact, ann), T0 + DAY + 4 * HOUR, _clock(stack)())
-    _run_until(stack, T0 + DAY + 1800)  # Tuesday's window begins: the longer absence stays
+        go_away(session, session.get_one(Contact, ann), T0 + DAY + 4 * HOUR, stack.fake_clock())
+    stack.run_until(
+        T0 + DAY + 1800, step_s=600
+    )  # Tuesday's window begins: the longer absence stays
     assert _away_until(stack, ann) == T0 + DAY + 4 * HOUR
 
 
@@ -111,15 +100,15 @@ def test_a_night_window_set_during_it_is_away_at_once_until_the_morning(
     team: tuple[AlertingStack, int],
 ) -> None:
     stack, ann = team
-    _run_until(stack, T0 + 7 * HOUR)  # Monday 23:00
+    stack.run_until(T0 + 7 * HOUR)  # Monday 23:00
     _schedule(stack, ann, AwaySchedule("1234567", "22:00", "06:00"))
     assert _away_until(stack, ann) == T0 + 14 * HOUR, "until Tuesday 06:00"
-    _run_until(stack, T0 + 14 * HOUR)
+    stack.run_until(T0 + 14 * HOUR)
     assert _away_until(stack, ann) is None
-    _run_until(stack, T0 + 30 * HOUR)  # Tuesday 22:00
+    stack.run_until(T0 + 30 * HOUR)  # Tuesday 22:00
     assert _away_until(stack, ann) == T0 + 38 * HOUR
     _schedule(stack, ann, None)  # no weekly absence: tonight's keeps its end, no more after
-    _run_until(stack, T0 + 2 * DAY + 7 * HOUR)
+    stack.run_until(T0 + 2 * DAY + 7 * HOUR)
     assert _away_until(stack, ann) is None
 
 

@@ -48,12 +48,6 @@ def stack(service_db_url: str, http: HttpReceiver) -> Iterator[AlertingStack]:
     built.close()
 
 
-def _clock(stack: AlertingStack) -> FakeClock:
-    clock = stack.manager.clock
-    assert isinstance(clock, FakeClock)
-    return clock
-
-
 def _band_off(stack: AlertingStack, inbox: Inbox, engine: EpisodeEngine, t: float = T0) -> None:
     """The band goes silent at ``t``; the wearer answers "I took it off" four minutes later."""
     engine.on_alarm(Alarm("p1", t, AlarmKind.NO_DATA, Severity.WARNING, "fw-test-1"))
@@ -62,15 +56,8 @@ def _band_off(stack: AlertingStack, inbox: Inbox, engine: EpisodeEngine, t: floa
     assert check.title.startswith("Check your band")
     token = re.search(r"/im-ok/(\S+)", check.body)
     assert token is not None
-    _run_until(stack, t + 240)
+    stack.run_until(t + 240)
     stack.manager.redeem(token.group(1), TokenAction.CANCEL, via="test")
-
-
-def _run_until(stack: AlertingStack, until_s: float, step_s: float = 300.0) -> None:
-    clock = _clock(stack)
-    while clock() < until_s:
-        clock.advance(min(step_s, until_s - clock()))
-        stack.scheduler.run_until_idle()
 
 
 def _audited_at(stack: AlertingStack, action: str) -> list[float]:
@@ -91,10 +78,10 @@ def test_the_wearer_is_reminded_ever_less_often_until_the_band_is_back(
 ) -> None:
     engine = EpisodeEngine(stack.manager)
     _band_off(stack, inbox, engine)
-    _run_until(stack, ANSWERED_S + 2 * HOUR - 60)
+    stack.run_until(ANSWERED_S + 2 * HOUR - 60)
     assert len(inbox.to("/wearer")) == 1, "nothing for the two hours a charge takes"
 
-    _run_until(stack, ANSWERED_S + 2 * HOUR)
+    stack.run_until(ANSWERED_S + 2 * HOUR)
     inbox.wait_for("/wearer", 2)
     reminder = inbox.to("/wearer")[-1]
     assert reminder.title == "Your band is still off - flarewatch is not watching over you"
@@ -106,7 +93,7 @@ def test_the_wearer_is_reminded_ever_less_often_until_the_band_is_back(
     assert "http" not in reminder.body, "nothing to answer: no link"
 
     # then after 4, 8, 16 hours, and once a day
-    _run_until(stack, ANSWERED_S + (2 + 4 + 8 + 16 + 24 + 24) * HOUR + 60, step_s=1800)
+    stack.run_until(ANSWERED_S + (2 + 4 + 8 + 16 + 24 + 24) * HOUR + 60, step_s=1800)
     gaps = [round((b - a) / HOUR, 1) for a, b in itertools.pairwise(_reminded_at(stack))]
     assert gaps == [4.0, 8.0, 16.0, 24.0, 24.0]
     # the caregivers hear of it once, a day after the band went silent, and never again
@@ -121,12 +108,12 @@ def test_the_wearer_is_reminded_ever_less_often_until_the_band_is_back(
     assert "Your caregivers were told that it has been off for long." in last
 
     # the band reports again: no more reminders
-    back_s = _clock(stack)()
+    back_s = stack.fake_clock()
     engine.on_alarm(
         Alarm("p1", back_s, AlarmKind.NO_DATA, Severity.WARNING, "fw-test-1", resolved=True)
     )
     sent = len(_reminded_at(stack))
-    _run_until(stack, _clock(stack)() + 3 * 24 * HOUR, step_s=3600)
+    stack.run_until(stack.fake_clock() + 3 * 24 * HOUR, step_s=3600)
     assert len(_reminded_at(stack)) == sent
     assert len(inbox.to("/wearer")) == 7
 
@@ -141,9 +128,9 @@ def test_a_reminder_due_in_quiet_hours_waits_until_they_end(
         )
     engine = EpisodeEngine(stack.manager)
     _band_off(stack, inbox, engine)  # answered 16:04: due 16:34, in quiet hours
-    _run_until(stack, T0 + 2 * HOUR - 1, step_s=60)
+    stack.run_until(T0 + 2 * HOUR - 1, step_s=60)
     assert _reminded_at(stack) == []
-    _run_until(stack, T0 + 2 * HOUR, step_s=60)
+    stack.run_until(T0 + 2 * HOUR, step_s=60)
     assert _reminded_at(stack) == [T0 + 2 * HOUR]
     inbox.wait_for("/wearer", 2)
 
@@ -153,7 +140,7 @@ def test_no_reminder_when_the_patient_wants_none(stack: AlertingStack, inbox: In
         set_policy(get_patient(session, "p1"), PolicyUpdate(off_reminder_s=0, off_notice_s=0))
     engine = EpisodeEngine(stack.manager)
     _band_off(stack, inbox, engine)
-    _run_until(stack, T0 + 3 * 24 * HOUR, step_s=3600)
+    stack.run_until(T0 + 3 * 24 * HOUR, step_s=3600)
     assert _reminded_at(stack) == [] and len(inbox.to("/wearer")) == 1
     assert _audited_at(stack, "off_notice_queued") == [] and inbox.to("/ann") == []
 
@@ -166,9 +153,9 @@ def test_a_new_loss_asks_anew_and_the_old_reminders_stop(
     engine.on_alarm(
         Alarm("p1", T0 + 600, AlarmKind.NO_DATA, Severity.WARNING, "fw-test-1", resolved=True)
     )
-    _run_until(stack, T0 + 1200)
+    stack.run_until(T0 + 1200)
     _band_off(stack, inbox, engine, t=T0 + 1200)  # off again, answered again at 16:24
-    _run_until(stack, T0 + 1200 + 240 + 2 * HOUR)
+    stack.run_until(T0 + 1200 + 240 + 2 * HOUR)
     assert _reminded_at(stack) == [T0 + 1200 + 240 + 2 * HOUR], "one reminder, of the new loss"
 
 

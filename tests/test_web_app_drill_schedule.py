@@ -38,12 +38,6 @@ def _set(world: CareWorld, username: str, every: str, at: str):
     )
 
 
-def _run_until(world: CareWorld, until_s: float, step_s: float = 300.0) -> None:
-    while world.clock() < until_s:
-        world.clock.advance(min(step_s, until_s - world.clock()))
-        world.stack.scheduler.run_until_idle()
-
-
 def _next_drill_s(world: CareWorld) -> float | None:
     with world.stack.db.session() as session:
         return session.get_one(Patient, "p1").next_drill_s
@@ -75,9 +69,9 @@ def test_a_drill_set_from_the_page_comes_by_itself_then_every_four_weeks(
     assert "A drill comes every 4 weeks at 18:30. The next: 18:30 CET" in page
     assert _next_drill_s(world) == t0 + 1.5 * HOUR  # 17:30 UTC
 
-    _run_until(world, t0 + 1.5 * HOUR - 60)
+    world.stack.run_until(t0 + 1.5 * HOUR - 60)
     assert _drills_to(inbox, "/ann") == []
-    _run_until(world, t0 + 1.5 * HOUR)
+    world.stack.run_until(t0 + 1.5 * HOUR)
     [first] = inbox.wait_for("/ann", 1)
     assert first.title == DRILL_TITLE
     link = re.search(r"/ack/[A-Za-z0-9_-]+", first.body)
@@ -108,13 +102,13 @@ def test_a_drill_waits_for_quiet_hours_to_end_and_for_an_open_alert(
     quiet = {"csrf": form_token(page), "start": "18:00", "end": "19:00"}
     assert client.post("/app/patients/p1/quiet-hours", data=quiet).status_code == 303
     assert _set(world, "ann", "7", "18:30").status_code == 303
-    _run_until(world, t0 + 2 * HOUR - 60)
+    world.stack.run_until(t0 + 2 * HOUR - 60)
     assert _drills_to(inbox, "/ann") == [], "a drill is critical: it would wake everyone"
-    _run_until(world, t0 + 2 * HOUR)
+    world.stack.run_until(t0 + 2 * HOUR)
     inbox.wait_for("/ann", 1)
     assert _drills_to(inbox, "/ann") == [DRILL_TITLE]
     assert [d["why"] for d in _audit(world, "drill_put_off")] == ["quiet_hours"]
-    _run_until(world, t0 + 2 * HOUR + 15 * 60)  # unanswered: it ends after 10 min
+    world.stack.run_until(t0 + 2 * HOUR + 15 * 60)  # unanswered: it ends after 10 min
     page = client.get("/app/patients/p1").text
     off = client.post("/app/patients/p1/quiet-hours/off", data={"csrf": form_token(page)})
     assert off.status_code == 303
@@ -122,9 +116,9 @@ def test_a_drill_waits_for_quiet_hours_to_end_and_for_an_open_alert(
     # a week later a real alert is open at the drill's time: the drill waits an hour
     due_s = _next_drill_s(world)
     assert due_s is not None
-    _run_until(world, due_s - 120, step_s=6 * HOUR)
+    world.stack.run_until(due_s - 120, step_s=6 * HOUR)
     world.episode("p1", AlarmKind.ANAPHYLAXIS)
-    _run_until(world, due_s + HOUR - 60, step_s=60)
+    world.stack.run_until(due_s + HOUR - 60, step_s=60)
     assert _drills_to(inbox, "/ann") == [DRILL_TITLE], "never beside a real alert"
     assert _next_drill_s(world) == due_s + HOUR
     assert [d["why"] for d in _audit(world, "drill_put_off")] == ["quiet_hours", "alert_open"]
@@ -137,7 +131,7 @@ def test_a_weekly_drill_keeps_its_time_across_the_clock_change(world: CareWorld)
         alex = session.get_one(Patient, "p1")
         schedule_drills(session, alex, 7, "18:00", friday, by="administrator", via="cli")
     assert _next_drill_s(world) == friday + 5 * HOUR  # 18:00 CET = 17:00 UTC
-    _run_until(world, friday + 5 * HOUR)
+    world.stack.run_until(friday + 5 * HOUR)
     # the clocks go forward on Sunday: next Friday's 18:00 CEST is 16:00 UTC
     assert _next_drill_s(world) == friday + 7 * 86_400 + 4 * HOUR
 
