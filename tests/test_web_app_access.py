@@ -310,6 +310,7 @@ def test_the_json_api_answers_with_the_same_rules(world):
             "role": "caregiver",
             "away_until_s": None,
             "failing_since_s": None,
+            "away_every": None,
         }
     ]
     assert alex["last_drill"] is None
