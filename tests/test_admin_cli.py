@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pytest
 from sqlalchemy import select
 
@@ -342,9 +345,6 @@ def test_a_caregiver_away_every_week(admin):
 
 
 def test_drills_and_weekly_absences_follow_the_patient_to_another_clock(admin):
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     assert admin("patient", "add", "alex", "--timezone", "Europe/Berlin",
                  "--drills-every-days", "7", "--drills-at", "07:15")[0] == 0  # fmt: skip
     assert admin("caregiver", "add", "alex", "Ann", "--url", "json://127.0.0.1:9/x")[0] == 0

@@ -7,9 +7,11 @@ chart needs the course over hours or days, not each beat.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from flarewatch.errors import ConfigError
 from service.errors import StoreError
@@ -73,6 +75,24 @@ class VitalsSeries:
     skin_temp: list[tuple[int, float]] = field(default_factory=list)
     unavailable: bool = False
     """The store could not be read: the page says so instead of an empty chart."""
+
+
+def vitals_between(
+    store: SampleStore, patient_id: str, start_s: float, end_s: float, timezone: str
+) -> VitalsSeries:
+    """The patient's vitals from ``start_s`` to ``end_s``: an episode and around it.
+
+    The window is said on the patient's clock ("from 16:30 CET on Mon 24 Nov to …").
+    """
+    zone = ZoneInfo(timezone)
+    start_ms, end_ms = int(start_s * 1000), int(end_s * 1000)
+    window = "from {} to {}".format(
+        *(
+            dt.datetime.fromtimestamp(time_s, zone).strftime("%H:%M %Z on %a %d %b")
+            for time_s in (start_s, end_s)
+        )
+    )
+    return recent_vitals(store, patient_id, end_ms, window_span(start_ms, end_ms, window))
 
 
 def window_span(start_ms: int, end_ms: int, window: str) -> ChartSpan:

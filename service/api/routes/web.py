@@ -27,7 +27,7 @@ from service.accounts.research_view import (
     research_csv,
     research_episodes,
 )
-from service.accounts.vitals import chart_span, recent_vitals, window_span
+from service.accounts.vitals import chart_span, recent_vitals, vitals_between
 from service.alerts.audit import record
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.help_requests import HELP, end_help, request_help
@@ -130,15 +130,9 @@ def episode(
     now_s = manager.clock()
     chart = ""
     if store is not None:
-        start_ms, end_ms = int(found.chart_start_s * 1000), int(found.chart_end_s * 1000)
-        zone = ZoneInfo(found.timezone)
-        window = "from {} to {}".format(
-            *(
-                dt.datetime.fromtimestamp(ms / 1000, zone).strftime("%H:%M %Z on %a %d %b")
-                for ms in (start_ms, end_ms)
-            )
+        series = vitals_between(
+            store, patient_id, found.chart_start_s, found.chart_end_s, found.timezone
         )
-        series = recent_vitals(store, patient_id, end_ms, window_span(start_ms, end_ms, window))
         chart = vitals_chart(series, [found.episode], found.timezone, now_s, found.diary)
     return episode_page(account, found, now_s, page_token(request, manager), chart)
 
