@@ -140,6 +140,19 @@ class ServiceSettings(_Section):
         "sends links to set a new password with, to accounts that have an e-mail address; "
         "unset: the administrator resets passwords",
     )
+    ntfy_url: SecretStr | None = Field(
+        None,
+        description="ntfy server (https://ntfy.sh or your own, at the root of its address; "
+        "https://user:password@host with a login) on which caregivers and patients may ask "
+        "the web app for a private topic of their own to receive alerts on; unset: not offered",
+    )
+    own_channel_urls: bool = Field(
+        False,
+        description="let caregivers and patients add any Apprise URL as a channel of their "
+        "own in the web app; off (the default): only an e-mail address (through mail_url) and "
+        "an ntfy topic (through ntfy_url), since a URL makes the service call whatever host it "
+        "names, those of your own network too",
+    )
     heartbeat_url: SecretStr | None = Field(
         None,
         description="URL the service calls (POST) every heartbeat_interval_s while every check of "
@@ -172,6 +185,20 @@ class ServiceSettings(_Section):
     def mqtt_client_id(self, role: Literal["ingest", "alerts"]) -> str:
         """The MQTT client id of one of this service's connections (stable for its session)."""
         return f"flarewatch-{self.instance}-{role}"
+
+    @field_validator("ntfy_url")
+    @classmethod
+    def _ntfy_server(cls, value: SecretStr | None) -> SecretStr | None:
+        # ConfigError, not ValueError: pydantic would quote the input, a login may be in it.
+        parts = urlsplit(value.get_secret_value()) if value is not None else None
+        if parts is not None and (
+            parts.scheme not in {"http", "https"} or not parts.hostname or parts.path.strip("/")
+        ):
+            raise ConfigError(
+                "service.ntfy_url must be http(s)://host of an ntfy server at the root of its "
+                "address (no path), e.g. https://ntfy.sh"
+            )
+        return value
 
     @model_validator(mode="after")
     def _key_from_file(self) -> ServiceSettings:

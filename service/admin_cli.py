@@ -282,15 +282,20 @@ def _device_list(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
-def _notifier() -> AppriseNotifier:
-    """Apprise, loaded by the commands that check, redact or send channel URLs (about 1 s)."""
-    from service.alerts.apprise_notifier import AppriseNotifier
+def _notifier(args: argparse.Namespace) -> AppriseNotifier:
+    """Apprise, loaded by the commands that check, redact or send channel URLs (about 1 s).
 
-    return AppriseNotifier()
+    With the service's own servers, so that an e-mail or ntfy channel a caregiver added in the
+    web app is sent as the service sends it.
+    """
+    from service.alerts.apprise_notifier import AppriseNotifier
+    from service.alerts.own_servers import OwnServers
+
+    return AppriseNotifier(OwnServers.of(load_settings(getattr(args, "config", None)).service))
 
 
 def _contact_add(args: argparse.Namespace, session: Session) -> int:
-    notifier = _notifier()
+    notifier = _notifier(args)
     for url in args.url:
         problem = notifier.validate(url)
         if problem:
@@ -303,7 +308,7 @@ def _contact_add(args: argparse.Namespace, session: Session) -> int:
 
 def _contact_list(args: argparse.Namespace, session: Session) -> int:
     get_patient(session, args.patient_id)
-    notifier = _notifier()
+    notifier = _notifier(args)
     contacts = session.scalars(
         select(Contact)
         .where(Contact.patient_id == args.patient_id, Contact.removed_s.is_(None))
@@ -317,7 +322,7 @@ def _contact_list(args: argparse.Namespace, session: Session) -> int:
             c.name,
             when(c.away_until_s) if c.away_until_s is not None else "",
             schedule.words() if (schedule := schedule_of(c)) else "",
-            " | ".join(notifier.redact(open_url(session, ch)) for ch in c.channels),
+            " | ".join(notifier.redact(open_url(session, ch)) for ch in c.live_channels),
         )
         for c in contacts
     ]
@@ -379,9 +384,9 @@ def _contact_test(args: argparse.Namespace, session: Session) -> int:
     from service.alerts.notifier import Message
 
     contact = get_contact(session, args.contact_id)
-    notifier = _notifier()
+    notifier = _notifier(args)
     message = Message("flarewatch test", f"Test message for {contact.name}.", Severity.WARNING)
-    urls = [open_url(session, channel) for channel in contact.channels]
+    urls = [open_url(session, channel) for channel in contact.live_channels]
     # each send may take seconds (a timeout, a slow SMTP server): the transaction holds the
     # service's one-writer lock (service/db/session.py), and with it every alert, until it ends
     session.commit()

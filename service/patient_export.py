@@ -245,7 +245,7 @@ def _profile(
                 "name": c.name,
                 "role": c.role,
                 "position": c.position,
-                "channels": len(c.channels),
+                "channels": len(c.live_channels),
                 "removed": _iso(c.removed_s) or None,
                 "away_until": _iso(c.away_until_s) or None,
                 "sees_the_record_in_the_web_app": c.id in with_access,

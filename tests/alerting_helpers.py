@@ -26,6 +26,7 @@ from flarewatch.localservers import free_port
 from models.alarm import Alarm
 from service.alerts.apprise_notifier import AppriseNotifier
 from service.alerts.manager import AlertManager
+from service.alerts.own_servers import OwnServers
 from service.alerts.scheduler import EscalationScheduler
 from service.db import Database, Role
 from service.db.care_teams import PolicyUpdate, add_contact, add_patient
@@ -262,12 +263,18 @@ def insert_legacy_patient(connection: Any) -> None:
     )
 
 
-def build_stack(url: str, clock: FakeClock | None = None, listeners: Any = ()) -> AlertingStack:
+def build_stack(
+    url: str,
+    clock: FakeClock | None = None,
+    listeners: Any = (),
+    servers: OwnServers | None = None,
+) -> AlertingStack:
+    """The alerting stack on database ``url``; ``servers``: the service's own mail and ntfy."""
     db = Database(url, secret_key=SECRET)
     manager = AlertManager(
         db, clock or time.time, secret_key=SECRET, public_base_url=BASE_URL, listeners=listeners
     )
-    return AlertingStack(db, manager, EscalationScheduler(manager, AppriseNotifier()))
+    return AlertingStack(db, manager, EscalationScheduler(manager, AppriseNotifier(servers)))
 
 
 def stack_for_ann(url: str, http: HttpReceiver, clock: FakeClock) -> AlertingStack:
@@ -340,6 +347,7 @@ class ApiServer:
         second_factor_roles: tuple[str, ...] = (),
         notifier: Any = None,
         mail_url: str | None = None,
+        channel_offer: Any = None,
     ) -> None:
         import uvicorn
 
@@ -354,6 +362,7 @@ class ApiServer:
                 second_factor_roles=second_factor_roles,
                 notifier=notifier,
                 mail_url=mail_url,
+                channel_offer=channel_offer,
             ),
             host="127.0.0.1",
             port=self.port,

@@ -14,6 +14,7 @@ import pytest
 
 from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
+from service.alerts.channel_changes import ChannelOffer
 from service.db.accounts import add_account, link_contact
 from service.db.care_teams import add_contact, get_patient, set_research_consent
 from service.db.models import AccountRole
@@ -114,14 +115,16 @@ def care_world(
     store: SampleStore | None = None,
     second_factor_roles: tuple[str, ...] = (),
     mail_url: str | None = None,
+    channel_offer: ChannelOffer | None = None,
 ) -> Iterator[CareWorld]:
     """The world of :class:`CareWorld` on database ``url`` (messages go to ``receiver_url``).
 
     ``second_factor_roles``: the roles that must turn on two-step sign-in; ``mail_url``: where
-    links to set a new password are sent from (none: no such links).
+    links to set a new password are sent from (none: no such links); ``channel_offer``: the
+    channels people may add themselves (none: not offered).
     """
     clock = FakeClock()
-    stack = build_stack(url, clock)
+    stack = build_stack(url, clock, servers=channel_offer.servers if channel_offer else None)
     contacts = {}
     for patient_id, name, caregiver in (
         ("p1", "Alex", "Ann"),
@@ -156,7 +159,12 @@ def care_world(
             if username in ("ann", "ben"):
                 link_contact(session, account, contacts[username.title()], now_s)
     with ApiServer(
-        stack.manager, store, second_factor_roles, stack.scheduler.notifier, mail_url
+        stack.manager,
+        store,
+        second_factor_roles,
+        stack.scheduler.notifier,
+        mail_url,
+        channel_offer,
     ) as api:
         built = CareWorld(stack, clock, api, contacts, EpisodeEngine(stack.manager), store)
         try:

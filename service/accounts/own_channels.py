@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.alarm import Severity
 from service.alerts.audit import record
 from service.alerts.notifier import Message, Notifier, SendResult
+from service.alerts.own_servers import describe
 from service.db.channel_crypto import open_url
-from service.db.models import Account, Channel
+from service.db.models import Account, AccountRole, Channel, Contact, Role
 
 TEST_EVERY_S: Final = 60.0
 """One test a minute per account: enough to try again after fixing a channel, too few to use
@@ -39,6 +41,8 @@ class OwnChannels:
     """The channels of ``urls``, in the same order."""
     timezone: str = "UTC"
     """The patient's: times about these channels are told on the patient's clock."""
+    role: Role = Role.CAREGIVER
+    """The contact's: a patient's own channels bring messages about their band."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,36 +56,67 @@ class CheckOutcome:
     channel_id: int
 
 
+def own_contacts(session: Session, account: Account) -> list[Contact]:
+    """The account's contacts on their care teams: a caregiver's links, a patient's own.
+
+    A patient's own contacts are where the messages for the wearer go (the band went quiet,
+    is all well?).
+    """
+    if account.role == AccountRole.PATIENT:
+        return list(
+            session.scalars(
+                select(Contact)
+                .where(
+                    Contact.patient_id == account.patient_id,
+                    Contact.role == Role.PATIENT,
+                    Contact.removed_s.is_(None),
+                )
+                .order_by(Contact.position, Contact.id)
+            )
+        )
+    return [link.contact for link in account.contacts if link.contact.removed_s is None]
+
+
 def own_channels(session: Session, account: Account) -> list[OwnChannels]:
     """The account's contacts still on their care teams, with their channels, by patient."""
     found = []
-    for link in account.contacts:
-        contact = link.contact
-        if contact.removed_s is not None:
-            continue
+    for contact in own_contacts(session, account):
         patient = contact.patient
+        live = contact.live_channels
         found.append(
             OwnChannels(
                 patient.id,
                 patient.display_name or patient.id,
                 contact.id,
                 contact.name,
-                tuple(open_url(session, channel) for channel in contact.channels),
-                tuple(channel.id for channel in contact.channels),
+                tuple(open_url(session, channel) for channel in live),
+                tuple(channel.id for channel in live),
                 patient.timezone,
+                Role(contact.role),
             )
         )
     return sorted(found, key=lambda own: (own.patient_name, own.contact_id))
+
+
+def owner_words(notifier: Notifier, url: str) -> str:
+    """A channel as its owner reads it: their address or topic, else the URL redacted."""
+    return describe(url) or notifier.redact(url)
 
 
 def check_message(own: OwnChannels) -> Message:
     """The test: who it is for and whose alerts come this way; nothing about their health."""
     return Message(
         "flarewatch test",
-        f"Test message for {own.contact_name}: alerts about {own.patient_name} reach you here. "
+        f"Test message for {own.contact_name}: {_what_comes(own)} reach you here. "
         "Nothing is wrong; there is nothing to do.",
         Severity.WARNING,
     )
+
+
+def _what_comes(own: OwnChannels) -> str:
+    if own.role == Role.PATIENT:
+        return "flarewatch's messages about your band"
+    return f"alerts about {own.patient_name}"
 
 
 def send_checks(notifier: Notifier, channels: list[OwnChannels]) -> list[CheckOutcome]:
@@ -99,7 +134,7 @@ def send_checks(notifier: Notifier, channels: list[OwnChannels]) -> list[CheckOu
                 result = SendResult(False, reason=f"notifier error {type(exc).__name__}")
             outcomes.append(
                 CheckOutcome(
-                    own.contact_id, own.patient_name, notifier.redact(url), result, channel_id
+                    own.contact_id, own.patient_name, owner_words(notifier, url), result, channel_id
                 )
             )
     return outcomes

@@ -215,7 +215,7 @@ def load_patient_view(
                 c.name,
                 c.role,
                 c.away_until_s,
-                failing_since(states, c.channels),
+                failing_since(states, c.live_channels),
                 schedule.words() if (schedule := schedule_of(c)) else None,
             )
             for c in team

@@ -28,6 +28,7 @@ from models.alarm import Severity
 from service.alerts.backoff import FailureKind
 from service.alerts.const import ERROR_TEXT_MAX_CHARS, SECRET_PART_MIN_CHARS
 from service.alerts.notifier import Message, Notifier, SendResult
+from service.alerts.own_servers import NotOffered, OwnServers
 from service.alerts.render import SMS_SEGMENT_SEPTETS, defuse_mentions, markdown_literal
 
 log = logging.getLogger(__name__)
@@ -201,13 +202,19 @@ class AppriseNotifier(Notifier):
     and this class reports problems in its own words, naming URLs only redacted.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, servers: OwnServers | None = None) -> None:
         _SCRUBBER.install()
+        self.servers = servers or OwnServers()
+        """Where the service's own channels go (an address, a topic: ``own_servers``)."""
 
     def validate(self, url: str) -> str | None:
-        """Reject URLs no Apprise plugin understands."""
-        with _SCRUBBER.guarding(url):
-            understood = apprise.Apprise().add(url)
+        """Reject URLs no Apprise plugin understands, and own kinds the service cannot send."""
+        try:
+            sent = self.servers.resolve(url)
+        except NotOffered as exc:
+            return str(exc)
+        with _SCRUBBER.guarding(sent):
+            understood = apprise.Apprise().add(sent)
         if understood:
             return None
         return (
@@ -229,8 +236,12 @@ class AppriseNotifier(Notifier):
 
     def send(self, url: str, message: Message) -> SendResult:
         """Send once; classify a failure as transient unless it looks like bad credentials."""
-        with _SCRUBBER.guarding(url):
-            return self._send(url, message)
+        try:
+            sent = self.servers.resolve(url)
+        except NotOffered as exc:
+            return SendResult(False, FailureKind.PERMANENT, str(exc))
+        with _SCRUBBER.guarding(sent):
+            return self._send(sent, message)
 
     def _send(self, url: str, message: Message) -> SendResult:
         client = apprise.Apprise()

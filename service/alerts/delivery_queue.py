@@ -115,9 +115,14 @@ def enqueue_next_channel(
 def _enqueue_step(
     txn: AlertTransaction, alert: Alert, step: Step, contact: Contact, at_s: float | None
 ) -> int:
-    if contact.removed_s is not None or step.channel_index >= len(contact.channels):
+    # a channel its owner took off is passed by: the step goes to the next one in use
+    index = step.channel_index
+    while index < len(contact.channels) and contact.channels[index].removed_s is not None:
+        index += 1
+    if contact.removed_s is not None or index >= len(contact.channels):
         return 0
-    channel = contact.channels[step.channel_index]
+    step = replace(step, channel_index=index)
+    channel = contact.channels[index]
     key = step.key
     session = txn.session
     if session.scalar(select(Delivery.id).where(Delivery.idempotency_key == key)):

@@ -23,9 +23,11 @@ from models.artifacts import default_bank
 from service.alerts.annotations import InfluxAnnotations
 from service.alerts.apprise_notifier import AppriseNotifier
 from service.alerts.audit import Clock
+from service.alerts.channel_changes import ChannelOffer
 from service.alerts.manager import AlertManager
 from service.alerts.mqtt_bridge import MqttAlertBridge
 from service.alerts.notifier import Notifier
+from service.alerts.own_servers import OwnServers
 from service.alerts.scheduler import EscalationScheduler
 from service.api.app import create_app
 from service.db.session import Database
@@ -119,7 +121,9 @@ class AlertingRuntime:
             secret_key=service.secret_key.get_secret_value(),
             public_base_url=service.public_base_url,
         )
-        self.scheduler = EscalationScheduler(self.manager, notifier or AppriseNotifier())
+        self.scheduler = EscalationScheduler(
+            self.manager, notifier or AppriseNotifier(OwnServers.of(service))
+        )
         self.health.add("escalation", self.scheduler.health)
         self.engine = EpisodeEngine(self.manager)
         detectors = (
@@ -176,6 +180,9 @@ class AlertingRuntime:
                         service.mail_url.get_secret_value() or None
                         if service.mail_url is not None
                         else None
+                    ),
+                    channel_offer=ChannelOffer(
+                        OwnServers.of(service), any_url=service.own_channel_urls
                     ),
                     health=self.health,
                 ),

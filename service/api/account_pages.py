@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse
 
 from service.accounts.away import AWAY_CHOICES, AwayState
 from service.accounts.const import MIN_PASSWORD_CHARS, RECOVERY_CODE_COUNT, TOTP_DIGITS
-from service.accounts.own_channels import CheckOutcome
 from service.alerts.away_schedule import DAY_NAMES
 from service.alerts.render import on_patient_clock
-from service.api.alert_view import person_html
+from service.api.care_pages import act_form
+from service.api.channel_pages import ChannelForms, Route, channels_part
 from service.api.pages import page
 from service.api.web_pages import account_bar, help_button
 from service.api.web_session import APP_PATH, hidden_token
@@ -48,20 +48,14 @@ def _code_field(label: str) -> str:
     )
 
 
-def _form(action: str, form_token: str, fields: str, button: str) -> str:
-    return (
-        f'<form method="post" action="{action}">{hidden_token(form_token)}{fields}'
-        f'<button type="submit" class="act">{button}</button></form>'
-    )
-
-
 def account_page(
     account: Account,
     form_token: str,
     codes_left: int | None,
     *,
     required: bool = False,
-    alert_routes: Sequence[tuple[str, Sequence[tuple[str, str]]]] | None = None,
+    alert_routes: Sequence[Route] | None = None,
+    channel_forms: ChannelForms | None = None,
     mail: bool = False,
     browsers: int = 1,
     has_help_link: bool | None = None,
@@ -74,9 +68,10 @@ def account_page(
 
     ``codes_left``: its unused recovery codes, None without a second factor. ``required``: the
     account's role must use one (then it cannot be turned off, and until it is on, the page
-    says that it must be). ``alert_routes``: a caregiver's patients, each with the channels
-    (redacted) their alerts take and what became of each one's last message, and the button to
-    test them; None: no such section.
+    says that it must be). ``alert_routes``: a caregiver's patients (a patient: their own
+    messages), each with the channels their alerts take and what became of each one's last
+    message, and the button to test them; None: no such section. ``channel_forms``: the kinds
+    of channel they may add themselves (None: only the administrator adds).
     ``mail``: the service mails links to set a new password (the account's address can be set).
     ``browsers``: how many are signed in as the account, this one included. ``has_help_link``:
     whether a patient account has made its help link (None: not a patient). ``away``: a
@@ -88,7 +83,7 @@ def account_page(
             f"Every {account.role} signs in in two steps on this service: turn on two-step "
             f"sign-in below to go on.{' ' + said if said else ''}"
         )
-    password = _form(
+    password = act_form(
         f"{APP_PATH}/account/password",
         form_token,
         _password_field("current", "Your password now")
@@ -107,7 +102,7 @@ def account_page(
         f"{_help_link_part(form_token, has_help_link)}"
         f"{_browsers_part(form_token, browsers)}"
         f"{_email_part(account, form_token) if mail else ''}"
-        f"{_alerts_part(form_token, alert_routes)}"
+        f"{channels_part(account, form_token, alert_routes, channel_forms)}"
         f"{_away_part(form_token, away)}{_away_schedule_part(form_token, away)}"
         f"<h2>Two-step sign-in</h2>{_second_factor_part(form_token, codes_left, required)}"
         f'<p><a href="{APP_PATH}">Back</a></p>',
@@ -126,7 +121,7 @@ def _away_part(form_token: str, away: AwayState | None) -> str:
     )
     if away.until_s is not None:
         until = on_patient_clock(away.until_s, away.now_s, away.timezone)
-        return f'{intro}<p class="state" role="status">You are away until {until}.</p>' + _form(
+        return f'{intro}<p class="state" role="status">You are away until {until}.</p>' + act_form(
             f"{APP_PATH}/account/back", form_token, "", "I&#8217;m back"
         )
     options = "".join(
@@ -135,7 +130,7 @@ def _away_part(form_token: str, away: AwayState | None) -> str:
     field = (
         f'<label for="away-for">Away for</label><select id="away-for" name="for">{options}</select>'
     )
-    return intro + _form(f"{APP_PATH}/account/away", form_token, field, "I&#8217;m away")
+    return intro + act_form(f"{APP_PATH}/account/away", form_token, field, "I&#8217;m away")
 
 
 def _away_schedule_part(form_token: str, away: AwayState | None) -> str:
@@ -164,13 +159,15 @@ def _away_schedule_part(form_token: str, away: AwayState | None) -> str:
         f'value="{html.escape(schedule.end if schedule else "17:00")}" required>'
     )
     off = (
-        _form(f"{APP_PATH}/account/away/schedule/off", form_token, "", "No weekly absence")
+        act_form(f"{APP_PATH}/account/away/schedule/off", form_token, "", "No weekly absence")
         if schedule
         else ""
     )
     return (
         f"<h3>Every week</h3>{now}"
-        + _form(f"{APP_PATH}/account/away/schedule", form_token, fields, "Set the weekly absence")
+        + act_form(
+            f"{APP_PATH}/account/away/schedule", form_token, fields, "Set the weekly absence"
+        )
         + off
     )
 
@@ -186,13 +183,13 @@ def _help_link_part(form_token: str, has_link: bool | None) -> str:
     )
     password = _password_field("link-password", "Your password")
     if not has_link:
-        return intro + _form(
+        return intro + act_form(
             f"{APP_PATH}/account/help-link", form_token, password, "Make my help link"
         )
     return (
         intro + '<p class="state done">You have one. Lost it, or shared it by mistake? A new one '
         "replaces it.</p>"
-        + _form(f"{APP_PATH}/account/help-link", form_token, password, "Make a new help link")
+        + act_form(f"{APP_PATH}/account/help-link", form_token, password, "Make a new help link")
         + f'<form method="post" action="{APP_PATH}/account/help-link/remove">'
         f'{hidden_token(form_token)}<button type="submit" class="link">Remove my help '
         "link</button></form>"
@@ -237,84 +234,18 @@ def _email_part(account: Account, form_token: str) -> str:
         if account.email
         else "None yet: if you forget your password, only the administrator can set a new one."
     )
-    return f"<h2>E-mail address</h2><p>Where a link to set a new password goes. {now}</p>" + _form(
-        f"{APP_PATH}/account/email",
-        form_token,
-        '<label for="email">E-mail address (empty: none)</label><input id="email" '
-        'name="email" type="email" autocomplete="email" '
-        f'value="{html.escape(account.email or "")}">'
-        + _password_field("email-password", "Your password"),
-        "Save the address",
-    )
-
-
-def _alerts_part(
-    form_token: str, routes: Sequence[tuple[str, Sequence[tuple[str, str]]]] | None
-) -> str:
-    """Where a caregiver's alerts go, patient by patient, and the test button."""
-    if routes is None:
-        return ""
-    if not routes:
-        return (
-            "<h2>Your alerts</h2><p>You are on no care team: no alert reaches you. Ask the "
-            "administrator.</p>"
-        )
-    items = "".join(
-        f"<li>About {person_html(patient)}: "
-        + (
-            ", then ".join(
-                f"<code>{html.escape(channel)}</code>: {html.escape(state)}"
-                for channel, state in channels
-            )
-            if channels
-            else "<strong>no channel</strong>: ask the administrator to add one"
-        )
-        + "</li>"
-        for patient, channels in routes
-    )
     return (
-        f"<h2>Your alerts</h2><p>Alerts reach you through these channels, in this order "
-        f"(addresses and tokens hidden):</p><ul>{items}</ul>"
-        + _form(
-            f"{APP_PATH}/account/test-message",
+        f"<h2>E-mail address</h2><p>Where a link to set a new password goes. {now}</p>"
+        + act_form(
+            f"{APP_PATH}/account/email",
             form_token,
-            "",
-            "Send me a test message",
+            '<label for="email">E-mail address (empty: none)</label><input id="email" '
+            'name="email" type="email" autocomplete="email" '
+            f'value="{html.escape(account.email or "")}">'
+            + _password_field("email-password", "Your password"),
+            "Save the address",
         )
-        + '<p class="note">One message through every channel above, saying nothing about '
-        "anyone's health, so that you find a broken one before an alert needs it.</p>"
     )
-
-
-def checks_page(
-    account: Account, form_token: str, outcomes: Sequence[CheckOutcome]
-) -> HTMLResponse:
-    """What became of the test message on each channel."""
-    failed = [o for o in outcomes if not o.result.ok]
-    head = (
-        f'<p class="state done" role="status">Sent through {_channels(len(outcomes))}: check '
-        "that each one reached you.</p>"
-        if not failed
-        else f'<p class="state" role="alert">{len(failed)} of {_channels(len(outcomes))} '
-        "failed: an alert would not reach you there. Tell the administrator what it says.</p>"
-    )
-    rows = "".join(
-        f"<tr><td>{person_html(o.patient_name)}</td><td><code>{html.escape(o.channel)}</code>"
-        f"</td><td>{'sent' if o.result.ok else 'FAILED: ' + html.escape(o.result.reason)}"
-        "</td></tr>"
-        for o in outcomes
-    )
-    return page(
-        "Test message",
-        f"{account_bar(account, form_token)}{head}"
-        "<table><thead><tr><th>About</th><th>Channel</th><th>Result</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-        f'<p><a href="{APP_PATH}/account">Back to your account</a></p>',
-    )
-
-
-def _channels(count: int) -> str:
-    return f"{count} channel{'' if count == 1 else 's'}"
 
 
 def _second_factor_part(form_token: str, codes_left: int | None, required: bool) -> str:
@@ -324,7 +255,7 @@ def _second_factor_part(form_token: str, codes_left: int | None, required: bool)
             "<p>Off: your password alone signs you in. With it on, signing in also asks for a "
             f"{TOTP_DIGITS}-digit code from an authenticator app on your phone, so a stolen "
             "password is not enough.</p>"
-            + _form(
+            + act_form(
                 f"{SECOND_FACTOR_PATH}/start",
                 form_token,
                 _password_field("sf-password", "Your password"),
@@ -334,7 +265,7 @@ def _second_factor_part(form_token: str, codes_left: int | None, required: bool)
     return (
         f'<p class="state done">On. {codes_left} of {RECOVERY_CODE_COUNT} recovery codes '
         "unused.</p>"
-        + _form(
+        + act_form(
             f"{SECOND_FACTOR_PATH}/codes",
             form_token,
             _password_field("codes-password", "Your password"),
@@ -351,7 +282,7 @@ def _second_factor_part(form_token: str, codes_left: int | None, required: bool)
 
 
 def _off_form(form_token: str) -> str:
-    return _form(
+    return act_form(
         f"{SECOND_FACTOR_PATH}/off",
         form_token,
         _password_field("off-password", "Your password")
@@ -382,7 +313,7 @@ def enrolment_page(
         f'<p>Or type this key: <code class="secret">{html.escape(grouped)}</code> '
         "(time-based).</p>"
         '<ol start="2"><li>Type the code the app now shows, to prove it works.</li></ol>'
-        + _form(
+        + act_form(
             f"{SECOND_FACTOR_PATH}/confirm",
             form_token,
             _code_field(f"The {TOTP_DIGITS}-digit code"),

@@ -17,6 +17,7 @@ from service.accounts.const import (
 from service.accounts.own_channels import TEST_EVERY_S
 from service.accounts.throttle import WindowLimit
 from service.accounts.view_log import ViewLog
+from service.alerts.channel_changes import ChannelOffer
 from service.alerts.errors import AlertingError, TokenError
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Notifier
@@ -46,6 +47,7 @@ def create_app(
     second_factor_roles: Collection[str] = (),
     notifier: Notifier | None = None,
     mail_url: str | None = None,
+    channel_offer: ChannelOffer | None = None,
     health: HealthBoard | None = None,
 ) -> FastAPI:
     """Build the app around an :class:`AlertManager` (nothing is built at import time).
@@ -54,7 +56,10 @@ def create_app(
     chart without one). ``second_factor_roles``: the account roles that must turn on two-step
     sign-in before they see anything (``service.second_factor_roles``). ``notifier``: what
     sends a caregiver's test message from their account page (none: no such button), and with
-    ``mail_url`` (``service.mail_url``) the links to set a new password. ``health``: the
+    ``mail_url`` (``service.mail_url``) the links to set a new password. ``channel_offer``:
+    the channels people may add themselves on their account page (none: only the
+    administrator adds; needs ``notifier``, which must resolve the offer's servers, e.g.
+    ``AppriseNotifier(offer.servers)``). ``health``: the
     service's checks, reported at ``/readyz`` (none: nothing to report, always ready).
 
     No interactive documentation page: Swagger UI runs scripts from a CDN, which the pages'
@@ -73,6 +78,7 @@ def create_app(
     app.state.sign_in_throttle = WindowLimit()
     app.state.notifier = notifier
     app.state.mail_url = mail_url if notifier is not None else None
+    app.state.channel_offer = channel_offer if notifier is not None else None
     app.state.reset_requests = WindowLimit(RESET_REQUESTS_MAX, RESET_REQUESTS_WINDOW_S)
     app.state.channel_checks = WindowLimit(max_failures=1, window_s=TEST_EVERY_S)
     app.state.view_log = ViewLog()

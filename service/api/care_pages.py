@@ -205,6 +205,14 @@ def _patient_path(view: PatientView) -> str:
     return f"{APP_PATH}/patients/{html.escape(view.id)}"
 
 
+def act_form(action: str, form_token: str, fields: str, button: str) -> str:
+    """A form with its fields and one large button (its words and fields already escaped)."""
+    return (
+        f'<form method="post" action="{action}">{hidden_token(form_token)}{fields}'
+        f'<button type="submit" class="act">{button}</button></form>'
+    )
+
+
 def small_form(action: str, form_token: str, button: str) -> str:
     """A form that is only a small button, beside a line it acts on (its words escaped)."""
     return (

@@ -202,6 +202,13 @@ class Contact(Base):
     channels: Mapped[list[Channel]] = relationship(
         back_populates="contact", order_by="Channel.position", cascade="all, delete-orphan"
     )
+    """Every channel the contact had, those taken off too: a delivery's step names its channel
+    by its index in this list (``delivery_queue.Step``), which a removal must not shift."""
+
+    @property
+    def live_channels(self) -> list[Channel]:
+        """The channels messages go to, in order (those not taken off)."""
+        return [channel for channel in self.channels if channel.removed_s is None]
 
 
 class Channel(Base):
@@ -222,6 +229,9 @@ class Channel(Base):
     """When its owner last sent themselves a test message this way; NULL = never."""
     check_error: Mapped[str | None] = mapped_column(Text, default=None)
     """Why that test failed (scrubbed of secrets); NULL = it was sent."""
+    removed_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When its owner took it off (``channel_changes.remove_channel``); NULL = in use. The row
+    stays, its URL overwritten, for the deliveries that name it; messages pass it by."""
     contact: Mapped[Contact] = relationship(back_populates="channels")
 
 

@@ -23,7 +23,13 @@ from service.accounts.away import (
 )
 from service.accounts.channel_health import channel_states, channel_words
 from service.accounts.help_link import HELP_PATH, make_help_link, remove_help_link
-from service.accounts.own_channels import own_channels, record_checks, send_checks
+from service.accounts.own_channels import (
+    own_channels,
+    own_contacts,
+    owner_words,
+    record_checks,
+    send_checks,
+)
 from service.accounts.password_reset import set_email
 from service.accounts.second_factor import (
     confirm_enrolment,
@@ -45,15 +51,29 @@ from service.accounts.sign_in import (
 from service.accounts.throttle import WindowLimit
 from service.alerts.absence import away_length_s
 from service.alerts.away_schedule import AwaySchedule
+from service.alerts.channel_changes import (
+    ChannelKind,
+    ChannelOffer,
+    add_channel,
+    own_patient_contact,
+    remove_channel,
+)
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Notifier
+from service.alerts.own_servers import own_part
 from service.api.account_pages import (
     SECOND_FACTOR_PATH,
     account_page,
-    checks_page,
     enrolment_page,
     help_link_page,
     recovery_codes_page,
+)
+from service.api.channel_pages import (
+    ChannelForms,
+    ChannelLine,
+    Route,
+    channel_added_page,
+    checks_page,
 )
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
@@ -72,7 +92,7 @@ from service.api.web_session import (
     set_session_cookie,
 )
 from service.db.accounts import set_password
-from service.db.models import Account, AccountRole
+from service.db.models import Account, AccountRole, Channel, Contact
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
 
@@ -96,15 +116,21 @@ def _own_page(
     notifier: Notifier | None = request.app.state.notifier
     routes = (
         _alert_routes(session, account, notifier, manager.clock())
-        if notifier is not None and account.role == AccountRole.CAREGIVER
+        if notifier is not None and account.role != AccountRole.RESEARCHER
         else None
     )
+    offer: ChannelOffer | None = request.app.state.channel_offer
     return account_page(
         account,
         token,
         codes_left,
         required=required,
         alert_routes=routes,
+        channel_forms=(
+            ChannelForms(offer.kinds, account.email or "")
+            if offer is not None and routes is not None
+            else None
+        ),
         mail=request.app.state.mail_url is not None,
         browsers=signed_in_browsers(session, account, manager.clock()),
         has_help_link=(
@@ -121,15 +147,20 @@ def _own_page(
 
 def _alert_routes(
     session: Session, account: Account, notifier: Notifier, now_s: float
-) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Each patient's channels to the account, redacted, with what became of their last message."""
+) -> list[Route]:
+    """Each patient's channels to the account, in its owner's words, and their last message."""
     owned = own_channels(session, account)
     states = channel_states(session, [own.contact_id for own in owned], now_s)
     return [
-        (
+        Route(
             own.patient_name,
+            own.contact_id,
             [
-                (notifier.redact(url), channel_words(states.get(channel_id), now_s, own.timezone))
+                ChannelLine(
+                    channel_id,
+                    owner_words(notifier, url),
+                    channel_words(states.get(channel_id), now_s, own.timezone),
+                )
                 for url, channel_id in zip(own.urls, own.channel_ids, strict=True)
             ],
         )
@@ -269,20 +300,22 @@ async def second_factor_off(request: Request, manager: AlertManagerDep) -> Respo
 
 @router.post("/account/test-message", response_class=HTMLResponse)
 async def send_test_message(request: Request, manager: AlertManagerDep) -> Response:
-    """A caregiver's test message through each of their channels: what became of each."""
+    """A test message through each of one's channels (a caregiver's, a patient's own)."""
     await posted_form(request, manager, "Not sent")
     notifier: Notifier | None = request.app.state.notifier
     limit: WindowLimit = request.app.state.channel_checks
     with manager.db.session() as session:
         found = signed_in_or_login(request, session, manager)
-        if found.role != AccountRole.CAREGIVER or notifier is None:
-            return message_page("Not sent", "Test messages are for caregivers' channels.", 404)
+        if found.role == AccountRole.RESEARCHER or notifier is None:
+            return message_page("Not sent", "Test messages are for care teams' channels.", 404)
+        channels = own_channels(session, found)
+        if not any(own.urls for own in channels):
+            return message_page("Not sent", "You have no channel to test yet.", 404)
         wait_s = limit.wait_s(str(found.id), manager.clock())
         if wait_s > 0:
             said = f"You sent one less than a minute ago: try again in {math.ceil(wait_s)} s."
             return _own_page(request, session, manager, found, said, 429)
         limit.count(str(found.id), manager.clock())
-        channels = own_channels(session, found)
         account_id = found.id
     # seconds per channel (a slow SMTP server, a timeout): outside the database transaction
     outcomes = await run_in_threadpool(send_checks, notifier, channels)
@@ -290,6 +323,76 @@ async def send_test_message(request: Request, manager: AlertManagerDep) -> Respo
         found = session.get_one(Account, account_id)
         record_checks(session, found, channels, outcomes, manager.clock())
         return checks_page(found, page_token(request, manager), outcomes)
+
+
+@router.post("/account/channels", response_class=HTMLResponse)
+async def add_own_channel(request: Request, manager: AlertManagerDep) -> Response:
+    """Add a channel of a kind the service offers, for one care team or all of them."""
+    form = await posted_form(request, manager, "Not added")
+    notifier: Notifier | None = request.app.state.notifier
+    offer: ChannelOffer | None = request.app.state.channel_offer
+    with manager.db.session() as session:
+        found = own_account(request, session, manager)
+        if offer is None or notifier is None or found.role == AccountRole.RESEARCHER:
+            return message_page("Not added", "Channels are for care teams.", 404)
+        try:
+            kind = ChannelKind(form.get("kind", ""))
+            url = offer.channel_url(kind, form.get("value", ""), notifier)
+            contacts = _chosen_contacts(session, found, form.get("for", "all"), manager.clock())
+            for contact in contacts:
+                add_channel(session, contact, url, manager.clock(), by=found.username, via="web")
+        except ValueError as exc:  # ConfigError too
+            session.rollback()
+            return _own_page(request, session, manager, found, f"Not added: {exc}.", 422)
+        except LookupError:
+            return message_page("Not added", "You are on no such care team.", 404)
+        topic = own_part(url)
+        server = offer.servers.ntfy_server
+        return channel_added_page(
+            found,
+            page_token(request, manager),
+            owner_words(notifier, url),
+            sorted(c.patient.display_name or c.patient_id for c in contacts),
+            (server, topic[1]) if kind is ChannelKind.NTFY and topic and server else None,
+        )
+
+
+def _chosen_contacts(
+    session: Session, account: Account, chosen: str, now_s: float
+) -> list[Contact]:
+    """The account's contacts the new channel is for ("all", or one contact id).
+
+    A patient without a channel of their own gets their first contact here. Raises
+    :class:`LookupError` for a contact that is not theirs.
+    """
+    contacts = own_contacts(session, account)
+    if not contacts and account.role == AccountRole.PATIENT and account.patient_id:
+        name = account.display_name or account.username
+        return [own_patient_contact(session, account.patient_id, name, now_s)]
+    if chosen != "all":
+        contacts = [c for c in contacts if str(c.id) == chosen]
+    if not contacts:
+        raise LookupError(chosen)
+    return contacts
+
+
+@router.post("/account/channels/{channel_id}/remove", response_class=HTMLResponse)
+async def remove_own_channel(
+    channel_id: int, request: Request, manager: AlertManagerDep
+) -> Response:
+    """Take one of one's channels off; messages waiting for it go on to the next channel."""
+    await posted_form(request, manager, "Not taken off")
+    with manager.transaction() as txn:
+        found = own_account(request, txn.session, manager)
+        channel = txn.session.get(Channel, channel_id)
+        mine = {c.id: c for c in own_contacts(txn.session, found)}
+        if channel is None or channel.removed_s is not None or channel.contact_id not in mine:
+            return message_page("Not taken off", "You have no such channel.", 404)
+        try:
+            remove_channel(txn, mine[channel.contact_id], channel, by=found.username, via="web")
+        except ConfigError as exc:
+            return _own_page(request, txn.session, manager, found, f"Not taken off: {exc}.", 409)
+    return redirect_to(f"{APP_PATH}/account")
 
 
 @router.post("/account/email", response_class=HTMLResponse)
