@@ -124,7 +124,7 @@ class GatedReceiver:
 
 
 class HttpReceiver:
-    """A loopback webhook endpoint.
+    """A loopback webhook endpoint, and an ntfy server (a message's path is then its topic).
 
     Paths containing ``fail`` answer HTTP 500, and so do those in :attr:`refusing` while they are
     there (a channel that breaks and is mended); ``hang-once`` answers its first request after 8 s.
@@ -134,6 +134,8 @@ class HttpReceiver:
         self.inbox = inbox
         self.hits: dict[str, int] = {}
         self.refusing: set[str] = set()
+        self.priorities: dict[str, str | None] = {}
+        """The ``X-Priority`` of the last message to each path (ntfy's: ``max`` sounds)."""
         self.on_post: Callable[[], None] | None = None
         """Called as each request arrives, before it is answered."""
         receiver = self
@@ -150,10 +152,13 @@ class HttpReceiver:
                     self.end_headers()
                     return
                 data: dict[str, Any] = json.loads(raw)
+                # ntfy publishes as JSON to the server's root, the topic in the body
+                path = f"/{data['topic']}" if "topic" in data else self.path
+                receiver.priorities[path] = self.headers.get("X-Priority")
                 receiver.inbox.add(
                     Received(
                         "http",
-                        self.path,
+                        path,
                         data.get("title", ""),
                         data.get("message", ""),
                         time.monotonic(),

@@ -338,11 +338,13 @@ async def add_own_channel(request: Request, manager: AlertManagerDep) -> Respons
         try:
             kind = ChannelKind(form.get("kind", ""))
             url = offer.channel_url(kind, form.get("value", ""), notifier)
-            contacts = _chosen_contacts(session, found, form.get("for", "all"), manager.clock())
-            for contact in contacts:
-                add_channel(session, contact, url, manager.clock(), by=found.username, via="web")
-        except ValueError as exc:  # ConfigError too
-            session.rollback()
+            with session.begin_nested():  # to all of them or none
+                contacts = _chosen_contacts(session, found, form.get("for", "all"), manager.clock())
+                for contact in contacts:
+                    add_channel(
+                        session, contact, url, manager.clock(), by=found.username, via="web"
+                    )
+        except (ConfigError, ValueError) as exc:  # ValueError: not a kind
             return _own_page(request, session, manager, found, f"Not added: {exc}.", 422)
         except LookupError:
             return message_page("Not added", "You are on no such care team.", 404)
