@@ -190,10 +190,10 @@ class ServiceSettings(_Section):
     @classmethod
     def _ntfy_server(cls, value: SecretStr | None) -> SecretStr | None:
         # ConfigError, not ValueError: pydantic would quote the input, a login may be in it.
-        parts = urlsplit(value.get_secret_value()) if value is not None else None
-        if parts is not None and (
-            parts.scheme not in {"http", "https"} or not parts.hostname or parts.path.strip("/")
-        ):
+        if value is None or not value.get_secret_value():
+            return None  # empty: none (the Docker stack passes an unset variable as empty)
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path.strip("/"):
             raise ConfigError(
                 "service.ntfy_url must be http(s)://host of an ntfy server at the root of its "
                 "address (no path), e.g. https://ntfy.sh"

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,6 +37,7 @@ from service.alerts.away_schedule import (
 from service.alerts.drill_schedule import drills_follow_timezone, schedule_drills
 from service.alerts.render import on_patient_clock
 from service.broker_auth_cli import add_broker_auth_command
+from service.channel_cli import add_channel_commands, cli_notifier, require_own_key
 from service.cli_tables import parse_time, row_number, when
 from service.db.care_teams import (
     PolicyUpdate,
@@ -61,9 +62,6 @@ from service.history_cli import add_history_commands
 from service.patient_data_cli import add_patient_data_commands
 from service.profile_review_cli import add_profile_review_command
 from service.research_cli import add_research_commands, print_recall
-
-if TYPE_CHECKING:
-    from service.alerts.apprise_notifier import AppriseNotifier
 
 
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
@@ -97,14 +95,6 @@ def _warn_of_a_public_key(service: ServiceSettings) -> None:
             f"flarewatch: warning: {exc}. Run the admin commands with the service's settings",
             file=sys.stderr,
         )
-
-
-def _require_own_key(args: argparse.Namespace, refused: str) -> None:
-    """Refuse to encrypt secrets (channel URLs) with a key anyone can know or guess."""
-    try:
-        require_secret_key(load_settings(getattr(args, "config", None)).service)
-    except ConfigError as exc:
-        raise ConfigError(f"{refused}: {exc}") from exc
 
 
 def _policy_args(parser: argparse.ArgumentParser) -> None:
@@ -282,25 +272,13 @@ def _device_list(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
-def _notifier(args: argparse.Namespace) -> AppriseNotifier:
-    """Apprise, loaded by the commands that check, redact or send channel URLs (about 1 s).
-
-    With the service's own servers, so that an e-mail or ntfy channel a caregiver added in the
-    web app is sent as the service sends it.
-    """
-    from service.alerts.apprise_notifier import AppriseNotifier
-    from service.alerts.own_servers import OwnServers
-
-    return AppriseNotifier(OwnServers.of(load_settings(getattr(args, "config", None)).service))
-
-
 def _contact_add(args: argparse.Namespace, session: Session) -> int:
-    notifier = _notifier(args)
+    notifier = cli_notifier(args)
     for url in args.url:
         problem = notifier.validate(url)
         if problem:
             raise ConfigError(f"{notifier.redact(url)}: {problem}")
-    _require_own_key(args, "refusing to store channel URLs encrypted with this key")
+    require_own_key(args, "refusing to store channel URLs encrypted with this key")
     contact = add_contact(session, args.patient_id, args.name, args.url, role=Role(args.role))
     print(f"{args.role} {contact.name} added with id {contact.id}")
     return 0
@@ -308,7 +286,7 @@ def _contact_add(args: argparse.Namespace, session: Session) -> int:
 
 def _contact_list(args: argparse.Namespace, session: Session) -> int:
     get_patient(session, args.patient_id)
-    notifier = _notifier(args)
+    notifier = cli_notifier(args)
     contacts = session.scalars(
         select(Contact)
         .where(Contact.patient_id == args.patient_id, Contact.removed_s.is_(None))
@@ -384,7 +362,7 @@ def _contact_test(args: argparse.Namespace, session: Session) -> int:
     from service.alerts.notifier import Message
 
     contact = get_contact(session, args.contact_id)
-    notifier = _notifier(args)
+    notifier = cli_notifier(args)
     message = Message("flarewatch test", f"Test message for {contact.name}.", Severity.WARNING)
     urls = [open_url(session, channel) for channel in contact.live_channels]
     # each send may take seconds (a timeout, a slow SMTP server): the transaction holds the
@@ -433,7 +411,7 @@ def _db_backup(args: argparse.Namespace) -> int:
 
 def _db_rekey(args: argparse.Namespace) -> int:
     """Re-encrypt the channel URLs after ``service.secret_key`` was changed."""
-    _require_own_key(args, "refusing to re-encrypt the channel URLs with this key")
+    require_own_key(args, "refusing to re-encrypt the channel URLs with this key")
     settings = load_settings(getattr(args, "config", None))
     url = args.database_url or settings.service.database_url
     old_key = read_secret_file(args.old_key_file, "--old-key-file")
@@ -525,6 +503,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("--to", dest="end", default="17:00", help="with --every (17:00)")
     parser = command(cg_cmds, "back", _contact_back, "end a contact's absence now")
     parser.add_argument("contact_id", type=row_number)
+    add_channel_commands(cg_cmds, command)
 
     add_history_commands(groups, command)
     add_episode_commands(groups, command)

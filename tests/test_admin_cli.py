@@ -361,3 +361,39 @@ def test_drills_and_weekly_absences_follow_the_patient_to_another_clock(admin):
     assert (drill.hour, drill.minute) == (7, 15), "07:15 on the new clock"
     assert (away.hour, away.minute) == (9, 0), "09:00 on the new clock, today or tomorrow"
     db.dispose()
+
+
+def test_a_contacts_channels_one_by_one_through_the_services_own_servers(
+    admin, monkeypatch, smtp, http, inbox
+):
+    admin("patient", "add", "alex", "--name", "Alex")
+    admin("caregiver", "add", "alex", "Sam", "--url", http.url("sam"))
+    code, _, err = admin("caregiver", "channel-add", "1", "--email", "sam@example.org")
+    assert code == 1 and "does not offer email channels (service.mail_url is not set)" in err
+    monkeypatch.setenv("FLAREWATCH_SERVICE__MAIL_URL", smtp.url("nobody@example.org"))
+    monkeypatch.setenv("FLAREWATCH_SERVICE__NTFY_URL", f"http://127.0.0.1:{http.port}")
+    code, out, _ = admin("caregiver", "channel-add", "1", "--email", "Sam@Example.org")
+    assert code == 0 and "channel 2 of Sam (contact 1): e-mail to sam@example.org" in out
+    code, out, _ = admin("caregiver", "channel-add", "1", "--ntfy")
+    topic = out.split("to topic ")[1].split(" ")[0]
+    assert code == 0 and f"on http://127.0.0.1:{http.port} (keep it private" in out
+    listed = admin("caregiver", "list", "alex")[1]
+    assert "json://127.0.0.1 #" in listed and "flarewatch-mail://example.org #" in listed
+    assert topic not in listed and "sam@" not in listed, "redacted"
+
+    assert admin("caregiver", "test", "1")[0] == 0
+    assert inbox.wait_for("/sam", 1) and inbox.wait_for("sam@example.org", 1)
+    assert inbox.wait_for(f"/{topic}", 1)
+
+    code, out, _ = admin("caregiver", "channel-remove", "1", "1")
+    assert code == 0 and "channel 1 of Sam taken off" in out
+    listed = admin("caregiver", "list", "alex")[1]
+    assert "json://" not in listed and "flarewatch-mail://" in listed
+    assert admin("caregiver", "channel-remove", "1", "2")[0] == 0
+    code, _, err = admin("caregiver", "channel-remove", "1", "1")
+    assert code == 1 and "the only channel alerts reach them by" in err
+    code, _, err = admin("caregiver", "channel-remove", "1", "3")
+    assert code == 1 and "give a place from 1 to 1" in err
+    audit = admin("audit", "--patient", "alex")[1]
+    assert audit.count("channel_added") == 2 and audit.count("channel_removed") == 2
+    assert "sam@example.org" not in audit and topic not in audit

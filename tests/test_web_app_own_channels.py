@@ -305,3 +305,7 @@ def test_an_ntfy_server_the_service_cannot_use_stops_it_at_start(url: str) -> No
         load_settings(service={"ntfy_url": url})
     assert "service.ntfy_url must be http(s)://host" in str(refused.value)
     assert "hunter22" not in str(refused.value)
+
+
+def test_an_empty_ntfy_server_is_none() -> None:
+    assert load_settings(service={"ntfy_url": ""}).service.ntfy_url is None

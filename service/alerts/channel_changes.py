@@ -82,7 +82,9 @@ class ChannelOffer:
         whose topic is new.
         """
         if kind not in self.kinds:
-            raise ConfigError(f"this service does not offer {kind} channels")
+            setting = {ChannelKind.EMAIL: "mail_url", ChannelKind.NTFY: "ntfy_url"}
+            because = f" (service.{setting[kind]} is not set)" if kind in setting else ""
+            raise ConfigError(f"this service does not offer {kind} channels{because}")
         if kind is ChannelKind.EMAIL:
             return mail_channel(normalise_email(value))
         if kind is ChannelKind.NTFY:
