@@ -15,6 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from models.alarm import AlarmKind
+from service.alerts.channel_changes import ChannelOffer
+from service.alerts.own_servers import OwnServers
 from service.db.models import Episode
 from service.stores.sqlite import SqliteStore
 from tests import test_link_pages_accessibility as accessibility_tests
@@ -290,3 +292,30 @@ def test_a_patients_help_link_works_on_a_phone_without_signing_in(world, phone, 
     world.stack.scheduler.run_until_idle()
     assert inbox.wait_for("ben", 1)[0].title == "CRITICAL: Bo - call for help - act now"
     assert phone.problems == []
+
+
+def test_a_caregiver_adds_a_private_ntfy_topic_from_a_phone(tmp_path, http, smtp, inbox, phone):
+    offer = ChannelOffer(
+        OwnServers(smtp.url("x@example.org"), f"http://127.0.0.1:{http.port}"), any_url=False
+    )
+    url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    with care_world(url, http.url(""), channel_offer=offer) as world:
+        page = phone.page
+        sign_in(phone, world, "ann")
+        page.get_by_role("link", name="Your account").click()
+        check_page(page)
+        page.get_by_role("button", name="Get a private ntfy topic").click()
+        expect(page.get_by_role("status")).to_contain_text("Added: ntfy topic fw-")
+        check_page(page)
+        topic = page.locator("li code").first.inner_text()
+        page.get_by_role("button", name="Send me a test message").click()
+        expect(page.get_by_role("status")).to_contain_text("Sent through 2 channels")
+        assert inbox.wait_for(f"/{topic}", 1)[0].title == "flarewatch test"
+        page.get_by_role("link", name="Back to your account").click()
+        page.get_by_role("button", name=f"Take off ntfy topic {topic}").click()
+        expect(page.locator("main")).not_to_contain_text(topic)
+        page.get_by_label("E-mail address", exact=True).first.fill("ann@example.org")
+        page.get_by_role("button", name="Add this e-mail address").click()
+        expect(page.get_by_role("status")).to_contain_text("Added: e-mail to ann@example.org")
+        check_page(page)
+        assert phone.problems == []
