@@ -311,6 +311,7 @@ def test_the_json_api_answers_with_the_same_rules(world):
             "away_until_s": None,
             "failing_since_s": None,
             "away_every": None,
+            "reachable": True,
         }
     ]
     assert alex["last_drill"] is None

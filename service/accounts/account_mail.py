@@ -52,3 +52,31 @@ def invitation_message(account: Account, link: str) -> Message:
         "message.",
         Severity.WARNING,
     )
+
+
+def team_invitation_message(account: Account, link: str, patient: str) -> Message:
+    """The mail inviting someone a patient put on their care team to their new account."""
+    days = INVITE_LINK_S / 86_400
+    return Message(
+        f"flarewatch: {patient} asks you onto their care team",
+        f"{patient} put you on their care team on flarewatch, which alerts the team when their "
+        "band notices a reaction. An account was made for you: "
+        f"{account.username}.\n"
+        f"Choose its password here within {days:.0f} days (the link works once):\n{link}\n"
+        "Then sign in, and on Your account add where alerts should reach you (until then none "
+        "does). If you did not expect this, ignore this message.",
+        Severity.WARNING,
+    )
+
+
+def team_added_message(account: Account, patient: str, account_link: str) -> Message:
+    """The mail telling someone with an account that a patient put them on their care team."""
+    return Message(
+        f"flarewatch: {patient} asks you onto their care team",
+        f"{patient} put you on their care team on flarewatch ({account.username}), which "
+        "alerts the team when their band notices a reaction.\n"
+        f"Sign in and add where their alerts should reach you (until then none does):\n"
+        f"{account_link}\n"
+        "If you do not want to be on their team, tell them: they take you off.",
+        Severity.WARNING,
+    )

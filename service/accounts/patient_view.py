@@ -18,7 +18,7 @@ from service.accounts.access import visible_patient, visible_patient_ids
 from service.accounts.channel_health import channel_states, failing_since
 from service.accounts.response_times import ResponseTimes, response_times
 from service.alerts.away_schedule import schedule_of
-from service.alerts.care_team import escalation_levels
+from service.alerts.care_team import team_members
 from service.alerts.const import DEFAULT_OFF_NOTICE_S, DEFAULT_OFF_REMINDER_S
 from service.alerts.drill_schedule import DrillSchedule, drill_schedule_of
 from service.alerts.drills import DrillResult, last_drill
@@ -35,7 +35,6 @@ from service.db.models import (
     Episode,
     EpisodeState,
     Patient,
-    Role,
     SignalState,
 )
 from service.episodes.labels import withdrawn_addition
@@ -100,6 +99,8 @@ class TeamMember:
     that channel since: it may be broken)."""
     away_every: str | None = None
     """Their weekly absence in words ("Mon, Tue from 08:00 to 17:00"), None if none."""
+    reachable: bool = True
+    """Whether they have a channel: invited, no alert reaches them until they add one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +186,7 @@ def load_patient_view(
     devices = session.scalars(
         select(Device.id).where(Device.patient_id == patient.id).order_by(Device.id)
     ).all()
-    team = sorted(
-        escalation_levels(session, patient.id),
-        key=lambda c: (c.role == Role.EMERGENCY, c.position, c.id),
-    )
+    team = team_members(session, patient.id)
     states = channel_states(session, [c.id for c in team], now_s)
     return PatientView(
         id=patient.id,
@@ -217,6 +215,7 @@ def load_patient_view(
                 c.away_until_s,
                 failing_since(states, c.live_channels),
                 schedule.words() if (schedule := schedule_of(c)) else None,
+                reachable=bool(c.live_channels),
             )
             for c in team
         ],

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from flarewatch.errors import ConfigError
 from service.accounts.password_reset import normalise_email
 from service.alerts.audit import record
+from service.alerts.care_team import escalation_levels
 from service.alerts.delivery_outcome import pass_on
 from service.alerts.notifier import Notifier
 from service.alerts.own_servers import (
@@ -37,6 +38,7 @@ from service.alerts.own_servers import (
     ntfy_channel,
     own_part,
 )
+from service.alerts.team_changes import keep_told_ahead, wake_stalled_alerts
 from service.alerts.transaction import AlertTransaction
 from service.db.care_teams import REMOVED_CHANNEL_URL
 from service.db.channel_crypto import open_url, seal_url
@@ -109,19 +111,30 @@ def channel_kind(url: str) -> str:
 def add_channel(
     session: Session, contact: Contact, url: str, now_s: float, *, by: str, via: str
 ) -> Channel:
-    """Give ``contact`` the channel ``url``, after its others; audited as ``channel_added``."""
+    """Give ``contact`` the channel ``url``, after its others; audited as ``channel_added``.
+
+    A member's first channel puts them on the escalation order (invited, they had none): as a
+    contact added, an open alert that reached someone after them tells them now, and one with
+    nobody left to tell goes on to them.
+    """
     if contact.removed_s is not None:
         raise ConfigError("they are no longer on the care team")
     if len(contact.live_channels) >= LIVE_CHANNELS_MAX:
         raise ConfigError(
             f"{LIVE_CHANNELS_MAX} channels is the most: take one off before adding another"
         )
+    joining = not contact.live_channels and contact.role != Role.PATIENT
+    told_before = [c.id for c in escalation_levels(session, contact.patient_id)]
     channel = Channel(
         sealed_url=seal_url(session, url),
         position=max((c.position for c in contact.channels), default=-1) + 1,
     )
     contact.channels.append(channel)
     session.flush()
+    if joining:
+        keep_told_ahead(session, contact.patient_id, told_before, now_s, reason="contact_added")
+        wake_stalled_alerts(session, contact.patient_id, now_s)
+        session.flush()
     record(
         session,
         now_s,

@@ -31,22 +31,25 @@ from service.db.models import (
 )
 
 
-def wake_stalled_alerts(session: Session, patient_id: str) -> None:
+def wake_stalled_alerts(session: Session, patient_id: str, now_s: float | None = None) -> None:
     """Make the patient's live alerts that had nobody left to tell due again.
 
     An alert raised while the care team was empty, or one that reached its last level, has no
     next action; without this the contact just added would never hear of it. The scheduler (the
-    service's, which polls the database) plans them on its next pass.
+    service's, which polls the database) plans them on its next pass. With ``now_s``, alerts
+    due later are due then too: a critical one that reached its last level repeats there, and
+    its escalation to the newcomer, whose timeout has long run out, must not wait for the next
+    repeat.
     """
-    stalled = session.scalars(
-        select(Alert).where(
-            Alert.patient_id == patient_id,
-            Alert.state.in_((AlertState.CANCEL_WINDOW, AlertState.ACTIVE)),
-            Alert.next_action_s.is_(None),
-        )
-    ).all()
-    for alert in stalled:
-        alert.next_action_s = alert.created_s  # due since it was raised: at once
+    live = select(Alert).where(
+        Alert.patient_id == patient_id,
+        Alert.state.in_((AlertState.CANCEL_WINDOW, AlertState.ACTIVE)),
+    )
+    for alert in session.scalars(live):
+        if alert.next_action_s is None:
+            alert.next_action_s = alert.created_s  # due since it was raised: at once
+        elif now_s is not None and alert.next_action_s > now_s:
+            alert.next_action_s = now_s
 
 
 def close_level(

@@ -33,6 +33,7 @@ from service.api.routes import (
     web_care,
     web_reset,
     web_sign_in,
+    web_team,
 )
 from service.api.status import STATUS, status_of
 from service.api.web_guards import EarlyAnswer, answer_early
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(web.router)
     app.include_router(web_account.router)
     app.include_router(web_care.router)
+    app.include_router(web_team.router)
     app.include_router(web_reset.router)
     app.include_router(acks.router, prefix="/api/v1")
     app.include_router(episodes.router, prefix="/api/v1")

@@ -83,11 +83,20 @@ def _plan_editor(
     )
 
 
-def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
-    """The care team in their order: who is away, whose last message failed, "Move up"."""
+def care_team_part(view: PatientView, when: Clock, form_token: str, *, own: bool = False) -> str:
+    """The care team in their order: who is away, whose last message failed, "Move up".
+
+    ``own``: the patient's own page, where they invite someone and take someone off.
+    """
     if not view.care_team:
-        return "<p>Nobody: alerts reach no one. Tell the administrator.</p>"
-    first = next((m.contact_id for m in view.care_team if m.role == "caregiver"), None)
+        return (
+            "<p>Nobody: alerts reach no one."
+            + (" Invite someone below.</p>" if own else " Tell the administrator.</p>")
+            + (invite_form(view.id, form_token) if own else "")
+        )
+    first = next(
+        (m.contact_id for m in view.care_team if m.role == "caregiver" and m.reachable), None
+    )
     items = "".join(
         f"<li>{person_html(member.name)} ({_ROLE_WORDS.get(member.role, member.role)})"
         + (
@@ -108,12 +117,27 @@ def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
             else ""
         )
         + (
+            ". <strong>Invited: no channel yet</strong>, so no alert reaches them: they add one "
+            "on their account page"
+            if not member.reachable
+            else ""
+        )
+        + (
             small_form(
                 f"{_patient_path(view)}/team/{member.contact_id}/up",
                 form_token,
                 f"Move {person_html(member.name)} up",
             )
-            if member.role == "caregiver" and member.contact_id != first
+            if member.role == "caregiver" and member.reachable and member.contact_id != first
+            else ""
+        )
+        + (
+            small_form(
+                f"{_patient_path(view)}/team/{member.contact_id}/remove",
+                form_token,
+                f"Take {person_html(member.name)} off",
+            )
+            if own
             else ""
         )
         + "</li>"
@@ -132,7 +156,7 @@ def care_team_part(view: PatientView, when: Clock, form_token: str) -> str:
         )
     else:
         note = '<p class="note">Alerts reach them in this order.</p>'
-    return f"<ol>{items}</ol>{note}"
+    return f"<ol>{items}</ol>{note}" + (invite_form(view.id, form_token) if own else "")
 
 
 def answering_part(view: PatientView) -> str:
@@ -210,6 +234,24 @@ def act_form(action: str, form_token: str, fields: str, button: str) -> str:
     return (
         f'<form method="post" action="{action}">{hidden_token(form_token)}{fields}'
         f'<button type="submit" class="act">{button}</button></form>'
+    )
+
+
+def invite_form(patient_id: str, form_token: str) -> str:
+    """The patient's form to put someone on their team (``service.accounts.team_invites``)."""
+    return (
+        "<h3>Invite someone to your care team</h3>"
+        '<p class="note">They get an e-mail to join (an account, if they have none) and then '
+        "choose where your alerts reach them; until they do, none does.</p>"
+        + act_form(
+            f"{APP_PATH}/patients/{html.escape(patient_id)}/team/invite",
+            form_token,
+            '<label for="invite-name">Their name</label><input id="invite-name" name="name" '
+            'autocomplete="off" maxlength="200" required>'
+            '<label for="invite-email">Their e-mail address</label><input id="invite-email" '
+            'name="email" type="email" autocomplete="off" required>',
+            "Invite them",
+        )
     )
 
 

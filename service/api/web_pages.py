@@ -229,7 +229,7 @@ def patient_page(
         "<h2>Episodes</h2>",
         _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
         "<h2>Care team</h2>",
-        care_team_part(view, when, form_token),
+        care_team_part(view, when, form_token, own=account.role == AccountRole.PATIENT),
         answering_part(view),
         quiet_hours_part(view, form_token),
         drill_part(view, when, form_token),

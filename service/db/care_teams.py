@@ -274,7 +274,7 @@ def add_contact(
     if role is not Role.PATIENT:
         now_s = time.time() if now_s is None else now_s
         keep_told_ahead(session, patient_id, told_before, now_s, reason="contact_added")
-        wake_stalled_alerts(session, patient_id)
+        wake_stalled_alerts(session, patient_id, now_s)
         session.flush()
     return contact
 
@@ -396,7 +396,14 @@ def remove_device(session: Session, device_id: str, now_s: float) -> Device:
     return device
 
 
-def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
+def remove_contact(
+    session: Session,
+    contact_id: int,
+    now_s: float,
+    *,
+    by: str = "administrator",
+    via: str = "cli",
+) -> Contact:
     """Take a contact off its care team for good; the row stays for the record.
 
     Deliveries and the audit trail name the contact, so it is marked removed, not deleted:
@@ -420,6 +427,8 @@ def remove_contact(session: Session, contact_id: int, now_s: float) -> Contact:
         contact_id=contact.id,
         role=contact.role,
         deliveries_skipped=skipped,
+        by=by,
+        via=via,
     )
     session.flush()
     return contact

@@ -1,0 +1,114 @@
+"""A patient builds their own care team from their page: invite someone, take someone off.
+
+Only the patient (their own record; caregivers 403, anyone else 404): it is their data the
+team sees. An invitation is mailed through the service's mail URL outside the database
+transaction (a slow SMTP server must not hold the one-writer lock); without one, or if the mail
+fails, the page shows the link once for the patient to hand over. Taking someone off asks once
+more first: it takes their access and their place in the escalation at once.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from flarewatch.errors import ConfigError
+from service.accounts.account_mail import (
+    mail_url_to,
+    password_link,
+    team_added_message,
+    team_invitation_message,
+)
+from service.accounts.team_invites import invite_to_team
+from service.alerts.notifier import Message, Notifier, SendResult
+from service.api.deps import AlertManagerDep
+from service.api.pages import message_page
+from service.api.team_pages import invited_page, take_off_page
+from service.api.web_guards import own_record, page_token, posted_form, redirect_to
+from service.api.web_session import APP_PATH
+from service.db.care_teams import remove_contact
+from service.db.models import Contact, Patient, Role
+
+router = APIRouter(prefix=APP_PATH, tags=["app"])
+
+
+@router.post("/patients/{patient_id}/team/invite", response_class=HTMLResponse)
+async def invite(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
+    """Put someone on the patient's care team, without a channel, and tell them."""
+    form = await posted_form(request, manager, "Not invited")
+    notifier: Notifier | None = request.app.state.notifier
+    mail_url: str | None = request.app.state.mail_url
+    with manager.db.session() as session:
+        account = own_record(request, session, manager, patient_id, "Not invited")
+        patient = session.get_one(Patient, patient_id)
+        name = patient.display_name or patient.id
+        try:
+            invited = invite_to_team(
+                session,
+                patient_id,
+                account,
+                form.get("name", "")[:400],
+                form.get("email", "")[:300],
+                manager.clock(),
+            )
+        except ConfigError as exc:
+            return message_page("Not invited", f"Nobody was invited: {exc}.", 422)
+        username, address = invited.account.username, invited.account.email or ""
+        link = (
+            password_link(manager.public_base_url, invited.token)
+            if invited.token is not None
+            else f"{manager.public_base_url}{APP_PATH}/account"
+        )
+        message = (
+            team_invitation_message(invited.account, link, name)
+            if invited.token is not None
+            else team_added_message(invited.account, name, link)
+        )
+        member = invited.contact.name
+    mailed = (
+        await run_in_threadpool(_mail, notifier, mail_url_to(mail_url, address), message)
+        if notifier is not None and mail_url is not None
+        else None
+    )
+    with manager.db.session() as session:
+        account = own_record(request, session, manager, patient_id, "Not invited")
+        return invited_page(
+            account,
+            page_token(request, manager),
+            patient_id,
+            member,
+            username,
+            mailed=mailed is not None and mailed.ok,
+            new_account=invited.token is not None,
+            link=link if invited.token is not None else None,
+        )
+
+
+def _mail(notifier: Notifier, url: str, message: Message) -> SendResult:
+    try:
+        return notifier.send(url, message)
+    except Exception as exc:  # noqa: BLE001 - the invitation stands; the page shows the link
+        return SendResult(False, reason=type(exc).__name__)
+
+
+@router.post("/patients/{patient_id}/team/{contact_id}/remove", response_class=HTMLResponse)
+async def take_off(
+    patient_id: str, contact_id: int, request: Request, manager: AlertManagerDep
+) -> Response:
+    """Take a member off the patient's care team, once the patient confirmed it."""
+    form = await posted_form(request, manager, "Not taken off")
+    with manager.db.session() as session:
+        account = own_record(request, session, manager, patient_id, "Not taken off")
+        contact = session.get(Contact, contact_id)
+        if (
+            contact is None
+            or contact.patient_id != patient_id
+            or contact.removed_s is not None
+            or contact.role == Role.PATIENT
+        ):
+            return message_page("Not taken off", "There is nobody like that on your team.", 404)
+        if form.get("confirm") != "yes":
+            return take_off_page(account, page_token(request, manager), patient_id, contact)
+        remove_contact(session, contact_id, manager.clock(), by=account.username, via="web")
+    return redirect_to(f"{APP_PATH}/patients/{patient_id}")

@@ -1,0 +1,83 @@
+"""The pages of a patient building their care team: someone invited, someone to take off.
+
+Built like the other app pages (:mod:`service.api.web_pages`): no script, every value escaped
+here.
+"""
+
+from __future__ import annotations
+
+import html
+
+from fastapi.responses import HTMLResponse
+
+from service.accounts.const import INVITE_LINK_S
+from service.api.alert_view import person_html
+from service.api.care_pages import act_form
+from service.api.pages import page
+from service.api.web_pages import account_bar
+from service.api.web_session import APP_PATH
+from service.db.models import Account, Contact
+
+
+def _back(patient_id: str) -> str:
+    return f'<p><a href="{APP_PATH}/patients/{html.escape(patient_id)}">Back to your page</a></p>'
+
+
+def invited_page(
+    account: Account,
+    form_token: str,
+    patient_id: str,
+    member: str,
+    username: str,
+    *,
+    mailed: bool,
+    new_account: bool,
+    link: str | None,
+) -> HTMLResponse:
+    """Who is on the team now, how they learn of it, and that no alert reaches them yet.
+
+    ``link``: a new account's invitation, shown when it was not mailed (hand it over).
+    """
+    who = person_html(member)
+    if mailed:
+        told = f"An e-mail tells {who} how to join" + (
+            f" (it works for {INVITE_LINK_S / 86_400:.0f} days)." if new_account else "."
+        )
+    elif link is not None:
+        told = (
+            f"No e-mail could be sent: give {who} this link yourself, as you would a password "
+            f"(it works once, for {INVITE_LINK_S / 86_400:.0f} days): "
+            f'<code class="secret">{html.escape(link)}</code>'
+        )
+    else:
+        told = (
+            f"No e-mail could be sent: tell {who} to sign in as "
+            f"<strong>{html.escape(username)}</strong>."
+        )
+    return page(
+        "Invited",
+        f"{account_bar(account, form_token)}"
+        f'<p class="state done" role="status">{who} is on your care team.</p><p>{told}</p>'
+        f"<p>No alert reaches {who} until they add where it should (on their account page): "
+        "your page says so until then.</p>" + _back(patient_id),
+    )
+
+
+def take_off_page(
+    account: Account, form_token: str, patient_id: str, contact: Contact
+) -> HTMLResponse:
+    """Asked once more: taking someone off ends their access and their alerts at once."""
+    who = person_html(contact.name)
+    return page(
+        "Take off the care team?",
+        f"{account_bar(account, form_token)}"
+        f"<p>{who} will no longer see your page or hear of your alerts, from now on: an alert "
+        "waiting on them goes to the next person. You can invite them again later.</p>"
+        + act_form(
+            f"{APP_PATH}/patients/{html.escape(patient_id)}/team/{contact.id}/remove",
+            form_token,
+            '<input type="hidden" name="confirm" value="yes">',
+            f"Take {who} off the care team",
+        )
+        + _back(patient_id),
+    )
