@@ -187,3 +187,12 @@ def test_only_the_patient_builds_their_team_and_bad_requests_are_refused(
     assert _invite(bo, "One more", "more@example.org").status_code == 200
     ben_page = world.signed_in("ben").get("/app/patients/p2").text
     assert "Take " not in words(ben_page).split("Care team")[1].split("Answering")[0]
+
+
+def test_no_invitations_where_nobody_could_add_a_channel(tmp_path) -> None:
+    with care_world(f"sqlite:///{tmp_path / 'service.sqlite3'}", RECEIVER) as world:
+        bo = world.signed_in("bo")
+        page = bo.get("/app/patients/p2").text
+        assert "Invite someone" not in words(page) and "Take Ben off" in words(page)
+        refused = _invite(bo, "Kim", "kim@example.org")
+        assert refused.status_code == 404 and "could never be reached" in words(refused.text)

@@ -83,16 +83,20 @@ def _plan_editor(
     )
 
 
-def care_team_part(view: PatientView, when: Clock, form_token: str, *, own: bool = False) -> str:
+def care_team_part(
+    view: PatientView, when: Clock, form_token: str, *, own: bool = False, invites: bool = False
+) -> str:
     """The care team in their order: who is away, whose last message failed, "Move up".
 
-    ``own``: the patient's own page, where they invite someone and take someone off.
+    ``own``: the patient's own page, where they take someone off; ``invites``: and invite
+    someone (the service lets people add their own channels).
     """
+    invite = invite_form(view.id, form_token) if invites else ""
     if not view.care_team:
         return (
             "<p>Nobody: alerts reach no one."
-            + (" Invite someone below.</p>" if own else " Tell the administrator.</p>")
-            + (invite_form(view.id, form_token) if own else "")
+            + (" Invite someone below.</p>" if invite else " Tell the administrator.</p>")
+            + invite
         )
     first = next(
         (m.contact_id for m in view.care_team if m.role == "caregiver" and m.reachable), None
@@ -156,7 +160,7 @@ def care_team_part(view: PatientView, when: Clock, form_token: str, *, own: bool
         )
     else:
         note = '<p class="note">Alerts reach them in this order.</p>'
-    return f"<ol>{items}</ol>{note}" + (invite_form(view.id, form_token) if own else "")
+    return f"<ol>{items}</ol>{note}{invite}"
 
 
 def answering_part(view: PatientView) -> str:

@@ -208,10 +208,12 @@ def patient_page(
     *,
     chart: str = "",
     span: ChartSpan = DEFAULT_SPAN,
+    invites: bool = False,
 ) -> HTMLResponse:
     """One patient: what is going on, the plan, the vitals chart, the episodes, the team.
 
     Above the chart, links to its other spans (the one shown is marked, not a link).
+    ``invites``: the patient may invite people onto their team (they can add channels).
     """
     when = _clock(view, now_s)
     plan = "".join(f"<p>{html.escape(line)}</p>" for line in view.plan.splitlines() if line)
@@ -229,7 +231,13 @@ def patient_page(
         "<h2>Episodes</h2>",
         _episode_table(view, when, form_token) if view.episodes else "<p>None yet.</p>",
         "<h2>Care team</h2>",
-        care_team_part(view, when, form_token, own=account.role == AccountRole.PATIENT),
+        care_team_part(
+            view,
+            when,
+            form_token,
+            own=account.role == AccountRole.PATIENT,
+            invites=invites and account.role == AccountRole.PATIENT,
+        ),
         answering_part(view),
         quiet_hours_part(view, form_token),
         drill_part(view, when, form_token),

@@ -29,6 +29,7 @@ from service.accounts.research_view import (
 )
 from service.accounts.vitals import chart_span, recent_vitals, vitals_between
 from service.alerts.audit import record
+from service.alerts.channel_changes import ChannelOffer
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.help_requests import HELP, end_help, request_help
 from service.alerts.off_reminders import NOTICE_CHOICES, REMINDER_CHOICES, set_off_reminder
@@ -105,7 +106,10 @@ def patient(
         else ""
     )
     token = page_token(request, manager)
-    return patient_page(account, view, now_s, token, chart=chart, span=shown)
+    offer: ChannelOffer | None = request.app.state.channel_offer
+    # someone invited must be able to add a channel themselves, or they would never be reached
+    invites = offer is not None and bool(offer.kinds)
+    return patient_page(account, view, now_s, token, chart=chart, span=shown, invites=invites)
 
 
 @router.get("/patients/{patient_id}/episodes/{episode_id}", response_class=HTMLResponse)

@@ -21,6 +21,7 @@ from service.accounts.account_mail import (
     team_invitation_message,
 )
 from service.accounts.team_invites import invite_to_team
+from service.alerts.channel_changes import ChannelOffer
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
@@ -31,6 +32,10 @@ from service.db.care_teams import remove_contact
 from service.db.models import Contact, Patient, Role
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
+_NO_CHANNELS = (
+    "This service does not let people add their own alert channels, so someone invited could "
+    "never be reached: the administrator puts people on your care team."
+)
 
 
 @router.post("/patients/{patient_id}/team/invite", response_class=HTMLResponse)
@@ -39,8 +44,12 @@ async def invite(patient_id: str, request: Request, manager: AlertManagerDep) ->
     form = await posted_form(request, manager, "Not invited")
     notifier: Notifier | None = request.app.state.notifier
     mail_url: str | None = request.app.state.mail_url
+    offer: ChannelOffer | None = request.app.state.channel_offer
     with manager.db.session() as session:
         account = own_record(request, session, manager, patient_id, "Not invited")
+        if offer is None or not offer.kinds:
+            # nobody invited could add a channel: they would never hear of an alert
+            return message_page("Not invited", _NO_CHANNELS, 404)
         patient = session.get_one(Patient, patient_id)
         name = patient.display_name or patient.id
         try:
