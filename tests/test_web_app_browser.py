@@ -319,3 +319,27 @@ def test_a_caregiver_adds_a_private_ntfy_topic_from_a_phone(tmp_path, http, smtp
         expect(page.get_by_role("status")).to_contain_text("Added: e-mail to ann@example.org")
         check_page(page)
         assert phone.problems == []
+
+
+def test_a_patient_invites_someone_and_takes_them_off_from_a_phone(tmp_path, smtp, inbox, phone):
+    mail = smtp.url("x@example.org")
+    offer = ChannelOffer(OwnServers(mail), any_url=False)
+    url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    with care_world(url, "json://127.0.0.1:9", mail_url=mail, channel_offer=offer) as world:
+        page = phone.page
+        sign_in(phone, world, "bo")
+        page.goto(f"{world.api.base_url}/app/patients/p2")
+        page.get_by_label("Their name").fill("Kim")
+        page.get_by_label("Their e-mail address").fill("kim@example.org")
+        page.get_by_role("button", name="Invite them").click()
+        expect(page.get_by_role("status")).to_contain_text("Kim is on your care team")
+        check_page(page)
+        assert inbox.wait_for("kim@example.org", 1)
+        page.get_by_role("link", name="Back to your page").click()
+        expect(page.locator("main")).to_contain_text("Invited: no channel yet")
+        check_page(page)
+        page.get_by_role("button", name="Take Kim off").click()
+        check_page(page)
+        page.get_by_role("button", name="Take Kim off the care team").click()
+        expect(page.locator("main")).not_to_contain_text("Kim (caregiver)")
+        assert phone.problems == []
