@@ -196,3 +196,32 @@ def test_no_invitations_where_nobody_could_add_a_channel(tmp_path) -> None:
         assert "Invite someone" not in words(page) and "Take Ben off" in words(page)
         refused = _invite(bo, "Kim", "kim@example.org")
         assert refused.status_code == 404 and "could never be reached" in words(refused.text)
+
+
+def test_ann_leaves_a_team_after_being_told_nobody_else_would_be_reached(world: CareWorld) -> None:
+    ann = world.signed_in("ann")
+    page = ann.get("/app/account").text
+    assert "Leave Alex's care team" in words(page)
+    ann_for_alex = world.contacts["Ann"]
+    asked = ann.post(f"/app/account/teams/{ann_for_alex}/leave", data={"csrf": form_token(page)})
+    said = words(asked.text)
+    assert asked.status_code == 200 and "alerts about Alex would reach nobody" in said
+    assert ann.get("/app/patients/p1").status_code == 200, "not yet"
+    left = ann.post(
+        f"/app/account/teams/{ann_for_alex}/leave",
+        data={"csrf": form_token(page), "confirm": "yes"},
+    )
+    assert left.status_code == 303
+    assert ann.get("/app/patients/p1").status_code == 404
+    assert "You are on no care team" in words(ann.get("/app/account").text)
+    with world.stack.db.session() as session:
+        (removed,) = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "contact_removed")
+        ).all()
+    assert (removed.patient_id, removed.detail["by"], removed.detail["via"]) == ("p1", "ann", "web")
+    ben = world.contacts["Ben"]
+    token = form_token(ann.get("/app/account").text)
+    refused = ann.post(f"/app/account/teams/{ben}/leave", data={"csrf": token, "confirm": "yes"})
+    assert refused.status_code == 404, "only one's own place"
+    bo = world.signed_in("bo")
+    assert "Leave" not in words(bo.get("/app/account").text)

@@ -83,7 +83,7 @@ def channels_part(
         if patient
         else "Alerts"
     )
-    items = "".join(_route_item(form_token, route) for route in routes)
+    items = "".join(_route_item(form_token, route, leave=not patient) for route in routes)
     return (
         f"{head}<p>{what} reach you through these channels. Each message goes to the first "
         "one that takes it, the next only when it fails:</p>"
@@ -94,11 +94,20 @@ def channels_part(
     )
 
 
-def _route_item(form_token: str, route: Route) -> str:
+def _route_item(form_token: str, route: Route, *, leave: bool) -> str:
+    leaving = (
+        small_form(
+            f"{APP_PATH}/account/teams/{route.contact_id}/leave",
+            form_token,
+            f"Leave {person_html(route.patient)}'s care team",
+        )
+        if leave
+        else ""
+    )
     if not route.channels:
         return (
             f"<li>About {person_html(route.patient)}: <strong>no channel</strong>: add one "
-            "below, or ask the administrator</li>"
+            f"below, or ask the administrator{leaving}</li>"
         )
     lines = "".join(
         f"<li><code>{html.escape(line.shown)}</code>: {html.escape(line.state)}"
@@ -114,7 +123,7 @@ def _route_item(form_token: str, route: Route) -> str:
         + "</li>"
         for line in route.channels
     )
-    return f"<li>About {person_html(route.patient)}: <ol>{lines}</ol></li>"
+    return f"<li>About {person_html(route.patient)}: <ol>{lines}</ol>{leaving}</li>"
 
 
 def _for_field(kind: ChannelKind, routes: Sequence[Route]) -> str:

@@ -81,3 +81,32 @@ def take_off_page(
         )
         + _back(patient_id),
     )
+
+
+def leave_page(
+    account: Account, form_token: str, contact: Contact, patient: str, alone: bool
+) -> HTMLResponse:
+    """Asked once more: leaving a care team ends one's access and alerts at once.
+
+    ``alone``: nobody else on the team has a channel, so alerts would reach nobody.
+    """
+    who = person_html(patient)
+    warning = (
+        f'<p class="state" role="alert">Nobody else on the team can be reached: alerts about '
+        f"{who} would reach nobody. Tell them first.</p>"
+        if alone
+        else ""
+    )
+    return page(
+        "Leave the care team?",
+        f"{account_bar(account, form_token)}{warning}"
+        f"<p>You will no longer see {who}'s page or hear of their alerts, from now on: an alert "
+        "waiting on you goes to the next person. Only they can invite you again.</p>"
+        + act_form(
+            f"{APP_PATH}/account/teams/{contact.id}/leave",
+            form_token,
+            '<input type="hidden" name="confirm" value="yes">',
+            f"Leave {who}'s care team",
+        )
+        + f'<p><a href="{APP_PATH}/account">Back to your account</a></p>',
+    )

@@ -51,6 +51,7 @@ from service.accounts.sign_in import (
 from service.accounts.throttle import WindowLimit
 from service.alerts.absence import away_length_s
 from service.alerts.away_schedule import AwaySchedule
+from service.alerts.care_team import escalation_levels
 from service.alerts.channel_changes import (
     ChannelKind,
     ChannelOffer,
@@ -77,6 +78,7 @@ from service.api.channel_pages import (
 )
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
+from service.api.team_pages import leave_page
 from service.api.web_guards import (
     own_account,
     page_token,
@@ -92,6 +94,7 @@ from service.api.web_session import (
     set_session_cookie,
 )
 from service.db.accounts import set_password
+from service.db.care_teams import remove_contact
 from service.db.models import Account, AccountRole, Channel, Contact
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
@@ -394,6 +397,25 @@ async def remove_own_channel(
             remove_channel(txn, mine[channel.contact_id], channel, by=found.username, via="web")
         except ConfigError as exc:
             return _own_page(request, txn.session, manager, found, f"Not taken off: {exc}.", 409)
+    return redirect_to(f"{APP_PATH}/account")
+
+
+@router.post("/account/teams/{contact_id}/leave", response_class=HTMLResponse)
+async def leave_team(contact_id: int, request: Request, manager: AlertManagerDep) -> Response:
+    """A caregiver leaves a patient's care team, once they confirmed it."""
+    form = await posted_form(request, manager, "Not left")
+    with manager.db.session() as session:
+        found = own_account(request, session, manager)
+        mine = {c.id: c for c in own_contacts(session, found)}
+        contact = mine.get(contact_id)
+        if contact is None or found.role != AccountRole.CAREGIVER:
+            return message_page("Not left", "You are on no such care team.", 404)
+        if form.get("confirm") != "yes":
+            levels = escalation_levels(session, contact.patient_id)
+            alone = all(level.id == contact.id for level in levels)
+            patient = contact.patient.display_name or contact.patient_id
+            return leave_page(found, page_token(request, manager), contact, patient, alone)
+        remove_contact(session, contact_id, manager.clock(), by=found.username, via="web")
     return redirect_to(f"{APP_PATH}/account")
 
 
