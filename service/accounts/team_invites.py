@@ -23,12 +23,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
+from service.accounts.access import visible_patient_ids
 from service.accounts.const import USERNAME_PATTERN
 from service.accounts.password_reset import normalise_email, start_invitation
 from service.alerts.audit import record
 from service.db.accounts import add_account, find_account, link_contact
 from service.db.care_teams import fits_column
-from service.db.models import Account, AccountContact, AccountRole, AuditEvent, Contact, Role
+from service.db.models import Account, AccountRole, AuditEvent, Contact, Role
 
 INVITES_PER_DAY: Final = 5
 """Invitations per patient in 24 hours: a team is built over days, mail to typed addresses is
@@ -77,7 +78,7 @@ def invite_to_team(
         token = start_invitation(session, account, now_s)
     elif account.role != AccountRole.CAREGIVER or account.disabled_s is not None:
         raise ConfigError("that address belongs to an account that cannot join a care team")
-    elif _on_team(session, account, patient_id):
+    elif patient_id in visible_patient_ids(session, account):
         raise ConfigError("they are on the care team already")
     position = session.scalar(
         select(func.max(Contact.position)).where(
@@ -115,21 +116,6 @@ def _invited_today(session: Session, patient_id: str, now_s: float) -> int:
             )
         )
         or 0
-    )
-
-
-def _on_team(session: Session, account: Account, patient_id: str) -> bool:
-    return (
-        session.scalar(
-            select(Contact.id)
-            .join(AccountContact, AccountContact.contact_id == Contact.id)
-            .where(
-                AccountContact.account_id == account.id,
-                Contact.patient_id == patient_id,
-                Contact.removed_s.is_(None),
-            )
-        )
-        is not None
     )
 
 
