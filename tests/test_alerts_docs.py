@@ -33,6 +33,10 @@ def test_documented_care_team_setup_runs_as_written(
     monkeypatch.setenv("FLAREWATCH_SERVICE__DATABASE_URL", f"sqlite:///{tmp_path}/service.sqlite3")
     # the docs export a key of the deployment's own first: `caregiver add` refuses the demo key
     monkeypatch.setenv("FLAREWATCH_SERVICE__SECRET_KEY", "care-team-docs-test-key-0123456789")
+    # and the service's own mail and ntfy servers, which `channel-add --email/--ntfy` need
+    mail = "mailtos://alerts:PASSWORD@mail.example.org?from=alerts@example.org"
+    monkeypatch.setenv("FLAREWATCH_SERVICE__MAIL_URL", mail)
+    monkeypatch.setenv("FLAREWATCH_SERVICE__NTFY_URL", "https://ntfy.example.org")
     parser = build_parser()
     commands = _care_team_commands()
     assert len(commands) >= 10
