@@ -89,6 +89,8 @@ def test_kim_is_invited_joins_and_hears_of_alerts_once_she_adds_a_channel(
     assert "An account was made for you: kim@example.org" in words(client.get(path[1]).text)
     assert client.post(path[1], data={"new": CHOSEN, "again": CHOSEN}).status_code == 303
     kim_client = world.signed_in("kim@example.org", CHOSEN)
+    home = words(kim_client.get("/app").text)
+    assert "No alert about Bo reaches you yet: add where it should" in home
     assert kim_client.get("/app/patients/p2").status_code == 200
     account = words(kim_client.get("/app/account").text)
     assert "About Bo: no channel: add one below" in account
@@ -104,6 +106,7 @@ def test_kim_is_invited_joins_and_hears_of_alerts_once_she_adds_a_channel(
     assert alert and "Bo" in alert[0].title, "the alert Ben left unanswered reaches her at once"
     team = words(bo.get("/app/patients/p2").text).split("Care team")[1]
     assert "Invited" not in team
+    assert "reaches you yet" not in words(kim_client.get("/app").text)
     with world.stack.db.session() as session:
         invites = session.scalars(
             select(AuditEvent).where(AuditEvent.action == "team_invited")

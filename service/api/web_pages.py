@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Sequence
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -181,9 +182,18 @@ def _clock(view: PatientView, now_s: float) -> Clock:
 
 
 def home_page(
-    account: Account, views: list[PatientView], now_s: float, form_token: str
+    account: Account,
+    views: list[PatientView],
+    now_s: float,
+    form_token: str,
+    *,
+    unreached: Sequence[str] = (),
 ) -> HTMLResponse:
-    """The patients an account may see, each with what is going on."""
+    """The patients an account may see, each with what is going on.
+
+    ``unreached``: the patients whose alerts reach the caregiver nowhere yet (invited, they
+    have added no channel): said first, with the way to their account page.
+    """
     if not views:
         body = (
             "<p>No patient is shared with you yet. The service's administrator links your "
@@ -195,6 +205,12 @@ def home_page(
             f"{person_html(view.name)}</a></h2>{help_button(account, form_token)}"
             f"{status_lines(view, now_s, account, form_token)}</section>"
             for view in views
+        )
+    if unreached:
+        names = ", ".join(person_html(name) for name in unreached)
+        body = (
+            f'<p class="state" role="status">No alert about {names} reaches you yet: '
+            f'<a href="{APP_PATH}/account">add where it should</a> on your account page.</p>' + body
         )
     title = "Your record" if account.role == "patient" else "Your patients"
     return page(title, account_bar(account, form_token) + body + _as_of(now_s))

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from flarewatch.errors import ConfigError
 from service.accounts.access import care_team_name
 from service.accounts.episode_view import load_episode_view
+from service.accounts.own_channels import own_channels
 from service.accounts.patient_view import load_patient_view, visible_views
 from service.accounts.research_view import (
     note_research_read,
@@ -68,7 +69,14 @@ def home(request: Request, manager: AlertManagerDep, view_log: ViewLogDep) -> Re
             return redirect_to(f"{APP_PATH}/research")
         views = visible_views(session, account, manager.clock())
         view_log.viewed(session, account, [v.id for v in views], manager.clock(), via="app")
-        return home_page(account, views, manager.clock(), page_token(request, manager))
+        unreached = [
+            own.patient_name
+            for own in own_channels(session, account)
+            if not own.urls and account.role == AccountRole.CAREGIVER
+        ]
+        return home_page(
+            account, views, manager.clock(), page_token(request, manager), unreached=unreached
+        )
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
