@@ -163,11 +163,10 @@ def _adding(form_token: str, routes: Sequence[Route], forms: ChannelForms) -> st
                 'autocapitalize="none" spellcheck="false" autocomplete="off" required>'
             )
             button = "Add this URL"
-        parts.append(
-            act_form(
-                CHANNELS_PATH, form_token, kind_field + _for_field(kind, routes) + fields, button
-            )
-        )
+        choice = _for_field(kind, routes)
+        # the topic's note first: it says what the button does, the choice where it applies
+        body = fields + choice if kind is ChannelKind.NTFY else choice + fields
+        parts.append(act_form(CHANNELS_PATH, form_token, kind_field + body, button))
     return (
         "<h3>Add a channel</h3><p>It comes after your channels above. Then send yourself a "
         "test message.</p>" + "".join(parts)
@@ -204,7 +203,7 @@ def channel_added_page(
             "<li>On Android, in the topic's settings, let it override Do Not Disturb: alerts "
             "come at the highest priority.</li></ol>"
             '<p class="note">Whoever knows the topic can read what is sent there: keep it to '
-            "yourself. It stays on this page, for a new phone.</p>"
+            "yourself. Your account page keeps showing it to you, for a new phone.</p>"
         )
     return page(
         "Channel added",
