@@ -138,6 +138,12 @@ def test_bo_takes_kim_off_after_being_asked_once_more(world: CareWorld) -> None:
     assert "Take Kim off" in words(page)
     asked = bo.post(f"/app/patients/p2/team/{kim}/remove", data={"csrf": form_token(page)})
     assert asked.status_code == 200 and "Take Kim off the care team" in words(asked.text)
+    assert "would reach nobody" not in words(asked.text), "Ben is still reached"
+    ben = world.contacts["Ben"]
+    alone = bo.post(f"/app/patients/p2/team/{ben}/remove", data={"csrf": form_token(page)})
+    assert "Nobody else on the team can be reached: your alerts would reach nobody" in words(
+        alone.text
+    ), "Kim has no channel: Ben is the only one reached"
     assert "Kim (caregiver)" in words(bo.get("/app/patients/p2").text), "not yet"
     done = bo.post(
         f"/app/patients/p2/team/{kim}/remove",

@@ -50,6 +50,11 @@ def escalation_levels(session: Session, patient_id: str) -> list[Contact]:
     return list(contacts)
 
 
+def reaches_only(session: Session, contact: Contact) -> bool:
+    """Whether ``contact`` is the only one its patient's alerts can reach (or none is)."""
+    return all(level.id == contact.id for level in escalation_levels(session, contact.patient_id))
+
+
 def team_members(session: Session, patient_id: str) -> list[Contact]:
     """Everyone on the care team as its page lists them, those without a channel yet too.
 

@@ -64,22 +64,23 @@ def invited_page(
 
 
 def take_off_page(
-    account: Account, form_token: str, patient_id: str, contact: Contact
+    account: Account, form_token: str, patient_id: str, contact: Contact, alone: bool
 ) -> HTMLResponse:
-    """Asked once more: taking someone off ends their access and their alerts at once."""
+    """Asked once more: taking someone off ends their access and their alerts at once.
+
+    ``alone``: nobody else on the team has a channel, so alerts would reach nobody.
+    """
     who = person_html(contact.name)
-    return page(
+    return _asked_page(
+        account,
+        form_token,
         "Take off the care team?",
-        f"{account_bar(account, form_token)}"
+        "your alerts" if alone else "",
         f"<p>{who} will no longer see your page or hear of your alerts, from now on: an alert "
-        "waiting on them goes to the next person. You can invite them again later.</p>"
-        + act_form(
-            f"{APP_PATH}/patients/{html.escape(patient_id)}/team/{contact.id}/remove",
-            form_token,
-            '<input type="hidden" name="confirm" value="yes">',
-            f"Take {who} off the care team",
-        )
-        + _back(patient_id),
+        "waiting on them goes to the next person. You can invite them again later.</p>",
+        f"{APP_PATH}/patients/{html.escape(patient_id)}/team/{contact.id}/remove",
+        f"Take {who} off the care team",
+        _back(patient_id),
     )
 
 
@@ -91,22 +92,39 @@ def leave_page(
     ``alone``: nobody else on the team has a channel, so alerts would reach nobody.
     """
     who = person_html(patient)
+    return _asked_page(
+        account,
+        form_token,
+        "Leave the care team?",
+        f"alerts about {who}" if alone else "",
+        f"<p>You will no longer see {who}'s page or hear of their alerts, from now on: an alert "
+        "waiting on you goes to the next person. Only they can invite you again.</p>",
+        f"{APP_PATH}/account/teams/{contact.id}/leave",
+        f"Leave {who}'s care team",
+        f'<p><a href="{APP_PATH}/account">Back to your account</a></p>',
+    )
+
+
+def _asked_page(
+    account: Account,
+    form_token: str,
+    title: str,
+    unreached: str,
+    consequence: str,
+    action: str,
+    button: str,
+    back: str,
+) -> HTMLResponse:
+    """The question before someone leaves a team; ``unreached``: whose alerts would reach nobody."""
     warning = (
-        f'<p class="state" role="alert">Nobody else on the team can be reached: alerts about '
-        f"{who} would reach nobody. Tell them first.</p>"
-        if alone
+        f'<p class="state" role="alert">Nobody else on the team can be reached: {unreached} '
+        "would reach nobody. Tell them first.</p>"
+        if unreached
         else ""
     )
     return page(
-        "Leave the care team?",
-        f"{account_bar(account, form_token)}{warning}"
-        f"<p>You will no longer see {who}'s page or hear of their alerts, from now on: an alert "
-        "waiting on you goes to the next person. Only they can invite you again.</p>"
-        + act_form(
-            f"{APP_PATH}/account/teams/{contact.id}/leave",
-            form_token,
-            '<input type="hidden" name="confirm" value="yes">',
-            f"Leave {who}'s care team",
-        )
-        + f'<p><a href="{APP_PATH}/account">Back to your account</a></p>',
+        title,
+        f"{account_bar(account, form_token)}{warning}{consequence}"
+        + act_form(action, form_token, '<input type="hidden" name="confirm" value="yes">', button)
+        + back,
     )

@@ -51,7 +51,7 @@ from service.accounts.sign_in import (
 from service.accounts.throttle import WindowLimit
 from service.alerts.absence import away_length_s
 from service.alerts.away_schedule import AwaySchedule
-from service.alerts.care_team import escalation_levels
+from service.alerts.care_team import reaches_only
 from service.alerts.channel_changes import (
     ChannelKind,
     ChannelOffer,
@@ -411,9 +411,8 @@ async def leave_team(contact_id: int, request: Request, manager: AlertManagerDep
         if contact is None or found.role != AccountRole.CAREGIVER:
             return message_page("Not left", "You are on no such care team.", 404)
         if form.get("confirm") != "yes":
-            levels = escalation_levels(session, contact.patient_id)
-            alone = all(level.id == contact.id for level in levels)
             patient = contact.patient.display_name or contact.patient_id
+            alone = reaches_only(session, contact)
             return leave_page(found, page_token(request, manager), contact, patient, alone)
         remove_contact(session, contact_id, manager.clock(), by=found.username, via="web")
     return redirect_to(f"{APP_PATH}/account")

@@ -21,6 +21,7 @@ from service.accounts.account_mail import (
     team_invitation_message,
 )
 from service.accounts.team_invites import invite_to_team
+from service.alerts.care_team import reaches_only
 from service.alerts.channel_changes import ChannelOffer
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.api.deps import AlertManagerDep
@@ -118,6 +119,8 @@ async def take_off(
         ):
             return message_page("Not taken off", "There is nobody like that on your team.", 404)
         if form.get("confirm") != "yes":
-            return take_off_page(account, page_token(request, manager), patient_id, contact)
+            alone = reaches_only(session, contact)
+            token = page_token(request, manager)
+            return take_off_page(account, token, patient_id, contact, alone)
         remove_contact(session, contact_id, manager.clock(), by=account.username, via="web")
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
