@@ -234,3 +234,44 @@ def test_ann_leaves_a_team_after_being_told_nobody_else_would_be_reached(world: 
     assert refused.status_code == 404, "only one's own place"
     bo = world.signed_in("bo")
     assert "Leave" not in words(bo.get("/app/account").text)
+
+
+def test_bo_reminds_kim_when_her_link_ran_out_and_when_she_added_no_channel(
+    world: CareWorld, inbox: Inbox
+) -> None:
+    bo = world.signed_in("bo")
+    _invite(bo, "Kim", "kim@example.org")
+    (first,) = inbox.wait_for("kim@example.org", 1)
+    kim = _kims_contact(world)
+    world.clock.advance(8 * 86_400)  # the invitation's 7 days are over
+    bo = world.signed_in("bo")
+    page = bo.get("/app/patients/p2").text
+    assert "Remind Kim" in words(page) and "Remind Ben" not in words(page)
+    reminded = bo.post(f"/app/patients/p2/team/{kim}/remind", data={"csrf": form_token(page)})
+    assert reminded.status_code == 200 and "Kim was told again" in words(reminded.text)
+    second = inbox.wait_for("kim@example.org", 2)[1]
+    old_link, new_link = (_link(mail.body) for mail in (first, second))
+    client = world.client()
+    assert client.get(old_link).status_code == 410
+    assert client.post(new_link, data={"new": CHOSEN, "again": CHOSEN}).status_code == 303
+    world.signed_in("kim@example.org", CHOSEN)
+
+    again = bo.post(f"/app/patients/p2/team/{kim}/remind", data={"csrf": form_token(page)})
+    assert again.status_code == 200
+    third = inbox.wait_for("kim@example.org", 3)[2]
+    assert "Sign in and add where their alerts should reach you" in third.body
+    assert "/app/reset/" not in third.body, "she has her password: no new link"
+    ben = world.contacts["Ben"]
+    has = bo.post(f"/app/patients/p2/team/{ben}/remind", data={"csrf": form_token(page)})
+    assert has.status_code == 422 and "they have a channel already" in words(has.text)
+    with world.stack.db.session() as session:
+        reminders = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "team_reminded")
+        ).all()
+    assert [e.detail["new_link"] for e in reminders] == [True, False]
+
+
+def _link(body: str) -> str:
+    found = re.search(r"https?://[^/\s]+(/app/reset/[A-Za-z0-9_-]+)", body)
+    assert found is not None, body
+    return found[1]

@@ -29,7 +29,7 @@ from service.accounts.password_reset import normalise_email, start_invitation
 from service.alerts.audit import record
 from service.db.accounts import add_account, find_account, link_contact
 from service.db.care_teams import fits_column
-from service.db.models import Account, AccountRole, AuditEvent, Contact, Role
+from service.db.models import Account, AccountContact, AccountRole, AuditEvent, Contact, Role
 
 INVITES_PER_DAY: Final = 5
 """Invitations per patient in 24 hours: a team is built over days, mail to typed addresses is
@@ -106,12 +106,39 @@ def invite_to_team(
     return Invited(contact, account, token)
 
 
+def remind(session: Session, contact: Contact, by: Account, now_s: float) -> Invited:
+    """Tell someone invited, who has added no channel yet, again (their link may have expired).
+
+    Someone who never signed in gets a new invitation (the old link stops working); someone
+    who did, a reminder to add a channel. Counts as an invitation of the day.
+    """
+    if contact.live_channels:
+        raise ConfigError("they have a channel already: alerts reach them")
+    link = session.get(AccountContact, contact.id)
+    if link is None or link.account.disabled_s is not None:
+        raise ConfigError("they have no account to join with: ask the administrator")
+    if _invited_today(session, contact.patient_id, now_s) >= INVITES_PER_DAY:
+        raise ConfigError(f"{INVITES_PER_DAY} invitations a day is the most: try tomorrow")
+    account = link.account
+    token = start_invitation(session, account, now_s) if account.last_login_s is None else None
+    record(
+        session,
+        now_s,
+        "team_reminded",
+        patient_id=contact.patient_id,
+        contact_id=contact.id,
+        by=by.username,
+        new_link=token is not None,
+    )
+    return Invited(contact, account, token)
+
+
 def _invited_today(session: Session, patient_id: str, now_s: float) -> int:
     return (
         session.scalar(
             select(func.count(AuditEvent.id)).where(
                 AuditEvent.patient_id == patient_id,
-                AuditEvent.action == "team_invited",
+                AuditEvent.action.in_(("team_invited", "team_reminded")),
                 AuditEvent.time_s > now_s - _DAY_S,
             )
         )

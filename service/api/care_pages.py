@@ -137,6 +137,15 @@ def care_team_part(
         )
         + (
             small_form(
+                f"{_patient_path(view)}/team/{member.contact_id}/remind",
+                form_token,
+                f"Remind {person_html(member.name)}",
+            )
+            if invites and not member.reachable
+            else ""
+        )
+        + (
+            small_form(
                 f"{_patient_path(view)}/team/{member.contact_id}/remove",
                 form_token,
                 f"Take {person_html(member.name)} off",

@@ -33,12 +33,15 @@ def invited_page(
     mailed: bool,
     new_account: bool,
     link: str | None,
+    again: bool = False,
 ) -> HTMLResponse:
     """Who is on the team now, how they learn of it, and that no alert reaches them yet.
 
     ``link``: a new account's invitation, shown when it was not mailed (hand it over).
+    ``again``: they were on the team already and were reminded.
     """
     who = person_html(member)
+    done = f"{who} was told again." if again else f"{who} is on your care team."
     if mailed:
         told = f"An e-mail tells {who} how to join" + (
             f" (it works for {INVITE_LINK_S / 86_400:.0f} days)." if new_account else "."
@@ -57,7 +60,7 @@ def invited_page(
     return page(
         "Invited",
         f"{account_bar(account, form_token)}"
-        f'<p class="state done" role="status">{who} is on your care team.</p><p>{told}</p>'
+        f'<p class="state done" role="status">{done}</p><p>{told}</p>'
         f"<p>No alert reaches {who} until they add where it should (on their account page): "
         "your page says so until then.</p>" + _back(patient_id),
     )

@@ -9,8 +9,11 @@ more first: it takes their access and their place in the escalation at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
@@ -20,9 +23,10 @@ from service.accounts.account_mail import (
     team_added_message,
     team_invitation_message,
 )
-from service.accounts.team_invites import invite_to_team
+from service.accounts.team_invites import Invited, invite_to_team, remind
 from service.alerts.care_team import reaches_only
 from service.alerts.channel_changes import ChannelOffer
+from service.alerts.manager import AlertManager
 from service.alerts.notifier import Message, Notifier, SendResult
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
@@ -43,16 +47,12 @@ _NO_CHANNELS = (
 async def invite(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
     """Put someone on the patient's care team, without a channel, and tell them."""
     form = await posted_form(request, manager, "Not invited")
-    notifier: Notifier | None = request.app.state.notifier
-    mail_url: str | None = request.app.state.mail_url
     offer: ChannelOffer | None = request.app.state.channel_offer
     with manager.db.session() as session:
         account = own_record(request, session, manager, patient_id, "Not invited")
         if offer is None or not offer.kinds:
             # nobody invited could add a channel: they would never hear of an alert
             return message_page("Not invited", _NO_CHANNELS, 404)
-        patient = session.get_one(Patient, patient_id)
-        name = patient.display_name or patient.id
         try:
             invited = invite_to_team(
                 session,
@@ -64,34 +64,93 @@ async def invite(patient_id: str, request: Request, manager: AlertManagerDep) ->
             )
         except ConfigError as exc:
             return message_page("Not invited", f"Nobody was invited: {exc}.", 422)
-        username, address = invited.account.username, invited.account.email or ""
-        link = (
-            password_link(manager.public_base_url, invited.token)
-            if invited.token is not None
-            else f"{manager.public_base_url}{APP_PATH}/account"
-        )
-        message = (
-            team_invitation_message(invited.account, link, name)
-            if invited.token is not None
-            else team_added_message(invited.account, name, link)
-        )
-        member = invited.contact.name
+        telling = _telling(session, manager, patient_id, invited, again=False)
+    return await _tell(request, manager, telling)
+
+
+@router.post("/patients/{patient_id}/team/{contact_id}/remind", response_class=HTMLResponse)
+async def remind_member(
+    patient_id: str, contact_id: int, request: Request, manager: AlertManagerDep
+) -> Response:
+    """Tell someone invited who has no channel yet again: a new link, or how to add one."""
+    await posted_form(request, manager, "Not sent")
+    offer: ChannelOffer | None = request.app.state.channel_offer
+    with manager.db.session() as session:
+        account = own_record(request, session, manager, patient_id, "Not sent")
+        if offer is None or not offer.kinds:
+            return message_page("Not sent", _NO_CHANNELS, 404)
+        contact = session.get(Contact, contact_id)
+        if contact is None or contact.patient_id != patient_id or contact.removed_s is not None:
+            return message_page("Not sent", "There is nobody like that on your team.", 404)
+        try:
+            invited = remind(session, contact, account, manager.clock())
+        except ConfigError as exc:
+            return message_page("Not sent", f"Nothing was sent: {exc}.", 422)
+        telling = _telling(session, manager, patient_id, invited, again=True)
+    return await _tell(request, manager, telling)
+
+
+@dataclass(frozen=True, slots=True)
+class _Telling:
+    """What the person put on the team is sent, and what the patient's page then says."""
+
+    patient_id: str
+    member: str
+    username: str
+    address: str | None
+    message: Message
+    link: str | None
+    """A new account's invitation link (shown if the mail does not go)."""
+    again: bool
+    """A reminder of someone on the team already."""
+
+
+def _telling(
+    session: Session, manager: AlertManager, patient_id: str, invited: Invited, again: bool
+) -> _Telling:
+    patient = session.get_one(Patient, patient_id)
+    name = patient.display_name or patient.id
+    if invited.token is not None:
+        link = password_link(manager.public_base_url, invited.token)
+        message = team_invitation_message(invited.account, link, name)
+    else:
+        link = None
+        account_page = f"{manager.public_base_url}{APP_PATH}/account"
+        message = team_added_message(invited.account, name, account_page)
+    return _Telling(
+        patient_id,
+        invited.contact.name,
+        invited.account.username,
+        invited.account.email,
+        message,
+        link,
+        again,
+    )
+
+
+async def _tell(request: Request, manager: AlertManager, telling: _Telling) -> Response:
+    """Mail it (outside the database transaction: SMTP may be slow), then say what was done."""
+    notifier: Notifier | None = request.app.state.notifier
+    mail_url: str | None = request.app.state.mail_url
     mailed = (
-        await run_in_threadpool(_mail, notifier, mail_url_to(mail_url, address), message)
-        if notifier is not None and mail_url is not None
+        await run_in_threadpool(
+            _mail, notifier, mail_url_to(mail_url, telling.address), telling.message
+        )
+        if notifier is not None and mail_url is not None and telling.address
         else None
     )
     with manager.db.session() as session:
-        account = own_record(request, session, manager, patient_id, "Not invited")
+        account = own_record(request, session, manager, telling.patient_id, "Not sent")
         return invited_page(
             account,
             page_token(request, manager),
-            patient_id,
-            member,
-            username,
+            telling.patient_id,
+            telling.member,
+            telling.username,
             mailed=mailed is not None and mailed.ok,
-            new_account=invited.token is not None,
-            link=link if invited.token is not None else None,
+            new_account=telling.link is not None,
+            link=telling.link,
+            again=telling.again,
         )
 
 
