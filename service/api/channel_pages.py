@@ -74,7 +74,8 @@ def channels_part(
         if patient:
             return (
                 f"{head}<p>No message of flarewatch reaches you yet: when your band goes quiet "
-                "it asks your caregivers, without asking you first whether all is well.</p>"
+                "your caregivers are told at once, without asking you first whether all is "
+                "well.</p>"
                 f"{adding or '<p>Ask the administrator to add a channel for you.</p>'}"
             )
         return f"{head}<p>You are on no care team: no alert reaches you. Ask the administrator.</p>"
