@@ -1,5 +1,5 @@
-"""The web app's cost per request: signing in, a patient's page, its chart of 6 h, 24 h, 7 days,
-an episode's page.
+"""The web app's cost per request: signing in, the home page, the account page, a patient's
+page, its chart of 6 h, 24 h, 7 days, an episode's page.
 
 A caregiver opens a patient's page from a phone while an alert goes on: how long the page takes
 with its chart (six hours of a 1-Hz band, 21,600 samples, read from the sample store and reduced
@@ -40,7 +40,10 @@ from flarewatch.localservers.base import free_port
 from flarewatch.payloads import Sample, SampleBatch
 from models.alarm import Alarm, AlarmKind, Severity
 from service.accounts.vitals import CHART_SPANS
+from service.alerts.apprise_notifier import AppriseNotifier
+from service.alerts.channel_changes import ChannelOffer, add_channel
 from service.alerts.manager import AlertManager
+from service.alerts.own_servers import OwnServers, mail_channel, ntfy_channel
 from service.api import create_app
 from service.db import Database
 from service.db.accounts import add_account, link_contact
@@ -55,10 +58,19 @@ KEY = "bench-web-app-key-0123456789abcdef"
 PASSWORD = "a bench passphrase, long enough"
 
 
+SERVERS = OwnServers("mailto://127.0.0.1:9?from=bench@example.org", "http://127.0.0.1:9")
+"""The service's own mail and ntfy servers: Ann's channels go through them (nothing is sent)."""
+
+
 def _serve(manager: AlertManager, store: SampleStore | None) -> tuple[uvicorn.Server, str]:
     port = free_port()
     config = uvicorn.Config(
-        create_app(manager, store),
+        create_app(
+            manager,
+            store,
+            notifier=AppriseNotifier(SERVERS),
+            channel_offer=ChannelOffer(SERVERS),
+        ),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -82,8 +94,8 @@ def _median_ms(action: Callable[[], object], runs: int, tick: Callable[[], None]
 
 
 def _world(folder: Path, store: SampleStore) -> AlertManager:
-    """Alex, caregiver Ann with an account, a week of 1-Hz samples and 50 past episodes (the
-    latest a day ago, 40 minutes long: its page charts 100 minutes)."""
+    """Alex, caregiver Ann with an account and three channels, a week of 1-Hz samples and 50
+    past episodes (the latest a day ago, 40 minutes long: its page charts 100 minutes)."""
     now_s = time.time()
     db = Database(f"sqlite:///{folder / 'service.sqlite3'}", secret_key=KEY)
     manager = AlertManager(db, time.time, secret_key=KEY, public_base_url="http://127.0.0.1:9")
@@ -92,6 +104,8 @@ def _world(folder: Path, store: SampleStore) -> AlertManager:
         contact = add_contact(session, "p1", "Ann", ["json://127.0.0.1:9/ann"])
         account = add_account(session, "ann", PASSWORD, AccountRole.CAREGIVER, now_s)
         link_contact(session, account, contact.id, now_s)
+        for url in (mail_channel("ann@example.org"), ntfy_channel("fw-bench")):
+            add_channel(session, contact, url, now_s, by="bench", via="bench")
     engine = EpisodeEngine(manager)
     for day in range(50, 0, -1):  # an episode a day, each over after 40 minutes
         onset_s = now_s - day * 86_400
@@ -138,7 +152,7 @@ def main() -> None:
             httpx.Client(base_url=url) as client,
             httpx.Client(base_url=bare_url) as bare,
         ):
-            task = progress.add_task("requests", total=args.runs * (5 + 2 * len(CHART_SPANS)))
+            task = progress.add_task("requests", total=args.runs * (7 + 2 * len(CHART_SPANS)))
 
             def tick() -> None:
                 progress.advance(task)
@@ -156,6 +170,13 @@ def main() -> None:
             sign_in(bare)
             figures["patient page, no chart"] = _median_ms(
                 lambda: bare.get("/app/patients/p1"), args.runs, tick
+            )
+            figures["home page (her patients, where her alerts reach her)"] = _median_ms(
+                lambda: bare.get("/app"), args.runs, tick
+            )
+            assert "ntfy topic fw-bench" in bare.get("/app/account").text
+            figures["account page (her 3 channels, their last messages)"] = _median_ms(
+                lambda: bare.get("/app/account"), args.runs, tick
             )
             end_ms = int(time.time() * 1000)
             six_hours_ms = CHART_SPANS["6h"].span_ms
