@@ -53,8 +53,11 @@ def invite_to_team(
 ) -> Invited:
     """Put ``name`` (at ``email``) on ``patient_id``'s care team, last, without a channel.
 
-    :class:`ConfigError` says why not: no name, not an address, an address of an account that
-    cannot stand on a care team, someone on the team already, too many invitations today.
+    :class:`ConfigError` says why not: no name, not an address, someone on the team already,
+    too many invitations today. Nothing else about the address is told: whether it has an
+    account, and of which kind, is the person's own business (a caregiver account is someone's
+    care team). A caregiver account with the address gets the patient; any other address, the
+    one of a patient's or a researcher's account too, a new caregiver account.
     """
     name = " ".join(name.split())
     if not name:
@@ -63,7 +66,12 @@ def invite_to_team(
     address = normalise_email(email)
     if _invited_today(session, patient_id, now_s) >= INVITES_PER_DAY:
         raise ConfigError(f"{INVITES_PER_DAY} invitations a day is the most: invite more tomorrow")
-    account = session.scalar(select(Account).where(Account.email == address))
+    account = session.scalar(
+        select(Account)
+        .where(Account.email == address, Account.role == AccountRole.CAREGIVER)
+        .order_by(Account.disabled_s.is_not(None), Account.id)
+        .limit(1)
+    )
     token = None
     if account is None:
         account = add_account(
@@ -76,8 +84,6 @@ def invite_to_team(
         )
         account.email = address
         token = start_invitation(session, account, now_s)
-    elif account.role != AccountRole.CAREGIVER or account.disabled_s is not None:
-        raise ConfigError("that address belongs to an account that cannot join a care team")
     elif patient_id in visible_patient_ids(session, account):
         raise ConfigError("they are on the care team already")
     position = session.scalar(
@@ -115,7 +121,7 @@ def remind(session: Session, contact: Contact, by: Account, now_s: float) -> Inv
     if contact.live_channels:
         raise ConfigError("they have a channel already: alerts reach them")
     link = session.get(AccountContact, contact.id)
-    if link is None or link.account.disabled_s is not None:
+    if link is None:
         raise ConfigError("they have no account to join with: ask the administrator")
     if _invited_today(session, contact.patient_id, now_s) >= INVITES_PER_DAY:
         raise ConfigError(f"{INVITES_PER_DAY} invitations a day is the most: try tomorrow")

@@ -10,7 +10,6 @@ import html
 
 from fastapi.responses import HTMLResponse
 
-from service.accounts.const import INVITE_LINK_S
 from service.api.alert_view import person_html
 from service.api.care_pages import act_form
 from service.api.pages import page
@@ -24,39 +23,21 @@ def _back(patient_id: str) -> str:
 
 
 def invited_page(
-    account: Account,
-    form_token: str,
-    patient_id: str,
-    member: str,
-    username: str,
-    *,
-    mailed: bool,
-    new_account: bool,
-    link: str | None,
-    again: bool = False,
+    account: Account, form_token: str, patient_id: str, member: str, *, mailed: bool, again: bool
 ) -> HTMLResponse:
-    """Who is on the team now, how they learn of it, and that no alert reaches them yet.
+    """Who is on the team now, whether the e-mail went, and that no alert reaches them yet.
 
-    ``link``: a new account's invitation, shown when it was not mailed (hand it over).
+    The same words whether the address had an account or not: that is its owner's business.
     ``again``: they were on the team already and were reminded.
     """
     who = person_html(member)
     done = f"{who} was told again." if again else f"{who} is on your care team."
-    if mailed:
-        told = f"An e-mail tells {who} how to join" + (
-            f" (it works for {INVITE_LINK_S / 86_400:.0f} days)." if new_account else "."
-        )
-    elif link is not None:
-        told = (
-            f"No e-mail could be sent: give {who} this link yourself, as you would a password "
-            f"(it works once, for {INVITE_LINK_S / 86_400:.0f} days): "
-            f'<code class="secret">{html.escape(link)}</code>'
-        )
-    else:
-        told = (
-            f"No e-mail could be sent: tell {who} to sign in as "
-            f"<strong>{html.escape(username)}</strong>."
-        )
+    told = (
+        f"An e-mail tells {who} how to join."
+        if mailed
+        else f"The e-mail to {who} could not be sent just now: press Remind {who} on your page "
+        "later."
+    )
     return page(
         "Invited",
         f"{account_bar(account, form_token)}"

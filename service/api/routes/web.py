@@ -30,13 +30,13 @@ from service.accounts.research_view import (
 )
 from service.accounts.vitals import chart_span, recent_vitals, vitals_between
 from service.alerts.audit import record
-from service.alerts.channel_changes import ChannelOffer
 from service.alerts.errors import CancelNotAllowedError
 from service.alerts.help_requests import HELP, end_help, request_help
 from service.alerts.off_reminders import NOTICE_CHOICES, REMINDER_CHOICES, set_off_reminder
 from service.api.deps import AlertManagerDep, SampleStoreDep, ViewLogDep
 from service.api.episode_page import episode_page
 from service.api.pages import message_page
+from service.api.routes.web_team import invites_open
 from service.api.vitals_svg import vitals_chart
 from service.api.web_guards import (
     acting_on,
@@ -114,9 +114,7 @@ def patient(
         else ""
     )
     token = page_token(request, manager)
-    offer: ChannelOffer | None = request.app.state.channel_offer
-    # someone invited must be able to add a channel themselves, or they would never be reached
-    invites = offer is not None and bool(offer.kinds)
+    invites = invites_open(request)
     return patient_page(account, view, now_s, token, chart=chart, span=shown, invites=invites)
 
 

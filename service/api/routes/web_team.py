@@ -27,7 +27,7 @@ from service.accounts.team_invites import Invited, invite_to_team, remind
 from service.alerts.care_team import reaches_only
 from service.alerts.channel_changes import ChannelOffer
 from service.alerts.manager import AlertManager
-from service.alerts.notifier import Message, Notifier, SendResult
+from service.alerts.notifier import Message, Notifier
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
 from service.api.team_pages import invited_page, take_off_page
@@ -37,9 +37,9 @@ from service.db.care_teams import remove_contact
 from service.db.models import Contact, Patient, Role
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
-_NO_CHANNELS = (
-    "This service does not let people add their own alert channels, so someone invited could "
-    "never be reached: the administrator puts people on your care team."
+_NO_INVITES = (
+    "This service sends no e-mail or does not let people add their own alert channels, so "
+    "someone invited could not join: the administrator puts people on your care team."
 )
 
 
@@ -47,12 +47,10 @@ _NO_CHANNELS = (
 async def invite(patient_id: str, request: Request, manager: AlertManagerDep) -> Response:
     """Put someone on the patient's care team, without a channel, and tell them."""
     form = await posted_form(request, manager, "Not invited")
-    offer: ChannelOffer | None = request.app.state.channel_offer
     with manager.db.session() as session:
         account = own_record(request, session, manager, patient_id, "Not invited")
-        if offer is None or not offer.kinds:
-            # nobody invited could add a channel: they would never hear of an alert
-            return message_page("Not invited", _NO_CHANNELS, 404)
+        if not invites_open(request):
+            return message_page("Not invited", _NO_INVITES, 404)
         try:
             invited = invite_to_team(
                 session,
@@ -74,11 +72,10 @@ async def remind_member(
 ) -> Response:
     """Tell someone invited who has no channel yet again: a new link, or how to add one."""
     await posted_form(request, manager, "Not sent")
-    offer: ChannelOffer | None = request.app.state.channel_offer
     with manager.db.session() as session:
         account = own_record(request, session, manager, patient_id, "Not sent")
-        if offer is None or not offer.kinds:
-            return message_page("Not sent", _NO_CHANNELS, 404)
+        if not invites_open(request):
+            return message_page("Not sent", _NO_INVITES, 404)
         contact = session.get(Contact, contact_id)
         if contact is None or contact.patient_id != patient_id or contact.removed_s is not None:
             return message_page("Not sent", "There is nobody like that on your team.", 404)
@@ -90,17 +87,25 @@ async def remind_member(
     return await _tell(request, manager, telling)
 
 
+def invites_open(request: Request) -> bool:
+    """Whether patients may invite: the service mails, and the invited can add a channel."""
+    offer: ChannelOffer | None = request.app.state.channel_offer
+    return (
+        offer is not None
+        and bool(offer.kinds)
+        and request.app.state.mail_url is not None
+        and request.app.state.notifier is not None
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Telling:
-    """What the person put on the team is sent, and what the patient's page then says."""
+    """What the person put on the team is mailed, and what the patient's page then says."""
 
     patient_id: str
     member: str
-    username: str
     address: str | None
     message: Message
-    link: str | None
-    """A new account's invitation link (shown if the mail does not go)."""
     again: bool
     """A reminder of someone on the team already."""
 
@@ -114,51 +119,33 @@ def _telling(
         link = password_link(manager.public_base_url, invited.token)
         message = team_invitation_message(invited.account, link, name)
     else:
-        link = None
         account_page = f"{manager.public_base_url}{APP_PATH}/account"
         message = team_added_message(invited.account, name, account_page)
-    return _Telling(
-        patient_id,
-        invited.contact.name,
-        invited.account.username,
-        invited.account.email,
-        message,
-        link,
-        again,
-    )
+    return _Telling(patient_id, invited.contact.name, invited.account.email, message, again)
 
 
 async def _tell(request: Request, manager: AlertManager, telling: _Telling) -> Response:
     """Mail it (outside the database transaction: SMTP may be slow), then say what was done."""
-    notifier: Notifier | None = request.app.state.notifier
-    mail_url: str | None = request.app.state.mail_url
-    mailed = (
+    notifier: Notifier = request.app.state.notifier
+    mail_url: str = request.app.state.mail_url
+    mailed = telling.address is not None and (
         await run_in_threadpool(
             _mail, notifier, mail_url_to(mail_url, telling.address), telling.message
         )
-        if notifier is not None and mail_url is not None and telling.address
-        else None
     )
     with manager.db.session() as session:
         account = own_record(request, session, manager, telling.patient_id, "Not sent")
+        token = page_token(request, manager)
         return invited_page(
-            account,
-            page_token(request, manager),
-            telling.patient_id,
-            telling.member,
-            telling.username,
-            mailed=mailed is not None and mailed.ok,
-            new_account=telling.link is not None,
-            link=telling.link,
-            again=telling.again,
+            account, token, telling.patient_id, telling.member, mailed=mailed, again=telling.again
         )
 
 
-def _mail(notifier: Notifier, url: str, message: Message) -> SendResult:
+def _mail(notifier: Notifier, url: str, message: Message) -> bool:
     try:
-        return notifier.send(url, message)
-    except Exception as exc:  # noqa: BLE001 - the invitation stands; the page shows the link
-        return SendResult(False, reason=type(exc).__name__)
+        return notifier.send(url, message).ok
+    except Exception:  # noqa: BLE001 - the invitation stands; Remind sends it again
+        return False
 
 
 @router.post("/patients/{patient_id}/team/{contact_id}/remove", response_class=HTMLResponse)
