@@ -22,8 +22,9 @@ from service.accounts.team_invites import INVITES_PER_DAY
 from service.alerts.channel_changes import ChannelOffer
 from service.alerts.own_servers import OwnServers
 from service.db.accounts import get_account
-from service.db.models import AuditEvent, Contact, Delivery
-from tests.alerting_helpers import Inbox, SmtpReceiver, refused_smtp_url
+from service.db.care_teams import add_contact
+from service.db.models import AuditEvent, Contact, Delivery, Role
+from tests.alerting_helpers import HttpReceiver, Inbox, SmtpReceiver, refused_smtp_url
 from tests.web_app_helpers import RECEIVER, CareWorld, care_world, form_token, words
 
 CHOSEN = "a passphrase of my own choosing"
@@ -294,3 +295,22 @@ def test_an_invitation_whose_mail_fails_says_so_and_is_sent_again_later(tmp_path
         assert "The e-mail to Kim could not be sent just now: press Remind Kim" in said
         assert "/app/reset/" not in answer.text, "no link: it would tell a new account apart"
         assert "Remind Kim" in words(bo.get("/app/patients/p2").text)
+
+
+def test_alex_is_told_on_his_own_channel_when_ann_leaves(tmp_path, http: HttpReceiver) -> None:
+    url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    with care_world(url, http.url("")) as world:
+        with world.stack.db.session() as session:
+            add_contact(session, "p1", "Alex", [http.url("alex")], role=Role.PATIENT)
+            add_contact(session, "p1", "Dee", [http.url("dee")], now_s=world.clock())
+        ann = world.signed_in("ann")
+        token = form_token(ann.get("/app/account").text)
+        left = ann.post(
+            f"/app/account/teams/{world.contacts['Ann']}/leave",
+            data={"csrf": token, "confirm": "yes"},
+        )
+        assert left.status_code == 303
+        (notice,) = http.inbox.wait_for("/alex", 1)
+        assert notice.title == "flarewatch: your care team changed"
+        assert notice.body == "Ann left your care team. Alerts now reach Dee."
+        assert http.inbox.to("/dee") == [], "only the patient is told"

@@ -48,6 +48,7 @@ from service.accounts.sign_in import (
     signed_in_browsers,
     take_code,
 )
+from service.accounts.team_notices import left_notice, send_notice
 from service.accounts.throttle import WindowLimit
 from service.alerts.absence import away_length_s
 from service.alerts.away_schedule import AwaySchedule
@@ -415,6 +416,10 @@ async def leave_team(contact_id: int, request: Request, manager: AlertManagerDep
             alone = reaches_only(session, contact)
             return leave_page(found, page_token(request, manager), contact, patient, alone)
         remove_contact(session, contact_id, manager.clock(), by=found.username, via="web")
+        notice = left_notice(session, contact.patient, contact.name)
+    notifier: Notifier | None = request.app.state.notifier
+    if notifier is not None:  # after the commit: the patient hears of the team as it is
+        await run_in_threadpool(send_notice, notifier, notice)
     return redirect_to(f"{APP_PATH}/account")
 
 
