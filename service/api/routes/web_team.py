@@ -1,10 +1,12 @@
 """A patient builds their own care team from their page: invite someone, take someone off.
 
 Only the patient (their own record; caregivers 403, anyone else 404): it is their data the
-team sees. An invitation is mailed through the service's mail URL outside the database
-transaction (a slow SMTP server must not hold the one-writer lock); without one, or if the mail
-fails, the page shows the link once for the patient to hand over. Taking someone off asks once
-more first: it takes their access and their place in the escalation at once.
+team sees. Invitations are open where the service mails and lets people add their own
+channels (:func:`invites_open`). An invitation is mailed through the service's mail URL outside
+the database transaction (a slow SMTP server must not hold the one-writer lock); if the mail
+fails the page says so, without the link (it would tell a new account from an old one), and
+**Remind** sends it again. Taking someone off asks once more first: it takes their access and
+their place in the escalation at once.
 """
 
 from __future__ import annotations
