@@ -31,6 +31,7 @@ from service.api.routes import (
     web,
     web_account,
     web_care,
+    web_channels,
     web_reset,
     web_sign_in,
     web_team,
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(web_sign_in.router)
     app.include_router(web.router)
     app.include_router(web_account.router)
+    app.include_router(web_channels.router)
     app.include_router(web_care.router)
     app.include_router(web_team.router)
     app.include_router(web_reset.router)

@@ -7,12 +7,9 @@ changing the password signs every other browser out; this one stays signed in on
 
 from __future__ import annotations
 
-import math
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from flarewatch.errors import ConfigError
 from service.accounts.away import (
@@ -25,10 +22,7 @@ from service.accounts.channel_health import channel_states, channel_words
 from service.accounts.help_link import HELP_PATH, make_help_link, remove_help_link
 from service.accounts.own_channels import (
     own_channels,
-    own_contacts,
     owner_words,
-    record_checks,
-    send_checks,
 )
 from service.accounts.password_reset import set_email
 from service.accounts.second_factor import (
@@ -48,21 +42,13 @@ from service.accounts.sign_in import (
     signed_in_browsers,
     take_code,
 )
-from service.accounts.team_notices import left_notice, send_notice
-from service.accounts.throttle import WindowLimit
 from service.alerts.absence import away_length_s
 from service.alerts.away_schedule import AwaySchedule
-from service.alerts.care_team import reaches_only
 from service.alerts.channel_changes import (
-    ChannelKind,
     ChannelOffer,
-    add_channel,
-    own_patient_contact,
-    remove_channel,
 )
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Notifier
-from service.alerts.own_servers import own_part
 from service.api.account_pages import (
     SECOND_FACTOR_PATH,
     account_page,
@@ -74,12 +60,9 @@ from service.api.channel_pages import (
     ChannelForms,
     ChannelLine,
     Route,
-    channel_added_page,
-    checks_page,
 )
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
-from service.api.team_pages import leave_page
 from service.api.web_guards import (
     own_account,
     page_token,
@@ -95,8 +78,7 @@ from service.api.web_session import (
     set_session_cookie,
 )
 from service.db.accounts import set_password
-from service.db.care_teams import remove_contact
-from service.db.models import Account, AccountRole, Channel, Contact
+from service.db.models import Account, AccountRole
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
 
@@ -105,7 +87,7 @@ _WRONG_PASSWORD = (
 )
 
 
-def _own_page(
+def own_page(
     request: Request,
     session: Session,
     manager: AlertManager,
@@ -114,6 +96,7 @@ def _own_page(
     status: int = 200,
     done: str | None = None,
 ) -> HTMLResponse:
+    """The account page, saying ``said`` (why not) or ``done``, with the ``status`` given."""
     codes_left = recovery_codes_left(session, account) if has_second_factor(account) else None
     token = page_token(request, manager)
     required = second_factor_required(request, account)
@@ -182,7 +165,7 @@ def _password_refused(
     account = own_account(request, session, manager)
     if check_password(session, account, form.get(field, ""), manager.clock()):
         return account, None
-    return account, _own_page(request, session, manager, account, _WRONG_PASSWORD, 403)
+    return account, own_page(request, session, manager, account, _WRONG_PASSWORD, 403)
 
 
 def _new_session(session: Session, account: Account, manager: AlertManager) -> Response:
@@ -198,7 +181,7 @@ def account(request: Request, manager: AlertManagerDep) -> Response:
     """The account's own page."""
     with manager.db.session() as session:
         found = own_account(request, session, manager)
-        return _own_page(request, session, manager, found)
+        return own_page(request, session, manager, found)
 
 
 @router.post("/account/password", response_class=HTMLResponse)
@@ -211,11 +194,11 @@ async def change_password(request: Request, manager: AlertManagerDep) -> Respons
             return refused
         if form.get("new", "") != form.get("again"):
             said = "The two new passwords differ: nothing was changed."
-            return _own_page(request, session, manager, found, said, 422)
+            return own_page(request, session, manager, found, said, 422)
         try:
             set_password(session, found, form.get("new", ""), manager.clock())
         except ConfigError as exc:
-            return _own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
+            return own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
         return _new_session(session, found, manager)
 
 
@@ -291,135 +274,14 @@ async def second_factor_off(request: Request, manager: AlertManagerDep) -> Respo
         found = own_account(request, session, manager)
         if second_factor_required(request, found):
             said = f"Every {found.role} signs in in two steps on this service: it stays on."
-            return _own_page(request, session, manager, found, said, 403)
+            return own_page(request, session, manager, found, said, 403)
         found, refused = _password_refused(request, session, manager, form, "off-password")
         if refused is not None:
             return refused
         if not take_code(session, found, form.get("code", "")[:64], manager.clock()):
             said = "That code is not right: two-step sign-in is still on."
-            return _own_page(request, session, manager, found, said, 403)
+            return own_page(request, session, manager, found, said, 403)
         turn_off(session, found, manager.clock(), by_admin=False)
-    return redirect_to(f"{APP_PATH}/account")
-
-
-@router.post("/account/test-message", response_class=HTMLResponse)
-async def send_test_message(request: Request, manager: AlertManagerDep) -> Response:
-    """A test message through each of one's channels (a caregiver's, a patient's own)."""
-    await posted_form(request, manager, "Not sent")
-    notifier: Notifier | None = request.app.state.notifier
-    limit: WindowLimit = request.app.state.channel_checks
-    with manager.db.session() as session:
-        found = signed_in_or_login(request, session, manager)
-        if found.role == AccountRole.RESEARCHER or notifier is None:
-            return message_page("Not sent", "Test messages are for care teams' channels.", 404)
-        channels = own_channels(session, found)
-        if not any(own.urls for own in channels):
-            return message_page("Not sent", "You have no channel to test yet.", 404)
-        wait_s = limit.wait_s(str(found.id), manager.clock())
-        if wait_s > 0:
-            said = f"You sent one less than a minute ago: try again in {math.ceil(wait_s)} s."
-            return _own_page(request, session, manager, found, said, 429)
-        limit.count(str(found.id), manager.clock())
-        account_id = found.id
-    # seconds per channel (a slow SMTP server, a timeout): outside the database transaction
-    outcomes = await run_in_threadpool(send_checks, notifier, channels)
-    with manager.db.session() as session:
-        found = session.get_one(Account, account_id)
-        record_checks(session, found, channels, outcomes, manager.clock())
-        return checks_page(found, page_token(request, manager), outcomes)
-
-
-@router.post("/account/channels", response_class=HTMLResponse)
-async def add_own_channel(request: Request, manager: AlertManagerDep) -> Response:
-    """Add a channel of a kind the service offers, for one care team or all of them."""
-    form = await posted_form(request, manager, "Not added")
-    notifier: Notifier | None = request.app.state.notifier
-    offer: ChannelOffer | None = request.app.state.channel_offer
-    with manager.db.session() as session:
-        found = own_account(request, session, manager)
-        if offer is None or notifier is None or found.role == AccountRole.RESEARCHER:
-            return message_page("Not added", "Channels are for care teams.", 404)
-        try:
-            kind = ChannelKind(form.get("kind", ""))
-            url = offer.channel_url(kind, form.get("value", ""), notifier)
-            with session.begin_nested():  # to all of them or none
-                contacts = _chosen_contacts(session, found, form.get("for", "all"), manager.clock())
-                for contact in contacts:
-                    add_channel(
-                        session, contact, url, manager.clock(), by=found.username, via="web"
-                    )
-        except (ConfigError, ValueError) as exc:  # ValueError: not a kind
-            return _own_page(request, session, manager, found, f"Not added: {exc}.", 422)
-        except LookupError:
-            return message_page("Not added", "You are on no such care team.", 404)
-        topic = own_part(url)
-        server = offer.servers.ntfy_server
-        return channel_added_page(
-            found,
-            page_token(request, manager),
-            owner_words(notifier, url),
-            sorted(c.patient.display_name or c.patient_id for c in contacts),
-            (server, topic[1]) if kind is ChannelKind.NTFY and topic and server else None,
-        )
-
-
-def _chosen_contacts(
-    session: Session, account: Account, chosen: str, now_s: float
-) -> list[Contact]:
-    """The account's contacts the new channel is for ("all", or one contact id).
-
-    A patient without a channel of their own gets their first contact here. Raises
-    :class:`LookupError` for a contact that is not theirs.
-    """
-    contacts = own_contacts(session, account)
-    if not contacts and account.role == AccountRole.PATIENT and account.patient_id:
-        name = account.display_name or account.username
-        return [own_patient_contact(session, account.patient_id, name, now_s)]
-    if chosen != "all":
-        contacts = [c for c in contacts if str(c.id) == chosen]
-    if not contacts:
-        raise LookupError(chosen)
-    return contacts
-
-
-@router.post("/account/channels/{channel_id}/remove", response_class=HTMLResponse)
-async def remove_own_channel(
-    channel_id: int, request: Request, manager: AlertManagerDep
-) -> Response:
-    """Take one of one's channels off; messages waiting for it go on to the next channel."""
-    await posted_form(request, manager, "Not taken off")
-    with manager.transaction() as txn:
-        found = own_account(request, txn.session, manager)
-        channel = txn.session.get(Channel, channel_id)
-        mine = {c.id: c for c in own_contacts(txn.session, found)}
-        if channel is None or channel.removed_s is not None or channel.contact_id not in mine:
-            return message_page("Not taken off", "You have no such channel.", 404)
-        try:
-            remove_channel(txn, mine[channel.contact_id], channel, by=found.username, via="web")
-        except ConfigError as exc:
-            return _own_page(request, txn.session, manager, found, f"Not taken off: {exc}.", 409)
-    return redirect_to(f"{APP_PATH}/account")
-
-
-@router.post("/account/teams/{contact_id}/leave", response_class=HTMLResponse)
-async def leave_team(contact_id: int, request: Request, manager: AlertManagerDep) -> Response:
-    """A caregiver leaves a patient's care team, once they confirmed it."""
-    form = await posted_form(request, manager, "Not left")
-    with manager.db.session() as session:
-        found = own_account(request, session, manager)
-        mine = {c.id: c for c in own_contacts(session, found)}
-        contact = mine.get(contact_id)
-        if contact is None or found.role != AccountRole.CAREGIVER:
-            return message_page("Not left", "You are on no such care team.", 404)
-        if form.get("confirm") != "yes":
-            patient = contact.patient.display_name or contact.patient_id
-            alone = reaches_only(session, contact)
-            return leave_page(found, page_token(request, manager), contact, patient, alone)
-        remove_contact(session, contact_id, manager.clock(), by=found.username, via="web")
-        notice = left_notice(session, contact.patient, contact.name)
-    notifier: Notifier | None = request.app.state.notifier
-    if notifier is not None:  # after the commit: the patient hears of the team as it is
-        await run_in_threadpool(send_notice, notifier, notice)
     return redirect_to(f"{APP_PATH}/account")
 
 
@@ -435,7 +297,7 @@ async def change_email(request: Request, manager: AlertManagerDep) -> Response:
         try:
             set_email(session, found, address or None, manager.clock())
         except ConfigError as exc:
-            return _own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
+            return own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
     return redirect_to(f"{APP_PATH}/account")
 
 
@@ -447,7 +309,7 @@ async def sign_out_elsewhere(request: Request, manager: AlertManagerDep) -> Resp
         found = own_account(request, session, manager)
         ended = sign_out_others(session, found, session_token(request), manager.clock())
         done = f"Signed out of {ended} other browser{'' if ended == 1 else 's'}."
-        return _own_page(request, session, manager, found, done=done)
+        return own_page(request, session, manager, found, done=done)
 
 
 @router.post("/account/help-link", response_class=HTMLResponse)
@@ -472,7 +334,7 @@ async def drop_help_link(request: Request, manager: AlertManagerDep) -> Response
     with manager.db.session() as session:
         found = own_account(request, session, manager)
         remove_help_link(session, found, manager.clock())
-        return _own_page(request, session, manager, found, done="Your help link is removed.")
+        return own_page(request, session, manager, found, done="Your help link is removed.")
 
 
 @router.post("/account/away", response_class=HTMLResponse)
@@ -486,11 +348,11 @@ async def go_away(request: Request, manager: AlertManagerDep) -> Response:
             return message_page("Not changed", "Only caregivers can be away.", 404)
         if choice not in AWAY_CHOICES:
             said = "Choose how long you are away from the list."
-            return _own_page(request, session, manager, found, said, 422)
+            return own_page(request, session, manager, found, said, 422)
         now_s = manager.clock()
         if not set_account_away(session, found, now_s + away_length_s(choice), now_s):
             said = "You are on no care team: no alert reaches you anyway."
-            return _own_page(request, session, manager, found, said, 409)
+            return own_page(request, session, manager, found, said, 409)
     return redirect_to(f"{APP_PATH}/account")
 
 
@@ -520,10 +382,10 @@ def _set_away_schedule(
         try:
             teams = set_account_away_schedule(session, found, schedule, manager.clock())
         except ConfigError as exc:
-            return _own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
+            return own_page(request, session, manager, found, f"Not changed: {exc}.", 422)
         if not teams:
             said = "You are on no care team: no alert reaches you anyway."
-            return _own_page(request, session, manager, found, said, 409)
+            return own_page(request, session, manager, found, said, 409)
     return redirect_to(f"{APP_PATH}/account")
 
 

@@ -1,12 +1,13 @@
-"""A patient builds their own care team from their page: invite someone, take someone off.
+"""Who is on a care team, changed from the app: a patient invites and takes off; a caregiver leaves.
 
-Only the patient (their own record; caregivers 403, anyone else 404): it is their data the
-team sees. Invitations are open where the service mails and lets people add their own
-channels (:func:`invites_open`). An invitation is mailed through the service's mail URL outside
-the database transaction (a slow SMTP server must not hold the one-writer lock); if the mail
-fails the page says so, without the link (it would tell a new account from an old one), and
-**Remind** sends it again. Taking someone off asks once more first: it takes their access and
-their place in the escalation at once.
+Inviting and taking off is the patient's alone, from their page (caregivers 403, anyone else
+404): it is their data the team sees. A caregiver leaves from their account page. Invitations
+are open where the service mails and lets people add their own channels
+(:func:`invites_open`). An invitation is mailed through the service's mail URL outside the
+database transaction (a slow SMTP server must not hold the one-writer lock); if the mail fails
+the page says so, without the link (it would tell a new account from an old one), and
+**Remind** sends it again. Taking someone off or leaving asks once more first: it takes their
+access and their place in the escalation at once.
 """
 
 from __future__ import annotations
@@ -25,18 +26,20 @@ from service.accounts.account_mail import (
     team_added_message,
     team_invitation_message,
 )
+from service.accounts.own_channels import own_contacts
 from service.accounts.team_invites import Invited, invite_to_team, remind
+from service.accounts.team_notices import left_notice, send_notice
 from service.alerts.care_team import reaches_only
 from service.alerts.channel_changes import ChannelOffer
 from service.alerts.manager import AlertManager
 from service.alerts.notifier import Message, Notifier
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
-from service.api.team_pages import invited_page, take_off_page
-from service.api.web_guards import own_record, page_token, posted_form, redirect_to
+from service.api.team_pages import invited_page, leave_page, take_off_page
+from service.api.web_guards import own_account, own_record, page_token, posted_form, redirect_to
 from service.api.web_session import APP_PATH
 from service.db.care_teams import remove_contact
-from service.db.models import Contact, Patient, Role
+from service.db.models import AccountRole, Contact, Patient, Role
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
 _NO_INVITES = (
@@ -172,3 +175,25 @@ async def take_off(
             return take_off_page(account, token, patient_id, contact, alone)
         remove_contact(session, contact_id, manager.clock(), by=account.username, via="web")
     return redirect_to(f"{APP_PATH}/patients/{patient_id}")
+
+
+@router.post("/account/teams/{contact_id}/leave", response_class=HTMLResponse)
+async def leave_team(contact_id: int, request: Request, manager: AlertManagerDep) -> Response:
+    """A caregiver leaves a patient's care team, once they confirmed it."""
+    form = await posted_form(request, manager, "Not left")
+    with manager.db.session() as session:
+        found = own_account(request, session, manager)
+        mine = {c.id: c for c in own_contacts(session, found)}
+        contact = mine.get(contact_id)
+        if contact is None or found.role != AccountRole.CAREGIVER:
+            return message_page("Not left", "You are on no such care team.", 404)
+        if form.get("confirm") != "yes":
+            patient = contact.patient.display_name or contact.patient_id
+            alone = reaches_only(session, contact)
+            return leave_page(found, page_token(request, manager), contact, patient, alone)
+        remove_contact(session, contact_id, manager.clock(), by=found.username, via="web")
+        notice = left_notice(session, contact.patient, contact.name)
+    notifier: Notifier | None = request.app.state.notifier
+    if notifier is not None:  # after the commit: the patient hears of the team as it is
+        await run_in_threadpool(send_notice, notifier, notice)
+    return redirect_to(f"{APP_PATH}/account")
