@@ -314,3 +314,26 @@ def test_alex_is_told_on_his_own_channel_when_ann_leaves(tmp_path, http: HttpRec
         assert notice.title == "flarewatch: your care team changed"
         assert notice.body == "Ann left your care team. Alerts now reach Dee."
         assert http.inbox.to("/dee") == [], "only the patient is told"
+
+
+def test_bo_is_told_on_his_own_channel_when_kim_joins(
+    tmp_path, http: HttpReceiver, smtp: SmtpReceiver, inbox: Inbox
+) -> None:
+    mail = smtp.url("nobody@example.org")
+    offer = ChannelOffer(OwnServers(mail), any_url=False)
+    url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    with care_world(url, http.url(""), mail_url=mail, channel_offer=offer) as world:
+        with world.stack.db.session() as session:
+            add_contact(session, "p2", "Bo", [http.url("bo")], role=Role.PATIENT)
+        _invite(world.signed_in("bo"), "Kim", "kim@example.org")
+        (mail_to_kim,) = inbox.wait_for("kim@example.org", 1)
+        client = world.client()
+        client.post(_link(mail_to_kim.body), data={"new": CHOSEN, "again": CHOSEN})
+        kim = world.signed_in("kim@example.org", CHOSEN)
+        token = form_token(kim.get("/app/account").text)
+        kim.post("/app/account/channels", data={"csrf": token, "kind": "email", "value": "k@x.org"})
+        (notice,) = inbox.wait_for("/bo", 1)
+        assert notice.body == "Kim joined your care team. Alerts now reach Ben, then Kim."
+        kim.post("/app/account/channels", data={"csrf": token, "kind": "email", "value": "k@y.org"})
+        world.stack.scheduler.run_until_idle()
+        assert len(inbox.to("/bo")) == 1, "only her first channel is news"

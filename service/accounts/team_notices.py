@@ -1,10 +1,12 @@
-"""Telling a patient that someone left their care team, on the patient's own channels.
+"""Telling a patient their care team changed, on the patient's own channels.
 
 A caregiver who leaves from their account page takes away a place in the patient's alerts;
-the patient should not learn it from an alert that reached nobody. The notice names who left
-and who the alerts reach now (names only, nothing about anyone's health), and goes through the
-patient's own channels once, after the change is committed. Best effort: a channel that fails
-is logged without its URL and the patient's page shows the team as it is.
+the patient should not learn it from an alert that reached nobody. Someone they invited who
+adds their first channel now hears of the alerts: the patient learns their team is complete.
+The notice names who left or joined and who the alerts reach now, in order (names only,
+nothing about anyone's health), and goes through the patient's own channels once, after the
+change is committed. Best effort: a channel that fails is logged without its URL, and the
+patient's page shows the team as it is.
 """
 
 from __future__ import annotations
@@ -32,17 +34,17 @@ class TeamNotice:
     urls: Sequence[str]
 
 
-def left_notice(session: Session, patient: Patient, member: str) -> TeamNotice:
-    """The notice that ``member`` left ``patient``'s team (read after they were taken off)."""
+def team_notice(session: Session, patient: Patient, change: str) -> TeamNotice:
+    """The notice of ``change`` ("Ann left your care team."), read once it is made."""
     reached = [contact.name for contact in escalation_levels(session, patient.id)]
     now = (
-        f"Alerts now reach {', '.join(reached)}."
+        f"Alerts now reach {', then '.join(reached)}."
         if reached
         else "Alerts now reach NOBODY: invite someone on your page in flarewatch."
     )
     message = Message(
         "flarewatch: your care team changed",
-        f"{member} left your care team. {now}",
+        f"{change} {now}",
         Severity.WARNING if reached else Severity.CRITICAL,
     )
     urls = [

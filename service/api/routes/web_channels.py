@@ -24,6 +24,7 @@ from service.accounts.own_channels import (
     record_checks,
     send_checks,
 )
+from service.accounts.team_notices import send_notice, team_notice
 from service.accounts.throttle import WindowLimit
 from service.alerts.channel_changes import (
     ChannelKind,
@@ -46,7 +47,7 @@ from service.api.web_guards import (
     signed_in_or_login,
 )
 from service.api.web_session import APP_PATH
-from service.db.models import Account, AccountRole, Channel, Contact
+from service.db.models import Account, AccountRole, Channel, Contact, Role
 
 router = APIRouter(prefix=APP_PATH, tags=["app"])
 
@@ -93,6 +94,7 @@ async def add_own_channel(request: Request, manager: AlertManagerDep) -> Respons
             url = offer.channel_url(kind, form.get("value", ""), notifier)
             with session.begin_nested():  # to all of them or none
                 contacts = _chosen_contacts(session, found, form.get("for", "all"), manager.clock())
+                joining = [c for c in contacts if not c.live_channels and c.role != Role.PATIENT]
                 for contact in contacts:
                     add_channel(
                         session, contact, url, manager.clock(), by=found.username, via="web"
@@ -101,15 +103,22 @@ async def add_own_channel(request: Request, manager: AlertManagerDep) -> Respons
             return own_page(request, session, manager, found, f"Not added: {exc}.", 422)
         except LookupError:
             return message_page("Not added", "You are on no such care team.", 404)
+        # their first channel: the patient learns that their alerts reach them now
+        notices = [
+            team_notice(session, c.patient, f"{c.name} joined your care team.") for c in joining
+        ]
         topic = own_part(url)
         server = offer.servers.ntfy_server
-        return channel_added_page(
+        added = channel_added_page(
             found,
             page_token(request, manager),
             owner_words(notifier, url),
             sorted(c.patient.display_name or c.patient_id for c in contacts),
             (server, topic[1]) if kind is ChannelKind.NTFY and topic and server else None,
         )
+    for notice in notices:  # after the commit
+        await run_in_threadpool(send_notice, notifier, notice)
+    return added
 
 
 def _chosen_contacts(

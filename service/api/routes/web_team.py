@@ -28,7 +28,7 @@ from service.accounts.account_mail import (
 )
 from service.accounts.own_channels import own_contacts
 from service.accounts.team_invites import Invited, invite_to_team, remind
-from service.accounts.team_notices import left_notice, send_notice
+from service.accounts.team_notices import send_notice, team_notice
 from service.alerts.care_team import reaches_only
 from service.alerts.channel_changes import ChannelOffer
 from service.alerts.manager import AlertManager
@@ -192,7 +192,7 @@ async def leave_team(contact_id: int, request: Request, manager: AlertManagerDep
             alone = reaches_only(session, contact)
             return leave_page(found, page_token(request, manager), contact, patient, alone)
         remove_contact(session, contact_id, manager.clock(), by=found.username, via="web")
-        notice = left_notice(session, contact.patient, contact.name)
+        notice = team_notice(session, contact.patient, f"{contact.name} left your care team.")
     notifier: Notifier | None = request.app.state.notifier
     if notifier is not None:  # after the commit: the patient hears of the team as it is
         await run_in_threadpool(send_notice, notifier, notice)
