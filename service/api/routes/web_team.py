@@ -36,7 +36,14 @@ from service.alerts.notifier import Message, Notifier
 from service.api.deps import AlertManagerDep
 from service.api.pages import message_page
 from service.api.team_pages import invited_page, leave_page, take_off_page
-from service.api.web_guards import own_account, own_record, page_token, posted_form, redirect_to
+from service.api.web_guards import (
+    EarlyAnswer,
+    own_account,
+    own_record,
+    page_token,
+    posted_form,
+    redirect_to,
+)
 from service.api.web_session import APP_PATH
 from service.db.care_teams import remove_contact
 from service.db.models import AccountRole, Contact, Patient, Role
@@ -81,15 +88,26 @@ async def remind_member(
         account = own_record(request, session, manager, patient_id, "Not sent")
         if not invites_open(request):
             return message_page("Not sent", _NO_INVITES, 404)
-        contact = session.get(Contact, contact_id)
-        if contact is None or contact.patient_id != patient_id or contact.removed_s is not None:
-            return message_page("Not sent", "There is nobody like that on your team.", 404)
+        contact = _member_or_404(session, patient_id, contact_id, "Not sent")
         try:
             invited = remind(session, contact, account, manager.clock())
         except ConfigError as exc:
             return message_page("Not sent", f"Nothing was sent: {exc}.", 422)
         telling = _telling(session, manager, patient_id, invited, again=True)
     return await _tell(request, manager, telling)
+
+
+def _member_or_404(session: Session, patient_id: str, contact_id: int, title: str) -> Contact:
+    """Someone on the patient's care team (the patient's own channels are not), else 404."""
+    contact = session.get(Contact, contact_id)
+    if (
+        contact is None
+        or contact.patient_id != patient_id
+        or contact.removed_s is not None
+        or contact.role == Role.PATIENT
+    ):
+        raise EarlyAnswer(message_page(title, "There is nobody like that on your team.", 404))
+    return contact
 
 
 def invites_open(request: Request) -> bool:
@@ -161,14 +179,7 @@ async def take_off(
     form = await posted_form(request, manager, "Not taken off")
     with manager.db.session() as session:
         account = own_record(request, session, manager, patient_id, "Not taken off")
-        contact = session.get(Contact, contact_id)
-        if (
-            contact is None
-            or contact.patient_id != patient_id
-            or contact.removed_s is not None
-            or contact.role == Role.PATIENT
-        ):
-            return message_page("Not taken off", "There is nobody like that on your team.", 404)
+        contact = _member_or_404(session, patient_id, contact_id, "Not taken off")
         if form.get("confirm") != "yes":
             alone = reaches_only(session, contact)
             token = page_token(request, manager)
