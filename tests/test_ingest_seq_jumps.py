@@ -180,7 +180,11 @@ def test_genuine_samples_after_a_poisoned_message_are_stored_exactly_once(
     raw.publish(topics.samples_topic("p1", "d1"), _poison("p1", "d1")).wait_for_publish(10)
     wait_for(lambda: restarted.stats().received_samples >= 91, 30, "every sample received")
     stats = restarted.stats()
-    assert (stats.stored_samples, stats.duplicate_samples, stats.seq_jumps) == (50, 41, 0)
+    # 41 redeliveries at least: on a loaded machine the broker may also hand the new session
+    # what the first one received last but had not acknowledged yet (at least once), and the
+    # publisher may resend what it was not sure of; each is one more duplicate, never a sample
+    assert (stats.stored_samples, stats.seq_jumps) == (50, 0)
+    assert stats.duplicate_samples >= 41
     assert stored_seqs(reader, "d1") == [*range(150), POISON]
     restarted.stop()
     raw.close()
