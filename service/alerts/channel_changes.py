@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flarewatch.errors import ConfigError
@@ -38,11 +37,11 @@ from service.alerts.own_servers import (
     ntfy_channel,
     own_part,
 )
-from service.alerts.team_changes import keep_told_ahead, wake_stalled_alerts
+from service.alerts.team_changes import keep_told_ahead, skip_pending, wake_stalled_alerts
 from service.alerts.transaction import AlertTransaction
 from service.db.care_teams import REMOVED_CHANNEL_URL
 from service.db.channel_crypto import open_url, seal_url
-from service.db.models import Alert, Channel, Contact, Delivery, DeliveryState, Role
+from service.db.models import Alert, Channel, Contact, Role
 
 LIVE_CHANNELS_MAX: Final = 5
 """Channels in use per contact: more would only spread an alert over more places to miss it."""
@@ -189,23 +188,11 @@ def remove_channel(
     channel.sealed_url = seal_url(session, REMOVED_CHANNEL_URL)
     channel.check_error = None
     session.flush()
-    waiting = session.scalars(
-        select(Delivery).where(
-            Delivery.channel_id == channel.id, Delivery.state == DeliveryState.PENDING
-        )
-    ).all()
+    waiting = skip_pending(
+        session, contact, txn.now_s, reason="channel_removed", channel_id=channel.id
+    )
     for delivery in waiting:
-        delivery.state = DeliveryState.SKIPPED
         alert = session.get_one(Alert, delivery.alert_id)
-        record(
-            session,
-            txn.now_s,
-            "delivery_skipped",
-            patient_id=contact.patient_id,
-            alert_id=alert.id,
-            delivery_id=delivery.id,
-            reason="channel_removed",
-        )
         pass_on(txn, alert, delivery)
     record(
         session,

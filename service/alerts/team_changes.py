@@ -167,17 +167,20 @@ def skip_pending(
     *,
     reason: str,
     purposes: Sequence[Purpose] | None = None,
-) -> int:
+    channel_id: int | None = None,
+) -> list[Delivery]:
     """Skip the messages still waiting to reach ``contact`` (of ``purposes``, default all).
 
-    Each is audited as ``delivery_skipped`` with ``reason`` (the contact was removed, or went
-    away). Returns how many.
+    Through ``channel_id`` only, if given. Each is audited as ``delivery_skipped`` with
+    ``reason`` (the contact was removed or went away, the channel was taken off). Returns them.
     """
     query = select(Delivery).where(
         Delivery.contact_id == contact.id, Delivery.state == DeliveryState.PENDING
     )
     if purposes is not None:
         query = query.where(Delivery.purpose.in_(purposes))
+    if channel_id is not None:
+        query = query.where(Delivery.channel_id == channel_id)
     pending = session.scalars(query).all()
     for delivery in pending:
         delivery.state = DeliveryState.SKIPPED
@@ -190,4 +193,4 @@ def skip_pending(
             delivery_id=delivery.id,
             reason=reason,
         )
-    return len(pending)
+    return list(pending)

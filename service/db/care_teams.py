@@ -416,7 +416,7 @@ def remove_contact(
     contact.removed_s = now_s
     for channel in contact.channels:
         channel.sealed_url = seal_url(session, REMOVED_CHANNEL_URL)
-    skipped = skip_pending(session, contact, now_s, reason="contact_removed")
+    skipped = len(skip_pending(session, contact, now_s, reason="contact_removed"))
     if contact.id in levels:
         close_level(session, contact, levels.index(contact.id), len(levels) - 1, now_s)
     record(
