@@ -8,6 +8,8 @@
     ├── SimulationError          a simulator parameter or episode script is invalid
     ├── GattParseError           a BLE payload is malformed or truncated
     ├── DeviceConnectionError    a wearable could not be reached / the link failed
+    │   └── PairingError         a wearable refused to pair, or pairing could not complete
+    ├── BondStoreError           the gateway's file of bonds cannot be read or written
     └── BluetoothAdapterError    the Bluetooth adapter (BlueZ or a Bumble transport) is unusable
 
 Third-party errors (``sqlite3``, ``paho``, ``ssl``) are translated at the boundary with
@@ -84,6 +86,22 @@ class DeviceConnectionError(CollectorError):
         super().__init__(f"device {device_id}: {detail}")
         self.device_id = device_id
         self.detail = detail
+
+
+class PairingError(DeviceConnectionError):
+    """A wearable that needs an encrypted link could not be paired (refused, timed out, passkey).
+
+    Raised by the Bumble backend where BlueZ fails a connect or a GATT call the same way; a
+    gateway reports it as the ``pairing`` failure of the device and keeps trying, slowly.
+    """
+
+
+class BondStoreError(CollectorError):
+    """The file the gateway keeps its bonds in is broken or cannot be written."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(f"bonds file {path}: {detail}")
+        self.path = path
 
 
 class BluetoothAdapterError(CollectorError):

@@ -52,7 +52,7 @@ async def run_gateway(
     """Run the gateway until ``stop`` is set (or the task is cancelled); flushes on the way out."""
     if settings.mqtt.url is None:
         raise ConfigError('collect needs a broker: set [mqtt] url = "mqtt://host:1883"')
-    backend = select_backend(settings.collector.ble_backend)
+    backend = select_backend(settings.collector.ble_backend, settings.collector.bonds_file)
     outbox = Outbox(settings.collector.outbox_path)
     publisher = MqttPublisher(
         settings.mqtt,

@@ -45,6 +45,11 @@ id in it; alembic: each of its plugins as it loads, seven lines, and each migrat
 the service database says in one line of its own). Heard only at DEBUG."""
 
 
+KEY_CARRYING_LOGGERS: Final = ("bumble",)
+"""Libraries never heard below INFO, even at ``--log-level DEBUG``: Bumble dumps every HCI and
+SMP packet at DEBUG, the long-term keys of paired bands among them (HCI LE Enable Encryption)."""
+
+
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """What ``--log-level`` takes (any case); anything else is a usage error, not a traceback."""
 
@@ -70,6 +75,8 @@ def command_in(argv: Sequence[str]) -> str | None:
 def _quiet_chatty_loggers(level: str) -> None:
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if level == "DEBUG" else logging.WARNING)
+    for name in KEY_CARRYING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def modules_for(command: str | None) -> list[str]:

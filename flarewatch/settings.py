@@ -217,6 +217,11 @@ class CollectorSettings(_Section):
     outbox_path: Path = Path("var/outbox.sqlite3")
     devices_file: Path | None = None
     ble_backend: str | None = Field(None, description="None = BlueZ/OS default; 'bumble:usb:0'")
+    bonds_file: Path = Field(
+        Path("var/bonds.json"),
+        description="where the Bumble backend keeps the keys of paired bands (mode 0600); "
+        "BlueZ keeps its own",
+    )
     ble_max_connections: int = Field(
         5, ge=1, le=64, description="links held at once per adapter (~5-7 on a Linux adapter)"
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bleak_retry_connector import (
     BleakAbortedError,
     BleakConnectionError,
@@ -33,6 +33,7 @@ from collector.ble.backoff import (
 from collector.ble.const import BACKOFF_MAX_S
 from collector.ble.devices import ConfiguredDevice, load_devices, parse_devices
 from collector.ble.manager import ConnectionManager, DeviceState
+from collector.errors import PairingError
 from collector.profiles import default_registry
 from collector.sources.base import Reading
 from collector.virtual.world import VirtualWorld
@@ -55,6 +56,10 @@ from flarewatch.payloads import LinkState
         (BleakConnectionError("x"), FailureKind.ABORTED),
         (BleakError("link lost during read"), FailureKind.GATT),
         (LookupError("nothing to stream"), FailureKind.NO_MEASUREMENTS),
+        (PairingError("band-1", "pairing refused"), FailureKind.PAIRING),
+        (BleakGATTProtocolError(0x0F), FailureKind.PAIRING),  # insufficient encryption
+        (BleakGATTProtocolError(0x05), FailureKind.PAIRING),  # insufficient authentication
+        (BleakGATTProtocolError(0x0A), FailureKind.GATT),  # attribute not found
         (RuntimeError("bug"), FailureKind.OTHER),
     ],
 )
@@ -75,6 +80,8 @@ def test_failures_are_classified_by_type(error: Exception, kind: FailureKind) ->
         (FailureKind.OTHER, 4, 8.0),
         (FailureKind.OTHER, 50, BACKOFF_MAX_S),
         (FailureKind.NO_MEASUREMENTS, 1, BACKOFF_MAX_S),
+        (FailureKind.PAIRING, 1, 30.0),
+        (FailureKind.PAIRING, 2, BACKOFF_MAX_S),
         (FailureKind.GATT, 0, 1.0),
     ],
 )
@@ -90,10 +97,11 @@ def test_devices_file_is_loaded(tmp_path: Path) -> None:
     path.write_text(
         '[[devices]]\nid = "band-anna"\npatient = "anna"\naddress = "c0:5e:00:00:00:01"\n'
         '[[devices]]\nid = "strap-bob"\npatient = "bob"\nname = "Polar H10"\n'
-        'profiles = ["heart_rate"]\n'
+        'profiles = ["heart_rate"]\nbond = true\n'
     )
     anna, bob = load_devices(path)
     assert anna == ConfiguredDevice("band-anna", "anna", "C0:5E:00:00:00:01")
+    assert not anna.bond and bob.bond
     assert anna.matches("C0:5E:00:00:00:01", None) and not anna.matches("C0:5E:00:00:00:02", None)
     assert bob.profiles == ("heart_rate",) and bob.matches("AA:AA:AA:AA:AA:AA", "Polar H10")
     assert not bob.matches("AA:AA:AA:AA:AA:AA", "Polar H9")
@@ -108,6 +116,7 @@ def test_devices_file_is_loaded(tmp_path: Path) -> None:
         ({"devices": [{"id": "a", "patient": "p", "address": "nope"}]}, "C0:5E"),
         ({"devices": [{"id": "a", "patient": "p", "name": "x", "colour": 1}]}, "unknown"),
         ({"devices": [{"id": "a", "patient": "p", "name": "x"}] * 2}, "twice"),
+        ({"devices": [{"id": "a", "patient": "p", "name": "x", "bond": "yes"}]}, "'bond'"),
     ],
 )
 def test_bad_devices_are_refused_with_a_reason(document: dict[str, object], message: str) -> None:

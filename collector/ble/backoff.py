@@ -10,7 +10,12 @@ from __future__ import annotations
 import asyncio
 import enum
 
-from bleak.exc import BleakDeviceNotFoundError, BleakError
+from bleak.exc import (
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTProtocolError,
+    BleakGATTProtocolErrorCode,
+)
 from bleak_retry_connector import (
     BleakAbortedError,
     BleakConnectionError,
@@ -24,8 +29,10 @@ from collector.ble.const import (
     BACKOFF_MAX_S,
     BACKOFF_NOT_FOUND_S,
     BACKOFF_OUT_OF_SLOTS_S,
+    BACKOFF_PAIRING_S,
     BACKOFF_WATCHDOG_S,
 )
+from collector.errors import PairingError
 
 
 class FailureKind(enum.StrEnum):
@@ -38,7 +45,19 @@ class FailureKind(enum.StrEnum):
     WATCHDOG = "watchdog"  # the link was up but notifications stopped
     GATT = "gatt"  # a GATT operation failed on a connected device
     NO_MEASUREMENTS = "no_measurements"  # connected, but nothing the profiles can use
+    PAIRING = "pairing"  # the band needs an encrypted link and pairing failed (or a passkey)
     OTHER = "other"
+
+
+_SECURITY_CODES = frozenset(
+    (
+        BleakGATTProtocolErrorCode.INSUFFICIENT_AUTHENTICATION,
+        BleakGATTProtocolErrorCode.INSUFFICIENT_ENCRYPTION,
+        BleakGATTProtocolErrorCode.INSUFFICIENT_ENCRYPTION_KEY_SIZE,
+    )
+)
+"""What a band answers while the link lacks the security it needs (BlueZ passes these on when
+its own pairing attempt failed)."""
 
 
 class StallDetected(Exception):
@@ -56,6 +75,10 @@ def classify_failure(exc: BaseException) -> FailureKind:
             return FailureKind.WATCHDOG
         case LinkLost():
             return FailureKind.LINK_LOST
+        case PairingError():
+            return FailureKind.PAIRING
+        case BleakGATTProtocolError() if exc.code in _SECURITY_CODES:
+            return FailureKind.PAIRING
         case BleakOutOfConnectionSlotsError():
             return FailureKind.OUT_OF_SLOTS
         case BleakNotFoundError() | BleakDeviceNotFoundError() | TimeoutError():
@@ -77,6 +100,7 @@ _FIRST_WAIT_S: dict[FailureKind, float] = {
     FailureKind.WATCHDOG: BACKOFF_WATCHDOG_S,
     FailureKind.GATT: BACKOFF_BASE_S,
     FailureKind.NO_MEASUREMENTS: BACKOFF_MAX_S,
+    FailureKind.PAIRING: BACKOFF_PAIRING_S,
     FailureKind.OTHER: BACKOFF_BASE_S,
 }
 

@@ -125,7 +125,9 @@ def _scan(args: argparse.Namespace) -> int:
     if args.toml is not None and not is_valid_id(args.toml):
         raise ConfigError(f"--toml {args.toml!r}: a patient id is letters, digits, _ . -")
     settings = load_settings(getattr(args, "config", None))
-    backend = select_backend(args.ble_backend or settings.collector.ble_backend)
+    backend = select_backend(
+        args.ble_backend or settings.collector.ble_backend, settings.collector.bonds_file
+    )
     registry = default_registry(settings.collector.profile_plugins)
     configured = (
         devices_of(settings, config_file_in_use())

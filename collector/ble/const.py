@@ -44,6 +44,14 @@ arrive many times a second."""
 CENTRAL_ADDRESS: Final = "F0:F1:F2:F3:F4:F5"
 """Random static address of a Bumble central (the two top bits set, Core Vol 6 Part B 1.3.2.1)."""
 
+PAIRING_TIMEOUT_S: Final = 30.0
+"""Just Works pairing takes a few round trips (well under a second); a band that never answers the
+pairing request would otherwise hold the link until it drops (Bumble waits for ever)."""
+
+PASSKEY_ENTRY_TIMEOUT_S: Final = 120.0
+"""``flarewatch pair``: time for a person to read the passkey off the band and type it
+(Core Vol 3 Part H 2.3.5.3 leaves the timeout to the devices; SMP itself allows 30 s per step)."""
+
 # --- Connection manager --------------------------------------------------------------------------
 
 MAX_CONNECTIONS_PER_ADAPTER: Final = 5
@@ -86,6 +94,10 @@ BACKOFF_NOT_FOUND_S: Final = 2.0
 
 BACKOFF_WATCHDOG_S: Final = 0.5
 """After a stalled stream the link itself was fine; reconnect almost at once."""
+
+BACKOFF_PAIRING_S: Final = 30.0
+"""A band that refuses to pair rarely changes its mind within seconds: it waits for a person
+(pairing mode, a passkey). Doubling from 30 s reaches the 60-s ceiling at the second refusal."""
 
 BACKOFF_LINK_LOST_S: Final = 0.5
 """A dropped link is usually a brief walk out of range; try again as soon as it advertises."""

@@ -8,6 +8,10 @@
     address = "C0:5E:00:00:00:01"     # Bluetooth address (or give `name`, or both)
     name = "Polar H10 1234ABCD"       # advertised name, matched exactly
     profiles = ["heart_rate"]         # optional: force profiles instead of matching services
+    bond = true                       # optional: encrypt every link, pairing once (see docs/ble.md)
+
+Without ``bond`` a band that asks for an encrypted link is paired when it asks (as BlueZ does);
+``bond = true`` encrypts right after connecting, for bands that hide their services until then.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class ConfiguredDevice:
     address: str | None = None
     name: str | None = None
     profiles: tuple[str, ...] = ()
+    bond: bool = False
+    """Encrypt every link before reading the band (pairing the first time, its bond after)."""
 
     def matches(self, address: str, name: str | None) -> bool:
         """Whether an advertisement from ``address`` named ``name`` is this device."""
@@ -49,7 +55,7 @@ def parse_devices(document: dict[str, Any], source: str = "devices file") -> lis
         where = f"{source}: device #{index}"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a table")
-        unknown = set(entry) - {"id", "patient", "address", "name", "profiles"}
+        unknown = set(entry) - {"id", "patient", "address", "name", "profiles", "bond"}
         if unknown:
             raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
         device_id, patient_id = entry.get("id"), entry.get("patient")
@@ -66,13 +72,16 @@ def parse_devices(document: dict[str, Any], source: str = "devices file") -> lis
         profiles = entry.get("profiles", [])
         if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
             raise ConfigError(f"{where}: 'profiles' must be a list of profile names")
+        bond = entry.get("bond", False)
+        if not isinstance(bond, bool):
+            raise ConfigError(f"{where}: 'bond' must be true or false")
         assert isinstance(device_id, str) and isinstance(patient_id, str)
         if device_id in seen:
             raise ConfigError(f"{where}: device id {device_id!r} appears twice")
         seen.add(device_id)
         devices.append(
             ConfiguredDevice(
-                device_id, patient_id, address and address.upper(), name, tuple(profiles)
+                device_id, patient_id, address and address.upper(), name, tuple(profiles), bond
             )
         )
     return devices

@@ -260,6 +260,7 @@ class ConnectionManager:
             disconnected_callback=on_disconnect,
             max_attempts=CONNECT_ATTEMPTS,
             backend=self.backend.client,
+            pair=config.bond,
         )
         self._clients[config.device_id] = client
         link.connects += 1

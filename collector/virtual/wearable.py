@@ -4,6 +4,10 @@ The values come from a vitals feed (the physiological simulator). Given ``rsc_in
 serves Running Speed and Cadence (0x1814), as a sports watch or foot pod does, with the cadence
 the feed says the wearer walks at.
 
+Like many real bands, it may serve its readings only over an encrypted link
+(:class:`BandSecurity`): then it pairs (Just Works, or with a passkey it "shows" in
+:attr:`VirtualWearable.shown_passkey`), keeps the bond, and can be reset to forget it.
+
 Heart Rate Measurement payloads are encoded by Bumble's own Heart Rate profile, an encoder
 independent of our parsers. The energy-expended field counts notifications (it is cumulative on a
 real band too), which lets tests name every sample end to end.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import math
 import struct
@@ -20,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bumble import gatt, hci
+from bumble import att, gatt, hci
 from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
-from bumble.device import Device
+from bumble.device import Connection, Device
 from bumble.host import Host
 from bumble.link import LocalLink
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.profiles.heart_rate_service import HeartRateService
 from bumble.transport.common import AsyncPipeSink
 
@@ -49,6 +55,17 @@ RSC_FEATURE_RUNNING_STATUS = 0x0004  # RSCS §3.2.1: walking/running status supp
 RSC_FLAG_RUNNING = 0x04  # RSCS §3.1.1.1
 RUNNING_CADENCE_PER_MIN = 140
 """Cadences from here up are reported as running (a brisk walk stays below ~130 steps/min)."""
+
+
+class BandSecurity(enum.StrEnum):
+    """What a band asks of the link before it lets its readings be read or subscribed to."""
+
+    NONE = "none"
+    """Anyone in range may read it (most heart-rate straps)."""
+    ENCRYPTION = "encryption"
+    """Only over an encrypted link: paired once (Just Works), then its bond."""
+    PASSKEY = "passkey"
+    """Only after pairing with the six digits it shows (protected against a man in the middle)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +110,33 @@ class SteadyVitals:
         )
 
 
+class _BandDisplay(PairingDelegate):
+    """The band's side of pairing: a six-digit display in passkey mode, else no input/output."""
+
+    def __init__(self, band: VirtualWearable) -> None:
+        display = band.security is BandSecurity.PASSKEY
+        super().__init__(
+            io_capability=(
+                PairingDelegate.DISPLAY_OUTPUT_ONLY
+                if display
+                else PairingDelegate.NO_OUTPUT_NO_INPUT
+            )
+        )
+        self._band = band
+
+    async def accept(self) -> bool:
+        """Whether the band is in pairing mode."""
+        return self._band.accepts_pairing
+
+    async def confirm(self, auto: bool = False) -> bool:
+        """Just Works: refused by a band that insists on its passkey."""
+        return self._band.security is not BandSecurity.PASSKEY
+
+    async def display_number(self, number: int, digits: int) -> None:
+        """Show the passkey (a test or a person reads it off :attr:`shown_passkey`)."""
+        self._band.shown_passkey = number
+
+
 def encode_temperature(celsius: float) -> bytes:
     """Temperature Measurement / Intermediate Temperature value in 0.01 degC (no extras)."""
     return encode_temperature_measurement(round(celsius * 100), -2)
@@ -124,6 +168,7 @@ class VirtualWearable:
         rsc_interval_s: float | None = None,
         clock: Callable[[], float] | None = None,
         advertise_services: bool = True,
+        security: BandSecurity = BandSecurity.NONE,
     ) -> None:
         self.name = name
         self.advertise_services = advertise_services
@@ -141,6 +186,20 @@ class VirtualWearable:
             host=Host(self.controller, AsyncPipeSink(self.controller)),
         )
         self.stalled = False
+        self.security = security
+        self.accepts_pairing = True
+        """False: the band refuses every pairing (not in pairing mode)."""
+        self.pairings = 0
+        """Pairings completed: a bonded gateway encrypts with the bond instead."""
+        self.shown_passkey: int | None = None
+        """The passkey on the band's display during a passkey pairing."""
+        self.device.pairing_config_factory = lambda _c: PairingConfig(
+            sc=True,
+            mitm=security is BandSecurity.PASSKEY,
+            bonding=True,
+            delegate=_BandDisplay(self),
+        )
+        self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
         self.energy_counter = 0
         self._clock = clock or asyncio.get_running_loop().time
         self._started_at = 0.0
@@ -192,6 +251,42 @@ class VirtualWearable:
             )
             self._advertised_services.append(0x1814)
         self.device.add_services(services)
+        self._protect(services)
+
+    def _protect(self, services: list[gatt.Service]) -> None:
+        """Make every value and subscription of the band's services ask for its security."""
+        if self.security is BandSecurity.NONE:
+            return
+        # a passkey band refuses Just Works pairing (_BandDisplay.confirm); Bumble counts any
+        # encrypted link as authenticated, so encryption is what its attributes can ask for
+        read, write = (
+            att.Attribute.READ_REQUIRES_ENCRYPTION,
+            att.Attribute.WRITE_REQUIRES_ENCRYPTION,
+        )
+        for service in services:
+            for attribute in self.device.gatt_server.attributes:
+                inside = service.handle < attribute.handle <= service.end_group_handle
+                if inside and not isinstance(attribute, gatt.CharacteristicDeclaration):
+                    if attribute.permissions & att.Attribute.READABLE:
+                        attribute.permissions |= read
+                    if attribute.permissions & att.Attribute.WRITEABLE:
+                        attribute.permissions |= write
+
+    def _on_connection(self, connection: Connection) -> None:
+        def paired(_keys: object) -> None:
+            self.pairings += 1
+            self.shown_passkey = None
+
+        def failed(_reason: int) -> None:
+            self.shown_passkey = None  # the display clears: the next pairing shows a new one
+
+        connection.on(connection.EVENT_PAIRING, paired)
+        connection.on(connection.EVENT_PAIRING_FAILURE, failed)
+
+    async def forget_bonds(self) -> None:
+        """A factory reset: the band forgets every gateway it was paired with."""
+        if self.device.keystore is not None:
+            await self.device.keystore.delete_all()
 
     def _vitals(self) -> Vitals:
         return self.feed.vitals_at(self._clock() - self._started_at)

@@ -5,6 +5,9 @@ cancelling ``Device.connect()`` leaves the controller stuck (GUIDE §3). So conn
 here, run in their own task with a finite timeout, and never cancelled from outside: a caller that
 gives up simply stops waiting, and a connection that completes nobody wants is closed.
 
+Bonds are kept in ``bonds_file`` (:mod:`collector.ble.bumble_backend.bonds`; in memory without
+one); links are encrypted through :func:`collector.ble.bumble_backend.pairing.secure_link`.
+
 Advertisers are remembered (typed address by text, for :meth:`BumbleCentral.resolve_address`) only
 while heard: one silent for ``ADVERTISER_FORGET_AFTER_S`` is forgotten, and the scanners are told
 to drop it too, unless a connection to it is open.
@@ -18,12 +21,17 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 from bumble import core, hci
 from bumble.device import Advertisement, Connection, Device
+from bumble.keys import MemoryKeyStore
+from bumble.pairing import PairingDelegate
 from bumble.transport import open_transport
 
+from collector.ble.bumble_backend.bonds import BondStore
+from collector.ble.bumble_backend.pairing import pairing_config
 from collector.ble.const import (
     ADVERTISER_FORGET_AFTER_S,
     ADVERTISER_SWEEP_INTERVAL_S,
@@ -50,9 +58,13 @@ class BumbleCentral:
         clock_s: MonotonicClockS = time.monotonic,
         *,
         power_on_timeout_s: float = BUMBLE_POWER_ON_TIMEOUT_S,
+        bonds_file: Path | None = None,
     ) -> None:
         self.transport_spec = transport_spec
         self.power_on_timeout_s = power_on_timeout_s
+        self.bonds: BondStore | None = None if bonds_file is None else BondStore(bonds_file)
+        self.pairing_delegate: PairingDelegate | None = None
+        """Who answers a band's passkey (``flarewatch pair``); None: Just Works only."""
         self.device: Device | None = None
         self._transport: Any = None
         self._connect_lock = asyncio.Lock()
@@ -80,6 +92,8 @@ class BumbleCentral:
                     device = Device.with_hci(
                         "flarewatch", hci.Address(CENTRAL_ADDRESS), transport.source, transport.sink
                     )
+                    device.keystore = self.bonds or MemoryKeyStore()
+                    device.pairing_config_factory = lambda _c: pairing_config(self.pairing_delegate)
                     await device.power_on()
             except BaseException as exc:
                 if transport is not None:
@@ -252,15 +266,23 @@ _centrals: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Bumble
 )
 
 
-def get_central(transport_spec: str, *, clock_s: MonotonicClockS = time.monotonic) -> BumbleCentral:
+def get_central(
+    transport_spec: str,
+    *,
+    clock_s: MonotonicClockS = time.monotonic,
+    bonds_file: Path | None = None,
+) -> BumbleCentral:
     """The central for ``transport_spec`` in the running event loop (created on demand).
 
-    ``clock_s`` times advertisers' silence in a central this call creates (tests pass their own).
+    ``clock_s`` times advertisers' silence and ``bonds_file`` keeps the bonds of a central this
+    call creates (tests pass their own clock).
     """
     per_loop = _centrals.setdefault(asyncio.get_running_loop(), {})
     central = per_loop.get(transport_spec)
     if central is None:
-        central = per_loop[transport_spec] = BumbleCentral(transport_spec, clock_s)
+        central = per_loop[transport_spec] = BumbleCentral(
+            transport_spec, clock_s, bonds_file=bonds_file
+        )
     return central
 
 

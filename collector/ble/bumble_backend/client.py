@@ -2,7 +2,12 @@
 
 Bumble's failures are translated at this boundary so the collector only ever sees bleak's errors:
 a connect timeout becomes ``TimeoutError`` (as on every bleak backend), a link lost during a GATT
-call — which Bumble reports by cancelling the pending request (GUIDE §3) — becomes ``BleakError``.
+call — which Bumble reports by cancelling the pending request (GUIDE §3) — becomes ``BleakError``,
+an ATT error response ``BleakGATTProtocolError`` with its code.
+
+Security as BlueZ does it: a GATT call the band refuses for want of encryption or authentication
+encrypts the link (with the band's bond, else by pairing) and is tried once more; ``pair=True`` (a
+``bond = true`` device) encrypts right after connecting, before the services are read.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any, ClassVar, NoReturn
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 from bleak.args import SizedBuffer
 from bleak.assigned_numbers import CharacteristicPropertyName
@@ -20,13 +26,14 @@ from bleak.backends.client import BaseBleakClient, NotifyCallback
 from bleak.backends.descriptor import BleakGATTDescriptor
 from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakError
-from bumble import core, hci
+from bleak.exc import BleakError, BleakGATTProtocolError
+from bumble import att, core, hci
 from bumble.device import Connection, Peer
 from bumble.gatt import Characteristic
 from bumble.gatt_client import CharacteristicProxy
 
-from collector.ble.bumble_backend.central import get_central
+from collector.ble.bumble_backend.central import BumbleCentral, get_central
+from collector.ble.bumble_backend.pairing import LinkSecurity, secure_link
 from collector.ble.bumble_backend.scanner import bleak_uuid
 from collector.ble.const import (
     ATT_MTU_REQUEST_BYTES,
@@ -35,6 +42,17 @@ from collector.ble.const import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SECURITY_ERRORS = frozenset(
+    (
+        att.ErrorCode.INSUFFICIENT_AUTHENTICATION,
+        att.ErrorCode.INSUFFICIENT_ENCRYPTION,
+        att.ErrorCode.INSUFFICIENT_ENCRYPTION_KEY_SIZE,
+    )
+)
+"""ATT errors a band answers with until the link is encrypted (or paired with a passkey)."""
 
 _PROPERTY_NAMES: tuple[tuple[Characteristic.Properties, CharacteristicPropertyName], ...] = (
     (Characteristic.Properties.BROADCAST, "broadcast"),
@@ -52,6 +70,7 @@ class BleakClientBumble(BaseBleakClient):
     """Client on the Bumble central of :attr:`transport_spec` (set by :func:`backend_classes`)."""
 
     transport_spec: ClassVar[str] = ""
+    bonds_file: ClassVar[Path | None] = None
 
     def __init__(
         self,
@@ -74,6 +93,8 @@ class BleakClientBumble(BaseBleakClient):
         self._peer: Peer | None = None
         self._closing = False
         self._subscriptions: dict[int, Callable[[bytes], None]] = {}
+        self.security: LinkSecurity | None = None
+        """How this link was encrypted (None: it is not)."""
 
     # --- connectivity --------------------------------------------------------------------------
 
@@ -92,11 +113,17 @@ class BleakClientBumble(BaseBleakClient):
         """Whether the link is up."""
         return self._connection is not None
 
+    @property
+    def central(self) -> BumbleCentral:
+        """The shared central this client connects through."""
+        return get_central(self.transport_spec, bonds_file=self.bonds_file)
+
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        """Connect (serialized per controller), exchange the MTU and discover the services."""
-        if pair:
-            log.warning("pairing is not supported by the Bumble backend; connecting without it")
-        central = get_central(self.transport_spec)
+        """Connect (serialized per controller), exchange the MTU and discover the services.
+
+        ``pair``: encrypt the link first (with the band's bond, else by pairing).
+        """
+        central = self.central
         address = self._peer_address or central.resolve_address(self.address)
         # bleak-retry-connector asks for 20 s; a band that advertised a moment ago answers in far
         # less, and the initiator is blocked for everyone else meanwhile
@@ -112,7 +139,10 @@ class BleakClientBumble(BaseBleakClient):
         self._subscriptions.clear()
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         self._peer = Peer(connection)
+        self.security = None
         try:
+            if pair:
+                await self._secure(fresh=False)
             async with self._gatt("service discovery") as peer:
                 await peer.request_mtu(ATT_MTU_REQUEST_BYTES)
                 self.services = await self._discover(peer)
@@ -144,15 +174,42 @@ class BleakClientBumble(BaseBleakClient):
     def _forget(self) -> None:
         self._connection = None
         self._peer = None
+        self.security = None
         self._subscriptions.clear()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported: flarewatch reads standard services that need no bonding."""
-        _unsupported("pairing")
+        """Pair anew (bonding) on the open link; the keys are kept in the central's bonds."""
+        await self._secure(fresh=True)
 
     async def unpair(self) -> None:
-        """Not supported (see :meth:`pair`)."""
-        _unsupported("unpairing")
+        """Forget the band's bond and disconnect (it pairs anew when it next needs to)."""
+        central = self.central
+        await central.start()
+        address = self._peer_address or central.resolve_address(self.address)
+        device = central.device
+        if device is not None and device.keystore is not None:
+            await device.keystore.delete(str(address))
+        await self.disconnect()
+
+    async def _secure(self, *, fresh: bool) -> None:
+        connection, device = self._connection, self.central.device
+        if connection is None or device is None:
+            raise BleakError(f"{self.address}: not connected (pairing)")
+        self.security = await secure_link(device, connection, fresh=fresh, name=self.name)
+
+    async def _call(self, what: str, operation: Callable[[Peer], Awaitable[T]]) -> T:
+        """One GATT operation; encrypt the link and try once more when the band asks for it."""
+        async with self._gatt(what) as peer:
+            try:
+                return await operation(peer)
+            except att.ATT_Error as exc:
+                if exc.error_code not in _SECURITY_ERRORS:
+                    raise
+                connection = self._connection
+                if connection is None or connection.is_encrypted:
+                    raise  # encrypted already: more than pairing can give
+            await self._secure(fresh=False)
+            return await operation(peer)
 
     # --- GATT ----------------------------------------------------------------------------------
 
@@ -170,6 +227,8 @@ class BleakClientBumble(BaseBleakClient):
                 raise  # our caller was cancelled: let it unwind
             # Bumble cancels the pending request when the link drops (GUIDE §3)
             raise BleakError(f"{self.address}: link lost during {what}") from exc
+        except att.ATT_Error as exc:
+            raise BleakGATTProtocolError(exc.error_code) from exc
         except (core.BaseBumbleError, hci.HCI_Error) as exc:
             raise BleakError(f"{self.address}: {what} failed: {exc}") from exc
 
@@ -199,46 +258,54 @@ class BleakClientBumble(BaseBleakClient):
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         """Read a characteristic value."""
-        async with self._gatt("read") as peer:
-            return bytearray(await peer.read_value(characteristic.handle))
+        value = await self._call("read", lambda peer: peer.read_value(characteristic.handle))
+        return bytearray(value)
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         """Read a descriptor value."""
-        async with self._gatt("descriptor read") as peer:
-            return bytearray(await peer.read_value(descriptor.handle))
+        value = await self._call("descriptor read", lambda peer: peer.read_value(descriptor.handle))
+        return bytearray(value)
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
     ) -> None:
         """Write a characteristic value, with or without response."""
-        async with self._gatt("write") as peer:
-            await peer.write_value(characteristic.handle, bytes(data), with_response=response)
+        await self._call(
+            "write",
+            lambda peer: peer.write_value(
+                characteristic.handle, bytes(data), with_response=response
+            ),
+        )
 
     async def write_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, data: SizedBuffer
     ) -> None:
         """Write a descriptor value."""
-        async with self._gatt("descriptor write") as peer:
-            await peer.write_value(descriptor.handle, bytes(data), with_response=True)
+        await self._call(
+            "descriptor write",
+            lambda peer: peer.write_value(descriptor.handle, bytes(data), with_response=True),
+        )
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
     ) -> None:
         """Subscribe (notifications preferred over indications); a repeat replaces the callback."""
         proxy: CharacteristicProxy[bytes] = characteristic.obj
-        async with self._gatt("subscribe") as peer:
+
+        def deliver(value: bytes) -> None:
+            callback(bytearray(value))
+
+        async def subscribe(peer: Peer) -> None:
             previous = self._subscriptions.pop(characteristic.handle, None)
             if previous is not None:
                 # never two callbacks for one characteristic (duplicate-callback field failure)
                 await peer.gatt_client.unsubscribe(proxy, previous)
-
-            def deliver(value: bytes) -> None:
-                callback(bytearray(value))
-
             self._subscriptions[characteristic.handle] = deliver
             await peer.gatt_client.subscribe(proxy, deliver, prefer_notify=True)
+
+        await self._call("subscribe", subscribe)
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         """Unsubscribe and clear the CCCD."""
@@ -246,7 +313,3 @@ class BleakClientBumble(BaseBleakClient):
         async with self._gatt("unsubscribe") as peer:
             subscriber = self._subscriptions.pop(characteristic.handle, None)
             await peer.gatt_client.unsubscribe(proxy, subscriber, force=subscriber is None)
-
-
-def _unsupported(what: str) -> NoReturn:
-    raise BleakError(f"{what} is not supported by the Bumble backend")

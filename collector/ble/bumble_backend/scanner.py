@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from bleak.backends.scanner import (
@@ -98,6 +99,7 @@ class BleakScannerBumble(BaseBleakScanner):
     """Scanner on the Bumble central of :attr:`transport_spec` (set by :func:`backend_classes`)."""
 
     transport_spec: ClassVar[str] = ""
+    bonds_file: ClassVar[Path | None] = None
 
     def __init__(
         self,
@@ -112,7 +114,7 @@ class BleakScannerBumble(BaseBleakScanner):
     async def start(self) -> None:
         """Start receiving advertisements from the shared central."""
         self.seen_devices = {}
-        await get_central(self.transport_spec).add_listener(
+        await get_central(self.transport_spec, bonds_file=self.bonds_file).add_listener(
             self._token, self._on_advertisement, self._forget
         )
 
