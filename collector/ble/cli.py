@@ -22,7 +22,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="read the configured BLE wearables and publish their samples to MQTT",
         description="Run the gateway: BLE wearables -> durable outbox -> MQTT (see docs/ble.md).",
     )
-    _add_gateway_options(collect, "[mqtt] url and [collector] devices_file")
+    add_gateway_options(collect, "[mqtt] url and [collector] devices_file")
     collect.set_defaults(handler=_collect)
 
     scan = subparsers.add_parser(
@@ -32,7 +32,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "the wearables heard, nearest first: which device profiles each matches, and which "
         "devices.toml entry it is already (see docs/ble.md).",
     )
-    _add_gateway_options(scan, "[collector] ble_backend, devices_file and profile_plugins")
+    add_gateway_options(scan, "[collector] ble_backend, devices_file and profile_plugins")
     scan.add_argument("--seconds", type=float, default=10.0, help="how long to listen (default 10)")
     scan.add_argument(
         "--all", action="store_true", help="also list advertisers without a name or profile"
@@ -77,10 +77,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         action="store_true",
         help="also serve Running Speed and Cadence (0x1814): cadence of the simulated steps",
     )
+    sim.add_argument(
+        "--security",
+        choices=["none", "encryption", "passkey"],
+        default="none",
+        help="what the bands ask of a link before they let themselves be read: nothing, "
+        "encryption (paired Just Works, then bonded) or a passkey they show (`flarewatch pair`)",
+    )
     sim.set_defaults(handler=_ble_sim)
 
 
-def _add_gateway_options(parser: argparse.ArgumentParser, settings_used: str) -> None:
+def add_gateway_options(parser: argparse.ArgumentParser, settings_used: str) -> None:
     """The options of the commands that run the gateway's Bluetooth: its settings, its backend."""
     parser.add_argument(
         "--config",
@@ -193,6 +200,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 def _ble_sim(args: argparse.Namespace) -> int:
     from collector.virtual.control import run_ble_sim
+    from collector.virtual.wearable import BandSecurity
 
     if args.devices < 1 or not 0 < args.rate_hz <= 1000:
         raise ConfigError("ble-sim needs --devices >= 1 and 0 < --rate-hz <= 1000")
@@ -203,4 +211,5 @@ def _ble_sim(args: argparse.Namespace) -> int:
         rate_hz=args.rate_hz,
         simulator=not args.steady,
         running_speed_cadence=args.cadence,
+        security=BandSecurity(args.security),
     )

@@ -22,7 +22,7 @@ from typing import Any, Self
 from collector.errors import SimulationError
 from collector.virtual.const import HEART_RATE_INTERVAL_S, TEMPERATURE_INTERVAL_S
 from collector.virtual.feeds import simulated_vitals
-from collector.virtual.wearable import SteadyVitals
+from collector.virtual.wearable import BandSecurity, SteadyVitals
 from collector.virtual.world import VirtualWorld
 from flarewatch.lifecycle import StartStop
 
@@ -42,12 +42,14 @@ async def serve_world(
     temperature_interval_s: float = TEMPERATURE_INTERVAL_S,
     simulator: bool = True,
     running_speed_cadence: bool = False,
+    security: BandSecurity = BandSecurity.NONE,
 ) -> tuple[VirtualWorld, asyncio.Server, dict[str, Any]]:
     """Start ``devices`` wearables named band-1..N, the HCI server and the control server.
 
     ``simulator`` feeds each band from the physiological simulator (a different patient each);
     else the bands send steady resting values (cheapest, for throughput benchmarks).
     ``running_speed_cadence`` makes them serve RSC too, notified as often as the heart rate.
+    ``security``: what every band asks of the link before it lets itself be read.
     """
     world = VirtualWorld()
     for index in range(1, devices + 1):
@@ -57,13 +59,15 @@ async def serve_world(
             heart_rate_interval_s=heart_rate_interval_s,
             temperature_interval_s=temperature_interval_s,
             rsc_interval_s=heart_rate_interval_s if running_speed_cadence else None,
+            security=security,
         )
     transport = await world.start_hci_server(host, hci_port)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             while line := await reader.readline():
-                writer.write(json.dumps(_command(world, json.loads(line))).encode() + b"\n")
+                reply = await _command(world, json.loads(line))
+                writer.write(json.dumps(reply).encode() + b"\n")
                 await writer.drain()
         writer.close()
 
@@ -76,7 +80,7 @@ async def serve_world(
     return world, control, ready
 
 
-def _command(world: VirtualWorld, request: dict[str, Any]) -> dict[str, Any]:
+async def _command(world: VirtualWorld, request: dict[str, Any]) -> dict[str, Any]:
     op, name = request.get("op"), request.get("device", "")
     try:
         if op == "out_of_range":
@@ -91,6 +95,13 @@ def _command(world: VirtualWorld, request: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True, "delivered": {k: asdict(v) for k, v in world.delivered.items()}}
         elif op == "connected":
             return {"ok": True, "connected": sum(len(c.le_connections) for c in world.centrals)}
+        elif op == "pairing":
+            band = world.wearables[name]
+            return {"ok": True, "pairings": band.pairings, "passkey": band.shown_passkey}
+        elif op in ("refuse_pairing", "accept_pairing"):
+            world.wearables[name].accepts_pairing = op == "accept_pairing"
+        elif op == "reset":
+            await world.wearables[name].forget_bonds()
         else:
             return {"ok": False, "error": f"unknown op {op!r}"}
     except (KeyError, ValueError) as exc:
@@ -107,6 +118,7 @@ def run_ble_sim(
     rate_hz: float = 1.0,
     simulator: bool = True,
     running_speed_cadence: bool = False,
+    security: BandSecurity = BandSecurity.NONE,
 ) -> int:
     """Blocking entry point of ``flarewatch ble-sim``: serve until interrupted."""
     # Bumble's virtual controllers warn about every packet still in flight when a link drops
@@ -122,6 +134,7 @@ def run_ble_sim(
             temperature_interval_s=1.0 / rate_hz,
             simulator=simulator,
             running_speed_cadence=running_speed_cadence,
+            security=security,
         )
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
@@ -172,6 +185,23 @@ class WorldClient:
     def connected(self) -> int:
         """How many wearable links collectors currently hold."""
         return int(self.call("connected")["connected"])
+
+    def pairings(self, device: str) -> int:
+        """How many pairings the wearable completed (a bonded gateway pairs no more)."""
+        return int(self.call("pairing", device=device)["pairings"])
+
+    def shown_passkey(self, device: str) -> int | None:
+        """The passkey on the wearable's display, while a pairing waits for it."""
+        passkey = self.call("pairing", device=device)["passkey"]
+        return None if passkey is None else int(passkey)
+
+    def accept_pairing(self, device: str, accept: bool = True) -> None:
+        """Put the wearable in (or out of) pairing mode."""
+        self.call("accept_pairing" if accept else "refuse_pairing", device=device)
+
+    def reset(self, device: str) -> None:
+        """A factory reset: the wearable forgets every bond."""
+        self.call("reset", device=device)
 
     def close(self) -> None:
         """Close the control connection."""

@@ -3,6 +3,7 @@
 from collector.ble.bumble_backend.bonds import Bond, BondStore
 from collector.ble.bumble_backend.central import BumbleCentral, close_central, get_central
 from collector.ble.bumble_backend.client import BleakClientBumble
+from collector.ble.bumble_backend.pairing import LinkSecurity, PasskeyDelegate
 from collector.ble.bumble_backend.scanner import BleakScannerBumble
 
 __all__ = [
@@ -11,6 +12,8 @@ __all__ = [
     "Bond",
     "BondStore",
     "BumbleCentral",
+    "LinkSecurity",
+    "PasskeyDelegate",
     "close_central",
     "get_central",
 ]

@@ -39,6 +39,7 @@ from collector.ble.const import (
     ATT_MTU_REQUEST_BYTES,
     BUMBLE_CONNECT_TIMEOUT_S,
     BUMBLE_DISCONNECT_TIMEOUT_S,
+    PAIRING_TIMEOUT_S,
 )
 
 log = logging.getLogger(__name__)
@@ -113,10 +114,15 @@ class BleakClientBumble(BaseBleakClient):
         """Whether the link is up."""
         return self._connection is not None
 
+    @classmethod
+    def shared_central(cls) -> BumbleCentral:
+        """The central clients of this class connect through (one per transport and loop)."""
+        return get_central(cls.transport_spec, bonds_file=cls.bonds_file)
+
     @property
     def central(self) -> BumbleCentral:
         """The shared central this client connects through."""
-        return get_central(self.transport_spec, bonds_file=self.bonds_file)
+        return self.shared_central()
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         """Connect (serialized per controller), exchange the MTU and discover the services.
@@ -178,8 +184,12 @@ class BleakClientBumble(BaseBleakClient):
         self._subscriptions.clear()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        """Pair anew (bonding) on the open link; the keys are kept in the central's bonds."""
-        await self._secure(fresh=True)
+        """Pair anew (bonding) on the open link; the keys are kept in the central's bonds.
+
+        ``timeout_s``: how long pairing may take (a person typing a passkey needs more than the
+        default :data:`~collector.ble.const.PAIRING_TIMEOUT_S`).
+        """
+        await self._secure(fresh=True, timeout_s=float(kwargs.get("timeout_s", PAIRING_TIMEOUT_S)))
 
     async def unpair(self) -> None:
         """Forget the band's bond and disconnect (it pairs anew when it next needs to)."""
@@ -191,11 +201,13 @@ class BleakClientBumble(BaseBleakClient):
             await device.keystore.delete(str(address))
         await self.disconnect()
 
-    async def _secure(self, *, fresh: bool) -> None:
+    async def _secure(self, *, fresh: bool, timeout_s: float = PAIRING_TIMEOUT_S) -> None:
         connection, device = self._connection, self.central.device
         if connection is None or device is None:
             raise BleakError(f"{self.address}: not connected (pairing)")
-        self.security = await secure_link(device, connection, fresh=fresh, name=self.name)
+        self.security = await secure_link(
+            device, connection, fresh=fresh, timeout_s=timeout_s, name=self.name
+        )
 
     async def _call(self, what: str, operation: Callable[[Peer], Awaitable[T]]) -> T:
         """One GATT operation; encrypt the link and try once more when the band asks for it."""
