@@ -14,6 +14,9 @@
   so a reconnect never doubles samples (a known field failure, GUIDE §3).
 * A watchdog reconnects when no notification arrived for ``watchdog_timeout_s`` although the link
   is up. Backoff after a failure is :func:`collector.ble.backoff.backoff_s` of its kind.
+* A band that wants an encrypted link is paired when it asks (``bond = true``: before reading
+  it) and encrypted with its bond after that, by the backend; a failure to pair is the
+  ``pairing`` failure, reported in the device status and logged as a warning.
 * Every notification is parsed and handed to the sink (the outbox) at once; a malformed one is
   counted per device and reason and logged without its payload.
 """
@@ -214,7 +217,9 @@ class ConnectionManager:
                     await self._session(link, device, adv)
                 except Exception as exc:  # noqa: BLE001 - every failure leads to backoff
                     kind = classify_failure(exc)
-                    log.info("%s: %s (%s)", config.device_id, kind, exc or type(exc).__name__)
+                    # a band that will not pair waits for a person: said louder than a link lost
+                    level = logging.WARNING if kind is FailureKind.PAIRING else logging.INFO
+                    log.log(level, "%s: %s (%s)", config.device_id, kind, exc or type(exc).__name__)
                 finally:
                     await self._close(config.device_id)
             link.failures += 1
