@@ -111,6 +111,11 @@ class LinkState(StrEnum):
     OFFLINE = "offline"
 
 
+OFFLINE_PAIRING: Final = "pairing"
+"""A device status's ``reason`` when the gateway cannot pair with the band (refused, reset, or a
+passkey wanted): the wearer's to mend, by putting the band in its pairing mode."""
+
+
 class DeviceStatus(_Message):
     """Latest known state of a wearable, retained on ``.../{patient}/{device}/status``."""
 

@@ -315,6 +315,49 @@ def test_device_offline_and_low_battery_are_signal_states(setup, inbox):
     assert [a.kind for a in alerts(stack)] == ["no_data"] and episodes(stack) == []
 
 
+def test_a_band_the_gateway_cannot_pair_with_is_told_as_the_wearers_to_mend(setup, inbox):
+    stack, clock, engine = setup
+    processor = AlertingProcessor(NoAlarms(), engine)
+    now_ms = int(T0 * 1000)
+
+    def status(state: LinkState, reason: str | None, at_ms: int) -> None:
+        gone = DeviceStatus(
+            patient_id="p1", device_id="band1", time_ms=at_ms, state=state, reason=reason
+        )
+        processor.process(IngestCycle(at_ms, device_statuses=[gone]))
+
+    status(LinkState.OFFLINE, "link_lost", now_ms)  # walked away, then back and reset
+    status(LinkState.OFFLINE, "pairing", now_ms + 5_000)  # still lost: now it will not pair
+    step(stack, clock, 61)
+    [check] = inbox.to("/wearer")
+    assert "cannot pair with it" in check.body and "pairing mode" in check.body
+    assert "plugged in" not in check.body
+    for _ in range(10):
+        step(stack, clock, 60)
+    told = inbox.to("/ann")
+    assert told and "The gateway cannot pair with" in told[0].body
+    with stack.db.session() as session:
+        state = session.get(SignalState, ("p1", str(SignalKind.DEVICE_OFFLINE)))
+        assert state is not None and state.detail == "pairing"
+
+
+def test_a_band_silent_for_another_reason_says_nothing_of_pairing(setup, inbox):
+    stack, clock, engine = setup
+    processor = AlertingProcessor(NoAlarms(), engine)
+    now_ms = int(T0 * 1000)
+    gone = DeviceStatus(
+        patient_id="p1",
+        device_id="band1",
+        time_ms=now_ms,
+        state=LinkState.OFFLINE,
+        reason="link_lost",
+    )
+    processor.process(IngestCycle(now_ms, device_statuses=[gone]))
+    step(stack, clock, 61)
+    [check] = inbox.to("/wearer")
+    assert "plugged in" in check.body and "pair" not in check.body
+
+
 def test_unregistered_patient_is_watched_but_reaches_nobody(setup, inbox):
     stack, clock, engine = setup
     engine.on_alarm(Alarm("stranger", T0, AlarmKind.ANAPHYLAXIS, Severity.CRITICAL, "fw-test-1"))

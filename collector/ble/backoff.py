@@ -33,6 +33,7 @@ from collector.ble.const import (
     BACKOFF_WATCHDOG_S,
 )
 from collector.errors import PairingError
+from flarewatch.payloads import OFFLINE_PAIRING
 
 
 class FailureKind(enum.StrEnum):
@@ -45,7 +46,7 @@ class FailureKind(enum.StrEnum):
     WATCHDOG = "watchdog"  # the link was up but notifications stopped
     GATT = "gatt"  # a GATT operation failed on a connected device
     NO_MEASUREMENTS = "no_measurements"  # connected, but nothing the profiles can use
-    PAIRING = "pairing"  # the band needs an encrypted link and pairing failed (or a passkey)
+    PAIRING = OFFLINE_PAIRING  # the band needs an encrypted link; pairing failed (or a passkey)
     OTHER = "other"
 
 

@@ -12,6 +12,7 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
+from flarewatch.payloads import OFFLINE_PAIRING
 from models.alarm import Severity
 from service.alerts.delivery_queue import Step, was_sent
 from service.alerts.lifecycle import Purpose
@@ -21,7 +22,15 @@ from service.alerts.render import LOST_SIGNAL, AlertFacts, render_message
 from service.alerts.tokens import TokenAction
 from service.alerts.transaction import AlertTransaction
 from service.db.channel_crypto import open_url
-from service.db.models import Alert, Channel, Contact, Delivery, Episode, Patient
+from service.db.models import (
+    Alert,
+    Channel,
+    Contact,
+    Delivery,
+    Episode,
+    Patient,
+    SignalState,
+)
 from service.errors import ChannelKeyError
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,14 @@ def channel_url(session: Session, channel: Channel) -> str | None:
     except ChannelKeyError:
         log.error("channel %s cannot be decrypted with service.secret_key", channel.id)
         return None
+
+
+def _will_not_pair(session: Session, alert: Alert) -> bool:
+    """Whether the alert's band is silent because the gateway cannot pair with it, now."""
+    if alert.signal is None:
+        return False
+    state = session.get(SignalState, (alert.patient_id, alert.signal))
+    return state is not None and state.active and state.detail == OFFLINE_PAIRING
 
 
 def prepare_delivery(
@@ -87,6 +104,7 @@ def prepare_delivery(
         away=contact.away_until_s is not None,
         caregivers_noticed=alert.kind in LOST_SIGNAL
         and was_sent(session, alert.id, Purpose.OFF_NOTICE),
+        band_will_not_pair=_will_not_pair(session, alert),
     )
     purpose = Purpose(delivery.purpose)
     link = None

@@ -122,6 +122,8 @@ class AlertFacts:
     """This person said they are away (:mod:`service.alerts.absence`): told all the same."""
     caregivers_noticed: bool = False
     """A band taken off and silent for long: the caregivers were told of it (off_notice)."""
+    band_will_not_pair: bool = False
+    """The band is silent because the gateway cannot pair with it (reset, out of pairing mode)."""
 
 
 def one_line(text: str, max_chars: int | None = None) -> str:
@@ -342,6 +344,11 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
             "The band reported no steps or motion in the last day, so exercise cannot be ruled"
             " out: ask them."
         )
+    if facts.band_will_not_pair and purpose is not Purpose.PATIENT_CHECK:
+        notes.append(
+            f"The gateway cannot pair with {name}'s band (reset?): it needs its pairing mode, "
+            "near the gateway."
+        )
     if facts.after_exercise and facts.kind == "anaphylaxis":
         notes.append(
             "It began after exercise: the heart did not slow down once they stopped. Exercise can"
@@ -374,8 +381,14 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
     if purpose is Purpose.PATIENT_CHECK and facts.kind in LOST_SIGNAL:
         link_line = f"I took it off: {link}" if link else None
         sms_ask = "Open the link if you took the band off on purpose."
+        mend = (
+            "The gateway cannot pair with it: it may have been reset. Put it in its pairing "
+            "mode (its manual says how), near the gateway."
+            if facts.band_will_not_pair
+            else "Put it back on, or check that the gateway is plugged in."
+        )
         lines = [
-            f"Your band: {what}. Put it back on, or check that the gateway is plugged in.",
+            f"Your band: {what}. {mend}",
             "If you took it off on purpose, say so and your caregivers will not be alerted:",
             *([link_line] if link_line else []),
             since,

@@ -306,6 +306,8 @@ class EpisodeEngine:
         with self.alerts.transaction() as txn:
             state = txn.session.get(SignalState, (patient_id, str(signal)))
             if state is not None and state.active == active:
+                if active:  # still lost, perhaps for another reason (the band now will not pair)
+                    state.detail = detail[:200]
                 return  # retained status re-delivered, or a repeated detector verdict
             if state is None and not active:
                 # nothing was lost: no patient to register (a retained "online" status of an

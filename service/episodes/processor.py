@@ -87,9 +87,10 @@ class AlertingProcessor(Processor):
         devices) is still to be taken up: at the first cycle, after the erasures read at start."""
         self._aligned: set[str] = set()
         """Patients whose registered devices the alignment was told of."""
-        self._signals: dict[tuple[str, SignalKind], bool] = dict.fromkeys(
-            active_signals(engine.alerts.db), True
+        self._signals: dict[tuple[str, SignalKind], tuple[bool, str | None]] = dict.fromkeys(
+            active_signals(engine.alerts.db), (True, None)
         )
+        """Whether each signal is lost, and why (None: not known since the start)."""
         self._gateway_patients: dict[str, set[str]] = defaultdict(set)
         self._device_patient: dict[str, str] = {}
         self._received_s: dict[str, float] = {}
@@ -358,12 +359,17 @@ class AlertingProcessor(Processor):
                 self._outage.succeeded()
             self._undelivered.popleft()
 
-    def _signal(self, patient_id: str, signal: SignalKind, active: bool, time_s: float) -> None:
+    def _signal(
+        self, patient_id: str, signal: SignalKind, active: bool, time_s: float, detail: str = ""
+    ) -> None:
         key = (patient_id, signal)
-        if self._signals.get(key, False) == active:
+        seen = (active, detail if active else "")
+        if self._signals.get(key, (False, "")) == seen:
             return
-        self._signals[key] = active
-        self._deliver(patient_id, self.engine.on_signal, patient_id, signal, active, time_s)
+        self._signals[key] = seen
+        self._deliver(
+            patient_id, self.engine.on_signal, patient_id, signal, active, time_s, seen[1]
+        )
 
     def _device_status(self, status: DeviceStatus) -> None:
         self._device_patient[status.device_id] = status.patient_id
@@ -371,7 +377,11 @@ class AlertingProcessor(Processor):
             self._gateway_patients[status.gateway_id].add(status.patient_id)
         time_s = status.time_ms / 1000.0
         self._signal(
-            status.patient_id, SignalKind.DEVICE_OFFLINE, status.state is LinkState.OFFLINE, time_s
+            status.patient_id,
+            SignalKind.DEVICE_OFFLINE,
+            status.state is LinkState.OFFLINE,
+            time_s,
+            status.reason or "",  # why the gateway lost it: "pairing" is the wearer's to mend
         )
         if status.battery_percent is not None:
             low = status.battery_percent < BATTERY_LOW_PERCENT
