@@ -47,6 +47,18 @@ def test_the_page_says_when_the_wearer_took_the_band_off(world: CareWorld) -> No
     assert "no data from the band" in status and "took the band off" not in status
 
 
+def test_the_page_says_when_the_gateway_cannot_pair_with_the_band(world: CareWorld) -> None:
+    world.engine.on_signal("p1", SignalKind.DEVICE_OFFLINE, True, world.clock(), "link_lost")
+    assert "pairing mode" not in _status(world)
+    assert world.signed_in("ann").get("/api/v1/patients/p1").json()["band_will_not_pair"] is False
+    world.engine.on_signal("p1", SignalKind.DEVICE_OFFLINE, True, world.clock(), "pairing")
+    status = _status(world)
+    assert "The gateway cannot pair with the band" in status and "pairing mode" in status
+    assert world.signed_in("ann").get("/api/v1/patients/p1").json()["band_will_not_pair"] is True
+    world.engine.on_signal("p1", SignalKind.DEVICE_OFFLINE, False, world.clock())
+    assert "pairing mode" not in _status(world)
+
+
 def test_a_patient_chooses_when_to_be_reminded_of_a_band_taken_off(world: CareWorld) -> None:
     bo = world.signed_in("bo")
     page = bo.get("/app/patients/p2").text

@@ -14,6 +14,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flarewatch.payloads import OFFLINE_PAIRING
 from service.accounts.access import visible_patient, visible_patient_ids
 from service.accounts.channel_health import channel_states, failing_since
 from service.accounts.response_times import ResponseTimes, response_times
@@ -135,6 +136,8 @@ class PatientView:
     """Whether the patient shares their pseudonymised episodes with researchers."""
     taken_off: frozenset[str] = frozenset()
     """The lost signals the wearer said they took the band off for ("I took it off")."""
+    band_will_not_pair: bool = False
+    """The gateway reports that it cannot pair with the band (reset, out of its pairing mode)."""
     off_reminder_s: float = DEFAULT_OFF_REMINDER_S
     """After "I took it off", when the wearer is reminded the band is still off (0: never)."""
     off_notice_s: float = DEFAULT_OFF_NOTICE_S
@@ -204,6 +207,7 @@ def load_patient_view(
         ],
         lost_signals=[(s.signal, s.since_s) for s in signals],
         taken_off=_taken_off(session, patient.id, signals),
+        band_will_not_pair=any(s.detail == OFFLINE_PAIRING for s in signals),
         off_reminder_s=patient.off_reminder_s,
         off_notice_s=patient.off_notice_s,
         episodes=[episode_row(e, acked.get(e.id)) for e in episodes],

@@ -138,6 +138,11 @@ def status_lines(view: PatientView, now_s: float, account: Account, form_token: 
                 else ""
             )
             lines.append(f'<p class="state over">{_what(signal)} since {when(since_s)}{said}.</p>')
+    if view.band_will_not_pair:
+        lines.append(
+            '<p class="note">The gateway cannot pair with the band: it may have been reset. '
+            "Put it in its pairing mode (its manual says how), near the gateway.</p>"
+        )
     if not lines:
         lines.append('<p class="state done">Nothing going on.</p>')
     return "".join(lines)
