@@ -3,7 +3,7 @@
 from collector.ble.bumble_backend.bonds import Bond, BondStore
 from collector.ble.bumble_backend.central import BumbleCentral, close_central, get_central
 from collector.ble.bumble_backend.client import BleakClientBumble
-from collector.ble.bumble_backend.pairing import LinkSecurity, PasskeyDelegate
+from collector.ble.bumble_backend.pairing import PasskeyDelegate
 from collector.ble.bumble_backend.scanner import BleakScannerBumble
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "Bond",
     "BondStore",
     "BumbleCentral",
-    "LinkSecurity",
     "PasskeyDelegate",
     "close_central",
     "get_central",

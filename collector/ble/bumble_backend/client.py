@@ -33,7 +33,7 @@ from bumble.gatt import Characteristic
 from bumble.gatt_client import CharacteristicProxy
 
 from collector.ble.bumble_backend.central import BumbleCentral, get_central
-from collector.ble.bumble_backend.pairing import LinkSecurity, secure_link
+from collector.ble.bumble_backend.pairing import secure_link
 from collector.ble.bumble_backend.scanner import bleak_uuid
 from collector.ble.const import (
     ATT_MTU_REQUEST_BYTES,
@@ -41,6 +41,7 @@ from collector.ble.const import (
     BUMBLE_DISCONNECT_TIMEOUT_S,
     PAIRING_TIMEOUT_S,
 )
+from collector.errors import PairingError
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,6 @@ class BleakClientBumble(BaseBleakClient):
         self._peer: Peer | None = None
         self._closing = False
         self._subscriptions: dict[int, Callable[[bytes], None]] = {}
-        self.security: LinkSecurity | None = None
-        """How this link was encrypted (None: it is not)."""
 
     # --- connectivity --------------------------------------------------------------------------
 
@@ -145,7 +144,6 @@ class BleakClientBumble(BaseBleakClient):
         self._subscriptions.clear()
         connection.on(connection.EVENT_DISCONNECTION, self._on_disconnection)
         self._peer = Peer(connection)
-        self.security = None
         try:
             if pair:
                 await self._secure(fresh=False)
@@ -180,7 +178,6 @@ class BleakClientBumble(BaseBleakClient):
     def _forget(self) -> None:
         self._connection = None
         self._peer = None
-        self.security = None
         self._subscriptions.clear()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
@@ -205,9 +202,12 @@ class BleakClientBumble(BaseBleakClient):
         connection, device = self._connection, self.central.device
         if connection is None or device is None:
             raise BleakError(f"{self.address}: not connected (pairing)")
-        self.security = await secure_link(
-            device, connection, fresh=fresh, timeout_s=timeout_s, name=self.name
-        )
+        try:
+            await secure_link(device, connection, fresh=fresh, timeout_s=timeout_s, name=self.name)
+        except PairingError as exc:
+            if self._connection is None:  # it walked away meanwhile: a lost link, not a refusal
+                raise BleakError(f"{self.address}: link lost during pairing") from exc
+            raise
 
     async def _call(self, what: str, operation: Callable[[Peer], Awaitable[T]]) -> T:
         """One GATT operation; encrypt the link and try once more when the band asks for it."""

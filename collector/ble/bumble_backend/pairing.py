@@ -15,7 +15,6 @@ anew, once, with a warning: that band was reset, or someone else paired it.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -27,17 +26,6 @@ from collector.ble.const import PAIRING_TIMEOUT_S
 from collector.errors import PairingError
 
 log = logging.getLogger(__name__)
-
-
-class LinkSecurity(enum.StrEnum):
-    """How a link came to be encrypted."""
-
-    BONDED = "bonded"
-    """With the keys of an earlier pairing."""
-    PAIRED = "paired"
-    """By pairing now (the keys are kept for next time)."""
-    PAIRED_AGAIN = "paired_again"
-    """The band had lost its bond (reset, or paired elsewhere): paired anew."""
 
 
 class PasskeyDelegate(PairingDelegate):
@@ -66,7 +54,7 @@ async def secure_link(
     fresh: bool = False,
     timeout_s: float = PAIRING_TIMEOUT_S,
     name: str = "",
-) -> LinkSecurity:
+) -> None:
     """Encrypt ``connection``: with its bond if ``device`` keeps one (unless ``fresh``), else pair.
 
     Raises :class:`~collector.errors.PairingError` when the band refuses, pairing does not
@@ -75,12 +63,11 @@ async def secure_link(
     who = name or connection.peer_address.to_string(False)
     keystore = device.keystore
     address = str(connection.peer_address)
-    security = LinkSecurity.PAIRED
     if not fresh and keystore is not None and await keystore.get(address) is not None:
         try:
             async with asyncio.timeout(timeout_s):
                 await connection.encrypt()
-            return LinkSecurity.BONDED
+            return
         except hci.HCI_Error as exc:
             if exc.error_code != hci.HCI_ErrorCode.PIN_OR_KEY_MISSING_ERROR:
                 raise PairingError(who, f"encryption with its bond failed ({exc})") from exc
@@ -90,7 +77,6 @@ async def secure_link(
             "%s no longer knows this gateway (reset, or paired elsewhere): pairing anew", who
         )
         await keystore.delete(address)
-        security = LinkSecurity.PAIRED_AGAIN
     try:
         async with asyncio.timeout(timeout_s):
             await connection.pair()
@@ -107,5 +93,4 @@ async def secure_link(
         if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
             raise
         raise PairingError(who, f"pairing failed ({type(exc).__name__})") from exc
-    log.info("%s paired (%s)", who, "passkey" if connection.authenticated else "Just Works")
-    return security
+    log.info("%s paired", who)
