@@ -97,6 +97,42 @@ async def test_a_band_reset_is_paired_anew_with_a_warning(
     assert len(BondStore(tmp_path / "bonds.json").bonds()) == 1
 
 
+async def test_a_bonded_band_with_privacy_is_known_by_its_identity_as_its_address_changes(
+    world: VirtualWorld, tmp_path: Path
+) -> None:
+    wearable = await world.add_wearable(
+        "band-1", heart_rate_interval_s=0.1, security=BandSecurity.ENCRYPTION, privacy=True
+    )
+    bonds = tmp_path / "bonds.json"
+    backend = backend_with_bonds(world, bonds)
+    heard = await BleakScanner.find_device_by_name("band-1", timeout=5, backend=backend.scanner)
+    assert heard is not None and heard.address != wearable.address  # private: not known yet
+    client = await connect(backend, "band-1")
+    assert await first_heart_rate(client)
+    await client.disconnect()
+    (kept,) = BondStore(bonds).bonds()
+    assert kept.address == wearable.address  # the identity it gave when pairing
+
+    for _ in range(2):  # a new private address each time, resolved with the bond's key
+        await wearable.rotate_address()
+        heard = await BleakScanner.find_device_by_address(
+            wearable.address, timeout=5, backend=backend.scanner
+        )
+        assert heard is not None
+    sink = RecordingSink()
+    manager = ConnectionManager(
+        [ConfiguredDevice("band-1", "patient-1", wearable.address)],
+        sink,
+        default_registry(),
+        backend=backend,
+        watchdog_tick_s=0.05,
+        sleep=lambda _s: asyncio.sleep(0.05),
+    )
+    async with running(manager):
+        await until(lambda: len(sink.counters("band-1")) >= 5)
+    assert wearable.pairings == 1
+
+
 async def test_bond_true_encrypts_before_the_services_are_read(
     world: VirtualWorld, tmp_path: Path
 ) -> None:

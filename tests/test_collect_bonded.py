@@ -22,12 +22,14 @@ from flarewatch.localservers import MosquittoServer
 from tests.test_collect_e2e import Collector, Subscriber, in_flight_at_kill, wait_for
 
 
-def write_config(tmp_path: Path, world: WorldProcess, broker: MosquittoServer | None) -> Path:
+def write_config(
+    tmp_path: Path, world: WorldProcess, broker: MosquittoServer | None, *, by_name: bool = False
+) -> Path:
     devices = tmp_path / "devices.toml"
     devices.write_text(
         "".join(
             f'[[devices]]\nid = "{d["name"]}"\npatient = "patient-{i}"\n'
-            f'address = "{d["address"]}"\n'
+            f'address = "{d["address"]}"\n' + (f'name = "{d["name"]}"\n' if by_name else "")
             for i, d in enumerate(world.ready["devices"], start=1)
         )
     )
@@ -125,6 +127,47 @@ def test_a_person_pairs_a_passkey_band_once_then_the_gateway_streams_it(
         assert again.returncode == 1 and "no bond" in again.stderr
         unknown = flarewatch("pair", "band-9", "--config", str(config))
         assert unknown.returncode == 1 and "neither a device of devices.toml" in unknown.stderr
+
+
+@pytest.mark.timeout(180)
+def test_a_band_with_a_private_address_is_paired_by_name_then_streamed_as_it_changes(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    extra = ("--security", "encryption", "--privacy", "--rate-hz", "5")
+    with WorldProcess(1, extra_args=extra) as world:
+        assert world.client is not None
+        control = world.client
+        identity = world.ready["devices"][0]["address"]
+        config = write_config(tmp_path, world, mosquitto, by_name=True)
+        # before pairing it is heard only from a private address: the gateway cannot know it
+        paired = flarewatch("pair", "band-1", "--config", str(config))
+        assert paired.returncode == 0, paired.stderr
+        assert f"band-1 ({identity}) paired (Just Works" in paired.stdout
+
+        subscriber = Subscriber(mosquitto.url)
+        collector = Collector(config)
+        collector.start()
+        try:
+            for address in (1, 2, 3):
+                wanted = 10 * address
+                wait_for(
+                    lambda n=wanted: len(subscriber.heart_rate_counters().get("band-1", [])) >= n,
+                    40,
+                    f"band-1 streaming from private address {address}",
+                )
+                control.take_out_of_range("band-1")
+                control.rotate("band-1")  # back from another address, as phones do
+                control.bring_back("band-1")
+        finally:
+            collector.stop()
+            subscriber.close()
+        assert control.pairings("band-1") == 1
+
+        wrong = tmp_path / "devices.toml"
+        wrong.write_text(wrong.read_text().replace(identity, "C0:5E:00:00:00:99"))
+        misnamed = flarewatch("pair", "band-1", "--config", str(config))
+        assert misnamed.returncode == 1
+        assert f'set address = "{identity}"' in misnamed.stderr
 
 
 @pytest.mark.timeout(240)

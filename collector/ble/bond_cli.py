@@ -84,6 +84,14 @@ def _pair(args: argparse.Namespace) -> int:
         else "kept by BlueZ"
     )
     print(f"{device.device_id} ({outcome.address}) paired {how}; the bond is {where}.")
+    if device.address is not None and device.address != outcome.address:
+        print(
+            f"flarewatch: {device.device_id}: the band is known by the address "
+            f"{outcome.address} (devices.toml says {device.address}): set "
+            f'address = "{outcome.address}" in its entry, or the gateway will not find it',
+            file=sys.stderr,
+        )
+        return 1
     if outcome.streams:
         print("A measurement arrived over the encrypted link: the gateway can stream it.")
         return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from bleak import BleakClient, BleakScanner
@@ -32,6 +32,8 @@ from collector.profiles.registry import ProfileRegistry
 FIND_TIMEOUT_S: Final = 30.0
 """How long to listen for the band: a band in pairing mode advertises every second or faster."""
 CONNECT_TIMEOUT_S: Final = 10.0
+IDENTITY_TIMEOUT_S: Final = 10.0
+"""How long to listen for the band again once paired, to learn the address it is known by."""
 FIRST_READING_TIMEOUT_S: Final = 15.0
 """How long to wait for the first measurement once paired (bands notify every 1-5 s)."""
 
@@ -44,6 +46,8 @@ class PairingOutcome:
     """What pairing a band achieved."""
 
     address: str
+    """Its identity address: the one to name in devices.toml (a band with privacy advertises
+    from others, which the gateway resolves with the bond)."""
     passkey: bool
     """Paired with a passkey typed in (else Just Works)."""
     streams: bool
@@ -63,7 +67,9 @@ async def pair_band(
     Raises :class:`~collector.errors.DeviceConnectionError` when the band is not heard or cannot
     be connected, :class:`~collector.errors.PairingError` when pairing fails.
     """
-    found = await _heard(backend, device, find_timeout_s)
+    # a band with privacy advertises from an address nobody knows before it is bonded: by name
+    finder = device if device.name is None else replace(device, address=None)
+    found = await _heard(backend, finder, find_timeout_s)
     if found is None:
         raise DeviceConnectionError(
             device.device_id,
@@ -90,7 +96,11 @@ async def pair_band(
             raise PairingError(device.device_id, f"pairing failed ({exc})") from exc
         finally:
             await client.disconnect()
-    return PairingOutcome(ble_device.address, bool(asked), streams)
+    identity = ble_device.address
+    if device.name is not None:  # heard again now that it is bonded: under its identity
+        again = await _heard(backend, finder, IDENTITY_TIMEOUT_S)
+        identity = again[0].address if again is not None else identity
+    return PairingOutcome(identity.upper(), bool(asked), streams)
 
 
 async def _heard(

@@ -84,6 +84,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="what the bands ask of a link before they let themselves be read: nothing, "
         "encryption (paired Just Works, then bonded) or a passkey they show (`flarewatch pair`)",
     )
+    sim.add_argument(
+        "--privacy",
+        action="store_true",
+        help="the bands advertise from resolvable private addresses, known by their identity "
+        "only to a gateway they bonded with",
+    )
     sim.set_defaults(handler=_ble_sim)
 
 
@@ -212,4 +218,5 @@ def _ble_sim(args: argparse.Namespace) -> int:
         simulator=not args.steady,
         running_speed_cadence=args.cadence,
         security=BandSecurity(args.security),
+        privacy=args.privacy,
     )

@@ -41,6 +41,11 @@ ADVERTISER_SWEEP_INTERVAL_S: Final = 30.0
 """Look for silent advertisers at most this often: a sweep walks every entry, while advertisements
 arrive many times a second."""
 
+RESOLVED_ADDRESSES_MAX: Final = 4096
+"""Private addresses whose resolution (their bonded band's identity, or none) is remembered; past
+this the memory starts afresh. Each resolution costs one AES per bond; a private address lives
+5-15 min, so even a busy street's phones fill this in hours, not seconds."""
+
 CENTRAL_ADDRESS: Final = "F0:F1:F2:F3:F4:F5"
 """Random static address of a Bumble central (the two top bits set, Core Vol 6 Part B 1.3.2.1)."""
 

@@ -43,13 +43,15 @@ async def serve_world(
     simulator: bool = True,
     running_speed_cadence: bool = False,
     security: BandSecurity = BandSecurity.NONE,
+    privacy: bool = False,
 ) -> tuple[VirtualWorld, asyncio.Server, dict[str, Any]]:
     """Start ``devices`` wearables named band-1..N, the HCI server and the control server.
 
     ``simulator`` feeds each band from the physiological simulator (a different patient each);
     else the bands send steady resting values (cheapest, for throughput benchmarks).
     ``running_speed_cadence`` makes them serve RSC too, notified as often as the heart rate.
-    ``security``: what every band asks of the link before it lets itself be read.
+    ``security``: what every band asks of the link before it lets itself be read; ``privacy``:
+    the bands advertise from resolvable private addresses (``rotate`` renews one).
     """
     world = VirtualWorld()
     for index in range(1, devices + 1):
@@ -60,6 +62,7 @@ async def serve_world(
             temperature_interval_s=temperature_interval_s,
             rsc_interval_s=heart_rate_interval_s if running_speed_cadence else None,
             security=security,
+            privacy=privacy,
         )
     transport = await world.start_hci_server(host, hci_port)
 
@@ -102,6 +105,8 @@ async def _command(world: VirtualWorld, request: dict[str, Any]) -> dict[str, An
             world.wearables[name].accepts_pairing = op == "accept_pairing"
         elif op == "reset":
             await world.wearables[name].forget_bonds()
+        elif op == "rotate":
+            await world.wearables[name].rotate_address()
         else:
             return {"ok": False, "error": f"unknown op {op!r}"}
     except (KeyError, ValueError) as exc:
@@ -119,6 +124,7 @@ def run_ble_sim(
     simulator: bool = True,
     running_speed_cadence: bool = False,
     security: BandSecurity = BandSecurity.NONE,
+    privacy: bool = False,
 ) -> int:
     """Blocking entry point of ``flarewatch ble-sim``: serve until interrupted."""
     # Bumble's virtual controllers warn about every packet still in flight when a link drops
@@ -135,6 +141,7 @@ def run_ble_sim(
             simulator=simulator,
             running_speed_cadence=running_speed_cadence,
             security=security,
+            privacy=privacy,
         )
         sys.stdout.write(json.dumps(ready) + "\n")
         sys.stdout.flush()
@@ -202,6 +209,10 @@ class WorldClient:
     def reset(self, device: str) -> None:
         """A factory reset: the wearable forgets every bond."""
         self.call("reset", device=device)
+
+    def rotate(self, device: str) -> None:
+        """The wearable advertises from a new private address (``--privacy``; not while linked)."""
+        self.call("rotate", device=device)
 
     def close(self) -> None:
         """Close the control connection."""

@@ -20,6 +20,7 @@ import contextlib
 import enum
 import logging
 import math
+import secrets
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,6 +170,7 @@ class VirtualWearable:
         clock: Callable[[], float] | None = None,
         advertise_services: bool = True,
         security: BandSecurity = BandSecurity.NONE,
+        privacy: bool = False,
     ) -> None:
         self.name = name
         self.advertise_services = advertise_services
@@ -186,6 +188,10 @@ class VirtualWearable:
             host=Host(self.controller, AsyncPipeSink(self.controller)),
         )
         self.stalled = False
+        self.privacy = privacy
+        """Advertise from a resolvable private address (renewed by :meth:`rotate_address`), the
+        identity address (``address``) given only to the gateway it pairs with."""
+        self.device.irk = secrets.token_bytes(16)
         self.security = security
         self.accepts_pairing = True
         """False: the band refuses every pairing (not in pairing mode)."""
@@ -205,6 +211,7 @@ class VirtualWearable:
         self._started_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._pending_garbage: bytes | None = None
+        self._advertising_data = b""
         props = gatt.Characteristic.Properties
         no_access = gatt.Characteristic.Permissions(0)
         self._battery: gatt.Characteristic[bytes] = gatt.Characteristic(
@@ -283,6 +290,28 @@ class VirtualWearable:
         connection.on(connection.EVENT_PAIRING, paired)
         connection.on(connection.EVENT_PAIRING_FAILURE, failed)
 
+    async def rotate_address(self) -> None:
+        """Advertise from a new resolvable private address (phones renew theirs every 15 min)."""
+        await self.device.stop_advertising()
+        await self._new_private_address()
+        await self._advertise()
+
+    async def _advertise(self) -> None:
+        """Advertise (again after every disconnection) from the device's random address."""
+        await self.device.start_advertising(
+            auto_restart=True,
+            advertising_data=self._advertising_data,
+            advertising_interval_min=ADVERTISING_INTERVAL_MS,
+            advertising_interval_max=ADVERTISING_INTERVAL_MS,
+        )
+
+    async def _new_private_address(self) -> None:
+        address = hci.Address.generate_private_address(self.device.irk)
+        await self.device.send_sync_command(
+            hci.HCI_LE_Set_Random_Address_Command(random_address=address)
+        )
+        self.device.random_address = address
+
     async def forget_bonds(self) -> None:
         """A factory reset: the band forgets every gateway it was paired with."""
         if self.device.keystore is not None:
@@ -294,23 +323,22 @@ class VirtualWearable:
     async def start(self) -> None:
         """Power on, advertise (restarting after every disconnection) and start streaming."""
         await self.device.power_on()
+        if self.privacy:
+            await self._new_private_address()
         services = (
             AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
             struct.pack(f"<{len(self._advertised_services)}H", *self._advertised_services),
         )
-        advertising = AdvertisingData(
-            [
-                (AdvertisingData.FLAGS, bytes([0x06])),
-                *([services] if self.advertise_services else []),
-                (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
-            ]
+        self._advertising_data = bytes(
+            AdvertisingData(
+                [
+                    (AdvertisingData.FLAGS, bytes([0x06])),
+                    *([services] if self.advertise_services else []),
+                    (AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode()),
+                ]
+            )
         )
-        await self.device.start_advertising(
-            auto_restart=True,
-            advertising_data=bytes(advertising),
-            advertising_interval_min=ADVERTISING_INTERVAL_MS,
-            advertising_interval_max=ADVERTISING_INTERVAL_MS,
-        )
+        await self._advertise()
         self._started_at = self._clock()
         self._tasks = [
             asyncio.create_task(self._every(self.heart_rate_interval_s, self._send_heart_rate)),

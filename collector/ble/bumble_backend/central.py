@@ -8,6 +8,11 @@ gives up simply stops waiting, and a connection that completes nobody wants is c
 Bonds are kept in ``bonds_file`` (:mod:`collector.ble.bumble_backend.bonds`; in memory without
 one); links are encrypted through :func:`collector.ble.bumble_backend.pairing.secure_link`.
 
+A band with privacy advertises from a resolvable private address it renews every few minutes.
+Once bonded, its identity resolving key (IRK) is among the bonds: its advertisements are then
+told to the scanners under its identity address (the one it gave when pairing, the one
+``devices.toml`` names), while connects go to the address it advertises from now, as BlueZ does.
+
 Advertisers are remembered (typed address by text, for :meth:`BumbleCentral.resolve_address`) only
 while heard: one silent for ``ADVERTISER_FORGET_AFTER_S`` is forgotten, and the scanners are told
 to drop it too, unless a connection to it is open.
@@ -38,13 +43,15 @@ from collector.ble.const import (
     BUMBLE_CONNECT_TIMEOUT_S,
     BUMBLE_POWER_ON_TIMEOUT_S,
     CENTRAL_ADDRESS,
+    RESOLVED_ADDRESSES_MAX,
     TRANSPORT_REOPEN_INTERVAL_S,
 )
 from collector.clocks import MonotonicClockS
 
 log = logging.getLogger(__name__)
 
-AdvertisementListener = Callable[[Advertisement], None]
+AdvertisementListener = Callable[[Advertisement, hci.Address | None], None]
+"""Called with each advertisement and the identity its private address resolves to (if bonded)."""
 ForgetListener = Callable[[Collection[str]], None]
 """Called with the address texts (``to_string(False)``) of advertisers just forgotten."""
 
@@ -74,6 +81,9 @@ class BumbleCentral:
         self._heard: dict[str, tuple[hci.Address, float]] = {}
         """Typed address and monotonic time last heard, by address text."""
         self._next_sweep_s = clock_s() + ADVERTISER_SWEEP_INTERVAL_S
+        self._resolver: object = None
+        self._resolved: dict[str, hci.Address | None] = {}
+        """Private address text -> the identity it resolves to, under ``_resolver``'s bonds."""
         self._start_lock = asyncio.Lock()
 
     async def start(self) -> Device:
@@ -182,11 +192,25 @@ class BumbleCentral:
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         now_s = self._clock_s()
         address = advertisement.address
-        self._heard[address.to_string(False)] = (address, now_s)
+        identity = self._identity_of(address)
+        self._heard[(identity or address).to_string(False)] = (address, now_s)
         for listener, _ in list(self._listeners.values()):
-            listener(advertisement)
+            listener(advertisement, identity)
         if now_s >= self._next_sweep_s:
             self._forget_silent(now_s)
+
+    def _identity_of(self, address: hci.Address) -> hci.Address | None:
+        """The identity of a bonded band behind a resolvable private address (else None)."""
+        device = self.device
+        resolver = None if device is None else device.address_resolver
+        if resolver is None or not address.is_resolvable:
+            return None
+        if resolver is not self._resolver or len(self._resolved) >= RESOLVED_ADDRESSES_MAX:
+            self._resolver, self._resolved = resolver, {}  # bonds changed, or too many heard
+        text = address.to_string(False)
+        if text not in self._resolved:  # one AES per bond: once per private address
+            self._resolved[text] = resolver.resolve(address)
+        return self._resolved[text]
 
     def _forget_silent(self, now_s: float) -> None:
         """Forget advertisers silent for ``ADVERTISER_FORGET_AFTER_S``, except connected ones."""
@@ -219,7 +243,11 @@ class BumbleCentral:
         return frozenset(self._heard)
 
     def resolve_address(self, text: str) -> hci.Address:
-        """The typed address last seen advertising as ``text`` (random static if never seen)."""
+        """The typed address last seen advertising as ``text`` (random static if never seen).
+
+        For a bonded band with privacy, ``text`` is its identity and the answer the private
+        address it advertised from last: the one to connect to.
+        """
         known = self._heard.get(text.upper())
         if known is not None:
             return known[0]

@@ -190,12 +190,10 @@ class BleakClientBumble(BaseBleakClient):
 
     async def unpair(self) -> None:
         """Forget the band's bond and disconnect (it pairs anew when it next needs to)."""
-        central = self.central
-        await central.start()
-        address = self._peer_address or central.resolve_address(self.address)
-        device = central.device
-        if device is not None and device.keystore is not None:
-            await device.keystore.delete(str(address))
+        device = await self.central.start()
+        if device.keystore is not None:
+            await device.keystore.delete(self.address)  # bonds are named by identity address
+            await device.refresh_resolving_list()
         await self.disconnect()
 
     async def _secure(self, *, fresh: bool, timeout_s: float = PAIRING_TIMEOUT_S) -> None:

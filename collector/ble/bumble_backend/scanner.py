@@ -14,6 +14,7 @@ from bleak.backends.scanner import (
 from bleak.uuids import normalize_uuid_str
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Advertisement
+from bumble.hci import Address
 
 from collector.ble.bumble_backend.central import get_central
 
@@ -127,9 +128,10 @@ class BleakScannerBumble(BaseBleakScanner):
         for address in addresses:
             self.seen_devices.pop(address, None)
 
-    def _on_advertisement(self, advertisement: Advertisement) -> None:
+    def _on_advertisement(self, advertisement: Advertisement, identity: Address | None) -> None:
         adv = advertisement_data(advertisement)
-        address = advertisement.address.to_string(False)
+        # a bonded band with privacy is known by its identity; connects go to where it is now
+        address = (identity or advertisement.address).to_string(False)
         previous = self.seen_devices.get(address)
         if previous is not None and adv.local_name is None and previous[1].local_name:
             # scan responses and advertisements carry different fields: keep the name we saw
