@@ -8,6 +8,7 @@ connected by an HCI transport over TCP, as a gateway drives a USB dongle.
 
 from __future__ import annotations
 
+import functools
 import json
 import stat
 import subprocess
@@ -19,7 +20,14 @@ import pytest
 
 from collector.virtual.control import WorldProcess
 from flarewatch.localservers import MosquittoServer
-from tests.test_collect_e2e import Collector, Subscriber, in_flight_at_kill, wait_for
+from tests.test_collect_e2e import (
+    Collector,
+    Subscriber,
+    assert_arrived_once_in_order,
+    drained,
+    in_flight_at_kill,
+    wait_for,
+)
 
 
 def write_config(
@@ -209,28 +217,13 @@ def test_bonded_bands_stream_without_loss_across_a_gateway_kill_and_a_band_reset
             assert [control.pairings(f"band-{i}") for i in (1, 2)] == [2, 1]
             collector.stop()  # graceful: flushes the outbox
             final = control.delivered()
-            wait_for(
-                lambda: all(
-                    set(subscriber.heart_rate_counters().get(d, ()))
-                    >= set(r["heart_rate_counters"]) - in_flight_at_kill(before_kill, after_kill, d)
-                    for d, r in final.items()
-                ),
-                20,
-                "the outbox to drain",
-            )
+            may_lose = functools.partial(in_flight_at_kill, before_kill, after_kill)
+            wait_for(drained(subscriber, final, may_lose), 20, "the outbox to drain")
         finally:
             collector.stop()
             subscriber.close()
         log = collector.log.read_text(errors="replace")
 
-    received = subscriber.heart_rate_counters()
-    for device, record in final.items():
-        got, delivered = received.get(device, []), record["heart_rate_counters"]
-        assert len(set(got)) == len(got), f"{device}: a notification was published twice"
-        assert set(got) <= set(delivered), f"{device}: samples nobody sent"
-        missing = set(delivered) - set(got)
-        assert missing <= in_flight_at_kill(before_kill, after_kill, device), (
-            f"{device}: lost {sorted(missing)} of {len(delivered)}\n{log[-3000:]}"
-        )
+    assert_arrived_once_in_order(subscriber, final, may_lose, log)
     assert "no longer knows this gateway" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]

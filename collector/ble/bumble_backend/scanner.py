@@ -141,4 +141,7 @@ class BleakScannerBumble(BaseBleakScanner):
         device = self.create_or_update_device(
             address, address, adv.local_name, advertisement.address, adv
         )
+        # bleak keeps a known device's first details: a band with privacy is reached where it
+        # advertises from now, not from the address it had when first heard
+        device.details = advertisement.address
         self.call_detection_callbacks(device, adv)
