@@ -137,3 +137,8 @@ DIARY_WORDS: Final = {
     "note": "A note",
 }
 """How the app names each diary kind (``service.db.models.DiaryKind`` values)."""
+
+PAIRING_FIX: Final = (
+    "it may have been reset. Put it in its pairing mode (its manual says how), near the gateway"
+)
+"""What a wearer does about a band the gateway cannot pair with (messages and pages say it)."""

@@ -76,6 +76,21 @@ class OpenAlertRow:
 
 
 @dataclass(frozen=True, slots=True)
+class BandRow:
+    """One of the patient's bands, as its gateway last reported it (all None: never)."""
+
+    id: str
+    link_state: str | None
+    """``online``, ``connecting`` or ``offline``."""
+    link_reason: str | None
+    """Why, in the gateway's words (``pairing``: it cannot pair with the band)."""
+    link_since_s: float | None
+    reported_s: float | None
+    battery_percent: int | None
+    contact_detected: bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class DiaryRow:
     """One diary entry as the app lists it."""
 
@@ -122,6 +137,8 @@ class PatientView:
     quiet_hours: str | None
     """"22:00-07:00" on the patient's clock (warnings wait for their end), None: none."""
     devices: list[str]
+    bands: list[BandRow]
+    """The same bands, with what their gateways last reported of them."""
     diary: list[DiaryRow]
     """The newest entries first."""
     plan_changed: tuple[str, float] | None = None
@@ -186,8 +203,8 @@ def load_patient_view(
         .where(SignalState.patient_id == patient.id, SignalState.active.is_(True))
         .order_by(SignalState.since_s)
     ).all()
-    devices = session.scalars(
-        select(Device.id).where(Device.patient_id == patient.id).order_by(Device.id)
+    bands = session.scalars(
+        select(Device).where(Device.patient_id == patient.id).order_by(Device.id)
     ).all()
     team = team_members(session, patient.id)
     states = channel_states(session, [c.id for c in team], now_s)
@@ -227,7 +244,19 @@ def load_patient_view(
         drill_schedule=drill_schedule_of(patient),
         answering=response_times(session, patient.id, now_s) if answering else None,
         quiet_hours=(f"{patient.quiet_start}-{patient.quiet_end}" if patient.quiet_start else None),
-        devices=list(devices),
+        devices=[band.id for band in bands],
+        bands=[
+            BandRow(
+                b.id,
+                b.link_state,
+                b.link_reason,
+                b.link_since_s,
+                b.reported_s,
+                b.battery_percent,
+                b.contact_detected,
+            )
+            for b in bands
+        ],
         diary=[
             diary_row(d) for d in (entries_of(session, patient.id, limit=diary) if diary else ())
         ],

@@ -31,6 +31,7 @@ from models.alarm import Severity
 from service.alerts.const import DRILL, HELP, NAME_IN_TITLE_MAX_CHARS, PLAN_FIRST_LINE_MAX_CHARS
 from service.alerts.lifecycle import Purpose
 from service.alerts.notifier import Message
+from service.const import PAIRING_FIX
 
 WHAT_HAPPENED = {
     "anaphylaxis": "possible anaphylaxis",
@@ -382,8 +383,7 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
         link_line = f"I took it off: {link}" if link else None
         sms_ask = "Open the link if you took the band off on purpose."
         mend = (
-            "The gateway cannot pair with it: it may have been reset. Put it in its pairing "
-            "mode (its manual says how), near the gateway."
+            f"The gateway cannot pair with it: {PAIRING_FIX}."
             if facts.band_will_not_pair
             else "Put it back on, or check that the gateway is plugged in."
         )

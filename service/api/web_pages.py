@@ -23,6 +23,7 @@ from service.alerts.help_requests import HELP
 from service.alerts.off_reminders import NOTICE_CHOICES, REMINDER_CHOICES
 from service.alerts.render import SHORT_WHAT, heart_rate_words, on_patient_clock
 from service.api.alert_view import person_html
+from service.api.band_pages import bands_part
 from service.api.care_pages import (
     answering_part,
     care_team_part,
@@ -34,7 +35,7 @@ from service.api.care_pages import (
 )
 from service.api.pages import Clock, page
 from service.api.web_session import APP_PATH, hidden_token
-from service.const import DIARY_TEXT_MAX_CHARS, DIARY_WORDS
+from service.const import DIARY_TEXT_MAX_CHARS, DIARY_WORDS, PAIRING_FIX
 from service.db.models import (
     Account,
     AccountRole,
@@ -139,10 +140,7 @@ def status_lines(view: PatientView, now_s: float, account: Account, form_token: 
             )
             lines.append(f'<p class="state over">{_what(signal)} since {when(since_s)}{said}.</p>')
     if view.band_will_not_pair:
-        lines.append(
-            '<p class="note">The gateway cannot pair with the band: it may have been reset. '
-            "Put it in its pairing mode (its manual says how), near the gateway.</p>"
-        )
+        lines.append(f'<p class="note">The gateway cannot pair with the band: {PAIRING_FIX}.</p>')
     if not lines:
         lines.append('<p class="state done">Nothing going on.</p>')
     return "".join(lines)
@@ -262,10 +260,11 @@ def patient_page(
         answering_part(view),
         quiet_hours_part(view, form_token),
         drill_part(view, when, form_token),
+        bands_part(view, when),
         _band_part(view, account, form_token),
         _research_part(view, account, form_token),
-        f'<p class="note">Bands: {html.escape(", ".join(view.devices)) or "none registered"}. '
-        f"Detection: {html.escape(view.detection_profile)}. Times on the patient's clock "
+        f'<p class="note">Detection: {html.escape(view.detection_profile)}. '
+        f"Times on the patient's clock "
         f"({html.escape(view.timezone)}).</p>",
         _as_of(now_s),
         f'<p><a href="{APP_PATH}">All your patients</a></p>',

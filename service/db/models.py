@@ -170,6 +170,17 @@ class Device(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String(200), default="")
+    link_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    """Its link as its gateway last reported it (a ``LinkState`` value); NULL: never reported."""
+    link_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    """Why the link changed, in the gateway's words (``pairing``, ``link_lost``…)."""
+    link_since_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """Since when the link has been in ``link_state``."""
+    reported_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """When its gateway last reported on it."""
+    battery_percent: Mapped[int | None] = mapped_column(Integer, default=None)
+    contact_detected: Mapped[bool | None] = mapped_column(default=None)
+    """Whether it reads skin contact (NULL: the band does not say)."""
     patient: Mapped[Patient] = relationship(back_populates="devices")
 
 

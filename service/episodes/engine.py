@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
+from flarewatch.payloads import DeviceStatus
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.audit import record
 from service.alerts.const import (
@@ -29,6 +30,7 @@ from service.alerts.manager import AlertManager
 from service.alerts.off_reminders import stop_reminders
 from service.alerts.transaction import AlertTransaction
 from service.const import EPISODE_LOST_AFTER_S
+from service.db.device_links import record_link
 from service.db.models import (
     OPEN_ALERT_STATES,
     Alert,
@@ -296,6 +298,13 @@ class EpisodeEngine:
         except Exception:
             self._open_patients[patient_id] = latest  # not closed: tried again (processor)
             raise
+
+    # -- bands --------------------------------------------------------------------------------
+
+    def on_device_status(self, status: DeviceStatus) -> None:
+        """Keep what the gateway reported of a registered band (its link, battery, contact)."""
+        with self.alerts.transaction() as txn:
+            record_link(txn.session, status)
 
     # -- signals ------------------------------------------------------------------------------
 

@@ -373,6 +373,7 @@ class AlertingProcessor(Processor):
 
     def _device_status(self, status: DeviceStatus) -> None:
         self._device_patient[status.device_id] = status.patient_id
+        self._deliver(status.patient_id, self.engine.on_device_status, status)
         if status.gateway_id:
             self._gateway_patients[status.gateway_id].add(status.patient_id)
         time_s = status.time_ms / 1000.0
