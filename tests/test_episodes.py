@@ -19,7 +19,8 @@ from service.alerts.errors import CancelNotAllowedError
 from service.alerts.tokens import TokenAction
 from service.db import Alert, AlertState, Episode, Patient, SignalState
 from service.db import session as db_session
-from service.db.care_teams import PolicyUpdate, get_patient, set_policy
+from service.db.care_teams import PolicyUpdate, add_device, get_patient, set_policy
+from service.db.models import AuditEvent
 from service.episodes import AlertingProcessor, EpisodeEngine
 from service.episodes.signals import SignalKind
 from service.processing import IngestCycle
@@ -306,13 +307,63 @@ def test_device_offline_and_low_battery_are_signal_states(setup, inbox):
     )
     processor.process(IngestCycle(now_ms, device_statuses=[low]))
     step(stack, clock, 120)
-    assert alerts(stack) == [] and inbox.to("/ann") == []  # low battery wakes nobody
+    assert [a.kind for a in alerts(stack)] == ["battery_low"]  # the wearer's notice, over at once
+    assert inbox.to("/ann") == [] and len(inbox.to("/wearer")) == 1  # no caregiver is woken
     gone = DeviceStatus(
         patient_id="p1", device_id="band1", time_ms=now_ms + 1, state=LinkState.OFFLINE
     )
     processor.process(IngestCycle(now_ms + 1000, device_statuses=[gone]))
     step(stack, clock, 61)
-    assert [a.kind for a in alerts(stack)] == ["no_data"] and episodes(stack) == []
+    assert [a.kind for a in alerts(stack)] == ["battery_low", "no_data"] and episodes(stack) == []
+
+
+def test_a_low_battery_tells_the_wearer_once_a_spell_and_nobody_else(setup, inbox):
+    stack, clock, engine = setup
+    with stack.db.session() as session:
+        add_device(session, "p1", "band1")
+    processor = AlertingProcessor(NoAlarms(), engine)
+
+    def battery(percent: int) -> None:
+        at_ms = int(clock() * 1000)
+        status = DeviceStatus(
+            patient_id="p1", device_id="band1", time_ms=at_ms, state=LinkState.ONLINE,
+            battery_percent=percent,
+        )  # fmt: skip
+        processor.process(IngestCycle(at_ms, device_statuses=[status]))
+        step(stack, clock, 60)
+
+    battery(60)
+    assert inbox.items == []
+    battery(12)
+    [told] = inbox.to("/wearer")
+    assert told.title == "Charge your band - its battery is low (12 %)"
+    assert "Charge it soon" in told.body and "Only you are told" in told.body
+    for wavering in (16, 14, 21, 13):  # not charged yet: the same low spell
+        battery(wavering)
+    assert len(inbox.to("/wearer")) == 1
+    battery(95)  # charged
+    battery(9)
+    assert [m.title for m in inbox.to("/wearer")][1] == (
+        "Charge your band - its battery is low (9 %)"
+    )
+    assert inbox.to("/ann") == [] and inbox.to("/bob") == []
+    with stack.db.session() as session:
+        queued = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "battery_notice_queued")
+        ).all()
+        assert [e.detail["messages"] for e in queued] == [1, 1]
+
+
+def test_a_low_battery_in_quiet_hours_is_told_when_they_end(setup, inbox):
+    stack, clock, engine = setup  # T0 is 16:00 UTC
+    with stack.db.session() as session:
+        set_policy(get_patient(session, "p1"), PolicyUpdate(quiet_hours="15:00-17:00"))
+    engine.on_signal("p1", SignalKind.BATTERY_LOW, True, clock())
+    step(stack, clock, 3599)
+    assert inbox.items == []
+    step(stack, clock, 1)
+    [told] = inbox.to("/wearer")
+    assert told.title == "Charge your band - its battery is low"  # no band reported a level
 
 
 def test_a_band_the_gateway_cannot_pair_with_is_told_as_the_wearers_to_mend(setup, inbox):

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Final
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flarewatch.payloads import OFFLINE_PAIRING
@@ -27,6 +28,7 @@ from service.db.models import (
     Channel,
     Contact,
     Delivery,
+    Device,
     Episode,
     Patient,
     SignalState,
@@ -63,6 +65,13 @@ def channel_url(session: Session, channel: Channel) -> str | None:
         return None
 
 
+def _lowest_battery(session: Session, patient_id: str) -> int | None:
+    """The lowest battery the patient's bands last reported (None: none did)."""
+    return session.scalar(
+        select(func.min(Device.battery_percent)).where(Device.patient_id == patient_id)
+    )
+
+
 def _will_not_pair(session: Session, alert: Alert) -> bool:
     """Whether the alert's band is silent because the gateway cannot pair with it, now."""
     if alert.signal is None:
@@ -83,6 +92,7 @@ def prepare_delivery(
     vitals = (episode.summary.get("vitals", {}) if episode else {}) or {}
     onset = ((episode.summary.get("alarms") or [{}])[0] if episode else {}) or {}
     evidence = onset.get("evidence") or {}
+    purpose = Purpose(delivery.purpose)
     facts = AlertFacts(
         patient_name=patient.display_name or patient.id,
         timezone=patient.timezone,
@@ -105,8 +115,10 @@ def prepare_delivery(
         caregivers_noticed=alert.kind in LOST_SIGNAL
         and was_sent(session, alert.id, Purpose.OFF_NOTICE),
         band_will_not_pair=_will_not_pair(session, alert),
+        battery_percent=(
+            _lowest_battery(session, patient.id) if purpose is Purpose.BATTERY_LOW else None
+        ),
     )
-    purpose = Purpose(delivery.purpose)
     link = None
     if purpose is Purpose.PATIENT_CHECK:
         link = manager.link(TokenAction.CANCEL, alert, contact.id)

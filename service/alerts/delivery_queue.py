@@ -68,7 +68,7 @@ def enqueue(txn: AlertTransaction, alert: Alert, send: Send, at_s: float | None 
     ``at_s`` holds the messages back until then (default: send now).
     """
     session = txn.session
-    if send.purpose in (Purpose.PATIENT_CHECK, Purpose.OFF_REMINDER):
+    if send.purpose in (Purpose.PATIENT_CHECK, Purpose.OFF_REMINDER, Purpose.BATTERY_LOW):
         contacts = patient_contacts(session, alert.patient_id)
     elif send.purpose is Purpose.OFF_NOTICE:  # the family, not an emergency line
         levels = escalation_levels(session, alert.patient_id)

@@ -28,6 +28,8 @@ class Purpose(StrEnum):
     """To the wearer: the band they said they took off is still off (no link, no caregiver)."""
     OFF_NOTICE = "off_notice"
     """To the caregivers, once: the band the wearer took off has been silent for long."""
+    BATTERY_LOW = "battery_low"
+    """To the wearer, once per low spell: charge the band before it runs flat."""
 
 
 @dataclass(frozen=True, slots=True)

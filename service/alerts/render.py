@@ -125,6 +125,8 @@ class AlertFacts:
     """A band taken off and silent for long: the caregivers were told of it (off_notice)."""
     band_will_not_pair: bool = False
     """The band is silent because the gateway cannot pair with it (reset, out of pairing mode)."""
+    battery_percent: int | None = None
+    """The lowest battery its bands last reported (None: none reported one)."""
 
 
 def one_line(text: str, max_chars: int | None = None) -> str:
@@ -280,6 +282,9 @@ def _alert_title(facts: AlertFacts, purpose: Purpose, name: str) -> str:
     act = "act now" if facts.severity is Severity.CRITICAL else "check on them"
     if purpose is Purpose.OFF_REMINDER:
         return "Your band is still off - flarewatch is not watching over you"
+    if purpose is Purpose.BATTERY_LOW:
+        level = f" ({facts.battery_percent} %)" if facts.battery_percent is not None else ""
+        return f"Charge your band - its battery is low{level}"
     if purpose is Purpose.OFF_NOTICE:
         return f"{name}'s band has been off for long - check in with them"
     if purpose is Purpose.PATIENT_CHECK:
@@ -369,6 +374,15 @@ def render_message(facts: AlertFacts, purpose: Purpose, link: str | None) -> Mes
             "Your caregivers were told that it has been off for long."
             if facts.caregivers_noticed
             else "Your caregivers have not been told.",
+        ]
+        return Message(title=title, body="\n".join(lines), severity=facts.severity)
+    if purpose is Purpose.BATTERY_LOW:
+        level = f" ({facts.battery_percent} %)" if facts.battery_percent is not None else ""
+        lines = [
+            f"Your band's battery is low{level}. Charge it soon, while you are awake.",
+            "Once it runs flat, flarewatch cannot watch over you and no alert can reach your "
+            "caregivers. Put it back on when it is charged.",
+            "Only you are told of this.",
         ]
         return Message(title=title, body="\n".join(lines), severity=facts.severity)
     if purpose is Purpose.OFF_NOTICE:

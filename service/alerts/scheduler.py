@@ -65,7 +65,13 @@ SET_ASIDE_RETRY_S: Final = 60.0
 and a broken one costs a savepoint a minute, not two a second (``SCHEDULER_POLL_S``)."""
 
 LIVE_STATES: Final = (AlertState.CANCEL_WINDOW, AlertState.ACTIVE)
-AFTER_THE_END: Final = (Purpose.RESOLVED, Purpose.OFF_REMINDER, Purpose.OFF_NOTICE)
+AFTER_THE_END: Final = (
+    Purpose.RESOLVED,
+    Purpose.OFF_REMINDER,
+    Purpose.OFF_NOTICE,
+    Purpose.BATTERY_LOW,
+)
+"""Messages sent after their alert is over (a battery notice's alert is over from the start)."""
 FINISHED_STATES: Final = (AlertState.ACKNOWLEDGED, AlertState.CANCELLED, AlertState.RESOLVED)
 
 
@@ -370,7 +376,7 @@ class EscalationScheduler:
     def _claim(self, txn: AlertTransaction, delivery: Delivery) -> ClaimedDelivery | None:
         """Mark ``delivery`` as being sent and prepare its message; ``None`` if it is skipped."""
         alert = txn.session.get_one(Alert, delivery.alert_id)
-        # an all-clear, and a reminder of a band taken off, come after their alert is over
+        # an all-clear, a reminder of a band taken off, a battery notice: after their alert
         if alert.state in FINISHED_STATES and delivery.purpose not in AFTER_THE_END:
             delivery.state = DeliveryState.SKIPPED
             record(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from flarewatch.payloads import DeviceStatus
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.audit import record
+from service.alerts.battery_notices import tell_battery_low
 from service.alerts.const import (
     DEFAULT_ACK_TIMEOUT_S,
     DEFAULT_CANCEL_WINDOW_S,
@@ -340,7 +341,10 @@ class EpisodeEngine:
                 signal=str(signal),
             )
             alert_kind = ALERT_KIND_OF_SIGNAL[signal]
-            if active:
+            if signal is SignalKind.BATTERY_LOW:
+                if active:  # the wearer's to charge: told once per low spell, nobody else
+                    tell_battery_low(txn, patient, time_s)
+            elif active:
                 self._signal_lost(txn, patient, signal, alert_kind, time_s)
             elif alert_kind is not None:
                 self._signal_restored(txn, patient_id, alert_kind)

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 BATTERY_LOW_PERCENT: Final = 15
 """Below this the band may die within hours; the wearer is told to charge it (no caregiver)."""
+BATTERY_CHARGED_PERCENT: Final = 30
+"""From this up the low spell is over. Between the two a low battery stays low: a reading that
+wavers around 15 % (14, 15, 14…) must not tell the wearer again and again."""
 
 RECEIVING_GRACE_S: Final = 60.0
 """A patient whose batches arrived within this time is not silent, even if the samples are old:
@@ -385,7 +388,9 @@ class AlertingProcessor(Processor):
             status.reason or "",  # why the gateway lost it: "pairing" is the wearer's to mend
         )
         if status.battery_percent is not None:
-            low = status.battery_percent < BATTERY_LOW_PERCENT
+            was_low = self._signals.get((status.patient_id, SignalKind.BATTERY_LOW), (False,))[0]
+            limit = BATTERY_CHARGED_PERCENT if was_low else BATTERY_LOW_PERCENT
+            low = status.battery_percent < limit
             self._signal(status.patient_id, SignalKind.BATTERY_LOW, low, time_s)
 
     def _gateway_status(self, status: GatewayStatus, now_s: float) -> None:

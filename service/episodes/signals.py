@@ -34,7 +34,8 @@ ALERT_KIND_OF_SIGNAL: Final[Mapping[SignalKind, str | None]] = {
     SignalKind.BATTERY_LOW: None,
 }
 """The alert a lost signal raises; a silent gateway and a silent band are both "no data".
-A low battery is recorded and published, but wakes nobody."""
+A low battery raises none: the wearer is told to charge the band
+(:mod:`service.alerts.battery_notices`), nobody else."""
 
 SIGNAL_LOSS: Final = frozenset(
     {SignalKind.NO_DATA, SignalKind.NO_CONTACT, SignalKind.GATEWAY_OFFLINE}
