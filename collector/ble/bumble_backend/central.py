@@ -192,14 +192,14 @@ class BumbleCentral:
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         now_s = self._clock_s()
         address = advertisement.address
-        identity = self._identity_of(address)
+        identity = self.identity_of(address)
         self._heard[(identity or address).to_string(False)] = (address, now_s)
         for listener, _ in list(self._listeners.values()):
             listener(advertisement, identity)
         if now_s >= self._next_sweep_s:
             self._forget_silent(now_s)
 
-    def _identity_of(self, address: hci.Address) -> hci.Address | None:
+    def identity_of(self, address: hci.Address) -> hci.Address | None:
         """The identity of a bonded band behind a resolvable private address (else None)."""
         device = self.device
         resolver = None if device is None else device.address_resolver
