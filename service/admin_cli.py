@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from flarewatch.cli_text import print_table
 from flarewatch.errors import ConfigError
+from flarewatch.payloads import LinkState
 from flarewatch.settings import ServiceSettings, load_settings, read_secret_file, require_secret_key
 from models.alarm import Severity
 from models.profiles import DetectionProfile
@@ -266,10 +267,27 @@ def _device_remove(args: argparse.Namespace, session: Session) -> int:
 
 def _device_list(args: argparse.Namespace, session: Session) -> int:
     rows = [
-        (d.id, d.patient_id, d.label) for d in session.scalars(select(Device).order_by(Device.id))
+        (
+            d.id,
+            d.patient_id,
+            d.label,
+            _link(d),
+            when(d.link_since_s) if d.link_since_s is not None else "-",
+            "-" if d.battery_percent is None else f"{d.battery_percent} %",
+        )
+        for d in session.scalars(select(Device).order_by(Device.id))
     ]
-    print_table(["device", "patient", "label"], rows)
+    print_table(["device", "patient", "label", "link", "since", "battery"], rows)
     return 0
+
+
+def _link(device: Device) -> str:
+    """A band's link as its gateway last reported it: ``offline (pairing)``; ``-``: never."""
+    if device.link_state is None:
+        return "-"
+    if device.link_reason and device.link_state != LinkState.ONLINE:
+        return f"{device.link_state} ({device.link_reason})"
+    return device.link_state
 
 
 def _contact_add(args: argparse.Namespace, session: Session) -> int:

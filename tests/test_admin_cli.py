@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from flarewatch.cli import main
+from flarewatch.payloads import DeviceStatus, LinkState
 from models.alarm import Alarm, AlarmKind, Severity
 from service.alerts.manager import AlertManager
 from service.db import Contact, Database, Patient
+from service.db.device_links import record_link
 from service.episodes import EpisodeEngine
 
 KEY = "admin-cli-test-key-0123456789"
@@ -91,6 +93,26 @@ def test_care_team_setup_and_listing_hides_secrets(admin):
     assert "60/900/120/60" in out and "22:00-07:00" in out
     assert admin("device", "add", "alex", "band1")[0] == 0
     assert "band1" in admin("device", "list")[1]
+
+
+def test_device_list_shows_each_bands_link_as_last_reported(admin):
+    assert admin("patient", "add", "alex")[0] == 0
+    for band in ("band1", "band2"):
+        assert admin("device", "add", "alex", band)[0] == 0
+    database = Database(admin.url)
+    with database.session() as session:
+        record_link(
+            session,
+            DeviceStatus(
+                patient_id="alex", device_id="band1", time_ms=1_764_400_000_000,
+                state=LinkState.OFFLINE, reason="pairing", battery_percent=42,
+            ),
+        )  # fmt: skip
+    database.dispose()
+    out = admin("device", "list")[1]
+    band1 = out.split("band1")[1].splitlines()[0]
+    assert "offline (pairing)" in band1 and "2025-11-29 07:06:40Z" in band1 and "42 %" in band1
+    assert out.split("band2")[1].splitlines()[0].split()[-3:] == ["-", "-", "-"]
 
 
 @pytest.mark.parametrize(
