@@ -252,7 +252,19 @@ def _profile(
             }
             for c in contacts
         ],
-        "devices": [{"id": d.id, "label": d.label} for d in devices],
+        "devices": [
+            {
+                "id": d.id,
+                "label": d.label,
+                "link": d.link_state,
+                "link_reason": d.link_reason,
+                "link_since": _iso(d.link_since_s) or None,
+                "last_reported": _iso(d.reported_s) or None,
+                "battery_percent": d.battery_percent,
+                "skin_contact": d.contact_detected,
+            }
+            for d in devices
+        ],
         "web_app_accounts": [
             {
                 "username": a.username,

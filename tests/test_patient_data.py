@@ -323,7 +323,18 @@ def test_export_holds_everything_about_the_patient_and_nothing_else(
     ]
     [account] = profile["web_app_accounts"]
     assert account["username"] == "alex" and account["last_sign_in"] is None
-    assert profile["devices"] == [{"id": "band-1", "label": "left wrist"}]
+    assert profile["devices"] == [
+        {
+            "id": "band-1",
+            "label": "left wrist",
+            "link": None,  # no gateway reported on it here
+            "link_reason": None,
+            "link_since": None,
+            "last_reported": None,
+            "battery_percent": None,
+            "skin_contact": None,
+        }
+    ]
     episodes = csv_rows(out / "episodes.csv")
     assert [(e["kind"], e["state"]) for e in episodes] == [("anaphylaxis", "closed")]
     messages = csv_rows(out / "messages.csv")
