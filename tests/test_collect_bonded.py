@@ -24,8 +24,8 @@ from tests.test_collect_e2e import (
     Collector,
     Subscriber,
     assert_arrived_once_in_order,
-    drained,
     in_flight_at_kill,
+    stop_and_drain,
     wait_for,
 )
 
@@ -215,10 +215,8 @@ def test_bonded_bands_stream_without_loss_across_a_gateway_kill_and_a_band_reset
                 "band-1 paired anew and streaming",
             )
             assert [control.pairings(f"band-{i}") for i in (1, 2)] == [2, 1]
-            collector.stop()  # graceful: flushes the outbox
-            final = control.delivered()
             may_lose = functools.partial(in_flight_at_kill, before_kill, after_kill)
-            wait_for(drained(subscriber, final, may_lose), 20, "the outbox to drain")
+            final = stop_and_drain(collector, control, subscriber, may_lose)
         finally:
             collector.stop()
             subscriber.close()

@@ -225,10 +225,8 @@ def test_every_sample_arrives_once_in_order_across_failures(
         collector.start()
         wait_for(streaming(subscriber, control), 40, "recovery from SIGKILL")
 
-        collector.stop()  # graceful: flushes the outbox
-        final = control.delivered()
         may_lose = functools.partial(in_flight_at_kill, before_kill, after_kill)
-        wait_for(drained(subscriber, final, may_lose), 20, "the outbox to drain")
+        final = stop_and_drain(collector, control, subscriber, may_lose)
     finally:
         collector.stop()
         subscriber.close()
@@ -238,6 +236,19 @@ def test_every_sample_arrives_once_in_order_across_failures(
     assert "Traceback" not in log, log[-3000:]
     # the stalled band was reconnected by the watchdog, the far one after its link loss
     assert "watchdog" in log or "stall" in log.lower(), log[-3000:]
+
+
+def stop_and_drain(
+    collector: Collector,
+    world: WorldClient,
+    subscriber: Subscriber,
+    may_lose: Callable[[str], set[int]],
+) -> dict[str, dict[str, list[int]]]:
+    """Stop the collector gracefully (it flushes its outbox) and wait for what it delivered."""
+    collector.stop()
+    final = world.delivered()
+    wait_for(drained(subscriber, final, may_lose), 20, "the outbox to drain")
+    return final
 
 
 def drained(

@@ -65,32 +65,41 @@ async def secure_link(
     address = str(connection.peer_address)
     if not fresh and keystore is not None and await keystore.get(address) is not None:
         try:
-            async with asyncio.timeout(timeout_s):
-                await connection.encrypt()
+            await _within(timeout_s, who, "encryption with its bond", connection.encrypt())
             return
-        except hci.HCI_Error as exc:
-            if exc.error_code != hci.HCI_ErrorCode.PIN_OR_KEY_MISSING_ERROR:
-                raise PairingError(who, f"encryption with its bond failed ({exc})") from exc
-        except TimeoutError as exc:
-            raise PairingError(who, "no answer to encryption with its bond") from exc
+        except PairingError as exc:
+            if not _bond_forgotten(exc):
+                raise
         log.warning(
             "%s no longer knows this gateway (reset, or paired elsewhere): pairing anew", who
         )
         await keystore.delete(address)
+    await _within(timeout_s, who, "pairing", connection.pair())
+    log.info("%s paired", who)
+
+
+def _bond_forgotten(exc: PairingError) -> bool:
+    """Whether encryption failed because the band no longer has the bond ("PIN or key missing")."""
+    cause = exc.__cause__
+    missing = hci.HCI_ErrorCode.PIN_OR_KEY_MISSING_ERROR
+    return isinstance(cause, hci.HCI_Error) and cause.error_code == missing
+
+
+async def _within(timeout_s: float, who: str, what: str, step: Awaitable[None]) -> None:
+    """Run one security step; its failure (a refusal, a timeout, the link lost) as PairingError."""
     try:
         async with asyncio.timeout(timeout_s):
-            await connection.pair()
+            await step
     except TimeoutError as exc:
-        raise PairingError(who, f"pairing did not complete within {timeout_s:g} s") from exc
+        raise PairingError(who, f"{what} did not complete within {timeout_s:g} s") from exc
     except core.ProtocolError as exc:
         raise PairingError(
             who,
-            f"pairing refused ({exc.error_name or exc.error_code}): put the band in pairing mode; "
+            f"{what} refused ({exc.error_name or exc.error_code}): put the band in pairing mode; "
             "if it shows a passkey, pair it once with `flarewatch pair`",
         ) from exc
     except (core.BaseBumbleError, hci.HCI_Error, asyncio.CancelledError) as exc:
         task = asyncio.current_task()
         if isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling():
-            raise
-        raise PairingError(who, f"pairing failed ({type(exc).__name__})") from exc
-    log.info("%s paired", who)
+            raise  # our caller was cancelled: let it unwind
+        raise PairingError(who, f"{what} failed ({exc})") from exc
