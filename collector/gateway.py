@@ -16,7 +16,7 @@ from pathlib import Path
 
 from collector.ble.backend import select_backend
 from collector.ble.devices import ConfiguredDevice, load_devices
-from collector.ble.manager import ConnectionManager
+from collector.ble.manager import ConnectionManager, DeviceState
 from collector.outbox import Outbox
 from collector.profiles import default_registry
 from collector.publisher import MqttPublisher
@@ -93,7 +93,12 @@ async def run_gateway(
 
 
 def _log_progress(manager: ConnectionManager, publisher: MqttPublisher) -> None:
-    states = ", ".join(f"{d}={link.state}" for d, link in manager.links.items())
+    states = ", ".join(
+        # a band waiting after a failure says which: backoff(pairing) needs a person
+        f"{d}={link.state}"
+        + (f"({link.last_failure})" if link.state is DeviceState.BACKOFF else "")
+        for d, link in manager.links.items()
+    )
     status = publisher.status()
     log.info(
         "devices: %s | readings %d | outbox pending %d | broker %s",
