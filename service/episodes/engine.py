@@ -9,7 +9,7 @@ never open an episode; a signal lost *while* an episode is open makes that episo
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from sqlalchemy import select
@@ -302,10 +302,11 @@ class EpisodeEngine:
 
     # -- bands --------------------------------------------------------------------------------
 
-    def on_device_status(self, status: DeviceStatus) -> None:
-        """Keep what the gateway reported of a registered band (its link, battery, contact)."""
+    def on_device_statuses(self, statuses: Sequence[DeviceStatus]) -> None:
+        """Keep what the gateways reported of registered bands (their link, battery, contact)."""
         with self.alerts.transaction() as txn:
-            record_link(txn.session, status)
+            for status in statuses:
+                record_link(txn.session, status)
 
     # -- signals ------------------------------------------------------------------------------
 

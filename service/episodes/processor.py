@@ -40,6 +40,10 @@ BATTERY_CHARGED_PERCENT: Final = 30
 """From this up the low spell is over. Between the two a low battery stays low: a reading that
 wavers around 15 % (14, 15, 14…) must not tell the wearer again and again."""
 
+BAND_STATUSES_HELD: Final = 64
+"""A band's statuses held for one write while the database is away (a link flapping for hours
+keeps its last 64 changes)."""
+
 RECEIVING_GRACE_S: Final = 60.0
 """A patient whose batches arrived within this time is not silent, even if the samples are old:
 a gateway replaying its outbox after an outage is catching up, and the detector's "no data"
@@ -96,6 +100,9 @@ class AlertingProcessor(Processor):
         """Whether each signal is lost, and why (None: not known since the start)."""
         self._gateway_patients: dict[str, set[str]] = defaultdict(set)
         self._device_patient: dict[str, str] = {}
+        self._links: defaultdict[str, dict[str, list[DeviceStatus]]] = defaultdict(dict)
+        """Per patient and band, the statuses not written yet: the first of each link state (its
+        since) and the newest; one write for all of an outage's."""
         self._received_s: dict[str, float] = {}
         self._silences = HeldSilences()
         """Held "no data" of patients whose batches are arriving (told once it is clear)."""
@@ -289,6 +296,7 @@ class AlertingProcessor(Processor):
         }
         for patients in self._gateway_patients.values():
             patients.discard(patient_id)
+        self._links.pop(patient_id, None)
         self._undelivered = deque(call for call in self._undelivered if call[0] != patient_id)
         self._waiting = {key for key in self._waiting if key[1] != patient_id}
 
@@ -324,6 +332,11 @@ class AlertingProcessor(Processor):
 
     def _note_vitals(self, patient_id: str) -> None:
         self.engine.note_vitals(patient_id, self._latest_vitals(patient_id) or {})
+
+    def _note_bands(self, patient_id: str) -> None:
+        runs = self._links[patient_id].values()
+        self.engine.on_device_statuses([status for run in runs for status in run])
+        self._links.pop(patient_id, None)
 
     def _close_lost(self, patient_id: str) -> None:
         self.engine.close_lost(patient_id, self._data_s[patient_id])
@@ -376,7 +389,13 @@ class AlertingProcessor(Processor):
 
     def _device_status(self, status: DeviceStatus) -> None:
         self._device_patient[status.device_id] = status.patient_id
-        self._deliver(status.patient_id, self.engine.on_device_status, status)
+        run = self._links[status.patient_id].setdefault(status.device_id, [])
+        if len(run) >= 2 and run[-1].state is status.state and run[-2].state is status.state:
+            run[-1] = status  # the same link still: its first status (since when) and the newest
+        else:
+            run.append(status)
+        del run[:-BAND_STATUSES_HELD]
+        self._refresh("bands", status.patient_id, self._note_bands)
         if status.gateway_id:
             self._gateway_patients[status.gateway_id].add(status.patient_id)
         time_s = status.time_ms / 1000.0
