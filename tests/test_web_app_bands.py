@@ -13,6 +13,7 @@ import pytest
 from flarewatch.payloads import DeviceStatus, LinkState
 from service.db.care_teams import add_device
 from service.episodes import AlertingProcessor
+from service.episodes.signals import SignalKind
 from service.processing import IngestCycle
 from tests.test_episodes import NoAlarms
 from tests.web_app_helpers import RECEIVER, CareWorld, care_world, words
@@ -79,3 +80,9 @@ def test_the_page_says_how_each_band_is_linked_and_why_not(world: CareWorld) -> 
     bands = _bands(world)
     assert "strap-chest: connected since" in bands and "NO skin contact" in bands
     assert "pairing" not in bands
+    assert "The gateway has been silent" not in bands
+
+    # the gateway goes silent: what the page shows is what it said last, and the page says so
+    world.engine.on_signal("p1", SignalKind.GATEWAY_OFFLINE, True, world.clock())
+    bands = _bands(world)
+    assert "The gateway has been silent since" in bands and "strap-chest: connected" in bands

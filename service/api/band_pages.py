@@ -14,6 +14,7 @@ from flarewatch.payloads import OFFLINE_PAIRING, LinkState
 from service.accounts.patient_view import BandRow, PatientView
 from service.api.pages import Clock
 from service.const import PAIRING_FIX
+from service.episodes.signals import SignalKind
 
 LINK_WORDS: Final = {
     LinkState.ONLINE: "connected",
@@ -40,7 +41,14 @@ def bands_part(view: PatientView, when: Clock) -> str:
         f"<li><strong>{html.escape(band.id)}</strong>: {band_words(band, when)}.</li>"
         for band in view.bands
     )
-    return f'<h2>Bands</h2><ul class="bands">{lines}</ul>'
+    silent = [since for signal, since in view.lost_signals if signal == SignalKind.GATEWAY_OFFLINE]
+    stale = (
+        f'<p class="note">The gateway has been silent since {when(silent[0])}: this is what it '
+        "last reported.</p>"
+        if silent
+        else ""
+    )
+    return f'<h2>Bands</h2>{stale}<ul class="bands">{lines}</ul>'
 
 
 def band_words(band: BandRow, when: Clock) -> str:
