@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from bumble.keys import PairingKeys
 
 from collector.ble import scan
 from collector.ble.backend import select_backend
+from collector.ble.bumble_backend import BondStore
 from collector.ble.devices import ConfiguredDevice, parse_devices
 from collector.ble.scan import SeenWearable, proposed_id, reads, scan_wearables
 from collector.profiles.registry import default_registry
@@ -101,12 +103,16 @@ async def test_scan_writes_the_entries_the_gateway_reads(
         "[collector]\n"
         'devices_file = "devices.toml"\n'
         f'ble_backend = "bumble:{radio.hci_transport}"\n'
+        f'bonds_file = "{tmp_path / "bonds.json"}"\n'
     )
+    keys = PairingKeys(ltk=PairingKeys.Key(bytes(16)))  # the gateway paired band-1 once
+    await BondStore(tmp_path / "bonds.json").update(band_1, keys)
     code, stdout, stderr = await _flarewatch("scan", "--config", str(config), "--seconds", "2")
     assert code == 0, stderr
     table = stdout.splitlines()
-    assert table[0].split() == ["address", "name", "dBm", "reads", "in", "devices.toml"]
+    assert table[0].split() == ["address", "name", "dBm", "reads", "in", "devices.toml", "bonded"]
     assert band_1 in table[1] and "strap-anna" in table[1]  # readable first; ties by address
+    assert table[1].split()[-1] == "yes" and table[2].split()[-1] == "-"
     assert "mouse1" in table[3] and "connect to tell" in table[3]
     assert BEACON_ADDRESS not in stdout  # no name, nothing readable: only with --all
     assert "4 advertiser(s) heard in 2 s, 2 readable; 1 without a name or profile hidden" in stderr
@@ -131,6 +137,8 @@ async def test_scan_writes_the_entries_the_gateway_reads(
         BEACON_ADDRESS,
     }
     assert records[band_1]["devices_toml_id"] == "strap-anna"
+    assert records[band_1]["bonded"] is True
+    assert records[radio.wearables["band-2"].address]["bonded"] is False
     assert records[band_1]["profiles"] == ["health_thermometer", "heart_rate"]
 
 

@@ -65,3 +65,12 @@ def _bumble_backend(transport: str, bonds_file: Path | None) -> BleakBackend:
         f"BleakClientBumble_{suffix}", (BleakClientBumble,), where
     )
     return BleakBackend(scanner, client, f"bumble:{transport}")
+
+
+def bonded_addresses(backend: BleakBackend, bonds_file: Path) -> frozenset[str] | None:
+    """The addresses of the bands a Bumble backend keeps a bond with (None: BlueZ keeps its own)."""
+    if backend.client is None:
+        return None
+    from collector.ble.bumble_backend import BondStore
+
+    return frozenset(bond.address for bond in BondStore(bonds_file).bonds())

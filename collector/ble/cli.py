@@ -123,7 +123,7 @@ def _collect(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     import asyncio
 
-    from collector.ble.backend import select_backend
+    from collector.ble.backend import bonded_addresses, select_backend
     from collector.ble.scan import devices_toml, reads, scan_wearables
     from collector.gateway import devices_of
     from collector.profiles.registry import default_registry
@@ -166,6 +166,7 @@ def _scan(args: argparse.Namespace) -> int:
             )
         )
     shown = [w for w in heard if args.all or w.readable or w.configured_as or w.name]
+    bonded = bonded_addresses(backend, settings.collector.bonds_file)
     if args.json:
         for w in shown:
             record = {
@@ -178,6 +179,7 @@ def _scan(args: argparse.Namespace) -> int:
                 "devices_toml_id": w.configured_as,
                 "connected": w.connected,
                 "connect_error": w.connect_error,
+                "bonded": None if bonded is None else w.address in bonded,
             }
             print(json.dumps(record))
     elif args.toml is not None:
@@ -190,10 +192,12 @@ def _scan(args: argparse.Namespace) -> int:
                 "?" if w.rssi is None else w.rssi,
                 reads(w),
                 w.configured_as or "-",
+                *([] if bonded is None else ["yes" if w.address in bonded else "-"]),
             )
             for w in shown
         ]
-        print_table(["address", "name", "dBm", "reads", "in devices.toml"], rows)
+        headers = ["address", "name", "dBm", "reads", "in devices.toml"]
+        print_table([*headers, *([] if bonded is None else ["bonded"])], rows)
     hidden = len(heard) - len(shown)
     print(
         f"{len(heard)} advertiser(s) heard in {args.seconds:g} s, "
